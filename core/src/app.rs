@@ -1,0 +1,56 @@
+//! `Lineup`: the commands and queries chat, portal and worker call. Holds the store and the
+//! connectivity provider; every method takes the tenant first.
+
+use std::sync::Arc;
+
+use crate::audit::AuditEvent;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::TenantId;
+use crate::provider::{ConnectivityProvider, PollPolicy};
+use crate::store::{self, Store, Tx};
+
+#[derive(Clone)]
+pub struct Lineup {
+    store: Store,
+    provider: Arc<dyn ConnectivityProvider>,
+    poll: PollPolicy,
+}
+
+impl Lineup {
+    pub fn new(store: Store, provider: Arc<dyn ConnectivityProvider>, poll: PollPolicy) -> Self {
+        Self {
+            store,
+            provider,
+            poll,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn provider(&self) -> &dyn ConnectivityProvider {
+        self.provider.as_ref()
+    }
+
+    pub(crate) fn poll_policy(&self) -> PollPolicy {
+        self.poll
+    }
+
+    pub(crate) async fn tenant_tx(&self, tenant: TenantId) -> CoreResult<Tx> {
+        Ok(self.store.tenant(tenant).await?)
+    }
+}
+
+pub(crate) async fn record(tx: &mut Tx, event: &AuditEvent) -> CoreResult<()> {
+    store::audit::insert(tx, event.tenant_id, event).await?;
+    Ok(())
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Option<serde_json::Value> {
+    Some(serde_json::to_value(value).expect("domain types serialise to JSON"))
+}
+
+pub(crate) fn required<T>(value: Option<T>, what: &'static str, id: impl ToString) -> CoreResult<T> {
+    value.ok_or_else(|| CoreError::not_found(what, id))
+}

@@ -1,0 +1,23 @@
+//! Lineup core: the domain, its commands and queries, storage and provider adapters.
+//! Knows nothing of HTTP servers or chat formats.
+
+pub mod activation_code;
+pub mod app;
+pub mod eid;
+pub mod iccid;
+pub mod ids;
+pub mod line;
+pub mod money;
+pub mod provider;
+pub mod audit;
+pub mod email;
+pub mod employee;
+pub mod error;
+pub mod org;
+pub mod plan;
+pub mod store;
+pub mod tenant;
+
+pub use app::Lineup;
+pub use error::{CoreError, CoreResult};
+pub mod user;

@@ -1,0 +1,166 @@
+//! Money in integer minor units of an ISO 4217 currency, and data volumes in bytes.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("currency must be a three-letter ISO 4217 code such as USD, got {0:?}")]
+    Currency(String),
+    #[error("cannot combine {0} with {1}")]
+    CurrencyMismatch(Currency, Currency),
+    #[error("amount overflows")]
+    Overflow,
+}
+
+impl Currency {
+    pub const USD: Currency = Currency(*b"USD");
+    pub const EUR: Currency = Currency(*b"EUR");
+
+    pub fn parse(code: &str) -> Result<Self, MoneyError> {
+        let upper = code.trim().to_ascii_uppercase();
+        match upper.as_bytes() {
+            [a, b, c] if upper.bytes().all(|b| b.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
+            _ => Err(MoneyError::Currency(code.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("currency codes are ASCII")
+    }
+
+    /// Minor units per major unit; ISO 4217 exponents for the few zero/three-decimal currencies.
+    pub fn minor_exponent(&self) -> u32 {
+        match self.as_str() {
+            "JPY" | "KRW" | "CLP" | "ISK" | "VND" => 0,
+            "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
+            _ => 2,
+        }
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = MoneyError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(minor: i64, currency: Currency) -> Self {
+        Self { minor, currency }
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(0, currency)
+    }
+
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        if self.currency != other.currency {
+            return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
+        }
+        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(minor, self.currency))
+    }
+}
+
+/// `12.34 USD`
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exp = self.currency.minor_exponent();
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        if exp == 0 {
+            return write!(f, "{sign}{abs} {}", self.currency);
+        }
+        let scale = 10u64.pow(exp);
+        write!(
+            f,
+            "{sign}{}.{:0width$} {}",
+            abs / scale,
+            abs % scale,
+            self.currency,
+            width = exp as usize
+        )
+    }
+}
+
+/// A data volume in bytes. Displayed in binary units (1 GB here is 1024³ bytes, as carriers bill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Bytes(pub i64);
+
+impl Bytes {
+    pub const MB: i64 = 1024 * 1024;
+    pub const GB: i64 = 1024 * 1024 * 1024;
+
+    pub fn gb(n: i64) -> Self {
+        Self(n * Self::GB)
+    }
+
+    pub fn mb(n: i64) -> Self {
+        Self(n * Self::MB)
+    }
+}
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0 as f64;
+        if self.0.abs() >= Self::GB {
+            write!(f, "{:.2} GB", b / Self::GB as f64)
+        } else if self.0.abs() >= Self::MB {
+            write!(f, "{:.1} MB", b / Self::MB as f64)
+        } else {
+            write!(f, "{} B", self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_minor_units_by_currency_exponent() {
+        assert_eq!(Money::new(123_456, Currency::USD).to_string(), "1234.56 USD");
+        assert_eq!(Money::new(-5, Currency::EUR).to_string(), "-0.05 EUR");
+        assert_eq!(Money::new(1500, Currency::parse("jpy").unwrap()).to_string(), "1500 JPY");
+    }
+
+    #[test]
+    fn refuses_to_add_different_currencies() {
+        let err = Money::new(1, Currency::USD).checked_add(Money::new(1, Currency::EUR));
+        assert_eq!(err, Err(MoneyError::CurrencyMismatch(Currency::USD, Currency::EUR)));
+        assert!(Currency::parse("US").is_err() && Currency::parse("U5D").is_err());
+    }
+
+    #[test]
+    fn shows_data_in_binary_units() {
+        assert_eq!(Bytes::gb(5).to_string(), "5.00 GB");
+        assert_eq!(Bytes::mb(512).to_string(), "512.0 MB");
+        assert_eq!(Bytes(900).to_string(), "900 B");
+    }
+}

@@ -1,0 +1,377 @@
+//! The vendor-neutral connectivity provider: what core needs from any eSIM vendor.
+//!
+//! Adapters translate a vendor's API into these types; no HTTP type leaks out of them.
+
+pub mod oneglobal;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::activation_code::ActivationCode;
+use crate::eid::Eid;
+use crate::iccid::Iccid;
+use crate::money::Money;
+
+/// Sent with every write so a retry, a crash or a duplicate click never acts twice.
+/// Core persists it with the command before the call and reuses it on every retry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningMode {
+    Sync,
+    AsyncPoll,
+    AsyncCallback,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub provisioning: ProvisioningMode,
+    pub suspend: bool,
+    pub resume: bool,
+    pub terminate: bool,
+    pub change_plan: bool,
+    pub top_up: bool,
+    pub usage_by_country: bool,
+    pub eid_push_install: bool,
+    pub webhooks: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    Base,
+    TopUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validity {
+    Monthly,
+    Days(u16),
+}
+
+/// A catalogue entry as the vendor sells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderPlan {
+    pub offering_id: String,
+    /// The order template that issues this plan, where the vendor orders by template.
+    pub template_id: Option<String>,
+    pub name: String,
+    pub kind: PlanKind,
+    /// `None` is unlimited.
+    pub data_bytes: Option<i64>,
+    pub validity: Validity,
+    /// ISO 3166 alpha-2 codes where the plan works.
+    pub coverage: Vec<String>,
+    pub price: Option<Money>,
+    pub throttle_after_cap_kbps: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub employee_id: Option<String>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// We fetch the activation code and deliver it ourselves (chat DM, portal).
+    Api,
+    Email { to: Vec<String> },
+    EidPush(Eid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionRequest {
+    pub plan: PlanRef,
+    pub subscriber: Subscriber,
+    pub delivery: Delivery,
+}
+
+/// How to name a plan to the vendor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRef {
+    pub offering_id: String,
+    pub template_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effective {
+    Now,
+    NextPeriod,
+}
+
+/// An asynchronous vendor operation (an order). Synchronous vendors return it settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub id: String,
+    pub status: OperationStatus,
+    /// The subscription the operation created or acted on, once known.
+    pub subscription_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationStatus {
+    Pending,
+    Succeeded,
+    Failed { code: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileState {
+    Released,
+    Downloaded,
+    Installed,
+    Enabled,
+    Disabled,
+    Deleted,
+    Error,
+    Unknown,
+}
+
+/// What the device needs to download the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimProfile {
+    pub iccid: Iccid,
+    pub eid: Option<Eid>,
+    pub state: ProfileState,
+    pub activation_code: ActivationCode,
+    /// Delivered out of band; never inside the activation code.
+    pub confirmation_code: Option<String>,
+    pub qr_code_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    Pending,
+    Active,
+    Suspended,
+    Terminated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionSnapshot {
+    pub id: String,
+    pub state: SubscriptionState,
+    pub created_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Roaming {
+    None,
+    International,
+    Unknown,
+}
+
+/// One usage record as the vendor reported it; `dedupe_key` is stable across re-reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRecord {
+    pub dedupe_key: String,
+    pub subscription_id: String,
+    pub started_at: OffsetDateTime,
+    pub ended_at: OffsetDateTime,
+    pub data_bytes: i64,
+    pub sms: i64,
+    pub voice_seconds: i64,
+    pub country: Option<String>,
+    pub roaming: Roaming,
+    pub in_bundle: Option<bool>,
+    pub observed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub from: Date,
+    pub to: Date,
+    pub subscription_id: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A vendor webhook, verified and normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderEvent {
+    OperationSettled {
+        operation_id: String,
+        status: OperationStatus,
+    },
+    SubscriptionStateChanged {
+        subscription_id: String,
+        to: SubscriptionState,
+    },
+    ProfileStateChanged {
+        iccid: String,
+        state: ProfileState,
+    },
+    UsageThresholdReached {
+        subscription_id: String,
+        percent: u8,
+    },
+    AllowanceExhausted {
+        subscription_id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the provider rejected the request: {message}")]
+    InvalidRequest { message: String },
+    #[error("the provider refused our credentials")]
+    Unauthorized,
+    #[error("the provider denied access")]
+    Forbidden,
+    #[error("the provider does not know this {0}")]
+    NotFound(String),
+    #[error("the provider refused: the subscription's state does not allow it ({message})")]
+    InvalidState { message: String },
+    #[error("the provider does not support {0}")]
+    Unsupported(&'static str),
+    #[error("the provider's account limit is exhausted: {message}")]
+    QuotaExceeded { message: String },
+    #[error("the provider is rate limiting us")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the provider is temporarily unavailable ({detail})")]
+    Transient { detail: String },
+    #[error("the provider answered {status} with a body we could not read: {body}")]
+    Protocol { status: u16, body: String },
+}
+
+impl ProviderError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Transient { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook signature header is missing")]
+    MissingSignature,
+    #[error("webhook signature does not match")]
+    BadSignature,
+    #[error("webhook timestamp is outside the accepted window")]
+    Stale,
+    #[error("webhook body is not a known event: {0}")]
+    Malformed(String),
+}
+
+#[async_trait::async_trait]
+pub trait ConnectivityProvider: Send + Sync {
+    /// Stable name stored with every line, e.g. "1global".
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> &Capabilities;
+    async fn list_plans(&self) -> Result<Vec<ProviderPlan>, ProviderError>;
+    async fn provision_line(
+        &self,
+        request: &ProvisionRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError>;
+    async fn poll_operation(&self, operation_id: &str) -> Result<Operation, ProviderError>;
+    async fn get_subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<SubscriptionSnapshot, ProviderError>;
+    async fn get_sim_profile(&self, subscription_id: &str) -> Result<SimProfile, ProviderError>;
+    async fn suspend(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError>;
+    async fn resume(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError>;
+    async fn terminate(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError>;
+    async fn change_plan(
+        &self,
+        subscription_id: &str,
+        plan: &PlanRef,
+        effective: Effective,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError>;
+    async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError>;
+    /// Verify the signature and normalise; never does I/O.
+    fn parse_webhook(
+        &self,
+        signature_header: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<ProviderEvent>, WebhookError>;
+}
+
+/// How long to wait for an asynchronous operation, and how often to ask.
+#[derive(Debug, Clone, Copy)]
+pub struct PollPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("operation {operation_id} was still pending after {waited:?}")]
+    TimedOut {
+        operation_id: String,
+        waited: Duration,
+    },
+}
+
+/// Poll an operation until it settles, backing off from `first_delay` up to `max_delay`.
+pub async fn wait_for_operation(
+    provider: &dyn ConnectivityProvider,
+    operation: Operation,
+    policy: PollPolicy,
+) -> Result<Operation, WaitError> {
+    let started = tokio::time::Instant::now();
+    let mut delay = policy.first_delay;
+    let mut current = operation;
+    while current.status == OperationStatus::Pending {
+        if started.elapsed() >= policy.timeout {
+            return Err(WaitError::TimedOut {
+                operation_id: current.id,
+                waited: started.elapsed(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(policy.max_delay);
+        current = provider.poll_operation(&current.id).await?;
+    }
+    Ok(current)
+}

@@ -1,0 +1,199 @@
+//! Lines. State changes are compare-and-set on the current state, so two writers racing on
+//! one line cannot both apply a transition.
+
+use time::OffsetDateTime;
+
+use super::{StoreError, StoreResult, Tx, on_tx};
+use crate::activation_code::ActivationCode;
+use crate::iccid::Iccid;
+use crate::ids::{EmployeeId, LineId, PlanId, TenantId};
+use crate::line::{Line, LineState};
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    id: LineId,
+    tenant_id: TenantId,
+    employee_id: EmployeeId,
+    plan_id: PlanId,
+    state: String,
+    provider: String,
+    provider_subscription_id: Option<String>,
+    iccid: Option<String>,
+    activation_code: Option<String>,
+    failure_reason: Option<String>,
+    issue_key: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<LineRow> for Line {
+    type Error = StoreError;
+    fn try_from(r: LineRow) -> StoreResult<Line> {
+        Ok(Line {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            employee_id: r.employee_id,
+            plan_id: r.plan_id,
+            state: r.state.parse().map_err(|e| StoreError::corrupt("line state", e))?,
+            provider: r.provider,
+            provider_subscription_id: r.provider_subscription_id,
+            iccid: r
+                .iccid
+                .map(|i| Iccid::parse(&i))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("line iccid", e))?,
+            activation_code: r
+                .activation_code
+                .map(|c| ActivationCode::parse(&c))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("line activation code", e))?,
+            failure_reason: r.failure_reason,
+            issue_key: r.issue_key,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, tenant_id, employee_id, plan_id, state, provider, \
+     provider_subscription_id, iccid, activation_code, failure_reason, issue_key, created_at, \
+     updated_at";
+
+/// Inserts the line unless one with the same issue key exists; returns whether it inserted.
+pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, line: &Line) -> StoreResult<bool> {
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO lines (id, tenant_id, employee_id, plan_id, state, provider,
+                 provider_subscription_id, iccid, activation_code, failure_reason, issue_key,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (tenant_id, issue_key) DO NOTHING",
+        )
+        .bind(line.id)
+        .bind(tenant)
+        .bind(line.employee_id)
+        .bind(line.plan_id)
+        .bind(line.state.as_str())
+        .bind(&line.provider)
+        .bind(&line.provider_subscription_id)
+        .bind(line.iccid.as_ref().map(Iccid::as_str))
+        .bind(line.activation_code.as_ref().map(ToString::to_string))
+        .bind(&line.failure_reason)
+        .bind(&line.issue_key)
+        .bind(line.created_at)
+        .bind(line.updated_at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
+}
+
+pub async fn get(tx: &mut Tx, tenant: TenantId, id: LineId) -> StoreResult<Option<Line>> {
+    let sql = format!("SELECT {COLUMNS} FROM lines WHERE tenant_id = $1 AND id = $2");
+    let row: Option<LineRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+    });
+    row.map(Line::try_from).transpose()
+}
+
+pub async fn find_by_issue_key(
+    tx: &mut Tx,
+    tenant: TenantId,
+    issue_key: &str,
+) -> StoreResult<Option<Line>> {
+    let sql = format!("SELECT {COLUMNS} FROM lines WHERE tenant_id = $1 AND issue_key = $2");
+    let row: Option<LineRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(issue_key)
+            .fetch_optional(conn)
+            .await?
+    });
+    row.map(Line::try_from).transpose()
+}
+
+pub async fn list(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Line>> {
+    let sql = format!("SELECT {COLUMNS} FROM lines WHERE tenant_id = $1 ORDER BY created_at, id");
+    let rows: Vec<LineRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(tenant).fetch_all(conn).await?
+    });
+    rows.into_iter().map(Line::try_from).collect()
+}
+
+pub async fn list_for_employee(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> StoreResult<Vec<Line>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM lines WHERE tenant_id = $1 AND employee_id = $2 ORDER BY created_at"
+    );
+    let rows: Vec<LineRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(employee)
+            .fetch_all(conn)
+            .await?
+    });
+    rows.into_iter().map(Line::try_from).collect()
+}
+
+/// Lines still waiting on the provider, across tenants: resumed after a restart.
+pub async fn list_in_flight(tx: &mut Tx) -> StoreResult<Vec<Line>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM lines WHERE state IN ('requested', 'provisioning') ORDER BY created_at"
+    );
+    let rows: Vec<LineRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).fetch_all(conn).await?
+    });
+    rows.into_iter().map(Line::try_from).collect()
+}
+
+/// Writes every mutable field of `line` if the stored state is still `expected`.
+/// Returns false (and writes nothing) when another writer moved the line first.
+pub async fn update_if_state(
+    tx: &mut Tx,
+    tenant: TenantId,
+    line: &Line,
+    expected: LineState,
+) -> StoreResult<bool> {
+    let updated = on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE lines SET employee_id = $3, plan_id = $4, state = $5,
+                 provider_subscription_id = $6, iccid = $7, activation_code = $8,
+                 failure_reason = $9, updated_at = $10
+             WHERE tenant_id = $1 AND id = $2 AND state = $11",
+        )
+        .bind(tenant)
+        .bind(line.id)
+        .bind(line.employee_id)
+        .bind(line.plan_id)
+        .bind(line.state.as_str())
+        .bind(&line.provider_subscription_id)
+        .bind(line.iccid.as_ref().map(Iccid::as_str))
+        .bind(line.activation_code.as_ref().map(ToString::to_string))
+        .bind(&line.failure_reason)
+        .bind(line.updated_at)
+        .bind(expected.as_str())
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(updated == 1)
+}
+
+pub async fn count_by_state(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(String, i64)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT state, COUNT(*) FROM lines WHERE tenant_id = $1 GROUP BY state ORDER BY state",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    }))
+}

@@ -1,0 +1,98 @@
+//! Teams and cost centres.
+
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::TenantId;
+use crate::org::{CostCentre, Team};
+
+#[derive(sqlx::FromRow)]
+struct TeamRow {
+    id: crate::ids::TeamId,
+    tenant_id: TenantId,
+    name: String,
+    created_at: time::OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct CostCentreRow {
+    id: crate::ids::CostCentreId,
+    tenant_id: TenantId,
+    code: String,
+    name: String,
+    created_at: time::OffsetDateTime,
+}
+
+pub async fn insert_team(tx: &mut Tx, tenant: TenantId, team: &Team) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("INSERT INTO teams (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(team.id)
+            .bind(tenant)
+            .bind(&team.name)
+            .bind(team.created_at)
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}
+
+pub async fn list_teams(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Team>> {
+    let rows: Vec<TeamRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, tenant_id, name, created_at FROM teams WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| Team {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            name: r.name,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+pub async fn insert_cost_centre(
+    tx: &mut Tx,
+    tenant: TenantId,
+    centre: &CostCentre,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO cost_centres (id, tenant_id, code, name, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(centre.id)
+        .bind(tenant)
+        .bind(&centre.code)
+        .bind(&centre.name)
+        .bind(centre.created_at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn list_cost_centres(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<CostCentre>> {
+    let rows: Vec<CostCentreRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, tenant_id, code, name, created_at FROM cost_centres
+             WHERE tenant_id = $1 ORDER BY code",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| CostCentre {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            code: r.code,
+            name: r.name,
+            created_at: r.created_at,
+        })
+        .collect())
+}

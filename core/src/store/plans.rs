@@ -1,0 +1,119 @@
+//! Plans.
+
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+use super::{StoreError, StoreResult, Tx, on_tx};
+use crate::ids::{PlanId, TenantId};
+use crate::money::{Bytes, Currency, Money};
+use crate::plan::Plan;
+use crate::provider::Validity;
+
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    id: PlanId,
+    tenant_id: TenantId,
+    provider: String,
+    offering_id: String,
+    template_id: Option<String>,
+    name: String,
+    data_bytes: Option<i64>,
+    validity: Json<Validity>,
+    coverage: Json<Vec<String>>,
+    price_minor: Option<i64>,
+    currency: String,
+    overage_per_gb_minor: Option<i64>,
+    throttle_after_cap_kbps: Option<i32>,
+    active: bool,
+    created_at: OffsetDateTime,
+}
+
+impl TryFrom<PlanRow> for Plan {
+    type Error = StoreError;
+    fn try_from(r: PlanRow) -> StoreResult<Plan> {
+        let currency =
+            Currency::parse(&r.currency).map_err(|e| StoreError::corrupt("plan currency", e))?;
+        Ok(Plan {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            provider: r.provider,
+            offering_id: r.offering_id,
+            template_id: r.template_id,
+            name: r.name,
+            data: r.data_bytes.map(Bytes),
+            validity: r.validity.0,
+            coverage: r.coverage.0,
+            price: r.price_minor.map(|m| Money::new(m, currency)),
+            overage_per_gb: r.overage_per_gb_minor.map(|m| Money::new(m, currency)),
+            throttle_after_cap_kbps: r.throttle_after_cap_kbps.map(|k| k.max(0) as u32),
+            active: r.active,
+            created_at: r.created_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, tenant_id, provider, offering_id, template_id, name, data_bytes, \
+     validity, coverage, price_minor, currency, overage_per_gb_minor, throttle_after_cap_kbps, \
+     active, created_at";
+
+/// Insert, or refresh the catalogue fields of the plan with the same provider offering.
+/// Returns the stored plan's id (the existing one when it was already there).
+pub async fn upsert(tx: &mut Tx, tenant: TenantId, plan: &Plan) -> StoreResult<PlanId> {
+    let currency = plan
+        .price
+        .or(plan.overage_per_gb)
+        .map(|m| m.currency)
+        .unwrap_or(Currency::USD);
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "INSERT INTO plans (id, tenant_id, provider, offering_id, template_id, name,
+                 data_bytes, validity, coverage, price_minor, currency, overage_per_gb_minor,
+                 throttle_after_cap_kbps, active, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (tenant_id, provider, offering_id) DO UPDATE SET
+                 template_id = excluded.template_id, name = excluded.name,
+                 data_bytes = excluded.data_bytes, validity = excluded.validity,
+                 coverage = excluded.coverage, price_minor = excluded.price_minor,
+                 currency = excluded.currency, active = excluded.active,
+                 throttle_after_cap_kbps = excluded.throttle_after_cap_kbps
+             RETURNING id",
+        )
+        .bind(plan.id)
+        .bind(tenant)
+        .bind(&plan.provider)
+        .bind(&plan.offering_id)
+        .bind(&plan.template_id)
+        .bind(&plan.name)
+        .bind(plan.data.map(|b| b.0))
+        .bind(Json(plan.validity))
+        .bind(Json(&plan.coverage))
+        .bind(plan.price.map(|m| m.minor))
+        .bind(currency.as_str())
+        .bind(plan.overage_per_gb.map(|m| m.minor))
+        .bind(plan.throttle_after_cap_kbps.map(|k| k as i32))
+        .bind(plan.active)
+        .bind(plan.created_at)
+        .fetch_one(conn)
+        .await?
+    }))
+}
+
+pub async fn get(tx: &mut Tx, tenant: TenantId, id: PlanId) -> StoreResult<Option<Plan>> {
+    let sql = format!("SELECT {COLUMNS} FROM plans WHERE tenant_id = $1 AND id = $2");
+    let row: Option<PlanRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+    });
+    row.map(Plan::try_from).transpose()
+}
+
+pub async fn list(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Plan>> {
+    let sql = format!("SELECT {COLUMNS} FROM plans WHERE tenant_id = $1 ORDER BY name");
+    let rows: Vec<PlanRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(tenant).fetch_all(conn).await?
+    });
+    rows.into_iter().map(Plan::try_from).collect()
+}

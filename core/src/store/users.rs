@@ -1,0 +1,74 @@
+//! Portal users and their role in each tenant.
+
+use time::OffsetDateTime;
+
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::{TenantId, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn insert(tx: &mut Tx, user: &UserRow) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(user.created_at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn find_by_email(tx: &mut Tx, email: &str) -> StoreResult<Option<UserRow>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(conn)
+        .await?
+    }))
+}
+
+pub async fn add_membership(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+    role: &str,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO memberships (tenant_id, user_id, role, created_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(role)
+        .bind(super::now())
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn role_in(tx: &mut Tx, tenant: TenantId, user: UserId) -> StoreResult<Option<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .fetch_optional(conn)
+            .await?
+    }))
+}

@@ -1,0 +1,192 @@
+//! A tenant: one customer company, addressed by its slug (its subdomain).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::TenantId;
+use crate::money::{Currency, Money};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Slug(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlugError {
+    #[error("slug must be 2 to 63 characters, got {0}")]
+    Length(usize),
+    #[error("slug may hold only a-z, 0-9 and '-', and may not start or end with '-'")]
+    Characters,
+    #[error("slug {0:?} is reserved")]
+    Reserved(String),
+}
+
+const RESERVED_SLUGS: [&str; 8] = ["www", "api", "app", "admin", "portal", "slack", "mail", "status"];
+
+impl Slug {
+    pub fn parse(input: &str) -> Result<Self, SlugError> {
+        let slug = input.trim().to_ascii_lowercase();
+        if !(2..=63).contains(&slug.len()) {
+            return Err(SlugError::Length(slug.len()));
+        }
+        let allowed = slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !allowed || slug.starts_with('-') || slug.ends_with('-') {
+            return Err(SlugError::Characters);
+        }
+        if RESERVED_SLUGS.contains(&slug.as_str()) {
+            return Err(SlugError::Reserved(slug));
+        }
+        Ok(Self(slug))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Slug {
+    type Error = SlugError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Slug> for String {
+    fn from(s: Slug) -> String {
+        s.0
+    }
+}
+
+impl std::fmt::Display for Slug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OffboardingAction {
+    #[default]
+    Suspend,
+    Terminate,
+}
+
+/// Per-tenant settings; every field has a default so older rows keep loading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantSettings {
+    pub approvals_channel: Option<String>,
+    pub finance_channel: Option<String>,
+    pub offboarding_action: OffboardingAction,
+    /// Cap raises above this go to finance instead of the manager.
+    pub cap_raise_finance_threshold_minor: i64,
+    /// When usage is pulled from the provider (cron, UTC).
+    pub usage_sync_cron: String,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            approvals_channel: None,
+            finance_channel: None,
+            offboarding_action: OffboardingAction::Suspend,
+            cap_raise_finance_threshold_minor: 5_000,
+            usage_sync_cron: "0 0 * * * *".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: Slug,
+    pub name: String,
+    pub currency: Currency,
+    pub settings: TenantSettings,
+    pub created_at: OffsetDateTime,
+}
+
+impl Tenant {
+    pub fn money(&self, minor: i64) -> Money {
+        Money::new(minor, self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_dns_labels() {
+        assert_eq!(Slug::parse("Acme-EU").unwrap().as_str(), "acme-eu");
+        assert_eq!(Slug::parse("a"), Err(SlugError::Length(1)));
+        assert_eq!(Slug::parse("-acme"), Err(SlugError::Characters));
+        assert_eq!(Slug::parse("ac me"), Err(SlugError::Characters));
+        assert_eq!(Slug::parse("www"), Err(SlugError::Reserved("www".into())));
+    }
+}
+
+pub mod commands {
+    use super::*;
+    use crate::app::{Lineup, record, to_json};
+    use crate::audit::{Actor, AuditEvent};
+    use crate::error::{CoreError, CoreResult};
+    use crate::store::{self, now};
+
+    #[derive(Debug, Clone)]
+    pub struct NewTenant {
+        pub slug: Slug,
+        pub name: String,
+        pub currency: Currency,
+    }
+
+    impl Lineup {
+        pub async fn create_tenant(&self, actor: &Actor, new: NewTenant) -> CoreResult<Tenant> {
+            if new.name.trim().is_empty() {
+                return Err(CoreError::invalid("name", "must not be empty"));
+            }
+            let tenant = Tenant {
+                id: TenantId::new(),
+                slug: new.slug,
+                name: new.name.trim().to_owned(),
+                currency: new.currency,
+                settings: TenantSettings::default(),
+                created_at: now(),
+            };
+            let mut tx = self.store().system().await?;
+            match store::tenants::insert(&mut tx, &tenant).await {
+                Err(e) if e.is_unique_violation() => {
+                    return Err(CoreError::invalid(
+                        "slug",
+                        format!("{} is already taken", tenant.slug),
+                    ));
+                }
+                other => other?,
+            }
+            let event = AuditEvent::new(
+                tenant.id,
+                actor,
+                "tenant.created",
+                ("tenant", tenant.id.to_string()),
+                None,
+                to_json(&tenant),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(tenant)
+        }
+
+        pub async fn tenant(&self, tenant: TenantId) -> CoreResult<Tenant> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let found = store::tenants::get(&mut tx, tenant).await?;
+            found.ok_or_else(|| CoreError::not_found("tenant", tenant))
+        }
+
+        /// Resolving a host name to its tenant necessarily looks across tenants.
+        pub async fn tenant_by_slug(&self, slug: &Slug) -> CoreResult<Option<Tenant>> {
+            let mut tx = self.store().system().await?;
+            Ok(store::tenants::find_by_slug(&mut tx, slug).await?)
+        }
+    }
+}
