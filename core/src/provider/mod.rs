@@ -90,7 +90,9 @@ pub struct Subscriber {
 pub enum Delivery {
     /// We fetch the activation code and deliver it ourselves (chat DM, portal).
     Api,
-    Email { to: Vec<String> },
+    Email {
+        to: Vec<String>,
+    },
     EidPush(Eid),
 }
 

@@ -1,0 +1,268 @@
+//! The one place that builds HTTP requests, attaches auth and headers, classifies answers
+//! and retries.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::errors::{map_error, snippet};
+use super::retry::RetryPolicy;
+use super::token::{AccessToken, TokenCache, TokenResponse};
+use crate::provider::{IdempotencyKey, ProviderError};
+
+const CORRELATION_ID: &str = "X-Correlation-ID";
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+const ACCEPT_HAL: &str = "application/hal+json, application/json";
+
+/// One logical API call; it may be sent several times.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    /// Serialised once so every retry sends the same bytes.
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) key: Option<&'a IdempotencyKey>,
+    /// Names the resource, for `NotFound` and logs ("subscription sub_…").
+    pub(crate) what: String,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn get(url: Url, what: impl Into<String>) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            body: None,
+            key: None,
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn post(
+        url: Url,
+        body: &serde_json::Value,
+        key: &'a IdempotencyKey,
+        what: impl Into<String>,
+    ) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            body: Some(body.to_string().into_bytes()),
+            key: Some(key),
+            what: what.into(),
+        }
+    }
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// The API refused this token; drop it and try once more with a new one.
+    TokenRejected(AccessToken),
+    Error(ProviderError),
+}
+
+impl From<ProviderError> for Failure {
+    fn from(e: ProviderError) -> Self {
+        Self::Error(e)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    token_url: Url,
+    client_id: String,
+    client_secret: String,
+    retry: RetryPolicy,
+    tokens: TokenCache,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        token_url: Url,
+        client_id: String,
+        client_secret: String,
+        retry: RetryPolicy,
+        request_timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .timeout(request_timeout)
+            .connect_timeout(request_timeout)
+            .build()
+            .map_err(|e| ProviderError::InvalidRequest {
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            http,
+            token_url,
+            client_id,
+            client_secret,
+            retry: RetryPolicy {
+                max_attempts: retry.max_attempts.max(1),
+                ..retry
+            },
+            tokens: TokenCache::default(),
+        })
+    }
+
+    /// Sends the call (with retries) and decodes a 2xx JSON body.
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<T, ProviderError> {
+        let (status, body) = self.execute(call).await?;
+        serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
+            status: status.as_u16(),
+            body: format!(
+                "{} answer is not the expected JSON ({e}): {}",
+                call.what,
+                snippet(&body)
+            ),
+        })
+    }
+
+    async fn execute(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), ProviderError> {
+        let mut attempt = 1;
+        let mut reauthenticated = false;
+        loop {
+            let error = match self.attempt(call).await {
+                Ok(answer) => return Ok(answer),
+                Err(Failure::TokenRejected(token)) if !reauthenticated => {
+                    tracing::debug!(what = %call.what, "oneglobal: token rejected, fetching a new one");
+                    self.tokens.invalidate(&token).await;
+                    reauthenticated = true;
+                    continue;
+                }
+                Err(Failure::TokenRejected(_)) => return Err(ProviderError::Unauthorized),
+                Err(Failure::Error(error)) => error,
+            };
+            let wait = self.wait_before_retry(&error, attempt, &call.what)?;
+            tracing::debug!(
+                what = %call.what, attempt, error = %error, wait_ms = wait.as_millis() as u64,
+                "oneglobal: retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// `Ok(wait)` when `error` may be retried after `attempt`, else the error to return.
+    fn wait_before_retry(
+        &self,
+        error: &ProviderError,
+        attempt: u32,
+        what: &str,
+    ) -> Result<Duration, ProviderError> {
+        let retry_after = match error {
+            ProviderError::RateLimited { retry_after } => *retry_after,
+            ProviderError::Transient { .. } => None,
+            _ => return Err(error.clone()),
+        };
+        if retry_after.is_some_and(|wait| wait > self.retry.max_retry_after) {
+            return Err(error.clone());
+        }
+        if attempt >= self.retry.max_attempts {
+            return Err(gave_up(error, attempt, what));
+        }
+        Ok(self.retry.wait(attempt, retry_after))
+    }
+
+    async fn attempt(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), Failure> {
+        let token = self.tokens.get_or_refresh(|| self.fetch_token()).await?;
+        let mut request = self
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(&token.0)
+            .header(ACCEPT, ACCEPT_HAL)
+            .header(CORRELATION_ID, uuid::Uuid::new_v4().to_string());
+        if let Some(key) = call.key {
+            request = request.header(IDEMPOTENCY_KEY, &key.0);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        match self.exchange(request, &call.what).await {
+            Err(ProviderError::Unauthorized) => Err(Failure::TokenRejected(token)),
+            other => Ok(other?),
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<TokenResponse, ProviderError> {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.as_str()),
+        ];
+        let request = self
+            .http
+            .post(self.token_url.clone())
+            .header(ACCEPT, "application/json")
+            .header(CORRELATION_ID, uuid::Uuid::new_v4().to_string())
+            .form(&form);
+        let (status, body) = self
+            .exchange(request, "access token")
+            .await
+            .map_err(|e| match e {
+                // OAuth answers bad client credentials with 400 or 401 `invalid_client`.
+                ProviderError::InvalidRequest { .. } => ProviderError::Unauthorized,
+                other => other,
+            })?;
+        serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
+            status: status.as_u16(),
+            body: format!("token answer ({e}): {}", snippet(&body)),
+        })
+    }
+
+    /// Sends one request and classifies the answer: 2xx body, or the mapped error.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response.bytes().await.map_err(transport_error)?.to_vec();
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        Err(map_error(status.as_u16(), &body, what, retry_after))
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by this vendor).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Connection refused or dropped, timeouts and truncated bodies are all worth retrying.
+fn transport_error(e: reqwest::Error) -> ProviderError {
+    if e.is_builder() {
+        return ProviderError::InvalidRequest {
+            message: format!("cannot build the request: {e}"),
+        };
+    }
+    let mut detail = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ProviderError::Transient { detail }
+}
+
+fn gave_up(error: &ProviderError, attempts: u32, what: &str) -> ProviderError {
+    match error {
+        ProviderError::Transient { detail } => ProviderError::Transient {
+            detail: format!("{what}: gave up after {attempts} attempts, last: {detail}"),
+        },
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,114 @@
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::auth::ClientId;
+use crate::error::{ApiError, ErrorType};
+use crate::state::{Sim, State as SimState};
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const RETENTION: Duration = Duration::hours(24);
+
+/// The first 2xx response stored for an `Idempotency-Key`.
+pub struct IdempotencyRecord {
+    fingerprint: [u8; 32],
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+    stored_at: OffsetDateTime,
+}
+
+/// Replays the stored response for a repeated key, or 409 when the key comes with another body.
+pub async fn idempotency(State(sim): State<Sim>, request: Request, next: Next) -> Response {
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let (Some(key), true) = (key, request.method() == Method::POST) else {
+        return next.run(request).await;
+    };
+    let client = request
+        .extensions()
+        .get::<ClientId>()
+        .map_or_else(|| "anonymous".to_string(), |client| client.0.clone());
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::new(ErrorType::InvalidHttpMessage, "request body is unreadable")
+            .into_response();
+    };
+    let fingerprint = fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+    let record_key = (client, key);
+    if let Some(replayed) = lookup(&sim.lock(), &record_key, &fingerprint) {
+        return replayed;
+    }
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let mut state = sim.lock();
+    let stored_at = state.now();
+    state
+        .idempotency
+        .entry(record_key)
+        .or_insert(IdempotencyRecord {
+            fingerprint,
+            status: parts.status,
+            content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+            body: body.clone(),
+            stored_at,
+        });
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn lookup(
+    state: &SimState,
+    record_key: &(String, String),
+    fingerprint: &[u8; 32],
+) -> Option<Response> {
+    let record = state.idempotency.get(record_key)?;
+    if record.fingerprint != *fingerprint {
+        return Some(
+            ApiError::new(
+                ErrorType::IdempotencyKeyReused,
+                "Idempotency-Key was already used with a different request",
+            )
+            .into_response(),
+        );
+    }
+    let mut response = Response::new(Body::from(record.body.clone()));
+    *response.status_mut() = record.status;
+    if let Some(content_type) = &record.content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Some(response)
+}
+
+fn fingerprint(method: &str, path: &str, body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+impl SimState {
+    pub fn purge_idempotency_records(&mut self) {
+        let cutoff = self.now() - RETENTION;
+        self.idempotency
+            .retain(|_, record| record.stored_at > cutoff);
+    }
+}

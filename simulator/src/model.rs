@@ -1,0 +1,538 @@
+//! Domain records held by the simulator and their JSON representations.
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::clock::{rfc3339, rfc3339_opt};
+
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub country: String,
+    pub status: String,
+}
+
+pub struct Subscriber {
+    pub id: String,
+    pub account_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub employee_id: Option<String>,
+    pub group: Option<String>,
+}
+
+pub struct OrderTemplate {
+    pub id: String,
+    pub name: String,
+    pub product_offering_ids: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OfferingType {
+    Plan,
+    Addon,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Recurrence {
+    Monthly,
+    OneTime,
+}
+
+#[derive(Clone)]
+pub struct Offering {
+    pub id: String,
+    pub name: String,
+    pub kind: OfferingType,
+    pub status: String,
+    pub data_bytes: Option<u64>,
+    pub voice_seconds: Option<u64>,
+    pub sms: Option<u64>,
+    pub validity_months: u32,
+    pub coverage_countries: Vec<String>,
+    pub throttle_kbps: Option<u32>,
+    pub price_minor: Option<u64>,
+    pub currency: String,
+    pub recurrence: Recurrence,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OrderType {
+    ActivateSubscription,
+    SuspendSubscription,
+    ResumeSubscription,
+    TerminateSubscription,
+    ChangePlan,
+    AddProduct,
+    ChangeSimProfile,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OrderStatus {
+    Pending,
+    Completed,
+    Canceled,
+}
+
+pub struct Order {
+    pub id: String,
+    pub kind: OrderType,
+    pub status: OrderStatus,
+    pub account_id: String,
+    pub subscription_id: Option<String>,
+    /// The submitted body, echoed back in every representation.
+    pub request: Value,
+    /// The offering the order will put in place (activate, change_plan, add_product).
+    pub offering_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub due_at: OffsetDateTime,
+    pub completed_at: Option<OffsetDateTime>,
+    pub canceled_at: Option<OffsetDateTime>,
+    pub failure: Option<Failure>,
+    /// Set by an order-level fault: the async step cancels with this code.
+    pub forced_failure: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SubscriptionStatus {
+    Pending,
+    Active,
+    Suspended,
+    Terminated,
+}
+
+pub struct Subscription {
+    pub id: String,
+    pub account_id: String,
+    pub subscriber_id: String,
+    pub status: SubscriptionStatus,
+    pub created_at: OffsetDateTime,
+    pub activated_at: Option<OffsetDateTime>,
+    pub suspended_at: Option<OffsetDateTime>,
+    pub terminated_at: Option<OffsetDateTime>,
+    pub current_period: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub iccid: Option<String>,
+    pub plan_product_id: Option<String>,
+    /// A `change_plan` with `effective: next_period` waiting for the renewal.
+    pub next_plan_offering_id: Option<String>,
+    pub sim_request: Value,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ProfileStatus {
+    Released,
+    Downloaded,
+    Installed,
+    Enabled,
+    Disabled,
+    Deleted,
+    Error,
+}
+
+pub struct SimProfile {
+    pub iccid: String,
+    pub subscription_id: String,
+    pub eid: Option<String>,
+    pub status: ProfileStatus,
+    pub matching_id: String,
+    pub confirmation_code: Option<String>,
+    pub last_modified: OffsetDateTime,
+    pub install_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ProductStatus {
+    Pending,
+    Active,
+    Depleted,
+    Expired,
+    Terminated,
+}
+
+pub struct Product {
+    pub id: String,
+    pub account_id: String,
+    pub subscription_id: String,
+    pub offering_id: String,
+    pub status: ProductStatus,
+    pub allowance_bytes: Option<u64>,
+    pub used_bytes: u64,
+    pub starts_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub thresholds_fired: Vec<u8>,
+}
+
+pub struct UsageItem {
+    pub id: String,
+    pub account_id: String,
+    pub subscription_id: String,
+    pub subscriber_id: String,
+    pub product_id: Option<String>,
+    pub kind: &'static str,
+    pub unit: &'static str,
+    pub quantity: u64,
+    pub charged_quantity: u64,
+    pub cost_type: &'static str,
+    pub location_country: String,
+    pub roaming: bool,
+    pub technology: String,
+    pub started_at: OffsetDateTime,
+    pub ended_at: OffsetDateTime,
+    pub processed_at: OffsetDateTime,
+}
+
+impl Account {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "name": self.name, "country": self.country, "status": self.status,
+            "_links": {"self": {"href": format!("/enterprise/accounts/{}", self.id)}},
+        })
+    }
+}
+
+impl Subscriber {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "account_id": self.account_id,
+            "first_name": self.first_name, "last_name": self.last_name, "email": self.email,
+            "employee_id": self.employee_id, "group": self.group,
+            "_links": {"self": {"href": format!("/enterprise/subscribers/{}", self.id)}},
+        })
+    }
+}
+
+impl OrderTemplate {
+    pub fn to_json(&self) -> Value {
+        json!({"id": self.id, "name": self.name, "product_offering_ids": self.product_offering_ids})
+    }
+}
+
+impl OfferingType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Addon => "addon",
+        }
+    }
+}
+
+impl Recurrence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Monthly => "monthly",
+            Self::OneTime => "one_time",
+        }
+    }
+}
+
+impl Offering {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "type": self.kind.as_str(),
+            "status": self.status,
+            "allowances": {
+                "data_bytes": self.data_bytes,
+                "voice_seconds": self.voice_seconds,
+                "sms": self.sms,
+                "validity": {"unit": "month", "value": self.validity_months},
+                "coverage_countries": self.coverage_countries,
+            },
+            "throttle": self.throttle_kbps.map(|kbps| json!({"after_cap_kbps": kbps})),
+            "price": self.price_minor.map(|amount| json!({"amount": amount, "currency": self.currency})),
+            "recurrence": self.recurrence.as_str(),
+        })
+    }
+
+    pub fn covers(&self, country: &str) -> bool {
+        self.coverage_countries
+            .iter()
+            .any(|covered| covered.eq_ignore_ascii_case(country))
+    }
+}
+
+impl OrderType {
+    pub const ALL: [Self; 7] = [
+        Self::ActivateSubscription,
+        Self::SuspendSubscription,
+        Self::ResumeSubscription,
+        Self::TerminateSubscription,
+        Self::ChangePlan,
+        Self::AddProduct,
+        Self::ChangeSimProfile,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ActivateSubscription => "activate_subscription",
+            Self::SuspendSubscription => "suspend_subscription",
+            Self::ResumeSubscription => "resume_subscription",
+            Self::TerminateSubscription => "terminate_subscription",
+            Self::ChangePlan => "change_plan",
+            Self::AddProduct => "add_product",
+            Self::ChangeSimProfile => "change_sim_profile",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl OrderStatus {
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Completed, Self::Canceled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+impl Order {
+    pub fn to_json(&self) -> Value {
+        let mut body = match &self.request {
+            Value::Object(fields) => fields.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let href = format!("/enterprise/orders/{}", self.id);
+        let fields = json!({
+            "id": self.id,
+            "type": self.kind.as_str(),
+            "status": self.status.as_str(),
+            "account_id": self.account_id,
+            "subscription_id": self.subscription_id,
+            "created_at": rfc3339(self.created_at),
+            "completed_at": rfc3339_opt(self.completed_at),
+            "canceled_at": rfc3339_opt(self.canceled_at),
+            "failure": self.failure.as_ref().map(|f| json!({"code": f.code, "message": f.message})),
+            "_links": {"self": {"href": href}},
+        });
+        if let Value::Object(fields) = fields {
+            body.extend(fields);
+        }
+        Value::Object(body)
+    }
+}
+
+impl SubscriptionStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Active,
+        Self::Suspended,
+        Self::Terminated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Active | Self::Suspended)
+    }
+}
+
+impl Subscription {
+    pub fn to_json(&self) -> Value {
+        let href = format!("/enterprise/subscriptions/{}", self.id);
+        json!({
+            "id": self.id,
+            "status": self.status.as_str(),
+            "account_id": self.account_id,
+            "subscriber_id": self.subscriber_id,
+            "msisdn": null,
+            "created_at": rfc3339(self.created_at),
+            "activated_at": rfc3339_opt(self.activated_at),
+            "suspended_at": rfc3339_opt(self.suspended_at),
+            "terminated_at": rfc3339_opt(self.terminated_at),
+            "current_period": self.current_period.map(|(start, end)| json!({"start": rfc3339(start), "end": rfc3339(end)})),
+            "_links": {
+                "self": {"href": href},
+                "sim_profile": {"href": format!("{href}/sim-profile")},
+                "products": {"href": format!("{href}/products")},
+                "usage": {"href": format!("/enterprise/usage/items?subscription_id={}", self.id)},
+            },
+        })
+    }
+}
+
+impl ProfileStatus {
+    pub const ALL: [Self; 7] = [
+        Self::Released,
+        Self::Downloaded,
+        Self::Installed,
+        Self::Enabled,
+        Self::Disabled,
+        Self::Deleted,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Released => "released",
+            Self::Downloaded => "downloaded",
+            Self::Installed => "installed",
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::Deleted => "deleted",
+            Self::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// `released → downloaded → installed → enabled ⇄ disabled`; deleted or error from anywhere.
+    pub fn can_move_to(self, next: Self) -> bool {
+        use ProfileStatus::*;
+        match (self, next) {
+            (Deleted, _) => false,
+            (_, Deleted | Error) => true,
+            (Released, Downloaded | Installed | Enabled) => true,
+            (Downloaded, Installed | Enabled) => true,
+            (Installed, Enabled | Disabled) => true,
+            (Enabled, Disabled) | (Disabled, Enabled) => true,
+            (Error, Released) => true,
+            _ => false,
+        }
+    }
+
+    /// The ES2+ download-progress step announced when a profile reaches this status.
+    pub fn progress_step(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Downloaded => ("BPP_DOWNLOAD", "SUCCESS"),
+            Self::Deleted => ("DELETED", "SUCCESS"),
+            Self::Error => ("BPP_INSTALLATION", "FAILURE"),
+            _ => ("BPP_INSTALLATION", "SUCCESS"),
+        }
+    }
+}
+
+impl SimProfile {
+    pub fn activation_code(&self, smdp_address: &str) -> String {
+        let base = format!("LPA:1${smdp_address}${}", self.matching_id);
+        if self.confirmation_code.is_some() {
+            format!("{base}$$1")
+        } else {
+            base
+        }
+    }
+
+    pub fn to_json(&self, smdp_address: &str, base_url: &str) -> Value {
+        let mut body = json!({
+            "iccid": self.iccid,
+            "eid": self.eid,
+            "sim_type": "esim",
+            "status": self.status.as_str(),
+            "smdp_address": smdp_address,
+            "matching_id": self.matching_id,
+            "activation_code": self.activation_code(smdp_address),
+            "confirmation_code_required": self.confirmation_code.is_some(),
+            "qr_code_url": format!("{base_url}/_sim/qr/{}.png", self.iccid),
+            "subscription_id": self.subscription_id,
+            "last_modified": rfc3339(self.last_modified),
+        });
+        if let Some(code) = &self.confirmation_code {
+            body["confirmation_code"] = code.clone().into();
+        }
+        body
+    }
+}
+
+impl ProductStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Active,
+        Self::Depleted,
+        Self::Expired,
+        Self::Terminated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Depleted => "depleted",
+            Self::Expired => "expired",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+impl Product {
+    pub fn remaining_bytes(&self) -> Option<u64> {
+        self.allowance_bytes
+            .map(|allowance| allowance.saturating_sub(self.used_bytes))
+    }
+
+    pub fn to_json(&self, offering: Option<&Offering>) -> Value {
+        json!({
+            "id": self.id,
+            "product_offering": offering.map(Offering::to_json),
+            "account_id": self.account_id,
+            "subscription_id": self.subscription_id,
+            "status": self.status.as_str(),
+            "allowance_bytes": self.allowance_bytes,
+            "used_bytes": self.used_bytes,
+            "remaining_bytes": self.remaining_bytes(),
+            "starts_at": rfc3339(self.starts_at),
+            "expires_at": rfc3339_opt(self.expires_at),
+            "_links": {
+                "self": {"href": format!("/enterprise/products/{}", self.id)},
+                "subscription": {"href": format!("/enterprise/subscriptions/{}", self.subscription_id)},
+            },
+        })
+    }
+}
+
+impl UsageItem {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": self.kind,
+            "direction": "outbound",
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "charged_quantity": self.charged_quantity,
+            "cost_type": self.cost_type,
+            "location_country": self.location_country,
+            "from_msisdn": null,
+            "technology": self.technology,
+            "roaming": self.roaming,
+            "subscription_id": self.subscription_id,
+            "product_id": self.product_id,
+            "started_at": rfc3339(self.started_at),
+            "ended_at": rfc3339(self.ended_at),
+            "processed_at": rfc3339(self.processed_at),
+            "_links": {
+                "account": {"href": format!("/enterprise/accounts/{}", self.account_id)},
+                "subscription": {"href": format!("/enterprise/subscriptions/{}", self.subscription_id)},
+                "subscriber": {"href": format!("/enterprise/subscribers/{}", self.subscriber_id)},
+                "product": self.product_id.as_ref().map(|id| json!({"href": format!("/enterprise/products/{id}")})),
+            },
+        })
+    }
+}
