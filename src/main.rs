@@ -1,1 +1,127 @@
-fn main() {}
+//! `lineup`: the command line that composes core, bot, portal and the simulator.
+
+mod config;
+mod demo;
+mod server;
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+use config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "lineup",
+    version,
+    about = "Issue, control and account for employees' eSIM lines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (portal, chat endpoints, background worker) on LINEUP_LISTEN.
+    Serve,
+    /// Zero-setup demo: embedded SQLite, the built-in provider simulator, a seeded tenant.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run the 1GLOBAL-style provider simulator on its own.
+    Simulator {
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Address to bind; loopback unless you mean it.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(e.into()),
+    };
+    init_tracing(config.log_format);
+    let outcome = match cli.command {
+        Command::Serve => serve(config, false).await,
+        Command::Demo => serve(config, true).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Simulator { port, bind } => run_simulator(SocketAddr::new(bind, port)).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// One clear line, naming the setting at fault where there is one.
+fn fail(error: anyhow::Error) -> std::process::ExitCode {
+    let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
+    eprintln!("lineup: {}", chain.join(": "));
+    std::process::ExitCode::FAILURE
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let runtime = server::start(&config).await?;
+    let resumed = runtime.lineup.resume_in_flight().await?;
+    if resumed > 0 {
+        tracing::info!(
+            operations = resumed,
+            "finished provider operations left from the last run"
+        );
+    }
+    if demo || config.provider.is_none() {
+        demo::ensure_seeded(&runtime.lineup).await?;
+    }
+    server::serve(runtime, config.listen, |addr| {
+        println!("Lineup is running on http://{addr}");
+        if demo {
+            println!(
+                "  portal:   http://{}.lineup.localhost:{}/",
+                demo::SLUG,
+                addr.port()
+            );
+            println!(
+                "  login:    {} / {}",
+                demo::LOGIN_EMAIL,
+                demo::LOGIN_PASSWORD
+            );
+            println!("  health:   http://{addr}/healthz");
+            println!("  data:     {}", config.data_dir.display());
+            println!("Press Ctrl-C to stop; the next start reuses the data.");
+        }
+    })
+    .await
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = lineup_core::store::Store::connect(&config.database_url()).await?;
+    store.migrate().await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn run_simulator(addr: SocketAddr) -> anyhow::Result<()> {
+    println!("provider simulator on http://{addr} (control plane under /_sim)");
+    lineup_simulator::run(
+        addr,
+        lineup_simulator::SimConfig::default(),
+        Default::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}

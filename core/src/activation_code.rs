@@ -151,7 +151,10 @@ mod tests {
             ("LPA:1$x.com$abc def", BadMatchingId("abc def".into())),
             ("LPA:1$x.com$ABC$not-an-oid", BadOid("not-an-oid".into())),
             // A confirmation code must never be carried inside the string.
-            ("LPA:1$x.com$ABC$$123456", BadConfirmationFlag("123456".into())),
+            (
+                "LPA:1$x.com$ABC$$123456",
+                BadConfirmationFlag("123456".into()),
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(ActivationCode::parse(text), Err(expected), "{text}");

@@ -51,6 +51,10 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Option<serde_json::Valu
     Some(serde_json::to_value(value).expect("domain types serialise to JSON"))
 }
 
-pub(crate) fn required<T>(value: Option<T>, what: &'static str, id: impl ToString) -> CoreResult<T> {
+pub(crate) fn required<T>(
+    value: Option<T>,
+    what: &'static str,
+    id: impl ToString,
+) -> CoreResult<T> {
     value.ok_or_else(|| CoreError::not_found(what, id))
 }

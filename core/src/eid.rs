@@ -78,7 +78,10 @@ mod tests {
             Eid::parse("89049032004008882600019002596666"),
             Err(EidError::CheckDigits(62))
         );
-        assert_eq!(Eid::parse("8900101201234123401234567890122"), Err(EidError::Length(31)));
+        assert_eq!(
+            Eid::parse("8900101201234123401234567890122"),
+            Err(EidError::Length(31))
+        );
         assert_eq!(
             Eid::parse("8900101201234123401234567890122a"),
             Err(EidError::NotDigits('a'))

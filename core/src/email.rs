@@ -76,15 +76,30 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
     fn rejects_with_the_reason() {
         assert_eq!(Email::parse(""), Err(EmailError::Empty));
-        assert!(matches!(Email::parse("ada.example.com"), Err(EmailError::Shape(_))));
-        assert!(matches!(Email::parse("ada@localhost"), Err(EmailError::Domain(_))));
-        assert!(matches!(Email::parse("a da@x.com"), Err(EmailError::Characters(_))));
-        assert!(matches!(Email::parse("a@b@x.com"), Err(EmailError::Shape(_))));
+        assert!(matches!(
+            Email::parse("ada.example.com"),
+            Err(EmailError::Shape(_))
+        ));
+        assert!(matches!(
+            Email::parse("ada@localhost"),
+            Err(EmailError::Domain(_))
+        ));
+        assert!(matches!(
+            Email::parse("a da@x.com"),
+            Err(EmailError::Characters(_))
+        ));
+        assert!(matches!(
+            Email::parse("a@b@x.com"),
+            Err(EmailError::Shape(_))
+        ));
     }
 }

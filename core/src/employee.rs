@@ -69,15 +69,27 @@ pub mod commands {
     use crate::store::{self, now};
 
     impl Lineup {
-        pub async fn add_employee(&self, tenant: TenantId, actor: &Actor, new: NewEmployee) -> CoreResult<Employee> {
-            for (field, value) in [("given_name", &new.given_name), ("family_name", &new.family_name)] {
+        pub async fn add_employee(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            new: NewEmployee,
+        ) -> CoreResult<Employee> {
+            for (field, value) in [
+                ("given_name", &new.given_name),
+                ("family_name", &new.family_name),
+            ] {
                 if value.trim().is_empty() {
                     return Err(CoreError::invalid(field, "must not be empty"));
                 }
             }
             let mut tx = self.tenant_tx(tenant).await?;
             if let Some(manager) = new.manager_id {
-                required(store::employees::get(&mut tx, tenant, manager).await?, "manager", manager)?;
+                required(
+                    store::employees::get(&mut tx, tenant, manager).await?,
+                    "manager",
+                    manager,
+                )?;
             }
             let at = now();
             let employee = Employee {
@@ -95,14 +107,29 @@ pub mod commands {
             };
             match store::employees::insert(&mut tx, tenant, &employee).await {
                 Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid("email", format!("{} is already an employee", employee.email)));
+                    return Err(CoreError::invalid(
+                        "email",
+                        format!("{} is already an employee", employee.email),
+                    ));
                 }
-                Err(crate::store::StoreError::Database(sqlx::Error::Database(e))) if e.is_foreign_key_violation() => {
-                    return Err(CoreError::invalid("team_id", "team or cost centre does not exist in this organisation"));
+                Err(crate::store::StoreError::Database(sqlx::Error::Database(e)))
+                    if e.is_foreign_key_violation() =>
+                {
+                    return Err(CoreError::invalid(
+                        "team_id",
+                        "team or cost centre does not exist in this organisation",
+                    ));
                 }
                 other => other?,
             }
-            let event = AuditEvent::new(tenant, actor, "employee.created", ("employee", employee.id.to_string()), None, to_json(&employee));
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "employee.created",
+                ("employee", employee.id.to_string()),
+                None,
+                to_json(&employee),
+            );
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(employee)
@@ -110,7 +137,11 @@ pub mod commands {
 
         pub async fn employee(&self, tenant: TenantId, id: EmployeeId) -> CoreResult<Employee> {
             let mut tx = self.tenant_tx(tenant).await?;
-            required(store::employees::get(&mut tx, tenant, id).await?, "employee", id)
+            required(
+                store::employees::get(&mut tx, tenant, id).await?,
+                "employee",
+                id,
+            )
         }
 
         pub async fn employees(&self, tenant: TenantId) -> CoreResult<Vec<Employee>> {

@@ -55,7 +55,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 impl FromStr for Iccid {
@@ -90,16 +90,29 @@ mod tests {
 
     #[test]
     fn accepts_real_vendor_iccids() {
-        for good in ["8944474600000109251", "8944478600000205337", "89883070000007537119"] {
+        for good in [
+            "8944474600000109251",
+            "8944478600000205337",
+            "89883070000007537119",
+        ] {
             assert_eq!(Iccid::parse(good).unwrap().as_str(), good);
         }
     }
 
     #[test]
     fn rejects_with_the_reason() {
-        assert_eq!(Iccid::parse("8944474600000109252"), Err(IccidError::CheckDigit));
-        assert_eq!(Iccid::parse("893000000000034143"), Err(IccidError::Length(18)));
-        assert_eq!(Iccid::parse("89444746000001092x1"), Err(IccidError::NotDigits('x')));
+        assert_eq!(
+            Iccid::parse("8944474600000109252"),
+            Err(IccidError::CheckDigit)
+        );
+        assert_eq!(
+            Iccid::parse("893000000000034143"),
+            Err(IccidError::Length(18))
+        );
+        assert_eq!(
+            Iccid::parse("89444746000001092x1"),
+            Err(IccidError::NotDigits('x'))
+        );
         assert_eq!(Iccid::parse(""), Err(IccidError::Length(0)));
     }
 }

@@ -3,18 +3,18 @@
 
 pub mod activation_code;
 pub mod app;
+pub mod audit;
 pub mod eid;
+pub mod email;
+pub mod employee;
+pub mod error;
 pub mod iccid;
 pub mod ids;
 pub mod line;
 pub mod money;
-pub mod provider;
-pub mod audit;
-pub mod email;
-pub mod employee;
-pub mod error;
 pub mod org;
 pub mod plan;
+pub mod provider;
 pub mod store;
 pub mod tenant;
 

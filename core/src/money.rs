@@ -82,7 +82,10 @@ impl Money {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
         }
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 }
@@ -109,7 +112,9 @@ impl fmt::Display for Money {
 }
 
 /// A data volume in bytes. Displayed in binary units (1 GB here is 1024³ bytes, as carriers bill).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Bytes(pub i64);
 
@@ -145,15 +150,24 @@ mod tests {
 
     #[test]
     fn formats_minor_units_by_currency_exponent() {
-        assert_eq!(Money::new(123_456, Currency::USD).to_string(), "1234.56 USD");
+        assert_eq!(
+            Money::new(123_456, Currency::USD).to_string(),
+            "1234.56 USD"
+        );
         assert_eq!(Money::new(-5, Currency::EUR).to_string(), "-0.05 EUR");
-        assert_eq!(Money::new(1500, Currency::parse("jpy").unwrap()).to_string(), "1500 JPY");
+        assert_eq!(
+            Money::new(1500, Currency::parse("jpy").unwrap()).to_string(),
+            "1500 JPY"
+        );
     }
 
     #[test]
     fn refuses_to_add_different_currencies() {
         let err = Money::new(1, Currency::USD).checked_add(Money::new(1, Currency::EUR));
-        assert_eq!(err, Err(MoneyError::CurrencyMismatch(Currency::USD, Currency::EUR)));
+        assert_eq!(
+            err,
+            Err(MoneyError::CurrencyMismatch(Currency::USD, Currency::EUR))
+        );
         assert!(Currency::parse("US").is_err() && Currency::parse("U5D").is_err());
     }
 

@@ -30,23 +30,49 @@ pub mod commands {
     use crate::store::{self, now};
 
     impl Lineup {
-        pub async fn add_team(&self, tenant: TenantId, actor: &Actor, name: &str) -> CoreResult<Team> {
+        pub async fn add_team(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            name: &str,
+        ) -> CoreResult<Team> {
             let name = non_empty("name", name)?;
-            let team = Team { id: TeamId::new(), tenant_id: tenant, name, created_at: now() };
+            let team = Team {
+                id: TeamId::new(),
+                tenant_id: tenant,
+                name,
+                created_at: now(),
+            };
             let mut tx = self.tenant_tx(tenant).await?;
             match store::org::insert_team(&mut tx, tenant, &team).await {
                 Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid("name", format!("team {} already exists", team.name)));
+                    return Err(CoreError::invalid(
+                        "name",
+                        format!("team {} already exists", team.name),
+                    ));
                 }
                 other => other?,
             }
-            let event = AuditEvent::new(tenant, actor, "team.created", ("team", team.id.to_string()), None, to_json(&team));
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "team.created",
+                ("team", team.id.to_string()),
+                None,
+                to_json(&team),
+            );
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(team)
         }
 
-        pub async fn add_cost_centre(&self, tenant: TenantId, actor: &Actor, code: &str, name: &str) -> CoreResult<CostCentre> {
+        pub async fn add_cost_centre(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            code: &str,
+            name: &str,
+        ) -> CoreResult<CostCentre> {
             let centre = CostCentre {
                 id: CostCentreId::new(),
                 tenant_id: tenant,
@@ -57,11 +83,21 @@ pub mod commands {
             let mut tx = self.tenant_tx(tenant).await?;
             match store::org::insert_cost_centre(&mut tx, tenant, &centre).await {
                 Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid("code", format!("cost centre {} already exists", centre.code)));
+                    return Err(CoreError::invalid(
+                        "code",
+                        format!("cost centre {} already exists", centre.code),
+                    ));
                 }
                 other => other?,
             }
-            let event = AuditEvent::new(tenant, actor, "cost_centre.created", ("cost_centre", centre.id.to_string()), None, to_json(&centre));
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "cost_centre.created",
+                ("cost_centre", centre.id.to_string()),
+                None,
+                to_json(&centre),
+            );
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(centre)

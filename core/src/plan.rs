@@ -66,7 +66,14 @@ pub mod commands {
                     created_at: now(),
                 };
                 let id = store::plans::upsert(&mut tx, tenant, &plan).await?;
-                let event = AuditEvent::new(tenant, actor, "plan.synced", ("plan", id.to_string()), None, to_json(&plan));
+                let event = AuditEvent::new(
+                    tenant,
+                    actor,
+                    "plan.synced",
+                    ("plan", id.to_string()),
+                    None,
+                    to_json(&plan),
+                );
                 record(&mut tx, &event).await?;
             }
             let plans = store::plans::list(&mut tx, tenant).await?;

@@ -20,7 +20,9 @@ pub enum SlugError {
     Reserved(String),
 }
 
-const RESERVED_SLUGS: [&str; 8] = ["www", "api", "app", "admin", "portal", "slack", "mail", "status"];
+const RESERVED_SLUGS: [&str; 8] = [
+    "www", "api", "app", "admin", "portal", "slack", "mail", "status",
+];
 
 impl Slug {
     pub fn parse(input: &str) -> Result<Self, SlugError> {

@@ -34,7 +34,10 @@ impl Role {
 
 pub fn hash_password(password: &str) -> CoreResult<String> {
     if password.chars().count() < 10 {
-        return Err(CoreError::invalid("password", "must be at least 10 characters"));
+        return Err(CoreError::invalid(
+            "password",
+            "must be at least 10 characters",
+        ));
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -45,26 +48,50 @@ pub fn hash_password(password: &str) -> CoreResult<String> {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 impl Lineup {
     /// Create a user (or reuse the one with this email) and give them `role` in `tenant`.
-    pub async fn add_user(&self, tenant: TenantId, actor: &Actor, email: &Email, name: &str, password: &str, role: Role) -> CoreResult<UserId> {
+    pub async fn add_user(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        email: &Email,
+        name: &str,
+        password: &str,
+        role: Role,
+    ) -> CoreResult<UserId> {
         let password_hash = hash_password(password)?;
         let mut tx = self.store().system().await?;
         let user = match store::users::find_by_email(&mut tx, email.as_str()).await? {
             Some(existing) => existing,
             None => {
-                let user = UserRow { id: UserId::new(), email: email.to_string(), name: name.to_owned(), password_hash: Some(password_hash), created_at: now() };
+                let user = UserRow {
+                    id: UserId::new(),
+                    email: email.to_string(),
+                    name: name.to_owned(),
+                    password_hash: Some(password_hash),
+                    created_at: now(),
+                };
                 store::users::insert(&mut tx, &user).await?;
                 user
             }
         };
         store::users::add_membership(&mut tx, tenant, user.id, role.as_str()).await?;
-        let event = AuditEvent::new(tenant, actor, "membership.created", ("user", user.id.to_string()), None,
-            Some(serde_json::json!({ "email": email, "role": role })));
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "membership.created",
+            ("user", user.id.to_string()),
+            None,
+            Some(serde_json::json!({ "email": email, "role": role })),
+        );
         record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(user.id)

@@ -46,7 +46,9 @@ async fn seed_tenant(store: &Store, slug: &str) -> Seeded {
         created_at: now(),
         updated_at: now(),
     };
-    store::employees::insert(&mut tx, t, &employee).await.unwrap();
+    store::employees::insert(&mut tx, t, &employee)
+        .await
+        .unwrap();
     let plan = Plan {
         id: PlanId::new(),
         tenant_id: t,
@@ -79,7 +81,11 @@ async fn seed_tenant(store: &Store, slug: &str) -> Seeded {
         created_at: now(),
         updated_at: now(),
     };
-    assert!(store::lines::insert_if_new(&mut tx, t, &line).await.unwrap());
+    assert!(
+        store::lines::insert_if_new(&mut tx, t, &line)
+            .await
+            .unwrap()
+    );
     tx.commit().await.unwrap();
     Seeded {
         tenant: t,
@@ -88,86 +94,160 @@ async fn seed_tenant(store: &Store, slug: &str) -> Seeded {
     }
 }
 
-both_backends!(tenant_a_cannot_read_or_change_tenant_b, |store| async move {
-    let a = seed_tenant(&store, "acme").await;
-    let b = seed_tenant(&store, "globex").await;
+both_backends!(
+    tenant_a_cannot_read_or_change_tenant_b,
+    |store| async move {
+        let a = seed_tenant(&store, "acme").await;
+        let b = seed_tenant(&store, "globex").await;
 
-    let mut tx = store.tenant(a.tenant).await.unwrap();
-    // Guessing B's ids while scoped to A finds nothing.
-    assert!(store::employees::get(&mut tx, a.tenant, b.employee).await.unwrap().is_none());
-    assert!(store::lines::get(&mut tx, a.tenant, b.line).await.unwrap().is_none());
-    let lines = store::lines::list(&mut tx, a.tenant).await.unwrap();
-    assert_eq!(lines.iter().map(|l| l.id).collect::<Vec<_>>(), vec![a.line]);
-    let employees = store::employees::list(&mut tx, a.tenant).await.unwrap();
-    assert_eq!(employees.len(), 1);
-    assert_eq!(employees[0].id, a.employee);
+        let mut tx = store.tenant(a.tenant).await.unwrap();
+        // Guessing B's ids while scoped to A finds nothing.
+        assert!(
+            store::employees::get(&mut tx, a.tenant, b.employee)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store::lines::get(&mut tx, a.tenant, b.line)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let lines = store::lines::list(&mut tx, a.tenant).await.unwrap();
+        assert_eq!(lines.iter().map(|l| l.id).collect::<Vec<_>>(), vec![a.line]);
+        let employees = store::employees::list(&mut tx, a.tenant).await.unwrap();
+        assert_eq!(employees.len(), 1);
+        assert_eq!(employees[0].id, a.employee);
 
-    // Writing B's rows while scoped to A changes nothing.
-    assert!(!store::employees::update_name(&mut tx, a.tenant, b.employee, "Eve", "Hacker").await.unwrap());
-    let mut hijacked = store::lines::list(&mut tx, a.tenant).await.unwrap().remove(0);
-    hijacked.id = b.line;
-    hijacked.state = LineState::Terminated;
-    assert!(!store::lines::update_if_state(&mut tx, a.tenant, &hijacked, LineState::Requested).await.unwrap());
-    tx.commit().await.unwrap();
+        // Writing B's rows while scoped to A changes nothing.
+        assert!(
+            !store::employees::update_name(&mut tx, a.tenant, b.employee, "Eve", "Hacker")
+                .await
+                .unwrap()
+        );
+        let mut hijacked = store::lines::list(&mut tx, a.tenant)
+            .await
+            .unwrap()
+            .remove(0);
+        hijacked.id = b.line;
+        hijacked.state = LineState::Terminated;
+        assert!(
+            !store::lines::update_if_state(&mut tx, a.tenant, &hijacked, LineState::Requested)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
 
-    let mut tx = store.tenant(b.tenant).await.unwrap();
-    let untouched = store::lines::get(&mut tx, b.tenant, b.line).await.unwrap().unwrap();
-    assert_eq!(untouched.state, LineState::Requested);
-    let employee = store::employees::get(&mut tx, b.tenant, b.employee).await.unwrap().unwrap();
-    assert_eq!(employee.given_name, "Ada");
-});
+        let mut tx = store.tenant(b.tenant).await.unwrap();
+        let untouched = store::lines::get(&mut tx, b.tenant, b.line)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(untouched.state, LineState::Requested);
+        let employee = store::employees::get(&mut tx, b.tenant, b.employee)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(employee.given_name, "Ada");
+    }
+);
 
 both_backends!(line_state_changes_are_compare_and_set, |store| async move {
     let a = seed_tenant(&store, "acme").await;
     let mut tx = store.tenant(a.tenant).await.unwrap();
-    let mut line = store::lines::get(&mut tx, a.tenant, a.line).await.unwrap().unwrap();
+    let mut line = store::lines::get(&mut tx, a.tenant, a.line)
+        .await
+        .unwrap()
+        .unwrap();
     line.state = LineState::Provisioning;
-    assert!(store::lines::update_if_state(&mut tx, a.tenant, &line, LineState::Requested).await.unwrap());
+    assert!(
+        store::lines::update_if_state(&mut tx, a.tenant, &line, LineState::Requested)
+            .await
+            .unwrap()
+    );
     // A second writer that still believes the line is `requested` loses.
-    assert!(!store::lines::update_if_state(&mut tx, a.tenant, &line, LineState::Requested).await.unwrap());
+    assert!(
+        !store::lines::update_if_state(&mut tx, a.tenant, &line, LineState::Requested)
+            .await
+            .unwrap()
+    );
     tx.commit().await.unwrap();
 });
 
-both_backends!(a_line_has_at_most_one_pending_operation, |store| async move {
-    let a = seed_tenant(&store, "acme").await;
-    let op = |kind, key: &str| ProviderOperation {
-        id: lineup_core::ids::OperationId::new(),
-        tenant_id: a.tenant,
-        line_id: a.line,
-        kind,
-        idempotency_key: key.to_owned(),
-        command_key: None,
-        payload: serde_json::json!({}),
-        provider_order_id: None,
-        state: OperationState::Pending,
-        error: None,
-        created_at: now(),
-        updated_at: now(),
-    };
-    let mut tx = store.tenant(a.tenant).await.unwrap();
-    let first = op(OperationKind::Suspend, "k1");
-    store::operations::insert(&mut tx, a.tenant, &first).await.unwrap();
-    tx.commit().await.unwrap();
+both_backends!(
+    a_line_has_at_most_one_pending_operation,
+    |store| async move {
+        let a = seed_tenant(&store, "acme").await;
+        let op = |kind, key: &str| ProviderOperation {
+            id: lineup_core::ids::OperationId::new(),
+            tenant_id: a.tenant,
+            line_id: a.line,
+            kind,
+            idempotency_key: key.to_owned(),
+            command_key: None,
+            payload: serde_json::json!({}),
+            provider_order_id: None,
+            state: OperationState::Pending,
+            error: None,
+            created_at: now(),
+            updated_at: now(),
+        };
+        let mut tx = store.tenant(a.tenant).await.unwrap();
+        let first = op(OperationKind::Suspend, "k1");
+        store::operations::insert(&mut tx, a.tenant, &first)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
 
-    let mut tx = store.tenant(a.tenant).await.unwrap();
-    let err = store::operations::insert(&mut tx, a.tenant, &op(OperationKind::Terminate, "k2")).await.unwrap_err();
-    assert!(err.is_unique_violation(), "{err}");
-    drop(tx);
+        let mut tx = store.tenant(a.tenant).await.unwrap();
+        let err = store::operations::insert(&mut tx, a.tenant, &op(OperationKind::Terminate, "k2"))
+            .await
+            .unwrap_err();
+        assert!(err.is_unique_violation(), "{err}");
+        drop(tx);
 
-    let mut tx = store.tenant(a.tenant).await.unwrap();
-    assert!(store::operations::settle(&mut tx, a.tenant, first.id, OperationState::Succeeded, None).await.unwrap());
-    assert!(!store::operations::settle(&mut tx, a.tenant, first.id, OperationState::Failed, Some("late")).await.unwrap());
-    store::operations::insert(&mut tx, a.tenant, &op(OperationKind::Terminate, "k2")).await.unwrap();
-    tx.commit().await.unwrap();
-});
+        let mut tx = store.tenant(a.tenant).await.unwrap();
+        assert!(
+            store::operations::settle(&mut tx, a.tenant, first.id, OperationState::Succeeded, None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store::operations::settle(
+                &mut tx,
+                a.tenant,
+                first.id,
+                OperationState::Failed,
+                Some("late")
+            )
+            .await
+            .unwrap()
+        );
+        store::operations::insert(&mut tx, a.tenant, &op(OperationKind::Terminate, "k2"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+);
 
 both_backends!(issue_keys_are_unique_per_tenant, |store| async move {
     let a = seed_tenant(&store, "acme").await;
     let mut tx = store.tenant(a.tenant).await.unwrap();
-    let mut again = store::lines::get(&mut tx, a.tenant, a.line).await.unwrap().unwrap();
+    let mut again = store::lines::get(&mut tx, a.tenant, a.line)
+        .await
+        .unwrap()
+        .unwrap();
     again.id = LineId::new();
-    assert!(!store::lines::insert_if_new(&mut tx, a.tenant, &again).await.unwrap());
-    assert_eq!(store::lines::list(&mut tx, a.tenant).await.unwrap().len(), 1);
+    assert!(
+        !store::lines::insert_if_new(&mut tx, a.tenant, &again)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store::lines::list(&mut tx, a.tenant).await.unwrap().len(),
+        1
+    );
     tx.commit().await.unwrap();
 });
 
@@ -176,7 +256,10 @@ both_backends!(issue_keys_are_unique_per_tenant, |store| async move {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_level_security_hides_other_tenants_from_unscoped_queries() {
     let store = lineup_testkit::postgres_store().await;
-    assert!(!store.bypasses_row_security().await.unwrap(), "tests must run as an ordinary role");
+    assert!(
+        !store.bypasses_row_security().await.unwrap(),
+        "tests must run as an ordinary role"
+    );
     let a = seed_tenant(&store, "acme").await;
     seed_tenant(&store, "globex").await;
 
@@ -187,17 +270,27 @@ async fn row_level_security_hides_other_tenants_from_unscoped_queries() {
     assert_eq!(store::employees::count_visible(&mut tx).await.unwrap(), 2);
     drop(tx);
 
-    let Store::Postgres(pool) = &*store else { unreachable!() };
-    let unscoped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM employees").fetch_one(pool).await.unwrap();
+    let Store::Postgres(pool) = &*store else {
+        unreachable!()
+    };
+    let unscoped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM employees")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(unscoped, 0);
     // Inserting a row for another tenant from A's scope is refused by the policy.
     let mut tx = store.tenant(a.tenant).await.unwrap();
-    let err = sqlx::query("INSERT INTO teams (id, tenant_id, name, created_at) VALUES ($1, $2, 'x', now())")
-        .bind(uuid::Uuid::now_v7())
-        .bind(TenantId::new())
-        .execute(match &mut tx { store::Tx::Postgres(t) => &mut **t, _ => unreachable!() })
-        .await
-        .unwrap_err();
+    let err = sqlx::query(
+        "INSERT INTO teams (id, tenant_id, name, created_at) VALUES ($1, $2, 'x', now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(TenantId::new())
+    .execute(match &mut tx {
+        store::Tx::Postgres(t) => &mut **t,
+        _ => unreachable!(),
+    })
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
 }
 
@@ -206,8 +299,12 @@ async fn row_level_security_hides_other_tenants_from_unscoped_queries() {
 async fn sqlite_and_postgres_schemas_match() {
     let sqlite = lineup_testkit::sqlite_store().await;
     let postgres = lineup_testkit::postgres_store().await;
-    let Store::Sqlite(lite) = &*sqlite else { unreachable!() };
-    let Store::Postgres(pg) = &*postgres else { unreachable!() };
+    let Store::Sqlite(lite) = &*sqlite else {
+        unreachable!()
+    };
+    let Store::Postgres(pg) = &*postgres else {
+        unreachable!()
+    };
     let mut lite_columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
@@ -224,7 +321,11 @@ async fn sqlite_and_postgres_schemas_match() {
     .unwrap();
     lite_columns.sort();
     pg_columns.sort();
-    assert!(lite_columns.len() > 100, "expected the whole schema, got {}", lite_columns.len());
+    assert!(
+        lite_columns.len() > 100,
+        "expected the whole schema, got {}",
+        lite_columns.len()
+    );
     assert_eq!(lite_columns, pg_columns);
 }
 
@@ -232,7 +333,12 @@ async fn sqlite_and_postgres_schemas_match() {
 async fn a_bad_database_url_names_the_setting() {
     let err = Store::connect("mysql://nope").await.unwrap_err();
     assert!(err.to_string().contains("DATABASE_URL"), "{err}");
-    let err = Store::connect("postgres://user:secret@localhost:notaport/db").await.unwrap_err();
+    let err = Store::connect("postgres://user:secret@localhost:notaport/db")
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("DATABASE_URL") && !text.contains("secret"), "{text}");
+    assert!(
+        text.contains("DATABASE_URL") && !text.contains("secret"),
+        "{text}"
+    );
 }

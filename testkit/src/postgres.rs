@@ -15,7 +15,12 @@ use sqlx::postgres::PgConnection;
 /// The role tests connect as: not a superuser, so row-level security applies to it.
 const APP_ROLE: &str = "lineup";
 const PORT: u16 = 5432;
-const AS_POSTGRES: [&str; 4] = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"];
+const AS_POSTGRES: [&str; 4] = [
+    "--reuid=postgres",
+    "--regid=postgres",
+    "--init-groups",
+    "--",
+];
 
 struct Cluster {
     socket_dir: PathBuf,
@@ -68,10 +73,16 @@ fn start_cluster() -> Cluster {
             Command::new(program)
         }
     };
-    run(sudo(bin.join("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]));
+    run(sudo(bin.join("initdb")).arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    ]));
 
     let postgres = format!(
         "{} -D {} -k {} -p {PORT} -c listen_addresses= -c fsync=off \
@@ -96,6 +107,9 @@ fn start_cluster() -> Cluster {
         parent = std::process::id(),
         dir = dir.display(),
     );
+    // The watcher outlives this process by design (it cleans up after us), so it is never
+    // waited for.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &watcher])
         .stdin(Stdio::null())
@@ -160,8 +174,8 @@ fn wait_until_ready(cluster: &Cluster) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !socket.exists() {
         if Instant::now() > deadline {
-            let log = std::fs::read_to_string(cluster.socket_dir.join("server.log"))
-                .unwrap_or_default();
+            let log =
+                std::fs::read_to_string(cluster.socket_dir.join("server.log")).unwrap_or_default();
             panic!("the throwaway PostgreSQL did not start within 30 s:\n{log}");
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -16,8 +16,8 @@ use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, OperationId, PlanId, TenantId};
 use crate::provider::{
-    Delivery, Effective, IdempotencyKey, Operation, OperationStatus, ProfileState,
-    ProviderError, ProvisionRequest, Subscriber, wait_for_operation,
+    Delivery, Effective, IdempotencyKey, Operation, OperationStatus, ProfileState, ProviderError,
+    ProvisionRequest, Subscriber, WaitError, wait_for_operation,
 };
 use crate::store::operations::{OperationKind, OperationState, ProviderOperation};
 use crate::store::{self, Tx, now};
@@ -36,12 +36,19 @@ pub struct IssueLine {
 const DEFINITIVE: &str = "definitive_failure";
 
 impl Lineup {
-    pub async fn issue_line(&self, tenant: TenantId, actor: &Actor, cmd: IssueLine) -> CoreResult<Line> {
+    pub async fn issue_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        cmd: IssueLine,
+    ) -> CoreResult<Line> {
         if cmd.issue_key.trim().is_empty() {
             return Err(CoreError::invalid("issue_key", "must not be empty"));
         }
         let mut tx = self.tenant_tx(tenant).await?;
-        if let Some(existing) = store::lines::find_by_issue_key(&mut tx, tenant, &cmd.issue_key).await? {
+        if let Some(existing) =
+            store::lines::find_by_issue_key(&mut tx, tenant, &cmd.issue_key).await?
+        {
             drop(tx);
             return self.await_settled(tenant, existing).await;
         }
@@ -51,11 +58,21 @@ impl Lineup {
             cmd.employee_id,
         )?;
         if employee.status != EmployeeStatus::Active {
-            return Err(CoreError::invalid("employee_id", format!("{} is offboarded", employee.email)));
+            return Err(CoreError::invalid(
+                "employee_id",
+                format!("{} is offboarded", employee.email),
+            ));
         }
-        let plan = required(store::plans::get(&mut tx, tenant, cmd.plan_id).await?, "plan", cmd.plan_id)?;
+        let plan = required(
+            store::plans::get(&mut tx, tenant, cmd.plan_id).await?,
+            "plan",
+            cmd.plan_id,
+        )?;
         if !plan.active {
-            return Err(CoreError::invalid("plan_id", format!("plan {} is no longer offered", plan.name)));
+            return Err(CoreError::invalid(
+                "plan_id",
+                format!("plan {} is no longer offered", plan.name),
+            ));
         }
         let at = now();
         let line = Line {
@@ -80,76 +97,188 @@ impl Lineup {
         }
         let op = new_operation(tenant, line.id, OperationKind::Provision, None, json!({}));
         store::operations::insert(&mut tx, tenant, &op).await?;
-        record(&mut tx, &AuditEvent::new(tenant, actor, "line.requested", subject(&line), None, to_json(&line))).await?;
+        record(
+            &mut tx,
+            &AuditEvent::new(
+                tenant,
+                actor,
+                "line.requested",
+                subject(&line),
+                None,
+                to_json(&line),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         self.drive_provisioning(tenant, actor, line, op).await
     }
 
     /// Issue again after a provider failure. Replays the failed order's key when its outcome
     /// was unknown (the order may exist), so a retry can never make a second subscription.
-    pub async fn retry_line(&self, tenant: TenantId, actor: &Actor, line_id: LineId) -> CoreResult<Line> {
+    pub async fn retry_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+    ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
         let line = self.load_line(&mut tx, tenant, line_id).await?;
         LineState::on(line.state, LineEvent::Retry)?;
         let previous = store::operations::list_for_line(&mut tx, tenant, line.id).await?;
-        let last = previous.iter().rev().find(|op| op.kind == OperationKind::Provision);
+        let last = previous
+            .iter()
+            .rev()
+            .find(|op| op.kind == OperationKind::Provision);
         let mut op = new_operation(tenant, line.id, OperationKind::Provision, None, json!({}));
         if let Some(last) = last.filter(|op| op.payload.get(DEFINITIVE).is_none()) {
             op.payload = json!({ "replays": replayed_key(last) });
         }
-        let retried = self.transition(&mut tx, tenant, actor, &line, LineEvent::Retry, "line.retried", |l| {
-            l.failure_reason = None;
-        }).await?;
+        let retried = self
+            .transition(&mut tx, tenant, actor, &line, LineEvent::Retry, |l| {
+                l.failure_reason = None;
+            })
+            .await?;
         store::operations::insert(&mut tx, tenant, &op).await?;
         tx.commit().await?;
         self.drive_provisioning(tenant, actor, retried, op).await
     }
 
-    pub async fn suspend_line(&self, tenant: TenantId, actor: &Actor, line_id: LineId, command_key: Option<String>) -> CoreResult<Line> {
-        self.run_operation(tenant, actor, line_id, OperationKind::Suspend, command_key, json!({})).await
+    pub async fn suspend_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+        command_key: Option<String>,
+    ) -> CoreResult<Line> {
+        self.run_operation(
+            tenant,
+            actor,
+            line_id,
+            OperationKind::Suspend,
+            command_key,
+            json!({}),
+        )
+        .await
     }
 
-    pub async fn resume_line(&self, tenant: TenantId, actor: &Actor, line_id: LineId, command_key: Option<String>) -> CoreResult<Line> {
-        self.run_operation(tenant, actor, line_id, OperationKind::Resume, command_key, json!({})).await
+    pub async fn resume_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+        command_key: Option<String>,
+    ) -> CoreResult<Line> {
+        self.run_operation(
+            tenant,
+            actor,
+            line_id,
+            OperationKind::Resume,
+            command_key,
+            json!({}),
+        )
+        .await
     }
 
-    pub async fn terminate_line(&self, tenant: TenantId, actor: &Actor, line_id: LineId, command_key: Option<String>) -> CoreResult<Line> {
-        self.run_operation(tenant, actor, line_id, OperationKind::Terminate, command_key, json!({})).await
+    pub async fn terminate_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+        command_key: Option<String>,
+    ) -> CoreResult<Line> {
+        self.run_operation(
+            tenant,
+            actor,
+            line_id,
+            OperationKind::Terminate,
+            command_key,
+            json!({}),
+        )
+        .await
     }
 
-    pub async fn change_plan(&self, tenant: TenantId, actor: &Actor, line_id: LineId, plan_id: PlanId, command_key: Option<String>) -> CoreResult<Line> {
+    pub async fn change_plan(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+        plan_id: PlanId,
+        command_key: Option<String>,
+    ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let plan = required(store::plans::get(&mut tx, tenant, plan_id).await?, "plan", plan_id)?;
+        let plan = required(
+            store::plans::get(&mut tx, tenant, plan_id).await?,
+            "plan",
+            plan_id,
+        )?;
         if !plan.active {
-            return Err(CoreError::invalid("plan_id", format!("plan {} is no longer offered", plan.name)));
+            return Err(CoreError::invalid(
+                "plan_id",
+                format!("plan {} is no longer offered", plan.name),
+            ));
         }
         drop(tx);
-        self.run_operation(tenant, actor, line_id, OperationKind::ChangePlan, command_key, json!({ "plan_id": plan_id })).await
+        self.run_operation(
+            tenant,
+            actor,
+            line_id,
+            OperationKind::ChangePlan,
+            command_key,
+            json!({ "plan_id": plan_id }),
+        )
+        .await
     }
 
     /// Reassign a line to another employee of the same tenant. No provider call: the
     /// subscription stays; only who it belongs to (and is charged to) changes.
-    pub async fn transfer_line(&self, tenant: TenantId, actor: &Actor, line_id: LineId, to: EmployeeId) -> CoreResult<Line> {
+    pub async fn transfer_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+        to: EmployeeId,
+    ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
         let line = self.load_line(&mut tx, tenant, line_id).await?;
         if line.employee_id == to {
             return Ok(line);
         }
-        if !matches!(line.state, LineState::Ready | LineState::Active | LineState::Suspended) {
-            return Err(CoreError::invalid("line_id", format!("a {} line cannot be transferred", line.state)));
+        if !matches!(
+            line.state,
+            LineState::Ready | LineState::Active | LineState::Suspended
+        ) {
+            return Err(CoreError::invalid(
+                "line_id",
+                format!("a {} line cannot be transferred", line.state),
+            ));
         }
-        let target = required(store::employees::get(&mut tx, tenant, to).await?, "employee", to)?;
+        let target = required(
+            store::employees::get(&mut tx, tenant, to).await?,
+            "employee",
+            to,
+        )?;
         if target.status != EmployeeStatus::Active {
-            return Err(CoreError::invalid("employee_id", format!("{} is offboarded", target.email)));
+            return Err(CoreError::invalid(
+                "employee_id",
+                format!("{} is offboarded", target.email),
+            ));
         }
         let mut moved = line.clone();
         moved.employee_id = to;
         moved.updated_at = now();
         if !store::lines::update_if_state(&mut tx, tenant, &moved, line.state).await? {
-            return Err(CoreError::Conflict(format!("line {line_id} changed while transferring it; try again")));
+            return Err(CoreError::Conflict(format!(
+                "line {line_id} changed while transferring it; try again"
+            )));
         }
-        let event = AuditEvent::new(tenant, actor, "line.transferred", subject(&line),
-            Some(json!({ "employee_id": line.employee_id })), Some(json!({ "employee_id": to })));
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "line.transferred",
+            subject(&line),
+            Some(json!({ "employee_id": line.employee_id })),
+            Some(json!({ "employee_id": to })),
+        );
         record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(moved)
@@ -160,15 +289,28 @@ impl Lineup {
         let mut tx = self.tenant_tx(tenant).await?;
         let line = self.load_line(&mut tx, tenant, line_id).await?;
         drop(tx);
-        let (LineState::Ready, Some(sub)) = (line.state, line.provider_subscription_id.as_deref()) else {
+        let (LineState::Ready, Some(sub)) = (line.state, line.provider_subscription_id.as_deref())
+        else {
             return Ok(line);
         };
         let profile = self.provider().get_sim_profile(sub).await?;
-        if !matches!(profile.state, ProfileState::Installed | ProfileState::Enabled) {
+        if !matches!(
+            profile.state,
+            ProfileState::Installed | ProfileState::Enabled
+        ) {
             return Ok(line);
         }
         let mut tx = self.tenant_tx(tenant).await?;
-        let active = self.transition(&mut tx, tenant, &Actor::Provider, &line, LineEvent::Activated, "line.activated", |_| {}).await?;
+        let active = self
+            .transition(
+                &mut tx,
+                tenant,
+                &Actor::Provider,
+                &line,
+                LineEvent::Activated,
+                |_| {},
+            )
+            .await?;
         tx.commit().await?;
         Ok(active)
     }
@@ -193,7 +335,10 @@ impl Lineup {
             let tenant = op.tenant_id;
             let line = self.line(tenant, op.line_id).await?;
             let outcome = match op.kind {
-                OperationKind::Provision => self.drive_provisioning(tenant, &Actor::System, line, op).await,
+                OperationKind::Provision => {
+                    self.drive_provisioning(tenant, &Actor::System, line, op)
+                        .await
+                }
                 _ => self.drive_operation(tenant, &Actor::System, line, op).await,
             };
             if let Err(e) = outcome {
@@ -213,21 +358,27 @@ impl Lineup {
         payload: serde_json::Value,
     ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
-        if let Some(key) = &command_key {
-            if let Some(op) = store::operations::find_by_command_key(&mut tx, tenant, key).await? {
-                let line = self.load_line(&mut tx, tenant, op.line_id).await?;
-                drop(tx);
-                return self.replay(tenant, actor, line, op).await;
-            }
+        if let Some(key) = &command_key
+            && let Some(op) = store::operations::find_by_command_key(&mut tx, tenant, key).await?
+        {
+            let line = self.load_line(&mut tx, tenant, op.line_id).await?;
+            drop(tx);
+            return self.replay(tenant, actor, line, op).await;
         }
         let line = self.load_line(&mut tx, tenant, line_id).await?;
         if let Some(event) = event_for(kind) {
             line.state.on(event)?;
         } else if !line.state.is_live() {
-            return Err(CoreError::invalid("line_id", format!("a {} line cannot change plan", line.state)));
+            return Err(CoreError::invalid(
+                "line_id",
+                format!("a {} line cannot change plan", line.state),
+            ));
         }
         if line.provider_subscription_id.is_none() {
-            return Err(CoreError::invalid("line_id", "the line has no provider subscription yet"));
+            return Err(CoreError::invalid(
+                "line_id",
+                "the line has no provider subscription yet",
+            ));
         }
         let op = new_operation(tenant, line.id, kind, command_key, payload);
         match store::operations::insert(&mut tx, tenant, &op).await {
@@ -243,7 +394,13 @@ impl Lineup {
     }
 
     /// The same command arrived again: report the outcome of the first, finishing it if needed.
-    async fn replay(&self, tenant: TenantId, actor: &Actor, line: Line, op: ProviderOperation) -> CoreResult<Line> {
+    async fn replay(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line: Line,
+        op: ProviderOperation,
+    ) -> CoreResult<Line> {
         match op.state {
             OperationState::Pending => self.drive_operation(tenant, actor, line, op).await,
             OperationState::Succeeded => Ok(line),
@@ -254,7 +411,13 @@ impl Lineup {
         }
     }
 
-    async fn drive_operation(&self, tenant: TenantId, actor: &Actor, line: Line, op: ProviderOperation) -> CoreResult<Line> {
+    async fn drive_operation(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line: Line,
+        op: ProviderOperation,
+    ) -> CoreResult<Line> {
         let sub = line.provider_subscription_id.clone().ok_or_else(|| {
             CoreError::invalid("line_id", "the line has no provider subscription yet")
         })?;
@@ -268,31 +431,43 @@ impl Lineup {
                 let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
                     .map_err(|e| CoreError::invalid("plan_id", e))?;
                 let mut tx = self.tenant_tx(tenant).await?;
-                let plan = required(store::plans::get(&mut tx, tenant, plan_id).await?, "plan", plan_id)?;
+                let plan = required(
+                    store::plans::get(&mut tx, tenant, plan_id).await?,
+                    "plan",
+                    plan_id,
+                )?;
                 drop(tx);
-                provider.change_plan(&sub, &plan.provider_ref(), Effective::Now, &key).await
+                provider
+                    .change_plan(&sub, &plan.provider_ref(), Effective::Now, &key)
+                    .await
             }
-            OperationKind::Provision => unreachable!("provisioning is driven by drive_provisioning"),
+            OperationKind::Provision => {
+                unreachable!("provisioning is driven by drive_provisioning")
+            }
         };
         let settled = match self.place_and_wait(tenant, &op, placed).await {
             Ok(settled) => settled,
-            Err(failure) => return Err(self.fail_operation(tenant, actor, &line, &op, failure).await),
+            Err(failure) => {
+                return Err(self
+                    .fail_operation(tenant, actor, &line, &op, failure)
+                    .await);
+            }
         };
         debug_assert_eq!(settled.status, OperationStatus::Succeeded);
         let mut tx = self.tenant_tx(tenant).await?;
         let current = self.load_line(&mut tx, tenant, line.id).await?;
-        let (event, action) = match op.kind {
-            OperationKind::Suspend => (Some(LineEvent::Suspend), "line.suspended"),
-            OperationKind::Resume => (Some(LineEvent::Resume), "line.resumed"),
-            OperationKind::Terminate => (Some(LineEvent::Terminate), "line.terminated"),
-            _ => (None, "line.plan_changed"),
-        };
-        let updated = match event {
-            Some(event) => self.transition(&mut tx, tenant, actor, &current, event, action, |_| {}).await?,
+        let updated = match event_for(op.kind) {
+            Some(event) => {
+                self.transition(&mut tx, tenant, actor, &current, event, |_| {})
+                    .await?
+            }
             None => {
                 let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
                     .map_err(|e| CoreError::invalid("plan_id", e))?;
-                self.rewrite(&mut tx, tenant, actor, &current, action, |l| l.plan_id = plan_id).await?
+                self.rewrite(&mut tx, tenant, actor, &current, "line.plan_changed", |l| {
+                    l.plan_id = plan_id
+                })
+                .await?
             }
         };
         store::operations::settle(&mut tx, tenant, op.id, OperationState::Succeeded, None).await?;
@@ -300,13 +475,36 @@ impl Lineup {
         Ok(updated)
     }
 
-    async fn drive_provisioning(&self, tenant: TenantId, actor: &Actor, line: Line, op: ProviderOperation) -> CoreResult<Line> {
+    async fn drive_provisioning(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line: Line,
+        op: ProviderOperation,
+    ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let employee = required(store::employees::get(&mut tx, tenant, line.employee_id).await?, "employee", line.employee_id)?;
-        let plan = required(store::plans::get(&mut tx, tenant, line.plan_id).await?, "plan", line.plan_id)?;
+        let employee = required(
+            store::employees::get(&mut tx, tenant, line.employee_id).await?,
+            "employee",
+            line.employee_id,
+        )?;
+        let plan = required(
+            store::plans::get(&mut tx, tenant, line.plan_id).await?,
+            "plan",
+            line.plan_id,
+        )?;
         let mut line = self.load_line(&mut tx, tenant, line.id).await?;
         if line.state == LineState::Requested {
-            line = self.transition(&mut tx, tenant, actor, &line, LineEvent::ProvisioningStarted, "line.provisioning_started", |_| {}).await?;
+            line = self
+                .transition(
+                    &mut tx,
+                    tenant,
+                    actor,
+                    &line,
+                    LineEvent::ProvisioningStarted,
+                    |_| {},
+                )
+                .await?;
         }
         tx.commit().await?;
         if line.state != LineState::Provisioning {
@@ -327,76 +525,154 @@ impl Lineup {
         let placed = self.provider().provision_line(&request, &key).await;
         let settled = match self.place_and_wait(tenant, &op, placed).await {
             Ok(settled) => settled,
-            Err(failure) => return Err(self.fail_operation(tenant, actor, &line, &op, failure).await),
+            Err(failure) => {
+                return Err(self
+                    .fail_operation(tenant, actor, &line, &op, failure)
+                    .await);
+            }
         };
         let Some(sub) = settled.subscription_id.clone() else {
-            let failure = Failure::unknown(ProviderError::Protocol { status: 200, body: "completed order has no subscription_id".into() }.into());
-            return Err(self.fail_operation(tenant, actor, &line, &op, failure).await);
+            let failure = Failure::unknown(
+                ProviderError::Protocol {
+                    status: 200,
+                    body: "completed order has no subscription_id".into(),
+                }
+                .into(),
+            );
+            return Err(self
+                .fail_operation(tenant, actor, &line, &op, failure)
+                .await);
         };
         let profile = match self.provider().get_sim_profile(&sub).await {
             Ok(profile) => profile,
-            Err(e) => return Err(self.fail_operation(tenant, actor, &line, &op, Failure::unknown(e.into())).await),
+            Err(e) => {
+                return Err(self
+                    .fail_operation(tenant, actor, &line, &op, Failure::unknown(e.into()))
+                    .await);
+            }
         };
         let mut tx = self.tenant_tx(tenant).await?;
         let current = self.load_line(&mut tx, tenant, line.id).await?;
         if current.state != LineState::Provisioning {
             return Ok(current);
         }
-        let ready = self.transition(&mut tx, tenant, actor, &current, LineEvent::ProvisioningSucceeded, "line.provisioned", |l| {
-            l.provider_subscription_id = Some(sub.clone());
-            l.iccid = Some(profile.iccid.clone());
-            l.activation_code = Some(profile.activation_code.clone());
-        }).await?;
+        let ready = self
+            .transition(
+                &mut tx,
+                tenant,
+                actor,
+                &current,
+                LineEvent::ProvisioningSucceeded,
+                |l| {
+                    l.provider_subscription_id = Some(sub.clone());
+                    l.iccid = Some(profile.iccid.clone());
+                    l.activation_code = Some(profile.activation_code.clone());
+                },
+            )
+            .await?;
         store::operations::settle(&mut tx, tenant, op.id, OperationState::Succeeded, None).await?;
         tx.commit().await?;
         Ok(ready)
     }
 
     /// Record the order id as soon as we have it, then poll the order to settlement.
-    async fn place_and_wait(&self, tenant: TenantId, op: &ProviderOperation, placed: Result<Operation, ProviderError>) -> Result<Operation, Failure> {
-        let order = placed.map_err(|e| Failure::from_provider(e))?;
+    async fn place_and_wait(
+        &self,
+        tenant: TenantId,
+        op: &ProviderOperation,
+        placed: Result<Operation, ProviderError>,
+    ) -> Result<Operation, Failure> {
+        let order = placed.map_err(Failure::from_provider)?;
         let mut tx = self.tenant_tx(tenant).await.map_err(Failure::unknown)?;
-        store::operations::record_order(&mut tx, tenant, op.id, &order.id).await.map_err(|e| Failure::unknown(e.into()))?;
+        store::operations::record_order(&mut tx, tenant, op.id, &order.id)
+            .await
+            .map_err(|e| Failure::unknown(e.into()))?;
         tx.commit().await.map_err(|e| Failure::unknown(e.into()))?;
-        let settled = wait_for_operation(self.provider(), order, self.poll_policy()).await.map_err(|e| Failure::unknown(e.into()))?;
+        let settled = wait_for_operation(self.provider(), order, self.poll_policy())
+            .await
+            .map_err(|e| match e {
+                // The order is still running at the provider: leave it pending for the worker.
+                timed_out @ WaitError::TimedOut { .. } => Failure {
+                    error: timed_out.into(),
+                    outcome: Outcome::StillPending,
+                },
+                other => Failure::unknown(other.into()),
+            })?;
         match &settled.status {
             OperationStatus::Succeeded => Ok(settled),
             OperationStatus::Failed { code, message } => Err(Failure {
-                error: CoreError::OperationFailed { operation: op.kind.as_str(), reason: format!("{code}: {message}") },
-                definitive: true,
+                error: CoreError::OperationFailed {
+                    operation: op.kind.as_str(),
+                    reason: format!("{code}: {message}"),
+                },
+                outcome: Outcome::Refused,
             }),
-            OperationStatus::Pending => unreachable!("wait_for_operation returns settled operations"),
+            OperationStatus::Pending => {
+                unreachable!("wait_for_operation returns settled operations")
+            }
         }
     }
 
     /// Leave the line in a state that says what happened: a failed issue marks the line
     /// `failed` with the reason; a failed suspend/resume/terminate leaves the line as it was
     /// and records the failure. Returns the error for the caller.
-    async fn fail_operation(&self, tenant: TenantId, actor: &Actor, line: &Line, op: &ProviderOperation, failure: Failure) -> CoreError {
+    async fn fail_operation(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line: &Line,
+        op: &ProviderOperation,
+        failure: Failure,
+    ) -> CoreError {
+        if failure.outcome == Outcome::StillPending {
+            return failure.error;
+        }
         let reason = failure.error.to_string();
         let outcome: CoreResult<()> = async {
             let mut tx = self.tenant_tx(tenant).await?;
-            if failure.definitive {
+            if failure.outcome == Outcome::Refused {
                 let mut payload = op.payload.clone();
                 payload[DEFINITIVE] = json!(true);
                 store::operations::set_payload(&mut tx, tenant, op.id, &payload).await?;
             }
-            store::operations::settle(&mut tx, tenant, op.id, OperationState::Failed, Some(&reason)).await?;
+            store::operations::settle(
+                &mut tx,
+                tenant,
+                op.id,
+                OperationState::Failed,
+                Some(&reason),
+            )
+            .await?;
             let current = self.load_line(&mut tx, tenant, line.id).await?;
             if op.kind == OperationKind::Provision {
                 if current.state.on(LineEvent::ProvisioningFailed).is_ok() {
-                    self.transition(&mut tx, tenant, actor, &current, LineEvent::ProvisioningFailed, "line.failed", |l| {
-                        l.failure_reason = Some(reason.clone());
-                    }).await?;
+                    self.transition(
+                        &mut tx,
+                        tenant,
+                        actor,
+                        &current,
+                        LineEvent::ProvisioningFailed,
+                        |l| {
+                            l.failure_reason = Some(reason.clone());
+                        },
+                    )
+                    .await?;
                 }
             } else {
-                let event = AuditEvent::new(tenant, actor, &format!("line.{}_failed", op.kind.as_str()), subject(&current),
-                    None, Some(json!({ "reason": reason })));
+                let event = AuditEvent::new(
+                    tenant,
+                    actor,
+                    &format!("line.{}_failed", op.kind.as_str()),
+                    subject(&current),
+                    None,
+                    Some(json!({ "reason": reason })),
+                );
                 record(&mut tx, &event).await?;
             }
             tx.commit().await?;
             Ok(())
-        }.await;
+        }
+        .await;
         if let Err(e) = outcome {
             tracing::error!(%tenant, line = %line.id, error = %e, "could not record a provider failure");
         }
@@ -411,7 +687,6 @@ impl Lineup {
         actor: &Actor,
         line: &Line,
         event: LineEvent,
-        action: &str,
         change: impl FnOnce(&mut Line),
     ) -> CoreResult<Line> {
         let mut next = line.clone();
@@ -419,21 +694,57 @@ impl Lineup {
         change(&mut next);
         next.updated_at = now();
         if !store::lines::update_if_state(tx, tenant, &next, line.state).await? {
-            return Err(CoreError::Conflict(format!("line {} changed concurrently; try again", line.id)));
+            return Err(CoreError::Conflict(format!(
+                "line {} changed concurrently; try again",
+                line.id
+            )));
         }
-        record(tx, &AuditEvent::new(tenant, actor, action, subject(line), to_json(line), to_json(&next))).await?;
+        record(
+            tx,
+            &AuditEvent::new(
+                tenant,
+                actor,
+                event.audit_action(),
+                subject(line),
+                to_json(line),
+                to_json(&next),
+            ),
+        )
+        .await?;
         Ok(next)
     }
 
     /// Change fields without a state change (plan), with its audit event.
-    async fn rewrite(&self, tx: &mut Tx, tenant: TenantId, actor: &Actor, line: &Line, action: &str, change: impl FnOnce(&mut Line)) -> CoreResult<Line> {
+    async fn rewrite(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        actor: &Actor,
+        line: &Line,
+        action: &str,
+        change: impl FnOnce(&mut Line),
+    ) -> CoreResult<Line> {
         let mut next = line.clone();
         change(&mut next);
         next.updated_at = now();
         if !store::lines::update_if_state(tx, tenant, &next, line.state).await? {
-            return Err(CoreError::Conflict(format!("line {} changed concurrently; try again", line.id)));
+            return Err(CoreError::Conflict(format!(
+                "line {} changed concurrently; try again",
+                line.id
+            )));
         }
-        record(tx, &AuditEvent::new(tenant, actor, action, subject(line), to_json(line), to_json(&next))).await?;
+        record(
+            tx,
+            &AuditEvent::new(
+                tenant,
+                actor,
+                action,
+                subject(line),
+                to_json(line),
+                to_json(&next),
+            ),
+        )
+        .await?;
         Ok(next)
     }
 
@@ -443,15 +754,21 @@ impl Lineup {
 
     async fn line_by_issue_key(&self, tenant: TenantId, key: &str) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
-        required(store::lines::find_by_issue_key(&mut tx, tenant, key).await?, "line", key)
+        required(
+            store::lines::find_by_issue_key(&mut tx, tenant, key).await?,
+            "line",
+            key,
+        )
     }
 
     /// Another caller is issuing this line: wait for its outcome rather than act twice.
     async fn await_settled(&self, tenant: TenantId, line: Line) -> CoreResult<Line> {
         let deadline = tokio::time::Instant::now() + self.poll_policy().timeout;
         let mut current = line;
-        while matches!(current.state, LineState::Requested | LineState::Provisioning)
-            && tokio::time::Instant::now() < deadline
+        while matches!(
+            current.state,
+            LineState::Requested | LineState::Provisioning
+        ) && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
             current = self.line(tenant, current.id).await?;
@@ -460,21 +777,40 @@ impl Lineup {
     }
 }
 
-/// A provider failure, and whether the provider definitively refused (so a retry needs a
-/// new order) or the outcome is unknown (a retry must replay the same key).
+/// A provider failure and what it tells us about the provider's side.
 struct Failure {
     error: CoreError,
-    definitive: bool,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The provider refused or canceled: a retry must place a new order.
+    Refused,
+    /// We could not learn the outcome (the order may exist): a retry must replay the key.
+    Unknown,
+    /// The order is still running: keep the operation pending and let the worker finish it.
+    StillPending,
 }
 
 impl Failure {
     fn unknown(error: CoreError) -> Self {
-        Self { error, definitive: false }
+        Self {
+            error,
+            outcome: Outcome::Unknown,
+        }
     }
 
     fn from_provider(error: ProviderError) -> Self {
-        let definitive = !error.is_retryable();
-        Self { error: error.into(), definitive }
+        let outcome = if error.is_retryable() {
+            Outcome::Unknown
+        } else {
+            Outcome::Refused
+        };
+        Self {
+            error: error.into(),
+            outcome,
+        }
     }
 }
 
@@ -488,7 +824,13 @@ fn event_for(kind: OperationKind) -> Option<LineEvent> {
     }
 }
 
-fn new_operation(tenant: TenantId, line: LineId, kind: OperationKind, command_key: Option<String>, payload: serde_json::Value) -> ProviderOperation {
+fn new_operation(
+    tenant: TenantId,
+    line: LineId,
+    kind: OperationKind,
+    command_key: Option<String>,
+    payload: serde_json::Value,
+) -> ProviderOperation {
     let at = now();
     ProviderOperation {
         id: OperationId::new(),

@@ -119,6 +119,20 @@ impl LineEvent {
         LineEvent::Retry,
     ];
 
+    /// The audit action recorded when this event moves a line.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Self::ProvisioningStarted => "line.provisioning_started",
+            Self::ProvisioningSucceeded => "line.provisioned",
+            Self::ProvisioningFailed => "line.failed",
+            Self::Activated => "line.activated",
+            Self::Suspend => "line.suspended",
+            Self::Resume => "line.resumed",
+            Self::Terminate => "line.terminated",
+            Self::Retry => "line.retried",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Self::ProvisioningStarted => "start provisioning",

@@ -34,7 +34,10 @@ impl TryFrom<LineRow> for Line {
             tenant_id: r.tenant_id,
             employee_id: r.employee_id,
             plan_id: r.plan_id,
-            state: r.state.parse().map_err(|e| StoreError::corrupt("line state", e))?,
+            state: r
+                .state
+                .parse()
+                .map_err(|e| StoreError::corrupt("line state", e))?,
             provider: r.provider,
             provider_subscription_id: r.provider_subscription_id,
             iccid: r
@@ -148,9 +151,7 @@ pub async fn list_in_flight(tx: &mut Tx) -> StoreResult<Vec<Line>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM lines WHERE state IN ('requested', 'provisioning') ORDER BY created_at"
     );
-    let rows: Vec<LineRow> = on_tx!(tx, |conn| {
-        sqlx::query_as(&sql).fetch_all(conn).await?
-    });
+    let rows: Vec<LineRow> = on_tx!(tx, |conn| sqlx::query_as(&sql).fetch_all(conn).await?);
     rows.into_iter().map(Line::try_from).collect()
 }
 

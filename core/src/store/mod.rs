@@ -174,8 +174,8 @@ impl Store {
     /// Whether the database answers; for readiness probes.
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(pool) => drop(sqlx::query("SELECT 1").execute(pool).await?),
-            Self::Postgres(pool) => drop(sqlx::query("SELECT 1").execute(pool).await?),
+            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?,
+            Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?,
         };
         Ok(())
     }

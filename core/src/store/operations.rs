@@ -213,9 +213,7 @@ pub async fn list_pending(tx: &mut Tx) -> StoreResult<Vec<ProviderOperation>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM provider_operations WHERE status = 'pending' ORDER BY created_at"
     );
-    let rows: Vec<OperationRow> = on_tx!(tx, |conn| {
-        sqlx::query_as(&sql).fetch_all(conn).await?
-    });
+    let rows: Vec<OperationRow> = on_tx!(tx, |conn| sqlx::query_as(&sql).fetch_all(conn).await?);
     rows.into_iter().map(ProviderOperation::try_from).collect()
 }
 

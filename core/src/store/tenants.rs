@@ -57,7 +57,10 @@ pub async fn insert(tx: &mut Tx, tenant: &Tenant) -> StoreResult<()> {
 pub async fn get(tx: &mut Tx, tenant: TenantId) -> StoreResult<Option<Tenant>> {
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE id = $1");
     let row: Option<TenantRow> = on_tx!(tx, |conn| {
-        sqlx::query_as(&sql).bind(tenant).fetch_optional(conn).await?
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .fetch_optional(conn)
+            .await?
     });
     row.map(Tenant::try_from).transpose()
 }

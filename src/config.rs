@@ -1,0 +1,156 @@
+//! Configuration from the environment (12-factor). Every setting is listed in the README;
+//! a bad one stops start-up with one line naming it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None` means the embedded SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// `None` means the built-in simulator, started in-process.
+    pub provider: Option<ProviderSettings>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub account_id: String,
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn error(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let listen = get("LINEUP_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen.parse().map_err(|_| {
+            error(
+                "LINEUP_LISTEN",
+                format!("{listen:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let database_url = get("DATABASE_URL");
+        if let Some(url) = &database_url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(error(
+                    "DATABASE_URL",
+                    "must start with postgres://, postgresql:// or sqlite:",
+                ));
+            }
+        }
+        let provider = match get("PROVIDER_BASE_URL") {
+            None => None,
+            Some(base_url) => {
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(error("PROVIDER_BASE_URL", "must be an http(s) URL"));
+                }
+                let need = |key: &'static str| {
+                    get(key).ok_or_else(|| error(key, "is required when PROVIDER_BASE_URL is set"))
+                };
+                Some(ProviderSettings {
+                    base_url,
+                    client_id: need("PROVIDER_CLIENT_ID")?,
+                    client_secret: need("PROVIDER_CLIENT_SECRET")?,
+                    account_id: need("PROVIDER_ACCOUNT_ID")?,
+                    webhook_secret: get("PROVIDER_WEBHOOK_SECRET"),
+                })
+            }
+        };
+        let log_format = match get("LINEUP_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(error(
+                    "LINEUP_LOG_FORMAT",
+                    format!("{other:?} is not json or pretty"),
+                ));
+            }
+        };
+        Ok(Self {
+            listen,
+            data_dir: get("LINEUP_DATA_DIR")
+                .map_or_else(|| PathBuf::from("lineup-data"), PathBuf::from),
+            database_url,
+            provider,
+            log_format,
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("lineup.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|key| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn nothing_set_means_embedded_sqlite_and_the_simulator() {
+        let c = config(&[]).unwrap();
+        assert!(c.provider.is_none());
+        assert_eq!(c.database_url(), "sqlite://lineup-data/lineup.db");
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        assert_eq!(
+            config(&[("DATABASE_URL", "mysql://x")])
+                .unwrap_err()
+                .setting,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("LINEUP_LISTEN", "nope")]).unwrap_err().setting,
+            "LINEUP_LISTEN"
+        );
+        let missing = config(&[
+            ("PROVIDER_BASE_URL", "https://api.1global.com"),
+            ("PROVIDER_CLIENT_ID", "id"),
+            ("PROVIDER_ACCOUNT_ID", "acc"),
+        ]);
+        assert_eq!(missing.unwrap_err().setting, "PROVIDER_CLIENT_SECRET");
+    }
+}

@@ -1,0 +1,276 @@
+//! The zero-setup demo tenant: teams, cost centres, ~50 employees with managers, lines in
+//! every settled state issued through the real provider adapter, and a month of daily usage.
+//! Seeding happens once; a second start finds the tenant and reuses it.
+
+use anyhow::Context;
+use lineup_core::Lineup;
+use lineup_core::audit::Actor;
+use lineup_core::email::Email;
+use lineup_core::employee::NewEmployee;
+use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
+use lineup_core::line::LineState;
+use lineup_core::line::lifecycle::IssueLine;
+use lineup_core::money::{Bytes, Currency};
+use lineup_core::store::{self, usage::DailyUsage};
+use lineup_core::tenant::{Slug, commands::NewTenant};
+use lineup_core::user::Role;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub const SLUG: &str = "demo";
+pub const LOGIN_EMAIL: &str = "admin@demo.lineup.localhost";
+pub const LOGIN_PASSWORD: &str = "lineup-demo-password";
+
+const TEAMS: [(&str, &str, &str); 5] = [
+    ("Sales", "CC-100", "Revenue"),
+    ("Engineering", "CC-200", "Research & Development"),
+    ("Customer Support", "CC-300", "Customer Operations"),
+    ("Field Operations", "CC-400", "Field Services"),
+    ("Finance", "CC-500", "General & Administrative"),
+];
+
+const GIVEN: [&str; 25] = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Tim",
+    "Radia",
+    "Donald",
+    "Shafi",
+    "John",
+    "Hedy",
+    "Edsger",
+    "Karen",
+    "Niklaus",
+    "Sophie",
+    "Leslie",
+    "Annie",
+    "Guido",
+    "Mary",
+    "Bjarne",
+];
+const FAMILY: [&str; 25] = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Berners-Lee",
+    "Perlman",
+    "Knuth",
+    "Goldwasser",
+    "McCarthy",
+    "Lamarr",
+    "Dijkstra",
+    "Jones",
+    "Wirth",
+    "Wilson",
+    "Lamport",
+    "Easley",
+    "van Rossum",
+    "Keller",
+    "Stroustrup",
+];
+
+/// The demo tenant, seeding it first if this data directory has none.
+pub async fn ensure_seeded(lineup: &Lineup) -> anyhow::Result<TenantId> {
+    let slug = Slug::parse(SLUG).expect("the demo slug is valid");
+    if let Some(tenant) = lineup.tenant_by_slug(&slug).await? {
+        return Ok(tenant.id);
+    }
+    tracing::info!("seeding the demo tenant (first start in this data directory)");
+    let actor = Actor::System;
+    let tenant = lineup
+        .create_tenant(
+            &actor,
+            NewTenant {
+                slug,
+                name: "Acme Demo Co".into(),
+                currency: Currency::USD,
+            },
+        )
+        .await?;
+    let t = tenant.id;
+    let login = Email::parse(LOGIN_EMAIL).expect("valid");
+    lineup
+        .add_user(t, &actor, &login, "Demo Admin", LOGIN_PASSWORD, Role::Owner)
+        .await?;
+
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let employees = seed_people(lineup, t, &actor).await?;
+    let plans = lineup.sync_plans(t, &actor).await?;
+    anyhow::ensure!(!plans.is_empty(), "the provider offers no plans");
+    seed_lines(lineup, t, &employees, &plans, &mut rng).await?;
+    seed_usage(lineup, t, &mut rng).await?;
+    Ok(t)
+}
+
+async fn seed_people(
+    lineup: &Lineup,
+    t: TenantId,
+    actor: &Actor,
+) -> anyhow::Result<Vec<EmployeeId>> {
+    let mut structure: Vec<(TeamId, CostCentreId)> = Vec::new();
+    for (team, code, centre) in TEAMS {
+        let team = lineup.add_team(t, actor, team).await?;
+        let centre = lineup.add_cost_centre(t, actor, code, centre).await?;
+        structure.push((team.id, centre.id));
+    }
+    let person = |i: usize| {
+        (
+            GIVEN[i % GIVEN.len()],
+            FAMILY[(i * 7 + i / 25) % FAMILY.len()],
+        )
+    };
+    let add = |i: usize, team: Option<(TeamId, CostCentreId)>, manager: Option<EmployeeId>| {
+        let (given, family) = person(i);
+        let local = format!("{}.{}{}", given, family.replace([' ', '-'], ""), i).to_lowercase();
+        NewEmployee {
+            email: Email::parse(&format!("{local}@acme-demo.example")).expect("valid demo email"),
+            given_name: given.into(),
+            family_name: family.into(),
+            team_id: team.map(|(team, _)| team),
+            cost_centre_id: team.map(|(_, centre)| centre),
+            manager_id: manager,
+        }
+    };
+    let ceo = lineup
+        .add_employee(t, actor, add(0, Some(structure[4]), None))
+        .await?;
+    let mut ids = vec![ceo.id];
+    let mut leads = Vec::new();
+    for (n, team) in structure.iter().enumerate() {
+        let lead = lineup
+            .add_employee(t, actor, add(1 + n, Some(*team), Some(ceo.id)))
+            .await?;
+        leads.push((lead.id, *team));
+        ids.push(lead.id);
+    }
+    for i in 6..50 {
+        let (lead, team) = leads[i % leads.len()];
+        ids.push(
+            lineup
+                .add_employee(t, actor, add(i, Some(team), Some(lead)))
+                .await?
+                .id,
+        );
+    }
+    Ok(ids)
+}
+
+/// Issue lines through the provider for 40 of the 50 people, then walk some of them into
+/// each later state with the real commands.
+async fn seed_lines(
+    lineup: &Lineup,
+    t: TenantId,
+    employees: &[EmployeeId],
+    plans: &[lineup_core::plan::Plan],
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<()> {
+    let actor = Actor::System;
+    let mut calls = tokio::task::JoinSet::new();
+    for employee in &employees[..40] {
+        let plan = plans[rng.gen_range(0..plans.len())].id;
+        let (lineup, employee) = (lineup.clone(), *employee);
+        calls.spawn(async move {
+            let issue = IssueLine {
+                employee_id: employee,
+                plan_id: plan,
+                issue_key: format!("demo-seed-{employee}"),
+            };
+            lineup.issue_line(t, &Actor::System, issue).await
+        });
+    }
+    let mut issued = Vec::new();
+    while let Some(outcome) = calls.join_next().await {
+        issued.push(outcome?.context("issuing a demo line")?);
+    }
+    issued.sort_by_key(|line| line.created_at);
+    for (i, line) in issued.iter().enumerate() {
+        let line = lineup.line(t, line.id).await?;
+        if line.state != LineState::Ready {
+            continue;
+        }
+        match i % 10 {
+            // Most lines are in use; some were installed and then suspended or returned.
+            0..=5 => drop(activate(lineup, t, line.id).await?),
+            6 => {
+                activate(lineup, t, line.id).await?;
+                lineup.suspend_line(t, &actor, line.id, None).await?;
+            }
+            7 => {
+                activate(lineup, t, line.id).await?;
+                lineup.terminate_line(t, &actor, line.id, None).await?;
+            }
+            _ => {} // still waiting for the employee to scan the QR code
+        }
+    }
+    Ok(())
+}
+
+/// The simulator installs released profiles after a short delay; wait for it.
+async fn activate(
+    lineup: &Lineup,
+    t: TenantId,
+    line: lineup_core::ids::LineId,
+) -> anyhow::Result<LineState> {
+    for _ in 0..100 {
+        let refreshed = lineup.refresh_activation(t, line).await?;
+        if refreshed.state == LineState::Active {
+            return Ok(refreshed.state);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("line {line} was not installed by the simulator")
+}
+
+/// A month of daily usage per line that ever reached a device.
+async fn seed_usage(lineup: &Lineup, t: TenantId, rng: &mut ChaCha8Rng) -> anyhow::Result<()> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut tx = lineup.store().tenant(t).await?;
+    for line in store::lines::list(&mut tx, t).await? {
+        if !matches!(
+            line.state,
+            LineState::Active | LineState::Suspended | LineState::Terminated
+        ) {
+            continue;
+        }
+        let heavy = rng.gen_bool(0.15);
+        for days_ago in 1..=30 {
+            let mb = if heavy {
+                rng.gen_range(150..600)
+            } else {
+                rng.gen_range(5..120)
+            };
+            let roaming = if rng.gen_bool(0.05) {
+                Bytes::mb(rng.gen_range(10..200)).0
+            } else {
+                0
+            };
+            let usage = DailyUsage {
+                line_id: line.id,
+                day: today - time::Duration::days(days_ago),
+                data_bytes: Bytes::mb(mb).0 + roaming,
+                roaming_bytes: roaming,
+                sms: rng.gen_range(0..6),
+                voice_seconds: rng.gen_range(0..1800),
+                cost_minor: roaming / Bytes::MB * 2,
+            };
+            store::usage::add_daily(&mut tx, t, &usage).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
