@@ -86,7 +86,7 @@ CREATE TABLE plans (
     template_id             text,
     name                    text NOT NULL,
     data_bytes              bigint,
-    validity                text NOT NULL,
+    validity                jsonb NOT NULL,
     coverage                jsonb NOT NULL,
     price_minor             bigint,
     currency                text NOT NULL,

@@ -38,7 +38,7 @@ pub enum LineEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {} line cannot {}", from.as_str(), event.describe())]
+#[error("{} {} line cannot {}", from.article(), from.as_str(), event.describe())]
 pub struct IllegalTransition {
     pub from: LineState,
     pub event: LineEvent,
@@ -76,6 +76,10 @@ impl LineState {
     /// A line that holds (or is about to hold) a provider subscription.
     pub fn is_live(self) -> bool {
         matches!(self, Self::Ready | Self::Active | Self::Suspended)
+    }
+
+    fn article(self) -> &'static str {
+        if self == Self::Active { "an" } else { "a" }
     }
 
     pub fn as_str(self) -> &'static str {
