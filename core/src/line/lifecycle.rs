@@ -134,7 +134,7 @@ impl Lineup {
             op.payload = json!({ "replays": replayed_key(last) });
         }
         let retried = self
-            .transition(&mut tx, tenant, actor, &line, LineEvent::Retry, |l| {
+            .transition(&mut tx, actor, &line, LineEvent::Retry, |l| {
                 l.failure_reason = None;
             })
             .await?;
@@ -263,23 +263,11 @@ impl Lineup {
                 format!("{} is offboarded", target.email),
             ));
         }
-        let mut moved = line.clone();
-        moved.employee_id = to;
-        moved.updated_at = now();
-        if !store::lines::update_if_state(&mut tx, tenant, &moved, line.state).await? {
-            return Err(CoreError::Conflict(format!(
-                "line {line_id} changed while transferring it; try again"
-            )));
-        }
-        let event = AuditEvent::new(
-            tenant,
-            actor,
-            "line.transferred",
-            subject(&line),
-            Some(json!({ "employee_id": line.employee_id })),
-            Some(json!({ "employee_id": to })),
-        );
-        record(&mut tx, &event).await?;
+        let moved = self
+            .rewrite(&mut tx, actor, &line, "line.transferred", |l| {
+                l.employee_id = to
+            })
+            .await?;
         tx.commit().await?;
         Ok(moved)
     }
@@ -304,7 +292,6 @@ impl Lineup {
         let active = self
             .transition(
                 &mut tx,
-                tenant,
                 &Actor::Provider,
                 &line,
                 LineEvent::Activated,
@@ -458,13 +445,13 @@ impl Lineup {
         let current = self.load_line(&mut tx, tenant, line.id).await?;
         let updated = match event_for(op.kind) {
             Some(event) => {
-                self.transition(&mut tx, tenant, actor, &current, event, |_| {})
+                self.transition(&mut tx, actor, &current, event, |_| {})
                     .await?
             }
             None => {
                 let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
                     .map_err(|e| CoreError::invalid("plan_id", e))?;
-                self.rewrite(&mut tx, tenant, actor, &current, "line.plan_changed", |l| {
+                self.rewrite(&mut tx, actor, &current, "line.plan_changed", |l| {
                     l.plan_id = plan_id
                 })
                 .await?
@@ -498,7 +485,6 @@ impl Lineup {
             line = self
                 .transition(
                     &mut tx,
-                    tenant,
                     actor,
                     &line,
                     LineEvent::ProvisioningStarted,
@@ -559,7 +545,6 @@ impl Lineup {
         let ready = self
             .transition(
                 &mut tx,
-                tenant,
                 actor,
                 &current,
                 LineEvent::ProvisioningSucceeded,
@@ -648,7 +633,6 @@ impl Lineup {
                 if current.state.on(LineEvent::ProvisioningFailed).is_ok() {
                     self.transition(
                         &mut tx,
-                        tenant,
                         actor,
                         &current,
                         LineEvent::ProvisioningFailed,
@@ -683,7 +667,6 @@ impl Lineup {
     pub(crate) async fn transition(
         &self,
         tx: &mut Tx,
-        tenant: TenantId,
         actor: &Actor,
         line: &Line,
         event: LineEvent,
@@ -692,33 +675,13 @@ impl Lineup {
         let mut next = line.clone();
         next.state = line.state.on(event)?;
         change(&mut next);
-        next.updated_at = now();
-        if !store::lines::update_if_state(tx, tenant, &next, line.state).await? {
-            return Err(CoreError::Conflict(format!(
-                "line {} changed concurrently; try again",
-                line.id
-            )));
-        }
-        record(
-            tx,
-            &AuditEvent::new(
-                tenant,
-                actor,
-                event.audit_action(),
-                subject(line),
-                to_json(line),
-                to_json(&next),
-            ),
-        )
-        .await?;
-        Ok(next)
+        self.save(tx, actor, line, next, event.audit_action()).await
     }
 
-    /// Change fields without a state change (plan), with its audit event.
+    /// Change fields without a state change (plan, owner), with its audit event.
     async fn rewrite(
         &self,
         tx: &mut Tx,
-        tenant: TenantId,
         actor: &Actor,
         line: &Line,
         action: &str,
@@ -726,25 +689,34 @@ impl Lineup {
     ) -> CoreResult<Line> {
         let mut next = line.clone();
         change(&mut next);
+        self.save(tx, actor, line, next, action).await
+    }
+
+    /// Write `next` if `before` is still what is stored, and audit the change.
+    async fn save(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        before: &Line,
+        mut next: Line,
+        action: &str,
+    ) -> CoreResult<Line> {
         next.updated_at = now();
-        if !store::lines::update_if_state(tx, tenant, &next, line.state).await? {
+        if !store::lines::update_if_state(tx, before.tenant_id, &next, before.state).await? {
             return Err(CoreError::Conflict(format!(
                 "line {} changed concurrently; try again",
-                line.id
+                before.id
             )));
         }
-        record(
-            tx,
-            &AuditEvent::new(
-                tenant,
-                actor,
-                action,
-                subject(line),
-                to_json(line),
-                to_json(&next),
-            ),
-        )
-        .await?;
+        let event = AuditEvent::new(
+            before.tenant_id,
+            actor,
+            action,
+            subject(before),
+            to_json(before),
+            to_json(&next),
+        );
+        record(tx, &event).await?;
         Ok(next)
     }
 
