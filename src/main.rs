@@ -77,8 +77,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if demo || config.provider.is_none() {
         demo::ensure_seeded(&runtime.lineup).await?;
     }
+    let simulator_url = runtime.simulator.as_ref().map(|sim| sim.base_url());
     server::serve(runtime, config.listen, |addr| {
         println!("Lineup is running on http://{addr}");
+        if let Some(url) = &simulator_url {
+            println!("  provider: built-in simulator at {url} (control plane: {url}/_sim/stats)");
+        }
         if demo {
             println!(
                 "  portal:   http://{}.lineup.localhost:{}/",

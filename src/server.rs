@@ -48,7 +48,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Runtime> {
     let (settings, simulator) = match &config.provider {
         Some(settings) => (settings.clone(), None),
         None => {
-            let sim = start_simulator().await?;
+            let sim = start_simulator(&config.data_dir).await?;
             let settings = ProviderSettings {
                 base_url: sim.base_url(),
                 client_id: Credentials::default().client_id,
@@ -65,11 +65,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Runtime> {
     Ok(Runtime { lineup, simulator })
 }
 
-async fn start_simulator() -> anyhow::Result<RunningSimulator> {
+/// The simulator keeps its world in the data directory, so a restart finds the
+/// subscriptions our database refers to.
+async fn start_simulator(data_dir: &std::path::Path) -> anyhow::Result<RunningSimulator> {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
-    lineup_simulator::spawn(addr, SimConfig::default(), Credentials::default())
-        .await
-        .context("could not start the built-in provider simulator")
+    let state_file = data_dir.join("simulator.json");
+    lineup_simulator::spawn_persistent(
+        addr,
+        SimConfig::default(),
+        Credentials::default(),
+        state_file,
+    )
+    .await
+    .context("LINEUP_DATA_DIR: could not start the built-in provider simulator")
 }
 
 async fn connect_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<OneGlobalProvider>> {

@@ -19,6 +19,17 @@ impl SimClock {
         self.offset += Duration::seconds(seconds);
     }
 
+    /// The offset in whole milliseconds, as persisted in a state file.
+    pub fn offset_ms(&self) -> i64 {
+        i64::try_from(self.offset.whole_milliseconds()).unwrap_or(i64::MAX)
+    }
+
+    pub fn with_offset_ms(offset_ms: i64) -> Self {
+        Self {
+            offset: Duration::milliseconds(offset_ms),
+        }
+    }
+
     pub fn offset_seconds(&self) -> i64 {
         self.offset.whole_seconds()
     }

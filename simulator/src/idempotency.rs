@@ -3,6 +3,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -67,6 +70,82 @@ pub async fn idempotency(State(sim): State<Sim>, request: Request, next: Next) -
     Response::from_parts(parts, Body::from(body))
 }
 
+/// An idempotency record as written to a state file.
+#[derive(Serialize, Deserialize)]
+pub struct StoredIdempotency {
+    pub client: String,
+    pub key: String,
+    /// Hex SHA-256 of method, path and body.
+    pub fingerprint: String,
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body_base64: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub stored_at: OffsetDateTime,
+}
+
+pub type IdempotencyRecords = std::collections::HashMap<(String, String), IdempotencyRecord>;
+
+/// The records in a stable order (by client, then key) for writing.
+pub fn store_records(records: &IdempotencyRecords) -> Vec<StoredIdempotency> {
+    let mut stored: Vec<StoredIdempotency> = records
+        .iter()
+        .map(|((client, key), record)| StoredIdempotency {
+            client: client.clone(),
+            key: key.clone(),
+            fingerprint: hex::encode(record.fingerprint),
+            status: record.status.as_u16(),
+            content_type: record
+                .content_type
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string),
+            body_base64: BASE64.encode(&record.body),
+            stored_at: record.stored_at,
+        })
+        .collect();
+    stored.sort_by(|a, b| (&a.client, &a.key).cmp(&(&b.client, &b.key)));
+    stored
+}
+
+pub fn restore_records(stored: Vec<StoredIdempotency>) -> Result<IdempotencyRecords, String> {
+    stored
+        .into_iter()
+        .map(|record| {
+            let context = |what: &str| {
+                format!(
+                    "idempotency record {:?} of client {:?} has an invalid {what}",
+                    record.key, record.client
+                )
+            };
+            let fingerprint: [u8; 32] = hex::decode(&record.fingerprint)
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| context("fingerprint"))?;
+            let status = StatusCode::from_u16(record.status).map_err(|_| context("status"))?;
+            let content_type = record
+                .content_type
+                .as_deref()
+                .map(HeaderValue::from_str)
+                .transpose()
+                .map_err(|_| context("content type"))?;
+            let body = BASE64
+                .decode(&record.body_base64)
+                .map_err(|_| context("body"))?;
+            Ok((
+                (record.client, record.key),
+                IdempotencyRecord {
+                    fingerprint,
+                    status,
+                    content_type,
+                    body: Bytes::from(body),
+                    stored_at: record.stored_at,
+                },
+            ))
+        })
+        .collect()
+}
+
 fn lookup(
     state: &SimState,
     record_key: &(String, String),
@@ -106,9 +185,12 @@ fn fingerprint(method: &str, path: &str, body: &[u8]) -> [u8; 32] {
 }
 
 impl SimState {
-    pub fn purge_idempotency_records(&mut self) {
+    /// Returns whether any record was purged.
+    pub fn purge_idempotency_records(&mut self) -> bool {
         let cutoff = self.now() - RETENTION;
+        let before = self.idempotency.len();
         self.idempotency
             .retain(|_, record| record.stored_at > cutoff);
+        self.idempotency.len() != before
     }
 }

@@ -9,6 +9,9 @@ const ALNUM: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /// 10 chars of a sequence number (where a ULID has its timestamp) then 16 random chars.
 pub struct IdGen {
     sequence: u64,
+    /// How many times this generator was restored from a state file. Each restore draws its
+    /// random parts from a different stream, so they do not repeat values handed out before.
+    generation: u64,
     rng: StdRng,
 }
 
@@ -16,8 +19,26 @@ impl IdGen {
     pub fn new(seed: u64) -> Self {
         Self {
             sequence: 0,
+            generation: 0,
             rng: StdRng::seed_from_u64(seed),
         }
+    }
+
+    /// Continues after a saved `sequence`; `generation` must grow with every restore.
+    pub fn resume(seed: u64, sequence: u64, generation: u64) -> Self {
+        Self {
+            sequence,
+            generation,
+            rng: StdRng::seed_from_u64(stream_seed(seed, generation)),
+        }
+    }
+
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn next(&mut self, prefix: &str) -> String {
@@ -72,6 +93,11 @@ impl IdGen {
             .map(|_| ALNUM[self.rng.gen_range(0..36)] as char)
             .collect()
     }
+}
+
+/// The seed of the random stream for a generation (generation 0 is the plain seed).
+pub fn stream_seed(seed: u64, generation: u64) -> u64 {
+    seed ^ generation.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 pub fn luhn_check_digit(payload: &str) -> u8 {

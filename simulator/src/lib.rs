@@ -16,6 +16,7 @@ mod ids;
 mod lifecycle;
 mod model;
 mod orders;
+mod persist;
 mod pipeline;
 mod qr;
 mod ratelimit;
@@ -29,7 +30,9 @@ mod usage;
 mod webhooks;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
+use axum::middleware::from_fn_with_state;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -39,9 +42,11 @@ pub use config::{
     WebhookConfig,
 };
 pub use ids::{is_valid_eid, is_valid_luhn};
+pub use persist::FORMAT_VERSION as STATE_FILE_FORMAT_VERSION;
 pub use webhooks::signature_header;
 
-use state::Sim;
+use persist::Persistence;
+use state::{Sim, State};
 
 /// A simulator serving in the background. Dropping it stops the server.
 pub struct RunningSimulator {
@@ -49,6 +54,8 @@ pub struct RunningSimulator {
     base_url: String,
     account_id: String,
     tasks: Vec<JoinHandle<()>>,
+    /// Set by `spawn_persistent`: the final save on shutdown or drop.
+    persistence: Option<Persistence>,
 }
 
 impl RunningSimulator {
@@ -66,10 +73,19 @@ impl RunningSimulator {
         self.account_id.clone()
     }
 
+    /// Stops serving; a persistent simulator then writes its state file one last time.
     pub async fn shutdown(mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
             let _ = task.await;
+        }
+        if let Some(persistence) = self.persistence.take() {
+            let saved = tokio::task::spawn_blocking(move || persistence.save_now()).await;
+            match saved {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "could not save the simulator state"),
+                Err(error) => tracing::warn!(%error, "could not save the simulator state"),
+            }
         }
     }
 }
@@ -78,6 +94,12 @@ impl Drop for RunningSimulator {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+        // Best effort: `shutdown` is the way to be sure the last changes are on disk.
+        if let Some(persistence) = self.persistence.take()
+            && let Err(error) = persistence.save_now()
+        {
+            tracing::warn!(%error, "could not save the simulator state");
         }
     }
 }
@@ -103,6 +125,51 @@ pub async fn spawn(
         base_url,
         account_id,
         tasks,
+        persistence: None,
+    })
+}
+
+/// Like [`spawn`], but the simulated world lives on in `state_file` across restarts.
+///
+/// When `state_file` exists, the world (accounts, subscribers, templates, offerings, orders,
+/// subscriptions, SIM profiles, products, usage, webhook registrations, idempotency records,
+/// id sequence, clock offset and config) is loaded from it and `config` is ignored; otherwise
+/// the world starts from the fixtures of `config` and the file is created right away.
+/// A file that cannot be read, is corrupt, or has another format version is an error naming
+/// the file. Changes are written atomically (`<state_file>.tmp`, then a rename) at most every
+/// 200 ms, and on [`RunningSimulator::shutdown`] (best effort also on drop). Tokens, the
+/// request log, rate-limit buckets, targeted faults and webhook deliveries are not kept;
+/// orders still pending settle after a restart once their stored due time has passed.
+pub async fn spawn_persistent(
+    addr: SocketAddr,
+    config: SimConfig,
+    credentials: Credentials,
+    state_file: PathBuf,
+) -> std::io::Result<RunningSimulator> {
+    let state = match persist::load(&state_file)? {
+        Some(state) => state,
+        None => State::new(config),
+    };
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let base_url = base_url_for(addr);
+    let sim = Sim::with_state(state, credentials, base_url.clone());
+    let account_id = sim.lock().fixture_account_id.clone();
+    let persistence = Persistence::new(sim.clone(), state_file);
+    persistence.save_now()?;
+    let app =
+        routes::app(sim.clone()).layer(from_fn_with_state(sim.clone(), persist::track_changes));
+    let tasks = vec![
+        tokio::spawn(server::serve(listener, app)),
+        tokio::spawn(webhooks::run_delivery_worker(sim)),
+        tokio::spawn(persist::run_saver(persistence.clone())),
+    ];
+    Ok(RunningSimulator {
+        addr,
+        base_url,
+        account_id,
+        tasks,
+        persistence: Some(persistence),
     })
 }
 

@@ -11,18 +11,24 @@ use crate::state::State;
 impl State {
     /// Runs everything that has become due by the simulated clock.
     pub fn tick(&mut self) {
-        self.settle_due_orders();
-        self.install_due_profiles();
-        self.renew_due_subscriptions();
-        self.expire_due_products();
-        self.purge_idempotency_records();
+        let mut changed = self.settle_due_orders();
+        changed |= self.install_due_profiles();
+        changed |= self.renew_due_subscriptions();
+        changed |= self.expire_due_products();
+        changed |= self.purge_idempotency_records();
+        if changed {
+            self.unsaved_changes = true;
+        }
         let now = self.now();
         self.tokens.retain(|_, token| token.expires_at > now);
     }
 
     pub fn create_profile(&mut self, subscription_id: &str, eid: Option<String>) -> String {
         let now = self.now();
-        let iccid = self.ids.iccid();
+        let mut iccid = self.ids.iccid();
+        while self.profiles.contains_key(&iccid) {
+            iccid = self.ids.iccid();
+        }
         let matching_id = self.ids.matching_id();
         let confirmation_code = self
             .config
@@ -112,7 +118,8 @@ impl State {
         Ok(())
     }
 
-    fn install_due_profiles(&mut self) {
+    /// Returns whether anything was due.
+    fn install_due_profiles(&mut self) -> bool {
         let now = self.now();
         let due: Vec<String> = self
             .profiles
@@ -122,13 +129,16 @@ impl State {
             })
             .map(|p| p.iccid.clone())
             .collect();
+        let any_due = !due.is_empty();
         for iccid in due {
             let _ = self.move_profile(&iccid, ProfileStatus::Downloaded, None);
             let _ = self.move_profile(&iccid, ProfileStatus::Installed, None);
         }
+        any_due
     }
 
-    fn renew_due_subscriptions(&mut self) {
+    /// Returns whether anything was due.
+    fn renew_due_subscriptions(&mut self) -> bool {
         let now = self.now();
         let due: Vec<String> = self
             .subscriptions
@@ -136,6 +146,7 @@ impl State {
             .filter(|s| s.status.is_live() && s.current_period.is_some_and(|(_, end)| end <= now))
             .map(|s| s.id.clone())
             .collect();
+        let any_due = !due.is_empty();
         for id in due {
             while let Some((_, end)) = self.subscriptions[&id]
                 .current_period
@@ -149,6 +160,7 @@ impl State {
                 self.renew_plan(&id, period);
             }
         }
+        any_due
     }
 
     fn renew_plan(
@@ -198,7 +210,8 @@ impl State {
         }
     }
 
-    fn expire_due_products(&mut self) {
+    /// Returns whether anything was due.
+    fn expire_due_products(&mut self) -> bool {
         let now = self.now();
         let due: Vec<String> = self
             .products
@@ -209,6 +222,7 @@ impl State {
             })
             .map(|p| p.id.clone())
             .collect();
+        let any_due = !due.is_empty();
         for id in due {
             let product = self.products.get_mut(&id).expect("exists");
             product.status = ProductStatus::Expired;
@@ -223,6 +237,7 @@ impl State {
             );
             self.announce_subscription_end(&subscription_id, &id, expires_at);
         }
+        any_due
     }
 
     /// Connect's `SUBSCRIPTION_END`, sent when a product is depleted or expires.

@@ -1,9 +1,11 @@
 //! Domain records held by the simulator and their JSON representations.
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::clock::{rfc3339, rfc3339_opt};
 
+#[derive(Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
     pub name: String,
@@ -11,6 +13,7 @@ pub struct Account {
     pub status: String,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Subscriber {
     pub id: String,
     pub account_id: String,
@@ -21,25 +24,28 @@ pub struct Subscriber {
     pub group: Option<String>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct OrderTemplate {
     pub id: String,
     pub name: String,
     pub product_offering_ids: Vec<String>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OfferingType {
     Plan,
     Addon,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Recurrence {
     Monthly,
     OneTime,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Offering {
     pub id: String,
     pub name: String,
@@ -56,7 +62,8 @@ pub struct Offering {
     pub recurrence: Recurrence,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderType {
     ActivateSubscription,
     SuspendSubscription,
@@ -67,13 +74,15 @@ pub enum OrderType {
     ChangeSimProfile,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Pending,
     Completed,
     Canceled,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Order {
     pub id: String,
     pub kind: OrderType,
@@ -84,22 +93,27 @@ pub struct Order {
     pub request: Value,
     /// The offering the order will put in place (activate, change_plan, add_product).
     pub offering_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub due_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub canceled_at: Option<OffsetDateTime>,
     pub failure: Option<Failure>,
     /// Set by an order-level fault: the async step cancels with this code.
     pub forced_failure: Option<String>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub code: String,
     pub message: String,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     Pending,
     Active,
@@ -107,15 +121,21 @@ pub enum SubscriptionStatus {
     Terminated,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Subscription {
     pub id: String,
     pub account_id: String,
     pub subscriber_id: String,
     pub status: SubscriptionStatus,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub activated_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub suspended_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub terminated_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::persist::period")]
     pub current_period: Option<(OffsetDateTime, OffsetDateTime)>,
     pub iccid: Option<String>,
     pub plan_product_id: Option<String>,
@@ -124,7 +144,8 @@ pub struct Subscription {
     pub sim_request: Value,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProfileStatus {
     Released,
     Downloaded,
@@ -135,6 +156,7 @@ pub enum ProfileStatus {
     Error,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct SimProfile {
     pub iccid: String,
     pub subscription_id: String,
@@ -142,11 +164,14 @@ pub struct SimProfile {
     pub status: ProfileStatus,
     pub matching_id: String,
     pub confirmation_code: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub last_modified: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub install_at: Option<OffsetDateTime>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProductStatus {
     Pending,
     Active,
@@ -155,6 +180,7 @@ pub enum ProductStatus {
     Terminated,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Product {
     pub id: String,
     pub account_id: String,
@@ -163,27 +189,33 @@ pub struct Product {
     pub status: ProductStatus,
     pub allowance_bytes: Option<u64>,
     pub used_bytes: u64,
+    #[serde(with = "time::serde::rfc3339")]
     pub starts_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     pub thresholds_fired: Vec<u8>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct UsageItem {
     pub id: String,
     pub account_id: String,
     pub subscription_id: String,
     pub subscriber_id: String,
     pub product_id: Option<String>,
-    pub kind: &'static str,
-    pub unit: &'static str,
+    pub kind: String,
+    pub unit: String,
     pub quantity: u64,
     pub charged_quantity: u64,
-    pub cost_type: &'static str,
+    pub cost_type: String,
     pub location_country: String,
     pub roaming: bool,
     pub technology: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub ended_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub processed_at: OffsetDateTime,
 }
 

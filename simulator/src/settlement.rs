@@ -11,7 +11,8 @@ pub const PROVISIONING_FAILED: &str = "PROVISIONING_FAILED";
 pub const INVALID_STATE: &str = "INVALID_STATE";
 
 impl State {
-    pub fn settle_due_orders(&mut self) {
+    /// Returns whether any order was due.
+    pub fn settle_due_orders(&mut self) -> bool {
         let now = self.now();
         let mut due: Vec<(time::OffsetDateTime, String)> = self
             .orders
@@ -20,6 +21,7 @@ impl State {
             .map(|order| (order.due_at, order.id.clone()))
             .collect();
         due.sort();
+        let any_due = !due.is_empty();
         for (_, id) in due {
             let forced = self.orders[&id].forced_failure.clone();
             let failure_rate = self.config.order_failure_rate;
@@ -33,6 +35,7 @@ impl State {
                 None => self.complete_order(&id),
             }
         }
+        any_due
     }
 
     /// `POST /_sim/orders/{id}/complete`: settles now, ignoring failure knobs.

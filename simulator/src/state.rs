@@ -41,6 +41,8 @@ pub struct State {
     pub request_log: RequestLog,
     pub counters: Counters,
     pub fixture_account_id: String,
+    /// Set when persisted state may have changed since the last save (see `persist`).
+    pub unsaved_changes: bool,
 }
 
 #[derive(Default)]
@@ -78,6 +80,7 @@ impl State {
             request_log: RequestLog::default(),
             counters: Counters::default(),
             fixture_account_id: String::new(),
+            unsaved_changes: false,
         };
         state.load_default_fixtures();
         state
@@ -113,12 +116,16 @@ pub struct Shared {
 
 impl Sim {
     pub fn new(config: SimConfig, credentials: Credentials, base_url: String) -> Self {
+        Self::with_state(State::new(config), credentials, base_url)
+    }
+
+    pub fn with_state(state: State, credentials: Credentials, base_url: String) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
         Self(Arc::new(Shared {
-            state: Mutex::new(State::new(config)),
+            state: Mutex::new(state),
             credentials,
             base_url,
             http,

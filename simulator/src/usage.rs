@@ -240,11 +240,11 @@ impl SimState {
             subscription_id: context.subscription_id.clone(),
             subscriber_id: context.subscriber_id.clone(),
             product_id: charge.product_id,
-            kind: charge.kind,
-            unit: charge.unit,
+            kind: charge.kind.to_string(),
+            unit: charge.unit.to_string(),
             quantity: charge.quantity,
             charged_quantity: charge.charged_quantity,
-            cost_type: charge.cost_type,
+            cost_type: charge.cost_type.to_string(),
             location_country: context.country.clone(),
             roaming: context.roaming,
             technology: context.technology.clone(),
@@ -286,7 +286,7 @@ pub async fn list_usage_items(
                 .get("subscription_id")
                 .is_none_or(|id| &item.subscription_id == id)
         })
-        .filter(|item| query.get("type").is_none_or(|kind| item.kind == kind))
+        .filter(|item| query.get("type").is_none_or(|kind| item.kind == *kind))
         .map(|item| (item.id.clone(), item.to_json()))
         .collect();
     page("/enterprise/usage/items", &query, "usage_items", items)

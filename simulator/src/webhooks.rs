@@ -34,11 +34,13 @@ const RETRY_DELAYS_S: [i64; 5] = [1, 5, 30, 120, 600];
 const WORKER_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
 const MAX_REORDER_JITTER_MS: u64 = 300;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

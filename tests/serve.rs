@@ -1,0 +1,251 @@
+//! The composed `lineup` binary, run as a user would: zero-setup demo, restart, bad settings.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    url: String,
+    simulator_url: Option<String>,
+}
+
+fn lineup(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lineup"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// Start the binary and wait for its "running on" line (seeding included).
+fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut child = lineup(args, env)
+        .env("LINEUP_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run lineup");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    let mut simulator_url = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(rest) = line.strip_prefix("Lineup is running on ") {
+            url = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = line.trim().strip_prefix("provider: built-in simulator at ") {
+            simulator_url = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("Press Ctrl-C") || (url.is_some() && !args.contains(&"demo")) {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let url = url.expect("lineup printed its address");
+    Server {
+        child,
+        url,
+        simulator_url,
+    }
+}
+
+impl Server {
+    fn get(&self, path: &str) -> (u16, String) {
+        get(&format!("{}{path}", self.url))
+    }
+
+    /// Ctrl-C, and the process must exit cleanly and promptly.
+    fn interrupt(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "lineup exited with {status} after Ctrl-C");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lineup did not stop within 15 s of Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.expect("GET");
+        (response.status().as_u16(), response.text().await.unwrap())
+    })
+}
+
+fn sqlite_count(data_dir: &std::path::Path, sql: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", data_dir.join("lineup.db").display());
+        let lineup_core::store::Store::Sqlite(pool) =
+            lineup_core::store::Store::connect(&url).await.unwrap()
+        else {
+            unreachable!()
+        };
+        let count: i64 = sqlx_count(&pool, sql).await;
+        pool.close().await;
+        count
+    })
+}
+
+async fn sqlx_count(pool: &sqlx::SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[test]
+fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let first = start(&["demo"], &[("LINEUP_DATA_DIR", dir)]);
+    assert_eq!(first.get("/healthz"), (200, "ok".to_owned()));
+    assert_eq!(first.get("/readyz"), (200, "ready".to_owned()));
+    first.interrupt();
+
+    let tenants = sqlite_count(data.path(), "SELECT COUNT(*) FROM tenants");
+    let employees = sqlite_count(data.path(), "SELECT COUNT(*) FROM employees");
+    let lines = sqlite_count(data.path(), "SELECT COUNT(*) FROM lines");
+    assert_eq!(tenants, 1);
+    assert_eq!(employees, 50);
+    assert_eq!(lines, 40);
+    for state in ["ready", "active", "suspended", "terminated"] {
+        let n = sqlite_count(
+            data.path(),
+            &format!("SELECT COUNT(*) FROM lines WHERE state = '{state}'"),
+        );
+        assert!(n > 0, "the demo has {state} lines");
+    }
+    assert!(sqlite_count(data.path(), "SELECT COUNT(*) FROM usage_daily") >= 30 * 20);
+
+    let second = start(&["demo"], &[("LINEUP_DATA_DIR", dir)]);
+    assert_eq!(second.get("/healthz").0, 200);
+    assert_eq!(
+        sqlite_count(data.path(), "SELECT COUNT(*) FROM tenants"),
+        1,
+        "no second seed"
+    );
+    assert_eq!(
+        sqlite_count(data.path(), "SELECT COUNT(*) FROM lines"),
+        lines
+    );
+    // The simulator kept its world too: every line we hold a subscription for still exists.
+    let simulator = second
+        .simulator_url
+        .clone()
+        .expect("the demo prints the simulator URL");
+    let (status, stats) = get(&format!("{simulator}/_sim/stats"));
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let held = sqlite_count(
+        data.path(),
+        "SELECT COUNT(*) FROM lines WHERE provider_subscription_id IS NOT NULL",
+    );
+    assert_eq!(
+        stats["subscriptions"]["total"].as_i64().unwrap(),
+        held,
+        "{stats}"
+    );
+    second.interrupt();
+}
+
+#[test]
+fn serve_runs_on_postgres() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(lineup_testkit::fresh_postgres_url());
+    let data = tempfile::tempdir().unwrap();
+    let server = start(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &url),
+            ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(server.get("/readyz"), (200, "ready".to_owned()));
+    server.interrupt();
+}
+
+fn fails_naming(args: &[&str], env: &[(&str, &str)], setting: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = env.to_vec();
+    let dir = data.path().to_str().unwrap().to_owned();
+    env.push(("LINEUP_DATA_DIR", &dir));
+    let output = lineup(args, &env).output().unwrap();
+    assert!(
+        !output.status.success(),
+        "{args:?} with {env:?} should fail"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("lineup: ") && last.contains(setting),
+        "expected one line naming {setting}, got:\n{stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
+    fails_naming(
+        &["serve"],
+        &[("DATABASE_URL", "mysql://db/lineup")],
+        "DATABASE_URL",
+    );
+    fails_naming(
+        &["serve"],
+        &[("DATABASE_URL", "postgres://u:p@localhost:notaport/db")],
+        "DATABASE_URL",
+    );
+    fails_naming(
+        &["serve"],
+        &[("LINEUP_LISTEN", "everywhere")],
+        "LINEUP_LISTEN",
+    );
+    fails_naming(
+        &["serve"],
+        &[
+            ("PROVIDER_BASE_URL", "https://api.1global.com"),
+            ("PROVIDER_CLIENT_ID", "x"),
+            ("PROVIDER_ACCOUNT_ID", "acc"),
+        ],
+        "PROVIDER_CLIENT_SECRET",
+    );
+    fails_naming(
+        &["serve"],
+        &[
+            ("PROVIDER_BASE_URL", "http://127.0.0.1:9"),
+            ("PROVIDER_CLIENT_ID", "x"),
+            ("PROVIDER_CLIENT_SECRET", "y"),
+            ("PROVIDER_ACCOUNT_ID", "acc_1"),
+        ],
+        "PROVIDER_BASE_URL",
+    );
+}
