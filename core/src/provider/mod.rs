@@ -336,9 +336,11 @@ pub struct PollPolicy {
 
 impl Default for PollPolicy {
     fn default() -> Self {
+        // Orders take seconds; a gentle back-off keeps the wait after completion under
+        // `max_delay` without hammering the provider.
         Self {
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
         }
     }
@@ -355,7 +357,7 @@ pub enum WaitError {
     },
 }
 
-/// Poll an operation until it settles, backing off from `first_delay` up to `max_delay`.
+/// Poll an operation until it settles, backing off (×1.5) from `first_delay` up to `max_delay`.
 pub async fn wait_for_operation(
     provider: &dyn ConnectivityProvider,
     operation: Operation,
@@ -372,7 +374,7 @@ pub async fn wait_for_operation(
             });
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(policy.max_delay);
+        delay = (delay * 3 / 2).min(policy.max_delay);
         current = provider.poll_operation(&current.id).await?;
     }
     Ok(current)
