@@ -21,3 +21,4 @@ pub mod tenant;
 pub use app::Lineup;
 pub use error::{CoreError, CoreResult};
 pub mod user;
+pub mod notify;
