@@ -105,11 +105,19 @@ pub async fn ensure_seeded(lineup: &Lineup) -> anyhow::Result<TenantId> {
     let t = tenant.id;
     let login = Email::parse(LOGIN_EMAIL).expect("valid");
     lineup
-        .add_user(t, &actor, &login, "Demo Admin", LOGIN_PASSWORD, Role::Owner)
+        .add_user(t, &actor, &login, "Demo Admin", LOGIN_PASSWORD, Role::Owner, None)
         .await?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let employees = seed_people(lineup, t, &actor).await?;
+    // The CEO owns the account and the finance lead approves big cap raises, in chat too.
+    for (employee, role) in [(employees[0], Role::Owner), (employees[5], Role::Finance)] {
+        let person = lineup.employee(t, employee).await?;
+        let name = person.full_name();
+        lineup
+            .add_user(t, &actor, &person.email, &name, LOGIN_PASSWORD, role, Some(employee))
+            .await?;
+    }
     let plans = lineup.sync_plans(t, &actor).await?;
     anyhow::ensure!(!plans.is_empty(), "the provider offers no plans");
     seed_lines(lineup, t, &employees, &plans, &mut rng).await?;

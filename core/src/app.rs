@@ -7,6 +7,7 @@ use crate::audit::AuditEvent;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::provider::{ConnectivityProvider, PollPolicy};
+use crate::secret::SecretBox;
 use crate::store::{self, Store, Tx};
 
 #[derive(Clone)]
@@ -14,6 +15,7 @@ pub struct Lineup {
     store: Store,
     provider: Arc<dyn ConnectivityProvider>,
     poll: PollPolicy,
+    secrets: Option<SecretBox>,
 }
 
 impl Lineup {
@@ -22,7 +24,24 @@ impl Lineup {
             store,
             provider,
             poll,
+            secrets: None,
         }
+    }
+
+    /// The key that seals secrets at rest (chat bot tokens); without it nothing can be
+    /// installed.
+    pub fn with_secrets(mut self, secrets: SecretBox) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    pub(crate) fn secrets(&self) -> CoreResult<&SecretBox> {
+        self.secrets.as_ref().ok_or_else(|| {
+            CoreError::invalid(
+                "LINEUP_SECRET_KEY",
+                "is not set, so chat tokens cannot be stored",
+            )
+        })
     }
 
     pub fn store(&self) -> &Store {

@@ -14,6 +14,8 @@ pub enum CoreError {
     IllegalTransition(#[from] IllegalTransition),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    NotAuthorised(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error("the provider could not {operation} the line: {reason}")]

@@ -20,5 +20,10 @@ pub mod tenant;
 
 pub use app::Lineup;
 pub use error::{CoreError, CoreResult};
-pub mod user;
+pub mod chat;
 pub mod notify;
+pub mod policy;
+pub mod qr;
+pub mod request;
+pub mod secret;
+pub mod user;

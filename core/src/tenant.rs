@@ -83,6 +83,16 @@ pub struct TenantSettings {
     pub offboarding_action: OffboardingAction,
     /// Cap raises above this go to finance instead of the manager.
     pub cap_raise_finance_threshold_minor: i64,
+    /// Cap raises up to this are approved by policy (0: none are).
+    pub cap_raise_auto_approve_max_minor: i64,
+    /// Cap raises above this are refused by policy.
+    pub cap_raise_max_minor: i64,
+    /// New lines on plans up to this monthly price are approved by policy (None: never).
+    pub new_line_auto_approve_max_price_minor: Option<i64>,
+    /// Pending approvals: remind the approver, escalate one level up, then expire.
+    pub approval_remind_after_hours: i64,
+    pub approval_escalate_after_hours: i64,
+    pub approval_expire_after_hours: i64,
     /// When usage is pulled from the provider (cron, UTC).
     pub usage_sync_cron: String,
 }
@@ -94,6 +104,12 @@ impl Default for TenantSettings {
             finance_channel: None,
             offboarding_action: OffboardingAction::Suspend,
             cap_raise_finance_threshold_minor: 5_000,
+            cap_raise_auto_approve_max_minor: 0,
+            cap_raise_max_minor: 50_000,
+            new_line_auto_approve_max_price_minor: None,
+            approval_remind_after_hours: 24,
+            approval_escalate_after_hours: 48,
+            approval_expire_after_hours: 120,
             usage_sync_cron: "0 0 * * * *".to_owned(),
         }
     }
@@ -189,6 +205,65 @@ pub mod commands {
         pub async fn tenant_by_slug(&self, slug: &Slug) -> CoreResult<Option<Tenant>> {
             let mut tx = self.store().system().await?;
             Ok(store::tenants::find_by_slug(&mut tx, slug).await?)
+        }
+    }
+}
+
+pub mod settings_commands {
+    use super::*;
+    use crate::app::{Lineup, record, required, to_json};
+    use crate::audit::{Actor, AuditEvent};
+    use crate::error::{CoreError, CoreResult};
+    use crate::store;
+
+    impl Lineup {
+        pub async fn update_settings(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            settings: TenantSettings,
+        ) -> CoreResult<Tenant> {
+            let hours = [
+                (
+                    "approval_remind_after_hours",
+                    settings.approval_remind_after_hours,
+                ),
+                (
+                    "approval_escalate_after_hours",
+                    settings.approval_escalate_after_hours,
+                ),
+                (
+                    "approval_expire_after_hours",
+                    settings.approval_expire_after_hours,
+                ),
+            ];
+            if let Some((field, _)) = hours.iter().find(|(_, h)| *h <= 0) {
+                return Err(CoreError::invalid(field, "must be at least one hour"));
+            }
+            if settings.cap_raise_max_minor < settings.cap_raise_auto_approve_max_minor {
+                return Err(CoreError::invalid(
+                    "cap_raise_max_minor",
+                    "is below the auto-approve limit",
+                ));
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let before = required(
+                store::tenants::get(&mut tx, tenant).await?,
+                "tenant",
+                tenant,
+            )?;
+            store::tenants::update_settings(&mut tx, tenant, &settings).await?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "tenant.settings_updated",
+                ("tenant", tenant.to_string()),
+                to_json(&before.settings),
+                to_json(&settings),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(Tenant { settings, ..before })
         }
     }
 }

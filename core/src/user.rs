@@ -7,7 +7,7 @@ use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{TenantId, UserId};
+use crate::ids::{EmployeeId, TenantId, UserId};
 use crate::store::{self, now, users::UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -58,6 +58,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 impl Lineup {
     /// Create a user (or reuse the one with this email) and give them `role` in `tenant`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_user(
         &self,
         tenant: TenantId,
@@ -66,6 +67,7 @@ impl Lineup {
         name: &str,
         password: &str,
         role: Role,
+        employee: Option<EmployeeId>,
     ) -> CoreResult<UserId> {
         let password_hash = hash_password(password)?;
         let mut tx = self.store().system().await?;
@@ -84,6 +86,9 @@ impl Lineup {
             }
         };
         store::users::add_membership(&mut tx, tenant, user.id, role.as_str()).await?;
+        if let Some(employee) = employee {
+            store::users::link_employee(&mut tx, tenant, user.id, employee).await?;
+        }
         let event = AuditEvent::new(
             tenant,
             actor,

@@ -2,6 +2,7 @@
 //! and fresh stores on both backends so every store test runs on SQLite and PostgreSQL.
 
 mod postgres;
+pub mod world;
 
 pub use postgres::fresh_postgres_url;
 

@@ -3,11 +3,14 @@
 //! also switches on the row-level-security policies for it).
 
 pub mod audit;
+pub mod chat;
 pub mod employees;
 pub mod lines;
 pub mod operations;
 pub mod org;
 pub mod plans;
+pub mod policy;
+pub mod requests;
 pub mod tenants;
 pub mod usage;
 pub mod users;

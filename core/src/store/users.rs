@@ -72,3 +72,61 @@ pub async fn role_in(tx: &mut Tx, tenant: TenantId, user: UserId) -> StoreResult
             .await?
     }))
 }
+
+/// Employees linked to portal members holding one of `roles` (finance, admins).
+pub async fn employees_with_roles(
+    tx: &mut Tx,
+    tenant: TenantId,
+    roles: &[&str],
+) -> StoreResult<Vec<crate::ids::EmployeeId>> {
+    let mut ids = Vec::new();
+    for role in roles {
+        let found: Vec<crate::ids::EmployeeId> = on_tx!(tx, |conn| {
+            sqlx::query_scalar(
+                "SELECT employee_id FROM memberships
+                 WHERE tenant_id = $1 AND role = $2 AND employee_id IS NOT NULL
+                 ORDER BY created_at",
+            )
+            .bind(tenant)
+            .bind(*role)
+            .fetch_all(conn)
+            .await?
+        });
+        ids.extend(found);
+    }
+    ids.dedup();
+    Ok(ids)
+}
+
+pub async fn link_employee(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+    employee: crate::ids::EmployeeId,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE memberships SET employee_id = $3 WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(employee)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn roles_of_employee(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: crate::ids::EmployeeId,
+) -> StoreResult<Vec<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT role FROM memberships WHERE tenant_id = $1 AND employee_id = $2")
+            .bind(tenant)
+            .bind(employee)
+            .fetch_all(conn)
+            .await?
+    }))
+}

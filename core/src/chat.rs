@@ -1,0 +1,223 @@
+//! Chat workspaces and people: which tenant a workspace belongs to, its sealed bot token,
+//! and which employee a chat user is.
+
+use crate::app::{Lineup, record};
+use crate::audit::{Actor, AuditEvent};
+use crate::email::Email;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{EmployeeId, TenantId};
+use crate::store::{self, chat::InstallationRow, now};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Slack,
+    Teams,
+    Discord,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Teams => "teams",
+            Self::Discord => "discord",
+        }
+    }
+}
+
+/// A workspace's live installation with its bot token unsealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub tenant: TenantId,
+    pub workspace_id: String,
+    pub bot_user_id: Option<String>,
+    pub bot_token: String,
+}
+
+fn seal_context(platform: Platform, workspace_id: &str) -> String {
+    format!("{}:{workspace_id}", platform.as_str())
+}
+
+impl Lineup {
+    /// Record (or renew) a workspace install for `tenant`. A workspace already installed for
+    /// another tenant is refused: one workspace, one tenant.
+    pub async fn install_workspace(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+        workspace_id: &str,
+        bot_user_id: Option<&str>,
+        bot_token: &str,
+    ) -> CoreResult<()> {
+        let sealed = self
+            .secrets()?
+            .seal(bot_token, &seal_context(platform, workspace_id));
+        let row = InstallationRow {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: tenant,
+            platform: platform.as_str().to_owned(),
+            workspace_id: workspace_id.to_owned(),
+            bot_user_id: bot_user_id.map(str::to_owned),
+            bot_token_encrypted: Some(sealed),
+            installed_at: now(),
+            revoked_at: None,
+        };
+        let mut tx = self.store().system().await?;
+        if !store::chat::upsert_installation(&mut tx, &row).await? {
+            return Err(CoreError::Conflict(format!(
+                "this {} workspace is already connected to another organisation",
+                platform.as_str()
+            )));
+        }
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "chat.installed",
+            (
+                "chat_installation",
+                format!("{}:{workspace_id}", platform.as_str()),
+            ),
+            None,
+            Some(serde_json::json!({ "bot_user_id": bot_user_id })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The live installation of a workspace; `None` for a workspace we do not serve.
+    pub async fn workspace(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+    ) -> CoreResult<Option<Workspace>> {
+        let mut tx = self.store().system().await?;
+        let Some(row) =
+            store::chat::find_installation(&mut tx, platform.as_str(), workspace_id).await?
+        else {
+            return Ok(None);
+        };
+        self.unseal(platform, row).map(Some)
+    }
+
+    pub async fn workspace_of_tenant(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+    ) -> CoreResult<Option<Workspace>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let Some(row) =
+            store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?
+        else {
+            return Ok(None);
+        };
+        self.unseal(platform, row).map(Some)
+    }
+
+    fn unseal(&self, platform: Platform, row: InstallationRow) -> CoreResult<Workspace> {
+        let sealed = row.bot_token_encrypted.unwrap_or_default();
+        let token = self
+            .secrets()?
+            .open(&sealed, &seal_context(platform, &row.workspace_id))
+            .map_err(|e| CoreError::invalid("LINEUP_SECRET_KEY", e))?;
+        Ok(Workspace {
+            tenant: row.tenant_id,
+            workspace_id: row.workspace_id,
+            bot_user_id: row.bot_user_id,
+            bot_token: token,
+        })
+    }
+
+    /// The app was removed or its tokens revoked: forget the token, keep the history.
+    pub async fn uninstall_workspace(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+    ) -> CoreResult<()> {
+        let mut tx = self.store().system().await?;
+        if let Some(tenant) =
+            store::chat::revoke_installation(&mut tx, platform.as_str(), workspace_id).await?
+        {
+            let event = AuditEvent::new(
+                tenant,
+                &Actor::System,
+                "chat.uninstalled",
+                (
+                    "chat_installation",
+                    format!("{}:{workspace_id}", platform.as_str()),
+                ),
+                None,
+                None,
+            );
+            record(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which employee a chat user is: by the stored link, else by their email (linking it
+    /// for next time). `None` when neither matches an active employee.
+    pub async fn employee_for_chat_user(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+        external_id: &str,
+        email: Option<&Email>,
+    ) -> CoreResult<Option<EmployeeId>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        if let Some(id) =
+            store::chat::employee_for_identity(&mut tx, tenant, platform.as_str(), external_id)
+                .await?
+        {
+            return Ok(Some(id));
+        }
+        let Some(email) = email else { return Ok(None) };
+        let Some(employee) = store::employees::find_by_email(&mut tx, tenant, email).await? else {
+            return Ok(None);
+        };
+        store::chat::link_identity(&mut tx, tenant, employee.id, platform.as_str(), external_id)
+            .await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::System,
+            "employee.chat_linked",
+            ("employee", employee.id.to_string()),
+            None,
+            Some(serde_json::json!({ "platform": platform.as_str(), "external_id": external_id })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some(employee.id))
+    }
+
+    /// The chat user id of an employee on a platform, once known.
+    pub async fn chat_user_of(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+        platform: Platform,
+    ) -> CoreResult<Option<String>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(
+            store::chat::identity_for_employee(&mut tx, tenant, employee, platform.as_str())
+                .await?,
+        )
+    }
+
+    /// Link a chat user id to an employee explicitly (e.g. found by email through the
+    /// platform's directory).
+    pub async fn link_chat_user(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+        platform: Platform,
+        external_id: &str,
+    ) -> CoreResult<()> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::chat::link_identity(&mut tx, tenant, employee, platform.as_str(), external_id)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

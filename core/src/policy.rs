@@ -1,0 +1,319 @@
+//! Policy: budget caps, roaming presets, and the pre-check that decides whether a request
+//! is approved by policy, refused by policy, or routed to a person.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::employee::{Employee, EmployeeStatus};
+use crate::ids::{CostCentreId, EmployeeId, LineId, RequestId, TeamId, TenantId};
+use crate::money::{Currency, Money};
+use crate::plan::Plan;
+use crate::request::{RequestDetails, Route};
+use crate::tenant::TenantSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum CapScope {
+    Tenant,
+    CostCentre(CostCentreId),
+    Team(TeamId),
+    Employee(EmployeeId),
+}
+
+impl CapScope {
+    pub fn parts(&self) -> (&'static str, Option<uuid::Uuid>) {
+        match self {
+            Self::Tenant => ("tenant", None),
+            Self::CostCentre(id) => ("cost_centre", Some(id.0)),
+            Self::Team(id) => ("team", Some(id.0)),
+            Self::Employee(id) => ("employee", Some(id.0)),
+        }
+    }
+
+    pub fn parse(kind: &str, id: Option<uuid::Uuid>) -> Option<Self> {
+        match (kind, id) {
+            ("tenant", _) => Some(Self::Tenant),
+            ("cost_centre", Some(id)) => Some(Self::CostCentre(CostCentreId(id))),
+            ("team", Some(id)) => Some(Self::Team(TeamId(id))),
+            ("employee", Some(id)) => Some(Self::Employee(EmployeeId(id))),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapAction {
+    Alert,
+    Throttle,
+    Suspend,
+}
+
+impl CapAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alert => "alert",
+            Self::Throttle => "throttle",
+            Self::Suspend => "suspend",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Alert, Self::Throttle, Self::Suspend]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// A monthly spend cap per employee within a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetCap {
+    pub scope: CapScope,
+    pub amount_minor: i64,
+    /// Percentages that alert, e.g. [50, 80, 100].
+    pub thresholds: Vec<u8>,
+    pub action: CapAction,
+}
+
+/// The cap that applies to one employee: the most specific scope wins.
+pub fn effective_cap<'a>(caps: &'a [BudgetCap], employee: &Employee) -> Option<&'a BudgetCap> {
+    let by = |scope: CapScope| caps.iter().find(|c| c.scope == scope);
+    by(CapScope::Employee(employee.id))
+        .or_else(|| employee.team_id.and_then(|t| by(CapScope::Team(t))))
+        .or_else(|| {
+            employee
+                .cost_centre_id
+                .and_then(|c| by(CapScope::CostCentre(c)))
+        })
+        .or_else(|| by(CapScope::Tenant))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoamingRule {
+    Allowed,
+    NeedsApproval,
+    Blocked,
+}
+
+impl RoamingRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::NeedsApproval => "needs_approval",
+            Self::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Allowed, Self::NeedsApproval, Self::Blocked]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoamingGrant {
+    pub id: uuid::Uuid,
+    pub tenant_id: TenantId,
+    pub line_id: LineId,
+    pub country: String,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub request_id: Option<RequestId>,
+    /// scheduled → active → ended (or revoked).
+    pub state: String,
+}
+
+/// What policy says about a request before any person sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    AutoApprove { why: String },
+    AutoDeny { why: String },
+    Route { to: Route, why: String },
+}
+
+/// Everything the pre-check needs to know, gathered by the caller.
+pub struct Facts<'a> {
+    pub settings: &'a TenantSettings,
+    pub requester: &'a Employee,
+    /// The requester's lines that are ready, active or suspended.
+    pub live_lines: usize,
+    pub plan: Option<&'a Plan>,
+    pub roaming_rule: Option<RoamingRule>,
+    pub currency: Currency,
+}
+
+/// Longest roaming grant a chat request may ask for; longer stays need a plan change.
+pub const MAX_TRIP_DAYS: i64 = 90;
+
+pub fn evaluate(details: &RequestDetails, facts: &Facts<'_>) -> Verdict {
+    let settings = facts.settings;
+    let money = |minor: i64| Money::new(minor, facts.currency).to_string();
+    let person = if facts.requester.manager_id.is_some() {
+        Route::Manager
+    } else {
+        Route::Admins
+    };
+    let deny = |why: String| Verdict::AutoDeny { why };
+    if facts.requester.status != EmployeeStatus::Active {
+        return deny("you are no longer an active employee".into());
+    }
+    match details {
+        RequestDetails::NewLine { .. } => {
+            let Some(plan) = facts.plan.filter(|p| p.active) else {
+                return deny("that plan is no longer offered".into());
+            };
+            if facts.live_lines > 0 {
+                return deny(
+                    "you already have a line; ask for a plan change or a cap raise instead".into(),
+                );
+            }
+            match (plan.price, settings.new_line_auto_approve_max_price_minor) {
+                (Some(price), Some(max)) if price.minor <= max => Verdict::AutoApprove {
+                    why: format!(
+                        "{} costs {}, within the preset of {}",
+                        plan.name,
+                        money(price.minor),
+                        money(max)
+                    ),
+                },
+                _ => Verdict::Route {
+                    to: person,
+                    why: format!("new lines need {} approval", who(person)),
+                },
+            }
+        }
+        RequestDetails::CapRaise { amount_minor } => {
+            let amount = *amount_minor;
+            if amount > settings.cap_raise_max_minor {
+                deny(format!(
+                    "{} is above the largest raise your company allows ({})",
+                    money(amount),
+                    money(settings.cap_raise_max_minor)
+                ))
+            } else if amount <= settings.cap_raise_auto_approve_max_minor {
+                Verdict::AutoApprove {
+                    why: format!(
+                        "raises up to {} are pre-approved",
+                        money(settings.cap_raise_auto_approve_max_minor)
+                    ),
+                }
+            } else if amount > settings.cap_raise_finance_threshold_minor {
+                Verdict::Route {
+                    to: Route::Finance,
+                    why: format!(
+                        "raises above {} go to finance",
+                        money(settings.cap_raise_finance_threshold_minor)
+                    ),
+                }
+            } else {
+                Verdict::Route {
+                    to: person,
+                    why: format!("cap raises need {} approval", who(person)),
+                }
+            }
+        }
+        RequestDetails::Roaming {
+            country, from, to, ..
+        } => {
+            if (*to - *from).whole_days() + 1 > MAX_TRIP_DAYS {
+                return deny(format!(
+                    "trips longer than {MAX_TRIP_DAYS} days need a plan change, not a roaming grant"
+                ));
+            }
+            match facts.roaming_rule {
+                Some(RoamingRule::Blocked) => deny(format!(
+                    "roaming in {country} is blocked by your company's policy"
+                )),
+                Some(RoamingRule::Allowed) => Verdict::AutoApprove {
+                    why: format!("roaming in {country} is pre-approved"),
+                },
+                Some(RoamingRule::NeedsApproval) | None => Verdict::Route {
+                    to: person,
+                    why: format!("roaming in {country} needs {} approval", who(person)),
+                },
+            }
+        }
+    }
+}
+
+fn who(route: Route) -> &'static str {
+    match route {
+        Route::Manager => "your manager's",
+        Route::Finance => "finance",
+        Route::Admins | Route::Auto => "an admin's",
+    }
+}
+
+pub mod commands {
+    use super::*;
+    use crate::app::{Lineup, record, to_json};
+    use crate::audit::{Actor, AuditEvent};
+    use crate::error::{CoreError, CoreResult};
+    use crate::store;
+
+    impl Lineup {
+        pub async fn set_roaming_rule(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            country: &str,
+            rule: RoamingRule,
+        ) -> CoreResult<()> {
+            let country = country.trim().to_ascii_uppercase();
+            if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(CoreError::invalid(
+                    "country",
+                    format!("{country:?} is not a two-letter country code"),
+                ));
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let before = store::policy::roaming_rule(&mut tx, tenant, &country).await?;
+            store::policy::set_roaming_rule(&mut tx, tenant, &country, rule).await?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "policy.roaming_rule_set",
+                ("roaming_preset", country),
+                to_json(&before),
+                to_json(&rule),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn set_budget_cap(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            cap: BudgetCap,
+        ) -> CoreResult<()> {
+            if cap.amount_minor < 0 {
+                return Err(CoreError::invalid("amount", "must not be negative"));
+            }
+            if let Some(bad) = cap.thresholds.iter().find(|t| **t == 0 || **t > 100) {
+                return Err(CoreError::invalid(
+                    "thresholds",
+                    format!("{bad}% is not between 1 and 100"),
+                ));
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            store::policy::upsert_cap(&mut tx, tenant, &cap).await?;
+            let (kind, id) = cap.scope.parts();
+            let subject = format!("{kind}:{}", id.map(|i| i.to_string()).unwrap_or_default());
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "policy.budget_cap_set",
+                ("budget_cap", subject),
+                None,
+                to_json(&cap),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Chat installations (one workspace per tenant and platform) and employees' chat identities.
+
+use time::OffsetDateTime;
+
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::{EmployeeId, TenantId};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InstallationRow {
+    pub id: uuid::Uuid,
+    pub tenant_id: TenantId,
+    pub platform: String,
+    pub workspace_id: String,
+    pub bot_user_id: Option<String>,
+    pub bot_token_encrypted: Option<Vec<u8>>,
+    pub installed_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+const COLUMNS: &str = "id, tenant_id, platform, workspace_id, bot_user_id, bot_token_encrypted, \
+     installed_at, revoked_at";
+
+/// Install or re-install; a workspace belongs to exactly one tenant, so a workspace already
+/// installed for another tenant is left alone and `false` is returned.
+pub async fn upsert_installation(tx: &mut Tx, row: &InstallationRow) -> StoreResult<bool> {
+    let changed = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO chat_installations (id, tenant_id, platform, workspace_id, bot_user_id,
+                 bot_token_encrypted, installed_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+             ON CONFLICT (platform, workspace_id) DO UPDATE SET
+                 bot_user_id = excluded.bot_user_id,
+                 bot_token_encrypted = excluded.bot_token_encrypted,
+                 installed_at = excluded.installed_at, revoked_at = NULL
+             WHERE chat_installations.tenant_id = excluded.tenant_id",
+        )
+        .bind(row.id)
+        .bind(row.tenant_id)
+        .bind(&row.platform)
+        .bind(&row.workspace_id)
+        .bind(&row.bot_user_id)
+        .bind(&row.bot_token_encrypted)
+        .bind(row.installed_at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
+}
+
+/// The live installation for a workspace, whatever its tenant (system transaction).
+pub async fn find_installation(
+    tx: &mut Tx,
+    platform: &str,
+    workspace_id: &str,
+) -> StoreResult<Option<InstallationRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM chat_installations
+         WHERE platform = $1 AND workspace_id = $2 AND revoked_at IS NULL"
+    );
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(platform)
+            .bind(workspace_id)
+            .fetch_optional(conn)
+            .await?
+    }))
+}
+
+pub async fn installation_for_tenant(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+) -> StoreResult<Option<InstallationRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM chat_installations
+         WHERE tenant_id = $1 AND platform = $2 AND revoked_at IS NULL"
+    );
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(platform)
+            .fetch_optional(conn)
+            .await?
+    }))
+}
+
+pub async fn revoke_installation(
+    tx: &mut Tx,
+    platform: &str,
+    workspace_id: &str,
+) -> StoreResult<Option<TenantId>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "UPDATE chat_installations SET revoked_at = $3, bot_token_encrypted = NULL
+             WHERE platform = $1 AND workspace_id = $2 AND revoked_at IS NULL
+             RETURNING tenant_id",
+        )
+        .bind(platform)
+        .bind(workspace_id)
+        .bind(super::now())
+        .fetch_optional(conn)
+        .await?
+    }))
+}
+
+pub async fn link_identity(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    platform: &str,
+    external_id: &str,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO chat_identities (tenant_id, employee_id, platform, external_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, platform, external_id) DO UPDATE SET
+                 employee_id = excluded.employee_id",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(platform)
+        .bind(external_id)
+        .bind(super::now())
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn employee_for_identity(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+    external_id: &str,
+) -> StoreResult<Option<EmployeeId>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT employee_id FROM chat_identities
+             WHERE tenant_id = $1 AND platform = $2 AND external_id = $3",
+        )
+        .bind(tenant)
+        .bind(platform)
+        .bind(external_id)
+        .fetch_optional(conn)
+        .await?
+    }))
+}
+
+pub async fn identity_for_employee(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    platform: &str,
+) -> StoreResult<Option<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT external_id FROM chat_identities
+             WHERE tenant_id = $1 AND employee_id = $2 AND platform = $3
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(platform)
+        .fetch_optional(conn)
+        .await?
+    }))
+}

@@ -1,0 +1,289 @@
+//! Budget caps, cap raises, roaming presets and roaming grants.
+
+use time::Date;
+
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::{EmployeeId, LineId, RequestId, TenantId};
+use crate::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
+
+#[derive(sqlx::FromRow)]
+struct CapRow {
+    scope_kind: String,
+    scope_id: Option<uuid::Uuid>,
+    amount_minor: i64,
+    thresholds: sqlx::types::Json<Vec<u8>>,
+    action: String,
+}
+
+impl CapRow {
+    fn into_cap(self) -> Option<BudgetCap> {
+        Some(BudgetCap {
+            scope: CapScope::parse(&self.scope_kind, self.scope_id)?,
+            amount_minor: self.amount_minor,
+            thresholds: self.thresholds.0,
+            action: CapAction::parse(&self.action)?,
+        })
+    }
+}
+
+pub async fn upsert_cap(tx: &mut Tx, tenant: TenantId, cap: &BudgetCap) -> StoreResult<()> {
+    let (kind, id) = cap.scope.parts();
+    let now = super::now();
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO budget_caps (id, tenant_id, scope_kind, scope_id, amount_minor,
+                 thresholds, action, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+             ON CONFLICT (tenant_id, scope_kind, scope_id) DO UPDATE SET
+                 amount_minor = excluded.amount_minor, thresholds = excluded.thresholds,
+                 action = excluded.action, updated_at = excluded.updated_at",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(tenant)
+        .bind(kind)
+        .bind(id)
+        .bind(cap.amount_minor)
+        .bind(sqlx::types::Json(&cap.thresholds))
+        .bind(cap.action.as_str())
+        .bind(now)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn list_caps(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<BudgetCap>> {
+    let rows: Vec<CapRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT scope_kind, scope_id, amount_minor, thresholds, action FROM budget_caps
+             WHERE tenant_id = $1",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows.into_iter().filter_map(CapRow::into_cap).collect())
+}
+
+pub async fn cap_raised_minor(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    period: &str,
+) -> StoreResult<i64> {
+    let total: Option<i64> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
+             WHERE tenant_id = $1 AND employee_id = $2 AND period = $3",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(period)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok(total.unwrap_or(0))
+}
+
+/// One raise per request: inserting it twice is a no-op. Returns whether it inserted.
+pub async fn insert_cap_raise(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    period: &str,
+    amount_minor: i64,
+    request: RequestId,
+) -> StoreResult<bool> {
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO cap_raises (id, tenant_id, employee_id, period, amount_minor, request_id,
+                 created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(tenant)
+        .bind(employee)
+        .bind(period)
+        .bind(amount_minor)
+        .bind(request)
+        .bind(super::now())
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
+}
+
+pub async fn set_roaming_rule(
+    tx: &mut Tx,
+    tenant: TenantId,
+    country: &str,
+    rule: RoamingRule,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO roaming_presets (tenant_id, country, rule, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, country) DO UPDATE SET rule = excluded.rule,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(country)
+        .bind(rule.as_str())
+        .bind(super::now())
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn roaming_rule(
+    tx: &mut Tx,
+    tenant: TenantId,
+    country: &str,
+) -> StoreResult<Option<RoamingRule>> {
+    let rule: Option<String> = on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT rule FROM roaming_presets WHERE tenant_id = $1 AND country = $2")
+            .bind(tenant)
+            .bind(country)
+            .fetch_optional(conn)
+            .await?
+    });
+    Ok(rule.and_then(|r| RoamingRule::parse(&r)))
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: uuid::Uuid,
+    tenant_id: TenantId,
+    line_id: LineId,
+    country: String,
+    starts_on: Date,
+    ends_on: Date,
+    request_id: Option<RequestId>,
+    state: String,
+}
+
+impl From<GrantRow> for RoamingGrant {
+    fn from(r: GrantRow) -> Self {
+        RoamingGrant {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            line_id: r.line_id,
+            country: r.country,
+            starts_on: r.starts_on,
+            ends_on: r.ends_on,
+            request_id: r.request_id,
+            state: r.state,
+        }
+    }
+}
+
+/// One grant per request: a second insert for the same request is a no-op.
+pub async fn insert_grant(tx: &mut Tx, tenant: TenantId, g: &RoamingGrant) -> StoreResult<bool> {
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO roaming_grants (id, tenant_id, line_id, country, starts_on, ends_on,
+                 request_id, state, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(g.id)
+        .bind(tenant)
+        .bind(g.line_id)
+        .bind(&g.country)
+        .bind(g.starts_on)
+        .bind(g.ends_on)
+        .bind(g.request_id)
+        .bind(&g.state)
+        .bind(super::now())
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
+}
+
+const GRANT_COLUMNS: &str =
+    "id, tenant_id, line_id, country, starts_on, ends_on, request_id, state";
+
+pub async fn grants_for_line(
+    tx: &mut Tx,
+    tenant: TenantId,
+    line: LineId,
+) -> StoreResult<Vec<RoamingGrant>> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM roaming_grants WHERE tenant_id = $1 AND line_id = $2
+         ORDER BY starts_on"
+    );
+    let rows: Vec<GrantRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(line)
+            .fetch_all(conn)
+            .await?
+    });
+    Ok(rows.into_iter().map(RoamingGrant::from).collect())
+}
+
+/// Grants whose state should change on `today`, across tenants: scheduled ones that start,
+/// active ones that ended.
+pub async fn grants_due(tx: &mut Tx, today: Date) -> StoreResult<Vec<RoamingGrant>> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM roaming_grants
+         WHERE (state = 'scheduled' AND starts_on <= $1) OR (state = 'active' AND ends_on < $1)
+         ORDER BY starts_on"
+    );
+    let rows: Vec<GrantRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(today).fetch_all(conn).await?
+    });
+    Ok(rows.into_iter().map(RoamingGrant::from).collect())
+}
+
+pub async fn set_grant_state(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: uuid::Uuid,
+    from: &str,
+    to: &str,
+) -> StoreResult<bool> {
+    let updated = on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE roaming_grants SET state = $4 WHERE tenant_id = $1 AND id = $2 AND state = $3",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(updated == 1)
+}
+
+/// Spend recorded for an employee's lines between two dates (inclusive), in minor units,
+/// and data used in bytes.
+pub async fn employee_usage(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    from: Date,
+    to: Date,
+) -> StoreResult<(i64, i64)> {
+    let row: (Option<i64>, Option<i64>) = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT CAST(SUM(u.cost_minor) AS BIGINT), CAST(SUM(u.data_bytes) AS BIGINT)
+             FROM usage_daily u JOIN lines l ON l.id = u.line_id AND l.tenant_id = u.tenant_id
+             WHERE u.tenant_id = $1 AND l.employee_id = $2 AND u.day >= $3 AND u.day <= $4",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(from)
+        .bind(to)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok((row.0.unwrap_or(0), row.1.unwrap_or(0)))
+}

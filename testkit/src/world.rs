@@ -1,0 +1,215 @@
+//! A small company wired to a real provider simulator: the shared set-up of core, bot and
+//! end-to-end tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lineup_core::Lineup;
+use lineup_core::audit::Actor;
+use lineup_core::email::Email;
+use lineup_core::employee::{Employee, NewEmployee};
+use lineup_core::ids::{EmployeeId, TenantId};
+use lineup_core::line::Line;
+use lineup_core::line::LineState;
+use lineup_core::line::lifecycle::IssueLine;
+use lineup_core::money::Currency;
+use lineup_core::plan::Plan;
+use lineup_core::provider::PollPolicy;
+use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
+use lineup_core::secret::SecretBox;
+use lineup_core::store::{self, Store};
+use lineup_core::tenant::{Slug, commands::NewTenant};
+use lineup_core::user::Role;
+use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
+use serde_json::Value;
+
+use crate::TestStore;
+
+pub const ADMIN: Actor = Actor::System;
+
+/// Ada and Alan report to Maria; Maria and Fiona (finance) report to Olivia, the CEO and owner.
+pub struct World {
+    pub lineup: Lineup,
+    pub sim: RunningSimulator,
+    pub http: reqwest::Client,
+    pub tenant: TenantId,
+    pub ada: Employee,
+    pub alan: Employee,
+    pub maria: Employee,
+    pub olivia: Employee,
+    pub fiona: Employee,
+    pub plans: Vec<Plan>,
+    pub store: TestStore,
+}
+
+pub fn quick_poll() -> PollPolicy {
+    PollPolicy {
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        timeout: Duration::from_secs(20),
+    }
+}
+
+impl World {
+    pub async fn new(store: TestStore) -> World {
+        Self::with_poll(store, quick_poll()).await
+    }
+
+    pub async fn with_poll(store: TestStore, poll: PollPolicy) -> World {
+        let sim = lineup_simulator::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            SimConfig::for_tests(),
+            Credentials::default(),
+        )
+        .await
+        .unwrap();
+        let lineup = lineup_for(&store, &sim, poll);
+        let tenant = add_tenant(&lineup, "acme").await;
+        let olivia = add_employee(&lineup, tenant, "olivia", None).await;
+        let maria = add_employee(&lineup, tenant, "maria", Some(olivia.id)).await;
+        let fiona = add_employee(&lineup, tenant, "fiona", Some(olivia.id)).await;
+        let ada = add_employee(&lineup, tenant, "ada", Some(maria.id)).await;
+        let alan = add_employee(&lineup, tenant, "alan", Some(maria.id)).await;
+        for (person, role) in [(&olivia, Role::Owner), (&fiona, Role::Finance)] {
+            lineup
+                .add_user(
+                    tenant,
+                    &ADMIN,
+                    &person.email,
+                    &person.full_name(),
+                    "a long test password",
+                    role,
+                    Some(person.id),
+                )
+                .await
+                .unwrap();
+        }
+        let plans = lineup.sync_plans(tenant, &ADMIN).await.unwrap();
+        World {
+            lineup,
+            sim,
+            http: reqwest::Client::new(),
+            tenant,
+            ada,
+            alan,
+            maria,
+            olivia,
+            fiona,
+            plans,
+            store,
+        }
+    }
+
+    pub fn issue(&self, who: &Employee, key: &str) -> IssueLine {
+        IssueLine {
+            employee_id: who.id,
+            plan_id: self.plans[0].id,
+            issue_key: key.into(),
+        }
+    }
+
+    pub async fn ready_line(&self, who: &Employee, key: &str) -> Line {
+        let line = self
+            .lineup
+            .issue_line(self.tenant, &ADMIN, self.issue(who, key))
+            .await
+            .unwrap();
+        assert_eq!(line.state, LineState::Ready);
+        line
+    }
+
+    pub async fn active_line(&self, who: &Employee, key: &str) -> Line {
+        let line = self.ready_line(who, key).await;
+        for _ in 0..200 {
+            let refreshed = self
+                .lineup
+                .refresh_activation(self.tenant, line.id)
+                .await
+                .unwrap();
+            if refreshed.state == LineState::Active {
+                return refreshed;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the simulator never installed the profile");
+    }
+
+    /// Call the simulator (its API or `/_sim` control plane) and return the JSON answer.
+    pub async fn sim(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.sim.base_url()));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.sim(reqwest::Method::GET, "/_sim/stats", None).await
+    }
+
+    pub async fn audit_actions(&self, subject_type: &str, subject_id: &str) -> Vec<String> {
+        let mut tx = self.lineup.store().tenant(self.tenant).await.unwrap();
+        store::audit::list_for_subject(&mut tx, self.tenant, subject_type, subject_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Lineup {
+    let mut config = OneGlobalConfig::new(
+        sim.base_url(),
+        "lineup-demo",
+        "lineup-demo-secret",
+        sim.account_id(),
+    );
+    config.retry = RetryPolicy {
+        max_attempts: 20,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_retry_after: Duration::from_secs(5),
+    };
+    let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
+    Lineup::new(
+        store.clone(),
+        Arc::new(OneGlobalProvider::new(config).unwrap()),
+        poll,
+    )
+    .with_secrets(secrets)
+}
+
+pub async fn add_tenant(lineup: &Lineup, slug: &str) -> TenantId {
+    let new = NewTenant {
+        slug: Slug::parse(slug).unwrap(),
+        name: slug.into(),
+        currency: Currency::USD,
+    };
+    lineup.create_tenant(&ADMIN, new).await.unwrap().id
+}
+
+pub async fn add_employee(
+    lineup: &Lineup,
+    tenant: TenantId,
+    name: &str,
+    manager: Option<EmployeeId>,
+) -> Employee {
+    let new = NewEmployee {
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        given_name: name[..1].to_uppercase() + &name[1..],
+        family_name: "Tester".into(),
+        team_id: None,
+        cost_centre_id: None,
+        manager_id: manager,
+    };
+    lineup.add_employee(tenant, &ADMIN, new).await.unwrap()
+}
