@@ -13,6 +13,20 @@ pub struct Config {
     /// `None` means the built-in simulator, started in-process.
     pub provider: Option<ProviderSettings>,
     pub log_format: LogFormat,
+    /// Hex key sealing secrets at rest; `None` means a key file in `data_dir` (made once).
+    pub secret_key: Option<String>,
+    /// Where users reach this server (links in chat, OAuth redirects).
+    pub public_url: Option<String>,
+    pub slack: Option<SlackSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub signing_secret: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Slack's Web API, or a fake in tests.
+    pub api_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +111,36 @@ impl Config {
                 ));
             }
         };
+        let secret_key = get("LINEUP_SECRET_KEY");
+        if let Some(key) = &secret_key {
+            lineup_core::secret::SecretBox::from_hex(key)
+                .map_err(|e| error("LINEUP_SECRET_KEY", e.to_string()))?;
+        }
+        let public_url = get("LINEUP_PUBLIC_URL");
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(error("LINEUP_PUBLIC_URL", "must be an http(s) URL"));
+            }
+        }
+        let slack = match get("SLACK_SIGNING_SECRET") {
+            None => None,
+            Some(signing_secret) => {
+                let need = |key: &'static str| {
+                    get(key)
+                        .ok_or_else(|| error(key, "is required when SLACK_SIGNING_SECRET is set"))
+                };
+                Some(SlackSettings {
+                    signing_secret,
+                    client_id: need("SLACK_CLIENT_ID")?,
+                    client_secret: need("SLACK_CLIENT_SECRET")?,
+                    api_base_url: get("SLACK_API_BASE_URL"),
+                })
+            }
+        };
         Ok(Self {
+            secret_key,
+            public_url,
+            slack,
             listen,
             data_dir: get("LINEUP_DATA_DIR")
                 .map_or_else(|| PathBuf::from("lineup-data"), PathBuf::from),

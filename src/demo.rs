@@ -105,7 +105,15 @@ pub async fn ensure_seeded(lineup: &Lineup) -> anyhow::Result<TenantId> {
     let t = tenant.id;
     let login = Email::parse(LOGIN_EMAIL).expect("valid");
     lineup
-        .add_user(t, &actor, &login, "Demo Admin", LOGIN_PASSWORD, Role::Owner, None)
+        .add_user(
+            t,
+            &actor,
+            &login,
+            "Demo Admin",
+            LOGIN_PASSWORD,
+            Role::Owner,
+            None,
+        )
         .await?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(42);
@@ -115,7 +123,15 @@ pub async fn ensure_seeded(lineup: &Lineup) -> anyhow::Result<TenantId> {
         let person = lineup.employee(t, employee).await?;
         let name = person.full_name();
         lineup
-            .add_user(t, &actor, &person.email, &name, LOGIN_PASSWORD, role, Some(employee))
+            .add_user(
+                t,
+                &actor,
+                &person.email,
+                &name,
+                LOGIN_PASSWORD,
+                role,
+                Some(employee),
+            )
             .await?;
     }
     let plans = lineup.sync_plans(t, &actor).await?;

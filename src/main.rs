@@ -28,6 +28,12 @@ enum Command {
     Demo,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the "Add to Slack" link for a tenant (valid 15 minutes).
+    SlackInstallLink {
+        /// The tenant's slug, e.g. `demo`.
+        #[arg(long)]
+        tenant: String,
+    },
     /// Run the 1GLOBAL-style provider simulator on its own.
     Simulator {
         #[arg(long, default_value_t = 8787)]
@@ -50,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve => serve(config, false).await,
         Command::Demo => serve(config, true).await,
         Command::Migrate => migrate(&config).await,
+        Command::SlackInstallLink { tenant } => slack_install_link(&config, &tenant).await,
         Command::Simulator { port, bind } => run_simulator(SocketAddr::new(bind, port)).await,
     };
     match outcome {
@@ -78,10 +85,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         demo::ensure_seeded(&runtime.lineup).await?;
     }
     let simulator_url = runtime.simulator.as_ref().map(|sim| sim.base_url());
+    let slack_on = runtime.slack.is_some();
     server::serve(runtime, config.listen, |addr| {
         println!("Lineup is running on http://{addr}");
         if let Some(url) = &simulator_url {
             println!("  provider: built-in simulator at {url} (control plane: {url}/_sim/stats)");
+        }
+        if slack_on {
+            println!("  slack:    endpoints under http://{addr}/slack/ (commands, interactions, events)");
+        } else if demo {
+            println!("  slack:    not connected (set SLACK_SIGNING_SECRET etc.; see README, Connect Slack)");
         }
         if demo {
             println!(
@@ -100,6 +113,25 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     })
     .await
+}
+
+async fn slack_install_link(config: &Config, slug: &str) -> anyhow::Result<()> {
+    let runtime = server::start(config).await?;
+    let Some(slack) = &runtime.slack else {
+        anyhow::bail!("SLACK_SIGNING_SECRET: Slack is not configured (see README, Connect Slack)");
+    };
+    let slug =
+        lineup_core::tenant::Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let tenant = runtime
+        .lineup
+        .tenant_by_slug(&slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--tenant: no tenant {slug}"))?;
+    let state = slack
+        .install_state
+        .issue(tenant.id, time::OffsetDateTime::now_utc());
+    println!("{}/slack/install?state={state}", server::public_url(config));
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

@@ -12,17 +12,29 @@ use axum::routing::get;
 use lineup_core::Lineup;
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
+use lineup_core::secret::SecretBox;
 use lineup_core::store::Store;
 use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, ProviderSettings};
+use crate::config::{Config, ProviderSettings, SlackSettings};
+use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig};
+use lineup_bot::{SlackState, slack_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
 pub struct Runtime {
     pub lineup: Lineup,
     pub simulator: Option<RunningSimulator>,
+    pub slack: Option<SlackParts>,
+}
+
+/// The Slack app and the state its routes share, when Slack is configured.
+#[derive(Clone)]
+pub struct SlackParts {
+    pub app: Arc<SlackApp>,
+    pub state: SlackState,
+    pub install_state: InstallState,
 }
 
 /// Open storage, migrate, and connect the provider (starting the simulator when none is
@@ -61,8 +73,94 @@ pub async fn start(config: &Config) -> anyhow::Result<Runtime> {
         }
     };
     let provider = connect_provider(&settings).await?;
-    let lineup = Lineup::new(store, provider, PollPolicy::default());
-    Ok(Runtime { lineup, simulator })
+    let secrets = load_secrets(config)?;
+    let lineup = Lineup::new(store, provider, PollPolicy::default()).with_secrets(secrets);
+    let slack = match &config.slack {
+        Some(settings) => Some(slack_parts(config, settings, lineup.clone())?),
+        None => None,
+    };
+    Ok(Runtime {
+        lineup,
+        simulator,
+        slack,
+    })
+}
+
+fn slack_parts(
+    config: &Config,
+    settings: &SlackSettings,
+    lineup: Lineup,
+) -> anyhow::Result<SlackParts> {
+    let public = public_url(config);
+    let mut slack_config = SlackConfig::new(
+        &settings.signing_secret,
+        &settings.client_id,
+        &settings.client_secret,
+        format!("{public}/slack/oauth/callback"),
+    );
+    if let Some(api) = &settings.api_base_url {
+        slack_config = slack_config.with_api_base_url(api);
+    }
+    let client = SlackClient::from_config(&slack_config)
+        .context("SLACK_API_BASE_URL: cannot build the Slack client")?;
+    // The install link is signed with the signing secret: only this server can mint one.
+    let install_state = InstallState::new(settings.signing_secret.as_bytes().to_vec());
+    let app = SlackApp::new(
+        lineup,
+        client.clone(),
+        install_state.clone(),
+        format!("{public}/"),
+    );
+    let state = SlackState::with_client(slack_config, app.clone(), client);
+    Ok(SlackParts {
+        app,
+        state,
+        install_state,
+    })
+}
+
+/// Where people reach this server: LINEUP_PUBLIC_URL, or the listen address.
+pub fn public_url(config: &Config) -> String {
+    config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// LINEUP_SECRET_KEY, or a key generated once into the data directory (readable by the
+/// owner only) so the zero-setup run needs no configuration and restarts keep working.
+fn load_secrets(config: &Config) -> anyhow::Result<SecretBox> {
+    if let Some(key) = &config.secret_key {
+        return SecretBox::from_hex(key).map_err(|e| anyhow!("LINEUP_SECRET_KEY: {e}"));
+    }
+    let path = config.data_dir.join("secret.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretBox::generate_hex_key();
+            write_private(&path, &key)
+                .with_context(|| format!("LINEUP_DATA_DIR: cannot write {}", path.display()))?;
+            key
+        }
+        Err(e) => {
+            return Err(anyhow!(
+                "LINEUP_DATA_DIR: cannot read {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    SecretBox::from_hex(&key).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 /// The simulator keeps its world in the data directory, so a restart finds the
@@ -99,12 +197,15 @@ async fn connect_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<One
 }
 
 /// Every route of the composed server.
-pub fn router(lineup: Lineup) -> Router {
-    Router::new()
+pub fn router(lineup: Lineup, slack: Option<SlackState>) -> Router {
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(lineup)
-        .layer(TraceLayer::new_for_http())
+        .with_state(lineup);
+    if let Some(state) = slack {
+        app = app.merge(slack_router(state));
+    }
+    app.layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
@@ -126,9 +227,13 @@ pub async fn serve(
         .await
         .with_context(|| format!("LINEUP_LISTEN: cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let worker = tokio::spawn(run_worker(runtime.lineup.clone()));
+    let worker = tokio::spawn(run_worker(
+        runtime.lineup.clone(),
+        runtime.slack.as_ref().map(|s| s.app.clone()),
+    ));
     on_ready(bound);
-    axum::serve(listener, router(runtime.lineup.clone()))
+    let slack_state = runtime.slack.as_ref().map(|s| s.state.clone());
+    axum::serve(listener, router(runtime.lineup.clone(), slack_state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     worker.abort();
@@ -140,9 +245,10 @@ pub async fn serve(
     Ok(())
 }
 
-/// Background work: finish provider operations left in flight (after a restart, or a
-/// provider that took longer than a request could wait), every 30 s.
-async fn run_worker(lineup: Lineup) {
+/// Background work every 30 s: finish provider operations left in flight (after a restart,
+/// or a provider slower than a request could wait); remind, escalate and expire pending
+/// approvals (delivered in Slack when it is connected); switch roaming grants on and off.
+async fn run_worker(lineup: Lineup, slack: Option<Arc<SlackApp>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
@@ -151,7 +257,24 @@ async fn run_worker(lineup: Lineup) {
             Ok(n) => tracing::info!(operations = n, "resumed in-flight provider operations"),
             Err(e) => tracing::warn!(error = %e, "resuming in-flight provider operations failed"),
         }
+        let now = time::OffsetDateTime::now_utc();
+        let swept = match &slack {
+            Some(app) => app.run_sweeps(now).await.map(drop),
+            None => sweep_without_chat(&lineup, now).await,
+        };
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "the approval and roaming sweep failed");
+        }
     }
+}
+
+async fn sweep_without_chat(
+    lineup: &Lineup,
+    now: time::OffsetDateTime,
+) -> Result<(), lineup_core::CoreError> {
+    lineup.sweep_requests(now).await?;
+    lineup.sweep_roaming_grants(now.date()).await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

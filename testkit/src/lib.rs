@@ -1,6 +1,7 @@
 //! Shared test set-up: a throwaway PostgreSQL cluster started from the machine's own binaries,
 //! and fresh stores on both backends so every store test runs on SQLite and PostgreSQL.
 
+pub mod fake_slack;
 mod postgres;
 pub mod world;
 

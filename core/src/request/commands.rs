@@ -5,6 +5,7 @@
 use serde_json::json;
 use time::{Date, Duration, OffsetDateTime};
 
+use super::cards::CardContext;
 use super::{Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
@@ -809,6 +810,39 @@ impl Lineup {
         Ok(changed)
     }
 
+    /// The names and numbers a card about `request` shows.
+    pub async fn card_context(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+    ) -> CoreResult<CardContext> {
+        let requester = self.employee(tenant, request.requester).await?;
+        let plan_label = match &request.details {
+            RequestDetails::NewLine { plan_id, .. } => {
+                let plans = self.plans(tenant).await?;
+                plans.iter().find(|p| p.id == *plan_id).map(plan_label)
+            }
+            _ => None,
+        };
+        let decided_by_name = match request
+            .decided_by
+            .as_deref()
+            .and_then(|d| d.strip_prefix("employee:"))
+        {
+            Some(id) => match id.parse() {
+                Ok(id) => Some(self.employee(tenant, id).await?.full_name()),
+                Err(_) => None,
+            },
+            None => request.decided_by.clone(),
+        };
+        Ok(CardContext {
+            requester_name: requester.full_name(),
+            plan_label,
+            usage: Some(self.usage_summary(tenant, request.requester).await?),
+            decided_by_name,
+        })
+    }
+
     /// An employee's usage, spend and cap for the current billing period.
     pub async fn usage_summary(
         &self,
@@ -899,4 +933,12 @@ fn days_left_in_month(today: Date) -> i64 {
 
 fn subject(request: &Request) -> (&'static str, String) {
     ("request", request.id.to_string())
+}
+
+/// "US 5GB · 20.00 USD/month"
+pub fn plan_label(plan: &crate::plan::Plan) -> String {
+    match plan.price {
+        Some(price) => format!("{} · {price}/month", plan.name),
+        None => plan.name.clone(),
+    }
 }

@@ -1,0 +1,444 @@
+//! The Slack HTTP endpoints on axum: signature check, replay and retry memory, parsing, the
+//! unknown-workspace refusal and the 3-second rule, then the [`SlackHandler`].
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /slack/commands` | slash commands (form) |
+//! | `POST /slack/interactions` | buttons and modal submissions (`payload=` JSON) |
+//! | `POST /slack/events` | Events API (`url_verification`, `app_uninstalled`, `tokens_revoked`) |
+//! | `GET /slack/install?state=…` | 302 to Slack's OAuth v2 authorize page |
+//! | `GET /slack/oauth/callback?code&state` | `oauth.v2.access`, then [`SlackHandler::installed`] |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::{debug, info, warn};
+
+use crate::slack::handler::{Reply, SlackHandler, ViewReply};
+use crate::slack::inbound::{self, Interaction, PushEvent};
+use crate::slack::render;
+use crate::slack::verify::{self, EventDedupe, ReplayGuard};
+use crate::slack::{SlackClient, SlackConfig};
+
+/// Largest request body accepted (Slack's payloads are a few KiB); larger → 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a command or modal submission may take before we ack without its answer.
+pub const ACK_BUDGET: Duration = Duration::from_millis(2500);
+/// What a slow command shows while its answer is on the way.
+pub const WORKING_TEXT: &str = "Working on it…";
+/// What a command from a workspace without a tenant gets.
+pub const UNKNOWN_WORKSPACE_TEXT: &str = "Lineup isn't connected to this Slack workspace yet. \
+     Ask your Lineup admin to add it from the portal's Slack settings.";
+
+/// Shared state of the Slack routes. Cheap to clone.
+#[derive(Clone)]
+pub struct SlackState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SlackConfig,
+    handler: Arc<dyn SlackHandler>,
+    client: SlackClient,
+    replays: ReplayGuard,
+    events: EventDedupe,
+    ack_budget: Duration,
+}
+
+impl SlackState {
+    /// State with a Web API client built from `config.api_base_url`.
+    pub fn new(config: SlackConfig, handler: Arc<dyn SlackHandler>) -> std::io::Result<Self> {
+        let client = SlackClient::from_config(&config)?;
+        Ok(Self::with_client(config, handler, client))
+    }
+
+    pub fn with_client(
+        config: SlackConfig,
+        handler: Arc<dyn SlackHandler>,
+        client: SlackClient,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                handler,
+                client,
+                replays: ReplayGuard::default(),
+                events: EventDedupe::default(),
+                ack_budget: ACK_BUDGET,
+            }),
+        }
+    }
+
+    /// Changes the 2.5 s budget (tests). Call before cloning.
+    pub fn with_ack_budget(mut self, budget: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.ack_budget = budget;
+        }
+        self
+    }
+
+    pub fn client(&self) -> &SlackClient {
+        &self.inner.client
+    }
+
+    pub fn config(&self) -> &SlackConfig {
+        &self.inner.config
+    }
+}
+
+/// The Slack routes, ready to merge into the main server's router.
+pub fn slack_router(state: SlackState) -> Router {
+    Router::new()
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+        .route("/slack/events", post(events))
+        .route("/slack/install", get(install))
+        .route("/slack/oauth/callback", get(oauth_callback))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+enum Gate {
+    /// Verified and first seen: handle it.
+    Fresh,
+    /// Verified, but this exact request was accepted before: ack only.
+    Replay,
+    /// Missing, invalid or stale signature: 401.
+    Refused,
+}
+
+fn gate(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Gate {
+    let now = verify::unix_now();
+    let signature = header_str(headers, verify::SIGNATURE_HEADER);
+    match verify::verify(
+        &state.inner.config.signing_secret,
+        header_str(headers, verify::TIMESTAMP_HEADER),
+        signature,
+        body,
+        now,
+    ) {
+        Ok(ts) => {
+            if state
+                .inner
+                .replays
+                .first_time(ts, signature.unwrap_or_default(), now)
+            {
+                Gate::Fresh
+            } else {
+                info!("replayed Slack request acknowledged and skipped");
+                Gate::Replay
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "Slack request refused");
+            Gate::Refused
+        }
+    }
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response()
+}
+
+fn ack() -> Response {
+    StatusCode::OK.into_response()
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Response {
+    warn!(error = %e, "unreadable Slack payload");
+    (StatusCode::BAD_REQUEST, "unreadable payload").into_response()
+}
+
+fn ephemeral_text(text: &str) -> Value {
+    json!({"response_type": "ephemeral", "text": text})
+}
+
+/// The message body of a reply (`response_type: ephemeral`), or `None` for [`Reply::None`].
+/// `replace` says whether a `response_url` post should replace the message it came from.
+pub fn reply_body(reply: &Reply, from_message: bool) -> Option<Value> {
+    let (mut body, replace) = match reply {
+        Reply::None => return None,
+        Reply::Ephemeral(m) => (render::message_payload(m), false),
+        Reply::EphemeralBlocks { text, blocks } => (json!({"text": text, "blocks": blocks}), false),
+        Reply::ReplaceOriginal(m) => (render::message_payload(m), from_message),
+    };
+    if replace {
+        body["replace_original"] = json!(true);
+    } else {
+        body["response_type"] = json!("ephemeral");
+        if from_message {
+            body["replace_original"] = json!(false);
+        }
+    }
+    Some(body)
+}
+
+async fn post_late(client: SlackClient, response_url: String, body: Value) {
+    if response_url.is_empty() {
+        warn!("a reply has no response_url to go to; dropped");
+        return;
+    }
+    if let Err(e) = client.respond(&response_url, &body).await {
+        warn!(error = %e, "posting a reply to response_url failed");
+    }
+}
+
+async fn commands(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
+    match gate(&state, &headers, &body) {
+        Gate::Refused => return unauthorized(),
+        Gate::Replay => return ack(),
+        Gate::Fresh => {}
+    }
+    let cmd = match inbound::parse_slash_command(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    let handler = state.inner.handler.clone();
+    if !handler.workspace_known(&cmd.team_id).await {
+        info!(team_id = %cmd.team_id, "slash command from an unknown workspace refused");
+        return axum::Json(ephemeral_text(UNKNOWN_WORKSPACE_TEXT)).into_response();
+    }
+    let response_url = cmd.response_url.clone();
+    let mut task = tokio::spawn(async move { handler.slash_command(cmd).await });
+    match tokio::time::timeout(state.inner.ack_budget, &mut task).await {
+        Ok(Ok(reply)) => match reply_body(&reply, false) {
+            Some(body) => axum::Json(body).into_response(),
+            None => ack(),
+        },
+        Ok(Err(e)) => {
+            warn!(error = %e, "slash command handler failed");
+            axum::Json(ephemeral_text(
+                "Sorry, something went wrong. Please try again.",
+            ))
+            .into_response()
+        }
+        Err(_) => {
+            let client = state.inner.client.clone();
+            tokio::spawn(async move {
+                match task.await {
+                    Ok(reply) => {
+                        if let Some(body) = reply_body(&reply, false) {
+                            post_late(client, response_url, body).await;
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "slash command handler failed"),
+                }
+            });
+            axum::Json(ephemeral_text(WORKING_TEXT)).into_response()
+        }
+    }
+}
+
+async fn interactions(
+    State(state): State<SlackState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match gate(&state, &headers, &body) {
+        Gate::Refused => return unauthorized(),
+        Gate::Replay => return ack(),
+        Gate::Fresh => {}
+    }
+    let interaction = match inbound::parse_interaction(&body) {
+        Ok(i) => i,
+        Err(e) => return bad_request(e),
+    };
+    let handler = state.inner.handler.clone();
+    let known = match inbound::interaction_team(&interaction) {
+        Some(team) => handler.workspace_known(team).await,
+        None => false,
+    };
+    if !known {
+        info!("interaction from an unknown workspace ignored");
+        return ack();
+    }
+    match interaction {
+        Interaction::BlockActions(actions) => {
+            // Slack ignores the body of a block_actions ack: answer at once and let the handler
+            // reply through response_url whenever it is done.
+            let client = state.inner.client.clone();
+            tokio::spawn(async move {
+                for action in actions {
+                    let response_url = action.response_url.clone();
+                    let from_message = action.message_ts.is_some();
+                    let reply = handler.block_action(action).await;
+                    if let Some(body) = reply_body(&reply, from_message) {
+                        post_late(client.clone(), response_url, body).await;
+                    }
+                }
+            });
+            ack()
+        }
+        Interaction::ViewSubmission(view) => {
+            let mut task = tokio::spawn(async move { handler.view_submission(view).await });
+            match tokio::time::timeout(state.inner.ack_budget, &mut task).await {
+                Ok(Ok(ViewReply::Close)) => ack(),
+                Ok(Ok(ViewReply::Errors(errors))) => {
+                    axum::Json(json!({"response_action": "errors", "errors": errors}))
+                        .into_response()
+                }
+                Ok(Ok(ViewReply::Update(view))) => {
+                    axum::Json(json!({"response_action": "update", "view": view})).into_response()
+                }
+                Ok(Err(e)) => {
+                    warn!(error = %e, "view submission handler failed");
+                    ack()
+                }
+                Err(_) => {
+                    tokio::spawn(async move {
+                        if let Ok(reply) = task.await
+                            && reply != ViewReply::Close
+                        {
+                            warn!("a modal answer came after the ack budget and was dropped");
+                        }
+                    });
+                    ack()
+                }
+            }
+        }
+        Interaction::Other { kind, .. } => {
+            debug!(kind, "interaction ignored");
+            ack()
+        }
+    }
+}
+
+async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
+    match gate(&state, &headers, &body) {
+        Gate::Refused => return unauthorized(),
+        Gate::Replay => return ack(),
+        Gate::Fresh => {}
+    }
+    let event = match inbound::parse_push_event(&body) {
+        Ok(e) => e,
+        Err(e) => return bad_request(e),
+    };
+    match event {
+        PushEvent::UrlVerification { challenge } => {
+            axum::Json(json!({"challenge": challenge})).into_response()
+        }
+        PushEvent::Callback {
+            team_id,
+            event_id,
+            event,
+            kind,
+        } => {
+            if !state.inner.events.first_time(&event_id) {
+                info!(
+                    event_id,
+                    retry = header_str(&headers, verify::RETRY_NUM_HEADER),
+                    "Slack event already handled; acknowledged and skipped"
+                );
+                return ack();
+            }
+            let handler = state.inner.handler.clone();
+            if !handler.workspace_known(&team_id).await {
+                info!(team_id, kind, "event from an unknown workspace ignored");
+                return ack();
+            }
+            match event {
+                Some(ev) => {
+                    tokio::spawn(async move { handler.workspace_event(ev).await });
+                }
+                None => debug!(kind, "event ignored"),
+            }
+            ack()
+        }
+        PushEvent::Other { kind } => {
+            debug!(kind, "event ignored");
+            ack()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct InstallQuery {
+    state: Option<String>,
+}
+
+async fn install(State(state): State<SlackState>, Query(q): Query<InstallQuery>) -> Response {
+    match q.state.filter(|s| !s.is_empty()) {
+        Some(s) => redirect(&state.inner.config.authorize_url(&s)),
+        None => page(
+            StatusCode::BAD_REQUEST,
+            "Missing state: start the installation from Lineup's settings.",
+        ),
+    }
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Invalid redirect address.",
+        ),
+    }
+}
+
+fn page(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("Lineup · Slack installation\n\n{text}\n"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn oauth_callback(
+    State(state): State<SlackState>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    if let Some(error) = q.error {
+        let text = if error == "access_denied" {
+            "The installation was cancelled in Slack. Nothing was changed.".to_string()
+        } else {
+            format!("Slack did not complete the installation ({error}).")
+        };
+        return page(StatusCode::BAD_REQUEST, &text);
+    }
+    let (Some(code), Some(st)) = (q.code.filter(|c| !c.is_empty()), q.state) else {
+        return page(StatusCode::BAD_REQUEST, "Missing code or state.");
+    };
+    let install = match state
+        .inner
+        .client
+        .oauth_v2_access(&code, &state.inner.config.oauth_redirect_url)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(error = %e, "oauth.v2.access failed");
+            return page(
+                StatusCode::BAD_GATEWAY,
+                &format!(
+                    "Slack refused the installation ({}). Please try again.",
+                    e.code().unwrap_or("no answer")
+                ),
+            );
+        }
+    };
+    match state.inner.handler.installed(&st, install).await {
+        Ok(url) => redirect(&url),
+        Err(text) => page(StatusCode::BAD_REQUEST, &text),
+    }
+}

@@ -1,0 +1,524 @@
+//! The Slack endpoints over a real socket: signatures, replays, retries, unknown workspaces,
+//! the 3-second rule and the OAuth install.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lineup_bot::slack::render;
+use lineup_bot::slack::{ViewReply, WorkspaceEvent};
+use lineup_core::notify::{Action, ActionStyle, Message};
+use lineup_testkit::fake_slack::{OAuthGrant, sign_slack_request};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn good_signature_reaches_the_handler_and_the_reply_is_the_ack() {
+    let app = start(Recorder::new()).await;
+    let r = app
+        .post(
+            "/slack/commands",
+            &command_body(TEAM, "status", &app.fake.response_url("c1")),
+            true,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["response_type"], "ephemeral");
+    assert_eq!(body["blocks"][0]["text"]["text"], "You said: status");
+    let got = app.handler.got();
+    assert_eq!(got.len(), 1);
+    let Got::Command(cmd) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(cmd.team_id, TEAM);
+    assert_eq!(cmd.user_id, "U0ANN");
+    assert_eq!(cmd.user_name, "ann");
+    assert_eq!(cmd.channel_id, "D0ANN");
+    assert_eq!(cmd.command, "/esim");
+    assert_eq!(cmd.text, "status");
+    assert_eq!(cmd.response_url, app.fake.response_url("c1"));
+}
+
+#[tokio::test]
+async fn bad_missing_and_stale_signatures_are_refused() {
+    let app = start(Recorder::new()).await;
+    let body = command_body(TEAM, "status", &app.fake.response_url("c1"));
+    let ts = now().to_string();
+    let good = sign_slack_request(SECRET, &ts, body.as_bytes());
+    let wrong_secret = sign_slack_request("not-the-secret", &ts, body.as_bytes());
+    let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
+        ("wrong secret", Some(ts.clone()), Some(wrong_secret)),
+        ("garbage", Some(ts.clone()), Some("v0=deadbeef".into())),
+        (
+            "no v0",
+            Some(ts.clone()),
+            Some(good.trim_start_matches("v0=").to_string()),
+        ),
+        ("missing signature", Some(ts.clone()), None),
+        ("missing timestamp", None, Some(good.clone())),
+        (
+            "other timestamp",
+            Some((now() - 1).to_string()),
+            Some(good.clone()),
+        ),
+    ];
+    for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
+        for (what, ts, sig) in &cases {
+            let r = app
+                .post_raw(path, &body, ts.as_deref(), sig.as_deref(), true, &[])
+                .await;
+            assert_eq!(r.status(), 401, "{path}: {what}");
+        }
+        // Stale both ways, correctly signed.
+        for ts in [now() - 301, now() + 301] {
+            let r = app.post_at(path, &body, ts, true).await;
+            assert_eq!(r.status(), 401, "{path}: stale {ts}");
+        }
+        // Tampered body.
+        let r = app
+            .post_raw(
+                path,
+                &body.replace("status", "usage"),
+                Some(&ts_now()),
+                Some(&sign_now(&body)),
+                true,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), 401, "{path}: tampered");
+    }
+    assert!(app.handler.got().is_empty(), "handler must never be called");
+}
+
+fn ts_now() -> String {
+    now().to_string()
+}
+fn sign_now(body: &str) -> String {
+    sign_slack_request(SECRET, &ts_now(), body.as_bytes())
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let app = start(Recorder::new()).await;
+    let body = "x".repeat(65 * 1024);
+    let r = app.post("/slack/commands", &body, true).await;
+    assert_eq!(r.status(), 413);
+    assert!(app.handler.got().is_empty());
+}
+
+#[tokio::test]
+async fn replayed_request_is_acked_but_handled_once() {
+    let app = start(Recorder::new()).await;
+    let body = command_body(TEAM, "usage", &app.fake.response_url("c1"));
+    let ts = ts_now();
+    let sig = sign_slack_request(SECRET, &ts, body.as_bytes());
+    for _ in 0..3 {
+        let r = app
+            .post_raw("/slack/commands", &body, Some(&ts), Some(&sig), true, &[])
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(app.handler.got().len(), 1);
+
+    // Same for an interaction.
+    let payload = form_payload(&block_action_payload(
+        TEAM,
+        "req-1",
+        &app.fake.response_url("a1"),
+        json!([]),
+    ));
+    let sig = sign_slack_request(SECRET, &ts, payload.as_bytes());
+    for _ in 0..2 {
+        let r = app
+            .post_raw(
+                "/slack/interactions",
+                &payload,
+                Some(&ts),
+                Some(&sig),
+                true,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    assert!(eventually(|| app.handler.got().len() == 2, WAIT).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.handler.got().len(), 2);
+}
+
+#[tokio::test]
+async fn event_retry_is_not_handled_twice() {
+    let app = start(Recorder::new()).await;
+    let body = event_body(
+        TEAM,
+        "Ev0UNINSTALL",
+        json!({"type": "app_uninstalled", "event_ts": "1700000000.000100"}),
+    );
+    let r = app.post("/slack/events", &body, false).await;
+    assert_eq!(r.status(), 200);
+    // Slack's retry: same event, fresh timestamp and signature, X-Slack-Retry-Num.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ts = ts_now();
+    let sig = sign_slack_request(SECRET, &ts, body.as_bytes());
+    let r = app
+        .post_raw(
+            "/slack/events",
+            &body,
+            Some(&ts),
+            Some(&sig),
+            false,
+            &[
+                ("x-slack-retry-num", "1"),
+                ("x-slack-retry-reason", "http_timeout"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(|| !app.handler.got().is_empty(), WAIT).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.handler.got(),
+        vec![Got::Event(WorkspaceEvent::AppUninstalled {
+            team_id: TEAM.into()
+        })]
+    );
+
+    // tokens_revoked is recognised too (slack-morphism has no model for it).
+    let body = event_body(
+        TEAM,
+        "Ev0REVOKED",
+        json!({"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["U0BOT"]}, "event_ts": "1700000001.000100"}),
+    );
+    assert_eq!(app.post("/slack/events", &body, false).await.status(), 200);
+    assert!(eventually(|| app.handler.got().len() == 2, WAIT).await);
+    assert_eq!(
+        app.handler.got()[1],
+        Got::Event(WorkspaceEvent::TokensRevoked {
+            team_id: TEAM.into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn url_verification_answers_the_challenge() {
+    let app = start(Recorder::new()).await;
+    let body = json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}).to_string();
+    let r = app.post("/slack/events", &body, false).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+}
+
+#[tokio::test]
+async fn unknown_workspace_is_refused() {
+    let app = start(Recorder::new()).await;
+    let r = app
+        .post(
+            "/slack/commands",
+            &command_body("T0STRANGER", "status", &app.fake.response_url("c1")),
+            true,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response_type"], "ephemeral");
+    assert!(v["text"].as_str().unwrap().contains("isn't connected"));
+
+    let payload = form_payload(&block_action_payload(
+        "T0STRANGER",
+        "req-1",
+        &app.fake.response_url("a1"),
+        json!([]),
+    ));
+    assert_eq!(
+        app.post("/slack/interactions", &payload, true)
+            .await
+            .status(),
+        200
+    );
+    let body = event_body(
+        "T0STRANGER",
+        "Ev0X",
+        json!({"type": "app_uninstalled", "event_ts": "1.2"}),
+    );
+    assert_eq!(app.post("/slack/events", &body, false).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(app.handler.got().is_empty());
+    assert!(app.fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn slow_command_is_acked_in_time_and_the_late_reply_reaches_response_url() {
+    let app = start(Recorder::slow(Duration::from_millis(3500))).await;
+    let started = Instant::now();
+    let r = app
+        .post(
+            "/slack/commands",
+            &command_body(TEAM, "usage", &app.fake.response_url("slow")),
+            true,
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), 200);
+    assert!(took < Duration::from_secs(3), "ack took {took:?}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response_type"], "ephemeral");
+    assert_eq!(v["text"], "Working on it…");
+    let calls = app.fake.wait_for("response_url", 1, WAIT).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].path_id.as_deref(), Some("slow"));
+    assert_eq!(calls[0].body["response_type"], "ephemeral");
+    assert_eq!(
+        calls[0].body["blocks"][0]["text"]["text"],
+        "You said: usage"
+    );
+    assert!(app.fake.violations().is_empty());
+}
+
+#[tokio::test]
+async fn block_action_is_acked_at_once_and_replaces_the_card() {
+    let app = start(Recorder::slow(Duration::from_millis(3500))).await;
+    let card = Message {
+        title: Some("Ann asks for a line".into()),
+        text: "EU 10 GB for field work".into(),
+        actions: vec![Action {
+            id: "request.approve".into(),
+            label: "Approve".into(),
+            style: ActionStyle::Primary,
+            value: "req-42".into(),
+            confirm: None,
+        }],
+        ..Message::default()
+    };
+    let payload = block_action_payload(
+        TEAM,
+        "req-42",
+        &app.fake.response_url("a1"),
+        json!(render::message_blocks(&card)),
+    );
+    let started = Instant::now();
+    let r = app
+        .post("/slack/interactions", &form_payload(&payload), true)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let calls = app.fake.wait_for("response_url", 1, WAIT).await;
+    assert_eq!(calls[0].body["replace_original"], true);
+    assert_eq!(
+        calls[0].body["blocks"][0]["text"]["text"],
+        "Approved req-42"
+    );
+    let got = app.handler.got();
+    let Got::Action(a) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(a.team_id, TEAM);
+    assert_eq!(a.user_id, "U0BOSS");
+    assert_eq!(a.channel_id, "D0BOSS");
+    assert_eq!(a.message_ts.as_deref(), Some("1700000000.000100"));
+    assert_eq!(a.thread_ts.as_deref(), Some("1699999999.000100"));
+    assert_eq!(a.action_id, "request.approve");
+    assert_eq!(a.value, "req-42");
+    assert_eq!(a.response_url, app.fake.response_url("a1"));
+    assert!(!a.action_ts.is_empty());
+    assert!(app.fake.violations().is_empty());
+}
+
+#[tokio::test]
+async fn view_submission_values_and_errors() {
+    let handler = Recorder::new();
+    *handler.view_reply.lock().unwrap() = Some(ViewReply::Errors(BTreeMap::from([(
+        "wanted_date".to_string(),
+        "Pick a date in the future".to_string(),
+    )])));
+    let app = start(handler).await;
+    let modal = render::request_modal(&[("plan-eu".into(), "EU 10 GB".into())], "tenant=1");
+    let payload = view_submission_payload(TEAM, &modal);
+    let r = app
+        .post("/slack/interactions", &form_payload(&payload), true)
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response_action"], "errors");
+    assert_eq!(v["errors"]["wanted_date"], "Pick a date in the future");
+    let got = app.handler.got();
+    let Got::View(view) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(view.callback_id, render::REQUEST_CALLBACK_ID);
+    assert_eq!(view.private_metadata, "tenant=1");
+    assert_eq!(view.view_id, "V0MODAL");
+    assert_eq!(view.user_id, "U0ANN");
+    assert_eq!(view.values[render::REQUEST_PLAN_KEY], "plan-eu");
+    assert_eq!(
+        view.values[render::REQUEST_REASON_KEY],
+        "Field work in Spain"
+    );
+    assert_eq!(view.values[render::REQUEST_DATE_KEY], "2026-12-01");
+}
+
+#[tokio::test]
+async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
+    let app = start(Recorder::new()).await;
+    let r = app
+        .http
+        .get(format!("{}/slack/install?state=st-123", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        loc.as_str().split('?').next().unwrap(),
+        "https://slack.com/oauth/v2/authorize"
+    );
+    let q: BTreeMap<_, _> = loc.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], "123.456");
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(
+        q["redirect_uri"],
+        "https://lineup.example.com/slack/oauth/callback"
+    );
+    assert!(q["scope"].split(',').any(|s| s == "users:read.email"));
+    assert_eq!(
+        app.http
+            .get(format!("{}/slack/install", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    app.fake
+        .require_client_credentials("123.456", "client-secret");
+    app.fake.accept_oauth_code(
+        "code-1",
+        OAuthGrant {
+            team_id: TEAM.into(),
+            team_name: "Acme".into(),
+            bot_token: "xoxb-acme".into(),
+            bot_user_id: "U0BOT".into(),
+            authed_user_id: "U0ADMIN".into(),
+            scopes: vec!["commands".into(), "chat:write".into()],
+        },
+    );
+    let r = app
+        .http
+        .get(format!(
+            "{}/slack/oauth/callback?code=code-1&state=st-123",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()["location"],
+        "https://lineup.example.com/settings/slack?installed=st-123"
+    );
+    let got = app.handler.got();
+    let Got::Installed(state, install) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(state, "st-123");
+    assert_eq!(install.team_id, TEAM);
+    assert_eq!(install.team_name, "Acme");
+    assert_eq!(install.bot_token, "xoxb-acme");
+    assert_eq!(install.bot_user_id, "U0BOT");
+    assert_eq!(install.authed_user_id, "U0ADMIN");
+    assert_eq!(install.scopes, vec!["commands", "chat:write"]);
+    let call = &app.fake.calls_to("oauth.v2.access")[0];
+    assert_eq!(call.body["code"], "code-1");
+    assert_eq!(
+        call.body["redirect_uri"],
+        "https://lineup.example.com/slack/oauth/callback"
+    );
+
+    // The code is single-use: Slack refuses it, the page says so, the handler is not called.
+    let r = app
+        .http
+        .get(format!(
+            "{}/slack/oauth/callback?code=code-1&state=st-123",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("invalid_code"));
+    // The user pressed Cancel in Slack.
+    let r = app
+        .http
+        .get(format!(
+            "{}/slack/oauth/callback?error=access_denied&state=st-123",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("cancelled"));
+    // The handler refuses the state.
+    app.fake.accept_oauth_code(
+        "code-2",
+        OAuthGrant {
+            team_id: TEAM.into(),
+            team_name: "Acme".into(),
+            bot_token: "xoxb-acme".into(),
+            bot_user_id: "U0BOT".into(),
+            authed_user_id: "U0ADMIN".into(),
+            scopes: vec![],
+        },
+    );
+    let r = app
+        .http
+        .get(format!(
+            "{}/slack/oauth/callback?code=code-2&state=bad-state",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("expired"));
+    assert_eq!(app.handler.got().len(), 2);
+}
+
+#[test]
+fn realistic_payloads_parse_with_slack_morphism_and_leniently_otherwise() {
+    use lineup_bot::slack::inbound::{Interaction, parse_interaction};
+    use slack_morphism::prelude::SlackInteractionEvent;
+    let card = render::message_blocks(&Message::text("hi").field("a", "b"));
+    let click = block_action_payload(
+        TEAM,
+        "req-7",
+        "https://hooks.slack.com/actions/T/1/x",
+        json!(card),
+    );
+    assert!(serde_json::from_value::<SlackInteractionEvent>(click.clone()).is_ok());
+    let modal = render::deny_reason_modal("req-7");
+    let submit = view_submission_payload(TEAM, &modal);
+    serde_json::from_value::<SlackInteractionEvent>(submit).unwrap();
+
+    // A block kind slack-morphism does not know: the click still comes through.
+    let mut odd = click.clone();
+    odd["message"]["blocks"] = json!([{"type": "some_future_block", "weird": true}]);
+    odd["container"]["type"] = json!("some_future_container");
+    assert!(serde_json::from_value::<SlackInteractionEvent>(odd.clone()).is_err());
+    let Interaction::BlockActions(actions) =
+        parse_interaction(form_payload(&odd).as_bytes()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(actions[0].value, "req-7");
+    assert_eq!(actions[0].thread_ts.as_deref(), Some("1699999999.000100"));
+    assert_eq!(actions[0].channel_id, "D0BOSS");
+}

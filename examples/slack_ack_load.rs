@@ -1,0 +1,203 @@
+//! Open-loop load on the Slack interactivity endpoint: correctly signed, unique `block_actions`
+//! payloads at a fixed rate over keep-alive connections; prints latency percentiles (measured
+//! from each request's scheduled send time, so a stalled server is not hidden) and throughput.
+//!
+//! Against a running server (`lineup serve`, whose signing secret you pass):
+//!     cargo run --release --example slack_ack_load -- --url http://127.0.0.1:8080 --secret S
+//! Self-contained (the real `slack_router` in-process, with a handler that returns at once):
+//!     cargo run --release --example slack_ack_load -- --self-host
+//! Options: --rate 500 --seconds 20 --team T0LOAD
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use clap::Parser;
+use lineup_bot::slack::verify::sign;
+use lineup_bot::slack::{
+    BlockAction, Installation, Reply, SlackConfig, SlackHandler, SlashCommand, ViewReply,
+    ViewSubmission, WorkspaceEvent,
+};
+use lineup_bot::{SlackState, slack_router};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// Base URL of the server (the path /slack/interactions is appended).
+    #[arg(long)]
+    url: Option<String>,
+    /// The Slack signing secret the server verifies with.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", default_value = "load-test-secret")]
+    secret: String,
+    /// Start the real Slack router in this process with a handler that answers at once.
+    #[arg(long)]
+    self_host: bool,
+    /// Requests per second.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    #[arg(long, default_value_t = 20)]
+    seconds: u32,
+    /// Team id put in the payloads.
+    #[arg(long, default_value = "T0LOAD")]
+    team: String,
+}
+
+struct Instant200;
+
+#[async_trait]
+impl SlackHandler for Instant200 {
+    async fn workspace_known(&self, _: &str) -> bool {
+        true
+    }
+    async fn slash_command(&self, _: SlashCommand) -> Reply {
+        Reply::None
+    }
+    async fn block_action(&self, _: BlockAction) -> Reply {
+        Reply::None
+    }
+    async fn view_submission(&self, _: ViewSubmission) -> ViewReply {
+        ViewReply::Close
+    }
+    async fn workspace_event(&self, _: WorkspaceEvent) {}
+    async fn installed(&self, _: &str, _: Installation) -> Result<String, String> {
+        Err("not in a load test".into())
+    }
+}
+
+fn payload(team: &str, seq: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let p = json!({
+        "type": "block_actions",
+        "user": {"id": "U0LOAD", "username": "load", "name": "load", "team_id": team},
+        "api_app_id": "A0LINEUP",
+        "token": "unused",
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "D0LOAD", "is_ephemeral": false},
+        "trigger_id": format!("{seq}.1.load"),
+        "team": {"id": team, "domain": "load"},
+        "channel": {"id": "D0LOAD", "name": "directmessage"},
+        "message": {"type": "message", "user": "U0BOT", "ts": "1700000000.000100", "text": "card",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "card"}}]},
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0LOAD/1/load",
+        "actions": [{"action_id": "request.approve", "block_id": "b", "type": "button",
+            "text": {"type": "plain_text", "text": "Approve"}, "value": format!("req-{seq}"),
+            "action_ts": format!("{}.{:06}", now.as_secs(), seq % 1_000_000)}],
+    });
+    serde_urlencoded::to_string([("payload", p.to_string())]).expect("form encoding")
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let base = match (&args.url, args.self_host) {
+        (_, true) => {
+            let config = SlackConfig::new(
+                &args.secret,
+                "load",
+                "load",
+                "http://127.0.0.1/slack/oauth/callback",
+            )
+            .with_api_base_url("http://127.0.0.1:9/api/");
+            let app = slack_router(SlackState::new(config, Arc::new(Instant200))?);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            format!("http://{addr}")
+        }
+        (Some(url), false) => url.trim_end_matches('/').to_string(),
+        (None, false) => anyhow::bail!("give --url URL or --self-host"),
+    };
+    let url = format!("{base}/slack/interactions");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let total = u64::from(args.rate) * u64::from(args.seconds);
+    let period = Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1)));
+    println!(
+        "{total} signed block_actions to {url} at {}/s for {} s",
+        args.rate, args.seconds
+    );
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Duration, String>>();
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let team = Arc::new(args.team.clone());
+    let secret = Arc::new(args.secret.clone());
+    for seq in 0..total {
+        let scheduled = start + period * seq as u32;
+        tokio::time::sleep_until(scheduled).await;
+        let (client, url, tx, team, secret) = (
+            client.clone(),
+            url.clone(),
+            tx.clone(),
+            team.clone(),
+            secret.clone(),
+        );
+        tokio::spawn(async move {
+            let body = payload(&team, seq);
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .to_string();
+            let sig = sign(&secret, &ts, body.as_bytes());
+            let r = client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", ts)
+                .header("x-slack-signature", sig)
+                .body(body)
+                .send()
+                .await;
+            let took = scheduled.elapsed();
+            let _ = tx.send(match r {
+                Ok(r) if r.status().is_success() => Ok(took),
+                Ok(r) => Err(format!("HTTP {}", r.status())),
+                Err(e) => Err(e.to_string()),
+            });
+        });
+    }
+    drop(tx);
+    let mut latencies = Vec::with_capacity(total as usize);
+    let mut errors: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut last = Instant::now();
+    while let Some(r) = rx.recv().await {
+        match r {
+            Ok(d) => latencies.push(d),
+            Err(e) => *errors.entry(e).or_default() += 1,
+        }
+        last = Instant::now();
+    }
+    let elapsed = last.duration_since(start.into_std());
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "ok {} errors {} in {:.2} s → {:.0} req/s",
+        latencies.len(),
+        errors.values().sum::<u64>(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        ms(pct(&latencies, 0.50)),
+        ms(pct(&latencies, 0.90)),
+        ms(pct(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default())
+    );
+    for (e, n) in errors {
+        println!("  {n} × {e}");
+    }
+    Ok(())
+}
