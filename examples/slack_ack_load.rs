@@ -6,6 +6,10 @@
 //!     cargo run --release --example slack_ack_load -- --url http://127.0.0.1:8080 --secret S
 //! Self-contained (the real `slack_router` in-process, with a handler that returns at once):
 //!     cargo run --release --example slack_ack_load -- --self-host
+//! Self-contained with the whole product behind the router (core on SQLite, the provider
+//! simulator, a fake Slack Web API; every click is a manager approving a real pending request,
+//! so the first one decides and the rest are double clicks told who decided):
+//!     cargo run --release --example slack_ack_load -- --full-stack
 //! Options: --rate 500 --seconds 20 --team T0LOAD
 
 use std::sync::Arc;
@@ -32,6 +36,9 @@ struct Args {
     /// Start the real Slack router in this process with a handler that answers at once.
     #[arg(long)]
     self_host: bool,
+    /// Start the real router over the real SlackApp, core and simulator in this process.
+    #[arg(long)]
+    full_stack: bool,
     /// Requests per second.
     #[arg(long, default_value_t = 500)]
     rate: u32,
@@ -64,13 +71,13 @@ impl SlackHandler for Instant200 {
     }
 }
 
-fn payload(team: &str, seq: u64) -> String {
+fn payload(team: &str, seq: u64, user: &str, value: &str, response_url: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let p = json!({
         "type": "block_actions",
-        "user": {"id": "U0LOAD", "username": "load", "name": "load", "team_id": team},
+        "user": {"id": user, "username": "load", "name": "load", "team_id": team},
         "api_app_id": "A0LINEUP",
         "token": "unused",
         "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "D0LOAD", "is_ephemeral": false},
@@ -80,9 +87,9 @@ fn payload(team: &str, seq: u64) -> String {
         "message": {"type": "message", "user": "U0BOT", "ts": "1700000000.000100", "text": "card",
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "card"}}]},
         "state": {"values": {}},
-        "response_url": "https://hooks.slack.com/actions/T0LOAD/1/load",
+        "response_url": response_url,
         "actions": [{"action_id": "request.approve", "block_id": "b", "type": "button",
-            "text": {"type": "plain_text", "text": "Approve"}, "value": format!("req-{seq}"),
+            "text": {"type": "plain_text", "text": "Approve"}, "value": value,
             "action_ts": format!("{}.{:06}", now.as_secs(), seq % 1_000_000)}],
     });
     serde_urlencoded::to_string([("payload", p.to_string())]).expect("form encoding")
@@ -99,7 +106,24 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut click = Click {
+        user: "U0LOAD".into(),
+        value: None,
+        response_url: "https://hooks.slack.com/actions/T0LOAD/1/load".into(),
+    };
+    // Keeps the full stack (simulator, fake Slack, database) alive for the run.
+    let mut _stack = None;
     let base = match (&args.url, args.self_host) {
+        _ if args.full_stack => {
+            let (base, stack, team, full_click) = full_stack(&args.secret).await?;
+            _stack = Some(stack);
+            click = full_click;
+            anyhow::ensure!(
+                args.team == "T0LOAD" || args.team == team,
+                "--team is chosen by --full-stack"
+            );
+            base
+        }
         (_, true) => {
             let config = SlackConfig::new(
                 &args.secret,
@@ -132,20 +156,27 @@ async fn main() -> anyhow::Result<()> {
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Duration, String>>();
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
-    let team = Arc::new(args.team.clone());
+    let team = Arc::new(if args.full_stack {
+        FULL_STACK_TEAM.to_owned()
+    } else {
+        args.team.clone()
+    });
+    let click = Arc::new(click);
     let secret = Arc::new(args.secret.clone());
     for seq in 0..total {
         let scheduled = start + period * seq as u32;
         tokio::time::sleep_until(scheduled).await;
-        let (client, url, tx, team, secret) = (
+        let (client, url, tx, team, secret, click) = (
             client.clone(),
             url.clone(),
             tx.clone(),
             team.clone(),
             secret.clone(),
+            click.clone(),
         );
         tokio::spawn(async move {
-            let body = payload(&team, seq);
+            let value = click.value.clone().unwrap_or_else(|| format!("req-{seq}"));
+            let body = payload(&team, seq, &click.user, &value, &click.response_url);
             let ts = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
@@ -200,4 +231,89 @@ async fn main() -> anyhow::Result<()> {
         println!("  {n} × {e}");
     }
     Ok(())
+}
+
+/// Who clicks what, and where the answer goes.
+struct Click {
+    user: String,
+    value: Option<String>,
+    response_url: String,
+}
+
+const FULL_STACK_TEAM: &str = "T0ACME";
+
+/// The product as `lineup serve` composes it, in-process: SQLite, the provider simulator,
+/// the real SlackApp, and a fake Slack Web API for its outgoing calls. Maria (the approver)
+/// clicks Approve on Ada's pending request.
+async fn full_stack(
+    secret: &str,
+) -> anyhow::Result<(String, Box<dyn std::any::Any + Send>, String, Click)> {
+    use lineup_bot::slack::{InstallState, SlackApp, SlackClient};
+    use lineup_core::audit::Actor;
+    use lineup_core::chat::Platform;
+    use lineup_core::request::RequestDetails;
+    use lineup_core::request::commands::SubmitRequest;
+    use lineup_testkit::fake_slack::FakeSlack;
+    use lineup_testkit::world::World;
+
+    let world = World::new(lineup_testkit::sqlite_store().await).await;
+    let fake = FakeSlack::start().await;
+    fake.add_user("U0MARIA", "maria@example.com");
+    fake.add_user("U0ADA", "ada@example.com");
+    world
+        .lineup
+        .install_workspace(
+            world.tenant,
+            &Actor::System,
+            Platform::Slack,
+            FULL_STACK_TEAM,
+            Some("U0BOT"),
+            "xoxb-load",
+        )
+        .await?;
+    let request = world
+        .lineup
+        .submit_request(
+            world.tenant,
+            SubmitRequest {
+                requester: world.ada.id,
+                details: RequestDetails::NewLine {
+                    plan_id: world.plans[0].id,
+                    wanted_date: None,
+                },
+                reason: "load test".into(),
+                dedupe_key: "load".into(),
+            },
+        )
+        .await?
+        .request;
+    let config = SlackConfig::new(
+        secret,
+        "load",
+        "load",
+        "http://127.0.0.1/slack/oauth/callback",
+    )
+    .with_api_base_url(fake.api_url());
+    let client = SlackClient::from_config(&config)?;
+    let app = SlackApp::new(
+        world.lineup.clone(),
+        client.clone(),
+        InstallState::new(b"k".to_vec()),
+        "/".into(),
+    );
+    let router = slack_router(SlackState::with_client(config, app, client));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let click = Click {
+        user: "U0MARIA".into(),
+        value: Some(request.id.to_string()),
+        response_url: fake.response_url("load"),
+    };
+    Ok((
+        format!("http://{addr}"),
+        Box::new((world, fake)),
+        FULL_STACK_TEAM.to_owned(),
+        click,
+    ))
 }

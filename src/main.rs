@@ -34,6 +34,11 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// Post a test alert to a tenant's finance channel in Slack.
+    SlackTestAlert {
+        #[arg(long)]
+        tenant: String,
+    },
     /// Run the 1GLOBAL-style provider simulator on its own.
     Simulator {
         #[arg(long, default_value_t = 8787)]
@@ -57,6 +62,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo => serve(config, true).await,
         Command::Migrate => migrate(&config).await,
         Command::SlackInstallLink { tenant } => slack_install_link(&config, &tenant).await,
+        Command::SlackTestAlert { tenant } => slack_test_alert(&config, &tenant).await,
         Command::Simulator { port, bind } => run_simulator(SocketAddr::new(bind, port)).await,
     };
     match outcome {
@@ -115,9 +121,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     .await
 }
 
-async fn slack_install_link(config: &Config, slug: &str) -> anyhow::Result<()> {
-    let runtime = server::start(config).await?;
-    let Some(slack) = &runtime.slack else {
+/// The running parts plus Slack and the tenant named on the command line.
+async fn slack_and_tenant(
+    config: &Config,
+    slug: &str,
+) -> anyhow::Result<(
+    server::Runtime,
+    server::SlackParts,
+    lineup_core::tenant::Tenant,
+)> {
+    let runtime = server::start_for_command(config).await?;
+    let Some(slack) = runtime.slack.clone() else {
         anyhow::bail!("SLACK_SIGNING_SECRET: Slack is not configured (see README, Connect Slack)");
     };
     let slug =
@@ -127,10 +141,34 @@ async fn slack_install_link(config: &Config, slug: &str) -> anyhow::Result<()> {
         .tenant_by_slug(&slug)
         .await?
         .ok_or_else(|| anyhow::anyhow!("--tenant: no tenant {slug}"))?;
+    Ok((runtime, slack, tenant))
+}
+
+async fn slack_install_link(config: &Config, slug: &str) -> anyhow::Result<()> {
+    let (_runtime, slack, tenant) = slack_and_tenant(config, slug).await?;
     let state = slack
         .install_state
         .issue(tenant.id, time::OffsetDateTime::now_utc());
     println!("{}/slack/install?state={state}", server::public_url(config));
+    Ok(())
+}
+
+async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
+    let (runtime, slack, tenant) = slack_and_tenant(config, slug).await?;
+    let workspace = runtime
+        .lineup
+        .workspace_of_tenant(tenant.id, lineup_core::chat::Platform::Slack)
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!("--tenant: {} has not installed the Slack app", tenant.slug)
+        })?;
+    let alert = lineup_core::alert::test_alert(&tenant);
+    let ts = slack
+        .app
+        .post_finance_alert(&workspace, &alert)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!("posted a test alert to the finance channel (ts {ts})");
     Ok(())
 }
 

@@ -40,6 +40,16 @@ pub struct SlackParts {
 /// Open storage, migrate, and connect the provider (starting the simulator when none is
 /// configured). Fails with one line naming the setting at fault.
 pub async fn start(config: &Config) -> anyhow::Result<Runtime> {
+    start_with(config, true).await
+}
+
+/// The same for a one-off command beside a running server: a built-in simulator, if needed,
+/// does not touch the server's saved simulator state.
+pub async fn start_for_command(config: &Config) -> anyhow::Result<Runtime> {
+    start_with(config, false).await
+}
+
+async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Result<Runtime> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "LINEUP_DATA_DIR: cannot create {}",
@@ -60,7 +70,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Runtime> {
     let (settings, simulator) = match &config.provider {
         Some(settings) => (settings.clone(), None),
         None => {
-            let sim = start_simulator(&config.data_dir).await?;
+            let sim = start_simulator(&config.data_dir, keep_simulator_state).await?;
             let settings = ProviderSettings {
                 base_url: sim.base_url(),
                 client_id: Credentials::default().client_id,
@@ -165,17 +175,19 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 
 /// The simulator keeps its world in the data directory, so a restart finds the
 /// subscriptions our database refers to.
-async fn start_simulator(data_dir: &std::path::Path) -> anyhow::Result<RunningSimulator> {
+async fn start_simulator(
+    data_dir: &std::path::Path,
+    persistent: bool,
+) -> anyhow::Result<RunningSimulator> {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
-    let state_file = data_dir.join("simulator.json");
-    lineup_simulator::spawn_persistent(
-        addr,
-        SimConfig::default(),
-        Credentials::default(),
-        state_file,
-    )
-    .await
-    .context("LINEUP_DATA_DIR: could not start the built-in provider simulator")
+    let (config, credentials) = (SimConfig::default(), Credentials::default());
+    let started = if persistent {
+        let state_file = data_dir.join("simulator.json");
+        lineup_simulator::spawn_persistent(addr, config, credentials, state_file).await
+    } else {
+        lineup_simulator::spawn(addr, config, credentials).await
+    };
+    started.context("LINEUP_DATA_DIR: could not start the built-in provider simulator")
 }
 
 async fn connect_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<OneGlobalProvider>> {

@@ -249,3 +249,122 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
         "PROVIDER_BASE_URL",
     );
 }
+
+#[test]
+fn slack_is_mounted_installable_and_verified() {
+    use lineup_testkit::fake_slack::{FakeSlack, OAuthGrant, sign_slack_request};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeSlack::start());
+    fake.accept_oauth_code(
+        "code-1",
+        OAuthGrant {
+            team_id: "T0DEMO".into(),
+            team_name: "Acme Demo".into(),
+            bot_token: "xoxb-demo".into(),
+            bot_user_id: "U0BOT".into(),
+            authed_user_id: "U0ADMIN".into(),
+            scopes: vec!["commands".into(), "chat:write".into()],
+        },
+    );
+    fake.add_user("U0ADA", "ada.lovelace0@acme-demo.example");
+    let data = tempfile::tempdir().unwrap();
+    let api = fake.api_url();
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("SLACK_SIGNING_SECRET", "demo-signing-secret"),
+        ("SLACK_CLIENT_ID", "123.456"),
+        ("SLACK_CLIENT_SECRET", "client-secret"),
+        ("SLACK_API_BASE_URL", api.as_str()),
+    ];
+    let server = start(&["demo"], &env);
+    let post = |body: &str, signed: bool| {
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let client = reqwest::Client::new();
+        let mut request = client
+            .post(format!("{}/slack/commands", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if signed {
+            request = request.header("x-slack-request-timestamp", &ts).header(
+                "x-slack-signature",
+                sign_slack_request("demo-signing-secret", &ts, body.as_bytes()),
+            );
+        }
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    let command = |user: &str, text: &str| {
+        serde_urlencoded::to_string([
+            ("team_id", "T0DEMO"),
+            ("user_id", user),
+            ("user_name", "u"),
+            ("channel_id", "C1"),
+            ("command", "/esim"),
+            ("text", text),
+            ("trigger_id", "t1"),
+            ("response_url", &fake.response_url("r1")),
+        ])
+        .unwrap()
+    };
+    assert_eq!(
+        post(&command("U0ADA", "help"), false).0,
+        401,
+        "unsigned requests are refused"
+    );
+    let (status, body) = post(&command("U0ADA", "help"), true);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("isn't connected"),
+        "an uninstalled workspace is refused: {body}"
+    );
+
+    // Install through the printed link, as an admin would.
+    let link = lineup(&["slack-install-link", "--tenant", "demo"], &env)
+        .output()
+        .unwrap();
+    assert!(
+        link.status.success(),
+        "{}",
+        String::from_utf8_lossy(&link.stderr)
+    );
+    let link = String::from_utf8(link.stdout).unwrap().trim().to_owned();
+    let state = link.split("state=").nth(1).unwrap().to_owned();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = format!(
+        "{}/slack/oauth/callback?code=code-1&state={state}",
+        server.url
+    );
+    let installed = runtime
+        .block_on(no_redirects.get(&callback).send())
+        .unwrap();
+    assert_eq!(
+        installed.status(),
+        302,
+        "{:?}",
+        runtime.block_on(installed.text())
+    );
+
+    let (status, body) = post(&command("U0ADA", "status"), true);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Your lines") || body.contains("no lines"),
+        "{body}"
+    );
+    let alert = lineup(&["slack-test-alert", "--tenant", "demo"], &env)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&alert.stderr);
+    assert!(
+        !alert.status.success() && stderr.contains("no finance channel"),
+        "{stderr}"
+    );
+    server.interrupt();
+}

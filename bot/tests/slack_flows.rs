@@ -638,3 +638,50 @@ both_backends!(
         s.assert_within_limits();
     }
 );
+
+both_backends!(
+    a_test_alert_reaches_the_finance_channel_with_its_buttons,
+    |store| async move {
+        let s = slack(store).await;
+        let tenant = s.world.lineup.tenant(s.world.tenant).await.unwrap();
+        let ws = s
+            .world
+            .lineup
+            .workspace(Platform::Slack, TEAM)
+            .await
+            .unwrap()
+            .unwrap();
+        let alert = lineup_core::alert::test_alert(&tenant);
+        let err = s.app.post_finance_alert(&ws, &alert).await.unwrap_err();
+        assert!(err.contains("no finance channel"), "{err}");
+
+        let mut settings = tenant.settings.clone();
+        settings.finance_channel = Some("C0FINANCE".into());
+        s.world
+            .lineup
+            .update_settings(s.world.tenant, &Actor::System, settings)
+            .await
+            .unwrap();
+        s.app.post_finance_alert(&ws, &alert).await.unwrap();
+        let posted = s
+            .fake
+            .calls_to("chat.postMessage")
+            .into_iter()
+            .find(|c| c.body["channel"] == "C0FINANCE")
+            .unwrap();
+        let blocks = posted.body["blocks"].to_string();
+        for action in [
+            lineup_core::alert::SUSPEND_LINE,
+            lineup_core::alert::RAISE_CAP,
+            lineup_core::alert::SNOOZE,
+        ] {
+            assert!(blocks.contains(action), "{blocks}");
+        }
+        assert_eq!(posted.token.as_deref(), Some(TOKEN));
+        let told = s
+            .click_told(TEAM, FIONA, lineup_core::alert::SNOOZE, "test")
+            .await;
+        assert!(told.contains("test alert"), "{told}");
+        s.assert_within_limits();
+    }
+);

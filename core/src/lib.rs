@@ -20,6 +20,7 @@ pub mod tenant;
 
 pub use app::Lineup;
 pub use error::{CoreError, CoreResult};
+pub mod alert;
 pub mod chat;
 pub mod notify;
 pub mod policy;

@@ -273,6 +273,13 @@ impl SlackApp {
     }
 
     async fn on_action(&self, ws: Workspace, action: BlockAction) -> Reply {
+        if action.action_id.starts_with("alert.") {
+            // Budget and anomaly alerts act on lines once the usage engine raises them;
+            // until then the only alerts are tests.
+            return Reply::text(
+                "That was a test alert: nothing to do. Real alerts act on their line.",
+            );
+        }
         let Ok(request_id) = action.value.parse::<RequestId>() else {
             return Reply::text("That button is out of date.");
         };
