@@ -203,7 +203,6 @@ async fn seed_lines(
     plans: &[lineup_core::plan::Plan],
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<()> {
-    let actor = Actor::System;
     let mut calls = tokio::task::JoinSet::new();
     for employee in &employees[..40] {
         let plan = plans[rng.gen_range(0..plans.len())].id;
@@ -222,24 +221,40 @@ async fn seed_lines(
         issued.push(outcome?.context("issuing a demo line")?);
     }
     issued.sort_by_key(|line| line.created_at);
-    for (i, line) in issued.iter().enumerate() {
-        let line = lineup.line(t, line.id).await?;
-        if line.state != LineState::Ready {
-            continue;
+    let mut settling = tokio::task::JoinSet::new();
+    for (i, line) in issued.into_iter().enumerate() {
+        let lineup = lineup.clone();
+        settling.spawn(async move { settle_demo_line(&lineup, t, line.id, i).await });
+    }
+    while let Some(outcome) = settling.join_next().await {
+        outcome??;
+    }
+    Ok(())
+}
+
+/// Walk one seeded line into the state its position gives it.
+async fn settle_demo_line(
+    lineup: &Lineup,
+    t: TenantId,
+    line: lineup_core::ids::LineId,
+    position: usize,
+) -> anyhow::Result<()> {
+    let actor = Actor::System;
+    if lineup.line(t, line).await?.state != LineState::Ready {
+        return Ok(());
+    }
+    match position % 10 {
+        // Most lines are in use; some were installed and then suspended or returned.
+        0..=5 => drop(activate(lineup, t, line).await?),
+        6 => {
+            activate(lineup, t, line).await?;
+            lineup.suspend_line(t, &actor, line, None).await?;
         }
-        match i % 10 {
-            // Most lines are in use; some were installed and then suspended or returned.
-            0..=5 => drop(activate(lineup, t, line.id).await?),
-            6 => {
-                activate(lineup, t, line.id).await?;
-                lineup.suspend_line(t, &actor, line.id, None).await?;
-            }
-            7 => {
-                activate(lineup, t, line.id).await?;
-                lineup.terminate_line(t, &actor, line.id, None).await?;
-            }
-            _ => {} // still waiting for the employee to scan the QR code
+        7 => {
+            activate(lineup, t, line).await?;
+            lineup.terminate_line(t, &actor, line, None).await?;
         }
+        _ => {} // still waiting for the employee to scan the QR code
     }
     Ok(())
 }
