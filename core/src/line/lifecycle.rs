@@ -724,7 +724,7 @@ impl Lineup {
         required(store::lines::get(tx, tenant, id).await?, "line", id)
     }
 
-    async fn line_by_issue_key(&self, tenant: TenantId, key: &str) -> CoreResult<Line> {
+    pub(crate) async fn line_by_issue_key(&self, tenant: TenantId, key: &str) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
         required(
             store::lines::find_by_issue_key(&mut tx, tenant, key).await?,

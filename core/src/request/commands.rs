@@ -316,14 +316,8 @@ impl Lineup {
         decided.decision_note = note.or(request.decision_note.clone());
         if !store::requests::settle(&mut tx, tenant, &decided, RequestState::Pending).await? {
             drop(tx);
-            let mut tx = self.tenant_tx(tenant).await?;
-            let winner = required(
-                store::requests::get(&mut tx, tenant, request_id).await?,
-                "request",
-                request_id,
-            )?;
             return Ok(Decided {
-                request: winner,
+                request: self.request(tenant, request_id).await?,
                 won: false,
             });
         }
@@ -414,13 +408,7 @@ impl Lineup {
         tenant: TenantId,
         request_id: RequestId,
     ) -> CoreResult<Fulfilment> {
-        let mut tx = self.tenant_tx(tenant).await?;
-        let request = required(
-            store::requests::get(&mut tx, tenant, request_id).await?,
-            "request",
-            request_id,
-        )?;
-        drop(tx);
+        let request = self.request(tenant, request_id).await?;
         if !matches!(
             request.state,
             RequestState::Approved | RequestState::Fulfilled | RequestState::Failed
@@ -555,13 +543,7 @@ impl Lineup {
         actor: &Actor,
         issue_key: &str,
     ) -> CoreResult<Line> {
-        let mut tx = self.tenant_tx(tenant).await?;
-        let line = required(
-            store::lines::find_by_issue_key(&mut tx, tenant, issue_key).await?,
-            "line",
-            issue_key,
-        )?;
-        drop(tx);
+        let line = self.line_by_issue_key(tenant, issue_key).await?;
         if line.state == LineState::Failed {
             self.retry_line(tenant, actor, line.id).await
         } else {
