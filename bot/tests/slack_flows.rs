@@ -685,3 +685,74 @@ both_backends!(
         s.assert_within_limits();
     }
 );
+
+both_backends!(
+    a_provider_failure_is_reported_to_both_sides_and_can_be_retried,
+    |store| async move {
+        let s = slack(store).await;
+        s.world
+            .sim(
+                reqwest::Method::POST,
+                "/_sim/faults",
+                Some(json!({
+                    "match": {"order_type": "activate_subscription"},
+                    "action": {"cancel_with": "PROVISIONING_FAILED"},
+                    "times": 1
+                })),
+            )
+            .await;
+        let request = s.request_line().await;
+        let maria_dm = s.fake.dm_channel(MARIA);
+        s.cards_in(&maria_dm, 1).await;
+        s.card_refs_saved(request.id, 1).await;
+        s.click(TEAM, MARIA, cards::APPROVE, &request.id.to_string())
+            .await;
+        let ada_dm = s.fake.dm_channel(ADA);
+        let failure_to = |channel: String| {
+            let fake = &s.fake;
+            move || {
+                fake.calls_to("chat.postMessage").into_iter().find(|c| {
+                    c.body["channel"] == channel.as_str()
+                        && c.body["blocks"].to_string().contains("PROVISIONING_FAILED")
+                        && c.body["blocks"].to_string().contains(cards::RETRY)
+                })
+            }
+        };
+        wait_until(failure_to(ada_dm.clone())).await;
+        wait_until(failure_to(maria_dm.clone())).await;
+        assert_eq!(
+            s.world
+                .lineup
+                .request(s.world.tenant, request.id)
+                .await
+                .unwrap()
+                .state,
+            RequestState::Failed
+        );
+
+        s.click(TEAM, MARIA, cards::RETRY, &request.id.to_string())
+            .await;
+        wait_until(|| {
+            s.fake
+                .uploads()
+                .into_iter()
+                .find(|u| u.completed && u.channel.as_deref() == Some(ada_dm.as_str()))
+        })
+        .await;
+        assert_eq!(
+            s.world
+                .lineup
+                .request(s.world.tenant, request.id)
+                .await
+                .unwrap()
+                .state,
+            RequestState::Fulfilled
+        );
+        // The canceled order's subscription was abandoned by the provider; the retry made
+        // the one working line.
+        let stats = s.world.stats().await;
+        assert_eq!(stats["subscriptions"]["active"], 1, "{stats}");
+        assert_eq!(stats["subscriptions"]["pending"], 0, "{stats}");
+        s.assert_within_limits();
+    }
+);
