@@ -5,3 +5,4 @@ pub mod routes;
 pub mod slack;
 
 pub use routes::{SlackState, slack_router};
+pub mod chat;

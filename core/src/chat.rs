@@ -32,6 +32,8 @@ pub struct Workspace {
     pub workspace_id: String,
     pub bot_user_id: Option<String>,
     pub bot_token: String,
+    /// Platform details learned on the way (e.g. the Teams service URL).
+    pub settings: serde_json::Value,
 }
 
 fn seal_context(platform: Platform, workspace_id: &str) -> String {
@@ -60,6 +62,7 @@ impl Lineup {
             workspace_id: workspace_id.to_owned(),
             bot_user_id: bot_user_id.map(str::to_owned),
             bot_token_encrypted: Some(sealed),
+            settings: sqlx::types::Json(serde_json::json!({})),
             installed_at: now(),
             revoked_at: None,
         };
@@ -126,7 +129,22 @@ impl Lineup {
             workspace_id: row.workspace_id,
             bot_user_id: row.bot_user_id,
             bot_token: token,
+            settings: row.settings.0,
         })
+    }
+
+    /// Remember a platform detail of a workspace (e.g. where to send Teams messages).
+    pub async fn set_workspace_setting(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> CoreResult<()> {
+        let mut tx = self.store().system().await?;
+        store::chat::set_installation_setting(&mut tx, platform.as_str(), workspace_id, key, value).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The app was removed or its tokens revoked: forget the token, keep the history.

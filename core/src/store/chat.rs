@@ -13,12 +13,13 @@ pub struct InstallationRow {
     pub workspace_id: String,
     pub bot_user_id: Option<String>,
     pub bot_token_encrypted: Option<Vec<u8>>,
+    pub settings: sqlx::types::Json<serde_json::Value>,
     pub installed_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
 }
 
 const COLUMNS: &str = "id, tenant_id, platform, workspace_id, bot_user_id, bot_token_encrypted, \
-     installed_at, revoked_at";
+     settings, installed_at, revoked_at";
 
 /// Install or re-install; a workspace belongs to exactly one tenant, so a workspace already
 /// installed for another tenant is left alone and `false` is returned.
@@ -166,4 +167,30 @@ pub async fn identity_for_employee(
         .fetch_optional(conn)
         .await?
     }))
+}
+
+/// Sets one key of a live installation's settings (read, change, write in this transaction).
+pub async fn set_installation_setting(
+    tx: &mut Tx,
+    platform: &str,
+    workspace_id: &str,
+    key: &str,
+    value: serde_json::Value,
+) -> StoreResult<()> {
+    let Some(row) = find_installation(tx, platform, workspace_id).await? else {
+        return Ok(());
+    };
+    let mut settings = row.settings.0;
+    if !settings.is_object() {
+        settings = serde_json::json!({});
+    }
+    settings[key] = value;
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE chat_installations SET settings = $2 WHERE id = $1")
+            .bind(row.id)
+            .bind(sqlx::types::Json(&settings))
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
 }

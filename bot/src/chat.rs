@@ -1,0 +1,95 @@
+//! The seam every chat platform plugs into. Inbound, an adapter verifies and parses its
+//! platform's payloads into [`Conversation`] calls and renders the [`Answer`]. Outbound, it
+//! implements [`ChatTransport`] so the shared flows (approval cards, updates, DMs, the eSIM
+//! delivery, reminders) run unchanged on Slack, Teams and Discord.
+
+use async_trait::async_trait;
+use lineup_core::chat::{Platform, Workspace};
+use lineup_core::notify::Message;
+use serde::{Deserialize, Serialize};
+
+/// Who is talking to us, as the platform says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Speaker {
+    pub platform: Platform,
+    /// Slack team id, Discord guild id, Azure AD tenant id.
+    pub workspace_id: String,
+    /// The platform's user id.
+    pub user_id: String,
+    /// The email the platform vouches for, when it gives one with the request.
+    pub email: Option<String>,
+}
+
+/// The filled-in "request a line" form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestForm {
+    pub plan_id: String,
+    pub reason: String,
+    /// `YYYY-MM-DD`, or empty.
+    pub wanted_date: String,
+}
+
+/// What the person who typed or clicked should see next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Nothing to show (the flows post or update messages themselves).
+    Nothing,
+    /// A message only this person sees (ephemeral where the platform has that).
+    Private(Message),
+    /// Open the "request a line" form with these plans (id, label).
+    OpenRequestForm { plans: Vec<(String, String)> },
+    /// Open the "why do you deny?" form for this request.
+    OpenDenyForm { request_id: String },
+}
+
+/// The outcome of a submitted form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormAnswer {
+    /// Close the form; optionally tell the person something.
+    Done(Option<Message>),
+    /// Keep the form open and show `message` at `field` (`plan`, `reason`, `wanted_date`,
+    /// `deny_reason`).
+    FieldError { field: &'static str, message: String },
+}
+
+/// The platform-neutral handler of everything people do in chat; implemented once over core.
+#[async_trait]
+pub trait Conversation: Send + Sync + 'static {
+    /// Is this workspace connected to a tenant? Anything else is refused.
+    async fn workspace_known(&self, platform: Platform, workspace_id: &str) -> bool;
+    /// `/esim <text>`.
+    async fn command(&self, speaker: Speaker, text: &str, dedupe_key: &str) -> Answer;
+    /// A button: its action id (e.g. `request.approve`) and value (e.g. a request id).
+    async fn click(&self, speaker: Speaker, action_id: &str, value: &str) -> Answer;
+    async fn submit_request_form(&self, speaker: Speaker, form: RequestForm, dedupe_key: &str) -> FormAnswer;
+    async fn submit_deny_reason(&self, speaker: Speaker, request_id: &str, reason: &str) -> FormAnswer;
+}
+
+/// Where a posted message lives, to update it or reply under it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// Slack channel, Discord channel, Teams conversation id.
+    pub channel: String,
+    /// Slack ts, Discord message id, Teams activity id.
+    pub id: String,
+}
+
+/// Sending to one chat platform. Errors are human-readable strings: delivery problems are
+/// logged, never shown to the person who clicked.
+#[async_trait]
+pub trait ChatTransport: Send + Sync + 'static {
+    fn platform(&self) -> Platform;
+    /// A direct message to a platform user; the message's image (the QR code) goes with it.
+    async fn send_direct(&self, ws: &Workspace, user_id: &str, message: &Message) -> Result<MessageRef, String>;
+    /// A message to a channel of the workspace (approvals, finance).
+    async fn send_channel(&self, ws: &Workspace, channel: &str, message: &Message) -> Result<MessageRef, String>;
+    /// Replace a message we posted (a card after a decision: no stale buttons).
+    async fn update(&self, ws: &Workspace, at: &MessageRef, message: &Message) -> Result<(), String>;
+    /// A reply under a message we posted (the card's thread), or next to it where the
+    /// platform has no threads.
+    async fn reply(&self, ws: &Workspace, to: &MessageRef, message: &Message) -> Result<MessageRef, String>;
+    /// The platform user with this email, where the platform can look people up.
+    async fn find_user_by_email(&self, ws: &Workspace, email: &str) -> Result<Option<String>, String>;
+    /// The email of a platform user, where the platform tells.
+    async fn user_email(&self, ws: &Workspace, user_id: &str) -> Result<Option<String>, String>;
+}
