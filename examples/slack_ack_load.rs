@@ -248,7 +248,8 @@ const FULL_STACK_TEAM: &str = "T0ACME";
 async fn full_stack(
     secret: &str,
 ) -> anyhow::Result<(String, Box<dyn std::any::Any + Send>, String, Click)> {
-    use lineup_bot::slack::{InstallState, SlackApp, SlackClient};
+    use lineup_bot::flows::ChatFlows;
+    use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
     use lineup_core::chat::Platform;
     use lineup_core::request::RequestDetails;
@@ -295,8 +296,12 @@ async fn full_stack(
     )
     .with_api_base_url(fake.api_url());
     let client = SlackClient::from_config(&config)?;
-    let app = SlackApp::new(
+    let flows = ChatFlows::new(
         world.lineup.clone(),
+        vec![Arc::new(SlackTransport::new(client.clone()))],
+    );
+    let app = SlackApp::new(
+        flows,
         client.clone(),
         InstallState::new(b"k".to_vec()),
         "/".into(),

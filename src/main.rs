@@ -154,7 +154,7 @@ async fn slack_install_link(config: &Config, slug: &str) -> anyhow::Result<()> {
 }
 
 async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
-    let (runtime, slack, tenant) = slack_and_tenant(config, slug).await?;
+    let (runtime, _slack, tenant) = slack_and_tenant(config, slug).await?;
     let workspace = runtime
         .lineup
         .workspace_of_tenant(tenant.id, lineup_core::chat::Platform::Slack)
@@ -163,12 +163,15 @@ async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
             anyhow::anyhow!("--tenant: {} has not installed the Slack app", tenant.slug)
         })?;
     let alert = lineup_core::alert::test_alert(&tenant);
-    let ts = slack
-        .app
-        .post_finance_alert(&workspace, &alert)
+    let posted = runtime
+        .flows
+        .post_finance_alert(&workspace, lineup_core::chat::Platform::Slack, &alert)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    println!("posted a test alert to the finance channel (ts {ts})");
+    println!(
+        "posted a test alert to the finance channel ({} at {})",
+        posted.channel, posted.id
+    );
     Ok(())
 }
 

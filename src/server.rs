@@ -19,20 +19,23 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, ProviderSettings, SlackSettings};
-use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig};
+use lineup_bot::chat::ChatTransport;
+use lineup_bot::flows::ChatFlows;
+use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
 use lineup_bot::{SlackState, slack_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
 pub struct Runtime {
     pub lineup: Lineup,
     pub simulator: Option<RunningSimulator>,
+    /// The chat flows over every configured platform.
+    pub flows: Arc<ChatFlows>,
     pub slack: Option<SlackParts>,
 }
 
-/// The Slack app and the state its routes share, when Slack is configured.
+/// The Slack routes' state and its install links, when Slack is configured.
 #[derive(Clone)]
 pub struct SlackParts {
-    pub app: Arc<SlackApp>,
     pub state: SlackState,
     pub install_state: InstallState,
 }
@@ -85,22 +88,44 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     let provider = connect_provider(&settings).await?;
     let secrets = load_secrets(config)?;
     let lineup = Lineup::new(store, provider, PollPolicy::default()).with_secrets(secrets);
-    let slack = match &config.slack {
-        Some(settings) => Some(slack_parts(config, settings, lineup.clone())?),
+    let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
+    let slack_client = match &config.slack {
+        Some(settings) => {
+            let (client, slack_config) = slack_client(config, settings)?;
+            transports.push(Arc::new(SlackTransport::new(client.clone())));
+            Some((client, slack_config, settings))
+        }
         None => None,
     };
+    let flows = ChatFlows::new(lineup.clone(), transports);
+    let slack = slack_client.map(|(client, slack_config, settings)| {
+        // The install link is signed with the signing secret: only this server can mint one.
+        let install_state = InstallState::new(settings.signing_secret.as_bytes().to_vec());
+        let after_install = format!("{}/", public_url(config));
+        let app = SlackApp::new(
+            flows.clone(),
+            client.clone(),
+            install_state.clone(),
+            after_install,
+        );
+        let state = SlackState::with_client(slack_config, app, client);
+        SlackParts {
+            state,
+            install_state,
+        }
+    });
     Ok(Runtime {
         lineup,
         simulator,
+        flows,
         slack,
     })
 }
 
-fn slack_parts(
+fn slack_client(
     config: &Config,
     settings: &SlackSettings,
-    lineup: Lineup,
-) -> anyhow::Result<SlackParts> {
+) -> anyhow::Result<(SlackClient, SlackConfig)> {
     let public = public_url(config);
     let mut slack_config = SlackConfig::new(
         &settings.signing_secret,
@@ -113,20 +138,7 @@ fn slack_parts(
     }
     let client = SlackClient::from_config(&slack_config)
         .context("SLACK_API_BASE_URL: cannot build the Slack client")?;
-    // The install link is signed with the signing secret: only this server can mint one.
-    let install_state = InstallState::new(settings.signing_secret.as_bytes().to_vec());
-    let app = SlackApp::new(
-        lineup,
-        client.clone(),
-        install_state.clone(),
-        format!("{public}/"),
-    );
-    let state = SlackState::with_client(slack_config, app.clone(), client);
-    Ok(SlackParts {
-        app,
-        state,
-        install_state,
-    })
+    Ok((client, slack_config))
 }
 
 /// Where people reach this server: LINEUP_PUBLIC_URL, or the listen address.
@@ -239,10 +251,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("LINEUP_LISTEN: cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let worker = tokio::spawn(run_worker(
-        runtime.lineup.clone(),
-        runtime.slack.as_ref().map(|s| s.app.clone()),
-    ));
+    let worker = tokio::spawn(run_worker(runtime.lineup.clone(), runtime.flows.clone()));
     on_ready(bound);
     let slack_state = runtime.slack.as_ref().map(|s| s.state.clone());
     axum::serve(listener, router(runtime.lineup.clone(), slack_state))
@@ -260,7 +269,7 @@ pub async fn serve(
 /// Background work every 30 s: finish provider operations left in flight (after a restart,
 /// or a provider slower than a request could wait); remind, escalate and expire pending
 /// approvals (delivered in Slack when it is connected); switch roaming grants on and off.
-async fn run_worker(lineup: Lineup, slack: Option<Arc<SlackApp>>) {
+async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
@@ -269,24 +278,10 @@ async fn run_worker(lineup: Lineup, slack: Option<Arc<SlackApp>>) {
             Ok(n) => tracing::info!(operations = n, "resumed in-flight provider operations"),
             Err(e) => tracing::warn!(error = %e, "resuming in-flight provider operations failed"),
         }
-        let now = time::OffsetDateTime::now_utc();
-        let swept = match &slack {
-            Some(app) => app.run_sweeps(now).await.map(drop),
-            None => sweep_without_chat(&lineup, now).await,
-        };
-        if let Err(e) = swept {
+        if let Err(e) = flows.run_sweeps(time::OffsetDateTime::now_utc()).await {
             tracing::warn!(error = %e, "the approval and roaming sweep failed");
         }
     }
-}
-
-async fn sweep_without_chat(
-    lineup: &Lineup,
-    now: time::OffsetDateTime,
-) -> Result<(), lineup_core::CoreError> {
-    lineup.sweep_requests(now).await?;
-    lineup.sweep_roaming_grants(now.date()).await?;
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -49,7 +49,10 @@ pub enum FormAnswer {
     Done(Option<Message>),
     /// Keep the form open and show `message` at `field` (`plan`, `reason`, `wanted_date`,
     /// `deny_reason`).
-    FieldError { field: &'static str, message: String },
+    FieldError {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// The platform-neutral handler of everything people do in chat; implemented once over core.
@@ -61,8 +64,18 @@ pub trait Conversation: Send + Sync + 'static {
     async fn command(&self, speaker: Speaker, text: &str, dedupe_key: &str) -> Answer;
     /// A button: its action id (e.g. `request.approve`) and value (e.g. a request id).
     async fn click(&self, speaker: Speaker, action_id: &str, value: &str) -> Answer;
-    async fn submit_request_form(&self, speaker: Speaker, form: RequestForm, dedupe_key: &str) -> FormAnswer;
-    async fn submit_deny_reason(&self, speaker: Speaker, request_id: &str, reason: &str) -> FormAnswer;
+    async fn submit_request_form(
+        &self,
+        speaker: Speaker,
+        form: RequestForm,
+        dedupe_key: &str,
+    ) -> FormAnswer;
+    async fn submit_deny_reason(
+        &self,
+        speaker: Speaker,
+        request_id: &str,
+        reason: &str,
+    ) -> FormAnswer;
 }
 
 /// Where a posted message lives, to update it or reply under it later.
@@ -80,16 +93,40 @@ pub struct MessageRef {
 pub trait ChatTransport: Send + Sync + 'static {
     fn platform(&self) -> Platform;
     /// A direct message to a platform user; the message's image (the QR code) goes with it.
-    async fn send_direct(&self, ws: &Workspace, user_id: &str, message: &Message) -> Result<MessageRef, String>;
+    async fn send_direct(
+        &self,
+        ws: &Workspace,
+        user_id: &str,
+        message: &Message,
+    ) -> Result<MessageRef, String>;
     /// A message to a channel of the workspace (approvals, finance).
-    async fn send_channel(&self, ws: &Workspace, channel: &str, message: &Message) -> Result<MessageRef, String>;
+    async fn send_channel(
+        &self,
+        ws: &Workspace,
+        channel: &str,
+        message: &Message,
+    ) -> Result<MessageRef, String>;
     /// Replace a message we posted (a card after a decision: no stale buttons).
-    async fn update(&self, ws: &Workspace, at: &MessageRef, message: &Message) -> Result<(), String>;
+    async fn update(
+        &self,
+        ws: &Workspace,
+        at: &MessageRef,
+        message: &Message,
+    ) -> Result<(), String>;
     /// A reply under a message we posted (the card's thread), or next to it where the
     /// platform has no threads.
-    async fn reply(&self, ws: &Workspace, to: &MessageRef, message: &Message) -> Result<MessageRef, String>;
+    async fn reply(
+        &self,
+        ws: &Workspace,
+        to: &MessageRef,
+        message: &Message,
+    ) -> Result<MessageRef, String>;
     /// The platform user with this email, where the platform can look people up.
-    async fn find_user_by_email(&self, ws: &Workspace, email: &str) -> Result<Option<String>, String>;
+    async fn find_user_by_email(
+        &self,
+        ws: &Workspace,
+        email: &str,
+    ) -> Result<Option<String>, String>;
     /// The email of a platform user, where the platform tells.
     async fn user_email(&self, ws: &Workspace, user_id: &str) -> Result<Option<String>, String>;
 }

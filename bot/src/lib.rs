@@ -6,3 +6,5 @@ pub mod slack;
 
 pub use routes::{SlackState, slack_router};
 pub mod chat;
+pub mod commands;
+pub mod flows;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig};
+use lineup_bot::flows::ChatFlows;
+use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
 use lineup_bot::{SlackState, slack_router};
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
@@ -21,7 +22,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct Slack {
     world: Arc<World>,
-    app: Arc<SlackApp>,
+    flows: Arc<ChatFlows>,
     fake: FakeSlack,
     base: String,
     http: reqwest::Client,
@@ -66,8 +67,12 @@ async fn slack(store: lineup_testkit::TestStore) -> Slack {
     )
     .with_api_base_url(fake.api_url());
     let client = SlackClient::from_config(&config).unwrap();
-    let app = SlackApp::new(
+    let flows = ChatFlows::new(
         world.lineup.clone(),
+        vec![Arc::new(SlackTransport::new(client.clone()))],
+    );
+    let app = SlackApp::new(
+        flows.clone(),
         client.clone(),
         InstallState::new(b"state-key".to_vec()),
         "https://lineup.example.com/settings".into(),
@@ -78,7 +83,7 @@ async fn slack(store: lineup_testkit::TestStore) -> Slack {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     Slack {
         world,
-        app,
+        flows,
         fake,
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -501,7 +506,7 @@ both_backends!(
         let maria_dm = s.fake.dm_channel(MARIA);
         s.cards_in(&maria_dm, 1).await;
         s.card_refs_saved(request.id, 1).await;
-        s.app
+        s.flows
             .run_sweeps(request.routed_at + time::Duration::hours(49))
             .await
             .unwrap();
@@ -519,7 +524,7 @@ both_backends!(
             .await;
         assert!(late.contains("only the request's approver"), "{late}");
 
-        s.app.run_sweeps(request.expires_at).await.unwrap();
+        s.flows.run_sweeps(request.expires_at).await.unwrap();
         assert_eq!(
             s.world
                 .lineup
@@ -652,7 +657,11 @@ both_backends!(
             .unwrap()
             .unwrap();
         let alert = lineup_core::alert::test_alert(&tenant);
-        let err = s.app.post_finance_alert(&ws, &alert).await.unwrap_err();
+        let err = s
+            .flows
+            .post_finance_alert(&ws, Platform::Slack, &alert)
+            .await
+            .unwrap_err();
         assert!(err.contains("no finance channel"), "{err}");
 
         let mut settings = tenant.settings.clone();
@@ -662,7 +671,10 @@ both_backends!(
             .update_settings(s.world.tenant, &Actor::System, settings)
             .await
             .unwrap();
-        s.app.post_finance_alert(&ws, &alert).await.unwrap();
+        s.flows
+            .post_finance_alert(&ws, Platform::Slack, &alert)
+            .await
+            .unwrap();
         let posted = s
             .fake
             .calls_to("chat.postMessage")

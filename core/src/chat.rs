@@ -142,7 +142,8 @@ impl Lineup {
         value: serde_json::Value,
     ) -> CoreResult<()> {
         let mut tx = self.store().system().await?;
-        store::chat::set_installation_setting(&mut tx, platform.as_str(), workspace_id, key, value).await?;
+        store::chat::set_installation_setting(&mut tx, platform.as_str(), workspace_id, key, value)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

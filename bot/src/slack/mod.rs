@@ -14,9 +14,9 @@ pub use config::SlackConfig;
 pub use handler::{Installation, Reply, SlackHandler, ViewReply};
 pub use inbound::{BlockAction, SlashCommand, ViewSubmission, WorkspaceEvent};
 pub mod app;
-pub mod commands;
-mod deliver;
 pub mod install_state;
+pub mod transport;
 
 pub use app::SlackApp;
 pub use install_state::InstallState;
+pub use transport::SlackTransport;
