@@ -34,6 +34,7 @@ impl ChatFlows {
                         refs["cards"] = json!(posted)
                     })
                     .await?;
+                    self.catch_up_cards(ws, request.id).await?;
                 }
                 RequestState::Approved => {
                     let requester = self.lineup.employee(ws.tenant, request.requester).await?;
@@ -201,6 +202,7 @@ impl ChatFlows {
                         refs["cards"] = json!(all);
                     })
                     .await?;
+                    self.catch_up_cards(ws, request.id).await?;
                 }
                 SweepEvent::Expired { request } => {
                     self.refresh_cards(ws, request.id).await?;
@@ -272,6 +274,15 @@ impl ChatFlows {
             }
         }
         posted
+    }
+
+    /// A decision can land between posting a card and remembering where it is; if one did,
+    /// bring the just-posted cards up to date now.
+    async fn catch_up_cards(&self, ws: &Workspace, request_id: RequestId) -> Result<(), CoreError> {
+        if self.lineup.request(ws.tenant, request_id).await?.state != RequestState::Pending {
+            self.refresh_cards(ws, request_id).await?;
+        }
+        Ok(())
     }
 
     /// Replace every copy of the request's card with its current form.

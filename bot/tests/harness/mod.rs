@@ -1,0 +1,179 @@
+//! One behaviour table for every chat platform: the scenarios are written once against
+//! [`ChatHarness`], and each platform drives its own real routes against its own fake API.
+#![allow(dead_code)]
+
+pub mod slack;
+
+use async_trait::async_trait;
+use lineup_core::employee::Employee;
+use lineup_core::ids::RequestId;
+use lineup_core::request::{Request, RequestState, cards};
+use lineup_testkit::world::World;
+
+/// Driving one platform as its users would.
+#[async_trait]
+pub trait ChatHarness: Send + Sync {
+    fn world(&self) -> &World;
+    /// Ada asks for a line through the platform's form; the stored request.
+    async fn request_line(&self) -> Request;
+    /// Wait until `who` has received `n` approval cards.
+    async fn approval_cards_for(&self, who: &Employee, n: usize);
+    /// `who` clicks `action` with `value`; what they were told, if anything.
+    async fn click(&self, who: &Employee, action: &str, value: &str) -> Option<String>;
+    /// The exact same signed click delivered twice; what each delivery told the clicker.
+    async fn replayed_click(
+        &self,
+        who: &Employee,
+        action: &str,
+        value: &str,
+    ) -> (Option<String>, Option<String>);
+    /// `who` denies through the platform's deny form.
+    async fn deny(&self, who: &Employee, request: RequestId, reason: &str);
+    /// Wait until `who` has a direct message containing `text`.
+    async fn direct_message_contains(&self, who: &Employee, text: &str);
+    /// Wait until `who` has received the QR code image.
+    async fn qr_received(&self, who: &Employee);
+    /// A well-formed request with a bad signature or token: the HTTP status.
+    async fn forged_request_status(&self) -> u16;
+    /// Someone from another tenant's workspace clicks Approve on `request`: what they're told.
+    async fn stranger_clicks_approve(&self, request: RequestId) -> Option<String>;
+    /// Payloads we sent that broke the platform's documented limits.
+    fn violations(&self) -> Vec<String>;
+}
+
+async fn state_of(h: &dyn ChatHarness, request: RequestId) -> RequestState {
+    h.world()
+        .lineup
+        .request(h.world().tenant, request)
+        .await
+        .unwrap()
+        .state
+}
+
+pub async fn request_approve_and_deliver(h: &dyn ChatHarness) {
+    let w = h.world();
+    let request = h.request_line().await;
+    assert_eq!(request.state, RequestState::Pending);
+    h.approval_cards_for(&w.maria, 1).await;
+    h.click(&w.maria, cards::APPROVE, &request.id.to_string())
+        .await;
+    h.qr_received(&w.ada).await;
+    h.direct_message_contains(&w.ada, "LPA:1$").await;
+    h.direct_message_contains(&w.ada, "SM-DP+").await;
+    wait_for_state(h, request.id, RequestState::Fulfilled).await;
+    assert_eq!(w.stats().await["subscriptions"]["total"], 1);
+    assert!(h.violations().is_empty(), "{:?}", h.violations());
+}
+
+pub async fn deny_with_a_reason(h: &dyn ChatHarness) {
+    let w = h.world();
+    let request = h.request_line().await;
+    h.approval_cards_for(&w.maria, 1).await;
+    h.deny(&w.maria, request.id, "use the team phone").await;
+    h.direct_message_contains(&w.ada, "use the team phone")
+        .await;
+    assert_eq!(state_of(h, request.id).await, RequestState::Denied);
+    assert_eq!(w.stats().await["subscriptions"]["total"], 0);
+    assert!(h.violations().is_empty(), "{:?}", h.violations());
+}
+
+pub async fn only_the_approver_and_never_oneself(h: &dyn ChatHarness) {
+    let w = h.world();
+    let request = h.request_line().await;
+    let id = request.id.to_string();
+    let peer = h
+        .click(&w.alan, cards::APPROVE, &id)
+        .await
+        .unwrap_or_default();
+    assert!(peer.contains("only the request's approver"), "{peer}");
+    let own = h
+        .click(&w.ada, cards::APPROVE, &id)
+        .await
+        .unwrap_or_default();
+    assert!(own.contains("cannot decide your own request"), "{own}");
+    assert_eq!(state_of(h, request.id).await, RequestState::Pending);
+}
+
+pub async fn forged_requests_are_refused(h: &dyn ChatHarness) {
+    assert_eq!(h.forged_request_status().await, 401);
+}
+
+pub async fn a_replayed_request_is_handled_once(h: &dyn ChatHarness) {
+    let w = h.world();
+    let request = h.request_line().await;
+    let (first, second) = h
+        .replayed_click(&w.alan, cards::APPROVE, &request.id.to_string())
+        .await;
+    assert!(first.is_some_and(|t| t.contains("only the request's approver")));
+    assert_eq!(
+        second, None,
+        "the replay was acknowledged, not handled again"
+    );
+}
+
+pub async fn double_clicks_give_one_decision(h: &dyn ChatHarness) {
+    let w = h.world();
+    let request = h.request_line().await;
+    h.approval_cards_for(&w.maria, 1).await;
+    let id = request.id.to_string();
+    let (a, b, c) = tokio::join!(
+        h.click(&w.maria, cards::APPROVE, &id),
+        h.click(&w.maria, cards::APPROVE, &id),
+        h.click(&w.olivia, cards::APPROVE, &id),
+    );
+    let told: Vec<String> = [a, b, c].into_iter().flatten().collect();
+    assert_eq!(
+        told.iter()
+            .filter(|t| t.contains("Already decided"))
+            .count(),
+        2,
+        "{told:?}"
+    );
+    h.qr_received(&w.ada).await;
+    let actions = w.audit_actions("request", &id).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "request.approved").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(w.stats().await["subscriptions"]["total"], 1);
+}
+
+pub async fn other_workspaces_cannot_touch_requests(h: &dyn ChatHarness) {
+    let request = h.request_line().await;
+    let told = h
+        .stranger_clicks_approve(request.id)
+        .await
+        .unwrap_or_default();
+    assert!(told.contains("was not found"), "{told}");
+    assert_eq!(state_of(h, request.id).await, RequestState::Pending);
+}
+
+async fn wait_for_state(h: &dyn ChatHarness, request: RequestId, state: RequestState) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while state_of(h, request).await != state {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "request never reached {state:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// One test per scenario for a platform: `scenarios!(start_fn);` inside a module.
+#[macro_export]
+macro_rules! scenarios {
+    ($start:path) => {
+        $crate::scenarios!(@each $start,
+            request_approve_and_deliver, deny_with_a_reason, only_the_approver_and_never_oneself,
+            forged_requests_are_refused, a_replayed_request_is_handled_once,
+            double_clicks_give_one_decision, other_workspaces_cannot_touch_requests);
+    };
+    (@each $start:path, $($scenario:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $scenario() {
+            let harness = $start(lineup_testkit::sqlite_store().await).await;
+            $crate::harness::$scenario(&harness).await;
+        }
+    )*};
+}
