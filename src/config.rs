@@ -18,6 +18,27 @@ pub struct Config {
     /// Where users reach this server (links in chat, OAuth redirects).
     pub public_url: Option<String>,
     pub slack: Option<SlackSettings>,
+    pub discord: Option<DiscordSettings>,
+    pub teams: Option<TeamsSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamsSettings {
+    /// The Azure bot's Microsoft App ID (the audience of every inbound token).
+    pub app_id: String,
+    pub app_password: String,
+    /// Overrides for tests: where the signing keys and outbound tokens come from.
+    pub openid_metadata_url: Option<String>,
+    pub token_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscordSettings {
+    pub application_id: String,
+    /// The application's Ed25519 public key (hex); every interaction is verified with it.
+    pub public_key: String,
+    pub bot_token: String,
+    pub api_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +158,42 @@ impl Config {
                 })
             }
         };
+        let discord = match get("DISCORD_APPLICATION_ID") {
+            None => None,
+            Some(application_id) => {
+                let need = |key: &'static str| {
+                    get(key)
+                        .ok_or_else(|| error(key, "is required when DISCORD_APPLICATION_ID is set"))
+                };
+                let public_key = need("DISCORD_PUBLIC_KEY")?;
+                if hex::decode(&public_key).map(|k| k.len()) != Ok(32) {
+                    return Err(error(
+                        "DISCORD_PUBLIC_KEY",
+                        "must be the 64 hex characters shown in the Discord developer portal",
+                    ));
+                }
+                Some(DiscordSettings {
+                    application_id,
+                    public_key,
+                    bot_token: need("DISCORD_BOT_TOKEN")?,
+                    api_base_url: get("DISCORD_API_BASE_URL"),
+                })
+            }
+        };
+        let teams = match get("TEAMS_APP_ID") {
+            None => None,
+            Some(app_id) => Some(TeamsSettings {
+                app_id,
+                app_password: get("TEAMS_APP_PASSWORD").ok_or_else(|| {
+                    error("TEAMS_APP_PASSWORD", "is required when TEAMS_APP_ID is set")
+                })?,
+                openid_metadata_url: get("TEAMS_OPENID_METADATA_URL"),
+                token_url: get("TEAMS_TOKEN_URL"),
+            }),
+        };
         Ok(Self {
+            teams,
+            discord,
             secret_key,
             public_url,
             slack,

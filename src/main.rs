@@ -39,6 +39,16 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// Discord: register the /esim command, or connect a server (guild) to a tenant.
+    Discord {
+        #[command(subcommand)]
+        action: DiscordCommand,
+    },
+    /// Microsoft Teams: connect an Azure AD tenant to a Lineup tenant.
+    Teams {
+        #[command(subcommand)]
+        action: TeamsCommand,
+    },
     /// Run the 1GLOBAL-style provider simulator on its own.
     Simulator {
         #[arg(long, default_value_t = 8787)]
@@ -46,6 +56,33 @@ enum Command {
         /// Address to bind; loopback unless you mean it.
         #[arg(long, default_value = "127.0.0.1")]
         bind: std::net::IpAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum DiscordCommand {
+    /// Create or update the /esim command (globally, or in one guild for instant updates).
+    RegisterCommands {
+        #[arg(long)]
+        guild: Option<String>,
+    },
+    /// Connect a Discord server to a tenant: its members' requests belong to that tenant.
+    LinkGuild {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        guild: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamsCommand {
+    /// Connect an Azure AD tenant (directory id) to a Lineup tenant.
+    LinkTenant {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        aad_tenant: String,
     },
 }
 
@@ -63,6 +100,18 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate => migrate(&config).await,
         Command::SlackInstallLink { tenant } => slack_install_link(&config, &tenant).await,
         Command::SlackTestAlert { tenant } => slack_test_alert(&config, &tenant).await,
+        Command::Discord { action } => discord(&config, action).await,
+        Command::Teams {
+            action: TeamsCommand::LinkTenant { tenant, aad_tenant },
+        } => {
+            link_workspace(
+                &config,
+                &tenant,
+                lineup_core::chat::Platform::Teams,
+                &aad_tenant,
+            )
+            .await
+        }
         Command::Simulator { port, bind } => run_simulator(SocketAddr::new(bind, port)).await,
     };
     match outcome {
@@ -171,6 +220,60 @@ async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
     println!(
         "posted a test alert to the finance channel ({} at {})",
         posted.channel, posted.id
+    );
+    Ok(())
+}
+
+async fn discord(config: &Config, action: DiscordCommand) -> anyhow::Result<()> {
+    match action {
+        DiscordCommand::RegisterCommands { guild } => {
+            let settings = config.discord.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("DISCORD_APPLICATION_ID: Discord is not configured (see README, Connect Discord)")
+            })?;
+            let client = server::discord_client(settings)?;
+            let ids = lineup_bot::discord::register_commands(&client, guild.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("registering /esim with Discord failed: {e}"))?;
+            println!("registered /esim ({})", ids.join(", "));
+            Ok(())
+        }
+        DiscordCommand::LinkGuild { tenant, guild } => {
+            link_workspace(
+                config,
+                &tenant,
+                lineup_core::chat::Platform::Discord,
+                &guild,
+            )
+            .await
+        }
+    }
+}
+
+/// Discord guilds and Azure AD tenants are connected by an admin, not by an OAuth flow:
+/// the bot's credentials are the application's own, so nothing secret is stored per workspace.
+async fn link_workspace(
+    config: &Config,
+    slug: &str,
+    platform: lineup_core::chat::Platform,
+    workspace_id: &str,
+) -> anyhow::Result<()> {
+    let runtime = server::start_for_command(config).await?;
+    let slug =
+        lineup_core::tenant::Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let tenant = runtime
+        .lineup
+        .tenant_by_slug(&slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--tenant: no tenant {slug}"))?;
+    let actor = lineup_core::audit::Actor::System;
+    runtime
+        .lineup
+        .install_workspace(tenant.id, &actor, platform, workspace_id, None, "")
+        .await?;
+    println!(
+        "{} {workspace_id} now belongs to {}",
+        platform.as_str(),
+        tenant.slug
     );
     Ok(())
 }

@@ -18,10 +18,13 @@ use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, ProviderSettings, SlackSettings};
+use crate::config::{Config, DiscordSettings, ProviderSettings, SlackSettings, TeamsSettings};
 use lineup_bot::chat::ChatTransport;
+use lineup_bot::discord::transport::DiscordTransport;
+use lineup_bot::discord::{DiscordClient, DiscordConfig, DiscordState, discord_router};
 use lineup_bot::flows::ChatFlows;
 use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
+use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
 use lineup_bot::{SlackState, slack_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
@@ -31,6 +34,8 @@ pub struct Runtime {
     /// The chat flows over every configured platform.
     pub flows: Arc<ChatFlows>,
     pub slack: Option<SlackParts>,
+    pub discord: Option<DiscordState>,
+    pub teams: Option<TeamsState>,
 }
 
 /// The Slack routes' state and its install links, when Slack is configured.
@@ -97,7 +102,31 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         }
         None => None,
     };
+    let discord_client = match &config.discord {
+        Some(settings) => {
+            let client = discord_client(settings)?;
+            transports.push(Arc::new(DiscordTransport::new(client.clone())));
+            Some(client)
+        }
+        None => None,
+    };
+    let teams_outbound = config.teams.as_ref().map(|settings| {
+        let config = teams_config(settings);
+        let outbound = TeamsOutbound::new(&config);
+        transports.push(Arc::new(outbound.transport()));
+        (config, outbound)
+    });
     let flows = ChatFlows::new(lineup.clone(), transports);
+    let teams = teams_outbound.map(|(config, outbound)| {
+        TeamsState::with_outbound(config, flows.clone(), Arc::new(lineup.clone()), outbound)
+    });
+    let discord = match discord_client {
+        Some(client) => Some(
+            DiscordState::with_client(client, flows.clone())
+                .map_err(|e| anyhow!("DISCORD_PUBLIC_KEY: {e}"))?,
+        ),
+        None => None,
+    };
     let slack = slack_client.map(|(client, slack_config, settings)| {
         // The install link is signed with the signing secret: only this server can mint one.
         let install_state = InstallState::new(settings.signing_secret.as_bytes().to_vec());
@@ -119,7 +148,32 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         simulator,
         flows,
         slack,
+        discord,
+        teams,
     })
+}
+
+fn teams_config(settings: &TeamsSettings) -> TeamsConfig {
+    let mut config = TeamsConfig::new(&settings.app_id, &settings.app_password);
+    if let Some(url) = &settings.openid_metadata_url {
+        config.openid_metadata_url = url.clone();
+    }
+    if let Some(url) = &settings.token_url {
+        config.token_url = url.clone();
+    }
+    config
+}
+
+pub fn discord_client(settings: &DiscordSettings) -> anyhow::Result<DiscordClient> {
+    let mut config = DiscordConfig::new(
+        &settings.application_id,
+        &settings.public_key,
+        &settings.bot_token,
+    );
+    if let Some(api) = &settings.api_base_url {
+        config = config.with_api_base_url(api);
+    }
+    DiscordClient::new(config).map_err(|e| anyhow!("DISCORD_API_BASE_URL: {e}"))
 }
 
 fn slack_client(
@@ -221,13 +275,23 @@ async fn connect_provider(settings: &ProviderSettings) -> anyhow::Result<Arc<One
 }
 
 /// Every route of the composed server.
-pub fn router(lineup: Lineup, slack: Option<SlackState>) -> Router {
+pub fn router(runtime: &Runtime) -> Router {
+    let (lineup, slack) = (
+        runtime.lineup.clone(),
+        runtime.slack.as_ref().map(|s| s.state.clone()),
+    );
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(lineup);
     if let Some(state) = slack {
         app = app.merge(slack_router(state));
+    }
+    if let Some(state) = runtime.discord.clone() {
+        app = app.merge(discord_router(state));
+    }
+    if let Some(state) = runtime.teams.clone() {
+        app = app.merge(teams_router(state));
     }
     app.layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -253,8 +317,7 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let worker = tokio::spawn(run_worker(runtime.lineup.clone(), runtime.flows.clone()));
     on_ready(bound);
-    let slack_state = runtime.slack.as_ref().map(|s| s.state.clone());
-    axum::serve(listener, router(runtime.lineup.clone(), slack_state))
+    axum::serve(listener, router(&runtime))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     worker.abort();

@@ -7,4 +7,6 @@ pub mod slack;
 pub use routes::{SlackState, slack_router};
 pub mod chat;
 pub mod commands;
+pub mod discord;
 pub mod flows;
+pub mod teams;

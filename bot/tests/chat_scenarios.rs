@@ -6,3 +6,11 @@ mod harness;
 mod slack {
     crate::scenarios!(crate::harness::slack::slack);
 }
+
+mod discord {
+    crate::scenarios!(crate::harness::discord::discord);
+}
+
+mod teams {
+    crate::scenarios!(crate::harness::teams::teams);
+}

@@ -27,6 +27,7 @@ both_backends!(
             "the card says who and why: {card_text}"
         );
 
+        s.card_refs_saved(request.id, 1).await;
         s.click(TEAM, MARIA, cards::APPROVE, &request.id.to_string())
             .await;
 

@@ -1,7 +1,9 @@
 //! Shared test set-up: a throwaway PostgreSQL cluster started from the machine's own binaries,
 //! and fresh stores on both backends so every store test runs on SQLite and PostgreSQL.
 
+pub mod fake_discord;
 pub mod fake_slack;
+pub mod fake_teams;
 mod postgres;
 pub mod world;
 

@@ -2,7 +2,9 @@
 //! [`ChatHarness`], and each platform drives its own real routes against its own fake API.
 #![allow(dead_code)]
 
+pub mod discord;
 pub mod slack;
+pub mod teams;
 
 use async_trait::async_trait;
 use lineup_core::employee::Employee;
@@ -41,6 +43,32 @@ pub trait ChatHarness: Send + Sync {
     fn violations(&self) -> Vec<String>;
 }
 
+/// Wait until the request remembers where its card went (delivery runs after the answer; a
+/// person needs seconds to read a card, a test does not).
+async fn cards_remembered(h: &dyn ChatHarness, request: RequestId) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let stored = h
+            .world()
+            .lineup
+            .request(h.world().tenant, request)
+            .await
+            .unwrap();
+        let remembered = stored.chat_refs.as_object().is_some_and(|all| {
+            all.values()
+                .any(|refs| refs["cards"].as_array().is_some_and(|c| !c.is_empty()))
+        });
+        if remembered {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the card's location was never saved"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn state_of(h: &dyn ChatHarness, request: RequestId) -> RequestState {
     h.world()
         .lineup
@@ -69,6 +97,7 @@ pub async fn deny_with_a_reason(h: &dyn ChatHarness) {
     let w = h.world();
     let request = h.request_line().await;
     h.approval_cards_for(&w.maria, 1).await;
+    cards_remembered(h, request.id).await;
     h.deny(&w.maria, request.id, "use the team phone").await;
     h.direct_message_contains(&w.ada, "use the team phone")
         .await;
@@ -115,6 +144,7 @@ pub async fn double_clicks_give_one_decision(h: &dyn ChatHarness) {
     let w = h.world();
     let request = h.request_line().await;
     h.approval_cards_for(&w.maria, 1).await;
+    cards_remembered(h, request.id).await;
     let id = request.id.to_string();
     let (a, b, c) = tokio::join!(
         h.click(&w.maria, cards::APPROVE, &id),

@@ -123,11 +123,21 @@ impl Conversation for Recorder {
         .await;
         self.answer_or(format!("Clicked {action_id}"))
     }
-    async fn submit_request_form(&self, speaker: Speaker, form: RequestForm, _dedupe_key: &str) -> FormAnswer {
+    async fn submit_request_form(
+        &self,
+        speaker: Speaker,
+        form: RequestForm,
+        _dedupe_key: &str,
+    ) -> FormAnswer {
         self.push(Got::RequestForm { speaker, form }).await;
         self.form_or()
     }
-    async fn submit_deny_reason(&self, speaker: Speaker, request_id: &str, reason: &str) -> FormAnswer {
+    async fn submit_deny_reason(
+        &self,
+        speaker: Speaker,
+        request_id: &str,
+        reason: &str,
+    ) -> FormAnswer {
         self.push(Got::DenyReason {
             speaker,
             request_id: request_id.to_string(),
@@ -144,7 +154,11 @@ pub struct Urls(pub Mutex<Vec<(String, String)>>);
 
 #[async_trait]
 impl ServiceUrlStore for Urls {
-    async fn remember_service_url(&self, aad_tenant_id: &str, service_url: &str) -> Result<(), String> {
+    async fn remember_service_url(
+        &self,
+        aad_tenant_id: &str,
+        service_url: &str,
+    ) -> Result<(), String> {
         self.0
             .lock()
             .unwrap()
@@ -182,7 +196,12 @@ pub async fn start(conv: Arc<Recorder>) -> App {
 
 pub async fn start_with(conv: Arc<Recorder>, budget: Option<Duration>) -> App {
     let fake = FakeTeams::start(APP_ID, APP_PASSWORD).await;
-    fake.add_member(USER, "Ann Example", Some("ann@acme.example"), Some("ann@acme.example"));
+    fake.add_member(
+        USER,
+        "Ann Example",
+        Some("ann@acme.example"),
+        Some("ann@acme.example"),
+    );
     let urls = Arc::new(Urls::default());
     let mut state = TeamsState::new(config(&fake), conv.clone(), urls.clone());
     if let Some(b) = budget {

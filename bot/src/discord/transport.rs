@@ -1,0 +1,141 @@
+//! [`ChatTransport`] on Discord: DMs (`POST /users/@me/channels` then a message, the QR code
+//! as `files[0]` shown in the embed), channel messages, edits and replies (`message_reference`;
+//! Discord channels have no threads under a bot message). Discord has no email lookup:
+//! `find_user_by_email` and `user_email` answer `Ok(None)`; people are matched by their stored
+//! Discord user id.
+//!
+//! Every button carries the guild (`@<guild>|<action>|<value>`), so a click in a DM — which
+//! Discord sends without a guild — still reaches the right tenant.
+
+use async_trait::async_trait;
+use lineup_core::chat::{Platform, Workspace};
+use lineup_core::notify::Message;
+use serde_json::json;
+
+use super::client::{DiscordClient, File};
+use super::render;
+use crate::chat::{ChatTransport, MessageRef};
+
+#[derive(Clone)]
+pub struct DiscordTransport {
+    client: DiscordClient,
+}
+
+impl DiscordTransport {
+    pub fn new(client: DiscordClient) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &DiscordClient {
+        &self.client
+    }
+}
+
+fn file_of(m: &Message) -> Option<File> {
+    m.image.as_ref().map(|i| File {
+        bytes: i.png.clone(),
+        filename: i.filename.clone(),
+    })
+}
+
+/// The message body the transport sends for `m` in workspace `ws`.
+pub fn body_for(ws: &Workspace, m: &Message) -> serde_json::Value {
+    render::message_payload(m, Some(&ws.workspace_id))
+}
+
+#[async_trait]
+impl ChatTransport for DiscordTransport {
+    fn platform(&self) -> Platform {
+        Platform::Discord
+    }
+
+    async fn send_direct(
+        &self,
+        ws: &Workspace,
+        user_id: &str,
+        message: &Message,
+    ) -> Result<MessageRef, String> {
+        let channel = self
+            .client
+            .create_dm(&ws.bot_token, user_id)
+            .await
+            .map_err(|e| format!("opening a DM with {user_id}: {e}"))?;
+        self.send_channel(ws, &channel, message).await
+    }
+
+    async fn send_channel(
+        &self,
+        ws: &Workspace,
+        channel: &str,
+        message: &Message,
+    ) -> Result<MessageRef, String> {
+        let id = self
+            .client
+            .create_message(
+                &ws.bot_token,
+                channel,
+                &body_for(ws, message),
+                file_of(message).as_ref(),
+            )
+            .await
+            .map_err(|e| format!("posting to channel {channel}: {e}"))?;
+        Ok(MessageRef {
+            channel: channel.to_string(),
+            id,
+        })
+    }
+
+    async fn update(
+        &self,
+        ws: &Workspace,
+        at: &MessageRef,
+        message: &Message,
+    ) -> Result<(), String> {
+        // `components` is always present (possibly empty), so a decided card loses its buttons.
+        self.client
+            .edit_message(
+                &ws.bot_token,
+                &at.channel,
+                &at.id,
+                &body_for(ws, message),
+                file_of(message).as_ref(),
+            )
+            .await
+            .map_err(|e| format!("editing message {} in {}: {e}", at.id, at.channel))
+    }
+
+    async fn reply(
+        &self,
+        ws: &Workspace,
+        to: &MessageRef,
+        message: &Message,
+    ) -> Result<MessageRef, String> {
+        let mut body = body_for(ws, message);
+        body["message_reference"] = json!({
+            "message_id": to.id,
+            "channel_id": to.channel,
+            "fail_if_not_exists": false,
+        });
+        let id = self
+            .client
+            .create_message(&ws.bot_token, &to.channel, &body, file_of(message).as_ref())
+            .await
+            .map_err(|e| format!("replying to {} in {}: {e}", to.id, to.channel))?;
+        Ok(MessageRef {
+            channel: to.channel.clone(),
+            id,
+        })
+    }
+
+    async fn find_user_by_email(
+        &self,
+        _ws: &Workspace,
+        _email: &str,
+    ) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    async fn user_email(&self, _ws: &Workspace, _user_id: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,247 @@
+//! [`TeamsTransport`]: the shared flows' [`ChatTransport`] on Teams.
+//!
+//! The Bot Connector service URL of a workspace (Azure AD tenant) is
+//! `Workspace.settings["service_url"]`, learned from inbound activities. Direct messages go to
+//! the 1:1 conversation with the user, created on first use (Teams hands back the existing one)
+//! and remembered in memory; every message is one Adaptive Card attachment.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use lineup_core::chat::{Platform, Workspace};
+use lineup_core::notify::Message;
+use serde_json::Value;
+use tracing::debug;
+
+use super::client::BotConnector;
+use super::render;
+use crate::chat::{ChatTransport, MessageRef};
+
+/// `Workspace.settings` key of the Bot Connector service URL.
+pub const SERVICE_URL_SETTING: &str = "service_url";
+/// Conversations remembered per kind before the memory starts over.
+const MAX_REMEMBERED: usize = 100_000;
+
+/// The service URL stored for a workspace.
+pub fn service_url(ws: &Workspace) -> Result<String, String> {
+    ws.settings
+        .get(SERVICE_URL_SETTING)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!(
+                "no Teams service URL known for tenant {} yet (Lineup learns it from the first activity)",
+                ws.workspace_id
+            )
+        })
+}
+
+type Key = (String, String);
+
+/// Conversations we know per (Azure AD tenant, Teams user id): the user's 1:1 chat with the
+/// bot, and any conversation we saw them in (enough to look them up). Shared by the router,
+/// which learns them from inbound activities, and the transport.
+#[derive(Default)]
+pub struct KnownConversations {
+    direct: Mutex<HashMap<Key, String>>,
+    seen_in: Mutex<HashMap<Key, String>>,
+}
+
+fn put(map: &Mutex<HashMap<Key, String>>, tenant: &str, user: &str, conversation: &str) {
+    let mut m = map.lock().expect("conversation memory lock");
+    if m.len() >= MAX_REMEMBERED {
+        m.clear();
+    }
+    m.insert(
+        (tenant.to_string(), user.to_string()),
+        conversation.to_string(),
+    );
+}
+
+impl KnownConversations {
+    pub fn remember_direct(&self, tenant: &str, user: &str, conversation: &str) {
+        put(&self.direct, tenant, user, conversation);
+        put(&self.seen_in, tenant, user, conversation);
+    }
+
+    pub fn remember_seen(&self, tenant: &str, user: &str, conversation: &str) {
+        put(&self.seen_in, tenant, user, conversation);
+    }
+
+    pub fn direct(&self, tenant: &str, user: &str) -> Option<String> {
+        let key = (tenant.to_string(), user.to_string());
+        self.direct
+            .lock()
+            .expect("conversation memory lock")
+            .get(&key)
+            .cloned()
+    }
+
+    /// A conversation `user` is a member of: their 1:1 chat first.
+    pub fn any(&self, tenant: &str, user: &str) -> Option<String> {
+        let key = (tenant.to_string(), user.to_string());
+        self.direct(tenant, user).or_else(|| {
+            self.seen_in
+                .lock()
+                .expect("conversation memory lock")
+                .get(&key)
+                .cloned()
+        })
+    }
+}
+
+/// Sends the shared flows' messages to Teams.
+#[derive(Clone)]
+pub struct TeamsTransport {
+    connector: BotConnector,
+    bot_id: String,
+    known: Arc<KnownConversations>,
+}
+
+impl TeamsTransport {
+    /// `bot_id` is `28:<app id>` ([`super::TeamsConfig::bot_id`]). Pass the router's
+    /// [`KnownConversations`] (`TeamsState::known_conversations`) to share what it learns.
+    pub fn new(connector: BotConnector, bot_id: String, known: Arc<KnownConversations>) -> Self {
+        Self {
+            connector,
+            bot_id,
+            known,
+        }
+    }
+
+    pub fn known_conversations(&self) -> &Arc<KnownConversations> {
+        &self.known
+    }
+
+    /// The 1:1 conversation with `user_id`, created when not known yet.
+    pub async fn direct_conversation(
+        &self,
+        ws: &Workspace,
+        user_id: &str,
+    ) -> Result<String, String> {
+        if let Some(c) = self.known.direct(&ws.workspace_id, user_id) {
+            return Ok(c);
+        }
+        let url = service_url(ws)?;
+        let conversation = self
+            .connector
+            .create_conversation(&url, &self.bot_id, &ws.workspace_id, user_id)
+            .await
+            .map_err(|e| format!("opening a Teams chat with {user_id}: {e}"))?;
+        self.known
+            .remember_direct(&ws.workspace_id, user_id, &conversation);
+        Ok(conversation)
+    }
+}
+
+#[async_trait]
+impl ChatTransport for TeamsTransport {
+    fn platform(&self) -> Platform {
+        Platform::Teams
+    }
+
+    async fn send_direct(
+        &self,
+        ws: &Workspace,
+        user_id: &str,
+        message: &Message,
+    ) -> Result<MessageRef, String> {
+        let url = service_url(ws)?;
+        let conversation = self.direct_conversation(ws, user_id).await?;
+        let id = self
+            .connector
+            .send_activity(&url, &conversation, &render::message_activity(message))
+            .await
+            .map_err(|e| format!("Teams direct message to {user_id}: {e}"))?;
+        Ok(MessageRef {
+            channel: conversation,
+            id,
+        })
+    }
+
+    async fn send_channel(
+        &self,
+        ws: &Workspace,
+        channel: &str,
+        message: &Message,
+    ) -> Result<MessageRef, String> {
+        let url = service_url(ws)?;
+        let id = self
+            .connector
+            .send_activity(&url, channel, &render::message_activity(message))
+            .await
+            .map_err(|e| format!("Teams post to channel {channel}: {e}"))?;
+        Ok(MessageRef {
+            channel: channel.to_string(),
+            id,
+        })
+    }
+
+    async fn update(
+        &self,
+        ws: &Workspace,
+        at: &MessageRef,
+        message: &Message,
+    ) -> Result<(), String> {
+        let url = service_url(ws)?;
+        self.connector
+            .update(
+                &url,
+                &at.channel,
+                &at.id,
+                &render::message_activity(message),
+            )
+            .await
+            .map_err(|e| format!("updating Teams message {}: {e}", at.id))
+    }
+
+    async fn reply(
+        &self,
+        ws: &Workspace,
+        to: &MessageRef,
+        message: &Message,
+    ) -> Result<MessageRef, String> {
+        let url = service_url(ws)?;
+        let id = self
+            .connector
+            .reply(
+                &url,
+                &to.channel,
+                &to.id,
+                &render::message_activity(message),
+            )
+            .await
+            .map_err(|e| format!("replying to Teams message {}: {e}", to.id))?;
+        Ok(MessageRef {
+            channel: to.channel.clone(),
+            id,
+        })
+    }
+
+    /// Teams cannot look people up by email without Microsoft Graph (not used): always `None`.
+    async fn find_user_by_email(
+        &self,
+        _ws: &Workspace,
+        _email: &str,
+    ) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    async fn user_email(&self, ws: &Workspace, user_id: &str) -> Result<Option<String>, String> {
+        let Some(conversation) = self.known.any(&ws.workspace_id, user_id) else {
+            debug!(
+                user_id,
+                "no known Teams conversation to look the user up in"
+            );
+            return Ok(None);
+        };
+        let url = service_url(ws)?;
+        self.connector
+            .get_member(&url, &conversation, user_id)
+            .await
+            .map(|m| m.and_then(|m| m.best_email()))
+            .map_err(|e| format!("looking up Teams user {user_id}: {e}"))
+    }
+}
