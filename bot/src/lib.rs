@@ -10,3 +10,4 @@ pub mod commands;
 pub mod discord;
 pub mod flows;
 pub mod teams;
+pub mod text;

@@ -11,6 +11,7 @@
 //! cannot be shortened without breaking them: an over-long one is left for the limits check to
 //! refuse.
 
+use crate::text::{markdown, truncate};
 use lineup_core::notify::{ActionStyle, Message};
 use serde_json::{Value, json};
 
@@ -33,53 +34,6 @@ pub const REQUEST_PREFIX: &str = "~request|";
 pub const FIELD_REASON: &str = "reason";
 pub const FIELD_WANTED_DATE: &str = "wanted_date";
 pub const FIELD_DENY_REASON: &str = "deny_reason";
-
-/// Cuts `s` to at most `max` characters, ending with `…` when cut.
-pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// Core's `*bold*` → Discord's `**bold**`; a lone `*` is left alone.
-pub fn markdown(text: &str) -> String {
-    text.split('\n')
-        .map(bold_line)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn bold_line(line: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = String::with_capacity(line.len() + 8);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let opens = c == '*'
-            && chars
-                .get(i + 1)
-                .is_some_and(|n| !n.is_whitespace() && *n != '*')
-            && (i == 0 || chars[i - 1] != '*');
-        if opens {
-            let close = (i + 2..chars.len()).find(|&j| {
-                chars[j] == '*' && !chars[j - 1].is_whitespace() && chars.get(j + 1) != Some(&'*')
-            });
-            if let Some(j) = close {
-                out.push_str("**");
-                out.extend(&chars[i + 1..j]);
-                out.push_str("**");
-                i = j + 1;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
-}
 
 fn button_style(style: ActionStyle) -> u64 {
     match style {
@@ -117,7 +71,7 @@ pub fn embed(m: &Message) -> Value {
     let mut e = serde_json::Map::new();
     let mut budget = limits::MAX_EMBED_TOTAL;
     if let Some(title) = m.title.as_deref().filter(|t| !t.is_empty()) {
-        let t = clip(title, limits::MAX_EMBED_TITLE);
+        let t = truncate(title, limits::MAX_EMBED_TITLE);
         budget -= t.chars().count();
         e.insert("title".into(), json!(t));
     }
@@ -125,13 +79,13 @@ pub fn embed(m: &Message) -> Value {
         .context
         .as_deref()
         .filter(|c| !c.is_empty())
-        .map(|c| clip(c, limits::MAX_EMBED_FOOTER));
+        .map(|c| truncate(c, limits::MAX_EMBED_FOOTER));
     if let Some(f) = &footer {
         budget = budget.saturating_sub(f.chars().count());
     }
     let mut fields = Vec::new();
     for f in m.fields.iter().take(limits::MAX_EMBED_FIELDS) {
-        let name = clip(
+        let name = truncate(
             if f.label.is_empty() {
                 "\u{200b}"
             } else {
@@ -139,7 +93,7 @@ pub fn embed(m: &Message) -> Value {
             },
             limits::MAX_FIELD_NAME,
         );
-        let value = clip(
+        let value = truncate(
             &markdown(if f.value.is_empty() { "—" } else { &f.value }),
             limits::MAX_FIELD_VALUE,
         );
@@ -154,7 +108,7 @@ pub fn embed(m: &Message) -> Value {
     if !description.trim().is_empty() {
         e.insert(
             "description".into(),
-            json!(clip(
+            json!(truncate(
                 &description,
                 limits::MAX_EMBED_DESCRIPTION.min(budget)
             )),
@@ -185,7 +139,7 @@ pub fn components(m: &Message, dm_guild: Option<&str>) -> Vec<Value> {
             json!({
                 "type": 2,
                 "style": button_style(a.style),
-                "label": clip(&a.label, limits::MAX_BUTTON_LABEL),
+                "label": truncate(&a.label, limits::MAX_BUTTON_LABEL),
                 "custom_id": action_custom_id(dm_guild, &a.id, &a.value, a.confirm.is_some()),
             })
         })
@@ -210,7 +164,7 @@ pub fn message_payload(m: &Message, dm_guild: Option<&str>) -> Value {
         body["attachments"] = json!([{
             "id": 0,
             "filename": img.filename,
-            "description": clip(&img.alt, limits::MAX_ATTACHMENT_DESCRIPTION),
+            "description": truncate(&img.alt, limits::MAX_ATTACHMENT_DESCRIPTION),
         }]);
     }
     body
@@ -219,7 +173,7 @@ pub fn message_payload(m: &Message, dm_guild: Option<&str>) -> Value {
 /// An ephemeral message with plain text.
 pub fn ephemeral_text(text: &str) -> Value {
     json!({
-        "content": clip(&markdown(text), limits::MAX_CONTENT),
+        "content": truncate(&markdown(text), limits::MAX_CONTENT),
         "flags": EPHEMERAL,
         "allowed_mentions": {"parse": []},
     })
@@ -271,7 +225,7 @@ pub fn plan_select(plans: &[(String, String)]) -> Value {
         .take(limits::MAX_SELECT_OPTIONS)
         .map(|(id, label)| {
             json!({
-                "label": clip(label, limits::MAX_OPTION_LABEL),
+                "label": truncate(label, limits::MAX_OPTION_LABEL),
                 "value": id,
             })
         })
@@ -302,10 +256,10 @@ fn text_input(
     json!({"type": 1, "components": [{
         "type": 4,
         "custom_id": id,
-        "label": clip(label, limits::MAX_INPUT_LABEL),
+        "label": truncate(label, limits::MAX_INPUT_LABEL),
         "style": if paragraph { 2 } else { 1 },
         "required": required,
-        "placeholder": clip(placeholder, limits::MAX_INPUT_PLACEHOLDER),
+        "placeholder": truncate(placeholder, limits::MAX_INPUT_PLACEHOLDER),
         "max_length": max,
     }]})
 }
@@ -313,7 +267,7 @@ fn text_input(
 /// The request-form modal for a chosen plan (reason, wanted date).
 pub fn request_modal(plan_id: &str, plan_label: Option<&str>) -> Value {
     let title = match plan_label {
-        Some(l) => clip(&format!("Request: {l}"), limits::MAX_MODAL_TITLE),
+        Some(l) => truncate(&format!("Request: {l}"), limits::MAX_MODAL_TITLE),
         None => "Request an eSIM line".to_string(),
     };
     json!({
@@ -354,11 +308,11 @@ pub fn open_deny_prompt(request_id: &str) -> Value {
 /// "Are you sure?" for an action with `confirm`: the button carries the real action id.
 pub fn confirm_prompt(question: &str, label: &str, custom_id: &str) -> Value {
     json!({
-        "content": clip(&markdown(question), limits::MAX_CONTENT),
+        "content": truncate(&markdown(question), limits::MAX_CONTENT),
         "flags": EPHEMERAL,
         "components": [{"type": 1, "components": [{
             "type": 2, "style": 4,
-            "label": clip(&format!("Yes, {label}"), limits::MAX_BUTTON_LABEL),
+            "label": truncate(&format!("Yes, {label}"), limits::MAX_BUTTON_LABEL),
             "custom_id": custom_id,
         }]}],
         "allowed_mentions": {"parse": []},

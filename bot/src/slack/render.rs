@@ -5,6 +5,7 @@
 //! the message's image is not rendered as a block: the delivery code uploads it with
 //! [`crate::slack::SlackClient::upload_png`] (an `image` block needs a public URL).
 
+use crate::text::truncate;
 use lineup_core::notify::{ActionStyle, Message};
 use serde_json::{Value, json};
 
@@ -32,16 +33,6 @@ pub fn escape_mrkdwn(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
-}
-
-/// Cuts `s` to at most `max` characters, ending in "…" when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
     out
 }
 

@@ -6,6 +6,7 @@
 //! becomes an `Action.ShowCard` holding the question and the real button. The QR image is an
 //! `Image` with a `data:image/png;base64,…` URI (Teams renders those; no public URL needed).
 
+use crate::text::{markdown, truncate};
 use base64::Engine;
 use lineup_core::notify::{ActionStyle, Message};
 use serde_json::{Value, json};
@@ -25,47 +26,6 @@ pub const DATE_INPUT: &str = "wanted_date";
 pub const DENY_REASON_INPUT: &str = "deny_reason";
 /// Longest reason accepted by the forms.
 pub const MAX_REASON: usize = 1000;
-
-/// Cuts `s` to at most `max` characters, ending in "…" when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// Core's `*bold*` → Adaptive Card markdown `**bold**`. A `*` without a partner on the same
-/// line, or next to a space on the inside, stays as it is.
-pub fn markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for (n, line) in text.split('\n').enumerate() {
-        if n > 0 {
-            out.push('\n');
-        }
-        let chars: Vec<char> = line.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            if chars[i] == '*'
-                && i + 1 < chars.len()
-                && !chars[i + 1].is_whitespace()
-                && chars[i + 1] != '*'
-                && let Some(len) = chars[i + 1..].iter().position(|c| *c == '*')
-                && !chars[i + len].is_whitespace()
-            {
-                out.push_str("**");
-                out.extend(&chars[i + 1..i + 1 + len]);
-                out.push_str("**");
-                i += len + 2;
-                continue;
-            }
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
-}
 
 /// Plain text for notifications and the card's `fallbackText`: title and text, `*` dropped.
 pub fn summary(message: &Message) -> String {
