@@ -84,8 +84,10 @@ const FAMILY: [&str; 25] = [
     "Stroustrup",
 ];
 
-/// The demo tenant, seeding it first if this data directory has none.
-pub async fn ensure_seeded(lineup: &Lineup) -> anyhow::Result<TenantId> {
+/// The demo tenant, seeding it first if this data directory has none. `simulator` is the
+/// built-in simulator's URL, used to stage a provider failure and a slow order so the demo
+/// shows `failed` and `provisioning` lines too.
+pub async fn ensure_seeded(lineup: &Lineup, simulator: Option<&str>) -> anyhow::Result<TenantId> {
     let slug = Slug::parse(SLUG).expect("the demo slug is valid");
     if let Some(tenant) = lineup.tenant_by_slug(&slug).await? {
         return Ok(tenant.id);
@@ -137,6 +139,10 @@ pub async fn ensure_seeded(lineup: &Lineup) -> anyhow::Result<TenantId> {
     let plans = lineup.sync_plans(t, &actor).await?;
     anyhow::ensure!(!plans.is_empty(), "the provider offers no plans");
     seed_lines(lineup, t, &employees, &plans, &mut rng).await?;
+    if let Some(simulator) = simulator {
+        seed_unhappy_lines(lineup, t, &employees[40..42], plans[0].id, simulator).await?;
+    }
+    seed_pending_requests(lineup, t, &employees[42..44], plans[0].id).await?;
     seed_usage(lineup, t, &mut rng).await?;
     Ok(t)
 }
@@ -255,6 +261,112 @@ async fn settle_demo_line(
             lineup.terminate_line(t, &actor, line, None).await?;
         }
         _ => {} // still waiting for the employee to scan the QR code
+    }
+    Ok(())
+}
+
+/// One line the provider refused (failed, with the reason) and one whose order the provider
+/// takes an hour over (provisioning; the worker finishes it, also after a restart).
+async fn seed_unhappy_lines(
+    lineup: &Lineup,
+    t: TenantId,
+    employees: &[EmployeeId],
+    plan: lineup_core::ids::PlanId,
+    simulator: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let control = |path: &str| format!("{simulator}/_sim/{path}");
+    let refuse_next = serde_json::json!({
+        "match": {"order_type": "activate_subscription"},
+        "action": {"cancel_with": "PROVISIONING_FAILED"},
+        "times": 1
+    });
+    http.post(control("faults"))
+        .json(&refuse_next)
+        .send()
+        .await?
+        .error_for_status()?;
+    let failed = IssueLine {
+        employee_id: employees[0],
+        plan_id: plan,
+        issue_key: format!("demo-seed-{}", employees[0]),
+    };
+    let outcome = lineup.issue_line(t, &Actor::System, failed).await;
+    anyhow::ensure!(
+        outcome.is_err(),
+        "the staged provider failure did not happen"
+    );
+
+    let slow = serde_json::json!({"order_delay_ms": {"min": 3_600_000, "max": 3_600_000}});
+    http.put(control("config"))
+        .json(&slow)
+        .send()
+        .await?
+        .error_for_status()?;
+    let issue = IssueLine {
+        employee_id: employees[1],
+        plan_id: plan,
+        issue_key: format!("demo-seed-{}", employees[1]),
+    };
+    let placing = {
+        let lineup = lineup.clone();
+        tokio::spawn(async move { lineup.issue_line(t, &Actor::System, issue).await })
+    };
+    // Restore the normal delay as soon as the slow order exists.
+    for _ in 0..200 {
+        let lines = lineup.lines(t).await?;
+        if lines
+            .iter()
+            .any(|l| l.employee_id == employees[1] && l.state == LineState::Provisioning)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let normal = serde_json::json!({"order_delay_ms": {"min": 500, "max": 3000}});
+    http.put(control("config"))
+        .json(&normal)
+        .send()
+        .await?
+        .error_for_status()?;
+    drop(placing); // it keeps polling in the background; the worker takes over after a restart
+    Ok(())
+}
+
+/// Two requests waiting for a manager, so approvals have something to show.
+async fn seed_pending_requests(
+    lineup: &Lineup,
+    t: TenantId,
+    employees: &[EmployeeId],
+    plan: lineup_core::ids::PlanId,
+) -> anyhow::Result<()> {
+    use lineup_core::request::RequestDetails;
+    use lineup_core::request::commands::SubmitRequest;
+    let asks = [
+        (
+            RequestDetails::NewLine {
+                plan_id: plan,
+                wanted_date: None,
+            },
+            "starting field visits next week",
+        ),
+        (
+            RequestDetails::NewLine {
+                plan_id: plan,
+                wanted_date: None,
+            },
+            "on-call rotation from December",
+        ),
+    ];
+    for (employee, (details, reason)) in employees.iter().zip(asks) {
+        let request = SubmitRequest {
+            requester: *employee,
+            details,
+            reason: reason.into(),
+            dedupe_key: format!("demo-seed-request-{employee}"),
+        };
+        lineup.submit_request(t, request).await?;
     }
     Ok(())
 }

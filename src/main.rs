@@ -133,11 +133,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if resumed > 0 {
         tracing::info!(
             operations = resumed,
-            "finished provider operations left from the last run"
+            "checked provider operations left in flight by the last run"
         );
     }
     if demo || config.provider.is_none() {
-        demo::ensure_seeded(&runtime.lineup).await?;
+        let simulator = runtime.simulator.as_ref().map(|sim| sim.base_url());
+        demo::ensure_seeded(&runtime.lineup, simulator.as_deref()).await?;
     }
     let simulator_url = runtime.simulator.as_ref().map(|sim| sim.base_url());
     let slack_on = runtime.slack.is_some();

@@ -134,8 +134,22 @@ fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
     let lines = sqlite_count(data.path(), "SELECT COUNT(*) FROM lines");
     assert_eq!(tenants, 1);
     assert_eq!(employees, 50);
-    assert_eq!(lines, 40);
-    for state in ["ready", "active", "suspended", "terminated"] {
+    assert_eq!(lines, 42);
+    assert_eq!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(*) FROM requests WHERE state = 'pending'"
+        ),
+        2
+    );
+    for state in [
+        "provisioning",
+        "ready",
+        "active",
+        "suspended",
+        "terminated",
+        "failed",
+    ] {
         let n = sqlite_count(
             data.path(),
             &format!("SELECT COUNT(*) FROM lines WHERE state = '{state}'"),
@@ -167,9 +181,11 @@ fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
         data.path(),
         "SELECT COUNT(*) FROM lines WHERE provider_subscription_id IS NOT NULL",
     );
+    // Beside the lines we hold, the simulator has the subscription the refused order
+    // abandoned and the one whose slow order is still running.
     assert_eq!(
         stats["subscriptions"]["total"].as_i64().unwrap(),
-        held,
+        held + 2,
         "{stats}"
     );
     second.interrupt();

@@ -16,8 +16,8 @@ use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, OperationId, PlanId, TenantId};
 use crate::provider::{
-    Delivery, Effective, IdempotencyKey, Operation, OperationStatus, ProfileState, ProviderError,
-    ProvisionRequest, Subscriber, WaitError, wait_for_operation,
+    Delivery, Effective, IdempotencyKey, Operation, OperationStatus, PollPolicy, ProfileState,
+    ProviderError, ProvisionRequest, Subscriber, WaitError, wait_for_operation,
 };
 use crate::store::operations::{OperationKind, OperationState, ProviderOperation};
 use crate::store::{self, Tx, now};
@@ -110,7 +110,8 @@ impl Lineup {
         )
         .await?;
         tx.commit().await?;
-        self.drive_provisioning(tenant, actor, line, op).await
+        self.drive_provisioning(tenant, actor, line, op, self.poll_policy())
+            .await
     }
 
     /// Issue again after a provider failure. Replays the failed order's key when its outcome
@@ -140,7 +141,8 @@ impl Lineup {
             .await?;
         store::operations::insert(&mut tx, tenant, &op).await?;
         tx.commit().await?;
-        self.drive_provisioning(tenant, actor, retried, op).await
+        self.drive_provisioning(tenant, actor, retried, op, self.poll_policy())
+            .await
     }
 
     pub async fn suspend_line(
@@ -312,8 +314,14 @@ impl Lineup {
         Ok(store::lines::list(&mut tx, tenant).await?)
     }
 
-    /// After a restart: finish every provider write that was in flight, reusing its key.
+    /// After a restart, and periodically: finish every provider write still in flight. An
+    /// order already placed is asked about once (never placed again); one never placed is
+    /// placed with its stored key. Orders still running stay pending for the next sweep.
     pub async fn resume_in_flight(&self) -> CoreResult<usize> {
+        let check_once = PollPolicy {
+            timeout: std::time::Duration::ZERO,
+            ..self.poll_policy()
+        };
         let mut tx = self.store().system().await?;
         let pending = store::operations::list_pending(&mut tx).await?;
         drop(tx);
@@ -323,10 +331,13 @@ impl Lineup {
             let line = self.line(tenant, op.line_id).await?;
             let outcome = match op.kind {
                 OperationKind::Provision => {
-                    self.drive_provisioning(tenant, &Actor::System, line, op)
+                    self.drive_provisioning(tenant, &Actor::System, line, op, check_once)
                         .await
                 }
-                _ => self.drive_operation(tenant, &Actor::System, line, op).await,
+                _ => {
+                    self.drive_operation(tenant, &Actor::System, line, op, check_once)
+                        .await
+                }
             };
             if let Err(e) = outcome {
                 tracing::warn!(%tenant, error = %e, "resuming an in-flight provider operation failed");
@@ -377,7 +388,8 @@ impl Lineup {
             other => other?,
         }
         tx.commit().await?;
-        self.drive_operation(tenant, actor, line, op).await
+        self.drive_operation(tenant, actor, line, op, self.poll_policy())
+            .await
     }
 
     /// The same command arrived again: report the outcome of the first, finishing it if needed.
@@ -389,7 +401,10 @@ impl Lineup {
         op: ProviderOperation,
     ) -> CoreResult<Line> {
         match op.state {
-            OperationState::Pending => self.drive_operation(tenant, actor, line, op).await,
+            OperationState::Pending => {
+                self.drive_operation(tenant, actor, line, op, self.poll_policy())
+                    .await
+            }
             OperationState::Succeeded => Ok(line),
             OperationState::Failed => Err(CoreError::OperationFailed {
                 operation: op.kind.as_str(),
@@ -404,35 +419,19 @@ impl Lineup {
         actor: &Actor,
         line: Line,
         op: ProviderOperation,
+        poll: PollPolicy,
     ) -> CoreResult<Line> {
         let sub = line.provider_subscription_id.clone().ok_or_else(|| {
             CoreError::invalid("line_id", "the line has no provider subscription yet")
         })?;
         let key = IdempotencyKey(op.idempotency_key.clone());
         let provider = self.provider();
-        let placed = match op.kind {
-            OperationKind::Suspend => provider.suspend(&sub, &key).await,
-            OperationKind::Resume => provider.resume(&sub, &key).await,
-            OperationKind::Terminate => provider.terminate(&sub, &key).await,
-            OperationKind::ChangePlan => {
-                let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
-                    .map_err(|e| CoreError::invalid("plan_id", e))?;
-                let mut tx = self.tenant_tx(tenant).await?;
-                let plan = required(
-                    store::plans::get(&mut tx, tenant, plan_id).await?,
-                    "plan",
-                    plan_id,
-                )?;
-                drop(tx);
-                provider
-                    .change_plan(&sub, &plan.provider_ref(), Effective::Now, &key)
-                    .await
-            }
-            OperationKind::Provision => {
-                unreachable!("provisioning is driven by drive_provisioning")
-            }
+        let placed = match (&op.provider_order_id, op.kind) {
+            // Already placed (we are resuming): ask how it went instead of placing it again.
+            (Some(order), _) => provider.poll_operation(order).await,
+            (None, kind) => self.place(tenant, kind, &op, &sub, &key).await,
         };
-        let settled = match self.place_and_wait(tenant, &op, placed).await {
+        let settled = match self.place_and_wait(tenant, &op, placed, poll).await {
             Ok(settled) => settled,
             Err(failure) => {
                 return Err(self
@@ -462,12 +461,58 @@ impl Lineup {
         Ok(updated)
     }
 
+    /// Place a suspend, resume, terminate or plan change with the operation's key.
+    async fn place(
+        &self,
+        tenant: TenantId,
+        kind: OperationKind,
+        op: &ProviderOperation,
+        sub: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        let provider = self.provider();
+        match kind {
+            OperationKind::Suspend => provider.suspend(sub, key).await,
+            OperationKind::Resume => provider.resume(sub, key).await,
+            OperationKind::Terminate => provider.terminate(sub, key).await,
+            OperationKind::ChangePlan => {
+                let plan = self.operation_plan(tenant, op).await.map_err(|e| {
+                    ProviderError::InvalidRequest {
+                        message: e.to_string(),
+                    }
+                })?;
+                provider
+                    .change_plan(sub, &plan.provider_ref(), Effective::Now, key)
+                    .await
+            }
+            OperationKind::Provision => {
+                unreachable!("provisioning is driven by drive_provisioning")
+            }
+        }
+    }
+
+    async fn operation_plan(
+        &self,
+        tenant: TenantId,
+        op: &ProviderOperation,
+    ) -> CoreResult<crate::plan::Plan> {
+        let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
+            .map_err(|e| CoreError::invalid("plan_id", e))?;
+        let mut tx = self.tenant_tx(tenant).await?;
+        required(
+            store::plans::get(&mut tx, tenant, plan_id).await?,
+            "plan",
+            plan_id,
+        )
+    }
+
     async fn drive_provisioning(
         &self,
         tenant: TenantId,
         actor: &Actor,
         line: Line,
         op: ProviderOperation,
+        poll: PollPolicy,
     ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
         let employee = required(
@@ -508,8 +553,12 @@ impl Lineup {
             delivery: Delivery::Api,
         };
         let key = IdempotencyKey(replayed_key(&op));
-        let placed = self.provider().provision_line(&request, &key).await;
-        let settled = match self.place_and_wait(tenant, &op, placed).await {
+        let placed = match &op.provider_order_id {
+            // Already placed (we are resuming): ask how it went instead of placing it again.
+            Some(order) => self.provider().poll_operation(order).await,
+            None => self.provider().provision_line(&request, &key).await,
+        };
+        let settled = match self.place_and_wait(tenant, &op, placed, poll).await {
             Ok(settled) => settled,
             Err(failure) => {
                 return Err(self
@@ -566,14 +615,17 @@ impl Lineup {
         tenant: TenantId,
         op: &ProviderOperation,
         placed: Result<Operation, ProviderError>,
+        poll: PollPolicy,
     ) -> Result<Operation, Failure> {
         let order = placed.map_err(Failure::from_provider)?;
-        let mut tx = self.tenant_tx(tenant).await.map_err(Failure::unknown)?;
-        store::operations::record_order(&mut tx, tenant, op.id, &order.id)
-            .await
-            .map_err(|e| Failure::unknown(e.into()))?;
-        tx.commit().await.map_err(|e| Failure::unknown(e.into()))?;
-        let settled = wait_for_operation(self.provider(), order, self.poll_policy())
+        if op.provider_order_id.is_none() {
+            let mut tx = self.tenant_tx(tenant).await.map_err(Failure::unknown)?;
+            store::operations::record_order(&mut tx, tenant, op.id, &order.id)
+                .await
+                .map_err(|e| Failure::unknown(e.into()))?;
+            tx.commit().await.map_err(|e| Failure::unknown(e.into()))?;
+        }
+        let settled = wait_for_operation(self.provider(), order, poll)
             .await
             .map_err(|e| match e {
                 // The order is still running at the provider: leave it pending for the worker.
