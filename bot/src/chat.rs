@@ -121,12 +121,17 @@ pub trait ChatTransport: Send + Sync + 'static {
         to: &MessageRef,
         message: &Message,
     ) -> Result<MessageRef, String>;
-    /// The platform user with this email, where the platform can look people up.
+    /// The platform user with this email, where the platform can look people up (Slack);
+    /// platforms that cannot (Discord; Teams without Microsoft Graph) keep this default.
     async fn find_user_by_email(
         &self,
-        ws: &Workspace,
-        email: &str,
-    ) -> Result<Option<String>, String>;
-    /// The email of a platform user, where the platform tells.
-    async fn user_email(&self, ws: &Workspace, user_id: &str) -> Result<Option<String>, String>;
+        _ws: &Workspace,
+        _email: &str,
+    ) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+    /// The email of a platform user, where the platform tells (never on Discord).
+    async fn user_email(&self, _ws: &Workspace, _user_id: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }

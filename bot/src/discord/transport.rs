@@ -126,16 +126,4 @@ impl ChatTransport for DiscordTransport {
             id,
         })
     }
-
-    async fn find_user_by_email(
-        &self,
-        _ws: &Workspace,
-        _email: &str,
-    ) -> Result<Option<String>, String> {
-        Ok(None)
-    }
-
-    async fn user_email(&self, _ws: &Workspace, _user_id: &str) -> Result<Option<String>, String> {
-        Ok(None)
-    }
 }

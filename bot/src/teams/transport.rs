@@ -220,15 +220,6 @@ impl ChatTransport for TeamsTransport {
         })
     }
 
-    /// Teams cannot look people up by email without Microsoft Graph (not used): always `None`.
-    async fn find_user_by_email(
-        &self,
-        _ws: &Workspace,
-        _email: &str,
-    ) -> Result<Option<String>, String> {
-        Ok(None)
-    }
-
     async fn user_email(&self, ws: &Workspace, user_id: &str) -> Result<Option<String>, String> {
         let Some(conversation) = self.known.any(&ws.workspace_id, user_id) else {
             debug!(
