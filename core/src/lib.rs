@@ -27,4 +27,5 @@ pub mod policy;
 pub mod qr;
 pub mod request;
 pub mod secret;
+pub mod usage;
 pub mod user;

@@ -60,3 +60,47 @@ pub async fn daily_for_line(
         .await?
     }))
 }
+
+/// One usage record as stored; `dedupe_key` makes a record count once however often it comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub dedupe_key: String,
+    pub line_id: LineId,
+    pub started_at: time::OffsetDateTime,
+    pub ended_at: time::OffsetDateTime,
+    pub data_bytes: i64,
+    pub sms: i64,
+    pub voice_seconds: i64,
+    pub country: Option<String>,
+    pub roaming: bool,
+    pub cost_minor: i64,
+    pub observed_at: time::OffsetDateTime,
+}
+
+/// Stores the record unless its key was seen before; returns whether it is new.
+pub async fn insert_record(tx: &mut Tx, tenant: TenantId, row: &UsageRow) -> StoreResult<bool> {
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at, ended_at,
+                 data_bytes, sms, voice_seconds, country, roaming, cost_minor, observed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (tenant_id, dedupe_key) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&row.dedupe_key)
+        .bind(row.line_id)
+        .bind(row.started_at)
+        .bind(row.ended_at)
+        .bind(row.data_bytes)
+        .bind(row.sms)
+        .bind(row.voice_seconds)
+        .bind(&row.country)
+        .bind(row.roaming)
+        .bind(row.cost_minor)
+        .bind(row.observed_at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
+}
