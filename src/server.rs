@@ -331,8 +331,14 @@ pub async fn serve(
 
 /// Background work every 30 s: finish provider operations left in flight (after a restart,
 /// or a provider slower than a request could wait); remind, escalate and expire pending
-/// approvals (delivered in Slack when it is connected); switch roaming grants on and off.
+/// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
+/// (each tenant's usage sync on its cron).
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
+    let worker = format!(
+        "lineup-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
@@ -344,7 +350,19 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
         if let Err(e) = flows.run_sweeps(time::OffsetDateTime::now_utc()).await {
             tracing::warn!(error = %e, "the approval and roaming sweep failed");
         }
+        if let Err(e) = run_due_jobs(&lineup, &worker).await {
+            tracing::warn!(error = %e, "running scheduled jobs failed");
+        }
     }
+}
+
+/// Queue the tenants' cron ticks (once per tick, whatever the number of replicas), then work
+/// through what is due.
+async fn run_due_jobs(lineup: &Lineup, worker: &str) -> Result<(), lineup_core::CoreError> {
+    let now = time::OffsetDateTime::now_utc();
+    lineup.schedule_due_jobs(now).await?;
+    while lineup.run_next_job(worker, now).await? {}
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -22,6 +22,7 @@ pub use app::Lineup;
 pub use error::{CoreError, CoreResult};
 pub mod alert;
 pub mod chat;
+pub mod jobs;
 pub mod notify;
 pub mod policy;
 pub mod qr;

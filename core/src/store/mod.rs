@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod chat;
 pub mod employees;
+pub mod jobs;
 pub mod lines;
 pub mod operations;
 pub mod org;

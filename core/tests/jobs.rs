@@ -1,0 +1,94 @@
+//! The durable job queue: each tenant's cron tick becomes exactly one job, and with several
+//! workers on one database each job runs once.
+
+use std::sync::Arc;
+
+use lineup_core::jobs::USAGE_SYNC;
+use lineup_core::store::{self, now};
+use lineup_testkit::both_backends;
+use lineup_testkit::world::{World, lineup_for, quick_poll};
+use serde_json::json;
+
+async fn job_states(w: &World) -> Vec<(String, i64)> {
+    let mut tx = w.lineup.store().system().await.unwrap();
+    store::jobs::count_by_state(&mut tx, USAGE_SYNC)
+        .await
+        .unwrap()
+}
+
+both_backends!(
+    each_tick_is_one_job_run_once_by_competing_workers,
+    |store| async move {
+        let w = World::new(store).await;
+        let line = w.active_line(&w.ada, "jobs-line").await;
+        let sub = line.provider_subscription_id.clone().unwrap();
+        w.sim(
+            reqwest::Method::POST,
+            &format!("/_sim/subscriptions/{sub}/usage"),
+            Some(json!({"data_bytes": 1_000_000, "country": "US"})),
+        )
+        .await;
+
+        // Two replicas, each with its own Lineup, on the same database.
+        let other = Arc::new(lineup_for(w.lineup.store(), &w.sim, quick_poll()));
+        let at = now();
+        let (a, b) = tokio::join!(w.lineup.schedule_due_jobs(at), other.schedule_due_jobs(at));
+        assert_eq!(
+            a.unwrap() + b.unwrap(),
+            1,
+            "one job for the tenant's tick, whoever schedules it"
+        );
+        assert_eq!(w.lineup.schedule_due_jobs(at).await.unwrap(), 0);
+
+        let mut workers = tokio::task::JoinSet::new();
+        for n in 0..4 {
+            let lineup = if n % 2 == 0 {
+                w.lineup.clone()
+            } else {
+                (*other).clone()
+            };
+            workers.spawn(async move {
+                lineup
+                    .run_next_job(&format!("worker-{n}"), at)
+                    .await
+                    .unwrap()
+            });
+        }
+        let mut ran = 0;
+        while let Some(did) = workers.join_next().await {
+            ran += usize::from(did.unwrap());
+        }
+        assert_eq!(ran, 1, "exactly one worker ran the job");
+        assert_eq!(job_states(&w).await, vec![("done".to_owned(), 1)]);
+        let days = w.lineup.daily_usage(w.tenant, line.id).await.unwrap();
+        assert_eq!(days.iter().map(|d| d.data_bytes).sum::<i64>(), 1_000_000);
+    }
+);
+
+both_backends!(
+    a_failing_job_is_retried_later_with_its_error,
+    |store| async move {
+        let w = World::new(store).await;
+        w.sim(
+            reqwest::Method::POST,
+            "/_sim/faults",
+            Some(json!({
+                "match": {"method": "GET", "path_prefix": "/enterprise/usage/items"},
+                "action": {"status": 400},
+                "times": 1
+            })),
+        )
+        .await;
+        let at = now();
+        assert_eq!(w.lineup.schedule_due_jobs(at).await.unwrap(), 1);
+        assert!(w.lineup.run_next_job("worker", at).await.unwrap());
+        assert_eq!(job_states(&w).await, vec![("queued".to_owned(), 1)]);
+        assert!(
+            !w.lineup.run_next_job("worker", at).await.unwrap(),
+            "not due again until its back-off passes"
+        );
+        let later = at + time::Duration::minutes(2);
+        assert!(w.lineup.run_next_job("worker", later).await.unwrap());
+        assert_eq!(job_states(&w).await, vec![("done".to_owned(), 1)]);
+    }
+);
