@@ -13,6 +13,8 @@ pub struct Config {
     /// `None` means the built-in simulator, started in-process.
     pub provider: Option<ProviderSettings>,
     pub log_format: LogFormat,
+    /// Verifies provider webhooks, for a configured provider and the built-in simulator alike.
+    pub provider_webhook_secret: Option<String>,
     /// Hex key sealing secrets at rest; `None` means a key file in `data_dir` (made once).
     pub secret_key: Option<String>,
     /// Where users reach this server (links in chat, OAuth redirects).
@@ -192,6 +194,7 @@ impl Config {
             }),
         };
         Ok(Self {
+            provider_webhook_secret: get("PROVIDER_WEBHOOK_SECRET"),
             teams,
             discord,
             secret_key,

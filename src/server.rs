@@ -8,9 +8,10 @@ use anyhow::{Context, anyhow};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use lineup_core::Lineup;
 use lineup_core::provider::PollPolicy;
+use lineup_core::provider::WebhookError;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::secret::SecretBox;
 use lineup_core::store::Store;
@@ -84,7 +85,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
                 client_id: Credentials::default().client_id,
                 client_secret: Credentials::default().client_secret,
                 account_id: sim.account_id(),
-                webhook_secret: None,
+                webhook_secret: config.provider_webhook_secret.clone(),
             };
             tracing::info!(url = %sim.base_url(), "no PROVIDER_BASE_URL set: using the built-in provider simulator");
             (settings, Some(sim))
@@ -283,6 +284,7 @@ pub fn router(runtime: &Runtime) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/provider/webhooks", post(provider_webhook))
         .with_state(lineup);
     if let Some(state) = slack {
         app = app.merge(slack_router(state));
@@ -296,6 +298,36 @@ pub fn router(runtime: &Runtime) -> Router {
     app.layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Provider webhooks (order settled, usage hints, profile installed): verified by the
+/// adapter, acted on by core; a 5xx makes the provider deliver again.
+async fn provider_webhook(
+    State(lineup): State<Lineup>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let header = lineup.provider().webhook_signature_header();
+    let signature = headers.get(header).and_then(|v| v.to_str().ok());
+    match lineup
+        .accept_provider_webhook(signature, &body, time::OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(outcome) => (
+            StatusCode::OK,
+            format!("accepted {} events", outcome.events),
+        ),
+        Err(lineup_core::CoreError::Webhook(WebhookError::Malformed(reason))) => {
+            (StatusCode::BAD_REQUEST, reason)
+        }
+        Err(lineup_core::CoreError::Webhook(refused)) => {
+            (StatusCode::UNAUTHORIZED, refused.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "handling a provider webhook failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again".into())
+        }
+    }
 }
 
 async fn readyz(State(lineup): State<Lineup>) -> (StatusCode, &'static str) {

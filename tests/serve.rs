@@ -384,3 +384,44 @@ fn slack_is_mounted_installable_and_verified() {
     );
     server.interrupt();
 }
+
+#[test]
+fn provider_webhooks_are_verified_and_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("PROVIDER_WEBHOOK_SECRET", "hook-secret"),
+    ];
+    let server = start(&["serve"], &env);
+    let body = r#"{"id":"evt_1","type":"usage.threshold_reached","data":{"subscription_id":"sub_NOBODY","threshold_pct":80}}"#;
+    let post = |signature: Option<String>| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut request = reqwest::Client::new()
+                .post(format!("{}/provider/webhooks", server.url))
+                .body(body);
+            if let Some(signature) = signature {
+                request = request.header("X-Sim-Signature", signature);
+            }
+            request.send().await.unwrap().status().as_u16()
+        })
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert_eq!(post(None), 401);
+    assert_eq!(
+        post(Some(lineup_simulator::signature_header("wrong", now, body))),
+        401
+    );
+    assert_eq!(
+        post(Some(lineup_simulator::signature_header(
+            "hook-secret",
+            now,
+            body
+        ))),
+        200
+    );
+    server.interrupt();
+}

@@ -18,6 +18,8 @@ pub enum CoreError {
     NotAuthorised(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    #[error("provider webhook refused: {0}")]
+    Webhook(crate::provider::WebhookError),
     #[error("the provider could not {operation} the line: {reason}")]
     OperationFailed {
         operation: &'static str,

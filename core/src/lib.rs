@@ -30,3 +30,4 @@ pub mod request;
 pub mod secret;
 pub mod usage;
 pub mod user;
+pub mod webhook;

@@ -26,6 +26,8 @@ use serde_json::Value;
 use crate::TestStore;
 
 pub const ADMIN: Actor = Actor::System;
+/// The secret the test adapter verifies provider webhooks with.
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
 /// Ada and Alan report to Maria; Maria and Fiona (finance) report to Olivia, the CEO and owner.
 pub struct World {
@@ -179,6 +181,7 @@ pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Li
         max_delay: Duration::from_millis(50),
         max_retry_after: Duration::from_secs(5),
     };
+    config.webhook_secret = Some(WEBHOOK_SECRET.to_owned());
     let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
     Lineup::new(
         store.clone(),

@@ -328,22 +328,28 @@ impl Lineup {
         let count = pending.len();
         for op in pending {
             let tenant = op.tenant_id;
-            let line = self.line(tenant, op.line_id).await?;
-            let outcome = match op.kind {
-                OperationKind::Provision => {
-                    self.drive_provisioning(tenant, &Actor::System, line, op, check_once)
-                        .await
-                }
-                _ => {
-                    self.drive_operation(tenant, &Actor::System, line, op, check_once)
-                        .await
-                }
-            };
-            if let Err(e) = outcome {
+            if let Err(e) = self.resume_operation(&Actor::System, op, check_once).await {
                 tracing::warn!(%tenant, error = %e, "resuming an in-flight provider operation failed");
             }
         }
         Ok(count)
+    }
+
+    /// Carry an in-flight operation forward: ask about its order (or place it with its key).
+    pub(crate) async fn resume_operation(
+        &self,
+        actor: &Actor,
+        op: ProviderOperation,
+        poll: PollPolicy,
+    ) -> CoreResult<Line> {
+        let tenant = op.tenant_id;
+        let line = self.line(tenant, op.line_id).await?;
+        match op.kind {
+            OperationKind::Provision => {
+                self.drive_provisioning(tenant, actor, line, op, poll).await
+            }
+            _ => self.drive_operation(tenant, actor, line, op, poll).await,
+        }
     }
 
     async fn run_operation(

@@ -317,6 +317,10 @@ pub trait ConnectivityProvider: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Operation, ProviderError>;
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError>;
+    /// The request header that carries the webhook signature.
+    fn webhook_signature_header(&self) -> &'static str {
+        "X-Sim-Signature"
+    }
     /// Verify the signature and normalise; never does I/O.
     fn parse_webhook(
         &self,

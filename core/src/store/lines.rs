@@ -198,3 +198,25 @@ pub async fn count_by_state(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(S
         .await?
     }))
 }
+
+/// The line holding a provider subscription or SIM, whatever its tenant (webhooks).
+pub async fn find_by_provider_ref(
+    tx: &mut Tx,
+    provider: &str,
+    subscription_id: Option<&str>,
+    iccid: Option<&str>,
+) -> StoreResult<Option<Line>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM lines
+         WHERE provider = $1 AND (provider_subscription_id = $2 OR iccid = $3)"
+    );
+    let row: Option<LineRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(provider)
+            .bind(subscription_id)
+            .bind(iccid)
+            .fetch_optional(conn)
+            .await?
+    });
+    row.map(Line::try_from).transpose()
+}

@@ -279,3 +279,21 @@ pub async fn set_payload(
     });
     Ok(())
 }
+
+/// The pending operation behind a provider order, whatever its tenant (webhooks).
+pub async fn find_pending_by_order(
+    tx: &mut Tx,
+    order_id: &str,
+) -> StoreResult<Option<ProviderOperation>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM provider_operations
+         WHERE provider_order_id = $1 AND status = 'pending'"
+    );
+    let row: Option<OperationRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(order_id)
+            .fetch_optional(conn)
+            .await?
+    });
+    row.map(ProviderOperation::try_from).transpose()
+}
