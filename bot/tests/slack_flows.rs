@@ -10,7 +10,6 @@ use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
 use lineup_core::request::{RequestState, cards};
 use lineup_testkit::both_backends;
-use lineup_testkit::world::{add_employee, add_tenant};
 use serde_json::json;
 
 both_backends!(
@@ -316,32 +315,13 @@ both_backends!(
     |store| async move {
         let s = slack(store).await;
         let request = s.request_line().await;
-        // A second tenant with its own workspace, and someone there who shares Ada's email.
-        let globex = add_tenant(&s.world.lineup, "globex").await;
-        let mallory = add_employee(&s.world.lineup, globex, "mallory", None).await;
-        s.world
-            .lineup
-            .install_workspace(
-                globex,
-                &Actor::System,
-                Platform::Slack,
-                "T0GLOBEX",
-                Some("U0BOT2"),
-                "xoxb-globex",
-            )
-            .await
-            .unwrap();
-        s.fake.add_user("U0MALLORY", mallory.email.as_str());
+        // A second tenant with its own workspace, and someone there.
+        let (team, mallory) = s.stranger_workspace().await;
         let stolen = s
-            .click_told(
-                "T0GLOBEX",
-                "U0MALLORY",
-                cards::APPROVE,
-                &request.id.to_string(),
-            )
+            .click_told(team, mallory, cards::APPROVE, &request.id.to_string())
             .await;
         assert!(stolen.contains("was not found"), "{stolen}");
-        let status = s.command("T0GLOBEX", "U0MALLORY", "status").await;
+        let status = s.command(team, mallory, "status").await;
         assert!(
             !ephemeral_text(&status).contains("on-call phone"),
             "{status}"

@@ -297,6 +297,27 @@ impl Slack {
         }
     }
 
+    /// A second tenant with its own installed workspace and one person there (Mallory):
+    /// her team and user id.
+    pub async fn stranger_workspace(&self) -> (&'static str, &'static str) {
+        let globex = add_tenant(&self.world.lineup, "globex").await;
+        let mallory = add_employee(&self.world.lineup, globex, "mallory", None).await;
+        self.world
+            .lineup
+            .install_workspace(
+                globex,
+                &Actor::System,
+                Platform::Slack,
+                "T0GLOBEX",
+                Some("U0BOT2"),
+                "xoxb-globex",
+            )
+            .await
+            .unwrap();
+        self.fake.add_user("U0MALLORY", mallory.email.as_str());
+        ("T0GLOBEX", "U0MALLORY")
+    }
+
     pub fn assert_within_limits(&self) {
         assert!(
             self.fake.violations().is_empty(),
@@ -456,29 +477,8 @@ impl ChatHarness for Slack {
     }
 
     async fn stranger_clicks_approve(&self, request: RequestId) -> Option<String> {
-        let globex = add_tenant(&self.world.lineup, "globex").await;
-        let mallory = add_employee(&self.world.lineup, globex, "mallory", None).await;
-        self.world
-            .lineup
-            .install_workspace(
-                globex,
-                &Actor::System,
-                Platform::Slack,
-                "T0GLOBEX",
-                Some("U0BOT2"),
-                "xoxb-globex",
-            )
-            .await
-            .unwrap();
-        self.fake.add_user("U0MALLORY", mallory.email.as_str());
-        let click = Slack::click(
-            self,
-            "T0GLOBEX",
-            "U0MALLORY",
-            cards::APPROVE,
-            &request.to_string(),
-        )
-        .await;
+        let (team, user) = self.stranger_workspace().await;
+        let click = Slack::click(self, team, user, cards::APPROVE, &request.to_string()).await;
         maybe_told(&self.fake, &click, 0).await
     }
 
