@@ -473,3 +473,19 @@ both_backends!(
         s.assert_within_limits();
     }
 );
+
+both_backends!(
+    a_linked_person_is_not_looked_up_in_slack_again,
+    |store| async move {
+        let s = slack(store).await;
+        s.command(TEAM, ADA, "status").await;
+        let lookups = s.fake.calls_to("users.info").len();
+        assert_eq!(lookups, 1, "the first command finds Ada by her Slack email");
+        s.command(TEAM, ADA, "usage").await;
+        assert_eq!(
+            s.fake.calls_to("users.info").len(),
+            lookups,
+            "then she is known"
+        );
+    }
+);

@@ -210,6 +210,20 @@ impl Lineup {
         Ok(Some(employee.id))
     }
 
+    /// The employee already linked to a chat user, if any (no lookup by email).
+    pub async fn chat_employee(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+        external_id: &str,
+    ) -> CoreResult<Option<EmployeeId>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(
+            store::chat::employee_for_identity(&mut tx, tenant, platform.as_str(), external_id)
+                .await?,
+        )
+    }
+
     /// The chat user id of an employee on a platform, once known.
     pub async fn chat_user_of(
         &self,

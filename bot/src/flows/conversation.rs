@@ -23,6 +23,13 @@ pub const UNKNOWN_WORKSPACE: &str = "Lineup isn't connected to this workspace ye
 impl ChatFlows {
     /// The employee behind a chat user: by stored link, else by the email the platform gives.
     async fn employee(&self, ws: &Workspace, speaker: &Speaker) -> Result<EmployeeId, Answer> {
+        // Someone linked before needs no directory call to the platform.
+        let (platform, user) = (speaker.platform, speaker.user_id.as_str());
+        match self.lineup.chat_employee(ws.tenant, platform, user).await {
+            Ok(Some(id)) => return Ok(id),
+            Ok(None) => {}
+            Err(e) => return Err(failure(&e)),
+        }
         let email = match &speaker.email {
             Some(email) => Some(email.clone()),
             None => match self.transport(speaker.platform) {
