@@ -19,6 +19,8 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Where users reach this server (links in chat, OAuth redirects).
     pub public_url: Option<String>,
+    /// The admin portal's base address; tenants are served on its subdomains.
+    pub portal_url: url::Url,
     pub slack: Option<SlackSettings>,
     pub discord: Option<DiscordSettings>,
     pub teams: Option<TeamsSettings>,
@@ -145,6 +147,7 @@ impl Config {
                 return Err(error("LINEUP_PUBLIC_URL", "must be an http(s) URL"));
             }
         }
+        let portal_url = portal_url(get("LINEUP_PORTAL_URL"), &listen)?;
         let slack = match get("SLACK_SIGNING_SECRET") {
             None => None,
             Some(signing_secret) => {
@@ -199,6 +202,7 @@ impl Config {
             discord,
             secret_key,
             public_url,
+            portal_url,
             slack,
             listen,
             data_dir: get("LINEUP_DATA_DIR")
@@ -209,11 +213,33 @@ impl Config {
         })
     }
 
+    /// The portal's address: LINEUP_PORTAL_URL, or `lineup.localhost` on the listen port
+    /// (browsers resolve every `*.localhost` name to this machine).
+    pub fn portal_url_default(listen: &SocketAddr) -> url::Url {
+        url::Url::parse(&format!("http://lineup.localhost:{}", listen.port()))
+            .expect("a port makes a valid URL")
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("lineup.db").display()))
     }
+}
+
+fn portal_url(value: Option<String>, listen: &SocketAddr) -> Result<url::Url, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Config::portal_url_default(listen));
+    };
+    let url = url::Url::parse(&value)
+        .map_err(|e| error("LINEUP_PORTAL_URL", format!("{value:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(error(
+            "LINEUP_PORTAL_URL",
+            "must be an http(s) URL with a host name, e.g. https://lineup.example.com",
+        ));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -142,6 +142,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let simulator_url = runtime.simulator.as_ref().map(|sim| sim.base_url());
     let slack_on = runtime.slack.is_some();
+    let portal = runtime.portal.config.clone();
     server::serve(runtime, config.listen, |addr| {
         println!("Lineup is running on http://{addr}");
         if let Some(url) = &simulator_url {
@@ -153,11 +154,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             println!("  slack:    not connected (set SLACK_SIGNING_SECRET etc.; see README, Connect Slack)");
         }
         if demo {
-            println!(
-                "  portal:   http://{}.lineup.localhost:{}/",
-                demo::SLUG,
-                addr.port()
-            );
+            println!("  portal:   {}/", portal.tenant_url(demo::SLUG));
             println!(
                 "  login:    {} / {}",
                 demo::LOGIN_EMAIL,

@@ -27,6 +27,7 @@ use lineup_bot::flows::ChatFlows;
 use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
 use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
 use lineup_bot::{SlackState, slack_router};
+use lineup_portal::{Portal, PortalConfig, portal_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
 pub struct Runtime {
@@ -37,6 +38,7 @@ pub struct Runtime {
     pub slack: Option<SlackParts>,
     pub discord: Option<DiscordState>,
     pub teams: Option<TeamsState>,
+    pub portal: Portal,
 }
 
 /// The Slack routes' state and its install links, when Slack is configured.
@@ -144,7 +146,9 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
             install_state,
         }
     });
+    let portal = Portal::new(lineup.clone(), PortalConfig::new(config.portal_url.clone()));
     Ok(Runtime {
+        portal,
         lineup,
         simulator,
         flows,
@@ -295,6 +299,8 @@ pub fn router(runtime: &Runtime) -> Router {
     if let Some(state) = runtime.teams.clone() {
         app = app.merge(teams_router(state));
     }
+    // Everything else is the portal, which answers by host name (tenant subdomains).
+    app = app.fallback_service(portal_router(runtime.portal.clone()));
     app.layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -51,6 +51,34 @@ impl Employee {
     }
 }
 
+/// Whose records a portal user may see: everyone, or a manager's own reporting tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Everyone,
+    /// This employee and everyone reporting to them, directly or not.
+    ReportsOf(EmployeeId),
+    Nobody,
+}
+
+/// The employees a [`Visibility`] lets through; `None` means all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visible(Option<std::collections::HashSet<EmployeeId>>);
+
+impl Visible {
+    pub fn everyone() -> Self {
+        Self(None)
+    }
+
+    pub fn contains(&self, employee: EmployeeId) -> bool {
+        self.0.as_ref().is_none_or(|ids| ids.contains(&employee))
+    }
+
+    /// The allowed ids, or `None` when everyone is visible.
+    pub fn ids(&self) -> Option<&std::collections::HashSet<EmployeeId>> {
+        self.0.as_ref()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEmployee {
     pub email: Email,
@@ -147,6 +175,23 @@ pub mod commands {
         pub async fn employees(&self, tenant: TenantId) -> CoreResult<Vec<Employee>> {
             let mut tx = self.tenant_tx(tenant).await?;
             Ok(store::employees::list(&mut tx, tenant).await?)
+        }
+
+        /// Resolve a visibility to the set of employees it lets through.
+        pub async fn visible(
+            &self,
+            tenant: TenantId,
+            visibility: Visibility,
+        ) -> CoreResult<Visible> {
+            match visibility {
+                Visibility::Everyone => Ok(Visible::everyone()),
+                Visibility::Nobody => Ok(Visible(Some(Default::default()))),
+                Visibility::ReportsOf(manager) => {
+                    let mut tx = self.tenant_tx(tenant).await?;
+                    let tree = store::employees::reporting_tree(&mut tx, tenant, manager).await?;
+                    Ok(Visible(Some(tree.into_iter().collect())))
+                }
+            }
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod qr;
 pub mod request;
 pub mod secret;
+pub mod session;
 pub mod usage;
 pub mod user;
 pub mod webhook;

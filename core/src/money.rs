@@ -42,6 +42,50 @@ impl Currency {
             _ => 2,
         }
     }
+
+    /// An amount typed by a person (`25`, `25.5`, `1,250.00`, `€25`) in minor units; `None`
+    /// when it is not a non-negative amount with at most this currency's decimals.
+    pub fn parse_amount(&self, text: &str) -> Option<i64> {
+        let digits: String = text
+            .trim()
+            .trim_start_matches(['$', '€', '£'])
+            .trim_end_matches(self.as_str())
+            .trim()
+            .replace(',', "");
+        let (whole, fraction) = digits.split_once('.').unwrap_or((&digits, ""));
+        let exp = self.minor_exponent() as usize;
+        let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || fraction.len() > exp {
+            return None;
+        }
+        let fraction: i64 = if exp == 0 {
+            0
+        } else {
+            format!("{fraction:0<exp$}").parse().ok()?
+        };
+        whole
+            .parse::<i64>()
+            .ok()?
+            .checked_mul(10i64.pow(exp as u32))?
+            .checked_add(fraction)
+    }
+
+    /// Minor units as a plain decimal for a form field: `2500` → `25.00`.
+    pub fn format_amount(&self, minor: i64) -> String {
+        let exp = self.minor_exponent();
+        if exp == 0 {
+            return minor.to_string();
+        }
+        let scale = 10i64.pow(exp);
+        let sign = if minor < 0 { "-" } else { "" };
+        let abs = minor.unsigned_abs();
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / scale as u64,
+            abs % scale as u64,
+            width = exp as usize
+        )
+    }
 }
 
 impl TryFrom<String> for Currency {
@@ -147,6 +191,22 @@ impl fmt::Display for Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_typed_by_people() {
+        let eur = Currency::EUR;
+        assert_eq!(eur.parse_amount("25"), Some(2500));
+        assert_eq!(eur.parse_amount("€25.5"), Some(2550));
+        assert_eq!(eur.parse_amount("1,250.00 EUR"), Some(125_000));
+        assert_eq!(eur.parse_amount("25.555"), None);
+        assert_eq!(eur.parse_amount("-5"), None);
+        assert_eq!(eur.parse_amount("ten"), None);
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(jpy.parse_amount("500"), Some(500));
+        assert_eq!(jpy.parse_amount("500.5"), None);
+        assert_eq!(eur.format_amount(2550), "25.50");
+        assert_eq!(jpy.format_amount(500), "500");
+    }
 
     #[test]
     fn formats_minor_units_by_currency_exponent() {

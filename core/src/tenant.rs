@@ -97,6 +97,39 @@ pub struct TenantSettings {
     pub usage_sync_cron: String,
 }
 
+impl TenantSettings {
+    /// Checks every rule a save must meet, naming the first field that breaks one.
+    pub fn validate(&self) -> Result<(), crate::error::CoreError> {
+        use crate::error::CoreError;
+        let hours = [
+            (
+                "approval_remind_after_hours",
+                self.approval_remind_after_hours,
+            ),
+            (
+                "approval_escalate_after_hours",
+                self.approval_escalate_after_hours,
+            ),
+            (
+                "approval_expire_after_hours",
+                self.approval_expire_after_hours,
+            ),
+        ];
+        if let Some((field, _)) = hours.iter().find(|(_, h)| *h <= 0) {
+            return Err(CoreError::invalid(field, "must be at least one hour"));
+        }
+        if self.cap_raise_max_minor < self.cap_raise_auto_approve_max_minor {
+            return Err(CoreError::invalid(
+                "cap_raise_max",
+                "is below the auto-approve limit",
+            ));
+        }
+        crate::jobs::latest_tick(&self.usage_sync_cron, crate::store::now())
+            .map_err(|e| CoreError::invalid("usage_sync_cron", e))?;
+        Ok(())
+    }
+}
+
 impl Default for TenantSettings {
     fn default() -> Self {
         Self {
@@ -149,8 +182,11 @@ pub mod commands {
     use super::*;
     use crate::app::{Lineup, record, to_json};
     use crate::audit::{Actor, AuditEvent};
+    use crate::email::Email;
     use crate::error::{CoreError, CoreResult};
-    use crate::store::{self, now};
+    use crate::ids::UserId;
+    use crate::store::{self, now, users::UserRow};
+    use crate::user::{Role, hash_password};
 
     #[derive(Debug, Clone)]
     pub struct NewTenant {
@@ -195,6 +231,83 @@ pub mod commands {
             Ok(tenant)
         }
 
+        /// A new organisation and its first owner, together or not at all. The email must
+        /// not belong to an existing account: that person signs in and is invited instead.
+        pub async fn sign_up(
+            &self,
+            new: NewTenant,
+            email: &Email,
+            owner_name: &str,
+            password: &str,
+        ) -> CoreResult<Tenant> {
+            if new.name.trim().is_empty() {
+                return Err(CoreError::invalid("organisation", "must not be empty"));
+            }
+            if owner_name.trim().is_empty() {
+                return Err(CoreError::invalid("name", "must not be empty"));
+            }
+            let password_hash = hash_password(password)?;
+            let tenant = Tenant {
+                id: TenantId::new(),
+                slug: new.slug,
+                name: new.name.trim().to_owned(),
+                currency: new.currency,
+                settings: TenantSettings::default(),
+                created_at: now(),
+            };
+            let mut tx = self.store().system().await?;
+            if store::users::find_by_email(&mut tx, email.as_str())
+                .await?
+                .is_some()
+            {
+                return Err(CoreError::invalid(
+                    "email",
+                    "already has a Lineup account; sign in and ask an admin to invite you",
+                ));
+            }
+            match store::tenants::insert(&mut tx, &tenant).await {
+                Err(e) if e.is_unique_violation() => {
+                    return Err(CoreError::invalid(
+                        "slug",
+                        format!("{} is already taken", tenant.slug),
+                    ));
+                }
+                other => other?,
+            }
+            let user = UserRow {
+                id: UserId::new(),
+                email: email.to_string(),
+                name: owner_name.trim().to_owned(),
+                password_hash: Some(password_hash),
+                created_at: now(),
+            };
+            store::users::insert(&mut tx, &user).await?;
+            store::users::add_membership(&mut tx, tenant.id, user.id, Role::Owner.as_str()).await?;
+            let actor = Actor::User(user.id);
+            for event in [
+                AuditEvent::new(
+                    tenant.id,
+                    &actor,
+                    "tenant.created",
+                    ("tenant", tenant.id.to_string()),
+                    None,
+                    to_json(&tenant),
+                ),
+                AuditEvent::new(
+                    tenant.id,
+                    &actor,
+                    "membership.created",
+                    ("user", user.id.to_string()),
+                    None,
+                    Some(serde_json::json!({ "email": email, "role": Role::Owner })),
+                ),
+            ] {
+                record(&mut tx, &event).await?;
+            }
+            tx.commit().await?;
+            Ok(tenant)
+        }
+
         pub async fn tenant(&self, tenant: TenantId) -> CoreResult<Tenant> {
             let mut tx = self.tenant_tx(tenant).await?;
             let found = store::tenants::get(&mut tx, tenant).await?;
@@ -205,6 +318,12 @@ pub mod commands {
         pub async fn tenant_by_slug(&self, slug: &Slug) -> CoreResult<Option<Tenant>> {
             let mut tx = self.store().system().await?;
             Ok(store::tenants::find_by_slug(&mut tx, slug).await?)
+        }
+
+        /// The tenant whose verified custom domain is `domain`.
+        pub async fn tenant_by_domain(&self, domain: &str) -> CoreResult<Option<Tenant>> {
+            let mut tx = self.store().system().await?;
+            Ok(store::tenants::find_by_verified_domain(&mut tx, domain).await?)
         }
     }
 }
@@ -223,29 +342,7 @@ pub mod settings_commands {
             actor: &Actor,
             settings: TenantSettings,
         ) -> CoreResult<Tenant> {
-            let hours = [
-                (
-                    "approval_remind_after_hours",
-                    settings.approval_remind_after_hours,
-                ),
-                (
-                    "approval_escalate_after_hours",
-                    settings.approval_escalate_after_hours,
-                ),
-                (
-                    "approval_expire_after_hours",
-                    settings.approval_expire_after_hours,
-                ),
-            ];
-            if let Some((field, _)) = hours.iter().find(|(_, h)| *h <= 0) {
-                return Err(CoreError::invalid(field, "must be at least one hour"));
-            }
-            if settings.cap_raise_max_minor < settings.cap_raise_auto_approve_max_minor {
-                return Err(CoreError::invalid(
-                    "cap_raise_max_minor",
-                    "is below the auto-approve limit",
-                ));
-            }
+            settings.validate()?;
             let mut tx = self.tenant_tx(tenant).await?;
             let before = required(
                 store::tenants::get(&mut tx, tenant).await?,
@@ -264,6 +361,54 @@ pub mod settings_commands {
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(Tenant { settings, ..before })
+        }
+
+        /// Rename the organisation or change its currency. The currency is fixed once lines
+        /// exist: their prices and spend are in it.
+        pub async fn update_profile(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            name: &str,
+            currency: Currency,
+        ) -> CoreResult<Tenant> {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(CoreError::invalid("name", "must not be empty"));
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let before = required(
+                store::tenants::get(&mut tx, tenant).await?,
+                "tenant",
+                tenant,
+            )?;
+            if currency != before.currency && !store::lines::list(&mut tx, tenant).await?.is_empty()
+            {
+                return Err(CoreError::invalid(
+                    "currency",
+                    format!(
+                        "stays {} because lines already exist; their prices and spend are in it",
+                        before.currency
+                    ),
+                ));
+            }
+            store::tenants::update_profile(&mut tx, tenant, name, &currency).await?;
+            let after = Tenant {
+                name: name.to_owned(),
+                currency,
+                ..before.clone()
+            };
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "tenant.profile_updated",
+                ("tenant", tenant.to_string()),
+                Some(serde_json::json!({ "name": before.name, "currency": before.currency })),
+                Some(serde_json::json!({ "name": after.name, "currency": after.currency })),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(after)
         }
     }
 }

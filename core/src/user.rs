@@ -30,6 +30,18 @@ impl Role {
             Self::Viewer => "viewer",
         }
     }
+
+    pub const ALL: [Role; 5] = [
+        Self::Owner,
+        Self::Admin,
+        Self::Finance,
+        Self::Manager,
+        Self::Viewer,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 pub fn hash_password(password: &str) -> CoreResult<String> {

@@ -1,1 +1,81 @@
+//! The admin portal: tenant setup, people, lines, policies, spend and exports, rendered on
+//! the server with askama. A thin adapter: every page reads or changes state through core.
 
+mod access;
+mod error;
+mod forms;
+mod host;
+mod pages;
+mod session;
+mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use lineup_core::Lineup;
+use url::Url;
+
+pub use access::{Permission, ROUTES, RouteRule, allows};
+pub use error::PortalError;
+pub use host::SiteKind;
+
+/// Where the portal is served. Tenants live on `<slug>.<host of base_url>` or on a custom
+/// domain they verified; the bare host serves sign-up.
+#[derive(Debug, Clone)]
+pub struct PortalConfig {
+    pub base_url: Url,
+}
+
+impl PortalConfig {
+    pub fn new(base_url: Url) -> Self {
+        Self { base_url }
+    }
+
+    /// The bare host name tenants' subdomains hang off, e.g. `lineup.localhost`.
+    pub fn base_domain(&self) -> &str {
+        self.base_url.host_str().unwrap_or("localhost")
+    }
+
+    /// Cookies are `Secure` whenever the portal is served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// The portal's address for one tenant, e.g. `http://acme.lineup.localhost:8080`.
+    pub fn tenant_url(&self, slug: &str) -> String {
+        let mut url = self.base_url.clone();
+        let host = format!("{slug}.{}", self.base_domain());
+        url.set_host(Some(&host))
+            .expect("a subdomain of a valid host is valid");
+        url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct Portal {
+    pub lineup: Lineup,
+    pub config: Arc<PortalConfig>,
+    pub(crate) sign_in_limiter: Arc<session::SignInLimiter>,
+}
+
+impl Portal {
+    pub fn new(lineup: Lineup, config: PortalConfig) -> Self {
+        Self {
+            lineup,
+            config: Arc::new(config),
+            sign_in_limiter: Arc::default(),
+        }
+    }
+}
+
+/// Every portal route, behind the host → tenant resolution, sign-in, permission and CSRF
+/// checks (in that order).
+pub fn portal_router(portal: Portal) -> Router {
+    pages::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            portal.clone(),
+            access::guard,
+        ))
+        .with_state(portal)
+}

@@ -4,6 +4,7 @@
 pub mod fake_discord;
 pub mod fake_slack;
 pub mod fake_teams;
+pub mod portal;
 mod postgres;
 pub mod world;
 

@@ -141,3 +141,27 @@ pub async fn update_name(
     });
     Ok(done == 1)
 }
+
+/// `manager` and everyone below them in the reporting chain. The `UNION` (not `UNION ALL`)
+/// stops at rows already seen, so a cycle in the data cannot loop.
+pub async fn reporting_tree(
+    tx: &mut Tx,
+    tenant: TenantId,
+    manager: EmployeeId,
+) -> StoreResult<Vec<EmployeeId>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "WITH RECURSIVE tree(id) AS (
+                 SELECT id FROM employees WHERE tenant_id = $1 AND id = $2
+                 UNION
+                 SELECT e.id FROM employees e JOIN tree t ON e.manager_id = t.id
+                 WHERE e.tenant_id = $1
+             )
+             SELECT id FROM tree",
+        )
+        .bind(tenant)
+        .bind(manager)
+        .fetch_all(conn)
+        .await?
+    }))
+}

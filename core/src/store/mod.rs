@@ -12,6 +12,7 @@ pub mod org;
 pub mod plans;
 pub mod policy;
 pub mod requests;
+pub mod sessions;
 pub mod tenants;
 pub mod usage;
 pub mod users;

@@ -90,3 +90,40 @@ pub async fn update_settings(
     });
     Ok(())
 }
+
+/// The tenant that registered and verified `domain` (a custom portal host name).
+pub async fn find_by_verified_domain(tx: &mut Tx, domain: &str) -> StoreResult<Option<Tenant>> {
+    let sql = format!(
+        "SELECT {} FROM tenants t JOIN tenant_domains d ON d.tenant_id = t.id
+         WHERE d.domain = $1 AND d.verified_at IS NOT NULL",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let row: Option<TenantRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(domain)
+            .fetch_optional(conn)
+            .await?
+    });
+    row.map(Tenant::try_from).transpose()
+}
+
+pub async fn update_profile(
+    tx: &mut Tx,
+    tenant: TenantId,
+    name: &str,
+    currency: &Currency,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE tenants SET name = $2, currency = $3 WHERE id = $1")
+            .bind(tenant)
+            .bind(name)
+            .bind(currency.as_str())
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Portal sessions: a signed-in user in one tenant. The cookie carries a random token; only
+//! its SHA-256 is stored, so a copy of the database cannot be used to sign in.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::app::{Lineup, record};
+use crate::audit::{Actor, AuditEvent};
+use crate::email::Email;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{EmployeeId, TenantId, UserId};
+use crate::store::{self, now, sessions::SessionRow};
+use crate::user::{Role, verify_password};
+
+/// How long a sign-in lasts; after that the user signs in again.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// The employee record this user is, when linked (managers see their reports through it).
+    pub employee_id: Option<EmployeeId>,
+    /// Echoed in every form the session submits.
+    pub csrf_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A session just created: the token goes into the cookie and is never seen again.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub session: Session,
+}
+
+/// A random 256-bit secret, hex encoded.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The one message for every failed sign-in, so it never reveals which accounts exist.
+const BAD_CREDENTIALS: &str = "the email or password is not right";
+
+impl Lineup {
+    /// Check a password sign-in for `tenant` and open a session.
+    pub async fn sign_in_with_password(
+        &self,
+        tenant: TenantId,
+        email: &str,
+        password: &str,
+    ) -> CoreResult<NewSession> {
+        let email = Email::parse(email).map_err(|e| CoreError::invalid("email", e))?;
+        let user = {
+            let mut tx = self.store().system().await?;
+            store::users::find_by_email(&mut tx, email.as_str()).await?
+        };
+        let verified = user.filter(|u| {
+            u.password_hash
+                .as_deref()
+                .is_some_and(|hash| verify_password(password, hash))
+        });
+        let Some(user) = verified else {
+            return Err(CoreError::NotAuthorised(BAD_CREDENTIALS.into()));
+        };
+        self.open_session(tenant, user.id, "password").await
+    }
+
+    /// Open a session for a user already authenticated some way (password, single sign-on,
+    /// an accepted invite). Refused when they are not a member of `tenant`.
+    pub async fn open_session(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        method: &str,
+    ) -> CoreResult<NewSession> {
+        let token = random_token();
+        let created_at = now();
+        let row = SessionRow {
+            token_hash: token_hash(&token),
+            user_id: user,
+            csrf_token: random_token(),
+            created_at,
+            expires_at: created_at + SESSION_LIFETIME,
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        if store::users::role_in(&mut tx, tenant, user)
+            .await?
+            .is_none()
+        {
+            return Err(CoreError::NotAuthorised(BAD_CREDENTIALS.into()));
+        }
+        store::sessions::insert(&mut tx, tenant, &row).await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(user),
+            "session.signed_in",
+            ("user", user.to_string()),
+            None,
+            Some(serde_json::json!({ "method": method, "expires_at": row.expires_at })),
+        );
+        record(&mut tx, &event).await?;
+        let session = store::sessions::holder(&mut tx, tenant, &row.token_hash, created_at)
+            .await?
+            .ok_or_else(|| CoreError::not_found("session", "just created"))?;
+        tx.commit().await?;
+        Ok(NewSession {
+            token,
+            session: into_session(tenant, session)?,
+        })
+    }
+
+    /// The live session behind a cookie token, if any.
+    pub async fn session(&self, tenant: TenantId, token: &str) -> CoreResult<Option<Session>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let holder = store::sessions::holder(&mut tx, tenant, &token_hash(token), now()).await?;
+        holder.map(|h| into_session(tenant, h)).transpose()
+    }
+
+    pub async fn sign_out(&self, tenant: TenantId, token: &str) -> CoreResult<()> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let hash = token_hash(token);
+        if let Some(holder) = store::sessions::holder(&mut tx, tenant, &hash, now()).await? {
+            store::sessions::delete(&mut tx, tenant, &hash).await?;
+            let event = AuditEvent::new(
+                tenant,
+                &Actor::User(holder.user_id),
+                "session.signed_out",
+                ("user", holder.user_id.to_string()),
+                None,
+                None,
+            );
+            record(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn into_session(tenant: TenantId, h: store::sessions::SessionHolder) -> CoreResult<Session> {
+    Ok(Session {
+        tenant_id: tenant,
+        user_id: h.user_id,
+        email: h.email,
+        name: h.name,
+        role: Role::parse(&h.role)
+            .ok_or_else(|| CoreError::invalid("role", format!("{:?} is not a role", h.role)))?,
+        employee_id: h.employee_id,
+        csrf_token: h.csrf_token,
+        expires_at: h.expires_at,
+    })
+}

@@ -1,0 +1,237 @@
+//! Who may do what: one permission per route, one table of which role holds which
+//! permission, enforced for every request by [`guard`] before any handler runs.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use lineup_core::user::Role;
+
+use crate::Portal;
+use crate::error::PortalError;
+use crate::host::{Site, SiteKind, resolve_site};
+use crate::session::{self, FormToken};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Anyone, signed in or not (sign-in, sign-up, accepting an invite).
+    Public,
+    /// Any member of the tenant.
+    SignedIn,
+    ViewPeople,
+    ManagePeople,
+    ViewLines,
+    ManageLines,
+    DecideRequests,
+    ViewPolicies,
+    ManagePolicies,
+    ViewSpend,
+    Export,
+    ViewAlerts,
+    ActOnAlerts,
+    ViewAudit,
+    ManageOrganisation,
+    ManageMembers,
+}
+
+/// The permission table. Managers hold the "view" permissions only over their own reports
+/// (direct and indirect): pages narrow what they show with [`Signed::scope`].
+pub fn allows(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    use Role::*;
+    match permission {
+        Public | SignedIn => true,
+        ViewPeople | ViewLines | ViewSpend | ViewPolicies => true,
+        DecideRequests => matches!(role, Owner | Admin | Finance | Manager),
+        Export => matches!(role, Owner | Admin | Finance | Manager),
+        ManagePolicies | ViewAlerts | ActOnAlerts | ViewAudit => {
+            matches!(role, Owner | Admin | Finance)
+        }
+        ManagePeople | ManageLines | ManageOrganisation | ManageMembers => {
+            matches!(role, Owner | Admin)
+        }
+    }
+}
+
+/// One route of the portal and what it needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteRule {
+    pub site: SiteKind,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub permission: Permission,
+}
+
+const fn rule(
+    site: SiteKind,
+    method: &'static str,
+    path: &'static str,
+    permission: Permission,
+) -> RouteRule {
+    RouteRule {
+        site,
+        method,
+        path,
+        permission,
+    }
+}
+
+use Permission as P;
+use SiteKind::{Root, Tenant};
+
+/// Every route the portal serves. A route missing here answers 404 on every host, so a new
+/// page cannot be reachable without someone deciding who may see it.
+pub const ROUTES: &[RouteRule] = &[
+    rule(Root, "GET", "/", P::Public),
+    rule(Root, "GET", "/signup", P::Public),
+    rule(Root, "POST", "/signup", P::Public),
+    rule(Root, "GET", "/static/portal.css", P::Public),
+    rule(Tenant, "GET", "/static/portal.css", P::Public),
+    rule(Tenant, "GET", "/login", P::Public),
+    rule(Tenant, "POST", "/login", P::Public),
+    rule(Tenant, "POST", "/logout", P::SignedIn),
+    rule(Tenant, "GET", "/", P::SignedIn),
+    rule(Tenant, "GET", "/settings", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings", P::ManageOrganisation),
+];
+
+fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {
+    ROUTES
+        .iter()
+        .find(|r| r.site == site && r.method == method.as_str() && r.path == path)
+}
+
+/// Largest form body read to find its CSRF token (uploads are multipart, checked by header
+/// or query instead).
+const FORM_LIMIT: usize = 1024 * 1024;
+
+/// Resolve the host to its site, then check sign-in, permission and CSRF for the matched
+/// route; only then run the handler.
+pub async fn guard(
+    State(portal): State<Portal>,
+    request: Request,
+    next: Next,
+) -> Result<Response, PortalError> {
+    let site = resolve_site(&portal, request.headers()).await?;
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .ok_or(PortalError::NotFound)?;
+    let rule = rule_for(site.kind(), request.method(), &path).ok_or(PortalError::NotFound)?;
+    let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if unsafe_method {
+        check_origin(&request)?;
+    }
+    let (mut request, new_form_cookie) = match (&site, rule.permission) {
+        (_, Permission::Public) => {
+            let (token, fresh) = session::form_cookie(request.headers());
+            let mut request = request;
+            request.extensions_mut().insert(FormToken(token));
+            (request, fresh)
+        }
+        (Site::Tenant(tenant), permission) => {
+            let Some(signed) = session::signed_in(&portal, tenant, request.headers()).await? else {
+                return Err(PortalError::SignInNeeded {
+                    next: request.uri().path().to_owned(),
+                });
+            };
+            if !allows(signed.session.role, permission) {
+                return Err(PortalError::Forbidden(format!(
+                    "your role ({}) cannot do this",
+                    signed.session.role.as_str()
+                )));
+            }
+            let mut request = request;
+            request
+                .extensions_mut()
+                .insert(FormToken(signed.session.csrf_token.clone()));
+            request.extensions_mut().insert(signed);
+            (request, None)
+        }
+        (Site::Root, _) => return Err(PortalError::NotFound),
+    };
+    request.extensions_mut().insert(site);
+    if unsafe_method {
+        request = check_csrf(request).await?;
+    }
+    let mut response = next.run(request).await;
+    if let Some(cookie) = new_form_cookie {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            session::form_cookie_header(&portal, &cookie),
+        );
+    }
+    Ok(response)
+}
+
+/// Browsers send `Origin` on cross-site form posts; one naming another host is refused.
+fn check_origin(request: &Request) -> Result<(), PortalError> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .map(|u| match u.port() {
+            Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
+            None => u.host_str().unwrap_or_default().to_owned(),
+        });
+    if origin_host.as_deref() == Some(host) {
+        Ok(())
+    } else {
+        Err(PortalError::Csrf)
+    }
+}
+
+/// The form's `_csrf` field (or the `X-CSRF-Token` header, or `_csrf` in the query for
+/// uploads) must equal this visitor's token.
+async fn check_csrf(request: Request) -> Result<Request, PortalError> {
+    let expected = request
+        .extensions()
+        .get::<FormToken>()
+        .map(|t| t.0.clone())
+        .ok_or(PortalError::Csrf)?;
+    let from_header = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let from_query = request.uri().query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v)
+    });
+    let is_urlencoded = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (request, from_form) = if is_urlencoded {
+        let (parts, body) = request.into_parts();
+        let bytes = to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| PortalError::invalid("form", "is too large"))?;
+        let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            .ok()
+            .and_then(|fields| fields.into_iter().find(|(k, _)| k == "_csrf"))
+            .map(|(_, v)| v);
+        (Request::from_parts(parts, Body::from(bytes)), token)
+    } else {
+        (request, None)
+    };
+    let given = from_form.or(from_header).or(from_query);
+    match given {
+        Some(given) if session::tokens_match(&given, &expected) => Ok(request),
+        _ => Err(PortalError::Csrf),
+    }
+}

@@ -1,0 +1,170 @@
+//! Cookies: the session cookie (a random token; the session lives in the database), the
+//! form cookie that protects sign-in and sign-up forms before there is a session, and the
+//! sign-in rate limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use lineup_core::employee::Visibility;
+use lineup_core::session::{SESSION_LIFETIME, Session, random_token};
+use lineup_core::tenant::Tenant;
+use lineup_core::user::Role;
+use subtle::ConstantTimeEq;
+
+use crate::Portal;
+use crate::error::PortalError;
+
+pub const SESSION_COOKIE: &str = "lineup_session";
+const FORM_COOKIE: &str = "lineup_form";
+
+/// The signed-in user of this request, put there by the guard.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub session: Session,
+    /// The cookie's token, needed to sign out.
+    pub token: String,
+}
+
+impl Signed {
+    /// Whose records this user may see: managers only their reporting tree (a manager
+    /// account not linked to an employee record sees nobody); every other role everyone.
+    pub fn visibility(&self) -> Visibility {
+        match (self.session.role, self.session.employee_id) {
+            (Role::Manager, Some(me)) => Visibility::ReportsOf(me),
+            (Role::Manager, None) => Visibility::Nobody,
+            _ => Visibility::Everyone,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Signed {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Signed>()
+            .cloned()
+            .ok_or_else(|| PortalError::SignInNeeded {
+                next: parts.uri.path().to_owned(),
+            })
+    }
+}
+
+/// The token forms on this page must echo back in `_csrf`.
+#[derive(Debug, Clone)]
+pub struct FormToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for FormToken {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<FormToken>()
+            .cloned()
+            .ok_or(PortalError::Csrf)
+    }
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+pub async fn signed_in(
+    portal: &Portal,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+) -> Result<Option<Signed>, PortalError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let session = portal.lineup.session(tenant.id, &token).await?;
+    Ok(session.map(|session| Signed { session, token }))
+}
+
+fn cookie_attributes(portal: &Portal) -> &'static str {
+    if portal.config.secure_cookies() {
+        "; Path=/; HttpOnly; SameSite=Lax; Secure"
+    } else {
+        "; Path=/; HttpOnly; SameSite=Lax"
+    }
+}
+
+pub fn session_cookie_header(portal: &Portal, token: &str) -> HeaderValue {
+    let value = format!(
+        "{SESSION_COOKIE}={token}; Max-Age={}{}",
+        SESSION_LIFETIME.whole_seconds(),
+        cookie_attributes(portal)
+    );
+    HeaderValue::from_str(&value).expect("hex tokens are valid header text")
+}
+
+pub fn clear_session_cookie_header(portal: &Portal) -> HeaderValue {
+    let value = format!("{SESSION_COOKIE}=; Max-Age=0{}", cookie_attributes(portal));
+    HeaderValue::from_str(&value).expect("static cookie text is valid")
+}
+
+/// The visitor's form token and, when they had none, the new one to set.
+pub fn form_cookie(headers: &HeaderMap) -> (String, Option<String>) {
+    match cookie(headers, FORM_COOKIE).filter(|t| t.len() == 64) {
+        Some(token) => (token, None),
+        None => {
+            let token = random_token();
+            (token.clone(), Some(token))
+        }
+    }
+}
+
+pub fn form_cookie_header(portal: &Portal, token: &str) -> HeaderValue {
+    let value = format!("{FORM_COOKIE}={token}{}", cookie_attributes(portal));
+    HeaderValue::from_str(&value).expect("hex tokens are valid header text")
+}
+
+pub fn tokens_match(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Failed sign-ins allowed per account and per tenant in a window before sign-in is refused.
+const MAX_FAILURES: usize = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Counts failed sign-ins per (tenant host, email) in memory. Per process: with several
+/// replicas an attacker gets this many tries per replica, still far from a useful guess rate.
+#[derive(Default)]
+pub struct SignInLimiter {
+    failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
+}
+
+impl SignInLimiter {
+    /// How long until another attempt is allowed, if the limit is reached.
+    pub fn blocked_for(&self, tenant: &str, email: &str) -> Option<Duration> {
+        let mut failures = self.failures.lock().expect("limiter lock");
+        let key = (tenant.to_owned(), email.trim().to_ascii_lowercase());
+        let recent = failures.entry(key).or_default();
+        recent.retain(|at| at.elapsed() < FAILURE_WINDOW);
+        (recent.len() >= MAX_FAILURES).then(|| FAILURE_WINDOW - recent[0].elapsed())
+    }
+
+    pub fn failed(&self, tenant: &str, email: &str) {
+        let mut failures = self.failures.lock().expect("limiter lock");
+        let key = (tenant.to_owned(), email.trim().to_ascii_lowercase());
+        failures.entry(key).or_default().push(Instant::now());
+    }
+
+    pub fn succeeded(&self, tenant: &str, email: &str) {
+        let mut failures = self.failures.lock().expect("limiter lock");
+        failures.remove(&(tenant.to_owned(), email.trim().to_ascii_lowercase()));
+    }
+}

@@ -1,0 +1,339 @@
+//! The admin portal served over a real socket for tests, and a small browser: it keeps
+//! cookies per host, follows nothing on its own, and echoes the last page's CSRF token.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use lineup_core::email::Email;
+use lineup_core::employee::Employee;
+use lineup_core::ids::TenantId;
+use lineup_core::user::Role;
+use lineup_portal::{Portal, PortalConfig, portal_router};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::TestStore;
+use crate::world::{ADMIN, World, add_employee, add_tenant};
+
+/// Every portal test user signs in with this.
+pub const PASSWORD: &str = "a long test password";
+/// Tenants live under this domain in tests: `acme.lineup.test`.
+pub const BASE_DOMAIN: &str = "lineup.test";
+
+/// The [`World`] company (tenant `acme`) with a portal user for every role, a second tenant
+/// `globex` with its own owner, and the portal listening on a loopback port.
+///
+/// Acme's users: olivia (owner), fiona (finance), maria (manager of ada and alan),
+/// `admin@example.com` (admin), `viewer@example.com` (viewer). Globex's owner is
+/// `owner@globex.example`, and globex has one employee, `gina@example.com`.
+pub struct PortalWorld {
+    pub world: World,
+    pub portal: Portal,
+    pub addr: SocketAddr,
+    pub globex: TenantId,
+    pub gina: Employee,
+}
+
+impl std::ops::Deref for PortalWorld {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl PortalWorld {
+    pub async fn new(store: TestStore) -> Self {
+        let world = World::new(store).await;
+        let lineup = &world.lineup;
+        let tenant = world.tenant;
+        lineup
+            .add_user(
+                tenant,
+                &ADMIN,
+                &world.maria.email,
+                "Maria Tester",
+                PASSWORD,
+                Role::Manager,
+                Some(world.maria.id),
+            )
+            .await
+            .unwrap();
+        for (email, role) in [
+            ("admin@example.com", Role::Admin),
+            ("viewer@example.com", Role::Viewer),
+        ] {
+            let email = Email::parse(email).unwrap();
+            lineup
+                .add_user(tenant, &ADMIN, &email, role.as_str(), PASSWORD, role, None)
+                .await
+                .unwrap();
+        }
+        let globex = add_tenant(lineup, "globex").await;
+        let owner = Email::parse("owner@globex.example").unwrap();
+        lineup
+            .add_user(
+                globex,
+                &ADMIN,
+                &owner,
+                "Globex Owner",
+                PASSWORD,
+                Role::Owner,
+                None,
+            )
+            .await
+            .unwrap();
+        let gina = add_employee(lineup, globex, "gina", None).await;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{BASE_DOMAIN}:{}", addr.port());
+        let portal = Portal::new(lineup.clone(), PortalConfig::new(base.parse().unwrap()));
+        let app = portal_router(portal.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            world,
+            portal,
+            addr,
+            globex,
+            gina,
+        }
+    }
+
+    /// A fresh browser (no cookies) pointed at `host`, e.g. `acme.lineup.test`.
+    pub fn browser(&self, host: &str) -> Browser {
+        Browser::new(host, self.addr)
+    }
+
+    /// A browser on acme's portal signed in as `email`.
+    pub async fn signed_in(&self, email: &str) -> Browser {
+        let browser = self.browser(&format!("acme.{BASE_DOMAIN}"));
+        browser.sign_in(email, PASSWORD).await;
+        browser
+    }
+
+    /// The email of acme's user holding `role`.
+    pub fn email_for(&self, role: Role) -> String {
+        match role {
+            Role::Owner => self.olivia.email.to_string(),
+            Role::Finance => self.fiona.email.to_string(),
+            Role::Manager => self.maria.email.to_string(),
+            Role::Admin => "admin@example.com".to_owned(),
+            Role::Viewer => "viewer@example.com".to_owned(),
+        }
+    }
+}
+
+/// One answer: status, headers and the body as text.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Response {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.body.contains(needle),
+            "expected {needle:?} in the page ({}):\n{}",
+            self.status,
+            self.body
+        );
+        self
+    }
+}
+
+pub struct Browser {
+    client: reqwest::Client,
+    origin: String,
+    cookies: Mutex<BTreeMap<String, String>>,
+    csrf: Mutex<Option<String>>,
+}
+
+impl Browser {
+    pub fn new(host: &str, addr: SocketAddr) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, addr)
+            .build()
+            .unwrap();
+        Self {
+            client,
+            origin: format!("http://{host}:{}", addr.port()),
+            cookies: Mutex::default(),
+            csrf: Mutex::default(),
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    /// Present `value` as cookie `name` from now on (to replay one browser's session in
+    /// another).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The CSRF token of the last page that had a form.
+    pub fn csrf(&self) -> Option<String> {
+        self.csrf.lock().unwrap().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        let request = self.client.get(format!("{}{path}", self.origin));
+        self.send(request).await
+    }
+
+    /// Submit a form, adding the `_csrf` token of the last page seen.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut fields: Vec<(&str, &str)> = fields.to_vec();
+        let csrf = self.csrf();
+        if let Some(token) = &csrf
+            && !fields.iter().any(|(k, _)| *k == "_csrf")
+        {
+            fields.push(("_csrf", token));
+        }
+        let body = serde_urlencoded::to_string(&fields).unwrap();
+        let request = self
+            .client
+            .post(format!("{}{path}", self.origin))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request).await
+    }
+
+    /// Upload a file as `multipart/form-data` with extra text fields; the CSRF token goes
+    /// in the `X-CSRF-Token` header as the portal's upload forms send it.
+    pub async fn upload(
+        &self,
+        path: &str,
+        file_field: &str,
+        filename: &str,
+        content: &[u8],
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let boundary = "lineup-test-boundary-7d1f3c";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"{file_field}\"; \
+                 filename=\"{filename}\"\r\ncontent-type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.origin))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        if let Some(token) = self.csrf() {
+            request = request.header("x-csrf-token", token);
+        }
+        self.send(request).await
+    }
+
+    /// Sign in through the login form; panics unless it succeeds.
+    pub async fn sign_in(&self, email: &str, password: &str) {
+        self.get("/login").await.assert_ok();
+        let answer = self
+            .post(
+                "/login",
+                &[("email", email), ("password", password), ("next", "/")],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "signing in as {email} failed: {}",
+            answer.body
+        );
+        // Load a page so the session's CSRF token is known.
+        self.get("/").await.assert_ok();
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        let cookie_header = {
+            let cookies = self.cookies.lock().unwrap();
+            cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let request = if cookie_header.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookie_header)
+        };
+        let answer = request.send().await.expect("the portal answers");
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        for value in headers.get_all(SET_COOKIE) {
+            let Some((pair, attributes)) = value
+                .to_str()
+                .ok()
+                .map(|v| v.split_once(';').unwrap_or((v, "")))
+            else {
+                continue;
+            };
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let mut cookies = self.cookies.lock().unwrap();
+            if attributes.contains("Max-Age=0") {
+                cookies.remove(name.trim());
+            } else {
+                cookies.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        let body = answer.text().await.unwrap_or_default();
+        if let Some(token) = csrf_in(&body) {
+            *self.csrf.lock().unwrap() = Some(token);
+        }
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
