@@ -280,5 +280,15 @@ mod tests {
             ("PROVIDER_ACCOUNT_ID", "acc"),
         ]);
         assert_eq!(missing.unwrap_err().setting, "PROVIDER_CLIENT_SECRET");
+        for bad in ["ftp://lineup.example.com", "lineup.example.com", "https://"] {
+            let c = config(&[("LINEUP_PORTAL_URL", bad)]);
+            assert_eq!(c.unwrap_err().setting, "LINEUP_PORTAL_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_portal_defaults_to_lineup_localhost_on_the_listen_port() {
+        let c = config(&[("LINEUP_LISTEN", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(c.portal_url.as_str(), "http://lineup.localhost:9000/");
     }
 }
