@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::request::{RequestDetails, Route};
 use crate::tenant::TenantSettings;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]
 pub enum CapScope {
     Tenant,

@@ -898,10 +898,7 @@ fn validate_details(details: &RequestDetails, today: Date) -> CoreResult<()> {
     }
 }
 
-/// Billing periods are calendar months, written `YYYY-MM`.
-pub fn billing_period(day: Date) -> String {
-    format!("{:04}-{:02}", day.year(), u8::from(day.month()))
-}
+pub use crate::pricing::billing_period;
 
 fn days_left_in_month(today: Date) -> i64 {
     let next_month = if today.month() == time::Month::December {

@@ -287,3 +287,59 @@ pub async fn employee_usage(
     });
     Ok((row.0.unwrap_or(0), row.1.unwrap_or(0)))
 }
+
+/// Every country's roaming rule for the tenant.
+pub async fn list_roaming_rules(
+    tx: &mut Tx,
+    tenant: TenantId,
+) -> StoreResult<Vec<(String, RoamingRule)>> {
+    let rows: Vec<(String, String)> = on_tx!(tx, |conn| {
+        sqlx::query_as("SELECT country, rule FROM roaming_presets WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(conn)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(country, rule)| Some((country, RoamingRule::parse(&rule)?)))
+        .collect())
+}
+
+/// Grants that were not revoked and overlap the days from `from` on: they cover roaming on
+/// their days even when they have since ended (usage arrives late).
+pub async fn grants_covering_since(
+    tx: &mut Tx,
+    tenant: TenantId,
+    from: Date,
+) -> StoreResult<Vec<RoamingGrant>> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM roaming_grants
+         WHERE tenant_id = $1 AND state <> 'revoked' AND ends_on >= $2"
+    );
+    let rows: Vec<GrantRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(from)
+            .fetch_all(conn)
+            .await?
+    });
+    Ok(rows.into_iter().map(RoamingGrant::from).collect())
+}
+
+/// Each employee's approved cap raises for one billing period.
+pub async fn cap_raises_for_period(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<(EmployeeId, i64)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT employee_id, CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
+             WHERE tenant_id = $1 AND period = $2 GROUP BY employee_id",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
+}
