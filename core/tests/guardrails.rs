@@ -528,3 +528,62 @@ both_backends!(
         assert!(deliveries.iter().all(|d| d.alert.tenant_id == w.tenant));
     }
 );
+
+both_backends!(
+    the_what_if_replay_of_recorded_usage_gives_the_hand_computed_numbers,
+    |store| async move {
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-whatif").await;
+        let alan = w.active_line(&w.alan, "alan-whatif").await;
+        let daily: Vec<UsageRecord> = (1..=20)
+            .map(|d| {
+                let at = datetime!(2026-11-01 10:00 UTC).replace_day(d).unwrap();
+                record(&ada, &format!("day{d}"), at, GB, "US")
+            })
+            .collect();
+        w.lineup
+            .record_usage_at(w.tenant, &daily, NOW)
+            .await
+            .unwrap();
+
+        // Proposed: Ada's cap at 45.00, suspending. Europe 10GB costs 25.00 + 10.00 per GB
+        // over 10 GB, so after day n of November Ada has spent 25.00 + max(0, n − 10) × 10.00.
+        // The window is the last 10 days (11–20 November); 1–10 November warm up.
+        //   day 1: 25.00 ≥ 22.50 (50 %), before the window: not counted;
+        //   day 11: 35.00 < 36.00 (80 %); day 12: 45.00 → 80 % and 100 %: two alerts;
+        //   suspended from day 13: 13–20 November are 8 suspended days, that usage dropped;
+        //   Ada's November: 12 GB → 20.00 overage → 45.00 (was 20 GB → 100.00 → 125.00).
+        // Alan's line is live and unused: 25.00 either way.
+        let proposed = lineup_core::whatif::PolicySet::from_json(&format!(
+            r#"{{"caps": [{{"scope": {{"kind": "employee", "id": "{}"}},
+                 "amount_minor": 4500, "action": "suspend"}}]}}"#,
+            w.ada.id
+        ))
+        .unwrap();
+        let report = w
+            .lineup
+            .what_if(w.tenant, 10, &proposed, date!(2026 - 11 - 20))
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.from, report.to),
+            (date!(2026 - 11 - 11), date!(2026 - 11 - 20))
+        );
+        let now_total = report.current.total();
+        let if_total = report.proposed.total();
+        assert_eq!(
+            (now_total.spend.total_minor(), now_total.spend.overage_minor),
+            (15_000, 10_000)
+        );
+        assert_eq!((now_total.suspended_days, now_total.alerts), (0, 0));
+        assert_eq!(
+            (if_total.spend.total_minor(), if_total.spend.overage_minor),
+            (7_000, 2_000)
+        );
+        assert_eq!((if_total.suspended_days, if_total.alerts), (8, 2));
+        assert_eq!(report.proposed.lines[&ada.id].suspended_days, 8);
+        assert_eq!(report.proposed.lines[&alan.id].spend.total_minor(), 2_500);
+        assert!(report.labels[&ada.id].starts_with("ada@example.com"));
+    }
+);

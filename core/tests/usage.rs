@@ -367,3 +367,68 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    the_optimisation_report_finds_idle_lines_and_plans_of_the_wrong_size,
+    |store| async move {
+        let w = World::new(store).await;
+        let us_5gb = w.plans.iter().find(|p| p.name == "US 5GB").unwrap().clone();
+        let europe = w
+            .plans
+            .iter()
+            .find(|p| p.name == "Europe 10GB")
+            .unwrap()
+            .clone();
+        let issue = lineup_core::line::lifecycle::IssueLine {
+            plan_id: us_5gb.id,
+            ..w.issue(&w.ada, "ada-us")
+        };
+        w.lineup
+            .issue_line(w.tenant, &lineup_testkit::world::ADMIN, issue)
+            .await
+            .unwrap();
+        let ada = w
+            .lineup
+            .lines(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.plan_id == us_5gb.id)
+            .unwrap();
+        let alan = w.active_line(&w.alan, "alan-idle").await;
+        assert_eq!(alan.plan_id, europe.id);
+
+        // A hundred days on, Ada used 10, 10 and 9 GB in the last three complete months on
+        // her 5 GB plan at 20.00 + 10.00 per GB over: 70.00, 70.00, 60.00 = 66.66 a month.
+        // Global 10GB (45.00, covers the US) would have cost 45.00 flat: 21.66 less a month
+        // (6666 − 4500 = 2166). Unlimited US at 60.00 saves less. Alan's line has never been
+        // used: cancelling saves its 25.00. Total 46.66 a month.
+        let today = now().date() + Duration::days(100);
+        let mut month = lineup_core::pricing::period_start(today);
+        // Used today too (in the current month, outside the three compared), so not idle.
+        let mut records = vec![gb_record(&ada, "today", today.midnight().assume_utc(), 1)];
+        for (n, gb) in [9, 10, 10].into_iter().enumerate() {
+            month = lineup_core::pricing::period_start(month - Duration::days(1));
+            let at = month.replace_day(15).unwrap().midnight().assume_utc();
+            records.push(gb_record(&ada, &format!("month{n}"), at, gb));
+        }
+        w.lineup
+            .record_usage_at(w.tenant, &records, today.midnight().assume_utc())
+            .await
+            .unwrap();
+        let report = w.lineup.optimisation_report(w.tenant, today).await.unwrap();
+        let found: Vec<(&str, i64)> = report
+            .savings
+            .iter()
+            .map(|s| (s.label.as_str(), s.monthly_saving_minor))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("alan@example.com · Europe 10GB", 2_500),
+                ("ada@example.com · US 5GB", 2_166)
+            ]
+        );
+        assert_eq!(report.total_monthly_saving_minor, 4_666, "{report:?}");
+    }
+);
