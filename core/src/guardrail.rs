@@ -11,10 +11,10 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::ids::{AlertId, CostCentreId, EmployeeId, GuardrailActionId, LineId, TeamId, TenantId};
-use crate::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
+use crate::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 
 /// Thresholds (percent of the cap) used when a cap names none.
 pub const DEFAULT_THRESHOLDS: [u8; 3] = [50, 80, 100];
@@ -113,14 +113,18 @@ pub fn check_cap(cap: &BudgetCap, raised_minor: i64, spent_minor: i64) -> CapChe
     }
 }
 
-/// The action reaching a cap takes on a line. Throttling needs a provider speed limit the
-/// provider interface does not offer, so a throttle cap alerts only (and says so).
+/// The action reaching a cap (or roaming against policy) takes on each line, if any.
 pub fn line_action_for(action: CapAction) -> Option<GuardrailActionKind> {
     match action {
         CapAction::Suspend => Some(GuardrailActionKind::Suspend),
-        CapAction::Alert | CapAction::Throttle => None,
+        CapAction::Throttle => Some(GuardrailActionKind::Throttle),
+        CapAction::Alert => None,
     }
 }
+
+/// The speed a throttled line gets when its plan names none (what 1GLOBAL-style plans use
+/// after their cap).
+pub const DEFAULT_THROTTLE_KBPS: u32 = 128;
 
 /// Whether roaming in a country is within policy for a line on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +142,18 @@ pub fn roaming_verdict(rule: Option<RoamingRule>, granted: bool) -> RoamingVerdi
     } else {
         RoamingVerdict::Violation { rule }
     }
+}
+
+/// Whether a grant that was not revoked covers roaming on `line` in `country` on `day`; an
+/// ended grant still covers its days, since usage arrives late.
+pub fn grant_covers(grants: &[RoamingGrant], line: LineId, country: &str, day: Date) -> bool {
+    grants.iter().any(|g| {
+        g.line_id == line
+            && g.country.eq_ignore_ascii_case(country)
+            && g.starts_on <= day
+            && day <= g.ends_on
+            && g.state != "revoked"
+    })
 }
 
 /// Whether `day_bytes` is a spike against the trailing days' data (oldest first, one value

@@ -232,18 +232,15 @@ pub fn next_period_start(day: Date) -> Date {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
-    use time::macros::date;
 
-    const GB: i64 = BYTES_PER_GB;
-    const MB: i64 = Bytes::MB;
-
-    /// US 5GB: 20.00 a month, 10.00 per GB over, Europe 5.00/GB, rest of world 15.00/GB.
-    fn us_5gb() -> PlanPricing {
+    /// US 5GB: 20.00 a month, 10.00 per GB over, Europe 5.00/GB, rest of world 15.00/GB (no
+    /// Asia-Pacific price, so Japan is rest of world); covers the US only.
+    pub fn us_5gb() -> PlanPricing {
         PlanPricing {
             price_minor: 2_000,
-            allowance_bytes: Some(5 * GB),
+            allowance_bytes: Some(5 * BYTES_PER_GB),
             overage_per_gb_minor: 1_000,
             roaming_per_gb_minor: ZoneRates::from([
                 (RoamingZone::Europe, 500),
@@ -252,6 +249,16 @@ mod tests {
             coverage: vec!["US".into()],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::us_5gb;
+    use super::*;
+    use time::macros::date;
+
+    const GB: i64 = BYTES_PER_GB;
+    const MB: i64 = Bytes::MB;
 
     #[test]
     fn bundle_data_within_the_allowance_costs_only_the_plan_price() {

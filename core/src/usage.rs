@@ -17,7 +17,9 @@ use crate::ids::{LineId, PlanId, TenantId};
 use crate::pricing::{Charge, PlanPricing, billing_period};
 use crate::provider::{Roaming, UsageQuery, UsageRecord};
 use crate::store::lines::LineOwner;
-use crate::store::usage::{DailyUsage, SpendDelta, SpendFilter, SpendGrouping, SpendRow, UsageRow};
+use crate::store::usage::{
+    DailyUsage, DayTotal, SpendDelta, SpendFilter, SpendGrouping, SpendRow, UsageRow,
+};
 use crate::store::{self, Tx};
 use crate::tenant::Tenant;
 
@@ -164,13 +166,13 @@ impl Lineup {
         report.duplicates += rows.len() - stored.len();
         report.recorded = stored.len();
         rows.retain(|r| stored.contains(&r.dedupe_key));
-        roll_up(&mut tx, tenant, &ctx, &rows).await?;
-        let alerts = self
-            .evaluate_guardrails(&mut tx, tenant, &ctx, &rows, now)
+        let days = roll_up(&mut tx, tenant, &ctx, &rows).await?;
+        let found = self
+            .evaluate_guardrails(&mut tx, tenant, &ctx, &rows, &days, now)
             .await?;
-        report.alerts = alerts;
+        report.alerts = found.alerts;
         tx.commit().await?;
-        if report.alerts > 0 {
+        if found.actions > 0 {
             self.apply_guardrail_actions(tenant).await?;
         }
         Ok(report)
@@ -231,13 +233,13 @@ impl Lineup {
 }
 
 /// Adds new records to their lines' days and periods, then prices each touched period's
-/// overage from its new bundle total.
+/// overage from its new bundle total. Returns the touched days' new totals.
 async fn roll_up(
     tx: &mut Tx,
     tenant: TenantId,
     ctx: &UsageContext,
     rows: &[UsageRow],
-) -> CoreResult<()> {
+) -> CoreResult<Vec<DayTotal>> {
     let mut days: BTreeMap<(LineId, Date), DailyUsage> = BTreeMap::new();
     let mut periods: BTreeMap<(LineId, String), SpendDelta> = BTreeMap::new();
     for row in rows {
@@ -284,18 +286,18 @@ async fn roll_up(
         }
     }
     let days: Vec<DailyUsage> = days.into_values().collect();
-    store::usage::add_daily_batch(tx, tenant, &days).await?;
+    let day_totals = store::usage::add_daily_batch(tx, tenant, &days).await?;
     let deltas: Vec<SpendDelta> = periods.into_values().collect();
     let totals = store::usage::add_line_spend(tx, tenant, &deltas).await?;
-    let overages: Vec<(LineId, String, i64)> = totals
+    let changed: Vec<(LineId, String, i64)> = totals
         .into_iter()
-        .map(|t| {
+        .filter_map(|t| {
             let overage = ctx
                 .pricing_of(t.line_id)
                 .map_or(0, |p| p.overage_minor(t.bundle_bytes));
-            (t.line_id, t.period, overage)
+            (overage != t.overage_minor).then_some((t.line_id, t.period, overage))
         })
         .collect();
-    store::usage::set_overage(tx, tenant, &overages).await?;
-    Ok(())
+    store::usage::set_overage(tx, tenant, &changed).await?;
+    Ok(day_totals)
 }

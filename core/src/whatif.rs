@@ -21,8 +21,8 @@ use serde::Deserialize;
 use time::{Date, Duration};
 
 use crate::guardrail::{
-    Owner, RoamingVerdict, budget_alert_key, check_cap, line_action_for, roaming_verdict,
-    spend_per_scope,
+    Owner, RoamingVerdict, budget_alert_key, check_cap, grant_covers, line_action_for,
+    roaming_verdict, spend_per_scope,
 };
 use crate::ids::LineId;
 use crate::policy::{BudgetCap, CapAction, RoamingGrant, RoamingRule};
@@ -220,13 +220,7 @@ pub fn replay(history: &UsageHistory, policy: &PolicySet) -> ReplayOutcome {
                     billed_roaming += r.data_bytes;
                     state.roaming_minor += cost_minor;
                 }
-                let granted = history.grants.iter().any(|g| {
-                    g.line_id == used.line_id
-                        && g.country.eq_ignore_ascii_case(&r.country)
-                        && g.starts_on <= day
-                        && day <= g.ends_on
-                        && g.state != "revoked"
-                });
+                let granted = grant_covers(&history.grants, used.line_id, &r.country, day);
                 let rule = policy.roaming.get(&r.country.to_ascii_uppercase()).copied();
                 if let RoamingVerdict::Violation { .. } = roaming_verdict(rule, granted) {
                     let key = format!("roaming:{}:{}:{period}", used.line_id, r.country);
@@ -409,25 +403,10 @@ mod tests {
     use super::*;
     use crate::ids::{EmployeeId, TeamId};
     use crate::policy::CapScope;
-    use crate::pricing::{RoamingZone, ZoneRates};
+    use crate::pricing::fixtures::us_5gb;
     use time::macros::date;
 
     const GB: i64 = crate::pricing::BYTES_PER_GB;
-
-    /// 20.00 a month for 5 GB, 10.00 per GB over; roaming 5.00/GB in Europe, 15.00/GB
-    /// elsewhere (no Asia-Pacific price, so Japan is rest of world); home country US.
-    fn plan() -> PlanPricing {
-        PlanPricing {
-            price_minor: 2_000,
-            allowance_bytes: Some(5 * GB),
-            overage_per_gb_minor: 1_000,
-            roaming_per_gb_minor: ZoneRates::from([
-                (RoamingZone::Europe, 500),
-                (RoamingZone::RestOfWorld, 1_500),
-            ]),
-            coverage: vec!["US".into()],
-        }
-    }
 
     /// Ana uses 1 GB every day from 1 to 20 November. Ben uses 2 GB at home on the 5th and
     /// 1 GB in Japan on the 12th. Both are in one team. The window is 6–20 November, so 1–5
@@ -444,7 +423,7 @@ mod tests {
                 team,
                 cost_centre: None,
             },
-            pricing: plan(),
+            pricing: us_5gb(),
         };
         let nov = |d: u8| date!(2026 - 11 - 01).replace_day(d).unwrap();
         let mut days: Vec<ReplayDay> = (1..=20)
@@ -480,6 +459,17 @@ mod tests {
         (history, ana, ana_line, ben_line)
     }
 
+    /// Spend, overage, suspended days and alerts over all lines.
+    fn totals(outcome: &ReplayOutcome) -> (i64, i64, i64, usize) {
+        let total = outcome.total();
+        (
+            total.spend.total_minor(),
+            total.spend.overage_minor,
+            total.suspended_days,
+            total.alerts,
+        )
+    }
+
     #[test]
     fn the_current_policy_replays_what_happened() {
         // No caps, no roaming presets, violations alert only.
@@ -503,16 +493,7 @@ mod tests {
             (1_500, 3_500)
         );
         assert_eq!(ben.alerts, 1);
-        let total = outcome.total();
-        assert_eq!(
-            (
-                total.spend.total_minor(),
-                total.spend.overage_minor,
-                total.suspended_days,
-                total.alerts
-            ),
-            (20_500, 15_000, 0, 1)
-        );
+        assert_eq!(totals(&outcome), (20_500, 15_000, 0, 1));
     }
 
     #[test]
@@ -546,16 +527,7 @@ mod tests {
         );
         let ben = outcome.lines[&ben_line];
         assert_eq!((ben.spend.total_minor(), ben.alerts), (3_500, 0));
-        let total = outcome.total();
-        assert_eq!(
-            (
-                total.spend.total_minor(),
-                total.spend.overage_minor,
-                total.suspended_days,
-                total.alerts
-            ),
-            (7_500, 2_000, 13, 2)
-        );
+        assert_eq!(totals(&outcome), (7_500, 2_000, 13, 2));
     }
 
     #[test]

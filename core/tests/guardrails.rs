@@ -3,7 +3,7 @@
 //! outside policy alerts or suspends unless a grant covers the day, anomalies alert once, the
 //! finance buttons are idempotent, and tenants never see each other's alerts or spend.
 
-use lineup_core::alert::{AlertFilter, AlertKind, AlertState};
+use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
 use lineup_core::ids::TenantId;
 use lineup_core::line::{Line, LineState};
 use lineup_core::money::Bytes;
@@ -52,6 +52,14 @@ async fn alert_kinds(lineup: &Lineup, tenant: TenantId) -> Vec<AlertKind> {
         .collect();
     kinds.sort_by_key(|k| k.as_str());
     kinds
+}
+
+async fn alerts_of(w: &World, kind: AlertKind) -> Vec<Alert> {
+    let filter = AlertFilter {
+        kind: Some(kind),
+        ..AlertFilter::default()
+    };
+    w.lineup.alerts(w.tenant, &filter).await.unwrap()
 }
 
 async fn state_of(w: &World, line: &Line) -> LineState {
@@ -234,32 +242,12 @@ both_backends!(
             .unwrap();
         assert_eq!(state_of(&w, &ada).await, LineState::Suspended);
         assert_eq!(state_of(&w, &alan).await, LineState::Active);
-        let violations = w
-            .lineup
-            .alerts(
-                w.tenant,
-                &AlertFilter {
-                    kind: Some(AlertKind::RoamingViolation),
-                    ..AlertFilter::default()
-                },
-            )
-            .await
-            .unwrap();
+        let violations = alerts_of(&w, AlertKind::RoamingViolation).await;
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].line_id, Some(ada.id));
         assert_eq!(violations[0].employee_id, Some(w.ada.id));
         // Allowed roaming in a country the line never used is worth a look, not an action.
-        let new_countries = w
-            .lineup
-            .alerts(
-                w.tenant,
-                &AlertFilter {
-                    kind: Some(AlertKind::NewRoamingCountry),
-                    ..AlertFilter::default()
-                },
-            )
-            .await
-            .unwrap();
+        let new_countries = alerts_of(&w, AlertKind::NewRoamingCountry).await;
         assert_eq!(new_countries.len(), 2, "Ada in France, Alan in Japan");
 
         // Japan is outside the Europe plan: 100 MB at the Asia-Pacific 9.00/GB is
@@ -434,17 +422,7 @@ both_backends!(
             .record_usage_at(w.tenant, &batch, start)
             .await
             .unwrap();
-        let spikes = w
-            .lineup
-            .alerts(
-                w.tenant,
-                &AlertFilter {
-                    kind: Some(AlertKind::UsageSpike),
-                    ..AlertFilter::default()
-                },
-            )
-            .await
-            .unwrap();
+        let spikes = alerts_of(&w, AlertKind::UsageSpike).await;
         let periods: std::collections::BTreeSet<_> = spikes.iter().map(|a| &a.period).collect();
         assert_eq!(
             spikes.len(),
@@ -460,17 +438,7 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(report.unused_line_alerts, 1);
-        let unused = w
-            .lineup
-            .alerts(
-                w.tenant,
-                &AlertFilter {
-                    kind: Some(AlertKind::UnusedLine),
-                    ..AlertFilter::default()
-                },
-            )
-            .await
-            .unwrap();
+        let unused = alerts_of(&w, AlertKind::UnusedLine).await;
         assert_eq!(unused[0].line_id, Some(alan.id));
         assert_eq!(unused[0].details["wasted_per_month_minor"], 2_500);
         let again = w
@@ -585,5 +553,88 @@ both_backends!(
         assert_eq!(report.proposed.lines[&ada.id].suspended_days, 8);
         assert_eq!(report.proposed.lines[&alan.id].spend.total_minor(), 2_500);
         assert!(report.labels[&ada.id].starts_with("ada@example.com"));
+    }
+);
+
+/// The speed limit the simulator holds for a subscription, read through its API.
+async fn speed_limit_kbps(w: &World, line: &Line) -> serde_json::Value {
+    let base = w.sim.base_url();
+    let token: serde_json::Value = w
+        .http
+        .post(format!(
+            "{base}{}",
+            lineup_core::provider::oneglobal::OneGlobalConfig::TOKEN_PATH
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "lineup-demo"),
+            ("client_secret", "lineup-demo-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subscription: serde_json::Value = w
+        .http
+        .get(format!(
+            "{base}/enterprise/subscriptions/{}",
+            line.provider_subscription_id.as_deref().unwrap()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    subscription["speed_limit_kbps"].clone()
+}
+
+both_backends!(
+    a_throttling_cap_slows_the_line_through_the_provider_until_rollover,
+    |store| async move {
+        let w = World::new(store).await;
+        let ada = w.active_line(&w.ada, "ada-throttled").await;
+        cap_ada(&w, 3_000, CapAction::Throttle).await;
+        assert_eq!(speed_limit_kbps(&w, &ada).await, serde_json::Value::Null);
+        // 11 GB on Europe 10GB: 25.00 + 10.00 overage ≥ 30.00.
+        let batch = [record(
+            &ada,
+            "heavy",
+            NOW - Duration::days(1),
+            11 * GB,
+            "US",
+        )];
+        w.lineup
+            .record_usage_at(w.tenant, &batch, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            state_of(&w, &ada).await,
+            LineState::Active,
+            "still in service"
+        );
+        // The Europe plan names no after-cap speed: the default 128 kbps.
+        assert_eq!(speed_limit_kbps(&w, &ada).await, 128);
+        let audit = w.audit_actions("line", &ada.id.to_string()).await;
+        assert!(
+            audit.contains(&"guardrail.line_throttled".to_owned()),
+            "{audit:?}"
+        );
+
+        let rollover = w
+            .lineup
+            .rollover_guardrails(w.tenant, datetime!(2026-12-01 06:00 UTC))
+            .await
+            .unwrap();
+        assert_eq!(rollover.resumed, 1);
+        assert_eq!(speed_limit_kbps(&w, &ada).await, serde_json::Value::Null);
+        let audit = w.audit_actions("line", &ada.id.to_string()).await;
+        assert!(
+            audit.contains(&"guardrail.line_unthrottled".to_owned()),
+            "{audit:?}"
+        );
     }
 );

@@ -201,6 +201,14 @@ impl ConnectivityProvider for PagedUsage {
     ) -> Result<Operation, ProviderError> {
         self.inner.change_plan(id, plan, effective, key).await
     }
+    async fn set_speed_limit(
+        &self,
+        id: &str,
+        max_kbps: Option<u32>,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        self.inner.set_speed_limit(id, max_kbps, key).await
+    }
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError> {
         let page: usize = query.cursor.as_deref().map_or(0, |c| c.parse().unwrap());
         if page + 1 == self.fail_on && self.failing.load(Ordering::SeqCst) {

@@ -13,13 +13,15 @@ use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::line::LineState;
 use crate::pricing::billing_period;
-use crate::store::usage::{LineSpend, SpendDelta, UsageRow};
+use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
+use crate::store::usage::{DayTotal, LineSpend, SpendDelta, UsageRow};
 use crate::store::{self, Tx, now};
 use crate::usage::{UsageContext, owner_of, utc_day};
 
 /// What a rollover sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RolloverReport {
+    /// Lines a guardrail had suspended or slowed, put back.
     pub resumed: usize,
     pub periods_opened: u64,
     pub unused_line_alerts: usize,
@@ -27,25 +29,25 @@ pub struct RolloverReport {
 
 impl Lineup {
     /// Checks the guardrails the new `rows` may have tripped; raises each new alert once and
-    /// plans line actions (applied after commit by `apply_guardrail_actions`). Returns how
-    /// many alerts are new.
+    /// plans line actions (applied after commit by `apply_guardrail_actions`).
     pub(crate) async fn evaluate_guardrails(
         &self,
         tx: &mut Tx,
         tenant: TenantId,
         ctx: &UsageContext,
         rows: &[UsageRow],
+        days: &[DayTotal],
         now: OffsetDateTime,
-    ) -> CoreResult<usize> {
+    ) -> CoreResult<Recorded> {
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Recorded::default());
         }
         let current = billing_period(now.date());
-        let mut raised = 0;
-        raised += check_budgets(tx, tenant, ctx, rows, &current).await?;
-        raised += check_roaming(tx, tenant, ctx, rows, &current).await?;
-        raised += check_spikes(tx, tenant, ctx, rows).await?;
-        Ok(raised)
+        let mut found = Findings::default();
+        check_budgets(tx, tenant, ctx, rows, &current, &mut found).await?;
+        check_roaming(tx, tenant, ctx, rows, &current, &mut found).await?;
+        check_spikes(tx, tenant, ctx, days, &mut found).await?;
+        record_findings(tx, tenant, found).await
     }
 
     /// Carry out planned guardrail actions (suspensions) through the line lifecycle, each
@@ -60,26 +62,30 @@ impl Lineup {
         let mut applied = 0;
         for action in pending {
             let line = self.line(tenant, action.line_id).await?;
+            let key = format!("guardrail:{}", action.id);
             let outcome = match (action.kind, line.state) {
                 (GuardrailActionKind::Suspend, LineState::Active) => self
-                    .suspend_line(
-                        tenant,
-                        &Actor::System,
-                        line.id,
-                        Some(format!("guardrail:{}", action.id)),
-                    )
+                    .suspend_line(tenant, &Actor::System, line.id, Some(key))
                     .await
                     .map(|_| ()),
-                (GuardrailActionKind::Suspend, state) => Err(CoreError::invalid(
+                (GuardrailActionKind::Throttle, LineState::Active) => {
+                    let kbps = self.throttle_speed(tenant, &line).await?;
+                    self.set_line_speed_limit(&line, Some(kbps), key).await
+                }
+                (kind, state) => Err(CoreError::invalid(
                     "line_id",
-                    format!("the line was {state} when the guardrail came to suspend it"),
-                )),
-                (GuardrailActionKind::Throttle, _) => Err(CoreError::Provider(
-                    crate::provider::ProviderError::Unsupported("throttling"),
+                    format!(
+                        "the line was {state} when the guardrail came to {} it",
+                        kind.as_str()
+                    ),
                 )),
             };
+            let done = match action.kind {
+                GuardrailActionKind::Suspend => "guardrail.line_suspended",
+                GuardrailActionKind::Throttle => "guardrail.line_throttled",
+            };
             let (to, error, audit) = match &outcome {
-                Ok(()) => (ActionState::Applied, None, "guardrail.line_suspended"),
+                Ok(()) => (ActionState::Applied, None, done),
                 Err(CoreError::Provider(e)) if e.is_retryable() => continue,
                 Err(e) => (
                     ActionState::Failed,
@@ -173,15 +179,15 @@ impl Lineup {
         why: &str,
     ) -> CoreResult<bool> {
         let line = self.line(tenant, action.line_id).await?;
+        let key = format!("guardrail-revert:{}", action.id);
         let resumed = match (action.kind, line.state) {
             (GuardrailActionKind::Suspend, LineState::Suspended) => {
-                self.resume_line(
-                    tenant,
-                    &Actor::System,
-                    line.id,
-                    Some(format!("guardrail-revert:{}", action.id)),
-                )
-                .await?;
+                self.resume_line(tenant, &Actor::System, line.id, Some(key))
+                    .await?;
+                true
+            }
+            (GuardrailActionKind::Throttle, state) if state.is_live() => {
+                self.set_line_speed_limit(&line, None, key).await?;
                 true
             }
             // Someone resumed or terminated it in the meantime: nothing left to undo.
@@ -201,7 +207,10 @@ impl Lineup {
             let event = AuditEvent::new(
                 tenant,
                 &Actor::System,
-                "guardrail.line_resumed",
+                match action.kind {
+                    GuardrailActionKind::Suspend => "guardrail.line_resumed",
+                    GuardrailActionKind::Throttle => "guardrail.line_unthrottled",
+                },
                 ("line", line.id.to_string()),
                 None,
                 to_json(&json!({
@@ -213,6 +222,45 @@ impl Lineup {
         }
         tx.commit().await?;
         Ok(resumed)
+    }
+
+    /// The speed a guardrail throttles `line` to: its plan's after-cap speed, or the default.
+    async fn throttle_speed(&self, tenant: TenantId, line: &crate::line::Line) -> CoreResult<u32> {
+        let plans = self.plans(tenant).await?;
+        Ok(plans
+            .iter()
+            .find(|p| p.id == line.plan_id)
+            .and_then(|p| p.throttle_after_cap_kbps)
+            .unwrap_or(DEFAULT_THROTTLE_KBPS))
+    }
+
+    /// Ask the provider to cap (or, with `None`, uncap) the line's speed and wait for it. The
+    /// key is derived from the guardrail action stored before the call, so a retry after a
+    /// crash replays the same order.
+    async fn set_line_speed_limit(
+        &self,
+        line: &crate::line::Line,
+        max_kbps: Option<u32>,
+        key: String,
+    ) -> CoreResult<()> {
+        let provider = self.provider();
+        if !provider.capabilities().speed_limit {
+            return Err(ProviderError::Unsupported("speed limits").into());
+        }
+        let subscription = line.provider_subscription_id.as_deref().ok_or_else(|| {
+            CoreError::invalid("line_id", "the line has no provider subscription yet")
+        })?;
+        let placed = provider
+            .set_speed_limit(subscription, max_kbps, &IdempotencyKey(key))
+            .await?;
+        let settled = wait_for_operation(provider, placed, self.poll_policy()).await?;
+        match settled.status {
+            OperationStatus::Failed { code, message } => Err(CoreError::OperationFailed {
+                operation: "set the speed limit of",
+                reason: format!("{code}: {message}"),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// After a cap raise: resume the lines a budget cap suspended in `period` whose every
@@ -251,7 +299,7 @@ impl Lineup {
                 continue;
             };
             let still_over = budgets.checks().into_iter().any(|(cap, check)| {
-                cap.action == CapAction::Suspend && check.cap_reached && owner.is_in(cap.scope)
+                line_action_for(cap.action).is_some() && check.cap_reached && owner.is_in(cap.scope)
             });
             if !still_over {
                 lifted += usize::from(
@@ -297,7 +345,7 @@ impl Lineup {
         let ctx = UsageContext::load(&mut tx, tenant).await?;
         let unused =
             store::usage::lines_without_usage_since(&mut tx, tenant, since.date(), since).await?;
-        let mut raised = 0;
+        let mut found = Findings::default();
         for line_id in unused {
             let Some(line) = ctx.lines.get(&line_id) else {
                 continue;
@@ -316,68 +364,130 @@ impl Lineup {
                 json!({ "wasted_per_month_minor": price, "days": UNUSED_AFTER_DAYS }),
             )
             .on_line(line_id, line.employee_id);
-            raised += usize::from(raise(&mut tx, tenant, &alert).await?);
+            found.alert(alert);
         }
+        let recorded = record_findings(&mut tx, tenant, found).await?;
         tx.commit().await?;
-        Ok(raised)
+        Ok(recorded.alerts)
     }
 }
 
-/// Stores the alert unless its condition already alerted this period; audits new ones.
-pub(crate) async fn raise(tx: &mut Tx, tenant: TenantId, alert: &Alert) -> CoreResult<bool> {
-    if !store::alerts::insert_if_new(tx, tenant, alert).await? {
-        return Ok(false);
-    }
-    let event = AuditEvent::new(
-        tenant,
-        &Actor::System,
-        "alert.raised",
-        ("alert", alert.id.to_string()),
-        None,
-        to_json(alert),
-    );
-    record(tx, &event).await?;
-    Ok(true)
+/// What one batch's checks found: alerts to raise (once each, by dedupe key) and line actions
+/// to plan, each answering the alert with the key it names.
+#[derive(Default)]
+struct Findings {
+    alerts: Vec<Alert>,
+    keys: HashSet<String>,
+    actions: Vec<PlannedAction>,
 }
 
-/// The stored id of `alert`'s condition: its own when it was `new`, else the earlier one's.
-async fn alert_id_for(
-    tx: &mut Tx,
-    tenant: TenantId,
-    alert: &Alert,
-    new: bool,
-) -> CoreResult<Option<AlertId>> {
-    if new {
-        return Ok(Some(alert.id));
-    }
-    Ok(
-        store::alerts::find_by_dedupe_key(tx, tenant, &alert.dedupe_key)
-            .await?
-            .map(|a| a.id),
-    )
-}
-
-async fn plan_action(
-    tx: &mut Tx,
-    tenant: TenantId,
+struct PlannedAction {
     line: LineId,
-    period: &str,
+    period: String,
     kind: GuardrailActionKind,
-    alert: Option<AlertId>,
-) -> CoreResult<()> {
-    let action = GuardrailAction {
-        id: GuardrailActionId::new(),
-        tenant_id: tenant,
-        line_id: line,
-        period: period.to_owned(),
-        kind,
-        alert_id: alert,
-        state: ActionState::Pending,
-        error: None,
-        created_at: now(),
+    alert_key: String,
+}
+
+impl Findings {
+    fn alert(&mut self, alert: Alert) {
+        if self.keys.insert(alert.dedupe_key.clone()) {
+            self.alerts.push(alert);
+        }
+    }
+
+    fn act(&mut self, line: LineId, period: &str, kind: GuardrailActionKind, alert_key: &str) {
+        self.actions.push(PlannedAction {
+            line,
+            period: period.to_owned(),
+            kind,
+            alert_key: alert_key.to_owned(),
+        });
+    }
+}
+
+/// What a batch's findings added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub alerts: usize,
+    pub actions: usize,
+}
+
+/// Stores the findings: new alerts (audited), and actions not yet planned this period.
+async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> CoreResult<Recorded> {
+    let stored: HashSet<AlertId> = store::alerts::insert_many_if_new(tx, tenant, &found.alerts)
+        .await?
+        .into_iter()
+        .collect();
+    let new: Vec<&Alert> = found
+        .alerts
+        .iter()
+        .filter(|a| stored.contains(&a.id))
+        .collect();
+    let events: Vec<AuditEvent> = new
+        .iter()
+        .map(|alert| {
+            AuditEvent::new(
+                tenant,
+                &Actor::System,
+                "alert.raised",
+                ("alert", alert.id.to_string()),
+                None,
+                to_json(alert),
+            )
+        })
+        .collect();
+    store::audit::insert_many(tx, tenant, &events).await?;
+    let mut recorded = Recorded {
+        alerts: new.len(),
+        actions: 0,
     };
-    store::guardrails::insert_action_if_new(tx, tenant, &action).await?;
-    Ok(())
+    if found.actions.is_empty() {
+        return Ok(recorded);
+    }
+    let mut planned: HashSet<(LineId, String, &'static str)> = HashSet::new();
+    let periods: BTreeSet<&String> = found.actions.iter().map(|a| &a.period).collect();
+    for period in periods {
+        for (line, kind) in store::guardrails::planned_in_period(tx, tenant, period).await? {
+            if let Some(kind) = GuardrailActionKind::parse(&kind) {
+                planned.insert((line, period.clone(), kind.as_str()));
+            }
+        }
+    }
+    let to_plan: Vec<&PlannedAction> = found
+        .actions
+        .iter()
+        .filter(|a| planned.insert((a.line, a.period.clone(), a.kind.as_str())))
+        .collect();
+    if to_plan.is_empty() {
+        return Ok(recorded);
+    }
+    let keys: Vec<String> = to_plan
+        .iter()
+        .map(|a| a.alert_key.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let alert_ids: HashMap<String, AlertId> = store::alerts::ids_by_dedupe_keys(tx, tenant, &keys)
+        .await?
+        .into_iter()
+        .collect();
+    for action in to_plan {
+        let planned = GuardrailAction {
+            id: GuardrailActionId::new(),
+            tenant_id: tenant,
+            line_id: action.line,
+            period: action.period.clone(),
+            kind: action.kind,
+            alert_id: alert_ids.get(&action.alert_key).copied(),
+            state: ActionState::Pending,
+            error: None,
+            created_at: now(),
+        };
+        if store::guardrails::insert_action_if_new(tx, tenant, &planned).await? {
+            recorded.actions += 1;
+        }
+    }
+    Ok(recorded)
 }
 
 /// A period's caps, raises and spend per scope.
@@ -437,7 +547,8 @@ async fn check_budgets(
     ctx: &UsageContext,
     rows: &[UsageRow],
     current: &str,
-) -> CoreResult<usize> {
+    found: &mut Findings,
+) -> CoreResult<()> {
     let mut touched: BTreeMap<String, HashSet<CapScope>> = BTreeMap::new();
     for row in rows {
         if let Some(owner) = ctx.owner(row.line_id) {
@@ -447,9 +558,17 @@ async fn check_budgets(
                 .extend(owner.scopes());
         }
     }
-    let mut raised = 0;
     for (period, scopes) in touched {
         let budgets = Budgets::load(tx, tenant, &period).await?;
+        if budgets.caps.is_empty() {
+            continue;
+        }
+        // Thresholds stay passed for the rest of the period: skip what already alerted
+        // instead of offering every batch's thousands of conflicts to the database.
+        let raised: HashSet<String> = store::alerts::budget_keys_for_period(tx, tenant, &period)
+            .await?
+            .into_iter()
+            .collect();
         for (cap, check) in budgets.checks() {
             if !scopes.contains(&cap.scope) {
                 continue;
@@ -458,27 +577,25 @@ async fn check_budgets(
                 CapScope::Employee(e) => Some(e),
                 _ => None,
             };
-            let mut cap_alert = None;
             for threshold in &check.thresholds_reached {
                 let alert =
                     budget_alert(ctx, cap, &check, &period, *threshold).for_employee(employee);
-                let new = raise(tx, tenant, &alert).await?;
-                raised += usize::from(new);
-                if *threshold == 100 {
-                    cap_alert = alert_id_for(tx, tenant, &alert, new).await?;
+                if !raised.contains(&alert.dedupe_key) {
+                    found.alert(alert);
                 }
             }
             let action = line_action_for(cap.action);
             if let (true, Some(kind), true) = (check.cap_reached, action, period == current) {
+                let key = budget_alert_key(cap.scope, &period, 100);
                 for (line_id, line) in &ctx.lines {
                     if line.state == LineState::Active && owner_of(line).is_in(cap.scope) {
-                        plan_action(tx, tenant, *line_id, &period, kind, cap_alert).await?;
+                        found.act(*line_id, &period, kind, &key);
                     }
                 }
             }
         }
     }
-    Ok(raised)
+    Ok(())
 }
 
 fn budget_alert(
@@ -493,9 +610,7 @@ fn budget_alert(
     let (kind, message) = if threshold >= 100 {
         let outcome = match cap.action {
             CapAction::Suspend => "its active lines are being suspended until the period ends",
-            CapAction::Throttle => {
-                "the cap asks for throttling, which the provider cannot do: alert only"
-            }
+            CapAction::Throttle => "its active lines are being slowed until the period ends",
             CapAction::Alert => "no action is taken",
         };
         (
@@ -536,13 +651,14 @@ async fn check_roaming(
     ctx: &UsageContext,
     rows: &[UsageRow],
     current: &str,
-) -> CoreResult<usize> {
+    found: &mut Findings,
+) -> CoreResult<()> {
     let roaming: Vec<&UsageRow> = rows
         .iter()
         .filter(|r| r.roaming && r.country.is_some())
         .collect();
     let Some(first_day) = roaming.iter().map(|r| utc_day(r.started_at)).min() else {
-        return Ok(0);
+        return Ok(());
     };
     let rules: HashMap<String, RoamingRule> = store::policy::list_roaming_rules(tx, tenant)
         .await?
@@ -550,7 +666,6 @@ async fn check_roaming(
         .collect();
     let grants = store::policy::grants_covering_since(tx, tenant, first_day).await?;
     let action = line_action_for(ctx.tenant.settings.roaming_violation_action);
-    let mut raised = 0;
     // Per (line, country): how many records this batch added, for the new-country check.
     let mut allowed_new: BTreeMap<(LineId, String), (i64, String)> = BTreeMap::new();
     for row in roaming {
@@ -561,12 +676,7 @@ async fn check_roaming(
         let country = country.to_ascii_uppercase();
         let day = utc_day(row.started_at);
         let period = billing_period(day);
-        let granted = grants.iter().any(|g| {
-            g.line_id == row.line_id
-                && g.country.eq_ignore_ascii_case(&country)
-                && g.starts_on <= day
-                && day <= g.ends_on
-        });
+        let granted = grant_covers(&grants, row.line_id, &country, day);
         match roaming_verdict(rules.get(&country).copied(), granted) {
             RoamingVerdict::Allowed => {
                 allowed_new
@@ -580,32 +690,31 @@ async fn check_roaming(
                     Some(RoamingRule::NeedsApproval) => "needs approval",
                     _ => "is not in the roaming presets",
                 };
-                let alert = Alert::raise(
-                    tenant,
-                    AlertKind::RoamingViolation,
-                    &period,
-                    format!("roaming:{}:{country}:{period}", row.line_id),
-                    format!("line:{}", row.line_id),
-                    format!(
-                        "A line roamed in {country} on {day}, which {why}, with no roaming \
-                         grant for that day."
-                    ),
-                    json!({ "country": country, "day": day.to_string(), "rule": rule }),
-                )
-                .on_line(row.line_id, line.employee_id);
-                let new = raise(tx, tenant, &alert).await?;
-                raised += usize::from(new);
+                let key = format!("roaming:{}:{country}:{period}", row.line_id);
                 if let (Some(kind), true, LineState::Active) =
                     (action, period == current, line.state)
                 {
-                    let alert_id = alert_id_for(tx, tenant, &alert, new).await?;
-                    plan_action(tx, tenant, row.line_id, &period, kind, alert_id).await?;
+                    found.act(row.line_id, &period, kind, &key);
                 }
+                found.alert(
+                    Alert::raise(
+                        tenant,
+                        AlertKind::RoamingViolation,
+                        &period,
+                        key,
+                        format!("line:{}", row.line_id),
+                        format!(
+                            "A line roamed in {country} on {day}, which {why}, with no roaming \
+                             grant for that day."
+                        ),
+                        json!({ "country": country, "day": day.to_string(), "rule": rule }),
+                    )
+                    .on_line(row.line_id, line.employee_id),
+                );
             }
         }
     }
-    raised += check_new_countries(tx, tenant, ctx, allowed_new, first_day).await?;
-    Ok(raised)
+    check_new_countries(tx, tenant, ctx, allowed_new, first_day, found).await
 }
 
 /// Roaming that policy allows, but in a country the line has not roamed in for
@@ -616,16 +725,12 @@ async fn check_new_countries(
     ctx: &UsageContext,
     added: BTreeMap<(LineId, String), (i64, String)>,
     first_day: time::Date,
-) -> CoreResult<usize> {
+    found: &mut Findings,
+) -> CoreResult<()> {
     if added.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
-    let lines: Vec<LineId> = added
-        .keys()
-        .map(|(l, _)| *l)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let lines = distinct_lines(added.keys().map(|(l, _)| *l));
     let since = first_day.midnight().assume_utc() - Duration::days(KNOWN_COUNTRY_DAYS);
     let counts: HashMap<(LineId, String), i64> =
         store::usage::roaming_record_counts(tx, tenant, &lines, since)
@@ -633,7 +738,6 @@ async fn check_new_countries(
             .into_iter()
             .map(|(line, country, n)| ((line, country.to_ascii_uppercase()), n))
             .collect();
-    let mut raised = 0;
     for ((line_id, country), (added_now, period)) in added {
         let known = counts
             .get(&(line_id, country.clone()))
@@ -646,41 +750,39 @@ async fn check_new_countries(
         if known {
             continue;
         }
-        let alert = Alert::raise(
-            tenant,
-            AlertKind::NewRoamingCountry,
-            &period,
-            format!("new_country:{line_id}:{country}:{period}"),
-            format!("line:{line_id}"),
-            format!("A line started roaming in {country}, a country it has not used before."),
-            json!({ "country": country }),
-        )
-        .on_line(line_id, line.employee_id);
-        raised += usize::from(raise(tx, tenant, &alert).await?);
+        found.alert(
+            Alert::raise(
+                tenant,
+                AlertKind::NewRoamingCountry,
+                &period,
+                format!("new_country:{line_id}:{country}:{period}"),
+                format!("line:{line_id}"),
+                format!("A line started roaming in {country}, a country it has not used before."),
+                json!({ "country": country }),
+            )
+            .on_line(line_id, line.employee_id),
+        );
     }
-    Ok(raised)
+    Ok(())
 }
 
+/// Days whose new total is over the spike floor are compared with the line's trailing days;
+/// no other day can be a spike, so most batches read no history at all.
 async fn check_spikes(
     tx: &mut Tx,
     tenant: TenantId,
     ctx: &UsageContext,
-    rows: &[UsageRow],
-) -> CoreResult<usize> {
-    let touched: BTreeSet<(LineId, time::Date)> = rows
+    days: &[DayTotal],
+    found: &mut Findings,
+) -> CoreResult<()> {
+    let candidates: Vec<&DayTotal> = days
         .iter()
-        .filter(|r| r.data_bytes > 0)
-        .map(|r| (r.line_id, utc_day(r.started_at)))
+        .filter(|d| d.data_bytes > SPIKE_FLOOR_BYTES)
         .collect();
-    let Some(first_day) = touched.iter().map(|(_, d)| *d).min() else {
-        return Ok(0);
+    let Some(first_day) = candidates.iter().map(|d| d.day).min() else {
+        return Ok(());
     };
-    let lines: Vec<LineId> = touched
-        .iter()
-        .map(|(l, _)| *l)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let lines = distinct_lines(candidates.iter().map(|d| d.line_id));
     let history = store::usage::daily_for_lines_since(
         tx,
         tenant,
@@ -695,18 +797,16 @@ async fn check_spikes(
             .or_default()
             .insert(day.day, day.data_bytes);
     }
-    let mut raised = 0;
-    for (line_id, day) in touched {
-        let Some(days) = by_line.get(&line_id) else {
-            continue;
-        };
-        let Some(today) = days.get(&day).copied() else {
-            continue;
-        };
-        let trailing: Vec<i64> = days
-            .range(day - Duration::days(BASELINE_DAYS)..day)
-            .map(|(_, bytes)| *bytes)
-            .collect();
+    for candidate in candidates {
+        let (line_id, day, today) = (candidate.line_id, candidate.day, candidate.data_bytes);
+        let trailing: Vec<i64> = by_line
+            .get(&line_id)
+            .map(|days| {
+                days.range(day - Duration::days(BASELINE_DAYS)..day)
+                    .map(|(_, bytes)| *bytes)
+                    .collect()
+            })
+            .unwrap_or_default();
         if is_usage_spike(&trailing, today) != Some(true) {
             continue;
         }
@@ -714,20 +814,25 @@ async fn check_spikes(
             continue;
         };
         let period = billing_period(day);
-        let alert = Alert::raise(
-            tenant,
-            AlertKind::UsageSpike,
-            &period,
-            format!("spike:{line_id}:{period}"),
-            format!("line:{line_id}"),
-            format!(
-                "A line used {} on {day}, more than {SPIKE_FACTOR}× its usual day.",
-                crate::money::Bytes(today)
-            ),
-            json!({ "day": day.to_string(), "data_bytes": today }),
-        )
-        .on_line(line_id, line.employee_id);
-        raised += usize::from(raise(tx, tenant, &alert).await?);
+        found.alert(
+            Alert::raise(
+                tenant,
+                AlertKind::UsageSpike,
+                &period,
+                format!("spike:{line_id}:{period}"),
+                format!("line:{line_id}"),
+                format!(
+                    "A line used {} on {day}, more than {SPIKE_FACTOR}× its usual day.",
+                    crate::money::Bytes(today)
+                ),
+                json!({ "day": day.to_string(), "data_bytes": today }),
+            )
+            .on_line(line_id, line.employee_id),
+        );
     }
-    Ok(raised)
+    Ok(())
+}
+
+fn distinct_lines(lines: impl Iterator<Item = LineId>) -> Vec<LineId> {
+    lines.collect::<BTreeSet<_>>().into_iter().collect()
 }

@@ -844,9 +844,14 @@ impl Lineup {
             "employee",
             employee,
         )?;
-        let (spent, _) =
-            store::policy::employee_usage(&mut tx, tenant, employee, period_start, today).await?;
-        let (_, data) = store::policy::employee_usage(
+        let spent = store::usage::employee_period_spend(
+            &mut tx,
+            tenant,
+            employee,
+            &billing_period(period_start),
+        )
+        .await?;
+        let data = store::usage::employee_data_between(
             &mut tx,
             tenant,
             employee,

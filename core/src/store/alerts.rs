@@ -83,6 +83,86 @@ pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, alert: &Alert) -> Stor
     Ok(inserted == 1)
 }
 
+/// Stores each alert whose dedupe key is new; returns the ids of those stored. Keys must be
+/// unique within `alerts`.
+pub async fn insert_many_if_new(
+    tx: &mut Tx,
+    tenant: TenantId,
+    alerts: &[Alert],
+) -> StoreResult<Vec<AlertId>> {
+    let mut stored = Vec::new();
+    for chunk in alerts.chunks(1_000) {
+        let ids: Vec<AlertId> = on_tx!(tx, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO alerts (id, tenant_id, kind, line_id, employee_id, scope, period,
+                     dedupe_key, message, details, state, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, alert| {
+                row.push_bind(alert.id)
+                    .push_bind(tenant)
+                    .push_bind(alert.kind.as_str())
+                    .push_bind(alert.line_id)
+                    .push_bind(alert.employee_id)
+                    .push_bind(&alert.scope)
+                    .push_bind(&alert.period)
+                    .push_bind(&alert.dedupe_key)
+                    .push_bind(&alert.message)
+                    .push_bind(Json(&alert.details))
+                    .push_bind(alert.state.as_str())
+                    .push_bind(alert.created_at)
+                    .push_bind(alert.created_at);
+            });
+            query.push(" ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id");
+            query.build_query_scalar().fetch_all(conn).await?
+        });
+        stored.extend(ids);
+    }
+    Ok(stored)
+}
+
+/// The dedupe keys of the budget alerts already raised in `period`.
+pub async fn budget_keys_for_period(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT dedupe_key FROM alerts WHERE tenant_id = $1 AND period = $2
+               AND kind IN ('budget_threshold', 'budget_cap_reached')",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// The ids of alerts already raised under these keys.
+pub async fn ids_by_dedupe_keys(
+    tx: &mut Tx,
+    tenant: TenantId,
+    keys: &[String],
+) -> StoreResult<Vec<(String, AlertId)>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(1_000) {
+        let rows: Vec<(String, AlertId)> = on_tx!(tx, |conn| {
+            let mut query =
+                sqlx::QueryBuilder::new("SELECT dedupe_key, id FROM alerts WHERE tenant_id = ");
+            query.push_bind(tenant);
+            query.push(" AND dedupe_key IN (");
+            let mut list = query.separated(", ");
+            for key in chunk {
+                list.push_bind(key);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(conn).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub async fn get(tx: &mut Tx, tenant: TenantId, id: AlertId) -> StoreResult<Option<Alert>> {
     let sql = format!("SELECT {COLUMNS} FROM alerts WHERE tenant_id = $1 AND id = $2");
     let row: Option<AlertRow> = on_tx!(tx, |conn| {

@@ -72,6 +72,23 @@ pub async fn insert_action_if_new(
     Ok(inserted == 1)
 }
 
+/// Which (line, action) pairs already have an action in `period`.
+pub async fn planned_in_period(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<(LineId, String)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT line_id, action FROM guardrail_actions WHERE tenant_id = $1 AND period = $2",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
 /// Actions in `state`, optionally only those of periods before `before_period`.
 pub async fn actions_in_state(
     tx: &mut Tx,

@@ -263,31 +263,6 @@ pub async fn set_grant_state(
     Ok(updated == 1)
 }
 
-/// Spend recorded for an employee's lines between two dates (inclusive), in minor units,
-/// and data used in bytes.
-pub async fn employee_usage(
-    tx: &mut Tx,
-    tenant: TenantId,
-    employee: EmployeeId,
-    from: Date,
-    to: Date,
-) -> StoreResult<(i64, i64)> {
-    let row: (Option<i64>, Option<i64>) = on_tx!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT CAST(SUM(u.cost_minor) AS BIGINT), CAST(SUM(u.data_bytes) AS BIGINT)
-             FROM usage_daily u JOIN lines l ON l.id = u.line_id AND l.tenant_id = u.tenant_id
-             WHERE u.tenant_id = $1 AND l.employee_id = $2 AND u.day >= $3 AND u.day <= $4",
-        )
-        .bind(tenant)
-        .bind(employee)
-        .bind(from)
-        .bind(to)
-        .fetch_one(conn)
-        .await?
-    });
-    Ok((row.0.unwrap_or(0), row.1.unwrap_or(0)))
-}
-
 /// Every country's roaming rule for the tenant.
 pub async fn list_roaming_rules(
     tx: &mut Tx,

@@ -18,6 +18,16 @@ fn sqlite_chunk(params_per_row: usize) -> usize {
     SQLITE_MAX_PARAMS / params_per_row
 }
 
+/// ` AND line_id IN (?, ?, …)` for SQLite, which has no arrays.
+fn push_line_list(query: &mut QueryBuilder<'_, Sqlite>, lines: &[LineId]) {
+    query.push(" AND line_id IN (");
+    let mut list = query.separated(", ");
+    for line in lines {
+        list.push_bind(*line);
+    }
+    query.push(")");
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DailyUsage {
     pub line_id: LineId,
@@ -29,25 +39,30 @@ pub struct DailyUsage {
     pub cost_minor: i64,
 }
 
-/// Adds to one day's totals (creating the row on first use).
-pub async fn add_daily(tx: &mut Tx, tenant: TenantId, usage: &DailyUsage) -> StoreResult<()> {
-    add_daily_batch(tx, tenant, std::slice::from_ref(usage)).await
+/// A (line, day)'s data after a batch was added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayTotal {
+    pub line_id: LineId,
+    pub day: Date,
+    pub data_bytes: i64,
 }
 
-/// Adds to each (line, day)'s totals. Each (line, day) may appear once per call.
+/// Adds to each (line, day)'s totals and returns the new data totals. Each (line, day) may
+/// appear once per call.
 pub async fn add_daily_batch(
     tx: &mut Tx,
     tenant: TenantId,
     days: &[DailyUsage],
-) -> StoreResult<()> {
+) -> StoreResult<Vec<DayTotal>> {
     const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, day) DO UPDATE SET
              data_bytes = usage_daily.data_bytes + excluded.data_bytes,
              roaming_bytes = usage_daily.roaming_bytes + excluded.roaming_bytes,
              sms = usage_daily.sms + excluded.sms,
              voice_seconds = usage_daily.voice_seconds + excluded.voice_seconds,
-             cost_minor = usage_daily.cost_minor + excluded.cost_minor";
+             cost_minor = usage_daily.cost_minor + excluded.cost_minor
+         RETURNING line_id, day, data_bytes";
     if days.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     match tx {
         Tx::Postgres(tx) => {
@@ -57,7 +72,7 @@ pub async fn add_daily_batch(
                  SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
                      $6::int8[], $7::int8[], $8::int8[]){ON_CONFLICT}"
             );
-            sqlx::query(&sql)
+            Ok(sqlx::query_as(&sql)
                 .bind(tenant)
                 .bind(days.iter().map(|d| d.line_id.0).collect::<Vec<_>>())
                 .bind(days.iter().map(|d| d.day).collect::<Vec<_>>())
@@ -66,10 +81,11 @@ pub async fn add_daily_batch(
                 .bind(days.iter().map(|d| d.sms).collect::<Vec<_>>())
                 .bind(days.iter().map(|d| d.voice_seconds).collect::<Vec<_>>())
                 .bind(days.iter().map(|d| d.cost_minor).collect::<Vec<_>>())
-                .execute(&mut **tx)
-                .await?;
+                .fetch_all(&mut **tx)
+                .await?)
         }
         Tx::Sqlite(tx) => {
+            let mut totals = Vec::with_capacity(days.len());
             for chunk in days.chunks(sqlite_chunk(8)) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes,
@@ -86,11 +102,16 @@ pub async fn add_daily_batch(
                         .push_bind(d.cost_minor);
                 });
                 query.push(ON_CONFLICT);
-                query.build().execute(&mut **tx).await?;
+                totals.extend(
+                    query
+                        .build_query_as::<DayTotal>()
+                        .fetch_all(&mut **tx)
+                        .await?,
+                );
             }
+            Ok(totals)
         }
     }
-    Ok(())
 }
 
 pub async fn daily_for_line(
@@ -275,12 +296,8 @@ pub async fn roaming_record_counts(
                 query.push_bind(tenant);
                 query.push(" AND roaming AND country IS NOT NULL AND started_at >= ");
                 query.push_bind(since);
-                query.push(" AND line_id IN (");
-                let mut list = query.separated(", ");
-                for line in chunk {
-                    list.push_bind(*line);
-                }
-                query.push(") GROUP BY line_id, country");
+                push_line_list(&mut query, chunk);
+                query.push(" GROUP BY line_id, country");
                 counts.extend(
                     query
                         .build_query_as::<(LineId, String, i64)>()
@@ -323,12 +340,8 @@ pub async fn daily_for_lines_since(
                 query.push_bind(tenant);
                 query.push(" AND day >= ");
                 query.push_bind(from);
-                query.push(" AND line_id IN (");
-                let mut list = query.separated(", ");
-                for line in chunk {
-                    list.push_bind(*line);
-                }
-                query.push(") ORDER BY line_id, day");
+                push_line_list(&mut query, chunk);
+                query.push(" ORDER BY line_id, day");
                 days.extend(
                     query
                         .build_query_as::<DailyUsage>()
@@ -380,12 +393,14 @@ pub struct SpendDelta {
     pub roaming_minor: i64,
 }
 
-/// A line's period after the batch: its bundle total, from which overage is priced.
+/// A line's period after the batch: its bundle total, from which overage is priced, and the
+/// overage stored so far.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PeriodBundle {
     pub line_id: LineId,
     pub period: String,
     pub bundle_bytes: i64,
+    pub overage_minor: i64,
 }
 
 /// Adds each delta to its (line, period) row, creating it on first use, and returns the new
@@ -400,7 +415,7 @@ pub async fn add_line_spend(
              roaming_bytes = line_spend.roaming_bytes + excluded.roaming_bytes,
              roaming_minor = line_spend.roaming_minor + excluded.roaming_minor,
              updated_at = excluded.updated_at
-         RETURNING line_id, period, bundle_bytes";
+         RETURNING line_id, period, bundle_bytes, overage_minor";
     if deltas.is_empty() {
         return Ok(Vec::new());
     }
@@ -499,8 +514,7 @@ pub async fn set_overage(
                 "UPDATE line_spend s SET overage_minor = u.overage_minor
                  FROM UNNEST($2::uuid[], $3::text[], $4::int8[])
                      AS u(line_id, period, overage_minor)
-                 WHERE s.tenant_id = $1 AND s.line_id = u.line_id AND s.period = u.period
-                   AND s.overage_minor <> u.overage_minor",
+                 WHERE s.tenant_id = $1 AND s.line_id = u.line_id AND s.period = u.period",
             )
             .bind(tenant)
             .bind(overages.iter().map(|o| o.0.0).collect::<Vec<_>>())
@@ -521,10 +535,7 @@ pub async fn set_overage(
                      WHERE line_spend.tenant_id = ",
                 );
                 query.push_bind(tenant);
-                query.push(
-                    " AND line_spend.line_id = u.line_id AND line_spend.period = u.period
-                      AND line_spend.overage_minor <> u.overage_minor",
-                );
+                query.push(" AND line_spend.line_id = u.line_id AND line_spend.period = u.period");
                 query.build().execute(&mut **tx).await?;
             }
         }
@@ -603,6 +614,51 @@ pub async fn line_spend_for_period(
         .fetch_all(conn)
         .await?
     }))
+}
+
+/// Data an employee's lines used between two dates (inclusive), in bytes.
+pub async fn employee_data_between(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    from: Date,
+    to: Date,
+) -> StoreResult<i64> {
+    let total: Option<i64> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(SUM(u.data_bytes) AS BIGINT)
+             FROM usage_daily u JOIN lines l ON l.id = u.line_id AND l.tenant_id = u.tenant_id
+             WHERE u.tenant_id = $1 AND l.employee_id = $2 AND u.day >= $3 AND u.day <= $4",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(from)
+        .bind(to)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok(total.unwrap_or(0))
+}
+
+/// An employee's spend (plan prices, overage, roaming) over all their lines in one period.
+pub async fn employee_period_spend(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    period: &str,
+) -> StoreResult<i64> {
+    let total: Option<i64> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(SUM(plan_price_minor + overage_minor + roaming_minor) AS BIGINT)
+             FROM line_spend WHERE tenant_id = $1 AND employee_id = $2 AND period = $3",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(period)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok(total.unwrap_or(0))
 }
 
 /// What the spend views add up by.
