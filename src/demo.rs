@@ -11,7 +11,8 @@ use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use lineup_core::line::LineState;
 use lineup_core::line::lifecycle::IssueLine;
 use lineup_core::money::{Bytes, Currency};
-use lineup_core::store::{self, usage::DailyUsage};
+use lineup_core::provider::{Roaming, UsageRecord};
+use lineup_core::store;
 use lineup_core::tenant::{Slug, commands::NewTenant};
 use lineup_core::user::Role;
 use rand::{Rng, SeedableRng};
@@ -387,17 +388,23 @@ async fn activate(
     anyhow::bail!("line {line} was not installed by the simulator")
 }
 
-/// A month of daily usage per line that ever reached a device.
+/// A month of usage per line that ever reached a device, through the real ingest so the
+/// demo's spend, rollups and alerts are what a provider sync would have produced.
 async fn seed_usage(lineup: &Lineup, t: TenantId, rng: &mut ChaCha8Rng) -> anyhow::Result<()> {
-    let today = time::OffsetDateTime::now_utc().date();
-    let mut tx = lineup.store().tenant(t).await?;
-    for line in store::lines::list(&mut tx, t).await? {
+    const ROAMING_COUNTRIES: [&str; 4] = ["FR", "GB", "JP", "MX"];
+    let now = store::now();
+    let today = now.date();
+    let mut records = Vec::new();
+    for line in lineup.lines(t).await? {
         if !matches!(
             line.state,
             LineState::Active | LineState::Suspended | LineState::Terminated
         ) {
             continue;
         }
+        let Some(subscription) = line.provider_subscription_id.clone() else {
+            continue;
+        };
         let heavy = rng.gen_bool(0.15);
         for days_ago in 1..=30 {
             let mb = if heavy {
@@ -405,23 +412,45 @@ async fn seed_usage(lineup: &Lineup, t: TenantId, rng: &mut ChaCha8Rng) -> anyho
             } else {
                 rng.gen_range(5..120)
             };
-            let roaming = if rng.gen_bool(0.05) {
-                Bytes::mb(rng.gen_range(10..200)).0
-            } else {
-                0
+            let at = (today - time::Duration::days(days_ago))
+                .with_hms(rng.gen_range(7..22), 0, 0)
+                .expect("a valid hour")
+                .assume_utc();
+            let record = |key: String, bytes: i64, country: &str, roaming: Roaming| UsageRecord {
+                dedupe_key: key,
+                subscription_id: subscription.clone(),
+                started_at: at,
+                ended_at: at + time::Duration::hours(1),
+                data_bytes: bytes,
+                sms: 0,
+                voice_seconds: 0,
+                country: Some(country.to_owned()),
+                roaming,
+                in_bundle: None,
+                observed_at: at + time::Duration::hours(2),
             };
-            let usage = DailyUsage {
-                line_id: line.id,
-                day: today - time::Duration::days(days_ago),
-                data_bytes: Bytes::mb(mb).0 + roaming,
-                roaming_bytes: roaming,
-                sms: rng.gen_range(0..6),
-                voice_seconds: rng.gen_range(0..1800),
-                cost_minor: roaming / Bytes::MB * 2,
-            };
-            store::usage::add_daily(&mut tx, t, &usage).await?;
+            let mut home = record(
+                format!("demo:{}:{days_ago}", line.id),
+                Bytes::mb(mb).0,
+                "US",
+                Roaming::None,
+            );
+            home.sms = rng.gen_range(0..6);
+            home.voice_seconds = rng.gen_range(0..1800);
+            records.push(home);
+            if rng.gen_bool(0.05) {
+                let country = ROAMING_COUNTRIES[rng.gen_range(0..ROAMING_COUNTRIES.len())];
+                records.push(record(
+                    format!("demo:{}:{days_ago}:roaming", line.id),
+                    Bytes::mb(rng.gen_range(10..200)).0,
+                    country,
+                    Roaming::International,
+                ));
+            }
         }
     }
-    tx.commit().await?;
+    records.sort_by_key(|r| r.started_at);
+    lineup.record_usage_at(t, &records, now).await?;
+    lineup.rollover_guardrails(t, now).await?;
     Ok(())
 }

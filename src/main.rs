@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod reports;
 mod server;
 
 use std::net::SocketAddr;
@@ -48,6 +49,21 @@ enum Command {
     Teams {
         #[command(subcommand)]
         action: TeamsCommand,
+    },
+    /// Replay the last N days of recorded usage under a proposed policy (JSON file, see
+    /// README) and compare spend, overage, suspended days and alerts with the current policy.
+    Whatif {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long)]
+        policy: std::path::PathBuf,
+    },
+    /// Lines to cancel and lines on the wrong plan size, with the monthly saving of each.
+    Optimise {
+        #[arg(long)]
+        tenant: String,
     },
     /// Run the 1GLOBAL-style provider simulator on its own.
     Simulator {
@@ -112,6 +128,12 @@ async fn main() -> std::process::ExitCode {
             )
             .await
         }
+        Command::Whatif {
+            tenant,
+            days,
+            policy,
+        } => reports::whatif(&config, &tenant, days, &policy).await,
+        Command::Optimise { tenant } => reports::optimise(&config, &tenant).await,
         Command::Simulator { port, bind } => run_simulator(SocketAddr::new(bind, port)).await,
     };
     match outcome {

@@ -370,7 +370,7 @@ pub async fn serve(
 /// Background work every 30 s: finish provider operations left in flight (after a restart,
 /// or a provider slower than a request could wait); remind, escalate and expire pending
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
-/// (each tenant's usage sync on its cron).
+/// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance.
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
     let worker = format!(
         "lineup-{}-{}",
@@ -391,7 +391,51 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
         if let Err(e) = run_due_jobs(&lineup, &worker).await {
             tracing::warn!(error = %e, "running scheduled jobs failed");
         }
+        match deliver_alerts(&lineup, &flows).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "posted alerts to finance"),
+            Err(e) => tracing::warn!(error = %e, "delivering alerts failed"),
+        }
     }
+}
+
+/// Post alerts not yet delivered to each tenant's finance channel, on the first chat platform
+/// the tenant has installed that takes it. Undelivered alerts stay in the outbox and are
+/// tried again on the next tick.
+async fn deliver_alerts(
+    lineup: &Lineup,
+    flows: &ChatFlows,
+) -> Result<usize, lineup_core::CoreError> {
+    use lineup_core::chat::Platform;
+    let mut delivered = 0;
+    for delivery in lineup.alerts_to_deliver(50).await? {
+        let tenant = delivery.alert.tenant_id;
+        for platform in [Platform::Slack, Platform::Teams, Platform::Discord] {
+            let Some(workspace) = lineup.workspace_of_tenant(tenant, platform).await? else {
+                continue;
+            };
+            match flows
+                .post_finance_alert(&workspace, platform, &delivery.finance)
+                .await
+            {
+                Ok(_) => {
+                    lineup
+                        .mark_alert_delivered(tenant, delivery.alert.id)
+                        .await?;
+                    delivered += 1;
+                    break;
+                }
+                Err(reason) => tracing::warn!(
+                    %tenant,
+                    alert = %delivery.alert.id,
+                    platform = platform.as_str(),
+                    reason,
+                    "could not post an alert to finance"
+                ),
+            }
+        }
+    }
+    Ok(delivered)
 }
 
 /// Queue the tenants' cron ticks (once per tick, whatever the number of replicas), then work

@@ -52,6 +52,11 @@ impl Lineup {
         self.provider.as_ref()
     }
 
+    /// The provider itself, for wrapping (e.g. a test double around the real adapter).
+    pub fn shared_provider(&self) -> Arc<dyn ConnectivityProvider> {
+        self.provider.clone()
+    }
+
     pub(crate) fn poll_policy(&self) -> PollPolicy {
         self.poll
     }

@@ -50,4 +50,6 @@ uuid_id!(
     OperationId,
     AuditEventId,
     JobId,
+    AlertId,
+    GuardrailActionId,
 );

@@ -108,10 +108,25 @@ impl Lineup {
         match job.kind.as_str() {
             USAGE_SYNC => {
                 let today = now.date();
+                // Rollover first: a new period's usage is checked against a clean slate.
+                let rollover = self.rollover_guardrails(tenant, now).await?;
                 let report = self
-                    .sync_usage(tenant, today - Duration::days(USAGE_LOOKBACK_DAYS), today)
+                    .sync_usage_at(
+                        tenant,
+                        today - Duration::days(USAGE_LOOKBACK_DAYS),
+                        today,
+                        now,
+                    )
                     .await?;
-                tracing::info!(%tenant, recorded = report.recorded, duplicates = report.duplicates, "usage synced");
+                self.apply_guardrail_actions(tenant).await?;
+                tracing::info!(
+                    %tenant,
+                    recorded = report.recorded,
+                    duplicates = report.duplicates,
+                    alerts = report.alerts,
+                    resumed = rollover.resumed,
+                    "usage synced"
+                );
                 Ok(())
             }
             other => Err(CoreError::invalid(

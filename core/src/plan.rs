@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::ids::{PlanId, TenantId};
 use crate::money::{Bytes, Money};
+use crate::pricing::ZoneRates;
 use crate::provider::{PlanRef, Validity};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,6 +22,8 @@ pub struct Plan {
     pub coverage: Vec<String>,
     pub price: Option<Money>,
     pub overage_per_gb: Option<Money>,
+    /// Roaming outside the plan's coverage, per GB by zone.
+    pub roaming_per_gb_minor: ZoneRates,
     pub throttle_after_cap_kbps: Option<u32>,
     pub active: bool,
     pub created_at: OffsetDateTime,
@@ -37,9 +40,9 @@ impl Plan {
 
 pub mod commands {
     use super::*;
-    use crate::app::{Lineup, record, to_json};
+    use crate::app::{Lineup, record, required, to_json};
     use crate::audit::{Actor, AuditEvent};
-    use crate::error::CoreResult;
+    use crate::error::{CoreError, CoreResult};
     use crate::provider::PlanKind;
     use crate::store::{self, now};
 
@@ -60,7 +63,12 @@ pub mod commands {
                     validity: offer.validity,
                     coverage: offer.coverage,
                     price: offer.price,
-                    overage_per_gb: None,
+                    // The vendor publishes no overage or roaming prices: the default rate
+                    // card applies until an admin sets the tenant's own (kept on re-sync).
+                    overage_per_gb: offer.price.map(|p| {
+                        Money::new(crate::pricing::DEFAULT_OVERAGE_PER_GB_MINOR, p.currency)
+                    }),
+                    roaming_per_gb_minor: crate::pricing::default_zone_rates(),
                     throttle_after_cap_kbps: offer.throttle_after_cap_kbps,
                     active: true,
                     created_at: now(),
@@ -79,6 +87,56 @@ pub mod commands {
             let plans = store::plans::list(&mut tx, tenant).await?;
             tx.commit().await?;
             Ok(plans)
+        }
+
+        /// Set what this tenant pays beyond a plan's bundle: overage and roaming per GB.
+        pub async fn set_plan_prices(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            plan_id: PlanId,
+            overage_per_gb_minor: i64,
+            roaming_per_gb_minor: ZoneRates,
+        ) -> CoreResult<Plan> {
+            if overage_per_gb_minor < 0 {
+                return Err(CoreError::invalid("overage_per_gb", "must not be negative"));
+            }
+            if let Some((zone, _)) = roaming_per_gb_minor.iter().find(|(_, rate)| **rate < 0) {
+                return Err(CoreError::invalid(
+                    "roaming_per_gb",
+                    format!("the {} price must not be negative", zone.as_str()),
+                ));
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let before = required(
+                store::plans::get(&mut tx, tenant, plan_id).await?,
+                "plan",
+                plan_id,
+            )?;
+            store::plans::set_prices(
+                &mut tx,
+                tenant,
+                plan_id,
+                overage_per_gb_minor,
+                &roaming_per_gb_minor,
+            )
+            .await?;
+            let after = required(
+                store::plans::get(&mut tx, tenant, plan_id).await?,
+                "plan",
+                plan_id,
+            )?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "plan.prices_set",
+                ("plan", plan_id.to_string()),
+                to_json(&before),
+                to_json(&after),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(after)
         }
 
         pub async fn plans(&self, tenant: TenantId) -> CoreResult<Vec<Plan>> {

@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::request::{RequestDetails, Route};
 use crate::tenant::TenantSettings;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]
 pub enum CapScope {
     Tenant,
@@ -41,9 +41,10 @@ impl CapScope {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CapAction {
+    #[default]
     Alert,
     Throttle,
     Suspend,
@@ -70,7 +71,8 @@ impl CapAction {
 pub struct BudgetCap {
     pub scope: CapScope,
     pub amount_minor: i64,
-    /// Percentages that alert, e.g. [50, 80, 100].
+    /// Percentages that alert, e.g. [50, 80, 100]; none given means 50, 80 and 100.
+    #[serde(default)]
     pub thresholds: Vec<u8>,
     pub action: CapAction,
 }

@@ -61,6 +61,7 @@ async fn seed_tenant(store: &Store, slug: &str) -> Seeded {
         coverage: vec!["US".into()],
         price: Some(Money::new(2000, Currency::USD)),
         overage_per_gb: None,
+        roaming_per_gb_minor: Default::default(),
         throttle_after_cap_kbps: None,
         active: true,
         created_at: now(),

@@ -1,14 +1,23 @@
 //! Usage from the provider into daily rollups: every record counts once, whatever the order,
 //! however often it arrives, and however many times an interrupted sync is run again.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lineup_core::Lineup;
 use lineup_core::line::Line;
 use lineup_core::money::Bytes;
-use lineup_core::provider::{Roaming, UsageQuery, UsageRecord};
+use lineup_core::provider::{
+    Capabilities, ConnectivityProvider, Effective, IdempotencyKey, Operation, Page, PlanRef,
+    ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest, Roaming, SimProfile,
+    SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
+};
 use lineup_core::store::now;
+use lineup_core::store::usage::{SpendFilter, SpendGrouping};
 use lineup_testkit::both_backends;
-use lineup_testkit::world::World;
+use lineup_testkit::world::{World, quick_poll};
 use serde_json::json;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 async fn use_data(w: &World, line: &Line, megabytes: i64, country: &str) {
     let sub = line.provider_subscription_id.as_deref().unwrap();
@@ -135,5 +144,299 @@ both_backends!(
         let report = w.lineup.sync_usage(w.tenant, from, to).await.unwrap();
         assert_eq!((report.recorded, report.duplicates), (2, 2));
         assert_eq!(total_bytes(&w, &line).await.0, Bytes::mb(36).0);
+    }
+);
+
+/// The simulator's provider, except that usage comes from fixed pages and, while `failing`,
+/// page `fail_on` (1-based) answers with an outage: a sync killed mid-way.
+struct PagedUsage {
+    inner: Arc<dyn ConnectivityProvider>,
+    pages: Vec<Vec<UsageRecord>>,
+    fail_on: usize,
+    failing: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ConnectivityProvider for PagedUsage {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+    async fn list_plans(&self) -> Result<Vec<ProviderPlan>, ProviderError> {
+        self.inner.list_plans().await
+    }
+    async fn provision_line(
+        &self,
+        request: &ProvisionRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        self.inner.provision_line(request, key).await
+    }
+    async fn poll_operation(&self, operation_id: &str) -> Result<Operation, ProviderError> {
+        self.inner.poll_operation(operation_id).await
+    }
+    async fn get_subscription(&self, id: &str) -> Result<SubscriptionSnapshot, ProviderError> {
+        self.inner.get_subscription(id).await
+    }
+    async fn get_sim_profile(&self, id: &str) -> Result<SimProfile, ProviderError> {
+        self.inner.get_sim_profile(id).await
+    }
+    async fn suspend(&self, id: &str, key: &IdempotencyKey) -> Result<Operation, ProviderError> {
+        self.inner.suspend(id, key).await
+    }
+    async fn resume(&self, id: &str, key: &IdempotencyKey) -> Result<Operation, ProviderError> {
+        self.inner.resume(id, key).await
+    }
+    async fn terminate(&self, id: &str, key: &IdempotencyKey) -> Result<Operation, ProviderError> {
+        self.inner.terminate(id, key).await
+    }
+    async fn change_plan(
+        &self,
+        id: &str,
+        plan: &PlanRef,
+        effective: Effective,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        self.inner.change_plan(id, plan, effective, key).await
+    }
+    async fn set_speed_limit(
+        &self,
+        id: &str,
+        max_kbps: Option<u32>,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        self.inner.set_speed_limit(id, max_kbps, key).await
+    }
+    async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError> {
+        let page: usize = query.cursor.as_deref().map_or(0, |c| c.parse().unwrap());
+        if page + 1 == self.fail_on && self.failing.load(Ordering::SeqCst) {
+            return Err(ProviderError::Transient {
+                detail: "connection reset".into(),
+            });
+        }
+        Ok(Page {
+            items: self.pages[page].clone(),
+            next_cursor: (page + 1 < self.pages.len()).then(|| (page + 1).to_string()),
+        })
+    }
+    fn parse_webhook(
+        &self,
+        signature_header: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<ProviderEvent>, WebhookError> {
+        self.inner.parse_webhook(signature_header, body, now)
+    }
+}
+
+fn gb_record(line: &Line, key: &str, at: OffsetDateTime, gb: i64) -> UsageRecord {
+    UsageRecord {
+        dedupe_key: key.into(),
+        subscription_id: line.provider_subscription_id.clone().unwrap(),
+        started_at: at,
+        ended_at: at + Duration::minutes(1),
+        data_bytes: Bytes::gb(gb).0,
+        sms: 1,
+        voice_seconds: 60,
+        country: Some("US".into()),
+        roaming: Roaming::None,
+        in_bundle: None,
+        observed_at: at,
+    }
+}
+
+async fn period_spend(w: &World, line: &Line, period: &str) -> (i64, i64, i64) {
+    let rows = w
+        .lineup
+        .spend(
+            w.tenant,
+            SpendGrouping::Line,
+            &SpendFilter {
+                from_period: Some(period.into()),
+                to_period: Some(period.into()),
+                ..SpendFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    let row = rows.iter().find(|r| r.key == Some(line.id.0)).unwrap();
+    (row.bundle_bytes, row.overage_minor, row.total_minor)
+}
+
+both_backends!(
+    late_and_out_of_order_records_price_their_period_the_same,
+    |store| async move {
+        let w = World::new(store).await;
+        let ada = w.active_line(&w.ada, "ordered").await;
+        let alan = w.active_line(&w.alan, "shuffled").await;
+        let nov = |day: u8| {
+            time::macros::datetime!(2026-11-01 09:00 UTC)
+                .replace_day(day)
+                .unwrap()
+        };
+        let now = nov(28);
+        // Europe 10GB: 25.00 a month, 10 GB, 10.00 per GB over.
+        let amounts = [(3, 4), (10, 5), (20, 3)];
+        let ordered: Vec<UsageRecord> = amounts
+            .iter()
+            .map(|(day, gb)| gb_record(&ada, &format!("a{day}"), nov(*day), *gb))
+            .collect();
+        w.lineup
+            .record_usage_at(w.tenant, &ordered, now)
+            .await
+            .unwrap();
+        // Alan's same usage arrives newest first, one record per sync, with a re-delivery.
+        for (day, gb) in amounts.iter().rev() {
+            let record = gb_record(&alan, &format!("b{day}"), nov(*day), *gb);
+            let batch = [record.clone(), record];
+            w.lineup
+                .record_usage_at(w.tenant, &batch, now)
+                .await
+                .unwrap();
+        }
+        // 12 GB in November: 2 GB over → 20.00; 25.00 + 20.00 = 45.00 either way.
+        let expected = (Bytes::gb(12).0, 2_000, 4_500);
+        assert_eq!(period_spend(&w, &ada, "2026-11").await, expected);
+        assert_eq!(period_spend(&w, &alan, "2026-11").await, expected);
+
+        // A record from October arrives late: it prices October, not November.
+        let late = [gb_record(
+            &ada,
+            "late",
+            time::macros::datetime!(2026-10-30 23:59 UTC),
+            11,
+        )];
+        w.lineup
+            .record_usage_at(w.tenant, &late, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            period_spend(&w, &ada, "2026-10").await,
+            (Bytes::gb(11).0, 1_000, 3_500)
+        );
+        assert_eq!(period_spend(&w, &ada, "2026-11").await, expected);
+        let months = w
+            .lineup
+            .spend(w.tenant, SpendGrouping::Tenant, &SpendFilter::default())
+            .await
+            .unwrap();
+        let totals: Vec<(&str, i64)> = months
+            .iter()
+            .map(|m| (m.period.as_str(), m.total_minor))
+            .collect();
+        assert_eq!(totals, vec![("2026-10", 3_500), ("2026-11", 9_000)]);
+    }
+);
+
+both_backends!(
+    a_sync_that_dies_on_page_three_and_runs_again_ends_with_the_same_totals,
+    |store| async move {
+        let w = World::new(store).await;
+        let line = w.active_line(&w.ada, "paged").await;
+        let at = time::macros::datetime!(2026-11-10 08:00 UTC);
+        let pages: Vec<Vec<UsageRecord>> = (0..5)
+            .map(|p| {
+                (0..2)
+                    .map(|i| gb_record(&line, &format!("p{p}-{i}"), at + Duration::hours(p), 1))
+                    .collect()
+            })
+            .collect();
+        let provider = Arc::new(PagedUsage {
+            inner: w.lineup.shared_provider(),
+            pages,
+            fail_on: 3,
+            failing: AtomicBool::new(true),
+        });
+        let paged = Lineup::new(w.lineup.store().clone(), provider.clone(), quick_poll());
+        let (from, to) = (at.date(), at.date());
+        let killed = paged.sync_usage_at(w.tenant, from, to, at).await;
+        assert!(killed.is_err(), "{killed:?}");
+        assert_eq!(
+            total_bytes(&w, &line).await.0,
+            Bytes::gb(4).0,
+            "pages 1 and 2 stored"
+        );
+
+        provider.failing.store(false, Ordering::SeqCst);
+        let rerun = paged.sync_usage_at(w.tenant, from, to, at).await.unwrap();
+        assert_eq!((rerun.recorded, rerun.duplicates), (6, 4));
+        let days = w.lineup.daily_usage(w.tenant, line.id).await.unwrap();
+        assert_eq!(days.len(), 1);
+        assert_eq!(
+            (days[0].data_bytes, days[0].sms, days[0].voice_seconds),
+            (Bytes::gb(10).0, 10, 600)
+        );
+        // 10 GB is exactly the allowance: no overage.
+        assert_eq!(
+            period_spend(&w, &line, "2026-11").await,
+            (Bytes::gb(10).0, 0, 2_500)
+        );
+    }
+);
+
+both_backends!(
+    the_optimisation_report_finds_idle_lines_and_plans_of_the_wrong_size,
+    |store| async move {
+        let w = World::new(store).await;
+        let us_5gb = w.plans.iter().find(|p| p.name == "US 5GB").unwrap().clone();
+        let europe = w
+            .plans
+            .iter()
+            .find(|p| p.name == "Europe 10GB")
+            .unwrap()
+            .clone();
+        let issue = lineup_core::line::lifecycle::IssueLine {
+            plan_id: us_5gb.id,
+            ..w.issue(&w.ada, "ada-us")
+        };
+        w.lineup
+            .issue_line(w.tenant, &lineup_testkit::world::ADMIN, issue)
+            .await
+            .unwrap();
+        let ada = w
+            .lineup
+            .lines(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.plan_id == us_5gb.id)
+            .unwrap();
+        let alan = w.active_line(&w.alan, "alan-idle").await;
+        assert_eq!(alan.plan_id, europe.id);
+
+        // A hundred days on, Ada used 10, 10 and 9 GB in the last three complete months on
+        // her 5 GB plan at 20.00 + 10.00 per GB over: 70.00, 70.00, 60.00 = 66.66 a month.
+        // Global 10GB (45.00, covers the US) would have cost 45.00 flat: 21.66 less a month
+        // (6666 − 4500 = 2166). Unlimited US at 60.00 saves less. Alan's line has never been
+        // used: cancelling saves its 25.00. Total 46.66 a month.
+        let today = now().date() + Duration::days(100);
+        let mut month = lineup_core::pricing::period_start(today);
+        // Used today too (in the current month, outside the three compared), so not idle.
+        let mut records = vec![gb_record(&ada, "today", today.midnight().assume_utc(), 1)];
+        for (n, gb) in [9, 10, 10].into_iter().enumerate() {
+            month = lineup_core::pricing::period_start(month - Duration::days(1));
+            let at = month.replace_day(15).unwrap().midnight().assume_utc();
+            records.push(gb_record(&ada, &format!("month{n}"), at, gb));
+        }
+        w.lineup
+            .record_usage_at(w.tenant, &records, today.midnight().assume_utc())
+            .await
+            .unwrap();
+        let report = w.lineup.optimisation_report(w.tenant, today).await.unwrap();
+        let found: Vec<(&str, i64)> = report
+            .savings
+            .iter()
+            .map(|s| (s.label.as_str(), s.monthly_saving_minor))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("alan@example.com · Europe 10GB", 2_500),
+                ("ada@example.com · US 5GB", 2_166)
+            ]
+        );
+        assert_eq!(report.total_monthly_saving_minor, 4_666, "{report:?}");
     }
 );

@@ -72,6 +72,8 @@ pub enum OrderType {
     ChangePlan,
     AddProduct,
     ChangeSimProfile,
+    /// [ext] Cap the line's data speed (`max_kbps`), or lift the cap (`max_kbps: null`).
+    SetSpeedLimit,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -142,6 +144,9 @@ pub struct Subscription {
     /// A `change_plan` with `effective: next_period` waiting for the renewal.
     pub next_plan_offering_id: Option<String>,
     pub sim_request: Value,
+    /// Set by a `set_speed_limit` order: data is served at most this fast.
+    #[serde(default)]
+    pub speed_limit_kbps: Option<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -291,7 +296,7 @@ impl Offering {
 }
 
 impl OrderType {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::ActivateSubscription,
         Self::SuspendSubscription,
         Self::ResumeSubscription,
@@ -299,6 +304,7 @@ impl OrderType {
         Self::ChangePlan,
         Self::AddProduct,
         Self::ChangeSimProfile,
+        Self::SetSpeedLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -310,6 +316,7 @@ impl OrderType {
             Self::ChangePlan => "change_plan",
             Self::AddProduct => "add_product",
             Self::ChangeSimProfile => "change_sim_profile",
+            Self::SetSpeedLimit => "set_speed_limit",
         }
     }
 
@@ -396,6 +403,7 @@ impl Subscription {
             "suspended_at": rfc3339_opt(self.suspended_at),
             "terminated_at": rfc3339_opt(self.terminated_at),
             "current_period": self.current_period.map(|(start, end)| json!({"start": rfc3339(start), "end": rfc3339(end)})),
+            "speed_limit_kbps": self.speed_limit_kbps,
             "_links": {
                 "self": {"href": href},
                 "sim_profile": {"href": format!("{href}/sim-profile")},

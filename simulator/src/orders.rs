@@ -238,6 +238,10 @@ impl SimState {
                 validate_sim_profile(sim_profile)?;
                 Ok(None)
             }
+            OrderType::SetSpeedLimit => {
+                speed_limit(body)?;
+                Ok(None)
+            }
             _ => Ok(None),
         }
     }
@@ -285,6 +289,7 @@ impl SimState {
                 plan_product_id: Some(product_id),
                 next_plan_offering_id: None,
                 sim_request: body.get("sim_profile").cloned().unwrap_or(Value::Null),
+                speed_limit_kbps: None,
             },
         );
         subscription_id
@@ -314,6 +319,21 @@ impl SimState {
             },
         );
         id
+    }
+}
+
+/// `max_kbps`: a positive whole number, or null to lift the limit.
+pub fn speed_limit(body: &Value) -> ApiResult<Option<u32>> {
+    match body.get("max_kbps") {
+        None => Err(ApiError::bad_request(
+            "max_kbps is required (null lifts the limit)",
+        )),
+        Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .filter(|k| (1..=u64::from(u32::MAX)).contains(k))
+            .map(|k| Some(k as u32))
+            .ok_or_else(|| ApiError::bad_request("max_kbps must be a positive whole number")),
     }
 }
 

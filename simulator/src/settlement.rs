@@ -167,6 +167,15 @@ impl State {
                 expect(status.is_live())?;
                 self.add_product(&subscription_id, &offering_id.unwrap_or_default());
             }
+            OrderType::SetSpeedLimit => {
+                expect(status.is_live())?;
+                let limit = crate::orders::speed_limit(&request)
+                    .map_err(|_| "max_kbps is not a speed limit".to_owned())?;
+                self.subscriptions
+                    .get_mut(&subscription_id)
+                    .expect("exists")
+                    .speed_limit_kbps = limit;
+            }
             OrderType::ChangeSimProfile => {
                 expect(status.is_live())?;
                 self.swap_profile(

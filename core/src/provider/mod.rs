@@ -44,6 +44,8 @@ pub struct Capabilities {
     pub usage_by_country: bool,
     pub eid_push_install: bool,
     pub webhooks: bool,
+    /// Can cap a line's data speed (`set_speed_limit`).
+    pub speed_limit: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +318,17 @@ pub trait ConnectivityProvider: Send + Sync {
         effective: Effective,
         key: &IdempotencyKey,
     ) -> Result<Operation, ProviderError>;
+    /// Cap the line's data speed at `max_kbps`, or lift the cap with `None`. Vendors that
+    /// cannot say so in `capabilities().speed_limit`.
+    async fn set_speed_limit(
+        &self,
+        subscription_id: &str,
+        max_kbps: Option<u32>,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        let _ = (subscription_id, max_kbps, key);
+        Err(ProviderError::Unsupported("speed limits"))
+    }
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError>;
     /// The request header that carries the webhook signature.
     fn webhook_signature_header(&self) -> &'static str {

@@ -844,9 +844,14 @@ impl Lineup {
             "employee",
             employee,
         )?;
-        let (spent, _) =
-            store::policy::employee_usage(&mut tx, tenant, employee, period_start, today).await?;
-        let (_, data) = store::policy::employee_usage(
+        let spent = store::usage::employee_period_spend(
+            &mut tx,
+            tenant,
+            employee,
+            &billing_period(period_start),
+        )
+        .await?;
+        let data = store::usage::employee_data_between(
             &mut tx,
             tenant,
             employee,
@@ -898,10 +903,7 @@ fn validate_details(details: &RequestDetails, today: Date) -> CoreResult<()> {
     }
 }
 
-/// Billing periods are calendar months, written `YYYY-MM`.
-pub fn billing_period(day: Date) -> String {
-    format!("{:04}-{:02}", day.year(), u8::from(day.month()))
-}
+pub use crate::pricing::billing_period;
 
 fn days_left_in_month(today: Date) -> i64 {
     let next_month = if today.month() == time::Month::December {

@@ -58,6 +58,34 @@ pub async fn insert(tx: &mut Tx, tenant: TenantId, event: &AuditEvent) -> StoreR
     Ok(())
 }
 
+/// Rows per statement when inserting many: well under both backends' parameter limits.
+const BATCH_ROWS: usize = 1_000;
+
+/// Inserts many events, a statement per `BATCH_ROWS`.
+pub async fn insert_many(tx: &mut Tx, tenant: TenantId, events: &[AuditEvent]) -> StoreResult<()> {
+    for chunk in events.chunks(BATCH_ROWS) {
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type, subject_id,
+                     before, after, at) ",
+            );
+            query.push_values(chunk, |mut row, event| {
+                row.push_bind(event.id)
+                    .push_bind(tenant)
+                    .push_bind(&event.actor)
+                    .push_bind(&event.action)
+                    .push_bind(&event.subject_type)
+                    .push_bind(&event.subject_id)
+                    .push_bind(event.before.as_ref().map(Json))
+                    .push_bind(event.after.as_ref().map(Json))
+                    .push_bind(event.at);
+            });
+            query.build().execute(conn).await?;
+        });
+    }
+    Ok(())
+}
+
 pub async fn list_for_subject(
     tx: &mut Tx,
     tenant: TenantId,

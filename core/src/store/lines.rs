@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::activation_code::ActivationCode;
 use crate::iccid::Iccid;
-use crate::ids::{EmployeeId, LineId, PlanId, TenantId};
+use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use crate::line::{Line, LineState};
 
 #[derive(sqlx::FromRow)]
@@ -219,4 +219,61 @@ pub async fn find_by_provider_ref(
             .await?
     });
     row.map(Line::try_from).transpose()
+}
+
+/// A line with who it is charged to: what usage ingest, spend and guardrails need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineOwner {
+    pub line_id: LineId,
+    pub provider_subscription_id: Option<String>,
+    pub state: LineState,
+    pub plan_id: PlanId,
+    pub employee_id: EmployeeId,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineOwnerRow {
+    line_id: LineId,
+    provider_subscription_id: Option<String>,
+    state: String,
+    plan_id: PlanId,
+    employee_id: EmployeeId,
+    team_id: Option<TeamId>,
+    cost_centre_id: Option<CostCentreId>,
+    created_at: OffsetDateTime,
+}
+
+pub async fn list_with_owners(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<LineOwner>> {
+    let rows: Vec<LineOwnerRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT l.id AS line_id, l.provider_subscription_id, l.state, l.plan_id,
+                 l.employee_id, e.team_id, e.cost_centre_id, l.created_at
+             FROM lines l JOIN employees e ON e.id = l.employee_id AND e.tenant_id = l.tenant_id
+             WHERE l.tenant_id = $1
+             ORDER BY l.created_at, l.id",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    rows.into_iter()
+        .map(|r| {
+            Ok(LineOwner {
+                line_id: r.line_id,
+                provider_subscription_id: r.provider_subscription_id,
+                state: r
+                    .state
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("line state", e))?,
+                plan_id: r.plan_id,
+                employee_id: r.employee_id,
+                team_id: r.team_id,
+                cost_centre_id: r.cost_centre_id,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
 }

@@ -2,9 +2,11 @@
 //! tenant first, and runs inside a transaction scoped to that tenant (which, on PostgreSQL,
 //! also switches on the row-level-security policies for it).
 
+pub mod alerts;
 pub mod audit;
 pub mod chat;
 pub mod employees;
+pub mod guardrails;
 pub mod jobs;
 pub mod lines;
 pub mod operations;

@@ -7,6 +7,7 @@ use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::ids::{PlanId, TenantId};
 use crate::money::{Bytes, Currency, Money};
 use crate::plan::Plan;
+use crate::pricing::ZoneRates;
 use crate::provider::Validity;
 
 #[derive(sqlx::FromRow)]
@@ -23,6 +24,7 @@ struct PlanRow {
     price_minor: Option<i64>,
     currency: String,
     overage_per_gb_minor: Option<i64>,
+    roaming_per_gb_minor: Json<ZoneRates>,
     throttle_after_cap_kbps: Option<i32>,
     active: bool,
     created_at: OffsetDateTime,
@@ -45,6 +47,7 @@ impl TryFrom<PlanRow> for Plan {
             coverage: r.coverage.0,
             price: r.price_minor.map(|m| Money::new(m, currency)),
             overage_per_gb: r.overage_per_gb_minor.map(|m| Money::new(m, currency)),
+            roaming_per_gb_minor: r.roaming_per_gb_minor.0,
             throttle_after_cap_kbps: r.throttle_after_cap_kbps.map(|k| k.max(0) as u32),
             active: r.active,
             created_at: r.created_at,
@@ -53,8 +56,8 @@ impl TryFrom<PlanRow> for Plan {
 }
 
 const COLUMNS: &str = "id, tenant_id, provider, offering_id, template_id, name, data_bytes, \
-     validity, coverage, price_minor, currency, overage_per_gb_minor, throttle_after_cap_kbps, \
-     active, created_at";
+     validity, coverage, price_minor, currency, overage_per_gb_minor, roaming_per_gb_minor, \
+     throttle_after_cap_kbps, active, created_at";
 
 /// Insert, or refresh the catalogue fields of the plan with the same provider offering.
 /// Returns the stored plan's id (the existing one when it was already there).
@@ -68,14 +71,18 @@ pub async fn upsert(tx: &mut Tx, tenant: TenantId, plan: &Plan) -> StoreResult<P
         sqlx::query_scalar(
             "INSERT INTO plans (id, tenant_id, provider, offering_id, template_id, name,
                  data_bytes, validity, coverage, price_minor, currency, overage_per_gb_minor,
-                 throttle_after_cap_kbps, active, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 roaming_per_gb_minor, throttle_after_cap_kbps, active, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $13, $14, $15)
              ON CONFLICT (tenant_id, provider, offering_id) DO UPDATE SET
                  template_id = excluded.template_id, name = excluded.name,
                  data_bytes = excluded.data_bytes, validity = excluded.validity,
                  coverage = excluded.coverage, price_minor = excluded.price_minor,
                  currency = excluded.currency, active = excluded.active,
-                 throttle_after_cap_kbps = excluded.throttle_after_cap_kbps
+                 throttle_after_cap_kbps = excluded.throttle_after_cap_kbps,
+                 overage_per_gb_minor =
+                     COALESCE(plans.overage_per_gb_minor, excluded.overage_per_gb_minor),
+                 roaming_per_gb_minor = CASE WHEN plans.roaming_per_gb_minor = '{}'
+                     THEN excluded.roaming_per_gb_minor ELSE plans.roaming_per_gb_minor END
              RETURNING id",
         )
         .bind(plan.id)
@@ -93,6 +100,7 @@ pub async fn upsert(tx: &mut Tx, tenant: TenantId, plan: &Plan) -> StoreResult<P
         .bind(plan.throttle_after_cap_kbps.map(|k| k as i32))
         .bind(plan.active)
         .bind(plan.created_at)
+        .bind(Json(&plan.roaming_per_gb_minor))
         .fetch_one(conn)
         .await?
     }))
@@ -116,4 +124,28 @@ pub async fn list(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Plan>> {
         sqlx::query_as(&sql).bind(tenant).fetch_all(conn).await?
     });
     rows.into_iter().map(Plan::try_from).collect()
+}
+
+/// The tenant's own overage and roaming prices for a plan; re-syncing the catalogue keeps them.
+pub async fn set_prices(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: PlanId,
+    overage_per_gb_minor: i64,
+    roaming_per_gb_minor: &ZoneRates,
+) -> StoreResult<bool> {
+    let updated = on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE plans SET overage_per_gb_minor = $3, roaming_per_gb_minor = $4
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(overage_per_gb_minor)
+        .bind(Json(roaming_per_gb_minor))
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(updated == 1)
 }

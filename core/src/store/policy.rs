@@ -263,27 +263,58 @@ pub async fn set_grant_state(
     Ok(updated == 1)
 }
 
-/// Spend recorded for an employee's lines between two dates (inclusive), in minor units,
-/// and data used in bytes.
-pub async fn employee_usage(
+/// Every country's roaming rule for the tenant.
+pub async fn list_roaming_rules(
     tx: &mut Tx,
     tenant: TenantId,
-    employee: EmployeeId,
+) -> StoreResult<Vec<(String, RoamingRule)>> {
+    let rows: Vec<(String, String)> = on_tx!(tx, |conn| {
+        sqlx::query_as("SELECT country, rule FROM roaming_presets WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(conn)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(country, rule)| Some((country, RoamingRule::parse(&rule)?)))
+        .collect())
+}
+
+/// Grants that were not revoked and overlap the days from `from` on: they cover roaming on
+/// their days even when they have since ended (usage arrives late).
+pub async fn grants_covering_since(
+    tx: &mut Tx,
+    tenant: TenantId,
     from: Date,
-    to: Date,
-) -> StoreResult<(i64, i64)> {
-    let row: (Option<i64>, Option<i64>) = on_tx!(tx, |conn| {
+) -> StoreResult<Vec<RoamingGrant>> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM roaming_grants
+         WHERE tenant_id = $1 AND state <> 'revoked' AND ends_on >= $2"
+    );
+    let rows: Vec<GrantRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(from)
+            .fetch_all(conn)
+            .await?
+    });
+    Ok(rows.into_iter().map(RoamingGrant::from).collect())
+}
+
+/// Each employee's approved cap raises for one billing period.
+pub async fn cap_raises_for_period(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<(EmployeeId, i64)>> {
+    Ok(on_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT CAST(SUM(u.cost_minor) AS BIGINT), CAST(SUM(u.data_bytes) AS BIGINT)
-             FROM usage_daily u JOIN lines l ON l.id = u.line_id AND l.tenant_id = u.tenant_id
-             WHERE u.tenant_id = $1 AND l.employee_id = $2 AND u.day >= $3 AND u.day <= $4",
+            "SELECT employee_id, CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
+             WHERE tenant_id = $1 AND period = $2 GROUP BY employee_id",
         )
         .bind(tenant)
-        .bind(employee)
-        .bind(from)
-        .bind(to)
-        .fetch_one(conn)
+        .bind(period)
+        .fetch_all(conn)
         .await?
-    });
-    Ok((row.0.unwrap_or(0), row.1.unwrap_or(0)))
+    }))
 }

@@ -1,9 +1,32 @@
-//! Usage: daily rollups per line.
+//! Usage: records (each stored once by its key), daily rollups per line, and spend per line
+//! and billing period with the views finance reads (per line, employee, team, cost centre,
+//! tenant and month).
+//!
+//! Writes are batched: PostgreSQL gets one statement per batch over `UNNEST`ed arrays;
+//! SQLite gets multi-row `VALUES` in chunks that stay under its bound-parameter limit.
 
-use time::Date;
+use sqlx::{QueryBuilder, Sqlite};
+use time::{Date, OffsetDateTime};
 
 use super::{StoreResult, Tx, on_tx};
-use crate::ids::{LineId, TenantId};
+use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
+
+/// SQLite allows 32,766 bound parameters per statement; chunks stay well below that.
+const SQLITE_MAX_PARAMS: usize = 30_000;
+
+fn sqlite_chunk(params_per_row: usize) -> usize {
+    SQLITE_MAX_PARAMS / params_per_row
+}
+
+/// ` AND line_id IN (?, ?, …)` for SQLite, which has no arrays.
+fn push_line_list(query: &mut QueryBuilder<'_, Sqlite>, lines: &[LineId]) {
+    query.push(" AND line_id IN (");
+    let mut list = query.separated(", ");
+    for line in lines {
+        list.push_bind(*line);
+    }
+    query.push(")");
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DailyUsage {
@@ -16,32 +39,79 @@ pub struct DailyUsage {
     pub cost_minor: i64,
 }
 
-/// Adds to the day's totals (creating the row on first use).
-pub async fn add_daily(tx: &mut Tx, tenant: TenantId, usage: &DailyUsage) -> StoreResult<()> {
-    on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes, sms,
-                 voice_seconds, cost_minor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (tenant_id, line_id, day) DO UPDATE SET
-                 data_bytes = usage_daily.data_bytes + excluded.data_bytes,
-                 roaming_bytes = usage_daily.roaming_bytes + excluded.roaming_bytes,
-                 sms = usage_daily.sms + excluded.sms,
-                 voice_seconds = usage_daily.voice_seconds + excluded.voice_seconds,
-                 cost_minor = usage_daily.cost_minor + excluded.cost_minor",
-        )
-        .bind(tenant)
-        .bind(usage.line_id)
-        .bind(usage.day)
-        .bind(usage.data_bytes)
-        .bind(usage.roaming_bytes)
-        .bind(usage.sms)
-        .bind(usage.voice_seconds)
-        .bind(usage.cost_minor)
-        .execute(conn)
-        .await?;
-    });
-    Ok(())
+/// A (line, day)'s data after a batch was added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayTotal {
+    pub line_id: LineId,
+    pub day: Date,
+    pub data_bytes: i64,
+}
+
+/// Adds to each (line, day)'s totals and returns the new data totals. Each (line, day) may
+/// appear once per call.
+pub async fn add_daily_batch(
+    tx: &mut Tx,
+    tenant: TenantId,
+    days: &[DailyUsage],
+) -> StoreResult<Vec<DayTotal>> {
+    const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, day) DO UPDATE SET
+             data_bytes = usage_daily.data_bytes + excluded.data_bytes,
+             roaming_bytes = usage_daily.roaming_bytes + excluded.roaming_bytes,
+             sms = usage_daily.sms + excluded.sms,
+             voice_seconds = usage_daily.voice_seconds + excluded.voice_seconds,
+             cost_minor = usage_daily.cost_minor + excluded.cost_minor
+         RETURNING line_id, day, data_bytes";
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Tx::Postgres(tx) => {
+            let sql = format!(
+                "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes, sms,
+                     voice_seconds, cost_minor)
+                 SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
+                     $6::int8[], $7::int8[], $8::int8[]){ON_CONFLICT}"
+            );
+            Ok(sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(days.iter().map(|d| d.line_id.0).collect::<Vec<_>>())
+                .bind(days.iter().map(|d| d.day).collect::<Vec<_>>())
+                .bind(days.iter().map(|d| d.data_bytes).collect::<Vec<_>>())
+                .bind(days.iter().map(|d| d.roaming_bytes).collect::<Vec<_>>())
+                .bind(days.iter().map(|d| d.sms).collect::<Vec<_>>())
+                .bind(days.iter().map(|d| d.voice_seconds).collect::<Vec<_>>())
+                .bind(days.iter().map(|d| d.cost_minor).collect::<Vec<_>>())
+                .fetch_all(&mut **tx)
+                .await?)
+        }
+        Tx::Sqlite(tx) => {
+            let mut totals = Vec::with_capacity(days.len());
+            for chunk in days.chunks(sqlite_chunk(8)) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes,
+                         sms, voice_seconds, cost_minor) ",
+                );
+                query.push_values(chunk, |mut row, d| {
+                    row.push_bind(tenant)
+                        .push_bind(d.line_id)
+                        .push_bind(d.day)
+                        .push_bind(d.data_bytes)
+                        .push_bind(d.roaming_bytes)
+                        .push_bind(d.sms)
+                        .push_bind(d.voice_seconds)
+                        .push_bind(d.cost_minor);
+                });
+                query.push(ON_CONFLICT);
+                totals.extend(
+                    query
+                        .build_query_as::<DayTotal>()
+                        .fetch_all(&mut **tx)
+                        .await?,
+                );
+            }
+            Ok(totals)
+        }
+    }
 }
 
 pub async fn daily_for_line(
@@ -61,46 +131,618 @@ pub async fn daily_for_line(
     }))
 }
 
+/// Every line's days between two dates (inclusive), by line then day.
+pub async fn daily_between(
+    tx: &mut Tx,
+    tenant: TenantId,
+    from: Date,
+    to: Date,
+) -> StoreResult<Vec<DailyUsage>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT line_id, day, data_bytes, roaming_bytes, sms, voice_seconds, cost_minor
+             FROM usage_daily WHERE tenant_id = $1 AND day >= $2 AND day <= $3
+             ORDER BY line_id, day",
+        )
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
 /// One usage record as stored; `dedupe_key` makes a record count once however often it comes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UsageRow {
     pub dedupe_key: String,
     pub line_id: LineId,
-    pub started_at: time::OffsetDateTime,
-    pub ended_at: time::OffsetDateTime,
+    pub started_at: OffsetDateTime,
+    pub ended_at: OffsetDateTime,
     pub data_bytes: i64,
     pub sms: i64,
     pub voice_seconds: i64,
     pub country: Option<String>,
     pub roaming: bool,
     pub cost_minor: i64,
-    pub observed_at: time::OffsetDateTime,
+    pub observed_at: OffsetDateTime,
 }
 
-/// Stores the record unless its key was seen before; returns whether it is new.
-pub async fn insert_record(tx: &mut Tx, tenant: TenantId, row: &UsageRow) -> StoreResult<bool> {
-    let inserted = on_tx!(tx, |conn| {
-        sqlx::query(
+/// Stores the records whose keys were never seen; returns the keys it stored. Keys must be
+/// unique within `rows`.
+pub async fn insert_records(
+    tx: &mut Tx,
+    tenant: TenantId,
+    rows: &[UsageRow],
+) -> StoreResult<Vec<String>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Tx::Postgres(tx) => Ok(sqlx::query_scalar(
             "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at, ended_at,
                  data_bytes, sms, voice_seconds, country, roaming, cost_minor, observed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (tenant_id, dedupe_key) DO NOTHING",
+             SELECT $1, * FROM UNNEST($2::text[], $3::uuid[], $4::timestamptz[],
+                 $5::timestamptz[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::bool[],
+                 $11::int8[], $12::timestamptz[])
+             ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
+             RETURNING dedupe_key",
         )
         .bind(tenant)
-        .bind(&row.dedupe_key)
-        .bind(row.line_id)
-        .bind(row.started_at)
-        .bind(row.ended_at)
-        .bind(row.data_bytes)
-        .bind(row.sms)
-        .bind(row.voice_seconds)
-        .bind(&row.country)
-        .bind(row.roaming)
-        .bind(row.cost_minor)
-        .bind(row.observed_at)
-        .execute(conn)
+        .bind(
+            rows.iter()
+                .map(|r| r.dedupe_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.line_id.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.data_bytes).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.sms).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.voice_seconds).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.country.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.roaming).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.cost_minor).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.observed_at).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?),
+        Tx::Sqlite(tx) => {
+            let mut stored = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(sqlite_chunk(12)) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at,
+                         ended_at, data_bytes, sms, voice_seconds, country, roaming, cost_minor,
+                         observed_at) ",
+                );
+                query.push_values(chunk, |mut row, r| {
+                    row.push_bind(tenant)
+                        .push_bind(&r.dedupe_key)
+                        .push_bind(r.line_id)
+                        .push_bind(r.started_at)
+                        .push_bind(r.ended_at)
+                        .push_bind(r.data_bytes)
+                        .push_bind(r.sms)
+                        .push_bind(r.voice_seconds)
+                        .push_bind(&r.country)
+                        .push_bind(r.roaming)
+                        .push_bind(r.cost_minor)
+                        .push_bind(r.observed_at);
+                });
+                query.push(" ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key");
+                let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                stored.extend(keys);
+            }
+            Ok(stored)
+        }
+    }
+}
+
+/// Roaming records between two instants, oldest first: the what-if replay prices them again.
+pub async fn roaming_records_between(
+    tx: &mut Tx,
+    tenant: TenantId,
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+) -> StoreResult<Vec<UsageRow>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT dedupe_key, line_id, started_at, ended_at, data_bytes, sms, voice_seconds,
+                 country, roaming, cost_minor, observed_at
+             FROM usage_records
+             WHERE tenant_id = $1 AND roaming AND started_at >= $2 AND started_at < $3
+             ORDER BY started_at, dedupe_key",
+        )
+        .bind(tenant)
+        .bind(from)
+        .bind(until)
+        .fetch_all(conn)
         .await?
-        .rows_affected()
+    }))
+}
+
+/// How many roaming records each (line, country) has since `since`: a count equal to what
+/// the current batch just added means the country is new for the line.
+pub async fn roaming_record_counts(
+    tx: &mut Tx,
+    tenant: TenantId,
+    lines: &[LineId],
+    since: OffsetDateTime,
+) -> StoreResult<Vec<(LineId, String, i64)>> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Tx::Postgres(tx) => Ok(sqlx::query_as(
+            "SELECT line_id, country, COUNT(*) FROM usage_records
+             WHERE tenant_id = $1 AND roaming AND country IS NOT NULL AND started_at >= $2
+               AND line_id = ANY($3)
+             GROUP BY line_id, country",
+        )
+        .bind(tenant)
+        .bind(since)
+        .bind(lines.iter().map(|l| l.0).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?),
+        Tx::Sqlite(tx) => {
+            let mut counts = Vec::new();
+            for chunk in lines.chunks(sqlite_chunk(1)) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "SELECT line_id, country, COUNT(*) FROM usage_records WHERE tenant_id = ",
+                );
+                query.push_bind(tenant);
+                query.push(" AND roaming AND country IS NOT NULL AND started_at >= ");
+                query.push_bind(since);
+                push_line_list(&mut query, chunk);
+                query.push(" GROUP BY line_id, country");
+                counts.extend(
+                    query
+                        .build_query_as::<(LineId, String, i64)>()
+                        .fetch_all(&mut **tx)
+                        .await?,
+                );
+            }
+            Ok(counts)
+        }
+    }
+}
+
+/// Recent days of the given lines from `from` on, for baselines.
+pub async fn daily_for_lines_since(
+    tx: &mut Tx,
+    tenant: TenantId,
+    lines: &[LineId],
+    from: Date,
+) -> StoreResult<Vec<DailyUsage>> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    const COLUMNS: &str = "line_id, day, data_bytes, roaming_bytes, sms, voice_seconds, cost_minor";
+    match tx {
+        Tx::Postgres(tx) => Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM usage_daily
+             WHERE tenant_id = $1 AND day >= $2 AND line_id = ANY($3) ORDER BY line_id, day"
+        ))
+        .bind(tenant)
+        .bind(from)
+        .bind(lines.iter().map(|l| l.0).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?),
+        Tx::Sqlite(tx) => {
+            let mut days = Vec::new();
+            for chunk in lines.chunks(sqlite_chunk(1)) {
+                let mut query = QueryBuilder::<Sqlite>::new(format!(
+                    "SELECT {COLUMNS} FROM usage_daily WHERE tenant_id = "
+                ));
+                query.push_bind(tenant);
+                query.push(" AND day >= ");
+                query.push_bind(from);
+                push_line_list(&mut query, chunk);
+                query.push(" ORDER BY line_id, day");
+                days.extend(
+                    query
+                        .build_query_as::<DailyUsage>()
+                        .fetch_all(&mut **tx)
+                        .await?,
+                );
+            }
+            Ok(days)
+        }
+    }
+}
+
+/// Live lines with no usage since `since`, created before it: candidates for cancelling.
+pub async fn lines_without_usage_since(
+    tx: &mut Tx,
+    tenant: TenantId,
+    since: Date,
+    created_before: OffsetDateTime,
+) -> StoreResult<Vec<LineId>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT l.id FROM lines l
+             WHERE l.tenant_id = $1 AND l.state IN ('ready', 'active') AND l.created_at < $3
+               AND NOT EXISTS (SELECT 1 FROM usage_daily u
+                   WHERE u.tenant_id = l.tenant_id AND u.line_id = l.id AND u.day >= $2
+                     AND (u.data_bytes > 0 OR u.sms > 0 OR u.voice_seconds > 0))
+             ORDER BY l.created_at, l.id",
+        )
+        .bind(tenant)
+        .bind(since)
+        .bind(created_before)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// What a batch of usage adds to a line's period. The owner columns and the plan price are
+/// taken when the period's row is first created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendDelta {
+    pub line_id: LineId,
+    pub period: String,
+    pub employee_id: EmployeeId,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub plan_price_minor: i64,
+    pub bundle_bytes: i64,
+    pub roaming_bytes: i64,
+    pub roaming_minor: i64,
+}
+
+/// A line's period after the batch: its bundle total, from which overage is priced, and the
+/// overage stored so far.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PeriodBundle {
+    pub line_id: LineId,
+    pub period: String,
+    pub bundle_bytes: i64,
+    pub overage_minor: i64,
+}
+
+/// Adds each delta to its (line, period) row, creating it on first use, and returns the new
+/// bundle totals. Each (line, period) may appear once per call.
+pub async fn add_line_spend(
+    tx: &mut Tx,
+    tenant: TenantId,
+    deltas: &[SpendDelta],
+) -> StoreResult<Vec<PeriodBundle>> {
+    const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, period) DO UPDATE SET
+             bundle_bytes = line_spend.bundle_bytes + excluded.bundle_bytes,
+             roaming_bytes = line_spend.roaming_bytes + excluded.roaming_bytes,
+             roaming_minor = line_spend.roaming_minor + excluded.roaming_minor,
+             updated_at = excluded.updated_at
+         RETURNING line_id, period, bundle_bytes, overage_minor";
+    if deltas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = super::now();
+    match tx {
+        Tx::Postgres(tx) => {
+            let sql = format!(
+                "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
+                     cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
+                     overage_minor, roaming_minor, updated_at)
+                 SELECT $1, u.line_id, u.period, u.employee_id, u.team_id, u.cost_centre_id,
+                     u.plan_price_minor, u.bundle_bytes, u.roaming_bytes, 0, u.roaming_minor, $11
+                 FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[],
+                     $7::int8[], $8::int8[], $9::int8[], $10::int8[])
+                     AS u(line_id, period, employee_id, team_id, cost_centre_id,
+                          plan_price_minor, bundle_bytes, roaming_bytes, roaming_minor)
+                 {ON_CONFLICT}"
+            );
+            Ok(sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(deltas.iter().map(|d| d.line_id.0).collect::<Vec<_>>())
+                .bind(deltas.iter().map(|d| d.period.as_str()).collect::<Vec<_>>())
+                .bind(deltas.iter().map(|d| d.employee_id.0).collect::<Vec<_>>())
+                .bind(
+                    deltas
+                        .iter()
+                        .map(|d| d.team_id.map(|t| t.0))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    deltas
+                        .iter()
+                        .map(|d| d.cost_centre_id.map(|c| c.0))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    deltas
+                        .iter()
+                        .map(|d| d.plan_price_minor)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(deltas.iter().map(|d| d.bundle_bytes).collect::<Vec<_>>())
+                .bind(deltas.iter().map(|d| d.roaming_bytes).collect::<Vec<_>>())
+                .bind(deltas.iter().map(|d| d.roaming_minor).collect::<Vec<_>>())
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?)
+        }
+        Tx::Sqlite(tx) => {
+            let mut totals = Vec::with_capacity(deltas.len());
+            for chunk in deltas.chunks(sqlite_chunk(12)) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
+                         cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
+                         overage_minor, roaming_minor, updated_at) ",
+                );
+                query.push_values(chunk, |mut row, d| {
+                    row.push_bind(tenant)
+                        .push_bind(d.line_id)
+                        .push_bind(&d.period)
+                        .push_bind(d.employee_id)
+                        .push_bind(d.team_id)
+                        .push_bind(d.cost_centre_id)
+                        .push_bind(d.plan_price_minor)
+                        .push_bind(d.bundle_bytes)
+                        .push_bind(d.roaming_bytes)
+                        .push_bind(0_i64)
+                        .push_bind(d.roaming_minor)
+                        .push_bind(now);
+                });
+                query.push(ON_CONFLICT);
+                totals.extend(
+                    query
+                        .build_query_as::<PeriodBundle>()
+                        .fetch_all(&mut **tx)
+                        .await?,
+                );
+            }
+            Ok(totals)
+        }
+    }
+}
+
+/// Sets each (line, period)'s overage, priced by the caller from the period's bundle total.
+pub async fn set_overage(
+    tx: &mut Tx,
+    tenant: TenantId,
+    overages: &[(LineId, String, i64)],
+) -> StoreResult<()> {
+    if overages.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(tx) => {
+            sqlx::query(
+                "UPDATE line_spend s SET overage_minor = u.overage_minor
+                 FROM UNNEST($2::uuid[], $3::text[], $4::int8[])
+                     AS u(line_id, period, overage_minor)
+                 WHERE s.tenant_id = $1 AND s.line_id = u.line_id AND s.period = u.period",
+            )
+            .bind(tenant)
+            .bind(overages.iter().map(|o| o.0.0).collect::<Vec<_>>())
+            .bind(overages.iter().map(|o| o.1.as_str()).collect::<Vec<_>>())
+            .bind(overages.iter().map(|o| o.2).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Sqlite(tx) => {
+            for chunk in overages.chunks(sqlite_chunk(3)) {
+                let mut query =
+                    QueryBuilder::<Sqlite>::new("WITH u(line_id, period, overage_minor) AS (");
+                query.push_values(chunk, |mut row, o| {
+                    row.push_bind(o.0).push_bind(&o.1).push_bind(o.2);
+                });
+                query.push(
+                    ") UPDATE line_spend SET overage_minor = u.overage_minor FROM u
+                     WHERE line_spend.tenant_id = ",
+                );
+                query.push_bind(tenant);
+                query.push(" AND line_spend.line_id = u.line_id AND line_spend.period = u.period");
+                query.build().execute(&mut **tx).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens `period` for each given line at its plan's price (no usage yet); rows that exist
+/// are left as they are. Returns how many it opened.
+pub async fn open_periods(
+    tx: &mut Tx,
+    tenant: TenantId,
+    opening: &[SpendDelta],
+) -> StoreResult<u64> {
+    let mut opened = 0;
+    for d in opening {
+        opened += on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
+                     cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
+                     overage_minor, roaming_minor, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, $8)
+                 ON CONFLICT (tenant_id, line_id, period) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(d.line_id)
+            .bind(&d.period)
+            .bind(d.employee_id)
+            .bind(d.team_id)
+            .bind(d.cost_centre_id)
+            .bind(d.plan_price_minor)
+            .bind(super::now())
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+    }
+    Ok(opened)
+}
+
+/// One line's period as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LineSpend {
+    pub line_id: LineId,
+    pub period: String,
+    pub employee_id: EmployeeId,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub plan_price_minor: i64,
+    pub bundle_bytes: i64,
+    pub roaming_bytes: i64,
+    pub overage_minor: i64,
+    pub roaming_minor: i64,
+}
+
+impl LineSpend {
+    pub fn total_minor(&self) -> i64 {
+        self.plan_price_minor + self.overage_minor + self.roaming_minor
+    }
+}
+
+/// Every line's row for one period: guardrails add them up per scope.
+pub async fn line_spend_for_period(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<LineSpend>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT line_id, period, employee_id, team_id, cost_centre_id, plan_price_minor,
+                 bundle_bytes, roaming_bytes, overage_minor, roaming_minor
+             FROM line_spend WHERE tenant_id = $1 AND period = $2",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// Data an employee's lines used between two dates (inclusive), in bytes.
+pub async fn employee_data_between(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    from: Date,
+    to: Date,
+) -> StoreResult<i64> {
+    let total: Option<i64> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(SUM(u.data_bytes) AS BIGINT)
+             FROM usage_daily u JOIN lines l ON l.id = u.line_id AND l.tenant_id = u.tenant_id
+             WHERE u.tenant_id = $1 AND l.employee_id = $2 AND u.day >= $3 AND u.day <= $4",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(from)
+        .bind(to)
+        .fetch_one(conn)
+        .await?
     });
-    Ok(inserted == 1)
+    Ok(total.unwrap_or(0))
+}
+
+/// An employee's spend (plan prices, overage, roaming) over all their lines in one period.
+pub async fn employee_period_spend(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    period: &str,
+) -> StoreResult<i64> {
+    let total: Option<i64> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT CAST(SUM(plan_price_minor + overage_minor + roaming_minor) AS BIGINT)
+             FROM line_spend WHERE tenant_id = $1 AND employee_id = $2 AND period = $3",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .bind(period)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok(total.unwrap_or(0))
+}
+
+/// What the spend views add up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendGrouping {
+    Line,
+    Employee,
+    Team,
+    CostCentre,
+    Tenant,
+}
+
+impl SpendGrouping {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Line => "line_id",
+            Self::Employee => "employee_id",
+            Self::Team => "team_id",
+            Self::CostCentre => "cost_centre_id",
+            Self::Tenant => "CAST(NULL AS uuid)",
+        }
+    }
+}
+
+/// Which periods and part of the organisation a spend view covers; `None` is no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendFilter {
+    /// First and last period (`YYYY-MM`), inclusive.
+    pub from_period: Option<String>,
+    pub to_period: Option<String>,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
+}
+
+/// One group's spend in one period. `key` is the group's id (`None` for the tenant, or for
+/// lines whose owner has no team or cost centre).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SpendRow {
+    pub period: String,
+    pub key: Option<uuid::Uuid>,
+    pub lines: i64,
+    pub plan_minor: i64,
+    pub overage_minor: i64,
+    pub roaming_minor: i64,
+    pub total_minor: i64,
+    pub bundle_bytes: i64,
+    pub roaming_bytes: i64,
+}
+
+/// Spend per period and group, oldest period first, then largest spend first.
+pub async fn spend_by(
+    tx: &mut Tx,
+    tenant: TenantId,
+    grouping: SpendGrouping,
+    filter: &SpendFilter,
+) -> StoreResult<Vec<SpendRow>> {
+    let key = grouping.column();
+    let group = match grouping {
+        SpendGrouping::Tenant => "period".to_owned(),
+        _ => format!("period, {key}"),
+    };
+    let sql = format!(
+        "SELECT period, {key} AS key, COUNT(*) AS lines,
+             CAST(SUM(plan_price_minor) AS BIGINT) AS plan_minor,
+             CAST(SUM(overage_minor) AS BIGINT) AS overage_minor,
+             CAST(SUM(roaming_minor) AS BIGINT) AS roaming_minor,
+             CAST(SUM(plan_price_minor + overage_minor + roaming_minor) AS BIGINT) AS total_minor,
+             CAST(SUM(bundle_bytes) AS BIGINT) AS bundle_bytes,
+             CAST(SUM(roaming_bytes) AS BIGINT) AS roaming_bytes
+         FROM line_spend
+         WHERE tenant_id = $1
+           AND ($2 IS NULL OR period >= $2) AND ($3 IS NULL OR period <= $3)
+           AND ($4 IS NULL OR team_id = $4) AND ($5 IS NULL OR cost_centre_id = $5)
+         GROUP BY {group}
+         ORDER BY period, total_minor DESC, key"
+    );
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(&filter.from_period)
+            .bind(&filter.to_period)
+            .bind(filter.team)
+            .bind(filter.cost_centre)
+            .fetch_all(conn)
+            .await?
+    }))
 }

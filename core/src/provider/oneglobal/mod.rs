@@ -143,6 +143,7 @@ impl OneGlobalProvider {
                 usage_by_country: true,
                 eid_push_install: true,
                 webhooks: true,
+                speed_limit: true,
             },
         })
     }
@@ -337,6 +338,18 @@ impl ConnectivityProvider for OneGlobalProvider {
             key,
         )
         .await
+    }
+
+    /// A `set_speed_limit` order [ext: the simulator's name; 1GLOBAL's is not public].
+    async fn set_speed_limit(
+        &self,
+        subscription_id: &str,
+        max_kbps: Option<u32>,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        let mut body = self.subscription_order("set_speed_limit", subscription_id);
+        body["max_kbps"] = json!(max_kbps);
+        self.order(body, key).await
     }
 
     async fn terminate(

@@ -1,0 +1,137 @@
+//! `lineup whatif` and `lineup optimise`: core's replay and optimisation reports as tables.
+
+use std::path::Path;
+
+use anyhow::Context;
+use lineup_core::optimise::{Change, OptimisationReport, PlanFit};
+use lineup_core::tenant::{Slug, Tenant};
+use lineup_core::whatif::{LineOutcome, PolicySet, WhatIfReport};
+
+use crate::config::Config;
+use crate::server;
+
+async fn lineup_and_tenant(
+    config: &Config,
+    slug: &str,
+) -> anyhow::Result<(server::Runtime, Tenant)> {
+    let runtime = server::start_for_command(config).await?;
+    let slug = Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let tenant = runtime
+        .lineup
+        .tenant_by_slug(&slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--tenant: no tenant {slug}"))?;
+    Ok((runtime, tenant))
+}
+
+pub async fn whatif(config: &Config, slug: &str, days: i64, policy: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(policy)
+        .with_context(|| format!("--policy: cannot read {}", policy.display()))?;
+    let proposed =
+        PolicySet::from_json(&text).with_context(|| format!("--policy {}", policy.display()))?;
+    let (runtime, tenant) = lineup_and_tenant(config, slug).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let report = runtime
+        .lineup
+        .what_if(tenant.id, days, &proposed, today)
+        .await?;
+    print!("{}", whatif_table(&tenant, &report));
+    Ok(())
+}
+
+fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
+    let money = |minor: i64| tenant.money(minor).to_string();
+    let delta = |minor: i64| {
+        if minor > 0 {
+            format!("+{}", money(minor))
+        } else {
+            money(minor)
+        }
+    };
+    let row = |label: &str, now: &LineOutcome, proposed: &LineOutcome| {
+        format!(
+            "{label:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
+            money(now.spend.total_minor()),
+            money(proposed.spend.total_minor()),
+            delta(proposed.spend.total_minor() - now.spend.total_minor()),
+            money(now.spend.overage_minor),
+            money(proposed.spend.overage_minor),
+            now.suspended_days,
+            proposed.suspended_days,
+            now.alerts,
+            proposed.alerts,
+        )
+    };
+    let mut out = format!(
+        "What-if for {} over {} … {}: the proposed policy against the current one\n\n",
+        tenant.slug, report.from, report.to
+    );
+    out += &format!(
+        "{:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
+        "line",
+        "spend now",
+        "spend if",
+        "Δ spend",
+        "overage now",
+        "overage if",
+        "susp now",
+        "susp if",
+        "alerts",
+        "alerts"
+    );
+    for (line, label) in &report.labels {
+        let now = report.current.lines.get(line).copied().unwrap_or_default();
+        let proposed = report.proposed.lines.get(line).copied().unwrap_or_default();
+        if now != proposed || now.spend.total_minor() > 0 {
+            out += &row(label, &now, &proposed);
+        }
+    }
+    out += &row("TOTAL", &report.current.total(), &report.proposed.total());
+    out += "\nSpend covers every billing period the window touches; suspended days and \
+            alerts count inside the window.\n";
+    out
+}
+
+pub async fn optimise(config: &Config, slug: &str) -> anyhow::Result<()> {
+    let (runtime, tenant) = lineup_and_tenant(config, slug).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let report = runtime.lineup.optimisation_report(tenant.id, today).await?;
+    print!("{}", optimise_table(&tenant, &report));
+    Ok(())
+}
+
+fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
+    let mut out = format!("Savings for {} (per month)\n\n", tenant.slug);
+    if report.savings.is_empty() {
+        out += "Every line is used and on a plan that fits.\n";
+        return out;
+    }
+    out += &format!("{:<40} {:<52} {:>12}\n", "line", "change", "saving");
+    for saving in &report.savings {
+        let change = match &saving.change {
+            Change::Cancel { plan, idle_days } => {
+                format!("cancel: no usage for {idle_days} days ({plan})")
+            }
+            Change::ChangePlan { from, to, why } => {
+                let why = match why {
+                    PlanFit::Underused => "under half the allowance",
+                    PlanFit::RegularOverage => "regular overage",
+                };
+                format!("{from} → {to} ({why})")
+            }
+        };
+        out += &format!(
+            "{:<40} {:<52} {:>12}\n",
+            saving.label,
+            change,
+            tenant.money(saving.monthly_saving_minor).to_string()
+        );
+    }
+    out += &format!(
+        "{:<40} {:<52} {:>12}\n",
+        "TOTAL",
+        "",
+        tenant.money(report.total_monthly_saving_minor).to_string()
+    );
+    out
+}
