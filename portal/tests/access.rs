@@ -292,6 +292,7 @@ async fn settings_name_the_bad_field_and_change_nothing_until_all_are_right() {
         ("approval_escalate_after_hours", "48"),
         ("approval_expire_after_hours", "120"),
         ("usage_sync_cron", "0 0 * * * *"),
+        ("roaming_violation_action", "suspend"),
     ];
     let answer = admin.post("/settings", &fields).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);

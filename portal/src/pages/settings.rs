@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use lineup_core::money::Currency;
+use lineup_core::policy::CapAction;
 use lineup_core::tenant::{OffboardingAction, TenantSettings};
 use serde::Deserialize;
 
@@ -43,6 +44,7 @@ struct SettingsForm {
     approval_escalate_after_hours: String,
     approval_expire_after_hours: String,
     usage_sync_cron: String,
+    roaming_violation_action: String,
 }
 
 impl SettingsForm {
@@ -66,6 +68,7 @@ impl SettingsForm {
             approval_escalate_after_hours: s.approval_escalate_after_hours.to_string(),
             approval_expire_after_hours: s.approval_expire_after_hours.to_string(),
             usage_sync_cron: s.usage_sync_cron.clone(),
+            roaming_violation_action: s.roaming_violation_action.as_str().to_owned(),
         }
     }
 
@@ -97,6 +100,15 @@ impl SettingsForm {
             }
         };
         let cron = self.usage_sync_cron.trim();
+        let roaming_violation_action = match CapAction::parse(&self.roaming_violation_action) {
+            Some(action @ (CapAction::Alert | CapAction::Suspend)) => action,
+            _ => {
+                return Err(PortalError::invalid(
+                    "roaming_violation_action",
+                    format!("{:?} is not alert or suspend", self.roaming_violation_action),
+                ));
+            }
+        };
         let channel = |v: &Option<String>| non_empty(v).map(str::to_owned);
         let settings = TenantSettings {
             approvals_channel: channel(&self.approvals_channel),
@@ -127,6 +139,7 @@ impl SettingsForm {
                 &self.approval_expire_after_hours,
             )?,
             usage_sync_cron: cron.to_owned(),
+            roaming_violation_action,
         };
         settings.validate()?;
         Ok((currency, settings))
