@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod notify;
 pub mod policy;
 pub mod qr;
+pub mod reports;
 pub mod request;
 pub mod secret;
 pub mod session;

@@ -41,6 +41,7 @@ pub async fn add_daily(tx: &mut Tx, tenant: TenantId, usage: &DailyUsage) -> Sto
         .execute(conn)
         .await?;
     });
+    super::reports::add_monthly(tx, tenant, std::slice::from_ref(usage)).await?;
     Ok(())
 }
 

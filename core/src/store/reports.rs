@@ -1,0 +1,373 @@
+//! Spend reports: the monthly usage rollup and the read-only queries behind dashboards and
+//! exports. Filters are pushed into SQL so a large tenant's rows never leave the database.
+
+use time::{Date, OffsetDateTime};
+
+use super::query::{Arg, Sql, fetch_all};
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
+use crate::store::usage::DailyUsage;
+
+/// Keeps `usage_monthly` in step with `usage_daily`: adds each day's increments to its
+/// line's calendar month. Call it with the same rows, in the same transaction, as
+/// `usage::add_daily`.
+pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
+    for row in rows {
+        let month = row.day.replace_day(1).expect("day 1 exists");
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
+                     cost_minor)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant_id, line_id, month) DO UPDATE SET
+                     data_bytes = usage_monthly.data_bytes + excluded.data_bytes,
+                     roaming_bytes = usage_monthly.roaming_bytes + excluded.roaming_bytes,
+                     cost_minor = usage_monthly.cost_minor + excluded.cost_minor",
+            )
+            .bind(tenant)
+            .bind(row.line_id)
+            .bind(month)
+            .bind(row.data_bytes)
+            .bind(row.roaming_bytes)
+            .bind(row.cost_minor)
+            .execute(conn)
+            .await?;
+        });
+    }
+    Ok(())
+}
+
+/// Which lines a report covers: optionally one team, one cost centre, one manager's
+/// reporting tree (by the line's current employee).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub manager: Option<EmployeeId>,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
+}
+
+/// A line with what reports need of its employee and plan.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportLine {
+    pub line_id: LineId,
+    pub employee_id: EmployeeId,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub plan_id: PlanId,
+    pub plan_name: String,
+    pub price_minor: Option<i64>,
+    pub iccid: Option<String>,
+    pub state: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One line's usage charges and data over the report's months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct LineUsage {
+    pub line_id: LineId,
+    /// Within the period.
+    pub period_cost: i64,
+    pub period_data: i64,
+    /// In the period's last month and the month before it (month-over-month).
+    pub last_cost: i64,
+    pub previous_cost: i64,
+    /// In the calendar month containing today (budget caps).
+    pub current_cost: i64,
+}
+
+/// Months a [`usage_by_line`] query looks at; each is the first day of a month.
+#[derive(Debug, Clone, Copy)]
+pub struct MonthWindow {
+    pub from: Date,
+    pub to: Date,
+    pub previous: Date,
+    pub current: Date,
+}
+
+/// Usage summed over one bucket of time (a day or the first day of a month).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageTotal {
+    pub start: Date,
+    pub cost_minor: i64,
+    pub data_bytes: i64,
+}
+
+/// Usage of one cost centre (or none) in one month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct CostCentreUsage {
+    pub cost_centre_id: Option<CostCentreId>,
+    pub month: Date,
+    pub cost_minor: i64,
+    pub data_bytes: i64,
+}
+
+/// One row of the usage export: a line's day or month.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageExportRow {
+    pub line_id: LineId,
+    pub start: Date,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub data_bytes: i64,
+    pub roaming_bytes: i64,
+    pub cost_minor: i64,
+}
+
+/// `WITH RECURSIVE tree …` when the scope is a manager's tree (the CTE from
+/// `employees::reporting_tree`); starts every query so later text can rely on it.
+fn with_tree(sql: &mut Sql, scope: &Scope) {
+    sql.push("WITH RECURSIVE tree(id) AS (");
+    match scope.manager {
+        Some(manager) => {
+            let m = sql.arg(Arg::Uuid(manager.0));
+            sql.push(&format!(
+                "SELECT id FROM employees WHERE tenant_id = $1 AND id = {m}
+                 UNION
+                 SELECT e.id FROM employees e JOIN tree t ON e.manager_id = t.id
+                 WHERE e.tenant_id = $1"
+            ));
+        }
+        None => sql.push("SELECT id FROM employees WHERE 1 = 0"),
+    }
+    sql.push(")\n");
+}
+
+/// Conditions on `e` (the line's employee) for the scope's filters.
+fn scope_conditions(sql: &mut Sql, scope: &Scope) {
+    if let Some(team) = scope.team {
+        let t = sql.arg(Arg::Uuid(team.0));
+        sql.push(&format!(" AND e.team_id = {t}"));
+    }
+    if let Some(centre) = scope.cost_centre {
+        let c = sql.arg(Arg::Uuid(centre.0));
+        sql.push(&format!(" AND e.cost_centre_id = {c}"));
+    }
+    if scope.manager.is_some() {
+        sql.push(" AND e.id IN (SELECT id FROM tree)");
+    }
+}
+
+const LINES_OF_EMPLOYEES: &str = "lines l
+     JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
+
+/// Every line in scope with its employee and plan.
+pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    sql.push(&format!(
+        "SELECT l.id AS line_id, l.employee_id, e.given_name, e.family_name, e.email, e.team_id,
+             e.cost_centre_id, l.plan_id, p.name AS plan_name, p.price_minor, l.iccid, l.state,
+             l.created_at, l.updated_at
+         FROM {LINES_OF_EMPLOYEES}
+         JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
+         WHERE l.tenant_id = $1"
+    ));
+    scope_conditions(&mut sql, scope);
+    sql.push(" ORDER BY e.family_name, e.given_name, l.created_at");
+    Ok(fetch_all!(tx, ReportLine, sql))
+}
+
+/// `FROM usage_<table> u` joined to the scope's lines when the scope filters anything.
+fn usage_from(sql: &mut Sql, table: &str, scope: &Scope) {
+    if *scope == Scope::default() {
+        sql.push(&format!(" FROM usage_{table} u WHERE u.tenant_id = $1"));
+    } else {
+        sql.push(&format!(
+            " FROM usage_{table} u JOIN {LINES_OF_EMPLOYEES}
+                 ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+             WHERE u.tenant_id = $1"
+        ));
+        scope_conditions(sql, scope);
+    }
+}
+
+/// Usage per line over the window's months, for lines with any usage in them.
+pub async fn usage_by_line(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    window: MonthWindow,
+) -> StoreResult<Vec<LineUsage>> {
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(window.from));
+    let to = sql.arg(Arg::Date(window.to));
+    let previous = sql.arg(Arg::Date(window.previous));
+    let current = sql.arg(Arg::Date(window.current));
+    let earliest = sql.arg(Arg::Date(
+        window.from.min(window.previous).min(window.current),
+    ));
+    let latest = sql.arg(Arg::Date(window.to.max(window.current)));
+    let in_period = format!("u.month >= {from} AND u.month <= {to}");
+    sql.push(&format!(
+        "SELECT u.line_id,
+             CAST(SUM(CASE WHEN {in_period} THEN u.cost_minor ELSE 0 END) AS BIGINT) AS period_cost,
+             CAST(SUM(CASE WHEN {in_period} THEN u.data_bytes ELSE 0 END) AS BIGINT) AS period_data,
+             CAST(SUM(CASE WHEN u.month = {to} THEN u.cost_minor ELSE 0 END) AS BIGINT) AS last_cost,
+             CAST(SUM(CASE WHEN u.month = {previous} THEN u.cost_minor ELSE 0 END) AS BIGINT)
+                 AS previous_cost,
+             CAST(SUM(CASE WHEN u.month = {current} THEN u.cost_minor ELSE 0 END) AS BIGINT)
+                 AS current_cost"
+    ));
+    usage_from(&mut sql, "monthly", scope);
+    sql.push(&format!(
+        " AND u.month >= {earliest} AND u.month <= {latest} GROUP BY u.line_id"
+    ));
+    Ok(fetch_all!(tx, LineUsage, sql))
+}
+
+/// Usage per month (`daily = false`, reading the monthly rollup) or per day between two
+/// dates (inclusive), summed over the scope's lines.
+pub async fn usage_over_time(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    from: Date,
+    to: Date,
+    daily: bool,
+) -> StoreResult<Vec<UsageTotal>> {
+    let (table, column) = if daily {
+        ("daily", "day")
+    } else {
+        ("monthly", "month")
+    };
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(
+        "SELECT u.{column} AS start, CAST(SUM(u.cost_minor) AS BIGINT) AS cost_minor,
+             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes"
+    ));
+    usage_from(&mut sql, table, scope);
+    sql.push(&format!(
+        " AND u.{column} >= {from} AND u.{column} <= {to} GROUP BY u.{column} ORDER BY u.{column}"
+    ));
+    Ok(fetch_all!(tx, UsageTotal, sql))
+}
+
+/// Usage per cost centre (of the line's current employee) per month, for chargeback.
+pub async fn usage_by_cost_centre(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    from: Date,
+    to: Date,
+) -> StoreResult<Vec<CostCentreUsage>> {
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(
+        "SELECT e.cost_centre_id, u.month, CAST(SUM(u.cost_minor) AS BIGINT) AS cost_minor,
+             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes
+         FROM usage_monthly u JOIN {LINES_OF_EMPLOYEES}
+             ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+         WHERE u.tenant_id = $1 AND u.month >= {from} AND u.month <= {to}"
+    ));
+    scope_conditions(&mut sql, scope);
+    sql.push(" GROUP BY e.cost_centre_id, u.month");
+    Ok(fetch_all!(tx, CostCentreUsage, sql))
+}
+
+/// Of the scope's ready, active or suspended lines, those with no data, SMS or calls on or
+/// after `since`.
+pub async fn idle_lines(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    since: Date,
+) -> StoreResult<Vec<LineId>> {
+    #[derive(sqlx::FromRow)]
+    struct Idle {
+        id: LineId,
+    }
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let since = sql.arg(Arg::Date(since));
+    sql.push(&format!(
+        "SELECT l.id FROM {LINES_OF_EMPLOYEES}
+         WHERE l.tenant_id = $1 AND l.state IN ('ready', 'active', 'suspended')
+           AND NOT EXISTS (
+               SELECT 1 FROM usage_daily u
+               WHERE u.tenant_id = l.tenant_id AND u.line_id = l.id AND u.day >= {since}
+                 AND (u.data_bytes > 0 OR u.sms > 0 OR u.voice_seconds > 0))"
+    ));
+    scope_conditions(&mut sql, scope);
+    Ok(fetch_all!(tx, Idle, sql)
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// Sum of cap raises granted per employee for one billing period (`YYYY-MM`).
+pub async fn cap_raises(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<(EmployeeId, i64)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT employee_id, CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
+             WHERE tenant_id = $1 AND period = $2 GROUP BY employee_id",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// Where a page of the usage export starts: after this line's day or month.
+pub type UsageCursor = (LineId, Date);
+
+/// Up to `limit` rows of usage per line per day (`daily`) or month, ordered by line then
+/// date, after `cursor`. Keyset paging keeps each page one short transaction however large
+/// the export.
+#[allow(clippy::too_many_arguments)]
+pub async fn usage_export_page(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    from: Date,
+    to: Date,
+    daily: bool,
+    cursor: Option<UsageCursor>,
+    limit: i64,
+) -> StoreResult<Vec<UsageExportRow>> {
+    let (table, column) = if daily {
+        ("daily", "day")
+    } else {
+        ("monthly", "month")
+    };
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    sql.push(&format!(
+        "SELECT u.line_id, u.{column} AS start, e.given_name, e.family_name, e.email, e.team_id,
+             e.cost_centre_id, u.data_bytes, u.roaming_bytes, u.cost_minor
+         FROM usage_{table} u JOIN {LINES_OF_EMPLOYEES}
+             ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+         WHERE u.tenant_id = $1"
+    ));
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(" AND u.{column} >= {from} AND u.{column} <= {to}"));
+    if let Some((line, date)) = cursor {
+        let line = sql.arg(Arg::Uuid(line.0));
+        let date = sql.arg(Arg::Date(date));
+        sql.push(&format!(
+            " AND (u.line_id > {line} OR (u.line_id = {line} AND u.{column} > {date}))"
+        ));
+    }
+    scope_conditions(&mut sql, scope);
+    let limit = sql.arg(Arg::Int(limit));
+    sql.push(&format!(" ORDER BY u.line_id, u.{column} LIMIT {limit}"));
+    Ok(fetch_all!(tx, UsageExportRow, sql))
+}
