@@ -172,12 +172,12 @@ mod tests {
     fn changes_list_only_the_fields_that_differ() {
         let before = json!({"state": "active", "plan": "US 5GB", "iccid": "8901"});
         let after = json!({"state": "suspended", "plan": "US 5GB", "reason": "lost"});
-        let changes = changes(Some(&before), Some(&after));
-        let fields: Vec<_> = changes.iter().map(|c| c.field.as_str()).collect();
+        let listed = changes(Some(&before), Some(&after));
+        let fields: Vec<_> = listed.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["iccid", "reason", "state"]);
-        assert_eq!(changes[0].after, None);
-        assert_eq!(changes[2].before.as_deref(), Some("active"));
-        assert_eq!(changes[2].after.as_deref(), Some("suspended"));
+        assert_eq!(listed[0].after, None);
+        assert_eq!(listed[2].before.as_deref(), Some("active"));
+        assert_eq!(listed[2].after.as_deref(), Some("suspended"));
 
         let created = changes(None, Some(&json!("monthly")));
         assert_eq!(created[0].field, "value");
