@@ -565,7 +565,7 @@ impl Lineup {
             .iter()
             .filter(|l| {
                 idle.contains(&l.line_id)
-                    && l.created_at.to_offset(UtcOffset::UTC).date() <= unused_since
+                    && l.created_at.to_offset(UtcOffset::UTC).date() < unused_since
             })
             .collect();
         let unused_monthly_cost = unused_lines

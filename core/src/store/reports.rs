@@ -156,6 +156,9 @@ fn scope_conditions(sql: &mut Sql, scope: &Scope) {
 
 const LINES_OF_EMPLOYEES: &str = "lines l
      JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
+/// Joins a usage row `u` to its line `l` and the line's employee `e`.
+const USAGE_LINE_EMPLOYEE: &str = "JOIN lines l ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+     JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
 
 /// Every line in scope with its employee and plan.
 pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
@@ -180,8 +183,7 @@ fn usage_from(sql: &mut Sql, table: &str, scope: &Scope) {
         sql.push(&format!(" FROM usage_{table} u WHERE u.tenant_id = $1"));
     } else {
         sql.push(&format!(
-            " FROM usage_{table} u JOIN {LINES_OF_EMPLOYEES}
-                 ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+            " FROM usage_{table} u {USAGE_LINE_EMPLOYEE}
              WHERE u.tenant_id = $1"
         ));
         scope_conditions(sql, scope);
@@ -268,8 +270,7 @@ pub async fn usage_by_cost_centre(
     sql.push(&format!(
         "SELECT e.cost_centre_id, u.month, CAST(SUM(u.cost_minor) AS BIGINT) AS cost_minor,
              CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes
-         FROM usage_monthly u JOIN {LINES_OF_EMPLOYEES}
-             ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+         FROM usage_monthly u {USAGE_LINE_EMPLOYEE}
          WHERE u.tenant_id = $1 AND u.month >= {from} AND u.month <= {to}"
     ));
     scope_conditions(&mut sql, scope);
@@ -352,8 +353,7 @@ pub async fn usage_export_page(
     sql.push(&format!(
         "SELECT u.line_id, u.{column} AS start, e.given_name, e.family_name, e.email, e.team_id,
              e.cost_centre_id, u.data_bytes, u.roaming_bytes, u.cost_minor
-         FROM usage_{table} u JOIN {LINES_OF_EMPLOYEES}
-             ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+         FROM usage_{table} u {USAGE_LINE_EMPLOYEE}
          WHERE u.tenant_id = $1"
     ));
     let from = sql.arg(Arg::Date(from));
