@@ -161,10 +161,11 @@ pub fn today() -> Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
+/// One option of a filter's `<select>`.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
 }
 
 /// A group's month-over-month change, ready to show.
@@ -283,20 +284,22 @@ async fn show(
         groups_shown: GROUPS_SHOWN,
         dashboard,
     };
-    let mut response = page.render(&template)?;
-    let elapsed = started.elapsed();
-    tracing::info!(
-        elapsed_ms = elapsed.as_secs_f64() * 1e3,
-        "dashboard rendered"
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={:.2}", elapsed.as_secs_f64() * 1e3))
-    {
-        response.headers_mut().insert("server-timing", value);
-    }
-    Ok(response)
+    let response = page.render(&template)?;
+    Ok(with_server_timing(response, started, "dashboard"))
 }
 
-fn choices(options: impl IntoIterator<Item = (String, String)>, chosen: &str) -> Vec<Choice> {
+/// Logs how long the handler took and tells the client in `Server-Timing` (benchmarks read
+/// it to tell server time from the network).
+pub fn with_server_timing(mut response: Response, started: Instant, what: &str) -> Response {
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    tracing::info!(elapsed_ms = ms, "{what} answered");
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}
+
+pub fn choices(options: impl IntoIterator<Item = (String, String)>, chosen: &str) -> Vec<Choice> {
     options
         .into_iter()
         .map(|(value, label)| Choice {

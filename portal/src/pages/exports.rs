@@ -11,7 +11,7 @@ use axum::routing::get;
 use lineup_core::money::{Bytes, Currency};
 use lineup_core::reports::{self, Directory, Granularity, ReportScope, UsageCursor};
 
-use super::dashboard::{SpendFilters, scoped, today};
+use super::dashboard::{SpendFilters, scoped, today, with_server_timing};
 use crate::Portal;
 use crate::error::PortalError;
 use crate::spreadsheet::{CsvChunk, download, paged_body, text};
@@ -137,6 +137,7 @@ async fn chargeback(
     page: Page,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PortalError> {
+    let started = std::time::Instant::now();
     let (filters, scope, directory) = scoped(&portal, &page, raw.as_deref()).await?;
     let rows = portal
         .lineup
@@ -175,7 +176,8 @@ async fn chargeback(
         ]);
     }
     let filename = format!("lineup-chargeback-{}.csv", filters.period_slug());
-    Ok(download(&filename, Body::from(csv.take())))
+    let response = download(&filename, Body::from(csv.take()));
+    Ok(with_server_timing(response, started, "chargeback export"))
 }
 
 async fn lines(
