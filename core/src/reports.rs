@@ -459,8 +459,8 @@ impl Lineup {
 
         let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
         let mut people: HashMap<EmployeeId, (String, Sums)> = HashMap::new();
-        let mut current_usage: HashMap<EmployeeId, (Option<TeamId>, Option<CostCentreId>, i64)> =
-            HashMap::new();
+        // Per employee this calendar month: one of their lines, live lines, usage charges.
+        let mut this_month: HashMap<EmployeeId, (&ReportLine, usize, i64)> = HashMap::new();
         let (mut fees_total, mut usage_total, mut data_total, mut billed_lines) = (0, 0, 0, 0);
         for line in &lines {
             let used = usage.get(&line.line_id);
@@ -487,12 +487,9 @@ impl Lineup {
                 .entry(line.employee_id)
                 .or_insert_with(|| (employee_name(line), Sums::default()));
             add(&mut person.1, &sums);
-            let spent = current_usage.entry(line.employee_id).or_insert((
-                line.team_id,
-                line.cost_centre_id,
-                0,
-            ));
-            spent.2 += used.map_or(0, |u| u.current_cost);
+            let month = this_month.entry(line.employee_id).or_insert((line, 0, 0));
+            month.1 += usize::from(is_live(line));
+            month.2 += used.map_or(0, |u| u.current_cost);
         }
         let to_group = |label: String, s: &Sums| GroupSpend {
             label,
@@ -529,12 +526,11 @@ impl Lineup {
         top_spenders.truncate(TOP_SPENDERS);
 
         let raises: HashMap<EmployeeId, i64> = raises.into_iter().collect();
-        let lines_of =
-            |employee: EmployeeId| lines.iter().filter(move |l| l.employee_id == employee);
-        let mut near_cap: Vec<NearCap> = current_usage
+        let mut near_cap: Vec<NearCap> = this_month
             .iter()
-            .filter_map(|(&employee, &(team, centre, spent))| {
-                let cap = effective_cap_of(&caps, employee, team, centre)?.amount_minor
+            .filter_map(|(&employee, &(line, live_lines, spent))| {
+                let cap = effective_cap_of(&caps, employee, line.team_id, line.cost_centre_id)?
+                    .amount_minor
                     + raises.get(&employee).copied().unwrap_or(0);
                 let percent = if cap > 0 {
                     spent * 100 / cap
@@ -543,16 +539,13 @@ impl Lineup {
                 } else {
                     0
                 };
-                (percent >= NEAR_CAP_PERCENT).then(|| {
-                    let line = lines_of(employee).next().expect("spend comes from a line");
-                    NearCap {
-                        employee_id: employee,
-                        name: employee_name(line),
-                        lines: lines_of(employee).filter(|l| is_live(l)).count(),
-                        spent: money(spent),
-                        cap: money(cap),
-                        percent,
-                    }
+                (percent >= NEAR_CAP_PERCENT).then(|| NearCap {
+                    employee_id: employee,
+                    name: employee_name(line),
+                    lines: live_lines,
+                    spent: money(spent),
+                    cap: money(cap),
+                    percent,
                 })
             })
             .collect();

@@ -3,12 +3,17 @@
 use lineup_core::employee::Visibility;
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::reports::{
-    Dashboard, Directory, Granularity, GroupBy, Period, ReportFilter, ReportScope,
+    Dashboard, Directory, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
 };
 use lineup_core::store::{self, audit::AuditFilter};
 use lineup_testkit::both_backends;
 use lineup_testkit::spend::{SpendFixture, seed_spend};
 use lineup_testkit::world::{World, add_employee, add_tenant};
+
+/// `(label, spend)` of each group, in order.
+fn spend_of(groups: &[GroupSpend]) -> Vec<(&str, Money)> {
+    groups.iter().map(|g| (g.label.as_str(), g.spend)).collect()
+}
 
 fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::USD)
@@ -91,11 +96,7 @@ both_backends!(
                 (f.current.to_string(), usd(4_650)),
             ]
         );
-        let groups: Vec<_> = d
-            .groups
-            .iter()
-            .map(|g| (g.label.as_str(), g.spend))
-            .collect();
+        let groups = spend_of(&d.groups);
         assert_eq!(
             groups,
             [
@@ -118,11 +119,7 @@ both_backends!(
                 ("Sales", usd(-50), Some(-1)),
             ]
         );
-        let top: Vec<_> = d
-            .top_spenders
-            .iter()
-            .map(|g| (g.label.as_str(), g.spend))
-            .collect();
+        let top = spend_of(&d.top_spenders);
         assert_eq!(
             top,
             [
@@ -151,11 +148,7 @@ both_backends!(
             GroupBy::CostCentre,
         )
         .await;
-        let groups: Vec<_> = by_centre
-            .groups
-            .iter()
-            .map(|g| (g.label.as_str(), g.spend))
-            .collect();
+        let groups = spend_of(&by_centre.groups);
         assert_eq!(
             groups,
             [

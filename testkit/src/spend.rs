@@ -137,56 +137,60 @@ pub async fn seed_spend(w: &World, globex: Option<(TenantId, &Employee)>) -> Spe
     let basic = add_plan(w, tenant, "spend-basic", "Basic", 1_000).await;
     let plus = add_plan(w, tenant, "spend-plus", "Plus", 2_500).await;
     let day = |month: Month, n: u8| month.first_day().replace_day(n).unwrap();
-    let plus_line = add_line(
-        lineup,
-        tenant,
-        bea.id,
-        plus,
-        LineState::Active,
-        at(day(before, 15)),
-        at(day(before, 15)),
-    )
-    .await;
-    let ended_line = add_line(
-        lineup,
-        tenant,
-        carl.id,
-        basic,
-        LineState::Terminated,
-        at(day(before, 1)),
-        at(day(previous, 10)),
-    )
-    .await;
-    let fresh_line = add_line(
-        lineup,
-        tenant,
-        w.ada.id,
-        basic,
-        LineState::Active,
-        at(day(current, 1)),
-        at(day(current, 1)),
-    )
-    .await;
-    let idle_line = add_line(
-        lineup,
-        tenant,
-        dora.id,
-        basic,
-        LineState::Suspended,
-        at(day(before, 1)),
-        at(day(before, 2)),
-    )
-    .await;
-    let failed_line = add_line(
-        lineup,
-        tenant,
-        w.fiona.id,
-        plus,
-        LineState::Failed,
-        at(day(previous, 3)),
-        at(day(previous, 3)),
-    )
-    .await;
+    let history = [
+        (
+            bea.id,
+            plus,
+            LineState::Active,
+            day(before, 15),
+            day(before, 15),
+        ),
+        (
+            carl.id,
+            basic,
+            LineState::Terminated,
+            day(before, 1),
+            day(previous, 10),
+        ),
+        (
+            w.ada.id,
+            basic,
+            LineState::Active,
+            day(current, 1),
+            day(current, 1),
+        ),
+        (
+            dora.id,
+            basic,
+            LineState::Suspended,
+            day(before, 1),
+            day(before, 2),
+        ),
+        (
+            w.fiona.id,
+            plus,
+            LineState::Failed,
+            day(previous, 3),
+            day(previous, 3),
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (employee, plan, state, created, updated) in history {
+        lines.push(
+            add_line(
+                lineup,
+                tenant,
+                employee,
+                plan,
+                state,
+                at(created),
+                at(updated),
+            )
+            .await,
+        );
+    }
+    let [plus_line, ended_line, fresh_line, idle_line, failed_line] =
+        lines.try_into().expect("five lines");
     for (line, on, cost, data) in [
         (plus_line, day(before, 20), 300, Bytes::gb(1).0),
         (plus_line, previous.last_day(), 200, Bytes::gb(2).0),

@@ -15,7 +15,7 @@ use lineup_core::store::audit::AuditFilter;
 use serde::Deserialize;
 use time::Date;
 
-use super::dashboard::today;
+use super::dashboard::{Choice, choices, today};
 use super::exports::rfc3339;
 use crate::Portal;
 use crate::error::PortalError;
@@ -118,18 +118,12 @@ struct EventRow {
     changes: Vec<Change>,
 }
 
-struct ActorChoice {
-    value: String,
-    label: String,
-    selected: bool,
-}
-
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
     chrome: Chrome,
     query: AuditQuery,
-    actors: Vec<ActorChoice>,
+    actors: Vec<Choice>,
     events: Vec<EventRow>,
     filters: String,
     older: Option<String>,
@@ -148,22 +142,10 @@ async fn show(
         .lineup
         .audit_log(tenant, &filter, before, AUDIT_PAGE_SIZE)
         .await?;
-    let names: HashMap<String, String> = portal
-        .lineup
-        .audit_actors(tenant)
-        .await?
-        .into_iter()
-        .collect();
-    let chosen = filter.actor.clone().unwrap_or_default();
-    let mut actors: Vec<ActorChoice> = names
-        .iter()
-        .map(|(value, label)| ActorChoice {
-            selected: *value == chosen,
-            value: value.clone(),
-            label: label.clone(),
-        })
-        .collect();
-    actors.sort_by(|a, b| a.label.cmp(&b.label));
+    let names = actor_names(&portal, tenant).await?;
+    let mut actors: Vec<(String, String)> = names.clone().into_iter().collect();
+    actors.sort_by(|a, b| a.1.cmp(&b.1));
+    let actors = choices(actors, filter.actor.as_deref().unwrap_or_default());
     let template = AuditPage {
         chrome: page.chrome(),
         actors,
@@ -191,6 +173,19 @@ async fn show(
     page.render(&template)
 }
 
+/// Audit actor text (`user:<id>`, `system`) → how to show it.
+async fn actor_names(
+    portal: &Portal,
+    tenant: TenantId,
+) -> Result<HashMap<String, String>, PortalError> {
+    Ok(portal
+        .lineup
+        .audit_actors(tenant)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 fn actor_name(names: &HashMap<String, String>, actor: &str) -> String {
     names
         .get(actor)
@@ -206,12 +201,7 @@ async fn export(
     let query = AuditQuery::from_raw(raw.as_deref())?;
     let (filter, _) = query.parse()?;
     let tenant = page.tenant_id();
-    let names: HashMap<String, String> = portal
-        .lineup
-        .audit_actors(tenant)
-        .await?
-        .into_iter()
-        .collect();
+    let names = actor_names(&portal, tenant).await?;
     let header = CsvChunk::new()
         .plain([
             "at",
