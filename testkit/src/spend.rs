@@ -75,64 +75,29 @@ pub async fn seed_spend(w: &World, globex: Option<(TenantId, &Employee)>) -> Spe
         .await
         .unwrap();
     let person =
-        |given: &str, email: &str, team: &Team, cc: &CostCentre, manager: &Employee| NewEmployee {
-            email: Email::parse(email).unwrap(),
-            given_name: given.into(),
-            family_name: "Tester".into(),
-            team_id: Some(team.id),
-            cost_centre_id: Some(cc.id),
-            manager_id: Some(manager.id),
+        async |given: &str, email: &str, team: &Team, cc: &CostCentre, manager: &Employee| {
+            let new = NewEmployee {
+                email: Email::parse(email).unwrap(),
+                given_name: given.into(),
+                family_name: "Tester".into(),
+                team_id: Some(team.id),
+                cost_centre_id: Some(cc.id),
+                manager_id: Some(manager.id),
+            };
+            lineup.add_employee(tenant, &ADMIN, new).await.unwrap()
         };
-    let bea = lineup
-        .add_employee(
-            tenant,
-            &ADMIN,
-            person("Bea", "bea@example.com", &sales, &field, &w.maria),
-        )
-        .await
-        .unwrap();
-    let carl = lineup
-        .add_employee(
-            tenant,
-            &ADMIN,
-            person("Carl", "carl@example.com", &engineering, &rnd, &w.olivia),
-        )
-        .await
-        .unwrap();
-    let dora = lineup
-        .add_employee(
-            tenant,
-            &ADMIN,
-            person("=Dora", "dora@example.com", &sales, &field, &w.olivia),
-        )
-        .await
-        .unwrap();
-    lineup
-        .set_budget_cap(
-            tenant,
-            &ADMIN,
-            BudgetCap {
-                scope: CapScope::Employee(bea.id),
-                amount_minor: 180,
-                thresholds: vec![80, 100],
-                action: CapAction::Alert,
-            },
-        )
-        .await
-        .unwrap();
-    lineup
-        .set_budget_cap(
-            tenant,
-            &ADMIN,
-            BudgetCap {
-                scope: CapScope::Tenant,
-                amount_minor: 5_000,
-                thresholds: vec![80, 100],
-                action: CapAction::Alert,
-            },
-        )
-        .await
-        .unwrap();
+    let bea = person("Bea", "bea@example.com", &sales, &field, &w.maria).await;
+    let carl = person("Carl", "carl@example.com", &engineering, &rnd, &w.olivia).await;
+    let dora = person("=Dora", "dora@example.com", &sales, &field, &w.olivia).await;
+    for (scope, amount_minor) in [(CapScope::Employee(bea.id), 180), (CapScope::Tenant, 5_000)] {
+        let cap = BudgetCap {
+            scope,
+            amount_minor,
+            thresholds: vec![80, 100],
+            action: CapAction::Alert,
+        };
+        lineup.set_budget_cap(tenant, &ADMIN, cap).await.unwrap();
+    }
 
     let basic = add_plan(w, tenant, "spend-basic", "Basic", 1_000).await;
     let plus = add_plan(w, tenant, "spend-plus", "Plus", 2_500).await;
