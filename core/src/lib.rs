@@ -29,6 +29,7 @@ pub mod optimise;
 pub mod policy;
 pub mod pricing;
 pub mod qr;
+pub mod reports;
 pub mod request;
 pub mod secret;
 pub mod session;

@@ -79,14 +79,20 @@ pub struct BudgetCap {
 
 /// The cap that applies to one employee: the most specific scope wins.
 pub fn effective_cap<'a>(caps: &'a [BudgetCap], employee: &Employee) -> Option<&'a BudgetCap> {
+    effective_cap_of(caps, employee.id, employee.team_id, employee.cost_centre_id)
+}
+
+/// [`effective_cap`] for an employee known only by id, team and cost centre (reports).
+pub fn effective_cap_of(
+    caps: &[BudgetCap],
+    employee: EmployeeId,
+    team: Option<TeamId>,
+    cost_centre: Option<CostCentreId>,
+) -> Option<&BudgetCap> {
     let by = |scope: CapScope| caps.iter().find(|c| c.scope == scope);
-    by(CapScope::Employee(employee.id))
-        .or_else(|| employee.team_id.and_then(|t| by(CapScope::Team(t))))
-        .or_else(|| {
-            employee
-                .cost_centre_id
-                .and_then(|c| by(CapScope::CostCentre(c)))
-        })
+    by(CapScope::Employee(employee))
+        .or_else(|| team.and_then(|t| by(CapScope::Team(t))))
+        .or_else(|| cost_centre.and_then(|c| by(CapScope::CostCentre(c))))
         .or_else(|| by(CapScope::Tenant))
 }
 

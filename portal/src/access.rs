@@ -94,6 +94,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/", P::SignedIn),
     rule(Tenant, "GET", "/settings", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings", P::ManageOrganisation),
+    rule(Tenant, "GET", "/dashboard", P::ViewSpend),
+    rule(Tenant, "GET", "/exports/usage.csv", P::Export),
+    rule(Tenant, "GET", "/exports/chargeback.csv", P::Export),
+    rule(Tenant, "GET", "/exports/lines.csv", P::Export),
+    rule(Tenant, "GET", "/audit", P::ViewAudit),
+    // The audit log is not a manager's to see, so neither is its download.
+    rule(Tenant, "GET", "/audit/export.csv", P::ViewAudit),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

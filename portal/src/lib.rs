@@ -2,11 +2,13 @@
 //! the server with askama. A thin adapter: every page reads or changes state through core.
 
 mod access;
+mod chart;
 mod error;
 mod forms;
 mod host;
 mod pages;
 mod session;
+mod spreadsheet;
 mod view;
 
 use std::sync::Arc;

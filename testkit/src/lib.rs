@@ -6,6 +6,7 @@ pub mod fake_slack;
 pub mod fake_teams;
 pub mod portal;
 mod postgres;
+pub mod spend;
 pub mod webdriver;
 pub mod world;
 

@@ -106,3 +106,87 @@ pub async fn list_for_subject(
     });
     Ok(rows.into_iter().map(AuditEvent::from).collect())
 }
+
+/// What the audit log page filters on; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly, e.g. `user:<id>` or `system`.
+    pub actor: Option<String>,
+    /// `line.` matches `line.suspended`, `line.terminated`, …
+    pub action_prefix: Option<String>,
+    pub subject_type: Option<String>,
+    pub subject_id: Option<String>,
+    /// Days, both included (UTC).
+    pub from: Option<time::Date>,
+    pub until: Option<time::Date>,
+}
+
+/// Up to `limit` events matching `filter`, newest first, older than `before` when given.
+/// Ids are time-ordered (UUIDv7), so they are the keyset: a page never skips or repeats an
+/// event however many share a timestamp.
+pub async fn search(
+    tx: &mut Tx,
+    tenant: TenantId,
+    filter: &AuditFilter,
+    before: Option<AuditEventId>,
+    limit: i64,
+) -> StoreResult<Vec<AuditEvent>> {
+    use super::query::{Arg, Sql, fetch_all};
+    let mut sql = Sql::new(tenant);
+    sql.push(
+        "SELECT id, tenant_id, actor, action, subject_type, subject_id, before, after, at
+         FROM audit_events WHERE tenant_id = $1",
+    );
+    for (column, value) in [
+        ("actor", &filter.actor),
+        ("subject_type", &filter.subject_type),
+        ("subject_id", &filter.subject_id),
+    ] {
+        if let Some(value) = value {
+            let v = sql.arg(Arg::Text(value.clone()));
+            sql.push(&format!(" AND {column} = {v}"));
+        }
+    }
+    if let Some(prefix) = &filter.action_prefix {
+        let escaped = prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let v = sql.arg(Arg::Text(format!("{escaped}%")));
+        sql.push(&format!(" AND action LIKE {v} ESCAPE '\\'"));
+    }
+    let midnight = |day: time::Date| day.midnight().assume_utc();
+    if let Some(from) = filter.from {
+        let v = sql.instant(tx, midnight(from));
+        sql.push(&format!(" AND at >= {v}"));
+    }
+    if let Some(until) = filter.until {
+        let v = sql.instant(tx, midnight(until.next_day().unwrap_or(until)));
+        sql.push(&format!(" AND at < {v}"));
+    }
+    if let Some(before) = before {
+        let v = sql.arg(Arg::Uuid(before.0));
+        sql.push(&format!(" AND id < {v}"));
+    }
+    let limit = sql.arg(Arg::Int(limit));
+    sql.push(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    let rows: Vec<AuditRow> = fetch_all!(tx, AuditRow, sql);
+    Ok(rows.into_iter().map(AuditEvent::from).collect())
+}
+
+/// The tenant's portal users as audit actors (`user:<id>`) with their name and email.
+pub async fn user_actors(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(uuid::Uuid, String, String)> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT u.id, u.name, u.email FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.tenant_id = $1 ORDER BY u.name",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, email)| (format!("user:{id}"), format!("{name} <{email}>")))
+        .collect())
+}

@@ -13,6 +13,8 @@ pub mod operations;
 pub mod org;
 pub mod plans;
 pub mod policy;
+mod query;
+pub mod reports;
 pub mod requests;
 pub mod sessions;
 pub mod tenants;

@@ -54,6 +54,16 @@ pub async fn add_daily_batch(
     tenant: TenantId,
     days: &[DailyUsage],
 ) -> StoreResult<Vec<DayTotal>> {
+    let totals = add_days(tx, tenant, days).await?;
+    super::reports::add_monthly(tx, tenant, days).await?;
+    Ok(totals)
+}
+
+async fn add_days(
+    tx: &mut Tx,
+    tenant: TenantId,
+    days: &[DailyUsage],
+) -> StoreResult<Vec<DayTotal>> {
     const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, day) DO UPDATE SET
              data_bytes = usage_daily.data_bytes + excluded.data_bytes,
              roaming_bytes = usage_daily.roaming_bytes + excluded.roaming_bytes,
@@ -508,6 +518,11 @@ pub async fn set_overage(
     if overages.is_empty() {
         return Ok(());
     }
+    let monthly: Vec<_> = overages
+        .iter()
+        .filter_map(|(line, period, overage)| Some((*line, period_start(period)?, *overage)))
+        .collect();
+    super::reports::set_monthly_overage(tx, tenant, &monthly).await?;
     match tx {
         Tx::Postgres(tx) => {
             sqlx::query(
@@ -745,4 +760,11 @@ pub async fn spend_by(
             .fetch_all(conn)
             .await?
     }))
+}
+
+/// The first day of a `YYYY-MM` billing period.
+fn period_start(period: &str) -> Option<Date> {
+    let (year, month) = period.split_once('-')?;
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(year.parse().ok()?, month, 1).ok()
 }

@@ -1,7 +1,10 @@
 //! The portal's pages, a module per noun. Every route here must also be listed, with the
 //! permission it needs, in `access::ROUTES`.
 
+mod audit;
 mod auth;
+mod dashboard;
+mod exports;
 mod home;
 mod settings;
 
@@ -18,6 +21,9 @@ pub fn routes() -> Router<Portal> {
         .merge(auth::routes())
         .merge(home::routes())
         .merge(settings::routes())
+        .merge(dashboard::routes())
+        .merge(exports::routes())
+        .merge(audit::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -1,0 +1,942 @@
+//! Spend reports: the dashboard, chargeback by cost centre, and the rows behind the CSV
+//! exports.
+//!
+//! **Spend** of a line in a calendar month (UTC) is the monthly price of the line's plan if the
+//! line was *billed* that month, plus the usage charges recorded for it that month
+//! (Σ `usage_daily.cost_minor`, read from the `usage_monthly` rollup).
+//!
+//! A line is billed in a month when all of these hold:
+//! - it was provisioned: its state is ready, active, suspended or terminated (a line still
+//!   requested or provisioning, or one that failed, never held a subscription);
+//! - it was created before the month ends;
+//! - it was not terminated before the month starts. Terminated is final and every write to a
+//!   line stamps `updated_at`, so a terminated line's `updated_at` is when it was terminated;
+//!   a line terminated on any day of a month is billed that month in full.
+//!
+//! The fee is the full price of the line's current plan (no proration; plan changes are not
+//! back-dated), and spend belongs to the line's current employee and that person's current
+//! team and cost centre. Budget caps measure usage charges only (as the chat usage summary
+//! does): a cap is what a person may spend beyond their plan in a month, raised by any cap
+//! raises granted for that month.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use time::{Date, Duration, Month as CalendarMonth, UtcOffset};
+
+use crate::app::Lineup;
+use crate::employee::Visibility;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
+use crate::line::LineState;
+use crate::money::{Bytes, Currency, Money};
+use crate::org::{CostCentre, Team};
+use crate::policy::effective_cap_of;
+use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
+use crate::store::{self, Tx};
+
+pub use crate::store::reports::{ReportLine as Line, UsageCursor, UsageExportRow};
+
+/// A calendar month, held as its first day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month(Date);
+
+impl Month {
+    pub fn containing(day: Date) -> Self {
+        Self(day.replace_day(1).expect("day 1 exists"))
+    }
+
+    /// `2026-01`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (year, month) = text.trim().split_once('-')?;
+        if year.len() != 4 || month.len() != 2 {
+            return None;
+        }
+        let month = CalendarMonth::try_from(month.parse::<u8>().ok()?).ok()?;
+        Date::from_calendar_date(year.parse().ok()?, month, 1)
+            .ok()
+            .map(Self)
+    }
+
+    pub fn first_day(self) -> Date {
+        self.0
+    }
+
+    pub fn last_day(self) -> Date {
+        self.next().0 - Duration::days(1)
+    }
+
+    pub fn next(self) -> Self {
+        Self(self.0 + Duration::days(32)).first()
+    }
+
+    pub fn previous(self) -> Self {
+        Self(self.0 - Duration::days(1)).first()
+    }
+
+    fn first(self) -> Self {
+        Self::containing(self.0)
+    }
+
+    /// `YYYY-MM`, the billing period name used across Lineup.
+    pub fn period(self) -> String {
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.0.year(), u8::from(self.0.month()))
+    }
+}
+
+/// Longest period a report covers, so one request cannot ask for decades.
+pub const MAX_MONTHS: usize = 36;
+
+/// Whole months, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: Month,
+    pub to: Month,
+}
+
+impl Period {
+    pub fn new(from: Month, to: Month) -> CoreResult<Self> {
+        if from > to {
+            return Err(CoreError::invalid(
+                "from",
+                format!("{from} is after {to}; pick a start before the end"),
+            ));
+        }
+        let period = Self { from, to };
+        if period.months().count() > MAX_MONTHS {
+            return Err(CoreError::invalid(
+                "from",
+                format!("a report covers at most {MAX_MONTHS} months"),
+            ));
+        }
+        Ok(period)
+    }
+
+    /// The `count` months ending with the one containing `today`.
+    pub fn last_months(today: Date, count: usize) -> Self {
+        let to = Month::containing(today);
+        let from = (1..count).fold(to, |m, _| m.previous());
+        Self { from, to }
+    }
+
+    pub fn months(self) -> impl Iterator<Item = Month> {
+        std::iter::successors(Some(self.from), move |m| {
+            Some(m.next()).filter(|n| *n <= self.to)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    #[default]
+    Employee,
+    Team,
+    CostCentre,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 3] = [Self::Employee, Self::Team, Self::CostCentre];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Employee => "employee",
+            Self::Team => "team",
+            Self::CostCentre => "cost_centre",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Employee => "Employee",
+            Self::Team => "Team",
+            Self::CostCentre => "Cost centre",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Granularity {
+    Day,
+    Week,
+    #[default]
+    Month,
+}
+
+impl Granularity {
+    pub const ALL: [Granularity; 3] = [Self::Day, Self::Week, Self::Month];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// Days shown at most by day and week views (they read daily rows).
+pub const DAILY_VIEW_DAYS: i64 = 92;
+/// A live line with no usage for this long is unused.
+pub const UNUSED_AFTER_DAYS: i64 = 30;
+/// Share of the cap (percent) from which a person is near it.
+pub const NEAR_CAP_PERCENT: i64 = 80;
+/// Groups listed on the dashboard; the exports carry all of them.
+pub const GROUPS_SHOWN: usize = 25;
+const TOP_SPENDERS: usize = 10;
+const LIST_LIMIT: usize = 50;
+
+/// What a report covers: the period and the optional team and cost centre.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportFilter {
+    pub period: Period,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
+}
+
+/// The lines a signed-in user's report may cover; resolve once with
+/// [`Lineup::report_scope`], then use for every query of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportScope(Option<Scope>);
+
+/// Team and cost-centre names for labels.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub teams: HashMap<TeamId, Team>,
+    pub cost_centres: HashMap<CostCentreId, CostCentre>,
+}
+
+impl Directory {
+    pub fn team_name(&self, id: Option<TeamId>) -> &str {
+        id.and_then(|id| self.teams.get(&id))
+            .map_or("", |t| t.name.as_str())
+    }
+
+    pub fn cost_centre(&self, id: Option<CostCentreId>) -> Option<&CostCentre> {
+        id.and_then(|id| self.cost_centres.get(&id))
+    }
+
+    pub fn sorted_teams(&self) -> Vec<&Team> {
+        let mut teams: Vec<_> = self.teams.values().collect();
+        teams.sort_by(|a, b| a.name.cmp(&b.name));
+        teams
+    }
+
+    pub fn sorted_cost_centres(&self) -> Vec<&CostCentre> {
+        let mut centres: Vec<_> = self.cost_centres.values().collect();
+        centres.sort_by(|a, b| a.code.cmp(&b.code));
+        centres
+    }
+}
+
+/// Whether `line` pays its plan's fee in `month` (see the module doc).
+pub fn billed_in(line: &ReportLine, month: Month) -> bool {
+    let utc_day = |at: time::OffsetDateTime| at.to_offset(UtcOffset::UTC).date();
+    let provisioned = matches!(
+        line.state.as_str(),
+        "ready" | "active" | "suspended" | "terminated"
+    );
+    provisioned
+        && utc_day(line.created_at) <= month.last_day()
+        && (line.state != "terminated" || utc_day(line.updated_at) >= month.first_day())
+}
+
+fn is_live(line: &ReportLine) -> bool {
+    line.state
+        .parse::<LineState>()
+        .is_ok_and(LineState::is_live)
+}
+
+pub fn employee_name(line: &ReportLine) -> String {
+    format!("{} {}", line.given_name, line.family_name)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub spend: Money,
+    pub plan_fees: Money,
+    pub usage: Money,
+    pub data: Bytes,
+    /// Ready, active or suspended now.
+    pub live_lines: usize,
+    /// Billed in at least one month of the period.
+    pub billed_lines: usize,
+}
+
+/// One bar of the spend-over-time chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPoint {
+    pub label: String,
+    pub start: Date,
+    pub spend: Money,
+    pub data: Bytes,
+}
+
+/// Spend of one employee, team or cost centre.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpend {
+    pub label: String,
+    pub spend: Money,
+    pub data: Bytes,
+    pub lines: usize,
+    /// Spend in the period's last month and the month before it.
+    pub last_month: Money,
+    pub previous_month: Money,
+}
+
+impl GroupSpend {
+    pub fn change(&self) -> Money {
+        Money::new(
+            self.last_month.minor - self.previous_month.minor,
+            self.spend.currency,
+        )
+    }
+
+    /// Whole percent change from the previous month; `None` when there was nothing before.
+    pub fn change_percent(&self) -> Option<i64> {
+        let before = self.previous_month.minor;
+        (before != 0).then(|| (self.last_month.minor - before) * 100 / before.abs())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearCap {
+    pub employee_id: EmployeeId,
+    pub name: String,
+    pub lines: usize,
+    /// Usage charges this calendar month.
+    pub spent: Money,
+    /// The effective cap plus this month's raises.
+    pub cap: Money,
+    pub percent: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusedLine {
+    pub line_id: LineId,
+    pub employee: String,
+    pub plan: String,
+    pub state: String,
+    pub monthly_price: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dashboard {
+    pub totals: Totals,
+    pub series: Vec<SeriesPoint>,
+    /// What the chart leaves out, said plainly.
+    pub series_note: Option<String>,
+    /// Largest first, at most [`GROUPS_SHOWN`].
+    pub groups: Vec<GroupSpend>,
+    pub group_count: usize,
+    /// The groups that moved most from the previous month to the last, largest move first.
+    pub changes: Vec<GroupSpend>,
+    pub top_spenders: Vec<GroupSpend>,
+    pub near_cap: Vec<NearCap>,
+    pub unused: Vec<UnusedLine>,
+    pub unused_count: usize,
+    /// What the unused lines cost a month in plan fees.
+    pub unused_monthly_cost: Money,
+    pub last_month: Month,
+    pub previous_month: Month,
+    pub current_month: Month,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargebackRow {
+    pub cost_centre: Option<CostCentre>,
+    pub month: Month,
+    pub lines: usize,
+    pub data: Bytes,
+    pub plan_fees: Money,
+    pub usage: Money,
+    pub total: Money,
+}
+
+/// Sums kept per group while a report is assembled.
+#[derive(Default, Clone)]
+struct Sums {
+    spend: i64,
+    data: i64,
+    lines: usize,
+    last: i64,
+    previous: i64,
+}
+
+impl Lineup {
+    /// Check the filter's team and cost centre belong to `tenant` (a guessed id of another
+    /// organisation is "not found") and narrow to what `visibility` may see.
+    pub async fn report_scope(
+        &self,
+        tenant: TenantId,
+        visibility: Visibility,
+        filter: &ReportFilter,
+    ) -> CoreResult<(ReportScope, Directory)> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let directory = directory(&mut tx, tenant).await?;
+        if let Some(team) = filter.team
+            && !directory.teams.contains_key(&team)
+        {
+            return Err(CoreError::not_found("team", team));
+        }
+        if let Some(centre) = filter.cost_centre
+            && !directory.cost_centres.contains_key(&centre)
+        {
+            return Err(CoreError::not_found("cost centre", centre));
+        }
+        let manager = match visibility {
+            Visibility::Everyone => None,
+            Visibility::ReportsOf(manager) => Some(manager),
+            Visibility::Nobody => return Ok((ReportScope(None), directory)),
+        };
+        let scope = Scope {
+            manager,
+            team: filter.team,
+            cost_centre: filter.cost_centre,
+        };
+        Ok((ReportScope(Some(scope)), directory))
+    }
+
+    /// The spend dashboard for `filter`'s period as of `today`.
+    pub async fn dashboard(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+        directory: &Directory,
+        filter: &ReportFilter,
+        group_by: GroupBy,
+        granularity: Granularity,
+        today: Date,
+    ) -> CoreResult<Dashboard> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let currency = tenant_currency(&mut tx, tenant).await?;
+        let period = filter.period;
+        let current = Month::containing(today);
+        let window = MonthWindow {
+            from: period.from.first_day(),
+            to: period.to.first_day(),
+            previous: period.to.previous().first_day(),
+            current: current.first_day(),
+        };
+        let (lines, usage, idle, caps, raises) = match scope.0 {
+            Some(scope) => (
+                store_reports::lines(&mut tx, tenant, &scope).await?,
+                store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
+                store_reports::idle_lines(
+                    &mut tx,
+                    tenant,
+                    &scope,
+                    today - Duration::days(UNUSED_AFTER_DAYS),
+                )
+                .await?,
+                store::policy::list_caps(&mut tx, tenant).await?,
+                store_reports::cap_raises(&mut tx, tenant, &current.period()).await?,
+            ),
+            None => Default::default(),
+        };
+        let usage: HashMap<LineId, store_reports::LineUsage> =
+            usage.into_iter().map(|u| (u.line_id, u)).collect();
+        let money = |minor| Money::new(minor, currency);
+        let fee = |line: &ReportLine, month: Month| {
+            if billed_in(line, month) {
+                line.price_minor.unwrap_or(0)
+            } else {
+                0
+            }
+        };
+
+        let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
+        let mut people: HashMap<EmployeeId, (String, Sums)> = HashMap::new();
+        // Per employee this calendar month: one of their lines, live lines, usage charges.
+        let mut this_month: HashMap<EmployeeId, (&ReportLine, usize, i64)> = HashMap::new();
+        let (mut fees_total, mut usage_total, mut data_total, mut billed_lines) = (0, 0, 0, 0);
+        for line in &lines {
+            let used = usage.get(&line.line_id);
+            let fees: i64 = period.months().map(|m| fee(line, m)).sum();
+            let billed = period.months().any(|m| billed_in(line, m));
+            let sums = Sums {
+                spend: fees + used.map_or(0, |u| u.period_cost),
+                data: used.map_or(0, |u| u.period_data),
+                lines: usize::from(billed || used.is_some()),
+                last: fee(line, period.to) + used.map_or(0, |u| u.last_cost),
+                previous: fee(line, period.to.previous()) + used.map_or(0, |u| u.previous_cost),
+            };
+            fees_total += fees;
+            usage_total += used.map_or(0, |u| u.period_cost);
+            data_total += sums.data;
+            billed_lines += usize::from(billed);
+            add(
+                groups
+                    .entry(group_label(group_by, line, directory))
+                    .or_default(),
+                &sums,
+            );
+            let person = people
+                .entry(line.employee_id)
+                .or_insert_with(|| (employee_name(line), Sums::default()));
+            add(&mut person.1, &sums);
+            let month = this_month.entry(line.employee_id).or_insert((line, 0, 0));
+            month.1 += usize::from(is_live(line));
+            month.2 += used.map_or(0, |u| u.current_cost);
+        }
+        let to_group = |label: String, s: &Sums| GroupSpend {
+            label,
+            spend: money(s.spend),
+            data: Bytes(s.data),
+            lines: s.lines,
+            last_month: money(s.last),
+            previous_month: money(s.previous),
+        };
+        let mut all_groups: Vec<GroupSpend> =
+            groups.iter().map(|(l, s)| to_group(l.clone(), s)).collect();
+        all_groups.sort_by(|a, b| b.spend.minor.cmp(&a.spend.minor));
+        let mut changes: Vec<GroupSpend> = all_groups
+            .iter()
+            .filter(|g| g.last_month != g.previous_month)
+            .cloned()
+            .collect();
+        changes.sort_by_key(|g| std::cmp::Reverse(g.change().minor.abs()));
+        changes.truncate(GROUPS_SHOWN);
+        let group_count = all_groups.len();
+        all_groups.truncate(GROUPS_SHOWN);
+
+        let mut top_spenders: Vec<GroupSpend> = people
+            .into_values()
+            .filter(|(_, s)| s.spend > 0)
+            .map(|(name, s)| to_group(name, &s))
+            .collect();
+        top_spenders.sort_by(|a, b| {
+            b.spend
+                .minor
+                .cmp(&a.spend.minor)
+                .then(a.label.cmp(&b.label))
+        });
+        top_spenders.truncate(TOP_SPENDERS);
+
+        let raises: HashMap<EmployeeId, i64> = raises.into_iter().collect();
+        let mut near_cap: Vec<NearCap> = this_month
+            .iter()
+            .filter_map(|(&employee, &(line, live_lines, spent))| {
+                let cap = effective_cap_of(&caps, employee, line.team_id, line.cost_centre_id)?
+                    .amount_minor
+                    + raises.get(&employee).copied().unwrap_or(0);
+                let percent = if cap > 0 {
+                    spent * 100 / cap
+                } else if spent > 0 {
+                    100
+                } else {
+                    0
+                };
+                (percent >= NEAR_CAP_PERCENT).then(|| NearCap {
+                    employee_id: employee,
+                    name: employee_name(line),
+                    lines: live_lines,
+                    spent: money(spent),
+                    cap: money(cap),
+                    percent,
+                })
+            })
+            .collect();
+        near_cap.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
+        near_cap.truncate(LIST_LIMIT);
+
+        let idle: HashSet<LineId> = idle.into_iter().collect();
+        let unused_since = today - Duration::days(UNUSED_AFTER_DAYS);
+        let unused_lines: Vec<&ReportLine> = lines
+            .iter()
+            .filter(|l| {
+                idle.contains(&l.line_id)
+                    && l.created_at.to_offset(UtcOffset::UTC).date() < unused_since
+            })
+            .collect();
+        let unused_monthly_cost = unused_lines
+            .iter()
+            .map(|l| l.price_minor.unwrap_or(0))
+            .sum();
+        let unused = unused_lines
+            .iter()
+            .take(LIST_LIMIT)
+            .map(|l| UnusedLine {
+                line_id: l.line_id,
+                employee: employee_name(l),
+                plan: l.plan_name.clone(),
+                state: l.state.clone(),
+                monthly_price: money(l.price_minor.unwrap_or(0)),
+            })
+            .collect();
+
+        let (series, series_note) = match scope.0 {
+            Some(scope) => {
+                series(
+                    &mut tx,
+                    tenant,
+                    &scope,
+                    &lines,
+                    period,
+                    granularity,
+                    today,
+                    currency,
+                )
+                .await?
+            }
+            None => (Vec::new(), None),
+        };
+        Ok(Dashboard {
+            totals: Totals {
+                spend: money(fees_total + usage_total),
+                plan_fees: money(fees_total),
+                usage: money(usage_total),
+                data: Bytes(data_total),
+                live_lines: lines.iter().filter(|l| is_live(l)).count(),
+                billed_lines,
+            },
+            series,
+            series_note,
+            groups: all_groups,
+            group_count,
+            changes,
+            top_spenders,
+            near_cap,
+            unused_count: unused_lines.len(),
+            unused,
+            unused_monthly_cost: money(unused_monthly_cost),
+            last_month: period.to,
+            previous_month: period.to.previous(),
+            current_month: current,
+        })
+    }
+
+    /// Spend per cost centre per month of the period: the lines billed, data, plan fees and
+    /// usage charges. Rows with nothing in them are left out.
+    pub async fn chargeback(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+        directory: &Directory,
+        filter: &ReportFilter,
+    ) -> CoreResult<Vec<ChargebackRow>> {
+        let Some(scope) = scope.0 else {
+            return Ok(Vec::new());
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        let currency = tenant_currency(&mut tx, tenant).await?;
+        let period = filter.period;
+        let lines = store_reports::lines(&mut tx, tenant, &scope).await?;
+        let usage = store_reports::usage_by_cost_centre(
+            &mut tx,
+            tenant,
+            &scope,
+            period.from.first_day(),
+            period.to.first_day(),
+        )
+        .await?;
+        // (fees, lines, usage, data) per cost centre and month.
+        let mut rows: BTreeMap<(Option<CostCentreId>, Month), (i64, usize, i64, i64)> =
+            BTreeMap::new();
+        for line in &lines {
+            for month in period.months().filter(|m| billed_in(line, *m)) {
+                let row = rows.entry((line.cost_centre_id, month)).or_default();
+                row.0 += line.price_minor.unwrap_or(0);
+                row.1 += 1;
+            }
+        }
+        for u in usage {
+            let row = rows
+                .entry((u.cost_centre_id, Month::containing(u.month)))
+                .or_default();
+            row.2 += u.cost_minor;
+            row.3 += u.data_bytes;
+        }
+        let money = |minor| Money::new(minor, currency);
+        let mut rows: Vec<ChargebackRow> = rows
+            .into_iter()
+            .map(
+                |((centre, month), (fees, lines, usage, data))| ChargebackRow {
+                    cost_centre: directory.cost_centre(centre).cloned(),
+                    month,
+                    lines,
+                    data: Bytes(data),
+                    plan_fees: money(fees),
+                    usage: money(usage),
+                    total: money(fees + usage),
+                },
+            )
+            .collect();
+        // By cost centre code (none last), then month.
+        rows.sort_by(|a, b| {
+            let code = |r: &ChargebackRow| {
+                r.cost_centre
+                    .as_ref()
+                    .map_or((1, String::new()), |c| (0, c.code.clone()))
+            };
+            code(a).cmp(&code(b)).then(a.month.cmp(&b.month))
+        });
+        Ok(rows)
+    }
+
+    /// Every line in scope with its employee and plan, for the lines export.
+    pub async fn report_lines(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+    ) -> CoreResult<Vec<ReportLine>> {
+        let Some(scope) = scope.0 else {
+            return Ok(Vec::new());
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store_reports::lines(&mut tx, tenant, &scope).await?)
+    }
+
+    /// One page of the usage export (per line per day, or per month), after `cursor`.
+    pub async fn usage_export_page(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+        filter: &ReportFilter,
+        daily: bool,
+        cursor: Option<UsageCursor>,
+        limit: i64,
+    ) -> CoreResult<Vec<UsageExportRow>> {
+        let Some(scope) = scope.0 else {
+            return Ok(Vec::new());
+        };
+        let (from, to) = if daily {
+            (filter.period.from.first_day(), filter.period.to.last_day())
+        } else {
+            (filter.period.from.first_day(), filter.period.to.first_day())
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store_reports::usage_export_page(
+            &mut tx, tenant, &scope, from, to, daily, cursor, limit,
+        )
+        .await?)
+    }
+}
+
+fn add(into: &mut Sums, s: &Sums) {
+    into.spend += s.spend;
+    into.data += s.data;
+    into.lines += s.lines;
+    into.last += s.last;
+    into.previous += s.previous;
+}
+
+fn group_label(group_by: GroupBy, line: &ReportLine, directory: &Directory) -> String {
+    match group_by {
+        GroupBy::Employee => format!("{} <{}>", employee_name(line), line.email),
+        GroupBy::Team => match directory.team_name(line.team_id) {
+            "" => "No team".to_owned(),
+            name => name.to_owned(),
+        },
+        GroupBy::CostCentre => directory
+            .cost_centre(line.cost_centre_id)
+            .map_or("No cost centre".to_owned(), |c| {
+                format!("{} {}", c.code, c.name)
+            }),
+    }
+}
+
+async fn tenant_currency(tx: &mut Tx, tenant: TenantId) -> CoreResult<Currency> {
+    Ok(store::tenants::get(tx, tenant)
+        .await?
+        .ok_or_else(|| CoreError::not_found("tenant", tenant))?
+        .currency)
+}
+
+async fn directory(tx: &mut Tx, tenant: TenantId) -> CoreResult<Directory> {
+    Ok(Directory {
+        teams: store::org::list_teams(tx, tenant)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect(),
+        cost_centres: store::org::list_cost_centres(tx, tenant)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect(),
+    })
+}
+
+/// The chart: per month, spend (fees + usage); per day or week, usage charges only over at
+/// most [`DAILY_VIEW_DAYS`] (plan fees are monthly, and daily rows are many).
+#[allow(clippy::too_many_arguments)]
+async fn series(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    lines: &[ReportLine],
+    period: Period,
+    granularity: Granularity,
+    today: Date,
+    currency: Currency,
+) -> CoreResult<(Vec<SeriesPoint>, Option<String>)> {
+    let money = |minor| Money::new(minor, currency);
+    if granularity == Granularity::Month {
+        let usage: HashMap<Date, store_reports::UsageTotal> = store_reports::usage_over_time(
+            tx,
+            tenant,
+            scope,
+            period.from.first_day(),
+            period.to.first_day(),
+            false,
+        )
+        .await?
+        .into_iter()
+        .map(|u| (u.start, u))
+        .collect();
+        let points = period
+            .months()
+            .map(|month| {
+                let fees: i64 = lines
+                    .iter()
+                    .filter(|l| billed_in(l, month))
+                    .map(|l| l.price_minor.unwrap_or(0))
+                    .sum();
+                let used = usage.get(&month.first_day());
+                SeriesPoint {
+                    label: month.to_string(),
+                    start: month.first_day(),
+                    spend: money(fees + used.map_or(0, |u| u.cost_minor)),
+                    data: Bytes(used.map_or(0, |u| u.data_bytes)),
+                }
+            })
+            .collect();
+        return Ok((points, None));
+    }
+    let end = period.to.last_day().min(today);
+    let start = period
+        .from
+        .first_day()
+        .max(end - Duration::days(DAILY_VIEW_DAYS - 1));
+    let mut note = format!(
+        "{} views show usage charges only; plan fees are charged per month.",
+        if granularity == Granularity::Day {
+            "Daily"
+        } else {
+            "Weekly"
+        }
+    );
+    if start > period.from.first_day() {
+        note.push_str(&format!(
+            " Showing the last {DAILY_VIEW_DAYS} days of the period, from {start}."
+        ));
+    }
+    if start > end {
+        return Ok((Vec::new(), Some(note)));
+    }
+    let days: HashMap<Date, store_reports::UsageTotal> =
+        store_reports::usage_over_time(tx, tenant, scope, start, end, true)
+            .await?
+            .into_iter()
+            .map(|u| (u.start, u))
+            .collect();
+    let mut buckets: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
+    let mut day = start;
+    while day <= end {
+        let bucket = match granularity {
+            Granularity::Week => (day
+                - Duration::days(i64::from(day.weekday().number_days_from_monday())))
+            .max(start),
+            _ => day,
+        };
+        let sums = buckets.entry(bucket).or_default();
+        if let Some(u) = days.get(&day) {
+            sums.0 += u.cost_minor;
+            sums.1 += u.data_bytes;
+        }
+        day += Duration::days(1);
+    }
+    let points = buckets
+        .into_iter()
+        .map(|(start, (cost, data))| SeriesPoint {
+            label: if granularity == Granularity::Week {
+                format!("week of {start}")
+            } else {
+                start.to_string()
+            },
+            start,
+            spend: money(cost),
+            data: Bytes(data),
+        })
+        .collect();
+    Ok((points, Some(note)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    fn line(
+        state: &str,
+        created: time::OffsetDateTime,
+        updated: time::OffsetDateTime,
+    ) -> ReportLine {
+        ReportLine {
+            line_id: LineId::new(),
+            employee_id: EmployeeId::new(),
+            given_name: "Ada".into(),
+            family_name: "Tester".into(),
+            email: "ada@example.com".into(),
+            team_id: None,
+            cost_centre_id: None,
+            plan_id: crate::ids::PlanId::new(),
+            plan_name: "US 5GB".into(),
+            price_minor: Some(2000),
+            iccid: None,
+            state: state.into(),
+            created_at: created,
+            updated_at: updated,
+        }
+    }
+
+    #[test]
+    fn months_parse_step_and_print() {
+        let jan = Month::parse("2026-01").unwrap();
+        assert_eq!(jan.first_day(), date!(2026 - 01 - 01));
+        assert_eq!(jan.last_day(), date!(2026 - 01 - 31));
+        assert_eq!(jan.previous().to_string(), "2025-12");
+        assert_eq!(Month::parse("2025-12").unwrap().next(), jan);
+        assert_eq!(
+            Month::parse("2024-02").unwrap().last_day(),
+            date!(2024 - 02 - 29)
+        );
+        for bad in ["2026-13", "2026-1", "26-01", "january", ""] {
+            assert_eq!(Month::parse(bad), None, "{bad}");
+        }
+        let period = Period::last_months(date!(2026 - 03 - 15), 6);
+        assert_eq!(period.from.to_string(), "2025-10");
+        assert_eq!(period.months().count(), 6);
+        assert!(Period::new(jan, jan.previous()).is_err());
+    }
+
+    #[test]
+    fn a_line_is_billed_from_the_month_it_is_created_to_the_month_it_is_terminated() {
+        let created = datetime!(2026-01-31 23:00 UTC);
+        let terminated = datetime!(2026-03-01 08:00 UTC);
+        let month = |s| Month::parse(s).unwrap();
+        let ended = line("terminated", created, terminated);
+        assert!(!billed_in(&ended, month("2025-12")));
+        assert!(billed_in(&ended, month("2026-01")));
+        assert!(billed_in(&ended, month("2026-03")));
+        assert!(!billed_in(&ended, month("2026-04")));
+        let live = line("active", created, terminated);
+        assert!(billed_in(&live, month("2027-01")));
+        for never in ["failed", "requested", "provisioning"] {
+            assert!(!billed_in(&line(never, created, created), month("2026-02")));
+        }
+    }
+}

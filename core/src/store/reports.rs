@@ -1,0 +1,460 @@
+//! Spend reports: the monthly usage rollup and the read-only queries behind dashboards and
+//! exports. Filters are pushed into SQL so a large tenant's rows never leave the database.
+
+use std::collections::BTreeMap;
+
+use sqlx::{QueryBuilder, Sqlite};
+use time::{Date, OffsetDateTime};
+
+use super::query::{Arg, Sql, fetch_all};
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
+use crate::store::usage::DailyUsage;
+
+/// Keeps `usage_monthly` in step with `usage_daily`: adds each batch's day increments to
+/// their line's month, one statement per batch.
+pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
+    let mut months: BTreeMap<(LineId, Date), (i64, i64, i64)> = BTreeMap::new();
+    for row in rows {
+        let month = row.day.replace_day(1).expect("day 1 exists");
+        let total = months.entry((row.line_id, month)).or_default();
+        total.0 += row.data_bytes;
+        total.1 += row.roaming_bytes;
+        total.2 += row.cost_minor;
+    }
+    if months.is_empty() {
+        return Ok(());
+    }
+    const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, month) DO UPDATE SET
+             data_bytes = usage_monthly.data_bytes + excluded.data_bytes,
+             roaming_bytes = usage_monthly.roaming_bytes + excluded.roaming_bytes,
+             cost_minor = usage_monthly.cost_minor + excluded.cost_minor";
+    match tx {
+        Tx::Postgres(tx) => {
+            let sql = format!(
+                "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
+                     cost_minor)
+                 SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
+                     $6::int8[]){ON_CONFLICT}"
+            );
+            sqlx::query(&sql)
+                .bind(tenant)
+                .bind(months.keys().map(|k| k.0.0).collect::<Vec<_>>())
+                .bind(months.keys().map(|k| k.1).collect::<Vec<_>>())
+                .bind(months.values().map(|v| v.0).collect::<Vec<_>>())
+                .bind(months.values().map(|v| v.1).collect::<Vec<_>>())
+                .bind(months.values().map(|v| v.2).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Tx::Sqlite(tx) => {
+            let rows: Vec<_> = months.into_iter().collect();
+            for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes,
+                         roaming_bytes, cost_minor) ",
+                );
+                query.push_values(chunk, |mut row, ((line, month), (data, roaming, cost))| {
+                    row.push_bind(tenant)
+                        .push_bind(*line)
+                        .push_bind(*month)
+                        .push_bind(*data)
+                        .push_bind(*roaming)
+                        .push_bind(*cost);
+                });
+                query.push(ON_CONFLICT);
+                query.build().execute(&mut **tx).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Six parameters a row, well under SQLite's limit of 32,766 per statement.
+const SQLITE_ROWS_PER_STATEMENT: usize = 5_000;
+
+/// Records each (line, month)'s overage as priced on the period total (`line_spend`), so
+/// month views include it; one statement per batch.
+pub async fn set_monthly_overage(
+    tx: &mut Tx,
+    tenant: TenantId,
+    overages: &[(LineId, Date, i64)],
+) -> StoreResult<()> {
+    if overages.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(tx) => {
+            sqlx::query(
+                "UPDATE usage_monthly m SET overage_minor = u.overage_minor
+                 FROM UNNEST($2::uuid[], $3::date[], $4::int8[]) AS u(line_id, month, overage_minor)
+                 WHERE m.tenant_id = $1 AND m.line_id = u.line_id AND m.month = u.month",
+            )
+            .bind(tenant)
+            .bind(overages.iter().map(|o| o.0.0).collect::<Vec<_>>())
+            .bind(overages.iter().map(|o| o.1).collect::<Vec<_>>())
+            .bind(overages.iter().map(|o| o.2).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Sqlite(tx) => {
+            for chunk in overages.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                let mut query =
+                    QueryBuilder::<Sqlite>::new("WITH u(line_id, month, overage_minor) AS (");
+                query.push_values(chunk, |mut row, (line, month, overage)| {
+                    row.push_bind(*line).push_bind(*month).push_bind(*overage);
+                });
+                query.push(
+                    ") UPDATE usage_monthly SET overage_minor = u.overage_minor FROM u
+                     WHERE usage_monthly.tenant_id = ",
+                );
+                query.push_bind(tenant);
+                query.push(
+                    " AND usage_monthly.line_id = u.line_id AND usage_monthly.month = u.month",
+                );
+                query.build().execute(&mut **tx).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A month's usage charges: roaming priced per record plus the period's overage.
+const MONTH_COST: &str = "(u.cost_minor + u.overage_minor)";
+
+/// Which lines a report covers: optionally one team, one cost centre, one manager's
+/// reporting tree (by the line's current employee).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub manager: Option<EmployeeId>,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
+}
+
+/// A line with what reports need of its employee and plan.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportLine {
+    pub line_id: LineId,
+    pub employee_id: EmployeeId,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub plan_id: PlanId,
+    pub plan_name: String,
+    pub price_minor: Option<i64>,
+    pub iccid: Option<String>,
+    pub state: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One line's usage charges and data over the report's months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct LineUsage {
+    pub line_id: LineId,
+    /// Within the period.
+    pub period_cost: i64,
+    pub period_data: i64,
+    /// In the period's last month and the month before it (month-over-month).
+    pub last_cost: i64,
+    pub previous_cost: i64,
+    /// In the calendar month containing today (budget caps).
+    pub current_cost: i64,
+}
+
+/// Months a [`usage_by_line`] query looks at; each is the first day of a month.
+#[derive(Debug, Clone, Copy)]
+pub struct MonthWindow {
+    pub from: Date,
+    pub to: Date,
+    pub previous: Date,
+    pub current: Date,
+}
+
+/// Usage summed over one bucket of time (a day or the first day of a month).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageTotal {
+    pub start: Date,
+    pub cost_minor: i64,
+    pub data_bytes: i64,
+}
+
+/// Usage of one cost centre (or none) in one month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct CostCentreUsage {
+    pub cost_centre_id: Option<CostCentreId>,
+    pub month: Date,
+    pub cost_minor: i64,
+    pub data_bytes: i64,
+}
+
+/// One row of the usage export: a line's day or month.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageExportRow {
+    pub line_id: LineId,
+    pub start: Date,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    pub data_bytes: i64,
+    pub roaming_bytes: i64,
+    pub cost_minor: i64,
+}
+
+/// `WITH RECURSIVE tree …` when the scope is a manager's tree (the CTE from
+/// `employees::reporting_tree`); starts every query so later text can rely on it.
+fn with_tree(sql: &mut Sql, scope: &Scope) {
+    sql.push("WITH RECURSIVE tree(id) AS (");
+    match scope.manager {
+        Some(manager) => {
+            let m = sql.arg(Arg::Uuid(manager.0));
+            sql.push(&format!(
+                "SELECT id FROM employees WHERE tenant_id = $1 AND id = {m}
+                 UNION
+                 SELECT e.id FROM employees e JOIN tree t ON e.manager_id = t.id
+                 WHERE e.tenant_id = $1"
+            ));
+        }
+        None => sql.push("SELECT id FROM employees WHERE 1 = 0"),
+    }
+    sql.push(")\n");
+}
+
+/// Conditions on `e` (the line's employee) for the scope's filters.
+fn scope_conditions(sql: &mut Sql, scope: &Scope) {
+    if let Some(team) = scope.team {
+        let t = sql.arg(Arg::Uuid(team.0));
+        sql.push(&format!(" AND e.team_id = {t}"));
+    }
+    if let Some(centre) = scope.cost_centre {
+        let c = sql.arg(Arg::Uuid(centre.0));
+        sql.push(&format!(" AND e.cost_centre_id = {c}"));
+    }
+    if scope.manager.is_some() {
+        sql.push(" AND e.id IN (SELECT id FROM tree)");
+    }
+}
+
+const LINES_OF_EMPLOYEES: &str = "lines l
+     JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
+/// Joins a usage row `u` to its line `l` and the line's employee `e`.
+const USAGE_LINE_EMPLOYEE: &str = "JOIN lines l ON l.tenant_id = u.tenant_id AND l.id = u.line_id
+     JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
+
+/// Every line in scope with its employee and plan.
+pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    sql.push(&format!(
+        "SELECT l.id AS line_id, l.employee_id, e.given_name, e.family_name, e.email, e.team_id,
+             e.cost_centre_id, l.plan_id, p.name AS plan_name, p.price_minor, l.iccid, l.state,
+             l.created_at, l.updated_at
+         FROM {LINES_OF_EMPLOYEES}
+         JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
+         WHERE l.tenant_id = $1"
+    ));
+    scope_conditions(&mut sql, scope);
+    sql.push(" ORDER BY e.family_name, e.given_name, l.created_at");
+    Ok(fetch_all!(tx, ReportLine, sql))
+}
+
+/// `FROM usage_<table> u` joined to the scope's lines when the scope filters anything.
+fn usage_from(sql: &mut Sql, table: &str, scope: &Scope) {
+    if *scope == Scope::default() {
+        sql.push(&format!(" FROM usage_{table} u WHERE u.tenant_id = $1"));
+    } else {
+        sql.push(&format!(
+            " FROM usage_{table} u {USAGE_LINE_EMPLOYEE}
+             WHERE u.tenant_id = $1"
+        ));
+        scope_conditions(sql, scope);
+    }
+}
+
+/// Usage per line over the window's months, for lines with any usage in them.
+pub async fn usage_by_line(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    window: MonthWindow,
+) -> StoreResult<Vec<LineUsage>> {
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(window.from));
+    let to = sql.arg(Arg::Date(window.to));
+    let previous = sql.arg(Arg::Date(window.previous));
+    let current = sql.arg(Arg::Date(window.current));
+    let earliest = sql.arg(Arg::Date(
+        window.from.min(window.previous).min(window.current),
+    ));
+    let latest = sql.arg(Arg::Date(window.to.max(window.current)));
+    let in_period = format!("u.month >= {from} AND u.month <= {to}");
+    sql.push(&format!(
+        "SELECT u.line_id,
+             CAST(SUM(CASE WHEN {in_period} THEN {MONTH_COST} ELSE 0 END) AS BIGINT) AS period_cost,
+             CAST(SUM(CASE WHEN {in_period} THEN u.data_bytes ELSE 0 END) AS BIGINT) AS period_data,
+             CAST(SUM(CASE WHEN u.month = {to} THEN {MONTH_COST} ELSE 0 END) AS BIGINT) AS last_cost,
+             CAST(SUM(CASE WHEN u.month = {previous} THEN {MONTH_COST} ELSE 0 END) AS BIGINT)
+                 AS previous_cost,
+             CAST(SUM(CASE WHEN u.month = {current} THEN {MONTH_COST} ELSE 0 END) AS BIGINT)
+                 AS current_cost"
+    ));
+    usage_from(&mut sql, "monthly", scope);
+    sql.push(&format!(
+        " AND u.month >= {earliest} AND u.month <= {latest} GROUP BY u.line_id"
+    ));
+    Ok(fetch_all!(tx, LineUsage, sql))
+}
+
+/// Usage per month (`daily = false`, reading the monthly rollup) or per day between two
+/// dates (inclusive), summed over the scope's lines.
+pub async fn usage_over_time(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    from: Date,
+    to: Date,
+    daily: bool,
+) -> StoreResult<Vec<UsageTotal>> {
+    // Overage is priced on a period's total, so it belongs to the month, not to any day.
+    let (table, column, cost) = if daily {
+        ("daily", "day", "u.cost_minor")
+    } else {
+        ("monthly", "month", MONTH_COST)
+    };
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(
+        "SELECT u.{column} AS start, CAST(SUM({cost}) AS BIGINT) AS cost_minor,
+             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes"
+    ));
+    usage_from(&mut sql, table, scope);
+    sql.push(&format!(
+        " AND u.{column} >= {from} AND u.{column} <= {to} GROUP BY u.{column} ORDER BY u.{column}"
+    ));
+    Ok(fetch_all!(tx, UsageTotal, sql))
+}
+
+/// Usage per cost centre (of the line's current employee) per month, for chargeback.
+pub async fn usage_by_cost_centre(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    from: Date,
+    to: Date,
+) -> StoreResult<Vec<CostCentreUsage>> {
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(
+        "SELECT e.cost_centre_id, u.month, CAST(SUM({MONTH_COST}) AS BIGINT) AS cost_minor,
+             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes
+         FROM usage_monthly u {USAGE_LINE_EMPLOYEE}
+         WHERE u.tenant_id = $1 AND u.month >= {from} AND u.month <= {to}"
+    ));
+    scope_conditions(&mut sql, scope);
+    sql.push(" GROUP BY e.cost_centre_id, u.month");
+    Ok(fetch_all!(tx, CostCentreUsage, sql))
+}
+
+/// Of the scope's ready, active or suspended lines, those with no data, SMS or calls on or
+/// after `since`.
+pub async fn idle_lines(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    since: Date,
+) -> StoreResult<Vec<LineId>> {
+    #[derive(sqlx::FromRow)]
+    struct Idle {
+        id: LineId,
+    }
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let since = sql.arg(Arg::Date(since));
+    sql.push(&format!(
+        "SELECT l.id FROM {LINES_OF_EMPLOYEES}
+         WHERE l.tenant_id = $1 AND l.state IN ('ready', 'active', 'suspended')
+           AND NOT EXISTS (
+               SELECT 1 FROM usage_daily u
+               WHERE u.tenant_id = l.tenant_id AND u.line_id = l.id AND u.day >= {since}
+                 AND (u.data_bytes > 0 OR u.sms > 0 OR u.voice_seconds > 0))"
+    ));
+    scope_conditions(&mut sql, scope);
+    Ok(fetch_all!(tx, Idle, sql)
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// Sum of cap raises granted per employee for one billing period (`YYYY-MM`).
+pub async fn cap_raises(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<(EmployeeId, i64)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT employee_id, CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
+             WHERE tenant_id = $1 AND period = $2 GROUP BY employee_id",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// Where a page of the usage export starts: after this line's day or month.
+pub type UsageCursor = (LineId, Date);
+
+/// Up to `limit` rows of usage per line per day (`daily`) or month, ordered by line then
+/// date, after `cursor`. Keyset paging keeps each page one short transaction however large
+/// the export.
+#[allow(clippy::too_many_arguments)]
+pub async fn usage_export_page(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    from: Date,
+    to: Date,
+    daily: bool,
+    cursor: Option<UsageCursor>,
+    limit: i64,
+) -> StoreResult<Vec<UsageExportRow>> {
+    // Overage is priced on a period's total, so it belongs to the month, not to any day.
+    let (table, column, cost) = if daily {
+        ("daily", "day", "u.cost_minor")
+    } else {
+        ("monthly", "month", MONTH_COST)
+    };
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    sql.push(&format!(
+        "SELECT u.line_id, u.{column} AS start, e.given_name, e.family_name, e.email, e.team_id,
+             e.cost_centre_id, u.data_bytes, u.roaming_bytes, {cost} AS cost_minor
+         FROM usage_{table} u {USAGE_LINE_EMPLOYEE}
+         WHERE u.tenant_id = $1"
+    ));
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(" AND u.{column} >= {from} AND u.{column} <= {to}"));
+    if let Some((line, date)) = cursor {
+        let line = sql.arg(Arg::Uuid(line.0));
+        let date = sql.arg(Arg::Date(date));
+        sql.push(&format!(
+            " AND (u.line_id > {line} OR (u.line_id = {line} AND u.{column} > {date}))"
+        ));
+    }
+    scope_conditions(&mut sql, scope);
+    let limit = sql.arg(Arg::Int(limit));
+    sql.push(&format!(" ORDER BY u.line_id, u.{column} LIMIT {limit}"));
+    Ok(fetch_all!(tx, UsageExportRow, sql))
+}

@@ -1,0 +1,439 @@
+//! Spend reports on both backends, against the hand-added history in `testkit::spend`.
+
+use lineup_core::employee::Visibility;
+use lineup_core::money::{Bytes, Currency, Money};
+use lineup_core::reports::{
+    Dashboard, Directory, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
+};
+use lineup_core::store::{self, audit::AuditFilter};
+use lineup_testkit::both_backends;
+use lineup_testkit::spend::{SpendFixture, seed_spend};
+use lineup_testkit::world::{World, add_employee, add_tenant};
+
+/// `(label, spend)` of each group, in order.
+fn spend_of(groups: &[GroupSpend]) -> Vec<(&str, Money)> {
+    groups.iter().map(|g| (g.label.as_str(), g.spend)).collect()
+}
+
+fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::USD)
+}
+
+fn three_months(f: &SpendFixture) -> ReportFilter {
+    ReportFilter {
+        period: Period::new(f.before, f.current).unwrap(),
+        team: None,
+        cost_centre: None,
+    }
+}
+
+async fn dashboard(
+    w: &World,
+    f: &SpendFixture,
+    visibility: Visibility,
+    filter: &ReportFilter,
+    group_by: GroupBy,
+) -> Dashboard {
+    let (scope, directory): (ReportScope, Directory) = w
+        .lineup
+        .report_scope(w.tenant, visibility, filter)
+        .await
+        .unwrap();
+    w.lineup
+        .dashboard(
+            w.tenant,
+            &scope,
+            &directory,
+            filter,
+            group_by,
+            Granularity::Month,
+            f.today,
+        )
+        .await
+        .unwrap()
+}
+
+async fn world_with_globex(store: lineup_testkit::TestStore) -> (World, SpendFixture) {
+    let w = World::new(store).await;
+    let globex = add_tenant(&w.lineup, "globex").await;
+    let gina = add_employee(&w.lineup, globex, "gina", None).await;
+    let f = seed_spend(&w, Some((globex, &gina))).await;
+    (w, f)
+}
+
+both_backends!(
+    spend_is_plan_fees_of_billed_months_plus_usage_charges,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        let d = dashboard(
+            &w,
+            &f,
+            Visibility::Everyone,
+            &three_months(&f),
+            GroupBy::Team,
+        )
+        .await;
+        assert_eq!(d.totals.spend, usd(14_200));
+        assert_eq!(d.totals.plan_fees, usd(13_500));
+        assert_eq!(d.totals.usage, usd(700));
+        assert_eq!(
+            d.totals.data,
+            Bytes(Bytes::gb(3).0 + Bytes::mb(512).0 + Bytes::mb(100).0)
+        );
+        // plus, fresh and idle are live; the failed line never was, the ended one was billed.
+        assert_eq!(d.totals.live_lines, 3);
+        assert_eq!(d.totals.billed_lines, 4);
+        let months: Vec<_> = d
+            .series
+            .iter()
+            .map(|p| (p.label.clone(), p.spend))
+            .collect();
+        assert_eq!(
+            months,
+            [
+                (f.before.to_string(), usd(4_850)),
+                (f.previous.to_string(), usd(4_700)),
+                (f.current.to_string(), usd(4_650)),
+            ]
+        );
+        let groups = spend_of(&d.groups);
+        assert_eq!(
+            groups,
+            [
+                ("Sales", usd(11_150)),
+                ("Engineering", usd(2_050)),
+                ("No team", usd(1_000)),
+            ]
+        );
+        // Month over month, current against previous: biggest move first.
+        let changes: Vec<_> = d
+            .changes
+            .iter()
+            .map(|g| (g.label.as_str(), g.change(), g.change_percent()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("Engineering", usd(-1_000), Some(-100)),
+                ("No team", usd(1_000), None),
+                ("Sales", usd(-50), Some(-1)),
+            ]
+        );
+        let top = spend_of(&d.top_spenders);
+        assert_eq!(
+            top,
+            [
+                ("Bea Tester", usd(8_150)),
+                ("=Dora Tester", usd(3_000)),
+                ("Carl Tester", usd(2_050)),
+                ("Ada Tester", usd(1_000)),
+            ]
+        );
+        assert_eq!(d.near_cap.len(), 1, "{:?}", d.near_cap);
+        assert_eq!(d.near_cap[0].employee_id, f.bea.id);
+        assert_eq!(
+            (d.near_cap[0].spent, d.near_cap[0].cap),
+            (usd(150), usd(180))
+        );
+        assert_eq!(d.near_cap[0].percent, 83);
+        let unused: Vec<_> = d.unused.iter().map(|u| u.line_id).collect();
+        assert_eq!(unused, [f.idle_line], "the fresh line is too new to count");
+        assert_eq!(d.unused_monthly_cost, usd(1_000));
+
+        let by_centre = dashboard(
+            &w,
+            &f,
+            Visibility::Everyone,
+            &three_months(&f),
+            GroupBy::CostCentre,
+        )
+        .await;
+        let groups = spend_of(&by_centre.groups);
+        assert_eq!(
+            groups,
+            [
+                ("CC-100 +Field sales", usd(11_150)),
+                ("CC-200 R&D", usd(2_050)),
+                ("No cost centre", usd(1_000)),
+            ]
+        );
+    }
+);
+
+both_backends!(
+    filters_and_a_managers_tree_narrow_every_figure,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        // Maria sees herself, Ada, Alan and Bea: the Plus line and the fresh one.
+        let d = dashboard(
+            &w,
+            &f,
+            Visibility::ReportsOf(w.maria.id),
+            &three_months(&f),
+            GroupBy::Employee,
+        )
+        .await;
+        assert_eq!(d.totals.spend, usd(8_150 + 1_000));
+        let people: Vec<_> = d.groups.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(
+            people,
+            [
+                "Bea Tester <bea@example.com>",
+                "Ada Tester <ada@example.com>"
+            ]
+        );
+        assert!(d.unused.is_empty(), "Dora is not in Maria's tree");
+
+        let nobody = dashboard(&w, &f, Visibility::Nobody, &three_months(&f), GroupBy::Team).await;
+        assert_eq!(nobody.totals.spend, usd(0));
+        assert!(nobody.series.is_empty() && nobody.groups.is_empty());
+
+        let only_rnd = ReportFilter {
+            cost_centre: Some(f.rnd.id),
+            ..three_months(&f)
+        };
+        let d = dashboard(&w, &f, Visibility::Everyone, &only_rnd, GroupBy::Team).await;
+        assert_eq!(d.totals.spend, usd(2_050));
+        let one_month = ReportFilter {
+            period: Period::new(f.previous, f.previous).unwrap(),
+            team: Some(f.sales.id),
+            cost_centre: None,
+        };
+        let d = dashboard(&w, &f, Visibility::Everyone, &one_month, GroupBy::Team).await;
+        assert_eq!(d.totals.spend, usd(2_500 + 200 + 1_000));
+
+        // Another organisation's team is not found, not an empty report.
+        let guessed = ReportFilter {
+            team: f.globex_team.as_ref().map(|t| t.id),
+            ..three_months(&f)
+        };
+        let err = w
+            .lineup
+            .report_scope(w.tenant, Visibility::Everyone, &guessed)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, lineup_core::CoreError::NotFound { .. }),
+            "{err}"
+        );
+    }
+);
+
+both_backends!(
+    chargeback_splits_fees_and_usage_by_cost_centre_and_month,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        let filter = three_months(&f);
+        let (scope, directory) = w
+            .lineup
+            .report_scope(w.tenant, Visibility::Everyone, &filter)
+            .await
+            .unwrap();
+        let rows = w
+            .lineup
+            .chargeback(w.tenant, &scope, &directory, &filter)
+            .await
+            .unwrap();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.cost_centre.as_ref().map(|c| c.code.clone()),
+                    r.month,
+                    r.lines,
+                    r.data,
+                    r.plan_fees.minor,
+                    r.usage.minor,
+                    r.total.minor,
+                )
+            })
+            .collect();
+        let cc = |c: &str| Some(c.to_owned());
+        assert_eq!(
+            got,
+            [
+                (cc("CC-100"), f.before, 2, Bytes::gb(1), 3_500, 300, 3_800),
+                (cc("CC-100"), f.previous, 2, Bytes::gb(2), 3_500, 200, 3_700),
+                (
+                    cc("CC-100"),
+                    f.current,
+                    2,
+                    Bytes::mb(512),
+                    3_500,
+                    150,
+                    3_650
+                ),
+                (cc("CC-200"), f.before, 1, Bytes::mb(100), 1_000, 50, 1_050),
+                (cc("CC-200"), f.previous, 1, Bytes(0), 1_000, 0, 1_000),
+                (None, f.current, 1, Bytes(0), 1_000, 0, 1_000),
+            ]
+        );
+        assert_eq!(rows.iter().map(|r| r.total.minor).sum::<i64>(), 14_200);
+    }
+);
+
+both_backends!(
+    the_monthly_rollup_follows_the_daily_rows_and_exports_page_through_them,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        let filter = three_months(&f);
+        let (scope, _) = w
+            .lineup
+            .report_scope(w.tenant, Visibility::Everyone, &filter)
+            .await
+            .unwrap();
+        for daily in [true, false] {
+            let mut rows = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = w
+                    .lineup
+                    .usage_export_page(w.tenant, &scope, &filter, daily, cursor, 2)
+                    .await
+                    .unwrap();
+                cursor = page.last().map(|r| (r.line_id, r.start));
+                let done = page.len() < 2;
+                rows.extend(page);
+                if done {
+                    break;
+                }
+            }
+            assert_eq!(
+                rows.len(),
+                4,
+                "daily={daily}: every row once, globex's none"
+            );
+            assert_eq!(rows.iter().map(|r| r.cost_minor).sum::<i64>(), 700);
+            let mut sorted = rows.clone();
+            sorted.sort_by_key(|r| (r.line_id, r.start));
+            assert_eq!(rows, sorted, "ordered by line then date");
+        }
+        // A second delivery for the same day adds to both the day and its month.
+        lineup_testkit::spend::add_usage(
+            &w.lineup,
+            w.tenant,
+            f.plus_line,
+            f.current.first_day(),
+            25,
+            10,
+        )
+        .await;
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let days = store::usage::daily_for_line(&mut tx, w.tenant, f.plus_line)
+            .await
+            .unwrap();
+        drop(tx);
+        let month = w
+            .lineup
+            .usage_export_page(w.tenant, &scope, &filter, false, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.line_id == f.plus_line && r.start == f.current.first_day())
+            .unwrap();
+        let day = days
+            .iter()
+            .find(|d| d.day == f.current.first_day())
+            .unwrap();
+        assert_eq!((day.cost_minor, month.cost_minor), (175, 175));
+        assert_eq!(month.data_bytes, Bytes::mb(512).0 + 10);
+    }
+);
+
+both_backends!(
+    the_audit_log_filters_and_pages_newest_first,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        let all = AuditFilter::default();
+        let first = w.lineup.audit_log(w.tenant, &all, None, 5).await.unwrap();
+        assert_eq!(first.events.len(), 5);
+        let second = w
+            .lineup
+            .audit_log(w.tenant, &all, first.older, 5)
+            .await
+            .unwrap();
+        let ids: Vec<_> = first
+            .events
+            .iter()
+            .chain(&second.events)
+            .map(|e| e.id)
+            .collect();
+        let mut newest_first = ids.clone();
+        newest_first.sort_by(|a, b| b.cmp(a));
+        newest_first.dedup();
+        assert_eq!(ids, newest_first, "no event twice, newest first");
+        assert!(
+            first.events.iter().all(|e| e.tenant_id == w.tenant),
+            "only acme's events"
+        );
+
+        let teams = AuditFilter {
+            action_prefix: Some("team.".into()),
+            ..AuditFilter::default()
+        };
+        let page = w
+            .lineup
+            .audit_log(w.tenant, &teams, None, 50)
+            .await
+            .unwrap();
+        let names: Vec<_> = page
+            .events
+            .iter()
+            .map(|e| {
+                e.after.as_ref().unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["Engineering", "Sales"],
+            "globex's team is not listed"
+        );
+        assert_eq!(page.older, None);
+        // `_` in a prefix is a character, not a wildcard.
+        let literal = AuditFilter {
+            action_prefix: Some("team_".into()),
+            ..AuditFilter::default()
+        };
+        let page = w
+            .lineup
+            .audit_log(w.tenant, &literal, None, 50)
+            .await
+            .unwrap();
+        assert!(page.events.is_empty());
+
+        let bea = AuditFilter {
+            subject_type: Some("employee".into()),
+            subject_id: Some(f.bea.id.to_string()),
+            actor: Some("system".into()),
+            from: Some(f.today),
+            until: Some(f.today),
+            ..AuditFilter::default()
+        };
+        let page = w.lineup.audit_log(w.tenant, &bea, None, 50).await.unwrap();
+        let actions: Vec<_> = page.events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["employee.created"]);
+        let tomorrow = AuditFilter {
+            from: f.today.next_day(),
+            ..bea.clone()
+        };
+        let page = w
+            .lineup
+            .audit_log(w.tenant, &tomorrow, None, 50)
+            .await
+            .unwrap();
+        assert!(page.events.is_empty());
+        let someone_else = AuditFilter {
+            actor: Some("provider".into()),
+            ..bea
+        };
+        let page = w
+            .lineup
+            .audit_log(w.tenant, &someone_else, None, 50)
+            .await
+            .unwrap();
+        assert!(page.events.is_empty());
+    }
+);
