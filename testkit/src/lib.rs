@@ -3,6 +3,7 @@
 
 pub mod fake_discord;
 pub mod fake_slack;
+pub mod fake_smtp;
 pub mod fake_teams;
 pub mod portal;
 mod postgres;

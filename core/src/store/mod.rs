@@ -7,6 +7,7 @@ pub mod chat;
 pub mod employees;
 pub mod jobs;
 pub mod lines;
+pub mod mail;
 pub mod operations;
 pub mod org;
 pub mod plans;
@@ -15,6 +16,7 @@ pub mod requests;
 pub mod sessions;
 pub mod tenants;
 pub mod usage;
+pub mod user_tokens;
 pub mod users;
 
 use std::str::FromStr;
