@@ -25,6 +25,7 @@ pub struct Member {
     pub role: Role,
     pub employee_id: Option<EmployeeId>,
     pub employee_name: Option<String>,
+    pub employee_email: Option<String>,
     pub since: OffsetDateTime,
 }
 
@@ -36,6 +37,7 @@ fn into_member(row: MemberRow) -> CoreResult<Member> {
         name: row.name,
         employee_id: row.employee_id,
         employee_name: row.employee_name,
+        employee_email: row.employee_email,
         since: row.created_at,
     })
 }
@@ -65,7 +67,8 @@ pub struct Invitation {
 pub struct NewInvite {
     pub email: Email,
     pub role: Role,
-    pub employee: Option<EmployeeId>,
+    /// The work email of the employee record this person is, if any.
+    pub employee: Option<Email>,
 }
 
 /// How the invited person proves who they are.
@@ -83,20 +86,20 @@ async fn role_of(tx: &mut Tx, tenant: TenantId, user: UserId) -> CoreResult<Role
     parse_role(&required(role, "member", user)?)
 }
 
-async fn check_employee(
+/// The employee record named by its work email, if one is given.
+async fn employee_by_email(
     tx: &mut Tx,
     tenant: TenantId,
-    employee: Option<EmployeeId>,
-) -> CoreResult<()> {
-    if let Some(id) = employee
-        && store::employees::get(tx, tenant, id).await?.is_none()
-    {
-        return Err(CoreError::invalid(
-            "employee",
-            "is not an employee of this organisation",
-        ));
+    email: Option<&Email>,
+) -> CoreResult<Option<EmployeeId>> {
+    let Some(email) = email else { return Ok(None) };
+    match store::employees::find_by_email(tx, tenant, email).await? {
+        Some(employee) => Ok(Some(employee.id)),
+        None => Err(CoreError::invalid(
+            "employee_email",
+            format!("no employee of this organisation has the email {email}"),
+        )),
     }
-    Ok(())
 }
 
 impl Lineup {
@@ -127,7 +130,7 @@ impl Lineup {
         actor: UserId,
         user: UserId,
         role: Role,
-        employee: Option<EmployeeId>,
+        employee: Option<&Email>,
     ) -> CoreResult<Member> {
         let mut tx = self.tenant_tx(tenant).await?;
         let before = required(
@@ -144,7 +147,7 @@ impl Lineup {
         if before.role == Role::Owner && role != Role::Owner {
             ensure_not_last_owner(&mut tx, tenant, &before, "demoted").await?;
         }
-        check_employee(&mut tx, tenant, employee).await?;
+        let employee = employee_by_email(&mut tx, tenant, employee).await?;
         store::users::update_membership(&mut tx, tenant, user, role.as_str(), employee).await?;
         let event = AuditEvent::new(
             tenant,
@@ -220,7 +223,7 @@ impl Lineup {
                 format!("{email} is already a member"),
             ));
         }
-        check_employee(&mut tx, tenant, invite.employee).await?;
+        let employee = employee_by_email(&mut tx, tenant, invite.employee.as_ref()).await?;
         let tenant_name = required(
             store::tenants::get(&mut tx, tenant).await?,
             "tenant",
@@ -232,7 +235,7 @@ impl Lineup {
             tenant,
             Purpose::Invite,
             email,
-            (Some(invite.role.as_str()), invite.employee),
+            (Some(invite.role.as_str()), employee),
             &Actor::User(actor).to_text(),
             INVITE_LIFETIME,
         )
@@ -259,7 +262,7 @@ impl Lineup {
             "invite.sent",
             ("invite", email.to_owned()),
             None,
-            Some(serde_json::json!({ "role": invite.role, "employee_id": invite.employee })),
+            Some(serde_json::json!({ "role": invite.role, "employee_id": employee })),
         );
         record(&mut tx, &event).await?;
         tx.commit().await?;

@@ -94,6 +94,21 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/", P::SignedIn),
     rule(Tenant, "GET", "/settings", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings", P::ManageOrganisation),
+    rule(Tenant, "GET", "/members", P::ManageMembers),
+    rule(Tenant, "POST", "/members/invite", P::ManageMembers),
+    rule(Tenant, "POST", "/members/{user_id}", P::ManageMembers),
+    rule(
+        Tenant,
+        "POST",
+        "/members/{user_id}/remove",
+        P::ManageMembers,
+    ),
+    rule(Tenant, "GET", "/invite/{token}", P::Public),
+    rule(Tenant, "POST", "/invite/{token}", P::Public),
+    rule(Tenant, "GET", "/password/forgot", P::Public),
+    rule(Tenant, "POST", "/password/forgot", P::Public),
+    rule(Tenant, "GET", "/password/reset/{token}", P::Public),
+    rule(Tenant, "POST", "/password/reset/{token}", P::Public),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -27,6 +27,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("Policies", "/policies", Permission::ViewPolicies),
     ("Alerts", "/alerts", Permission::ViewAlerts),
     ("Audit log", "/audit", Permission::ViewAudit),
+    ("Members", "/members", Permission::ManageMembers),
     ("Settings", "/settings", Permission::ManageOrganisation),
 ];
 

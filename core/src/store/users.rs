@@ -140,13 +140,14 @@ pub struct MemberRow {
     pub role: String,
     pub employee_id: Option<crate::ids::EmployeeId>,
     pub employee_name: Option<String>,
+    pub employee_email: Option<String>,
     pub created_at: OffsetDateTime,
 }
 
 const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, m.employee_id,
             CASE WHEN e.id IS NULL THEN NULL ELSE e.given_name || ' ' || e.family_name END
                 AS employee_name,
-            m.created_at
+            e.email AS employee_email, m.created_at
      FROM memberships m
      JOIN users u ON u.id = m.user_id
      LEFT JOIN employees e ON e.id = m.employee_id AND e.tenant_id = m.tenant_id

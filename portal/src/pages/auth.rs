@@ -51,6 +51,7 @@ struct LoginPage {
     next: String,
     email: String,
     error: Option<String>,
+    sso_enabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -59,14 +60,14 @@ struct NextQuery {
 }
 
 /// Only paths on this site: `//evil.example` or `https://…` would be an open redirect.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
 
-fn tenant_of(site: &Site) -> Result<&lineup_core::tenant::Tenant, PortalError> {
+pub(super) fn tenant_of(site: &Site) -> Result<&lineup_core::tenant::Tenant, PortalError> {
     match site {
         Site::Tenant(t) => Ok(t),
         Site::Root => Err(PortalError::NotFound),
@@ -85,6 +86,7 @@ async fn login_form(
         next: safe_next(query.next.as_deref()),
         email: String::new(),
         error: None,
+        sso_enabled: false,
     };
     Ok(Html(page.render()?))
 }
@@ -118,12 +120,8 @@ async fn login(
     {
         Ok(new) => {
             limiter.succeeded(slug, &form.email);
-            let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                session::session_cookie_header(&portal, &new.token),
-            );
-            Ok(response)
+            let response = Redirect::to(&next).into_response();
+            Ok(session::with_session_cookie(&portal, &new.token, response))
         }
         Err(e @ (CoreError::NotAuthorised(_) | CoreError::Invalid { .. })) => {
             limiter.failed(slug, &form.email);
@@ -134,6 +132,7 @@ async fn login(
                 next,
                 email: form.email,
                 error: Some(e.to_string()),
+                sso_enabled: false,
             };
             Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
         }

@@ -3,6 +3,9 @@
 
 mod auth;
 mod home;
+mod invites;
+mod members;
+mod password;
 mod settings;
 
 use axum::Router;
@@ -18,6 +21,9 @@ pub fn routes() -> Router<Portal> {
         .merge(auth::routes())
         .merge(home::routes())
         .merge(settings::routes())
+        .merge(members::routes())
+        .merge(invites::routes())
+        .merge(password::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
