@@ -16,36 +16,45 @@ async fn the_members_page_lists_this_tenants_users_with_role_and_employee() {
         .assert_contains("Linked to Maria Tester")
         .assert_contains("viewer@example.com")
         .assert_contains("<option value=\"owner\"");
-    assert!(!page.body.contains("owner@globex.example"), "no other tenant's users");
+    assert!(
+        !page.body.contains("owner@globex.example"),
+        "no other tenant's users"
+    );
     // An admin is not offered the owner role.
     let admin = w.signed_in("admin@example.com").await;
     let page = admin.get("/members").await;
     assert!(!page.body.contains("<option value=\"owner\">owner"));
 }
 
-both_backends!(an_admin_changes_a_role_and_links_an_employee, |store| async move {
-    let w = PortalWorld::new(store).await;
-    let admin = w.signed_in("admin@example.com").await;
-    admin.get("/members").await.assert_ok();
-    let viewer = w.user_id("viewer@example.com").await;
-    let answer = admin
-        .post(
-            &format!("/members/{viewer}"),
-            &[("role", "finance"), ("employee_email", "alan@example.com")],
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    admin
-        .get("/members")
-        .await
-        .assert_contains("viewer is now finance")
-        .assert_contains("Linked to Alan Tester");
-    let actions = w.audit_in(w.tenant, "user", &viewer.to_string()).await;
-    assert!(actions.contains(&"membership.updated".to_owned()), "{actions:?}");
-    // Their next page already runs with the new role.
-    let them = w.signed_in("viewer@example.com").await;
-    assert_eq!(them.get("/").await.status, StatusCode::OK);
-});
+both_backends!(
+    an_admin_changes_a_role_and_links_an_employee,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let admin = w.signed_in("admin@example.com").await;
+        admin.get("/members").await.assert_ok();
+        let viewer = w.user_id("viewer@example.com").await;
+        let answer = admin
+            .post(
+                &format!("/members/{viewer}"),
+                &[("role", "finance"), ("employee_email", "alan@example.com")],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        admin
+            .get("/members")
+            .await
+            .assert_contains("viewer is now finance")
+            .assert_contains("Linked to Alan Tester");
+        let actions = w.audit_in(w.tenant, "user", &viewer.to_string()).await;
+        assert!(
+            actions.contains(&"membership.updated".to_owned()),
+            "{actions:?}"
+        );
+        // Their next page already runs with the new role.
+        let them = w.signed_in("viewer@example.com").await;
+        assert_eq!(them.get("/").await.status, StatusCode::OK);
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_names_the_field_and_changes_nothing() {
@@ -58,7 +67,13 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     answer.assert_contains("role: choose owner, admin");
     let answer = admin
-        .post(&path, &[("role", "finance"), ("employee_email", "nobody@example.com")])
+        .post(
+            &path,
+            &[
+                ("role", "finance"),
+                ("employee_email", "nobody@example.com"),
+            ],
+        )
         .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     answer.assert_contains("no employee of this organisation has the email nobody@example.com");
@@ -84,7 +99,12 @@ async fn only_an_owner_grants_or_revokes_the_owner_role() {
         (format!("/members/{olivia}/remove"), vec![]),
     ] {
         let answer = admin.post(&path, &fields).await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
         answer.assert_contains("only an owner can grant or revoke the owner role");
     }
     let owners: Vec<_> = w
@@ -101,51 +121,75 @@ async fn only_an_owner_grants_or_revokes_the_owner_role() {
     // The owner may make the admin an owner.
     let owner = w.signed_in(w.olivia.email.as_str()).await;
     owner.get("/members").await.assert_ok();
-    let answer = owner.post(&format!("/members/{me}"), &[("role", "owner")]).await;
+    let answer = owner
+        .post(&format!("/members/{me}"), &[("role", "owner")])
+        .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 }
 
-both_backends!(the_last_owner_cannot_be_demoted_or_removed, |store| async move {
-    let w = PortalWorld::new(store).await;
-    let owner = w.signed_in(w.olivia.email.as_str()).await;
-    owner.get("/members").await.assert_ok();
-    let olivia = w.user_id(w.olivia.email.as_str()).await;
-    let answer = owner.post(&format!("/members/{olivia}"), &[("role", "admin")]).await;
-    assert_eq!(answer.status, StatusCode::CONFLICT);
-    answer.assert_contains("Olivia Tester is the last owner and cannot be demoted");
-    let answer = owner.post(&format!("/members/{olivia}/remove"), &[]).await;
-    assert_eq!(answer.status, StatusCode::CONFLICT);
-    answer.assert_contains("is the last owner and cannot be removed");
-    // With a second owner, the first may step down.
-    let admin = w.user_id("admin@example.com").await;
-    owner.post(&format!("/members/{admin}"), &[("role", "owner")]).await;
-    let answer = owner.post(&format!("/members/{olivia}"), &[("role", "admin")]).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-});
+both_backends!(
+    the_last_owner_cannot_be_demoted_or_removed,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let owner = w.signed_in(w.olivia.email.as_str()).await;
+        owner.get("/members").await.assert_ok();
+        let olivia = w.user_id(w.olivia.email.as_str()).await;
+        let answer = owner
+            .post(&format!("/members/{olivia}"), &[("role", "admin")])
+            .await;
+        assert_eq!(answer.status, StatusCode::CONFLICT);
+        answer.assert_contains("Olivia Tester is the last owner and cannot be demoted");
+        let answer = owner.post(&format!("/members/{olivia}/remove"), &[]).await;
+        assert_eq!(answer.status, StatusCode::CONFLICT);
+        answer.assert_contains("is the last owner and cannot be removed");
+        // With a second owner, the first may step down.
+        let admin = w.user_id("admin@example.com").await;
+        owner
+            .post(&format!("/members/{admin}"), &[("role", "owner")])
+            .await;
+        let answer = owner
+            .post(&format!("/members/{olivia}"), &[("role", "admin")])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    }
+);
 
-both_backends!(removing_access_ends_their_sessions_at_once, |store| async move {
-    let w = PortalWorld::new(store).await;
-    let viewer = w.signed_in("viewer@example.com").await;
-    viewer.get("/").await.assert_ok();
-    let admin = w.signed_in("admin@example.com").await;
-    admin.get("/members").await.assert_ok();
-    let id = w.user_id("viewer@example.com").await;
-    let answer = admin.post(&format!("/members/{id}/remove"), &[]).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let page = admin.get("/members").await;
-    page.assert_contains("Access removed");
-    assert!(!page.body.contains("viewer@example.com"));
-    let answer = viewer.get("/").await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "the session is gone");
-    let again = w.browser(&format!("acme.{BASE_DOMAIN}"));
-    again.get("/login").await.assert_ok();
-    let refused = again
-        .post("/login", &[("email", "viewer@example.com"), ("password", PASSWORD)])
-        .await;
-    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "no membership, no sign-in");
-    let actions = w.audit_in(w.tenant, "user", &id.to_string()).await;
-    assert!(actions.contains(&"membership.removed".to_owned()), "{actions:?}");
-});
+both_backends!(
+    removing_access_ends_their_sessions_at_once,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let viewer = w.signed_in("viewer@example.com").await;
+        viewer.get("/").await.assert_ok();
+        let admin = w.signed_in("admin@example.com").await;
+        admin.get("/members").await.assert_ok();
+        let id = w.user_id("viewer@example.com").await;
+        let answer = admin.post(&format!("/members/{id}/remove"), &[]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let page = admin.get("/members").await;
+        page.assert_contains("Access removed");
+        assert!(!page.body.contains("viewer@example.com"));
+        let answer = viewer.get("/").await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "the session is gone");
+        let again = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        again.get("/login").await.assert_ok();
+        let refused = again
+            .post(
+                "/login",
+                &[("email", "viewer@example.com"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "no membership, no sign-in"
+        );
+        let actions = w.audit_in(w.tenant, "user", &id.to_string()).await;
+        assert!(
+            actions.contains(&"membership.removed".to_owned()),
+            "{actions:?}"
+        );
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_member_cannot_be_changed_or_removed() {
