@@ -4,6 +4,7 @@
 pub mod activation_code;
 pub mod app;
 pub mod audit;
+pub mod domain;
 pub mod eid;
 pub mod email;
 pub mod employee;

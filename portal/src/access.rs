@@ -109,6 +109,20 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/password/forgot", P::Public),
     rule(Tenant, "GET", "/password/reset/{token}", P::Public),
     rule(Tenant, "POST", "/password/reset/{token}", P::Public),
+    rule(Tenant, "GET", "/settings/domains", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/domains", P::ManageOrganisation),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/domains/{domain}/verify",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/domains/{domain}/remove",
+        P::ManageOrganisation,
+    ),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
+use lineup_core::domain::{DnsTxtResolver, TxtResolver};
 use lineup_core::mail::Mailer;
 use url::Url;
 
@@ -62,6 +63,8 @@ pub struct Portal {
     pub(crate) reset_limiter: Arc<session::SignInLimiter>,
     /// Sends queued email right away; without one it waits for the worker.
     mailer: Option<Arc<dyn Mailer>>,
+    /// Checks custom domains' DNS challenge records.
+    pub(crate) txt_resolver: Arc<dyn TxtResolver>,
 }
 
 impl Portal {
@@ -75,7 +78,13 @@ impl Portal {
                 std::time::Duration::from_secs(15 * 60),
             )),
             mailer: None,
+            txt_resolver: Arc::new(DnsTxtResolver::from_system()),
         }
+    }
+
+    pub fn with_txt_resolver(mut self, resolver: Arc<dyn TxtResolver>) -> Self {
+        self.txt_resolver = resolver;
+        self
     }
 
     pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {

@@ -424,3 +424,33 @@ impl Browser {
         self.get(path).await
     }
 }
+
+/// DNS as a test wants it: TXT records set by hand, so domain verification can be forced.
+#[derive(Default)]
+pub struct FakeDns {
+    records: Mutex<BTreeMap<String, Vec<String>>>,
+}
+
+impl FakeDns {
+    pub fn set_txt(&self, name: &str, value: &str) {
+        self.records
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+}
+
+#[async_trait::async_trait]
+impl lineup_core::domain::TxtResolver for FakeDns {
+    async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default())
+    }
+}

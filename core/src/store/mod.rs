@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod chat;
+pub mod domains;
 pub mod employees;
 pub mod jobs;
 pub mod lines;

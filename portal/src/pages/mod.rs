@@ -2,6 +2,7 @@
 //! permission it needs, in `access::ROUTES`.
 
 mod auth;
+mod domains;
 mod home;
 mod invites;
 mod members;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<Portal> {
         .merge(members::routes())
         .merge(invites::routes())
         .merge(password::routes())
+        .merge(domains::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
