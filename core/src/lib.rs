@@ -34,6 +34,7 @@ pub mod qr;
 pub mod request;
 pub mod secret;
 pub mod session;
+pub mod sso;
 pub mod usage;
 pub mod user;
 pub mod webhook;

@@ -123,6 +123,10 @@ pub const ROUTES: &[RouteRule] = &[
         "/settings/domains/{domain}/remove",
         P::ManageOrganisation,
     ),
+    rule(Tenant, "GET", "/settings/sso", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/sso", P::ManageOrganisation),
+    rule(Tenant, "GET", "/sso/start", P::Public),
+    rule(Tenant, "GET", "/sso/callback", P::Public),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

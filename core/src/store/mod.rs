@@ -15,6 +15,7 @@ pub mod plans;
 pub mod policy;
 pub mod requests;
 pub mod sessions;
+pub mod sso;
 pub mod tenants;
 pub mod usage;
 pub mod user_tokens;

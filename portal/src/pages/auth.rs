@@ -75,6 +75,7 @@ pub(super) fn tenant_of(site: &Site) -> Result<&lineup_core::tenant::Tenant, Por
 }
 
 async fn login_form(
+    State(portal): State<Portal>,
     Extension(site): Extension<Site>,
     FormToken(csrf): FormToken,
     Query(query): Query<NextQuery>,
@@ -86,7 +87,7 @@ async fn login_form(
         next: safe_next(query.next.as_deref()),
         email: String::new(),
         error: None,
-        sso_enabled: false,
+        sso_enabled: sso_enabled(&portal, tenant).await?,
     };
     Ok(Html(page.render()?))
 }
@@ -132,12 +133,20 @@ async fn login(
                 next,
                 email: form.email,
                 error: Some(e.to_string()),
-                sso_enabled: false,
+                sso_enabled: sso_enabled(&portal, tenant).await?,
             };
             Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn sso_enabled(
+    portal: &Portal,
+    tenant: &lineup_core::tenant::Tenant,
+) -> Result<bool, PortalError> {
+    let settings = portal.lineup.sso_settings(tenant.id).await?;
+    Ok(settings.is_some_and(|s| s.enabled))
 }
 
 async fn logout(State(portal): State<Portal>, signed: Signed) -> Result<Response, PortalError> {

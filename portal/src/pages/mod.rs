@@ -8,6 +8,7 @@ mod invites;
 mod members;
 mod password;
 mod settings;
+mod sso;
 
 use axum::Router;
 use axum::http::header;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<Portal> {
         .merge(invites::routes())
         .merge(password::routes())
         .merge(domains::routes())
+        .merge(sso::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
