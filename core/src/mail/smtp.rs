@@ -27,6 +27,8 @@ pub struct SmtpSettings {
     pub implicit_tls: bool,
     pub credentials: Option<(String, String)>,
     pub from: String,
+    /// AUTH without TLS: only to a relay on this machine (set from the host name).
+    pub plain_auth_allowed: bool,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -37,6 +39,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("implicit_tls", &self.implicit_tls)
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("from", &self.from)
+            .field("plain_auth_allowed", &self.plain_auth_allowed)
             .finish()
     }
 }
@@ -68,22 +71,19 @@ impl SmtpSettings {
                 "MAIL_FROM {from:?} is not an address like lineup@example.com"
             ));
         }
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         Ok(Self {
             host,
             port,
             implicit_tls,
             credentials,
             from: from.to_owned(),
+            plain_auth_allowed: loopback,
         })
-    }
-
-    fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self
-                .host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -130,7 +130,7 @@ impl SmtpMailer {
             extensions = conn.ehlo().await?;
         }
         if let Some((user, password)) = &s.credentials {
-            if !conn.tls && !s.is_loopback() {
+            if !conn.tls && !s.plain_auth_allowed {
                 return Err(MailError::Permanent(format!(
                     "{} offers no STARTTLS; refusing to send the SMTP password in clear text \
                      (use smtps:// if it speaks TLS on connect)",
