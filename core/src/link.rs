@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreResult;
 use crate::ids::{EmployeeId, TenantId};
+use crate::secret::SecretBox;
 use crate::session::{random_token, token_hash};
 use crate::store::{self, Tx, user_tokens::UserTokenRow};
 
@@ -44,33 +45,47 @@ pub struct LinkGrant {
     pub expires_at: OffsetDateTime,
 }
 
-/// Make a link for `email`, replacing any unused one of the same purpose; returns the token
-/// for the URL (it is never stored).
-pub(crate) async fn issue(
+/// A link to make: for whom, granting what, by whom, for how long.
+pub(crate) struct NewLink<'a> {
+    pub purpose: Purpose,
+    pub email: &'a str,
+    /// For invites: the role and the employee record to link.
+    pub grant: (Option<&'a str>, Option<EmployeeId>),
+    pub created_by: String,
+    pub lifetime: Duration,
+}
+
+/// Make a link (replacing any unused one of the same purpose for the address) and queue the
+/// email that carries it, in the caller's transaction. `url` turns the token into the
+/// link's URL and `body` the URL into the message; the token itself is never stored.
+pub(crate) async fn send(
     tx: &mut Tx,
+    secrets: &SecretBox,
     tenant: TenantId,
-    purpose: Purpose,
-    email: &str,
-    grant: (Option<&str>, Option<EmployeeId>),
-    created_by: &str,
-    lifetime: Duration,
-) -> CoreResult<String> {
-    store::user_tokens::withdraw_pending(tx, tenant, email, purpose.as_str()).await?;
+    link: NewLink<'_>,
+    url: &(dyn Fn(&str) -> String + Sync),
+    subject: &str,
+    body: impl FnOnce(&str) -> String,
+) -> CoreResult<()> {
+    let purpose = link.purpose.as_str();
+    store::user_tokens::withdraw_pending(tx, tenant, link.email, purpose).await?;
     let token = random_token();
     let created_at = store::now();
     let row = UserTokenRow {
         token_hash: token_hash(&token),
-        purpose: purpose.as_str().to_owned(),
-        email: email.to_owned(),
-        role: grant.0.map(str::to_owned),
-        employee_id: grant.1,
-        created_by: created_by.to_owned(),
+        purpose: purpose.to_owned(),
+        email: link.email.to_owned(),
+        role: link.grant.0.map(str::to_owned),
+        employee_id: link.grant.1,
+        created_by: link.created_by,
         created_at,
-        expires_at: created_at + lifetime,
+        expires_at: created_at + link.lifetime,
         used_at: None,
     };
     store::user_tokens::insert(tx, tenant, &row).await?;
-    Ok(token)
+    let text = body(&url(&token));
+    crate::mail::queue(tx, secrets, tenant, link.email, subject, &text).await?;
+    Ok(())
 }
 
 /// What `token` grants, if it is live; nothing is changed.

@@ -9,7 +9,7 @@ use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, TenantId, UserId};
-use crate::link::{self, LinkProblem, Purpose};
+use crate::link::{self, LinkProblem, NewLink, Purpose};
 use crate::session::NewSession;
 use crate::store::{self, Tx, now, users::MemberRow, users::UserRow};
 use crate::user::{Role, hash_password, verify_password};
@@ -230,31 +230,22 @@ impl Lineup {
             tenant,
         )?
         .name;
-        let token = link::issue(
-            &mut tx,
-            tenant,
-            Purpose::Invite,
+        let role = invite.role.as_str();
+        let new_link = NewLink {
+            purpose: Purpose::Invite,
             email,
-            (Some(invite.role.as_str()), employee),
-            &Actor::User(actor).to_text(),
-            INVITE_LIFETIME,
-        )
-        .await?;
-        let body = format!(
-            "You have been invited to {tenant_name} on Lineup as {role}.\n\n\
-             Accept the invite here (the link works once, for 7 days):\n\n{url}\n\n\
-             If you were not expecting this, ignore this email.\n",
-            role = invite.role.as_str(),
-            url = link(&token),
-        );
-        crate::mail::queue(
-            &mut tx,
-            &secrets,
-            tenant,
-            email,
-            &format!("Join {tenant_name} on Lineup"),
-            &body,
-        )
+            grant: (Some(role), employee),
+            created_by: Actor::User(actor).to_text(),
+            lifetime: INVITE_LIFETIME,
+        };
+        let subject = format!("Join {tenant_name} on Lineup");
+        link::send(&mut tx, &secrets, tenant, new_link, link, &subject, |url| {
+            format!(
+                "You have been invited to {tenant_name} on Lineup as {role}.\n\n\
+                 Accept the invite here (the link works once, for 7 days):\n\n{url}\n\n\
+                 If you were not expecting this, ignore this email.\n"
+            )
+        })
         .await?;
         let event = AuditEvent::new(
             tenant,

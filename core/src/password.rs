@@ -8,7 +8,7 @@ use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::CoreResult;
 use crate::ids::TenantId;
-use crate::link::{self, LinkProblem, Purpose};
+use crate::link::{self, LinkProblem, NewLink, Purpose};
 use crate::session::NewSession;
 use crate::store;
 use crate::user::hash_password;
@@ -39,30 +39,21 @@ impl Lineup {
             tenant,
         )?
         .name;
-        let token = link::issue(
-            &mut tx,
-            tenant,
-            Purpose::PasswordReset,
-            email.as_str(),
-            (None, None),
-            &Actor::User(member.user_id).to_text(),
-            RESET_LIFETIME,
-        )
-        .await?;
-        let body = format!(
-            "Someone asked to reset the Lineup password for {email} at {tenant_name}.\n\n\
-             Choose a new password here (the link works once, for one hour):\n\n{url}\n\n\
-             If it was not you, ignore this email: your password stays as it is.\n",
-            url = link(&token),
-        );
-        crate::mail::queue(
-            &mut tx,
-            &secrets,
-            tenant,
-            email.as_str(),
-            "Reset your Lineup password",
-            &body,
-        )
+        let new_link = NewLink {
+            purpose: Purpose::PasswordReset,
+            email: email.as_str(),
+            grant: (None, None),
+            created_by: Actor::User(member.user_id).to_text(),
+            lifetime: RESET_LIFETIME,
+        };
+        let subject = "Reset your Lineup password";
+        link::send(&mut tx, &secrets, tenant, new_link, link, subject, |url| {
+            format!(
+                "Someone asked to reset the Lineup password for {email} at {tenant_name}.\n\n\
+                 Choose a new password here (the link works once, for one hour):\n\n{url}\n\n\
+                 If it was not you, ignore this email: your password stays as it is.\n"
+            )
+        })
         .await?;
         let event = AuditEvent::new(
             tenant,

@@ -143,3 +143,25 @@ pub fn redirect_with_notice(to: &str, notice: &str) -> Response {
     }
     response
 }
+
+/// Someone on a tenant's public pages (sign-in, invites, password reset, single sign-on):
+/// the tenant the host names, and the token their forms echo.
+pub struct Visitor {
+    pub tenant: Tenant,
+    pub csrf: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let FormToken(csrf) = FormToken::from_request_parts(parts, state).await?;
+        match parts.extensions.get::<Site>() {
+            Some(Site::Tenant(tenant)) => Ok(Self {
+                tenant: (**tenant).clone(),
+                csrf,
+            }),
+            _ => Err(PortalError::NotFound),
+        }
+    }
+}

@@ -28,6 +28,22 @@ async fn configure(w: &PortalWorld, oidc: &FakeOidc) {
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 }
 
+/// Acme with SSO switched on, the provider signing Olivia in.
+async fn acme_with_sso(store: lineup_testkit::TestStore) -> (PortalWorld, FakeOidc) {
+    let w = PortalWorld::new(store).await;
+    let oidc = FakeOidc::start().await;
+    configure(&w, &oidc).await;
+    oidc.sign_in_as(w.olivia.email.as_str());
+    (w, oidc)
+}
+
+/// A fresh browser on acme's sign-in page.
+async fn at_sign_in(w: &PortalWorld) -> Browser {
+    let browser = w.browser(ACME);
+    browser.get("/login").await.assert_ok();
+    browser
+}
+
 /// The browser's trip: our start page → the provider → back to our callback. Returns the
 /// callback's answer.
 async fn round_trip(browser: &Browser, tamper: impl FnOnce(String) -> String) -> Response {
@@ -64,16 +80,13 @@ fn assert_refused(answer: &Response, says: &str) {
 }
 
 both_backends!(a_member_signs_in_with_sso, |store| async move {
-    let w = PortalWorld::new(store).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
+    let (w, oidc) = acme_with_sso(store).await;
     let browser = w.browser(ACME);
     browser
         .get("/login")
         .await
         .assert_ok()
         .assert_contains("Sign in with SSO");
-    oidc.sign_in_as(w.olivia.email.as_str());
     let answer = round_trip(&browser, |u| u).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     assert_eq!(answer.location(), Some("/members"));
@@ -112,8 +125,7 @@ async fn client_secret_basic_is_used_when_that_is_all_the_provider_takes() {
     oidc.only_basic_auth();
     configure(&w, &oidc).await;
     oidc.sign_in_as(w.fiona.email.as_str());
-    let browser = w.browser(ACME);
-    browser.get("/login").await.assert_ok();
+    let browser = at_sign_in(&w).await;
     let answer = round_trip(&browser, |u| u).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     assert_eq!(oidc.token_requests()[0]["auth"], "basic");
@@ -121,20 +133,15 @@ async fn client_secret_basic_is_used_when_that_is_all_the_provider_takes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_state_or_another_browsers_state_is_refused() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
-    oidc.sign_in_as(w.olivia.email.as_str());
-    let browser = w.browser(ACME);
-    browser.get("/login").await.assert_ok();
+    let (w, oidc) = acme_with_sso(sqlite_store().await).await;
+    let browser = at_sign_in(&w).await;
     let answer = browser
         .get("/sso/callback?code=whatever&state=made-up")
         .await;
     assert_refused(&answer, "start again from the sign-in page");
 
     // A victim's browser handed the attacker's callback (login CSRF) is refused too.
-    let attacker = w.browser(ACME);
-    attacker.get("/login").await.assert_ok();
+    let attacker = at_sign_in(&w).await;
     let start = attacker.get("/sso/start").await;
     let back = provider_redirect(start.location().unwrap()).await;
     let answer = browser.open_link(&back).await;
@@ -149,12 +156,8 @@ async fn a_wrong_state_or_another_browsers_state_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_callback_or_code_is_refused() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
-    oidc.sign_in_as(w.olivia.email.as_str());
-    let browser = w.browser(ACME);
-    browser.get("/login").await.assert_ok();
+    let (w, _oidc) = acme_with_sso(sqlite_store().await).await;
+    let browser = at_sign_in(&w).await;
     let start = browser.get("/sso/start").await;
     let back = provider_redirect(start.location().unwrap()).await;
     assert_eq!(browser.open_link(&back).await.status, StatusCode::SEE_OTHER);
@@ -190,12 +193,8 @@ async fn a_replayed_callback_or_code_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_bound_to_another_pkce_challenge_is_refused() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
-    oidc.sign_in_as(w.olivia.email.as_str());
-    let browser = w.browser(ACME);
-    browser.get("/login").await.assert_ok();
+    let (w, _oidc) = acme_with_sso(sqlite_store().await).await;
+    let browser = at_sign_in(&w).await;
     let answer = round_trip(&browser, |authorize| {
         let mut url = url::Url::parse(&authorize).unwrap();
         let pairs: Vec<(String, String)> = url
@@ -218,10 +217,7 @@ async fn a_code_bound_to_another_pkce_challenge_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn id_tokens_that_do_not_verify_are_refused() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
-    oidc.sign_in_as(w.olivia.email.as_str());
+    let (w, oidc) = acme_with_sso(sqlite_store().await).await;
     let cases = [
         (
             TokenTweak {
@@ -268,8 +264,7 @@ async fn id_tokens_that_do_not_verify_are_refused() {
     ];
     for (tweak, says) in cases {
         oidc.tweak_tokens(tweak);
-        let browser = w.browser(ACME);
-        browser.get("/login").await.assert_ok();
+        let browser = at_sign_in(&w).await;
         let answer = round_trip(&browser, |u| u).await;
         assert_refused(&answer, says);
         assert_eq!(
@@ -282,17 +277,14 @@ async fn id_tokens_that_do_not_verify_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_who_is_not_a_member_is_refused() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
+    let (w, oidc) = acme_with_sso(sqlite_store().await).await;
     for email in [
         "stranger@example.com",
         "owner@globex.example",
         "ada@example.com",
     ] {
         oidc.sign_in_as(email);
-        let browser = w.browser(ACME);
-        browser.get("/login").await.assert_ok();
+        let browser = at_sign_in(&w).await;
         let answer = round_trip(&browser, |u| u).await;
         assert_refused(&answer, &format!("{email} is not a member of acme"));
     }
@@ -305,18 +297,14 @@ async fn someone_who_is_not_a_member_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_tenants_sso_is_never_used_by_another() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let oidc = FakeOidc::start().await;
-    configure(&w, &oidc).await;
-    oidc.sign_in_as(w.olivia.email.as_str());
+    let (w, oidc) = acme_with_sso(sqlite_store().await).await;
     let globex = w.browser(&format!("globex.{BASE_DOMAIN}"));
     let login = globex.get("/login").await;
     login.assert_ok();
     assert!(!login.body.contains("Sign in with SSO"));
     assert_eq!(globex.get("/sso/start").await.status, StatusCode::NOT_FOUND);
     // An acme sign-in's callback replayed on globex's host finds nothing there.
-    let acme = w.browser(ACME);
-    acme.get("/login").await.assert_ok();
+    let acme = at_sign_in(&w).await;
     let start = acme.get("/sso/start").await;
     let back = provider_redirect(start.location().unwrap()).await;
     let query = back.split_once('?').unwrap().1;
@@ -381,8 +369,7 @@ async fn settings_check_the_issuer_and_never_show_the_secret() {
         .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     oidc.sign_in_as(w.olivia.email.as_str());
-    let browser = w.browser(ACME);
-    browser.get("/login").await.assert_ok();
+    let browser = at_sign_in(&w).await;
     assert_eq!(
         round_trip(&browser, |u| u).await.status,
         StatusCode::SEE_OTHER

@@ -18,7 +18,7 @@ use crate::error::PortalError;
 use crate::forms::Form;
 use crate::host::Site;
 use crate::session::{self, FormToken, Signed};
-use crate::view::Page;
+use crate::view::{Page, Visitor};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -67,27 +67,18 @@ pub(super) fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub(super) fn tenant_of(site: &Site) -> Result<&lineup_core::tenant::Tenant, PortalError> {
-    match site {
-        Site::Tenant(t) => Ok(t),
-        Site::Root => Err(PortalError::NotFound),
-    }
-}
-
 async fn login_form(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Query(query): Query<NextQuery>,
 ) -> Result<Html<String>, PortalError> {
-    let tenant = tenant_of(&site)?;
     let page = LoginPage {
         tenant_name: tenant.name.clone(),
         csrf,
         next: safe_next(query.next.as_deref()),
         email: String::new(),
         error: None,
-        sso_enabled: sso_enabled(&portal, tenant).await?,
+        sso_enabled: sso_enabled(&portal, &tenant).await?,
     };
     Ok(Html(page.render()?))
 }
@@ -101,11 +92,9 @@ struct LoginForm {
 
 async fn login(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     let limiter = &portal.sign_in_limiter;
     let slug = tenant.slug.as_str();
     if let Some(wait) = limiter.blocked_for(slug, &form.email) {
@@ -133,7 +122,7 @@ async fn login(
                 next,
                 email: form.email,
                 error: Some(e.to_string()),
-                sso_enabled: sso_enabled(&portal, tenant).await?,
+                sso_enabled: sso_enabled(&portal, &tenant).await?,
             };
             Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
         }

@@ -2,23 +2,21 @@
 //! name and password, an existing one confirms its password; then they are signed in.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
 use lineup_core::CoreError;
 use lineup_core::link::LinkProblem;
 use lineup_core::member::{Acceptance, Invitation};
 use serde::Deserialize;
 
-use super::auth::tenant_of;
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
-use crate::host::Site;
-use crate::session::{FormToken, with_session_cookie};
-use crate::view::redirect_with_notice;
+use crate::session::with_session_cookie;
+use crate::view::{Visitor, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new().route("/invite/{token}", get(show).post(accept))
@@ -68,11 +66,9 @@ const INVITE_ADVICE: &str = "Ask an admin of the organisation to invite you agai
 
 async fn show(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     match portal.lineup.invitation(tenant.id, &token).await? {
         Ok(invitation) => {
             let page = InvitePage {
@@ -103,12 +99,10 @@ struct AcceptForm {
 
 async fn accept(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Path(token): Path<String>,
     Form(form): Form<AcceptForm>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     let invitation = match portal.lineup.invitation(tenant.id, &token).await? {
         Ok(invitation) => invitation,
         Err(problem) => {

@@ -2,22 +2,20 @@
 //! an account), then choose a new password through it.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
 use lineup_core::CoreError;
 use serde::Deserialize;
 
-use super::auth::tenant_of;
 use super::invites::link_problem;
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
-use crate::host::Site;
-use crate::session::{FormToken, with_session_cookie};
-use crate::view::redirect_with_notice;
+use crate::session::with_session_cookie;
+use crate::view::{Visitor, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -46,12 +44,9 @@ struct ResetPage {
 const RESET_HEADING: &str = "This reset link cannot be used";
 const RESET_ADVICE: &str = "Ask for a new link from the sign-in page (Forgot your password?).";
 
-async fn forgot_form(
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
-) -> Result<Html<String>, PortalError> {
+async fn forgot_form(Visitor { tenant, csrf }: Visitor) -> Result<Html<String>, PortalError> {
     let page = ForgotPage {
-        tenant_name: tenant_of(&site)?.name.clone(),
+        tenant_name: tenant.name.clone(),
         csrf,
         email: String::new(),
         sent: false,
@@ -67,11 +62,9 @@ struct ForgotForm {
 
 async fn forgot(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Form(form): Form<ForgotForm>,
 ) -> Result<Html<String>, PortalError> {
-    let tenant = tenant_of(&site)?;
     let email = form.email.trim();
     if email.is_empty() {
         return Err(PortalError::invalid("email", "is required"));
@@ -83,7 +76,7 @@ async fn forgot(
         });
     }
     portal.reset_limiter.failed(slug, email);
-    let link = |token: &str| portal.tenant_link(tenant, &format!("/password/reset/{token}"));
+    let link = |token: &str| portal.tenant_link(&tenant, &format!("/password/reset/{token}"));
     portal
         .lineup
         .request_password_reset(tenant.id, email, &link)
@@ -100,11 +93,9 @@ async fn forgot(
 
 async fn reset_form(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     match portal
         .lineup
         .check_password_reset(tenant.id, &token)
@@ -133,12 +124,10 @@ struct ResetForm {
 
 async fn reset(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Path(token): Path<String>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     let outcome = if form.password != form.confirm {
         Err(CoreError::invalid("confirm", "the two passwords differ"))
     } else {

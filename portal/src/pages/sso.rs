@@ -2,22 +2,21 @@
 //! public legs of a sign-in: off to the identity provider, and back.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
 use lineup_core::CoreError;
 use lineup_core::sso::SsoUpdate;
 use serde::Deserialize;
 
-use super::auth::{safe_next, tenant_of};
+use super::auth::safe_next;
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
-use crate::host::Site;
-use crate::session::{FormToken, with_session_cookie};
-use crate::view::{Chrome, Page, redirect_with_notice};
+use crate::session::with_session_cookie;
+use crate::view::{Chrome, Page, Visitor, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -142,12 +141,13 @@ struct StartQuery {
 /// Off to the identity provider; it sends the browser back to this very host.
 async fn start(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(browser): FormToken,
+    Visitor {
+        tenant,
+        csrf: browser,
+    }: Visitor,
     headers: HeaderMap,
     Query(query): Query<StartQuery>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -175,11 +175,12 @@ struct CallbackQuery {
 
 async fn callback(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(browser): FormToken,
+    Visitor {
+        tenant,
+        csrf: browser,
+    }: Visitor,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     let (Some(code), Some(state)) = (query.code, query.state) else {
         let reason = match query.error {
             Some(error) => format!(
