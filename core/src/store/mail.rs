@@ -52,30 +52,24 @@ pub async fn claim(
          WHERE (state = 'queued' AND next_attempt_at <= $1)
             OR (state = 'sending' AND locked_until < $1)
          ORDER BY next_attempt_at LIMIT 1";
-    let sql = |lock: &str| {
-        format!(
-            "UPDATE outbound_emails SET state = 'sending', locked_until = $2,
-                 attempts = attempts + 1
-             WHERE id = ({pick}{lock})
-             RETURNING id, tenant_id, recipient, subject, body_sealed, attempts"
-        )
+    // Several workers on PostgreSQL skip each other's claims; SQLite has one writer anyway.
+    let lock = match tx {
+        Tx::Sqlite(_) => "",
+        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
     };
-    Ok(match tx {
-        Tx::Sqlite(t) => {
-            sqlx::query_as(&sql(""))
-                .bind(now)
-                .bind(lease_until)
-                .fetch_optional(&mut **t)
-                .await?
-        }
-        Tx::Postgres(t) => {
-            sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED"))
-                .bind(now)
-                .bind(lease_until)
-                .fetch_optional(&mut **t)
-                .await?
-        }
-    })
+    let sql = format!(
+        "UPDATE outbound_emails SET state = 'sending', locked_until = $2,
+             attempts = attempts + 1
+         WHERE id = ({pick}{lock})
+         RETURNING id, tenant_id, recipient, subject, body_sealed, attempts"
+    );
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_optional(conn)
+            .await?
+    }))
 }
 
 /// Delivered: never sent again, and the sealed body (a live link) is erased.
