@@ -270,6 +270,10 @@ both_backends!(
         let first = w.deliver_mail(&smtp).await;
         assert_eq!((first.sent, first.retrying), (0, 1));
         assert!(smtp.received().is_empty());
+        admin
+            .get("/members")
+            .await
+            .assert_contains("1 email is waiting to be sent");
         // Not due again yet…
         assert_eq!(w.deliver_mail(&smtp).await.sent, 0);
         // …but a few minutes later it goes, once.
@@ -289,6 +293,8 @@ both_backends!(
             0
         );
         assert_eq!(smtp.to("new@example.com").len(), 1);
+        let page = admin.get("/members").await;
+        assert!(!page.body.contains("waiting to be sent"));
         let mut tx = w.store.tenant(w.tenant).await.unwrap();
         let rows = lineup_core::store::mail::list(&mut tx, w.tenant)
             .await

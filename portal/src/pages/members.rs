@@ -34,6 +34,8 @@ struct MembersPage {
     /// Roles this user may hand out (only owners grant the owner role).
     roles: Vec<&'static str>,
     me: UserId,
+    /// Invite and reset emails the mail server has not accepted yet.
+    undelivered: i64,
     invite: InviteForm,
     error: Option<String>,
 }
@@ -75,6 +77,7 @@ async fn render(
             .map(|r| r.as_str())
             .collect(),
         me: page.signed.session.user_id,
+        undelivered: portal.lineup.undelivered_emails(tenant).await?,
         invite,
         error: error.as_ref().map(|(_, e)| e.clone()),
     };
