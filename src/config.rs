@@ -24,6 +24,10 @@ pub struct Config {
     pub slack: Option<SlackSettings>,
     pub discord: Option<DiscordSettings>,
     pub teams: Option<TeamsSettings>,
+    /// `None` means emails are written as `.eml` files under `data_dir/outbox`.
+    pub smtp: Option<lineup_core::mail::SmtpSettings>,
+    /// The sender of invite and password-reset emails.
+    pub mail_from: String,
 }
 
 #[derive(Debug, Clone)]
@@ -196,7 +200,22 @@ impl Config {
                 token_url: get("TEAMS_TOKEN_URL"),
             }),
         };
+        let mail_from = get("MAIL_FROM");
+        let smtp = match get("SMTP_URL") {
+            None => None,
+            Some(url) => {
+                let from = mail_from
+                    .as_deref()
+                    .ok_or_else(|| error("MAIL_FROM", "is required when SMTP_URL is set"))?;
+                Some(
+                    lineup_core::mail::SmtpSettings::parse(&url, from)
+                        .map_err(|reason| error("SMTP_URL", reason))?,
+                )
+            }
+        };
         Ok(Self {
+            smtp,
+            mail_from: mail_from.unwrap_or_else(|| "lineup@localhost".to_owned()),
             provider_webhook_secret: get("PROVIDER_WEBHOOK_SECRET"),
             teams,
             discord,
@@ -280,6 +299,10 @@ mod tests {
             ("PROVIDER_ACCOUNT_ID", "acc"),
         ]);
         assert_eq!(missing.unwrap_err().setting, "PROVIDER_CLIENT_SECRET");
+        let no_sender = config(&[("SMTP_URL", "smtp://mail.example.com")]);
+        assert_eq!(no_sender.unwrap_err().setting, "MAIL_FROM");
+        let bad_scheme = config(&[("SMTP_URL", "imap://x"), ("MAIL_FROM", "l@x.com")]);
+        assert_eq!(bad_scheme.unwrap_err().setting, "SMTP_URL");
         for bad in ["ftp://lineup.example.com", "lineup.example.com", "https://"] {
             let c = config(&[("LINEUP_PORTAL_URL", bad)]);
             assert_eq!(c.unwrap_err().setting, "LINEUP_PORTAL_URL", "{bad}");

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use lineup_core::Lineup;
+use lineup_core::mail::{FileMailer, Mailer, SmtpMailer};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::WebhookError;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
@@ -39,6 +40,8 @@ pub struct Runtime {
     pub discord: Option<DiscordState>,
     pub teams: Option<TeamsState>,
     pub portal: Portal,
+    /// Delivers the email outbox: SMTP, or `.eml` files when no SMTP_URL is set.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 /// The Slack routes' state and its install links, when Slack is configured.
@@ -146,8 +149,18 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
             install_state,
         }
     });
-    let portal = Portal::new(lineup.clone(), PortalConfig::new(config.portal_url.clone()));
+    let mailer: Arc<dyn Mailer> = match &config.smtp {
+        Some(settings) => Arc::new(SmtpMailer::new(settings.clone())),
+        None => {
+            let outbox = config.data_dir.join("outbox");
+            tracing::info!(folder = %outbox.display(), "no SMTP_URL set: emails are written to the outbox folder");
+            Arc::new(FileMailer::new(outbox, &config.mail_from))
+        }
+    };
+    let portal = Portal::new(lineup.clone(), PortalConfig::new(config.portal_url.clone()))
+        .with_mailer(mailer.clone());
     Ok(Runtime {
+        mailer,
         portal,
         lineup,
         simulator,
@@ -353,7 +366,11 @@ pub async fn serve(
         .await
         .with_context(|| format!("LINEUP_LISTEN: cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let worker = tokio::spawn(run_worker(runtime.lineup.clone(), runtime.flows.clone()));
+    let worker = tokio::spawn(run_worker(
+        runtime.lineup.clone(),
+        runtime.flows.clone(),
+        runtime.mailer.clone(),
+    ));
     on_ready(bound);
     axum::serve(listener, router(&runtime))
         .with_graceful_shutdown(shutdown_signal())
@@ -370,8 +387,9 @@ pub async fn serve(
 /// Background work every 30 s: finish provider operations left in flight (after a restart,
 /// or a provider slower than a request could wait); remind, escalate and expire pending
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
-/// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance.
-async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
+/// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
+/// deliver queued email (retrying failed sends).
+async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
     let worker = format!(
         "lineup-{}-{}",
         std::process::id(),
@@ -395,6 +413,10 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(alerts = n, "posted alerts to finance"),
             Err(e) => tracing::warn!(error = %e, "delivering alerts failed"),
+        }
+        let now = time::OffsetDateTime::now_utc();
+        if let Err(e) = lineup.deliver_due_emails(mailer.as_ref(), now).await {
+            tracing::warn!(error = %e, "delivering queued email failed");
         }
     }
 }

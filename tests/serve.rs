@@ -425,3 +425,74 @@ fn provider_webhooks_are_verified_and_accepted() {
     );
     server.interrupt();
 }
+
+/// With no SMTP_URL, a password-reset email becomes an `.eml` file in the data directory's
+/// outbox, with a working link to the tenant's portal.
+#[test]
+fn without_smtp_emails_are_written_to_the_outbox_folder() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let server = start(&["demo"], &[("LINEUP_DATA_DIR", dir)]);
+    let port = url::Url::parse(&server.url).unwrap().port().unwrap();
+    let host = "demo.lineup.localhost";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .resolve(host, ([127, 0, 0, 1], port).into())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let origin = format!("http://{host}:{port}");
+        let form = client
+            .get(format!("{origin}/password/forgot"))
+            .send()
+            .await
+            .unwrap();
+        let cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let html = form.text().await.unwrap();
+        let marker = "name=\"_csrf\" value=\"";
+        let start = html.find(marker).unwrap() + marker.len();
+        let csrf = &html[start..start + 64];
+        let answer = client
+            .post(format!("{origin}/password/forgot"))
+            .header("cookie", cookie)
+            .form(&[("email", "admin@demo.lineup.localhost"), ("_csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    });
+    let outbox = data.path().join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        let found = std::fs::read_dir(&outbox)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|x| x == "eml"));
+        if let Some(entry) = found {
+            break std::fs::read_to_string(entry.path()).ok();
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    server.interrupt();
+    let message = message.expect("an .eml file in the outbox folder");
+    assert!(
+        message.contains("To: admin@demo.lineup.localhost\r\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Subject: Reset your Lineup password\r\n"),
+        "{message}"
+    );
+    // The link's port is LINEUP_PORTAL_URL's (here the listen setting, port 0).
+    assert!(message.contains(&format!("http://{host}:")), "{message}");
+    assert!(message.contains("/password/reset/"), "{message}");
+}

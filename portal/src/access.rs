@@ -101,6 +101,39 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/audit", P::ViewAudit),
     // The audit log is not a manager's to see, so neither is its download.
     rule(Tenant, "GET", "/audit/export.csv", P::ViewAudit),
+    rule(Tenant, "GET", "/members", P::ManageMembers),
+    rule(Tenant, "POST", "/members/invite", P::ManageMembers),
+    rule(Tenant, "POST", "/members/{user_id}", P::ManageMembers),
+    rule(
+        Tenant,
+        "POST",
+        "/members/{user_id}/remove",
+        P::ManageMembers,
+    ),
+    rule(Tenant, "GET", "/invite/{token}", P::Public),
+    rule(Tenant, "POST", "/invite/{token}", P::Public),
+    rule(Tenant, "GET", "/password/forgot", P::Public),
+    rule(Tenant, "POST", "/password/forgot", P::Public),
+    rule(Tenant, "GET", "/password/reset/{token}", P::Public),
+    rule(Tenant, "POST", "/password/reset/{token}", P::Public),
+    rule(Tenant, "GET", "/settings/domains", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/domains", P::ManageOrganisation),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/domains/{domain}/verify",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/domains/{domain}/remove",
+        P::ManageOrganisation,
+    ),
+    rule(Tenant, "GET", "/settings/sso", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/sso", P::ManageOrganisation),
+    rule(Tenant, "GET", "/sso/start", P::Public),
+    rule(Tenant, "GET", "/sso/callback", P::Public),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
+use lineup_core::domain::{DnsTxtResolver, TxtResolver};
+use lineup_core::mail::Mailer;
 use url::Url;
 
 pub use access::{Permission, ROUTES, RouteRule, allows};
@@ -59,6 +61,12 @@ pub struct Portal {
     pub lineup: Lineup,
     pub config: Arc<PortalConfig>,
     pub(crate) sign_in_limiter: Arc<session::SignInLimiter>,
+    /// "Forgot your password?" requests per address, so nobody can flood an inbox.
+    pub(crate) reset_limiter: Arc<session::SignInLimiter>,
+    /// Sends queued email right away; without one it waits for the worker.
+    mailer: Option<Arc<dyn Mailer>>,
+    /// Checks custom domains' DNS challenge records.
+    pub(crate) txt_resolver: Arc<dyn TxtResolver>,
 }
 
 impl Portal {
@@ -67,7 +75,44 @@ impl Portal {
             lineup,
             config: Arc::new(config),
             sign_in_limiter: Arc::default(),
+            reset_limiter: Arc::new(session::SignInLimiter::new(
+                3,
+                std::time::Duration::from_secs(15 * 60),
+            )),
+            mailer: None,
+            txt_resolver: Arc::new(DnsTxtResolver::from_system()),
         }
+    }
+
+    pub fn with_txt_resolver(mut self, resolver: Arc<dyn TxtResolver>) -> Self {
+        self.txt_resolver = resolver;
+        self
+    }
+
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Deliver what was just queued in the background: the page does not wait on the mail
+    /// server (nor tell, by its timing, whether anything was sent). What fails here stays
+    /// queued for the worker.
+    pub(crate) fn deliver_mail_soon(&self) {
+        let Some(mailer) = self.mailer.clone() else {
+            return;
+        };
+        let lineup = self.lineup.clone();
+        tokio::spawn(async move {
+            let now = lineup_core::store::now();
+            if let Err(e) = lineup.deliver_due_emails(mailer.as_ref(), now).await {
+                tracing::warn!(error = %e, "delivering queued email failed; the worker retries");
+            }
+        });
+    }
+
+    /// A link into this tenant's portal, for emails.
+    pub(crate) fn tenant_link(&self, tenant: &lineup_core::tenant::Tenant, path: &str) -> String {
+        format!("{}{path}", self.config.tenant_url(tenant.slug.as_str()))
     }
 }
 

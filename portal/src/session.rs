@@ -142,19 +142,35 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Counts failed sign-ins per (tenant host, email) in memory. Per process: with several
 /// replicas an attacker gets this many tries per replica, still far from a useful guess rate.
-#[derive(Default)]
 pub struct SignInLimiter {
     failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
+    max: usize,
+    window: Duration,
+}
+
+impl Default for SignInLimiter {
+    fn default() -> Self {
+        Self::new(MAX_FAILURES, FAILURE_WINDOW)
+    }
 }
 
 impl SignInLimiter {
+    /// At most `max` attempts per (tenant, email) in any `window`.
+    pub fn new(max: usize, window: Duration) -> Self {
+        Self {
+            failures: Mutex::default(),
+            max,
+            window,
+        }
+    }
+
     /// How long until another attempt is allowed, if the limit is reached.
     pub fn blocked_for(&self, tenant: &str, email: &str) -> Option<Duration> {
         let mut failures = self.failures.lock().expect("limiter lock");
         let key = (tenant.to_owned(), email.trim().to_ascii_lowercase());
         let recent = failures.entry(key).or_default();
-        recent.retain(|at| at.elapsed() < FAILURE_WINDOW);
-        (recent.len() >= MAX_FAILURES).then(|| FAILURE_WINDOW - recent[0].elapsed())
+        recent.retain(|at| at.elapsed() < self.window);
+        (recent.len() >= self.max).then(|| self.window - recent[0].elapsed())
     }
 
     pub fn failed(&self, tenant: &str, email: &str) {
@@ -167,4 +183,17 @@ impl SignInLimiter {
         let mut failures = self.failures.lock().expect("limiter lock");
         failures.remove(&(tenant.to_owned(), email.trim().to_ascii_lowercase()));
     }
+}
+
+/// The answer to a completed sign-in (password, invite, reset, single sign-on): the session
+/// cookie on `response`, usually a redirect.
+pub fn with_session_cookie(
+    portal: &Portal,
+    token: &str,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session_cookie_header(portal, token));
+    response
 }

@@ -27,6 +27,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("Policies", "/policies", Permission::ViewPolicies),
     ("Alerts", "/alerts", Permission::ViewAlerts),
     ("Audit log", "/audit", Permission::ViewAudit),
+    ("Members", "/members", Permission::ManageMembers),
     ("Settings", "/settings", Permission::ManageOrganisation),
 ];
 
@@ -141,4 +142,26 @@ pub fn redirect_with_notice(to: &str, notice: &str) -> Response {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Someone on a tenant's public pages (sign-in, invites, password reset, single sign-on):
+/// the tenant the host names, and the token their forms echo.
+pub struct Visitor {
+    pub tenant: Tenant,
+    pub csrf: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let FormToken(csrf) = FormToken::from_request_parts(parts, state).await?;
+        match parts.extensions.get::<Site>() {
+            Some(Site::Tenant(tenant)) => Ok(Self {
+                tenant: (**tenant).clone(),
+                csrf,
+            }),
+            _ => Err(PortalError::NotFound),
+        }
+    }
 }

@@ -95,7 +95,7 @@ fZJ9mT7J+27+GKtUBfHXFbZEE2TMhz4MZVhNHogdjGvbxM5C1HvcDLFsn/vDJWYE
 STypKlbr29hzrT71Et3GkRTylhOHeMSbxscvlWWdOls5zUMzolCNUQ==
 -----END RSA PRIVATE KEY-----";
 
-fn pem_der(pem: &str) -> Vec<u8> {
+pub fn pem_der(pem: &str) -> Vec<u8> {
     let b64: String = pem
         .lines()
         .filter(|l| !l.starts_with("-----"))

@@ -2,7 +2,9 @@
 //! and fresh stores on both backends so every store test runs on SQLite and PostgreSQL.
 
 pub mod fake_discord;
+pub mod fake_oidc;
 pub mod fake_slack;
+pub mod fake_smtp;
 pub mod fake_teams;
 pub mod portal;
 mod postgres;

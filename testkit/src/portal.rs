@@ -337,3 +337,120 @@ fn csrf_in(html: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
 }
+
+impl PortalWorld {
+    /// Deliver every queued email through `smtp` now (what the worker does every tick).
+    pub async fn deliver_mail(
+        &self,
+        smtp: &crate::fake_smtp::FakeSmtp,
+    ) -> lineup_core::mail::DeliveryReport {
+        self.lineup
+            .deliver_due_emails(&smtp.mailer(), lineup_core::store::now())
+            .await
+            .unwrap()
+    }
+
+    /// Serve the same tenants from a second portal, changed by `customize` (a mailer, a DNS
+    /// resolver…), on its own loopback port.
+    pub async fn serve_another(&self, customize: impl FnOnce(Portal) -> Portal) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{BASE_DOMAIN}:{}", addr.port());
+        let portal = customize(Portal::new(
+            self.lineup.clone(),
+            PortalConfig::new(base.parse().unwrap()),
+        ));
+        let app = portal_router(portal);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    /// The portal user with this email.
+    pub async fn user_id(&self, email: &str) -> lineup_core::ids::UserId {
+        let mut tx = self.store.system().await.unwrap();
+        lineup_core::store::users::find_by_email(&mut tx, email)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {email}"))
+            .id
+    }
+
+    /// Make every emailed link of every tenant expire now, as if its time had passed.
+    pub async fn expire_links(&self) {
+        let past = lineup_core::store::now() - time::Duration::seconds(1);
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query("UPDATE user_tokens SET expires_at = $1")
+                    .bind(past)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query("UPDATE user_tokens SET expires_at = $1")
+                    .bind(past)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// The actions recorded in `tenant`'s audit log about one subject, oldest first.
+    pub async fn audit_in(
+        &self,
+        tenant: TenantId,
+        subject_type: &str,
+        subject_id: &str,
+    ) -> Vec<String> {
+        let mut tx = self.store.tenant(tenant).await.unwrap();
+        lineup_core::store::audit::list_for_subject(&mut tx, tenant, subject_type, subject_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+impl Browser {
+    /// Follow a link from an email (an absolute URL on this browser's host): its path only.
+    pub async fn open_link(&self, link: &str) -> Response {
+        let path = link
+            .strip_prefix(&self.origin)
+            .unwrap_or_else(|| panic!("{link} is not on {}", self.origin));
+        self.get(path).await
+    }
+}
+
+/// DNS as a test wants it: TXT records set by hand, so domain verification can be forced.
+#[derive(Default)]
+pub struct FakeDns {
+    records: Mutex<BTreeMap<String, Vec<String>>>,
+}
+
+impl FakeDns {
+    pub fn set_txt(&self, name: &str, value: &str) {
+        self.records
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+}
+
+#[async_trait::async_trait]
+impl lineup_core::domain::TxtResolver for FakeDns {
+    async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default())
+    }
+}

@@ -5,10 +5,12 @@
 pub mod alerts;
 pub mod audit;
 pub mod chat;
+pub mod domains;
 pub mod employees;
 pub mod guardrails;
 pub mod jobs;
 pub mod lines;
+pub mod mail;
 pub mod operations;
 pub mod org;
 pub mod plans;
@@ -17,8 +19,10 @@ mod query;
 pub mod reports;
 pub mod requests;
 pub mod sessions;
+pub mod sso;
 pub mod tenants;
 pub mod usage;
+pub mod user_tokens;
 pub mod users;
 
 use std::str::FromStr;

@@ -130,3 +130,122 @@ pub async fn roles_of_employee(
             .await?
     }))
 }
+
+/// A member of a tenant: the user, their role and the employee record they are, if linked.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRow {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub employee_id: Option<crate::ids::EmployeeId>,
+    pub employee_name: Option<String>,
+    pub employee_email: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, m.employee_id,
+            CASE WHEN e.id IS NULL THEN NULL ELSE e.given_name || ' ' || e.family_name END
+                AS employee_name,
+            e.email AS employee_email, m.created_at
+     FROM memberships m
+     JOIN users u ON u.id = m.user_id
+     LEFT JOIN employees e ON e.id = m.employee_id AND e.tenant_id = m.tenant_id
+     WHERE m.tenant_id = $1";
+
+pub async fn members(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<MemberRow>> {
+    let sql = format!("{MEMBER_SELECT} ORDER BY u.name, u.email");
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(tenant).fetch_all(conn).await?
+    }))
+}
+
+pub async fn member(tx: &mut Tx, tenant: TenantId, user: UserId) -> StoreResult<Option<MemberRow>> {
+    let sql = format!("{MEMBER_SELECT} AND m.user_id = $2");
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(user)
+            .fetch_optional(conn)
+            .await?
+    }))
+}
+
+pub async fn member_by_email(
+    tx: &mut Tx,
+    tenant: TenantId,
+    email: &str,
+) -> StoreResult<Option<MemberRow>> {
+    let sql = format!("{MEMBER_SELECT} AND u.email = $2");
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(email)
+            .fetch_optional(conn)
+            .await?
+    }))
+}
+
+pub async fn update_membership(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+    role: &str,
+    employee: Option<crate::ids::EmployeeId>,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE memberships SET role = $3, employee_id = $4
+             WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(role)
+        .bind(employee)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn remove_membership(tx: &mut Tx, tenant: TenantId, user: UserId) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}
+
+pub async fn count_with_role(tx: &mut Tx, tenant: TenantId, role: &str) -> StoreResult<i64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND role = $2")
+            .bind(tenant)
+            .bind(role)
+            .fetch_one(conn)
+            .await?
+    }))
+}
+
+pub async fn set_password(tx: &mut Tx, user: UserId, password_hash: &str) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user)
+            .bind(password_hash)
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}
+
+/// The tenants a user belongs to (a password is one per person, across tenants).
+pub async fn tenants_of(tx: &mut Tx, user: UserId) -> StoreResult<Vec<TenantId>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT tenant_id FROM memberships WHERE user_id = $1")
+            .bind(user)
+            .fetch_all(conn)
+            .await?
+    }))
+}

@@ -18,7 +18,7 @@ use crate::error::PortalError;
 use crate::forms::Form;
 use crate::host::Site;
 use crate::session::{self, FormToken, Signed};
-use crate::view::Page;
+use crate::view::{Page, Visitor};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -51,6 +51,7 @@ struct LoginPage {
     next: String,
     email: String,
     error: Option<String>,
+    sso_enabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -59,32 +60,25 @@ struct NextQuery {
 }
 
 /// Only paths on this site: `//evil.example` or `https://…` would be an open redirect.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
 
-fn tenant_of(site: &Site) -> Result<&lineup_core::tenant::Tenant, PortalError> {
-    match site {
-        Site::Tenant(t) => Ok(t),
-        Site::Root => Err(PortalError::NotFound),
-    }
-}
-
 async fn login_form(
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    State(portal): State<Portal>,
+    Visitor { tenant, csrf }: Visitor,
     Query(query): Query<NextQuery>,
 ) -> Result<Html<String>, PortalError> {
-    let tenant = tenant_of(&site)?;
     let page = LoginPage {
         tenant_name: tenant.name.clone(),
         csrf,
         next: safe_next(query.next.as_deref()),
         email: String::new(),
         error: None,
+        sso_enabled: sso_enabled(&portal, &tenant).await?,
     };
     Ok(Html(page.render()?))
 }
@@ -98,11 +92,9 @@ struct LoginForm {
 
 async fn login(
     State(portal): State<Portal>,
-    Extension(site): Extension<Site>,
-    FormToken(csrf): FormToken,
+    Visitor { tenant, csrf }: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PortalError> {
-    let tenant = tenant_of(&site)?;
     let limiter = &portal.sign_in_limiter;
     let slug = tenant.slug.as_str();
     if let Some(wait) = limiter.blocked_for(slug, &form.email) {
@@ -118,12 +110,8 @@ async fn login(
     {
         Ok(new) => {
             limiter.succeeded(slug, &form.email);
-            let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                session::session_cookie_header(&portal, &new.token),
-            );
-            Ok(response)
+            let response = Redirect::to(&next).into_response();
+            Ok(session::with_session_cookie(&portal, &new.token, response))
         }
         Err(e @ (CoreError::NotAuthorised(_) | CoreError::Invalid { .. })) => {
             limiter.failed(slug, &form.email);
@@ -134,11 +122,20 @@ async fn login(
                 next,
                 email: form.email,
                 error: Some(e.to_string()),
+                sso_enabled: sso_enabled(&portal, &tenant).await?,
             };
             Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn sso_enabled(
+    portal: &Portal,
+    tenant: &lineup_core::tenant::Tenant,
+) -> Result<bool, PortalError> {
+    let settings = portal.lineup.sso_settings(tenant.id).await?;
+    Ok(settings.is_some_and(|s| s.enabled))
 }
 
 async fn logout(State(portal): State<Portal>, signed: Signed) -> Result<Response, PortalError> {

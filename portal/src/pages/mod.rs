@@ -5,8 +5,13 @@ mod audit;
 mod auth;
 mod dashboard;
 mod exports;
+mod domains;
 mod home;
+mod invites;
+mod members;
+mod password;
 mod settings;
+mod sso;
 
 use axum::Router;
 use axum::http::header;
@@ -24,6 +29,11 @@ pub fn routes() -> Router<Portal> {
         .merge(dashboard::routes())
         .merge(exports::routes())
         .merge(audit::routes())
+        .merge(members::routes())
+        .merge(invites::routes())
+        .merge(password::routes())
+        .merge(domains::routes())
+        .merge(sso::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {

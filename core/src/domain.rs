@@ -1,0 +1,239 @@
+//! Custom domains: a tenant's portal on a host name of its own, once it proves it controls
+//! the name with a DNS TXT record (`_lineup-challenge.<domain>` = `lineup-verify=<token>`).
+//! One domain, one tenant.
+
+mod dns;
+
+use time::OffsetDateTime;
+
+pub use dns::DnsTxtResolver;
+
+use crate::app::{Lineup, record, required};
+use crate::audit::{Actor, AuditEvent};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::TenantId;
+use crate::session::random_token;
+use crate::store::{self, domains::DomainRow, now};
+
+/// Looks up the TXT records of a name; the portal holds one (a fake in tests).
+#[async_trait::async_trait]
+pub trait TxtResolver: Send + Sync {
+    /// The TXT strings at `name` (each record's strings joined); empty when there are none.
+    async fn txt(&self, name: &str) -> Result<Vec<String>, String>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomDomain {
+    pub domain: String,
+    /// The TXT record to create, and the value it must hold.
+    pub record_name: String,
+    pub record_value: String,
+    pub verified_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+impl From<DomainRow> for CustomDomain {
+    fn from(row: DomainRow) -> Self {
+        Self {
+            record_name: challenge_name(&row.domain),
+            record_value: format!("lineup-verify={}", row.verification_token),
+            domain: row.domain,
+            verified_at: row.verified_at,
+            created_at: row.created_at,
+        }
+    }
+}
+
+pub fn challenge_name(domain: &str) -> String {
+    format!("_lineup-challenge.{domain}")
+}
+
+/// A host name as DNS spells it: lower case, no trailing dot, two or more labels of
+/// letters, digits and inner dashes.
+pub fn parse_domain(input: &str) -> CoreResult<String> {
+    let domain = input.trim().trim_end_matches('.').to_ascii_lowercase();
+    let bad = |reason: &str| CoreError::invalid("domain", format!("{domain:?} {reason}"));
+    if domain.len() > 253 {
+        return Err(bad("is longer than 253 characters"));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err(bad("needs at least two parts, like portal.example.com"));
+    }
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !labels.iter().all(label_ok) {
+        return Err(bad(
+            "is not a host name (letters, digits, dashes and dots only)",
+        ));
+    }
+    Ok(domain)
+}
+
+impl Lineup {
+    pub async fn custom_domains(&self, tenant: TenantId) -> CoreResult<Vec<CustomDomain>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let rows = store::domains::list(&mut tx, tenant).await?;
+        Ok(rows.into_iter().map(CustomDomain::from).collect())
+    }
+
+    /// Register `domain` for `tenant`, unverified, with a fresh challenge. `portal_domain`
+    /// is Lineup's own base domain: names under it are tenants' subdomains, never custom.
+    pub async fn add_custom_domain(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        domain: &str,
+        portal_domain: &str,
+    ) -> CoreResult<CustomDomain> {
+        let domain = parse_domain(domain)?;
+        if domain == portal_domain || domain.ends_with(&format!(".{portal_domain}")) {
+            return Err(CoreError::invalid(
+                "domain",
+                format!("{domain} is part of Lineup's own domain; your portal already lives there"),
+            ));
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        if store::domains::get(&mut tx, tenant, &domain)
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::invalid(
+                "domain",
+                format!("{domain} is already added"),
+            ));
+        }
+        let row = DomainRow {
+            domain: domain.clone(),
+            verification_token: random_token()[..32].to_owned(),
+            verified_at: None,
+            created_at: now(),
+        };
+        match store::domains::insert(&mut tx, tenant, &row).await {
+            Err(e) if e.is_unique_violation() => {
+                return Err(CoreError::Conflict(format!(
+                    "{domain} is already claimed by another organisation"
+                )));
+            }
+            other => other?,
+        }
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "domain.added",
+            ("domain", domain.clone()),
+            None,
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    /// Look for the challenge record and mark the domain verified when it is there. The
+    /// error says what was found instead, so the admin can fix their DNS.
+    pub async fn verify_custom_domain(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        domain: &str,
+        resolver: &dyn TxtResolver,
+    ) -> CoreResult<CustomDomain> {
+        let domain = parse_domain(domain).map_err(|_| CoreError::not_found("domain", domain))?;
+        let current: CustomDomain = {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let row = store::domains::get(&mut tx, tenant, &domain).await?;
+            required(row, "domain", &domain)?.into()
+        };
+        if current.verified_at.is_some() {
+            return Ok(current);
+        }
+        // No transaction is held while DNS answers.
+        let found = resolver.txt(&current.record_name).await.map_err(|e| {
+            CoreError::invalid(
+                "domain",
+                format!("looking up {} failed: {e}", current.record_name),
+            )
+        })?;
+        if !found.iter().any(|v| v.trim() == current.record_value) {
+            let seen = if found.is_empty() {
+                "no TXT record there yet".to_owned()
+            } else {
+                format!("only {found:?}")
+            };
+            return Err(CoreError::invalid(
+                "domain",
+                format!(
+                    "{} should hold {}; DNS shows {seen}. New records can take a while to appear",
+                    current.record_name, current.record_value
+                ),
+            ));
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let at = now();
+        store::domains::mark_verified(&mut tx, tenant, &domain, at).await?;
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "domain.verified",
+            ("domain", domain.clone()),
+            None,
+            Some(serde_json::json!({ "record": current.record_name })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(CustomDomain {
+            verified_at: Some(at),
+            ..current
+        })
+    }
+
+    pub async fn remove_custom_domain(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        domain: &str,
+    ) -> CoreResult<()> {
+        let domain = parse_domain(domain).map_err(|_| CoreError::not_found("domain", domain))?;
+        let mut tx = self.tenant_tx(tenant).await?;
+        let row = required(
+            store::domains::get(&mut tx, tenant, &domain).await?,
+            "domain",
+            &domain,
+        )?;
+        store::domains::delete(&mut tx, tenant, &domain).await?;
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "domain.removed",
+            ("domain", domain.clone()),
+            Some(serde_json::json!({ "verified_at": row.verified_at })),
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_host_names() {
+        assert_eq!(
+            parse_domain(" Portal.Acme.COM. ").unwrap(),
+            "portal.acme.com"
+        );
+        assert!(parse_domain("localhost").is_err());
+        assert!(parse_domain("-bad.example.com").is_err());
+        assert!(parse_domain("spa ce.example.com").is_err());
+        assert!(parse_domain("a..b").is_err());
+        assert!(parse_domain("https://portal.acme.com").is_err());
+    }
+}

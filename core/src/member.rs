@@ -1,0 +1,383 @@
+//! Members of a tenant: who may use its portal, with which role, as which employee; and
+//! invites by email. Only an owner grants or revokes the owner role, and the last owner
+//! always stays.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::app::{Lineup, record, required};
+use crate::audit::{Actor, AuditEvent};
+use crate::email::Email;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{EmployeeId, TenantId, UserId};
+use crate::link::{self, LinkProblem, NewLink, Purpose};
+use crate::session::NewSession;
+use crate::store::{self, Tx, now, users::MemberRow, users::UserRow};
+use crate::user::{Role, hash_password, verify_password};
+
+/// How long an invite link stays valid.
+pub const INVITE_LIFETIME: Duration = Duration::days(7);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub employee_id: Option<EmployeeId>,
+    pub employee_name: Option<String>,
+    pub employee_email: Option<String>,
+    pub since: OffsetDateTime,
+}
+
+fn into_member(row: MemberRow) -> CoreResult<Member> {
+    Ok(Member {
+        role: parse_role(&row.role)?,
+        user_id: row.user_id,
+        email: row.email,
+        name: row.name,
+        employee_id: row.employee_id,
+        employee_name: row.employee_name,
+        employee_email: row.employee_email,
+        since: row.created_at,
+    })
+}
+
+fn parse_role(text: &str) -> CoreResult<Role> {
+    Role::parse(text).ok_or_else(|| CoreError::invalid("role", format!("{text:?} is not a role")))
+}
+
+/// An invite waiting to be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvite {
+    pub email: String,
+    pub role: Role,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What an invite link offers, shown before it is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub email: String,
+    pub role: Role,
+    /// The address already has a Lineup account: they confirm with its password.
+    pub has_account: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvite {
+    pub email: Email,
+    pub role: Role,
+    /// The work email of the employee record this person is, if any.
+    pub employee: Option<Email>,
+}
+
+/// How the invited person proves who they are.
+#[derive(Debug, Clone)]
+pub enum Acceptance {
+    NewAccount { name: String, password: String },
+    ExistingAccount { password: String },
+}
+
+const ONLY_OWNERS: &str = "only an owner can grant or revoke the owner role";
+
+/// The acting user's role here; a non-member acts with no authority at all.
+async fn role_of(tx: &mut Tx, tenant: TenantId, user: UserId) -> CoreResult<Role> {
+    let role = store::users::role_in(tx, tenant, user).await?;
+    parse_role(&required(role, "member", user)?)
+}
+
+/// The employee record named by its work email, if one is given.
+async fn employee_by_email(
+    tx: &mut Tx,
+    tenant: TenantId,
+    email: Option<&Email>,
+) -> CoreResult<Option<EmployeeId>> {
+    let Some(email) = email else { return Ok(None) };
+    match store::employees::find_by_email(tx, tenant, email).await? {
+        Some(employee) => Ok(Some(employee.id)),
+        None => Err(CoreError::invalid(
+            "employee_email",
+            format!("no employee of this organisation has the email {email}"),
+        )),
+    }
+}
+
+impl Lineup {
+    pub async fn members(&self, tenant: TenantId) -> CoreResult<Vec<Member>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let rows = store::users::members(&mut tx, tenant).await?;
+        rows.into_iter().map(into_member).collect()
+    }
+
+    pub async fn pending_invites(&self, tenant: TenantId) -> CoreResult<Vec<PendingInvite>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let rows = store::user_tokens::pending_invites(&mut tx, tenant, now()).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(PendingInvite {
+                    role: parse_role(r.role.as_deref().unwrap_or_default())?,
+                    email: r.email,
+                    expires_at: r.expires_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Change a member's role and linked employee record.
+    pub async fn update_member(
+        &self,
+        tenant: TenantId,
+        actor: UserId,
+        user: UserId,
+        role: Role,
+        employee: Option<&Email>,
+    ) -> CoreResult<Member> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let before = required(
+            store::users::member(&mut tx, tenant, user).await?,
+            "member",
+            user,
+        )?;
+        let before = into_member(before)?;
+        let acting = role_of(&mut tx, tenant, actor).await?;
+        let touches_owner = role == Role::Owner || before.role == Role::Owner;
+        if touches_owner && role != before.role && acting != Role::Owner {
+            return Err(CoreError::NotAuthorised(ONLY_OWNERS.into()));
+        }
+        if before.role == Role::Owner && role != Role::Owner {
+            ensure_not_last_owner(&mut tx, tenant, &before, "demoted").await?;
+        }
+        let employee = employee_by_email(&mut tx, tenant, employee).await?;
+        store::users::update_membership(&mut tx, tenant, user, role.as_str(), employee).await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(actor),
+            "membership.updated",
+            ("user", user.to_string()),
+            Some(serde_json::json!({ "role": before.role, "employee_id": before.employee_id })),
+            Some(serde_json::json!({ "role": role, "employee_id": employee })),
+        );
+        record(&mut tx, &event).await?;
+        let after = store::users::member(&mut tx, tenant, user).await?;
+        tx.commit().await?;
+        into_member(required(after, "member", user)?)
+    }
+
+    /// Take away a member's access to this tenant and end their sessions here.
+    pub async fn remove_member(
+        &self,
+        tenant: TenantId,
+        actor: UserId,
+        user: UserId,
+    ) -> CoreResult<()> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let member = required(
+            store::users::member(&mut tx, tenant, user).await?,
+            "member",
+            user,
+        )?;
+        let member = into_member(member)?;
+        if member.role == Role::Owner {
+            if role_of(&mut tx, tenant, actor).await? != Role::Owner {
+                return Err(CoreError::NotAuthorised(ONLY_OWNERS.into()));
+            }
+            ensure_not_last_owner(&mut tx, tenant, &member, "removed").await?;
+        }
+        let sessions = store::sessions::delete_for_user(&mut tx, tenant, user).await?;
+        store::users::remove_membership(&mut tx, tenant, user).await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(actor),
+            "membership.removed",
+            ("user", user.to_string()),
+            Some(serde_json::json!({ "email": member.email, "role": member.role })),
+            Some(serde_json::json!({ "sessions_ended": sessions })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Invite `invite.email` with a role: an emailed single-use link, valid for
+    /// [`INVITE_LIFETIME`], replacing any earlier pending invite of the address. `link` turns
+    /// the token into the URL the email carries.
+    pub async fn invite_member(
+        &self,
+        tenant: TenantId,
+        actor: UserId,
+        invite: NewInvite,
+        link: &(dyn Fn(&str) -> String + Sync),
+    ) -> CoreResult<()> {
+        let secrets = self.secrets()?.clone();
+        let mut tx = self.tenant_tx(tenant).await?;
+        if invite.role == Role::Owner && role_of(&mut tx, tenant, actor).await? != Role::Owner {
+            return Err(CoreError::NotAuthorised(ONLY_OWNERS.into()));
+        }
+        let email = invite.email.as_str();
+        if store::users::member_by_email(&mut tx, tenant, email)
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::invalid(
+                "email",
+                format!("{email} is already a member"),
+            ));
+        }
+        let employee = employee_by_email(&mut tx, tenant, invite.employee.as_ref()).await?;
+        let tenant_name = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?
+        .name;
+        let role = invite.role.as_str();
+        let new_link = NewLink {
+            purpose: Purpose::Invite,
+            email,
+            grant: (Some(role), employee),
+            created_by: Actor::User(actor).to_text(),
+            lifetime: INVITE_LIFETIME,
+        };
+        let subject = format!("Join {tenant_name} on Lineup");
+        link::send(&mut tx, &secrets, tenant, new_link, link, &subject, |url| {
+            format!(
+                "You have been invited to {tenant_name} on Lineup as {role}.\n\n\
+                 Accept the invite here (the link works once, for 7 days):\n\n{url}\n\n\
+                 If you were not expecting this, ignore this email.\n"
+            )
+        })
+        .await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(actor),
+            "invite.sent",
+            ("invite", email.to_owned()),
+            None,
+            Some(serde_json::json!({ "role": invite.role, "employee_id": employee })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What an invite link offers, or why it cannot be used.
+    pub async fn invitation(
+        &self,
+        tenant: TenantId,
+        token: &str,
+    ) -> CoreResult<Result<Invitation, LinkProblem>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let grant = match link::inspect(&mut tx, tenant, Purpose::Invite, token).await? {
+            Ok(grant) => grant,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let has_account = store::users::find_by_email(&mut tx, &grant.email)
+            .await?
+            .is_some();
+        Ok(Ok(Invitation {
+            role: parse_role(grant.role.as_deref().unwrap_or_default())?,
+            email: grant.email,
+            has_account,
+        }))
+    }
+
+    /// Accept an invite: create the account (or check the existing one's password), add the
+    /// membership, use up the link, and sign the person in.
+    pub async fn accept_invite(
+        &self,
+        tenant: TenantId,
+        token: &str,
+        acceptance: Acceptance,
+    ) -> CoreResult<Result<NewSession, LinkProblem>> {
+        let new_hash = match &acceptance {
+            Acceptance::NewAccount { name, password } => {
+                if name.trim().is_empty() {
+                    return Err(CoreError::invalid("name", "must not be empty"));
+                }
+                Some(hash_password(password)?)
+            }
+            Acceptance::ExistingAccount { .. } => None,
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        let grant = match link::redeem(&mut tx, tenant, Purpose::Invite, token).await? {
+            Ok(grant) => grant,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let existing = store::users::find_by_email(&mut tx, &grant.email).await?;
+        let user = match (existing, acceptance, new_hash) {
+            (Some(user), Acceptance::ExistingAccount { password }, _) => {
+                let known = user
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|h| verify_password(&password, h));
+                if !known {
+                    return Err(CoreError::NotAuthorised(
+                        "that is not the password of this Lineup account".into(),
+                    ));
+                }
+                user.id
+            }
+            (None, Acceptance::NewAccount { name, .. }, Some(hash)) => {
+                let user = UserRow {
+                    id: UserId::new(),
+                    email: grant.email.clone(),
+                    name: name.trim().to_owned(),
+                    password_hash: Some(hash),
+                    created_at: now(),
+                };
+                store::users::insert(&mut tx, &user).await?;
+                user.id
+            }
+            (Some(_), _, _) => {
+                return Err(CoreError::invalid(
+                    "password",
+                    "this address already has a Lineup account: sign in with its password",
+                ));
+            }
+            (None, _, _) => {
+                return Err(CoreError::invalid(
+                    "name",
+                    "choose a name and password for your new account",
+                ));
+            }
+        };
+        let role = parse_role(grant.role.as_deref().unwrap_or_default())?;
+        if store::users::role_in(&mut tx, tenant, user)
+            .await?
+            .is_none()
+        {
+            store::users::add_membership(&mut tx, tenant, user, role.as_str()).await?;
+            if let Some(employee) = grant.employee_id {
+                store::users::link_employee(&mut tx, tenant, user, employee).await?;
+            }
+        }
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(user),
+            "invite.accepted",
+            ("user", user.to_string()),
+            None,
+            Some(
+                serde_json::json!({ "email": grant.email, "role": role, "employee_id": grant.employee_id }),
+            ),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.open_session(tenant, user, "invite").await.map(Ok)
+    }
+}
+
+async fn ensure_not_last_owner(
+    tx: &mut Tx,
+    tenant: TenantId,
+    member: &Member,
+    what: &str,
+) -> CoreResult<()> {
+    if store::users::count_with_role(tx, tenant, Role::Owner.as_str()).await? <= 1 {
+        return Err(CoreError::Conflict(format!(
+            "{} is the last owner and cannot be {what}; make someone else an owner first",
+            member.name
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The email outbox. Claiming works like the job queue: one due message under a lease, with
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL and the single writer lock on SQLite.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{StoreResult, Tx, on_tx};
+use crate::ids::TenantId;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueuedEmailRow {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    pub recipient: String,
+    pub subject: String,
+    pub body_sealed: Vec<u8>,
+    pub attempts: i32,
+}
+
+pub async fn insert(
+    tx: &mut Tx,
+    tenant: TenantId,
+    row: &QueuedEmailRow,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO outbound_emails (id, tenant_id, recipient, subject, body_sealed, state,
+                 attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
+        )
+        .bind(row.id)
+        .bind(tenant)
+        .bind(&row.recipient)
+        .bind(&row.subject)
+        .bind(&row.body_sealed)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Take the next due message (queued and due, or left `sending` by a worker whose lease
+/// ran out), counting the attempt.
+pub async fn claim(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> StoreResult<Option<QueuedEmailRow>> {
+    let pick = "SELECT id FROM outbound_emails
+         WHERE (state = 'queued' AND next_attempt_at <= $1)
+            OR (state = 'sending' AND locked_until < $1)
+         ORDER BY next_attempt_at LIMIT 1";
+    // Several workers on PostgreSQL skip each other's claims; SQLite has one writer anyway.
+    let lock = match tx {
+        Tx::Sqlite(_) => "",
+        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE outbound_emails SET state = 'sending', locked_until = $2,
+             attempts = attempts + 1
+         WHERE id = ({pick}{lock})
+         RETURNING id, tenant_id, recipient, subject, body_sealed, attempts"
+    );
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_optional(conn)
+            .await?
+    }))
+}
+
+/// Delivered: never sent again, and the sealed body (a live link) is erased.
+pub async fn mark_sent(tx: &mut Tx, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE outbound_emails SET state = 'sent', sent_at = $2, body_sealed = $3,
+                 locked_until = NULL, last_error = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(Vec::<u8>::new())
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn retry_at(tx: &mut Tx, id: Uuid, at: OffsetDateTime, error: &str) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE outbound_emails SET state = 'queued', next_attempt_at = $2, last_error = $3,
+                 locked_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn give_up(tx: &mut Tx, id: Uuid, error: &str) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE outbound_emails SET state = 'failed', last_error = $2, locked_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn count_undelivered(tx: &mut Tx, tenant: TenantId) -> StoreResult<i64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbound_emails
+             WHERE tenant_id = $1 AND state IN ('queued', 'sending')",
+        )
+        .bind(tenant)
+        .fetch_one(conn)
+        .await?
+    }))
+}
+
+/// Each message's state, for tests and support: (recipient, state, attempts).
+pub async fn list(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(String, String, i32)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT recipient, state, attempts FROM outbound_emails
+             WHERE tenant_id = $1 ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    }))
+}
