@@ -94,6 +94,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/", P::SignedIn),
     rule(Tenant, "GET", "/settings", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings", P::ManageOrganisation),
+    rule(Tenant, "GET", "/lines", P::ViewLines),
+    rule(Tenant, "GET", "/lines/new", P::ManageLines),
+    rule(Tenant, "POST", "/lines", P::ManageLines),
+    rule(Tenant, "GET", "/lines/{id}", P::ViewLines),
+    // Confirmation page and action: change-plan, suspend, resume, transfer, terminate, retry.
+    rule(Tenant, "GET", "/lines/{id}/{action}", P::ManageLines),
+    rule(Tenant, "POST", "/lines/{id}/{action}", P::ManageLines),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
+use lineup_core::ids::{RequestId, TenantId};
 use url::Url;
 
 pub use access::{Permission, ROUTES, RouteRule, allows};
@@ -51,12 +52,24 @@ impl PortalConfig {
     }
 }
 
+/// What happens after a request is decided in the portal, outside the portal: the chat side
+/// updates every copy of the card, tells the requester, and carries out (and delivers) an
+/// approved request.
+#[async_trait::async_trait]
+pub trait RequestEvents: Send + Sync {
+    /// `request` was just decided in the portal, and this decision won.
+    async fn decided(&self, tenant: TenantId, request: RequestId);
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct Portal {
     pub lineup: Lineup,
     pub config: Arc<PortalConfig>,
     pub(crate) sign_in_limiter: Arc<session::SignInLimiter>,
+    /// Told of every decision made in the portal. Without it the portal fulfils approved
+    /// requests itself (nobody is told in chat).
+    pub(crate) request_events: Option<Arc<dyn RequestEvents>>,
 }
 
 impl Portal {
@@ -65,7 +78,15 @@ impl Portal {
             lineup,
             config: Arc::new(config),
             sign_in_limiter: Arc::default(),
+            request_events: None,
         }
+    }
+
+    /// Hand decisions made in the portal to `events` (the chat side), which then also
+    /// fulfils approved requests.
+    pub fn with_request_events(mut self, events: Arc<dyn RequestEvents>) -> Self {
+        self.request_events = Some(events);
+        self
     }
 }
 

@@ -337,3 +337,25 @@ fn csrf_in(html: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
 }
+
+/// The value of the form field `name` (a hidden input, or any `<input>`) in a page.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl Response {
+    /// Where a redirect goes, panicking unless this is one.
+    #[track_caller]
+    pub fn redirected_to(&self) -> &str {
+        assert!(
+            self.status.is_redirection(),
+            "expected a redirect, got {}: {}",
+            self.status,
+            self.body
+        );
+        self.location().expect("a redirect has a Location")
+    }
+}

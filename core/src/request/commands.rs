@@ -867,23 +867,9 @@ impl Lineup {
             }
             _ => None,
         };
-        let decided_by = request.decided_by.as_deref();
-        let decided_by_name = match (
-            decided_by.and_then(|d| d.strip_prefix("employee:")),
-            decided_by.and_then(|d| d.strip_prefix("user:")),
-        ) {
-            (Some(id), _) => match id.parse() {
-                Ok(id) => Some(self.employee(tenant, id).await?.full_name()),
-                Err(_) => None,
-            },
-            (_, Some(id)) => match id.parse() {
-                Ok(id) => {
-                    let mut tx = self.tenant_tx(tenant).await?;
-                    store::users::member_name(&mut tx, tenant, id).await?
-                }
-                Err(_) => None,
-            },
-            _ => request.decided_by.clone(),
+        let decided_by_name = match request.decided_by.as_deref() {
+            Some(actor) => Some(self.actor_name(tenant, actor).await?),
+            None => None,
         };
         Ok(CardContext {
             requester_name: requester.full_name(),

@@ -3,6 +3,7 @@
 
 mod auth;
 mod home;
+mod lines;
 mod settings;
 
 use axum::Router;
@@ -17,6 +18,7 @@ pub fn routes() -> Router<Portal> {
         .route("/static/portal.css", get(stylesheet))
         .merge(auth::routes())
         .merge(home::routes())
+        .merge(lines::routes())
         .merge(settings::routes())
 }
 
