@@ -101,6 +101,9 @@ pub const ROUTES: &[RouteRule] = &[
     // Confirmation page and action: change-plan, suspend, resume, transfer, terminate, retry.
     rule(Tenant, "GET", "/lines/{id}/{action}", P::ManageLines),
     rule(Tenant, "POST", "/lines/{id}/{action}", P::ManageLines),
+    rule(Tenant, "GET", "/requests", P::DecideRequests),
+    rule(Tenant, "POST", "/requests/{id}/approve", P::DecideRequests),
+    rule(Tenant, "POST", "/requests/{id}/deny", P::DecideRequests),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

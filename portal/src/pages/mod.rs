@@ -4,6 +4,7 @@
 mod auth;
 mod home;
 mod lines;
+mod requests;
 mod settings;
 
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn routes() -> Router<Portal> {
         .merge(auth::routes())
         .merge(home::routes())
         .merge(lines::routes())
+        .merge(requests::routes())
         .merge(settings::routes())
 }
 
