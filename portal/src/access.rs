@@ -104,6 +104,24 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/requests", P::DecideRequests),
     rule(Tenant, "POST", "/requests/{id}/approve", P::DecideRequests),
     rule(Tenant, "POST", "/requests/{id}/deny", P::DecideRequests),
+    rule(Tenant, "GET", "/policies", P::ViewPolicies),
+    // Every policy change is previewed (reach shown), then confirmed.
+    rule(Tenant, "POST", "/policies/caps/preview", P::ManagePolicies),
+    rule(Tenant, "POST", "/policies/caps", P::ManagePolicies),
+    rule(Tenant, "POST", "/policies/caps/delete", P::ManagePolicies),
+    rule(
+        Tenant,
+        "POST",
+        "/policies/roaming/preview",
+        P::ManagePolicies,
+    ),
+    rule(Tenant, "POST", "/policies/roaming", P::ManagePolicies),
+    rule(
+        Tenant,
+        "POST",
+        "/policies/roaming/delete",
+        P::ManagePolicies,
+    ),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -4,6 +4,7 @@
 mod auth;
 mod home;
 mod lines;
+mod policies;
 mod requests;
 mod settings;
 
@@ -20,6 +21,7 @@ pub fn routes() -> Router<Portal> {
         .merge(auth::routes())
         .merge(home::routes())
         .merge(lines::routes())
+        .merge(policies::routes())
         .merge(requests::routes())
         .merge(settings::routes())
 }
