@@ -4,7 +4,7 @@
 
 use lineup_core::line::LineState;
 use lineup_core::user::Role;
-use lineup_testkit::portal::{Browser, PortalWorld, input_value};
+use lineup_testkit::portal::{Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
@@ -234,16 +234,7 @@ async fn a_change_of_plan_goes_through_the_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_failure_is_explained_and_a_retry_issues_the_esim() {
     let w = PortalWorld::new(sqlite_store().await).await;
-    w.sim(
-        reqwest::Method::POST,
-        "/_sim/faults",
-        Some(json!({
-            "match": {"order_type": "activate_subscription"},
-            "action": {"cancel_with": "PROVISIONING_FAILED"},
-            "times": 1
-        })),
-    )
-    .await;
+    fail_next_order(&w, "activate_subscription", "PROVISIONING_FAILED").await;
     let browser = admin(&w).await;
     let fields = issue_form(&browser, &w, "ada").await;
     let answer = post(&browser, "/lines", &fields).await;
@@ -265,16 +256,7 @@ async fn a_provider_failure_is_explained_and_a_retry_issues_the_esim() {
     assert_eq!(lines[0].state, LineState::Ready);
 
     // A suspend the provider refuses says so, and leaves the line as it was.
-    w.sim(
-        reqwest::Method::POST,
-        "/_sim/faults",
-        Some(json!({
-            "match": {"order_type": "suspend_subscription"},
-            "action": {"cancel_with": "SUSPEND_REJECTED"},
-            "times": 1
-        })),
-    )
-    .await;
+    fail_next_order(&w, "suspend_subscription", "SUSPEND_REJECTED").await;
     let active = w.active_line(&w.alan, "to-suspend").await;
     let (_, failed) = confirm_and_do(&browser, &active.id.to_string(), "suspend", &[]).await;
     assert_eq!(failed.status, StatusCode::BAD_GATEWAY);

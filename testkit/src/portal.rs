@@ -359,3 +359,19 @@ impl Response {
         self.location().expect("a redirect has a Location")
     }
 }
+
+/// Make the simulator's next order of `order_type` (e.g. `activate_subscription`,
+/// `suspend_subscription`) be accepted and then cancelled with `code`.
+pub async fn fail_next_order(world: &World, order_type: &str, code: &str) {
+    world
+        .sim(
+            reqwest::Method::POST,
+            "/_sim/faults",
+            Some(serde_json::json!({
+                "match": {"order_type": order_type},
+                "action": {"cancel_with": code},
+                "times": 1
+            })),
+        )
+        .await;
+}

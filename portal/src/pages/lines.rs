@@ -6,7 +6,6 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use base64::Engine;
@@ -387,11 +386,7 @@ async fn render_new_line(
         form,
         error,
     };
-    let mut response = page.render(&template)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    page.render_form(&template, failed)
 }
 
 async fn active_employees(portal: &Portal, page: &Page) -> Result<Vec<Employee>, PortalError> {
@@ -685,11 +680,7 @@ async fn render_confirm(
         choice_label,
         error,
     };
-    let mut response = page.render(&template)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    page.render_form(&template, failed)
 }
 
 async fn act(

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId};
@@ -351,11 +350,7 @@ async fn render(
         cap_error,
         roaming_error,
     };
-    let mut response = page.render(&template)?;
-    if failed {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    page.render_form(&template, failed)
 }
 
 /// A failed cap form: the page again with what was typed and which field is wrong.

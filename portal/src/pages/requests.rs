@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::ids::{RequestId, TenantId};
@@ -137,11 +136,7 @@ async fn render(
         pending,
         recent,
     };
-    let mut response = page.render(&template)?;
-    if deny_error.is_some() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    page.render_form(&template, deny_error.is_some())
 }
 
 /// Names for a settled request; its usage is not needed once decided.
