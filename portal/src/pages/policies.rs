@@ -263,7 +263,11 @@ async fn show(State(portal): State<Portal>, page: Page) -> Result<Response, Port
         action: "alert".into(),
         ..CapForm::default()
     };
-    render(&portal, &page, form, RoamingForm::default(), None, None).await
+    let roaming = RoamingForm {
+        rule: RoamingRule::NeedsApproval.as_str().into(),
+        ..RoamingForm::default()
+    };
+    render(&portal, &page, form, roaming, None, None).await
 }
 
 async fn render(
