@@ -198,7 +198,7 @@ both_backends!(
         let page = browser.get(&format!("/lines/{id}")).await;
         page.assert_ok()
             .assert_contains("Suspended")
-            .assert_contains("Transferred")
+            .assert_contains("Transferred</td><td>to Alan Tester")
             .assert_contains("Terminated")
             .assert_contains("<td>admin</td>");
         // A terminated line offers nothing more, and asking anyway is refused with why.
@@ -229,6 +229,10 @@ async fn a_change_of_plan_goes_through_the_provider() {
             .await
             .contains(&"line.plan_changed".to_owned())
     );
+    browser
+        .get(&format!("/lines/{id}"))
+        .await
+        .assert_contains(&format!("Plan changed</td><td>to {}", w.plans[1].name));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

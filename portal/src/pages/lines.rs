@@ -254,11 +254,36 @@ async fn show(
     };
     let mut history = Vec::new();
     for event in portal.lineup.line_history(tenant, line.id).await? {
+        let moved_to = |field: &str| {
+            event
+                .after
+                .as_ref()
+                .and_then(|a| a.get(field))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let detail = match event.action.as_str() {
+            "line.transferred" => match moved_to("employee_id") {
+                Some(to) => format!(
+                    "to {}",
+                    portal
+                        .lineup
+                        .actor_name(tenant, &format!("employee:{to}"))
+                        .await?
+                ),
+                None => String::new(),
+            },
+            "line.plan_changed" => moved_to("plan_id")
+                .and_then(|to| plans.iter().find(|p| p.id.to_string() == to))
+                .map(|p| format!("to {}", p.name))
+                .unwrap_or_default(),
+            _ => event_detail(&event.after),
+        };
         history.push(HistoryRow {
             at: when(event.at),
             who: portal.lineup.actor_name(tenant, &event.actor).await?,
             what: describe_action(&event.action),
-            detail: event_detail(&event.after),
+            detail,
         });
     }
     let actions = if allows(page.signed.session.role, Permission::ManageLines) {
