@@ -452,20 +452,8 @@ async fn issue(
         }
         Err(e) => return Err(e),
     };
-    let tenant = page.tenant_id();
     let issue_key = command.issue_key.clone();
-    let (lineup, actor) = (portal.lineup.clone(), page.actor());
-    // Provisioning goes on if the browser gives up waiting; the line page shows progress.
-    let mut issuing = tokio::spawn(async move { lineup.issue_line(tenant, &actor, command).await });
-    let outcome = tokio::time::timeout(ISSUE_WAIT, &mut issuing).await;
-    let issued = match outcome {
-        Ok(Ok(issued)) => issued,
-        Ok(Err(join)) => return Err(PortalError::Internal(format!("issuing failed: {join}"))),
-        Err(_still_running) => Err(lineup_core::CoreError::ProviderTimeout(
-            "still provisioning".into(),
-        )),
-    };
-    match issued {
+    match issue_within(&portal, &page, command, ISSUE_WAIT).await? {
         Ok(line) => Ok(redirect_with_notice(
             &format!("/lines/{}", line.id),
             if line.state == LineState::Ready {
@@ -474,26 +462,54 @@ async fn issue(
                 "The eSIM is being issued"
             },
         )),
-        Err(e) => {
-            let error = PortalError::from(e);
-            if let PortalError::Invalid { field, reason } = error {
-                return render_new_line(&portal, &page, form, Some(format!("{field}: {reason}")))
-                    .await;
-            }
-            // A line exists (failed, or still provisioning): its page says what happened
-            // and offers a retry.
-            match portal.lineup.line_issued_with(tenant, &issue_key).await? {
-                Some(line) => Ok(redirect_with_notice(
-                    &format!("/lines/{}", line.id),
-                    &match line.state {
-                        LineState::Failed => format!("The eSIM could not be issued. {error}"),
-                        _ => "The provider is still working on this eSIM; this page refreshes until it is ready".to_owned(),
-                    },
-                )),
-                None => Err(error),
-            }
+        Err(PortalError::Invalid { field, reason }) => {
+            render_new_line(&portal, &page, form, Some(format!("{field}: {reason}"))).await
         }
+        Err(error) => unfinished_issue(&portal, &page, &issue_key, error).await,
     }
+}
+
+/// Issue, waiting at most `wait`; provisioning goes on in the background after that (the
+/// line page shows progress). The outer error is the portal's own; the inner is the issue's.
+async fn issue_within(
+    portal: &Portal,
+    page: &Page,
+    command: IssueLine,
+    wait: Duration,
+) -> Result<Result<Line, PortalError>, PortalError> {
+    let (lineup, tenant, actor) = (portal.lineup.clone(), page.tenant_id(), page.actor());
+    let mut issuing = tokio::spawn(async move { lineup.issue_line(tenant, &actor, command).await });
+    match tokio::time::timeout(wait, &mut issuing).await {
+        Ok(Ok(issued)) => Ok(issued.map_err(PortalError::from)),
+        Ok(Err(join)) => Err(PortalError::Internal(format!("issuing failed: {join}"))),
+        Err(_still_running) => Ok(Err(PortalError::Provider("still provisioning".into()))),
+    }
+}
+
+/// Issuing did not finish: when a line exists (failed, or still provisioning) its page says
+/// what happened and offers a retry; otherwise the error itself.
+async fn unfinished_issue(
+    portal: &Portal,
+    page: &Page,
+    issue_key: &str,
+    error: PortalError,
+) -> Result<Response, PortalError> {
+    let Some(line) = portal
+        .lineup
+        .line_issued_with(page.tenant_id(), issue_key)
+        .await?
+    else {
+        return Err(error);
+    };
+    let notice = match line.state {
+        LineState::Failed => format!("The eSIM could not be issued. {error}"),
+        _ => "The provider is still working on this eSIM; this page refreshes until it is ready"
+            .to_owned(),
+    };
+    Ok(redirect_with_notice(
+        &format!("/lines/{}", line.id),
+        &notice,
+    ))
 }
 
 fn issue_command(form: &IssueForm) -> Result<IssueLine, PortalError> {
@@ -775,6 +791,10 @@ async fn act(
         Ok(changed) => Ok(redirect_with_notice(
             &format!("/lines/{}", changed.id),
             &format!("Done: {} ({})", action.label(), changed.state),
+        )),
+        Err(lineup_core::CoreError::ProviderTimeout(_)) => Ok(redirect_with_notice(
+            &format!("/lines/{}", line.id),
+            "The provider is still working on this; it will finish in the background",
         )),
         Err(e) => match PortalError::from(e) {
             PortalError::Invalid { field, reason } => {
