@@ -253,20 +253,22 @@ struct ListedRow {
     plan_name: String,
 }
 
-const SEARCH_FROM: &str = "WITH RECURSIVE tree(id) AS (
+/// The reporting tree (empty unless `$5` names a manager), then `{select}` over the lines
+/// matching the filters. Only lines are scanned; names are joined for one page only.
+const SEARCH: &str = "WITH RECURSIVE tree(id) AS (
          SELECT id FROM employees WHERE tenant_id = $1 AND id = $5
          UNION
          SELECT e.id FROM employees e JOIN tree t ON e.manager_id = t.id WHERE e.tenant_id = $1
      )
-     SELECT {select}
-     FROM lines l
-     JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id
-     JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
+     {select} FROM lines l
      WHERE l.tenant_id = $1
        AND ($2 IS NULL OR l.state = $2)
        AND ($3 IS NULL OR l.plan_id = $3)
-       AND ($4 IS NULL OR LOWER(e.given_name || ' ' || e.family_name) LIKE $4 ESCAPE '\\'
-            OR LOWER(e.email) LIKE $4 ESCAPE '\\')
+       AND ($4 IS NULL OR l.employee_id IN (
+            SELECT e.id FROM employees e
+            WHERE e.tenant_id = $1
+              AND (LOWER(e.given_name || ' ' || e.family_name) LIKE $4 ESCAPE '\\'
+                   OR LOWER(e.email) LIKE $4 ESCAPE '\\')))
        AND ($5 IS NULL OR l.employee_id IN (SELECT id FROM tree))";
 
 /// The matching lines, newest first, and how many match in all.
@@ -284,14 +286,18 @@ pub async fn search(
         format!("%{escaped}%")
     });
     let state = search.state.map(LineState::as_str);
-    let columns = "l.id, l.tenant_id, l.employee_id, l.plan_id, l.state, l.provider, \
+    let listed = "SELECT l.id, l.tenant_id, l.employee_id, l.plan_id, l.state, l.provider, \
          l.provider_subscription_id, l.iccid, l.activation_code, l.failure_reason, l.issue_key, \
-         l.created_at, l.updated_at, e.given_name, e.family_name, e.email, p.name AS plan_name";
+         l.created_at, l.updated_at, e.given_name, e.family_name, e.email, p.name AS plan_name \
+         FROM (SELECT l.*";
     let page_sql = format!(
-        "{} ORDER BY l.created_at DESC, l.id DESC LIMIT $6 OFFSET $7",
-        SEARCH_FROM.replace("{select}", columns)
+        "{} ORDER BY l.created_at DESC, l.id DESC LIMIT $6 OFFSET $7) l
+         JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id
+         JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
+         ORDER BY l.created_at DESC, l.id DESC",
+        SEARCH.replace("{select}", listed)
     );
-    let count_sql = SEARCH_FROM.replace("{select}", "COUNT(*)");
+    let count_sql = SEARCH.replace("{select}", "SELECT COUNT(*)");
     let (rows, total): (Vec<ListedRow>, i64) = on_tx!(tx, |conn| {
         let rows = sqlx::query_as(&page_sql)
             .bind(tenant)
