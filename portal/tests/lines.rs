@@ -43,6 +43,19 @@ async fn post(
     browser.post(path, &fields).await
 }
 
+/// Issue for `who` through the form and follow the redirect: the line's path and page.
+async fn issue_and_follow(
+    browser: &Browser,
+    w: &PortalWorld,
+    who: &str,
+) -> (String, lineup_testkit::portal::Response) {
+    let fields = issue_form(browser, w, who).await;
+    let answer = post(browser, "/lines", &fields).await;
+    let location = answer.redirected_to().to_owned();
+    let page = browser.get(&location).await;
+    (location, page)
+}
+
 /// GET the confirmation page of `action`, then POST it; returns both answers.
 async fn confirm_and_do(
     browser: &Browser,
@@ -240,10 +253,7 @@ async fn a_provider_failure_is_explained_and_a_retry_issues_the_esim() {
     let w = PortalWorld::new(sqlite_store().await).await;
     fail_next_order(&w, "activate_subscription", "PROVISIONING_FAILED").await;
     let browser = admin(&w).await;
-    let fields = issue_form(&browser, &w, "ada").await;
-    let answer = post(&browser, "/lines", &fields).await;
-    let location = answer.redirected_to().to_owned();
-    let page = browser.get(&location).await;
+    let (location, page) = issue_and_follow(&browser, &w, "ada").await;
     page.assert_ok()
         .assert_contains("The eSIM could not be issued")
         .assert_contains("PROVISIONING_FAILED")
@@ -424,10 +434,7 @@ async fn a_slow_provider_shows_a_provisioning_page_that_refreshes_itself() {
     )
     .await;
     let browser = admin(&w).await;
-    let fields = issue_form(&browser, &w, "ada").await;
-    let answer = post(&browser, "/lines", &fields).await;
-    let location = answer.redirected_to().to_owned();
-    let page = browser.get(&location).await;
+    let (_, page) = issue_and_follow(&browser, &w, "ada").await;
     page.assert_ok()
         .assert_contains("<meta http-equiv=\"refresh\" content=\"3\">")
         .assert_contains("The provider is issuing this eSIM")
