@@ -28,7 +28,7 @@ use lineup_bot::flows::ChatFlows;
 use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
 use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
 use lineup_bot::{SlackState, slack_router};
-use lineup_portal::{Portal, PortalConfig, portal_router};
+use lineup_portal::{Portal, PortalConfig, RequestEvents, portal_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
 pub struct Runtime {
@@ -158,7 +158,8 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         }
     };
     let portal = Portal::new(lineup.clone(), PortalConfig::new(config.portal_url.clone()))
-        .with_mailer(mailer.clone());
+        .with_mailer(mailer.clone())
+        .with_request_events(Arc::new(ChatDecisions(flows.clone())));
     Ok(Runtime {
         mailer,
         portal,
@@ -487,4 +488,19 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// Decisions made in the portal reach chat: cards updated, requester told, approved requests
+/// carried out and the eSIM delivered by chat (or, with no workspace, just carried out).
+struct ChatDecisions(Arc<ChatFlows>);
+
+#[async_trait::async_trait]
+impl RequestEvents for ChatDecisions {
+    async fn decided(
+        &self,
+        tenant: lineup_core::ids::TenantId,
+        request: lineup_core::ids::RequestId,
+    ) {
+        self.0.after_outside_decision(tenant, request).await;
+    }
 }

@@ -489,3 +489,56 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_decision_made_in_the_portal_updates_the_cards_and_delivers_the_esim_by_chat,
+    |store| async move {
+        let s = slack(store).await;
+        let request = s.request_line().await;
+        let maria_dm = s.fake.dm_channel(MARIA);
+        s.cards_in(&maria_dm, 1).await;
+        s.card_refs_saved(request.id, 1).await;
+        // Olivia approves in the portal, as the portal does: core decides, chat is told.
+        let decided = s
+            .world
+            .lineup
+            .decide_request(
+                s.world.tenant,
+                s.world.olivia.id,
+                request.id,
+                lineup_core::request::Decision::Approve,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(decided.won);
+        s.flows
+            .after_outside_decision(s.world.tenant, request.id)
+            .await;
+
+        let updates = s.fake.calls_to("chat.update");
+        assert!(
+            updates
+                .iter()
+                .any(|u| u.body["channel"] == maria_dm.as_str()
+                    && u.body["blocks"].to_string().contains("Approved by Olivia")),
+            "Maria's card no longer offers buttons: {updates:?}"
+        );
+        let ada_dm = s.fake.dm_channel(ADA);
+        assert!(
+            s.fake
+                .uploads()
+                .iter()
+                .any(|u| u.completed && u.channel.as_deref() == Some(ada_dm.as_str())),
+            "the QR code reached Ada"
+        );
+        let stored = s
+            .world
+            .lineup
+            .request(s.world.tenant, request.id)
+            .await
+            .unwrap();
+        assert_eq!(stored.state, RequestState::Fulfilled);
+        assert_eq!(s.world.stats().await["subscriptions"]["total"], 1);
+    }
+);

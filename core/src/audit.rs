@@ -186,3 +186,27 @@ mod tests {
         assert_eq!(cut[0].after.as_ref().unwrap().chars().count(), 81);
     }
 }
+
+pub mod names {
+    use crate::app::Lineup;
+    use crate::error::CoreResult;
+    use crate::ids::TenantId;
+    use crate::store;
+
+    impl Lineup {
+        /// A person's name for a stored actor (`employee:<id>`, `user:<id>`); other actors
+        /// (`system`, `provider`, `policy`) as they are.
+        pub async fn actor_name(&self, tenant: TenantId, actor: &str) -> CoreResult<String> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            if let Some(id) = actor.strip_prefix("employee:").and_then(|i| i.parse().ok()) {
+                let person = store::employees::get(&mut tx, tenant, id).await?;
+                return Ok(person.map_or_else(|| "a former employee".into(), |p| p.full_name()));
+            }
+            if let Some(id) = actor.strip_prefix("user:").and_then(|i| i.parse().ok()) {
+                let name = store::users::member_name(&mut tx, tenant, id).await?;
+                return Ok(name.unwrap_or_else(|| "a former portal member".into()));
+            }
+            Ok(actor.to_owned())
+        }
+    }
+}

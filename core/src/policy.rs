@@ -254,7 +254,53 @@ fn who(route: Route) -> &'static str {
     }
 }
 
+/// ISO 3166-1 alpha-2: every officially assigned country code.
+const ISO_COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
+    BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
+    CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ \
+    EC EE EG EH ER ES ET FI FJ FK FM FO FR \
+    GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU \
+    ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ \
+    LA LB LC LI LK LR LS LT LU LV LY \
+    MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ \
+    NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA \
+    RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ \
+    TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ \
+    VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// A country code as typed (`fr`, ` FR `) checked against ISO 3166-1 alpha-2.
+pub fn country_code(input: &str) -> Result<String, crate::error::CoreError> {
+    let code = input.trim().to_ascii_uppercase();
+    if code.len() == 2 && ISO_COUNTRIES.split_ascii_whitespace().any(|c| c == code) {
+        Ok(code)
+    } else {
+        Err(crate::error::CoreError::invalid(
+            "country",
+            format!(
+                "{:?} is not an ISO 3166 two-letter country code (e.g. FR, US, JP)",
+                input.trim()
+            ),
+        ))
+    }
+}
+
+/// Alert thresholds a new cap starts with.
+pub const DEFAULT_THRESHOLDS: [u8; 3] = [50, 80, 100];
+
+/// Whom a policy change reaches: employees it governs and their live lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reach {
+    /// Active employees the policy governs.
+    pub employees: usize,
+    /// Of those, the ones holding at least one live line.
+    pub employees_with_lines: usize,
+    /// Their ready, active and suspended lines.
+    pub live_lines: i64,
+}
+
 pub mod commands {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::app::{Lineup, record, to_json};
     use crate::audit::{Actor, AuditEvent};
@@ -269,13 +315,7 @@ pub mod commands {
             country: &str,
             rule: RoamingRule,
         ) -> CoreResult<()> {
-            let country = country.trim().to_ascii_uppercase();
-            if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-                return Err(CoreError::invalid(
-                    "country",
-                    format!("{country:?} is not a two-letter country code"),
-                ));
-            }
+            let country = country_code(country)?;
             let mut tx = self.tenant_tx(tenant).await?;
             let before = store::policy::roaming_rule(&mut tx, tenant, &country).await?;
             store::policy::set_roaming_rule(&mut tx, tenant, &country, rule).await?;
@@ -292,11 +332,45 @@ pub mod commands {
             Ok(())
         }
 
+        /// Remove a country's preset: requests for it go to a person again.
+        pub async fn delete_roaming_rule(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            country: &str,
+        ) -> CoreResult<()> {
+            let country = country_code(country)?;
+            let mut tx = self.tenant_tx(tenant).await?;
+            let before = store::policy::roaming_rule(&mut tx, tenant, &country).await?;
+            if !store::policy::delete_roaming_rule(&mut tx, tenant, &country).await? {
+                return Err(CoreError::not_found("roaming preset", &country));
+            }
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "policy.roaming_rule_deleted",
+                ("roaming_preset", country),
+                to_json(&before),
+                None,
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn roaming_rules(
+            &self,
+            tenant: TenantId,
+        ) -> CoreResult<Vec<(String, RoamingRule)>> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            Ok(store::policy::list_roaming_rules(&mut tx, tenant).await?)
+        }
+
         pub async fn set_budget_cap(
             &self,
             tenant: TenantId,
             actor: &Actor,
-            cap: BudgetCap,
+            mut cap: BudgetCap,
         ) -> CoreResult<()> {
             if cap.amount_minor < 0 {
                 return Err(CoreError::invalid("amount", "must not be negative"));
@@ -307,21 +381,154 @@ pub mod commands {
                     format!("{bad}% is not between 1 and 100"),
                 ));
             }
+            cap.thresholds.sort_unstable();
+            cap.thresholds.dedup();
             let mut tx = self.tenant_tx(tenant).await?;
+            self.check_scope(&mut tx, tenant, cap.scope).await?;
+            let caps = store::policy::list_caps(&mut tx, tenant).await?;
+            let before = caps.iter().find(|c| c.scope == cap.scope);
             store::policy::upsert_cap(&mut tx, tenant, &cap).await?;
-            let (kind, id) = cap.scope.parts();
-            let subject = format!("{kind}:{}", id.map(|i| i.to_string()).unwrap_or_default());
             let event = AuditEvent::new(
                 tenant,
                 actor,
                 "policy.budget_cap_set",
-                ("budget_cap", subject),
-                None,
+                ("budget_cap", cap_subject(cap.scope)),
+                before.and_then(to_json),
                 to_json(&cap),
             );
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(())
+        }
+
+        /// Remove a scope's cap: its people fall back to the next broader cap, if any.
+        pub async fn delete_budget_cap(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            scope: CapScope,
+        ) -> CoreResult<()> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let caps = store::policy::list_caps(&mut tx, tenant).await?;
+            let Some(before) = caps.iter().find(|c| c.scope == scope) else {
+                return Err(CoreError::not_found("budget cap", cap_subject(scope)));
+            };
+            store::policy::delete_cap(&mut tx, tenant, scope).await?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "policy.budget_cap_deleted",
+                ("budget_cap", cap_subject(scope)),
+                to_json(before),
+                None,
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn budget_caps(&self, tenant: TenantId) -> CoreResult<Vec<BudgetCap>> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            Ok(store::policy::list_caps(&mut tx, tenant).await?)
+        }
+
+        /// Whom the cap of `scope` governs (or would, once set): the active employees for
+        /// whom it is the most specific cap, and their live lines.
+        pub async fn cap_reach(&self, tenant: TenantId, scope: CapScope) -> CoreResult<Reach> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            self.check_scope(&mut tx, tenant, scope).await?;
+            let mut caps = store::policy::list_caps(&mut tx, tenant).await?;
+            if !caps.iter().any(|c| c.scope == scope) {
+                caps.push(BudgetCap {
+                    scope,
+                    amount_minor: 0,
+                    thresholds: Vec::new(),
+                    action: CapAction::Alert,
+                });
+            }
+            let employees = store::employees::list(&mut tx, tenant).await?;
+            let lines = store::lines::live_counts_by_employee(&mut tx, tenant).await?;
+            Ok(reach(&employees, &lines, |e| {
+                effective_cap(&caps, e).is_some_and(|c| c.scope == scope)
+            }))
+        }
+
+        /// A roaming preset applies to everyone: every active employee and live line.
+        pub async fn roaming_reach(&self, tenant: TenantId) -> CoreResult<Reach> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let employees = store::employees::list(&mut tx, tenant).await?;
+            let lines = store::lines::live_counts_by_employee(&mut tx, tenant).await?;
+            Ok(reach(&employees, &lines, |_| true))
+        }
+
+        /// A cap's team, cost centre or employee must belong to this tenant.
+        async fn check_scope(
+            &self,
+            tx: &mut store::Tx,
+            tenant: TenantId,
+            scope: CapScope,
+        ) -> CoreResult<()> {
+            let exists = match scope {
+                CapScope::Tenant => true,
+                CapScope::Employee(id) => store::employees::get(tx, tenant, id).await?.is_some(),
+                CapScope::Team(id) => store::org::list_teams(tx, tenant)
+                    .await?
+                    .iter()
+                    .any(|t| t.id == id),
+                CapScope::CostCentre(id) => store::org::list_cost_centres(tx, tenant)
+                    .await?
+                    .iter()
+                    .any(|c| c.id == id),
+            };
+            if exists {
+                Ok(())
+            } else {
+                Err(CoreError::invalid(
+                    "scope",
+                    "that team, cost centre or employee is not in this organisation",
+                ))
+            }
+        }
+    }
+
+    fn reach(
+        employees: &[Employee],
+        live_lines: &[(EmployeeId, i64)],
+        governed: impl Fn(&Employee) -> bool,
+    ) -> Reach {
+        let lines: HashMap<EmployeeId, i64> = live_lines.iter().copied().collect();
+        let mut out = Reach::default();
+        for employee in employees
+            .iter()
+            .filter(|e| e.status == EmployeeStatus::Active && governed(e))
+        {
+            out.employees += 1;
+            let held = lines.get(&employee.id).copied().unwrap_or(0);
+            if held > 0 {
+                out.employees_with_lines += 1;
+                out.live_lines += held;
+            }
+        }
+        out
+    }
+
+    fn cap_subject(scope: CapScope) -> String {
+        let (kind, id) = scope.parts();
+        format!("{kind}:{}", id.map(|i| i.to_string()).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn country_codes_are_iso_3166_alpha_2() {
+        assert_eq!(ISO_COUNTRIES.split_ascii_whitespace().count(), 249);
+        assert_eq!(country_code(" fr ").unwrap(), "FR");
+        for bad in ["XX", "UK", "FRA", "F", "", "1A"] {
+            let err = country_code(bad).unwrap_err().to_string();
+            assert!(err.contains("ISO 3166"), "{bad}: {err}");
         }
     }
 }

@@ -606,3 +606,113 @@ both_backends!(
         ));
     }
 );
+
+both_backends!(
+    portal_members_without_an_employee_record_decide_only_as_owner_or_admin,
+    |store| async move {
+        use lineup_core::email::Email;
+        use lineup_core::request::Decider;
+        use lineup_core::user::Role;
+
+        let w = World::new(store).await;
+        let member = |email: &str, role: Role| {
+            let lineup = w.lineup.clone();
+            let email = Email::parse(email).unwrap();
+            async move {
+                lineup
+                    .add_user(
+                        w.tenant,
+                        &ADMIN,
+                        &email,
+                        "Member",
+                        "a long test password",
+                        role,
+                        None,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let admin = Decider::Member(member("it@example.com", Role::Admin).await);
+        let finance = Decider::Member(member("books@example.com", Role::Finance).await);
+        let first = submit(&w, new_line(&w, "member-1")).await.request;
+
+        // What each may decide is exactly what deciding allows.
+        assert_eq!(
+            w.lineup
+                .decidable_requests(w.tenant, admin)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            w.lineup
+                .decidable_requests(w.tenant, finance)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let refused = w
+            .lineup
+            .decide_request_as(w.tenant, finance, first.id, Decision::Approve, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, CoreError::NotAuthorised(_)), "{refused}");
+        assert_eq!(
+            w.lineup
+                .decidable_requests(w.tenant, Decider::Employee(w.maria.id))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "Ada's manager"
+        );
+        assert!(
+            w.lineup
+                .decidable_requests(w.tenant, Decider::Employee(w.alan.id))
+                .await
+                .unwrap()
+                .is_empty(),
+            "a colleague"
+        );
+
+        let decided = w
+            .lineup
+            .decide_request_as(w.tenant, admin, first.id, Decision::Approve, None)
+            .await
+            .unwrap();
+        assert!(decided.won);
+        assert!(
+            decided
+                .request
+                .decided_by
+                .as_deref()
+                .unwrap()
+                .starts_with("user:")
+        );
+        let ctx = w
+            .lineup
+            .card_context(w.tenant, &decided.request)
+            .await
+            .unwrap();
+        assert_eq!(ctx.decided_by_name.as_deref(), Some("Member"));
+        let recent = w.lineup.recent_decisions(w.tenant, 10).await.unwrap();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].id, first.id);
+        // Maria's late click loses and sees the admin's decision.
+        let late = w
+            .lineup
+            .decide_request(
+                w.tenant,
+                w.maria.id,
+                first.id,
+                Decision::Deny,
+                Some("no".into()),
+            )
+            .await
+            .unwrap();
+        assert!(!late.won);
+        assert_eq!(late.request.state, RequestState::Approved);
+    }
+);

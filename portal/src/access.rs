@@ -134,6 +134,34 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/settings/sso", P::ManageOrganisation),
     rule(Tenant, "GET", "/sso/start", P::Public),
     rule(Tenant, "GET", "/sso/callback", P::Public),
+    rule(Tenant, "GET", "/lines", P::ViewLines),
+    rule(Tenant, "GET", "/lines/new", P::ManageLines),
+    rule(Tenant, "POST", "/lines", P::ManageLines),
+    rule(Tenant, "GET", "/lines/{id}", P::ViewLines),
+    // Confirmation page and action: change-plan, suspend, resume, transfer, terminate, retry.
+    rule(Tenant, "GET", "/lines/{id}/{action}", P::ManageLines),
+    rule(Tenant, "POST", "/lines/{id}/{action}", P::ManageLines),
+    rule(Tenant, "GET", "/requests", P::DecideRequests),
+    rule(Tenant, "POST", "/requests/{id}/approve", P::DecideRequests),
+    rule(Tenant, "POST", "/requests/{id}/deny", P::DecideRequests),
+    rule(Tenant, "GET", "/policies", P::ViewPolicies),
+    // Every policy change is previewed (reach shown), then confirmed.
+    rule(Tenant, "POST", "/policies/caps/preview", P::ManagePolicies),
+    rule(Tenant, "POST", "/policies/caps", P::ManagePolicies),
+    rule(Tenant, "POST", "/policies/caps/delete", P::ManagePolicies),
+    rule(
+        Tenant,
+        "POST",
+        "/policies/roaming/preview",
+        P::ManagePolicies,
+    ),
+    rule(Tenant, "POST", "/policies/roaming", P::ManagePolicies),
+    rule(
+        Tenant,
+        "POST",
+        "/policies/roaming/delete",
+        P::ManagePolicies,
+    ),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

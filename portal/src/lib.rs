@@ -16,6 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use lineup_core::Lineup;
 use lineup_core::domain::{DnsTxtResolver, TxtResolver};
+use lineup_core::ids::{RequestId, TenantId};
 use lineup_core::mail::Mailer;
 use url::Url;
 
@@ -55,6 +56,15 @@ impl PortalConfig {
     }
 }
 
+/// What happens after a request is decided in the portal, outside the portal: the chat side
+/// updates every copy of the card, tells the requester, and carries out (and delivers) an
+/// approved request.
+#[async_trait::async_trait]
+pub trait RequestEvents: Send + Sync {
+    /// `request` was just decided in the portal, and this decision won.
+    async fn decided(&self, tenant: TenantId, request: RequestId);
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct Portal {
@@ -67,6 +77,9 @@ pub struct Portal {
     mailer: Option<Arc<dyn Mailer>>,
     /// Checks custom domains' DNS challenge records.
     pub(crate) txt_resolver: Arc<dyn TxtResolver>,
+    /// Told of every decision made in the portal. Without it the portal fulfils approved
+    /// requests itself (nobody is told in chat).
+    pub(crate) request_events: Option<Arc<dyn RequestEvents>>,
 }
 
 impl Portal {
@@ -81,6 +94,7 @@ impl Portal {
             )),
             mailer: None,
             txt_resolver: Arc::new(DnsTxtResolver::from_system()),
+            request_events: None,
         }
     }
 
@@ -113,6 +127,13 @@ impl Portal {
     /// A link into this tenant's portal, for emails.
     pub(crate) fn tenant_link(&self, tenant: &lineup_core::tenant::Tenant, path: &str) -> String {
         format!("{}{path}", self.config.tenant_url(tenant.slug.as_str()))
+    }
+
+    /// Hand decisions made in the portal to `events` (the chat side), which then also
+    /// fulfils approved requests.
+    pub fn with_request_events(mut self, events: Arc<dyn RequestEvents>) -> Self {
+        self.request_events = Some(events);
+        self
     }
 }
 

@@ -126,6 +126,21 @@ impl Page {
     }
 }
 
+impl Page {
+    /// A form page, answered 422 when it is shown again because of bad input.
+    pub fn render_form<T: Template>(
+        &self,
+        template: &T,
+        invalid: bool,
+    ) -> Result<Response, PortalError> {
+        let mut response = self.render(template)?;
+        if invalid {
+            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        Ok(response)
+    }
+}
+
 /// Whether a nav entry's page exists yet on tenant sites.
 fn is_page(href: &str) -> bool {
     ROUTES

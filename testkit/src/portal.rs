@@ -454,3 +454,41 @@ impl lineup_core::domain::TxtResolver for FakeDns {
             .unwrap_or_default())
     }
 }
+
+/// The value of the form field `name` (a hidden input, or any `<input>`) in a page.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl Response {
+    /// Where a redirect goes, panicking unless this is one.
+    #[track_caller]
+    pub fn redirected_to(&self) -> &str {
+        assert!(
+            self.status.is_redirection(),
+            "expected a redirect, got {}: {}",
+            self.status,
+            self.body
+        );
+        self.location().expect("a redirect has a Location")
+    }
+}
+
+/// Make the simulator's next order of `order_type` (e.g. `activate_subscription`,
+/// `suspend_subscription`) be accepted and then cancelled with `code`.
+pub async fn fail_next_order(world: &World, order_type: &str, code: &str) {
+    world
+        .sim(
+            reqwest::Method::POST,
+            "/_sim/faults",
+            Some(serde_json::json!({
+                "match": {"order_type": order_type},
+                "action": {"cancel_with": code},
+                "times": 1
+            })),
+        )
+        .await;
+}

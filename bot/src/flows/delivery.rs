@@ -7,7 +7,7 @@
 
 use lineup_core::CoreError;
 use lineup_core::chat::{Platform, Workspace};
-use lineup_core::ids::{EmployeeId, RequestId};
+use lineup_core::ids::{EmployeeId, RequestId, TenantId};
 use lineup_core::notify::Message;
 use lineup_core::request::commands::{Fulfilment, Submitted, SweepEvent};
 use lineup_core::request::{Request, RequestDetails, RequestState, cards};
@@ -68,6 +68,40 @@ impl ChatFlows {
         self.tell_requester(ws, platform, request.id).await;
         if request.state == RequestState::Approved {
             self.fulfil(ws, platform, request.id).await;
+        }
+    }
+
+    /// A decision made outside chat (in the portal): where the request has a chat
+    /// workspace (the one it was made on first, else any connected one), update every card,
+    /// tell the requester and carry out an approved request with delivery by chat; with no
+    /// workspace, still carry out an approved request.
+    pub async fn after_outside_decision(&self, tenant: TenantId, request_id: RequestId) {
+        let request = match self.lineup.request(tenant, request_id).await {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::error!(request = %request_id, error = %e, "loading a decided request failed");
+                return;
+            }
+        };
+        let mut platforms: Vec<Platform> = origin(&request).into_iter().collect();
+        platforms.extend(
+            self.transports
+                .keys()
+                .filter_map(|name| platform_named(name)),
+        );
+        for platform in platforms {
+            match self.lineup.workspace_of_tenant(tenant, platform).await {
+                Ok(Some(ws)) => return self.after_decision(&ws, platform, request).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%tenant, platform = platform.as_str(), error = %e, "looking up a chat workspace failed")
+                }
+            }
+        }
+        if request.state == RequestState::Approved
+            && let Err(e) = self.lineup.fulfil_request(tenant, request_id).await
+        {
+            tracing::warn!(%tenant, request = %request_id, error = %e, "fulfilling an approved request failed");
         }
     }
 

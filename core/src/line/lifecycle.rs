@@ -122,7 +122,26 @@ impl Lineup {
         actor: &Actor,
         line_id: LineId,
     ) -> CoreResult<Line> {
+        self.retry_line_once(tenant, actor, line_id, None).await
+    }
+
+    /// [`Self::retry_line`] under the caller's command key: the same key again (a double
+    /// submit) reports the first retry's line instead of refusing a second one.
+    pub async fn retry_line_once(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        line_id: LineId,
+        command_key: Option<String>,
+    ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
+        if let Some(key) = &command_key
+            && let Some(op) = store::operations::find_by_command_key(&mut tx, tenant, key).await?
+        {
+            let line = self.load_line(&mut tx, tenant, op.line_id).await?;
+            drop(tx);
+            return self.await_settled(tenant, line).await;
+        }
         let line = self.load_line(&mut tx, tenant, line_id).await?;
         LineState::on(line.state, LineEvent::Retry)?;
         let previous = store::operations::list_for_line(&mut tx, tenant, line.id).await?;
@@ -130,7 +149,13 @@ impl Lineup {
             .iter()
             .rev()
             .find(|op| op.kind == OperationKind::Provision);
-        let mut op = new_operation(tenant, line.id, OperationKind::Provision, None, json!({}));
+        let mut op = new_operation(
+            tenant,
+            line.id,
+            OperationKind::Provision,
+            command_key,
+            json!({}),
+        );
         if let Some(last) = last.filter(|op| op.payload.get(DEFINITIVE).is_none()) {
             op.payload = json!({ "replays": replayed_key(last) });
         }

@@ -1,5 +1,6 @@
 //! The line: an employee's eSIM subscription, and the one state machine that moves it.
 
+pub mod directory;
 pub mod lifecycle;
 
 use serde::{Deserialize, Serialize};

@@ -265,7 +265,8 @@ fn with_usage(mut message: Message, ctx: &CardContext) -> Message {
     message
 }
 
-fn outcome_line(request: &Request, ctx: &CardContext) -> String {
+/// "Approved by Maria Tester at 2026-05-01 10:00 UTC".
+pub fn outcome_line(request: &Request, ctx: &CardContext) -> String {
     let by = ctx.decided_by_name.clone().or_else(|| {
         request.decided_by.as_deref().map(|d| {
             if d == "policy" {

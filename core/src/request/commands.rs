@@ -6,7 +6,7 @@ use serde_json::json;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::cards::CardContext;
-use super::{Decision, Request, RequestDetails, RequestState, Route};
+use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
@@ -289,6 +289,26 @@ impl Lineup {
         decision: Decision,
         note: Option<String>,
     ) -> CoreResult<Decided> {
+        self.decide_request_as(
+            tenant,
+            Decider::Employee(decider),
+            request_id,
+            decision,
+            note,
+        )
+        .await
+    }
+
+    /// [`Self::decide_request`] for any [`Decider`], e.g. a portal admin with no employee
+    /// record.
+    pub async fn decide_request_as(
+        &self,
+        tenant: TenantId,
+        decider: Decider,
+        request_id: RequestId,
+        decision: Decision,
+        note: Option<String>,
+    ) -> CoreResult<Decided> {
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         if decision == Decision::Deny && note.is_none() {
             return Err(CoreError::invalid("reason", "say why you deny the request"));
@@ -311,7 +331,7 @@ impl Lineup {
             Decision::Approve => RequestState::Approved,
             Decision::Deny => RequestState::Denied,
         };
-        decided.decided_by = Some(Actor::Employee(decider).to_text());
+        decided.decided_by = Some(decider.actor().to_text());
         decided.decided_at = Some(now());
         decided.decision_note = note.or(request.decision_note.clone());
         if !store::requests::settle(&mut tx, tenant, &decided, RequestState::Pending).await? {
@@ -327,7 +347,7 @@ impl Lineup {
         };
         let event = AuditEvent::new(
             tenant,
-            &Actor::Employee(decider),
+            &decider.actor(),
             action,
             subject(&request),
             to_json(&request),
@@ -349,8 +369,23 @@ impl Lineup {
         tx: &mut Tx,
         tenant: TenantId,
         request: &Request,
-        decider: EmployeeId,
+        decider: Decider,
     ) -> CoreResult<()> {
+        let decider = match decider {
+            Decider::Employee(employee) => employee,
+            Decider::Member(user) => {
+                let role = store::users::role_in(tx, tenant, user).await?;
+                return if matches!(role.as_deref(), Some("owner" | "admin")) {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotAuthorised(
+                        "your account is not linked to an employee record, so it can only \
+                         decide as an owner or admin"
+                            .into(),
+                    ))
+                };
+            }
+        };
         if decider == request.requester {
             return Err(CoreError::NotAuthorised(
                 "you cannot decide your own request".into(),
@@ -589,6 +624,32 @@ impl Lineup {
         Ok(())
     }
 
+    /// The pending requests `decider` may decide, by the same rule [`Self::decide_request`]
+    /// enforces, oldest first.
+    pub async fn decidable_requests(
+        &self,
+        tenant: TenantId,
+        decider: Decider,
+    ) -> CoreResult<Vec<Request>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let pending = store::requests::list_pending_in(&mut tx, tenant).await?;
+        let mut decidable = Vec::new();
+        for request in pending {
+            match self.authorise(&mut tx, tenant, &request, decider).await {
+                Ok(()) => decidable.push(request),
+                Err(CoreError::NotAuthorised(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(decidable)
+    }
+
+    /// The latest decided requests of the tenant, newest first.
+    pub async fn recent_decisions(&self, tenant: TenantId, limit: i64) -> CoreResult<Vec<Request>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::requests::list_recently_decided(&mut tx, tenant, limit).await?)
+    }
+
     pub async fn request(&self, tenant: TenantId, id: RequestId) -> CoreResult<Request> {
         let mut tx = self.tenant_tx(tenant).await?;
         required(
@@ -806,16 +867,9 @@ impl Lineup {
             }
             _ => None,
         };
-        let decided_by_name = match request
-            .decided_by
-            .as_deref()
-            .and_then(|d| d.strip_prefix("employee:"))
-        {
-            Some(id) => match id.parse() {
-                Ok(id) => Some(self.employee(tenant, id).await?.full_name()),
-                Err(_) => None,
-            },
-            None => request.decided_by.clone(),
+        let decided_by_name = match request.decided_by.as_deref() {
+            Some(actor) => Some(self.actor_name(tenant, actor).await?),
+            None => None,
         };
         Ok(CardContext {
             requester_name: requester.full_name(),

@@ -146,3 +146,22 @@ pub enum Decision {
     Approve,
     Deny,
 }
+
+/// Who decides a request: an employee (in chat, or a portal member linked to their employee
+/// record), or a portal owner or admin who has no employee record. Authority is checked in
+/// core either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider {
+    Employee(EmployeeId),
+    /// A portal member by user id; only the owner and admin roles may decide this way.
+    Member(crate::ids::UserId),
+}
+
+impl Decider {
+    pub fn actor(self) -> crate::audit::Actor {
+        match self {
+            Self::Employee(id) => crate::audit::Actor::Employee(id),
+            Self::Member(id) => crate::audit::Actor::User(id),
+        }
+    }
+}

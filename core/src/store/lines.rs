@@ -277,3 +277,132 @@ pub async fn list_with_owners(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<
         })
         .collect()
 }
+
+/// One page of the lines directory: filters, the reporting tree of a manager, paging.
+#[derive(Debug, Clone, Default)]
+pub struct LineSearch {
+    pub state: Option<LineState>,
+    pub plan: Option<PlanId>,
+    /// Part of the employee's name or email, any case.
+    pub text: Option<String>,
+    /// Only lines of this manager's reporting tree (the manager included).
+    pub reports_of: Option<EmployeeId>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A line with the names the directory shows next to it.
+#[derive(Debug, Clone)]
+pub struct ListedLine {
+    pub line: Line,
+    pub employee_name: String,
+    pub employee_email: String,
+    pub plan_name: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    line: LineRow,
+    given_name: String,
+    family_name: String,
+    email: String,
+    plan_name: String,
+}
+
+/// The reporting tree (empty unless `$5` names a manager), then `{select}` over the lines
+/// matching the filters. Only lines are scanned; names are joined for one page only.
+const SEARCH: &str = "WITH RECURSIVE tree(id) AS (
+         SELECT id FROM employees WHERE tenant_id = $1 AND id = $5
+         UNION
+         SELECT e.id FROM employees e JOIN tree t ON e.manager_id = t.id WHERE e.tenant_id = $1
+     )
+     {select} FROM lines l
+     WHERE l.tenant_id = $1
+       AND ($2 IS NULL OR l.state = $2)
+       AND ($3 IS NULL OR l.plan_id = $3)
+       AND ($4 IS NULL OR l.employee_id IN (
+            SELECT e.id FROM employees e
+            WHERE e.tenant_id = $1
+              AND (LOWER(e.given_name || ' ' || e.family_name) LIKE $4 ESCAPE '\\'
+                   OR LOWER(e.email) LIKE $4 ESCAPE '\\')))
+       AND ($5 IS NULL OR l.employee_id IN (SELECT id FROM tree))";
+
+/// The matching lines, newest first, and how many match in all.
+pub async fn search(
+    tx: &mut Tx,
+    tenant: TenantId,
+    search: &LineSearch,
+) -> StoreResult<(Vec<ListedLine>, i64)> {
+    let pattern = search.text.as_deref().map(|text| {
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let state = search.state.map(LineState::as_str);
+    let listed = "SELECT l.id, l.tenant_id, l.employee_id, l.plan_id, l.state, l.provider, \
+         l.provider_subscription_id, l.iccid, l.activation_code, l.failure_reason, l.issue_key, \
+         l.created_at, l.updated_at, e.given_name, e.family_name, e.email, p.name AS plan_name \
+         FROM (SELECT l.*";
+    let page_sql = format!(
+        "{} ORDER BY l.created_at DESC, l.id DESC LIMIT $6 OFFSET $7) l
+         JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id
+         JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
+         ORDER BY l.created_at DESC, l.id DESC",
+        SEARCH.replace("{select}", listed)
+    );
+    let count_sql = SEARCH.replace("{select}", "SELECT COUNT(*)");
+    let (rows, total): (Vec<ListedRow>, i64) = on_tx!(tx, |conn| {
+        let rows = sqlx::query_as(&page_sql)
+            .bind(tenant)
+            .bind(state)
+            .bind(search.plan)
+            .bind(&pattern)
+            .bind(search.reports_of)
+            .bind(search.limit)
+            .bind(search.offset)
+            .fetch_all(&mut *conn)
+            .await?;
+        let total = sqlx::query_scalar(&count_sql)
+            .bind(tenant)
+            .bind(state)
+            .bind(search.plan)
+            .bind(&pattern)
+            .bind(search.reports_of)
+            .fetch_one(&mut *conn)
+            .await?;
+        (rows, total)
+    });
+    let lines = rows
+        .into_iter()
+        .map(|r| {
+            Ok(ListedLine {
+                employee_name: format!("{} {}", r.given_name, r.family_name),
+                employee_email: r.email,
+                plan_name: r.plan_name,
+                line: Line::try_from(r.line)?,
+            })
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok((lines, total))
+}
+
+/// Live lines (ready, active, suspended) per employee, for policy previews.
+pub async fn live_counts_by_employee(
+    tx: &mut Tx,
+    tenant: TenantId,
+) -> StoreResult<Vec<(EmployeeId, i64)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT employee_id, COUNT(*) FROM lines
+             WHERE tenant_id = $1 AND state IN ('ready', 'active', 'suspended')
+             GROUP BY employee_id",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    }))
+}

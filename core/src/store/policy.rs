@@ -26,19 +26,18 @@ impl CapRow {
     }
 }
 
+/// Sets the cap of `cap.scope`, replacing any earlier one. The tenant-wide cap has no scope
+/// id, and a NULL never conflicts in a unique index, so this updates first and inserts only
+/// when nothing was there.
 pub async fn upsert_cap(tx: &mut Tx, tenant: TenantId, cap: &BudgetCap) -> StoreResult<()> {
     let (kind, id) = cap.scope.parts();
     let now = super::now();
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO budget_caps (id, tenant_id, scope_kind, scope_id, amount_minor,
-                 thresholds, action, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-             ON CONFLICT (tenant_id, scope_kind, scope_id) DO UPDATE SET
-                 amount_minor = excluded.amount_minor, thresholds = excluded.thresholds,
-                 action = excluded.action, updated_at = excluded.updated_at",
+        let updated = sqlx::query(
+            "UPDATE budget_caps SET amount_minor = $4, thresholds = $5, action = $6,
+                 updated_at = $7
+             WHERE tenant_id = $1 AND scope_kind = $2 AND (scope_kind = 'tenant' OR scope_id = $3)",
         )
-        .bind(uuid::Uuid::now_v7())
         .bind(tenant)
         .bind(kind)
         .bind(id)
@@ -46,10 +45,46 @@ pub async fn upsert_cap(tx: &mut Tx, tenant: TenantId, cap: &BudgetCap) -> Store
         .bind(sqlx::types::Json(&cap.thresholds))
         .bind(cap.action.as_str())
         .bind(now)
-        .execute(conn)
-        .await?;
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            sqlx::query(
+                "INSERT INTO budget_caps (id, tenant_id, scope_kind, scope_id, amount_minor,
+                     thresholds, action, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            )
+            .bind(uuid::Uuid::now_v7())
+            .bind(tenant)
+            .bind(kind)
+            .bind(id)
+            .bind(cap.amount_minor)
+            .bind(sqlx::types::Json(&cap.thresholds))
+            .bind(cap.action.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
     });
     Ok(())
+}
+
+/// Removes the cap of `scope`; returns whether there was one.
+pub async fn delete_cap(tx: &mut Tx, tenant: TenantId, scope: CapScope) -> StoreResult<bool> {
+    let (kind, id) = scope.parts();
+    let deleted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM budget_caps
+             WHERE tenant_id = $1 AND scope_kind = $2 AND (scope_kind = 'tenant' OR scope_id = $3)",
+        )
+        .bind(tenant)
+        .bind(kind)
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(deleted > 0)
 }
 
 pub async fn list_caps(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<BudgetCap>> {
@@ -151,6 +186,42 @@ pub async fn roaming_rule(
             .await?
     });
     Ok(rule.and_then(|r| RoamingRule::parse(&r)))
+}
+
+/// Every country with a preset, A to Z.
+pub async fn list_roaming_rules(
+    tx: &mut Tx,
+    tenant: TenantId,
+) -> StoreResult<Vec<(String, RoamingRule)>> {
+    let rows: Vec<(String, String)> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT country, rule FROM roaming_presets WHERE tenant_id = $1 ORDER BY country",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(country, rule)| Some((country, RoamingRule::parse(&rule)?)))
+        .collect())
+}
+
+/// Removes a country's preset; returns whether there was one.
+pub async fn delete_roaming_rule(
+    tx: &mut Tx,
+    tenant: TenantId,
+    country: &str,
+) -> StoreResult<bool> {
+    let deleted = on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM roaming_presets WHERE tenant_id = $1 AND country = $2")
+            .bind(tenant)
+            .bind(country)
+            .execute(conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted > 0)
 }
 
 #[derive(sqlx::FromRow)]
@@ -261,23 +332,6 @@ pub async fn set_grant_state(
         .rows_affected()
     });
     Ok(updated == 1)
-}
-
-/// Every country's roaming rule for the tenant.
-pub async fn list_roaming_rules(
-    tx: &mut Tx,
-    tenant: TenantId,
-) -> StoreResult<Vec<(String, RoamingRule)>> {
-    let rows: Vec<(String, String)> = on_tx!(tx, |conn| {
-        sqlx::query_as("SELECT country, rule FROM roaming_presets WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(conn)
-            .await?
-    });
-    Ok(rows
-        .into_iter()
-        .filter_map(|(country, rule)| Some((country, RoamingRule::parse(&rule)?)))
-        .collect())
 }
 
 /// Grants that were not revoked and overlap the days from `from` on: they cover roaming on

@@ -237,3 +237,35 @@ pub async fn pending_for_line(tx: &mut Tx, tenant: TenantId, line: LineId) -> St
         .await?
     }))
 }
+
+/// One tenant's pending requests, oldest first.
+pub async fn list_pending_in(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Request>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests WHERE tenant_id = $1 AND state = 'pending'
+         ORDER BY created_at"
+    );
+    let rows: Vec<RequestRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(tenant).fetch_all(conn).await?
+    });
+    rows.into_iter().map(Request::try_from).collect()
+}
+
+/// The most recently decided requests (by a person, policy or expiry), newest first.
+pub async fn list_recently_decided(
+    tx: &mut Tx,
+    tenant: TenantId,
+    limit: i64,
+) -> StoreResult<Vec<Request>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests WHERE tenant_id = $1 AND decided_at IS NOT NULL
+         ORDER BY decided_at DESC LIMIT $2"
+    );
+    let rows: Vec<RequestRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+    });
+    rows.into_iter().map(Request::try_from).collect()
+}

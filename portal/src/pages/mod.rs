@@ -4,12 +4,15 @@
 mod audit;
 mod auth;
 mod dashboard;
-mod exports;
 mod domains;
+mod exports;
 mod home;
 mod invites;
+mod lines;
 mod members;
 mod password;
+mod policies;
+mod requests;
 mod settings;
 mod sso;
 
@@ -25,6 +28,9 @@ pub fn routes() -> Router<Portal> {
         .route("/static/portal.css", get(stylesheet))
         .merge(auth::routes())
         .merge(home::routes())
+        .merge(lines::routes())
+        .merge(policies::routes())
+        .merge(requests::routes())
         .merge(settings::routes())
         .merge(dashboard::routes())
         .merge(exports::routes())

@@ -1,0 +1,443 @@
+//! Lines in the portal, end to end against the provider simulator: issuing (once, however
+//! often the form is sent), the activation page, lifecycle actions behind confirmations,
+//! provider failures and retry, managers' view, and tenant isolation.
+
+use lineup_core::line::LineState;
+use lineup_core::user::Role;
+use lineup_testkit::portal::{Browser, PortalWorld, fail_next_order, input_value};
+use lineup_testkit::world::ADMIN;
+use lineup_testkit::{both_backends, sqlite_store};
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn admin(w: &PortalWorld) -> Browser {
+    w.signed_in(&w.email_for(Role::Admin)).await
+}
+
+/// Open the issue form and send it for `who`; returns the form's fields so a test can send
+/// them again.
+async fn issue_form(browser: &Browser, w: &PortalWorld, who: &str) -> Vec<(String, String)> {
+    let form = browser.get("/lines/new").await;
+    form.assert_ok().assert_contains("Issue an eSIM");
+    let key = input_value(&form.body, "issue_key").expect("the form carries a one-time key");
+    let employee = [&w.ada, &w.alan, &w.maria, &w.fiona, &w.olivia]
+        .into_iter()
+        .find(|e| e.given_name.to_lowercase() == who)
+        .unwrap();
+    vec![
+        ("employee_id".into(), employee.id.to_string()),
+        ("plan_id".into(), w.plans[0].id.to_string()),
+        ("issue_key".into(), key),
+    ]
+}
+
+async fn post(
+    browser: &Browser,
+    path: &str,
+    fields: &[(String, String)],
+) -> lineup_testkit::portal::Response {
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    browser.post(path, &fields).await
+}
+
+/// Issue for `who` through the form and follow the redirect: the line's path and page.
+async fn issue_and_follow(
+    browser: &Browser,
+    w: &PortalWorld,
+    who: &str,
+) -> (String, lineup_testkit::portal::Response) {
+    let fields = issue_form(browser, w, who).await;
+    let answer = post(browser, "/lines", &fields).await;
+    let location = answer.redirected_to().to_owned();
+    let page = browser.get(&location).await;
+    (location, page)
+}
+
+/// GET the confirmation page of `action`, then POST it; returns both answers.
+async fn confirm_and_do(
+    browser: &Browser,
+    line: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> (
+    lineup_testkit::portal::Response,
+    lineup_testkit::portal::Response,
+) {
+    let page = browser.get(&format!("/lines/{line}/{action}")).await;
+    page.assert_ok();
+    let key = input_value(&page.body, "command_key").expect("a one-time command key");
+    let mut fields = vec![("command_key", key.as_str())];
+    fields.extend_from_slice(extra);
+    let done = browser
+        .post(&format!("/lines/{line}/{action}"), &fields)
+        .await;
+    (page, done)
+}
+
+both_backends!(
+    issuing_from_the_portal_shows_the_qr_and_lpa_and_a_double_submit_makes_one_line,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let browser = admin(&w).await;
+        let fields = issue_form(&browser, &w, "ada").await;
+        let first = post(&browser, "/lines", &fields).await;
+        let location = first.redirected_to().to_owned();
+        assert!(location.starts_with("/lines/"), "{location}");
+        // The browser retries, or the admin clicks twice: the same line, no second order.
+        let again = post(&browser, "/lines", &fields).await;
+        assert_eq!(again.redirected_to(), location);
+
+        let lines = w.lineup.lines(w.tenant).await.unwrap();
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line.state, LineState::Ready);
+        let stats = w.stats().await;
+        assert_eq!(stats["subscriptions"]["total"], 1, "{stats}");
+        assert_eq!(stats["orders"]["total"], 1, "{stats}");
+
+        let page = browser.get(&location).await;
+        let code = line.activation_code.as_ref().unwrap();
+        page.assert_ok()
+            .assert_contains("data:image/png;base64,")
+            .assert_contains(&code.lpa_string())
+            .assert_contains(&code.smdp_address)
+            .assert_contains(&code.matching_id)
+            .assert_contains("iPhone")
+            .assert_contains("Android")
+            .assert_contains(&line.iccid.as_ref().unwrap().to_string())
+            .assert_contains("The eSIM is ready");
+        assert!(
+            !page.body.contains("http-equiv=\"refresh\""),
+            "a ready line does not refresh"
+        );
+        // Its history comes from the audit log.
+        page.assert_contains("Requested")
+            .assert_contains("Provisioned");
+
+        let listing = browser.get("/lines").await;
+        listing
+            .assert_ok()
+            .assert_contains("Ada Tester")
+            .assert_contains(&w.plans[0].name)
+            .assert_contains("1 line");
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_an_employee_or_key_is_named_and_issues_nothing() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = admin(&w).await;
+    let mut fields = issue_form(&browser, &w, "ada").await;
+    fields[0].1 = String::new();
+    let answer = post(&browser, "/lines", &fields).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    answer.assert_contains("employee_id: choose the employee");
+    fields[0].1 = w.ada.id.to_string();
+    fields[2].1 = String::new();
+    let answer = post(&browser, "/lines", &fields).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    answer.assert_contains("issue_key");
+    assert!(w.lineup.lines(w.tenant).await.unwrap().is_empty());
+    assert_eq!(w.stats().await["orders"]["total"], 0);
+}
+
+both_backends!(
+    suspend_resume_transfer_and_terminate_each_confirm_first_and_are_audited,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let line = w.active_line(&w.ada, "line-actions").await;
+        let id = line.id.to_string();
+        let browser = admin(&w).await;
+        let orders = || async { w.stats().await["orders"]["total"].as_u64().unwrap() };
+        let before = orders().await;
+
+        // The confirmation page changes nothing.
+        let (page, done) = confirm_and_do(&browser, &id, "suspend", &[]).await;
+        page.assert_contains("Data and calls stop");
+        assert_eq!(done.redirected_to(), format!("/lines/{id}"));
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Suspended
+        );
+        assert_eq!(orders().await, before + 1);
+
+        // Sending the same confirmation again does not place a second order.
+        let key = input_value(&page.body, "command_key").unwrap();
+        let again = browser
+            .post(&format!("/lines/{id}/suspend"), &[("command_key", &key)])
+            .await;
+        assert_eq!(again.redirected_to(), format!("/lines/{id}"));
+        assert_eq!(orders().await, before + 1);
+
+        let (page, _) = confirm_and_do(&browser, &id, "resume", &[]).await;
+        page.assert_contains("work again");
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Active
+        );
+
+        let alan = w.alan.id.to_string();
+        let (page, done) = confirm_and_do(&browser, &id, "transfer", &[("target", &alan)]).await;
+        page.assert_contains("Alan Tester");
+        done.redirected_to();
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().employee_id,
+            w.alan.id
+        );
+
+        let (page, done) = confirm_and_do(&browser, &id, "terminate", &[]).await;
+        page.assert_contains("cannot be undone");
+        done.redirected_to();
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Terminated
+        );
+
+        let actions = w.audit_actions("line", &id).await;
+        for expected in [
+            "line.suspended",
+            "line.resumed",
+            "line.transferred",
+            "line.terminated",
+        ] {
+            assert!(
+                actions.contains(&expected.to_owned()),
+                "{expected} in {actions:?}"
+            );
+        }
+        let page = browser.get(&format!("/lines/{id}")).await;
+        page.assert_ok()
+            .assert_contains("Suspended")
+            .assert_contains("Transferred</td><td>to Alan Tester")
+            .assert_contains("Terminated")
+            .assert_contains("<td>admin</td>");
+        // A terminated line offers nothing more, and asking anyway is refused with why.
+        assert!(!page.body.contains(&format!("/lines/{id}/suspend")));
+        let refused = browser.get(&format!("/lines/{id}/resume")).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        refused.assert_contains("terminated line");
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_plan_goes_through_the_provider() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    assert!(w.plans.len() > 1, "the simulator offers several plans");
+    let line = w.active_line(&w.ada, "plan-change").await;
+    let id = line.id.to_string();
+    let browser = admin(&w).await;
+    let target = w.plans[1].id.to_string();
+    let (page, done) = confirm_and_do(&browser, &id, "change-plan", &[("target", &target)]).await;
+    page.assert_contains(&w.plans[1].name);
+    done.redirected_to();
+    assert_eq!(
+        w.lineup.line(w.tenant, line.id).await.unwrap().plan_id,
+        w.plans[1].id
+    );
+    assert!(
+        w.audit_actions("line", &id)
+            .await
+            .contains(&"line.plan_changed".to_owned())
+    );
+    browser
+        .get(&format!("/lines/{id}"))
+        .await
+        .assert_contains(&format!("Plan changed</td><td>to {}", w.plans[1].name));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_failure_is_explained_and_a_retry_issues_the_esim() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    fail_next_order(&w, "activate_subscription", "PROVISIONING_FAILED").await;
+    let browser = admin(&w).await;
+    let (location, page) = issue_and_follow(&browser, &w, "ada").await;
+    page.assert_ok()
+        .assert_contains("The eSIM could not be issued")
+        .assert_contains("PROVISIONING_FAILED")
+        .assert_contains("Retry issuing");
+    let id = location.trim_start_matches("/lines/").to_owned();
+
+    let (confirm, done) = confirm_and_do(&browser, &id, "retry", &[]).await;
+    confirm.assert_contains("no second subscription");
+    assert_eq!(done.redirected_to(), location);
+    let page = browser.get(&location).await;
+    page.assert_contains("data:image/png;base64,");
+    let lines = w.lineup.lines(w.tenant).await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].state, LineState::Ready);
+
+    // A suspend the provider refuses says so, and leaves the line as it was.
+    fail_next_order(&w, "suspend_subscription", "SUSPEND_REJECTED").await;
+    let active = w.active_line(&w.alan, "to-suspend").await;
+    let (_, failed) = confirm_and_do(&browser, &active.id.to_string(), "suspend", &[]).await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY);
+    failed
+        .assert_contains("The provider did not answer as expected")
+        .assert_contains("SUSPEND_REJECTED");
+    assert_eq!(
+        w.lineup.line(w.tenant, active.id).await.unwrap().state,
+        LineState::Active
+    );
+}
+
+both_backends!(
+    the_directory_filters_and_pages_in_sql_and_managers_see_only_their_tree,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        w.ready_line(&w.ada, "ada-1").await;
+        w.ready_line(&w.alan, "alan-1").await;
+        let fiona_line = w.ready_line(&w.fiona, "fiona-1").await;
+
+        let owner = w.signed_in(&w.olivia.email.to_string()).await;
+        let all = owner.get("/lines").await;
+        all.assert_ok().assert_contains("3 lines");
+        let alan = owner.get("/lines?q=ALAN").await;
+        alan.assert_contains("Alan Tester")
+            .assert_contains("1 line");
+        assert!(!alan.body.contains("Ada Tester"));
+        let by_email = owner.get("/lines?q=fiona%40example").await;
+        by_email
+            .assert_contains("Fiona Tester")
+            .assert_contains("1 line");
+        let none = owner.get("/lines?state=suspended").await;
+        none.assert_contains("0 lines");
+        let plan = owner
+            .get(&format!("/lines?state=ready&plan={}", w.plans[0].id))
+            .await;
+        plan.assert_contains("3 lines");
+        let bad = owner.get("/lines?state=sleeping").await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        bad.assert_contains("state");
+
+        // Maria manages Ada and Alan: she sees their lines, not Fiona's.
+        let maria = w.signed_in(&w.maria.email.to_string()).await;
+        let mine = maria.get("/lines").await;
+        mine.assert_contains("2 lines")
+            .assert_contains("Ada Tester");
+        assert!(!mine.body.contains("Fiona"));
+        let hidden = maria.get(&format!("/lines/{}", fiona_line.id)).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        // And she cannot act on lines at all.
+        let refused = maria.get("/lines/new").await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_a_page_of_lines_pages() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let mut people = Vec::new();
+    for i in 0..55 {
+        people.push(
+            lineup_testkit::world::add_employee(&w.lineup, w.tenant, &format!("p{i:02}"), None)
+                .await,
+        );
+    }
+    let mut issuing = tokio::task::JoinSet::new();
+    for person in people {
+        let lineup = w.lineup.clone();
+        let (tenant, plan) = (w.tenant, w.plans[0].id);
+        issuing.spawn(async move {
+            let cmd = lineup_core::line::lifecycle::IssueLine {
+                employee_id: person.id,
+                plan_id: plan,
+                issue_key: format!("bulk-{}", person.id),
+            };
+            lineup.issue_line(tenant, &ADMIN, cmd).await.unwrap();
+        });
+    }
+    while issuing.join_next().await.is_some() {}
+    let browser = admin(&w).await;
+    let first = browser.get("/lines").await;
+    first
+        .assert_contains("55 lines")
+        .assert_contains("page 1 of 2");
+    assert_eq!(first.body.matches("<tr>").count(), 1 + 50);
+    let second = browser.get("/lines?page=2").await;
+    second.assert_contains("page 2 of 2");
+    assert_eq!(second.body.matches("<tr>").count(), 1 + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_globex_line_is_not_found_from_acme_and_never_listed() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let gina_line = w
+        .lineup
+        .issue_line(
+            w.globex,
+            &ADMIN,
+            lineup_core::line::lifecycle::IssueLine {
+                employee_id: w.gina.id,
+                plan_id: w.lineup.sync_plans(w.globex, &ADMIN).await.unwrap()[0].id,
+                issue_key: "gina-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let owner = w.signed_in(&w.olivia.email.to_string()).await;
+    let id = gina_line.id.to_string();
+    for path in [
+        format!("/lines/{id}"),
+        format!("/lines/{id}/suspend"),
+        format!("/lines/{id}/terminate"),
+    ] {
+        let answer = owner.get(&path).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!answer.body.contains("Gina"), "{path}");
+    }
+    let answer = owner
+        .post(
+            &format!("/lines/{id}/terminate"),
+            &[("command_key", "0123456789abcdef0123")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.lineup.line(w.globex, gina_line.id).await.unwrap().state,
+        LineState::Ready
+    );
+    let listing = owner.get("/lines?q=gina").await;
+    listing.assert_contains("0 lines");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_lines_but_no_actions() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let line = w.ready_line(&w.ada, "viewer-1").await;
+    let viewer = w.signed_in(&w.email_for(Role::Viewer)).await;
+    let page = viewer.get(&format!("/lines/{}", line.id)).await;
+    page.assert_ok().assert_contains("Ada Tester");
+    assert!(!page.body.contains("/terminate"));
+    let refused = viewer
+        .post(
+            &format!("/lines/{}/terminate", line.id),
+            &[("command_key", "0123456789abcdef0123")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.lineup.line(w.tenant, line.id).await.unwrap().state,
+        LineState::Ready
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_provider_shows_a_provisioning_page_that_refreshes_itself() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    w.sim(
+        reqwest::Method::PUT,
+        "/_sim/config",
+        Some(json!({"order_delay_ms": {"min": 60_000, "max": 60_000}})),
+    )
+    .await;
+    let browser = admin(&w).await;
+    let (_, page) = issue_and_follow(&browser, &w, "ada").await;
+    page.assert_ok()
+        .assert_contains("<meta http-equiv=\"refresh\" content=\"3\">")
+        .assert_contains("The provider is issuing this eSIM")
+        .assert_contains("provisioning");
+    assert!(!page.body.contains("data:image/png"));
+}
