@@ -489,3 +489,143 @@ both_backends!(
         );
     }
 );
+
+/// Ada's 50.00 budget passes 50 % (1 GB on her 25.00 plan): a finance alert about her
+/// employee budget, whose buttons act on her live line.
+async fn ada_budget_alert(s: &Slack) -> (lineup_core::line::Line, lineup_core::alert::Alert) {
+    use lineup_core::policy::{BudgetCap, CapAction, CapScope};
+    use lineup_core::provider::{Roaming, UsageRecord};
+    let w = &s.world;
+    let line = w.active_line(&w.ada, "ada-alert-line").await;
+    w.lineup
+        .set_budget_cap(
+            w.tenant,
+            &Actor::System,
+            BudgetCap {
+                scope: CapScope::Employee(w.ada.id),
+                amount_minor: 5_000,
+                thresholds: vec![50, 80],
+                action: CapAction::Alert,
+            },
+        )
+        .await
+        .unwrap();
+    let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(30);
+    let record = UsageRecord {
+        dedupe_key: "ada-1gb".into(),
+        subscription_id: line.provider_subscription_id.clone().unwrap(),
+        started_at: at,
+        ended_at: at + time::Duration::minutes(5),
+        data_bytes: lineup_core::money::Bytes::GB,
+        sms: 0,
+        voice_seconds: 0,
+        country: Some("US".into()),
+        roaming: Roaming::None,
+        in_bundle: None,
+        observed_at: at,
+    };
+    let report = w.lineup.record_usage(w.tenant, &[record]).await.unwrap();
+    assert_eq!(report.alerts, 1);
+    let alert = w
+        .lineup
+        .alerts(w.tenant, &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    (line, alert)
+}
+
+both_backends!(
+    finance_alert_buttons_suspend_raise_and_snooze_once_for_finance_only,
+    |store| async move {
+        use lineup_core::alert::{self, AlertState};
+        use lineup_core::line::LineState;
+        let s = slack(store).await;
+        let w = &s.world;
+        let (line, budget) = ada_budget_alert(&s).await;
+        let id = budget.id.to_string();
+        let tenant = w.lineup.tenant(w.tenant).await.unwrap();
+        let finance = alert::finance_message(&budget, &tenant);
+        assert!(
+            finance
+                .actions
+                .iter()
+                .any(|a| a.id == alert::RAISE_CAP && a.label == "Raise cap +12.50 USD"),
+            "the button says what it raises: {:?}",
+            finance.actions
+        );
+
+        // Ada is a plain employee: refused, and nothing changes.
+        let told = s.click_told(TEAM, ADA, alert::SUSPEND_LINE, &id).await;
+        assert!(told.contains("Only finance, admin or owner"), "{told}");
+        let suspends = || async {
+            w.stats().await["orders"]["by_type"]["suspend_subscription"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        assert_eq!(suspends().await, 0);
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Active
+        );
+
+        // Fiona (finance) suspends; a double click suspends once and says who did it.
+        let told = s.click_told(TEAM, FIONA, alert::SUSPEND_LINE, &id).await;
+        assert!(
+            told.contains("Suspended Ada Tester's line (ICCID"),
+            "{told}"
+        );
+        let again = s.click_told(TEAM, FIONA, alert::SUSPEND_LINE, &id).await;
+        assert!(
+            again.contains("is suspended, so nothing changed")
+                && again.contains("pressed by Fiona Tester"),
+            "{again}"
+        );
+        assert_eq!(suspends().await, 1, "one suspension at the provider");
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Suspended
+        );
+        let fiona = format!("employee:{}", w.fiona.id);
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let events = lineup_core::store::audit::list_for_subject(&mut tx, w.tenant, "alert", &id)
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == "alert.suspend_line" && e.actor == fiona),
+            "audited as the clicking employee: {events:?}"
+        );
+
+        // Raise cap adds 25 % of the 50.00 cap for the period, once.
+        let told = s.click_told(TEAM, FIONA, alert::RAISE_CAP, &id).await;
+        assert!(told.contains("by 12.50 USD"), "{told}");
+        let again = s.click_told(TEAM, OLIVIA, alert::RAISE_CAP, &id).await;
+        assert!(
+            again.contains("already raised from this alert by Fiona Tester"),
+            "{again}"
+        );
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let raises =
+            lineup_core::store::guardrails::period_raises(&mut tx, w.tenant, &budget.period)
+                .await
+                .unwrap();
+        drop(tx);
+        assert_eq!(
+            raises,
+            vec![(lineup_core::policy::CapScope::Employee(w.ada.id), 1_250)]
+        );
+
+        // Snooze silences it for a week; a second click says so.
+        let told = s.click_told(TEAM, FIONA, alert::SNOOZE, &id).await;
+        assert!(told.contains("Snoozed for 7 days"), "{told}");
+        let snoozed = w.lineup.alert(w.tenant, budget.id).await.unwrap();
+        assert_eq!(snoozed.state, AlertState::Snoozed);
+        let until = snoozed.snoozed_until.unwrap() - time::OffsetDateTime::now_utc();
+        assert!(until > time::Duration::days(6) && until <= time::Duration::days(7));
+        let again = s.click_told(TEAM, OLIVIA, alert::SNOOZE, &id).await;
+        assert!(again.contains("Already snoozed by Fiona Tester"), "{again}");
+    }
+);

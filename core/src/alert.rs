@@ -7,6 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::ids::{AlertId, EmployeeId, LineId, TenantId};
+use crate::money::Currency;
 use crate::notify::{Action, ActionStyle, Message};
 use crate::tenant::Tenant;
 
@@ -18,6 +19,10 @@ pub const SNOOZE: &str = "alert.snooze";
 pub const SNOOZE_BUTTON_DAYS: i64 = 7;
 /// Longest snooze; beyond that the alert should be resolved or the policy changed.
 pub const MAX_SNOOZE_DAYS: i64 = 90;
+/// The Raise cap button cannot ask for an amount: it raises this period's cap by this share
+/// of the cap the alert was raised against (at least one unit of the currency). The portal's
+/// alerts page raises by any amount.
+pub const RAISE_BUTTON_PERCENT: i64 = 25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,6 +174,17 @@ impl Alert {
     }
 }
 
+/// What the Raise cap button adds to the alerted cap for its period, in minor units:
+/// [`RAISE_BUTTON_PERCENT`] of the cap (rounded up), at least one unit of the currency.
+/// `None` when the alert is not about a budget cap.
+pub fn button_raise_minor(alert: &Alert, currency: Currency) -> Option<i64> {
+    alert.details.get("cap_scope")?;
+    let limit = alert.details.get("limit_minor").and_then(Value::as_i64)?;
+    let one_unit = 10_i64.pow(currency.minor_exponent());
+    let share = (limit.max(0) * RAISE_BUTTON_PERCENT + 99) / 100;
+    Some(share.max(one_unit))
+}
+
 /// Which alerts to list; `None` is no filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
@@ -193,11 +209,9 @@ pub fn finance_message(alert: &Alert, tenant: &Tenant) -> Message {
             ..button(SUSPEND_LINE, "Suspend line", ActionStyle::Danger)
         });
     }
-    if matches!(
-        alert.kind,
-        AlertKind::BudgetThreshold | AlertKind::BudgetCapReached
-    ) {
-        actions.push(button(RAISE_CAP, "Raise cap", ActionStyle::Primary));
+    if let Some(raise) = button_raise_minor(alert, tenant.currency) {
+        let label = format!("Raise cap +{}", tenant.money(raise));
+        actions.push(button(RAISE_CAP, &label, ActionStyle::Primary));
     }
     actions.push(button(
         SNOOZE,
@@ -280,6 +294,13 @@ pub mod commands {
         pub employee: Option<(EmployeeId, Message)>,
     }
 
+    /// Who did something to an alert, for people.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AlertActionBy {
+        pub name: String,
+        pub at: OffsetDateTime,
+    }
+
     fn subject(alert: &Alert) -> (&'static str, String) {
         ("alert", alert.id.to_string())
     }
@@ -297,6 +318,61 @@ pub mod commands {
         pub async fn alert(&self, tenant: TenantId, id: AlertId) -> CoreResult<Alert> {
             let mut tx = self.tenant_tx(tenant).await?;
             load(&mut tx, tenant, id).await
+        }
+
+        /// The lines the alert's Suspend line acts on, as they are now.
+        pub async fn alert_lines(&self, tenant: TenantId, id: AlertId) -> CoreResult<Vec<Line>> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let alert = load(&mut tx, tenant, id).await?;
+            lines_of(&mut tx, tenant, &alert).await
+        }
+
+        /// Chat buttons on finance alerts act for finance: the clicking employee must hold
+        /// the finance, admin or owner role in the tenant (the same roles as the portal's
+        /// ActOnAlerts permission).
+        pub async fn may_act_on_alerts(
+            &self,
+            tenant: TenantId,
+            employee: EmployeeId,
+        ) -> CoreResult<bool> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let roles = store::users::roles_of_employee(&mut tx, tenant, employee).await?;
+            Ok(roles
+                .iter()
+                .any(|r| matches!(r.as_str(), "finance" | "admin" | "owner")))
+        }
+
+        /// Who last did `action` (e.g. `alert.cap_raised`) on the alert, and when: what a
+        /// second click is told.
+        pub async fn last_alert_action(
+            &self,
+            tenant: TenantId,
+            id: AlertId,
+            action: &str,
+        ) -> CoreResult<Option<AlertActionBy>> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let events =
+                store::audit::list_for_subject(&mut tx, tenant, "alert", &id.to_string()).await?;
+            let Some(event) = events.into_iter().rev().find(|e| e.action == action) else {
+                return Ok(None);
+            };
+            let name = match event.actor.split_once(':') {
+                Some(("employee", id)) => match id.parse() {
+                    Ok(employee) => store::employees::get(&mut tx, tenant, employee)
+                        .await?
+                        .map(|e| e.full_name()),
+                    Err(_) => None,
+                },
+                Some(("user", id)) => match id.parse() {
+                    Ok(user) => store::users::member_name(&mut tx, tenant, user).await?,
+                    Err(_) => None,
+                },
+                _ => Some("Lineup".to_owned()),
+            };
+            Ok(Some(AlertActionBy {
+                name: name.unwrap_or_else(|| "someone no longer in the directory".into()),
+                at: event.at,
+            }))
         }
 
         pub async fn acknowledge_alert(
@@ -405,29 +481,7 @@ pub mod commands {
         ) -> CoreResult<Vec<Line>> {
             let mut tx = self.tenant_tx(tenant).await?;
             let alert = load(&mut tx, tenant, id).await?;
-            let lines = match (alert.line_id, alert.scope.strip_prefix("employee:")) {
-                (Some(line), _) => vec![required(
-                    store::lines::get(&mut tx, tenant, line).await?,
-                    "line",
-                    line,
-                )?],
-                (None, Some(employee)) => {
-                    let employee = employee
-                        .parse()
-                        .map_err(|e| CoreError::invalid("alert", format!("bad scope: {e}")))?;
-                    store::lines::list_for_employee(&mut tx, tenant, employee).await?
-                }
-                (None, None) => {
-                    return Err(CoreError::invalid(
-                        "alert",
-                        format!(
-                            "alert {id} is about {}, not one person's line: suspend lines from \
-                             the portal",
-                            alert.scope
-                        ),
-                    ));
-                }
-            };
+            let lines = lines_of(&mut tx, tenant, &alert).await?;
             drop(tx);
             let mut suspended = Vec::new();
             for line in lines {
@@ -563,7 +617,74 @@ pub mod commands {
         }
     }
 
+    /// The lines Suspend line acts on: the alert's line, or the live lines of the employee
+    /// whose budget it is about.
+    async fn lines_of(tx: &mut Tx, tenant: TenantId, alert: &Alert) -> CoreResult<Vec<Line>> {
+        match (alert.line_id, alert.scope.strip_prefix("employee:")) {
+            (Some(line), _) => Ok(vec![required(
+                store::lines::get(tx, tenant, line).await?,
+                "line",
+                line,
+            )?]),
+            (None, Some(employee)) => {
+                let employee = employee
+                    .parse()
+                    .map_err(|e| CoreError::invalid("alert", format!("bad scope: {e}")))?;
+                Ok(store::lines::list_for_employee(tx, tenant, employee).await?)
+            }
+            (None, None) => Err(CoreError::invalid(
+                "alert",
+                format!(
+                    "alert {} is about {}, not one person's line: suspend lines from the portal",
+                    alert.id, alert.scope
+                ),
+            )),
+        }
+    }
+
     async fn load(tx: &mut Tx, tenant: TenantId, id: AlertId) -> CoreResult<Alert> {
         required(store::alerts::get(tx, tenant, id).await?, "alert", id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn budget_alert(limit_minor: i64) -> Alert {
+        Alert::raise(
+            TenantId::new(),
+            AlertKind::BudgetThreshold,
+            "2026-11",
+            "budget:tenant:2026-11:80".into(),
+            "tenant".into(),
+            "The tenant budget passed 80%".into(),
+            json!({ "cap_scope": {"kind": "tenant"}, "limit_minor": limit_minor }),
+        )
+    }
+
+    #[test]
+    fn the_raise_button_adds_a_quarter_of_the_cap_and_at_least_one_unit() {
+        // 25 % of 50.00 is 12.50; of 10.01 it is 2.5025, rounded up to 2.51.
+        assert_eq!(
+            button_raise_minor(&budget_alert(5_000), Currency::USD),
+            Some(1_250)
+        );
+        assert_eq!(
+            button_raise_minor(&budget_alert(1_001), Currency::USD),
+            Some(251)
+        );
+        // 25 % of 2.00 is 0.50: the button still adds a whole dollar (or yen).
+        assert_eq!(
+            button_raise_minor(&budget_alert(200), Currency::USD),
+            Some(100)
+        );
+        let yen = Currency::parse("JPY").unwrap();
+        assert_eq!(button_raise_minor(&budget_alert(2), yen), Some(1));
+        // Not about a cap: no button.
+        let mut roaming = budget_alert(5_000);
+        roaming.details = json!({ "country": "JP" });
+        assert_eq!(button_raise_minor(&roaming, Currency::USD), None);
     }
 }

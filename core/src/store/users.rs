@@ -130,3 +130,21 @@ pub async fn roles_of_employee(
             .await?
     }))
 }
+
+/// The display name of a member of `tenant` (none for someone outside it).
+pub async fn member_name(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: UserId,
+) -> StoreResult<Option<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT u.name FROM users u JOIN memberships m ON m.user_id = u.id
+             WHERE m.tenant_id = $1 AND u.id = $2",
+        )
+        .bind(tenant)
+        .bind(user)
+        .fetch_optional(conn)
+        .await?
+    }))
+}

@@ -105,7 +105,10 @@ impl SettingsForm {
             _ => {
                 return Err(PortalError::invalid(
                     "roaming_violation_action",
-                    format!("{:?} is not alert or suspend", self.roaming_violation_action),
+                    format!(
+                        "{:?} is not alert or suspend",
+                        self.roaming_violation_action
+                    ),
                 ));
             }
         };
