@@ -575,10 +575,11 @@ both_backends!(
             told.contains("Suspended Ada Tester's line (ICCID"),
             "{told}"
         );
-        let again = s.click_told(TEAM, FIONA, alert::SUSPEND_LINE, &id).await;
+        let again = s.click_told(TEAM, OLIVIA, alert::SUSPEND_LINE, &id).await;
         assert!(
-            again.contains("is suspended, so nothing changed")
-                && again.contains("pressed by Fiona Tester"),
+            again.contains("Nothing to do for Ada Tester's line (ICCID")
+                && again
+                    .contains("is suspended (Suspend was pressed on this alert by Fiona Tester"),
             "{again}"
         );
         assert_eq!(suspends().await, 1, "one suspension at the provider");

@@ -66,7 +66,7 @@ impl AlertKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match self {
             Self::BudgetThreshold => "Budget threshold passed",
             Self::BudgetCapReached => "Budget cap reached",
@@ -185,6 +185,24 @@ pub fn button_raise_minor(alert: &Alert, currency: Currency) -> Option<i64> {
     Some(share.max(one_unit))
 }
 
+/// A time as people read it in alerts: `2026-11-24 13:05 UTC`.
+pub fn minute_utc(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// How answers to alert actions name a line: "Ada Tester's line (ICCID 8988…)".
+pub fn line_label(line: &crate::line::Line, owner_name: &str) -> String {
+    let which = line
+        .iccid
+        .as_ref()
+        .map_or_else(|| format!("line {}", line.id), |i| format!("ICCID {i}"));
+    format!("{owner_name}'s line ({which})")
+}
+
 /// Which alerts to list; `None` is no filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
@@ -299,6 +317,12 @@ pub mod commands {
     pub struct AlertActionBy {
         pub name: String,
         pub at: OffsetDateTime,
+    }
+
+    impl std::fmt::Display for AlertActionBy {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{} at {}", self.name, minute_utc(self.at))
+        }
     }
 
     fn subject(alert: &Alert) -> (&'static str, String) {
@@ -511,6 +535,55 @@ pub mod commands {
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(suspended)
+        }
+
+        /// Suspend line, told to the person who pressed it: which lines it suspended, and
+        /// for lines it left alone their state and who pressed Suspend on this alert before.
+        pub async fn suspend_line_from_alert_told(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            id: AlertId,
+        ) -> CoreResult<String> {
+            let before = self.alert_lines(tenant, id).await?;
+            let earlier = self
+                .last_alert_action(tenant, id, "alert.suspend_line")
+                .await?;
+            let after = self.suspend_line_from_alert(tenant, actor, id).await?;
+            let was_active = |line: &Line| {
+                before
+                    .iter()
+                    .any(|b| b.id == line.id && b.state == LineState::Active)
+            };
+            let mut tx = self.tenant_tx(tenant).await?;
+            let mut suspended = Vec::new();
+            let mut unchanged = Vec::new();
+            for line in &after {
+                let owner = store::employees::get(&mut tx, tenant, line.employee_id)
+                    .await?
+                    .map_or_else(|| "someone".to_owned(), |e| e.full_name());
+                let label = line_label(line, &owner);
+                if was_active(line) && line.state == LineState::Suspended {
+                    suspended.push(label);
+                } else {
+                    unchanged.push(format!("{label} is {}", line.state.as_str()));
+                }
+            }
+            let mut told = Vec::new();
+            if !suspended.is_empty() {
+                told.push(format!("Suspended {}.", suspended.join(", ")));
+            }
+            if !unchanged.is_empty() {
+                let by = earlier
+                    .filter(|_| suspended.is_empty())
+                    .map(|by| format!(" (Suspend was pressed on this alert by {by})"))
+                    .unwrap_or_default();
+                told.push(format!("Nothing to do for {}{by}.", unchanged.join(", ")));
+            }
+            if told.is_empty() {
+                told.push("There is no line to suspend.".into());
+            }
+            Ok(told.join(" "))
         }
 
         /// The finance button: raise the alerted scope's cap for the alert's period. One

@@ -94,6 +94,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/", P::SignedIn),
     rule(Tenant, "GET", "/settings", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings", P::ManageOrganisation),
+    rule(Tenant, "GET", "/alerts", P::ViewAlerts),
+    rule(Tenant, "GET", "/alerts/{id}", P::ViewAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/acknowledge", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/resolve", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/snooze", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/suspend", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/raise-cap", P::ActOnAlerts),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -3,14 +3,10 @@
 //! what happened, and a second click says who did it first.
 
 use lineup_core::CoreError;
-use lineup_core::alert::commands::AlertActionBy;
 use lineup_core::alert::{self, Alert, AlertState};
 use lineup_core::audit::Actor;
 use lineup_core::chat::Workspace;
-use lineup_core::ids::{AlertId, EmployeeId, TenantId};
-use lineup_core::line::{Line, LineState};
-use time::OffsetDateTime;
-use time::macros::format_description;
+use lineup_core::ids::{AlertId, TenantId};
 
 use super::ChatFlows;
 use super::conversation::{failure, private};
@@ -54,60 +50,16 @@ impl ChatFlows {
         }
         let actor = Actor::Employee(me);
         let answer = match action_id {
-            alert::SUSPEND_LINE => self.suspend_from_alert(t, &actor, &alert).await,
+            alert::SUSPEND_LINE => {
+                self.lineup
+                    .suspend_line_from_alert_told(t, &actor, alert.id)
+                    .await
+            }
             alert::RAISE_CAP => self.raise_from_alert(t, &actor, &alert).await,
             alert::SNOOZE => self.snooze_from_alert(t, &actor, &alert).await,
             other => Ok(format!("I don't know the action `{other}`.")),
         };
         answer.map(private).unwrap_or_else(|e| failure(&e))
-    }
-
-    async fn suspend_from_alert(
-        &self,
-        t: TenantId,
-        actor: &Actor,
-        alert: &Alert,
-    ) -> Result<String, CoreError> {
-        let before = self.lineup.alert_lines(t, alert.id).await?;
-        let after = self
-            .lineup
-            .suspend_line_from_alert(t, actor, alert.id)
-            .await?;
-        let was_active = |line: &Line| {
-            before
-                .iter()
-                .any(|b| b.id == line.id && b.state == LineState::Active)
-        };
-        let (now_suspended, untouched): (Vec<&Line>, Vec<&Line>) = after
-            .iter()
-            .partition(|l| was_active(l) && l.state == LineState::Suspended);
-        let mut told = Vec::new();
-        if !now_suspended.is_empty() {
-            told.push(format!(
-                "Suspended {}.",
-                self.describe_lines(t, &now_suspended).await?
-            ));
-        }
-        if !untouched.is_empty() {
-            let by = self
-                .lineup
-                .last_alert_action(t, alert.id, "alert.suspend_line")
-                .await?
-                .filter(|_| now_suspended.is_empty())
-                .map(|by| format!(" (this alert's Suspend was pressed by {})", done_by(&by)))
-                .unwrap_or_default();
-            for line in untouched {
-                told.push(format!(
-                    "{} is {}, so nothing changed{by}.",
-                    capitalise(&self.describe_lines(t, &[line]).await?),
-                    line.state.as_str()
-                ));
-            }
-        }
-        if told.is_empty() {
-            told.push("This person has no line to suspend.".into());
-        }
-        Ok(told.join(" "))
     }
 
     async fn raise_from_alert(
@@ -128,7 +80,7 @@ impl ChatFlows {
             return Ok(format!(
                 "The cap was already raised from this alert by {}; a button raises once. \
                  Raise it further from the portal's Alerts page.",
-                done_by(&by)
+                by
             ));
         }
         self.lineup
@@ -155,11 +107,14 @@ impl ChatFlows {
                 .lineup
                 .last_alert_action(t, alert.id, "alert.snoozed")
                 .await?
-                .map(|by| format!(" by {}", done_by(&by)))
+                .map(|by| format!(" by {by}"))
                 .unwrap_or_default();
             return Ok(format!(
                 "Already snoozed{by}, until {}.",
-                alert.snoozed_until.map(when).unwrap_or_default()
+                alert
+                    .snoozed_until
+                    .map(alert::minute_utc)
+                    .unwrap_or_default()
             ));
         }
         let snoozed = self
@@ -169,44 +124,10 @@ impl ChatFlows {
         Ok(format!(
             "Snoozed for {} days, until {}.",
             alert::SNOOZE_BUTTON_DAYS,
-            snoozed.snoozed_until.map(when).unwrap_or_default()
+            snoozed
+                .snoozed_until
+                .map(alert::minute_utc)
+                .unwrap_or_default()
         ))
     }
-
-    /// "Ada Tester's line (ICCID 894…)", for one or more lines.
-    async fn describe_lines(&self, t: TenantId, lines: &[&Line]) -> Result<String, CoreError> {
-        let mut parts = Vec::new();
-        for line in lines {
-            let owner = self.owner_name(t, line.employee_id).await?;
-            let iccid = line
-                .iccid
-                .as_ref()
-                .map_or_else(|| format!("line {}", line.id), |i| format!("ICCID {i}"));
-            parts.push(format!("{owner}'s line ({iccid})"));
-        }
-        Ok(parts.join(", "))
-    }
-
-    async fn owner_name(&self, t: TenantId, employee: EmployeeId) -> Result<String, CoreError> {
-        Ok(self.lineup.employee(t, employee).await?.full_name())
-    }
-}
-
-fn done_by(by: &AlertActionBy) -> String {
-    format!("{} at {}", by.name, when(by.at))
-}
-
-fn when(at: OffsetDateTime) -> String {
-    at.format(format_description!(
-        "[year]-[month]-[day] [hour]:[minute] UTC"
-    ))
-    .unwrap_or_else(|_| at.to_string())
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

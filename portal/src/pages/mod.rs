@@ -1,6 +1,7 @@
 //! The portal's pages, a module per noun. Every route here must also be listed, with the
 //! permission it needs, in `access::ROUTES`.
 
+mod alerts;
 mod auth;
 mod home;
 mod settings;
@@ -15,6 +16,7 @@ use crate::Portal;
 pub fn routes() -> Router<Portal> {
     Router::new()
         .route("/static/portal.css", get(stylesheet))
+        .merge(alerts::routes())
         .merge(auth::routes())
         .merge(home::routes())
         .merge(settings::routes())
