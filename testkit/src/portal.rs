@@ -337,3 +337,36 @@ fn csrf_in(html: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
 }
+
+/// A five-minute data session `ago` before now on `line`, in `country` (roaming anywhere but
+/// the US), as the provider reports usage: feed it to `Lineup::record_usage`.
+pub fn usage_record(
+    line: &lineup_core::line::Line,
+    key: &str,
+    ago: std::time::Duration,
+    bytes: i64,
+    country: &str,
+) -> lineup_core::provider::UsageRecord {
+    use lineup_core::provider::{Roaming, UsageRecord};
+    let at = lineup_core::store::now() - ago;
+    UsageRecord {
+        dedupe_key: key.into(),
+        subscription_id: line
+            .provider_subscription_id
+            .clone()
+            .expect("an issued line has a subscription"),
+        started_at: at,
+        ended_at: at + std::time::Duration::from_secs(300),
+        data_bytes: bytes,
+        sms: 0,
+        voice_seconds: 0,
+        country: Some(country.into()),
+        roaming: if country == "US" {
+            Roaming::None
+        } else {
+            Roaming::International
+        },
+        in_bundle: None,
+        observed_at: at,
+    }
+}
