@@ -79,12 +79,8 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
         "alerts",
         "alerts"
     );
-    for (line, label) in &report.labels {
-        let now = report.current.lines.get(line).copied().unwrap_or_default();
-        let proposed = report.proposed.lines.get(line).copied().unwrap_or_default();
-        if now != proposed || now.spend.total_minor() > 0 {
-            out += &row(label, &now, &proposed);
-        }
+    for line in report.lines() {
+        out += &row(&line.label, &line.now, &line.proposed);
     }
     out += &row("TOTAL", &report.current.total(), &report.proposed.total());
     out += "\nSpend covers every billing period the window touches; suspended days and \

@@ -101,6 +101,8 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/alerts/{id}/snooze", P::ActOnAlerts),
     rule(Tenant, "POST", "/alerts/{id}/suspend", P::ActOnAlerts),
     rule(Tenant, "POST", "/alerts/{id}/raise-cap", P::ActOnAlerts),
+    rule(Tenant, "GET", "/whatif", P::ManagePolicies),
+    rule(Tenant, "POST", "/whatif", P::ManagePolicies),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

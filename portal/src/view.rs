@@ -25,6 +25,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("Lines", "/lines", Permission::ViewLines),
     ("Requests", "/requests", Permission::DecideRequests),
     ("Policies", "/policies", Permission::ViewPolicies),
+    ("What-if", "/whatif", Permission::ManagePolicies),
     ("Alerts", "/alerts", Permission::ViewAlerts),
     ("Audit log", "/audit", Permission::ViewAudit),
     ("Settings", "/settings", Permission::ManageOrganisation),

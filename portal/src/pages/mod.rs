@@ -5,6 +5,7 @@ mod alerts;
 mod auth;
 mod home;
 mod settings;
+mod whatif;
 
 use axum::Router;
 use axum::http::header;
@@ -20,6 +21,7 @@ pub fn routes() -> Router<Portal> {
         .merge(auth::routes())
         .merge(home::routes())
         .merge(settings::routes())
+        .merge(whatif::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
