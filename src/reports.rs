@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use lineup_core::optimise::{Change, OptimisationReport, PlanFit};
+use lineup_core::optimise::OptimisationReport;
 use lineup_core::tenant::{Slug, Tenant};
 use lineup_core::whatif::{LineOutcome, PolicySet, WhatIfReport};
 
@@ -104,18 +104,7 @@ fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
     }
     out += &format!("{:<40} {:<52} {:>12}\n", "line", "change", "saving");
     for saving in &report.savings {
-        let change = match &saving.change {
-            Change::Cancel { plan, idle_days } => {
-                format!("cancel: no usage for {idle_days} days ({plan})")
-            }
-            Change::ChangePlan { from, to, why } => {
-                let why = match why {
-                    PlanFit::Underused => "under half the allowance",
-                    PlanFit::RegularOverage => "regular overage",
-                };
-                format!("{from} → {to} ({why})")
-            }
-        };
+        let change = saving.change.describe();
         out += &format!(
             "{:<40} {:<52} {:>12}\n",
             saving.label,

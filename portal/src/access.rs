@@ -102,6 +102,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/alerts/{id}/suspend", P::ActOnAlerts),
     rule(Tenant, "POST", "/alerts/{id}/raise-cap", P::ActOnAlerts),
     rule(Tenant, "GET", "/whatif", P::ManagePolicies),
+    rule(Tenant, "GET", "/optimise", P::ViewSpend),
     rule(Tenant, "POST", "/whatif", P::ManagePolicies),
 ];
 

@@ -21,6 +21,7 @@ const NOTICE_COOKIE: &str = "lineup_notice";
 const NAV: &[(&str, &str, Permission)] = &[
     ("Overview", "/", Permission::SignedIn),
     ("Spend", "/dashboard", Permission::ViewSpend),
+    ("Savings", "/optimise", Permission::ViewSpend),
     ("People", "/employees", Permission::ViewPeople),
     ("Lines", "/lines", Permission::ViewLines),
     ("Requests", "/requests", Permission::DecideRequests),

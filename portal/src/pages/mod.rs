@@ -4,6 +4,7 @@
 mod alerts;
 mod auth;
 mod home;
+mod optimise;
 mod settings;
 mod whatif;
 
@@ -20,6 +21,7 @@ pub fn routes() -> Router<Portal> {
         .merge(alerts::routes())
         .merge(auth::routes())
         .merge(home::routes())
+        .merge(optimise::routes())
         .merge(settings::routes())
         .merge(whatif::routes())
 }
