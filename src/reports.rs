@@ -41,13 +41,7 @@ pub async fn whatif(config: &Config, slug: &str, days: i64, policy: &Path) -> an
 
 fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
     let money = |minor: i64| tenant.money(minor).to_string();
-    let delta = |minor: i64| {
-        if minor > 0 {
-            format!("+{}", money(minor))
-        } else {
-            money(minor)
-        }
-    };
+    let delta = |minor: i64| tenant.money(minor).signed();
     let row = |label: &str, now: &LineOutcome, proposed: &LineOutcome| {
         format!(
             "{label:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",

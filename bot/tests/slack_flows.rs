@@ -493,37 +493,19 @@ both_backends!(
 /// Ada's 50.00 budget passes 50 % (1 GB on her 25.00 plan): a finance alert about her
 /// employee budget, whose buttons act on her live line.
 async fn ada_budget_alert(s: &Slack) -> (lineup_core::line::Line, lineup_core::alert::Alert) {
-    use lineup_core::policy::{BudgetCap, CapAction, CapScope};
-    use lineup_core::provider::{Roaming, UsageRecord};
+    use lineup_testkit::portal::{cap_employee, usage_record};
     let w = &s.world;
     let line = w.active_line(&w.ada, "ada-alert-line").await;
-    w.lineup
-        .set_budget_cap(
-            w.tenant,
-            &Actor::System,
-            BudgetCap {
-                scope: CapScope::Employee(w.ada.id),
-                amount_minor: 5_000,
-                thresholds: vec![50, 80],
-                action: CapAction::Alert,
-            },
-        )
-        .await
-        .unwrap();
-    let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(30);
-    let record = UsageRecord {
-        dedupe_key: "ada-1gb".into(),
-        subscription_id: line.provider_subscription_id.clone().unwrap(),
-        started_at: at,
-        ended_at: at + time::Duration::minutes(5),
-        data_bytes: lineup_core::money::Bytes::GB,
-        sms: 0,
-        voice_seconds: 0,
-        country: Some("US".into()),
-        roaming: Roaming::None,
-        in_bundle: None,
-        observed_at: at,
-    };
+    let policy = lineup_core::policy::CapAction::Alert;
+    cap_employee(w, &w.ada, 5_000, vec![50, 80], policy).await;
+    let half_hour = std::time::Duration::from_secs(1800);
+    let record = usage_record(
+        &line,
+        "ada-1gb",
+        half_hour,
+        lineup_core::money::Bytes::GB,
+        "US",
+    );
     let report = w.lineup.record_usage(w.tenant, &[record]).await.unwrap();
     assert_eq!(report.alerts, 1);
     let alert = w

@@ -172,6 +172,11 @@ impl Alert {
         self.employee_id = employee;
         self
     }
+
+    /// About one line or one employee's budget: Suspend line has lines to act on.
+    pub fn has_lines(&self) -> bool {
+        self.line_id.is_some() || self.scope.starts_with("employee:")
+    }
 }
 
 /// What the Raise cap button adds to the alerted cap for its period, in minor units:
@@ -221,7 +226,7 @@ pub fn finance_message(alert: &Alert, tenant: &Tenant) -> Message {
         confirm: None,
     };
     let mut actions = Vec::new();
-    if alert.line_id.is_some() || alert.scope.starts_with("employee:") {
+    if alert.has_lines() {
         actions.push(Action {
             confirm: Some("Suspend this line now? The employee loses service.".into()),
             ..button(SUSPEND_LINE, "Suspend line", ActionStyle::Danger)

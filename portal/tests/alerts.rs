@@ -8,12 +8,11 @@ use std::time::Duration;
 use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
 use lineup_core::line::{Line, LineState};
 use lineup_core::money::Bytes;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope};
+use lineup_core::policy::{CapAction, CapScope};
 use lineup_core::store;
 use lineup_testkit::both_backends;
-use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, usage_record};
+use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, cap_employee, usage_record};
 use lineup_testkit::sqlite_store;
-use lineup_testkit::world::ADMIN;
 use reqwest::StatusCode;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -22,19 +21,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// passes 80 %. Returns her line and the two alerts, newest first.
 async fn ada_over_budget(w: &PortalWorld) -> (Line, Vec<Alert>) {
     let line = w.active_line(&w.ada, "ada-line").await;
-    w.lineup
-        .set_budget_cap(
-            w.tenant,
-            &ADMIN,
-            BudgetCap {
-                scope: CapScope::Employee(w.ada.id),
-                amount_minor: 5_000,
-                thresholds: vec![50, 80],
-                action: CapAction::Alert,
-            },
-        )
-        .await
-        .unwrap();
+    cap_employee(w, &w.ada, 5_000, vec![50, 80], CapAction::Alert).await;
     for (key, ago, gb) in [("u1", 2 * HOUR, 1), ("u2", HOUR, 11)] {
         let record = usage_record(&line, key, ago, gb * Bytes::GB, "US");
         let report = w.lineup.record_usage(w.tenant, &[record]).await.unwrap();

@@ -370,3 +370,29 @@ pub fn usage_record(
         observed_at: at,
     }
 }
+
+/// A monthly budget cap on one employee: `amount_minor`, alerting at `thresholds` (and at the
+/// cap), applying `action` when reached.
+pub async fn cap_employee(
+    world: &World,
+    employee: &Employee,
+    amount_minor: i64,
+    thresholds: Vec<u8>,
+    action: lineup_core::policy::CapAction,
+) {
+    use lineup_core::policy::{BudgetCap, CapScope};
+    world
+        .lineup
+        .set_budget_cap(
+            world.tenant,
+            &ADMIN,
+            BudgetCap {
+                scope: CapScope::Employee(employee.id),
+                amount_minor,
+                thresholds,
+                action,
+            },
+        )
+        .await
+        .unwrap();
+}

@@ -243,11 +243,11 @@ async fn render_alert(
     let tenant = &page.tenant;
     let alert = portal.lineup.alert(tenant.id, id).await?;
     let names = names(portal, tenant).await?;
-    let lines = portal
-        .lineup
-        .alert_lines(tenant.id, id)
-        .await
-        .unwrap_or_default();
+    let lines = if alert.has_lines() {
+        portal.lineup.alert_lines(tenant.id, id).await?
+    } else {
+        Vec::new()
+    };
     let money = |key: &str| {
         alert
             .details
@@ -279,7 +279,7 @@ async fn render_alert(
                 )
             })
             .collect(),
-        can_suspend: alert.line_id.is_some() || alert.scope.starts_with("employee:"),
+        can_suspend: alert.has_lines(),
         currency: tenant.currency.to_string(),
         raise_suggestion: raise.map(|m| tenant.currency.format_amount(m)),
         days: form

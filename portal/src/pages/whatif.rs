@@ -334,13 +334,7 @@ impl Comparison {
         proposed: &LineOutcome,
     ) -> Self {
         let money = |minor: i64| tenant.money(minor).to_string();
-        let delta = |minor: i64| {
-            if minor > 0 {
-                format!("+{}", money(minor))
-            } else {
-                money(minor)
-            }
-        };
+        let delta = |minor: i64| tenant.money(minor).signed();
         Self {
             label,
             line_id,
