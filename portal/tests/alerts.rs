@@ -153,7 +153,7 @@ both_backends!(
         fiona
             .get(answer.location().unwrap())
             .await
-            .assert_contains("by 20.00 USD");
+            .assert_contains("Raised the cap of Employee Ada Tester by 20.00 USD");
         assert_eq!(raises().await, vec![(CapScope::Employee(w.ada.id), 2_000)]);
         let again = fiona.post(&path("raise-cap"), &[("amount", "5")]).await;
         assert_eq!(again.status, StatusCode::CONFLICT);
@@ -179,9 +179,10 @@ both_backends!(
             LineState::Suspended
         );
 
-        // Resolve, after which nothing else applies.
-        let answer = fiona.post(&path("resolve"), &[]).await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        // Resolve from the filtered list: back to that list. After it nothing else applies.
+        let list = "/alerts?state=open&kind=&period=";
+        let answer = fiona.post(&path("resolve"), &[("back", list)]).await;
+        assert_eq!(answer.location(), Some(list));
         assert_eq!(state(oldest.id).await.state, AlertState::Resolved);
         let answer = fiona.post(&path("acknowledge"), &[]).await;
         assert_eq!(answer.status, StatusCode::CONFLICT);
@@ -202,8 +203,18 @@ both_backends!(
                 "alert.resolved"
             ]
         );
-        // The other alert was left alone.
+        // The other alert was left alone; acting on it never sends anyone off the site.
         assert_eq!(state(newest.id).await.state, AlertState::Open);
+        let answer = fiona
+            .post(
+                &format!("/alerts/{}/acknowledge", newest.id),
+                &[("back", "//evil.example/alerts?x")],
+            )
+            .await;
+        assert_eq!(
+            answer.location(),
+            Some(format!("/alerts/{}", newest.id).as_str())
+        );
     }
 );
 

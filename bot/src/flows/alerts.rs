@@ -87,9 +87,8 @@ impl ChatFlows {
             .raise_cap_from_alert(t, actor, alert.id, amount)
             .await?;
         Ok(format!(
-            "Raised the {} cap by {} for {} ({}% of the cap). Lines it had suspended are resumed \
-             if the spend is now under the cap.",
-            alert.scope,
+            "Raised the cap by {} for {} ({}% of the cap). Lines it had suspended are resumed if \
+             the spend is now under the cap.",
             tenant.money(amount),
             alert.period,
             alert::RAISE_BUTTON_PERCENT

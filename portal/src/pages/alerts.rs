@@ -65,13 +65,30 @@ impl AlertRow {
             message: alert.message.clone(),
             employee,
             line: alert.line_id.map(|l| l.to_string()),
-            scope: alert.scope.clone(),
+            scope: scope_in_words(&alert.scope, names),
             period: alert.period.clone(),
             state: alert.state.as_str(),
             snoozed_until: alert.snoozed_until.map(alert::minute_utc),
             created: alert::minute_utc(alert.created_at),
             resolved: alert.state == AlertState::Resolved,
         }
+    }
+}
+
+/// `team:<id>` → "Team Sales"; names hold employees, teams and cost centres by id.
+fn scope_in_words(scope: &str, names: &HashMap<String, String>) -> String {
+    let (kind, id) = scope.split_once(':').unwrap_or((scope, ""));
+    let kind = match kind {
+        "tenant" => return "Whole organisation".into(),
+        "team" => "Team",
+        "cost_centre" => "Cost centre",
+        "employee" => "Employee",
+        "line" => "Line",
+        other => other,
+    };
+    match names.get(id) {
+        Some(name) => format!("{kind} {name}"),
+        None => format!("{kind} {id}"),
     }
 }
 
@@ -140,16 +157,26 @@ struct AlertsPage {
     period: String,
     error: Option<String>,
     may_act: bool,
+    /// Where the list's buttons come back to: this list with its filters.
+    back: String,
 }
 
+/// Names of the people, teams and cost centres alerts can be about, by id.
 async fn names(portal: &Portal, tenant: &Tenant) -> Result<HashMap<String, String>, PortalError> {
-    Ok(portal
+    let mut names: HashMap<String, String> = portal
         .lineup
         .employees(tenant.id)
         .await?
         .into_iter()
         .map(|e| (e.id.to_string(), e.full_name()))
-        .collect())
+        .collect();
+    for team in portal.lineup.teams(tenant.id).await? {
+        names.insert(team.id.to_string(), team.name);
+    }
+    for centre in portal.lineup.cost_centres(tenant.id).await? {
+        names.insert(centre.id.to_string(), centre.name);
+    }
+    Ok(names)
 }
 
 async fn list(
@@ -186,6 +213,15 @@ async fn list(
         kind: text(&query.kind),
         period: text(&query.period),
         may_act: allows(page.signed.session.role, Permission::ActOnAlerts),
+        back: format!(
+            "/alerts?{}",
+            serde_urlencoded::to_string([
+                ("state", text(&query.state)),
+                ("kind", text(&query.kind)),
+                ("period", text(&query.period)),
+            ])
+            .unwrap_or_default()
+        ),
         error: error.clone(),
     };
     let mut response = page.render(&template)?;
@@ -201,6 +237,18 @@ struct ActionForm {
     days: Option<String>,
     amount: Option<String>,
     confirm: Option<String>,
+    /// The alerts list (with its filters) the action was taken from.
+    back: Option<String>,
+}
+
+impl ActionForm {
+    /// Back to the list the button was on, else to the alert; only ever a page of alerts.
+    fn after(&self, id: AlertId) -> String {
+        match non_empty(&self.back) {
+            Some(back) if back.starts_with("/alerts?") && !back.contains("//") => back.to_owned(),
+            _ => format!("/alerts/{id}"),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -316,7 +364,7 @@ async fn act(
     // An unknown (or another tenant's) alert is 404 before any input is looked at.
     portal.lineup.alert(page.tenant_id(), id).await?;
     match action(id, &form).await {
-        Ok(notice) => Ok(redirect_with_notice(&format!("/alerts/{id}"), &notice)),
+        Ok(notice) => Ok(redirect_with_notice(&form.after(id), &notice)),
         Err(PortalError::Invalid { field, reason }) => {
             render_alert(portal, page, id, &form, Some(format!("{field}: {reason}"))).await
         }
@@ -436,9 +484,9 @@ async fn raise_cap(
             .lineup
             .raise_cap_from_alert(tenant, &page.actor(), id, amount)
             .await?;
+        let about = scope_in_words(&alert.scope, &names(&portal, &page.tenant).await?);
         Ok(format!(
-            "Raised the {} cap by {} for {}",
-            alert.scope,
+            "Raised the cap of {about} by {} for {}",
             page.tenant.money(amount),
             alert.period
         ))
