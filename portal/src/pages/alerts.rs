@@ -378,14 +378,7 @@ async fn acknowledge(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PortalError> {
-    act(&portal, &page, &id, form, async |id, _| {
-        portal
-            .lineup
-            .acknowledge_alert(page.tenant_id(), &page.actor(), id)
-            .await?;
-        Ok("Alert acknowledged".to_owned())
-    })
-    .await
+    move_alert(&portal, &page, &id, form, AlertState::Acknowledged).await
 }
 
 async fn resolve(
@@ -394,12 +387,25 @@ async fn resolve(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PortalError> {
-    act(&portal, &page, &id, form, async |id, _| {
-        portal
-            .lineup
-            .resolve_alert(page.tenant_id(), &page.actor(), id)
-            .await?;
-        Ok("Alert resolved".to_owned())
+    move_alert(&portal, &page, &id, form, AlertState::Resolved).await
+}
+
+/// Acknowledge or resolve.
+async fn move_alert(
+    portal: &Portal,
+    page: &Page,
+    id: &str,
+    form: ActionForm,
+    to: AlertState,
+) -> Result<Response, PortalError> {
+    act(portal, page, id, form, async |id, _| {
+        let (tenant, actor) = (page.tenant_id(), page.actor());
+        if to == AlertState::Resolved {
+            portal.lineup.resolve_alert(tenant, &actor, id).await?;
+        } else {
+            portal.lineup.acknowledge_alert(tenant, &actor, id).await?;
+        }
+        Ok(format!("Alert {}", to.as_str()))
     })
     .await
 }
