@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use lineup_core::optimise::{Change, OptimisationReport, PlanFit};
+use lineup_core::optimise::OptimisationReport;
 use lineup_core::tenant::{Slug, Tenant};
 use lineup_core::whatif::{LineOutcome, PolicySet, WhatIfReport};
 
@@ -41,13 +41,7 @@ pub async fn whatif(config: &Config, slug: &str, days: i64, policy: &Path) -> an
 
 fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
     let money = |minor: i64| tenant.money(minor).to_string();
-    let delta = |minor: i64| {
-        if minor > 0 {
-            format!("+{}", money(minor))
-        } else {
-            money(minor)
-        }
-    };
+    let delta = |minor: i64| tenant.money(minor).signed();
     let row = |label: &str, now: &LineOutcome, proposed: &LineOutcome| {
         format!(
             "{label:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
@@ -79,12 +73,8 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
         "alerts",
         "alerts"
     );
-    for (line, label) in &report.labels {
-        let now = report.current.lines.get(line).copied().unwrap_or_default();
-        let proposed = report.proposed.lines.get(line).copied().unwrap_or_default();
-        if now != proposed || now.spend.total_minor() > 0 {
-            out += &row(label, &now, &proposed);
-        }
+    for line in report.lines() {
+        out += &row(&line.label, &line.now, &line.proposed);
     }
     out += &row("TOTAL", &report.current.total(), &report.proposed.total());
     out += "\nSpend covers every billing period the window touches; suspended days and \
@@ -108,18 +98,7 @@ fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
     }
     out += &format!("{:<40} {:<52} {:>12}\n", "line", "change", "saving");
     for saving in &report.savings {
-        let change = match &saving.change {
-            Change::Cancel { plan, idle_days } => {
-                format!("cancel: no usage for {idle_days} days ({plan})")
-            }
-            Change::ChangePlan { from, to, why } => {
-                let why = match why {
-                    PlanFit::Underused => "under half the allowance",
-                    PlanFit::RegularOverage => "regular overage",
-                };
-                format!("{from} → {to} ({why})")
-            }
-        };
+        let change = saving.change.describe();
         out += &format!(
             "{:<40} {:<52} {:>12}\n",
             saving.label,

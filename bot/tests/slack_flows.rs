@@ -542,3 +542,126 @@ both_backends!(
         assert_eq!(s.world.stats().await["subscriptions"]["total"], 1);
     }
 );
+
+/// Ada's 50.00 budget passes 50 % (1 GB on her 25.00 plan): a finance alert about her
+/// employee budget, whose buttons act on her live line.
+async fn ada_budget_alert(s: &Slack) -> (lineup_core::line::Line, lineup_core::alert::Alert) {
+    use lineup_testkit::portal::{cap_employee, usage_record};
+    let w = &s.world;
+    let line = w.active_line(&w.ada, "ada-alert-line").await;
+    let policy = lineup_core::policy::CapAction::Alert;
+    cap_employee(w, &w.ada, 5_000, vec![50, 80], policy).await;
+    let half_hour = std::time::Duration::from_secs(1800);
+    let record = usage_record(
+        &line,
+        "ada-1gb",
+        half_hour,
+        lineup_core::money::Bytes::GB,
+        "US",
+    );
+    let report = w.lineup.record_usage(w.tenant, &[record]).await.unwrap();
+    assert_eq!(report.alerts, 1);
+    let alert = w
+        .lineup
+        .alerts(w.tenant, &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    (line, alert)
+}
+
+both_backends!(
+    finance_alert_buttons_suspend_raise_and_snooze_once_for_finance_only,
+    |store| async move {
+        use lineup_core::alert::{self, AlertState};
+        use lineup_core::line::LineState;
+        let s = slack(store).await;
+        let w = &s.world;
+        let (line, budget) = ada_budget_alert(&s).await;
+        let id = budget.id.to_string();
+        let tenant = w.lineup.tenant(w.tenant).await.unwrap();
+        let finance = alert::finance_message(&budget, &tenant);
+        assert!(
+            finance
+                .actions
+                .iter()
+                .any(|a| a.id == alert::RAISE_CAP && a.label == "Raise cap +12.50 USD"),
+            "the button says what it raises: {:?}",
+            finance.actions
+        );
+
+        // Ada is a plain employee: refused, and nothing changes.
+        let told = s.click_told(TEAM, ADA, alert::SUSPEND_LINE, &id).await;
+        assert!(told.contains("Only finance, admin or owner"), "{told}");
+        let suspends = || async {
+            w.stats().await["orders"]["by_type"]["suspend_subscription"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        assert_eq!(suspends().await, 0);
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Active
+        );
+
+        // Fiona (finance) suspends; a double click suspends once and says who did it.
+        let told = s.click_told(TEAM, FIONA, alert::SUSPEND_LINE, &id).await;
+        assert!(
+            told.contains("Suspended Ada Tester's line (ICCID"),
+            "{told}"
+        );
+        let again = s.click_told(TEAM, OLIVIA, alert::SUSPEND_LINE, &id).await;
+        assert!(
+            again.contains("Nothing to do for Ada Tester's line (ICCID")
+                && again
+                    .contains("is suspended (Suspend was pressed on this alert by Fiona Tester"),
+            "{again}"
+        );
+        assert_eq!(suspends().await, 1, "one suspension at the provider");
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Suspended
+        );
+        let fiona = format!("employee:{}", w.fiona.id);
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let events = lineup_core::store::audit::list_for_subject(&mut tx, w.tenant, "alert", &id)
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == "alert.suspend_line" && e.actor == fiona),
+            "audited as the clicking employee: {events:?}"
+        );
+
+        // Raise cap adds 25 % of the 50.00 cap for the period, once.
+        let told = s.click_told(TEAM, FIONA, alert::RAISE_CAP, &id).await;
+        assert!(told.contains("by 12.50 USD"), "{told}");
+        let again = s.click_told(TEAM, OLIVIA, alert::RAISE_CAP, &id).await;
+        assert!(
+            again.contains("already raised from this alert by Fiona Tester"),
+            "{again}"
+        );
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let raises =
+            lineup_core::store::guardrails::period_raises(&mut tx, w.tenant, &budget.period)
+                .await
+                .unwrap();
+        drop(tx);
+        assert_eq!(
+            raises,
+            vec![(lineup_core::policy::CapScope::Employee(w.ada.id), 1_250)]
+        );
+
+        // Snooze silences it for a week; a second click says so.
+        let told = s.click_told(TEAM, FIONA, alert::SNOOZE, &id).await;
+        assert!(told.contains("Snoozed for 7 days"), "{told}");
+        let snoozed = w.lineup.alert(w.tenant, budget.id).await.unwrap();
+        assert_eq!(snoozed.state, AlertState::Snoozed);
+        let until = snoozed.snoozed_until.unwrap() - time::OffsetDateTime::now_utc();
+        assert!(until > time::Duration::days(6) && until <= time::Duration::days(7));
+        let again = s.click_told(TEAM, OLIVIA, alert::SNOOZE, &id).await;
+        assert!(again.contains("Already snoozed by Fiona Tester"), "{again}");
+    }
+);

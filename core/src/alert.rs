@@ -7,6 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::ids::{AlertId, EmployeeId, LineId, TenantId};
+use crate::money::Currency;
 use crate::notify::{Action, ActionStyle, Message};
 use crate::tenant::Tenant;
 
@@ -18,6 +19,10 @@ pub const SNOOZE: &str = "alert.snooze";
 pub const SNOOZE_BUTTON_DAYS: i64 = 7;
 /// Longest snooze; beyond that the alert should be resolved or the policy changed.
 pub const MAX_SNOOZE_DAYS: i64 = 90;
+/// The Raise cap button cannot ask for an amount: it raises this period's cap by this share
+/// of the cap the alert was raised against (at least one unit of the currency). The portal's
+/// alerts page raises by any amount.
+pub const RAISE_BUTTON_PERCENT: i64 = 25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,7 +66,7 @@ impl AlertKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match self {
             Self::BudgetThreshold => "Budget threshold passed",
             Self::BudgetCapReached => "Budget cap reached",
@@ -167,6 +172,40 @@ impl Alert {
         self.employee_id = employee;
         self
     }
+
+    /// About one line or one employee's budget: Suspend line has lines to act on.
+    pub fn has_lines(&self) -> bool {
+        self.line_id.is_some() || self.scope.starts_with("employee:")
+    }
+}
+
+/// What the Raise cap button adds to the alerted cap for its period, in minor units:
+/// [`RAISE_BUTTON_PERCENT`] of the cap (rounded up), at least one unit of the currency.
+/// `None` when the alert is not about a budget cap.
+pub fn button_raise_minor(alert: &Alert, currency: Currency) -> Option<i64> {
+    alert.details.get("cap_scope")?;
+    let limit = alert.details.get("limit_minor").and_then(Value::as_i64)?;
+    let one_unit = 10_i64.pow(currency.minor_exponent());
+    let share = (limit.max(0) * RAISE_BUTTON_PERCENT + 99) / 100;
+    Some(share.max(one_unit))
+}
+
+/// A time as people read it in alerts: `2026-11-24 13:05 UTC`.
+pub fn minute_utc(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// How answers to alert actions name a line: "Ada Tester's line (ICCID 8988…)".
+pub fn line_label(line: &crate::line::Line, owner_name: &str) -> String {
+    let which = line
+        .iccid
+        .as_ref()
+        .map_or_else(|| format!("line {}", line.id), |i| format!("ICCID {i}"));
+    format!("{owner_name}'s line ({which})")
 }
 
 /// Which alerts to list; `None` is no filter.
@@ -187,17 +226,15 @@ pub fn finance_message(alert: &Alert, tenant: &Tenant) -> Message {
         confirm: None,
     };
     let mut actions = Vec::new();
-    if alert.line_id.is_some() || alert.scope.starts_with("employee:") {
+    if alert.has_lines() {
         actions.push(Action {
             confirm: Some("Suspend this line now? The employee loses service.".into()),
             ..button(SUSPEND_LINE, "Suspend line", ActionStyle::Danger)
         });
     }
-    if matches!(
-        alert.kind,
-        AlertKind::BudgetThreshold | AlertKind::BudgetCapReached
-    ) {
-        actions.push(button(RAISE_CAP, "Raise cap", ActionStyle::Primary));
+    if let Some(raise) = button_raise_minor(alert, tenant.currency) {
+        let label = format!("Raise cap +{}", tenant.money(raise));
+        actions.push(button(RAISE_CAP, &label, ActionStyle::Primary));
     }
     actions.push(button(
         SNOOZE,
@@ -280,6 +317,19 @@ pub mod commands {
         pub employee: Option<(EmployeeId, Message)>,
     }
 
+    /// Who did something to an alert, for people.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AlertActionBy {
+        pub name: String,
+        pub at: OffsetDateTime,
+    }
+
+    impl std::fmt::Display for AlertActionBy {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{} at {}", self.name, minute_utc(self.at))
+        }
+    }
+
     fn subject(alert: &Alert) -> (&'static str, String) {
         ("alert", alert.id.to_string())
     }
@@ -297,6 +347,61 @@ pub mod commands {
         pub async fn alert(&self, tenant: TenantId, id: AlertId) -> CoreResult<Alert> {
             let mut tx = self.tenant_tx(tenant).await?;
             load(&mut tx, tenant, id).await
+        }
+
+        /// The lines the alert's Suspend line acts on, as they are now.
+        pub async fn alert_lines(&self, tenant: TenantId, id: AlertId) -> CoreResult<Vec<Line>> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let alert = load(&mut tx, tenant, id).await?;
+            lines_of(&mut tx, tenant, &alert).await
+        }
+
+        /// Chat buttons on finance alerts act for finance: the clicking employee must hold
+        /// the finance, admin or owner role in the tenant (the same roles as the portal's
+        /// ActOnAlerts permission).
+        pub async fn may_act_on_alerts(
+            &self,
+            tenant: TenantId,
+            employee: EmployeeId,
+        ) -> CoreResult<bool> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let roles = store::users::roles_of_employee(&mut tx, tenant, employee).await?;
+            Ok(roles
+                .iter()
+                .any(|r| matches!(r.as_str(), "finance" | "admin" | "owner")))
+        }
+
+        /// Who last did `action` (e.g. `alert.cap_raised`) on the alert, and when: what a
+        /// second click is told.
+        pub async fn last_alert_action(
+            &self,
+            tenant: TenantId,
+            id: AlertId,
+            action: &str,
+        ) -> CoreResult<Option<AlertActionBy>> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let events =
+                store::audit::list_for_subject(&mut tx, tenant, "alert", &id.to_string()).await?;
+            let Some(event) = events.into_iter().rev().find(|e| e.action == action) else {
+                return Ok(None);
+            };
+            let name = match event.actor.split_once(':') {
+                Some(("employee", id)) => match id.parse() {
+                    Ok(employee) => store::employees::get(&mut tx, tenant, employee)
+                        .await?
+                        .map(|e| e.full_name()),
+                    Err(_) => None,
+                },
+                Some(("user", id)) => match id.parse() {
+                    Ok(user) => store::users::member_name(&mut tx, tenant, user).await?,
+                    Err(_) => None,
+                },
+                _ => Some("Lineup".to_owned()),
+            };
+            Ok(Some(AlertActionBy {
+                name: name.unwrap_or_else(|| "someone no longer in the directory".into()),
+                at: event.at,
+            }))
         }
 
         pub async fn acknowledge_alert(
@@ -405,29 +510,7 @@ pub mod commands {
         ) -> CoreResult<Vec<Line>> {
             let mut tx = self.tenant_tx(tenant).await?;
             let alert = load(&mut tx, tenant, id).await?;
-            let lines = match (alert.line_id, alert.scope.strip_prefix("employee:")) {
-                (Some(line), _) => vec![required(
-                    store::lines::get(&mut tx, tenant, line).await?,
-                    "line",
-                    line,
-                )?],
-                (None, Some(employee)) => {
-                    let employee = employee
-                        .parse()
-                        .map_err(|e| CoreError::invalid("alert", format!("bad scope: {e}")))?;
-                    store::lines::list_for_employee(&mut tx, tenant, employee).await?
-                }
-                (None, None) => {
-                    return Err(CoreError::invalid(
-                        "alert",
-                        format!(
-                            "alert {id} is about {}, not one person's line: suspend lines from \
-                             the portal",
-                            alert.scope
-                        ),
-                    ));
-                }
-            };
+            let lines = lines_of(&mut tx, tenant, &alert).await?;
             drop(tx);
             let mut suspended = Vec::new();
             for line in lines {
@@ -457,6 +540,55 @@ pub mod commands {
             record(&mut tx, &event).await?;
             tx.commit().await?;
             Ok(suspended)
+        }
+
+        /// Suspend line, told to the person who pressed it: which lines it suspended, and
+        /// for lines it left alone their state and who pressed Suspend on this alert before.
+        pub async fn suspend_line_from_alert_told(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            id: AlertId,
+        ) -> CoreResult<String> {
+            let before = self.alert_lines(tenant, id).await?;
+            let earlier = self
+                .last_alert_action(tenant, id, "alert.suspend_line")
+                .await?;
+            let after = self.suspend_line_from_alert(tenant, actor, id).await?;
+            let was_active = |line: &Line| {
+                before
+                    .iter()
+                    .any(|b| b.id == line.id && b.state == LineState::Active)
+            };
+            let mut tx = self.tenant_tx(tenant).await?;
+            let mut suspended = Vec::new();
+            let mut unchanged = Vec::new();
+            for line in &after {
+                let owner = store::employees::get(&mut tx, tenant, line.employee_id)
+                    .await?
+                    .map_or_else(|| "someone".to_owned(), |e| e.full_name());
+                let label = line_label(line, &owner);
+                if was_active(line) && line.state == LineState::Suspended {
+                    suspended.push(label);
+                } else {
+                    unchanged.push(format!("{label} is {}", line.state.as_str()));
+                }
+            }
+            let mut told = Vec::new();
+            if !suspended.is_empty() {
+                told.push(format!("Suspended {}.", suspended.join(", ")));
+            }
+            if !unchanged.is_empty() {
+                let by = earlier
+                    .filter(|_| suspended.is_empty())
+                    .map(|by| format!(" (Suspend was pressed on this alert by {by})"))
+                    .unwrap_or_default();
+                told.push(format!("Nothing to do for {}{by}.", unchanged.join(", ")));
+            }
+            if told.is_empty() {
+                told.push("There is no line to suspend.".into());
+            }
+            Ok(told.join(" "))
         }
 
         /// The finance button: raise the alerted scope's cap for the alert's period. One
@@ -563,7 +695,74 @@ pub mod commands {
         }
     }
 
+    /// The lines Suspend line acts on: the alert's line, or the live lines of the employee
+    /// whose budget it is about.
+    async fn lines_of(tx: &mut Tx, tenant: TenantId, alert: &Alert) -> CoreResult<Vec<Line>> {
+        match (alert.line_id, alert.scope.strip_prefix("employee:")) {
+            (Some(line), _) => Ok(vec![required(
+                store::lines::get(tx, tenant, line).await?,
+                "line",
+                line,
+            )?]),
+            (None, Some(employee)) => {
+                let employee = employee
+                    .parse()
+                    .map_err(|e| CoreError::invalid("alert", format!("bad scope: {e}")))?;
+                Ok(store::lines::list_for_employee(tx, tenant, employee).await?)
+            }
+            (None, None) => Err(CoreError::invalid(
+                "alert",
+                format!(
+                    "alert {} is about {}, not one person's line: suspend lines from the portal",
+                    alert.id, alert.scope
+                ),
+            )),
+        }
+    }
+
     async fn load(tx: &mut Tx, tenant: TenantId, id: AlertId) -> CoreResult<Alert> {
         required(store::alerts::get(tx, tenant, id).await?, "alert", id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn budget_alert(limit_minor: i64) -> Alert {
+        Alert::raise(
+            TenantId::new(),
+            AlertKind::BudgetThreshold,
+            "2026-11",
+            "budget:tenant:2026-11:80".into(),
+            "tenant".into(),
+            "The tenant budget passed 80%".into(),
+            json!({ "cap_scope": {"kind": "tenant"}, "limit_minor": limit_minor }),
+        )
+    }
+
+    #[test]
+    fn the_raise_button_adds_a_quarter_of_the_cap_and_at_least_one_unit() {
+        // 25 % of 50.00 is 12.50; of 10.01 it is 2.5025, rounded up to 2.51.
+        assert_eq!(
+            button_raise_minor(&budget_alert(5_000), Currency::USD),
+            Some(1_250)
+        );
+        assert_eq!(
+            button_raise_minor(&budget_alert(1_001), Currency::USD),
+            Some(251)
+        );
+        // 25 % of 2.00 is 0.50: the button still adds a whole dollar (or yen).
+        assert_eq!(
+            button_raise_minor(&budget_alert(200), Currency::USD),
+            Some(100)
+        );
+        let yen = Currency::parse("JPY").unwrap();
+        assert_eq!(button_raise_minor(&budget_alert(2), yen), Some(1));
+        // Not about a cap: no button.
+        let mut roaming = budget_alert(5_000);
+        roaming.details = json!({ "country": "JP" });
+        assert_eq!(button_raise_minor(&roaming, Currency::USD), None);
     }
 }

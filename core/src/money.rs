@@ -122,6 +122,15 @@ impl Money {
         Self::new(0, currency)
     }
 
+    /// A change rather than an amount: `+12.34 USD`, `-12.34 USD`, `0.00 USD`.
+    pub fn signed(&self) -> String {
+        if self.minor > 0 {
+            format!("+{self}")
+        } else {
+            self.to_string()
+        }
+    }
+
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));

@@ -44,9 +44,29 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The change in words, e.g. "US 5GB → Global 10GB (regular overage)".
+    pub fn describe(&self) -> String {
+        match self {
+            Change::Cancel { plan, idle_days } => {
+                format!("cancel: no usage for {idle_days} days ({plan})")
+            }
+            Change::ChangePlan { from, to, why } => {
+                let why = match why {
+                    PlanFit::Underused => "under half the allowance",
+                    PlanFit::RegularOverage => "regular overage",
+                };
+                format!("{from} → {to} ({why})")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Saving {
     pub line_id: LineId,
+    /// Whose line it is (to show each manager only their reports' lines).
+    pub employee_id: crate::ids::EmployeeId,
     pub label: String,
     pub change: Change,
     pub monthly_saving_minor: i64,
@@ -187,6 +207,7 @@ pub mod commands {
                 if idle.contains(&line.line_id) {
                     savings.push(Saving {
                         line_id: line.line_id,
+                        employee_id: line.employee_id,
                         label,
                         change: Change::Cancel {
                             plan: plan.name.clone(),
@@ -200,6 +221,7 @@ pub mod commands {
                 if let Some((better, why, saving)) = right_size(plan, &used, &plans) {
                     savings.push(Saving {
                         line_id: line.line_id,
+                        employee_id: line.employee_id,
                         label,
                         change: Change::ChangePlan {
                             from: plan.name.clone(),

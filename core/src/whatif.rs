@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::{Date, Duration};
 
 use crate::guardrail::{
@@ -30,8 +30,11 @@ use crate::pricing::{
     Charge, PeriodSpend, PlanPricing, billing_period, period_spend, period_start,
 };
 
+/// The longest window a replay covers.
+pub const MAX_REPLAY_DAYS: i64 = 366;
+
 /// A policy to try, as read from a JSON file (see the README's "What-if replay").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySet {
     #[serde(default)]
@@ -55,9 +58,14 @@ pub enum PolicySetError {
 
 impl PolicySet {
     pub fn from_json(text: &str) -> Result<Self, PolicySetError> {
-        let mut set: PolicySet =
+        let set: PolicySet =
             serde_json::from_str(text).map_err(|e| PolicySetError::Json(e.to_string()))?;
-        for (index, cap) in set.caps.iter().enumerate() {
+        set.validated()
+    }
+
+    /// The set with amounts, thresholds and country codes checked, countries upper-cased.
+    pub fn validated(mut self) -> Result<Self, PolicySetError> {
+        for (index, cap) in self.caps.iter().enumerate() {
             if cap.amount_minor < 0 {
                 return Err(PolicySetError::Cap {
                     index,
@@ -72,15 +80,15 @@ impl PolicySet {
             }
         }
         let mut roaming = BTreeMap::new();
-        for (country, rule) in std::mem::take(&mut set.roaming) {
+        for (country, rule) in std::mem::take(&mut self.roaming) {
             let code = country.trim().to_ascii_uppercase();
             if code.len() != 2 || !code.chars().all(|c| c.is_ascii_uppercase()) {
                 return Err(PolicySetError::Country(country));
             }
             roaming.insert(code, rule);
         }
-        set.roaming = roaming;
-        Ok(set)
+        self.roaming = roaming;
+        Ok(self)
     }
 }
 
@@ -276,6 +284,27 @@ fn close_period(
     }
 }
 
+/// One line under both policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineComparison {
+    pub line_id: LineId,
+    pub label: String,
+    pub now: LineOutcome,
+    pub proposed: LineOutcome,
+}
+
+impl LineComparison {
+    pub fn spend_delta_minor(&self) -> i64 {
+        self.proposed.spend.total_minor() - self.now.spend.total_minor()
+    }
+}
+
+/// How much overage changes, in whole percent of today's (rounded towards zero); `None`
+/// when there is no overage today to compare with.
+pub fn percent_change(now: i64, proposed: i64) -> Option<i64> {
+    (now != 0).then(|| (proposed - now) * 100 / now)
+}
+
 /// The proposed policy against the current one, over the same recorded usage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatIfReport {
@@ -286,15 +315,71 @@ pub struct WhatIfReport {
     pub proposed: ReplayOutcome,
 }
 
+impl WhatIfReport {
+    /// Every line the policy changes or that spent anything, in line order.
+    pub fn lines(&self) -> Vec<LineComparison> {
+        self.labels
+            .iter()
+            .map(|(line, label)| LineComparison {
+                line_id: *line,
+                label: label.clone(),
+                now: self.current.lines.get(line).copied().unwrap_or_default(),
+                proposed: self.proposed.lines.get(line).copied().unwrap_or_default(),
+            })
+            .filter(|c| c.now != c.proposed || c.now.spend.total_minor() > 0)
+            .collect()
+    }
+
+    /// The lines the policy changes, biggest spend change first.
+    pub fn changed_lines(&self) -> Vec<LineComparison> {
+        let mut changed: Vec<LineComparison> = self
+            .lines()
+            .into_iter()
+            .filter(|c| c.now != c.proposed)
+            .collect();
+        changed.sort_by(|a, b| {
+            b.spend_delta_minor()
+                .abs()
+                .cmp(&a.spend_delta_minor().abs())
+                .then_with(|| b.proposed.suspended_days.cmp(&a.proposed.suspended_days))
+                .then_with(|| a.label.cmp(&b.label))
+        });
+        changed
+    }
+}
+
 pub mod commands {
     use super::*;
     use crate::app::{Lineup, required};
     use crate::error::CoreResult;
     use crate::ids::TenantId;
     use crate::store;
+    use crate::tenant::Tenant;
     use crate::usage::{owner_of, utc_day};
 
+    async fn policy_in_force(tx: &mut store::Tx, tenant: &Tenant) -> CoreResult<PolicySet> {
+        Ok(PolicySet {
+            caps: store::policy::list_caps(tx, tenant.id).await?,
+            roaming: store::policy::list_roaming_rules(tx, tenant.id)
+                .await?
+                .into_iter()
+                .collect(),
+            roaming_violation_action: tenant.settings.roaming_violation_action,
+        })
+    }
+
     impl Lineup {
+        /// The tenant's policy today, in the form a what-if proposal takes.
+        pub async fn current_policy(&self, tenant: TenantId) -> CoreResult<PolicySet> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let tenant_row = required(
+                store::tenants::get(&mut tx, tenant).await?,
+                "tenant",
+                tenant,
+            )?;
+            policy_in_force(&mut tx, &tenant_row).await
+        }
+
         /// Replay the last `days` days up to `today` under `proposed` and under the tenant's
         /// current policy.
         pub async fn what_if(
@@ -304,10 +389,10 @@ pub mod commands {
             proposed: &PolicySet,
             today: Date,
         ) -> CoreResult<WhatIfReport> {
-            if !(1..=366).contains(&days) {
+            if !(1..=MAX_REPLAY_DAYS).contains(&days) {
                 return Err(crate::error::CoreError::invalid(
                     "days",
-                    format!("replay 1 to 366 days, not {days}"),
+                    format!("replay 1 to {MAX_REPLAY_DAYS} days, not {days}"),
                 ));
             }
             let (from, to) = (today - Duration::days(days - 1), today);
@@ -329,14 +414,7 @@ pub mod commands {
             let owners = store::lines::list_with_owners(&mut tx, tenant).await?;
             let plans = store::plans::list(&mut tx, tenant).await?;
             let employees = store::employees::list(&mut tx, tenant).await?;
-            let current = PolicySet {
-                caps: store::policy::list_caps(&mut tx, tenant).await?,
-                roaming: store::policy::list_roaming_rules(&mut tx, tenant)
-                    .await?
-                    .into_iter()
-                    .collect(),
-                roaming_violation_action: tenant_row.settings.roaming_violation_action,
-            };
+            let current = policy_in_force(&mut tx, &tenant_row).await?;
             let grants = store::policy::grants_covering_since(&mut tx, tenant, warmup).await?;
             drop(tx);
 

@@ -162,6 +162,16 @@ pub const ROUTES: &[RouteRule] = &[
         "/policies/roaming/delete",
         P::ManagePolicies,
     ),
+    rule(Tenant, "GET", "/alerts", P::ViewAlerts),
+    rule(Tenant, "GET", "/alerts/{id}", P::ViewAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/acknowledge", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/resolve", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/snooze", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/suspend", P::ActOnAlerts),
+    rule(Tenant, "POST", "/alerts/{id}/raise-cap", P::ActOnAlerts),
+    rule(Tenant, "GET", "/whatif", P::ManagePolicies),
+    rule(Tenant, "GET", "/optimise", P::ViewSpend),
+    rule(Tenant, "POST", "/whatif", P::ManagePolicies),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

@@ -21,10 +21,12 @@ const NOTICE_COOKIE: &str = "lineup_notice";
 const NAV: &[(&str, &str, Permission)] = &[
     ("Overview", "/", Permission::SignedIn),
     ("Spend", "/dashboard", Permission::ViewSpend),
+    ("Savings", "/optimise", Permission::ViewSpend),
     ("People", "/employees", Permission::ViewPeople),
     ("Lines", "/lines", Permission::ViewLines),
     ("Requests", "/requests", Permission::DecideRequests),
     ("Policies", "/policies", Permission::ViewPolicies),
+    ("What-if", "/whatif", Permission::ManagePolicies),
     ("Alerts", "/alerts", Permission::ViewAlerts),
     ("Audit log", "/audit", Permission::ViewAudit),
     ("Members", "/members", Permission::ManageMembers),

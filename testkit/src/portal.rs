@@ -492,3 +492,62 @@ pub async fn fail_next_order(world: &World, order_type: &str, code: &str) {
         )
         .await;
 }
+
+/// A five-minute data session `ago` before now on `line`, in `country` (roaming anywhere but
+/// the US), as the provider reports usage: feed it to `Lineup::record_usage`.
+pub fn usage_record(
+    line: &lineup_core::line::Line,
+    key: &str,
+    ago: std::time::Duration,
+    bytes: i64,
+    country: &str,
+) -> lineup_core::provider::UsageRecord {
+    use lineup_core::provider::{Roaming, UsageRecord};
+    let at = lineup_core::store::now() - ago;
+    UsageRecord {
+        dedupe_key: key.into(),
+        subscription_id: line
+            .provider_subscription_id
+            .clone()
+            .expect("an issued line has a subscription"),
+        started_at: at,
+        ended_at: at + std::time::Duration::from_secs(300),
+        data_bytes: bytes,
+        sms: 0,
+        voice_seconds: 0,
+        country: Some(country.into()),
+        roaming: if country == "US" {
+            Roaming::None
+        } else {
+            Roaming::International
+        },
+        in_bundle: None,
+        observed_at: at,
+    }
+}
+
+/// A monthly budget cap on one employee: `amount_minor`, alerting at `thresholds` (and at the
+/// cap), applying `action` when reached.
+pub async fn cap_employee(
+    world: &World,
+    employee: &Employee,
+    amount_minor: i64,
+    thresholds: Vec<u8>,
+    action: lineup_core::policy::CapAction,
+) {
+    use lineup_core::policy::{BudgetCap, CapScope};
+    world
+        .lineup
+        .set_budget_cap(
+            world.tenant,
+            &ADMIN,
+            BudgetCap {
+                scope: CapScope::Employee(employee.id),
+                amount_minor,
+                thresholds,
+                action,
+            },
+        )
+        .await
+        .unwrap();
+}

@@ -22,7 +22,11 @@ pub const UNKNOWN_WORKSPACE: &str = "Lineup isn't connected to this workspace ye
 
 impl ChatFlows {
     /// The employee behind a chat user: by stored link, else by the email the platform gives.
-    async fn employee(&self, ws: &Workspace, speaker: &Speaker) -> Result<EmployeeId, Answer> {
+    pub(super) async fn employee(
+        &self,
+        ws: &Workspace,
+        speaker: &Speaker,
+    ) -> Result<EmployeeId, Answer> {
         // Someone linked before needs no directory call to the platform.
         let (platform, user) = (speaker.platform, speaker.user_id.as_str());
         match self.lineup.chat_employee(ws.tenant, platform, user).await {
@@ -254,9 +258,7 @@ impl Conversation for ChatFlows {
             return private(UNKNOWN_WORKSPACE);
         };
         if action_id.starts_with("alert.") {
-            // Budget and anomaly alerts act on lines once the usage engine raises them;
-            // until then the only alerts are tests.
-            return private("That was a test alert: nothing to do. Real alerts act on their line.");
+            return self.act_on_alert(ws, &speaker, action_id, value).await;
         }
         let Ok(request_id) = value.parse::<RequestId>() else {
             return private("That button is out of date.");
@@ -354,12 +356,12 @@ impl Conversation for ChatFlows {
     }
 }
 
-fn private(text: impl Into<String>) -> Answer {
+pub(super) fn private(text: impl Into<String>) -> Answer {
     Answer::Private(Message::text(text))
 }
 
 /// What a person sees when a command cannot be carried out.
-fn failure(error: &CoreError) -> Answer {
+pub(super) fn failure(error: &CoreError) -> Answer {
     match error {
         CoreError::Store(_) => {
             super::log_failure("a chat command", error);

@@ -2,6 +2,7 @@
 //! do (`conversation.rs`), and how outcomes reach people (`delivery.rs`). Platforms differ only
 //! in their [`ChatTransport`] and in how they parse and render.
 
+mod alerts;
 mod conversation;
 mod delivery;
 

@@ -1,6 +1,7 @@
 //! The portal's pages, a module per noun. Every route here must also be listed, with the
 //! permission it needs, in `access::ROUTES`.
 
+mod alerts;
 mod audit;
 mod auth;
 mod dashboard;
@@ -10,11 +11,13 @@ mod home;
 mod invites;
 mod lines;
 mod members;
+mod optimise;
 mod password;
 mod policies;
 mod requests;
 mod settings;
 mod sso;
+mod whatif;
 
 use axum::Router;
 use axum::http::header;
@@ -26,6 +29,7 @@ use crate::Portal;
 pub fn routes() -> Router<Portal> {
     Router::new()
         .route("/static/portal.css", get(stylesheet))
+        .merge(alerts::routes())
         .merge(auth::routes())
         .merge(home::routes())
         .merge(lines::routes())
@@ -40,6 +44,8 @@ pub fn routes() -> Router<Portal> {
         .merge(password::routes())
         .merge(domains::routes())
         .merge(sso::routes())
+        .merge(optimise::routes())
+        .merge(whatif::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
