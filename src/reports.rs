@@ -48,9 +48,16 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
             money(minor)
         }
     };
+    let width = report
+        .labels
+        .values()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let row = |label: &str, now: &LineOutcome, proposed: &LineOutcome| {
         format!(
-            "{label:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
+            "{label:<width$} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>9}\n",
             money(now.spend.total_minor()),
             money(proposed.spend.total_minor()),
             delta(proposed.spend.total_minor() - now.spend.total_minor()),
@@ -67,7 +74,7 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
         tenant.slug, report.from, report.to
     );
     out += &format!(
-        "{:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
+        "{:<width$} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>9}\n",
         "line",
         "spend now",
         "spend if",
@@ -76,8 +83,8 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
         "overage if",
         "susp now",
         "susp if",
-        "alerts",
-        "alerts"
+        "alerts now",
+        "alerts if"
     );
     for (line, label) in &report.labels {
         let now = report.current.lines.get(line).copied().unwrap_or_default();
@@ -106,7 +113,14 @@ fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
         out += "Every line is used and on a plan that fits.\n";
         return out;
     }
-    out += &format!("{:<40} {:<52} {:>12}\n", "line", "change", "saving");
+    let width = report
+        .savings
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    out += &format!("{:<width$} {:<52} {:>12}\n", "line", "change", "saving");
     for saving in &report.savings {
         let change = match &saving.change {
             Change::Cancel { plan, idle_days } => {
@@ -121,14 +135,14 @@ fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
             }
         };
         out += &format!(
-            "{:<40} {:<52} {:>12}\n",
+            "{:<width$} {:<52} {:>12}\n",
             saving.label,
             change,
             tenant.money(saving.monthly_saving_minor).to_string()
         );
     }
     out += &format!(
-        "{:<40} {:<52} {:>12}\n",
+        "{:<width$} {:<52} {:>12}\n",
         "TOTAL",
         "",
         tenant.money(report.total_monthly_saving_minor).to_string()
