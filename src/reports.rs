@@ -42,9 +42,16 @@ pub async fn whatif(config: &Config, slug: &str, days: i64, policy: &Path) -> an
 fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
     let money = |minor: i64| tenant.money(minor).to_string();
     let delta = |minor: i64| tenant.money(minor).signed();
+    let width = report
+        .labels
+        .values()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let row = |label: &str, now: &LineOutcome, proposed: &LineOutcome| {
         format!(
-            "{label:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
+            "{label:<width$} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>9}\n",
             money(now.spend.total_minor()),
             money(proposed.spend.total_minor()),
             delta(proposed.spend.total_minor() - now.spend.total_minor()),
@@ -61,7 +68,7 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
         tenant.slug, report.from, report.to
     );
     out += &format!(
-        "{:<40} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>7}\n",
+        "{:<width$} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>9}\n",
         "line",
         "spend now",
         "spend if",
@@ -70,8 +77,8 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
         "overage if",
         "susp now",
         "susp if",
-        "alerts",
-        "alerts"
+        "alerts now",
+        "alerts if"
     );
     for line in report.lines() {
         out += &row(&line.label, &line.now, &line.proposed);
@@ -96,18 +103,25 @@ fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
         out += "Every line is used and on a plan that fits.\n";
         return out;
     }
-    out += &format!("{:<40} {:<52} {:>12}\n", "line", "change", "saving");
+    let width = report
+        .savings
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    out += &format!("{:<width$} {:<52} {:>12}\n", "line", "change", "saving");
     for saving in &report.savings {
         let change = saving.change.describe();
         out += &format!(
-            "{:<40} {:<52} {:>12}\n",
+            "{:<width$} {:<52} {:>12}\n",
             saving.label,
             change,
             tenant.money(saving.monthly_saving_minor).to_string()
         );
     }
     out += &format!(
-        "{:<40} {:<52} {:>12}\n",
+        "{:<width$} {:<52} {:>12}\n",
         "TOTAL",
         "",
         tenant.money(report.total_monthly_saving_minor).to_string()

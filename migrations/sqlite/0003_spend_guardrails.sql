@@ -5,13 +5,17 @@ ALTER TABLE plans ADD COLUMN roaming_per_gb_minor TEXT NOT NULL DEFAULT '{}';
 
 -- One row per line and billing period (YYYY-MM): the plan's price plus what usage added.
 -- Who the line belonged to is copied in so team and cost-centre views need no joins.
+-- A rollup written by usage ingest from the tenant's own lines, on every batch: no foreign
+-- keys, whose per-row checks would dominate ingest (lines and people are never deleted).
+-- (PostgreSQL also drops them from usage_records and usage_daily; SQLite cannot drop a
+-- constraint without rebuilding the table, and checks them cheaply.)
 CREATE TABLE line_spend (
-    tenant_id         BLOB NOT NULL REFERENCES tenants(id),
-    line_id           BLOB NOT NULL REFERENCES lines(id),
+    tenant_id         BLOB NOT NULL,
+    line_id           BLOB NOT NULL,
     period            TEXT NOT NULL,
-    employee_id       BLOB NOT NULL REFERENCES employees(id),
-    team_id           BLOB REFERENCES teams(id),
-    cost_centre_id    BLOB REFERENCES cost_centres(id),
+    employee_id       BLOB NOT NULL,
+    team_id           BLOB,
+    cost_centre_id    BLOB,
     plan_price_minor  INTEGER NOT NULL,
     bundle_bytes      INTEGER NOT NULL,
     roaming_bytes     INTEGER NOT NULL,

@@ -558,34 +558,38 @@ pub async fn set_overage(
     Ok(())
 }
 
-/// Opens `period` for each given line at its plan's price (no usage yet); rows that exist
+/// Opens each delta's period for its line at its plan's price (no usage yet); rows that exist
 /// are left as they are. Returns how many it opened.
 pub async fn open_periods(
     tx: &mut Tx,
     tenant: TenantId,
     opening: &[SpendDelta],
 ) -> StoreResult<u64> {
+    let now = super::now();
     let mut opened = 0;
-    for d in opening {
+    for chunk in opening.chunks(1_000) {
         opened += on_tx!(tx, |conn| {
-            sqlx::query(
+            let mut query = QueryBuilder::new(
                 "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
                      cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
-                     overage_minor, roaming_minor, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, $8)
-                 ON CONFLICT (tenant_id, line_id, period) DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(d.line_id)
-            .bind(&d.period)
-            .bind(d.employee_id)
-            .bind(d.team_id)
-            .bind(d.cost_centre_id)
-            .bind(d.plan_price_minor)
-            .bind(super::now())
-            .execute(conn)
-            .await?
-            .rows_affected()
+                     overage_minor, roaming_minor, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, d| {
+                row.push_bind(tenant)
+                    .push_bind(d.line_id)
+                    .push_bind(&d.period)
+                    .push_bind(d.employee_id)
+                    .push_bind(d.team_id)
+                    .push_bind(d.cost_centre_id)
+                    .push_bind(d.plan_price_minor)
+                    .push_bind(0_i64)
+                    .push_bind(0_i64)
+                    .push_bind(0_i64)
+                    .push_bind(0_i64)
+                    .push_bind(now);
+            });
+            query.push(" ON CONFLICT (tenant_id, line_id, period) DO NOTHING");
+            query.build().execute(conn).await?.rows_affected()
         });
     }
     Ok(opened)
