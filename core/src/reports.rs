@@ -19,7 +19,7 @@
 //! does): a cap is what a person may spend beyond their plan in a month, raised by any cap
 //! raises granted for that month.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use time::{Date, Duration, Month as CalendarMonth, UtcOffset};
 
@@ -75,6 +75,11 @@ impl Month {
 
     fn first(self) -> Self {
         Self::containing(self.0)
+    }
+
+    /// Months since year 0, to count months between two.
+    fn index(self) -> i32 {
+        self.0.year() * 12 + i32::from(u8::from(self.0.month())) - 1
     }
 
     /// `YYYY-MM`, the billing period name used across Lineup.
@@ -241,16 +246,47 @@ impl Directory {
     }
 }
 
-/// Whether `line` pays its plan's fee in `month` (see the module doc).
+/// The months a line pays its plan's fee in (see the module doc): from the month it was
+/// created to the month it was terminated, or on while it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BilledSpan {
+    pub first: Month,
+    pub last: Option<Month>,
+}
+
+impl BilledSpan {
+    /// `None` for a line that never held a subscription (requested, provisioning, failed).
+    pub fn of(line: &ReportLine) -> Option<Self> {
+        let month_of =
+            |at: time::OffsetDateTime| Month::containing(at.to_offset(UtcOffset::UTC).date());
+        match line.state.as_str() {
+            "ready" | "active" | "suspended" => Some(Self {
+                first: month_of(line.created_at),
+                last: None,
+            }),
+            "terminated" => Some(Self {
+                first: month_of(line.created_at),
+                last: Some(month_of(line.updated_at)),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn contains(self, month: Month) -> bool {
+        self.first <= month && self.last.is_none_or(|last| month <= last)
+    }
+
+    /// How many of `period`'s months the span covers.
+    pub fn months_in(self, period: Period) -> i64 {
+        let from = self.first.max(period.from);
+        let to = self.last.map_or(period.to, |last| last.min(period.to));
+        i64::from((to.index() - from.index() + 1).max(0))
+    }
+}
+
+/// Whether `line` pays its plan's fee in `month`.
 pub fn billed_in(line: &ReportLine, month: Month) -> bool {
-    let utc_day = |at: time::OffsetDateTime| at.to_offset(UtcOffset::UTC).date();
-    let provisioned = matches!(
-        line.state.as_str(),
-        "ready" | "active" | "suspended" | "terminated"
-    );
-    provisioned
-        && utc_day(line.created_at) <= month.last_day()
-        && (line.state != "terminated" || utc_day(line.updated_at) >= month.first_day())
+    BilledSpan::of(line).is_some_and(|span| span.contains(month))
 }
 
 fn is_live(line: &ReportLine) -> bool {
@@ -429,18 +465,12 @@ impl Lineup {
             to: period.to.first_day(),
             previous: period.to.previous().first_day(),
             current: current.first_day(),
+            active_since: today - Duration::days(UNUSED_AFTER_DAYS),
         };
-        let (lines, usage, idle, caps, raises) = match scope.0 {
+        let (lines, usage, caps, raises) = match scope.0 {
             Some(scope) => (
                 store_reports::lines(&mut tx, tenant, &scope).await?,
                 store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
-                store_reports::idle_lines(
-                    &mut tx,
-                    tenant,
-                    &scope,
-                    today - Duration::days(UNUSED_AFTER_DAYS),
-                )
-                .await?,
                 store::policy::list_caps(&mut tx, tenant).await?,
                 store_reports::cap_raises(&mut tx, tenant, &current.period()).await?,
             ),
@@ -449,13 +479,6 @@ impl Lineup {
         let usage: HashMap<LineId, store_reports::LineUsage> =
             usage.into_iter().map(|u| (u.line_id, u)).collect();
         let money = |minor| Money::new(minor, currency);
-        let fee = |line: &ReportLine, month: Month| {
-            if billed_in(line, month) {
-                line.price_minor.unwrap_or(0)
-            } else {
-                0
-            }
-        };
 
         let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
         let mut people: HashMap<EmployeeId, (String, Sums)> = HashMap::new();
@@ -464,14 +487,24 @@ impl Lineup {
         let (mut fees_total, mut usage_total, mut data_total, mut billed_lines) = (0, 0, 0, 0);
         for line in &lines {
             let used = usage.get(&line.line_id);
-            let fees: i64 = period.months().map(|m| fee(line, m)).sum();
-            let billed = period.months().any(|m| billed_in(line, m));
+            let span = BilledSpan::of(line);
+            let price = line.price_minor.unwrap_or(0);
+            let fee = |month| {
+                if span.is_some_and(|s| s.contains(month)) {
+                    price
+                } else {
+                    0
+                }
+            };
+            let billed_months = span.map_or(0, |s| s.months_in(period));
+            let fees = price * billed_months;
+            let billed = billed_months > 0;
             let sums = Sums {
                 spend: fees + used.map_or(0, |u| u.period_cost),
                 data: used.map_or(0, |u| u.period_data),
                 lines: usize::from(billed || used.is_some()),
-                last: fee(line, period.to) + used.map_or(0, |u| u.last_cost),
-                previous: fee(line, period.to.previous()) + used.map_or(0, |u| u.previous_cost),
+                last: fee(period.to) + used.map_or(0, |u| u.last_cost),
+                previous: fee(period.to.previous()) + used.map_or(0, |u| u.previous_cost),
             };
             fees_total += fees;
             usage_total += used.map_or(0, |u| u.period_cost);
@@ -552,13 +585,12 @@ impl Lineup {
         near_cap.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
         near_cap.truncate(LIST_LIMIT);
 
-        let idle: HashSet<LineId> = idle.into_iter().collect();
-        let unused_since = today - Duration::days(UNUSED_AFTER_DAYS);
         let unused_lines: Vec<&ReportLine> = lines
             .iter()
             .filter(|l| {
-                idle.contains(&l.line_id)
-                    && l.created_at.to_offset(UtcOffset::UTC).date() < unused_since
+                is_live(l)
+                    && l.created_at.to_offset(UtcOffset::UTC).date() < window.active_since
+                    && usage.get(&l.line_id).is_none_or(|u| u.recently_active == 0)
             })
             .collect();
         let unused_monthly_cost = unused_lines
@@ -696,7 +728,15 @@ impl Lineup {
             return Ok(Vec::new());
         };
         let mut tx = self.tenant_tx(tenant).await?;
-        Ok(store_reports::lines(&mut tx, tenant, &scope).await?)
+        let mut lines = store_reports::lines(&mut tx, tenant, &scope).await?;
+        lines.sort_by(|a, b| {
+            (&a.family_name, &a.given_name, a.created_at).cmp(&(
+                &b.family_name,
+                &b.given_name,
+                b.created_at,
+            ))
+        });
+        Ok(lines)
     }
 
     /// One page of the usage export (per line per day, or per month), after `cursor`.
@@ -797,13 +837,17 @@ async fn series(
         .into_iter()
         .map(|u| (u.start, u))
         .collect();
+        let spans: Vec<(BilledSpan, i64)> = lines
+            .iter()
+            .filter_map(|l| Some((BilledSpan::of(l)?, l.price_minor.unwrap_or(0))))
+            .collect();
         let points = period
             .months()
             .map(|month| {
-                let fees: i64 = lines
+                let fees: i64 = spans
                     .iter()
-                    .filter(|l| billed_in(l, month))
-                    .map(|l| l.price_minor.unwrap_or(0))
+                    .filter(|(span, _)| span.contains(month))
+                    .map(|(_, price)| price)
                     .sum();
                 let used = usage.get(&month.first_day());
                 SeriesPoint {
@@ -935,6 +979,12 @@ mod tests {
         assert!(!billed_in(&ended, month("2026-04")));
         let live = line("active", created, terminated);
         assert!(billed_in(&live, month("2027-01")));
+        let span = |l: &ReportLine| BilledSpan::of(l).unwrap();
+        let period = |from, to| Period::new(month(from), month(to)).unwrap();
+        assert_eq!(span(&ended).months_in(period("2025-06", "2026-12")), 3);
+        assert_eq!(span(&ended).months_in(period("2026-02", "2026-02")), 1);
+        assert_eq!(span(&ended).months_in(period("2026-04", "2026-12")), 0);
+        assert_eq!(span(&live).months_in(period("2025-11", "2026-12")), 12);
         for never in ["failed", "requested", "provisioning"] {
             assert!(!billed_in(&line(never, created, created), month("2026-02")));
         }

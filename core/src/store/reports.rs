@@ -14,15 +14,22 @@ use crate::store::usage::DailyUsage;
 pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
     for row in rows {
         let month = row.day.replace_day(1).expect("day 1 exists");
+        let active = row.data_bytes > 0 || row.sms > 0 || row.voice_seconds > 0;
         on_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
-                     cost_minor)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                     cost_minor, last_active_day)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (tenant_id, line_id, month) DO UPDATE SET
                      data_bytes = usage_monthly.data_bytes + excluded.data_bytes,
                      roaming_bytes = usage_monthly.roaming_bytes + excluded.roaming_bytes,
-                     cost_minor = usage_monthly.cost_minor + excluded.cost_minor",
+                     cost_minor = usage_monthly.cost_minor + excluded.cost_minor,
+                     last_active_day = CASE
+                         WHEN excluded.last_active_day IS NULL THEN usage_monthly.last_active_day
+                         WHEN usage_monthly.last_active_day IS NULL
+                             OR excluded.last_active_day > usage_monthly.last_active_day
+                         THEN excluded.last_active_day
+                         ELSE usage_monthly.last_active_day END",
             )
             .bind(tenant)
             .bind(row.line_id)
@@ -30,6 +37,7 @@ pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> 
             .bind(row.data_bytes)
             .bind(row.roaming_bytes)
             .bind(row.cost_minor)
+            .bind(active.then_some(row.day))
             .execute(conn)
             .await?;
         });
@@ -77,6 +85,8 @@ pub struct LineUsage {
     pub previous_cost: i64,
     /// In the calendar month containing today (budget caps).
     pub current_cost: i64,
+    /// 1 when the line had data, texts or calls on or after the window's `active_since`.
+    pub recently_active: i64,
 }
 
 /// Months a [`usage_by_line`] query looks at; each is the first day of a month.
@@ -86,6 +96,8 @@ pub struct MonthWindow {
     pub to: Date,
     pub previous: Date,
     pub current: Date,
+    /// A day (not a month): activity on or after it counts as recent.
+    pub active_since: Date,
 }
 
 /// Usage summed over one bucket of time (a day or the first day of a month).
@@ -160,7 +172,7 @@ const LINES_OF_EMPLOYEES: &str = "lines l
 const USAGE_LINE_EMPLOYEE: &str = "JOIN lines l ON l.tenant_id = u.tenant_id AND l.id = u.line_id
      JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
 
-/// Every line in scope with its employee and plan.
+/// Every line in scope with its employee and plan, in no particular order.
 pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
     let mut sql = Sql::new(tenant);
     with_tree(&mut sql, scope);
@@ -173,7 +185,6 @@ pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<
          WHERE l.tenant_id = $1"
     ));
     scope_conditions(&mut sql, scope);
-    sql.push(" ORDER BY e.family_name, e.given_name, l.created_at");
     Ok(fetch_all!(tx, ReportLine, sql))
 }
 
@@ -203,8 +214,14 @@ pub async fn usage_by_line(
     let to = sql.arg(Arg::Date(window.to));
     let previous = sql.arg(Arg::Date(window.previous));
     let current = sql.arg(Arg::Date(window.current));
+    let since = sql.arg(Arg::Date(window.active_since));
+    let since_month = window.active_since.replace_day(1).expect("day 1 exists");
     let earliest = sql.arg(Arg::Date(
-        window.from.min(window.previous).min(window.current),
+        window
+            .from
+            .min(window.previous)
+            .min(window.current)
+            .min(since_month),
     ));
     let latest = sql.arg(Arg::Date(window.to.max(window.current)));
     let in_period = format!("u.month >= {from} AND u.month <= {to}");
@@ -216,7 +233,9 @@ pub async fn usage_by_line(
              CAST(SUM(CASE WHEN u.month = {previous} THEN u.cost_minor ELSE 0 END) AS BIGINT)
                  AS previous_cost,
              CAST(SUM(CASE WHEN u.month = {current} THEN u.cost_minor ELSE 0 END) AS BIGINT)
-                 AS current_cost"
+                 AS current_cost,
+             CAST(MAX(CASE WHEN u.last_active_day >= {since} THEN 1 ELSE 0 END) AS BIGINT)
+                 AS recently_active"
     ));
     usage_from(&mut sql, "monthly", scope);
     sql.push(&format!(
@@ -276,36 +295,6 @@ pub async fn usage_by_cost_centre(
     scope_conditions(&mut sql, scope);
     sql.push(" GROUP BY e.cost_centre_id, u.month");
     Ok(fetch_all!(tx, CostCentreUsage, sql))
-}
-
-/// Of the scope's ready, active or suspended lines, those with no data, SMS or calls on or
-/// after `since`.
-pub async fn idle_lines(
-    tx: &mut Tx,
-    tenant: TenantId,
-    scope: &Scope,
-    since: Date,
-) -> StoreResult<Vec<LineId>> {
-    #[derive(sqlx::FromRow)]
-    struct Idle {
-        id: LineId,
-    }
-    let mut sql = Sql::new(tenant);
-    with_tree(&mut sql, scope);
-    let since = sql.arg(Arg::Date(since));
-    sql.push(&format!(
-        "SELECT l.id FROM {LINES_OF_EMPLOYEES}
-         WHERE l.tenant_id = $1 AND l.state IN ('ready', 'active', 'suspended')
-           AND NOT EXISTS (
-               SELECT 1 FROM usage_daily u
-               WHERE u.tenant_id = l.tenant_id AND u.line_id = l.id AND u.day >= {since}
-                 AND (u.data_bytes > 0 OR u.sms > 0 OR u.voice_seconds > 0))"
-    ));
-    scope_conditions(&mut sql, scope);
-    Ok(fetch_all!(tx, Idle, sql)
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
 }
 
 /// Sum of cap raises granted per employee for one billing period (`YYYY-MM`).
