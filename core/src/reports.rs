@@ -211,10 +211,14 @@ pub struct ReportFilter {
     pub cost_centre: Option<CostCentreId>,
 }
 
-/// The lines a signed-in user's report may cover; resolve once with
-/// [`Lineup::report_scope`], then use for every query of the request.
-#[derive(Debug, Clone, Copy)]
-pub struct ReportScope(Option<Scope>);
+/// The lines a signed-in user's report may cover, and the names to label them with;
+/// resolve once with [`Lineup::report_scope`], then use for every query of the request.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// `None`: this user may see no lines at all.
+    lines: Option<Scope>,
+    pub directory: Directory,
+}
 
 /// Team and cost-centre names for labels.
 #[derive(Debug, Clone, Default)]
@@ -419,7 +423,7 @@ impl Lineup {
         tenant: TenantId,
         visibility: Visibility,
         filter: &ReportFilter,
-    ) -> CoreResult<(ReportScope, Directory)> {
+    ) -> CoreResult<ReportScope> {
         let mut tx = self.tenant_tx(tenant).await?;
         let directory = directory(&mut tx, tenant).await?;
         if let Some(team) = filter.team
@@ -435,14 +439,22 @@ impl Lineup {
         let manager = match visibility {
             Visibility::Everyone => None,
             Visibility::ReportsOf(manager) => Some(manager),
-            Visibility::Nobody => return Ok((ReportScope(None), directory)),
+            Visibility::Nobody => {
+                return Ok(ReportScope {
+                    lines: None,
+                    directory,
+                });
+            }
         };
         let scope = Scope {
             manager,
             team: filter.team,
             cost_centre: filter.cost_centre,
         };
-        Ok((ReportScope(Some(scope)), directory))
+        Ok(ReportScope {
+            lines: Some(scope),
+            directory,
+        })
     }
 
     /// The spend dashboard for `filter`'s period as of `today`.
@@ -450,7 +462,6 @@ impl Lineup {
         &self,
         tenant: TenantId,
         scope: &ReportScope,
-        directory: &Directory,
         filter: &ReportFilter,
         group_by: GroupBy,
         granularity: Granularity,
@@ -467,7 +478,7 @@ impl Lineup {
             current: current.first_day(),
             active_since: today - Duration::days(UNUSED_AFTER_DAYS),
         };
-        let (lines, usage, caps, raises) = match scope.0 {
+        let (lines, usage, caps, raises) = match scope.lines {
             Some(scope) => (
                 store_reports::lines(&mut tx, tenant, &scope).await?,
                 store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
@@ -512,7 +523,7 @@ impl Lineup {
             billed_lines += usize::from(billed);
             add(
                 groups
-                    .entry(group_label(group_by, line, directory))
+                    .entry(group_label(group_by, line, &scope.directory))
                     .or_default(),
                 &sums,
             );
@@ -534,7 +545,7 @@ impl Lineup {
         };
         let mut all_groups: Vec<GroupSpend> =
             groups.iter().map(|(l, s)| to_group(l.clone(), s)).collect();
-        all_groups.sort_by(|a, b| b.spend.minor.cmp(&a.spend.minor));
+        all_groups.sort_by_key(|g| std::cmp::Reverse(g.spend.minor));
         let mut changes: Vec<GroupSpend> = all_groups
             .iter()
             .filter(|g| g.last_month != g.previous_month)
@@ -609,7 +620,7 @@ impl Lineup {
             })
             .collect();
 
-        let (series, series_note) = match scope.0 {
+        let (series, series_note) = match scope.lines {
             Some(scope) => {
                 series(
                     &mut tx,
@@ -656,10 +667,10 @@ impl Lineup {
         &self,
         tenant: TenantId,
         scope: &ReportScope,
-        directory: &Directory,
         filter: &ReportFilter,
     ) -> CoreResult<Vec<ChargebackRow>> {
-        let Some(scope) = scope.0 else {
+        let directory = &scope.directory;
+        let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
         let mut tx = self.tenant_tx(tenant).await?;
@@ -674,37 +685,40 @@ impl Lineup {
             period.to.first_day(),
         )
         .await?;
-        // (fees, lines, usage, data) per cost centre and month.
-        let mut rows: BTreeMap<(Option<CostCentreId>, Month), (i64, usize, i64, i64)> =
-            BTreeMap::new();
+        #[derive(Default)]
+        struct CentreMonth {
+            fees: i64,
+            lines: usize,
+            usage: i64,
+            data: i64,
+        }
+        let mut sums: BTreeMap<(Option<CostCentreId>, Month), CentreMonth> = BTreeMap::new();
         for line in &lines {
             for month in period.months().filter(|m| billed_in(line, *m)) {
-                let row = rows.entry((line.cost_centre_id, month)).or_default();
-                row.0 += line.price_minor.unwrap_or(0);
-                row.1 += 1;
+                let sum = sums.entry((line.cost_centre_id, month)).or_default();
+                sum.fees += line.price_minor.unwrap_or(0);
+                sum.lines += 1;
             }
         }
         for u in usage {
-            let row = rows
+            let sum = sums
                 .entry((u.cost_centre_id, Month::containing(u.month)))
                 .or_default();
-            row.2 += u.cost_minor;
-            row.3 += u.data_bytes;
+            sum.usage += u.cost_minor;
+            sum.data += u.data_bytes;
         }
         let money = |minor| Money::new(minor, currency);
-        let mut rows: Vec<ChargebackRow> = rows
+        let mut rows: Vec<ChargebackRow> = sums
             .into_iter()
-            .map(
-                |((centre, month), (fees, lines, usage, data))| ChargebackRow {
-                    cost_centre: directory.cost_centre(centre).cloned(),
-                    month,
-                    lines,
-                    data: Bytes(data),
-                    plan_fees: money(fees),
-                    usage: money(usage),
-                    total: money(fees + usage),
-                },
-            )
+            .map(|((centre, month), sum)| ChargebackRow {
+                cost_centre: directory.cost_centre(centre).cloned(),
+                month,
+                lines: sum.lines,
+                data: Bytes(sum.data),
+                plan_fees: money(sum.fees),
+                usage: money(sum.usage),
+                total: money(sum.fees + sum.usage),
+            })
             .collect();
         // By cost centre code (none last), then month.
         rows.sort_by(|a, b| {
@@ -724,7 +738,7 @@ impl Lineup {
         tenant: TenantId,
         scope: &ReportScope,
     ) -> CoreResult<Vec<ReportLine>> {
-        let Some(scope) = scope.0 else {
+        let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
         let mut tx = self.tenant_tx(tenant).await?;
@@ -749,7 +763,7 @@ impl Lineup {
         cursor: Option<UsageCursor>,
         limit: i64,
     ) -> CoreResult<Vec<UsageExportRow>> {
-        let Some(scope) = scope.0 else {
+        let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
         let (from, to) = if daily {
