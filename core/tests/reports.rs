@@ -52,6 +52,13 @@ async fn dashboard(
         .unwrap()
 }
 
+async fn everyone(w: &World, filter: &ReportFilter) -> ReportScope {
+    w.lineup
+        .report_scope(w.tenant, Visibility::Everyone, filter)
+        .await
+        .unwrap()
+}
+
 async fn world_with_globex(store: lineup_testkit::TestStore) -> (World, SpendFixture) {
     let w = World::new(store).await;
     let globex = add_tenant(&w.lineup, "globex").await;
@@ -223,11 +230,7 @@ both_backends!(
     |store| async move {
         let (w, f) = world_with_globex(store).await;
         let filter = three_months(&f);
-        let scope = w
-            .lineup
-            .report_scope(w.tenant, Visibility::Everyone, &filter)
-            .await
-            .unwrap();
+        let scope = everyone(&w, &filter).await;
         let rows = w
             .lineup
             .chargeback(w.tenant, &scope, &filter)
@@ -276,11 +279,7 @@ both_backends!(
     |store| async move {
         let (w, f) = world_with_globex(store).await;
         let filter = three_months(&f);
-        let scope = w
-            .lineup
-            .report_scope(w.tenant, Visibility::Everyone, &filter)
-            .await
-            .unwrap();
+        let scope = everyone(&w, &filter).await;
         for daily in [true, false] {
             let mut rows = Vec::new();
             let mut cursor = None;
