@@ -198,8 +198,8 @@ async fn seed(url: &str, tenant: uuid::Uuid, employees: i64, months: i64) -> any
              CASE WHEN i % 97 = 0 THEN 'terminated' WHEN i % 50 = 0 THEN 'suspended'
                   ELSE 'active' END,
              'bench', 'bench-' || i,
-             now() - make_interval(days => $3 + 5 - (i % 30)),
-             CASE WHEN i % 97 = 0 THEN now() - make_interval(days => i % 200) ELSE now() END
+             now() - make_interval(days => ($3 + 5 - (i % 30))::int),
+             CASE WHEN i % 97 = 0 THEN now() - make_interval(days => (i % 200)::int) ELSE now() END
          FROM generate_series(0, $2 - 1) i",
         // Every line every day, except the last 45 days of every 40th (idle lines).
         "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes, sms,
@@ -213,9 +213,10 @@ async fn seed(url: &str, tenant: uuid::Uuid, employees: i64, months: i64) -> any
               generate_series(current_date - $3, current_date, interval '1 day') d
          WHERE i % 40 <> 0 OR d < current_date - 45",
         "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
-             cost_minor)
+             cost_minor, last_active_day)
          SELECT tenant_id, line_id, date_trunc('month', day)::date, SUM(data_bytes),
-             SUM(roaming_bytes), SUM(cost_minor)
+             SUM(roaming_bytes), SUM(cost_minor),
+             MAX(CASE WHEN data_bytes > 0 OR sms > 0 OR voice_seconds > 0 THEN day END)
          FROM usage_daily GROUP BY tenant_id, line_id, date_trunc('month', day)::date",
     ];
     for sql in statements {

@@ -19,7 +19,7 @@
 //! does): a cap is what a person may spend beyond their plan in a month, raised by any cap
 //! raises granted for that month.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use time::{Date, Duration, Month as CalendarMonth, UtcOffset};
 
@@ -75,6 +75,11 @@ impl Month {
 
     fn first(self) -> Self {
         Self::containing(self.0)
+    }
+
+    /// Months since year 0, to count months between two.
+    fn index(self) -> i32 {
+        self.0.year() * 12 + i32::from(u8::from(self.0.month())) - 1
     }
 
     /// `YYYY-MM`, the billing period name used across Lineup.
@@ -206,10 +211,14 @@ pub struct ReportFilter {
     pub cost_centre: Option<CostCentreId>,
 }
 
-/// The lines a signed-in user's report may cover; resolve once with
-/// [`Lineup::report_scope`], then use for every query of the request.
-#[derive(Debug, Clone, Copy)]
-pub struct ReportScope(Option<Scope>);
+/// The lines a signed-in user's report may cover, and the names to label them with;
+/// resolve once with [`Lineup::report_scope`], then use for every query of the request.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// `None`: this user may see no lines at all.
+    lines: Option<Scope>,
+    pub directory: Directory,
+}
 
 /// Team and cost-centre names for labels.
 #[derive(Debug, Clone, Default)]
@@ -241,16 +250,47 @@ impl Directory {
     }
 }
 
-/// Whether `line` pays its plan's fee in `month` (see the module doc).
+/// The months a line pays its plan's fee in (see the module doc): from the month it was
+/// created to the month it was terminated, or on while it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BilledSpan {
+    pub first: Month,
+    pub last: Option<Month>,
+}
+
+impl BilledSpan {
+    /// `None` for a line that never held a subscription (requested, provisioning, failed).
+    pub fn of(line: &ReportLine) -> Option<Self> {
+        let month_of =
+            |at: time::OffsetDateTime| Month::containing(at.to_offset(UtcOffset::UTC).date());
+        match line.state.as_str() {
+            "ready" | "active" | "suspended" => Some(Self {
+                first: month_of(line.created_at),
+                last: None,
+            }),
+            "terminated" => Some(Self {
+                first: month_of(line.created_at),
+                last: Some(month_of(line.updated_at)),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn contains(self, month: Month) -> bool {
+        self.first <= month && self.last.is_none_or(|last| month <= last)
+    }
+
+    /// How many of `period`'s months the span covers.
+    pub fn months_in(self, period: Period) -> i64 {
+        let from = self.first.max(period.from);
+        let to = self.last.map_or(period.to, |last| last.min(period.to));
+        i64::from((to.index() - from.index() + 1).max(0))
+    }
+}
+
+/// Whether `line` pays its plan's fee in `month`.
 pub fn billed_in(line: &ReportLine, month: Month) -> bool {
-    let utc_day = |at: time::OffsetDateTime| at.to_offset(UtcOffset::UTC).date();
-    let provisioned = matches!(
-        line.state.as_str(),
-        "ready" | "active" | "suspended" | "terminated"
-    );
-    provisioned
-        && utc_day(line.created_at) <= month.last_day()
-        && (line.state != "terminated" || utc_day(line.updated_at) >= month.first_day())
+    BilledSpan::of(line).is_some_and(|span| span.contains(month))
 }
 
 fn is_live(line: &ReportLine) -> bool {
@@ -383,7 +423,7 @@ impl Lineup {
         tenant: TenantId,
         visibility: Visibility,
         filter: &ReportFilter,
-    ) -> CoreResult<(ReportScope, Directory)> {
+    ) -> CoreResult<ReportScope> {
         let mut tx = self.tenant_tx(tenant).await?;
         let directory = directory(&mut tx, tenant).await?;
         if let Some(team) = filter.team
@@ -399,14 +439,22 @@ impl Lineup {
         let manager = match visibility {
             Visibility::Everyone => None,
             Visibility::ReportsOf(manager) => Some(manager),
-            Visibility::Nobody => return Ok((ReportScope(None), directory)),
+            Visibility::Nobody => {
+                return Ok(ReportScope {
+                    lines: None,
+                    directory,
+                });
+            }
         };
         let scope = Scope {
             manager,
             team: filter.team,
             cost_centre: filter.cost_centre,
         };
-        Ok((ReportScope(Some(scope)), directory))
+        Ok(ReportScope {
+            lines: Some(scope),
+            directory,
+        })
     }
 
     /// The spend dashboard for `filter`'s period as of `today`.
@@ -414,7 +462,6 @@ impl Lineup {
         &self,
         tenant: TenantId,
         scope: &ReportScope,
-        directory: &Directory,
         filter: &ReportFilter,
         group_by: GroupBy,
         granularity: Granularity,
@@ -429,18 +476,12 @@ impl Lineup {
             to: period.to.first_day(),
             previous: period.to.previous().first_day(),
             current: current.first_day(),
+            active_since: today - Duration::days(UNUSED_AFTER_DAYS),
         };
-        let (lines, usage, idle, caps, raises) = match scope.0 {
+        let (lines, usage, caps, raises) = match scope.lines {
             Some(scope) => (
                 store_reports::lines(&mut tx, tenant, &scope).await?,
                 store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
-                store_reports::idle_lines(
-                    &mut tx,
-                    tenant,
-                    &scope,
-                    today - Duration::days(UNUSED_AFTER_DAYS),
-                )
-                .await?,
                 store::policy::list_caps(&mut tx, tenant).await?,
                 store_reports::cap_raises(&mut tx, tenant, &current.period()).await?,
             ),
@@ -449,13 +490,6 @@ impl Lineup {
         let usage: HashMap<LineId, store_reports::LineUsage> =
             usage.into_iter().map(|u| (u.line_id, u)).collect();
         let money = |minor| Money::new(minor, currency);
-        let fee = |line: &ReportLine, month: Month| {
-            if billed_in(line, month) {
-                line.price_minor.unwrap_or(0)
-            } else {
-                0
-            }
-        };
 
         let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
         let mut people: HashMap<EmployeeId, (String, Sums)> = HashMap::new();
@@ -464,14 +498,24 @@ impl Lineup {
         let (mut fees_total, mut usage_total, mut data_total, mut billed_lines) = (0, 0, 0, 0);
         for line in &lines {
             let used = usage.get(&line.line_id);
-            let fees: i64 = period.months().map(|m| fee(line, m)).sum();
-            let billed = period.months().any(|m| billed_in(line, m));
+            let span = BilledSpan::of(line);
+            let price = line.price_minor.unwrap_or(0);
+            let fee = |month| {
+                if span.is_some_and(|s| s.contains(month)) {
+                    price
+                } else {
+                    0
+                }
+            };
+            let billed_months = span.map_or(0, |s| s.months_in(period));
+            let fees = price * billed_months;
+            let billed = billed_months > 0;
             let sums = Sums {
                 spend: fees + used.map_or(0, |u| u.period_cost),
                 data: used.map_or(0, |u| u.period_data),
                 lines: usize::from(billed || used.is_some()),
-                last: fee(line, period.to) + used.map_or(0, |u| u.last_cost),
-                previous: fee(line, period.to.previous()) + used.map_or(0, |u| u.previous_cost),
+                last: fee(period.to) + used.map_or(0, |u| u.last_cost),
+                previous: fee(period.to.previous()) + used.map_or(0, |u| u.previous_cost),
             };
             fees_total += fees;
             usage_total += used.map_or(0, |u| u.period_cost);
@@ -479,7 +523,7 @@ impl Lineup {
             billed_lines += usize::from(billed);
             add(
                 groups
-                    .entry(group_label(group_by, line, directory))
+                    .entry(group_label(group_by, line, &scope.directory))
                     .or_default(),
                 &sums,
             );
@@ -501,7 +545,7 @@ impl Lineup {
         };
         let mut all_groups: Vec<GroupSpend> =
             groups.iter().map(|(l, s)| to_group(l.clone(), s)).collect();
-        all_groups.sort_by(|a, b| b.spend.minor.cmp(&a.spend.minor));
+        all_groups.sort_by_key(|g| std::cmp::Reverse(g.spend.minor));
         let mut changes: Vec<GroupSpend> = all_groups
             .iter()
             .filter(|g| g.last_month != g.previous_month)
@@ -552,13 +596,12 @@ impl Lineup {
         near_cap.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
         near_cap.truncate(LIST_LIMIT);
 
-        let idle: HashSet<LineId> = idle.into_iter().collect();
-        let unused_since = today - Duration::days(UNUSED_AFTER_DAYS);
         let unused_lines: Vec<&ReportLine> = lines
             .iter()
             .filter(|l| {
-                idle.contains(&l.line_id)
-                    && l.created_at.to_offset(UtcOffset::UTC).date() < unused_since
+                is_live(l)
+                    && l.created_at.to_offset(UtcOffset::UTC).date() < window.active_since
+                    && usage.get(&l.line_id).is_none_or(|u| u.recently_active == 0)
             })
             .collect();
         let unused_monthly_cost = unused_lines
@@ -577,7 +620,7 @@ impl Lineup {
             })
             .collect();
 
-        let (series, series_note) = match scope.0 {
+        let (series, series_note) = match scope.lines {
             Some(scope) => {
                 series(
                     &mut tx,
@@ -624,10 +667,10 @@ impl Lineup {
         &self,
         tenant: TenantId,
         scope: &ReportScope,
-        directory: &Directory,
         filter: &ReportFilter,
     ) -> CoreResult<Vec<ChargebackRow>> {
-        let Some(scope) = scope.0 else {
+        let directory = &scope.directory;
+        let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
         let mut tx = self.tenant_tx(tenant).await?;
@@ -642,37 +685,40 @@ impl Lineup {
             period.to.first_day(),
         )
         .await?;
-        // (fees, lines, usage, data) per cost centre and month.
-        let mut rows: BTreeMap<(Option<CostCentreId>, Month), (i64, usize, i64, i64)> =
-            BTreeMap::new();
+        #[derive(Default)]
+        struct CentreMonth {
+            fees: i64,
+            lines: usize,
+            usage: i64,
+            data: i64,
+        }
+        let mut sums: BTreeMap<(Option<CostCentreId>, Month), CentreMonth> = BTreeMap::new();
         for line in &lines {
             for month in period.months().filter(|m| billed_in(line, *m)) {
-                let row = rows.entry((line.cost_centre_id, month)).or_default();
-                row.0 += line.price_minor.unwrap_or(0);
-                row.1 += 1;
+                let sum = sums.entry((line.cost_centre_id, month)).or_default();
+                sum.fees += line.price_minor.unwrap_or(0);
+                sum.lines += 1;
             }
         }
         for u in usage {
-            let row = rows
+            let sum = sums
                 .entry((u.cost_centre_id, Month::containing(u.month)))
                 .or_default();
-            row.2 += u.cost_minor;
-            row.3 += u.data_bytes;
+            sum.usage += u.cost_minor;
+            sum.data += u.data_bytes;
         }
         let money = |minor| Money::new(minor, currency);
-        let mut rows: Vec<ChargebackRow> = rows
+        let mut rows: Vec<ChargebackRow> = sums
             .into_iter()
-            .map(
-                |((centre, month), (fees, lines, usage, data))| ChargebackRow {
-                    cost_centre: directory.cost_centre(centre).cloned(),
-                    month,
-                    lines,
-                    data: Bytes(data),
-                    plan_fees: money(fees),
-                    usage: money(usage),
-                    total: money(fees + usage),
-                },
-            )
+            .map(|((centre, month), sum)| ChargebackRow {
+                cost_centre: directory.cost_centre(centre).cloned(),
+                month,
+                lines: sum.lines,
+                data: Bytes(sum.data),
+                plan_fees: money(sum.fees),
+                usage: money(sum.usage),
+                total: money(sum.fees + sum.usage),
+            })
             .collect();
         // By cost centre code (none last), then month.
         rows.sort_by(|a, b| {
@@ -692,11 +738,19 @@ impl Lineup {
         tenant: TenantId,
         scope: &ReportScope,
     ) -> CoreResult<Vec<ReportLine>> {
-        let Some(scope) = scope.0 else {
+        let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
         let mut tx = self.tenant_tx(tenant).await?;
-        Ok(store_reports::lines(&mut tx, tenant, &scope).await?)
+        let mut lines = store_reports::lines(&mut tx, tenant, &scope).await?;
+        lines.sort_by(|a, b| {
+            (&a.family_name, &a.given_name, a.created_at).cmp(&(
+                &b.family_name,
+                &b.given_name,
+                b.created_at,
+            ))
+        });
+        Ok(lines)
     }
 
     /// One page of the usage export (per line per day, or per month), after `cursor`.
@@ -709,7 +763,7 @@ impl Lineup {
         cursor: Option<UsageCursor>,
         limit: i64,
     ) -> CoreResult<Vec<UsageExportRow>> {
-        let Some(scope) = scope.0 else {
+        let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
         let (from, to) = if daily {
@@ -797,13 +851,17 @@ async fn series(
         .into_iter()
         .map(|u| (u.start, u))
         .collect();
+        let spans: Vec<(BilledSpan, i64)> = lines
+            .iter()
+            .filter_map(|l| Some((BilledSpan::of(l)?, l.price_minor.unwrap_or(0))))
+            .collect();
         let points = period
             .months()
             .map(|month| {
-                let fees: i64 = lines
+                let fees: i64 = spans
                     .iter()
-                    .filter(|l| billed_in(l, month))
-                    .map(|l| l.price_minor.unwrap_or(0))
+                    .filter(|(span, _)| span.contains(month))
+                    .map(|(_, price)| price)
                     .sum();
                 let used = usage.get(&month.first_day());
                 SeriesPoint {
@@ -935,6 +993,12 @@ mod tests {
         assert!(!billed_in(&ended, month("2026-04")));
         let live = line("active", created, terminated);
         assert!(billed_in(&live, month("2027-01")));
+        let span = |l: &ReportLine| BilledSpan::of(l).unwrap();
+        let period = |from, to| Period::new(month(from), month(to)).unwrap();
+        assert_eq!(span(&ended).months_in(period("2025-06", "2026-12")), 3);
+        assert_eq!(span(&ended).months_in(period("2026-02", "2026-02")), 1);
+        assert_eq!(span(&ended).months_in(period("2026-04", "2026-12")), 0);
+        assert_eq!(span(&live).months_in(period("2025-11", "2026-12")), 12);
         for never in ["failed", "requested", "provisioning"] {
             assert!(!billed_in(&line(never, created, created), month("2026-02")));
         }

@@ -3,7 +3,7 @@
 use lineup_core::employee::Visibility;
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::reports::{
-    Dashboard, Directory, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
+    Dashboard, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
 };
 use lineup_core::store::{self, audit::AuditFilter};
 use lineup_testkit::both_backends;
@@ -34,7 +34,7 @@ async fn dashboard(
     filter: &ReportFilter,
     group_by: GroupBy,
 ) -> Dashboard {
-    let (scope, directory): (ReportScope, Directory) = w
+    let scope: ReportScope = w
         .lineup
         .report_scope(w.tenant, visibility, filter)
         .await
@@ -43,12 +43,18 @@ async fn dashboard(
         .dashboard(
             w.tenant,
             &scope,
-            &directory,
             filter,
             group_by,
             Granularity::Month,
             f.today,
         )
+        .await
+        .unwrap()
+}
+
+async fn everyone(w: &World, filter: &ReportFilter) -> ReportScope {
+    w.lineup
+        .report_scope(w.tenant, Visibility::Everyone, filter)
         .await
         .unwrap()
 }
@@ -224,14 +230,10 @@ both_backends!(
     |store| async move {
         let (w, f) = world_with_globex(store).await;
         let filter = three_months(&f);
-        let (scope, directory) = w
-            .lineup
-            .report_scope(w.tenant, Visibility::Everyone, &filter)
-            .await
-            .unwrap();
+        let scope = everyone(&w, &filter).await;
         let rows = w
             .lineup
-            .chargeback(w.tenant, &scope, &directory, &filter)
+            .chargeback(w.tenant, &scope, &filter)
             .await
             .unwrap();
         let got: Vec<_> = rows
@@ -277,11 +279,7 @@ both_backends!(
     |store| async move {
         let (w, f) = world_with_globex(store).await;
         let filter = three_months(&f);
-        let (scope, _) = w
-            .lineup
-            .report_scope(w.tenant, Visibility::Everyone, &filter)
-            .await
-            .unwrap();
+        let scope = everyone(&w, &filter).await;
         for daily in [true, false] {
             let mut rows = Vec::new();
             let mut cursor = None;

@@ -11,11 +11,14 @@ CREATE TABLE usage_monthly (
     cost_minor     bigint NOT NULL,
     -- The period's overage (priced on the period's total, so set, not added).
     overage_minor  bigint NOT NULL DEFAULT 0,
+    -- The month's last day with any data, texts or calls: "unused for 30 days" reads two
+    -- months of this instead of a month of days per line.
+    last_active_day date,
     PRIMARY KEY (tenant_id, line_id, month)
 );
 -- Dashboards aggregate one tenant's months: (tenant, month) first, the rest covering.
 CREATE INDEX usage_monthly_month ON usage_monthly (tenant_id, month)
-    INCLUDE (line_id, data_bytes, cost_minor);
+    INCLUDE (line_id, data_bytes, cost_minor, overage_minor, last_active_day);
 
 -- The audit page lists one tenant's events newest first by their time-ordered ids.
 CREATE INDEX audit_events_newest ON audit_events (tenant_id, id);
@@ -30,8 +33,10 @@ CREATE POLICY tenant_isolation ON usage_monthly
 
 -- The backfill reads every tenant's days, so it runs as system work (this transaction only).
 SELECT set_config('app.system', 'on', true);
-INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes, cost_minor)
+INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes, cost_minor,
+    last_active_day)
 SELECT tenant_id, line_id, date_trunc('month', day)::date,
-       SUM(data_bytes), SUM(roaming_bytes), SUM(cost_minor)
+       SUM(data_bytes), SUM(roaming_bytes), SUM(cost_minor),
+       MAX(CASE WHEN data_bytes > 0 OR sms > 0 OR voice_seconds > 0 THEN day END)
 FROM usage_daily
 GROUP BY tenant_id, line_id, date_trunc('month', day)::date;

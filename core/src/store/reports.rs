@@ -14,13 +14,16 @@ use crate::store::usage::DailyUsage;
 /// Keeps `usage_monthly` in step with `usage_daily`: adds each batch's day increments to
 /// their line's month, one statement per batch.
 pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
-    let mut months: BTreeMap<(LineId, Date), (i64, i64, i64)> = BTreeMap::new();
+    let mut months: BTreeMap<(LineId, Date), MonthDelta> = BTreeMap::new();
     for row in rows {
         let month = row.day.replace_day(1).expect("day 1 exists");
         let total = months.entry((row.line_id, month)).or_default();
-        total.0 += row.data_bytes;
-        total.1 += row.roaming_bytes;
-        total.2 += row.cost_minor;
+        total.data_bytes += row.data_bytes;
+        total.roaming_bytes += row.roaming_bytes;
+        total.cost_minor += row.cost_minor;
+        if row.data_bytes > 0 || row.sms > 0 || row.voice_seconds > 0 {
+            total.last_active_day = total.last_active_day.max(Some(row.day));
+        }
     }
     if months.is_empty() {
         return Ok(());
@@ -28,22 +31,34 @@ pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> 
     const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, month) DO UPDATE SET
              data_bytes = usage_monthly.data_bytes + excluded.data_bytes,
              roaming_bytes = usage_monthly.roaming_bytes + excluded.roaming_bytes,
-             cost_minor = usage_monthly.cost_minor + excluded.cost_minor";
+             cost_minor = usage_monthly.cost_minor + excluded.cost_minor,
+             last_active_day = CASE
+                 WHEN excluded.last_active_day IS NULL THEN usage_monthly.last_active_day
+                 WHEN usage_monthly.last_active_day IS NULL
+                     OR excluded.last_active_day > usage_monthly.last_active_day
+                 THEN excluded.last_active_day
+                 ELSE usage_monthly.last_active_day END";
     match tx {
         Tx::Postgres(tx) => {
             let sql = format!(
                 "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
-                     cost_minor)
+                     cost_minor, last_active_day)
                  SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
-                     $6::int8[]){ON_CONFLICT}"
+                     $6::int8[], $7::date[]){ON_CONFLICT}"
             );
             sqlx::query(&sql)
                 .bind(tenant)
                 .bind(months.keys().map(|k| k.0.0).collect::<Vec<_>>())
                 .bind(months.keys().map(|k| k.1).collect::<Vec<_>>())
-                .bind(months.values().map(|v| v.0).collect::<Vec<_>>())
-                .bind(months.values().map(|v| v.1).collect::<Vec<_>>())
-                .bind(months.values().map(|v| v.2).collect::<Vec<_>>())
+                .bind(months.values().map(|v| v.data_bytes).collect::<Vec<_>>())
+                .bind(months.values().map(|v| v.roaming_bytes).collect::<Vec<_>>())
+                .bind(months.values().map(|v| v.cost_minor).collect::<Vec<_>>())
+                .bind(
+                    months
+                        .values()
+                        .map(|v| v.last_active_day)
+                        .collect::<Vec<_>>(),
+                )
                 .execute(&mut **tx)
                 .await?;
         }
@@ -52,15 +67,16 @@ pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> 
             for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes,
-                         roaming_bytes, cost_minor) ",
+                         roaming_bytes, cost_minor, last_active_day) ",
                 );
-                query.push_values(chunk, |mut row, ((line, month), (data, roaming, cost))| {
+                query.push_values(chunk, |mut row, ((line, month), delta)| {
                     row.push_bind(tenant)
                         .push_bind(*line)
                         .push_bind(*month)
-                        .push_bind(*data)
-                        .push_bind(*roaming)
-                        .push_bind(*cost);
+                        .push_bind(delta.data_bytes)
+                        .push_bind(delta.roaming_bytes)
+                        .push_bind(delta.cost_minor)
+                        .push_bind(delta.last_active_day);
                 });
                 query.push(ON_CONFLICT);
                 query.build().execute(&mut **tx).await?;
@@ -70,8 +86,18 @@ pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> 
     Ok(())
 }
 
-/// Six parameters a row, well under SQLite's limit of 32,766 per statement.
-const SQLITE_ROWS_PER_STATEMENT: usize = 5_000;
+/// Seven parameters a row, in small statements: SQLite looks parameters up slowly in big ones.
+const SQLITE_ROWS_PER_STATEMENT: usize = 300;
+
+/// What one batch adds to a line's month.
+#[derive(Default)]
+struct MonthDelta {
+    data_bytes: i64,
+    roaming_bytes: i64,
+    cost_minor: i64,
+    /// The latest day with data, texts or calls, if any.
+    last_active_day: Option<Date>,
+}
 
 /// Records each (line, month)'s overage as priced on the period total (`line_spend`), so
 /// month views include it; one statement per batch.
@@ -162,6 +188,8 @@ pub struct LineUsage {
     pub previous_cost: i64,
     /// In the calendar month containing today (budget caps).
     pub current_cost: i64,
+    /// 1 when the line had data, texts or calls on or after the window's `active_since`.
+    pub recently_active: i64,
 }
 
 /// Months a [`usage_by_line`] query looks at; each is the first day of a month.
@@ -171,6 +199,8 @@ pub struct MonthWindow {
     pub to: Date,
     pub previous: Date,
     pub current: Date,
+    /// A day (not a month): activity on or after it counts as recent.
+    pub active_since: Date,
 }
 
 /// Usage summed over one bucket of time (a day or the first day of a month).
@@ -245,7 +275,7 @@ const LINES_OF_EMPLOYEES: &str = "lines l
 const USAGE_LINE_EMPLOYEE: &str = "JOIN lines l ON l.tenant_id = u.tenant_id AND l.id = u.line_id
      JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
 
-/// Every line in scope with its employee and plan.
+/// Every line in scope with its employee and plan, in no particular order.
 pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
     let mut sql = Sql::new(tenant);
     with_tree(&mut sql, scope);
@@ -258,7 +288,6 @@ pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<
          WHERE l.tenant_id = $1"
     ));
     scope_conditions(&mut sql, scope);
-    sql.push(" ORDER BY e.family_name, e.given_name, l.created_at");
     Ok(fetch_all!(tx, ReportLine, sql))
 }
 
@@ -288,8 +317,14 @@ pub async fn usage_by_line(
     let to = sql.arg(Arg::Date(window.to));
     let previous = sql.arg(Arg::Date(window.previous));
     let current = sql.arg(Arg::Date(window.current));
+    let since = sql.arg(Arg::Date(window.active_since));
+    let since_month = window.active_since.replace_day(1).expect("day 1 exists");
     let earliest = sql.arg(Arg::Date(
-        window.from.min(window.previous).min(window.current),
+        window
+            .from
+            .min(window.previous)
+            .min(window.current)
+            .min(since_month),
     ));
     let latest = sql.arg(Arg::Date(window.to.max(window.current)));
     let in_period = format!("u.month >= {from} AND u.month <= {to}");
@@ -301,7 +336,9 @@ pub async fn usage_by_line(
              CAST(SUM(CASE WHEN u.month = {previous} THEN {MONTH_COST} ELSE 0 END) AS BIGINT)
                  AS previous_cost,
              CAST(SUM(CASE WHEN u.month = {current} THEN {MONTH_COST} ELSE 0 END) AS BIGINT)
-                 AS current_cost"
+                 AS current_cost,
+             CAST(MAX(CASE WHEN u.last_active_day >= {since} THEN 1 ELSE 0 END) AS BIGINT)
+                 AS recently_active"
     ));
     usage_from(&mut sql, "monthly", scope);
     sql.push(&format!(
@@ -362,36 +399,6 @@ pub async fn usage_by_cost_centre(
     scope_conditions(&mut sql, scope);
     sql.push(" GROUP BY e.cost_centre_id, u.month");
     Ok(fetch_all!(tx, CostCentreUsage, sql))
-}
-
-/// Of the scope's ready, active or suspended lines, those with no data, SMS or calls on or
-/// after `since`.
-pub async fn idle_lines(
-    tx: &mut Tx,
-    tenant: TenantId,
-    scope: &Scope,
-    since: Date,
-) -> StoreResult<Vec<LineId>> {
-    #[derive(sqlx::FromRow)]
-    struct Idle {
-        id: LineId,
-    }
-    let mut sql = Sql::new(tenant);
-    with_tree(&mut sql, scope);
-    let since = sql.arg(Arg::Date(since));
-    sql.push(&format!(
-        "SELECT l.id FROM {LINES_OF_EMPLOYEES}
-         WHERE l.tenant_id = $1 AND l.state IN ('ready', 'active', 'suspended')
-           AND NOT EXISTS (
-               SELECT 1 FROM usage_daily u
-               WHERE u.tenant_id = l.tenant_id AND u.line_id = l.id AND u.day >= {since}
-                 AND (u.data_bytes > 0 OR u.sms > 0 OR u.voice_seconds > 0))"
-    ));
-    scope_conditions(&mut sql, scope);
-    Ok(fetch_all!(tx, Idle, sql)
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
 }
 
 /// Sum of cap raises granted per employee for one billing period (`YYYY-MM`).

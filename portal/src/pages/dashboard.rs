@@ -13,8 +13,8 @@ use axum::routing::get;
 use lineup_core::ids::{CostCentreId, TeamId};
 use lineup_core::money::{Currency, Money};
 use lineup_core::reports::{
-    Dashboard, Directory, GROUPS_SHOWN, Granularity, GroupBy, GroupSpend, Month, Period,
-    ReportFilter, ReportScope,
+    Dashboard, GROUPS_SHOWN, Granularity, GroupBy, GroupSpend, Month, Period, ReportFilter,
+    ReportScope,
 };
 use serde::Deserialize;
 use time::Date;
@@ -148,13 +148,13 @@ pub async fn scoped(
     portal: &Portal,
     page: &Page,
     raw: Option<&str>,
-) -> Result<(SpendFilters, ReportScope, Directory), PortalError> {
+) -> Result<(SpendFilters, ReportScope), PortalError> {
     let filters = SpendQuery::from_raw(raw)?.parse(today())?;
-    let (scope, directory) = portal
+    let scope = portal
         .lineup
         .report_scope(page.tenant_id(), page.signed.visibility(), &filters.report)
         .await?;
-    Ok((filters, scope, directory))
+    Ok((filters, scope))
 }
 
 pub fn today() -> Date {
@@ -227,13 +227,13 @@ async fn show(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PortalError> {
     let started = Instant::now();
-    let (filters, scope, directory) = scoped(&portal, &page, raw.as_deref()).await?;
+    let (filters, scope) = scoped(&portal, &page, raw.as_deref()).await?;
+    let directory = &scope.directory;
     let dashboard = portal
         .lineup
         .dashboard(
             page.tenant_id(),
             &scope,
-            &directory,
             &filters.report,
             filters.group_by,
             filters.granularity,

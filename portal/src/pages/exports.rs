@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use lineup_core::money::{Bytes, Currency};
-use lineup_core::reports::{self, Directory, Granularity, ReportScope, UsageCursor};
+use lineup_core::reports::{self, Granularity, ReportScope, UsageCursor};
 
 use super::dashboard::{SpendFilters, scoped, today, with_server_timing};
 use crate::Portal;
@@ -37,7 +37,7 @@ async fn usage(
     page: Page,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PortalError> {
-    let (filters, scope, directory) = scoped(&portal, &page, raw.as_deref()).await?;
+    let (filters, scope) = scoped(&portal, &page, raw.as_deref()).await?;
     // Weeks are sums of days: the daily rows let a spreadsheet make them.
     let daily = filters.granularity != Granularity::Month;
     let filename = format!(
@@ -66,7 +66,6 @@ async fn usage(
         currency: page.tenant.currency,
         filters,
         scope,
-        directory,
         daily,
     });
     let body = paged_body(header, move |cursor| {
@@ -82,7 +81,6 @@ struct UsageExport {
     currency: Currency,
     filters: SpendFilters,
     scope: ReportScope,
-    directory: Directory,
     daily: bool,
 }
 
@@ -110,13 +108,13 @@ impl UsageExport {
             } else {
                 reports::Month::containing(row.start).to_string()
             };
-            let centre = self.directory.cost_centre(row.cost_centre_id);
+            let centre = self.scope.directory.cost_centre(row.cost_centre_id);
             chunk.plain([
                 date,
                 row.line_id.to_string(),
                 text(format!("{} {}", row.given_name, row.family_name)),
                 text(&row.email),
-                text(self.directory.team_name(row.team_id)),
+                text(self.scope.directory.team_name(row.team_id)),
                 text(centre.map_or("", |c| c.code.as_str())),
                 row.data_bytes.to_string(),
                 gigabytes(row.data_bytes),
@@ -138,10 +136,10 @@ async fn chargeback(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PortalError> {
     let started = std::time::Instant::now();
-    let (filters, scope, directory) = scoped(&portal, &page, raw.as_deref()).await?;
+    let (filters, scope) = scoped(&portal, &page, raw.as_deref()).await?;
     let rows = portal
         .lineup
-        .chargeback(page.tenant_id(), &scope, &directory, &filters.report)
+        .chargeback(page.tenant_id(), &scope, &filters.report)
         .await?;
     let currency = page.tenant.currency;
     let mut csv = CsvChunk::new();
@@ -185,7 +183,8 @@ async fn lines(
     page: Page,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PortalError> {
-    let (_, scope, directory) = scoped(&portal, &page, raw.as_deref()).await?;
+    let (_, scope) = scoped(&portal, &page, raw.as_deref()).await?;
+    let directory = &scope.directory;
     let lines = portal.lineup.report_lines(page.tenant_id(), &scope).await?;
     let currency = page.tenant.currency;
     let mut csv = CsvChunk::new();
