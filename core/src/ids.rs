@@ -50,4 +50,5 @@ uuid_id!(
     OperationId,
     AuditEventId,
     JobId,
+    ImportId,
 );

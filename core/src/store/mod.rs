@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod chat;
 pub mod employees;
+pub mod imports;
 pub mod jobs;
 pub mod lines;
 pub mod operations;
@@ -235,3 +236,25 @@ pub fn now() -> time::OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
         .expect("truncating nanoseconds stays in range")
 }
+
+/// Rows per multi-row `INSERT … VALUES` on SQLite, kept under its 32,766 bound parameters.
+pub(crate) fn sqlite_chunk(columns: usize) -> usize {
+    32_000 / columns
+}
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per `UNNEST` batch on PostgreSQL: large enough to amortise the round trip, small
+/// enough to keep each message a few megabytes.
+pub(crate) const POSTGRES_CHUNK: usize = 10_000;
