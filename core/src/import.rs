@@ -339,12 +339,19 @@ pub fn plan(
         rows_read: file.rows.len(),
         ..Plan::default()
     };
+    let mut mapping = *mapping;
+    for field in Field::ALL {
+        if mapping.get(field).is_some_and(|i| i >= file.headers.len()) {
+            mapping.set(field, None);
+        }
+    }
+    let mapping = &mapping;
     let column_name = |field: Field| match mapping.get(field) {
         Some(i) => file.headers.get(i).cloned().unwrap_or_default(),
         None => field.label().to_owned(),
     };
     for field in Field::ALL.into_iter().filter(|f| f.required()) {
-        if mapping.get(field).is_none_or(|i| i >= file.headers.len()) {
+        if mapping.get(field).is_none() {
             plan.problems.push(Problem {
                 row: None,
                 column: field.label().to_owned(),
@@ -355,9 +362,8 @@ pub fn plan(
             });
         }
     }
-    if !plan.problems.is_empty() {
-        return plan;
-    }
+    // Rows are still checked without a required column, so every problem shows at once.
+    let columns_missing = !plan.problems.is_empty();
 
     let by_email: HashMap<&Email, &Employee> =
         existing.employees.iter().map(|e| (&e.email, e)).collect();
@@ -387,7 +393,12 @@ pub fn plan(
             );
             continue;
         }
-        let cell = |field: Field| mapping.get(field).map(|i| record.values[i].as_str());
+        let cell = |field: Field| {
+            mapping
+                .get(field)
+                .and_then(|i| record.values.get(i))
+                .map(String::as_str)
+        };
         let email = match Email::parse(cell(Field::Email).unwrap_or_default()) {
             Ok(email) => Some(email),
             Err(e) => {
@@ -396,6 +407,8 @@ pub fn plan(
             }
         };
         let mut name = |field: Field| match cell(field).unwrap_or_default() {
+            // Already reported for the whole file; the write plan is skipped.
+            "" if mapping.get(field).is_none() => Some(String::new()),
             "" => {
                 problem(field, format!("{} is empty", field.label()));
                 None
@@ -494,6 +507,9 @@ pub fn plan(
         }
     }
     plan.problems.sort_by_key(|p| p.row);
+    if columns_missing {
+        return plan;
+    }
 
     // What would be written.
     let mut teams: HashMap<String, (TeamId, String)> = existing
