@@ -97,7 +97,8 @@ pub struct EmployeeEdit {
     pub family_name: String,
     pub team_id: Option<TeamId>,
     pub cost_centre_id: Option<CostCentreId>,
-    pub manager_id: Option<EmployeeId>,
+    /// The manager's email, as people know them; `None` for nobody.
+    pub manager: Option<Email>,
 }
 
 /// One employee with what their page shows.
@@ -283,16 +284,17 @@ pub mod commands {
                 "employee",
                 id,
             )?;
-            if let Some(manager) = edit.manager_id {
-                check_manager(&mut tx, tenant, &before, manager).await?;
-            }
+            let manager_id = match &edit.manager {
+                Some(email) => Some(check_manager(&mut tx, tenant, &before, email).await?),
+                None => None,
+            };
             let after = Employee {
                 email: edit.email,
                 given_name: edit.given_name.trim().to_owned(),
                 family_name: edit.family_name.trim().to_owned(),
                 team_id: edit.team_id,
                 cost_centre_id: edit.cost_centre_id,
-                manager_id: edit.manager_id,
+                manager_id,
                 updated_at: now(),
                 ..before.clone()
             };
@@ -352,26 +354,26 @@ pub mod commands {
     }
 
     /// `manager` must be another employee of the tenant who does not (even indirectly)
-    /// report to `employee`.
+    /// report to `employee`; gives their id.
     async fn check_manager(
         tx: &mut Tx,
         tenant: TenantId,
         employee: &Employee,
-        manager: EmployeeId,
-    ) -> CoreResult<()> {
-        if manager == employee.id {
+        manager: &Email,
+    ) -> CoreResult<EmployeeId> {
+        let Some(boss) = store::employees::find_by_email(tx, tenant, manager).await? else {
+            return Err(CoreError::invalid(
+                "manager",
+                format!("{manager} is not an employee of this organisation"),
+            ));
+        };
+        if boss.id == employee.id {
             return Err(CoreError::invalid(
                 "manager",
                 "someone cannot be their own manager",
             ));
         }
-        let Some(boss) = store::employees::get(tx, tenant, manager).await? else {
-            return Err(CoreError::invalid(
-                "manager",
-                "is not an employee of this organisation",
-            ));
-        };
-        let chain = store::employees::manager_chain(tx, tenant, manager).await?;
+        let chain = store::employees::manager_chain(tx, tenant, boss.id).await?;
         if let Some(at) = chain.iter().position(|m| m.id == employee.id) {
             let path = std::iter::once(&boss)
                 .chain(&chain[..=at])
@@ -387,6 +389,6 @@ pub mod commands {
                 ),
             ));
         }
-        Ok(())
+        Ok(boss.id)
     }
 }

@@ -596,15 +596,23 @@ pub fn plan(
             created_at: stored.map_or(at, |e| e.created_at),
             updated_at: at,
         };
+        // Ids not yet stored are the ones this row's values create.
         let team_name = |id: Option<TeamId>| {
-            id.and_then(|id| team_names.get(&id).cloned())
-                .or_else(|| values.team.clone())
-                .unwrap_or_default()
+            match id {
+                Some(id) => team_names.get(&id).cloned().or_else(|| values.team.clone()),
+                None => None,
+            }
+            .unwrap_or_default()
         };
         let centre_code = |id: Option<CostCentreId>| {
-            id.and_then(|id| centre_codes.get(&id).cloned())
-                .or_else(|| values.cost_centre.clone())
-                .unwrap_or_default()
+            match id {
+                Some(id) => centre_codes
+                    .get(&id)
+                    .cloned()
+                    .or_else(|| values.cost_centre.clone()),
+                None => None,
+            }
+            .unwrap_or_default()
         };
         let manager_email = |id: Option<EmployeeId>| match id {
             Some(id) => by_id
@@ -614,44 +622,43 @@ pub fn plan(
                 .unwrap_or_default(),
             None => String::new(),
         };
-        let differences = match stored {
-            None => Vec::new(),
-            Some(before) => [
-                (
-                    Field::GivenName,
-                    before.given_name.clone(),
-                    after.given_name.clone(),
-                ),
-                (
-                    Field::FamilyName,
-                    before.family_name.clone(),
-                    after.family_name.clone(),
-                ),
-                (
-                    Field::Team,
-                    team_name(before.team_id),
-                    team_name(after.team_id),
-                ),
-                (
-                    Field::CostCentre,
-                    centre_code(before.cost_centre_id),
-                    centre_code(after.cost_centre_id),
-                ),
-                (
-                    Field::ManagerEmail,
-                    manager_email(before.manager_id),
-                    manager_email(after.manager_id),
-                ),
-            ]
-            .into_iter()
-            .filter(|(_, b, a)| b != a)
-            .map(|(field, before, after)| Difference {
-                field: field.label(),
-                before,
-                after,
-            })
-            .collect(),
-        };
+        // For a new employee every field it gets reads as a change from nothing.
+        let differences = [
+            (
+                Field::GivenName,
+                stored.map(|b| b.given_name.clone()),
+                after.given_name.clone(),
+            ),
+            (
+                Field::FamilyName,
+                stored.map(|b| b.family_name.clone()),
+                after.family_name.clone(),
+            ),
+            (
+                Field::Team,
+                stored.map(|b| team_name(b.team_id)),
+                team_name(after.team_id),
+            ),
+            (
+                Field::CostCentre,
+                stored.map(|b| centre_code(b.cost_centre_id)),
+                centre_code(after.cost_centre_id),
+            ),
+            (
+                Field::ManagerEmail,
+                stored.map(|b| manager_email(b.manager_id)),
+                manager_email(after.manager_id),
+            ),
+        ]
+        .into_iter()
+        .map(|(field, before, after)| (field, before.unwrap_or_default(), after))
+        .filter(|(_, before, after)| before != after)
+        .map(|(field, before, after)| Difference {
+            field: field.label(),
+            before,
+            after,
+        })
+        .collect();
         let same = stored.is_some_and(|before| {
             before.given_name == after.given_name
                 && before.family_name == after.family_name

@@ -2,7 +2,9 @@
 //! permission it needs, in `access::ROUTES`.
 
 mod auth;
+mod employees;
 mod home;
+mod imports;
 mod settings;
 
 use axum::Router;
@@ -18,6 +20,8 @@ pub fn routes() -> Router<Portal> {
         .merge(auth::routes())
         .merge(home::routes())
         .merge(settings::routes())
+        .merge(employees::routes())
+        .merge(imports::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {
