@@ -144,3 +144,13 @@ pub async fn insert_many(tx: &mut Tx, tenant: TenantId, events: &[AuditEvent]) -
     }
     Ok(())
 }
+
+/// How many events the tenant's log holds.
+pub async fn count(tx: &mut Tx, tenant: TenantId) -> StoreResult<i64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(conn)
+            .await?
+    }))
+}
