@@ -157,23 +157,10 @@ pub mod commands {
                 created_at: at,
                 updated_at: at,
             };
-            match store::employees::insert(&mut tx, tenant, &employee).await {
-                Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid(
-                        "email",
-                        format!("{} is already an employee", employee.email),
-                    ));
-                }
-                Err(crate::store::StoreError::Database(sqlx::Error::Database(e)))
-                    if e.is_foreign_key_violation() =>
-                {
-                    return Err(CoreError::invalid(
-                        "team_id",
-                        "team or cost centre does not exist in this organisation",
-                    ));
-                }
-                other => other?,
-            }
+            written(
+                store::employees::insert(&mut tx, tenant, &employee).await,
+                &employee.email,
+            )?;
             let event = AuditEvent::new(
                 tenant,
                 actor,
@@ -305,23 +292,10 @@ pub mod commands {
             if unchanged {
                 return Ok(before);
             }
-            match store::employees::update(&mut tx, tenant, &after).await {
-                Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid(
-                        "email",
-                        format!("{} is already another employee's email", after.email),
-                    ));
-                }
-                Err(crate::store::StoreError::Database(sqlx::Error::Database(e)))
-                    if e.is_foreign_key_violation() =>
-                {
-                    return Err(CoreError::invalid(
-                        "team_id",
-                        "team or cost centre does not exist in this organisation",
-                    ));
-                }
-                other => other?,
-            };
+            written(
+                store::employees::update(&mut tx, tenant, &after).await,
+                &after.email,
+            )?;
             let event = AuditEvent::new(
                 tenant,
                 actor,
@@ -350,6 +324,26 @@ pub mod commands {
                     Ok(Visible(Some(tree.into_iter().collect())))
                 }
             }
+        }
+    }
+
+    /// A write refused by the database, in words: the email taken, or a team or cost centre
+    /// that is not this organisation's.
+    fn written<T>(result: store::StoreResult<T>, email: &Email) -> CoreResult<T> {
+        match result {
+            Err(e) if e.is_unique_violation() => Err(CoreError::invalid(
+                "email",
+                format!("{email} is already an employee"),
+            )),
+            Err(store::StoreError::Database(sqlx::Error::Database(e)))
+                if e.is_foreign_key_violation() =>
+            {
+                Err(CoreError::invalid(
+                    "team_id",
+                    "team or cost centre does not exist in this organisation",
+                ))
+            }
+            other => Ok(other?),
         }
     }
 

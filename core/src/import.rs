@@ -417,6 +417,7 @@ pub fn plan(
         };
         let given_name = name(Field::GivenName);
         let family_name = name(Field::FamilyName);
+        let mut manager_ok = true;
         let manager = match cell(Field::ManagerEmail) {
             None => None,
             Some("") => Some(None),
@@ -426,17 +427,18 @@ pub fn plan(
                         Field::ManagerEmail,
                         "an employee cannot be their own manager".to_owned(),
                     );
-                    continue;
+                    manager_ok = false;
+                    None
                 }
                 Ok(m) => Some(Some(m)),
                 Err(e) => {
                     problem(Field::ManagerEmail, format!("manager {e}"));
-                    continue;
+                    manager_ok = false;
+                    None
                 }
             },
         };
-        let (Some(email), Some(given_name), Some(family_name)) = (email, given_name, family_name)
-        else {
+        let Some(email) = email else {
             continue;
         };
         if let Some(first) = first_row_of.get(&email) {
@@ -446,7 +448,13 @@ pub fn plan(
             );
             continue;
         }
+        // Known even when the row has other problems, so reports naming it as their
+        // manager are not also flagged.
         first_row_of.insert(email.clone(), record.row);
+        let (Some(given_name), Some(family_name), true) = (given_name, family_name, manager_ok)
+        else {
+            continue;
+        };
         rows.push(RowValues {
             row: record.row,
             email,
@@ -723,7 +731,7 @@ fn manager_cycles(
 
 /// Sort so that anyone whose manager is also written comes after that manager, as the
 /// database checks each manager reference when a batch is written.
-fn order_managers_first(changes: &mut [EmployeeChange]) {
+fn order_managers_first(changes: &mut Vec<EmployeeChange>) {
     let index: HashMap<EmployeeId, usize> = changes
         .iter()
         .enumerate()
@@ -749,16 +757,13 @@ fn order_managers_first(changes: &mut [EmployeeChange]) {
             base += 1;
         }
     }
-    let mut keyed: Vec<(usize, EmployeeChange)> = changes
-        .iter()
-        .cloned()
+    let mut keyed: Vec<(usize, EmployeeChange)> = std::mem::take(changes)
+        .into_iter()
         .enumerate()
         .map(|(i, c)| (depth[i].unwrap_or(0), c))
         .collect();
     keyed.sort_by_key(|(d, c)| (*d, c.row));
-    for (slot, (_, change)) in changes.iter_mut().zip(keyed) {
-        *slot = change;
-    }
+    changes.extend(keyed.into_iter().map(|(_, change)| change));
 }
 
 /// An uploaded file kept between preview and commit.

@@ -8,24 +8,10 @@ use lineup_core::ids::TenantId;
 use lineup_core::import::{self, Field, FileError, Mapping, Problem};
 use lineup_core::store::{self, Tx};
 use lineup_testkit::both_backends;
+use lineup_testkit::portal::EMPLOYEE_CSV_WITH_EVERY_DEFECT;
 use lineup_testkit::world::World;
 
 const ACTOR: Actor = Actor::System;
-
-/// Every kind of defect at once: a byte-order mark, CRLF line ends, no last-name column, a
-/// bad email, a duplicate (differing only in case), an unknown manager, a loop inside the
-/// file, a loop through an existing employee (Ada reports to Maria), and a quoted value with
-/// a comma and a line break inside that is itself fine.
-const DEFECTIVE: &str = "\u{FEFF}Work Email,Given Name,Department,Cost Centre,Supervisor Email\r\n\
-    good@example.com,Good,Sales,CC-1,olivia@example.com\r\n\
-    not-an-email,Bad,Sales,CC-1,\r\n\
-    dup@example.com,Dup,Sales,CC-1,\r\n\
-    DUP@example.com,Dup again,Sales,CC-1,\r\n\
-    orphan@example.com,Orphan,Sales,CC-1,ghost@example.com\r\n\
-    loop1@example.com,Loop,Ops,CC-2,loop2@example.com\r\n\
-    loop2@example.com,Loop,Ops,CC-2,loop1@example.com\r\n\
-    quoted@example.com,\"Mary, Ann\",\"Research\r\nand Development\",CC-3,\r\n\
-    maria@example.com,Maria,Ops,CC-2,ada@example.com\r\n";
 
 fn problems_at(problems: &[Problem], row: Option<u64>) -> Vec<(String, String)> {
     problems
@@ -37,7 +23,7 @@ fn problems_at(problems: &[Problem], row: Option<u64>) -> Vec<(String, String)> 
 
 #[test]
 fn a_file_full_of_defects_reports_each_with_its_row_and_column() {
-    let file = import::read_csv(DEFECTIVE.as_bytes()).unwrap();
+    let file = import::read_csv(EMPLOYEE_CSV_WITH_EVERY_DEFECT.as_bytes()).unwrap();
     assert_eq!(
         file.headers[0], "Work Email",
         "the BOM is not part of the header"
@@ -223,6 +209,18 @@ async fn counts(w: &World) -> (i64, i64, i64) {
     )
 }
 
+async fn upload_and_preview(w: &World, name: &str, csv: &str) -> import::Preview {
+    let upload = w
+        .lineup
+        .upload_employee_csv(w.tenant, &ACTOR, name, csv.as_bytes().to_vec())
+        .await
+        .unwrap();
+    w.lineup
+        .preview_import(w.tenant, upload.id, None)
+        .await
+        .unwrap()
+}
+
 async fn by_email(w: &World, email: &str) -> Employee {
     let mut tx = w.store.tenant(w.tenant).await.unwrap();
     store::employees::find_by_email(&mut tx, w.tenant, &Email::parse(email).unwrap())
@@ -236,16 +234,8 @@ both_backends!(
     |store| async move {
         let w = World::new(store).await;
         let before = counts(&w).await;
-        let upload = w
-            .lineup
-            .upload_employee_csv(w.tenant, &ACTOR, "hris.csv", DEFECTIVE.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let preview = w
-            .lineup
-            .preview_import(w.tenant, upload.id, None)
-            .await
-            .unwrap();
+        let preview = upload_and_preview(&w, "hris.csv", EMPLOYEE_CSV_WITH_EVERY_DEFECT).await;
+        let upload = preview.upload.clone();
         assert_eq!(preview.plan.problems.len(), 7);
         // Even with the missing column mapped to something, the row defects remain.
         let mut mapping = preview.mapping;
@@ -283,16 +273,8 @@ both_backends!(
     |store| async move {
         let w = World::new(store).await;
         let (people, _, _) = counts(&w).await;
-        let upload = w
-            .lineup
-            .upload_employee_csv(w.tenant, &ACTOR, "first.csv", FIRST.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let preview = w
-            .lineup
-            .preview_import(w.tenant, upload.id, None)
-            .await
-            .unwrap();
+        let preview = upload_and_preview(&w, "first.csv", FIRST).await;
+        let upload = preview.upload.clone();
         assert!(preview.plan.can_commit(), "{:?}", preview.plan.problems);
         let new_teams: Vec<_> = preview
             .plan
@@ -366,16 +348,8 @@ both_backends!(
             "{again}"
         );
 
-        let upload = w
-            .lineup
-            .upload_employee_csv(w.tenant, &ACTOR, "second.csv", SECOND.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let preview = w
-            .lineup
-            .preview_import(w.tenant, upload.id, None)
-            .await
-            .unwrap();
+        let preview = upload_and_preview(&w, "second.csv", SECOND).await;
+        let upload = preview.upload.clone();
         assert!(preview.plan.can_commit(), "{:?}", preview.plan.problems);
         let updates: Vec<_> = preview.plan.updates().collect();
         assert_eq!(updates.len(), 1);
@@ -406,5 +380,40 @@ both_backends!(
             w.audit_actions("employee", &dave.id.to_string()).await,
             ["employee.created", "employee.updated"]
         );
+    }
+);
+
+both_backends!(
+    a_file_listing_reports_before_their_managers_commits_across_many_batches,
+    |store| async move {
+        let w = World::new(store).await;
+        // A tree eight wide, written bottom-up: every row names a manager further down.
+        let mut csv = String::from("Work Email,First Name,Last Name,Manager Email\n");
+        for i in (0..1000).rev() {
+            let manager = if i == 0 {
+                "olivia@example.com".to_owned()
+            } else {
+                format!("p{}@example.com", (i - 1) / 8)
+            };
+            csv.push_str(&format!("p{i}@example.com,P,N{i},{manager}\n"));
+        }
+        let preview = upload_and_preview(&w, "big.csv", &csv).await;
+        assert!(
+            preview.plan.can_commit(),
+            "{:?}",
+            &preview.plan.problems[..1]
+        );
+        let summary = w
+            .lineup
+            .commit_import(w.tenant, &ACTOR, preview.upload.id, preview.mapping)
+            .await
+            .unwrap();
+        assert_eq!(summary.created, 1000);
+        let p9 = by_email(&w, "p9@example.com").await;
+        let p1 = by_email(&w, "p1@example.com").await;
+        assert_eq!(p9.manager_id, Some(p1.id));
+        let (people, audit, _) = counts(&w).await;
+        assert_eq!(people, 1005);
+        assert!(audit > 1000);
     }
 );

@@ -6,7 +6,7 @@ use lineup_core::employee::EmployeeStatus;
 use lineup_core::line::LineState;
 use lineup_core::store;
 use lineup_core::tenant::OffboardingAction;
-use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld};
+use lineup_testkit::portal::{BASE_DOMAIN, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -52,79 +52,93 @@ async fn seed_people(w: &PortalWorld) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_directory_searches_filters_sorts_and_pages() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    seed_people(&w).await;
-    w.active_line(&w.ada, "ada-line").await;
-    let viewer = w.signed_in(VIEWER).await;
+both_backends!(
+    the_directory_searches_filters_sorts_and_pages,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        seed_people(&w).await;
+        w.active_line(&w.ada, "ada-line").await;
+        let viewer = w.signed_in(VIEWER).await;
 
-    let first = viewer.get("/employees").await;
-    first.assert_ok().assert_contains("Showing 1–50 of 125");
-    first.assert_contains("P000").assert_contains("P049");
-    assert!(!first.body.contains("P050"));
-    assert!(
-        !first.body.contains("Import from CSV"),
-        "viewers are not offered the import"
-    );
-    first.assert_contains("href=\"/employees?page=2\"");
-    let last = viewer.get("/employees?page=3").await;
-    last.assert_ok()
-        .assert_contains("Showing 101–125 of 125")
-        .assert_contains("ada@example.com");
-    assert!(!last.body.contains("rel=\"next\""));
-    let descending = viewer.get("/employees?sort=-name").await;
-    let ada_at = descending.body.find("ada@example.com").unwrap();
-    let p119_at = descending.body.find("P119").unwrap();
-    assert!(ada_at < p119_at, "Tester sorts before P… when descending");
+        let first = viewer.get("/employees").await;
+        first.assert_ok().assert_contains("Showing 1–50 of 125");
+        first.assert_contains("P000").assert_contains("P049");
+        assert!(!first.body.contains("P050"));
+        assert!(
+            !first.body.contains("Import from CSV"),
+            "viewers are not offered the import"
+        );
+        first.assert_contains("href=\"/employees?page=2\"");
+        let last = viewer.get("/employees?page=3").await;
+        last.assert_ok()
+            .assert_contains("Showing 101–125 of 125")
+            .assert_contains("ada@example.com");
+        assert!(!last.body.contains("rel=\"next\""));
+        let descending = viewer.get("/employees?sort=-name").await;
+        let ada_at = descending.body.find("ada@example.com").unwrap();
+        let p119_at = descending.body.find("P119").unwrap();
+        assert!(ada_at < p119_at, "Tester sorts before P… when descending");
 
-    viewer
-        .get("/employees?q=p007")
-        .await
-        .assert_contains("Showing 1–1 of 1")
-        .assert_contains("person007@example.com");
-    viewer
-        .get("/employees?q=ADA%40")
-        .await
-        .assert_contains("Showing 1–1 of 1");
-    viewer
-        .get("/employees?q=100%25")
-        .await
-        .assert_contains("No one matches");
+        viewer
+            .get("/employees?q=p007")
+            .await
+            .assert_contains("Showing 1–1 of 1")
+            .assert_contains("person007@example.com");
+        viewer
+            .get("/employees?q=ADA%40")
+            .await
+            .assert_contains("Showing 1–1 of 1");
+        viewer
+            .get("/employees?q=100%25")
+            .await
+            .assert_contains("No one matches");
 
-    let teams = w.lineup.teams(w.tenant).await.unwrap();
-    let sales = teams.iter().find(|t| t.name == "Sales").unwrap();
-    let in_sales = viewer
-        .get(&format!("/employees?team={}&q=person", sales.id))
-        .await;
-    in_sales.assert_contains("Showing 1–50 of 60");
-    assert!(
-        !in_sales.body.contains("person001@"),
-        "odd numbers are in Support"
-    );
-    let centres = w.lineup.cost_centres(w.tenant).await.unwrap();
-    viewer
-        .get(&format!("/employees?cost_centre={}&page=2", centres[1].id))
-        .await
-        .assert_contains("Showing 51–60 of 60");
+        let teams = w.lineup.teams(w.tenant).await.unwrap();
+        let sales = teams.iter().find(|t| t.name == "Sales").unwrap();
+        let in_sales = viewer
+            .get(&format!("/employees?team={}&q=person", sales.id))
+            .await;
+        in_sales.assert_contains("Showing 1–50 of 60");
+        assert!(
+            !in_sales.body.contains("person001@"),
+            "odd numbers are in Support"
+        );
+        let centres = w.lineup.cost_centres(w.tenant).await.unwrap();
+        viewer
+            .get(&format!("/employees?cost_centre={}&page=2", centres[1].id))
+            .await
+            .assert_contains("Showing 51–60 of 60");
 
-    let with_line = viewer.get("/employees?line=yes").await;
-    with_line
-        .assert_contains("Showing 1–1 of 1")
-        .assert_contains("ada@example.com");
-    viewer
-        .get("/employees?line=no")
-        .await
-        .assert_contains("of 124");
-    viewer
-        .get("/employees?status=offboarded")
-        .await
-        .assert_contains("No one matches");
-    viewer
-        .get("/employees?status=active&line=yes&q=ada")
-        .await
-        .assert_contains("Showing 1–1 of 1");
-}
+        let with_line = viewer.get("/employees?line=yes").await;
+        with_line
+            .assert_contains("Showing 1–1 of 1")
+            .assert_contains("ada@example.com");
+        viewer
+            .get("/employees?line=no")
+            .await
+            .assert_contains("of 124");
+        viewer
+            .get("/employees?status=offboarded")
+            .await
+            .assert_contains("No one matches");
+        viewer
+            .get("/employees?status=active&line=yes&q=ada")
+            .await
+            .assert_contains("Showing 1–1 of 1");
+
+        // A manager's search stays inside her tree.
+        let maria = w.signed_in(&w.maria.email.to_string()).await;
+        maria
+            .get("/employees?q=tester&line=yes")
+            .await
+            .assert_contains("Showing 1–1 of 1")
+            .assert_contains("ada@example.com");
+        maria
+            .get("/employees?q=person")
+            .await
+            .assert_contains("No one matches");
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_sees_only_their_tree_and_a_viewer_cannot_change_anyone() {
@@ -462,17 +476,20 @@ async fn offboarding_terminates_when_the_tenant_says_so_and_a_double_click_acts_
     assert_eq!(offboarded, 1);
 }
 
-/// A BOM, CRLF, a missing Last Name column, a bad email, a duplicate, an unknown manager, a
-/// loop, and a quoted value with a comma and a line break.
-const DEFECTIVE: &str = "\u{FEFF}Work Email,Given Name,Department,Cost Centre,Supervisor Email\r\n\
-    good@example.com,Good,Sales,CC-1,olivia@example.com\r\n\
-    not-an-email,Bad,Sales,CC-1,\r\n\
-    dup@example.com,Dup,Sales,CC-1,\r\n\
-    Dup@Example.com,Dup again,Sales,CC-1,\r\n\
-    orphan@example.com,Orphan,Sales,CC-1,ghost@example.com\r\n\
-    loop1@example.com,Loop,Ops,CC-2,loop2@example.com\r\n\
-    loop2@example.com,Loop,Ops,CC-2,loop1@example.com\r\n\
-    quoted@example.com,\"Mary, Ann\",\"Research\r\nand Development\",CC-3,\r\n";
+/// The preview's mapping form: the file column chosen for each of our fields, in order.
+fn mapping(columns: [&str; 6]) -> Vec<(&'static str, &str)> {
+    [
+        "map_email",
+        "map_given_name",
+        "map_family_name",
+        "map_team",
+        "map_cost_centre",
+        "map_manager_email",
+    ]
+    .into_iter()
+    .zip(columns)
+    .collect()
+}
 
 const CLEAN: &str = "Email,First Name,Last Name,Team,Cost Center,Manager Email\r\n\
     carol@example.com,Carol,Chief,Leadership,CC-100,\r\n\
@@ -490,7 +507,7 @@ async fn a_defective_csv_is_reported_row_by_row_over_http_and_nothing_is_written
             "/employees/import",
             "file",
             "hris.csv",
-            DEFECTIVE.as_bytes(),
+            EMPLOYEE_CSV_WITH_EVERY_DEFECT.as_bytes(),
             &[],
         )
         .await;
@@ -517,6 +534,11 @@ async fn a_defective_csv_is_reported_row_by_row_over_http_and_nothing_is_written
             "loop1@example.com → loop2@example.com → loop1@example.com",
         ),
         ("8", "Supervisor Email", "the reporting line loops"),
+        (
+            "10",
+            "Supervisor Email",
+            "maria@example.com → ada@example.com → maria@example.com",
+        ),
     ] {
         preview.assert_contains(&format!(
             "<tr><td class=\"num\">{row}</td><td>{column}</td><td>"
@@ -536,14 +558,7 @@ async fn a_defective_csv_is_reported_row_by_row_over_http_and_nothing_is_written
     let commit = admin
         .post(
             &format!("{preview_path}/commit"),
-            &[
-                ("map_email", "0"),
-                ("map_given_name", "1"),
-                ("map_family_name", "1"),
-                ("map_team", "2"),
-                ("map_cost_centre", "3"),
-                ("map_manager_email", "4"),
-            ],
+            &mapping(["0", "1", "1", "2", "3", "4"]),
         )
         .await;
     assert_eq!(commit.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -579,14 +594,7 @@ async fn a_clean_csv_previews_then_commits_and_the_mapping_can_be_changed() {
     let committed = admin
         .post(
             &format!("{preview_path}/commit"),
-            &[
-                ("map_email", "0"),
-                ("map_given_name", "1"),
-                ("map_family_name", "2"),
-                ("map_team", "3"),
-                ("map_cost_centre", "4"),
-                ("map_manager_email", "5"),
-            ],
+            &mapping(["0", "1", "2", "3", "4", "5"]),
         )
         .await;
     assert_eq!(
@@ -633,14 +641,7 @@ async fn a_clean_csv_previews_then_commits_and_the_mapping_can_be_changed() {
     let committed = admin
         .post(
             &format!("{preview_path}/commit"),
-            &[
-                ("map_email", "0"),
-                ("map_given_name", "1"),
-                ("map_family_name", "2"),
-                ("map_team", ""),
-                ("map_cost_centre", ""),
-                ("map_manager_email", ""),
-            ],
+            &mapping(["0", "1", "2", "", "", ""]),
         )
         .await;
     assert_eq!(
@@ -678,6 +679,26 @@ async fn images_and_latin1_uploads_are_refused_with_what_to_do() {
     answer
         .assert_contains("the file is not UTF-8 text: row 2 has the byte 0xE9")
         .assert_contains("CSV UTF-8");
+    // Files past the web framework's default 2 MB limit are accepted…
+    let mut big = String::from("Work Email,First Name,Last Name\n");
+    while big.len() < 3_000_000 {
+        big.push_str(&format!(
+            "person{}@example.com,Person,Number{}\n",
+            big.len(),
+            big.len()
+        ));
+    }
+    let answer = admin
+        .upload("/employees/import", "file", "big.csv", big.as_bytes(), &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    // …up to 20 MB.
+    let huge = vec![b'a'; 21 * 1024 * 1024];
+    let answer = admin
+        .upload("/employees/import", "file", "huge.csv", &huge, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    answer.assert_contains("larger than 20 MB");
     let empty_form = admin.post("/employees/import", &[]).await;
     assert_eq!(empty_form.status, StatusCode::UNPROCESSABLE_ENTITY);
     empty_form.assert_contains("choose a CSV file");

@@ -89,7 +89,7 @@ pub async fn insert_many(tx: &mut Tx, tenant: TenantId, events: &[AuditEvent]) -
                     "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type,
                          subject_id, before, after, at)
                      VALUES {}",
-                    super::values_placeholders(chunk.len(), 9)
+                    super::sqlite_placeholders(chunk.len(), 9)
                 );
                 let mut query = sqlx::query(&sql);
                 for event in chunk {

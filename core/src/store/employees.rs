@@ -181,7 +181,7 @@ pub async fn upsert_many(tx: &mut Tx, tenant: TenantId, employees: &[Employee]) 
                     "INSERT INTO employees (id, tenant_id, email, given_name, family_name, team_id,
                          cost_centre_id, manager_id, status, created_at, updated_at)
                      VALUES {} {ON_CONFLICT}",
-                    super::values_placeholders(chunk.len(), 11)
+                    super::sqlite_placeholders(chunk.len(), 11)
                 );
                 let mut query = sqlx::query(&sql);
                 for e in chunk {
