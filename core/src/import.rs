@@ -751,10 +751,9 @@ fn order_managers_first(changes: &mut Vec<EmployeeChange>) {
                 .manager_id
                 .and_then(|m| index.get(&m).copied());
         }
-        let mut base = current.and_then(|i| depth[i]).map_or(0, |d| d + 1);
-        for &i in chain.iter().rev() {
-            depth[i] = Some(base);
-            base += 1;
+        let base = current.and_then(|i| depth[i]).map_or(0, |d| d + 1);
+        for (level, &i) in (base..).zip(chain.iter().rev()) {
+            depth[i] = Some(level);
         }
     }
     let mut keyed: Vec<(usize, EmployeeChange)> = std::mem::take(changes)
