@@ -142,3 +142,11 @@ pub fn redirect_with_notice(to: &str, notice: &str) -> Response {
     }
     response
 }
+
+/// A form page answers 422 while it shows an error, so a refused submit never reads as done.
+pub fn form_status(mut response: Response, failed: bool) -> Response {
+    if failed {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}

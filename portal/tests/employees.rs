@@ -6,7 +6,9 @@ use lineup_core::employee::EmployeeStatus;
 use lineup_core::line::LineState;
 use lineup_core::store;
 use lineup_core::tenant::OffboardingAction;
-use lineup_testkit::portal::{BASE_DOMAIN, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld};
+use lineup_testkit::portal::{
+    BASE_DOMAIN, Browser, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld,
+};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -472,6 +474,14 @@ async fn offboarding_terminates_when_the_tenant_says_so_and_a_double_click_acts_
     assert_eq!(offboarded, 1);
 }
 
+/// Commit a previewed upload with this mapping; panics unless it is imported.
+async fn commit(browser: &Browser, preview_path: &str, columns: [&str; 6]) {
+    let answer = browser
+        .post(&format!("{preview_path}/commit"), &mapping(columns))
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+}
+
 /// The preview's mapping form: the file column chosen for each of our fields, in order.
 fn mapping(columns: [&str; 6]) -> Vec<(&'static str, &str)> {
     [
@@ -587,18 +597,7 @@ async fn a_clean_csv_previews_then_commits_and_the_mapping_can_be_changed() {
         .assert_contains("Import 2 new and 1 updated people")
         .assert_contains("Team: <span class=\"muted\">none</span> → Engineering");
     assert_eq!(people(&w).await, 5, "the preview is a dry run");
-    let committed = admin
-        .post(
-            &format!("{preview_path}/commit"),
-            &mapping(["0", "1", "2", "3", "4", "5"]),
-        )
-        .await;
-    assert_eq!(
-        committed.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        committed.body
-    );
+    commit(&admin, &preview_path, ["0", "1", "2", "3", "4", "5"]).await;
     admin
         .get("/employees")
         .await
@@ -634,18 +633,7 @@ async fn a_clean_csv_previews_then_commits_and_the_mapping_can_be_changed() {
         .assert_ok()
         .assert_contains("Import 1 new and 0 updated people")
         .assert_contains("<option value=\"0\" selected>Mail</option>");
-    let committed = admin
-        .post(
-            &format!("{preview_path}/commit"),
-            &mapping(["0", "1", "2", "", "", ""]),
-        )
-        .await;
-    assert_eq!(
-        committed.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        committed.body
-    );
+    commit(&admin, &preview_path, ["0", "1", "2", "", "", ""]).await;
     assert_eq!(people(&w).await, 8);
     // A second commit of the same upload is refused.
     let twice = admin

@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use lineup_core::email::Email;
@@ -20,7 +19,7 @@ use crate::Portal;
 use crate::access::{Permission, allows};
 use crate::error::PortalError;
 use crate::forms::{Form, non_empty};
-use crate::view::{Chrome, Page, redirect_with_notice};
+use crate::view::{Chrome, Page, form_status, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -295,11 +294,7 @@ async fn edit_page(
         cost_centres: portal.lineup.cost_centres(tenant).await?,
         error: error.clone(),
     };
-    let mut response = page.render(&template)?;
-    if error.is_some() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(form_status(page.render(&template)?, error.is_some()))
 }
 
 async fn edit_form(
@@ -387,11 +382,7 @@ async fn offboard_page(
         plan,
         error: error.clone(),
     };
-    let mut response = page.render(&template)?;
-    if error.is_some() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(form_status(page.render(&template)?, error.is_some()))
 }
 
 async fn offboard_form(

@@ -16,7 +16,7 @@ use lineup_core::import::{EmployeeChange, Field, MAX_UPLOAD_BYTES, Mapping, Prev
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
-use crate::view::{Chrome, Page, redirect_with_notice};
+use crate::view::{Chrome, Page, form_status, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -49,12 +49,11 @@ async fn upload_form(page: Page) -> Result<Response, PortalError> {
 }
 
 async fn upload_error(page: &Page, error: String) -> Result<Response, PortalError> {
-    let mut response = page.render(&UploadPage {
+    let template = UploadPage {
         chrome: page.chrome(),
         error: Some(error),
-    })?;
-    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    Ok(response)
+    };
+    Ok(form_status(page.render(&template)?, true))
 }
 
 async fn upload(
@@ -189,11 +188,7 @@ async fn preview_page(
         error: error.clone(),
         preview,
     };
-    let mut response = page.render(&template)?;
-    if error.is_some() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(form_status(page.render(&template)?, error.is_some()))
 }
 
 async fn preview(
