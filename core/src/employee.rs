@@ -89,12 +89,36 @@ pub struct NewEmployee {
     pub manager_id: Option<EmployeeId>,
 }
 
+/// What an edit may change; everything is given, as the edit form shows every field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmployeeEdit {
+    pub email: Email,
+    pub given_name: String,
+    pub family_name: String,
+    pub team_id: Option<TeamId>,
+    pub cost_centre_id: Option<CostCentreId>,
+    /// The manager's email, as people know them; `None` for nobody.
+    pub manager: Option<Email>,
+}
+
+/// One employee with what their page shows.
+#[derive(Debug, Clone)]
+pub struct EmployeeProfile {
+    pub employee: Employee,
+    pub team: Option<crate::org::Team>,
+    pub cost_centre: Option<crate::org::CostCentre>,
+    /// Their manager first, then that manager's manager, up to the top.
+    pub managers: Vec<Employee>,
+    pub lines: Vec<(crate::line::Line, Option<crate::plan::Plan>)>,
+}
+
 pub mod commands {
     use super::*;
     use crate::app::{Lineup, record, required, to_json};
     use crate::audit::{Actor, AuditEvent};
     use crate::error::{CoreError, CoreResult};
-    use crate::store::{self, now};
+    use crate::store::employees::{DirectoryFilter, DirectoryRow};
+    use crate::store::{self, Tx, now};
 
     impl Lineup {
         pub async fn add_employee(
@@ -133,23 +157,10 @@ pub mod commands {
                 created_at: at,
                 updated_at: at,
             };
-            match store::employees::insert(&mut tx, tenant, &employee).await {
-                Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid(
-                        "email",
-                        format!("{} is already an employee", employee.email),
-                    ));
-                }
-                Err(crate::store::StoreError::Database(sqlx::Error::Database(e)))
-                    if e.is_foreign_key_violation() =>
-                {
-                    return Err(CoreError::invalid(
-                        "team_id",
-                        "team or cost centre does not exist in this organisation",
-                    ));
-                }
-                other => other?,
-            }
+            written(
+                store::employees::insert(&mut tx, tenant, &employee).await,
+                &employee.email,
+            )?;
             let event = AuditEvent::new(
                 tenant,
                 actor,
@@ -177,6 +188,127 @@ pub mod commands {
             Ok(store::employees::list(&mut tx, tenant).await?)
         }
 
+        /// One page of the directory as `visibility` allows, and how many match in all.
+        pub async fn employee_directory(
+            &self,
+            tenant: TenantId,
+            visibility: Visibility,
+            mut filter: DirectoryFilter,
+        ) -> CoreResult<(Vec<DirectoryRow>, i64)> {
+            match visibility {
+                Visibility::Nobody => return Ok((Vec::new(), 0)),
+                Visibility::ReportsOf(manager) => filter.within = Some(manager),
+                Visibility::Everyone => {}
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            Ok(store::employees::directory(&mut tx, tenant, &filter).await?)
+        }
+
+        /// An employee's page, or not found when `visibility` does not reach them.
+        pub async fn employee_profile(
+            &self,
+            tenant: TenantId,
+            visibility: Visibility,
+            id: EmployeeId,
+        ) -> CoreResult<EmployeeProfile> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let employee = required(
+                store::employees::get(&mut tx, tenant, id).await?,
+                "employee",
+                id,
+            )?;
+            let managers = store::employees::manager_chain(&mut tx, tenant, id).await?;
+            let visible = match visibility {
+                Visibility::Everyone => true,
+                Visibility::Nobody => false,
+                Visibility::ReportsOf(me) => me == id || managers.iter().any(|m| m.id == me),
+            };
+            if !visible {
+                return Err(CoreError::not_found("employee", id));
+            }
+            let teams = store::org::list_teams(&mut tx, tenant).await?;
+            let centres = store::org::list_cost_centres(&mut tx, tenant).await?;
+            let plans = store::plans::list(&mut tx, tenant).await?;
+            let lines = store::lines::list_for_employee(&mut tx, tenant, id)
+                .await?
+                .into_iter()
+                .map(|line| {
+                    let plan = plans.iter().find(|p| p.id == line.plan_id).cloned();
+                    (line, plan)
+                })
+                .collect();
+            Ok(EmployeeProfile {
+                team: teams.into_iter().find(|t| Some(t.id) == employee.team_id),
+                cost_centre: centres
+                    .into_iter()
+                    .find(|c| Some(c.id) == employee.cost_centre_id),
+                employee,
+                managers,
+                lines,
+            })
+        }
+
+        /// Change an employee's details. A manager that would make the reporting line loop
+        /// is refused, naming the chain.
+        pub async fn update_employee(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+            id: EmployeeId,
+            edit: EmployeeEdit,
+        ) -> CoreResult<Employee> {
+            for (field, value) in [
+                ("given_name", &edit.given_name),
+                ("family_name", &edit.family_name),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(CoreError::invalid(field, "must not be empty"));
+                }
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let before = required(
+                store::employees::get(&mut tx, tenant, id).await?,
+                "employee",
+                id,
+            )?;
+            let manager_id = match &edit.manager {
+                Some(email) => Some(check_manager(&mut tx, tenant, &before, email).await?),
+                None => None,
+            };
+            let after = Employee {
+                email: edit.email,
+                given_name: edit.given_name.trim().to_owned(),
+                family_name: edit.family_name.trim().to_owned(),
+                team_id: edit.team_id,
+                cost_centre_id: edit.cost_centre_id,
+                manager_id,
+                updated_at: now(),
+                ..before.clone()
+            };
+            let unchanged = Employee {
+                updated_at: before.updated_at,
+                ..after.clone()
+            } == before;
+            if unchanged {
+                return Ok(before);
+            }
+            written(
+                store::employees::update(&mut tx, tenant, &after).await,
+                &after.email,
+            )?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "employee.updated",
+                ("employee", id.to_string()),
+                to_json(&before),
+                to_json(&after),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+            Ok(after)
+        }
+
         /// Resolve a visibility to the set of employees it lets through.
         pub async fn visible(
             &self,
@@ -193,5 +325,64 @@ pub mod commands {
                 }
             }
         }
+    }
+
+    /// A write refused by the database, in words: the email taken, or a team or cost centre
+    /// that is not this organisation's.
+    fn written<T>(result: store::StoreResult<T>, email: &Email) -> CoreResult<T> {
+        match result {
+            Err(e) if e.is_unique_violation() => Err(CoreError::invalid(
+                "email",
+                format!("{email} is already an employee"),
+            )),
+            Err(store::StoreError::Database(sqlx::Error::Database(e)))
+                if e.is_foreign_key_violation() =>
+            {
+                Err(CoreError::invalid(
+                    "team_id",
+                    "team or cost centre does not exist in this organisation",
+                ))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// `manager` must be another employee of the tenant who does not (even indirectly)
+    /// report to `employee`; gives their id.
+    async fn check_manager(
+        tx: &mut Tx,
+        tenant: TenantId,
+        employee: &Employee,
+        manager: &Email,
+    ) -> CoreResult<EmployeeId> {
+        let Some(boss) = store::employees::find_by_email(tx, tenant, manager).await? else {
+            return Err(CoreError::invalid(
+                "manager",
+                format!("{manager} is not an employee of this organisation"),
+            ));
+        };
+        if boss.id == employee.id {
+            return Err(CoreError::invalid(
+                "manager",
+                "someone cannot be their own manager",
+            ));
+        }
+        let chain = store::employees::manager_chain(tx, tenant, boss.id).await?;
+        if let Some(at) = chain.iter().position(|m| m.id == employee.id) {
+            let path = std::iter::once(&boss)
+                .chain(&chain[..=at])
+                .map(|e| e.email.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ");
+            return Err(CoreError::invalid(
+                "manager",
+                format!(
+                    "{} reports to {} ({path}), so {} cannot also report to {}: \
+                     the reporting line would loop",
+                    boss.email, employee.email, employee.email, boss.email
+                ),
+            ));
+        }
+        Ok(boss.id)
     }
 }

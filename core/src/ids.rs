@@ -52,4 +52,5 @@ uuid_id!(
     JobId,
     AlertId,
     GuardrailActionId,
+    ImportId,
 );

@@ -172,6 +172,21 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/whatif", P::ManagePolicies),
     rule(Tenant, "GET", "/optimise", P::ViewSpend),
     rule(Tenant, "POST", "/whatif", P::ManagePolicies),
+    rule(Tenant, "GET", "/employees", P::ViewPeople),
+    rule(Tenant, "GET", "/employees/{id}", P::ViewPeople),
+    rule(Tenant, "GET", "/employees/{id}/edit", P::ManagePeople),
+    rule(Tenant, "POST", "/employees/{id}/edit", P::ManagePeople),
+    rule(Tenant, "GET", "/employees/{id}/offboard", P::ManagePeople),
+    rule(Tenant, "POST", "/employees/{id}/offboard", P::ManagePeople),
+    rule(Tenant, "GET", "/employees/import", P::ManagePeople),
+    rule(Tenant, "POST", "/employees/import", P::ManagePeople),
+    rule(Tenant, "GET", "/employees/import/{upload}", P::ManagePeople),
+    rule(
+        Tenant,
+        "POST",
+        "/employees/import/{upload}/commit",
+        P::ManagePeople,
+    ),
 ];
 
 fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static RouteRule> {

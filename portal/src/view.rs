@@ -182,3 +182,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
         }
     }
 }
+
+/// A form page answers 422 while it shows an error, so a refused submit never reads as done.
+pub fn form_status(mut response: Response, failed: bool) -> Response {
+    if failed {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}

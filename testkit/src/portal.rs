@@ -551,3 +551,19 @@ pub async fn cap_employee(
         .await
         .unwrap();
 }
+
+/// An employee CSV with every kind of defect at once, for the import tests: a byte-order
+/// mark, CRLF line ends, no last-name column, a bad email (row 3), a duplicate differing only
+/// in case (row 5), an unknown manager (row 6), a loop inside the file (rows 7 and 8), a loop
+/// through an existing employee (row 10: Ada reports to Maria), and a quoted value with a
+/// comma and a line break inside that is itself fine (row 9).
+pub const EMPLOYEE_CSV_WITH_EVERY_DEFECT: &str = "\u{FEFF}Work Email,Given Name,Department,Cost Centre,Supervisor Email\r\n\
+    good@example.com,Good,Sales,CC-1,olivia@example.com\r\n\
+    not-an-email,Bad,Sales,CC-1,\r\n\
+    dup@example.com,Dup,Sales,CC-1,\r\n\
+    DUP@example.com,Dup again,Sales,CC-1,\r\n\
+    orphan@example.com,Orphan,Sales,CC-1,ghost@example.com\r\n\
+    loop1@example.com,Loop,Ops,CC-2,loop2@example.com\r\n\
+    loop2@example.com,Loop,Ops,CC-2,loop1@example.com\r\n\
+    quoted@example.com,\"Mary, Ann\",\"Research\r\nand Development\",CC-3,\r\n\
+    maria@example.com,Maria,Ops,CC-2,ada@example.com\r\n";

@@ -58,34 +58,6 @@ pub async fn insert(tx: &mut Tx, tenant: TenantId, event: &AuditEvent) -> StoreR
     Ok(())
 }
 
-/// Rows per statement when inserting many: well under both backends' parameter limits.
-const BATCH_ROWS: usize = 1_000;
-
-/// Inserts many events, a statement per `BATCH_ROWS`.
-pub async fn insert_many(tx: &mut Tx, tenant: TenantId, events: &[AuditEvent]) -> StoreResult<()> {
-    for chunk in events.chunks(BATCH_ROWS) {
-        on_tx!(tx, |conn| {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type, subject_id,
-                     before, after, at) ",
-            );
-            query.push_values(chunk, |mut row, event| {
-                row.push_bind(event.id)
-                    .push_bind(tenant)
-                    .push_bind(&event.actor)
-                    .push_bind(&event.action)
-                    .push_bind(&event.subject_type)
-                    .push_bind(&event.subject_id)
-                    .push_bind(event.before.as_ref().map(Json))
-                    .push_bind(event.after.as_ref().map(Json))
-                    .push_bind(event.at);
-            });
-            query.build().execute(conn).await?;
-        });
-    }
-    Ok(())
-}
-
 pub async fn list_for_subject(
     tx: &mut Tx,
     tenant: TenantId,
@@ -189,4 +161,80 @@ pub async fn user_actors(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(Stri
         .into_iter()
         .map(|(id, name, email)| (format!("user:{id}"), format!("{name} <{email}>")))
         .collect())
+}
+
+/// Many events in a handful of statements (an import writes one per employee).
+pub async fn insert_many(tx: &mut Tx, tenant: TenantId, events: &[AuditEvent]) -> StoreResult<()> {
+    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
+    match tx {
+        super::Tx::Sqlite(tx) => {
+            for chunk in events.chunks(super::sqlite_chunk(9)) {
+                let sql = format!(
+                    "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type,
+                         subject_id, before, after, at)
+                     VALUES {}",
+                    super::sqlite_placeholders(chunk.len(), 9)
+                );
+                let mut query = sqlx::query(&sql);
+                for event in chunk {
+                    query = query
+                        .bind(event.id)
+                        .bind(tenant)
+                        .bind(&event.actor)
+                        .bind(&event.action)
+                        .bind(&event.subject_type)
+                        .bind(&event.subject_id)
+                        .bind(json(&event.before))
+                        .bind(json(&event.after))
+                        .bind(event.at);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        super::Tx::Postgres(tx) => {
+            for chunk in events.chunks(super::POSTGRES_CHUNK) {
+                sqlx::query(
+                    "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type,
+                         subject_id, before, after, at)
+                     SELECT u.id, $1, u.actor, u.action, u.subject_type, u.subject_id,
+                         u.before::jsonb, u.after::jsonb, u.at
+                     FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::timestamptz[])
+                         AS u(id, actor, action, subject_type, subject_id, before, after, at)",
+                )
+                .bind(tenant)
+                .bind(chunk.iter().map(|e| e.id.0).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|e| e.action.as_str()).collect::<Vec<_>>())
+                .bind(
+                    chunk
+                        .iter()
+                        .map(|e| e.subject_type.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    chunk
+                        .iter()
+                        .map(|e| e.subject_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(chunk.iter().map(|e| json(&e.before)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|e| json(&e.after)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many events the tenant's log holds.
+pub async fn count(tx: &mut Tx, tenant: TenantId) -> StoreResult<i64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(conn)
+            .await?
+    }))
 }

@@ -165,3 +165,307 @@ pub async fn reporting_tree(
         .await?
     }))
 }
+
+/// Create or update many employees at once, matched by email: a handful of statements
+/// whatever the count. Rows whose manager is also in `employees` must come after that
+/// manager, as each batch's manager references are checked when it is written.
+pub async fn upsert_many(tx: &mut Tx, tenant: TenantId, employees: &[Employee]) -> StoreResult<()> {
+    const ON_CONFLICT: &str = "ON CONFLICT (tenant_id, email) DO UPDATE SET
+         given_name = excluded.given_name, family_name = excluded.family_name,
+         team_id = excluded.team_id, cost_centre_id = excluded.cost_centre_id,
+         manager_id = excluded.manager_id, updated_at = excluded.updated_at";
+    match tx {
+        Tx::Sqlite(tx) => {
+            for chunk in employees.chunks(super::sqlite_chunk(11)) {
+                let sql = format!(
+                    "INSERT INTO employees (id, tenant_id, email, given_name, family_name, team_id,
+                         cost_centre_id, manager_id, status, created_at, updated_at)
+                     VALUES {} {ON_CONFLICT}",
+                    super::sqlite_placeholders(chunk.len(), 11)
+                );
+                let mut query = sqlx::query(&sql);
+                for e in chunk {
+                    query = query
+                        .bind(e.id)
+                        .bind(tenant)
+                        .bind(e.email.as_str())
+                        .bind(&e.given_name)
+                        .bind(&e.family_name)
+                        .bind(e.team_id)
+                        .bind(e.cost_centre_id)
+                        .bind(e.manager_id)
+                        .bind(e.status.as_str())
+                        .bind(e.created_at)
+                        .bind(e.updated_at);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Tx::Postgres(tx) => {
+            for chunk in employees.chunks(super::POSTGRES_CHUNK) {
+                let sql = format!(
+                    "INSERT INTO employees (id, tenant_id, email, given_name, family_name, team_id,
+                         cost_centre_id, manager_id, status, created_at, updated_at)
+                     SELECT u.id, $1, u.email, u.given_name, u.family_name, u.team_id,
+                         u.cost_centre_id, u.manager_id, u.status, u.created_at, u.updated_at
+                     FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+                         $7::uuid[], $8::uuid[], $9::text[], $10::timestamptz[],
+                         $11::timestamptz[])
+                         AS u(id, email, given_name, family_name, team_id, cost_centre_id,
+                              manager_id, status, created_at, updated_at)
+                     {ON_CONFLICT}"
+                );
+                sqlx::query(&sql)
+                    .bind(tenant)
+                    .bind(chunk.iter().map(|e| e.id.0).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|e| e.email.as_str()).collect::<Vec<_>>())
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|e| e.given_name.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|e| e.family_name.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|e| e.team_id.map(|i| i.0))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|e| e.cost_centre_id.map(|i| i.0))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|e| e.manager_id.map(|i| i.0))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(chunk.iter().map(|e| e.status.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|e| e.created_at).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|e| e.updated_at).collect::<Vec<_>>())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One employee as the directory lists them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DirectoryRow {
+    pub id: EmployeeId,
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub status: String,
+    pub team: Option<String>,
+    pub cost_centre: Option<String>,
+    pub manager_given_name: Option<String>,
+    pub manager_family_name: Option<String>,
+    pub live_lines: i64,
+}
+
+/// Filters the directory applies in SQL, so a tenant of any size pages quickly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryFilter {
+    /// Part of a name or email, any case.
+    pub search: Option<String>,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
+    pub status: Option<EmployeeStatus>,
+    /// Whether they hold a live (ready, active or suspended) line.
+    pub has_line: Option<bool>,
+    /// Only this manager and their reporting tree.
+    pub within: Option<EmployeeId>,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const LIVE_LINES: &str = "(SELECT COUNT(*) FROM lines l WHERE l.tenant_id = e.tenant_id
+     AND l.employee_id = e.id AND l.state IN ('ready', 'active', 'suspended'))";
+
+enum Bind {
+    Text(String),
+    Id(uuid::Uuid),
+}
+
+/// The `WITH … WHERE …` part shared by the page and its count, and its parameters after $1.
+fn directory_clauses(filter: &DirectoryFilter) -> (String, String, Vec<Bind>) {
+    let mut binds = Vec::new();
+    let mut next = |bind: Bind| {
+        binds.push(bind);
+        format!("${}", binds.len() + 1)
+    };
+    let mut with = String::new();
+    let mut conditions = vec!["e.tenant_id = $1".to_owned()];
+    if let Some(manager) = filter.within {
+        let p = next(Bind::Id(manager.0));
+        with = format!(
+            "WITH RECURSIVE tree(id) AS (
+                 SELECT id FROM employees WHERE tenant_id = $1 AND id = {p}
+                 UNION
+                 SELECT c.id FROM employees c JOIN tree t ON c.manager_id = t.id
+                 WHERE c.tenant_id = $1) "
+        );
+        conditions.push("e.id IN (SELECT id FROM tree)".to_owned());
+    }
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let p = next(Bind::Text(format!("%{escaped}%")));
+        conditions.push(format!(
+            "(lower(e.given_name || ' ' || e.family_name) LIKE {p} ESCAPE '\\'
+              OR e.email LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(team) = filter.team {
+        let p = next(Bind::Id(team.0));
+        conditions.push(format!("e.team_id = {p}"));
+    }
+    if let Some(centre) = filter.cost_centre {
+        let p = next(Bind::Id(centre.0));
+        conditions.push(format!("e.cost_centre_id = {p}"));
+    }
+    if let Some(status) = filter.status {
+        let p = next(Bind::Text(status.as_str().to_owned()));
+        conditions.push(format!("e.status = {p}"));
+    }
+    match filter.has_line {
+        Some(true) => conditions.push(format!("{LIVE_LINES} > 0")),
+        Some(false) => conditions.push(format!("{LIVE_LINES} = 0")),
+        None => {}
+    }
+    (with, conditions.join(" AND "), binds)
+}
+
+/// One page of the directory, sorted by name, and how many match in all.
+pub async fn directory(
+    tx: &mut Tx,
+    tenant: TenantId,
+    filter: &DirectoryFilter,
+) -> StoreResult<(Vec<DirectoryRow>, i64)> {
+    let (with, conditions, binds) = directory_clauses(filter);
+    let order = if filter.descending { "DESC" } else { "ASC" };
+    let page_sql = format!(
+        "{with}SELECT e.id, e.email, e.given_name, e.family_name, e.status,
+             t.name AS team, c.code AS cost_centre,
+             m.given_name AS manager_given_name, m.family_name AS manager_family_name,
+             {LIVE_LINES} AS live_lines
+         FROM employees e
+         LEFT JOIN teams t ON t.tenant_id = e.tenant_id AND t.id = e.team_id
+         LEFT JOIN cost_centres c ON c.tenant_id = e.tenant_id AND c.id = e.cost_centre_id
+         LEFT JOIN employees m ON m.tenant_id = e.tenant_id AND m.id = e.manager_id
+         WHERE {conditions}
+         ORDER BY lower(e.family_name) {order}, lower(e.given_name) {order}, e.email {order}
+         LIMIT {} OFFSET {}",
+        filter.limit.max(0),
+        filter.offset.max(0)
+    );
+    let count_sql = format!("{with}SELECT COUNT(*) FROM employees e WHERE {conditions}");
+    Ok(on_tx!(tx, |conn| {
+        let mut page = sqlx::query_as::<_, DirectoryRow>(&page_sql).bind(tenant);
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql).bind(tenant);
+        for bind in &binds {
+            (page, count) = match bind {
+                Bind::Text(text) => (page.bind(text.clone()), count.bind(text.clone())),
+                Bind::Id(id) => (page.bind(*id), count.bind(*id)),
+            };
+        }
+        let rows = page.fetch_all(&mut *conn).await?;
+        let total = count.fetch_one(&mut *conn).await?;
+        (rows, total)
+    }))
+}
+
+/// `id`'s manager, their manager, and so on up to the top (at most 50 levels, so bad data
+/// cannot loop).
+pub async fn manager_chain(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: EmployeeId,
+) -> StoreResult<Vec<Employee>> {
+    let sql = format!(
+        "WITH RECURSIVE chain(id, depth) AS (
+             SELECT manager_id, 1 FROM employees WHERE tenant_id = $1 AND id = $2
+             UNION ALL
+             SELECT e.manager_id, c.depth + 1 FROM employees e JOIN chain c ON e.id = c.id
+             WHERE e.tenant_id = $1 AND c.depth < 50
+         )
+         SELECT {} FROM chain JOIN employees e ON e.id = chain.id AND e.tenant_id = $1
+         ORDER BY chain.depth",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rows: Vec<EmployeeRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(id)
+            .fetch_all(conn)
+            .await?
+    });
+    rows.into_iter().map(Employee::try_from).collect()
+}
+
+/// Write every editable field of `e`.
+pub async fn update(tx: &mut Tx, tenant: TenantId, e: &Employee) -> StoreResult<bool> {
+    let done = on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE employees SET email = $3, given_name = $4, family_name = $5, team_id = $6,
+                 cost_centre_id = $7, manager_id = $8, status = $9, updated_at = $10
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(e.id)
+        .bind(e.email.as_str())
+        .bind(&e.given_name)
+        .bind(&e.family_name)
+        .bind(e.team_id)
+        .bind(e.cost_centre_id)
+        .bind(e.manager_id)
+        .bind(e.status.as_str())
+        .bind(e.updated_at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(done == 1)
+}
+
+pub async fn direct_report_count(
+    tx: &mut Tx,
+    tenant: TenantId,
+    manager: EmployeeId,
+) -> StoreResult<i64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM employees
+             WHERE tenant_id = $1 AND manager_id = $2 AND status = 'active'",
+        )
+        .bind(tenant)
+        .bind(manager)
+        .fetch_one(conn)
+        .await?
+    }))
+}

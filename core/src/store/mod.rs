@@ -8,6 +8,7 @@ pub mod chat;
 pub mod domains;
 pub mod employees;
 pub mod guardrails;
+pub mod imports;
 pub mod jobs;
 pub mod lines;
 pub mod mail;
@@ -243,3 +244,34 @@ pub fn now() -> time::OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
         .expect("truncating nanoseconds stays in range")
 }
+
+/// Rows per multi-row `INSERT … VALUES` on SQLite: a few thousand parameters a statement.
+/// Far larger batches are slower, not faster: finding a numbered parameter by name costs
+/// time in proportion to how many the statement has.
+pub(crate) fn sqlite_chunk(columns: usize) -> usize {
+    (2_000 / columns).max(1)
+}
+
+/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` parameters: SQLite binds anonymous
+/// parameters by position, with no lookup by name.
+pub(crate) fn sqlite_placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per `UNNEST` batch on PostgreSQL: large enough to amortise the round trip, small
+/// enough to keep each message a few megabytes.
+pub(crate) const POSTGRES_CHUNK: usize = 10_000;

@@ -96,3 +96,51 @@ pub async fn list_cost_centres(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec
         })
         .collect())
 }
+
+/// Many teams in a handful of statements (an import may create hundreds).
+pub async fn insert_teams(tx: &mut Tx, tenant: TenantId, teams: &[Team]) -> StoreResult<()> {
+    for chunk in teams.chunks(super::sqlite_chunk(4)) {
+        let sql = format!(
+            "INSERT INTO teams (id, tenant_id, name, created_at) VALUES {}",
+            super::values_placeholders(chunk.len(), 4)
+        );
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(&sql);
+            for team in chunk {
+                query = query
+                    .bind(team.id)
+                    .bind(tenant)
+                    .bind(&team.name)
+                    .bind(team.created_at);
+            }
+            query.execute(conn).await?;
+        });
+    }
+    Ok(())
+}
+
+pub async fn insert_cost_centres(
+    tx: &mut Tx,
+    tenant: TenantId,
+    centres: &[CostCentre],
+) -> StoreResult<()> {
+    for chunk in centres.chunks(super::sqlite_chunk(5)) {
+        let sql = format!(
+            "INSERT INTO cost_centres (id, tenant_id, code, name, created_at) VALUES {}",
+            super::values_placeholders(chunk.len(), 5)
+        );
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(&sql);
+            for centre in chunk {
+                query = query
+                    .bind(centre.id)
+                    .bind(tenant)
+                    .bind(&centre.code)
+                    .bind(&centre.name)
+                    .bind(centre.created_at);
+            }
+            query.execute(conn).await?;
+        });
+    }
+    Ok(())
+}

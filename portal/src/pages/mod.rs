@@ -6,8 +6,10 @@ mod audit;
 mod auth;
 mod dashboard;
 mod domains;
+mod employees;
 mod exports;
 mod home;
+mod imports;
 mod invites;
 mod lines;
 mod members;
@@ -46,6 +48,8 @@ pub fn routes() -> Router<Portal> {
         .merge(sso::routes())
         .merge(optimise::routes())
         .merge(whatif::routes())
+        .merge(employees::routes())
+        .merge(imports::routes())
 }
 
 async fn stylesheet() -> impl IntoResponse {

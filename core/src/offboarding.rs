@@ -1,0 +1,289 @@
+//! Offboarding: mark an employee as gone and suspend or terminate their lines, as the
+//! tenant's `offboarding_action` says, through the line lifecycle commands.
+//!
+//! Each line's provider call carries a command key derived from the offboarding (employee,
+//! line, action, attempt), so a double click or a retry replays the same operation instead
+//! of placing a second order. A line whose provider call failed does not stop the others;
+//! offboarding again tries that line once more under the next attempt's key, and leaves
+//! every line already done alone.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::{Lineup, record, required, to_json};
+use crate::audit::{Actor, AuditEvent};
+use crate::employee::{Employee, EmployeeStatus};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{EmployeeId, LineId, TenantId};
+use crate::line::{Line, LineState};
+use crate::store::operations::OperationState;
+use crate::store::{self, now};
+use crate::tenant::OffboardingAction;
+
+/// What offboarding does to one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Step {
+    Suspend,
+    Terminate,
+    /// Already where offboarding would put it.
+    Nothing,
+    /// Left as it is, and why.
+    Skip(String),
+}
+
+impl Step {
+    pub fn for_line(action: OffboardingAction, state: LineState) -> Step {
+        use LineState as S;
+        match (action, state) {
+            (OffboardingAction::Suspend, S::Active) => Step::Suspend,
+            (OffboardingAction::Suspend, S::Ready) => Step::Skip(
+                "its eSIM is not installed on a device yet, so the provider cannot suspend it; \
+                 terminate it from its line page if it must never be used"
+                    .to_owned(),
+            ),
+            (OffboardingAction::Terminate, S::Ready | S::Active | S::Suspended) => Step::Terminate,
+            (_, S::Requested | S::Provisioning) => Step::Skip(
+                "it is still being issued; offboard again once it is ready, or cancel it"
+                    .to_owned(),
+            ),
+            _ => Step::Nothing,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Suspend => "will be suspended".to_owned(),
+            Self::Terminate => "will be terminated".to_owned(),
+            Self::Nothing => "nothing to do".to_owned(),
+            Self::Skip(why) => format!("left as it is: {why}"),
+        }
+    }
+}
+
+/// How one line came out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum LineOutcome {
+    /// Moved to this state now.
+    Done(LineState),
+    /// Nothing was needed.
+    Unchanged,
+    Skipped(String),
+    /// The provider accepted the order but has not finished; the background worker will.
+    InProgress(String),
+    /// The provider refused or could not be reached; offboarding again retries.
+    Failed(String),
+}
+
+impl LineOutcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OffboardingPlan {
+    pub employee: Employee,
+    pub action: OffboardingAction,
+    pub lines: Vec<(Line, Step)>,
+    /// People whose manager this employee is: they keep them as manager until edited.
+    pub direct_reports: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct OffboardingReport {
+    pub employee: Employee,
+    pub action: OffboardingAction,
+    /// False when the employee was already offboarded before this call.
+    pub newly_offboarded: bool,
+    pub lines: Vec<(Line, LineOutcome)>,
+}
+
+impl OffboardingReport {
+    pub fn failures(&self) -> usize {
+        self.lines.iter().filter(|(_, o)| o.is_failure()).count()
+    }
+}
+
+impl Lineup {
+    /// What offboarding `employee` would do, for the confirmation page.
+    pub async fn offboarding_plan(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+    ) -> CoreResult<OffboardingPlan> {
+        let action = self.tenant(tenant).await?.settings.offboarding_action;
+        let mut tx = self.tenant_tx(tenant).await?;
+        let employee = required(
+            store::employees::get(&mut tx, tenant, employee).await?,
+            "employee",
+            employee,
+        )?;
+        let lines = store::lines::list_for_employee(&mut tx, tenant, employee.id)
+            .await?
+            .into_iter()
+            .map(|line| {
+                let step = Step::for_line(action, line.state);
+                (line, step)
+            })
+            .collect();
+        let direct_reports =
+            store::employees::direct_report_count(&mut tx, tenant, employee.id).await? as usize;
+        Ok(OffboardingPlan {
+            employee,
+            action,
+            lines,
+            direct_reports,
+        })
+    }
+
+    /// Mark the employee offboarded and suspend or terminate each live line. Idempotent:
+    /// running it again changes nothing that is already done and retries what failed.
+    pub async fn offboard_employee(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        employee: EmployeeId,
+    ) -> CoreResult<OffboardingReport> {
+        let plan = self.offboarding_plan(tenant, employee).await?;
+        let newly_offboarded = plan.employee.status == EmployeeStatus::Active;
+        let employee = if newly_offboarded {
+            self.mark_offboarded(tenant, actor, &plan.employee).await?
+        } else {
+            plan.employee
+        };
+        let mut lines = Vec::with_capacity(plan.lines.len());
+        for (line, step) in plan.lines {
+            let outcome = match step {
+                Step::Nothing => LineOutcome::Unchanged,
+                Step::Skip(why) => LineOutcome::Skipped(why),
+                Step::Suspend | Step::Terminate => {
+                    self.offboard_line(tenant, actor, &employee, &line, plan.action)
+                        .await
+                }
+            };
+            let line = self.line(tenant, line.id).await.unwrap_or(line);
+            lines.push((line, outcome));
+        }
+        let acted = lines.iter().any(|(_, o)| {
+            matches!(
+                o,
+                LineOutcome::Done(_) | LineOutcome::Failed(_) | LineOutcome::InProgress(_)
+            )
+        });
+        if acted {
+            let outcomes: Vec<_> = lines
+                .iter()
+                .map(|(line, outcome)| json!({ "line_id": line.id, "outcome": outcome }))
+                .collect();
+            let mut tx = self.tenant_tx(tenant).await?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "employee.offboarding_lines",
+                ("employee", employee.id.to_string()),
+                None,
+                Some(json!({ "action": plan.action, "lines": outcomes })),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+        }
+        Ok(OffboardingReport {
+            employee,
+            action: plan.action,
+            newly_offboarded,
+            lines,
+        })
+    }
+
+    async fn mark_offboarded(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        before: &Employee,
+    ) -> CoreResult<Employee> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let current = required(
+            store::employees::get(&mut tx, tenant, before.id).await?,
+            "employee",
+            before.id,
+        )?;
+        if current.status == EmployeeStatus::Offboarded {
+            // A concurrent offboarding got here first.
+            return Ok(current);
+        }
+        let after = Employee {
+            status: EmployeeStatus::Offboarded,
+            updated_at: now(),
+            ..current.clone()
+        };
+        store::employees::update(&mut tx, tenant, &after).await?;
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "employee.offboarded",
+            ("employee", after.id.to_string()),
+            to_json(&current),
+            to_json(&after),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn offboard_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        employee: &Employee,
+        line: &Line,
+        action: OffboardingAction,
+    ) -> LineOutcome {
+        let key = match self
+            .offboarding_key(tenant, employee.id, line.id, action)
+            .await
+        {
+            Ok(key) => key,
+            Err(e) => return LineOutcome::Failed(e.to_string()),
+        };
+        let result = match action {
+            OffboardingAction::Suspend => {
+                self.suspend_line(tenant, actor, line.id, Some(key)).await
+            }
+            OffboardingAction::Terminate => {
+                self.terminate_line(tenant, actor, line.id, Some(key)).await
+            }
+        };
+        match result {
+            Ok(line) => LineOutcome::Done(line.state),
+            Err(e @ (CoreError::ProviderTimeout(_) | CoreError::Conflict(_))) => {
+                LineOutcome::InProgress(e.to_string())
+            }
+            Err(e) => LineOutcome::Failed(e.to_string()),
+        }
+    }
+
+    /// The command key for this line's offboarding call: the first attempt's, or the next
+    /// one after each attempt that failed. A pending or finished attempt keeps its key, so
+    /// replaying it never acts twice.
+    async fn offboarding_key(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+        line: LineId,
+        action: OffboardingAction,
+    ) -> CoreResult<String> {
+        let action = match action {
+            OffboardingAction::Suspend => "suspend",
+            OffboardingAction::Terminate => "terminate",
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        for attempt in 1.. {
+            let key = format!("offboard:{employee}:{line}:{action}:{attempt}");
+            match store::operations::find_by_command_key(&mut tx, tenant, &key).await? {
+                Some(op) if op.state == OperationState::Failed => continue,
+                _ => return Ok(key),
+            }
+        }
+        unreachable!("attempts are unbounded")
+    }
+}
