@@ -435,3 +435,59 @@ both_backends!(
         assert!(page.events.is_empty());
     }
 );
+
+both_backends!(
+    overage_priced_by_ingest_is_in_the_month_views_and_chargeback,
+    |store| async move {
+        use lineup_core::provider::{Roaming, UsageRecord};
+        use lineup_core::reports::Month;
+        let w = World::new(store).await;
+        let plan = &w.plans[0];
+        let allowance = plan.data.expect("the test plan has a bundle").0;
+        w.lineup
+            .set_plan_prices(
+                w.tenant,
+                &lineup_testkit::world::ADMIN,
+                plan.id,
+                1_000,
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let line = w.active_line(&w.ada, "overage-line").await;
+        // The whole bundle and two more GB, at home, this month: 2 × 10.00 of overage.
+        let now = store::now();
+        let record = |key: &str, bytes: i64| UsageRecord {
+            dedupe_key: key.into(),
+            subscription_id: line.provider_subscription_id.clone().unwrap(),
+            started_at: now - time::Duration::minutes(10),
+            ended_at: now - time::Duration::minutes(5),
+            data_bytes: bytes,
+            sms: 0,
+            voice_seconds: 0,
+            country: Some("US".into()),
+            roaming: Roaming::None,
+            in_bundle: None,
+            observed_at: now,
+        };
+        let records = [record("bundle", allowance), record("beyond", 2 * Bytes::GB)];
+        w.lineup.record_usage(w.tenant, &records).await.unwrap();
+
+        let month = Month::containing((now - time::Duration::minutes(10)).date());
+        let filter = ReportFilter {
+            period: Period::new(month, month).unwrap(),
+            team: None,
+            cost_centre: None,
+        };
+        let scope = everyone(&w, &filter).await;
+        let rows = w
+            .lineup
+            .chargeback(w.tenant, &scope, &filter)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].usage.minor, 2_000, "the month's overage is charged");
+        let fee = plan.price.unwrap().minor;
+        assert_eq!(rows[0].total.minor, fee + 2_000);
+    }
+);
