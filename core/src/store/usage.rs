@@ -520,7 +520,10 @@ pub async fn set_overage(
     }
     let monthly: Vec<_> = overages
         .iter()
-        .filter_map(|(line, period, overage)| Some((*line, period_start(period)?, *overage)))
+        .filter_map(|(line, period, overage)| {
+            let month = crate::reports::Month::parse(period)?;
+            Some((*line, month.first_day(), *overage))
+        })
         .collect();
     super::reports::set_monthly_overage(tx, tenant, &monthly).await?;
     match tx {
@@ -764,11 +767,4 @@ pub async fn spend_by(
             .fetch_all(conn)
             .await?
     }))
-}
-
-/// The first day of a `YYYY-MM` billing period.
-fn period_start(period: &str) -> Option<Date> {
-    let (year, month) = period.split_once('-')?;
-    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
-    Date::from_calendar_date(year.parse().ok()?, month, 1).ok()
 }
