@@ -163,30 +163,6 @@ pub mod queries {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn changes_list_only_the_fields_that_differ() {
-        let before = json!({"state": "active", "plan": "US 5GB", "iccid": "8901"});
-        let after = json!({"state": "suspended", "plan": "US 5GB", "reason": "lost"});
-        let listed = changes(Some(&before), Some(&after));
-        let fields: Vec<_> = listed.iter().map(|c| c.field.as_str()).collect();
-        assert_eq!(fields, ["iccid", "reason", "state"]);
-        assert_eq!(listed[0].after, None);
-        assert_eq!(listed[2].before.as_deref(), Some("active"));
-        assert_eq!(listed[2].after.as_deref(), Some("suspended"));
-
-        let created = changes(None, Some(&json!("monthly")));
-        assert_eq!(created[0].field, "value");
-        let long = "x".repeat(200);
-        let cut = changes(None, Some(&json!({ "note": long })));
-        assert_eq!(cut[0].after.as_ref().unwrap().chars().count(), 81);
-    }
-}
-
 pub mod names {
     use crate::app::Lineup;
     use crate::error::CoreResult;
@@ -208,5 +184,29 @@ pub mod names {
             }
             Ok(actor.to_owned())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_list_only_the_fields_that_differ() {
+        let before = json!({"state": "active", "plan": "US 5GB", "iccid": "8901"});
+        let after = json!({"state": "suspended", "plan": "US 5GB", "reason": "lost"});
+        let listed = changes(Some(&before), Some(&after));
+        let fields: Vec<_> = listed.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["iccid", "reason", "state"]);
+        assert_eq!(listed[0].after, None);
+        assert_eq!(listed[2].before.as_deref(), Some("active"));
+        assert_eq!(listed[2].after.as_deref(), Some("suspended"));
+
+        let created = changes(None, Some(&json!("monthly")));
+        assert_eq!(created[0].field, "value");
+        let long = "x".repeat(200);
+        let cut = changes(None, Some(&json!({ "note": long })));
+        assert_eq!(cut[0].after.as_ref().unwrap().chars().count(), 81);
     }
 }
