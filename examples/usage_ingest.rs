@@ -1,10 +1,11 @@
 //! Benchmark: usage ingest — dedupe, pricing, daily and period rollups, guardrail evaluation —
 //! for RECORDS usage records over LINES lines, in batches of BATCH records (one transaction
-//! each), on a throwaway PostgreSQL and then on SQLite. On PostgreSQL the same rows are also
+//! each, recorded the way a sync records them: `UsagePipeline`), on a throwaway PostgreSQL and
+//! then on SQLite. On PostgreSQL the same rows are also
 //! `COPY`ed into an unindexed table: the ceiling ingest is compared with.
 //!
 //! `cargo run --release --example usage_ingest -- [RECORDS] [LINES] [BATCH]`
-//! (defaults 1000000, 10000 and 10000).
+//! (defaults 1000000, 10000 and `INGEST_BATCH`, the batch a sync uses).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +25,7 @@ use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::provider::{PollPolicy, Roaming, UsageRecord, Validity};
 use lineup_core::store::{self, Store, Tx};
 use lineup_core::tenant::{Slug, commands::NewTenant};
+use lineup_core::usage::{INGEST_BATCH, UsagePipeline};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use time::macros::datetime;
@@ -37,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let records: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let lines: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
-    let batch: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
+    let batch: usize = args.next().map_or(Ok(INGEST_BATCH), |a| a.parse())?;
     println!("{records} usage records over {lines} lines, {batch} records per transaction");
 
     let pg_url = lineup_testkit::fresh_postgres_url().await;
@@ -93,17 +95,15 @@ async fn run(
     let seeded = seed(&store, &lineup, tenant, lines).await?;
     let usage = generate(&seeded, records);
 
+    let batches: Vec<Vec<UsageRecord>> = usage.chunks(batch).map(<[_]>::to_vec).collect();
     let started = Instant::now();
-    let mut recorded = 0;
-    let mut alerts = 0;
-    for chunk in usage.chunks(batch) {
-        let report = lineup
-            .record_usage_at(tenant, chunk, datetime!(2026-11-28 23:00 UTC))
-            .await?;
-        recorded += report.recorded;
-        alerts += report.alerts;
+    let mut pipeline = UsagePipeline::new(&lineup, tenant, datetime!(2026-11-28 23:00 UTC));
+    for records in batches {
+        pipeline.push(records).await?;
     }
+    let report = pipeline.finish().await?;
     let elapsed = started.elapsed();
+    let (recorded, alerts) = (report.recorded, report.alerts);
     anyhow::ensure!(recorded == records, "recorded {recorded} of {records}");
     let rate = records as f64 / elapsed.as_secs_f64();
     println!(

@@ -6,19 +6,20 @@
 //! period's overage is priced from the period's bundle total after every batch (see
 //! `pricing`), so arrival order never changes what a period costs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::app::{Lineup, required};
 use crate::error::CoreResult;
-use crate::guardrail::Owner;
+use crate::guardrail::{self, Owner};
 use crate::ids::{LineId, PlanId, TenantId};
 use crate::pricing::{Charge, PlanPricing, billing_period};
 use crate::provider::{Roaming, UsageQuery, UsageRecord};
 use crate::store::lines::LineOwner;
 use crate::store::usage::{
-    DailyUsage, DayTotal, SpendDelta, SpendFilter, SpendGrouping, SpendRow, UsageRow,
+    DailyUsage, SpendDelta, SpendFilter, SpendGrouping, SpendRow, Stored, UsageRow,
 };
 use crate::store::{self, Tx};
 use crate::tenant::Tenant;
@@ -46,6 +47,12 @@ impl std::ops::AddAssign for UsageReport {
 
 /// Most pages a sync follows, so a provider that keeps returning `next` cannot loop forever.
 const MAX_PAGES: usize = 10_000;
+
+/// Records per ingest transaction: a sync gathers pages up to this many. Large enough that the
+/// per-batch work (loading the tenant's lines, summing spend per cap) is paid rarely and each
+/// (line, day) row is updated once for many records; small enough that a batch commits in
+/// well under a second.
+pub const INGEST_BATCH: usize = 100_000;
 
 /// The tenant's lines, owners and plan prices: what pricing and guardrails need, loaded once
 /// per batch inside its transaction.
@@ -131,20 +138,19 @@ impl Lineup {
         let ctx = UsageContext::load(&mut tx, tenant).await?;
         let provider = self.provider().name();
         let mut report = UsageReport::default();
-        let mut seen = HashSet::with_capacity(records.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
         let mut rows = Vec::with_capacity(records.len());
         for record in records {
             let Some(line_id) = ctx.by_subscription.get(&record.subscription_id).copied() else {
                 report.unknown_lines += 1;
                 continue;
             };
-            let dedupe_key = format!("{provider}:{}", record.dedupe_key);
-            if !seen.insert(dedupe_key.clone()) {
+            if !seen.insert(&record.dedupe_key) {
                 report.duplicates += 1;
                 continue;
             }
             let mut row = UsageRow {
-                dedupe_key,
+                dedupe_key: format!("{provider}:{}", record.dedupe_key),
                 line_id,
                 started_at: record.started_at,
                 ended_at: record.ended_at,
@@ -159,16 +165,27 @@ impl Lineup {
             row.cost_minor = ctx.charge(&row).cost_minor();
             rows.push(row);
         }
-        let stored: HashSet<String> = store::usage::insert_records(&mut tx, tenant, &rows)
-            .await?
-            .into_iter()
-            .collect();
-        report.duplicates += rows.len() - stored.len();
-        report.recorded = stored.len();
-        rows.retain(|r| stored.contains(&r.dedupe_key));
-        let days = roll_up(&mut tx, tenant, &ctx, &rows).await?;
+        let offered = rows.len();
+        if let Stored::Only(stored) = store::usage::insert_records(&mut tx, tenant, &rows).await? {
+            rows.retain(|r| stored.contains(&r.dedupe_key));
+        }
+        report.duplicates += offered - rows.len();
+        report.recorded = rows.len();
+        let days = daily_usage_of(&rows);
+        let spike_days =
+            store::usage::add_days(&mut tx, tenant, &days, guardrail::SPIKE_FLOOR_BYTES).await?;
+        let usage_findings = self
+            .check_usage(&mut tx, tenant, &ctx, &rows, &spike_days, now)
+            .await?;
+        // Everything above may overlap another batch of this tenant's (a (line, day) row two
+        // batches share is simply locked by the first). Months and periods, which nearly
+        // every batch shares, take turns, and each batch checks its caps against spend that
+        // includes every earlier batch.
+        store::usage::lock_rollups(&mut tx, tenant).await?;
+        store::reports::add_monthly(&mut tx, tenant, &days).await?;
+        add_periods(&mut tx, tenant, &ctx, &rows).await?;
         let found = self
-            .evaluate_guardrails(&mut tx, tenant, &ctx, &rows, &days, now)
+            .check_budgets_and_record(&mut tx, tenant, &ctx, &rows, usage_findings, now)
             .await?;
         report.alerts = found.alerts;
         tx.commit().await?;
@@ -178,8 +195,9 @@ impl Lineup {
         Ok(report)
     }
 
-    /// Pull usage between two days (inclusive) from the provider, a page per transaction. An
-    /// interrupted sync is simply run again: pages already stored count as duplicates.
+    /// Pull usage between two days (inclusive) from the provider, in transactions of about
+    /// `INGEST_BATCH` records. An interrupted sync is simply run again: records already
+    /// stored count as duplicates.
     pub async fn sync_usage(
         &self,
         tenant: TenantId,
@@ -196,21 +214,37 @@ impl Lineup {
         to: Date,
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
-        let mut report = UsageReport::default();
+        let mut pipeline = UsagePipeline::new(self, tenant, now);
         let mut query = UsageQuery {
             from,
             to,
             subscription_id: None,
             cursor: None,
         };
+        let mut batch = Vec::new();
+        let mut fetched = Ok(());
         for _ in 0..MAX_PAGES {
-            let page = self.provider().usage(&query).await?;
-            report += self.record_usage_at(tenant, &page.items, now).await?;
+            let page = match self.provider().usage(&query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    fetched = Err(e);
+                    break;
+                }
+            };
+            batch.extend(page.items);
+            if batch.len() >= INGEST_BATCH {
+                pipeline.push(std::mem::take(&mut batch)).await?;
+            }
             match page.next_cursor {
                 Some(cursor) => query.cursor = Some(cursor),
                 None => break,
             }
         }
+        // Pages fetched before a provider failure are recorded all the same: the rerun finds
+        // them stored and skips them.
+        pipeline.push(batch).await?;
+        let report = pipeline.finish().await?;
+        fetched?;
         Ok(report)
     }
 
@@ -232,38 +266,121 @@ impl Lineup {
     }
 }
 
-/// Adds new records to their lines' days and periods, then prices each touched period's
-/// overage from its new bundle total. Returns the touched days' new totals.
-async fn roll_up(
-    tx: &mut Tx,
+/// Records a stream of batches for one tenant, each in its own transaction (`record_usage_at`).
+/// On PostgreSQL later batches store their records while an earlier one rolls up and checks
+/// its caps (rollups take turns, see `store::usage::lock_rollups`), so the database works on
+/// more than one core; SQLite writes one transaction at a time, so there batches simply follow
+/// each other.
+/// Batches a pipeline keeps in flight: one rolling up, one waiting for its turn with its records
+/// stored, one storing its records.
+const PIPELINE_DEPTH: usize = 3;
+
+pub struct UsagePipeline {
+    lineup: Lineup,
     tenant: TenantId,
-    ctx: &UsageContext,
-    rows: &[UsageRow],
-) -> CoreResult<Vec<DayTotal>> {
-    let mut days: BTreeMap<(LineId, Date), DailyUsage> = BTreeMap::new();
-    let mut periods: BTreeMap<(LineId, String), SpendDelta> = BTreeMap::new();
+    now: OffsetDateTime,
+    overlap: bool,
+    in_flight: VecDeque<tokio::task::JoinHandle<CoreResult<UsageReport>>>,
+    report: UsageReport,
+}
+
+impl UsagePipeline {
+    pub fn new(lineup: &Lineup, tenant: TenantId, now: OffsetDateTime) -> Self {
+        Self {
+            lineup: lineup.clone(),
+            tenant,
+            now,
+            overlap: lineup.store().backend() == store::Backend::Postgres,
+            in_flight: VecDeque::new(),
+            report: UsageReport::default(),
+        }
+    }
+
+    /// Starts recording `records`; returns once fewer than `PIPELINE_DEPTH` batches are in
+    /// flight, waiting for the oldest if need be.
+    pub async fn push(&mut self, records: Vec<UsageRecord>) -> CoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if !self.overlap {
+            self.report += self
+                .lineup
+                .record_usage_at(self.tenant, &records, self.now)
+                .await?;
+            return Ok(());
+        }
+        let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
+        self.in_flight.push_back(tokio::spawn(async move {
+            lineup.record_usage_at(tenant, &records, now).await
+        }));
+        while self.in_flight.len() >= PIPELINE_DEPTH {
+            let oldest = self.in_flight.pop_front().expect("a batch is in flight");
+            self.report += joined(oldest).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the last batch; the report covers every batch.
+    pub async fn finish(mut self) -> CoreResult<UsageReport> {
+        while let Some(batch) = self.in_flight.pop_front() {
+            self.report += joined(batch).await?;
+        }
+        Ok(self.report)
+    }
+}
+
+/// A batch's outcome; a batch that panicked panics here too.
+async fn joined(
+    batch: tokio::task::JoinHandle<CoreResult<UsageReport>>,
+) -> CoreResult<UsageReport> {
+    batch
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// What the records add to each (line, day), newest day first: a batch shares its oldest day
+/// with the batch before it, so in that order a batch waits for the other's row locks only
+/// at the end of its upsert, having written its other days meanwhile. (Every batch takes the
+/// rows in the same order, so two never deadlock.)
+fn daily_usage_of(rows: &[UsageRow]) -> Vec<DailyUsage> {
+    let mut days: BTreeMap<(Reverse<Date>, LineId), DailyUsage> = BTreeMap::new();
     for row in rows {
         let day = utc_day(row.started_at);
-        let daily = days.entry((row.line_id, day)).or_insert(DailyUsage {
-            line_id: row.line_id,
-            day,
-            data_bytes: 0,
-            roaming_bytes: 0,
-            sms: 0,
-            voice_seconds: 0,
-            cost_minor: 0,
-        });
+        let daily = days
+            .entry((Reverse(day), row.line_id))
+            .or_insert(DailyUsage {
+                line_id: row.line_id,
+                day,
+                data_bytes: 0,
+                roaming_bytes: 0,
+                sms: 0,
+                voice_seconds: 0,
+                cost_minor: 0,
+            });
         daily.data_bytes += row.data_bytes;
         daily.roaming_bytes += if row.roaming { row.data_bytes } else { 0 };
         daily.sms += row.sms;
         daily.voice_seconds += row.voice_seconds;
         daily.cost_minor += row.cost_minor;
+    }
+    days.into_values().collect()
+}
 
+/// Adds new records to their lines' billing periods, then prices each touched period's
+/// overage from its new bundle total.
+async fn add_periods(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ctx: &UsageContext,
+    rows: &[UsageRow],
+) -> CoreResult<()> {
+    let mut periods: BTreeMap<(LineId, String), SpendDelta> = BTreeMap::new();
+    for row in rows {
         let Some(line) = ctx.lines.get(&row.line_id) else {
             continue;
         };
         let price = ctx.pricing_of(row.line_id).map_or(0, |p| p.price_minor);
-        let period = billing_period(day);
+        let period = billing_period(utc_day(row.started_at));
         let delta = periods
             .entry((row.line_id, period.clone()))
             .or_insert(SpendDelta {
@@ -285,8 +402,6 @@ async fn roll_up(
             }
         }
     }
-    let days: Vec<DailyUsage> = days.into_values().collect();
-    let day_totals = store::usage::add_daily_batch(tx, tenant, &days).await?;
     let deltas: Vec<SpendDelta> = periods.into_values().collect();
     let totals = store::usage::add_line_spend(tx, tenant, &deltas).await?;
     let changed: Vec<(LineId, String, i64)> = totals
@@ -299,5 +414,5 @@ async fn roll_up(
         })
         .collect();
     store::usage::set_overage(tx, tenant, &changed).await?;
-    Ok(day_totals)
+    Ok(())
 }

@@ -11,6 +11,7 @@ use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingR
 use lineup_core::provider::{Roaming, UsageRecord};
 use lineup_core::store::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::{self, now};
+use lineup_core::usage::UsagePipeline;
 use lineup_core::{CoreError, Lineup};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};
@@ -628,5 +629,78 @@ both_backends!(
         assert_eq!(rollover.resumed, 1);
         assert_eq!(speed_limit_kbps(&w, &ada).await, serde_json::Value::Null);
         assert_audited(&w, &ada, "guardrail.line_unthrottled").await;
+    }
+);
+
+both_backends!(
+    batches_recorded_side_by_side_add_up_and_alert_once,
+    |store| async move {
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-line").await;
+        let alan = w.active_line(&w.alan, "alan-line").await;
+        w.lineup
+            .set_budget_cap(
+                w.tenant,
+                &ADMIN,
+                BudgetCap {
+                    scope: CapScope::Tenant,
+                    amount_minor: 8_000,
+                    thresholds: vec![50, 80],
+                    action: CapAction::Alert,
+                },
+            )
+            .await
+            .unwrap();
+        // Twelve batches, each a GB on each line on a day of November (two records per day
+        // to a line, so consecutive batches share their (line, day) rows).
+        let mut pipeline = UsagePipeline::new(&w.lineup, w.tenant, NOW);
+        for n in 0..12 {
+            let at = datetime!(2026-11-01 06:00 UTC) + Duration::hours(12 * n);
+            let batch = vec![
+                record(&ada, &format!("ada-{n}"), at, GB, "US"),
+                record(&alan, &format!("alan-{n}"), at, GB, "US"),
+            ];
+            pipeline.push(batch).await.unwrap();
+        }
+        // A re-delivered batch, in flight with new ones, counts nothing twice.
+        pipeline
+            .push(vec![record(
+                &ada,
+                "ada-0",
+                datetime!(2026-11-01 06:00 UTC),
+                GB,
+                "US",
+            )])
+            .await
+            .unwrap();
+        let report = pipeline.finish().await.unwrap();
+        assert_eq!((report.recorded, report.duplicates), (24, 1));
+
+        // Each line: 12 GB, 2 over at 10.00 → 25.00 + 20.00 = 45.00; 90.00 of an 80.00 cap.
+        let spend = w
+            .lineup
+            .spend(w.tenant, SpendGrouping::Line, &SpendFilter::default())
+            .await
+            .unwrap();
+        let per_line: Vec<(i64, i64, i64)> = spend
+            .iter()
+            .map(|s| (s.bundle_bytes, s.overage_minor, s.total_minor))
+            .collect();
+        assert_eq!(per_line, vec![(12 * GB, 2_000, 4_500); 2]);
+        for line in [&ada, &alan] {
+            let days = w.lineup.daily_usage(w.tenant, line.id).await.unwrap();
+            assert_eq!(days.len(), 6, "two GB a day over six days");
+            assert!(days.iter().all(|d| d.data_bytes == 2 * GB), "{days:?}");
+        }
+        // 50 %, 80 % and the cap itself, each exactly once.
+        assert_eq!(
+            alert_kinds(&w.lineup, w.tenant).await,
+            vec![
+                AlertKind::BudgetCapReached,
+                AlertKind::BudgetThreshold,
+                AlertKind::BudgetThreshold
+            ]
+        );
     }
 );

@@ -14,7 +14,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::line::LineState;
 use crate::pricing::billing_period;
 use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
-use crate::store::usage::{DayTotal, LineSpend, SpendDelta, UsageRow};
+use crate::store::usage::{DayTotal, SpendDelta, UsageRow};
 use crate::store::{self, Tx, now};
 use crate::usage::{UsageContext, owner_of, utc_day};
 
@@ -28,9 +28,9 @@ pub struct RolloverReport {
 }
 
 impl Lineup {
-    /// Checks the guardrails the new `rows` may have tripped; raises each new alert once and
-    /// plans line actions (applied after commit by `apply_guardrail_actions`).
-    pub(crate) async fn evaluate_guardrails(
+    /// Checks what the new `rows` say on their own, needing no spend totals: roaming outside
+    /// the presets or in a new country, and usage spikes among the touched `days`.
+    pub(crate) async fn check_usage(
         &self,
         tx: &mut Tx,
         tenant: TenantId,
@@ -38,15 +38,34 @@ impl Lineup {
         rows: &[UsageRow],
         days: &[DayTotal],
         now: OffsetDateTime,
+    ) -> CoreResult<Findings> {
+        let mut found = Findings::default();
+        if rows.is_empty() {
+            return Ok(found);
+        }
+        let current = billing_period(now.date());
+        check_roaming(tx, tenant, ctx, rows, &current, &mut found).await?;
+        check_spikes(tx, tenant, ctx, days, &mut found).await?;
+        Ok(found)
+    }
+
+    /// Checks the budget caps the new `rows` may have tripped, with their spend already added
+    /// to the periods, then raises each new alert (with `found`) once and plans line actions
+    /// (applied after commit by `apply_guardrail_actions`).
+    pub(crate) async fn check_budgets_and_record(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        ctx: &UsageContext,
+        rows: &[UsageRow],
+        mut found: Findings,
+        now: OffsetDateTime,
     ) -> CoreResult<Recorded> {
         if rows.is_empty() {
             return Ok(Recorded::default());
         }
         let current = billing_period(now.date());
-        let mut found = Findings::default();
         check_budgets(tx, tenant, ctx, rows, &current, &mut found).await?;
-        check_roaming(tx, tenant, ctx, rows, &current, &mut found).await?;
-        check_spikes(tx, tenant, ctx, days, &mut found).await?;
         record_findings(tx, tenant, found).await
     }
 
@@ -291,7 +310,12 @@ impl Lineup {
         if candidates.is_empty() {
             return Ok(0);
         }
-        let budgets = Budgets::load(&mut tx, tenant, period).await?;
+        let scopes: HashSet<CapScope> = candidates
+            .iter()
+            .filter_map(|action| ctx.owner(action.line_id))
+            .flat_map(|owner| owner.scopes())
+            .collect();
+        let budgets = Budgets::load(&mut tx, tenant, period, &scopes).await?;
         drop(tx);
         let mut lifted = 0;
         for action in candidates {
@@ -375,7 +399,7 @@ impl Lineup {
 /// What one batch's checks found: alerts to raise (once each, by dedupe key) and line actions
 /// to plan, each answering the alert with the key it names.
 #[derive(Default)]
-struct Findings {
+pub(crate) struct Findings {
     alerts: Vec<Alert>,
     keys: HashSet<String>,
     actions: Vec<PlannedAction>,
@@ -490,7 +514,7 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
     Ok(recorded)
 }
 
-/// A period's caps, raises and spend per scope.
+/// A period's caps on the scopes a batch touched, with their raises and spend.
 struct Budgets {
     caps: Vec<BudgetCap>,
     raises: HashMap<CapScope, i64>,
@@ -498,8 +522,24 @@ struct Budgets {
 }
 
 impl Budgets {
-    async fn load(tx: &mut Tx, tenant: TenantId, period: &str) -> CoreResult<Self> {
-        let caps = store::policy::list_caps(tx, tenant).await?;
+    async fn load(
+        tx: &mut Tx,
+        tenant: TenantId,
+        period: &str,
+        touched: &HashSet<CapScope>,
+    ) -> CoreResult<Self> {
+        let caps: Vec<BudgetCap> = store::policy::list_caps(tx, tenant)
+            .await?
+            .into_iter()
+            .filter(|cap| touched.contains(&cap.scope))
+            .collect();
+        if caps.is_empty() {
+            return Ok(Self {
+                caps,
+                raises: HashMap::new(),
+                spent: HashMap::new(),
+            });
+        }
         let mut raises: HashMap<CapScope, i64> = HashMap::new();
         for (employee, amount) in store::policy::cap_raises_for_period(tx, tenant, period).await? {
             *raises.entry(CapScope::Employee(employee)).or_insert(0) += amount;
@@ -507,21 +547,8 @@ impl Budgets {
         for (scope, amount) in store::guardrails::period_raises(tx, tenant, period).await? {
             *raises.entry(scope).or_insert(0) += amount;
         }
-        let lines = if caps.is_empty() {
-            Vec::new()
-        } else {
-            store::usage::line_spend_for_period(tx, tenant, period).await?
-        };
-        let spent = spend_per_scope(lines.iter().map(|l: &LineSpend| {
-            (
-                Owner {
-                    employee: l.employee_id,
-                    team: l.team_id,
-                    cost_centre: l.cost_centre_id,
-                },
-                l.total_minor(),
-            )
-        }));
+        let scopes: Vec<CapScope> = caps.iter().map(|cap| cap.scope).collect();
+        let spent = store::usage::spend_of_scopes(tx, tenant, period, &scopes).await?;
         Ok(Self {
             caps,
             raises,
@@ -559,7 +586,7 @@ async fn check_budgets(
         }
     }
     for (period, scopes) in touched {
-        let budgets = Budgets::load(tx, tenant, &period).await?;
+        let budgets = Budgets::load(tx, tenant, &period, &scopes).await?;
         if budgets.caps.is_empty() {
             continue;
         }
@@ -570,9 +597,6 @@ async fn check_budgets(
             .into_iter()
             .collect();
         for (cap, check) in budgets.checks() {
-            if !scopes.contains(&cap.scope) {
-                continue;
-            }
             let employee = match cap.scope {
                 CapScope::Employee(e) => Some(e),
                 _ => None,
@@ -766,8 +790,9 @@ async fn check_new_countries(
     Ok(())
 }
 
-/// Days whose new total is over the spike floor are compared with the line's trailing days;
-/// no other day can be a spike, so most batches read no history at all.
+/// Days whose new total is over the spike floor (the only days ingest reports back) are
+/// compared with the line's trailing days; no other day can be a spike, so most batches read
+/// no history at all.
 async fn check_spikes(
     tx: &mut Tx,
     tenant: TenantId,

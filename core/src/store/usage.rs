@@ -5,11 +5,14 @@
 //! Writes are batched: PostgreSQL gets one statement per batch over `UNNEST`ed arrays;
 //! SQLite gets multi-row `VALUES` in chunks that stay under its bound-parameter limit.
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::{QueryBuilder, Sqlite};
 use time::{Date, OffsetDateTime};
 
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
+use crate::policy::CapScope;
 
 /// SQLite allows 32,766 bound parameters per statement; chunks stay well below that.
 const SQLITE_MAX_PARAMS: usize = 30_000;
@@ -47,22 +50,25 @@ pub struct DayTotal {
     pub data_bytes: i64,
 }
 
-/// Adds to each (line, day)'s totals and returns the new data totals. Each (line, day) may
-/// appear once per call.
+/// Adds to each (line, day)'s totals, and to their months (`reports::add_monthly`). Each
+/// (line, day) may appear once per call.
 pub async fn add_daily_batch(
     tx: &mut Tx,
     tenant: TenantId,
     days: &[DailyUsage],
-) -> StoreResult<Vec<DayTotal>> {
-    let totals = add_days(tx, tenant, days).await?;
-    super::reports::add_monthly(tx, tenant, days).await?;
-    Ok(totals)
+) -> StoreResult<()> {
+    add_days(tx, tenant, days, i64::MAX).await?;
+    super::reports::add_monthly(tx, tenant, days).await
 }
 
-async fn add_days(
+/// Adds to each (line, day)'s totals and returns the days whose new data total is above
+/// `report_above` bytes (the rest are not worth sending back). Each (line, day) may appear
+/// once per call. Months are the caller's to keep in step (`reports::add_monthly`).
+pub async fn add_days(
     tx: &mut Tx,
     tenant: TenantId,
     days: &[DailyUsage],
+    report_above: i64,
 ) -> StoreResult<Vec<DayTotal>> {
     const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, line_id, day) DO UPDATE SET
              data_bytes = usage_daily.data_bytes + excluded.data_bytes,
@@ -77,10 +83,12 @@ async fn add_days(
     match tx {
         Tx::Postgres(tx) => {
             let sql = format!(
-                "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes, sms,
-                     voice_seconds, cost_minor)
-                 SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
-                     $6::int8[], $7::int8[], $8::int8[]){ON_CONFLICT}"
+                "WITH added AS (
+                     INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes,
+                         sms, voice_seconds, cost_minor)
+                     SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
+                         $6::int8[], $7::int8[], $8::int8[]){ON_CONFLICT})
+                 SELECT * FROM added WHERE data_bytes > $9"
             );
             Ok(sqlx::query_as(&sql)
                 .bind(tenant)
@@ -91,11 +99,12 @@ async fn add_days(
                 .bind(days.iter().map(|d| d.sms).collect::<Vec<_>>())
                 .bind(days.iter().map(|d| d.voice_seconds).collect::<Vec<_>>())
                 .bind(days.iter().map(|d| d.cost_minor).collect::<Vec<_>>())
+                .bind(report_above)
                 .fetch_all(&mut **tx)
                 .await?)
         }
         Tx::Sqlite(tx) => {
-            let mut totals = Vec::with_capacity(days.len());
+            let mut totals = Vec::new();
             for chunk in days.chunks(sqlite_chunk(8)) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes,
@@ -112,12 +121,11 @@ async fn add_days(
                         .push_bind(d.cost_minor);
                 });
                 query.push(ON_CONFLICT);
-                totals.extend(
-                    query
-                        .build_query_as::<DayTotal>()
-                        .fetch_all(&mut **tx)
-                        .await?,
-                );
+                let added = query
+                    .build_query_as::<DayTotal>()
+                    .fetch_all(&mut **tx)
+                    .await?;
+                totals.extend(added.into_iter().filter(|d| d.data_bytes > report_above));
             }
             Ok(totals)
         }
@@ -178,50 +186,56 @@ pub struct UsageRow {
     pub observed_at: OffsetDateTime,
 }
 
-/// Stores the records whose keys were never seen; returns the keys it stored. Keys must be
-/// unique within `rows`.
+/// Which of a batch's records `insert_records` stored: those whose keys it had never seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    All,
+    Only(HashSet<String>),
+}
+
+/// Stores the records whose keys were never seen. Keys must be unique within `rows`.
+///
+/// PostgreSQL first tries a plain insert of the whole batch (the usual case: a sync moving
+/// forward brings only new records) and, if any key was stored before, undoes it and inserts
+/// with `ON CONFLICT DO NOTHING`, which checks every key and costs about half as much again.
 pub async fn insert_records(
     tx: &mut Tx,
     tenant: TenantId,
     rows: &[UsageRow],
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Stored> {
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Stored::All);
     }
     match tx {
-        Tx::Postgres(tx) => Ok(sqlx::query_scalar(
-            "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at, ended_at,
-                 data_bytes, sms, voice_seconds, country, roaming, cost_minor, observed_at)
-             SELECT $1, * FROM UNNEST($2::text[], $3::uuid[], $4::timestamptz[],
-                 $5::timestamptz[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::bool[],
-                 $11::int8[], $12::timestamptz[])
-             ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
-             RETURNING dedupe_key",
-        )
-        .bind(tenant)
-        .bind(
-            rows.iter()
-                .map(|r| r.dedupe_key.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.line_id.0).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.data_bytes).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.sms).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.voice_seconds).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.country.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.roaming).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.cost_minor).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.observed_at).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
-        .await?),
+        Tx::Postgres(tx) => {
+            sqlx::query("SAVEPOINT new_records")
+                .execute(&mut **tx)
+                .await?;
+            match insert_records_pg(tx, tenant, rows, "").await {
+                Ok(_) => {
+                    sqlx::query("RELEASE SAVEPOINT new_records")
+                        .execute(&mut **tx)
+                        .await?;
+                    return Ok(Stored::All);
+                }
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT new_records")
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let stored = insert_records_pg(
+                tx,
+                tenant,
+                rows,
+                " ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key",
+            )
+            .await?;
+            Ok(Stored::Only(stored.into_iter().collect()))
+        }
         Tx::Sqlite(tx) => {
-            let mut stored = Vec::with_capacity(rows.len());
+            let mut stored = HashSet::with_capacity(rows.len());
             for chunk in rows.chunks(sqlite_chunk(12)) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at,
@@ -246,9 +260,66 @@ pub async fn insert_records(
                 let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
                 stored.extend(keys);
             }
-            Ok(stored)
+            Ok(if stored.len() == rows.len() {
+                Stored::All
+            } else {
+                Stored::Only(stored)
+            })
         }
     }
+}
+
+/// One `INSERT … SELECT FROM UNNEST` of the batch, followed by `tail` (conflict handling and
+/// what to return).
+async fn insert_records_pg(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    tenant: TenantId,
+    rows: &[UsageRow],
+    tail: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at, ended_at,
+             data_bytes, sms, voice_seconds, country, roaming, cost_minor, observed_at)
+         SELECT $1, * FROM UNNEST($2::text[], $3::uuid[], $4::timestamptz[],
+             $5::timestamptz[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::bool[],
+             $11::int8[], $12::timestamptz[]){tail}"
+    );
+    sqlx::query_scalar(&sql)
+        .bind(tenant)
+        .bind(
+            rows.iter()
+                .map(|r| r.dedupe_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.line_id.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.data_bytes).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.sms).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.voice_seconds).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.country.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.roaming).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.cost_minor).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.observed_at).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await
+}
+
+/// Holds this tenant's usage rollups until the transaction ends, so batches that stored their
+/// records side by side add them up and check caps one after another. (SQLite transactions
+/// already write one at a time.)
+pub async fn lock_rollups(tx: &mut Tx, tenant: TenantId) -> StoreResult<()> {
+    if let Tx::Postgres(tx) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('usage_rollups:' || $1, 0))")
+            .bind(tenant.0.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Roaming records between two instants, oldest first: the what-if replay prices them again.
@@ -598,44 +669,80 @@ pub async fn open_periods(
     Ok(opened)
 }
 
-/// One line's period as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct LineSpend {
-    pub line_id: LineId,
-    pub period: String,
-    pub employee_id: EmployeeId,
-    pub team_id: Option<TeamId>,
-    pub cost_centre_id: Option<CostCentreId>,
-    pub plan_price_minor: i64,
-    pub bundle_bytes: i64,
-    pub roaming_bytes: i64,
-    pub overage_minor: i64,
-    pub roaming_minor: i64,
-}
-
-impl LineSpend {
-    pub fn total_minor(&self) -> i64 {
-        self.plan_price_minor + self.overage_minor + self.roaming_minor
-    }
-}
-
-/// Every line's row for one period: guardrails add them up per scope.
-pub async fn line_spend_for_period(
+/// What each of `scopes` spent in one period (plan prices, overage and roaming over its
+/// lines), added up in the database so only one number per scope comes back. Scopes with no
+/// lines in the period are left out.
+pub async fn spend_of_scopes(
     tx: &mut Tx,
     tenant: TenantId,
     period: &str,
-) -> StoreResult<Vec<LineSpend>> {
-    Ok(on_tx!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT line_id, period, employee_id, team_id, cost_centre_id, plan_price_minor,
-                 bundle_bytes, roaming_bytes, overage_minor, roaming_minor
-             FROM line_spend WHERE tenant_id = $1 AND period = $2",
-        )
-        .bind(tenant)
-        .bind(period)
-        .fetch_all(conn)
-        .await?
-    }))
+    scopes: &[CapScope],
+) -> StoreResult<HashMap<CapScope, i64>> {
+    const SPENT: &str = "CAST(SUM(plan_price_minor + overage_minor + roaming_minor) AS BIGINT)";
+    let ids = |kind: &str| -> Vec<uuid::Uuid> {
+        scopes
+            .iter()
+            .filter_map(|s| match s.parts() {
+                (k, Some(id)) if k == kind => Some(id),
+                _ => None,
+            })
+            .collect()
+    };
+    let tenant_capped = scopes.contains(&CapScope::Tenant);
+    let rows: Vec<(String, Option<uuid::Uuid>, i64)> = match tx {
+        Tx::Postgres(tx) => {
+            sqlx::query_as(&format!(
+                "SELECT 'employee', employee_id, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 AND employee_id = ANY($3)
+                 GROUP BY employee_id
+                 UNION ALL
+                 SELECT 'team', team_id, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 AND team_id = ANY($4) GROUP BY team_id
+                 UNION ALL
+                 SELECT 'cost_centre', cost_centre_id, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 AND cost_centre_id = ANY($5)
+                 GROUP BY cost_centre_id
+                 UNION ALL
+                 SELECT 'tenant', NULL, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 AND $6 HAVING COUNT(*) > 0"
+            ))
+            .bind(tenant)
+            .bind(period)
+            .bind(ids("employee"))
+            .bind(ids("team"))
+            .bind(ids("cost_centre"))
+            .bind(tenant_capped)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        // No arrays to filter by: every group comes back, and the wanted ones are kept below.
+        Tx::Sqlite(tx) => {
+            sqlx::query_as(&format!(
+                "SELECT 'employee', employee_id, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 GROUP BY employee_id
+                 UNION ALL
+                 SELECT 'team', team_id, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 AND team_id IS NOT NULL GROUP BY team_id
+                 UNION ALL
+                 SELECT 'cost_centre', cost_centre_id, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 AND cost_centre_id IS NOT NULL
+                 GROUP BY cost_centre_id
+                 UNION ALL
+                 SELECT 'tenant', NULL, {SPENT} FROM line_spend
+                 WHERE tenant_id = $1 AND period = $2 HAVING COUNT(*) > 0"
+            ))
+            .bind(tenant)
+            .bind(period)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    let wanted: HashSet<&CapScope> = scopes.iter().collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, id, spent)| Some((CapScope::parse(&kind, id)?, spent)))
+        .filter(|(scope, _)| wanted.contains(scope))
+        .collect())
 }
 
 /// Data an employee's lines used between two dates (inclusive), in bytes.
