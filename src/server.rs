@@ -389,7 +389,8 @@ pub async fn serve(
 /// or a provider slower than a request could wait); remind, escalate and expire pending
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
 /// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
-/// deliver queued email (retrying failed sends).
+/// tell employees by direct message what guardrails did to their lines; deliver queued email
+/// (retrying failed sends).
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
     let worker = format!(
         "lineup-{}-{}",
@@ -416,6 +417,11 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Maile
             Err(e) => tracing::warn!(error = %e, "delivering alerts failed"),
         }
         let now = time::OffsetDateTime::now_utc();
+        match lineup.deliver_employee_notices(flows.as_ref(), now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(notices = n, "told employees about their lines"),
+            Err(e) => tracing::warn!(error = %e, "sending notices to employees failed"),
+        }
         if let Err(e) = lineup.deliver_due_emails(mailer.as_ref(), now).await {
             tracing::warn!(error = %e, "delivering queued email failed");
         }

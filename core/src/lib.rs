@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod link;
 pub mod mail;
 pub mod member;
+pub mod notice;
 pub mod notify;
 pub mod offboarding;
 pub mod optimise;

@@ -190,6 +190,33 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(again.resumed, 0);
+
+        // Ada is told, once each: both thresholds of her own budget, the suspension (which
+        // stands in for the cap-reached alert) and the line coming back. Alan hears nothing.
+        let notices = w.lineup.employee_notices(w.tenant).await.unwrap();
+        let titles: Vec<&str> = notices
+            .iter()
+            .map(|(_, state, m)| {
+                assert_eq!(state, "queued");
+                m.title.as_deref().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            titles,
+            vec![
+                "Budget threshold passed",
+                "Budget threshold passed",
+                "Your line is suspended",
+                "Your line is back"
+            ]
+        );
+        let (_, _, suspended) = &notices[2];
+        assert!(
+            suspended.text.contains("reached its cap"),
+            "the reason is given: {}",
+            suspended.text
+        );
+        assert!(notices[3].2.text.contains("a new billing month started"));
     }
 );
 
@@ -492,9 +519,11 @@ both_backends!(
             w.lineup.acknowledge_alert(other, &ADMIN, ours[0].id).await,
             Err(CoreError::NotFound { what: "alert", .. })
         ));
-        // Their alerts outbox holds none of ours.
+        // Their alerts outbox holds none of ours, and they see none of Ada's notices.
         let deliveries = w.lineup.alerts_to_deliver(100).await.unwrap();
         assert!(deliveries.iter().all(|d| d.alert.tenant_id == w.tenant));
+        assert!(!w.lineup.employee_notices(w.tenant).await.unwrap().is_empty());
+        assert!(w.lineup.employee_notices(other).await.unwrap().is_empty());
     }
 );
 
@@ -701,6 +730,80 @@ both_backends!(
                 AlertKind::BudgetThreshold,
                 AlertKind::BudgetThreshold
             ]
+        );
+    }
+);
+
+/// A chat platform that fails the way it is told to.
+struct FailingChat(lineup_core::notice::NoticeError);
+
+#[async_trait::async_trait]
+impl lineup_core::notice::NoticeSender for FailingChat {
+    async fn send_notice(
+        &self,
+        _: &lineup_core::notice::EmployeeNotice,
+    ) -> Result<(), lineup_core::notice::NoticeError> {
+        Err(self.0.clone())
+    }
+}
+
+both_backends!(
+    a_notice_that_cannot_be_sent_waits_and_one_that_never_can_is_given_up,
+    |store| async move {
+        use lineup_core::notice::NoticeError;
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-notice").await;
+        cap_ada(&w, 2_600, CapAction::Alert).await;
+        // 25.00 of 26.00: the 50 % and 80 % alerts, each a notice for Ada.
+        let batch = [record(&ada, "n1", NOW - Duration::days(1), GB, "US")];
+        w.lineup
+            .record_usage_at(w.tenant, &batch, NOW)
+            .await
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let offline = FailingChat(NoticeError::Temporary("Slack is down".into()));
+        let sent = w
+            .lineup
+            .deliver_employee_notices(&offline, now)
+            .await
+            .unwrap();
+        assert_eq!(sent, 0);
+        let states: Vec<String> = w
+            .lineup
+            .employee_notices(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, state, _)| state)
+            .collect();
+        assert_eq!(states, vec!["queued", "queued"], "waiting to be retried");
+        // Not due again until the back-off has passed: nothing is claimed twice in a round.
+        let refused = FailingChat(NoticeError::Permanent("no such user".into()));
+        assert_eq!(
+            w.lineup
+                .deliver_employee_notices(&refused, now)
+                .await
+                .unwrap(),
+            0
+        );
+        let later = now + Duration::minutes(2);
+        w.lineup
+            .deliver_employee_notices(&refused, later)
+            .await
+            .unwrap();
+        let notices = w.lineup.employee_notices(w.tenant).await.unwrap();
+        assert!(
+            notices.iter().all(|(_, state, _)| state == "failed"),
+            "{notices:?}"
+        );
+        let audit = w.audit_actions("employee", &w.ada.id.to_string()).await;
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|a| *a == "employee.notice_failed")
+                .count(),
+            2
         );
     }
 );

@@ -388,7 +388,7 @@ impl ChatFlows {
     }
 
     /// An employee's user id on a platform: remembered, else found by email and remembered.
-    async fn chat_user(
+    pub(super) async fn chat_user(
         &self,
         ws: &Workspace,
         platform: Platform,

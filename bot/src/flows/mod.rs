@@ -5,6 +5,7 @@
 mod alerts;
 mod conversation;
 mod delivery;
+mod notices;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -27,6 +27,7 @@ const WAIT: Duration = Duration::from_secs(15);
 pub struct Discord {
     pub world: World,
     pub fake: FakeDiscord,
+    pub flows: Arc<ChatFlows>,
     url: String,
     http: reqwest::Client,
     seq: std::sync::atomic::AtomicU64,
@@ -74,13 +75,14 @@ pub async fn discord(store: lineup_testkit::TestStore) -> Discord {
         world.lineup.clone(),
         vec![Arc::new(DiscordTransport::new(client.clone()))],
     );
-    let router = discord_router(DiscordState::with_client(client, flows).unwrap());
+    let router = discord_router(DiscordState::with_client(client, flows.clone()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     Discord {
         world,
         fake,
+        flows,
         url: format!("http://{addr}/discord/interactions"),
         http: reqwest::Client::new(),
         seq: std::sync::atomic::AtomicU64::new(1),
@@ -223,6 +225,10 @@ fn rand_part() -> u64 {
 impl ChatHarness for Discord {
     fn world(&self) -> &World {
         &self.world
+    }
+
+    fn flows(&self) -> &ChatFlows {
+        &self.flows
     }
 
     async fn request_line(&self) -> Request {

@@ -7,6 +7,7 @@ pub mod slack;
 pub mod teams;
 
 use async_trait::async_trait;
+use lineup_bot::flows::ChatFlows;
 use lineup_core::employee::Employee;
 use lineup_core::ids::RequestId;
 use lineup_core::request::{Request, RequestState, cards};
@@ -16,6 +17,8 @@ use lineup_testkit::world::World;
 #[async_trait]
 pub trait ChatHarness: Send + Sync {
     fn world(&self) -> &World;
+    /// The flows behind the platform's routes (the worker's view of chat).
+    fn flows(&self) -> &ChatFlows;
     /// Ada asks for a line through the platform's form; the stored request.
     async fn request_line(&self) -> Request;
     /// Wait until `who` has received `n` approval cards.
@@ -190,6 +193,70 @@ async fn wait_for_state(h: &dyn ChatHarness, request: RequestId, state: RequestS
     }
 }
 
+/// Ada's own budget cap suspends her line in the sync that crosses it; the worker tells her
+/// by direct message on the tenant's platform, with the reason, and only once.
+pub async fn a_guardrail_suspension_is_told_to_the_employee_once(h: &dyn ChatHarness) {
+    use lineup_core::audit::Actor;
+    use lineup_core::policy::{BudgetCap, CapAction, CapScope};
+    use lineup_core::provider::{Roaming, UsageRecord};
+
+    let w = h.world();
+    let line = w.active_line(&w.ada, "guardrail-dm").await;
+    w.lineup
+        .set_budget_cap(
+            w.tenant,
+            &Actor::System,
+            BudgetCap {
+                scope: CapScope::Employee(w.ada.id),
+                amount_minor: 1_000,
+                thresholds: vec![],
+                action: CapAction::Suspend,
+            },
+        )
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let usage = UsageRecord {
+        dedupe_key: "dm-1".into(),
+        subscription_id: line.provider_subscription_id.clone().unwrap(),
+        started_at: now - time::Duration::minutes(30),
+        ended_at: now - time::Duration::minutes(20),
+        data_bytes: 1 << 20,
+        sms: 0,
+        voice_seconds: 0,
+        country: Some("US".into()),
+        roaming: Roaming::None,
+        in_bundle: None,
+        observed_at: now,
+    };
+    w.lineup
+        .record_usage_at(w.tenant, &[usage], now)
+        .await
+        .unwrap();
+
+    let sent = w
+        .lineup
+        .deliver_employee_notices(h.flows(), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    // The default 50 % and 80 % thresholds, and the suspension, which stands in for the
+    // cap-reached alert.
+    assert_eq!(sent, 3);
+    h.direct_message_contains(&w.ada, "Your eSIM line was suspended")
+        .await;
+    let again = w
+        .lineup
+        .deliver_employee_notices(
+            h.flows(),
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a sent notice is never sent again");
+    let told = w.audit_actions("employee", &w.ada.id.to_string()).await;
+    assert!(told.iter().any(|a| a == "employee.notified"), "{told:?}");
+}
+
 /// One test per scenario for a platform: `scenarios!(start_fn);` inside a module.
 #[macro_export]
 macro_rules! scenarios {
@@ -197,7 +264,8 @@ macro_rules! scenarios {
         $crate::scenarios!(@each $start,
             request_approve_and_deliver, deny_with_a_reason, only_the_approver_and_never_oneself,
             forged_requests_are_refused, a_replayed_request_is_handled_once,
-            double_clicks_give_one_decision, other_workspaces_cannot_touch_requests);
+            double_clicks_give_one_decision, other_workspaces_cannot_touch_requests,
+            a_guardrail_suspension_is_told_to_the_employee_once);
     };
     (@each $start:path, $($scenario:ident),*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

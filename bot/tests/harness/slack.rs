@@ -380,6 +380,10 @@ impl ChatHarness for Slack {
         &self.world
     }
 
+    fn flows(&self) -> &ChatFlows {
+        &self.flows
+    }
+
     async fn request_line(&self) -> Request {
         Slack::request_line(self).await
     }

@@ -30,6 +30,7 @@ const WAIT: Duration = Duration::from_secs(15);
 pub struct Teams {
     pub world: World,
     pub fake: FakeTeams,
+    pub flows: Arc<ChatFlows>,
     base: String,
     http: reqwest::Client,
 }
@@ -96,13 +97,19 @@ pub async fn teams(store: lineup_testkit::TestStore) -> Teams {
     config.token_url = fake.token_url();
     let outbound = TeamsOutbound::new(&config);
     let flows = ChatFlows::new(world.lineup.clone(), vec![Arc::new(outbound.transport())]);
-    let state = TeamsState::with_outbound(config, flows, Arc::new(world.lineup.clone()), outbound);
+    let state = TeamsState::with_outbound(
+        config,
+        flows.clone(),
+        Arc::new(world.lineup.clone()),
+        outbound,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, teams_router(state)).await.unwrap() });
     Teams {
         world,
         fake,
+        flows,
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
     }
@@ -187,6 +194,10 @@ fn told(response: &Value) -> Option<String> {
 impl ChatHarness for Teams {
     fn world(&self) -> &World {
         &self.world
+    }
+
+    fn flows(&self) -> &ChatFlows {
+        &self.flows
     }
 
     async fn request_line(&self) -> Request {

@@ -12,6 +12,7 @@ use crate::app::{Lineup, record, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::line::LineState;
+use crate::notice;
 use crate::pricing::billing_period;
 use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
 use crate::store::usage::{DayTotal, SpendDelta, UsageRow};
@@ -82,14 +83,16 @@ impl Lineup {
         for action in pending {
             let line = self.line(tenant, action.line_id).await?;
             let key = format!("guardrail:{}", action.id);
+            let mut kbps = None;
             let outcome = match (action.kind, line.state) {
                 (GuardrailActionKind::Suspend, LineState::Active) => self
                     .suspend_line(tenant, &Actor::System, line.id, Some(key))
                     .await
                     .map(|_| ()),
                 (GuardrailActionKind::Throttle, LineState::Active) => {
-                    let kbps = self.throttle_speed(tenant, &line).await?;
-                    self.set_line_speed_limit(&line, Some(kbps), key).await
+                    let speed = self.throttle_speed(tenant, &line).await?;
+                    kbps = Some(speed);
+                    self.set_line_speed_limit(&line, Some(speed), key).await
                 }
                 (kind, state) => Err(CoreError::invalid(
                     "line_id",
@@ -135,7 +138,16 @@ impl Lineup {
                     })),
                 );
                 record(&mut tx, &event).await?;
-                applied += usize::from(to == ActionState::Applied);
+                if to == ActionState::Applied {
+                    applied += 1;
+                    let why = match action.alert_id {
+                        Some(id) => store::alerts::get(&mut tx, tenant, id).await?,
+                        None => None,
+                    };
+                    let message = notice::guardrail_applied(action.kind, why.as_ref(), kbps);
+                    let reason = format!("guardrail:{}:applied", action.id);
+                    notice::queue(&mut tx, tenant, line.employee_id, &reason, &message).await?;
+                }
             }
             tx.commit().await?;
         }
@@ -238,6 +250,11 @@ impl Lineup {
                 })),
             );
             record(&mut tx, &event).await?;
+            if resumed {
+                let message = notice::guardrail_reverted(action.kind, why);
+                let reason = format!("guardrail:{}:reverted", action.id);
+                notice::queue(&mut tx, tenant, line.employee_id, &reason, &message).await?;
+            }
         }
         tx.commit().await?;
         Ok(resumed)
@@ -461,6 +478,9 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
         })
         .collect();
     store::audit::insert_many(tx, tenant, &events).await?;
+    for alert in &new {
+        crate::notice::queue_for_alert(tx, alert).await?;
+    }
     let mut recorded = Recorded {
         alerts: new.len(),
         actions: 0,

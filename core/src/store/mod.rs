@@ -12,6 +12,7 @@ pub mod imports;
 pub mod jobs;
 pub mod lines;
 pub mod mail;
+pub mod notices;
 pub mod operations;
 pub mod org;
 pub mod plans;

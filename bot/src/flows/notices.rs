@@ -1,0 +1,41 @@
+//! Notices to employees (a guardrail acted on their line, an alert about it), sent by direct
+//! message on the first chat platform the tenant installed that reaches the employee.
+
+use lineup_core::chat::Platform;
+use lineup_core::notice::{EmployeeNotice, NoticeError, NoticeSender};
+
+use super::ChatFlows;
+
+#[async_trait::async_trait]
+impl NoticeSender for ChatFlows {
+    async fn send_notice(&self, notice: &EmployeeNotice) -> Result<(), NoticeError> {
+        let mut failures = Vec::new();
+        for platform in [Platform::Slack, Platform::Teams, Platform::Discord] {
+            let workspace = self
+                .lineup
+                .workspace_of_tenant(notice.tenant_id, platform)
+                .await
+                .map_err(|e| NoticeError::Temporary(e.to_string()))?;
+            let (Some(ws), Some(transport)) = (workspace, self.transport(platform)) else {
+                continue;
+            };
+            let Some(user) = self.chat_user(&ws, platform, notice.employee_id).await else {
+                failures.push(format!(
+                    "{}: the employee has no account",
+                    platform.as_str()
+                ));
+                continue;
+            };
+            match transport.send_direct(&ws, &user, &notice.message).await {
+                Ok(_) => return Ok(()),
+                Err(e) => failures.push(format!("{}: {e}", platform.as_str())),
+            }
+        }
+        // Nothing installed yet, or the employee not found: both may change, so try later.
+        Err(NoticeError::Temporary(if failures.is_empty() {
+            "no chat platform is installed for the organisation".to_owned()
+        } else {
+            failures.join("; ")
+        }))
+    }
+}

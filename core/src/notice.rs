@@ -1,0 +1,208 @@
+//! Notices: direct messages that tell an employee what happened to their own line or budget
+//! (a guardrail suspended or slowed the line, or gave it back; an alert about it). Queued in
+//! the same transaction as the change, once per reason, and delivered by the worker through a
+//! [`NoticeSender`] (the chat adapters), with retries.
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::alert::{Alert, AlertKind, employee_message};
+use crate::app::{Lineup, record, to_json};
+use crate::audit::{Actor, AuditEvent};
+use crate::error::CoreResult;
+use crate::guardrail::GuardrailActionKind;
+use crate::ids::{EmployeeId, TenantId};
+use crate::notify::Message;
+use crate::store::{self, Tx};
+
+/// A notice claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmployeeNotice {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    pub employee_id: EmployeeId,
+    pub message: Message,
+    pub attempts: i32,
+}
+
+/// Why a notice could not be sent this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeError {
+    /// Worth trying again later (the chat platform failed, the app is not installed yet).
+    Temporary(String),
+    /// Trying again cannot help.
+    Permanent(String),
+}
+
+/// Delivers a notice to the employee: implemented by the chat adapters.
+#[async_trait::async_trait]
+pub trait NoticeSender: Send + Sync {
+    async fn send_notice(&self, notice: &EmployeeNotice) -> Result<(), NoticeError>;
+}
+
+/// After this many attempts (about a day of back-off) a notice is given up on.
+const MAX_ATTEMPTS: i32 = 10;
+/// How long a claimed notice is someone else's before it may be claimed again.
+const SENDING_LEASE: Duration = Duration::minutes(5);
+
+/// Queues `message` for `employee` unless a notice with `reason` was queued before.
+pub(crate) async fn queue(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    reason: &str,
+    message: &Message,
+) -> CoreResult<bool> {
+    Ok(store::notices::insert_if_new(tx, tenant, employee, reason, message, store::now()).await?)
+}
+
+/// Queues the employee's copy of a new alert about their line or budget. A cap reached with
+/// a line action is left to the action's own notice, which says what happened to the line.
+pub(crate) async fn queue_for_alert(tx: &mut Tx, alert: &Alert) -> CoreResult<()> {
+    let Some(employee) = alert.employee_id else {
+        return Ok(());
+    };
+    let acted = alert.kind == AlertKind::BudgetCapReached
+        && matches!(
+            alert.details["action"].as_str(),
+            Some("suspend" | "throttle")
+        );
+    if !acted {
+        let reason = format!("alert:{}", alert.id);
+        queue(
+            tx,
+            alert.tenant_id,
+            employee,
+            &reason,
+            &employee_message(alert),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What the employee is told when a guardrail suspends or slows their line.
+pub fn guardrail_applied(
+    kind: GuardrailActionKind,
+    why: Option<&Alert>,
+    kbps: Option<u32>,
+) -> Message {
+    let (title, what) = match kind {
+        GuardrailActionKind::Suspend => ("Your line is suspended", "suspended".to_owned()),
+        GuardrailActionKind::Throttle => (
+            "Your line is slowed down",
+            format!("slowed to {} kbps", kbps.unwrap_or_default()),
+        ),
+    };
+    let because = why.map_or(String::new(), |alert| format!(" {}", alert.message));
+    Message {
+        title: Some(title.into()),
+        text: format!("Your eSIM line was {what} by a budget guardrail.{because}"),
+        context: Some(
+            "It is undone when the month ends, or sooner if finance raises the cap. Ask for a \
+             cap raise with /esim if you need the line now."
+                .into(),
+        ),
+        ..Message::default()
+    }
+}
+
+/// What the employee is told when a guardrail gives their line back.
+pub fn guardrail_reverted(kind: GuardrailActionKind, why: &str) -> Message {
+    let what = match kind {
+        GuardrailActionKind::Suspend => "is working again",
+        GuardrailActionKind::Throttle => "has its full speed again",
+    };
+    let because = match why {
+        "cap_raised" => "finance raised the budget cap",
+        _ => "a new billing month started",
+    };
+    Message {
+        title: Some("Your line is back".into()),
+        text: format!("Your eSIM line {what}: {because}."),
+        ..Message::default()
+    }
+}
+
+impl Lineup {
+    /// Sends every due notice, one at a time, each claimed under a lease first so two workers
+    /// never send the same one. Returns how many were sent.
+    pub async fn deliver_employee_notices(
+        &self,
+        sender: &dyn NoticeSender,
+        now: OffsetDateTime,
+    ) -> CoreResult<usize> {
+        let mut sent = 0;
+        loop {
+            let mut tx = self.store().system().await?;
+            let Some(row) = store::notices::claim(&mut tx, now, now + SENDING_LEASE).await? else {
+                break;
+            };
+            tx.commit().await?;
+            let notice = EmployeeNotice {
+                id: row.id,
+                tenant_id: row.tenant_id,
+                employee_id: row.employee_id,
+                message: row.message.0,
+                attempts: row.attempts,
+            };
+            let outcome = sender.send_notice(&notice).await;
+            let mut tx = self.tenant_tx(notice.tenant_id).await?;
+            let audit = match outcome {
+                Ok(()) => {
+                    store::notices::mark_sent(&mut tx, notice.tenant_id, notice.id, store::now())
+                        .await?;
+                    sent += 1;
+                    Some(("employee.notified", None))
+                }
+                Err(NoticeError::Temporary(reason)) if notice.attempts < MAX_ATTEMPTS => {
+                    // 1, 2, 4 … minutes, then capped at about four hours.
+                    let wait = Duration::minutes(1 << (notice.attempts - 1).clamp(0, 8));
+                    tracing::warn!(notice = %notice.id, attempt = notice.attempts, %reason, "a notice to an employee failed; will retry");
+                    store::notices::retry_at(
+                        &mut tx,
+                        notice.tenant_id,
+                        notice.id,
+                        now + wait,
+                        &reason,
+                    )
+                    .await?;
+                    None
+                }
+                Err(NoticeError::Temporary(reason) | NoticeError::Permanent(reason)) => {
+                    tracing::warn!(notice = %notice.id, %reason, "a notice to an employee was given up");
+                    store::notices::give_up(&mut tx, notice.tenant_id, notice.id, &reason).await?;
+                    Some(("employee.notice_failed", Some(reason)))
+                }
+            };
+            if let Some((action, error)) = audit {
+                let event = AuditEvent::new(
+                    notice.tenant_id,
+                    &Actor::System,
+                    action,
+                    ("employee", notice.employee_id.to_string()),
+                    None,
+                    to_json(&serde_json::json!({
+                        "notice": notice.id, "title": notice.message.title, "error": error,
+                    })),
+                );
+                record(&mut tx, &event).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(sent)
+    }
+
+    /// A tenant's notices as (dedupe key, state, message), oldest first: for support and tests.
+    pub async fn employee_notices(
+        &self,
+        tenant: TenantId,
+    ) -> CoreResult<Vec<(String, String, Message)>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::notices::list(&mut tx, tenant)
+            .await?
+            .into_iter()
+            .map(|n| (n.dedupe_key, n.state, n.message.0))
+            .collect())
+    }
+}
