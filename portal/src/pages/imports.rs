@@ -24,8 +24,11 @@ pub fn routes() -> Router<Portal> {
             "/employees/import",
             get(upload_form)
                 .post(upload)
-                // Room for the multipart framing around the largest file accepted.
-                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
+                // Twice the largest file accepted: a file somewhat over the limit is read
+                // whole and refused with the reason (core checks the size). Cutting a body off
+                // mid-upload closes the connection, and the browser may see that instead of
+                // the answer; only far larger bodies are cut off.
+                .layer(DefaultBodyLimit::max(2 * MAX_UPLOAD_BYTES)),
         )
         .route("/employees/import/{upload}", get(preview))
         .route("/employees/import/{upload}/commit", post(commit))
