@@ -79,4 +79,11 @@ impl Message {
         });
         self
     }
+
+    /// [`Message::field`] for each (label, value), in order.
+    pub fn with_fields(self, fields: impl IntoIterator<Item = (String, String)>) -> Self {
+        fields
+            .into_iter()
+            .fold(self, |message, (label, value)| message.field(label, value))
+    }
 }

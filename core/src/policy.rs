@@ -66,7 +66,7 @@ impl CapAction {
     }
 }
 
-/// A monthly spend cap per employee within a scope.
+/// A monthly budget for a scope: the summed spend of every line in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetCap {
     pub scope: CapScope,
@@ -75,25 +75,6 @@ pub struct BudgetCap {
     #[serde(default)]
     pub thresholds: Vec<u8>,
     pub action: CapAction,
-}
-
-/// The cap that applies to one employee: the most specific scope wins.
-pub fn effective_cap<'a>(caps: &'a [BudgetCap], employee: &Employee) -> Option<&'a BudgetCap> {
-    effective_cap_of(caps, employee.id, employee.team_id, employee.cost_centre_id)
-}
-
-/// [`effective_cap`] for an employee known only by id, team and cost centre (reports).
-pub fn effective_cap_of(
-    caps: &[BudgetCap],
-    employee: EmployeeId,
-    team: Option<TeamId>,
-    cost_centre: Option<CostCentreId>,
-) -> Option<&BudgetCap> {
-    let by = |scope: CapScope| caps.iter().find(|c| c.scope == scope);
-    by(CapScope::Employee(employee))
-        .or_else(|| team.and_then(|t| by(CapScope::Team(t))))
-        .or_else(|| cost_centre.and_then(|c| by(CapScope::CostCentre(c))))
-        .or_else(|| by(CapScope::Tenant))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -432,24 +413,20 @@ pub mod commands {
             Ok(store::policy::list_caps(&mut tx, tenant).await?)
         }
 
-        /// Whom the cap of `scope` governs (or would, once set): the active employees for
-        /// whom it is the most specific cap, and their live lines.
+        /// Whom the cap of `scope` governs (or would, once set): the active employees in the
+        /// scope, whose lines' spend it adds up, and their live lines.
         pub async fn cap_reach(&self, tenant: TenantId, scope: CapScope) -> CoreResult<Reach> {
             let mut tx = self.tenant_tx(tenant).await?;
             self.check_scope(&mut tx, tenant, scope).await?;
-            let mut caps = store::policy::list_caps(&mut tx, tenant).await?;
-            if !caps.iter().any(|c| c.scope == scope) {
-                caps.push(BudgetCap {
-                    scope,
-                    amount_minor: 0,
-                    thresholds: Vec::new(),
-                    action: CapAction::Alert,
-                });
-            }
             let employees = store::employees::list(&mut tx, tenant).await?;
             let lines = store::lines::live_counts_by_employee(&mut tx, tenant).await?;
             Ok(reach(&employees, &lines, |e| {
-                effective_cap(&caps, e).is_some_and(|c| c.scope == scope)
+                crate::guardrail::Owner {
+                    employee: e.id,
+                    team: e.team_id,
+                    cost_centre: e.cost_centre_id,
+                }
+                .is_in(scope)
             }))
         }
 

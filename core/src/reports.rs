@@ -30,7 +30,7 @@ use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
 use crate::line::LineState;
 use crate::money::{Bytes, Currency, Money};
 use crate::org::{CostCentre, Team};
-use crate::policy::effective_cap_of;
+use crate::policy::CapScope;
 use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
 use crate::store::{self, Tx};
 
@@ -573,7 +573,9 @@ impl Lineup {
         let mut near_cap: Vec<NearCap> = this_month
             .iter()
             .filter_map(|(&employee, &(line, live_lines, spent))| {
-                let cap = effective_cap_of(&caps, employee, line.team_id, line.cost_centre_id)?
+                let cap = caps
+                    .iter()
+                    .find(|cap| cap.scope == CapScope::Employee(employee))?
                     .amount_minor
                     + raises.get(&employee).copied().unwrap_or(0);
                 let percent = if cap > 0 {

@@ -522,7 +522,13 @@ both_backends!(
         // Their alerts outbox holds none of ours, and they see none of Ada's notices.
         let deliveries = w.lineup.alerts_to_deliver(100).await.unwrap();
         assert!(deliveries.iter().all(|d| d.alert.tenant_id == w.tenant));
-        assert!(!w.lineup.employee_notices(w.tenant).await.unwrap().is_empty());
+        assert!(
+            !w.lineup
+                .employee_notices(w.tenant)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(w.lineup.employee_notices(other).await.unwrap().is_empty());
     }
 );
@@ -804,6 +810,91 @@ both_backends!(
                 .filter(|a| *a == "employee.notice_failed")
                 .count(),
             2
+        );
+    }
+);
+
+both_backends!(
+    a_cap_raise_makes_room_in_every_budget_that_counts_the_employee,
+    |store| async move {
+        use lineup_core::request::RequestDetails;
+        use lineup_core::request::commands::SubmitRequest;
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-raise").await;
+        let mut settings = w.lineup.tenant(w.tenant).await.unwrap().settings;
+        settings.cap_raise_auto_approve_max_minor = 1_000;
+        w.lineup
+            .update_settings(w.tenant, &ADMIN, settings)
+            .await
+            .unwrap();
+        w.lineup
+            .set_budget_cap(
+                w.tenant,
+                &ADMIN,
+                BudgetCap {
+                    scope: CapScope::Tenant,
+                    amount_minor: 3_000,
+                    thresholds: vec![50, 80],
+                    action: CapAction::Alert,
+                },
+            )
+            .await
+            .unwrap();
+        // This month, as the wall clock sees it: cap raises are for the current month.
+        let at = now();
+        let first = [record(&ada, "r1", at - Duration::minutes(30), GB, "US")];
+        w.lineup
+            .record_usage_at(w.tenant, &first, at)
+            .await
+            .unwrap();
+        let summary = w.lineup.usage_summary(w.tenant, w.ada.id).await.unwrap();
+        assert_eq!(summary.cap, None, "Ada has no cap of her own");
+        let shared: Vec<String> = summary
+            .shared_budgets
+            .iter()
+            .map(|b| format!("{}: {} of {}", b.name, b.spent.minor, b.cap.minor))
+            .collect();
+        assert_eq!(shared, vec!["Organisation: 2500 of 3000"]);
+
+        // Ada gets 10.00 more this month (auto-approved): the organisation's budget has room.
+        let raise = w
+            .lineup
+            .submit_request(
+                w.tenant,
+                SubmitRequest {
+                    requester: w.ada.id,
+                    details: RequestDetails::CapRaise {
+                        amount_minor: 1_000,
+                    },
+                    reason: "conference".into(),
+                    dedupe_key: "raise-1".into(),
+                },
+            )
+            .await
+            .unwrap();
+        w.lineup
+            .fulfil_request(w.tenant, raise.request.id)
+            .await
+            .unwrap();
+        let summary = w.lineup.usage_summary(w.tenant, w.ada.id).await.unwrap();
+        assert_eq!(summary.shared_budgets[0].cap.minor, 4_000);
+
+        // 11 GB: 1 GB over → 35.00. Past the old 30.00, within the raised 40.00: no cap alert.
+        let second = [record(
+            &ada,
+            "r2",
+            at - Duration::minutes(20),
+            10 * GB,
+            "US",
+        )];
+        w.lineup
+            .record_usage_at(w.tenant, &second, at)
+            .await
+            .unwrap();
+        assert_eq!(
+            alert_kinds(&w.lineup, w.tenant).await,
+            vec![AlertKind::BudgetThreshold, AlertKind::BudgetThreshold]
         );
     }
 );

@@ -59,7 +59,11 @@ both_backends!(
             .cap_reach(w.tenant, CapScope::Tenant)
             .await
             .unwrap();
-        assert_eq!((org.employees, org.live_lines), (4, 1), "everyone but Ada");
+        assert_eq!(
+            (org.employees, org.live_lines),
+            (5, 2),
+            "everyone: the organisation's cap adds up every line, Ada's too"
+        );
 
         w.lineup
             .delete_budget_cap(w.tenant, &ADMIN, CapScope::Tenant)

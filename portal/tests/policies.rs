@@ -68,8 +68,7 @@ both_backends!(
             "a preview saves nothing"
         );
 
-        // The whole organisation, before the team has its own cap: Ada's and Bob's lines;
-        // Alan's terminated line does not count.
+        // The whole organisation: Ada's and Bob's lines; Alan's terminated line does not count.
         let org = browser
             .post(
                 "/policies/caps/preview",
@@ -109,14 +108,15 @@ both_backends!(
             .assert_contains("50%, 90%")
             .assert_contains("slow data down");
 
-        // With the team capped, the organisation's cap no longer governs Bob and Carla.
+        // With the team capped, the organisation's cap still adds up Bob's and Carla's lines:
+        // every cap covering a line counts it.
         let org = browser
             .post(
                 "/policies/caps/preview",
                 &[("scope", "tenant"), ("amount", "25"), ("action", "alert")],
             )
             .await;
-        org.assert_contains("1 live line of 1 employee</strong> (5 active employees in scope)");
+        org.assert_contains("3 live lines of 2 employees</strong> (7 active employees in scope)");
         // Saving the organisation's cap twice keeps one cap.
         for amount in ["25", "30"] {
             browser

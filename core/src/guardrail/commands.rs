@@ -70,6 +70,30 @@ impl Lineup {
         record_findings(tx, tenant, found).await
     }
 
+    /// Where each budget that counts `person`'s spend stands in `period` (their own cap, their
+    /// team's, cost centre's and the organisation's), exactly as the guardrails count it.
+    pub(crate) async fn budget_standing(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        person: &crate::employee::Employee,
+        period: &str,
+    ) -> CoreResult<Vec<(BudgetCap, CapCheck)>> {
+        let ctx = UsageContext::load(tx, tenant).await?;
+        let owner = Owner {
+            employee: person.id,
+            team: person.team_id,
+            cost_centre: person.cost_centre_id,
+        };
+        let scopes: HashSet<CapScope> = owner.scopes().into_iter().collect();
+        let budgets = Budgets::load(tx, tenant, &ctx, period, &scopes).await?;
+        Ok(budgets
+            .checks()
+            .into_iter()
+            .map(|(cap, check)| (cap.clone(), check))
+            .collect())
+    }
+
     /// Carry out planned guardrail actions (suspensions) through the line lifecycle, each
     /// with its own idempotency key, so a crash between plan and call is finished on the
     /// next run.
@@ -332,7 +356,7 @@ impl Lineup {
             .filter_map(|action| ctx.owner(action.line_id))
             .flat_map(|owner| owner.scopes())
             .collect();
-        let budgets = Budgets::load(&mut tx, tenant, period, &scopes).await?;
+        let budgets = Budgets::load(&mut tx, tenant, &ctx, period, &scopes).await?;
         drop(tx);
         let mut lifted = 0;
         for action in candidates {
@@ -545,6 +569,7 @@ impl Budgets {
     async fn load(
         tx: &mut Tx,
         tenant: TenantId,
+        ctx: &UsageContext,
         period: &str,
         touched: &HashSet<CapScope>,
     ) -> CoreResult<Self> {
@@ -560,9 +585,22 @@ impl Budgets {
                 spent: HashMap::new(),
             });
         }
+        // An approved cap raise lets that employee spend more this month: every budget that
+        // counts their spend (their own, their team's, cost centre's and the organisation's)
+        // gets that much more room.
         let mut raises: HashMap<CapScope, i64> = HashMap::new();
         for (employee, amount) in store::policy::cap_raises_for_period(tx, tenant, period).await? {
-            *raises.entry(CapScope::Employee(employee)).or_insert(0) += amount;
+            let scopes = ctx
+                .lines
+                .values()
+                .find(|line| line.employee_id == employee)
+                .map_or_else(
+                    || vec![CapScope::Employee(employee)],
+                    |line| owner_of(line).scopes(),
+                );
+            for scope in scopes {
+                *raises.entry(scope).or_insert(0) += amount;
+            }
         }
         for (scope, amount) in store::guardrails::period_raises(tx, tenant, period).await? {
             *raises.entry(scope).or_insert(0) += amount;
@@ -606,7 +644,7 @@ async fn check_budgets(
         }
     }
     for (period, scopes) in touched {
-        let budgets = Budgets::load(tx, tenant, &period, &scopes).await?;
+        let budgets = Budgets::load(tx, tenant, ctx, &period, &scopes).await?;
         if budgets.caps.is_empty() {
             continue;
         }

@@ -220,7 +220,17 @@ pub fn usage_message(summary: &UsageSummary) -> Message {
     .field("Data, last 30 days", summary.data_last_30_days.to_string())
     .field("Spend this month", summary.spent_this_period.to_string())
     .field("Monthly cap", cap)
+    .with_fields(shared_budget_fields(summary))
     .field("Days left", summary.days_left_in_period.to_string())
+}
+
+/// One field per shared budget: "Team Platform budget: 820.00 USD of 1,000.00 USD".
+fn shared_budget_fields(summary: &UsageSummary) -> Vec<(String, String)> {
+    summary
+        .shared_budgets
+        .iter()
+        .map(|b| (format!("{} budget", b.name), b.to_string()))
+        .collect()
 }
 
 /// `/esim status`.
@@ -257,7 +267,8 @@ fn with_usage(mut message: Message, ctx: &CardContext) -> Message {
             .field(
                 "Monthly cap",
                 usage.cap.map_or("none".to_owned(), |c| c.to_string()),
-            );
+            )
+            .with_fields(shared_budget_fields(usage));
     }
     if let Some(plan) = &ctx.plan_label {
         message = message.field("Plan", plan.clone());

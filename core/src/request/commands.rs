@@ -14,7 +14,7 @@ use crate::ids::{EmployeeId, RequestId, TenantId};
 use crate::line::lifecycle::IssueLine;
 use crate::line::{Line, LineState};
 use crate::money::{Bytes, Money};
-use crate::policy::{self, Facts, RoamingGrant, Verdict};
+use crate::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
 use crate::store::{self, Tx, now};
 
 #[derive(Debug, Clone)]
@@ -71,9 +71,28 @@ pub enum Fulfilment {
 pub struct UsageSummary {
     pub data_last_30_days: Bytes,
     pub spent_this_period: Money,
+    /// The employee's own monthly cap, with this month's approved raises.
     pub cap: Option<Money>,
+    /// The budgets the employee shares (team, cost centre, organisation): each adds up the
+    /// spend of every line in it, and the guardrails act when it reaches its cap.
+    pub shared_budgets: Vec<SharedBudget>,
     pub days_left_in_period: i64,
     pub lines: Vec<Line>,
+}
+
+/// A shared budget's spend so far this month against its cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedBudget {
+    /// "Team Platform", "Cost centre CC-100", "Organisation".
+    pub name: String,
+    pub spent: Money,
+    pub cap: Money,
+}
+
+impl std::fmt::Display for SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}", self.spent, self.cap)
+    }
 }
 
 const MAX_REASON_CHARS: usize = 500;
@@ -913,17 +932,47 @@ impl Lineup {
             today,
         )
         .await?;
-        let caps = store::policy::list_caps(&mut tx, tenant).await?;
-        let raised =
-            store::policy::cap_raised_minor(&mut tx, tenant, employee, &billing_period(today))
-                .await?;
-        let cap = policy::effective_cap(&caps, &person)
-            .map(|c| tenant_row.money(c.amount_minor + raised));
+        let standing = self
+            .budget_standing(&mut tx, tenant, &person, &billing_period(today))
+            .await?;
+        let money = |minor: i64| tenant_row.money(minor);
+        let cap = standing
+            .iter()
+            .find(|(cap, _)| matches!(cap.scope, CapScope::Employee(_)))
+            .map(|(_, check)| money(check.limit_minor));
+        let mut shared_budgets = Vec::new();
+        if standing
+            .iter()
+            .any(|(cap, _)| !matches!(cap.scope, CapScope::Employee(_)))
+        {
+            let teams = store::org::list_teams(&mut tx, tenant).await?;
+            let centres = store::org::list_cost_centres(&mut tx, tenant).await?;
+            for (cap, check) in &standing {
+                let name = match cap.scope {
+                    CapScope::Employee(_) => continue,
+                    CapScope::Team(id) => teams
+                        .iter()
+                        .find(|t| t.id == id)
+                        .map_or_else(|| "Team".to_owned(), |t| format!("Team {}", t.name)),
+                    CapScope::CostCentre(id) => centres.iter().find(|c| c.id == id).map_or_else(
+                        || "Cost centre".to_owned(),
+                        |c| format!("Cost centre {}", c.code),
+                    ),
+                    CapScope::Tenant => "Organisation".to_owned(),
+                };
+                shared_budgets.push(SharedBudget {
+                    name,
+                    spent: money(check.spent_minor),
+                    cap: money(check.limit_minor),
+                });
+            }
+        }
         let lines = store::lines::list_for_employee(&mut tx, tenant, employee).await?;
         Ok(UsageSummary {
             data_last_30_days: Bytes(data),
             spent_this_period: tenant_row.money(spent),
             cap,
+            shared_budgets,
             days_left_in_period: days_left_in_month(today),
             lines,
         })

@@ -100,26 +100,6 @@ pub async fn list_caps(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<BudgetC
     Ok(rows.into_iter().filter_map(CapRow::into_cap).collect())
 }
 
-pub async fn cap_raised_minor(
-    tx: &mut Tx,
-    tenant: TenantId,
-    employee: EmployeeId,
-    period: &str,
-) -> StoreResult<i64> {
-    let total: Option<i64> = on_tx!(tx, |conn| {
-        sqlx::query_scalar(
-            "SELECT CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
-             WHERE tenant_id = $1 AND employee_id = $2 AND period = $3",
-        )
-        .bind(tenant)
-        .bind(employee)
-        .bind(period)
-        .fetch_one(conn)
-        .await?
-    });
-    Ok(total.unwrap_or(0))
-}
-
 /// One raise per request: inserting it twice is a no-op. Returns whether it inserted.
 pub async fn insert_cap_raise(
     tx: &mut Tx,

@@ -439,7 +439,7 @@ async fn preview_cap(
             chrome: page.chrome(),
             heading: "Save this cap?".into(),
             change: format!(
-                "{who}: {} a month per employee, alerts at {}, and at the cap: {}.",
+                "{who}: {} a month for all of its lines together, alerts at {}, and at the cap: {}.",
                 page.tenant.money(cap.amount_minor),
                 thresholds_text(&cap.thresholds),
                 action_label(cap.action)

@@ -36,6 +36,8 @@ struct PendingRow {
     data_last_30_days: String,
     spent_this_period: String,
     cap: String,
+    /// (name, "spent of cap") for each budget the requester shares.
+    shared_budgets: Vec<(String, String)>,
     asked: String,
     expires: String,
     /// The deny form's error and typed reason, after a failed deny of this request.
@@ -101,6 +103,12 @@ async fn render(
             cap: usage
                 .and_then(|u| u.cap)
                 .map_or("no cap".to_owned(), |c| c.to_string()),
+            shared_budgets: usage.map_or_else(Vec::new, |u| {
+                u.shared_budgets
+                    .iter()
+                    .map(|b| (b.name.clone(), b.to_string()))
+                    .collect()
+            }),
             asked: when(request.created_at),
             expires: when(request.expires_at),
             deny_error: deny_error
