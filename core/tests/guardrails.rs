@@ -84,6 +84,23 @@ fn europe_plan(w: &World) -> lineup_core::plan::Plan {
     plan
 }
 
+/// The whole organisation's budget, alerting at 50 % and 80 %.
+async fn cap_organisation(w: &World, amount_minor: i64) {
+    w.lineup
+        .set_budget_cap(
+            w.tenant,
+            &ADMIN,
+            BudgetCap {
+                scope: CapScope::Tenant,
+                amount_minor,
+                thresholds: vec![50, 80],
+                action: CapAction::Alert,
+            },
+        )
+        .await
+        .unwrap();
+}
+
 async fn cap_ada(w: &World, amount_minor: i64, action: CapAction) {
     w.lineup
         .set_budget_cap(
@@ -674,19 +691,7 @@ both_backends!(
         europe_plan(&w);
         let ada = w.active_line(&w.ada, "ada-line").await;
         let alan = w.active_line(&w.alan, "alan-line").await;
-        w.lineup
-            .set_budget_cap(
-                w.tenant,
-                &ADMIN,
-                BudgetCap {
-                    scope: CapScope::Tenant,
-                    amount_minor: 8_000,
-                    thresholds: vec![50, 80],
-                    action: CapAction::Alert,
-                },
-            )
-            .await
-            .unwrap();
+        cap_organisation(&w, 8_000).await;
         // Twelve batches, each a GB on each line on a day of November (two records per day
         // to a line, so consecutive batches share their (line, day) rows).
         let mut pipeline = UsagePipeline::new(&w.lineup, w.tenant, NOW);
@@ -828,19 +833,7 @@ both_backends!(
             .update_settings(w.tenant, &ADMIN, settings)
             .await
             .unwrap();
-        w.lineup
-            .set_budget_cap(
-                w.tenant,
-                &ADMIN,
-                BudgetCap {
-                    scope: CapScope::Tenant,
-                    amount_minor: 3_000,
-                    thresholds: vec![50, 80],
-                    action: CapAction::Alert,
-                },
-            )
-            .await
-            .unwrap();
+        cap_organisation(&w, 3_000).await;
         // This month, as the wall clock sees it: cap raises are for the current month.
         let at = now();
         let first = [record(&ada, "r1", at - Duration::minutes(30), GB, "US")];

@@ -48,20 +48,10 @@ pub async fn claim(
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
 ) -> StoreResult<Option<QueuedEmailRow>> {
-    let pick = "SELECT id FROM outbound_emails
-         WHERE (state = 'queued' AND next_attempt_at <= $1)
-            OR (state = 'sending' AND locked_until < $1)
-         ORDER BY next_attempt_at LIMIT 1";
-    // Several workers on PostgreSQL skip each other's claims; SQLite has one writer anyway.
-    let lock = match tx {
-        Tx::Sqlite(_) => "",
-        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-    };
-    let sql = format!(
-        "UPDATE outbound_emails SET state = 'sending', locked_until = $2,
-             attempts = attempts + 1
-         WHERE id = ({pick}{lock})
-         RETURNING id, tenant_id, recipient, subject, body_sealed, attempts"
+    let sql = super::outbox_claim_sql(
+        tx,
+        "outbound_emails",
+        "id, tenant_id, recipient, subject, body_sealed, attempts",
     );
     Ok(on_tx!(tx, |conn| {
         sqlx::query_as(&sql)

@@ -276,3 +276,22 @@ pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
 /// Rows per `UNNEST` batch on PostgreSQL: large enough to amortise the round trip, small
 /// enough to keep each message a few megabytes.
 pub(crate) const POSTGRES_CHUNK: usize = 10_000;
+
+/// The claim shared by the outboxes (email, employee notices): the next due row of `table`
+/// (queued and due, or left `sending` by a worker whose lease ran out) is marked `sending`
+/// under a new lease (`$2`) with its attempt counted, as of `$1`, returning `columns`.
+/// Several workers on PostgreSQL skip each other's claims; SQLite has one writer anyway.
+fn outbox_claim_sql(tx: &Tx, table: &str, columns: &str) -> String {
+    let lock = match tx {
+        Tx::Sqlite(_) => "",
+        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        "UPDATE {table} SET state = 'sending', locked_until = $2, attempts = attempts + 1
+         WHERE id = (SELECT id FROM {table}
+             WHERE (state = 'queued' AND next_attempt_at <= $1)
+                OR (state = 'sending' AND locked_until < $1)
+             ORDER BY next_attempt_at LIMIT 1{lock})
+         RETURNING {columns}"
+    )
+}

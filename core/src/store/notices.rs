@@ -59,20 +59,7 @@ pub async fn claim(
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
 ) -> StoreResult<Option<NoticeRow>> {
-    let pick = "SELECT id FROM employee_notices
-         WHERE (state = 'queued' AND next_attempt_at <= $1)
-            OR (state = 'sending' AND locked_until < $1)
-         ORDER BY next_attempt_at LIMIT 1";
-    let lock = match tx {
-        Tx::Sqlite(_) => "",
-        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-    };
-    let sql = format!(
-        "UPDATE employee_notices SET state = 'sending', locked_until = $2,
-             attempts = attempts + 1
-         WHERE id = ({pick}{lock})
-         RETURNING {COLUMNS}"
-    );
+    let sql = super::outbox_claim_sql(tx, "employee_notices", COLUMNS);
     Ok(on_tx!(tx, |conn| {
         sqlx::query_as(&sql)
             .bind(now)
