@@ -88,6 +88,44 @@ impl UsageContext {
         })
     }
 
+    /// The records as rows to store, priced: those of this tenant's lines, each key once
+    /// (`report` counts the rest).
+    fn new_rows(
+        &self,
+        provider: &str,
+        records: &[UsageRecord],
+        report: &mut UsageReport,
+    ) -> Vec<UsageRow> {
+        let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            let Some(line_id) = self.by_subscription.get(&record.subscription_id).copied() else {
+                report.unknown_lines += 1;
+                continue;
+            };
+            if !seen.insert(&record.dedupe_key) {
+                report.duplicates += 1;
+                continue;
+            }
+            let mut row = UsageRow {
+                dedupe_key: format!("{provider}:{}", record.dedupe_key),
+                line_id,
+                started_at: record.started_at,
+                ended_at: record.ended_at,
+                data_bytes: record.data_bytes,
+                sms: record.sms,
+                voice_seconds: record.voice_seconds,
+                country: record.country.clone(),
+                roaming: record.roaming == Roaming::International,
+                cost_minor: 0,
+                observed_at: record.observed_at,
+            };
+            row.cost_minor = self.charge(&row).cost_minor();
+            rows.push(row);
+        }
+        rows
+    }
+
     pub fn owner(&self, line: LineId) -> Option<Owner> {
         self.lines.get(&line).map(owner_of)
     }
@@ -136,35 +174,8 @@ impl Lineup {
     ) -> CoreResult<UsageReport> {
         let mut tx = self.tenant_tx(tenant).await?;
         let ctx = UsageContext::load(&mut tx, tenant).await?;
-        let provider = self.provider().name();
         let mut report = UsageReport::default();
-        let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
-        let mut rows = Vec::with_capacity(records.len());
-        for record in records {
-            let Some(line_id) = ctx.by_subscription.get(&record.subscription_id).copied() else {
-                report.unknown_lines += 1;
-                continue;
-            };
-            if !seen.insert(&record.dedupe_key) {
-                report.duplicates += 1;
-                continue;
-            }
-            let mut row = UsageRow {
-                dedupe_key: format!("{provider}:{}", record.dedupe_key),
-                line_id,
-                started_at: record.started_at,
-                ended_at: record.ended_at,
-                data_bytes: record.data_bytes,
-                sms: record.sms,
-                voice_seconds: record.voice_seconds,
-                country: record.country.clone(),
-                roaming: record.roaming == Roaming::International,
-                cost_minor: 0,
-                observed_at: record.observed_at,
-            };
-            row.cost_minor = ctx.charge(&row).cost_minor();
-            rows.push(row);
-        }
+        let mut rows = ctx.new_rows(self.provider().name(), records, &mut report);
         let offered = rows.len();
         if let Stored::Only(stored) = store::usage::insert_records(&mut tx, tenant, &rows).await? {
             rows.retain(|r| stored.contains(&r.dedupe_key));
