@@ -28,10 +28,21 @@ pub struct EmployeeNotice {
 /// Why a notice could not be sent this time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeError {
-    /// Worth trying again later (the chat platform failed, the app is not installed yet).
+    /// Nothing reaches the employee yet: the organisation has no chat platform installed, or
+    /// the employee has no account on it. Tried again later, quietly.
+    Unreachable(String),
+    /// Worth trying again later (the chat platform failed).
     Temporary(String),
     /// Trying again cannot help.
     Permanent(String),
+}
+
+impl NoticeError {
+    fn into_reason(self) -> String {
+        match self {
+            Self::Unreachable(reason) | Self::Temporary(reason) | Self::Permanent(reason) => reason,
+        }
+    }
 }
 
 /// Delivers a notice to the employee: implemented by the chat adapters.
@@ -155,10 +166,19 @@ impl Lineup {
                     sent += 1;
                     Some(("employee.notified", None))
                 }
-                Err(NoticeError::Temporary(reason)) if notice.attempts < MAX_ATTEMPTS => {
+                Err(error)
+                    if notice.attempts < MAX_ATTEMPTS
+                        && !matches!(error, NoticeError::Permanent(_)) =>
+                {
                     // 1, 2, 4 … minutes, then capped at about four hours.
                     let wait = Duration::minutes(1 << (notice.attempts - 1).clamp(0, 8));
-                    tracing::warn!(notice = %notice.id, attempt = notice.attempts, %reason, "a notice to an employee failed; will retry");
+                    let quiet = matches!(error, NoticeError::Unreachable(_));
+                    let reason = error.into_reason();
+                    if quiet {
+                        tracing::debug!(notice = %notice.id, attempt = notice.attempts, %reason, "an employee cannot be reached yet; will retry");
+                    } else {
+                        tracing::warn!(notice = %notice.id, attempt = notice.attempts, %reason, "a notice to an employee failed; will retry");
+                    }
                     store::notices::retry_at(
                         &mut tx,
                         notice.tenant_id,
@@ -169,7 +189,8 @@ impl Lineup {
                     .await?;
                     None
                 }
-                Err(NoticeError::Temporary(reason) | NoticeError::Permanent(reason)) => {
+                Err(error) => {
+                    let reason = error.into_reason();
                     tracing::warn!(notice = %notice.id, %reason, "a notice to an employee was given up");
                     store::notices::give_up(&mut tx, notice.tenant_id, notice.id, &reason).await?;
                     Some(("employee.notice_failed", Some(reason)))

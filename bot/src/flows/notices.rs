@@ -31,11 +31,12 @@ impl NoticeSender for ChatFlows {
                 Err(e) => failures.push(format!("{}: {e}", platform.as_str())),
             }
         }
-        // Nothing installed yet, or the employee not found: both may change, so try later.
-        Err(NoticeError::Temporary(if failures.is_empty() {
-            "no chat platform is installed for the organisation".to_owned()
-        } else {
-            failures.join("; ")
-        }))
+        if failures.is_empty() {
+            // Nothing installed yet: that may change, so the notice waits.
+            return Err(NoticeError::Unreachable(
+                "no chat platform is installed for the organisation".to_owned(),
+            ));
+        }
+        Err(NoticeError::Temporary(failures.join("; ")))
     }
 }

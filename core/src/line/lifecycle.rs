@@ -353,8 +353,15 @@ impl Lineup {
         let count = pending.len();
         for op in pending {
             let tenant = op.tenant_id;
-            if let Err(e) = self.resume_operation(&Actor::System, op, check_once).await {
-                tracing::warn!(%tenant, error = %e, "resuming an in-flight provider operation failed");
+            match self.resume_operation(&Actor::System, op, check_once).await {
+                Ok(_) => {}
+                // Asked once and still running: the next sweep asks again.
+                Err(CoreError::ProviderTimeout(_)) => {
+                    tracing::debug!(%tenant, "a provider operation is still running");
+                }
+                Err(e) => {
+                    tracing::warn!(%tenant, error = %e, "resuming an in-flight provider operation failed");
+                }
             }
         }
         Ok(count)
