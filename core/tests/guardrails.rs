@@ -227,6 +227,14 @@ both_backends!(
                 "Your line is back"
             ]
         );
+        assert!(
+            notices[0]
+                .2
+                .text
+                .starts_with("Ada Tester's budget passed 50%"),
+            "people's names, not ids: {}",
+            notices[0].2.text
+        );
         let (_, _, suspended) = &notices[2];
         assert!(
             suspended.text.contains("reached its cap"),

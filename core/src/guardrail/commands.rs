@@ -660,11 +660,13 @@ async fn check_budgets(
                 _ => None,
             };
             for threshold in &check.thresholds_reached {
-                let alert =
-                    budget_alert(ctx, cap, &check, &period, *threshold).for_employee(employee);
-                if !raised.contains(&alert.dedupe_key) {
-                    found.alert(alert);
+                if raised.contains(&budget_alert_key(cap.scope, &period, *threshold)) {
+                    continue;
                 }
+                let whose = budget_owner_name(tx, tenant, cap.scope).await?;
+                let alert = budget_alert(ctx, cap, &check, &period, *threshold, &whose)
+                    .for_employee(employee);
+                found.alert(alert);
             }
             let action = line_action_for(cap.action);
             if let (true, Some(kind), true) = (check.cap_reached, action, period == current) {
@@ -680,12 +682,35 @@ async fn check_budgets(
     Ok(())
 }
 
+/// Whose budget a scope's is, as people say it: "The organisation's", "Team Platform's",
+/// "Cost centre CC-100's", "Ada Tester's".
+async fn budget_owner_name(tx: &mut Tx, tenant: TenantId, scope: CapScope) -> CoreResult<String> {
+    let name = match scope {
+        CapScope::Tenant => return Ok("The organisation's".to_owned()),
+        CapScope::Team(id) => store::org::list_teams(tx, tenant)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .map(|t| format!("Team {}", t.name)),
+        CapScope::CostCentre(id) => store::org::list_cost_centres(tx, tenant)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| format!("Cost centre {}", c.code)),
+        CapScope::Employee(id) => store::employees::get(tx, tenant, id)
+            .await?
+            .map(|e| e.full_name()),
+    };
+    Ok(format!("{}'s", name.unwrap_or_else(|| scope_label(scope))))
+}
+
 fn budget_alert(
     ctx: &UsageContext,
     cap: &BudgetCap,
     check: &CapCheck,
     period: &str,
     threshold: u8,
+    whose: &str,
 ) -> Alert {
     let money = |m: i64| ctx.tenant.money(m).to_string();
     let scope = scope_label(cap.scope);
@@ -698,7 +723,7 @@ fn budget_alert(
         (
             AlertKind::BudgetCapReached,
             format!(
-                "The {scope} budget reached its cap: {} of {} in {period}; {outcome}.",
+                "{whose} budget reached its cap: {} of {} in {period}; {outcome}.",
                 money(check.spent_minor),
                 money(check.limit_minor)
             ),
@@ -707,7 +732,7 @@ fn budget_alert(
         (
             AlertKind::BudgetThreshold,
             format!(
-                "The {scope} budget passed {threshold}%: {} of {} in {period}.",
+                "{whose} budget passed {threshold}%: {} of {} in {period}.",
                 money(check.spent_minor),
                 money(check.limit_minor)
             ),
