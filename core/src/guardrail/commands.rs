@@ -643,6 +643,7 @@ async fn check_budgets(
                 .extend(owner.scopes());
         }
     }
+    let mut owners = BudgetOwners::default();
     for (period, scopes) in touched {
         let budgets = Budgets::load(tx, tenant, ctx, &period, &scopes).await?;
         if budgets.caps.is_empty() {
@@ -663,7 +664,7 @@ async fn check_budgets(
                 if raised.contains(&budget_alert_key(cap.scope, &period, *threshold)) {
                     continue;
                 }
-                let whose = budget_owner_name(tx, tenant, cap.scope).await?;
+                let whose = owners.name(tx, tenant, cap.scope).await?;
                 let alert = budget_alert(ctx, cap, &check, &period, *threshold, &whose)
                     .for_employee(employee);
                 found.alert(alert);
@@ -683,25 +684,44 @@ async fn check_budgets(
 }
 
 /// Whose budget a scope's is, as people say it: "The organisation's", "Team Platform's",
-/// "Cost centre CC-100's", "Ada Tester's".
-async fn budget_owner_name(tx: &mut Tx, tenant: TenantId, scope: CapScope) -> CoreResult<String> {
-    let name = match scope {
-        CapScope::Tenant => return Ok("The organisation's".to_owned()),
-        CapScope::Team(id) => store::org::list_teams(tx, tenant)
-            .await?
-            .into_iter()
-            .find(|t| t.id == id)
-            .map(|t| format!("Team {}", t.name)),
-        CapScope::CostCentre(id) => store::org::list_cost_centres(tx, tenant)
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .map(|c| format!("Cost centre {}", c.code)),
-        CapScope::Employee(id) => store::employees::get(tx, tenant, id)
-            .await?
-            .map(|e| e.full_name()),
-    };
-    Ok(format!("{}'s", name.unwrap_or_else(|| scope_label(scope))))
+/// "Cost centre CC-100's", "Ada Tester's". Looked up only for new alerts; teams and cost
+/// centres once per batch.
+#[derive(Default)]
+struct BudgetOwners {
+    teams: Option<HashMap<TeamId, String>>,
+    cost_centres: Option<HashMap<CostCentreId, String>>,
+}
+
+impl BudgetOwners {
+    async fn name(&mut self, tx: &mut Tx, tenant: TenantId, scope: CapScope) -> CoreResult<String> {
+        let name = match scope {
+            CapScope::Tenant => return Ok("The organisation's".to_owned()),
+            CapScope::Team(id) => {
+                if self.teams.is_none() {
+                    let teams = store::org::list_teams(tx, tenant).await?;
+                    self.teams = Some(teams.into_iter().map(|t| (t.id, t.name)).collect());
+                }
+                self.teams
+                    .as_ref()
+                    .and_then(|t| t.get(&id))
+                    .map(|n| format!("Team {n}"))
+            }
+            CapScope::CostCentre(id) => {
+                if self.cost_centres.is_none() {
+                    let centres = store::org::list_cost_centres(tx, tenant).await?;
+                    self.cost_centres = Some(centres.into_iter().map(|c| (c.id, c.code)).collect());
+                }
+                self.cost_centres
+                    .as_ref()
+                    .and_then(|c| c.get(&id))
+                    .map(|code| format!("Cost centre {code}"))
+            }
+            CapScope::Employee(id) => store::employees::get(tx, tenant, id)
+                .await?
+                .map(|e| e.full_name()),
+        };
+        Ok(format!("{}'s", name.unwrap_or_else(|| scope_label(scope))))
+    }
 }
 
 fn budget_alert(
