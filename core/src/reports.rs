@@ -483,7 +483,7 @@ impl Lineup {
                 store_reports::lines(&mut tx, tenant, &scope).await?,
                 store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
                 store::policy::list_caps(&mut tx, tenant).await?,
-                store_reports::cap_raises(&mut tx, tenant, &current.period()).await?,
+                store::policy::cap_raises_for_period(&mut tx, tenant, &current.period()).await?,
             ),
             None => Default::default(),
         };

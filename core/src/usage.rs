@@ -277,15 +277,15 @@ impl Lineup {
     }
 }
 
+/// Batches a pipeline keeps in flight: one rolling up, one waiting for its turn with its records
+/// stored, one storing its records.
+const PIPELINE_DEPTH: usize = 3;
+
 /// Records a stream of batches for one tenant, each in its own transaction (`record_usage_at`).
 /// On PostgreSQL later batches store their records while an earlier one rolls up and checks
 /// its caps (rollups take turns, see `store::usage::lock_rollups`), so the database works on
 /// more than one core; SQLite writes one transaction at a time, so there batches simply follow
 /// each other.
-/// Batches a pipeline keeps in flight: one rolling up, one waiting for its turn with its records
-/// stored, one storing its records.
-const PIPELINE_DEPTH: usize = 3;
-
 pub struct UsagePipeline {
     lineup: Lineup,
     tenant: TenantId,

@@ -79,14 +79,13 @@ impl Lineup {
         person: &crate::employee::Employee,
         period: &str,
     ) -> CoreResult<Vec<(BudgetCap, CapCheck)>> {
-        let ctx = UsageContext::load(tx, tenant).await?;
         let owner = Owner {
             employee: person.id,
             team: person.team_id,
             cost_centre: person.cost_centre_id,
         };
         let scopes: HashSet<CapScope> = owner.scopes().into_iter().collect();
-        let budgets = Budgets::load(tx, tenant, &ctx, period, &scopes).await?;
+        let budgets = Budgets::load(tx, tenant, period, &scopes).await?;
         Ok(budgets
             .checks()
             .into_iter()
@@ -356,7 +355,7 @@ impl Lineup {
             .filter_map(|action| ctx.owner(action.line_id))
             .flat_map(|owner| owner.scopes())
             .collect();
-        let budgets = Budgets::load(&mut tx, tenant, &ctx, period, &scopes).await?;
+        let budgets = Budgets::load(&mut tx, tenant, period, &scopes).await?;
         drop(tx);
         let mut lifted = 0;
         for action in candidates {
@@ -569,7 +568,6 @@ impl Budgets {
     async fn load(
         tx: &mut Tx,
         tenant: TenantId,
-        ctx: &UsageContext,
         period: &str,
         touched: &HashSet<CapScope>,
     ) -> CoreResult<Self> {
@@ -589,16 +587,15 @@ impl Budgets {
         // counts their spend (their own, their team's, cost centre's and the organisation's)
         // gets that much more room.
         let mut raises: HashMap<CapScope, i64> = HashMap::new();
-        for (employee, amount) in store::policy::cap_raises_for_period(tx, tenant, period).await? {
-            let scopes = ctx
-                .lines
-                .values()
-                .find(|line| line.employee_id == employee)
-                .map_or_else(
-                    || vec![CapScope::Employee(employee)],
-                    |line| owner_of(line).scopes(),
-                );
-            for scope in scopes {
+        for (employee, team, cost_centre, amount) in
+            store::policy::cap_raises_by_owner(tx, tenant, period).await?
+        {
+            let owner = Owner {
+                employee,
+                team,
+                cost_centre,
+            };
+            for scope in owner.scopes() {
                 *raises.entry(scope).or_insert(0) += amount;
             }
         }
@@ -645,7 +642,7 @@ async fn check_budgets(
     }
     let mut owners = BudgetOwners::default();
     for (period, scopes) in touched {
-        let budgets = Budgets::load(tx, tenant, ctx, &period, &scopes).await?;
+        let budgets = Budgets::load(tx, tenant, &period, &scopes).await?;
         if budgets.caps.is_empty() {
             continue;
         }

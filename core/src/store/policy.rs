@@ -3,7 +3,7 @@
 use time::Date;
 
 use super::{StoreResult, Tx, on_tx};
-use crate::ids::{EmployeeId, LineId, RequestId, TenantId};
+use crate::ids::{CostCentreId, EmployeeId, LineId, RequestId, TeamId, TenantId};
 use crate::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 
 #[derive(sqlx::FromRow)]
@@ -333,6 +333,29 @@ pub async fn grants_covering_since(
             .await?
     });
     Ok(rows.into_iter().map(RoamingGrant::from).collect())
+}
+
+/// Each employee's approved cap raises for one billing period, with the employee's team and
+/// cost centre: the budgets the raise makes room in.
+pub async fn cap_raises_by_owner(
+    tx: &mut Tx,
+    tenant: TenantId,
+    period: &str,
+) -> StoreResult<Vec<(EmployeeId, Option<TeamId>, Option<CostCentreId>, i64)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT r.employee_id, e.team_id, e.cost_centre_id,
+                 CAST(SUM(r.amount_minor) AS BIGINT)
+             FROM cap_raises r
+             JOIN employees e ON e.tenant_id = r.tenant_id AND e.id = r.employee_id
+             WHERE r.tenant_id = $1 AND r.period = $2
+             GROUP BY r.employee_id, e.team_id, e.cost_centre_id",
+        )
+        .bind(tenant)
+        .bind(period)
+        .fetch_all(conn)
+        .await?
+    }))
 }
 
 /// Each employee's approved cap raises for one billing period.

@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use time::{Date, OffsetDateTime};
 
 use super::query::{Arg, Sql, fetch_all};
-use super::{StoreResult, Tx, on_tx};
+use super::{StoreResult, Tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use crate::store::usage::DailyUsage;
 
@@ -399,24 +399,6 @@ pub async fn usage_by_cost_centre(
     scope_conditions(&mut sql, scope);
     sql.push(" GROUP BY e.cost_centre_id, u.month");
     Ok(fetch_all!(tx, CostCentreUsage, sql))
-}
-
-/// Sum of cap raises granted per employee for one billing period (`YYYY-MM`).
-pub async fn cap_raises(
-    tx: &mut Tx,
-    tenant: TenantId,
-    period: &str,
-) -> StoreResult<Vec<(EmployeeId, i64)>> {
-    Ok(on_tx!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT employee_id, CAST(SUM(amount_minor) AS BIGINT) FROM cap_raises
-             WHERE tenant_id = $1 AND period = $2 GROUP BY employee_id",
-        )
-        .bind(tenant)
-        .bind(period)
-        .fetch_all(conn)
-        .await?
-    }))
 }
 
 /// Where a page of the usage export starts: after this line's day or month.
