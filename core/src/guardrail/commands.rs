@@ -640,7 +640,7 @@ async fn check_budgets(
                 .extend(owner.scopes());
         }
     }
-    let mut owners = BudgetOwners::default();
+    let mut names = ScopeNames::default();
     for (period, scopes) in touched {
         let budgets = Budgets::load(tx, tenant, &period, &scopes).await?;
         if budgets.caps.is_empty() {
@@ -661,7 +661,7 @@ async fn check_budgets(
                 if raised.contains(&budget_alert_key(cap.scope, &period, *threshold)) {
                     continue;
                 }
-                let whose = owners.name(tx, tenant, cap.scope).await?;
+                let whose = names.whose(tx, tenant, cap.scope).await?;
                 let alert = budget_alert(ctx, cap, &check, &period, *threshold, &whose)
                     .for_employee(employee);
                 found.alert(alert);
@@ -680,19 +680,23 @@ async fn check_budgets(
     Ok(())
 }
 
-/// Whose budget a scope's is, as people say it: "The organisation's", "Team Platform's",
-/// "Cost centre CC-100's", "Ada Tester's". Looked up only for new alerts; teams and cost
-/// centres once per batch.
+/// What people call a cap's scope: "Organisation", "Team Platform", "Cost centre CC-100",
+/// "Ada Tester". Teams and cost centres are read once, on first use.
 #[derive(Default)]
-struct BudgetOwners {
+pub(crate) struct ScopeNames {
     teams: Option<HashMap<TeamId, String>>,
     cost_centres: Option<HashMap<CostCentreId, String>>,
 }
 
-impl BudgetOwners {
-    async fn name(&mut self, tx: &mut Tx, tenant: TenantId, scope: CapScope) -> CoreResult<String> {
+impl ScopeNames {
+    pub(crate) async fn name(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        scope: CapScope,
+    ) -> CoreResult<String> {
         let name = match scope {
-            CapScope::Tenant => return Ok("The organisation's".to_owned()),
+            CapScope::Tenant => return Ok("Organisation".to_owned()),
             CapScope::Team(id) => {
                 if self.teams.is_none() {
                     let teams = store::org::list_teams(tx, tenant).await?;
@@ -717,7 +721,20 @@ impl BudgetOwners {
                 .await?
                 .map(|e| e.full_name()),
         };
-        Ok(format!("{}'s", name.unwrap_or_else(|| scope_label(scope))))
+        Ok(name.unwrap_or_else(|| scope_label(scope)))
+    }
+
+    /// Whose budget it is: "The organisation's", "Team Platform's", "Ada Tester's".
+    async fn whose(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        scope: CapScope,
+    ) -> CoreResult<String> {
+        Ok(match scope {
+            CapScope::Tenant => "The organisation's".to_owned(),
+            _ => format!("{}'s", self.name(tx, tenant, scope).await?),
+        })
     }
 }
 

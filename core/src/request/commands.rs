@@ -10,6 +10,7 @@ use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
+use crate::guardrail::commands::ScopeNames;
 use crate::ids::{EmployeeId, RequestId, TenantId};
 use crate::line::lifecycle::IssueLine;
 use crate::line::{Line, LineState};
@@ -940,28 +941,12 @@ impl Lineup {
             .iter()
             .find(|(cap, _)| matches!(cap.scope, CapScope::Employee(_)))
             .map(|(_, check)| money(check.limit_minor));
+        let mut names = ScopeNames::default();
         let mut shared_budgets = Vec::new();
-        if standing
-            .iter()
-            .any(|(cap, _)| !matches!(cap.scope, CapScope::Employee(_)))
-        {
-            let teams = store::org::list_teams(&mut tx, tenant).await?;
-            let centres = store::org::list_cost_centres(&mut tx, tenant).await?;
-            for (cap, check) in &standing {
-                let name = match cap.scope {
-                    CapScope::Employee(_) => continue,
-                    CapScope::Team(id) => teams
-                        .iter()
-                        .find(|t| t.id == id)
-                        .map_or_else(|| "Team".to_owned(), |t| format!("Team {}", t.name)),
-                    CapScope::CostCentre(id) => centres.iter().find(|c| c.id == id).map_or_else(
-                        || "Cost centre".to_owned(),
-                        |c| format!("Cost centre {}", c.code),
-                    ),
-                    CapScope::Tenant => "Organisation".to_owned(),
-                };
+        for (cap, check) in &standing {
+            if !matches!(cap.scope, CapScope::Employee(_)) {
                 shared_budgets.push(SharedBudget {
-                    name,
+                    name: names.name(&mut tx, tenant, cap.scope).await?,
                     spent: money(check.spent_minor),
                     cap: money(check.limit_minor),
                 });
