@@ -439,7 +439,7 @@ async fn deliver_alerts(
     let mut delivered = 0;
     for delivery in lineup.alerts_to_deliver(50).await? {
         let tenant = delivery.alert.tenant_id;
-        for platform in [Platform::Slack, Platform::Teams, Platform::Discord] {
+        for platform in Platform::ALL {
             let Some(workspace) = lineup.workspace_of_tenant(tenant, platform).await? else {
                 continue;
             };

@@ -16,6 +16,9 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform, in the order messages for a tenant try them: Slack first.
+    pub const ALL: [Self; 3] = [Self::Slack, Self::Teams, Self::Discord];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Slack => "slack",

@@ -55,9 +55,7 @@ impl ChatFlows {
 
 /// Platforms by their stored name.
 pub(crate) fn platform_named(name: &str) -> Option<Platform> {
-    [Platform::Slack, Platform::Teams, Platform::Discord]
-        .into_iter()
-        .find(|p| p.as_str() == name)
+    Platform::ALL.into_iter().find(|p| p.as_str() == name)
 }
 
 pub(crate) fn log_failure(what: &str, error: &CoreError) {

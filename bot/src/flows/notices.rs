@@ -10,7 +10,7 @@ use super::ChatFlows;
 impl NoticeSender for ChatFlows {
     async fn send_notice(&self, notice: &EmployeeNotice) -> Result<(), NoticeError> {
         let mut failures = Vec::new();
-        for platform in [Platform::Slack, Platform::Teams, Platform::Discord] {
+        for platform in Platform::ALL {
             let workspace = self
                 .lineup
                 .workspace_of_tenant(notice.tenant_id, platform)
