@@ -120,19 +120,20 @@ impl Lineup {
             let mut tx = self.store().system().await?;
             match outcome {
                 Ok(()) => {
-                    store::mail::mark_sent(&mut tx, row.id, store::now()).await?;
+                    store::mail::mark_sent(&mut tx, row.tenant_id, row.id, store::now()).await?;
                     report.sent += 1;
                 }
                 Err(MailError::Temporary(reason)) if row.attempts < MAX_ATTEMPTS => {
                     // 1, 2, 4 … minutes, then capped at a few hours.
                     let wait = Duration::minutes(1 << (row.attempts - 1).clamp(0, 8));
                     tracing::warn!(email = %row.id, attempt = row.attempts, %reason, "email delivery failed; will retry");
-                    store::mail::retry_at(&mut tx, row.id, now + wait, &reason).await?;
+                    store::mail::retry_at(&mut tx, row.tenant_id, row.id, now + wait, &reason)
+                        .await?;
                     report.retrying += 1;
                 }
                 Err(e) => {
                     tracing::error!(email = %row.id, error = %e, "email delivery failed for good");
-                    store::mail::give_up(&mut tx, row.id, &e.to_string()).await?;
+                    store::mail::give_up(&mut tx, row.tenant_id, row.id, &e.to_string()).await?;
                     report.failed += 1;
                 }
             }

@@ -63,48 +63,57 @@ pub async fn claim(
 }
 
 /// Delivered: never sent again, and the sealed body (a live link) is erased.
-pub async fn mark_sent(tx: &mut Tx, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+pub async fn mark_sent(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE outbound_emails SET state = 'sent', sent_at = $2, body_sealed = $3,
                  locked_until = NULL, last_error = NULL
-             WHERE id = $1",
+             WHERE tenant_id = $4 AND id = $1",
         )
         .bind(id)
         .bind(at)
         .bind(Vec::<u8>::new())
+        .bind(tenant)
         .execute(conn)
         .await?;
     });
     Ok(())
 }
 
-pub async fn retry_at(tx: &mut Tx, id: Uuid, at: OffsetDateTime, error: &str) -> StoreResult<()> {
+pub async fn retry_at(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    at: OffsetDateTime,
+    error: &str,
+) -> StoreResult<()> {
+    let sql = super::outbox_retry_sql("outbound_emails");
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE outbound_emails SET state = 'queued', next_attempt_at = $2, last_error = $3,
-                 locked_until = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(error)
-        .execute(conn)
-        .await?;
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(at)
+            .bind(error)
+            .bind(tenant)
+            .execute(conn)
+            .await?;
     });
     Ok(())
 }
 
-pub async fn give_up(tx: &mut Tx, id: Uuid, error: &str) -> StoreResult<()> {
+pub async fn give_up(tx: &mut Tx, tenant: TenantId, id: Uuid, error: &str) -> StoreResult<()> {
+    let sql = super::outbox_give_up_sql("outbound_emails");
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE outbound_emails SET state = 'failed', last_error = $2, locked_until = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(error)
-        .execute(conn)
-        .await?;
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(error)
+            .bind(tenant)
+            .execute(conn)
+            .await?;
     });
     Ok(())
 }

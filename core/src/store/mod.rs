@@ -295,3 +295,20 @@ fn outbox_claim_sql(tx: &Tx, table: &str, columns: &str) -> String {
          RETURNING {columns}"
     )
 }
+
+/// Puts an outbox row back in the queue until `$2`, with the reason it failed (`$3`).
+fn outbox_retry_sql(table: &str) -> String {
+    format!(
+        "UPDATE {table} SET state = 'queued', next_attempt_at = $2, last_error = $3,
+             locked_until = NULL
+         WHERE tenant_id = $4 AND id = $1"
+    )
+}
+
+/// Gives an outbox row up, with the reason (`$2`).
+fn outbox_give_up_sql(table: &str) -> String {
+    format!(
+        "UPDATE {table} SET state = 'failed', last_error = $2, locked_until = NULL
+         WHERE tenant_id = $3 AND id = $1"
+    )
+}

@@ -97,33 +97,28 @@ pub async fn retry_at(
     at: OffsetDateTime,
     error: &str,
 ) -> StoreResult<()> {
+    let sql = super::outbox_retry_sql("employee_notices");
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE employee_notices SET state = 'queued', next_attempt_at = $2, last_error = $3,
-                 locked_until = NULL
-             WHERE tenant_id = $4 AND id = $1",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(error)
-        .bind(tenant)
-        .execute(conn)
-        .await?;
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(at)
+            .bind(error)
+            .bind(tenant)
+            .execute(conn)
+            .await?;
     });
     Ok(())
 }
 
 pub async fn give_up(tx: &mut Tx, tenant: TenantId, id: Uuid, error: &str) -> StoreResult<()> {
+    let sql = super::outbox_give_up_sql("employee_notices");
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE employee_notices SET state = 'failed', last_error = $2, locked_until = NULL
-             WHERE tenant_id = $3 AND id = $1",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(tenant)
-        .execute(conn)
-        .await?;
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(error)
+            .bind(tenant)
+            .execute(conn)
+            .await?;
     });
     Ok(())
 }
