@@ -365,6 +365,33 @@ async fn view_submission_values_and_errors() {
 }
 
 #[tokio::test]
+async fn a_replay_with_the_signature_re_cased_is_still_a_replay() {
+    let app = start(Recorder::new()).await;
+    let body = command_body(TEAM, "usage", &app.fake.response_url("c1"));
+    let ts = ts_now();
+    let sig = sign_slack_request(SECRET, &ts, body.as_bytes());
+    let hex = sig.trim_start_matches("v0=");
+    for signature in [
+        sig.clone(),
+        format!("v0={}", hex.to_ascii_uppercase()),
+        format!(" {sig} "),
+    ] {
+        let r = app
+            .post_raw(
+                "/slack/commands",
+                &body,
+                Some(&ts),
+                Some(&signature),
+                true,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{signature}");
+    }
+    assert_eq!(app.handler.got().len(), 1, "handled once");
+}
+
+#[tokio::test]
 async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
     let app = start(Recorder::new()).await;
     let r = app
