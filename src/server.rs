@@ -390,7 +390,7 @@ pub async fn serve(
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
 /// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
 /// tell employees by direct message what guardrails did to their lines; deliver queued email
-/// (retrying failed sends).
+/// (retrying failed sends); free custom domains left unverified.
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
     let worker = format!(
         "lineup-{}-{}",
@@ -424,6 +424,11 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Maile
         }
         if let Err(e) = lineup.deliver_due_emails(mailer.as_ref(), now).await {
             tracing::warn!(error = %e, "delivering queued email failed");
+        }
+        match lineup.prune_stale_domain_claims(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(domains = n, "freed custom domains left unverified"),
+            Err(e) => tracing::warn!(error = %e, "freeing unverified custom domains failed"),
         }
     }
 }

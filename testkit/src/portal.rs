@@ -398,6 +398,30 @@ impl PortalWorld {
         tx.commit().await.unwrap();
     }
 
+    /// Make every unverified custom-domain claim of every tenant `days` old.
+    pub async fn age_domain_claims(&self, days: i64) {
+        let claimed = lineup_core::store::now() - time::Duration::days(days);
+        let sql = "UPDATE tenant_domains SET created_at = $1 WHERE verified_at IS NULL";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query(sql)
+                    .bind(claimed)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query(sql)
+                    .bind(claimed)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
     /// The actions recorded in `tenant`'s audit log about one subject, oldest first.
     pub async fn audit_in(
         &self,
