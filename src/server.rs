@@ -390,7 +390,7 @@ pub async fn serve(
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
 /// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
 /// tell employees by direct message what guardrails did to their lines; deliver queued email
-/// (retrying failed sends); free custom domains left unverified.
+/// (retrying failed sends); free custom domains left unverified and delete expired sessions.
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
     let worker = format!(
         "lineup-{}-{}",
@@ -429,6 +429,9 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Maile
             Ok(0) => {}
             Ok(n) => tracing::info!(domains = n, "freed custom domains left unverified"),
             Err(e) => tracing::warn!(error = %e, "freeing unverified custom domains failed"),
+        }
+        if let Err(e) = lineup.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "deleting expired portal sessions failed");
         }
     }
 }

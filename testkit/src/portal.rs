@@ -398,6 +398,36 @@ impl PortalWorld {
         tx.commit().await.unwrap();
     }
 
+    /// Make every session of every tenant expire now, as if its time had passed.
+    pub async fn expire_sessions(&self) {
+        let past = lineup_core::store::now() - time::Duration::seconds(1);
+        let sql = "UPDATE sessions SET expires_at = $1";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query(sql).bind(past).execute(&mut **t).await.unwrap();
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query(sql).bind(past).execute(&mut **t).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// How many session rows are stored, expired or not, across every tenant.
+    pub async fn stored_sessions(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM sessions";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+        }
+    }
+
     /// Make every unverified custom-domain claim of every tenant `days` old.
     pub async fn age_domain_claims(&self, days: i64) {
         let claimed = lineup_core::store::now() - time::Duration::days(days);
