@@ -688,3 +688,27 @@ async fn images_and_latin1_uploads_are_refused_with_what_to_do() {
     empty_form.assert_contains("choose a CSV file");
     assert_eq!(people(&w).await, 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn employees_page_numbers_out_of_range_are_refused_clearly() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = w.signed_in(ADMIN).await;
+    for page in [
+        "9223372036854775807",
+        "184467440737095517",
+        "1000001",
+        "0",
+        "-3",
+        "two",
+    ] {
+        let answer = browser.get(&format!("/employees?page={page}")).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "page={page}"
+        );
+        answer.assert_contains("is not a page number from 1 to 1000000");
+    }
+    // The highest page accepted is simply empty.
+    browser.get("/employees?page=1000000").await.assert_ok();
+}
