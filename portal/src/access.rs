@@ -88,6 +88,8 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Root, "POST", "/signup", P::Public),
     rule(Root, "GET", "/static/portal.css", P::Public),
     rule(Tenant, "GET", "/static/portal.css", P::Public),
+    rule(Root, "GET", "/static/portal.js", P::Public),
+    rule(Tenant, "GET", "/static/portal.js", P::Public),
     rule(Tenant, "GET", "/login", P::Public),
     rule(Tenant, "POST", "/login", P::Public),
     rule(Tenant, "POST", "/logout", P::SignedIn),
