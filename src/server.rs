@@ -104,7 +104,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         Some(settings) => {
             let (client, slack_config) = slack_client(config, settings)?;
             transports.push(Arc::new(SlackTransport::new(client.clone())));
-            Some((client, slack_config, settings))
+            Some((client, slack_config))
         }
         None => None,
     };
@@ -133,20 +133,13 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         ),
         None => None,
     };
-    let slack = slack_client.map(|(client, slack_config, settings)| {
-        // The install link is signed with the signing secret: only this server can mint one.
-        let install_state = InstallState::new(settings.signing_secret.as_bytes().to_vec());
+    let slack = slack_client.map(|(client, slack_config)| {
         let after_install = format!("{}/", public_url(config));
-        let app = SlackApp::new(
-            flows.clone(),
-            client.clone(),
-            install_state.clone(),
-            after_install,
-        );
+        let app = SlackApp::new(flows.clone(), client.clone(), after_install);
         let state = SlackState::with_client(slack_config, app, client);
         SlackParts {
+            install_state: state.install_state().clone(),
             state,
-            install_state,
         }
     });
     let mailer: Arc<dyn Mailer> = match &config.smtp {
