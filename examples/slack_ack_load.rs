@@ -66,7 +66,11 @@ impl SlackHandler for Instant200 {
         ViewReply::Close
     }
     async fn workspace_event(&self, _: WorkspaceEvent) {}
-    async fn installed(&self, _: &str, _: Installation) -> Result<String, String> {
+    async fn installed(
+        &self,
+        _: lineup_core::ids::TenantId,
+        _: Installation,
+    ) -> Result<String, String> {
         Err("not in a load test".into())
     }
 }
@@ -249,7 +253,7 @@ async fn full_stack(
     secret: &str,
 ) -> anyhow::Result<(String, Box<dyn std::any::Any + Send>, String, Click)> {
     use lineup_bot::flows::ChatFlows;
-    use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackTransport};
+    use lineup_bot::slack::{SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
     use lineup_core::chat::Platform;
     use lineup_core::request::RequestDetails;
@@ -300,12 +304,7 @@ async fn full_stack(
         world.lineup.clone(),
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
-    let app = SlackApp::new(
-        flows,
-        client.clone(),
-        InstallState::new(b"k".to_vec()),
-        "/".into(),
-    );
+    let app = SlackApp::new(flows, client.clone(), "/".into());
     let router = slack_router(SlackState::with_client(config, app, client));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

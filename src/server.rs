@@ -104,7 +104,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         Some(settings) => {
             let (client, slack_config) = slack_client(config, settings)?;
             transports.push(Arc::new(SlackTransport::new(client.clone())));
-            Some((client, slack_config, settings))
+            Some((client, slack_config))
         }
         None => None,
     };
@@ -133,20 +133,13 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         ),
         None => None,
     };
-    let slack = slack_client.map(|(client, slack_config, settings)| {
-        // The install link is signed with the signing secret: only this server can mint one.
-        let install_state = InstallState::new(settings.signing_secret.as_bytes().to_vec());
+    let slack = slack_client.map(|(client, slack_config)| {
         let after_install = format!("{}/", public_url(config));
-        let app = SlackApp::new(
-            flows.clone(),
-            client.clone(),
-            install_state.clone(),
-            after_install,
-        );
+        let app = SlackApp::new(flows.clone(), client.clone(), after_install);
         let state = SlackState::with_client(slack_config, app, client);
         SlackParts {
+            install_state: state.install_state().clone(),
             state,
-            install_state,
         }
     });
     let mailer: Arc<dyn Mailer> = match &config.smtp {
@@ -390,7 +383,7 @@ pub async fn serve(
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
 /// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
 /// tell employees by direct message what guardrails did to their lines; deliver queued email
-/// (retrying failed sends).
+/// (retrying failed sends); free custom domains left unverified and delete expired sessions.
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
     let worker = format!(
         "lineup-{}-{}",
@@ -424,6 +417,14 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Maile
         }
         if let Err(e) = lineup.deliver_due_emails(mailer.as_ref(), now).await {
             tracing::warn!(error = %e, "delivering queued email failed");
+        }
+        match lineup.prune_stale_domain_claims(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(domains = n, "freed custom domains left unverified"),
+            Err(e) => tracing::warn!(error = %e, "freeing unverified custom domains failed"),
+        }
+        if let Err(e) = lineup.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "deleting expired portal sessions failed");
         }
     }
 }

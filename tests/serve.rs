@@ -358,8 +358,30 @@ fn slack_is_mounted_installable_and_verified() {
         "{}/slack/oauth/callback?code=code-1&state={state}",
         server.url
     );
-    let installed = runtime
+    // Slack's redirect back, in a browser that did not open the link: refused, code unspent.
+    let stranger = runtime
         .block_on(no_redirects.get(&callback).send())
+        .unwrap();
+    assert_eq!(stranger.status(), 400);
+    // The admin's browser opens the link (marked with a cookie), then comes back from Slack.
+    let install_path = &link[link.find("/slack/install").unwrap()..];
+    let opened = runtime
+        .block_on(
+            no_redirects
+                .get(format!("{}{install_path}", server.url))
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(opened.status(), 302);
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let installed = runtime
+        .block_on(no_redirects.get(&callback).header("cookie", cookie).send())
         .unwrap();
     assert_eq!(
         installed.status(),

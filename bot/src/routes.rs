@@ -6,8 +6,8 @@
 //! | `POST /slack/commands` | slash commands (form) |
 //! | `POST /slack/interactions` | buttons and modal submissions (`payload=` JSON) |
 //! | `POST /slack/events` | Events API (`url_verification`, `app_uninstalled`, `tokens_revoked`) |
-//! | `GET /slack/install?state=…` | 302 to Slack's OAuth v2 authorize page |
-//! | `GET /slack/oauth/callback?code&state` | `oauth.v2.access`, then [`SlackHandler::installed`] |
+//! | `GET /slack/install?state=…` | state checked, the browser's install cookie set, 302 to Slack's OAuth v2 authorize page |
+//! | `GET /slack/oauth/callback?code&state` | state and cookie checked, then `oauth.v2.access`, then [`SlackHandler::installed`] |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::slack::handler::{Reply, SlackHandler, ViewReply};
 use crate::slack::inbound::{self, Interaction, PushEvent};
+use crate::slack::install_state::{self, InstallState};
 use crate::slack::render;
 use crate::slack::verify::{self, EventDedupe, ReplayGuard};
 use crate::slack::{SlackClient, SlackConfig};
@@ -48,6 +49,8 @@ struct Inner {
     config: SlackConfig,
     handler: Arc<dyn SlackHandler>,
     client: SlackClient,
+    /// Signs install links with the signing secret: only this server can mint one.
+    install_state: InstallState,
     replays: ReplayGuard,
     events: EventDedupe,
     ack_budget: Duration,
@@ -67,6 +70,7 @@ impl SlackState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                install_state: InstallState::new(config.signing_secret.as_bytes().to_vec()),
                 config,
                 handler,
                 client,
@@ -91,6 +95,11 @@ impl SlackState {
 
     pub fn config(&self) -> &SlackConfig {
         &self.inner.config
+    }
+
+    /// Mints the `state` of install links (`/slack/install?state=…`).
+    pub fn install_state(&self) -> &InstallState {
+        &self.inner.install_state
     }
 }
 
@@ -368,14 +377,53 @@ struct InstallQuery {
     state: Option<String>,
 }
 
+/// Checks the state, then hands the browser a cookie holding the state's nonce, so the
+/// callback can tell it is the same browser coming back.
 async fn install(State(state): State<SlackState>, Query(q): Query<InstallQuery>) -> Response {
-    match q.state.filter(|s| !s.is_empty()) {
-        Some(s) => redirect(&state.inner.config.authorize_url(&s)),
-        None => page(
+    let Some(st) = q.state.filter(|s| !s.is_empty()) else {
+        return page(
             StatusCode::BAD_REQUEST,
             "Missing state: start the installation from Lineup's settings.",
-        ),
-    }
+        );
+    };
+    let verified = match state.inner.install_state.verify(&st) {
+        Ok(v) => v,
+        Err(e) => return page(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let cookie = install_cookie(
+        &state.inner.config,
+        &verified.nonce,
+        state.inner.install_state.lifetime_seconds(),
+    );
+    let mut response = redirect(&state.inner.config.authorize_url(&st));
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+/// HttpOnly; SameSite=Lax, so it comes back on Slack's top-level redirect to the callback
+/// but not on other sites' requests; Secure when Lineup is served over HTTPS.
+fn install_cookie(config: &SlackConfig, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if config.oauth_redirect_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/slack; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        install_state::COOKIE_NAME
+    ))
+    .expect("the nonce is hex")
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 fn redirect(location: &str) -> Response {
@@ -406,6 +454,7 @@ struct CallbackQuery {
 
 async fn oauth_callback(
     State(state): State<SlackState>,
+    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     if let Some(error) = q.error {
@@ -419,6 +468,23 @@ async fn oauth_callback(
     let (Some(code), Some(st)) = (q.code.filter(|c| !c.is_empty()), q.state) else {
         return page(StatusCode::BAD_REQUEST, "Missing code or state.");
     };
+    // Before the code is spent: a forged, expired or other browser's callback never reaches
+    // Slack (nor gets a token out of it).
+    let verified = match state.inner.install_state.verify(&st) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(error = %e, "Slack install callback with a bad state refused");
+            return page(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    if !verified.belongs_to(cookie(&headers, install_state::COOKIE_NAME)) {
+        warn!("Slack install callback from a browser that did not start it refused");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This installation was started in another browser, or too long ago. Start again \
+             from Lineup's Slack settings in this browser.",
+        );
+    }
     let install = match state
         .inner
         .client
@@ -437,8 +503,19 @@ async fn oauth_callback(
             );
         }
     };
-    match state.inner.handler.installed(&st, install).await {
+    let mut response = match state
+        .inner
+        .handler
+        .installed(verified.tenant, install)
+        .await
+    {
         Ok(url) => redirect(&url),
         Err(text) => page(StatusCode::BAD_REQUEST, &text),
-    }
+    };
+    // The nonce has done its job.
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        install_cookie(&state.inner.config, "", 0),
+    );
+    response
 }

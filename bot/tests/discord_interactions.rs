@@ -273,6 +273,31 @@ async fn discord_a_replayed_interaction_is_acknowledged_but_not_handled_twice() 
 }
 
 #[tokio::test]
+async fn discord_a_replay_with_the_signature_re_cased_is_still_a_replay() {
+    let app = start(BUDGET).await;
+    let body = command("1900000000000000011", GUILD, "status", json!([]));
+    let raw = serde_json::to_vec(&body).unwrap();
+    let ts = now();
+    let sig = sign_discord_request(&test_signing_key(), &ts, &raw);
+    let mut answers = Vec::new();
+    for signature in [sig.to_ascii_lowercase(), sig.to_ascii_uppercase()] {
+        let r = app
+            .http
+            .post(&app.url)
+            .header("x-signature-ed25519", &signature)
+            .header("x-signature-timestamp", &ts)
+            .body(raw.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{signature}");
+        answers.push(r.json::<Value>().await.unwrap());
+    }
+    assert_eq!(app.conv.calls().len(), 1, "handled once");
+    assert_eq!(answers[1]["data"]["content"], ALREADY_HANDLED_TEXT);
+}
+
+#[tokio::test]
 async fn discord_every_subcommand_reaches_the_conversation_as_text() {
     let app = start(BUDGET).await;
     app.conv.answer(Answer::Private(Message::text("*Hi*")));

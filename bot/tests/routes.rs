@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use lineup_bot::slack::render;
 use lineup_bot::slack::{ViewReply, WorkspaceEvent};
+use lineup_core::ids::TenantId;
 use lineup_core::notify::{Action, ActionStyle, Message};
 use lineup_testkit::fake_slack::{OAuthGrant, sign_slack_request};
 use serde_json::{Value, json};
@@ -365,14 +366,77 @@ async fn view_submission_values_and_errors() {
 }
 
 #[tokio::test]
-async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
+async fn a_replay_with_the_signature_re_cased_is_still_a_replay() {
     let app = start(Recorder::new()).await;
+    let body = command_body(TEAM, "usage", &app.fake.response_url("c1"));
+    let ts = ts_now();
+    let sig = sign_slack_request(SECRET, &ts, body.as_bytes());
+    let hex = sig.trim_start_matches("v0=");
+    for signature in [
+        sig.clone(),
+        format!("v0={}", hex.to_ascii_uppercase()),
+        format!(" {sig} "),
+    ] {
+        let r = app
+            .post_raw(
+                "/slack/commands",
+                &body,
+                Some(&ts),
+                Some(&signature),
+                true,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{signature}");
+    }
+    assert_eq!(app.handler.got().len(), 1, "handled once");
+}
+
+fn acme_grant(scopes: &[&str]) -> OAuthGrant {
+    OAuthGrant {
+        team_id: TEAM.into(),
+        team_name: "Acme".into(),
+        bot_token: "xoxb-acme".into(),
+        bot_user_id: "U0BOT".into(),
+        authed_user_id: "U0ADMIN".into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// `GET /slack/install?state=…` as a browser follows an install link: the redirect to Slack
+/// and the install cookie it sets (`name=value`, attributes separately).
+async fn follow_install_link(app: &App, state: &str) -> (reqwest::Response, Option<String>) {
     let r = app
         .http
-        .get(format!("{}/slack/install?state=st-123", app.base))
+        .get(format!("{}/slack/install", app.base))
+        .query(&[("state", state)])
         .send()
         .await
         .unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r, cookie)
+}
+
+async fn callback(app: &App, code: &str, state: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .http
+        .get(format!("{}/slack/oauth/callback", app.base))
+        .query(&[("code", code), ("state", state)]);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
+    let app = start(Recorder::new()).await;
+    let tenant = TenantId::new();
+    let state = app.states.issue(tenant, time::OffsetDateTime::now_utc());
+    let (r, set_cookie) = follow_install_link(&app, &state).await;
     assert_eq!(r.status(), 302);
     let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(
@@ -381,12 +445,22 @@ async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
     );
     let q: BTreeMap<_, _> = loc.query_pairs().into_owned().collect();
     assert_eq!(q["client_id"], "123.456");
-    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["state"], state);
     assert_eq!(
         q["redirect_uri"],
         "https://lineup.example.com/slack/oauth/callback"
     );
     assert!(q["scope"].split(',').any(|s| s == "users:read.email"));
+    // The browser is marked: the cookie holds the nonce inside the signed state.
+    let set_cookie = set_cookie.expect("the install link sets a cookie");
+    let attributes: Vec<&str> = set_cookie.split("; ").collect();
+    let cookie = attributes[0];
+    assert!(cookie.starts_with("lineup_slack_install="), "{set_cookie}");
+    let nonce = cookie.trim_start_matches("lineup_slack_install=");
+    assert!(nonce.len() >= 32 && state.contains(nonce), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/slack"] {
+        assert!(attributes.contains(&attribute), "{attribute}: {set_cookie}");
+    }
     assert_eq!(
         app.http
             .get(format!("{}/slack/install", app.base))
@@ -399,36 +473,26 @@ async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
 
     app.fake
         .require_client_credentials("123.456", "client-secret");
-    app.fake.accept_oauth_code(
-        "code-1",
-        OAuthGrant {
-            team_id: TEAM.into(),
-            team_name: "Acme".into(),
-            bot_token: "xoxb-acme".into(),
-            bot_user_id: "U0BOT".into(),
-            authed_user_id: "U0ADMIN".into(),
-            scopes: vec!["commands".into(), "chat:write".into()],
-        },
-    );
-    let r = app
-        .http
-        .get(format!(
-            "{}/slack/oauth/callback?code=code-1&state=st-123",
-            app.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    app.fake
+        .accept_oauth_code("code-1", acme_grant(&["commands", "chat:write"]));
+    let r = callback(&app, "code-1", &state, Some(cookie)).await;
     assert_eq!(r.status(), 302);
     assert_eq!(
         r.headers()["location"],
-        "https://lineup.example.com/settings/slack?installed=st-123"
+        format!("https://lineup.example.com/settings/slack?installed={tenant}").as_str()
+    );
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"),
+        "the cookie is cleared"
     );
     let got = app.handler.got();
-    let Got::Installed(state, install) = &got[0] else {
+    let Got::Installed(installed_for, install) = &got[0] else {
         panic!("{got:?}")
     };
-    assert_eq!(state, "st-123");
+    assert_eq!(*installed_for, tenant);
     assert_eq!(install.team_id, TEAM);
     assert_eq!(install.team_name, "Acme");
     assert_eq!(install.bot_token, "xoxb-acme");
@@ -443,15 +507,7 @@ async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
     );
 
     // The code is single-use: Slack refuses it, the page says so, the handler is not called.
-    let r = app
-        .http
-        .get(format!(
-            "{}/slack/oauth/callback?code=code-1&state=st-123",
-            app.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = callback(&app, "code-1", &state, Some(cookie)).await;
     assert_eq!(r.status(), 502);
     assert!(r.text().await.unwrap().contains("invalid_code"));
     // The user pressed Cancel in Slack.
@@ -466,30 +522,79 @@ async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("cancelled"));
-    // The handler refuses the state.
-    app.fake.accept_oauth_code(
-        "code-2",
-        OAuthGrant {
-            team_id: TEAM.into(),
-            team_name: "Acme".into(),
-            bot_token: "xoxb-acme".into(),
-            bot_user_id: "U0BOT".into(),
-            authed_user_id: "U0ADMIN".into(),
-            scopes: vec![],
-        },
-    );
+    assert_eq!(app.handler.got().len(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_state_or_another_browsers_callback_never_reaches_slack() {
+    let app = start(Recorder::new()).await;
+    app.fake
+        .accept_oauth_code("code-1", acme_grant(&["commands"]));
+    let now = time::OffsetDateTime::now_utc();
+    let tenant = TenantId::new();
+    let state = app.states.issue(tenant, now);
+    let (_, set_cookie) = follow_install_link(&app, &state).await;
+    let set_cookie = set_cookie.unwrap();
+    let cookie = set_cookie.split("; ").next().unwrap();
+    let expired = app.states.issue(tenant, now - time::Duration::minutes(20));
+    let forged = state.replacen(&tenant.to_string(), &TenantId::new().to_string(), 1);
+    let (_, other_browser) = follow_install_link(&app, &app.states.issue(tenant, now)).await;
+    let other_browser = other_browser.unwrap();
+    let other_browser = other_browser.split("; ").next().unwrap();
+
+    let cases: [(&str, &str, Option<&str>, &str); 6] = [
+        (
+            "forged state",
+            &forged,
+            Some(cookie),
+            "not issued by Lineup",
+        ),
+        ("expired state", &expired, Some(cookie), "expired"),
+        ("garbage state", "st-123", Some(cookie), "malformed"),
+        ("no cookie", &state, None, "another browser"),
+        (
+            "another browser's cookie",
+            &state,
+            Some(other_browser),
+            "another browser",
+        ),
+        (
+            "empty cookie",
+            &state,
+            Some("lineup_slack_install="),
+            "another browser",
+        ),
+    ];
+    for (what, state, cookie, says) in cases {
+        let r = callback(&app, "code-1", state, cookie).await;
+        assert_eq!(r.status(), 400, "{what}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{what}: {text}");
+    }
     let r = app
         .http
-        .get(format!(
-            "{}/slack/oauth/callback?code=code-2&state=bad-state",
-            app.base
-        ))
+        .get(format!("{}/slack/oauth/callback?code=code-1", app.base))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("expired"));
-    assert_eq!(app.handler.got().len(), 2);
+    assert_eq!(r.status(), 400, "no state");
+    assert!(
+        app.fake.calls_to("oauth.v2.access").is_empty(),
+        "the code was never exchanged"
+    );
+    assert!(app.handler.got().is_empty());
+
+    // Install links that are bad are refused before Slack, and mark no browser.
+    for bad in [forged.as_str(), expired.as_str()] {
+        let (r, set_cookie) = follow_install_link(&app, bad).await;
+        assert_eq!(r.status(), 400);
+        assert!(set_cookie.is_none());
+    }
+
+    // The right browser with the right state: exchanged once.
+    let r = callback(&app, "code-1", &state, Some(cookie)).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(app.fake.calls_to("oauth.v2.access").len(), 1);
 }
 
 #[test]

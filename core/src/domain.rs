@@ -1,6 +1,7 @@
 //! Custom domains: a tenant's portal on a host name of its own, once it proves it controls
 //! the name with a DNS TXT record (`_lineup-challenge.<domain>` = `lineup-verify=<token>`).
-//! One domain, one tenant.
+//! One domain, one tenant; a claim left unverified for [`CLAIM_LIFETIME`] expires, so a tenant
+//! cannot hold a name it does not control and block its real owner.
 
 mod dns;
 
@@ -43,6 +44,9 @@ impl From<DomainRow> for CustomDomain {
         }
     }
 }
+
+/// How long an unverified claim holds its domain.
+pub const CLAIM_LIFETIME: time::Duration = time::Duration::days(7);
 
 pub fn challenge_name(domain: &str) -> String {
     format!("_lineup-challenge.{domain}")
@@ -97,6 +101,8 @@ impl Lineup {
                 format!("{domain} is part of Lineup's own domain; your portal already lives there"),
             ));
         }
+        self.expire_stale_domain_claims(Some(&domain), now())
+            .await?;
         let mut tx = self.tenant_tx(tenant).await?;
         if store::domains::get(&mut tx, tenant, &domain)
             .await?
@@ -190,6 +196,45 @@ impl Lineup {
             verified_at: Some(at),
             ..current
         })
+    }
+
+    /// Remove every claim left unverified for longer than [`CLAIM_LIFETIME`] (the worker's
+    /// sweep). Returns how many were removed.
+    pub async fn prune_stale_domain_claims(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        self.expire_stale_domain_claims(None, now).await
+    }
+
+    /// Remove stale claims (of `domain` only, when given), each with an audit event in the
+    /// tenant that loses it.
+    async fn expire_stale_domain_claims(
+        &self,
+        domain: Option<&str>,
+        now: OffsetDateTime,
+    ) -> CoreResult<usize> {
+        let claimed_before = now - CLAIM_LIFETIME;
+        let mut tx = self.store().system().await?;
+        let mut expired = 0;
+        for claim in store::domains::stale_claims(&mut tx, claimed_before, domain).await? {
+            let tenant = claim.tenant_id;
+            if !store::domains::delete_stale(&mut tx, tenant, &claim.domain, claimed_before).await?
+            {
+                continue;
+            }
+            let event = AuditEvent::new(
+                tenant,
+                &Actor::System,
+                "domain.expired",
+                ("domain", claim.domain.clone()),
+                Some(serde_json::json!({ "created_at": claim.created_at, "verified_at": null })),
+                Some(serde_json::json!({
+                    "reason": format!("not verified within {} days", CLAIM_LIFETIME.whole_days())
+                })),
+            );
+            record(&mut tx, &event).await?;
+            expired += 1;
+        }
+        tx.commit().await?;
+        Ok(expired)
     }
 
     pub async fn remove_custom_domain(

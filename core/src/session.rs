@@ -99,6 +99,7 @@ impl Lineup {
         {
             return Err(CoreError::NotAuthorised(BAD_CREDENTIALS.into()));
         }
+        store::sessions::delete_expired(&mut tx, tenant, created_at).await?;
         store::sessions::insert(&mut tx, tenant, &row).await?;
         let event = AuditEvent::new(
             tenant,
@@ -124,6 +125,23 @@ impl Lineup {
         let mut tx = self.tenant_tx(tenant).await?;
         let holder = store::sessions::holder(&mut tx, tenant, &token_hash(token), now()).await?;
         holder.map(|h| into_session(tenant, h)).transpose()
+    }
+
+    /// Delete every tenant's expired sessions (the worker's sweep; signing in also clears the
+    /// tenant's). They already sign nobody in, so this is housekeeping, not a change anyone
+    /// made: no audit event. Returns how many were deleted.
+    pub async fn delete_expired_sessions(&self, now: OffsetDateTime) -> CoreResult<u64> {
+        let tenants = {
+            let mut tx = self.store().system().await?;
+            store::jobs::list_tenants(&mut tx).await?
+        };
+        let mut deleted = 0;
+        for tenant in tenants {
+            let mut tx = self.tenant_tx(tenant).await?;
+            deleted += store::sessions::delete_expired(&mut tx, tenant, now).await?;
+            tx.commit().await?;
+        }
+        Ok(deleted)
     }
 
     pub async fn sign_out(&self, tenant: TenantId, token: &str) -> CoreResult<()> {

@@ -1,5 +1,6 @@
 //! The SMTP client against a fake server: the message arrives whole (dot-stuffing undone),
-//! refusals are told apart (retry later or give up), and credentials are checked.
+//! refusals are told apart (retry later or give up), credentials are checked, and nothing is
+//! sent in clear text to a relay elsewhere.
 
 use lineup_core::mail::{MailError, Mailer, OutgoingEmail, SmtpMailer, SmtpSettings};
 use lineup_testkit::fake_smtp::{FakeSmtp, MAIL_FROM};
@@ -65,9 +66,9 @@ async fn a_temporary_refusal_is_retryable_and_bad_credentials_are_not() {
 async fn a_password_is_not_sent_in_clear_to_a_remote_server() {
     let smtp = FakeSmtp::start().await;
     let mut settings = SmtpSettings::parse(&smtp.url(), MAIL_FROM).unwrap();
-    assert!(settings.plain_auth_allowed, "the fake is on this machine");
+    assert!(settings.plaintext_allowed, "the fake is on this machine");
     // As for any relay elsewhere that offers no STARTTLS:
-    settings.plain_auth_allowed = false;
+    settings.plaintext_allowed = false;
     let refused = SmtpMailer::new(settings).send(&email("x")).await;
     match refused {
         Err(MailError::Permanent(m)) => {
@@ -78,7 +79,42 @@ async fn a_password_is_not_sent_in_clear_to_a_remote_server() {
     assert!(
         !SmtpSettings::parse("smtp://u:p@mail.example.com", MAIL_FROM)
             .unwrap()
-            .plain_auth_allowed
+            .plaintext_allowed
     );
     assert!(smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn mail_is_not_sent_in_clear_to_a_remote_relay_without_starttls_even_without_a_password() {
+    let smtp = FakeSmtp::start().await;
+    let mut settings =
+        SmtpSettings::parse(&format!("smtp://127.0.0.1:{}", smtp.port), MAIL_FROM).unwrap();
+    assert!(settings.credentials.is_none());
+    assert!(settings.plaintext_allowed, "the fake is on this machine");
+    // As for any relay elsewhere that offers no STARTTLS (or had it stripped on the way):
+    settings.plaintext_allowed = false;
+    let refused = SmtpMailer::new(settings).send(&email("x")).await;
+    match refused {
+        Err(MailError::Permanent(m)) => {
+            assert!(m.contains("offers no STARTTLS"), "{m}");
+            assert!(m.contains("refusing to send mail in clear text"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(smtp.received().is_empty());
+
+    // Relays on this machine, however spelled, may be spoken to in clear text; others not.
+    for (url, local) in [
+        ("smtp://localhost:25", true),
+        ("smtp://LOCALHOST.:25", true),
+        ("smtp://127.0.0.1", true),
+        ("smtp://127.8.9.10", true),
+        ("smtp://[::1]:25", true),
+        ("smtp://mail.example.com", false),
+        ("smtp://10.0.0.5", false),
+        ("smtp://localhost.example.com", false),
+    ] {
+        let parsed = SmtpSettings::parse(url, MAIL_FROM).unwrap();
+        assert_eq!(parsed.plaintext_allowed, local, "{url}");
+    }
 }

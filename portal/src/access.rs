@@ -6,6 +6,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::StreamExt;
 use lineup_core::user::Role;
 
 use crate::Portal;
@@ -88,6 +89,8 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Root, "POST", "/signup", P::Public),
     rule(Root, "GET", "/static/portal.css", P::Public),
     rule(Tenant, "GET", "/static/portal.css", P::Public),
+    rule(Root, "GET", "/static/portal.js", P::Public),
+    rule(Tenant, "GET", "/static/portal.js", P::Public),
     rule(Tenant, "GET", "/login", P::Public),
     rule(Tenant, "POST", "/login", P::Public),
     rule(Tenant, "POST", "/logout", P::SignedIn),
@@ -195,9 +198,12 @@ fn rule_for(site: SiteKind, method: &Method, path: &str) -> Option<&'static Rout
         .find(|r| r.site == site && r.method == method.as_str() && r.path == path)
 }
 
-/// Largest form body read to find its CSRF token (uploads are multipart, checked by header
-/// or query instead).
+/// Largest form body read to find its CSRF token.
 const FORM_LIMIT: usize = 1024 * 1024;
+
+/// How much of a multipart upload is read ahead to find the `_csrf` field, which must come
+/// first (before the file, so the file itself is streamed to the handler unread).
+const MULTIPART_HEAD_LIMIT: usize = 16 * 1024;
 
 /// Resolve the host to its site, then check sign-in, permission and CSRF for the matched
 /// route; only then run the handler.
@@ -284,8 +290,9 @@ fn check_origin(request: &Request) -> Result<(), PortalError> {
     }
 }
 
-/// The form's `_csrf` field (or the `X-CSRF-Token` header, or `_csrf` in the query for
-/// uploads) must equal this visitor's token.
+/// The form's `_csrf` field (the first field of a multipart upload), or the `X-CSRF-Token`
+/// header, must equal this visitor's token. Never the query string: URLs end up in logs,
+/// browser history and `Referer` headers.
 async fn check_csrf(request: Request) -> Result<Request, PortalError> {
     let expected = request
         .extensions()
@@ -297,19 +304,15 @@ async fn check_csrf(request: Request) -> Result<Request, PortalError> {
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let from_query = request.uri().query().and_then(|q| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .ok()?
-            .into_iter()
-            .find(|(k, _)| k == "_csrf")
-            .map(|(_, v)| v)
-    });
-    let is_urlencoded = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let (request, from_form) = if is_urlencoded {
+        .unwrap_or_default()
+        .to_owned();
+    let (request, from_form) = if let Ok(boundary) = multer::parse_boundary(&content_type) {
+        multipart_token(request, boundary).await
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
         let (parts, body) = request.into_parts();
         let bytes = to_bytes(body, FORM_LIMIT)
             .await
@@ -322,9 +325,54 @@ async fn check_csrf(request: Request) -> Result<Request, PortalError> {
     } else {
         (request, None)
     };
-    let given = from_form.or(from_header).or(from_query);
+    let given = from_form.or(from_header);
     match given {
         Some(given) if session::tokens_match(&given, &expected) => Ok(request),
         _ => Err(PortalError::Csrf),
     }
+}
+
+/// The value of a multipart body's first field when it is `_csrf`. Only the body's head is
+/// read; the request goes on with the whole body, head and unread rest.
+async fn multipart_token(request: Request, boundary: String) -> (Request, Option<String>) {
+    let (parts, body) = request.into_parts();
+    let mut rest = body.into_data_stream();
+    let mut head = Vec::new();
+    let delimiter = format!("--{boundary}");
+    // The first field is whole once its closing delimiter (the second one) has arrived.
+    let mut failed = None;
+    while head.len() < MULTIPART_HEAD_LIMIT && occurrences(&head, delimiter.as_bytes()) < 2 {
+        match rest.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                failed = Some(e);
+                break;
+            }
+            None => break,
+        }
+    }
+    let token = first_field_token(&head, boundary).await;
+    let head = futures_util::stream::iter([Ok::<_, axum::Error>(axum::body::Bytes::from(head))]);
+    let tail = futures_util::stream::iter(failed.map(Err));
+    let body = Body::from_stream(head.chain(tail).chain(rest));
+    (Request::from_parts(parts, body), token)
+}
+
+async fn first_field_token(head: &[u8], boundary: String) -> Option<String> {
+    let bytes = axum::body::Bytes::copy_from_slice(head);
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let field = multipart.next_field().await.ok()??;
+    if field.name() != Some("_csrf") {
+        return None;
+    }
+    field.text().await.ok()
+}
+
+/// How many times `needle` occurs in `haystack`.
+fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }

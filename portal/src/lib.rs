@@ -7,6 +7,7 @@ mod error;
 mod forms;
 mod host;
 mod pages;
+mod security_headers;
 mod session;
 mod spreadsheet;
 mod view;
@@ -138,12 +139,13 @@ impl Portal {
 }
 
 /// Every portal route, behind the host → tenant resolution, sign-in, permission and CSRF
-/// checks (in that order).
+/// checks (in that order); every answer, refusals included, carries the security headers.
 pub fn portal_router(portal: Portal) -> Router {
     pages::routes()
         .layer(axum::middleware::from_fn_with_state(
             portal.clone(),
             access::guard,
         ))
+        .layer(axum::middleware::map_response(security_headers::add))
         .with_state(portal)
 }

@@ -1,5 +1,6 @@
-//! Who can reach what: every route under every role, sign-in, CSRF, rate limiting, and
-//! tenant isolation by host, by session swap and by id guessing.
+//! Who can reach what: every route under every role, sign-in, CSRF, rate limiting, tenant
+//! isolation by host, by session swap and by id guessing, and the headers that keep other
+//! sites from framing or scripting the pages.
 
 use lineup_core::user::Role;
 use lineup_portal::{ROUTES, allows};
@@ -352,4 +353,69 @@ async fn olivia_user(w: &PortalWorld) -> String {
         .unwrap()
         .unwrap();
     user.id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let visitor = w.browser(&format!("acme.{BASE_DOMAIN}"));
+    let admin = w.signed_in("admin@example.com").await;
+    let line = w.ready_line(&w.ada, "ada-headers").await;
+    let answers = [
+        ("sign-in page", visitor.get("/login").await),
+        ("front page", w.browser(BASE_DOMAIN).get("/").await),
+        ("stylesheet", visitor.get("/static/portal.css").await),
+        ("script", visitor.get("/static/portal.js").await),
+        ("sign-in redirect", visitor.get("/employees").await),
+        ("signed-in page", admin.get("/members").await),
+        (
+            "activation page with its QR code",
+            admin.get(&format!("/lines/{}", line.id)).await,
+        ),
+        ("not found", admin.get("/no-such-page").await),
+        (
+            "CSRF refusal",
+            admin
+                .post("/settings/domains", &[("_csrf", "forged")])
+                .await,
+        ),
+    ];
+    for (what, answer) in &answers {
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{what} ({}): no {name}", answer.status))
+        };
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "img-src 'self' data:",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{what}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(header("x-frame-options"), "DENY", "{what}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{what}");
+    }
+    assert_eq!(answers[8].1.status, StatusCode::FORBIDDEN);
+    answers[3].1.assert_ok().assert_contains("data-confirm");
+
+    // The pages themselves need nothing the policy forbids: no inline script or handlers.
+    let members = &answers[5].1;
+    members.assert_ok().assert_contains("data-confirm=");
+    for (what, answer) in &answers {
+        for forbidden in ["<script>", "onsubmit=", "onclick=", "javascript:", "style="] {
+            assert!(!answer.body.contains(forbidden), "{what} has {forbidden}");
+        }
+    }
+    answers[6]
+        .1
+        .assert_ok()
+        .assert_contains("src=\"data:image/png;base64,");
 }

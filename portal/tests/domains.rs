@@ -1,6 +1,6 @@
 //! Custom domains: the DNS challenge shown, verification (forced through a fake resolver),
 //! a verified domain serving the tenant's portal over HTTP, unverified and removed ones 404,
-//! and one domain per tenant.
+//! one domain per tenant, and claims left unverified for a week freed for others.
 
 use std::sync::Arc;
 
@@ -116,6 +116,71 @@ async fn a_domain_belongs_to_one_tenant_only() {
     assert!(!page.body.contains(CUSTOM));
     assert_eq!(w.lineup.custom_domains(w.tenant).await.unwrap().len(), 1);
 }
+
+both_backends!(
+    a_claim_left_unverified_for_a_week_no_longer_blocks_another_tenant,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let (_dns, addr, admin) = with_dns(&w).await;
+        admin.post("/settings/domains", &[("domain", CUSTOM)]).await;
+        let globex = Browser::new("globex.lineup.test", addr);
+        globex.sign_in("owner@globex.example", PASSWORD).await;
+        globex.get("/settings/domains").await.assert_ok();
+
+        // Six days on, acme's claim still holds.
+        w.age_domain_claims(6).await;
+        let answer = globex
+            .post("/settings/domains", &[("domain", CUSTOM)])
+            .await;
+        assert_eq!(answer.status, StatusCode::CONFLICT);
+
+        // Eight days on and still unverified: globex may claim it; acme is told in its log.
+        w.age_domain_claims(8).await;
+        let answer = globex
+            .post("/settings/domains", &[("domain", CUSTOM)])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        assert!(w.lineup.custom_domains(w.tenant).await.unwrap().is_empty());
+        let globex_domains = w.lineup.custom_domains(w.globex).await.unwrap();
+        assert_eq!(globex_domains.len(), 1);
+        assert_eq!(
+            w.audit_in(w.tenant, "domain", CUSTOM).await,
+            vec!["domain.added", "domain.expired"]
+        );
+        assert_eq!(
+            w.audit_in(w.globex, "domain", CUSTOM).await,
+            vec!["domain.added"]
+        );
+
+        // The worker's sweep frees stale claims nobody else asked for, and leaves verified and
+        // recent ones.
+        let now = lineup_core::store::now();
+        assert_eq!(w.lineup.prune_stale_domain_claims(now).await.unwrap(), 0);
+        admin
+            .post("/settings/domains", &[("domain", "old.acme-corp.example")])
+            .await;
+        w.age_domain_claims(30).await;
+        admin
+            .post("/settings/domains", &[("domain", "new.acme-corp.example")])
+            .await;
+        assert_eq!(w.lineup.prune_stale_domain_claims(now).await.unwrap(), 2);
+        let left: Vec<String> = w
+            .lineup
+            .custom_domains(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.domain)
+            .collect();
+        assert_eq!(left, vec!["new.acme-corp.example"]);
+        assert!(w.lineup.custom_domains(w.globex).await.unwrap().is_empty());
+        assert_eq!(
+            w.audit_in(w.tenant, "domain", "old.acme-corp.example")
+                .await,
+            vec!["domain.added", "domain.expired"]
+        );
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_domains_are_explained_and_nothing_is_added() {

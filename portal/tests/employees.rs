@@ -7,7 +7,7 @@ use lineup_core::line::LineState;
 use lineup_core::store;
 use lineup_core::tenant::OffboardingAction;
 use lineup_testkit::portal::{
-    BASE_DOMAIN, Browser, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld,
+    BASE_DOMAIN, Browser, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld, UploadToken,
 };
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
@@ -687,4 +687,72 @@ async fn images_and_latin1_uploads_are_refused_with_what_to_do() {
     assert_eq!(empty_form.status, StatusCode::UNPROCESSABLE_ENTITY);
     empty_form.assert_contains("choose a CSV file");
     assert_eq!(people(&w).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn employees_page_numbers_out_of_range_are_refused_clearly() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = w.signed_in(ADMIN).await;
+    for page in [
+        "9223372036854775807",
+        "184467440737095517",
+        "1000001",
+        "0",
+        "-3",
+        "two",
+    ] {
+        let answer = browser.get(&format!("/employees?page={page}")).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "page={page}"
+        );
+        answer.assert_contains("is not a page number from 1 to 1000000");
+    }
+    // The highest page accepted is simply empty.
+    browser.get("/employees?page=1000000").await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_form_sends_its_csrf_token_in_the_body_never_in_the_url() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let admin = w.signed_in(ADMIN).await;
+    let form = admin.get("/employees/import").await;
+    form.assert_ok()
+        .assert_contains("action=\"/employees/import\" enctype")
+        .assert_contains("name=\"_csrf\"");
+    assert!(!form.body.contains("?_csrf="), "no token in the form's URL");
+    let csv = b"Work Email,First Name,Last Name\ngrace@example.com,Grace,Hopper\n";
+    let upload = |token| admin.upload_with(token, "/employees/import", "file", "a.csv", csv, &[]);
+
+    // In the URL: refused.
+    let answer = upload(UploadToken::Query).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    // As the form sends it (a field before the file), and in the header: accepted.
+    for token in [UploadToken::FirstField, UploadToken::Header] {
+        let answer = upload(token).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{token:?}: {}",
+            answer.body
+        );
+        assert!(answer.redirected_to().starts_with("/employees/import/"));
+    }
+    // A big file behind the token still arrives whole.
+    let mut big = String::from("Work Email,First Name,Last Name\n");
+    while big.len() < 3_000_000 {
+        big.push_str(&format!("p{}@example.com,P,N{}\n", big.len(), big.len()));
+    }
+    let answer = admin
+        .upload_with(
+            UploadToken::FirstField,
+            "/employees/import",
+            "file",
+            "big.csv",
+            big.as_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 }

@@ -441,3 +441,27 @@ async fn a_slow_provider_shows_a_provisioning_page_that_refreshes_itself() {
         .assert_contains("provisioning");
     assert!(!page.body.contains("data:image/png"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_page_numbers_out_of_range_are_refused_clearly() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = w.signed_in(&w.email_for(Role::Admin)).await;
+    for page in [
+        "9223372036854775807",
+        "184467440737095517",
+        "1000001",
+        "0",
+        "-3",
+        "two",
+    ] {
+        let answer = browser.get(&format!("/lines?page={page}")).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "page={page}"
+        );
+        answer.assert_contains("is not a page number from 1 to 1000000");
+    }
+    // The highest page accepted is simply empty.
+    browser.get("/lines?page=1000000").await.assert_ok();
+}

@@ -1,5 +1,6 @@
 //! Members: the list, role changes and links to employee records, removing access; only
-//! owners touch the owner role and the last owner always stays.
+//! owners touch the owner role and the last owner always stays; sessions ended by removal or
+//! expiry do not linger.
 
 use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};
@@ -190,6 +191,48 @@ both_backends!(
         );
     }
 );
+
+both_backends!(expired_sessions_are_deleted, |store| async move {
+    let w = PortalWorld::new(store).await;
+    let viewer = w.signed_in("viewer@example.com").await;
+    w.signed_in("admin@example.com").await;
+    let globex = w.browser(&format!("globex.{BASE_DOMAIN}"));
+    globex.sign_in("owner@globex.example", PASSWORD).await;
+    let signed_in = w.stored_sessions().await;
+    assert!(signed_in >= 3, "{signed_in}");
+
+    // Expired sessions sign nobody in, but their rows stay until the worker's sweep.
+    w.expire_sessions().await;
+    assert_eq!(viewer.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(w.stored_sessions().await, signed_in);
+    let now = lineup_core::store::now();
+    let deleted = w.lineup.delete_expired_sessions(now).await.unwrap();
+    assert_eq!(deleted, signed_in as u64, "every tenant's");
+    assert_eq!(w.stored_sessions().await, 0);
+
+    // Signing in clears the tenant's expired sessions too, and leaves other tenants' alone.
+    w.signed_in("admin@example.com").await;
+    globex.sign_in("owner@globex.example", PASSWORD).await;
+    w.expire_sessions().await;
+    w.signed_in("viewer@example.com").await;
+    assert_eq!(
+        w.stored_sessions().await,
+        2,
+        "globex's expired one and the new one"
+    );
+    assert_eq!(
+        w.lineup
+            .delete_expired_sessions(lineup_core::store::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        w.stored_sessions().await,
+        1,
+        "the live session survives the sweep"
+    );
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_member_cannot_be_changed_or_removed() {

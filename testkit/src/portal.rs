@@ -155,6 +155,17 @@ impl Response {
     }
 }
 
+/// Where an upload carries its CSRF token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadToken {
+    /// The `X-CSRF-Token` header.
+    Header,
+    /// A `_csrf` field before the file, as the portal's upload form sends it.
+    FirstField,
+    /// `?_csrf=` in the URL (refused: URLs end up in logs and history).
+    Query,
+}
+
 pub struct Browser {
     client: reqwest::Client,
     origin: String,
@@ -223,7 +234,7 @@ impl Browser {
     }
 
     /// Upload a file as `multipart/form-data` with extra text fields; the CSRF token goes
-    /// in the `X-CSRF-Token` header as the portal's upload forms send it.
+    /// in the `X-CSRF-Token` header.
     pub async fn upload(
         &self,
         path: &str,
@@ -232,7 +243,37 @@ impl Browser {
         content: &[u8],
         fields: &[(&str, &str)],
     ) -> Response {
+        self.upload_with(
+            UploadToken::Header,
+            path,
+            file_field,
+            filename,
+            content,
+            fields,
+        )
+        .await
+    }
+
+    /// [`Browser::upload`], with the CSRF token carried as `token` says.
+    pub async fn upload_with(
+        &self,
+        token: UploadToken,
+        path: &str,
+        file_field: &str,
+        filename: &str,
+        content: &[u8],
+        fields: &[(&str, &str)],
+    ) -> Response {
         let boundary = "lineup-test-boundary-7d1f3c";
+        let csrf = self.csrf().unwrap_or_default();
+        let mut fields = fields.to_vec();
+        if token == UploadToken::FirstField {
+            fields.insert(0, ("_csrf", csrf.as_str()));
+        }
+        let mut path = path.to_owned();
+        if token == UploadToken::Query {
+            path = format!("{path}?_csrf={csrf}");
+        }
         let mut body = Vec::new();
         for (name, value) in fields {
             body.extend_from_slice(
@@ -259,8 +300,8 @@ impl Browser {
                 format!("multipart/form-data; boundary={boundary}"),
             )
             .body(body);
-        if let Some(token) = self.csrf() {
-            request = request.header("x-csrf-token", token);
+        if token == UploadToken::Header {
+            request = request.header("x-csrf-token", csrf);
         }
         self.send(request).await
     }
@@ -390,6 +431,60 @@ impl PortalWorld {
             lineup_core::store::Tx::Postgres(t) => {
                 sqlx::query("UPDATE user_tokens SET expires_at = $1")
                     .bind(past)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// Make every session of every tenant expire now, as if its time had passed.
+    pub async fn expire_sessions(&self) {
+        let past = lineup_core::store::now() - time::Duration::seconds(1);
+        let sql = "UPDATE sessions SET expires_at = $1";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query(sql).bind(past).execute(&mut **t).await.unwrap();
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query(sql).bind(past).execute(&mut **t).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// How many session rows are stored, expired or not, across every tenant.
+    pub async fn stored_sessions(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM sessions";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+        }
+    }
+
+    /// Make every unverified custom-domain claim of every tenant `days` old.
+    pub async fn age_domain_claims(&self, days: i64) {
+        let claimed = lineup_core::store::now() - time::Duration::days(days);
+        let sql = "UPDATE tenant_domains SET created_at = $1 WHERE verified_at IS NULL";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query(sql)
+                    .bind(claimed)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query(sql)
+                    .bind(claimed)
                     .execute(&mut **t)
                     .await
                     .unwrap();

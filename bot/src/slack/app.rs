@@ -7,11 +7,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
+use lineup_core::ids::TenantId;
 use lineup_core::notify::Message;
 
 use super::handler::{Installation, Reply, SlackHandler, ViewReply};
 use super::inbound::{BlockAction, SlashCommand, ViewSubmission, WorkspaceEvent};
-use super::install_state::InstallState;
 use super::{SlackClient, render};
 use crate::chat::{Answer, ChatTransport, Conversation, FormAnswer, RequestForm, Speaker};
 use crate::flows::ChatFlows;
@@ -21,24 +21,17 @@ pub struct SlackApp {
     flows: Arc<ChatFlows>,
     client: SlackClient,
     transport: SlackTransport,
-    install_state: InstallState,
     /// Where the browser goes after installing (the portal's Slack settings page).
     after_install_url: String,
 }
 
 impl SlackApp {
-    pub fn new(
-        flows: Arc<ChatFlows>,
-        client: SlackClient,
-        install_state: InstallState,
-        after_install_url: String,
-    ) -> Arc<Self> {
+    pub fn new(flows: Arc<ChatFlows>, client: SlackClient, after_install_url: String) -> Arc<Self> {
         let transport = SlackTransport::new(client.clone());
         Arc::new(Self {
             flows,
             client,
             transport,
-            install_state,
             after_install_url,
         })
     }
@@ -176,11 +169,7 @@ impl SlackHandler for SlackApp {
         }
     }
 
-    async fn installed(&self, state: &str, install: Installation) -> Result<String, String> {
-        let tenant = self
-            .install_state
-            .verify(state)
-            .map_err(|e| e.to_string())?;
+    async fn installed(&self, tenant: TenantId, install: Installation) -> Result<String, String> {
         self.flows
             .lineup()
             .install_workspace(

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use lineup_core::ids::TenantId;
 use lineup_core::notify::Message;
 use serde_json::Value;
 
@@ -85,7 +86,8 @@ pub trait SlackHandler: Send + Sync + 'static {
     /// `app_uninstalled` / `tokens_revoked`: forget or disable the workspace's token.
     async fn workspace_event(&self, event: WorkspaceEvent);
 
-    /// A finished OAuth install. `state` is the value given to `/slack/install`; check it.
-    /// `Ok(url)` redirects the browser there, `Err(text)` shows the text on a plain error page.
-    async fn installed(&self, state: &str, install: Installation) -> Result<String, String>;
+    /// A finished OAuth install for `tenant`, whose signed state and browser cookie the route
+    /// has already checked. `Ok(url)` redirects the browser there, `Err(text)` shows the text
+    /// on a plain error page.
+    async fn installed(&self, tenant: TenantId, install: Installation) -> Result<String, String>;
 }

@@ -1,16 +1,39 @@
 //! The OAuth `state` for "Add to Slack": which tenant is installing, signed and short-lived,
-//! so a forged or replayed callback cannot attach a workspace to someone else's tenant.
+//! so a forged or replayed callback cannot attach a workspace to someone else's tenant. It
+//! also holds a nonce that `/slack/install` puts in a cookie, binding the callback to the
+//! browser that started the installation: a state (or a whole callback URL) lured onto
+//! another person's browser is refused there.
 
 use hmac::{Hmac, Mac};
 use lineup_core::ids::TenantId;
+use lineup_core::session::random_token;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 const VALID_FOR_SECONDS: i64 = 15 * 60;
 
+/// The cookie holding the installing browser's nonce; it lives as long as the state.
+pub const COOKIE_NAME: &str = "lineup_slack_install";
+
 #[derive(Clone)]
 pub struct InstallState {
     key: Vec<u8>,
+}
+
+/// What a verified state says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedState {
+    pub tenant: TenantId,
+    /// Must equal the installing browser's [`COOKIE_NAME`] cookie.
+    pub nonce: String,
+}
+
+impl VerifiedState {
+    /// Whether `cookie` (the browser's nonce) is this state's.
+    pub fn belongs_to(&self, cookie: Option<&str>) -> bool {
+        cookie.is_some_and(|c| bool::from(c.as_bytes().ct_eq(self.nonce.as_bytes())))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,16 +51,25 @@ impl InstallState {
         Self { key: key.into() }
     }
 
-    /// `tenant.expires.signature`
+    /// `tenant.expires.nonce.signature`, with a fresh nonce.
     pub fn issue(&self, tenant: TenantId, now: OffsetDateTime) -> String {
-        let body = format!("{tenant}.{}", now.unix_timestamp() + VALID_FOR_SECONDS);
+        let nonce = &random_token()[..32];
+        let body = format!(
+            "{tenant}.{}.{nonce}",
+            now.unix_timestamp() + VALID_FOR_SECONDS
+        );
         format!(
             "{body}.{}",
             hex::encode(self.mac(&body).finalize().into_bytes())
         )
     }
 
-    pub fn verify(&self, state: &str) -> Result<TenantId, InstallStateError> {
+    /// Seconds a state (and its cookie) stays valid.
+    pub fn lifetime_seconds(&self) -> i64 {
+        VALID_FOR_SECONDS
+    }
+
+    pub fn verify(&self, state: &str) -> Result<VerifiedState, InstallStateError> {
         self.verify_at(state, OffsetDateTime::now_utc())
     }
 
@@ -45,18 +77,26 @@ impl InstallState {
         &self,
         state: &str,
         now: OffsetDateTime,
-    ) -> Result<TenantId, InstallStateError> {
+    ) -> Result<VerifiedState, InstallStateError> {
         let (body, signature) = state.rsplit_once('.').ok_or(InstallStateError::Malformed)?;
         let signature = hex::decode(signature).map_err(|_| InstallStateError::Malformed)?;
         self.mac(body)
             .verify_slice(&signature)
             .map_err(|_| InstallStateError::BadSignature)?;
-        let (tenant, expires) = body.split_once('.').ok_or(InstallStateError::Malformed)?;
+        let mut fields = body.split('.');
+        let (Some(tenant), Some(expires), Some(nonce), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(InstallStateError::Malformed);
+        };
         let expires: i64 = expires.parse().map_err(|_| InstallStateError::Malformed)?;
         if now.unix_timestamp() > expires {
             return Err(InstallStateError::Expired);
         }
-        tenant.parse().map_err(|_| InstallStateError::Malformed)
+        Ok(VerifiedState {
+            tenant: tenant.parse().map_err(|_| InstallStateError::Malformed)?,
+            nonce: nonce.to_owned(),
+        })
     }
 
     fn mac(&self, body: &str) -> Hmac<Sha256> {
@@ -76,7 +116,19 @@ mod tests {
         let tenant = TenantId::new();
         let now = OffsetDateTime::now_utc();
         let state = states.issue(tenant, now);
-        assert_eq!(states.verify_at(&state, now), Ok(tenant));
+        let verified = states.verify_at(&state, now).unwrap();
+        assert_eq!(verified.tenant, tenant);
+        assert!(verified.belongs_to(Some(&verified.nonce.clone())));
+        assert!(!verified.belongs_to(Some("another-browser")));
+        assert!(!verified.belongs_to(None));
+        assert_ne!(
+            states
+                .verify_at(&states.issue(tenant, now), now)
+                .unwrap()
+                .nonce,
+            verified.nonce,
+            "each link has its own nonce"
+        );
         assert_eq!(
             states.verify_at(&state, now + time::Duration::minutes(16)),
             Err(InstallStateError::Expired)

@@ -81,7 +81,9 @@ pub fn unix_now() -> i64 {
 }
 
 /// Remembers every (timestamp, signature) accepted while it could still pass the window, so a
-/// replayed request is acknowledged but not handled again.
+/// replayed request is acknowledged but not handled again. Signatures are hex, which verifies
+/// the same in either case: they are remembered trimmed and lower-cased, so re-casing the
+/// header does not make a replay look new.
 #[derive(Default)]
 pub struct ReplayGuard {
     seen: Mutex<BTreeSet<(i64, String)>>,
@@ -96,7 +98,7 @@ impl ReplayGuard {
         if seen.first().is_some_and(|(t, _)| *t < cutoff) {
             *seen = seen.split_off(&(cutoff, String::new()));
         }
-        seen.insert((ts, signature.to_string()))
+        seen.insert((ts, signature.trim().to_ascii_lowercase()))
     }
 
     pub fn len(&self) -> usize {
@@ -231,6 +233,14 @@ mod tests {
         assert!(g.first_time(1000, "b", 1100));
         assert!(g.first_time(2000, "c", 2000));
         assert_eq!(g.len(), 1, "old entries pruned");
+    }
+
+    #[test]
+    fn replay_guard_ignores_the_case_and_padding_of_the_hex() {
+        let g = ReplayGuard::default();
+        assert!(g.first_time(1000, "v0=ab12", 1000));
+        assert!(!g.first_time(1000, "v0=AB12", 1000));
+        assert!(!g.first_time(1000, " v0=aB12 ", 1000));
     }
 
     #[test]

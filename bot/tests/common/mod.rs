@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lineup_bot::slack::{
-    BlockAction, Installation, Reply, SlackConfig, SlackHandler, SlashCommand, ViewReply,
-    ViewSubmission, WorkspaceEvent,
+    BlockAction, InstallState, Installation, Reply, SlackConfig, SlackHandler, SlashCommand,
+    ViewReply, ViewSubmission, WorkspaceEvent,
 };
 use lineup_bot::{SlackState, slack_router};
+use lineup_core::ids::TenantId;
 use lineup_core::notify::Message;
 use lineup_testkit::fake_slack::{FakeSlack, sign_slack_request};
 use serde_json::{Value, json};
@@ -24,7 +25,7 @@ pub enum Got {
     Action(BlockAction),
     View(ViewSubmission),
     Event(WorkspaceEvent),
-    Installed(String, Installation),
+    Installed(TenantId, Installation),
 }
 
 #[derive(Default)]
@@ -85,15 +86,11 @@ impl SlackHandler for Recorder {
     async fn workspace_event(&self, ev: WorkspaceEvent) {
         self.push(Got::Event(ev));
     }
-    async fn installed(&self, state: &str, install: Installation) -> Result<String, String> {
-        self.push(Got::Installed(state.to_string(), install));
-        if state == "bad-state" {
-            Err("This install link has expired.".into())
-        } else {
-            Ok(format!(
-                "https://lineup.example.com/settings/slack?installed={state}"
-            ))
-        }
+    async fn installed(&self, tenant: TenantId, install: Installation) -> Result<String, String> {
+        self.push(Got::Installed(tenant, install));
+        Ok(format!(
+            "https://lineup.example.com/settings/slack?installed={tenant}"
+        ))
     }
 }
 
@@ -102,6 +99,8 @@ pub struct App {
     pub http: reqwest::Client,
     pub fake: FakeSlack,
     pub handler: Arc<Recorder>,
+    /// Mints install states as the server does.
+    pub states: InstallState,
 }
 
 pub fn config(fake: &FakeSlack) -> SlackConfig {
@@ -117,6 +116,7 @@ pub fn config(fake: &FakeSlack) -> SlackConfig {
 pub async fn start(handler: Arc<Recorder>) -> App {
     let fake = FakeSlack::start().await;
     let state = SlackState::new(config(&fake), handler.clone()).unwrap();
+    let states = state.install_state().clone();
     let app = slack_router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -129,6 +129,7 @@ pub async fn start(handler: Arc<Recorder>) -> App {
             .unwrap(),
         fake,
         handler,
+        states,
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
-use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
+use lineup_bot::slack::{SlackApp, SlackClient, SlackConfig, SlackTransport};
 use lineup_bot::{SlackState, slack_router};
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
@@ -80,7 +80,6 @@ pub async fn slack(store: lineup_testkit::TestStore) -> Slack {
     let app = SlackApp::new(
         flows.clone(),
         client.clone(),
-        InstallState::new(b"state-key".to_vec()),
         "https://lineup.example.com/settings".into(),
     );
     let router = slack_router(SlackState::with_client(config, app.clone(), client));

@@ -1,7 +1,7 @@
 //! A small SMTP client (RFC 5321) for one message per connection: EHLO, STARTTLS when the
 //! server offers it (`smtps://` for TLS from the start), AUTH PLAIN, MAIL FROM, RCPT TO, and
-//! DATA with dot-stuffing. A password is never sent over a plain connection, except to a
-//! relay on this machine.
+//! DATA with dot-stuffing. Nothing (neither a password nor a message) is sent over a plain
+//! connection, except to a relay on this machine.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +27,9 @@ pub struct SmtpSettings {
     pub implicit_tls: bool,
     pub credentials: Option<(String, String)>,
     pub from: String,
-    /// AUTH without TLS: only to a relay on this machine (set from the host name).
-    pub plain_auth_allowed: bool,
+    /// Talking without TLS (AUTH or mail): only to a relay on this machine (set from the
+    /// host name), where nobody on the network can read or tamper with it.
+    pub plaintext_allowed: bool,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -39,7 +40,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("implicit_tls", &self.implicit_tls)
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("from", &self.from)
-            .field("plain_auth_allowed", &self.plain_auth_allowed)
+            .field("plaintext_allowed", &self.plaintext_allowed)
             .finish()
     }
 }
@@ -71,7 +72,7 @@ impl SmtpSettings {
                 "MAIL_FROM {from:?} is not an address like lineup@example.com"
             ));
         }
-        let loopback = host == "localhost"
+        let loopback = host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
             || host
                 .trim_matches(['[', ']'])
                 .parse::<std::net::IpAddr>()
@@ -82,7 +83,7 @@ impl SmtpSettings {
             implicit_tls,
             credentials,
             from: from.to_owned(),
-            plain_auth_allowed: loopback,
+            plaintext_allowed: loopback,
         })
     }
 }
@@ -129,14 +130,21 @@ impl SmtpMailer {
             conn = Conn::new(Box::new(self.start_tls(tcp).await?), true);
             extensions = conn.ehlo().await?;
         }
+        // A relay that does not offer STARTTLS (or an attacker who stripped it from the EHLO
+        // answer) would otherwise get the password and the mail, links and all, in clear text.
+        if !conn.tls && !s.plaintext_allowed {
+            let what = if s.credentials.is_some() {
+                "the SMTP password and the mail"
+            } else {
+                "mail"
+            };
+            return Err(MailError::Permanent(format!(
+                "{} offers no STARTTLS; refusing to send {what} in clear text to a relay on \
+                 another machine (use smtps:// if it speaks TLS on connect)",
+                s.host
+            )));
+        }
         if let Some((user, password)) = &s.credentials {
-            if !conn.tls && !s.plain_auth_allowed {
-                return Err(MailError::Permanent(format!(
-                    "{} offers no STARTTLS; refusing to send the SMTP password in clear text \
-                     (use smtps:// if it speaks TLS on connect)",
-                    s.host
-                )));
-            }
             if !has(&extensions, "AUTH") {
                 return Err(MailError::Permanent(format!(
                     "{} does not offer AUTH, but SMTP_URL has credentials",

@@ -92,3 +92,20 @@ pub async fn delete_for_user(tx: &mut Tx, tenant: TenantId, user: UserId) -> Sto
             .rows_affected()
     }))
 }
+
+/// Sessions past their expiry: they no longer sign anyone in, but their rows would stay
+/// forever (and a stolen database would hold every token hash ever issued).
+pub async fn delete_expired(
+    tx: &mut Tx,
+    tenant: TenantId,
+    now: OffsetDateTime,
+) -> StoreResult<u64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND expires_at <= $2")
+            .bind(tenant)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+    }))
+}

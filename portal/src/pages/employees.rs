@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::Portal;
 use crate::access::{Permission, allows};
 use crate::error::PortalError;
-use crate::forms::{Form, non_empty};
+use crate::forms::{Form, non_empty, page_number};
 use crate::view::{Chrome, Page, form_status, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
@@ -49,13 +49,13 @@ struct DirectoryQuery {
     line: String,
     #[serde(default)]
     sort: String,
-    page: Option<i64>,
+    page: Option<String>,
 }
 
 impl DirectoryQuery {
-    fn filter(&self) -> DirectoryFilter {
-        let page = self.page.unwrap_or(1).max(1);
-        DirectoryFilter {
+    fn filter(&self) -> Result<DirectoryFilter, PortalError> {
+        let page = page_number(&self.page)?;
+        Ok(DirectoryFilter {
             search: non_empty(&Some(self.q.clone())).map(str::to_owned),
             team: self.team.parse::<TeamId>().ok(),
             cost_centre: self.cost_centre.parse::<CostCentreId>().ok(),
@@ -69,7 +69,7 @@ impl DirectoryQuery {
             descending: self.sort == "-name",
             limit: PAGE_SIZE,
             offset: (page - 1) * PAGE_SIZE,
-        }
+        })
     }
 
     /// This query on another page.
@@ -126,7 +126,7 @@ async fn directory(
     Query(query): Query<DirectoryQuery>,
 ) -> Result<Response, PortalError> {
     let tenant = page.tenant_id();
-    let filter = query.filter();
+    let filter = query.filter()?;
     let (rows, total) = portal
         .lineup
         .employee_directory(tenant, page.signed.visibility(), filter.clone())

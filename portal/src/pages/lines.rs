@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use crate::Portal;
 use crate::access::{Permission, allows};
 use crate::error::PortalError;
-use crate::forms::{Form, non_empty};
+use crate::forms::{Form, non_empty, page_number};
 use crate::view::{Chrome, Page, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
@@ -125,10 +125,7 @@ async fn list(
                 .map_err(|_| PortalError::invalid("plan", "is not one of the plans"))
         })
         .transpose()?;
-    let page_number = non_empty(&filters.page)
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let page_number = page_number(&filters.page)?;
     let search = LineSearch {
         state,
         plan,

@@ -31,6 +31,7 @@ use crate::Portal;
 pub fn routes() -> Router<Portal> {
     Router::new()
         .route("/static/portal.css", get(stylesheet))
+        .route("/static/portal.js", get(script))
         .merge(alerts::routes())
         .merge(auth::routes())
         .merge(home::routes())
@@ -59,5 +60,17 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/portal.css"),
+    )
+}
+
+/// The pages' only script: the security policy forbids inline script, so confirmation
+/// prompts and "Go back" links are wired up from here.
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/portal.js"),
     )
 }
