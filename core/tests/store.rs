@@ -641,8 +641,11 @@ async fn seed_every_reference(store: &Store, slug: &str) -> Rows {
     r
 }
 
+/// Which of a tenant's rows a reference names.
+type Named = fn(&Rows) -> Uuid;
+
 /// Every reference between tenant-owned rows: (table, column, the row it names).
-const REFERENCES: &[(&str, &str, fn(&Rows) -> Uuid)] = &[
+const REFERENCES: &[(&str, &str, Named)] = &[
     ("employees", "team_id", |r| r.team),
     ("employees", "cost_centre_id", |r| r.cost_centre),
     ("employees", "manager_id", |r| r.employee),
