@@ -136,6 +136,7 @@ pub mod commands {
                 }
             }
             let mut tx = self.tenant_tx(tenant).await?;
+            check_team_and_cost_centre(&mut tx, tenant, new.team_id, new.cost_centre_id).await?;
             if let Some(manager) = new.manager_id {
                 required(
                     store::employees::get(&mut tx, tenant, manager).await?,
@@ -271,6 +272,7 @@ pub mod commands {
                 "employee",
                 id,
             )?;
+            check_team_and_cost_centre(&mut tx, tenant, edit.team_id, edit.cost_centre_id).await?;
             let manager_id = match &edit.manager {
                 Some(email) => Some(check_manager(&mut tx, tenant, &before, email).await?),
                 None => None,
@@ -327,24 +329,48 @@ pub mod commands {
         }
     }
 
-    /// A write refused by the database, in words: the email taken, or a team or cost centre
-    /// that is not this organisation's.
+    /// A write refused by the database, in words: the email taken, or a team, cost centre or
+    /// manager that is not this organisation's (checked first, so only a concurrent change
+    /// gets this far).
     fn written<T>(result: store::StoreResult<T>, email: &Email) -> CoreResult<T> {
         match result {
             Err(e) if e.is_unique_violation() => Err(CoreError::invalid(
                 "email",
                 format!("{email} is already an employee"),
             )),
-            Err(store::StoreError::Database(sqlx::Error::Database(e)))
-                if e.is_foreign_key_violation() =>
-            {
-                Err(CoreError::invalid(
-                    "team_id",
-                    "team or cost centre does not exist in this organisation",
-                ))
-            }
+            Err(e) if e.is_foreign_key_violation() => Err(CoreError::invalid(
+                "team",
+                "the team, cost centre or manager is not in this organisation",
+            )),
             other => Ok(other?),
         }
+    }
+
+    /// The team and cost centre must be this organisation's. The database refuses another
+    /// tenant's too; this says which field is wrong.
+    async fn check_team_and_cost_centre(
+        tx: &mut Tx,
+        tenant: TenantId,
+        team: Option<TeamId>,
+        cost_centre: Option<CostCentreId>,
+    ) -> CoreResult<()> {
+        if let Some(team) = team
+            && !store::org::team_exists(tx, tenant, team).await?
+        {
+            return Err(CoreError::invalid(
+                "team",
+                format!("team {team} was not found in this organisation"),
+            ));
+        }
+        if let Some(centre) = cost_centre
+            && !store::org::cost_centre_exists(tx, tenant, centre).await?
+        {
+            return Err(CoreError::invalid(
+                "cost_centre",
+                format!("cost centre {centre} was not found in this organisation"),
+            ));
+        }
+        Ok(())
     }
 
     /// `manager` must be another employee of the tenant who does not (even indirectly)

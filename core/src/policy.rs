@@ -448,14 +448,8 @@ pub mod commands {
             let exists = match scope {
                 CapScope::Tenant => true,
                 CapScope::Employee(id) => store::employees::get(tx, tenant, id).await?.is_some(),
-                CapScope::Team(id) => store::org::list_teams(tx, tenant)
-                    .await?
-                    .iter()
-                    .any(|t| t.id == id),
-                CapScope::CostCentre(id) => store::org::list_cost_centres(tx, tenant)
-                    .await?
-                    .iter()
-                    .any(|c| c.id == id),
+                CapScope::Team(id) => store::org::team_exists(tx, tenant, id).await?,
+                CapScope::CostCentre(id) => store::org::cost_centre_exists(tx, tenant, id).await?,
             };
             if exists {
                 Ok(())

@@ -2,19 +2,22 @@
 
 use lineup_core::email::Email;
 use lineup_core::employee::{Employee, EmployeeStatus};
-use lineup_core::ids::{EmployeeId, LineId, PlanId, TenantId};
+use lineup_core::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use lineup_core::line::{Line, LineState};
 use lineup_core::money::{Bytes, Currency, Money};
+use lineup_core::org::{CostCentre, Team};
 use lineup_core::plan::Plan;
 use lineup_core::provider::Validity;
 use lineup_core::store::operations::{OperationKind, OperationState, ProviderOperation};
 use lineup_core::store::{self, Store, now};
 use lineup_core::tenant::{Slug, Tenant, TenantSettings};
 use lineup_testkit::both_backends;
+use uuid::Uuid;
 
 struct Seeded {
     tenant: TenantId,
     employee: EmployeeId,
+    plan: PlanId,
     line: LineId,
 }
 
@@ -91,6 +94,7 @@ async fn seed_tenant(store: &Store, slug: &str) -> Seeded {
     Seeded {
         tenant: t,
         employee: employee.id,
+        plan: plan_id,
         line: line.id,
     }
 }
@@ -342,4 +346,688 @@ async fn a_bad_database_url_names_the_setting() {
         text.contains("DATABASE_URL") && !text.contains("secret"),
         "{text}"
     );
+}
+
+/// A team and a cost centre of `tenant`'s own.
+async fn seed_team_and_cost_centre(store: &Store, tenant: TenantId) -> (TeamId, CostCentreId) {
+    let team = Team {
+        id: TeamId::new(),
+        tenant_id: tenant,
+        name: "Platform".into(),
+        created_at: now(),
+    };
+    let centre = CostCentre {
+        id: CostCentreId::new(),
+        tenant_id: tenant,
+        code: "CC-1".into(),
+        name: "Operations".into(),
+        created_at: now(),
+    };
+    let mut tx = store.tenant(tenant).await.unwrap();
+    store::org::insert_team(&mut tx, tenant, &team)
+        .await
+        .unwrap();
+    store::org::insert_cost_centre(&mut tx, tenant, &centre)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (team.id, centre.id)
+}
+
+fn assert_foreign_key_violation<T: std::fmt::Debug>(result: store::StoreResult<T>, what: &str) {
+    match result {
+        Err(e) if e.is_foreign_key_violation() => {}
+        other => panic!("{what}: expected the database to refuse it, got {other:?}"),
+    }
+}
+
+// The store functions write whatever ids they are given: the composite keys are the wall.
+both_backends!(
+    another_tenants_team_cost_centre_or_manager_is_refused_by_the_database,
+    |store| async move {
+        let acme = seed_tenant(&store, "acme").await;
+        let globex = seed_tenant(&store, "globex").await;
+        let (acme_team, acme_centre) = seed_team_and_cost_centre(&store, acme.tenant).await;
+        let (globex_team, globex_centre) = seed_team_and_cost_centre(&store, globex.tenant).await;
+        let t = acme.tenant;
+        let mut tx = store.tenant(t).await.unwrap();
+        let ada = store::employees::get(&mut tx, t, acme.employee)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(tx);
+
+        let newcomer = Employee {
+            id: EmployeeId::new(),
+            email: Email::parse("new@acme.example").unwrap(),
+            ..ada.clone()
+        };
+        let foreign = [
+            (
+                "team",
+                Employee {
+                    team_id: Some(globex_team),
+                    ..newcomer.clone()
+                },
+            ),
+            (
+                "cost centre",
+                Employee {
+                    cost_centre_id: Some(globex_centre),
+                    ..newcomer.clone()
+                },
+            ),
+            (
+                "manager",
+                Employee {
+                    manager_id: Some(globex.employee),
+                    ..newcomer.clone()
+                },
+            ),
+        ];
+        for (what, employee) in &foreign {
+            let mut tx = store.tenant(t).await.unwrap();
+            assert_foreign_key_violation(
+                store::employees::insert(&mut tx, t, employee).await,
+                &format!("insert with globex's {what}"),
+            );
+            drop(tx);
+            let mut tx = store.tenant(t).await.unwrap();
+            let edited = Employee {
+                id: ada.id,
+                email: ada.email.clone(),
+                ..employee.clone()
+            };
+            assert_foreign_key_violation(
+                store::employees::update(&mut tx, t, &edited).await,
+                &format!("update to globex's {what}"),
+            );
+            drop(tx);
+            let mut tx = store.tenant(t).await.unwrap();
+            assert_foreign_key_violation(
+                store::employees::upsert_many(&mut tx, t, std::slice::from_ref(employee)).await,
+                &format!("import with globex's {what}"),
+            );
+        }
+
+        // The same writes with acme's own team, cost centre and manager go through.
+        let mut tx = store.tenant(t).await.unwrap();
+        let own = Employee {
+            team_id: Some(acme_team),
+            cost_centre_id: Some(acme_centre),
+            manager_id: Some(ada.id),
+            ..newcomer
+        };
+        store::employees::insert(&mut tx, t, &own).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.tenant(t).await.unwrap();
+        let employees = store::employees::list(&mut tx, t).await.unwrap();
+        assert_eq!(employees.len(), 2);
+        assert_eq!(
+            store::employees::get(&mut tx, t, ada.id).await.unwrap(),
+            Some(ada),
+            "refused writes changed nothing"
+        );
+    }
+);
+
+/// One of a tenant's rows for every tenant-owned table that references another.
+struct Rows {
+    tenant: Uuid,
+    team: Uuid,
+    cost_centre: Uuid,
+    employee: Uuid,
+    plan: Uuid,
+    line: Uuid,
+    request: Uuid,
+    alert: Uuid,
+}
+
+const AT: &str = "'2026-01-05T10:00:00Z'";
+
+async fn execute(tx: &mut store::Tx, sql: &str, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+    match tx {
+        store::Tx::Sqlite(tx) => {
+            let mut query = sqlx::query(sql);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            Ok(query.execute(&mut **tx).await?.rows_affected())
+        }
+        store::Tx::Postgres(tx) => {
+            let mut query = sqlx::query(sql);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            Ok(query.execute(&mut **tx).await?.rows_affected())
+        }
+    }
+}
+
+/// A tenant with one row of every table another tenant-owned row can reference.
+async fn seed_referenced_rows(store: &Store, slug: &str) -> Rows {
+    let seeded = seed_tenant(store, slug).await;
+    let (team, centre) = seed_team_and_cost_centre(store, seeded.tenant).await;
+    let r = Rows {
+        tenant: seeded.tenant.0,
+        team: team.0,
+        cost_centre: centre.0,
+        employee: seeded.employee.0,
+        plan: seeded.plan.0,
+        line: seeded.line.0,
+        request: Uuid::now_v7(),
+        alert: Uuid::now_v7(),
+    };
+    let statements: Vec<(String, Vec<Uuid>)> = vec![
+        (
+            format!(
+                "INSERT INTO requests (id, tenant_id, kind, employee_id, line_id, details, reason,
+                     state, approver_id, dedupe_key, created_at, expires_at)
+                 VALUES ($1, $2, 'cap_raise', $3, $4, '{{}}', 'more', 'pending', $3, 'r', {AT}, {AT})"
+            ),
+            vec![r.request, r.tenant, r.employee, r.line],
+        ),
+        (
+            format!(
+                "INSERT INTO alerts (id, tenant_id, kind, line_id, scope, period, dedupe_key,
+                     message, state, created_at, employee_id)
+                 VALUES ($1, $2, 'budget', $3, 'tenant', '2026-01', 'a', 'over', 'open', {AT}, $4)"
+            ),
+            vec![r.alert, r.tenant, r.line, r.employee],
+        ),
+    ];
+    let mut tx = store.tenant(seeded.tenant).await.unwrap();
+    for (sql, ids) in &statements {
+        execute(&mut tx, sql, ids)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    tx.commit().await.unwrap();
+    r
+}
+
+/// A tenant with a row in every table that references another tenant-owned row.
+async fn seed_every_reference(store: &Store, slug: &str) -> Rows {
+    let r = seed_referenced_rows(store, slug).await;
+    let new = Uuid::now_v7;
+    let statements: Vec<(String, Vec<Uuid>)> = vec![
+        (
+            format!(
+                "INSERT INTO chat_identities (tenant_id, employee_id, platform, external_id,
+                     created_at)
+                 VALUES ($1, $2, 'slack', 'U1', {AT})"
+            ),
+            vec![r.tenant, r.employee],
+        ),
+        (
+            format!(
+                "INSERT INTO provider_operations (id, tenant_id, line_id, kind, idempotency_key,
+                     status, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'suspend', 'op-{slug}', 'succeeded', {AT}, {AT})"
+            ),
+            vec![new(), r.tenant, r.line],
+        ),
+        (
+            format!(
+                "INSERT INTO roaming_grants (id, tenant_id, line_id, country, starts_on, ends_on,
+                     request_id, state, created_at)
+                 VALUES ($1, $2, $3, 'FR', '2026-01-01', '2026-01-08', $4, 'scheduled', {AT})"
+            ),
+            vec![new(), r.tenant, r.line, r.request],
+        ),
+        (
+            format!(
+                "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at, ended_at,
+                     data_bytes, sms, voice_seconds, roaming, cost_minor, observed_at)
+                 VALUES ($1, 'u', $2, {AT}, {AT}, 1, 0, 0, FALSE, 0, {AT})"
+            ),
+            vec![r.tenant, r.line],
+        ),
+        (
+            "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes, sms,
+                 voice_seconds, cost_minor)
+             VALUES ($1, $2, '2026-01-05', 1, 0, 0, 0, 0)"
+                .to_owned(),
+            vec![r.tenant, r.line],
+        ),
+        (
+            "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
+                 cost_minor)
+             VALUES ($1, $2, '2026-01-01', 1, 0, 0)"
+                .to_owned(),
+            vec![r.tenant, r.line],
+        ),
+        (
+            format!(
+                "INSERT INTO cap_raises (id, tenant_id, employee_id, period, amount_minor,
+                     request_id, created_at)
+                 VALUES ($1, $2, $3, '2026-01', 100, $4, {AT})"
+            ),
+            vec![new(), r.tenant, r.employee, r.request],
+        ),
+        (
+            format!(
+                "INSERT INTO cap_period_raises (id, tenant_id, scope_kind, period, amount_minor,
+                     alert_id, created_at)
+                 VALUES ($1, $2, 'tenant', '2026-01', 100, $3, {AT})"
+            ),
+            vec![new(), r.tenant, r.alert],
+        ),
+        (
+            format!(
+                "INSERT INTO guardrail_actions (id, tenant_id, line_id, period, action, alert_id,
+                     state, created_at, updated_at)
+                 VALUES ($1, $2, $3, '2026-01', 'suspend', $4, 'applied', {AT}, {AT})"
+            ),
+            vec![new(), r.tenant, r.line, r.alert],
+        ),
+        (
+            format!(
+                "INSERT INTO employee_notices (id, tenant_id, employee_id, dedupe_key, message,
+                     state, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, 'n', '{{}}', 'queued', {AT}, {AT})"
+            ),
+            vec![new(), r.tenant, r.employee],
+        ),
+    ];
+    let mut tx = store.tenant(TenantId(r.tenant)).await.unwrap();
+    for (sql, ids) in &statements {
+        execute(&mut tx, sql, ids)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    tx.commit().await.unwrap();
+    r
+}
+
+/// Which of a tenant's rows a reference names.
+type Named = fn(&Rows) -> Uuid;
+
+/// Every reference between tenant-owned rows: (table, column, the row it names).
+const REFERENCES: &[(&str, &str, Named)] = &[
+    ("employees", "team_id", |r| r.team),
+    ("employees", "cost_centre_id", |r| r.cost_centre),
+    ("employees", "manager_id", |r| r.employee),
+    ("chat_identities", "employee_id", |r| r.employee),
+    ("lines", "employee_id", |r| r.employee),
+    ("lines", "plan_id", |r| r.plan),
+    ("provider_operations", "line_id", |r| r.line),
+    ("requests", "employee_id", |r| r.employee),
+    ("requests", "line_id", |r| r.line),
+    ("requests", "approver_id", |r| r.employee),
+    ("roaming_grants", "line_id", |r| r.line),
+    ("roaming_grants", "request_id", |r| r.request),
+    ("usage_records", "line_id", |r| r.line),
+    ("usage_daily", "line_id", |r| r.line),
+    ("usage_monthly", "line_id", |r| r.line),
+    ("alerts", "line_id", |r| r.line),
+    ("alerts", "employee_id", |r| r.employee),
+    ("cap_raises", "employee_id", |r| r.employee),
+    ("cap_raises", "request_id", |r| r.request),
+    ("cap_period_raises", "alert_id", |r| r.alert),
+    ("guardrail_actions", "line_id", |r| r.line),
+    ("guardrail_actions", "alert_id", |r| r.alert),
+    ("employee_notices", "employee_id", |r| r.employee),
+];
+
+/// Usage ingest's tables carry no foreign keys on PostgreSQL (0003_spend_guardrails.sql).
+fn unchecked_on_postgres(table: &str) -> bool {
+    matches!(table, "usage_records" | "usage_daily")
+}
+
+both_backends!(
+    no_tenant_owned_row_can_point_at_another_tenants_row,
+    |store| async move {
+        let acme = seed_every_reference(&store, "acme").await;
+        // Rows nothing of globex's own points at, so no other constraint gets in the way.
+        let globex = seed_referenced_rows(&store, "globex").await;
+        let tenant = TenantId(acme.tenant);
+        for (table, column, row) in REFERENCES {
+            if store.backend() == store::Backend::Postgres && unchecked_on_postgres(table) {
+                continue;
+            }
+            let sql = format!("UPDATE {table} SET {column} = $2 WHERE tenant_id = $1");
+            let mut tx = store.tenant(tenant).await.unwrap();
+            let own = execute(&mut tx, &sql, &[acme.tenant, row(&acme)]).await;
+            assert_eq!(own.unwrap(), 1, "{table}.{column} = acme's own row");
+            drop(tx);
+
+            let mut tx = store.tenant(tenant).await.unwrap();
+            match execute(&mut tx, &sql, &[acme.tenant, row(&globex)]).await {
+                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {}
+                other => {
+                    panic!("{table}.{column} = globex's row: expected a refusal, got {other:?}")
+                }
+            }
+        }
+    }
+);
+
+/// Every foreign key between tenant-owned tables, as (table, its key columns, parent):
+/// the same on both backends, and every one of them leads with tenant_id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reference_between_tenant_owned_tables_names_the_tenant() {
+    let sqlite = lineup_testkit::sqlite_store().await;
+    let postgres = lineup_testkit::postgres_store().await;
+    let Store::Sqlite(lite) = &*sqlite else {
+        unreachable!()
+    };
+    let Store::Postgres(pg) = &*postgres else {
+        unreachable!()
+    };
+    let lite_keys: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT m.name, group_concat(f.\"from\", ', ' ORDER BY f.seq),
+                f.\"table\" || '(' || group_concat(f.\"to\", ', ' ORDER BY f.seq) || ')'
+         FROM sqlite_master m, pragma_foreign_key_list(m.name) f
+         WHERE m.type = 'table' AND f.\"table\" NOT IN ('tenants', 'users')
+         GROUP BY m.name, f.id ORDER BY 1, 2",
+    )
+    .fetch_all(lite)
+    .await
+    .unwrap();
+    let pg_keys: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT c.conrelid::regclass::text,
+                substring(pg_get_constraintdef(c.oid) from 'FOREIGN KEY \\(([^)]*)\\)'),
+                substring(pg_get_constraintdef(c.oid) from 'REFERENCES (.*)$')
+         FROM pg_constraint c
+         WHERE c.contype = 'f' AND c.confrelid::regclass::text NOT IN ('tenants', 'users')
+         ORDER BY 1, 2",
+    )
+    .fetch_all(pg)
+    .await
+    .unwrap();
+
+    let global: Vec<_> = lite_keys
+        .iter()
+        .chain(&pg_keys)
+        .filter(|(_, columns, parent)| {
+            !columns.starts_with("tenant_id, ") || !parent.ends_with("(tenant_id, id)")
+        })
+        .collect();
+    assert!(
+        global.is_empty(),
+        "references that ignore the tenant: {global:?}"
+    );
+    let lite_checked: Vec<_> = lite_keys
+        .iter()
+        .filter(|(table, ..)| !unchecked_on_postgres(table))
+        .cloned()
+        .collect();
+    assert_eq!(lite_checked, pg_keys);
+    let mut listed: Vec<(String, String)> = REFERENCES
+        .iter()
+        .map(|(table, column, _)| (table.to_string(), format!("tenant_id, {column}")))
+        .collect();
+    let mut found: Vec<(String, String)> = lite_keys
+        .into_iter()
+        .map(|(table, columns, _)| (table, columns))
+        .collect();
+    listed.sort();
+    found.sort();
+    assert_eq!(
+        found, listed,
+        "REFERENCES lists every foreign key, so the test above tries each one"
+    );
+}
+
+/// A store migrated up to, not including, migration `version`: the files the store embeds,
+/// copied without the later ones (same contents, so a full `migrate` accepts them after).
+/// Also its URL, and the directory that keeps it (and the copies) alive.
+async fn store_before_migration(
+    backend: store::Backend,
+    version: i64,
+) -> (Store, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, url) = match backend {
+        store::Backend::Sqlite => (
+            "sqlite",
+            format!("sqlite://{}", dir.path().join("lineup.db").display()),
+        ),
+        store::Backend::Postgres => ("postgres", lineup_testkit::fresh_postgres_url().await),
+    };
+    let earlier = dir.path().join("migrations");
+    std::fs::create_dir(&earlier).unwrap();
+    let all = format!("{}/../migrations/{name}", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let number: i64 = file.split('_').next().unwrap().parse().unwrap();
+        if number < version {
+            std::fs::copy(&path, earlier.join(file)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(earlier.as_path())
+        .await
+        .unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    match &store {
+        Store::Sqlite(pool) => migrator.run(pool).await.unwrap(),
+        Store::Postgres(pool) => migrator.run(pool).await.unwrap(),
+    }
+    (store, url, dir)
+}
+
+async fn sqlite_rows<T>(store: &Store, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    let Store::Sqlite(pool) = store else {
+        unreachable!()
+    };
+    sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+}
+
+/// Each table's columns, indexes (named ones with their SQL, constraint ones by what they
+/// cover), CHECK constraints, triggers and views, one line each.
+async fn sqlite_schema(store: &Store) -> Vec<String> {
+    let mut lines: Vec<(String, String)> = sqlite_rows(
+        store,
+        "SELECT m.name, 'column ' || c.cid || ' ' || c.name || ' ' || c.type
+                || ' notnull=' || c.\"notnull\" || ' default=' || coalesce(c.dflt_value, '-')
+                || ' pk=' || c.pk
+         FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table'
+         UNION ALL
+         SELECT m.name, 'index ' || CASE i.origin WHEN 'c' THEN i.name ELSE i.origin END
+                || ' unique=' || i.\"unique\" || ' partial=' || i.partial || ' ('
+                || (SELECT group_concat(k.name, ', ' ORDER BY k.seqno)
+                    FROM pragma_index_info(i.name) k) || ') '
+                || coalesce((SELECT s.sql FROM sqlite_master s WHERE s.name = i.name), '-')
+         FROM sqlite_master m, pragma_index_list(m.name) i WHERE m.type = 'table'
+         UNION ALL
+         SELECT tbl_name, type || ' ' || name || ' ' || sql FROM sqlite_master
+         WHERE type IN ('trigger', 'view')",
+    )
+    .await;
+    let tables: Vec<(String, String)> = sqlite_rows(
+        store,
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL",
+    )
+    .await;
+    for (table, sql) in tables {
+        let mut rest = sql.as_str();
+        while let Some(at) = rest.find("CHECK (") {
+            let body = &rest[at + "CHECK ".len()..];
+            let mut depth = 0;
+            let end = body
+                .char_indices()
+                .find_map(|(i, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    (depth == 0).then_some(i)
+                })
+                .unwrap();
+            let check = body[..=end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            lines.push((table.clone(), format!("check {check}")));
+            rest = &body[end..];
+        }
+    }
+    let mut lines: Vec<String> = lines
+        .into_iter()
+        .map(|(table, line)| format!("{table}: {line}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Every row of every table, each value quoted, sorted.
+async fn sqlite_contents(store: &Store) -> Vec<String> {
+    let tables: Vec<(String,)> = sqlite_rows(
+        store,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
+    )
+    .await;
+    let mut rows = Vec::new();
+    for (table,) in tables {
+        let columns: Vec<(String,)> = sqlite_rows(
+            store,
+            &format!("SELECT name FROM pragma_table_info('{table}')"),
+        )
+        .await;
+        let quoted: Vec<String> = columns
+            .iter()
+            .map(|(c,)| format!("quote(\"{c}\")"))
+            .collect();
+        let sql = format!(
+            "SELECT '{table}: ' || {} FROM \"{table}\"",
+            quoted.join(" || ', ' || ")
+        );
+        rows.extend(
+            sqlite_rows::<(String,)>(store, &sql)
+                .await
+                .into_iter()
+                .map(|(r,)| r),
+        );
+    }
+    rows.sort();
+    rows
+}
+
+/// SQLite rebuilds every referencing table to change its keys: the columns, indexes,
+/// checks and rows must come out exactly as they went in, plus the (tenant_id, id) keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rebuilt_tables_keep_their_columns_indexes_checks_and_rows() {
+    let (store, _url, _dir) = store_before_migration(store::Backend::Sqlite, 14).await;
+    seed_every_reference(&store, "acme").await;
+    seed_every_reference(&store, "globex").await;
+    let schema_before = sqlite_schema(&store).await;
+    let rows_before = sqlite_contents(&store).await;
+    assert!(rows_before.len() > 30, "{rows_before:#?}");
+
+    store.migrate().await.unwrap();
+
+    let schema_after = sqlite_schema(&store).await;
+    let lost: Vec<_> = schema_before
+        .iter()
+        .filter(|l| !schema_after.contains(l))
+        .collect();
+    assert!(lost.is_empty(), "the rebuild lost {lost:#?}");
+    let added: Vec<_> = schema_after
+        .iter()
+        .filter(|l| !schema_before.contains(l))
+        .cloned()
+        .collect();
+    let expected: Vec<String> = [
+        "alerts",
+        "cost_centres",
+        "employees",
+        "lines",
+        "plans",
+        "requests",
+        "teams",
+    ]
+    .iter()
+    .map(|t| {
+        format!(
+            "{t}: index {t}_tenant_id_id unique=1 partial=0 (tenant_id, id) \
+             CREATE UNIQUE INDEX {t}_tenant_id_id ON {t} (tenant_id, id)"
+        )
+    })
+    .collect();
+    assert_eq!(added, expected);
+    assert_eq!(sqlite_contents(&store).await, rows_before);
+}
+
+/// A reference that already crosses tenants (written before the composite keys) stops the
+/// migration, on both backends, and leaves the database as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_already_crossing_tenants_fails_the_migration_and_changes_nothing() {
+    for backend in [store::Backend::Sqlite, store::Backend::Postgres] {
+        let (store, url, _dir) = store_before_migration(backend, 14).await;
+        let acme = seed_tenant(&store, "acme").await;
+        let globex = seed_tenant(&store, "globex").await;
+        let (globex_team, _) = seed_team_and_cost_centre(&store, globex.tenant).await;
+        let mut tx = store.tenant(acme.tenant).await.unwrap();
+        let crossing = "UPDATE employees SET team_id = $2 WHERE tenant_id = $1";
+        let joined = execute(&mut tx, crossing, &[acme.tenant.0, globex_team.0]).await;
+        assert_eq!(
+            joined.unwrap(),
+            1,
+            "{backend:?}: the global key let it through"
+        );
+        tx.commit().await.unwrap();
+
+        let Err(err) = store.migrate().await else {
+            panic!("{backend:?}: migrated over a reference to another tenant's team");
+        };
+        assert!(
+            err.to_string().to_lowercase().contains("foreign key"),
+            "{backend:?}: {err}"
+        );
+        let applied: i64 = match &store {
+            Store::Sqlite(pool) => sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Store::Postgres(pool) => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(applied < 14, "{backend:?}: recorded {applied}");
+        let mut tx = store.tenant(acme.tenant).await.unwrap();
+        let ada = store::employees::get(&mut tx, acme.tenant, acme.employee)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ada.team_id, Some(globex_team), "{backend:?}");
+        assert_eq!(
+            store::lines::list(&mut tx, acme.tenant)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{backend:?}: the rebuilt tables' rows are back"
+        );
+        if backend == store::Backend::Sqlite {
+            let leftovers: Vec<(String,)> = sqlite_rows(
+                &store,
+                "SELECT name FROM sqlite_master WHERE name LIKE 'rebuild%'",
+            )
+            .await;
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+        }
+
+        // Once the row is put right the migration goes through. (PostgreSQL's migrator
+        // keeps its session lock after a failure: a new pool starts afresh.)
+        execute(
+            &mut tx,
+            "UPDATE employees SET team_id = NULL WHERE tenant_id = $1",
+            &[acme.tenant.0],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+        let reopened = Store::connect(&url).await.unwrap();
+        reopened.migrate().await.unwrap();
+    }
 }

@@ -2,7 +2,9 @@
 //! employee page, editing, offboarding through the provider simulator, and the CSV import.
 
 use lineup_core::audit::Actor;
-use lineup_core::employee::EmployeeStatus;
+use lineup_core::email::Email;
+use lineup_core::employee::{EmployeeStatus, NewEmployee};
+use lineup_core::error::CoreError;
 use lineup_core::line::LineState;
 use lineup_core::store;
 use lineup_core::tenant::OffboardingAction;
@@ -342,6 +344,97 @@ async fn editing_names_the_bad_field_refuses_a_reporting_loop_and_is_audited() {
         .await
         .assert_contains("Maria Lopez");
 }
+
+both_backends!(
+    an_edit_naming_another_tenants_team_or_cost_centre_is_refused_and_changes_nothing,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let admin = w.signed_in(ADMIN).await;
+        let globex_team = w
+            .lineup
+            .add_team(w.globex, &Actor::System, "Globex Sales")
+            .await
+            .unwrap()
+            .id
+            .to_string();
+        let globex_centre = w
+            .lineup
+            .add_cost_centre(w.globex, &Actor::System, "GX-1", "Globex Ops")
+            .await
+            .unwrap()
+            .id
+            .to_string();
+        let maria_before = w.lineup.employee(w.tenant, w.maria.id).await.unwrap();
+        let audit_before = audit_count(&w).await;
+
+        for (field, id, refusal) in [
+            (
+                "team",
+                &globex_team,
+                format!("team: team {globex_team} was not found in this organisation"),
+            ),
+            (
+                "cost_centre",
+                &globex_centre,
+                format!(
+                    "cost_centre: cost centre {globex_centre} was not found in this organisation"
+                ),
+            ),
+        ] {
+            let mut fields = vec![
+                ("email", "maria@example.com"),
+                ("given_name", "Maria"),
+                ("family_name", "Tester"),
+                ("team", ""),
+                ("cost_centre", ""),
+                ("manager_email", "olivia@example.com"),
+            ];
+            fields.retain(|(name, _)| *name != field);
+            fields.push((field, id));
+            let answer = admin
+                .post(&format!("/employees/{}/edit", w.maria.id), &fields)
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field}: {}",
+                answer.body
+            );
+            answer.assert_contains(&refusal);
+            assert!(!answer.body.contains("Globex"), "globex's names leaked");
+        }
+        // Adding someone is held to the same rule.
+        let added = w
+            .lineup
+            .add_employee(
+                w.tenant,
+                &Actor::System,
+                NewEmployee {
+                    email: Email::parse("newcomer@example.com").unwrap(),
+                    given_name: "New".into(),
+                    family_name: "Comer".into(),
+                    team_id: Some(globex_team.parse().unwrap()),
+                    cost_centre_id: None,
+                    manager_id: None,
+                },
+            )
+            .await;
+        assert!(
+            matches!(&added, Err(CoreError::Invalid { field: "team", .. })),
+            "{added:?}"
+        );
+        assert_eq!(
+            w.lineup.employee(w.tenant, w.maria.id).await.unwrap(),
+            maria_before
+        );
+        assert_eq!(people(&w).await, 5, "nobody was added");
+        assert_eq!(
+            audit_count(&w).await,
+            audit_before,
+            "refused edits write nothing"
+        );
+    }
+);
 
 both_backends!(
     offboarding_suspends_each_line_reports_a_provider_failure_and_is_idempotent,

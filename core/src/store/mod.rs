@@ -53,6 +53,12 @@ impl StoreError {
         matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
 
+    /// A write named a row that is not there, or is another tenant's: every reference
+    /// between tenant-owned rows is a composite `(tenant_id, id)` foreign key.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
+    }
+
     pub(crate) fn corrupt(what: &'static str, reason: impl ToString) -> Self {
         Self::Corrupt {
             what,

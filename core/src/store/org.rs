@@ -1,12 +1,12 @@
 //! Teams and cost centres.
 
 use super::{StoreResult, Tx, on_tx};
-use crate::ids::TenantId;
+use crate::ids::{CostCentreId, TeamId, TenantId};
 use crate::org::{CostCentre, Team};
 
 #[derive(sqlx::FromRow)]
 struct TeamRow {
-    id: crate::ids::TeamId,
+    id: TeamId,
     tenant_id: TenantId,
     name: String,
     created_at: time::OffsetDateTime,
@@ -14,7 +14,7 @@ struct TeamRow {
 
 #[derive(sqlx::FromRow)]
 struct CostCentreRow {
-    id: crate::ids::CostCentreId,
+    id: CostCentreId,
     tenant_id: TenantId,
     code: String,
     name: String,
@@ -52,6 +52,18 @@ pub async fn list_teams(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Team>>
             created_at: r.created_at,
         })
         .collect())
+}
+
+/// Whether `team` is one of `tenant`'s teams.
+pub async fn team_exists(tx: &mut Tx, tenant: TenantId, team: TeamId) -> StoreResult<bool> {
+    let found: Option<i32> = on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT 1 FROM teams WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(team)
+            .fetch_optional(conn)
+            .await?
+    });
+    Ok(found.is_some())
 }
 
 pub async fn insert_cost_centre(
@@ -98,6 +110,22 @@ pub async fn list_cost_centres(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec
 }
 
 /// Many teams in a handful of statements (an import may create hundreds).
+/// Whether `centre` is one of `tenant`'s cost centres.
+pub async fn cost_centre_exists(
+    tx: &mut Tx,
+    tenant: TenantId,
+    centre: CostCentreId,
+) -> StoreResult<bool> {
+    let found: Option<i32> = on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT 1 FROM cost_centres WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(centre)
+            .fetch_optional(conn)
+            .await?
+    });
+    Ok(found.is_some())
+}
+
 pub async fn insert_teams(tx: &mut Tx, tenant: TenantId, teams: &[Team]) -> StoreResult<()> {
     for chunk in teams.chunks(super::sqlite_chunk(4)) {
         let sql = format!(
