@@ -7,6 +7,7 @@ mod error;
 mod forms;
 mod host;
 mod pages;
+mod redirect;
 mod session;
 mod spreadsheet;
 mod view;
