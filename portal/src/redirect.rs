@@ -21,7 +21,9 @@ fn same_origin_path(next: &str) -> Option<String> {
     // `/\evil.example` both mean `//evil.example`: another host.
     if !starts_with_one_slash(next)
         || !starts_with_one_slash(decoded_path)
-        || next.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        || next
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
         || decoded.chars().any(char::is_control)
         || decoded_path.chars().any(|c| c.is_whitespace() || c == '\\')
     {
