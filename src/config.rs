@@ -28,6 +28,8 @@ pub struct Config {
     pub smtp: Option<lineup_core::mail::SmtpSettings>,
     /// The sender of invite and password-reset emails.
     pub mail_from: String,
+    /// What single sign-on may reach: public https hosts only, except in `lineup demo`.
+    pub sso_network: lineup_core::sso::SsoNetworkPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +231,7 @@ impl Config {
             database_url,
             provider,
             log_format,
+            sso_network: lineup_core::sso::SsoNetworkPolicy::default(),
         })
     }
 

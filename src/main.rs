@@ -112,7 +112,14 @@ async fn main() -> std::process::ExitCode {
     init_tracing(config.log_format);
     let outcome = match cli.command {
         Command::Serve => serve(config, false).await,
-        Command::Demo => serve(config, true).await,
+        // The demo may try single sign-on with a provider on this machine over http.
+        Command::Demo => {
+            let config = Config {
+                sso_network: lineup_core::sso::SsoNetworkPolicy::LOCAL_TESTING,
+                ..config
+            };
+            serve(config, true).await
+        }
         Command::Migrate => migrate(&config).await,
         Command::SlackInstallLink { tenant } => slack_install_link(&config, &tenant).await,
         Command::SlackTestAlert { tenant } => slack_test_alert(&config, &tenant).await,

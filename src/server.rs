@@ -98,7 +98,9 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let provider = connect_provider(&settings).await?;
     let secrets = load_secrets(config)?;
-    let lineup = Lineup::new(store, provider, PollPolicy::default()).with_secrets(secrets);
+    let lineup = Lineup::new(store, provider, PollPolicy::default())
+        .with_secrets(secrets)
+        .with_sso_network_policy(config.sso_network);
     let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
     let slack_client = match &config.slack {
         Some(settings) => {

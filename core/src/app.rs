@@ -8,6 +8,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::provider::{ConnectivityProvider, PollPolicy};
 use crate::secret::SecretBox;
+use crate::sso::{IdentityProviders, SsoNetworkPolicy};
 use crate::store::{self, Store, Tx};
 
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub struct Lineup {
     provider: Arc<dyn ConnectivityProvider>,
     poll: PollPolicy,
     secrets: Option<SecretBox>,
+    identity_providers: Arc<IdentityProviders>,
 }
 
 impl Lineup {
@@ -25,7 +27,18 @@ impl Lineup {
             provider,
             poll,
             secrets: None,
+            identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
         }
+    }
+
+    /// Which hosts single sign-on may reach; the default is public https hosts only.
+    pub fn with_sso_network_policy(mut self, policy: SsoNetworkPolicy) -> Self {
+        self.identity_providers = Arc::new(IdentityProviders::new(policy));
+        self
+    }
+
+    pub(crate) fn identity_providers(&self) -> &IdentityProviders {
+        &self.identity_providers
     }
 
     /// The key that seals secrets at rest (chat bot tokens); without it nothing can be

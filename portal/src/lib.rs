@@ -8,6 +8,7 @@ mod forms;
 mod host;
 mod pages;
 mod security_headers;
+mod redirect;
 mod session;
 mod spreadsheet;
 mod view;

@@ -4,7 +4,7 @@
 
 use lineup_core::user::Role;
 use lineup_portal::{ROUTES, allows};
-use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld};
+use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, input_value};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 
@@ -418,4 +418,47 @@ async fn every_answer_carries_the_security_headers() {
         .1
         .assert_ok()
         .assert_contains("src=\"data:image/png;base64,");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_never_sends_the_browser_to_another_site() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let email = w.olivia.email.to_string();
+    for (next, lands_on) in [
+        ("/%09/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("/%2F%2Fevil.example", "/"),
+        ("/.//evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/members", "/members"),
+    ] {
+        let browser = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        let page = browser.get(&format!("/login?next={next}")).await;
+        page.assert_ok();
+        assert_eq!(
+            input_value(&page.body, "next").as_deref(),
+            Some(lands_on),
+            "{next}"
+        );
+        // A form posted from another site carries whatever it likes in `next`.
+        let field = format!("next={next}");
+        let (_, raw) = url::form_urlencoded::parse(field.as_bytes())
+            .next()
+            .unwrap();
+        let answer = browser
+            .post(
+                "/login",
+                &[("email", &email), ("password", PASSWORD), ("next", &raw)],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{next}: {}",
+            answer.body
+        );
+        assert_eq!(answer.location(), Some(lands_on), "{next}");
+    }
 }

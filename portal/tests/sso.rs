@@ -1,10 +1,13 @@
 //! OIDC single sign-on against a local provider: the happy path (client_secret_post and
 //! basic), and every way a sign-in must fail: a wrong or replayed state, a replayed code, a
 //! PKCE verifier that does not match, ID tokens with the wrong audience, issuer or nonce,
-//! expired or signed with another key, and a person who is not a member.
+//! expired or signed with another key, and a person who is not a member. Then what the
+//! server may reach: with the production network policy no request goes to a non-public
+//! address, discovery may not point elsewhere, and what the provider published is kept.
 
+use lineup_core::sso::SsoNetworkPolicy;
 use lineup_testkit::fake_oidc::{CLIENT_ID, CLIENT_SECRET, FakeOidc, TokenTweak};
-use lineup_testkit::portal::{BASE_DOMAIN, Browser, PortalWorld, Response};
+use lineup_testkit::portal::{BASE_DOMAIN, Browser, PASSWORD, PortalWorld, Response};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 
@@ -47,7 +50,15 @@ async fn at_sign_in(w: &PortalWorld) -> Browser {
 /// The browser's trip: our start page → the provider → back to our callback. Returns the
 /// callback's answer.
 async fn round_trip(browser: &Browser, tamper: impl FnOnce(String) -> String) -> Response {
-    let start = browser.get("/sso/start?next=/members").await;
+    round_trip_from(browser, "/sso/start?next=/members", tamper).await
+}
+
+async fn round_trip_from(
+    browser: &Browser,
+    start: &str,
+    tamper: impl FnOnce(String) -> String,
+) -> Response {
+    let start = browser.get(start).await;
     assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
     let authorize = tamper(start.location().unwrap().to_owned());
     let back = provider_redirect(&authorize).await;
@@ -393,4 +404,188 @@ async fn settings_check_the_issuer_and_never_show_the_secret() {
     let login = w.browser(ACME);
     assert!(!login.get("/login").await.body.contains("Sign in with SSO"));
     assert_eq!(login.get("/sso/start").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_start_never_sends_the_browser_to_another_site() {
+    let (w, _oidc) = acme_with_sso(sqlite_store().await).await;
+    for next in [
+        "/%09/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+        "/.//evil.example",
+        "https://evil.example",
+    ] {
+        let browser = at_sign_in(&w).await;
+        let answer = round_trip_from(&browser, &format!("/sso/start?next={next}"), |u| u).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{next}: {}",
+            answer.body
+        );
+        assert_eq!(answer.location(), Some("/"), "{next}");
+    }
+}
+
+/// A second portal on the same tenants whose core runs with the production network policy,
+/// and acme's owner signed in there.
+async fn production_portal(w: &PortalWorld) -> Browser {
+    let addr = w
+        .serve_another(|mut portal| {
+            portal.lineup = portal
+                .lineup
+                .with_sso_network_policy(SsoNetworkPolicy::default());
+            portal
+        })
+        .await;
+    let owner = Browser::new(ACME, addr);
+    owner.sign_in(w.olivia.email.as_str(), PASSWORD).await;
+    owner.get("/settings/sso").await.assert_ok();
+    owner
+}
+
+async fn save_issuer(owner: &Browser, issuer: &str) -> Response {
+    owner
+        .post(
+            "/settings/sso",
+            &[
+                ("issuer", issuer),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+                ("enabled", "on"),
+            ],
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_production_policy_no_request_reaches_a_non_public_address() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let oidc = FakeOidc::start().await;
+    let owner = production_portal(&w).await;
+    let port = oidc.port();
+    let cases = [
+        (
+            oidc.issuer().to_owned(),
+            "issuer: must be an https:// URL".to_owned(),
+        ),
+        (
+            format!("https://127.0.0.1:{port}"),
+            "127.0.0.1 is not a public address".to_owned(),
+        ),
+        (
+            format!("https://localhost:{port}"),
+            "localhost resolves to".to_owned(),
+        ),
+        (
+            format!("https://[::ffff:127.0.0.1]:{port}"),
+            "is not a public address".to_owned(),
+        ),
+        (
+            "https://10.0.0.5".to_owned(),
+            "10.0.0.5 is not a public address".to_owned(),
+        ),
+        (
+            "https://169.254.169.254/latest".to_owned(),
+            "169.254.169.254 is not a public address".to_owned(),
+        ),
+    ];
+    for (issuer, says) in cases {
+        let answer = save_issuer(&owner, &issuer).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{issuer}");
+        answer.assert_contains(&says);
+    }
+    assert_eq!(oidc.connections(), 0, "nothing reached the provider");
+    assert!(w.lineup.sso_settings(w.tenant).await.unwrap().is_none());
+
+    // Settings saved before (here: through the test portal) are held to the policy at
+    // sign-in too.
+    configure(&w, &oidc).await;
+    oidc.sign_in_as(w.olivia.email.as_str());
+    let heard = oidc.requests();
+    let visitor = Browser::new(ACME, owner_addr(&owner));
+    visitor.get("/login").await.assert_ok();
+    let answer = visitor.get("/sso/start?next=/members").await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    answer.assert_contains("must be an https:// URL");
+    assert_eq!(oidc.requests(), heard, "sign-in asked the provider nothing");
+}
+
+/// The loopback address a browser made with [`Browser::new`] talks to.
+fn owner_addr(browser: &Browser) -> std::net::SocketAddr {
+    let port = url::Url::parse(browser.origin()).unwrap().port().unwrap();
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_pointing_the_token_endpoint_elsewhere_is_refused_and_nothing_goes_there() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let oidc = FakeOidc::start().await;
+    let elsewhere = FakeOidc::start().await;
+    oidc.point_endpoints_at(elsewhere.issuer());
+    let owner = w.signed_in(w.olivia.email.as_str()).await;
+    owner.get("/settings/sso").await.assert_ok();
+    let answer = save_issuer(&owner, oidc.issuer()).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    answer.assert_contains(&format!(
+        "token_endpoint {}/token is not on the issuer&#39;s own origin {}",
+        elsewhere.issuer(),
+        oidc.issuer()
+    ));
+    assert_eq!(oidc.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(elsewhere.connections(), 0, "nothing went to the other host");
+    assert!(w.lineup.sso_settings(w.tenant).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failures_are_reported_without_their_status_or_body() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let oidc = FakeOidc::start().await;
+    let owner = w.signed_in(w.olivia.email.as_str()).await;
+    owner.get("/settings/sso").await.assert_ok();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    for issuer in [
+        format!("{}/no-such-tenant", oidc.issuer()),
+        format!("http://127.0.0.1:{closed}"),
+    ] {
+        let answer = save_issuer(&owner, &issuer).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{issuer}");
+        answer.assert_contains("the identity provider did not answer as expected (discovery)");
+        for detail in [
+            "404 Not Found",
+            "status",
+            "onnection refused",
+            "error sending",
+        ] {
+            assert!(!answer.body.contains(detail), "{issuer}: {detail} shown");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_and_keys_are_kept_between_sign_ins_and_keys_refetched_when_rotated() {
+    let (w, oidc) = acme_with_sso(sqlite_store().await).await;
+    for _ in 0..2 {
+        let browser = at_sign_in(&w).await;
+        let answer = round_trip(&browser, |u| u).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    }
+    // Once when the settings were saved, and kept since.
+    assert_eq!(oidc.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(oidc.hits("/jwks"), 1);
+
+    oidc.rotate_keys();
+    let browser = at_sign_in(&w).await;
+    let answer = round_trip(&browser, |u| u).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(
+        oidc.hits("/jwks"),
+        2,
+        "an unknown kid fetches the keys once more"
+    );
+    assert_eq!(oidc.hits("/.well-known/openid-configuration"), 1);
 }

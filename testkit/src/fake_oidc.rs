@@ -2,16 +2,20 @@
 //! an authorize endpoint that signs the configured person in at once and redirects back with
 //! a code, a token endpoint that checks the client's secret (post or basic), the redirect URI,
 //! the PKCE verifier (S256) and that a code is used once, and a JWKS with the Teams test key.
-//! [`TokenTweak`] bends the next ID token (audience, expiry, signing key, nonce…).
+//! [`TokenTweak`] bends the next ID token (audience, expiry, signing key, nonce…). It
+//! records every connection and request, so a test can show that nothing reached it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -48,12 +52,19 @@ struct FakeState {
     tweak: TokenTweak,
     only_basic_auth: bool,
     token_requests: Vec<HashMap<String, String>>,
+    /// `GET /jwks`, `POST /token`…, in order.
+    requests: Vec<String>,
+    /// Where discovery says the token endpoint and keys are, instead of the issuer.
+    endpoints_origin: Option<String>,
+    /// The kid the keys are published and tokens signed under, once rotated.
+    rotated_kid: Option<String>,
 }
 
 #[derive(Clone)]
 struct Shared {
     issuer: String,
     state: Arc<Mutex<FakeState>>,
+    connections: Arc<AtomicUsize>,
 }
 
 pub struct FakeOidc {
@@ -67,19 +78,60 @@ impl FakeOidc {
         let shared = Shared {
             issuer,
             state: Arc::default(),
+            connections: Arc::default(),
         };
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/jwks", get(jwks))
+            .layer(middleware::from_fn_with_state(shared.clone(), note_request))
             .with_state(shared.clone());
+        let connections = shared.connections.clone();
+        let listener = listener.tap_io(move |_| {
+            connections.fetch_add(1, Ordering::SeqCst);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { shared }
     }
 
     pub fn issuer(&self) -> &str {
         &self.shared.issuer
+    }
+
+    /// The port it listens on (its issuer is `http://127.0.0.1:<port>`).
+    pub fn port(&self) -> u16 {
+        url::Url::parse(self.issuer()).unwrap().port().unwrap()
+    }
+
+    /// Every request received, as `METHOD /path`, oldest first.
+    pub fn requests(&self) -> Vec<String> {
+        self.lock().requests.clone()
+    }
+
+    /// How many requests for `path` were received.
+    pub fn hits(&self, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.split_once(' ').is_some_and(|(_, p)| p == path))
+            .count()
+    }
+
+    /// How many TCP connections were accepted (TLS attempts included, which never become
+    /// requests here).
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Discovery from now on says the token endpoint and keys live on `origin`.
+    pub fn point_endpoints_at(&self, origin: &str) {
+        self.lock().endpoints_origin = Some(origin.to_owned());
+    }
+
+    /// Publish the keys under a new kid and sign with it from now on, as a provider
+    /// rotating its keys does.
+    pub fn rotate_keys(&self) {
+        self.lock().rotated_kid = Some("rotated-key".to_owned());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
@@ -117,19 +169,34 @@ fn json_answer(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
+async fn note_request(State(s): State<Shared>, request: Request, next: Next) -> Response {
+    let line = format!("{} {}", request.method(), request.uri().path());
+    s.state.lock().unwrap().requests.push(line);
+    next.run(request).await
+}
+
+fn kid(state: &FakeState) -> String {
+    state
+        .rotated_kid
+        .clone()
+        .unwrap_or_else(|| TEST_KID.to_owned())
+}
+
 async fn discovery(State(s): State<Shared>) -> Response {
-    let methods = if s.state.lock().unwrap().only_basic_auth {
+    let state = s.state.lock().unwrap();
+    let methods = if state.only_basic_auth {
         json!(["client_secret_basic"])
     } else {
         json!(["client_secret_post", "client_secret_basic"])
     };
+    let elsewhere = state.endpoints_origin.as_deref().unwrap_or(&s.issuer);
     json_answer(
         StatusCode::OK,
         json!({
             "issuer": s.issuer,
             "authorization_endpoint": format!("{}/authorize", s.issuer),
-            "token_endpoint": format!("{}/token", s.issuer),
-            "jwks_uri": format!("{}/jwks", s.issuer),
+            "token_endpoint": format!("{elsewhere}/token"),
+            "jwks_uri": format!("{elsewhere}/jwks"),
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -138,10 +205,11 @@ async fn discovery(State(s): State<Shared>) -> Response {
     )
 }
 
-async fn jwks() -> Response {
+async fn jwks(State(s): State<Shared>) -> Response {
+    let kid = kid(&s.state.lock().unwrap());
     json_answer(
         StatusCode::OK,
-        json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": TEST_KID,
+        json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
                          "n": TEST_KEY_N, "e": "AQAB"}]}),
     )
 }
@@ -232,6 +300,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         );
     }
     let tweak = state.tweak.clone();
+    let kid = kid(&state);
     let Some(grant) = state.grants.get_mut(&get("code")) else {
         return invalid_grant("unknown code");
     };
@@ -260,7 +329,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
         "email_verified": tweak.email_verified.unwrap_or(true),
     });
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(TEST_KID.to_owned());
+    header.kid = Some(kid);
     let pem = if tweak.attacker_key {
         ATTACKER_KEY_PEM
     } else {

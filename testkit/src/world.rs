@@ -17,6 +17,7 @@ use lineup_core::plan::Plan;
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use lineup_core::secret::SecretBox;
+use lineup_core::sso::SsoNetworkPolicy;
 use lineup_core::store::{self, Store};
 use lineup_core::tenant::{Slug, commands::NewTenant};
 use lineup_core::user::Role;
@@ -189,6 +190,8 @@ pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Li
         poll,
     )
     .with_secrets(secrets)
+    // The fake identity provider listens on http://127.0.0.1.
+    .with_sso_network_policy(SsoNetworkPolicy::LOCAL_TESTING)
 }
 
 pub async fn add_tenant(lineup: &Lineup, slug: &str) -> TenantId {

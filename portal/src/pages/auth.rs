@@ -17,6 +17,7 @@ use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
 use crate::host::Site;
+use crate::redirect::safe_next;
 use crate::session::{self, FormToken, Signed};
 use crate::view::{Page, Visitor};
 
@@ -57,14 +58,6 @@ struct LoginPage {
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
-}
-
-/// Only paths on this site: `//evil.example` or `https://…` would be an open redirect.
-pub(super) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 async fn login_form(

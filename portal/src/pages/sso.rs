@@ -11,10 +11,10 @@ use lineup_core::CoreError;
 use lineup_core::sso::SsoUpdate;
 use serde::Deserialize;
 
-use super::auth::safe_next;
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
+use crate::redirect::safe_next;
 use crate::session::with_session_cookie;
 use crate::view::{Chrome, Page, Visitor, redirect_with_notice};
 
