@@ -263,6 +263,11 @@ async fn reveal(
 ) -> Result<Response, PortalError> {
     let tenant = page.tenant_id();
     let line = visible_line(&portal, &page, &id).await?;
+    let plans = portal.lineup.plans(tenant).await?;
+    let plan = plans
+        .iter()
+        .find(|p| p.id == line.plan_id)
+        .ok_or_else(|| PortalError::Internal(format!("the plan of line {} is gone", line.id)))?;
     let code = portal
         .lineup
         .reveal_activation_code(
@@ -271,11 +276,6 @@ async fn reveal(
             line.id,
         )
         .await?;
-    let plans = portal.lineup.plans(tenant).await?;
-    let plan = plans
-        .iter()
-        .find(|p| p.id == line.plan_id)
-        .ok_or_else(|| PortalError::Internal(format!("the plan of line {} is gone", line.id)))?;
     let activation = activation(&line, plan, &code).map_err(PortalError::Internal)?;
     let mut response = render_line(&portal, &page, line, Some(activation)).await?;
     response
