@@ -104,7 +104,10 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         .await
         .context("sealing activation codes stored in clear failed")?;
     if sealed > 0 {
-        tracing::info!(sealed, "sealed activation codes stored in clear before this version");
+        tracing::info!(
+            sealed,
+            "sealed activation codes stored in clear before this version"
+        );
     }
     let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
     let slack_client = match &config.slack {
