@@ -16,6 +16,7 @@ use lineup_core::line::lifecycle::IssueLine;
 use lineup_core::money::Currency;
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
+use lineup_core::secret::SecretBox;
 use lineup_core::store::Store;
 use lineup_core::tenant::{Slug, commands::NewTenant};
 use lineup_simulator::{Credentials, SimConfig};
@@ -49,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
         store,
         Arc::new(OneGlobalProvider::new(config)?),
         PollPolicy::default(),
-    );
+    )
+    .with_secrets(SecretBox::from_hex(&SecretBox::generate_hex_key())?);
 
     let actor = Actor::System;
     let new = NewTenant {

@@ -101,6 +101,16 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     let lineup = Lineup::new(store, provider, PollPolicy::default())
         .with_secrets(secrets)
         .with_sso_network_policy(config.sso_network);
+    let sealed = lineup
+        .seal_stored_activation_codes()
+        .await
+        .context("sealing activation codes stored in clear failed")?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed activation codes stored in clear before this version"
+        );
+    }
     let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
     let slack_client = match &config.slack {
         Some(settings) => {

@@ -120,6 +120,10 @@ async fn sqlx_count(pool: &sqlx::SqlitePool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// Activation codes the demo database holds in clear (anything not `sealed:v1:`).
+const CODES_IN_CLEAR: &str = "SELECT COUNT(*) FROM lines
+     WHERE activation_code IS NOT NULL AND activation_code NOT LIKE 'sealed:v1:%'";
+
 #[test]
 fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
     let data = tempfile::tempdir().unwrap();
@@ -157,9 +161,28 @@ fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
         assert!(n > 0, "the demo has {state} lines");
     }
     assert!(sqlite_count(data.path(), "SELECT COUNT(*) FROM usage_daily") >= 30 * 20);
+    assert_eq!(sqlite_count(data.path(), CODES_IN_CLEAR), 0);
+    assert!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(*) FROM lines WHERE activation_code LIKE 'sealed:v1:%'"
+        ) > 0
+    );
+    // A code left in clear by an older version is sealed by the next start.
+    assert_eq!(
+        sqlite_count(
+            data.path(),
+            "UPDATE lines SET activation_code = '1$rsp.sim.local$K2-FROM-BEFORE'
+             WHERE id = (SELECT id FROM lines WHERE state = 'ready' LIMIT 1)
+             RETURNING 1"
+        ),
+        1
+    );
+    assert_eq!(sqlite_count(data.path(), CODES_IN_CLEAR), 1);
 
     let second = start(&["demo"], &[("LINEUP_DATA_DIR", dir)]);
     assert_eq!(second.get("/healthz").0, 200);
+    assert_eq!(sqlite_count(data.path(), CODES_IN_CLEAR), 0);
     assert_eq!(
         sqlite_count(data.path(), "SELECT COUNT(*) FROM tenants"),
         1,

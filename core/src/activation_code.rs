@@ -35,6 +35,25 @@ pub enum ActivationCodeError {
     BadConfirmationFlag(String),
 }
 
+impl ActivationCodeError {
+    /// What is wrong, without the offending text: a near-miss code may still install an
+    /// eSIM, so it must not reach failure reasons, pages or logs.
+    pub fn without_values(&self) -> &'static str {
+        match self {
+            Self::Format => "does not start with format \"1$\" (optionally prefixed by \"LPA:\")",
+            Self::AdvancedFormat => "uses format 2 (advanced activation code), not supported",
+            Self::MissingSmdp => "is missing the SM-DP+ address",
+            Self::BadSmdp(_) => "has an SM-DP+ address that is not a host name",
+            Self::MissingMatchingId => "is missing the matching id",
+            Self::BadMatchingId(_) => "has a matching id with characters outside A-Z, 0-9 and '-'",
+            Self::BadOid(_) => "has an SM-DP+ OID that is not a dotted number",
+            Self::BadConfirmationFlag(_) => {
+                "has a confirmation code flag other than empty or \"1\""
+            }
+        }
+    }
+}
+
 impl ActivationCode {
     pub fn new(smdp_address: &str, matching_id: &str) -> Result<Self, ActivationCodeError> {
         Self::parse(&format!("1${smdp_address}${matching_id}"))

@@ -41,8 +41,8 @@ impl Lineup {
         &self.identity_providers
     }
 
-    /// The key that seals secrets at rest (chat bot tokens); without it nothing can be
-    /// installed.
+    /// The key that seals secrets at rest (chat bot tokens, activation codes); without it
+    /// no chat workspace can be installed and no line issued.
     pub fn with_secrets(mut self, secrets: SecretBox) -> Self {
         self.secrets = Some(secrets);
         self
@@ -52,7 +52,7 @@ impl Lineup {
         self.secrets.as_ref().ok_or_else(|| {
             CoreError::invalid(
                 "LINEUP_SECRET_KEY",
-                "is not set, so chat tokens cannot be stored",
+                "is not set, so secrets (chat tokens, activation codes) cannot be stored",
             )
         })
     }

@@ -81,7 +81,7 @@ pub enum Acceptance {
 const ONLY_OWNERS: &str = "only an owner can grant or revoke the owner role";
 
 /// The acting user's role here; a non-member acts with no authority at all.
-async fn role_of(tx: &mut Tx, tenant: TenantId, user: UserId) -> CoreResult<Role> {
+pub(crate) async fn role_of(tx: &mut Tx, tenant: TenantId, user: UserId) -> CoreResult<Role> {
     let role = store::users::role_in(tx, tenant, user).await?;
     parse_role(&required(role, "member", user)?)
 }

@@ -42,6 +42,12 @@ impl Role {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
+
+    /// Whether this role may see a line's activation code (the roles that manage lines).
+    /// The portal's permission table and the reveal command both ask this.
+    pub fn reveals_activation_codes(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
 }
 
 pub fn hash_password(password: &str) -> CoreResult<String> {

@@ -6,21 +6,56 @@ use std::time::Duration;
 
 use lineup_core::CoreError;
 use lineup_core::audit::Actor;
+use lineup_core::email::Email;
+use lineup_core::ids::LineId;
 use lineup_core::line::LineState;
+use lineup_core::line::activation::Revealer;
 use lineup_core::line::lifecycle::IssueLine;
 use lineup_core::provider::{PollPolicy, SubscriptionState};
-use lineup_core::store;
+use lineup_core::store::{self, Store};
+use lineup_core::user::Role;
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_employee, add_tenant, lineup_for};
 use serde_json::json;
 
+/// What `lines.activation_code` holds, read past every core type.
+async fn stored_activation_code(store: &Store, line: LineId) -> Option<String> {
+    let sql = "SELECT activation_code FROM lines WHERE id = $1";
+    let mut tx = store.system().await.unwrap();
+    let stored = match &mut tx {
+        store::Tx::Sqlite(t) => sqlx::query_scalar(sql).bind(line).fetch_one(&mut **t).await,
+        store::Tx::Postgres(t) => sqlx::query_scalar(sql).bind(line).fetch_one(&mut **t).await,
+    };
+    stored.unwrap()
+}
+
+/// Put `text` in the column as a version before sealing would have.
+async fn store_in_clear(store: &Store, line: LineId, text: &str) {
+    let sql = "UPDATE lines SET activation_code = $2 WHERE id = $1";
+    let mut tx = store.system().await.unwrap();
+    let updated = match &mut tx {
+        store::Tx::Sqlite(t) => sqlx::query(sql)
+            .bind(line)
+            .bind(text)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()),
+        store::Tx::Postgres(t) => sqlx::query(sql)
+            .bind(line)
+            .bind(text)
+            .execute(&mut **t)
+            .await
+            .map(|r| r.rows_affected()),
+    };
+    assert_eq!(updated.unwrap(), 1);
+    tx.commit().await.unwrap();
+}
+
 both_backends!(
-    issuing_a_line_stores_its_activation_code_and_audit_trail,
+    issuing_a_line_stores_its_activation_code_sealed_and_audit_trail,
     |store| async move {
         let w = World::new(store).await;
         let line = w.ready_line(&w.ada, "req-1").await;
-        let code = line.activation_code.clone().expect("an activation code");
-        assert!(code.lpa_string().starts_with("LPA:1$"));
         assert!(line.iccid.is_some() && line.provider_subscription_id.is_some());
         assert_eq!(w.lineup.line(w.tenant, line.id).await.unwrap(), line);
         assert_eq!(
@@ -32,6 +67,164 @@ both_backends!(
             ]
         );
         assert_eq!(w.stats().await["subscriptions"]["total"], 1);
+
+        let code = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.ada.id), line.id)
+            .await
+            .unwrap();
+        assert!(code.lpa_string().starts_with("LPA:1$"));
+        // The column and every audit payload hold no part of it that would install the eSIM.
+        let stored = stored_activation_code(&w.store, line.id).await.unwrap();
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        assert!(!stored.contains(&code.matching_id), "{stored}");
+        for event in w.lineup.line_history(w.tenant, line.id).await.unwrap() {
+            let payloads = format!("{:?} {:?}", event.before, event.after);
+            assert!(
+                !payloads.contains(&code.matching_id),
+                "{}: {payloads}",
+                event.action
+            );
+            assert!(
+                !payloads.contains("sealed:v1:"),
+                "{}: {payloads}",
+                event.action
+            );
+        }
+        // The reveal itself is audited: who, and whose line.
+        let history = w.lineup.line_history(w.tenant, line.id).await.unwrap();
+        let revealed = history
+            .iter()
+            .find(|e| e.action == "line.activation_code_revealed")
+            .expect("the reveal is audited");
+        assert_eq!(revealed.actor, format!("employee:{}", w.ada.id));
+        assert_eq!(
+            revealed.after.as_ref().unwrap()["employee_id"],
+            json!(w.ada.id)
+        );
+    }
+);
+
+both_backends!(
+    only_owners_admins_and_the_holder_get_a_code_and_never_once_installed,
+    |store| async move {
+        let w = World::new(store).await;
+        let line = w.ready_line(&w.ada, "reveal-1").await;
+        let audited = || async {
+            w.audit_actions("line", &line.id.to_string())
+                .await
+                .iter()
+                .filter(|a| *a == "line.activation_code_revealed")
+                .count()
+        };
+        let mut members = Vec::new();
+        for role in Role::ALL {
+            let email = Email::parse(&format!("{}@example.org", role.as_str())).unwrap();
+            let user = w
+                .lineup
+                .add_user(
+                    w.tenant,
+                    &ADMIN,
+                    &email,
+                    role.as_str(),
+                    "a long test password",
+                    role,
+                    None,
+                )
+                .await
+                .unwrap();
+            members.push((role, user));
+        }
+        for (role, user) in members.iter().copied() {
+            let revealed = w
+                .lineup
+                .reveal_activation_code(w.tenant, Revealer::Member(user), line.id)
+                .await;
+            match role {
+                Role::Owner | Role::Admin => assert!(revealed.is_ok(), "{role:?}: {revealed:?}"),
+                _ => assert!(
+                    matches!(revealed, Err(CoreError::NotAuthorised(_))),
+                    "{role:?}: {revealed:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            audited().await,
+            2,
+            "one audit event per reveal, none for a refusal"
+        );
+        // Another employee is not the holder.
+        let refused = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.alan.id), line.id)
+            .await;
+        assert!(
+            matches!(refused, Err(CoreError::NotAuthorised(_))),
+            "{refused:?}"
+        );
+
+        // Once the profile is on a device, nobody gets the code, the owner included.
+        let active = w.active_line(&w.alan, "reveal-2").await;
+        let owner = members[0].1;
+        for revealer in [Revealer::Member(owner), Revealer::Holder(w.alan.id)] {
+            let refused = w
+                .lineup
+                .reveal_activation_code(w.tenant, revealer, active.id)
+                .await;
+            match refused {
+                Err(CoreError::Conflict(why)) => assert!(why.contains("installed"), "{why}"),
+                other => panic!("{revealer:?}: {other:?}"),
+            }
+        }
+        assert!(
+            !w.audit_actions("line", &active.id.to_string())
+                .await
+                .contains(&"line.activation_code_revealed".to_owned())
+        );
+    }
+);
+
+both_backends!(
+    codes_stored_in_clear_before_sealing_are_sealed_at_start_up,
+    |store| async move {
+        let w = World::new(store).await;
+        let line = w.ready_line(&w.ada, "legacy-1").await;
+        let code = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.ada.id), line.id)
+            .await
+            .unwrap();
+        store_in_clear(&w.store, line.id, &code.to_string()).await;
+        let unsealed = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.ada.id), line.id)
+            .await;
+        assert!(
+            matches!(unsealed, Err(CoreError::Conflict(_))),
+            "{unsealed:?}"
+        );
+
+        assert_eq!(w.lineup.seal_stored_activation_codes().await.unwrap(), 1);
+        let stored = stored_activation_code(&w.store, line.id).await.unwrap();
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        assert!(!stored.contains(&code.matching_id), "{stored}");
+        let revealed = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.ada.id), line.id)
+            .await
+            .unwrap();
+        assert_eq!(revealed, code);
+        assert!(
+            w.audit_actions("line", &line.id.to_string())
+                .await
+                .contains(&"line.activation_code_sealed".to_owned())
+        );
+        // Running it again changes nothing.
+        assert_eq!(w.lineup.seal_stored_activation_codes().await.unwrap(), 0);
+        assert_eq!(
+            stored_activation_code(&w.store, line.id).await.unwrap(),
+            stored
+        );
     }
 );
 

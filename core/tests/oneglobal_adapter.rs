@@ -923,6 +923,16 @@ async fn a_malformed_profile_from_the_vendor_is_a_protocol_error_naming_the_fiel
             json!({ "iccid": "8944474600000109251", "activation_code": "LPA:1$$X" }),
             "sim_profile.activation_code",
         ),
+        // A profile whose other fields are malformed: the error does not quote the code.
+        (
+            json!({ "iccid": 8944474600000109251_u64, "activation_code": good_code }),
+            "SIM profile",
+        ),
+        // A near-miss code may still install: the error names what is wrong, not the code.
+        (
+            json!({ "iccid": "8944474600000109251", "activation_code": "LPA:1$rsp.sim.local$k2-lower-case" }),
+            "matching id with characters outside",
+        ),
         (
             json!({ "iccid": "8944474600000109251", "activation_code": good_code, "eid": "123" }),
             "sim_profile.eid",
@@ -932,7 +942,11 @@ async fn a_malformed_profile_from_the_vendor_is_a_protocol_error_naming_the_fiel
         h.fault(json!({ "match": { "path_prefix": path }, "action": { "status": 200, "body": body }, "times": 1 }))
             .await;
         match provider.get_sim_profile("sub_X").await {
-            Err(ProviderError::Protocol { body, .. }) => assert!(body.contains(field), "{body}"),
+            Err(ProviderError::Protocol { body, .. }) => {
+                assert!(body.contains(field), "{body}");
+                assert!(!body.contains("k2-lower-case"), "{body}");
+                assert!(!body.contains("K2-ABCDE"), "{body}");
+            }
             other => panic!("expected Protocol naming {field}, got {other:?}"),
         }
     }

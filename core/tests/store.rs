@@ -1,5 +1,6 @@
 //! Store behaviour, run on SQLite and on a throwaway PostgreSQL by the same test bodies.
 
+use lineup_core::audit::{Actor, AuditEvent};
 use lineup_core::email::Email;
 use lineup_core::employee::{Employee, EmployeeStatus};
 use lineup_core::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
@@ -13,6 +14,7 @@ use lineup_core::store::{self, Store, now};
 use lineup_core::tenant::{Slug, Tenant, TenantSettings};
 use lineup_testkit::both_backends;
 use uuid::Uuid;
+use serde_json::json;
 
 struct Seeded {
     tenant: TenantId,
@@ -255,6 +257,72 @@ both_backends!(issue_keys_are_unique_per_tenant, |store| async move {
     );
     tx.commit().await.unwrap();
 });
+
+both_backends!(
+    migration_0013_removes_activation_codes_from_old_audit_payloads,
+    |store| async move {
+        let a = seed_tenant(&store, "acme").await;
+        let line =
+            json!({ "id": a.line, "state": "ready", "activation_code": "1$rsp.sim.local$K2-OLD" });
+        let mut tx = store.tenant(a.tenant).await.unwrap();
+        for (action, before, after) in [
+            (
+                "line.provisioned",
+                Some(json!({ "id": a.line, "state": "provisioning" })),
+                Some(line.clone()),
+            ),
+            ("line.suspended", Some(line.clone()), Some(line.clone())),
+            (
+                "line.requested",
+                None,
+                Some(json!({ "id": a.line, "state": "requested" })),
+            ),
+        ] {
+            let event = AuditEvent::new(
+                a.tenant,
+                &Actor::System,
+                action,
+                ("line", a.line.to_string()),
+                before,
+                after,
+            );
+            store::audit::insert(&mut tx, a.tenant, &event)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        // Written as an upgraded database would hold them; then the migration's own SQL.
+        let mut tx = store.system().await.unwrap();
+        match &mut tx {
+            store::Tx::Sqlite(t) => {
+                let sql =
+                    include_str!("../../migrations/sqlite/0013_audit_without_activation_codes.sql");
+                sqlx::raw_sql(sql).execute(&mut **t).await.unwrap();
+            }
+            store::Tx::Postgres(t) => {
+                let sql = include_str!(
+                    "../../migrations/postgres/0013_audit_without_activation_codes.sql"
+                );
+                sqlx::raw_sql(sql).execute(&mut **t).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+
+        let mut tx = store.tenant(a.tenant).await.unwrap();
+        let events = store::audit::list_for_subject(&mut tx, a.tenant, "line", &a.line.to_string())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 3);
+        for event in events {
+            let payloads = format!("{:?} {:?}", event.before, event.after);
+            assert!(!payloads.contains("K2-OLD"), "{}: {payloads}", event.action);
+            // Everything else in the payloads is kept.
+            let after = event.after.unwrap();
+            assert!(after["state"].is_string(), "{after}");
+        }
+    }
+);
 
 /// The second wall: on PostgreSQL even a query that forgets `WHERE tenant_id` sees only the
 /// scoped tenant's rows, and nothing at all without a scope.

@@ -24,6 +24,8 @@ pub enum Permission {
     ManagePeople,
     ViewLines,
     ManageLines,
+    /// See a ready line's QR code and activation code (each reveal is audited).
+    RevealActivationCode,
     DecideRequests,
     ViewPolicies,
     ManagePolicies,
@@ -52,6 +54,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         ManagePeople | ManageLines | ManageOrganisation | ManageMembers => {
             matches!(role, Owner | Admin)
         }
+        // Core's reveal command asks the same question of the same role.
+        RevealActivationCode => role.reveals_activation_codes(),
     }
 }
 
@@ -141,6 +145,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/lines/new", P::ManageLines),
     rule(Tenant, "POST", "/lines", P::ManageLines),
     rule(Tenant, "GET", "/lines/{id}", P::ViewLines),
+    // A POST, so no link prefetcher can trigger an (audited) reveal.
+    rule(
+        Tenant,
+        "POST",
+        "/lines/{id}/reveal",
+        P::RevealActivationCode,
+    ),
     // Confirmation page and action: change-plan, suspend, resume, transfer, terminate, retry.
     rule(Tenant, "GET", "/lines/{id}/{action}", P::ManageLines),
     rule(Tenant, "POST", "/lines/{id}/{action}", P::ManageLines),

@@ -119,9 +119,15 @@ async fn an_admin_imports_people_issues_an_esim_and_downloads_chargeback_in_a_re
         .await;
     chrome.click("form.stack button[type=submit]").await;
     chrome
-        .wait_for_text("LPA:1$", Duration::from_secs(30))
+        .wait_for_text("Reveal activation code", Duration::from_secs(30))
         .await;
     assert!(chrome.current_url().await.contains("/lines/"));
+    chrome
+        .click("form[action$='/reveal'] button[type=submit]")
+        .await;
+    chrome
+        .wait_for_text("LPA:1$", Duration::from_secs(10))
+        .await;
     chrome.screenshot(&artifacts().join("line.png")).await;
 
     chrome.goto(&format!("{origin}/dashboard")).await;

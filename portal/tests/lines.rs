@@ -1,8 +1,11 @@
 //! Lines in the portal, end to end against the provider simulator: issuing (once, however
-//! often the form is sent), the activation page, lifecycle actions behind confirmations,
-//! provider failures and retry, managers' view, and tenant isolation.
+//! often the form is sent), revealing the activation code (owners and admins only, audited,
+//! never once installed), lifecycle actions behind confirmations, provider failures and
+//! retry, managers' view, and tenant isolation.
 
+use lineup_core::activation_code::ActivationCode;
 use lineup_core::line::LineState;
+use lineup_core::line::activation::Revealer;
 use lineup_core::user::Role;
 use lineup_testkit::portal::{Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;
@@ -78,7 +81,7 @@ async fn confirm_and_do(
 }
 
 both_backends!(
-    issuing_from_the_portal_shows_the_qr_and_lpa_and_a_double_submit_makes_one_line,
+    issuing_from_the_portal_offers_the_code_behind_a_reveal_and_a_double_submit_makes_one_line,
     |store| async move {
         let w = PortalWorld::new(store).await;
         let browser = admin(&w).await;
@@ -99,20 +102,33 @@ both_backends!(
         assert_eq!(stats["orders"]["total"], 1, "{stats}");
 
         let page = browser.get(&location).await;
-        let code = line.activation_code.as_ref().unwrap();
         page.assert_ok()
+            .assert_contains(&line.iccid.as_ref().unwrap().to_string())
+            .assert_contains("The eSIM is ready")
+            .assert_contains(&format!("action=\"{location}/reveal\""))
+            .assert_contains("Reveal activation code");
+        assert!(
+            !page.body.contains("LPA:1$"),
+            "the code waits for an explicit reveal"
+        );
+        assert!(
+            !page.body.contains("http-equiv=\"refresh\""),
+            "a ready line does not refresh"
+        );
+        let revealed = browser.post(&format!("{location}/reveal"), &[]).await;
+        let code = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.ada.id), line.id)
+            .await
+            .unwrap();
+        revealed
+            .assert_ok()
             .assert_contains("data:image/png;base64,")
             .assert_contains(&code.lpa_string())
             .assert_contains(&code.smdp_address)
             .assert_contains(&code.matching_id)
             .assert_contains("iPhone")
-            .assert_contains("Android")
-            .assert_contains(&line.iccid.as_ref().unwrap().to_string())
-            .assert_contains("The eSIM is ready");
-        assert!(
-            !page.body.contains("http-equiv=\"refresh\""),
-            "a ready line does not refresh"
-        );
+            .assert_contains("Android");
         // Its history comes from the audit log.
         page.assert_contains("Requested")
             .assert_contains("Provisioned");
@@ -264,7 +280,7 @@ async fn a_provider_failure_is_explained_and_a_retry_issues_the_esim() {
     confirm.assert_contains("no second subscription");
     assert_eq!(done.redirected_to(), location);
     let page = browser.get(&location).await;
-    page.assert_contains("data:image/png;base64,");
+    page.assert_contains("Reveal activation code");
     let lines = w.lineup.lines(w.tenant).await.unwrap();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].state, LineState::Ready);
@@ -465,3 +481,134 @@ async fn lines_page_numbers_out_of_range_are_refused_clearly() {
     // The highest page accepted is simply empty.
     browser.get("/lines?page=1000000").await.assert_ok();
 }
+
+/// Everything an activation code could be copied from: the LPA string and its matching id.
+fn secrets_of(code: &ActivationCode) -> [String; 2] {
+    [code.lpa_string(), code.matching_id.clone()]
+}
+
+both_backends!(
+    every_role_walks_every_page_and_only_owners_and_admins_ever_get_a_code,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let ready = w.ready_line(&w.ada, "walk-ready").await;
+        // Alan's code is read while his line is ready, then the profile is installed.
+        let alans = w.ready_line(&w.alan, "walk-active").await;
+        let holder = |who: &lineup_core::employee::Employee, id| {
+            w.lineup
+                .reveal_activation_code(w.tenant, Revealer::Holder(who.id), id)
+        };
+        let ready_code = holder(&w.ada, ready.id).await.unwrap();
+        let active_code = holder(&w.alan, alans.id).await.unwrap();
+        let active = w.active_line(&w.alan, "walk-active").await;
+        assert_eq!(active.id, alans.id);
+        let mut codes = secrets_of(&ready_code).to_vec();
+        codes.extend(secrets_of(&active_code));
+        let ready_page = format!("/lines/{}", ready.id);
+        let active_page = format!("/lines/{}", active.id);
+        let reveals = || async {
+            w.lineup
+                .line_history(w.tenant, ready.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == "line.activation_code_revealed")
+                .collect::<Vec<_>>()
+        };
+        let pages = [
+            "/".to_owned(),
+            "/lines".to_owned(),
+            ready_page.clone(),
+            active_page.clone(),
+            "/employees".to_owned(),
+            format!("/employees/{}", w.ada.id),
+            format!("/employees/{}", w.alan.id),
+            "/dashboard".to_owned(),
+            "/optimise".to_owned(),
+            "/requests".to_owned(),
+            "/alerts".to_owned(),
+            "/audit".to_owned(),
+            "/audit/export.csv".to_owned(),
+            "/exports/lines.csv".to_owned(),
+            "/exports/usage.csv".to_owned(),
+            "/exports/chargeback.csv".to_owned(),
+            format!("{ready_page}/reveal"),
+        ];
+        let mut revealers = Vec::new();
+        for role in Role::ALL {
+            let browser = w.signed_in(&w.email_for(role)).await;
+            let may_reveal = matches!(role, Role::Owner | Role::Admin);
+            for path in &pages {
+                let answer = browser.get(path).await;
+                for secret in &codes {
+                    assert!(!answer.body.contains(secret), "{role:?} GET {path}");
+                }
+            }
+
+            let page = browser.get(&ready_page).await;
+            page.assert_ok();
+            assert_eq!(
+                page.body.contains("Reveal activation code"),
+                may_reveal,
+                "{role:?}"
+            );
+            if !may_reveal {
+                page.assert_contains("Only owners and admins can see the activation code");
+            }
+            let before = reveals().await.len();
+            let revealed = browser.post(&format!("{ready_page}/reveal"), &[]).await;
+            if may_reveal {
+                revealed
+                    .assert_ok()
+                    .assert_contains(&ready_code.lpa_string())
+                    .assert_contains("data:image/png;base64,");
+                assert_eq!(revealed.headers["cache-control"], "no-store", "{role:?}");
+                let after = reveals().await;
+                assert_eq!(
+                    after.len(),
+                    before + 1,
+                    "{role:?}: one audit event per reveal"
+                );
+                let event = after.last().unwrap();
+                assert!(event.actor.starts_with("user:"), "{}", event.actor);
+                assert_eq!(
+                    event.after.as_ref().unwrap()["employee_id"],
+                    json!(w.ada.id)
+                );
+                revealers.push(event.actor.clone());
+            } else {
+                assert_eq!(revealed.status, StatusCode::FORBIDDEN, "{role:?}");
+                assert_eq!(reveals().await.len(), before, "{role:?}");
+            }
+            for secret in secrets_of(&ready_code) {
+                assert_eq!(revealed.body.contains(&secret), may_reveal, "{role:?}");
+            }
+
+            // Installed on a device: nothing to reveal for anyone, and the page says why.
+            let page = browser.get(&active_page).await;
+            page.assert_ok()
+                .assert_contains("installed on a device")
+                .assert_contains("SIM swap");
+            assert!(!page.body.contains("Reveal activation code"), "{role:?}");
+            let refused = browser.post(&format!("{active_page}/reveal"), &[]).await;
+            let expected = if may_reveal {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(refused.status, expected, "{role:?}: {}", refused.body);
+            for secret in &codes {
+                assert!(!refused.body.contains(secret), "{role:?}");
+            }
+        }
+        // The owner's and the admin's reveals, each under their own name.
+        assert_eq!(revealers.len(), 2);
+        assert_ne!(revealers[0], revealers[1]);
+        // The history on the page shows the reveals, without the code.
+        let owner = w.signed_in(&w.email_for(Role::Owner)).await;
+        owner
+            .get(&ready_page)
+            .await
+            .assert_contains("Activation code revealed");
+    }
+);

@@ -8,6 +8,7 @@
 use lineup_core::CoreError;
 use lineup_core::chat::{Platform, Workspace};
 use lineup_core::ids::{EmployeeId, RequestId, TenantId};
+use lineup_core::line::activation::Revealer;
 use lineup_core::notify::Message;
 use lineup_core::request::commands::{Fulfilment, Submitted, SweepEvent};
 use lineup_core::request::{Request, RequestDetails, RequestState, cards};
@@ -125,11 +126,18 @@ impl ChatFlows {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                let note = format!("Ready: the eSIM (ICCID {iccid}) was sent to the requester.");
-                self.reply_under_cards(ws, &request, &Message::text(note))
-                    .await;
-                match cards::delivery_message(&line, plan) {
+                let revealed = self
+                    .lineup
+                    .reveal_activation_code(ws.tenant, Revealer::Holder(request.requester), line.id)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|code| cards::delivery_message(&line, plan, &code));
+                match revealed {
                     Ok(message) => {
+                        let note =
+                            format!("Ready: the eSIM (ICCID {iccid}) was sent to the requester.");
+                        self.reply_under_cards(ws, &request, &Message::text(note))
+                            .await;
                         self.send_to_employee(ws, platform, request.requester, &message)
                             .await
                     }

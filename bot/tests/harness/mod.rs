@@ -93,6 +93,15 @@ pub async fn request_approve_and_deliver(h: &dyn ChatHarness) {
     h.direct_message_contains(&w.ada, "SM-DP+").await;
     wait_for_state(h, request.id, RequestState::Fulfilled).await;
     assert_eq!(w.stats().await["subscriptions"]["total"], 1);
+    // Sending the code to its holder is a reveal like any other: audited, by Ada, via chat.
+    let line = &w.lineup.lines(w.tenant).await.unwrap()[0];
+    let history = w.lineup.line_history(w.tenant, line.id).await.unwrap();
+    let reveal = history
+        .iter()
+        .find(|e| e.action == "line.activation_code_revealed")
+        .expect("the DM's reveal is audited");
+    assert_eq!(reveal.actor, format!("employee:{}", w.ada.id));
+    assert_eq!(reveal.after.as_ref().unwrap()["via"], "chat");
     assert!(h.violations().is_empty(), "{:?}", h.violations());
 }
 

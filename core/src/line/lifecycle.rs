@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::activation::SealedActivationCode;
 use super::{Line, LineEvent, LineState};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
@@ -45,6 +46,8 @@ impl Lineup {
         if cmd.issue_key.trim().is_empty() {
             return Err(CoreError::invalid("issue_key", "must not be empty"));
         }
+        // The activation code is sealed when it arrives: refuse before anything is written.
+        self.secrets()?;
         let mut tx = self.tenant_tx(tenant).await?;
         if let Some(existing) =
             store::lines::find_by_issue_key(&mut tx, tenant, &cmd.issue_key).await?
@@ -552,6 +555,8 @@ impl Lineup {
         op: ProviderOperation,
         poll: PollPolicy,
     ) -> CoreResult<Line> {
+        // Checked before the provider is asked: an issued code must be storable.
+        let secrets = self.secrets()?.clone();
         let mut tx = self.tenant_tx(tenant).await?;
         let employee = required(
             store::employees::get(&mut tx, tenant, line.employee_id).await?,
@@ -638,7 +643,11 @@ impl Lineup {
                 |l| {
                     l.provider_subscription_id = Some(sub.clone());
                     l.iccid = Some(profile.iccid.clone());
-                    l.activation_code = Some(profile.activation_code.clone());
+                    l.activation_code = Some(SealedActivationCode::seal(
+                        &secrets,
+                        l.id,
+                        &profile.activation_code,
+                    ));
                 },
             )
             .await?;

@@ -1,12 +1,13 @@
 //! The line: an employee's eSIM subscription, and the one state machine that moves it.
 
+pub mod activation;
 pub mod directory;
 pub mod lifecycle;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::activation_code::ActivationCode;
+use self::activation::SealedActivationCode;
 use crate::iccid::Iccid;
 use crate::ids::{EmployeeId, LineId, PlanId, TenantId};
 
@@ -162,7 +163,10 @@ pub struct Line {
     pub provider: String,
     pub provider_subscription_id: Option<String>,
     pub iccid: Option<Iccid>,
-    pub activation_code: Option<ActivationCode>,
+    /// Sealed at rest; opened only by [`crate::Lineup::reveal_activation_code`], and never
+    /// written into audit payloads.
+    #[serde(skip_serializing)]
+    pub activation_code: Option<SealedActivationCode>,
     pub failure_reason: Option<String>,
     pub issue_key: String,
     pub created_at: OffsetDateTime,

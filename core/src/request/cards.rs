@@ -162,11 +162,12 @@ pub fn failure_card(request: &Request, ctx: &CardContext) -> Message {
 }
 
 /// The eSIM itself: QR code, the LPA string, the manual-entry fields and install steps.
-pub fn delivery_message(line: &Line, plan: &Plan) -> Result<Message, String> {
-    let code: &ActivationCode = line
-        .activation_code
-        .as_ref()
-        .ok_or("the line has no activation code yet")?;
+/// `code` comes from [`crate::Lineup::reveal_activation_code`], which decides who may see it.
+pub fn delivery_message(
+    line: &Line,
+    plan: &Plan,
+    code: &ActivationCode,
+) -> Result<Message, String> {
     let lpa = code.lpa_string();
     let png = crate::qr::png(&lpa)?;
     let mut message = Message {

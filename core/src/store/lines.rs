@@ -4,9 +4,9 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::activation_code::ActivationCode;
 use crate::iccid::Iccid;
 use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
+use crate::line::activation::SealedActivationCode;
 use crate::line::{Line, LineState};
 
 #[derive(sqlx::FromRow)]
@@ -45,11 +45,7 @@ impl TryFrom<LineRow> for Line {
                 .map(|i| Iccid::parse(&i))
                 .transpose()
                 .map_err(|e| StoreError::corrupt("line iccid", e))?,
-            activation_code: r
-                .activation_code
-                .map(|c| ActivationCode::parse(&c))
-                .transpose()
-                .map_err(|e| StoreError::corrupt("line activation code", e))?,
+            activation_code: r.activation_code.map(SealedActivationCode::from_stored),
             failure_reason: r.failure_reason,
             issue_key: r.issue_key,
             created_at: r.created_at,
@@ -80,7 +76,11 @@ pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, line: &Line) -> StoreR
         .bind(&line.provider)
         .bind(&line.provider_subscription_id)
         .bind(line.iccid.as_ref().map(Iccid::as_str))
-        .bind(line.activation_code.as_ref().map(ToString::to_string))
+        .bind(
+            line.activation_code
+                .as_ref()
+                .map(SealedActivationCode::as_stored),
+        )
         .bind(&line.failure_reason)
         .bind(&line.issue_key)
         .bind(line.created_at)
@@ -177,7 +177,11 @@ pub async fn update_if_state(
         .bind(line.state.as_str())
         .bind(&line.provider_subscription_id)
         .bind(line.iccid.as_ref().map(Iccid::as_str))
-        .bind(line.activation_code.as_ref().map(ToString::to_string))
+        .bind(
+            line.activation_code
+                .as_ref()
+                .map(SealedActivationCode::as_stored),
+        )
         .bind(&line.failure_reason)
         .bind(line.updated_at)
         .bind(expected.as_str())
@@ -186,6 +190,39 @@ pub async fn update_if_state(
         .rows_affected()
     });
     Ok(updated == 1)
+}
+
+/// Activation codes still stored in clear (written before codes were sealed), across
+/// tenants: the start-up step seals them.
+pub async fn unsealed_activation_codes(
+    tx: &mut Tx,
+) -> StoreResult<Vec<(TenantId, LineId, String)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT tenant_id, id, activation_code FROM lines
+             WHERE activation_code IS NOT NULL AND activation_code NOT LIKE 'sealed:v1:%'
+             ORDER BY created_at, id",
+        )
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+pub async fn set_activation_code(
+    tx: &mut Tx,
+    tenant: TenantId,
+    line: LineId,
+    code: &SealedActivationCode,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE lines SET activation_code = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(line)
+            .bind(code.as_stored())
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
 }
 
 pub async fn count_by_state(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(String, i64)>> {

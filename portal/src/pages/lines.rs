@@ -1,16 +1,20 @@
-//! Lines: the directory, one line's page with its activation and history, issuing an eSIM,
-//! and the lifecycle actions (each behind a confirmation page carrying a one-time key).
+//! Lines: the directory, one line's page with its history, revealing a ready line's
+//! activation code (owners and admins, one audited POST at a time), issuing an eSIM, and the
+//! lifecycle actions (each behind a confirmation page carrying a one-time key).
 
 use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
+use lineup_core::activation_code::ActivationCode;
 use lineup_core::employee::{Employee, EmployeeStatus};
 use lineup_core::ids::{EmployeeId, LineId, PlanId};
+use lineup_core::line::activation::{Revealer, unrevealable_because};
 use lineup_core::line::lifecycle::IssueLine;
 use lineup_core::line::{Line, LineEvent, LineState};
 use lineup_core::notify::Field;
@@ -33,6 +37,7 @@ pub fn routes() -> Router<Portal> {
         .route("/lines", get(list).post(issue))
         .route("/lines/new", get(new_line))
         .route("/lines/{id}", get(show))
+        .route("/lines/{id}/reveal", post(reveal))
         .route("/lines/{id}/{action}", get(confirm).post(act))
 }
 
@@ -226,8 +231,12 @@ struct LinePage {
     created: String,
     /// Still with the provider: the page refreshes itself.
     provisioning: bool,
+    /// Only in the answer to a reveal.
     activation: Option<Activation>,
-    activation_error: Option<String>,
+    /// A ready line whose code this user may reveal: the page offers the button.
+    can_reveal: bool,
+    /// Why the page shows no activation code, when it is not simply not issued yet.
+    activation_note: Option<String>,
     history: Vec<HistoryRow>,
     actions: Vec<LineAction>,
 }
@@ -237,17 +246,61 @@ async fn show(
     page: Page,
     Path(id): Path<String>,
 ) -> Result<Response, PortalError> {
+    let line = visible_line(&portal, &page, &id).await?;
+    render_line(&portal, &page, line, None).await
+}
+
+/// The line page with its QR code and activation code, drawn once for an owner or admin who
+/// asked; core refuses anyone else and any line whose profile is installed, and audits the
+/// reveal. The answer is never cached.
+async fn reveal(
+    State(portal): State<Portal>,
+    page: Page,
+    Path(id): Path<String>,
+) -> Result<Response, PortalError> {
     let tenant = page.tenant_id();
     let line = visible_line(&portal, &page, &id).await?;
+    let plans = portal.lineup.plans(tenant).await?;
+    let plan = plans
+        .iter()
+        .find(|p| p.id == line.plan_id)
+        .ok_or_else(|| PortalError::Internal(format!("the plan of line {} is gone", line.id)))?;
+    let code = portal
+        .lineup
+        .reveal_activation_code(
+            tenant,
+            Revealer::Member(page.signed.session.user_id),
+            line.id,
+        )
+        .await?;
+    let activation = activation(&line, plan, &code).map_err(PortalError::Internal)?;
+    let mut response = render_line(&portal, &page, line, Some(activation)).await?;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn render_line(
+    portal: &Portal,
+    page: &Page,
+    line: Line,
+    activation: Option<Activation>,
+) -> Result<Response, PortalError> {
+    let tenant = page.tenant_id();
+    let role = page.signed.session.role;
     let employee = portal.lineup.employee(tenant, line.employee_id).await?;
     let plans = portal.lineup.plans(tenant).await?;
     let plan = plans.iter().find(|p| p.id == line.plan_id);
-    let (activation, activation_error) = match (line.state, plan) {
-        (LineState::Ready, Some(plan)) => match activation(&line, plan) {
-            Ok(a) => (Some(a), None),
-            Err(e) => (None, Some(e)),
-        },
-        _ => (None, None),
+    let may_reveal = allows(role, Permission::RevealActivationCode);
+    let activation_note = match (unrevealable_because(line.state), line.state) {
+        (Some(why), LineState::Active | LineState::Suspended) => Some(sentence(why)),
+        (None, _) if !may_reveal => Some(format!(
+            "Only owners and admins can see the activation code; {} receives it by direct \
+             message in chat.",
+            employee.given_name
+        )),
+        _ => None,
     };
     let mut history = Vec::new();
     for event in portal.lineup.line_history(tenant, line.id).await? {
@@ -283,7 +336,7 @@ async fn show(
             detail,
         });
     }
-    let actions = if allows(page.signed.session.role, Permission::ManageLines) {
+    let actions = if allows(role, Permission::ManageLines) {
         LineAction::ALL
             .into_iter()
             .filter(|a| a.applies_to(line.state))
@@ -296,8 +349,9 @@ async fn show(
         plan_name: plan.map(|p| p.name.clone()).unwrap_or_default(),
         created: when(line.created_at),
         provisioning: matches!(line.state, LineState::Requested | LineState::Provisioning),
+        can_reveal: may_reveal && line.state == LineState::Ready && activation.is_none(),
         activation,
-        activation_error,
+        activation_note,
         history,
         actions,
         employee,
@@ -306,9 +360,18 @@ async fn show(
     page.render(&template)
 }
 
+/// `the eSIM is …` → `The eSIM is ….`
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
 /// The same eSIM delivery chat sends, drawn as a page: QR image inline, then its fields.
-fn activation(line: &Line, plan: &Plan) -> Result<Activation, String> {
-    let message = delivery_message(line, plan)?;
+fn activation(line: &Line, plan: &Plan, code: &ActivationCode) -> Result<Activation, String> {
+    let message = delivery_message(line, plan, code)?;
     let image = message.image.ok_or("the QR code could not be drawn")?;
     let png = base64::engine::general_purpose::STANDARD.encode(image.png);
     Ok(Activation {
@@ -454,7 +517,7 @@ async fn issue(
         Ok(line) => Ok(redirect_with_notice(
             &format!("/lines/{}", line.id),
             if line.state == LineState::Ready {
-                "The eSIM is ready: share the QR code or activation code below"
+                "The eSIM is ready: reveal its activation code below to hand it over"
             } else {
                 "The eSIM is being issued"
             },

@@ -313,7 +313,15 @@ impl ConnectivityProvider for OneGlobalProvider {
             "sim-profile",
         ]);
         let what = format!("SIM profile of subscription {subscription_id}");
-        self.get::<SimProfileWire>(url, what).await?.into_profile()
+        // Decoded in two steps so a malformed profile's error never quotes the body: it may
+        // carry a working activation code, and errors reach failure reasons and the audit log.
+        let answer: Value = self.get(url, what.clone()).await?;
+        let profile: SimProfileWire =
+            serde_json::from_value(answer).map_err(|e| ProviderError::Protocol {
+                status: 200,
+                body: format!("{what} answer is not the expected JSON: {e}"),
+            })?;
+        profile.into_profile()
     }
 
     async fn suspend(

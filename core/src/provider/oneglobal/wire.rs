@@ -217,7 +217,7 @@ impl SimProfileWire {
             (None, Some(smdp), Some(id)) => ("sim_profile.matching_id", format!("1${smdp}${id}")),
             _ => return Err(bad_field("sim_profile.activation_code", "missing")),
         };
-        ActivationCode::parse(&text).map_err(|e| bad_field(field, format!("{text:?}: {e}")))
+        ActivationCode::parse(&text).map_err(|e| bad_field(field, e.without_values()))
     }
 }
 
