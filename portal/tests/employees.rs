@@ -688,3 +688,45 @@ async fn images_and_latin1_uploads_are_refused_with_what_to_do() {
     empty_form.assert_contains("choose a CSV file");
     assert_eq!(people(&w).await, 5);
 }
+
+both_backends!(
+    an_offboarded_member_is_signed_out_at_once,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let maria = w.signed_in(&w.maria.email.to_string()).await;
+        maria.get("/requests").await.assert_ok();
+        let admin = w.signed_in(ADMIN).await;
+        let result = admin
+            .post(
+                &format!("/employees/{}/offboard", w.maria.id),
+                &[("confirm", "yes")],
+            )
+            .await;
+        result.assert_ok();
+
+        let answer = maria.get("/requests").await;
+        assert!(
+            answer.redirected_to().contains("/login"),
+            "the leaver's cookie no longer opens the portal"
+        );
+        let again = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        again.get("/login").await.assert_ok();
+        let refused = again
+            .post(
+                "/login",
+                &[("email", w.maria.email.as_str()), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "nor can they sign in"
+        );
+        let user = w.user_id(w.maria.email.as_str()).await;
+        let actions = w.audit_in(w.tenant, "user", &user.to_string()).await;
+        assert!(
+            actions.contains(&"membership.removed".to_owned()),
+            "{actions:?}"
+        );
+    }
+);
