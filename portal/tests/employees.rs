@@ -728,5 +728,17 @@ both_backends!(
             actions.contains(&"membership.removed".to_owned()),
             "{actions:?}"
         );
+
+        // The only owner cannot be offboarded: nobody would be left to run the organisation.
+        let refused = admin
+            .post(
+                &format!("/employees/{}/offboard", w.olivia.id),
+                &[("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+        refused.assert_contains("is the last owner of this organisation");
+        let olivia = w.lineup.employee(w.tenant, w.olivia.id).await.unwrap();
+        assert_eq!(olivia.status, EmployeeStatus::Active);
     }
 );
