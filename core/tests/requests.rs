@@ -941,3 +941,43 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    escalation_skips_a_leaver_above_the_approver,
+    |store| async move {
+        let w = World::new(store).await;
+        w.lineup
+            .add_user(
+                w.tenant,
+                &ADMIN,
+                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                "Boss",
+                "a long test password",
+                lineup_core::user::Role::Owner,
+                None,
+            )
+            .await
+            .unwrap();
+        let request = submit(&w, new_line(&w, "modal-to-maria")).await.request;
+        assert_eq!(request.approver, Some(w.maria.id));
+        // Olivia, above Maria, leaves while the request waits on Maria.
+        offboard(&w, &w.olivia).await;
+
+        let events = w
+            .lineup
+            .sweep_requests(request.routed_at + Duration::hours(49))
+            .await
+            .unwrap();
+        let [
+            SweepEvent::Escalated {
+                request: escalated,
+                approvers,
+            },
+        ] = events.as_slice()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!((escalated.route, escalated.approver), (Route::Admins, None));
+        assert!(approvers.is_empty(), "{approvers:?}");
+    }
+);
