@@ -1,5 +1,6 @@
-//! Offboarding: mark an employee as gone and suspend or terminate their lines, as the
-//! tenant's `offboarding_action` says, through the line lifecycle commands.
+//! Offboarding: mark an employee as gone, take away their authority at once (requests waiting
+//! on them move up, their portal access and chat links go), and suspend or terminate their
+//! lines, as the tenant's `offboarding_action` says, through the line lifecycle commands.
 //!
 //! Each line's provider call carries a command key derived from the offboarding (employee,
 //! line, action, attempt), so a double click or a retry replays the same operation instead
@@ -20,6 +21,7 @@ use crate::line::{Line, LineState};
 use crate::store::operations::OperationState;
 use crate::store::{self, Tx, now};
 use crate::tenant::OffboardingAction;
+use crate::user::Role;
 
 /// What offboarding does to one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -222,9 +224,13 @@ impl Lineup {
             current.email.as_str(),
         )
         .await?;
-        let owners_leaving = memberships.iter().filter(|m| m.role == "owner").count() as i64;
+        let owners_leaving = memberships
+            .iter()
+            .filter(|m| m.role == Role::Owner.as_str())
+            .count() as i64;
         if owners_leaving > 0
-            && store::users::count_with_role(&mut tx, tenant, "owner").await? <= owners_leaving
+            && store::users::count_with_role(&mut tx, tenant, Role::Owner.as_str()).await?
+                <= owners_leaving
         {
             return Err(CoreError::Conflict(format!(
                 "{} is the last owner of this organisation; make someone else an owner before \
