@@ -665,3 +665,106 @@ both_backends!(
         assert!(again.contains("Already snoozed by Fiona Tester"), "{again}");
     }
 );
+
+both_backends!(
+    retry_needs_the_authority_to_decide_the_request,
+    |store| async move {
+        let s = slack(store).await;
+        s.world
+            .sim(
+                reqwest::Method::POST,
+                "/_sim/faults",
+                Some(json!({
+                    "match": {"order_type": "activate_subscription"},
+                    "action": {"cancel_with": "PROVISIONING_FAILED"},
+                    "times": 1
+                })),
+            )
+            .await;
+        let request = s.request_line().await;
+        let maria_dm = s.fake.dm_channel(MARIA);
+        s.cards_in(&maria_dm, 1).await;
+        s.card_refs_saved(request.id, 1).await;
+        s.click(TEAM, MARIA, cards::APPROVE, &request.id.to_string())
+            .await;
+        wait_until(|| {
+            s.fake.calls_to("chat.postMessage").into_iter().find(|c| {
+                c.body["channel"] == maria_dm.as_str()
+                    && c.body["blocks"].to_string().contains(cards::RETRY)
+            })
+        })
+        .await;
+        let orders = s.world.stats().await["orders"]["total"].clone();
+
+        let peer = s
+            .click_told(TEAM, ALAN, cards::RETRY, &request.id.to_string())
+            .await;
+        assert!(peer.contains("only the request's approver"), "{peer}");
+        let own = s
+            .click_told(TEAM, ADA, cards::RETRY, &request.id.to_string())
+            .await;
+        assert!(own.contains("not its requester"), "{own}");
+        assert_eq!(
+            s.world
+                .lineup
+                .request(s.world.tenant, request.id)
+                .await
+                .unwrap()
+                .state,
+            RequestState::Failed
+        );
+        assert_eq!(
+            s.world.stats().await["orders"]["total"],
+            orders,
+            "no order placed"
+        );
+
+        let approver = s
+            .click_told(TEAM, MARIA, cards::RETRY, &request.id.to_string())
+            .await;
+        assert!(approver.contains("Trying again"), "{approver}");
+        let retried = s
+            .world
+            .audit_actions("request", &request.id.to_string())
+            .await;
+        assert!(
+            retried.contains(&"request.retry_requested".to_owned()),
+            "{retried:?}"
+        );
+    }
+);
+
+both_backends!(a_leavers_approve_click_is_refused, |store| async move {
+    let s = slack(store).await;
+    let request = s.request_line().await;
+    let maria_dm = s.fake.dm_channel(MARIA);
+    s.cards_in(&maria_dm, 1).await;
+    s.card_refs_saved(request.id, 1).await;
+    s.world
+        .lineup
+        .offboard_employee(s.world.tenant, &Actor::System, s.world.maria.id)
+        .await
+        .unwrap();
+
+    let told = s
+        .click_told(TEAM, MARIA, cards::APPROVE, &request.id.to_string())
+        .await;
+    assert!(told.contains("no longer active at acme"), "{told}");
+    let after = s
+        .world
+        .lineup
+        .request(s.world.tenant, request.id)
+        .await
+        .unwrap();
+    assert_eq!(after.state, RequestState::Pending);
+    assert_eq!(
+        after.approver,
+        Some(s.world.olivia.id),
+        "moved up the chain"
+    );
+    let status = s.command(TEAM, MARIA, "status").await;
+    assert!(
+        ephemeral_text(&status).contains("no longer active at acme"),
+        "{status}"
+    );
+});

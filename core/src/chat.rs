@@ -1,12 +1,13 @@
 //! Chat workspaces and people: which tenant a workspace belongs to, its sealed bot token,
 //! and which employee a chat user is.
 
-use crate::app::{Lineup, record};
+use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
+use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, TenantId};
-use crate::store::{self, chat::InstallationRow, now};
+use crate::store::{self, Tx, chat::InstallationRow, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
@@ -179,7 +180,8 @@ impl Lineup {
     }
 
     /// Which employee a chat user is: by the stored link, else by their email (linking it
-    /// for next time). `None` when neither matches an active employee.
+    /// for next time). `None` when neither matches an employee; refused (`NotAuthorised`,
+    /// saying so) when it matches one who has been offboarded.
     pub async fn employee_for_chat_user(
         &self,
         tenant: TenantId,
@@ -192,12 +194,13 @@ impl Lineup {
             store::chat::employee_for_identity(&mut tx, tenant, platform.as_str(), external_id)
                 .await?
         {
-            return Ok(Some(id));
+            return refuse_leaver(&mut tx, tenant, id).await.map(Some);
         }
         let Some(email) = email else { return Ok(None) };
         let Some(employee) = store::employees::find_by_email(&mut tx, tenant, email).await? else {
             return Ok(None);
         };
+        refuse_leaver(&mut tx, tenant, employee.id).await?;
         store::chat::link_identity(&mut tx, tenant, employee.id, platform.as_str(), external_id)
             .await?;
         let event = AuditEvent::new(
@@ -213,7 +216,8 @@ impl Lineup {
         Ok(Some(employee.id))
     }
 
-    /// The employee already linked to a chat user, if any (no lookup by email).
+    /// The employee already linked to a chat user, if any (no lookup by email); refused when
+    /// they have been offboarded.
     pub async fn chat_employee(
         &self,
         tenant: TenantId,
@@ -221,10 +225,12 @@ impl Lineup {
         external_id: &str,
     ) -> CoreResult<Option<EmployeeId>> {
         let mut tx = self.tenant_tx(tenant).await?;
-        Ok(
-            store::chat::employee_for_identity(&mut tx, tenant, platform.as_str(), external_id)
-                .await?,
-        )
+        match store::chat::employee_for_identity(&mut tx, tenant, platform.as_str(), external_id)
+            .await?
+        {
+            Some(id) => refuse_leaver(&mut tx, tenant, id).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The chat user id of an employee on a platform, once known.
@@ -256,4 +262,25 @@ impl Lineup {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Chat acts for active employees only; a leaver is told plainly that they are gone.
+async fn refuse_leaver(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> CoreResult<EmployeeId> {
+    let person = required(
+        store::employees::get(tx, tenant, employee).await?,
+        "employee",
+        employee,
+    )?;
+    if person.status == EmployeeStatus::Active {
+        return Ok(employee);
+    }
+    let company = required(store::tenants::get(tx, tenant).await?, "tenant", tenant)?.name;
+    Err(CoreError::NotAuthorised(format!(
+        "you are no longer active at {company}, so Lineup cannot act for you here; if that is \
+         a mistake, ask your IT admin"
+    )))
 }

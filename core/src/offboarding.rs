@@ -1,5 +1,6 @@
-//! Offboarding: mark an employee as gone and suspend or terminate their lines, as the
-//! tenant's `offboarding_action` says, through the line lifecycle commands.
+//! Offboarding: mark an employee as gone, take away their authority at once (requests waiting
+//! on them move up, their portal access and chat links go), and suspend or terminate their
+//! lines, as the tenant's `offboarding_action` says, through the line lifecycle commands.
 //!
 //! Each line's provider call carries a command key derived from the offboarding (employee,
 //! line, action, attempt), so a double click or a retry replays the same operation instead
@@ -9,6 +10,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use time::Date;
 
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
@@ -17,8 +19,9 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, TenantId};
 use crate::line::{Line, LineState};
 use crate::store::operations::OperationState;
-use crate::store::{self, now};
+use crate::store::{self, Tx, now};
 use crate::tenant::OffboardingAction;
+use crate::user::Role;
 
 /// What offboarding does to one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,8 +139,11 @@ impl Lineup {
         })
     }
 
-    /// Mark the employee offboarded and suspend or terminate each live line. Idempotent:
-    /// running it again changes nothing that is already done and retries what failed.
+    /// Mark the employee offboarded — in the same step taking away their authority: requests
+    /// waiting on them move up the chain, and their portal memberships, sessions and chat
+    /// links go — then suspend or terminate each live line. Idempotent: running it again
+    /// changes nothing that is already done and retries what failed. The last owner cannot
+    /// be offboarded.
     pub async fn offboard_employee(
         &self,
         tenant: TenantId,
@@ -211,6 +217,27 @@ impl Lineup {
             // A concurrent offboarding got here first.
             return Ok(current);
         }
+        let memberships = store::users::memberships_of_person(
+            &mut tx,
+            tenant,
+            current.id,
+            current.email.as_str(),
+        )
+        .await?;
+        let owners_leaving = memberships
+            .iter()
+            .filter(|m| m.role == Role::Owner.as_str())
+            .count() as i64;
+        if owners_leaving > 0
+            && store::users::count_with_role(&mut tx, tenant, Role::Owner.as_str()).await?
+                <= owners_leaving
+        {
+            return Err(CoreError::Conflict(format!(
+                "{} is the last owner of this organisation; make someone else an owner before \
+                 offboarding them",
+                current.full_name()
+            )));
+        }
         let after = Employee {
             status: EmployeeStatus::Offboarded,
             updated_at: now(),
@@ -226,6 +253,35 @@ impl Lineup {
             to_json(&after),
         );
         record(&mut tx, &event).await?;
+        self.reroute_requests_of_leaver(&mut tx, tenant, actor, after.id)
+            .await?;
+        for member in memberships {
+            let sessions =
+                store::sessions::delete_for_user(&mut tx, tenant, member.user_id).await?;
+            store::users::remove_membership(&mut tx, tenant, member.user_id).await?;
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "membership.removed",
+                ("user", member.user_id.to_string()),
+                Some(json!({ "email": member.email, "role": member.role })),
+                Some(json!({ "sessions_ended": sessions, "because": "offboarded" })),
+            );
+            record(&mut tx, &event).await?;
+        }
+        for (platform, external_id) in
+            store::chat::unlink_employee(&mut tx, tenant, after.id).await?
+        {
+            let event = AuditEvent::new(
+                tenant,
+                actor,
+                "employee.chat_unlinked",
+                ("employee", after.id.to_string()),
+                Some(json!({ "platform": platform, "external_id": external_id })),
+                None,
+            );
+            record(&mut tx, &event).await?;
+        }
         tx.commit().await?;
         Ok(after)
     }
@@ -286,4 +342,20 @@ impl Lineup {
         }
         unreachable!("attempts are unbounded")
     }
+}
+
+/// The day `employee` was offboarded: from the audit log, else their record's last change.
+pub(crate) async fn offboarded_on(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: &Employee,
+) -> CoreResult<Date> {
+    let events =
+        store::audit::list_for_subject(tx, tenant, "employee", &employee.id.to_string()).await?;
+    Ok(events
+        .iter()
+        .rev()
+        .find(|e| e.action == "employee.offboarded")
+        .map_or(employee.updated_at, |e| e.at)
+        .date())
 }

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use lineup_core::CoreError;
+use lineup_core::chat::Platform;
+use lineup_core::employee::EmployeeStatus;
 use lineup_core::line::LineState;
 use lineup_core::policy::RoamingRule;
 use lineup_core::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
 use lineup_core::request::{Decision, RequestDetails, RequestState, Route};
-use lineup_core::store::now;
+use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};
 use serde_json::json;
@@ -714,5 +716,268 @@ both_backends!(
             .unwrap();
         assert!(!late.won);
         assert_eq!(late.request.state, RequestState::Approved);
+    }
+);
+
+async fn offboard(w: &World, who: &lineup_core::employee::Employee) {
+    w.lineup
+        .offboard_employee(w.tenant, &ADMIN, who.id)
+        .await
+        .unwrap();
+}
+
+both_backends!(
+    a_leaver_cannot_decide_and_what_waited_on_them_moves_up,
+    |store| async move {
+        let w = World::new(store).await;
+        let request = submit(&w, new_line(&w, "modal-leaver")).await.request;
+        assert_eq!(request.approver, Some(w.maria.id));
+
+        offboard(&w, &w.maria).await;
+        let moved = w.lineup.request(w.tenant, request.id).await.unwrap();
+        assert_eq!(moved.route, Route::Manager);
+        assert_eq!(
+            moved.approver,
+            Some(w.olivia.id),
+            "the next active manager up"
+        );
+        assert_eq!(
+            w.lineup.approvers_for(w.tenant, &moved).await.unwrap(),
+            vec![w.olivia.id]
+        );
+        assert!(
+            w.audit_actions("request", &request.id.to_string())
+                .await
+                .contains(&"request.rerouted".to_owned())
+        );
+
+        let err = w
+            .lineup
+            .decide_request(w.tenant, w.maria.id, request.id, Decision::Approve, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CoreError::NotAuthorised(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "you were offboarded on {}, so you can no longer decide requests",
+                now().date()
+            )
+        );
+        assert!(
+            w.lineup
+                .decidable_requests(
+                    w.tenant,
+                    lineup_core::request::Decider::Employee(w.maria.id)
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            w.lineup.request(w.tenant, request.id).await.unwrap().state,
+            RequestState::Pending,
+            "the refused click changed nothing"
+        );
+        assert!(
+            w.lineup
+                .decide_request(w.tenant, w.olivia.id, request.id, Decision::Approve, None)
+                .await
+                .unwrap()
+                .won
+        );
+    }
+);
+
+both_backends!(
+    routing_walks_past_leavers_to_the_next_active_manager_then_the_admins,
+    |store| async move {
+        let w = World::new(store).await;
+        // A second owner, so Olivia (the first) may leave.
+        w.lineup
+            .add_user(
+                w.tenant,
+                &ADMIN,
+                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                "Boss",
+                "a long test password",
+                lineup_core::user::Role::Owner,
+                None,
+            )
+            .await
+            .unwrap();
+        offboard(&w, &w.maria).await;
+        let to_olivia = submit(&w, new_line(&w, "modal-past-maria")).await;
+        assert_eq!(to_olivia.request.route, Route::Manager);
+        assert_eq!(to_olivia.request.approver, Some(w.olivia.id));
+        assert_eq!(to_olivia.approvers, vec![w.olivia.id]);
+
+        offboard(&w, &w.olivia).await;
+        let moved = w
+            .lineup
+            .request(w.tenant, to_olivia.request.id)
+            .await
+            .unwrap();
+        assert_eq!((moved.route, moved.approver), (Route::Admins, None));
+        let mut alans = new_line(&w, "modal-alan");
+        alans.requester = w.alan.id;
+        let to_admins = submit(&w, alans).await;
+        assert_eq!(to_admins.request.route, Route::Admins);
+        assert_eq!(to_admins.request.approver, None);
+        assert!(
+            to_admins.approvers.is_empty(),
+            "an offboarded owner is nobody's approver: {:?}",
+            to_admins.approvers
+        );
+    }
+);
+
+both_backends!(
+    offboarding_revokes_memberships_sessions_and_chat_links,
+    |store| async move {
+        let w = World::new(store).await;
+        let password = "a long test password";
+        let signed_in = w
+            .lineup
+            .sign_in_with_password(w.tenant, "fiona@example.com", password)
+            .await
+            .unwrap();
+        w.lineup
+            .link_chat_user(w.tenant, w.fiona.id, Platform::Slack, "U0FIONA")
+            .await
+            .unwrap();
+        // Alan's portal account is not linked to his employee record; his email gives it away.
+        w.lineup
+            .add_user(
+                w.tenant,
+                &ADMIN,
+                &w.alan.email,
+                "Alan",
+                password,
+                lineup_core::user::Role::Viewer,
+                None,
+            )
+            .await
+            .unwrap();
+
+        // The only owner cannot be offboarded: nobody would be left to run the organisation.
+        let err = w
+            .lineup
+            .offboard_employee(w.tenant, &ADMIN, w.olivia.id)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("last owner"), "{err}");
+        let olivia = w.lineup.employee(w.tenant, w.olivia.id).await.unwrap();
+        assert_eq!(
+            olivia.status,
+            EmployeeStatus::Active,
+            "nothing half-written"
+        );
+
+        offboard(&w, &w.fiona).await;
+        offboard(&w, &w.alan).await;
+        let members: Vec<String> = w
+            .lineup
+            .members(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.email)
+            .collect();
+        assert_eq!(members, vec!["olivia@example.com"]);
+        assert!(
+            w.lineup
+                .session(w.tenant, &signed_in.token)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let user = signed_in.session.user_id.to_string();
+        let mut tx = w.store.tenant(w.tenant).await.unwrap();
+        let removed = store::audit::list_for_subject(&mut tx, w.tenant, "user", &user)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "membership.removed")
+            .expect("the removal is audited");
+        drop(tx);
+        assert_eq!(removed.after.unwrap()["sessions_ended"], 1);
+        assert!(
+            w.audit_actions("employee", &w.fiona.id.to_string())
+                .await
+                .contains(&"employee.chat_unlinked".to_owned())
+        );
+        assert_eq!(
+            w.lineup
+                .chat_employee(w.tenant, Platform::Slack, "U0FIONA")
+                .await
+                .unwrap(),
+            None,
+            "the chat link is gone"
+        );
+        // Nor does her email link her again.
+        let err = w
+            .lineup
+            .employee_for_chat_user(w.tenant, Platform::Slack, "U0FIONA", Some(&w.fiona.email))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "you are no longer active at acme, so Lineup cannot act for you here; if that is a \
+             mistake, ask your IT admin"
+        );
+        assert_eq!(
+            w.lineup
+                .chat_employee(w.tenant, Platform::Slack, "U0FIONA")
+                .await
+                .unwrap(),
+            None
+        );
+        // History stays.
+        assert!(
+            w.audit_actions("employee", &w.fiona.id.to_string())
+                .await
+                .contains(&"employee.offboarded".to_owned())
+        );
+    }
+);
+
+both_backends!(
+    escalation_skips_a_leaver_above_the_approver,
+    |store| async move {
+        let w = World::new(store).await;
+        w.lineup
+            .add_user(
+                w.tenant,
+                &ADMIN,
+                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                "Boss",
+                "a long test password",
+                lineup_core::user::Role::Owner,
+                None,
+            )
+            .await
+            .unwrap();
+        let request = submit(&w, new_line(&w, "modal-to-maria")).await.request;
+        assert_eq!(request.approver, Some(w.maria.id));
+        // Olivia, above Maria, leaves while the request waits on Maria.
+        offboard(&w, &w.olivia).await;
+
+        let events = w
+            .lineup
+            .sweep_requests(request.routed_at + Duration::hours(49))
+            .await
+            .unwrap();
+        let [
+            SweepEvent::Escalated {
+                request: escalated,
+                approvers,
+            },
+        ] = events.as_slice()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!((escalated.route, escalated.approver), (Route::Admins, None));
+        assert!(approvers.is_empty(), "{approvers:?}");
     }
 );

@@ -849,3 +849,57 @@ async fn the_upload_form_sends_its_csrf_token_in_the_body_never_in_the_url() {
         .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 }
+
+both_backends!(
+    an_offboarded_member_is_signed_out_at_once,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let maria = w.signed_in(&w.maria.email.to_string()).await;
+        maria.get("/requests").await.assert_ok();
+        let admin = w.signed_in(ADMIN).await;
+        let result = admin
+            .post(
+                &format!("/employees/{}/offboard", w.maria.id),
+                &[("confirm", "yes")],
+            )
+            .await;
+        result.assert_ok();
+
+        let answer = maria.get("/requests").await;
+        assert!(
+            answer.redirected_to().contains("/login"),
+            "the leaver's cookie no longer opens the portal"
+        );
+        let again = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        again.get("/login").await.assert_ok();
+        let refused = again
+            .post(
+                "/login",
+                &[("email", w.maria.email.as_str()), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "nor can they sign in"
+        );
+        let user = w.user_id(w.maria.email.as_str()).await;
+        let actions = w.audit_in(w.tenant, "user", &user.to_string()).await;
+        assert!(
+            actions.contains(&"membership.removed".to_owned()),
+            "{actions:?}"
+        );
+
+        // The only owner cannot be offboarded: nobody would be left to run the organisation.
+        let refused = admin
+            .post(
+                &format!("/employees/{}/offboard", w.olivia.id),
+                &[("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+        refused.assert_contains("is the last owner of this organisation");
+        let olivia = w.lineup.employee(w.tenant, w.olivia.id).await.unwrap();
+        assert_eq!(olivia.status, EmployeeStatus::Active);
+    }
+);

@@ -1,6 +1,6 @@
-//! What people do in chat, turned into core commands: `/esim …`, Approve/Deny/Retry, and the
-//! request and deny-reason forms. Slow work (routing, delivery, provisioning) happens after
-//! the answer, in the background.
+//! What people do in chat, turned into core commands: `/esim …`, Approve/Deny/Retry (all three
+//! need the authority to decide, checked in core), and the request and deny-reason forms.
+//! Slow work (routing, delivery, provisioning) happens after the answer, in the background.
 
 use async_trait::async_trait;
 use lineup_core::CoreError;
@@ -9,7 +9,7 @@ use lineup_core::email::Email;
 use lineup_core::ids::{EmployeeId, LineId, RequestId, TenantId};
 use lineup_core::notify::Message;
 use lineup_core::request::commands::{SubmitRequest, plan_label};
-use lineup_core::request::{Decision, RequestDetails, cards};
+use lineup_core::request::{Decider, Decision, RequestDetails, cards};
 use time::Date;
 use time::macros::format_description;
 
@@ -232,6 +232,24 @@ impl ChatFlows {
         tokio::spawn(async move { flows.after_decision(&ws, platform, decided.request).await });
         Answer::Nothing
     }
+
+    /// Re-run a failed fulfilment, for someone with the authority to decide the request.
+    async fn retry(&self, ws: Workspace, speaker: &Speaker, request_id: RequestId) -> Answer {
+        let me = match self.employee(&ws, speaker).await {
+            Ok(me) => me,
+            Err(answer) => return answer,
+        };
+        if let Err(e) = self
+            .lineup
+            .authorise_retry(ws.tenant, Decider::Employee(me), request_id)
+            .await
+        {
+            return failure(&e);
+        }
+        let (flows, platform) = (self.clone(), speaker.platform);
+        tokio::spawn(async move { flows.fulfil(&ws, platform, request_id).await });
+        private("Trying again…")
+    }
 }
 
 #[async_trait]
@@ -271,11 +289,7 @@ impl Conversation for ChatFlows {
             cards::DENY => Answer::OpenDenyForm {
                 request_id: request_id.to_string(),
             },
-            cards::RETRY => {
-                let (flows, platform) = (self.clone(), speaker.platform);
-                tokio::spawn(async move { flows.fulfil(&ws, platform, request_id).await });
-                private("Trying again…")
-            }
+            cards::RETRY => self.retry(ws, &speaker, request_id).await,
             other => private(format!("I don't know the action `{other}`.")),
         }
     }

@@ -9,6 +9,7 @@ use super::cards::CardContext;
 use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
+use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::guardrail::commands::ScopeNames;
 use crate::ids::{EmployeeId, RequestId, TenantId};
@@ -213,11 +214,14 @@ impl Lineup {
             }
             Verdict::Route { to, why } => {
                 request.route = *to;
-                request.approver = if *to == Route::Manager {
-                    requester.manager_id
-                } else {
-                    None
-                };
+                if *to == Route::Manager {
+                    request.approver =
+                        first_active_manager_above(&mut tx, tenant, requester.id, requester.id)
+                            .await?;
+                    if request.approver.is_none() {
+                        request.route = Route::Admins;
+                    }
+                }
                 request.decision_note = Some(why.clone());
                 "request.routed"
             }
@@ -392,8 +396,17 @@ impl Lineup {
         decider: Decider,
     ) -> CoreResult<()> {
         let decider = match decider {
-            Decider::Employee(employee) => employee,
+            Decider::Employee(employee) => {
+                refuse_if_offboarded(tx, tenant, employee).await?;
+                employee
+            }
             Decider::Member(user) => {
+                if let Some(employee) = store::users::member(tx, tenant, user)
+                    .await?
+                    .and_then(|m| m.employee_id)
+                {
+                    refuse_if_offboarded(tx, tenant, employee).await?;
+                }
                 let role = store::users::role_in(tx, tenant, user).await?;
                 return if matches!(role.as_deref(), Some("owner" | "admin")) {
                     Ok(())
@@ -454,6 +467,82 @@ impl Lineup {
             }
         }
         Ok(false)
+    }
+
+    /// Move every request waiting on `leaver` to their nearest active manager (the admins when
+    /// there is none), auditing each, inside the offboarding's transaction so nothing waits
+    /// on someone who can no longer decide.
+    pub(crate) async fn reroute_requests_of_leaver(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        actor: &Actor,
+        leaver: EmployeeId,
+    ) -> CoreResult<()> {
+        for request in store::requests::list_pending_for_approver(tx, tenant, leaver).await? {
+            let mut next = request.clone();
+            next.approver =
+                first_active_manager_above(tx, tenant, leaver, request.requester).await?;
+            next.route = if next.approver.is_some() {
+                Route::Manager
+            } else {
+                Route::Admins
+            };
+            next.routed_at = now();
+            next.reminded_at = None;
+            if store::requests::update_routing(tx, tenant, &next).await? {
+                let event = AuditEvent::new(
+                    tenant,
+                    actor,
+                    "request.rerouted",
+                    subject(&request),
+                    to_json(&request),
+                    to_json(&next),
+                );
+                record(tx, &event).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Before re-running a request's fulfilment from a Retry button: the clicker needs the
+    /// authority to decide the request (the requester never has it), and the request must
+    /// be one that fulfilment can pick up. Records who asked.
+    pub async fn authorise_retry(
+        &self,
+        tenant: TenantId,
+        retrier: Decider,
+        request_id: RequestId,
+    ) -> CoreResult<Request> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let request = required(
+            store::requests::get(&mut tx, tenant, request_id).await?,
+            "request",
+            request_id,
+        )?;
+        if retrier == Decider::Employee(request.requester) {
+            return Err(CoreError::NotAuthorised(
+                "only someone who can decide this request can retry it, not its requester".into(),
+            ));
+        }
+        self.authorise(&mut tx, tenant, &request, retrier).await?;
+        if !matches!(request.state, RequestState::Approved | RequestState::Failed) {
+            return Err(CoreError::invalid(
+                "request_id",
+                format!("a {} request has nothing to retry", request.state.as_str()),
+            ));
+        }
+        let event = AuditEvent::new(
+            tenant,
+            &retrier.actor(),
+            "request.retry_requested",
+            subject(&request),
+            None,
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(request)
     }
 
     /// Carry out an approved request. Safe to call again: a fulfilled request returns what
@@ -813,7 +902,7 @@ impl Lineup {
         }))
     }
 
-    /// One level up: the approver's manager; with no one above, the admins; finance
+    /// One level up: the approver's nearest active manager; with no one above, the admins; finance
     /// escalates to the admins; admins have nowhere further to go.
     async fn escalation_target(
         &self,
@@ -824,12 +913,12 @@ impl Lineup {
         Ok(match request.route {
             Route::Manager => {
                 let above = match request.approver {
-                    Some(approver) => store::employees::get(tx, tenant, approver)
-                        .await?
-                        .and_then(|a| a.manager_id),
+                    Some(approver) => {
+                        first_active_manager_above(tx, tenant, approver, request.requester).await?
+                    }
                     None => None,
                 };
-                match above.filter(|m| *m != request.requester) {
+                match above {
                     Some(manager) => Some((Route::Manager, Some(manager))),
                     None => Some((Route::Admins, None)),
                 }
@@ -962,6 +1051,38 @@ impl Lineup {
             lines,
         })
     }
+}
+
+/// The nearest active person above `employee` in the manager chain, never `requester`.
+async fn first_active_manager_above(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    requester: EmployeeId,
+) -> CoreResult<Option<EmployeeId>> {
+    Ok(store::employees::manager_chain(tx, tenant, employee)
+        .await?
+        .into_iter()
+        .find(|m| m.status == EmployeeStatus::Active && m.id != requester)
+        .map(|m| m.id))
+}
+
+async fn refuse_if_offboarded(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> CoreResult<()> {
+    // Someone not in the directory has no authority either; the checks after this say so.
+    let Some(person) = store::employees::get(tx, tenant, employee).await? else {
+        return Ok(());
+    };
+    if person.status == EmployeeStatus::Active {
+        return Ok(());
+    }
+    let on = crate::offboarding::offboarded_on(tx, tenant, &person).await?;
+    Err(CoreError::NotAuthorised(format!(
+        "you were offboarded on {on}, so you can no longer decide requests"
+    )))
 }
 
 fn validate_details(details: &RequestDetails, today: Date) -> CoreResult<()> {

@@ -149,6 +149,25 @@ pub async fn employee_for_identity(
     }))
 }
 
+/// Removes every chat identity of an employee; returns the (platform, external id) pairs
+/// removed.
+pub async fn unlink_employee(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> StoreResult<Vec<(String, String)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "DELETE FROM chat_identities WHERE tenant_id = $1 AND employee_id = $2
+             RETURNING platform, external_id",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
 pub async fn identity_for_employee(
     tx: &mut Tx,
     tenant: TenantId,

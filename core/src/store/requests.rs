@@ -250,6 +250,27 @@ pub async fn list_pending_in(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<R
     rows.into_iter().map(Request::try_from).collect()
 }
 
+/// Requests waiting on `approver` by name (routed to them as manager), oldest first.
+pub async fn list_pending_for_approver(
+    tx: &mut Tx,
+    tenant: TenantId,
+    approver: EmployeeId,
+) -> StoreResult<Vec<Request>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests
+         WHERE tenant_id = $1 AND approver_id = $2 AND state = 'pending'
+         ORDER BY created_at"
+    );
+    let rows: Vec<RequestRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(approver)
+            .fetch_all(conn)
+            .await?
+    });
+    rows.into_iter().map(Request::try_from).collect()
+}
+
 /// The most recently decided requests (by a person, policy or expiry), newest first.
 pub async fn list_recently_decided(
     tx: &mut Tx,

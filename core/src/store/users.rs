@@ -73,7 +73,7 @@ pub async fn role_in(tx: &mut Tx, tenant: TenantId, user: UserId) -> StoreResult
     }))
 }
 
-/// Employees linked to portal members holding one of `roles` (finance, admins).
+/// Active employees linked to portal members holding one of `roles` (finance, admins).
 pub async fn employees_with_roles(
     tx: &mut Tx,
     tenant: TenantId,
@@ -83,9 +83,10 @@ pub async fn employees_with_roles(
     for role in roles {
         let found: Vec<crate::ids::EmployeeId> = on_tx!(tx, |conn| {
             sqlx::query_scalar(
-                "SELECT employee_id FROM memberships
-                 WHERE tenant_id = $1 AND role = $2 AND employee_id IS NOT NULL
-                 ORDER BY created_at",
+                "SELECT m.employee_id FROM memberships m
+                 JOIN employees e ON e.id = m.employee_id AND e.tenant_id = m.tenant_id
+                 WHERE m.tenant_id = $1 AND m.role = $2 AND e.status = 'active'
+                 ORDER BY m.created_at",
             )
             .bind(tenant)
             .bind(*role)
@@ -182,6 +183,25 @@ pub async fn member_by_email(
             .bind(tenant)
             .bind(email)
             .fetch_optional(conn)
+            .await?
+    }))
+}
+
+/// The memberships a person holds in `tenant`: linked to their employee record, or held by
+/// the user with their email.
+pub async fn memberships_of_person(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: crate::ids::EmployeeId,
+    email: &str,
+) -> StoreResult<Vec<MemberRow>> {
+    let sql = format!("{MEMBER_SELECT} AND (m.employee_id = $2 OR u.email = $3) ORDER BY u.email");
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(employee)
+            .bind(email)
+            .fetch_all(conn)
             .await?
     }))
 }
