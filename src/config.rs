@@ -103,16 +103,15 @@ impl Config {
             )
         })?;
         let database_url = get("DATABASE_URL");
-        if let Some(url) = &database_url {
-            if !(url.starts_with("sqlite:")
+        if let Some(url) = &database_url
+            && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
-            {
-                return Err(error(
-                    "DATABASE_URL",
-                    "must start with postgres://, postgresql:// or sqlite:",
-                ));
-            }
+        {
+            return Err(error(
+                "DATABASE_URL",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
         }
         let provider = match get("PROVIDER_BASE_URL") {
             None => None,
@@ -148,10 +147,10 @@ impl Config {
                 .map_err(|e| error("LINEUP_SECRET_KEY", e.to_string()))?;
         }
         let public_url = get("LINEUP_PUBLIC_URL");
-        if let Some(url) = &public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(error("LINEUP_PUBLIC_URL", "must be an http(s) URL"));
-            }
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(error("LINEUP_PUBLIC_URL", "must be an http(s) URL"));
         }
         let portal_url = portal_url(get("LINEUP_PORTAL_URL"), &listen)?;
         let slack = match get("SLACK_SIGNING_SECRET") {

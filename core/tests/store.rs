@@ -13,8 +13,8 @@ use lineup_core::store::operations::{OperationKind, OperationState, ProviderOper
 use lineup_core::store::{self, Store, now};
 use lineup_core::tenant::{Slug, Tenant, TenantSettings};
 use lineup_testkit::both_backends;
-use uuid::Uuid;
 use serde_json::json;
+use uuid::Uuid;
 
 struct Seeded {
     tenant: TenantId,
