@@ -369,8 +369,8 @@ async fn every_answer_carries_the_security_headers() {
         ("sign-in redirect", visitor.get("/employees").await),
         ("signed-in page", admin.get("/members").await),
         (
-            "activation page with its QR code",
-            admin.get(&format!("/lines/{}", line.id)).await,
+            "revealed activation code with its QR code",
+            admin.post(&format!("/lines/{}/reveal", line.id), &[]).await,
         ),
         ("not found", admin.get("/no-such-page").await),
         (
