@@ -16,7 +16,13 @@ pub struct Lineup {
     provider: Arc<dyn ConnectivityProvider>,
     poll: PollPolicy,
     secrets: Option<SecretBox>,
+    /// Argon2 runs on blocking threads, at most this many at once, so a flood of sign-ins
+    /// queues here instead of filling the async workers that answer chat platforms.
+    password_hashing: Arc<tokio::sync::Semaphore>,
 }
+
+/// Argon2 checks running at once (each takes ~19 MiB and a core for tens of milliseconds).
+const PASSWORD_HASHING_PERMITS: usize = 2;
 
 impl Lineup {
     pub fn new(store: Store, provider: Arc<dyn ConnectivityProvider>, poll: PollPolicy) -> Self {
@@ -25,7 +31,23 @@ impl Lineup {
             provider,
             poll,
             secrets: None,
+            password_hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_HASHING_PERMITS)),
         }
+    }
+
+    /// Run `work` (Argon2) on a blocking thread once a hashing permit is free.
+    pub(crate) async fn run_hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let _permit = self
+            .password_hashing
+            .acquire()
+            .await
+            .expect("the hashing semaphore is never closed");
+        tokio::task::spawn_blocking(work)
+            .await
+            .expect("password hashing does not panic")
     }
 
     /// The key that seals secrets at rest (chat bot tokens); without it nothing can be
