@@ -145,7 +145,10 @@ pub struct ClientAddress(pub Option<IpAddr>);
 impl FromRequestParts<Portal> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Portal,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -163,7 +166,11 @@ impl FromRequestParts<Portal> for ClientAddress {
                 .ok()
         };
         let from_proxy = peer.is_some_and(|p| portal.config.trusted_proxy == Some(p));
-        Ok(Self(if from_proxy { forwarded().or(peer) } else { peer }))
+        Ok(Self(if from_proxy {
+            forwarded().or(peer)
+        } else {
+            peer
+        }))
     }
 }
 

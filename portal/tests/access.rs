@@ -3,8 +3,8 @@
 
 use lineup_core::user::Role;
 use lineup_portal::{ROUTES, allows};
-use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld};
 use lineup_testkit::fake_smtp::FakeSmtp;
+use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 
@@ -221,7 +221,10 @@ both_backends!(
             let email = email.clone();
             tries.spawn(async move {
                 browser
-                    .post("/login", &[("email", &email), ("password", "wrong password!")])
+                    .post(
+                        "/login",
+                        &[("email", &email), ("password", "wrong password!")],
+                    )
                     .await
                     .status
             });
@@ -249,7 +252,10 @@ both_backends!(
         first.get("/login").await.assert_ok();
         for _ in 0..5 {
             let answer = first
-                .post("/login", &[("email", &email), ("password", "wrong password!")])
+                .post(
+                    "/login",
+                    &[("email", &email), ("password", "wrong password!")],
+                )
                 .await;
             assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
         }
@@ -275,7 +281,10 @@ async fn made_up_addresses_cost_no_memory_and_one_client_is_throttled() {
             .await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
         answer.assert_contains("the email or password is not right");
-        assert!(answer.body.len() < 64 * 1024, "the page does not echo a megabyte");
+        assert!(
+            answer.body.len() < 64 * 1024,
+            "the page does not echo a megabyte"
+        );
     }
     let answer = browser
         .post("/password/forgot", &[("email", huge.as_str())])
@@ -289,7 +298,10 @@ async fn made_up_addresses_cost_no_memory_and_one_client_is_throttled() {
     for n in 0..40 {
         let email = format!("made-up-{n}@example.com");
         let answer = browser
-            .post("/login", &[("email", &email), ("password", "whatever it is")])
+            .post(
+                "/login",
+                &[("email", &email), ("password", "whatever it is")],
+            )
             .await;
         if answer.status == StatusCode::TOO_MANY_REQUESTS {
             refused_at.get_or_insert(n);
@@ -297,9 +309,80 @@ async fn made_up_addresses_cost_no_memory_and_one_client_is_throttled() {
             assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
         }
     }
-    assert_eq!(refused_at, Some(30), "30 sign-ins per client address in 5 minutes");
-    assert_eq!(attempts_kept(&w).await, 60, "30 for the address, one per account tried");
+    assert_eq!(
+        refused_at,
+        Some(30),
+        "30 sign-ins per client address in 5 minutes"
+    );
+    assert_eq!(
+        attempts_kept(&w).await,
+        60,
+        "30 for the address, one per account tried"
+    );
 }
+
+/// One async thread, shared by the portal and the test: a password check that ran on it
+/// would stall every other request for its whole length, as it would stall Slack's on a busy
+/// server. A ticker on the same thread notes the longest stall while 8 checks run.
+#[tokio::test(flavor = "current_thread")]
+async fn password_checks_leave_the_async_threads_free_for_other_requests() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let started = std::time::Instant::now();
+    w.lineup.hash_password("one hash, timed").await.unwrap();
+    let one_hash = started.elapsed();
+
+    let acme = format!("acme.{BASE_DOMAIN}");
+    let mut checks = tokio::task::JoinSet::new();
+    for email in ["admin@example.com", "viewer@example.com"]
+        .into_iter()
+        .chain([w.fiona.email.as_str(), w.maria.email.as_str()])
+        .cycle()
+        .take(8)
+    {
+        let browser = w.browser(&acme);
+        browser.get("/login").await.assert_ok();
+        let email = email.to_owned();
+        checks.spawn(async move {
+            browser
+                .post(
+                    "/login",
+                    &[("email", email.as_str()), ("password", "wrong password!")],
+                )
+                .await
+                .status
+        });
+    }
+    let ticker = tokio::spawn(async {
+        let mut longest = std::time::Duration::ZERO;
+        let mut last = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            longest = longest.max(last.elapsed());
+            last = std::time::Instant::now();
+            if longest > std::time::Duration::from_secs(60) {
+                return longest;
+            }
+            tokio::task::yield_now().await;
+            if CHECKS_DONE.load(std::sync::atomic::Ordering::Relaxed) {
+                return longest;
+            }
+        }
+    });
+    let statuses = checks.join_all().await;
+    CHECKS_DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let longest_stall = ticker.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert!(
+        longest_stall < one_hash / 2,
+        "the async thread stalled {longest_stall:?} while 8 passwords were checked \
+         (one hash: {one_hash:?})"
+    );
+}
+
+static CHECKS_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_and_out_are_audited_and_sign_out_ends_the_session() {
@@ -337,7 +420,12 @@ const INITECH: [(&str, &str); 6] = [
 fn initech_with<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     INITECH
         .iter()
-        .map(|(k, v)| (*k, changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, b)| *b)))
+        .map(|(k, v)| {
+            (
+                *k,
+                changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, b)| *b),
+            )
+        })
         .collect()
 }
 
@@ -367,7 +455,10 @@ both_backends!(
             let initech = &initech;
             async move {
                 initech
-                    .post("/login", &[("email", "bill@initech.example"), ("password", password)])
+                    .post(
+                        "/login",
+                        &[("email", "bill@initech.example"), ("password", password)],
+                    )
                     .await
             }
         };
@@ -384,7 +475,11 @@ both_backends!(
         assert!(link.contains("initech.lineup.test"), "{link}");
         let confirmed = initech.open_link(&link).await;
         assert_eq!(confirmed.location(), Some("/login"));
-        assert_eq!(initech.open_link(&link).await.status, StatusCode::GONE, "single use");
+        assert_eq!(
+            initech.open_link(&link).await.status,
+            StatusCode::GONE,
+            "single use"
+        );
         initech
             .sign_in("bill@initech.example", "yeah if you could sign in")
             .await;
@@ -402,16 +497,25 @@ both_backends!(
             .unwrap()
             .id;
         let actions = w.audit_in(initech_id, "user", &bill.to_string()).await;
-        assert!(actions.contains(&"user.email_verified".to_owned()), "{actions:?}");
+        assert!(
+            actions.contains(&"user.email_verified".to_owned()),
+            "{actions:?}"
+        );
 
         // A taken slug is refused with the reason, and creates nothing.
         root.get("/signup").await.assert_ok();
         let answer = root
-            .post("/signup", &initech_with(&[("email", "other@initech.example")]))
+            .post(
+                "/signup",
+                &initech_with(&[("email", "other@initech.example")]),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
         answer.assert_contains("initech is already taken");
-        assert!(user_row(&w, "other@initech.example").await.is_none(), "no half-made account");
+        assert!(
+            user_row(&w, "other@initech.example").await.is_none(),
+            "no half-made account"
+        );
     }
 );
 
@@ -430,7 +534,10 @@ both_backends!(
         answer.assert_contains(&taken);
 
         let slug = lineup_core::tenant::Slug::parse("initech").unwrap();
-        assert!(w.lineup.tenant_by_slug(&slug).await.unwrap().is_none(), "nothing created");
+        assert!(
+            w.lineup.tenant_by_slug(&slug).await.unwrap().is_none(),
+            "nothing created"
+        );
         let olivia = user_row(&w, &taken).await.unwrap();
         let acme = w.browser(&format!("acme.{BASE_DOMAIN}"));
         acme.sign_in(&taken, PASSWORD).await; // her password is untouched
@@ -442,7 +549,10 @@ both_backends!(
             notice.header("Subject"),
             Some("Someone tried to sign up with your address")
         );
-        assert!(notice.link().is_none(), "the notice carries no link to act on");
+        assert!(
+            notice.link().is_none(),
+            "the notice carries no link to act on"
+        );
     }
 );
 
@@ -478,7 +588,13 @@ both_backends!(
         let path = link.split("lineup.test").nth(1).unwrap();
         let path = &path[path.find('/').unwrap()..];
         let answer = guest
-            .post(path, &[("name", "Real Person"), ("password", "the real owner's password")])
+            .post(
+                path,
+                &[
+                    ("name", "Real Person"),
+                    ("password", "the real owner's password"),
+                ],
+            )
             .await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 
@@ -488,9 +604,16 @@ both_backends!(
         let acme = w.browser(&format!("acme.{BASE_DOMAIN}"));
         acme.get("/login").await.assert_ok();
         let squatter = acme
-            .post("/login", &[("email", victim), ("password", "the squatter's password")])
+            .post(
+                "/login",
+                &[("email", victim), ("password", "the squatter's password")],
+            )
             .await;
-        assert_eq!(squatter.status, StatusCode::UNAUTHORIZED, "the squatter's password is gone");
+        assert_eq!(
+            squatter.status,
+            StatusCode::UNAUTHORIZED,
+            "the squatter's password is gone"
+        );
         acme.sign_in(victim, "the real owner's password").await;
     }
 );

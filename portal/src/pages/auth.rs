@@ -256,8 +256,9 @@ async fn create_organisation(portal: &Portal, form: &SignupForm) -> Result<Email
         .map_err(|e| PortalError::invalid("currency", e.to_string()))?;
     let email =
         Email::parse(&form.email).map_err(|e| PortalError::invalid("email", e.to_string()))?;
-    let verify_link =
-        |slug: &str, token: &str| format!("{}/verify-email/{token}", portal.config.tenant_url(slug));
+    let verify_link = |slug: &str, token: &str| {
+        format!("{}/verify-email/{token}", portal.config.tenant_url(slug))
+    };
     portal
         .lineup
         .sign_up(

@@ -9,9 +9,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use lineup_core::CoreError;
 use lineup_core::email::Email;
-use lineup_core::sign_in_limit::Attempt;
 use lineup_core::link::LinkProblem;
 use lineup_core::member::{Acceptance, Invitation};
+use lineup_core::sign_in_limit::Attempt;
 use serde::Deserialize;
 
 use crate::Portal;
@@ -118,7 +118,8 @@ async fn accept(
         }
     };
     // An invite for an existing account is a password check: the sign-in limits apply.
-    let email = Email::parse(&invitation.email).map_err(|e| PortalError::invalid("email", e.to_string()))?;
+    let email = Email::parse(&invitation.email)
+        .map_err(|e| PortalError::invalid("email", e.to_string()))?;
     let attempt = Attempt::SignIn {
         tenant: tenant.id,
         email: &email,
