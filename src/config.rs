@@ -157,7 +157,10 @@ impl Config {
         let trusted_proxy = match get("LINEUP_TRUSTED_PROXY") {
             None => None,
             Some(ip) => Some(ip.trim().parse().map_err(|_| {
-                error("LINEUP_TRUSTED_PROXY", format!("{ip:?} is not an IP address"))
+                error(
+                    "LINEUP_TRUSTED_PROXY",
+                    format!("{ip:?} is not an IP address"),
+                )
             })?),
         };
         let slack = match get("SLACK_SIGNING_SECRET") {

@@ -16,13 +16,9 @@ pub struct Lineup {
     provider: Arc<dyn ConnectivityProvider>,
     poll: PollPolicy,
     secrets: Option<SecretBox>,
-    /// Argon2 runs on blocking threads, at most this many at once, so a flood of sign-ins
-    /// queues here instead of filling the async workers that answer chat platforms.
-    password_hashing: Arc<tokio::sync::Semaphore>,
+    /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
+    password_hashing: Arc<crate::user::PasswordHashing>,
 }
-
-/// Argon2 checks running at once (each takes ~19 MiB and a core for tens of milliseconds).
-const PASSWORD_HASHING_PERMITS: usize = 2;
 
 impl Lineup {
     pub fn new(store: Store, provider: Arc<dyn ConnectivityProvider>, poll: PollPolicy) -> Self {
@@ -31,23 +27,12 @@ impl Lineup {
             provider,
             poll,
             secrets: None,
-            password_hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_HASHING_PERMITS)),
+            password_hashing: Arc::default(),
         }
     }
 
-    /// Run `work` (Argon2) on a blocking thread once a hashing permit is free.
-    pub(crate) async fn run_hashing<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> T {
-        let _permit = self
-            .password_hashing
-            .acquire()
-            .await
-            .expect("the hashing semaphore is never closed");
-        tokio::task::spawn_blocking(work)
-            .await
-            .expect("password hashing does not panic")
+    pub(crate) fn password_hashing(&self) -> &crate::user::PasswordHashing {
+        &self.password_hashing
     }
 
     /// The key that seals secrets at rest (chat bot tokens); without it nothing can be

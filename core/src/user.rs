@@ -1,7 +1,7 @@
 //! Portal users: sign-in identities with a role per tenant. Passwords are argon2 hashes.
 
-use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use argon2::password_hash::{self, Output, ParamsString, Salt, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 
 use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
@@ -64,31 +64,149 @@ pub fn check_new_password(password: &str) -> CoreResult<()> {
     Ok(())
 }
 
-fn hash_now(password: &str) -> CoreResult<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::invalid("password", e))
+/// Argon2 (the default parameters: ~19 MiB, two passes) off the async threads: at most
+/// [`PasswordHashing::PERMITS`] at once, each in a buffer kept for the life of the process.
+/// A fresh 19 MiB buffer per check would make glibc raise its mmap threshold and keep every
+/// freed buffer in some thread's arena: hundreds of MB after a flood of sign-ins.
+pub struct PasswordHashing {
+    permits: tokio::sync::Semaphore,
+    buffers: std::sync::Mutex<Vec<Vec<Block>>>,
 }
 
-fn verify_now(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::new(Self::PERMITS),
+            buffers: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl PasswordHashing {
+    /// Checks running at once (each takes a core for tens of milliseconds).
+    pub const PERMITS: usize = 2;
+
+    /// Run `work` on a blocking thread with a working buffer, once a permit is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> T {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the hashing semaphore is never closed");
+        let mut buffer = self
+            .buffers
+            .lock()
+            .expect("hashing buffers lock")
+            .pop()
+            .unwrap_or_else(|| vec![Block::default(); Params::default().block_count()]);
+        let (buffer, answer) = tokio::task::spawn_blocking(move || {
+            let answer = work(&mut buffer);
+            (buffer, answer)
         })
-        .unwrap_or(false)
+        .await
+        .expect("password hashing does not panic");
+        self.buffers
+            .lock()
+            .expect("hashing buffers lock")
+            .push(buffer);
+        answer
+    }
+}
+
+/// The raw Argon2 output for `password` and `salt` under `argon`, computed in `memory`.
+fn argon2_output(
+    argon: &Argon2,
+    password: &str,
+    salt: Salt,
+    memory: &mut Vec<Block>,
+) -> password_hash::Result<Output> {
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let blocks = argon.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let length = argon
+        .params()
+        .output_len()
+        .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    Output::init_with(length, |out| {
+        Ok(argon.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut **memory)?)
+    })
+}
+
+fn hash_now(password: &str, memory: &mut Vec<Block>) -> CoreResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let argon = Argon2::default();
+    let failed = |e: password_hash::Error| CoreError::invalid("password", e);
+    let hash = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon.params()).map_err(failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2_output(&argon, password, salt.as_salt(), memory).map_err(failed)?),
+    };
+    Ok(hash.to_string())
+}
+
+fn verify_now(password: &str, hash: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let version = parsed.version.map(Version::try_from).transpose();
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        version,
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    // Output's equality is constant-time.
+    argon2_output(&argon, password, salt, memory).is_ok_and(|out| out == expected)
 }
 
 /// A hash of nothing anyone knows, checked when an address has no password, so a sign-in
 /// for an unknown address takes as long as one for a real account.
-fn stand_in_hash() -> &'static str {
+fn stand_in_hash(memory: &mut Vec<Block>) -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
-        hash_now(&crate::session::random_token()).expect("hashing a random token succeeds")
+        hash_now(&crate::session::random_token(), memory).expect("hashing a random token succeeds")
     })
+}
+
+impl Lineup {
+    /// Hash a new password (after checking it is long enough) off the async threads.
+    pub async fn hash_password(&self, password: &str) -> CoreResult<String> {
+        check_new_password(password)?;
+        let password = password.to_owned();
+        self.password_hashing()
+            .run(move |memory| hash_now(&password, memory))
+            .await
+    }
+
+    /// Whether `password` matches `hash`, checked off the async threads. Without a hash the
+    /// same work is done against a stand-in and the answer is no.
+    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
+        let password = password.to_owned();
+        let hash = hash.map(str::to_owned);
+        self.password_hashing()
+            .run(move |memory| match hash {
+                Some(hash) => verify_now(&password, &hash, memory),
+                None => {
+                    let stand_in = stand_in_hash(memory);
+                    verify_now(&password, stand_in, memory);
+                    false
+                }
+            })
+            .await
+    }
 }
 
 /// Queue the email that confirms `user`'s address, with a single-use link made by `url`.
@@ -209,28 +327,6 @@ impl Lineup {
         tx.commit().await?;
         Ok(Ok(()))
     }
-
-    /// Hash a new password (after checking it is long enough) off the async threads.
-    pub async fn hash_password(&self, password: &str) -> CoreResult<String> {
-        check_new_password(password)?;
-        let password = password.to_owned();
-        self.run_hashing(move || hash_now(&password)).await
-    }
-
-    /// Whether `password` matches `hash`, checked off the async threads. Without a hash the
-    /// same work is done against a stand-in and the answer is no.
-    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
-        let password = password.to_owned();
-        let hash = hash.map(str::to_owned);
-        self.run_hashing(move || match hash {
-            Some(hash) => verify_now(&password, &hash),
-            None => {
-                verify_now(&password, stand_in_hash());
-                false
-            }
-        })
-        .await
-    }
 }
 
 impl Lineup {
@@ -288,10 +384,24 @@ mod tests {
 
     #[test]
     fn passwords_hash_and_verify() {
-        let hash = hash_now("correct horse battery").unwrap();
-        assert!(verify_now("correct horse battery", &hash));
-        assert!(!verify_now("wrong horse battery", &hash));
+        let mut memory = Vec::new();
+        let hash = hash_now("correct horse battery", &mut memory).unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(verify_now("correct horse battery", &hash, &mut memory));
+        assert!(!verify_now("wrong horse battery", &hash, &mut memory));
         assert!(check_new_password("short").is_err());
-        assert!(!verify_now("anything", stand_in_hash()));
+        let stand_in = stand_in_hash(&mut memory);
+        assert!(!verify_now("anything", stand_in, &mut memory));
+        // Hashes made by the argon2 crate's own hasher (every stored one) still verify.
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_now("correct horse battery", &theirs, &mut memory));
     }
 }
