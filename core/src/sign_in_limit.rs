@@ -110,21 +110,22 @@ fn client_text(client: Option<IpAddr>) -> String {
 impl Lineup {
     /// Reserve one attempt, or say how long to wait. Each counter is checked and charged in
     /// its own short transaction: a request refused by the address limit writes nothing for
-    /// the account it named. Attempts older than every window are pruned first, so the table
-    /// holds at most the last hour's traffic.
+    /// the account it named. Attempts older than every window are pruned in the first of them,
+    /// so the table holds at most the last hour's traffic and a refused request costs one
+    /// write.
     pub async fn reserve_attempt(
         &self,
         attempt: Attempt<'_>,
         client: Option<IpAddr>,
     ) -> CoreResult<Result<(), TooManyAttempts>> {
         let at = now();
-        let mut tx = self.store().system().await?;
         let cutoff = at - time::Duration::try_from(LONGEST_WINDOW).expect("an hour");
-        store::auth_attempts::prune(&mut tx, cutoff).await?;
-        tx.commit().await?;
-        for (key, limit) in attempt.keys(client) {
+        for (n, (key, limit)) in attempt.keys(client).into_iter().enumerate() {
             let window = time::Duration::try_from(limit.window).expect("windows are short");
             let mut tx = self.store().system().await?;
+            if n == 0 {
+                store::auth_attempts::prune(&mut tx, cutoff).await?;
+            }
             let oldest =
                 store::auth_attempts::reserve(&mut tx, &key, limit.max, at - window, at).await?;
             tx.commit().await?;
