@@ -30,6 +30,8 @@ pub struct Config {
     pub mail_from: String,
     /// What single sign-on may reach: public https hosts only, except in `lineup demo`.
     pub sso_network: lineup_core::sso::SsoNetworkPolicy,
+    /// The reverse proxy whose `X-Forwarded-For` names the client for the sign-in limits.
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +155,15 @@ impl Config {
             return Err(error("LINEUP_PUBLIC_URL", "must be an http(s) URL"));
         }
         let portal_url = portal_url(get("LINEUP_PORTAL_URL"), &listen)?;
+        let trusted_proxy = match get("LINEUP_TRUSTED_PROXY") {
+            None => None,
+            Some(ip) => Some(ip.trim().parse().map_err(|_| {
+                error(
+                    "LINEUP_TRUSTED_PROXY",
+                    format!("{ip:?} is not an IP address"),
+                )
+            })?),
+        };
         let slack = match get("SLACK_SIGNING_SECRET") {
             None => None,
             Some(signing_secret) => {
@@ -217,6 +228,7 @@ impl Config {
         Ok(Self {
             smtp,
             mail_from: mail_from.unwrap_or_else(|| "lineup@localhost".to_owned()),
+            trusted_proxy,
             provider_webhook_secret: get("PROVIDER_WEBHOOK_SECRET"),
             teams,
             discord,

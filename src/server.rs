@@ -162,7 +162,11 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
             Arc::new(FileMailer::new(outbox, &config.mail_from))
         }
     };
-    let portal = Portal::new(lineup.clone(), PortalConfig::new(config.portal_url.clone()))
+    let portal_config = PortalConfig {
+        trusted_proxy: config.trusted_proxy,
+        ..PortalConfig::new(config.portal_url.clone())
+    };
+    let portal = Portal::new(lineup.clone(), portal_config)
         .with_mailer(mailer.clone())
         .with_request_events(Arc::new(ChatDecisions(flows.clone())));
     Ok(Runtime {
@@ -378,7 +382,9 @@ pub async fn serve(
         runtime.mailer.clone(),
     ));
     on_ready(bound);
-    axum::serve(listener, router(&runtime))
+    // The peer address feeds the sign-in limits (per client address).
+    let app = router(&runtime).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     worker.abort();

@@ -18,6 +18,8 @@ pub struct Lineup {
     poll: PollPolicy,
     secrets: Option<SecretBox>,
     identity_providers: Arc<IdentityProviders>,
+    /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
+    password_hashing: Arc<crate::user::PasswordHashing>,
 }
 
 impl Lineup {
@@ -28,7 +30,12 @@ impl Lineup {
             poll,
             secrets: None,
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
+            password_hashing: Arc::default(),
         }
+    }
+
+    pub(crate) fn password_hashing(&self) -> &crate::user::PasswordHashing {
+        &self.password_hashing
     }
 
     /// Which hosts single sign-on may reach; the default is public https hosts only.

@@ -41,6 +41,7 @@ pub mod reports;
 pub mod request;
 pub mod secret;
 pub mod session;
+pub mod sign_in_limit;
 pub mod sso;
 pub mod usage;
 pub mod user;

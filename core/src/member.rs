@@ -12,7 +12,7 @@ use crate::ids::{EmployeeId, TenantId, UserId};
 use crate::link::{self, LinkProblem, NewLink, Purpose};
 use crate::session::NewSession;
 use crate::store::{self, Tx, now, users::MemberRow, users::UserRow};
-use crate::user::{Role, hash_password, verify_password};
+use crate::user::Role;
 
 /// How long an invite link stays valid.
 pub const INVITE_LIFETIME: Duration = Duration::days(7);
@@ -59,7 +59,7 @@ pub struct PendingInvite {
 pub struct Invitation {
     pub email: String,
     pub role: Role,
-    /// The address already has a Lineup account: they confirm with its password.
+    /// The address already has a confirmed Lineup account: they confirm with its password.
     pub has_account: bool,
 }
 
@@ -271,9 +271,11 @@ impl Lineup {
             Ok(grant) => grant,
             Err(problem) => return Ok(Err(problem)),
         };
+        // An unconfirmed account is not theirs to confirm with a password: whoever made it
+        // may not own the address. Accepting (which proves they read it) replaces it.
         let has_account = store::users::find_by_email(&mut tx, &grant.email)
             .await?
-            .is_some();
+            .is_some_and(|u| u.email_verified_at.is_some());
         Ok(Ok(Invitation {
             role: parse_role(grant.role.as_deref().unwrap_or_default())?,
             email: grant.email,
@@ -282,62 +284,94 @@ impl Lineup {
     }
 
     /// Accept an invite: create the account (or check the existing one's password), add the
-    /// membership, use up the link, and sign the person in.
+    /// membership, use up the link, and sign the person in. An account made with this
+    /// address but never confirmed (perhaps by someone else) is taken over: the invited
+    /// person's name and password replace its own, and the address counts as confirmed.
     pub async fn accept_invite(
         &self,
         tenant: TenantId,
         token: &str,
         acceptance: Acceptance,
     ) -> CoreResult<Result<NewSession, LinkProblem>> {
-        let new_hash = match &acceptance {
-            Acceptance::NewAccount { name, password } => {
+        // The link first (no Argon2 work for a made-up token), then the password checks,
+        // outside the transaction that uses the link up.
+        let email = {
+            let mut tx = self.tenant_tx(tenant).await?;
+            match link::inspect(&mut tx, tenant, Purpose::Invite, token).await? {
+                Ok(grant) => grant.email,
+                Err(problem) => return Ok(Err(problem)),
+            }
+        };
+        let existing = {
+            let mut tx = self.store().system().await?;
+            store::users::find_by_email(&mut tx, &email).await?
+        };
+        let confirmed = existing.as_ref().filter(|u| u.email_verified_at.is_some());
+        let new_account = match (confirmed, acceptance) {
+            (Some(user), Acceptance::ExistingAccount { password }) => {
+                let hash = user.password_hash.as_deref();
+                if !self.verify_password(&password, hash).await {
+                    return Err(CoreError::NotAuthorised(
+                        "that is not the password of this Lineup account".into(),
+                    ));
+                }
+                None
+            }
+            (None, Acceptance::NewAccount { name, password }) => {
                 if name.trim().is_empty() {
                     return Err(CoreError::invalid("name", "must not be empty"));
                 }
-                Some(hash_password(password)?)
+                Some((name.trim().to_owned(), self.hash_password(&password).await?))
             }
-            Acceptance::ExistingAccount { .. } => None,
+            (Some(_), Acceptance::NewAccount { .. }) => {
+                return Err(CoreError::invalid(
+                    "password",
+                    "this address already has a Lineup account: sign in with its password",
+                ));
+            }
+            (None, Acceptance::ExistingAccount { .. }) => {
+                return Err(CoreError::invalid(
+                    "name",
+                    "choose a name and password for your new account",
+                ));
+            }
         };
         let mut tx = self.tenant_tx(tenant).await?;
         let grant = match link::redeem(&mut tx, tenant, Purpose::Invite, token).await? {
             Ok(grant) => grant,
             Err(problem) => return Ok(Err(problem)),
         };
-        let existing = store::users::find_by_email(&mut tx, &grant.email).await?;
-        let user = match (existing, acceptance, new_hash) {
-            (Some(user), Acceptance::ExistingAccount { password }, _) => {
-                let known = user
-                    .password_hash
-                    .as_deref()
-                    .is_some_and(|h| verify_password(&password, h));
-                if !known {
-                    return Err(CoreError::NotAuthorised(
-                        "that is not the password of this Lineup account".into(),
+        let at = now();
+        let mut replaced_unconfirmed = false;
+        let user = match (existing, new_account) {
+            (Some(user), None) => user.id,
+            (Some(unconfirmed), Some((name, hash))) => {
+                if !store::users::claim_unverified(&mut tx, unconfirmed.id, &name, &hash, at)
+                    .await?
+                {
+                    return Err(CoreError::Conflict(
+                        "this account was confirmed meanwhile: sign in with its password".into(),
                     ));
                 }
-                user.id
+                replaced_unconfirmed = true;
+                unconfirmed.id
             }
-            (None, Acceptance::NewAccount { name, .. }, Some(hash)) => {
+            (None, Some((name, hash))) => {
                 let user = UserRow {
                     id: UserId::new(),
                     email: grant.email.clone(),
-                    name: name.trim().to_owned(),
+                    name,
                     password_hash: Some(hash),
-                    created_at: now(),
+                    created_at: at,
+                    // The invite reached the mailbox.
+                    email_verified_at: Some(at),
                 };
                 store::users::insert(&mut tx, &user).await?;
                 user.id
             }
-            (Some(_), _, _) => {
-                return Err(CoreError::invalid(
-                    "password",
-                    "this address already has a Lineup account: sign in with its password",
-                ));
-            }
-            (None, _, _) => {
-                return Err(CoreError::invalid(
-                    "name",
-                    "choose a name and password for your new account",
+            (None, None) => {
+                return Err(CoreError::Conflict(
+                    "this account disappeared meanwhile; open the invite again".into(),
                 ));
             }
         };
@@ -357,9 +391,12 @@ impl Lineup {
             "invite.accepted",
             ("user", user.to_string()),
             None,
-            Some(
-                serde_json::json!({ "email": grant.email, "role": role, "employee_id": grant.employee_id }),
-            ),
+            Some(serde_json::json!({
+                "email": grant.email,
+                "role": role,
+                "employee_id": grant.employee_id,
+                "replaced_unconfirmed_account": replaced_unconfirmed,
+            })),
         );
         record(&mut tx, &event).await?;
         tx.commit().await?;

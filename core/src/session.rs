@@ -11,7 +11,7 @@ use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, TenantId, UserId};
 use crate::store::{self, now, sessions::SessionRow};
-use crate::user::{Role, verify_password};
+use crate::user::Role;
 
 /// How long a sign-in lasts; after that the user signs in again.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
@@ -49,10 +49,15 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// The one message for every failed sign-in, so it never reveals which accounts exist.
-const BAD_CREDENTIALS: &str = "the email or password is not right";
+pub const BAD_CREDENTIALS: &str = "the email or password is not right";
+/// Said only after the password was right.
+const UNVERIFIED: &str =
+    "confirm your email address first: open the link we emailed you when you signed up";
 
 impl Lineup {
-    /// Check a password sign-in for `tenant` and open a session.
+    /// Check a password sign-in for `tenant` and open a session. An unknown address costs
+    /// the same Argon2 work as a known one and gets the same answer as a wrong password; an
+    /// account whose address is not confirmed yet is told so only once its password was right.
     pub async fn sign_in_with_password(
         &self,
         tenant: TenantId,
@@ -64,14 +69,16 @@ impl Lineup {
             let mut tx = self.store().system().await?;
             store::users::find_by_email(&mut tx, email.as_str()).await?
         };
-        let verified = user.filter(|u| {
-            u.password_hash
-                .as_deref()
-                .is_some_and(|hash| verify_password(password, hash))
-        });
-        let Some(user) = verified else {
+        let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        if !self.verify_password(password, hash).await {
+            return Err(CoreError::NotAuthorised(BAD_CREDENTIALS.into()));
+        }
+        let Some(user) = user else {
             return Err(CoreError::NotAuthorised(BAD_CREDENTIALS.into()));
         };
+        if user.email_verified_at.is_none() {
+            return Err(CoreError::NotAuthorised(UNVERIFIED.into()));
+        }
         self.open_session(tenant, user.id, "password").await
     }
 

@@ -189,7 +189,7 @@ pub mod commands {
     use crate::error::{CoreError, CoreResult};
     use crate::ids::UserId;
     use crate::store::{self, now, users::UserRow};
-    use crate::user::{Role, hash_password};
+    use crate::user::Role;
 
     #[derive(Debug, Clone)]
     pub struct NewTenant {
@@ -234,47 +234,56 @@ pub mod commands {
             Ok(tenant)
         }
 
-        /// A new organisation and its first owner, together or not at all. The email must
-        /// not belong to an existing account: that person signs in and is invited instead.
+        /// A new organisation and its first owner, together or not at all. The owner's
+        /// account cannot sign in until they open the link emailed to the address
+        /// (`verify_link` turns the new tenant's slug and the token into its URL). When the
+        /// address already has an account, nothing is created and its owner is emailed a
+        /// notice instead; the caller answers the same either way ("check your email"), and
+        /// the password is hashed on both paths, so neither answer nor timing tells which.
         pub async fn sign_up(
             &self,
             new: NewTenant,
             email: &Email,
             owner_name: &str,
             password: &str,
-        ) -> CoreResult<Tenant> {
+            verify_link: &(dyn Fn(&str, &str) -> String + Sync),
+        ) -> CoreResult<()> {
             if new.name.trim().is_empty() {
                 return Err(CoreError::invalid("organisation", "must not be empty"));
             }
             if owner_name.trim().is_empty() {
                 return Err(CoreError::invalid("name", "must not be empty"));
             }
-            let password_hash = hash_password(password)?;
+            let slug_taken =
+                || CoreError::invalid("slug", format!("{} is already taken", new.slug));
+            {
+                let mut tx = self.store().system().await?;
+                if store::tenants::find_by_slug(&mut tx, &new.slug)
+                    .await?
+                    .is_some()
+                {
+                    return Err(slug_taken());
+                }
+            }
+            let secrets = self.secrets()?.clone();
+            let password_hash = self.hash_password(password).await?;
+            let mut tx = self.store().system().await?;
+            if let Some(existing) = store::users::find_by_email(&mut tx, email.as_str()).await? {
+                crate::user::tell_of_sign_up_attempt(&mut tx, &secrets, &existing, &new.name)
+                    .await?;
+                tx.commit().await?;
+                return Ok(());
+            }
             let tenant = Tenant {
                 id: TenantId::new(),
-                slug: new.slug,
+                slug: new.slug.clone(),
                 name: new.name.trim().to_owned(),
                 currency: new.currency,
                 settings: TenantSettings::default(),
                 created_at: now(),
             };
-            let mut tx = self.store().system().await?;
-            if store::users::find_by_email(&mut tx, email.as_str())
-                .await?
-                .is_some()
-            {
-                return Err(CoreError::invalid(
-                    "email",
-                    "already has a Lineup account; sign in and ask an admin to invite you",
-                ));
-            }
             match store::tenants::insert(&mut tx, &tenant).await {
-                Err(e) if e.is_unique_violation() => {
-                    return Err(CoreError::invalid(
-                        "slug",
-                        format!("{} is already taken", tenant.slug),
-                    ));
-                }
+                Err(e) if e.is_unique_violation() => return Err(slug_taken()),
                 other => other?,
             }
             let user = UserRow {
@@ -283,9 +292,13 @@ pub mod commands {
                 name: owner_name.trim().to_owned(),
                 password_hash: Some(password_hash),
                 created_at: now(),
+                email_verified_at: None,
             };
             store::users::insert(&mut tx, &user).await?;
             store::users::add_membership(&mut tx, tenant.id, user.id, Role::Owner.as_str()).await?;
+            let url = |token: &str| verify_link(tenant.slug.as_str(), token);
+            crate::user::send_verification(&mut tx, &secrets, tenant.id, &user, &tenant.name, &url)
+                .await?;
             let actor = Actor::User(user.id);
             for event in [
                 AuditEvent::new(
@@ -304,11 +317,19 @@ pub mod commands {
                     None,
                     Some(serde_json::json!({ "email": email, "role": Role::Owner })),
                 ),
+                AuditEvent::new(
+                    tenant.id,
+                    &actor,
+                    "user.verification_sent",
+                    ("user", user.id.to_string()),
+                    None,
+                    Some(serde_json::json!({ "email": email })),
+                ),
             ] {
                 record(&mut tx, &event).await?;
             }
             tx.commit().await?;
-            Ok(tenant)
+            Ok(())
         }
 
         pub async fn tenant(&self, tenant: TenantId) -> CoreResult<Tenant> {

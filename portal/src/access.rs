@@ -97,6 +97,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/static/portal.js", P::Public),
     rule(Tenant, "GET", "/login", P::Public),
     rule(Tenant, "POST", "/login", P::Public),
+    rule(Tenant, "GET", "/verify-email/{token}", P::Public),
     rule(Tenant, "POST", "/logout", P::SignedIn),
     rule(Tenant, "GET", "/", P::SignedIn),
     rule(Tenant, "GET", "/settings", P::ManageOrganisation),

@@ -20,7 +20,7 @@ pub enum PortalError {
     Conflict(String),
     #[error("the form has expired or came from another site; reload the page and try again")]
     Csrf,
-    #[error("too many failed sign-ins; try again in {minutes} minutes")]
+    #[error("too many attempts; try again in {minutes} minutes")]
     TooManyAttempts { minutes: u64 },
     #[error("the mobile provider did not complete this: {0}")]
     Provider(String),

@@ -31,11 +31,17 @@ pub use host::SiteKind;
 #[derive(Debug, Clone)]
 pub struct PortalConfig {
     pub base_url: Url,
+    /// The reverse proxy in front of the portal (LINEUP_TRUSTED_PROXY): only requests from
+    /// it have their `X-Forwarded-For` believed for the sign-in limits.
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 impl PortalConfig {
     pub fn new(base_url: Url) -> Self {
-        Self { base_url }
+        Self {
+            base_url,
+            trusted_proxy: None,
+        }
     }
 
     /// The bare host name tenants' subdomains hang off, e.g. `lineup.localhost`.
@@ -72,9 +78,6 @@ pub trait RequestEvents: Send + Sync {
 pub struct Portal {
     pub lineup: Lineup,
     pub config: Arc<PortalConfig>,
-    pub(crate) sign_in_limiter: Arc<session::SignInLimiter>,
-    /// "Forgot your password?" requests per address, so nobody can flood an inbox.
-    pub(crate) reset_limiter: Arc<session::SignInLimiter>,
     /// Sends queued email right away; without one it waits for the worker.
     mailer: Option<Arc<dyn Mailer>>,
     /// Checks custom domains' DNS challenge records.
@@ -89,11 +92,6 @@ impl Portal {
         Self {
             lineup,
             config: Arc::new(config),
-            sign_in_limiter: Arc::default(),
-            reset_limiter: Arc::new(session::SignInLimiter::new(
-                3,
-                std::time::Duration::from_secs(15 * 60),
-            )),
             mailer: None,
             txt_resolver: Arc::new(DnsTxtResolver::from_system()),
             request_events: None,

@@ -1,16 +1,15 @@
 //! Cookies: the session cookie (a random token; the session lives in the database), the
 //! form cookie that protects sign-in and sign-up forms before there is a session, and the
-//! sign-in rate limit.
+//! client address the sign-in limits count by.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use lineup_core::employee::Visibility;
 use lineup_core::session::{SESSION_LIFETIME, Session, random_token};
+use lineup_core::sign_in_limit::TooManyAttempts;
 use lineup_core::tenant::Tenant;
 use lineup_core::user::Role;
 use subtle::ConstantTimeEq;
@@ -136,52 +135,50 @@ pub fn tokens_match(given: &str, expected: &str) -> bool {
     given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// Failed sign-ins allowed per account and per tenant in a window before sign-in is refused.
-const MAX_FAILURES: usize = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The address the request came from: the socket's peer (wired with axum's `ConnectInfo`).
+/// Forwarded-for headers are ignored unless the portal is configured to sit behind a
+/// trusted proxy, since anyone can send them. Unknown (no `ConnectInfo`) is `None`, and such
+/// clients share one counter in the sign-in limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
 
-/// Counts failed sign-ins per (tenant host, email) in memory. Per process: with several
-/// replicas an attacker gets this many tries per replica, still far from a useful guess rate.
-pub struct SignInLimiter {
-    failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
-    max: usize,
-    window: Duration,
-}
+impl FromRequestParts<Portal> for ClientAddress {
+    type Rejection = std::convert::Infallible;
 
-impl Default for SignInLimiter {
-    fn default() -> Self {
-        Self::new(MAX_FAILURES, FAILURE_WINDOW)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Portal,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let forwarded = || {
+            parts
+                .headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .rsplit(',')
+                .next()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()
+        };
+        let from_proxy = peer.is_some_and(|p| portal.config.trusted_proxy == Some(p));
+        Ok(Self(if from_proxy {
+            forwarded().or(peer)
+        } else {
+            peer
+        }))
     }
 }
 
-impl SignInLimiter {
-    /// At most `max` attempts per (tenant, email) in any `window`.
-    pub fn new(max: usize, window: Duration) -> Self {
-        Self {
-            failures: Mutex::default(),
-            max,
-            window,
+impl From<TooManyAttempts> for PortalError {
+    fn from(refused: TooManyAttempts) -> Self {
+        Self::TooManyAttempts {
+            minutes: refused.minutes(),
         }
-    }
-
-    /// How long until another attempt is allowed, if the limit is reached.
-    pub fn blocked_for(&self, tenant: &str, email: &str) -> Option<Duration> {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        let key = (tenant.to_owned(), email.trim().to_ascii_lowercase());
-        let recent = failures.entry(key).or_default();
-        recent.retain(|at| at.elapsed() < self.window);
-        (recent.len() >= self.max).then(|| self.window - recent[0].elapsed())
-    }
-
-    pub fn failed(&self, tenant: &str, email: &str) {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        let key = (tenant.to_owned(), email.trim().to_ascii_lowercase());
-        failures.entry(key).or_default().push(Instant::now());
-    }
-
-    pub fn succeeded(&self, tenant: &str, email: &str) {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        failures.remove(&(tenant.to_owned(), email.trim().to_ascii_lowercase()));
     }
 }
 

@@ -4,6 +4,7 @@
 
 use lineup_core::user::Role;
 use lineup_portal::{ROUTES, allows};
+use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, input_value};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
@@ -202,6 +203,188 @@ async fn repeated_failed_sign_ins_are_slowed_down() {
     browser.sign_in(&w.fiona.email.to_string(), PASSWORD).await;
 }
 
+async fn attempts_kept(w: &PortalWorld) -> i64 {
+    let mut tx = w.store.system().await.unwrap();
+    lineup_core::store::auth_attempts::count(&mut tx)
+        .await
+        .unwrap()
+}
+
+both_backends!(
+    a_parallel_burst_of_wrong_passwords_gets_no_more_than_five_tries,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let email = w.olivia.email.to_string();
+        let mut tries = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let browser = w.browser(&format!("acme.{BASE_DOMAIN}"));
+            browser.get("/login").await.assert_ok();
+            let email = email.clone();
+            tries.spawn(async move {
+                browser
+                    .post(
+                        "/login",
+                        &[("email", &email), ("password", "wrong password!")],
+                    )
+                    .await
+                    .status
+            });
+        }
+        let answers = tries.join_all().await;
+        let checked = answers
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        let refused = answers
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!((checked, refused), (5, 15), "{answers:?}");
+    }
+);
+
+both_backends!(
+    sign_in_counters_are_shared_by_every_replica,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let other = w.serve_another(|portal| portal).await;
+        let email = w.olivia.email.to_string();
+        let first = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        first.get("/login").await.assert_ok();
+        for _ in 0..5 {
+            let answer = first
+                .post(
+                    "/login",
+                    &[("email", &email), ("password", "wrong password!")],
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        }
+        let second = lineup_testkit::portal::Browser::new(&format!("acme.{BASE_DOMAIN}"), other);
+        second.get("/login").await.assert_ok();
+        let answer = second
+            .post("/login", &[("email", &email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_addresses_cost_no_memory_and_one_client_is_throttled() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = w.browser(&format!("acme.{BASE_DOMAIN}"));
+    browser.get("/login").await.assert_ok();
+    // Not an address: the same answer as a wrong password, and nothing is kept for it.
+    let huge = "x".repeat(512 * 1024);
+    for junk in [huge.as_str(), "not an address", ""] {
+        let answer = browser
+            .post("/login", &[("email", junk), ("password", "whatever it is")])
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        answer.assert_contains("the email or password is not right");
+        assert!(
+            answer.body.len() < 64 * 1024,
+            "the page does not echo a megabyte"
+        );
+    }
+    let answer = browser
+        .post("/password/forgot", &[("email", huge.as_str())])
+        .await;
+    answer.assert_ok();
+    assert_eq!(attempts_kept(&w).await, 0);
+
+    // Unique real-looking addresses from one client: throttled by its address, and the
+    // counters stay bounded by the limits, not by how many addresses were made up.
+    let mut refused_at = None;
+    for n in 0..40 {
+        let email = format!("made-up-{n}@example.com");
+        let answer = browser
+            .post(
+                "/login",
+                &[("email", &email), ("password", "whatever it is")],
+            )
+            .await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            refused_at.get_or_insert(n);
+        } else {
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(
+        refused_at,
+        Some(30),
+        "30 sign-ins per client address in 5 minutes"
+    );
+    assert_eq!(
+        attempts_kept(&w).await,
+        60,
+        "30 for the address, one per account tried"
+    );
+}
+
+/// One async thread, shared by the portal and the test: a password check that ran on it
+/// would stall every other request for its whole length, as it would stall Slack's on a busy
+/// server. A ticker on the same thread notes the longest stall while 8 checks run.
+#[tokio::test(flavor = "current_thread")]
+async fn password_checks_leave_the_async_threads_free_for_other_requests() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let started = std::time::Instant::now();
+    w.lineup.hash_password("one hash, timed").await.unwrap();
+    let one_hash = started.elapsed();
+
+    let acme = format!("acme.{BASE_DOMAIN}");
+    let mut checks = tokio::task::JoinSet::new();
+    for email in ["admin@example.com", "viewer@example.com"]
+        .into_iter()
+        .chain([w.fiona.email.as_str(), w.maria.email.as_str()])
+        .cycle()
+        .take(8)
+    {
+        let browser = w.browser(&acme);
+        browser.get("/login").await.assert_ok();
+        let email = email.to_owned();
+        checks.spawn(async move {
+            browser
+                .post(
+                    "/login",
+                    &[("email", email.as_str()), ("password", "wrong password!")],
+                )
+                .await
+                .status
+        });
+    }
+    let ticker = tokio::spawn(async {
+        let mut longest = std::time::Duration::ZERO;
+        let mut last = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            longest = longest.max(last.elapsed());
+            last = std::time::Instant::now();
+            if longest > std::time::Duration::from_secs(60) {
+                return longest;
+            }
+            tokio::task::yield_now().await;
+            if CHECKS_DONE.load(std::sync::atomic::Ordering::Relaxed) {
+                return longest;
+            }
+        }
+    });
+    let statuses = checks.join_all().await;
+    CHECKS_DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let longest_stall = ticker.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert!(
+        longest_stall < one_hash / 2,
+        "the async thread stalled {longest_stall:?} while 8 passwords were checked \
+         (one hash: {one_hash:?})"
+    );
+}
+
+static CHECKS_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_and_out_are_audited_and_sign_out_ends_the_session() {
     let w = PortalWorld::new(sqlite_store().await).await;
@@ -225,52 +408,233 @@ async fn sign_in_and_out_are_audited_and_sign_out_ends_the_session() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_up_creates_an_organisation_reachable_on_its_own_subdomain() {
-    let w = PortalWorld::new(sqlite_store().await).await;
-    let root = w.browser(BASE_DOMAIN);
-    root.get("/signup").await.assert_ok();
-    let fields = [
-        ("organisation", "Initech"),
-        ("slug", "initech"),
-        ("currency", "gbp"),
-        ("name", "Bill Lumbergh"),
-        ("email", "bill@initech.example"),
-        ("password", "yeah if you could sign in"),
-    ];
-    let answer = root.post("/signup", &fields).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    assert!(answer.location().unwrap().contains("initech.lineup.test"));
-    let initech = w.browser(&format!("initech.{BASE_DOMAIN}"));
-    initech
-        .sign_in("bill@initech.example", "yeah if you could sign in")
-        .await;
-    initech
-        .get("/settings")
-        .await
-        .assert_ok()
-        .assert_contains("GBP");
+const INITECH: [(&str, &str); 6] = [
+    ("organisation", "Initech"),
+    ("slug", "initech"),
+    ("currency", "gbp"),
+    ("name", "Bill Lumbergh"),
+    ("email", "bill@initech.example"),
+    ("password", "yeah if you could sign in"),
+];
 
-    // The same address again is refused with the reason, and creates nothing.
-    root.get("/signup").await.assert_ok();
-    let again = [("email", "other@initech.example"), ("slug", "initech")];
-    let fields: Vec<_> = fields
+/// `INITECH` with some fields changed.
+fn initech_with<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    INITECH
         .iter()
         .map(|(k, v)| {
             (
                 *k,
-                again.iter().find(|(a, _)| a == k).map_or(*v, |(_, b)| *b),
+                changes.iter().find(|(c, _)| c == k).map_or(*v, |(_, b)| *b),
             )
         })
-        .collect();
-    let answer = root.post("/signup", &fields).await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    answer.assert_contains("initech is already taken");
+        .collect()
+}
+
+async fn user_row(w: &PortalWorld, email: &str) -> Option<lineup_core::store::users::UserRow> {
     let mut tx = w.store.system().await.unwrap();
-    let other = lineup_core::store::users::find_by_email(&mut tx, "other@initech.example")
+    lineup_core::store::users::find_by_email(&mut tx, email)
         .await
-        .unwrap();
-    assert!(other.is_none(), "no half-made account");
+        .unwrap()
+}
+
+both_backends!(
+    sign_up_creates_an_organisation_whose_owner_signs_in_after_confirming_the_email,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let smtp = FakeSmtp::start().await;
+        let root = w.browser(BASE_DOMAIN);
+        root.get("/signup").await.assert_ok();
+        let answer = root.post("/signup", &INITECH).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.assert_contains("Check your email");
+
+        // The right password is not enough before the address is confirmed (and only the
+        // right password learns why); a wrong one hears nothing more than anyone.
+        let initech = w.browser(&format!("initech.{BASE_DOMAIN}"));
+        initech.get("/login").await.assert_ok();
+        let login = |password: &'static str| {
+            let initech = &initech;
+            async move {
+                initech
+                    .post(
+                        "/login",
+                        &[("email", "bill@initech.example"), ("password", password)],
+                    )
+                    .await
+            }
+        };
+        let early = login("yeah if you could sign in").await;
+        assert_eq!(early.status, StatusCode::UNAUTHORIZED);
+        early.assert_contains("confirm your email address first");
+        let wrong = login("some other password").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        wrong.assert_contains("the email or password is not right");
+        assert!(!wrong.body.contains("confirm your email"));
+
+        w.deliver_mail(&smtp).await;
+        let link = smtp.wait_for("bill@initech.example").await.link().unwrap();
+        assert!(link.contains("initech.lineup.test"), "{link}");
+        let confirmed = initech.open_link(&link).await;
+        assert_eq!(confirmed.location(), Some("/login"));
+        assert_eq!(
+            initech.open_link(&link).await.status,
+            StatusCode::GONE,
+            "single use"
+        );
+        initech
+            .sign_in("bill@initech.example", "yeah if you could sign in")
+            .await;
+        initech
+            .get("/settings")
+            .await
+            .assert_ok()
+            .assert_contains("GBP");
+        let bill = w.user_id("bill@initech.example").await;
+        let initech_id = w
+            .lineup
+            .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let actions = w.audit_in(initech_id, "user", &bill.to_string()).await;
+        assert!(
+            actions.contains(&"user.email_verified".to_owned()),
+            "{actions:?}"
+        );
+
+        // A taken slug is refused with the reason, and creates nothing.
+        root.get("/signup").await.assert_ok();
+        let answer = root
+            .post(
+                "/signup",
+                &initech_with(&[("email", "other@initech.example")]),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+        answer.assert_contains("initech is already taken");
+        assert!(
+            user_row(&w, "other@initech.example").await.is_none(),
+            "no half-made account"
+        );
+    }
+);
+
+both_backends!(
+    signing_up_with_a_taken_address_answers_as_for_a_new_one_and_tells_the_owner,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let smtp = FakeSmtp::start().await;
+        let root = w.browser(BASE_DOMAIN);
+        root.get("/signup").await.assert_ok();
+        let taken = w.olivia.email.to_string();
+        let fields = initech_with(&[("email", &taken), ("password", "the squatter's password")]);
+        let answer = root.post("/signup", &fields).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.assert_contains("Check your email");
+        answer.assert_contains(&taken);
+
+        let slug = lineup_core::tenant::Slug::parse("initech").unwrap();
+        assert!(
+            w.lineup.tenant_by_slug(&slug).await.unwrap().is_none(),
+            "nothing created"
+        );
+        let olivia = user_row(&w, &taken).await.unwrap();
+        let acme = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        acme.sign_in(&taken, PASSWORD).await; // her password is untouched
+        assert!(olivia.email_verified_at.is_some());
+
+        w.deliver_mail(&smtp).await;
+        let notice = smtp.wait_for(&taken).await;
+        assert_eq!(
+            notice.header("Subject"),
+            Some("Someone tried to sign up with your address")
+        );
+        assert!(
+            notice.link().is_none(),
+            "the notice carries no link to act on"
+        );
+    }
+);
+
+both_backends!(
+    an_invite_replaces_an_unconfirmed_account_made_with_the_address,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let smtp = FakeSmtp::start().await;
+        // A squatter signs up with the real person's address and never confirms it.
+        let root = w.browser(BASE_DOMAIN);
+        root.get("/signup").await.assert_ok();
+        let victim = "victim@example.com";
+        let fields = initech_with(&[("email", victim), ("password", "the squatter's password")]);
+        assert_eq!(root.post("/signup", &fields).await.status, StatusCode::OK);
+
+        // Acme invites the real person: they are not asked for the squatter's password.
+        let admin = w.signed_in("admin@example.com").await;
+        admin.get("/members").await.assert_ok();
+        let answer = admin
+            .post("/members/invite", &[("email", victim), ("role", "viewer")])
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        w.deliver_mail(&smtp).await;
+        let invite = smtp
+            .to(victim)
+            .into_iter()
+            .find(|m| m.header("Subject").is_some_and(|s| s.starts_with("Join")))
+            .expect("the invite was sent");
+        let link = invite.link().unwrap();
+        let guest = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        let page = guest.open_link(&link).await;
+        page.assert_ok().assert_contains("name=\"name\"");
+        let path = link.split("lineup.test").nth(1).unwrap();
+        let path = &path[path.find('/').unwrap()..];
+        let answer = guest
+            .post(
+                path,
+                &[
+                    ("name", "Real Person"),
+                    ("password", "the real owner's password"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+
+        let account = user_row(&w, victim).await.unwrap();
+        assert!(account.email_verified_at.is_some());
+        assert_eq!(account.name, "Real Person");
+        let acme = w.browser(&format!("acme.{BASE_DOMAIN}"));
+        acme.get("/login").await.assert_ok();
+        let squatter = acme
+            .post(
+                "/login",
+                &[("email", victim), ("password", "the squatter's password")],
+            )
+            .await;
+        assert_eq!(
+            squatter.status,
+            StatusCode::UNAUTHORIZED,
+            "the squatter's password is gone"
+        );
+        acme.sign_in(victim, "the real owner's password").await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_from_one_address_are_limited() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let root = w.browser(BASE_DOMAIN);
+    root.get("/signup").await.assert_ok();
+    for n in 0..5 {
+        let slug = format!("initech{n}");
+        let email = format!("bill{n}@initech.example");
+        let fields = initech_with(&[("slug", &slug), ("email", &email)]);
+        assert_eq!(root.post("/signup", &fields).await.status, StatusCode::OK);
+    }
+    let fields = initech_with(&[("slug", "initech9"), ("email", "bill9@initech.example")]);
+    let answer = root.post("/signup", &fields).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    answer.assert_contains("try again in 60 minutes");
+    assert!(user_row(&w, "bill9@initech.example").await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,6 +141,20 @@ async fn asking_too_often_is_refused_for_a_while() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_made_up_reset_link_is_refused_before_any_password_work() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = w.browser(ACME);
+    browser.get("/login").await.assert_ok();
+    let path = format!("/password/reset/{}", "0".repeat(64));
+    // Even a password too short to hash: the link is checked first.
+    let answer = browser
+        .post(&path, &[("password", "short"), ("confirm", "short")])
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    answer.assert_contains("not valid here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_reset_link_says_so_and_changes_nothing() {
     let w = PortalWorld::new(sqlite_store().await).await;
     let smtp = FakeSmtp::start().await;

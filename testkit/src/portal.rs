@@ -89,7 +89,7 @@ impl PortalWorld {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{BASE_DOMAIN}:{}", addr.port());
         let portal = Portal::new(lineup.clone(), PortalConfig::new(base.parse().unwrap()));
-        let app = portal_router(portal.clone());
+        let app = portal_router(portal.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             world,
@@ -401,7 +401,7 @@ impl PortalWorld {
             self.lineup.clone(),
             PortalConfig::new(base.parse().unwrap()),
         ));
-        let app = portal_router(portal);
+        let app = portal_router(portal).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         addr
     }

@@ -4,8 +4,10 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod auth_attempts;
 pub mod chat;
 pub mod domains;
+pub mod email_verifications;
 pub mod employees;
 pub mod guardrails;
 pub mod imports;

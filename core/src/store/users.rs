@@ -12,19 +12,22 @@ pub struct UserRow {
     pub name: String,
     pub password_hash: Option<String>,
     pub created_at: OffsetDateTime,
+    /// When the person showed they read this address; unverified accounts cannot sign in.
+    pub email_verified_at: Option<OffsetDateTime>,
 }
 
 pub async fn insert(tx: &mut Tx, user: &UserRow) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, email, name, password_hash, created_at, email_verified_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(user.id)
         .bind(&user.email)
         .bind(&user.name)
         .bind(&user.password_hash)
         .bind(user.created_at)
+        .bind(user.email_verified_at)
         .execute(conn)
         .await?;
     });
@@ -34,7 +37,8 @@ pub async fn insert(tx: &mut Tx, user: &UserRow) -> StoreResult<()> {
 pub async fn find_by_email(tx: &mut Tx, email: &str) -> StoreResult<Option<UserRow>> {
     Ok(on_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+            "SELECT id, email, name, password_hash, created_at, email_verified_at
+             FROM users WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(conn)
@@ -285,5 +289,43 @@ pub async fn member_name(
         .bind(user)
         .fetch_optional(conn)
         .await?
+    }))
+}
+
+pub async fn mark_email_verified(tx: &mut Tx, user: UserId, at: OffsetDateTime) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+        )
+        .bind(user)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The owner of the mailbox claims an account someone else made with their address and never
+/// verified: their name and password replace the maker's, and the address counts as verified.
+pub async fn claim_unverified(
+    tx: &mut Tx,
+    user: UserId,
+    name: &str,
+    password_hash: &str,
+    at: OffsetDateTime,
+) -> StoreResult<bool> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE users SET name = $2, password_hash = $3, email_verified_at = $4
+             WHERE id = $1 AND email_verified_at IS NULL",
+        )
+        .bind(user)
+        .bind(name)
+        .bind(password_hash)
+        .bind(at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+            == 1
     }))
 }

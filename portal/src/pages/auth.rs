@@ -1,7 +1,7 @@
 //! Signing in and out, and signing up a new organisation on the bare base domain.
 
 use askama::Template;
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -9,6 +9,8 @@ use axum::{Extension, Router};
 use lineup_core::CoreError;
 use lineup_core::email::Email;
 use lineup_core::money::Currency;
+use lineup_core::session::BAD_CREDENTIALS;
+use lineup_core::sign_in_limit::Attempt;
 use lineup_core::tenant::Slug;
 use lineup_core::tenant::commands::NewTenant;
 use serde::Deserialize;
@@ -18,8 +20,8 @@ use crate::error::PortalError;
 use crate::forms::Form;
 use crate::host::Site;
 use crate::redirect::safe_next;
-use crate::session::{self, FormToken, Signed};
-use crate::view::{Page, Visitor};
+use crate::session::{self, ClientAddress, FormToken, Signed};
+use crate::view::{Page, Visitor, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -27,6 +29,7 @@ pub fn routes() -> Router<Portal> {
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/signup", get(signup_form).post(signup))
+        .route("/verify-email/{token}", get(verify_email))
 }
 
 /// The bare domain leads to sign-up; a tenant's host to its overview (the guard has
@@ -86,38 +89,47 @@ struct LoginForm {
 async fn login(
     State(portal): State<Portal>,
     Visitor { tenant, csrf }: Visitor,
+    ClientAddress(client): ClientAddress,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PortalError> {
-    let limiter = &portal.sign_in_limiter;
-    let slug = tenant.slug.as_str();
-    if let Some(wait) = limiter.blocked_for(slug, &form.email) {
-        return Err(PortalError::TooManyAttempts {
-            minutes: wait.as_secs().div_ceil(60),
-        });
-    }
     let next = safe_next(form.next.as_deref());
+    let refused = |error: String, email: String| async {
+        let page = LoginPage {
+            tenant_name: tenant.name.clone(),
+            csrf: csrf.clone(),
+            next: next.clone(),
+            email,
+            error: Some(error),
+            sso_enabled: sso_enabled(&portal, &tenant).await?,
+        };
+        Ok::<_, PortalError>(
+            (axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response(),
+        )
+    };
+    // Not an address at all: the same answer as a wrong password, and nothing counted or
+    // kept for it (an address is at most 254 characters; the form echoes back no more).
+    let Ok(email) = Email::parse(&form.email) else {
+        let shown: String = form.email.chars().take(254).collect();
+        return refused(BAD_CREDENTIALS.to_owned(), shown).await;
+    };
+    let attempt = Attempt::SignIn {
+        tenant: tenant.id,
+        email: &email,
+    };
+    portal.lineup.reserve_attempt(attempt, client).await??;
     match portal
         .lineup
-        .sign_in_with_password(tenant.id, &form.email, &form.password)
+        .sign_in_with_password(tenant.id, email.as_str(), &form.password)
         .await
     {
         Ok(new) => {
-            limiter.succeeded(slug, &form.email);
+            portal.lineup.attempt_succeeded(attempt).await?;
             let response = Redirect::to(&next).into_response();
             Ok(session::with_session_cookie(&portal, &new.token, response))
         }
         Err(e @ (CoreError::NotAuthorised(_) | CoreError::Invalid { .. })) => {
-            limiter.failed(slug, &form.email);
-            tracing::info!(tenant = slug, "failed portal sign-in");
-            let page = LoginPage {
-                tenant_name: tenant.name.clone(),
-                csrf,
-                next,
-                email: form.email,
-                error: Some(e.to_string()),
-                sso_enabled: sso_enabled(&portal, &tenant).await?,
-            };
-            Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
+            tracing::info!(tenant = tenant.slug.as_str(), "failed portal sign-in");
+            refused(e.to_string(), email.to_string()).await
         }
         Err(e) => Err(e.into()),
     }
@@ -150,6 +162,8 @@ struct SignupPage {
     csrf: String,
     form: SignupForm,
     error: Option<String>,
+    /// Signed up: the address the confirmation link went to.
+    sent_to: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -177,24 +191,37 @@ async fn signup_form(
             ..SignupForm::default()
         },
         error: None,
+        sent_to: None,
     };
     Ok(Html(page.render()?))
 }
 
-/// Create the organisation and its owner, then send them to their own portal to sign in.
+/// Create the organisation and its (unconfirmed) owner, and ask them to open the link we
+/// emailed. An address that already has an account gets the very same answer.
 async fn signup(
     State(portal): State<Portal>,
     Extension(site): Extension<Site>,
     FormToken(csrf): FormToken,
+    ClientAddress(client): ClientAddress,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, PortalError> {
     if !matches!(site, Site::Root) {
         return Err(PortalError::NotFound);
     }
+    portal
+        .lineup
+        .reserve_attempt(Attempt::SignUp, client)
+        .await??;
     match create_organisation(&portal, &form).await {
-        Ok(slug) => {
-            let url = format!("{}/login?welcome=1", portal.config.tenant_url(&slug));
-            Ok(Redirect::to(&url).into_response())
+        Ok(email) => {
+            portal.deliver_mail_soon();
+            let page = SignupPage {
+                csrf,
+                form: SignupForm::default(),
+                error: None,
+                sent_to: Some(email.to_string()),
+            };
+            Ok(Html(page.render()?).into_response())
         }
         Err(PortalError::Invalid { field, reason }) => {
             let page = SignupPage {
@@ -204,6 +231,7 @@ async fn signup(
                     ..form
                 },
                 error: Some(format!("{field}: {reason}")),
+                sent_to: None,
             };
             Ok((
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -215,13 +243,16 @@ async fn signup(
     }
 }
 
-async fn create_organisation(portal: &Portal, form: &SignupForm) -> Result<String, PortalError> {
+async fn create_organisation(portal: &Portal, form: &SignupForm) -> Result<Email, PortalError> {
     let slug = Slug::parse(&form.slug).map_err(|e| PortalError::invalid("slug", e.to_string()))?;
     let currency = Currency::parse(form.currency.trim())
         .map_err(|e| PortalError::invalid("currency", e.to_string()))?;
     let email =
         Email::parse(&form.email).map_err(|e| PortalError::invalid("email", e.to_string()))?;
-    let tenant = portal
+    let verify_link = |slug: &str, token: &str| {
+        format!("{}/verify-email/{token}", portal.config.tenant_url(slug))
+    };
+    portal
         .lineup
         .sign_up(
             NewTenant {
@@ -232,7 +263,28 @@ async fn create_organisation(portal: &Portal, form: &SignupForm) -> Result<Strin
             &email,
             &form.name,
             &form.password,
+            &verify_link,
         )
         .await?;
-    Ok(tenant.slug.to_string())
+    Ok(email)
+}
+
+/// The link from the sign-up email: confirms the address, then on to sign in.
+async fn verify_email(
+    State(portal): State<Portal>,
+    Visitor { tenant, .. }: Visitor,
+    Path(token): Path<String>,
+) -> Result<Response, PortalError> {
+    match portal.lineup.verify_email(tenant.id, &token).await? {
+        Ok(()) => Ok(redirect_with_notice(
+            "/login",
+            "Email confirmed; sign in with your password",
+        )),
+        Err(problem) => super::invites::link_problem(
+            &tenant.name,
+            "This confirmation link cannot be used",
+            problem,
+            "Use \"Forgot your password?\" on the sign-in page to get a new link by email.",
+        ),
+    }
 }

@@ -8,14 +8,16 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use lineup_core::CoreError;
+use lineup_core::email::Email;
 use lineup_core::link::LinkProblem;
 use lineup_core::member::{Acceptance, Invitation};
+use lineup_core::sign_in_limit::Attempt;
 use serde::Deserialize;
 
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
-use crate::session::with_session_cookie;
+use crate::session::{ClientAddress, with_session_cookie};
 use crate::view::{Visitor, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
@@ -101,6 +103,7 @@ async fn accept(
     State(portal): State<Portal>,
     Visitor { tenant, csrf }: Visitor,
     Path(token): Path<String>,
+    ClientAddress(client): ClientAddress,
     Form(form): Form<AcceptForm>,
 ) -> Result<Response, PortalError> {
     let invitation = match portal.lineup.invitation(tenant.id, &token).await? {
@@ -114,13 +117,14 @@ async fn accept(
             );
         }
     };
-    let limiter = &portal.sign_in_limiter;
-    let slug = tenant.slug.as_str();
-    if let Some(wait) = limiter.blocked_for(slug, &invitation.email) {
-        return Err(PortalError::TooManyAttempts {
-            minutes: wait.as_secs().div_ceil(60),
-        });
-    }
+    // An invite for an existing account is a password check: the sign-in limits apply.
+    let email = Email::parse(&invitation.email)
+        .map_err(|e| PortalError::invalid("email", e.to_string()))?;
+    let attempt = Attempt::SignIn {
+        tenant: tenant.id,
+        email: &email,
+    };
+    portal.lineup.reserve_attempt(attempt, client).await??;
     let acceptance = match &form.name {
         Some(name) => Acceptance::NewAccount {
             name: name.clone(),
@@ -147,7 +151,7 @@ async fn accept(
         .await
     {
         Ok(Ok(new)) => {
-            limiter.succeeded(slug, &invitation.email);
+            portal.lineup.attempt_succeeded(attempt).await?;
             let welcome = format!("Welcome to {}", tenant.name);
             let response = redirect_with_notice("/", &welcome);
             Ok(with_session_cookie(&portal, &new.token, response))
@@ -159,7 +163,6 @@ async fn accept(
             INVITE_ADVICE,
         ),
         Err(CoreError::NotAuthorised(reason)) => {
-            limiter.failed(slug, &invitation.email);
             refused(StatusCode::UNAUTHORIZED, reason, invitation)
         }
         Err(CoreError::Invalid { field, reason }) => refused(

@@ -8,13 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use lineup_core::CoreError;
+use lineup_core::email::Email;
+use lineup_core::sign_in_limit::Attempt;
 use serde::Deserialize;
 
 use super::invites::link_problem;
 use crate::Portal;
 use crate::error::PortalError;
 use crate::forms::Form;
-use crate::session::with_session_cookie;
+use crate::session::{ClientAddress, with_session_cookie};
 use crate::view::{Visitor, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
@@ -63,29 +65,31 @@ struct ForgotForm {
 async fn forgot(
     State(portal): State<Portal>,
     Visitor { tenant, csrf }: Visitor,
+    ClientAddress(client): ClientAddress,
     Form(form): Form<ForgotForm>,
 ) -> Result<Html<String>, PortalError> {
-    let email = form.email.trim();
-    if email.is_empty() {
+    let typed = form.email.trim();
+    if typed.is_empty() {
         return Err(PortalError::invalid("email", "is required"));
     }
-    let slug = tenant.slug.as_str();
-    if let Some(wait) = portal.reset_limiter.blocked_for(slug, email) {
-        return Err(PortalError::TooManyAttempts {
-            minutes: wait.as_secs().div_ceil(60),
-        });
+    // Not an address: nothing to send, nothing counted or kept; the answer is the same.
+    if let Ok(email) = Email::parse(typed) {
+        let attempt = Attempt::PasswordReset {
+            tenant: tenant.id,
+            email: &email,
+        };
+        portal.lineup.reserve_attempt(attempt, client).await??;
+        let link = |token: &str| portal.tenant_link(&tenant, &format!("/password/reset/{token}"));
+        portal
+            .lineup
+            .request_password_reset(tenant.id, email.as_str(), &link)
+            .await?;
+        portal.deliver_mail_soon();
     }
-    portal.reset_limiter.failed(slug, email);
-    let link = |token: &str| portal.tenant_link(&tenant, &format!("/password/reset/{token}"));
-    portal
-        .lineup
-        .request_password_reset(tenant.id, email, &link)
-        .await?;
-    portal.deliver_mail_soon();
     let page = ForgotPage {
         tenant_name: tenant.name.clone(),
         csrf,
-        email: email.to_owned(),
+        email: typed.chars().take(254).collect(),
         sent: true,
     };
     Ok(Html(page.render()?))
