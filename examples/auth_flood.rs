@@ -297,7 +297,7 @@ async fn start_server() -> anyhow::Result<(
     ),
 )> {
     use lineup_bot::flows::ChatFlows;
-    use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
+    use lineup_bot::slack::{SlackApp, SlackClient, SlackConfig, SlackTransport};
     use lineup_bot::{SlackState, slack_router};
     use lineup_core::audit::Actor;
     use lineup_core::chat::Platform;
@@ -330,12 +330,7 @@ async fn start_server() -> anyhow::Result<(
         world.lineup.clone(),
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
-    let app = SlackApp::new(
-        flows,
-        client.clone(),
-        InstallState::new(b"k".to_vec()),
-        "/".into(),
-    );
+    let app = SlackApp::new(flows, client.clone(), "/".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let portal_config = PortalConfig {
