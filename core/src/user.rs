@@ -71,7 +71,7 @@ pub fn check_new_password(password: &str) -> CoreResult<()> {
 }
 
 /// Argon2 (the default parameters: ~19 MiB, two passes) off the async threads: at most
-/// [`PasswordHashing::PERMITS`] at once, each in a buffer kept for the life of the process.
+/// [`PasswordHashing::permits`] at once, each in a buffer kept for the life of the process.
 /// A fresh 19 MiB buffer per check would make glibc raise its mmap threshold and keep every
 /// freed buffer in some thread's arena: hundreds of MB after a flood of sign-ins.
 pub struct PasswordHashing {
@@ -82,15 +82,20 @@ pub struct PasswordHashing {
 impl Default for PasswordHashing {
     fn default() -> Self {
         Self {
-            permits: tokio::sync::Semaphore::new(Self::PERMITS),
+            permits: tokio::sync::Semaphore::new(Self::permits()),
             buffers: std::sync::Mutex::default(),
         }
     }
 }
 
 impl PasswordHashing {
-    /// Checks running at once (each takes a core for tens of milliseconds).
-    pub const PERMITS: usize = 2;
+    /// Checks running at once: each takes a whole core for tens of milliseconds, so half
+    /// the cores at most — the other half stays free for chat endpoints that must answer
+    /// within 3 s (with two hashes on a 2-core machine, `/slack/commands` p99 was 133 ms
+    /// during a sign-in flood; with one, see the README's auth_flood figures).
+    pub fn permits() -> usize {
+        std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+    }
 
     /// Run `work` on a blocking thread with a working buffer, once a permit is free.
     async fn run<T: Send + 'static>(
