@@ -158,7 +158,17 @@ impl Store {
     pub async fn migrate(&self) -> StoreResult<()> {
         match self {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Self::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let result = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+                if result.is_err() {
+                    // sqlx's migrator keeps its advisory lock when a migration fails; ending
+                    // the session frees it, instead of a pooled connection holding it until
+                    // the pool closes (the next migrate would wait on it forever).
+                    let _ = conn.close().await;
+                }
+                result?
+            }
         }
         Ok(())
     }
