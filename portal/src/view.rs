@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use lineup_core::audit::Actor;
 use lineup_core::ids::TenantId;
@@ -68,17 +68,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
             Some(Site::Tenant(tenant)) => (**tenant).clone(),
             _ => return Err(PortalError::NotFound),
         };
-        let notice = cookie(&parts.headers, NOTICE_COOKIE).and_then(|raw| {
-            url::form_urlencoded::parse(format!("n={raw}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        });
+        let notice = pending_notice(&parts.headers);
         Ok(Self {
             signed,
             tenant,
             csrf,
             path: parts.uri.path().to_owned(),
-            notice: notice.filter(|n| !n.is_empty()),
+            notice,
         })
     }
 }
@@ -117,12 +113,7 @@ impl Page {
     pub fn render<T: Template>(&self, template: &T) -> Result<Response, PortalError> {
         let mut response = Html(template.render()?).into_response();
         if self.notice.is_some() {
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                HeaderValue::from_static(
-                    "lineup_notice=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
-                ),
-            );
+            clear_notice(&mut response);
         }
         Ok(response)
     }
@@ -148,6 +139,23 @@ fn is_page(href: &str) -> bool {
     ROUTES
         .iter()
         .any(|r| r.site == SiteKind::Tenant && r.method == "GET" && r.path == href)
+}
+
+/// The one-off notice a redirect left for the next page, if any.
+pub fn pending_notice(headers: &HeaderMap) -> Option<String> {
+    let raw = cookie(headers, NOTICE_COOKIE)?;
+    url::form_urlencoded::parse(format!("n={raw}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .filter(|n| !n.is_empty())
+}
+
+/// The page that showed the notice says so, so it shows once.
+pub fn clear_notice(response: &mut Response) {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("lineup_notice=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"),
+    );
 }
 
 /// After a change: go to `to` and tell the user what happened, once.

@@ -476,6 +476,12 @@ both_backends!(
         assert!(link.contains("initech.lineup.test"), "{link}");
         let confirmed = initech.open_link(&link).await;
         assert_eq!(confirmed.location(), Some("/login"));
+        // The notice shows on the sign-in page it leads to, and only there.
+        initech
+            .get("/login")
+            .await
+            .assert_ok()
+            .assert_contains("Email confirmed");
         assert_eq!(
             initech.open_link(&link).await.status,
             StatusCode::GONE,
@@ -484,6 +490,13 @@ both_backends!(
         initech
             .sign_in("bill@initech.example", "yeah if you could sign in")
             .await;
+        let overview = initech.get("/").await;
+        overview.assert_ok();
+        assert!(
+            !overview.body.contains("Email confirmed"),
+            "{}",
+            overview.body
+        );
         initech
             .get("/settings")
             .await

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -21,7 +21,7 @@ use crate::forms::Form;
 use crate::host::Site;
 use crate::redirect::safe_next;
 use crate::session::{self, ClientAddress, FormToken, Signed};
-use crate::view::{Page, Visitor, redirect_with_notice};
+use crate::view::{Page, Visitor, clear_notice, pending_notice, redirect_with_notice};
 
 pub fn routes() -> Router<Portal> {
     Router::new()
@@ -55,6 +55,8 @@ struct LoginPage {
     next: String,
     email: String,
     error: Option<String>,
+    /// What the link that brought them here did, e.g. "Email confirmed".
+    notice: Option<String>,
     sso_enabled: bool,
 }
 
@@ -67,16 +69,23 @@ async fn login_form(
     State(portal): State<Portal>,
     Visitor { tenant, csrf }: Visitor,
     Query(query): Query<NextQuery>,
-) -> Result<Html<String>, PortalError> {
+    headers: HeaderMap,
+) -> Result<Response, PortalError> {
+    let notice = pending_notice(&headers);
     let page = LoginPage {
         tenant_name: tenant.name.clone(),
         csrf,
         next: safe_next(query.next.as_deref()),
         email: String::new(),
         error: None,
+        notice: notice.clone(),
         sso_enabled: sso_enabled(&portal, &tenant).await?,
     };
-    Ok(Html(page.render()?))
+    let mut response = Html(page.render()?).into_response();
+    if notice.is_some() {
+        clear_notice(&mut response);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -100,6 +109,7 @@ async fn login(
             next: next.clone(),
             email,
             error: Some(error),
+            notice: None,
             sso_enabled: sso_enabled(&portal, &tenant).await?,
         };
         Ok::<_, PortalError>(
