@@ -170,6 +170,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         demo::ensure_seeded(&runtime.lineup, simulator.as_deref()).await?;
     }
     let simulator_url = runtime.simulator.as_ref().map(|sim| sim.base_url());
+    let trial = runtime.simulator.as_ref().map(|sim| sim.trial_account());
     let slack_on = runtime.slack.is_some();
     let portal = runtime.portal.config.clone();
     server::serve(runtime, config.listen, |addr| {
@@ -189,6 +190,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                 demo::LOGIN_EMAIL,
                 demo::LOGIN_PASSWORD
             );
+            if let Some(trial) = &trial {
+                println!(
+                    "  sign-up:  {}/signup; connect the new organisation's provider with \
+                     client id {} / secret {} / account id {}",
+                    portal.base_url.as_str().trim_end_matches('/'),
+                    trial.client_id,
+                    trial.client_secret,
+                    trial.account_id
+                );
+            }
             println!("  health:   http://{addr}/healthz");
             println!("  data:     {}", config.data_dir.display());
             println!("Press Ctrl-C to stop; the next start reuses the data.");
