@@ -1,7 +1,7 @@
 //! Chat workspaces and people: which tenant a workspace belongs to, its sealed bot token,
 //! and which employee a chat user is.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
@@ -369,6 +369,23 @@ impl Lineup {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The platforms that reach each of `employees`, in the order messages try them.
+    pub async fn chat_platforms_of(
+        &self,
+        tenant: TenantId,
+        employees: &[EmployeeId],
+    ) -> CoreResult<HashMap<EmployeeId, Vec<Platform>>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let mut platforms: HashMap<EmployeeId, Vec<Platform>> = HashMap::new();
+        for (employee, platform) in store::chat::platforms_of(&mut tx, tenant, employees).await? {
+            platforms.entry(employee).or_default().push(platform);
+        }
+        for list in platforms.values_mut() {
+            list.sort_by_key(|p| Platform::ALL.iter().position(|q| q == p));
+        }
+        Ok(platforms)
     }
 
     /// Active employees with no account linked on `platform`: whom a directory lookup by

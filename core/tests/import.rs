@@ -524,6 +524,19 @@ both_backends!(
             Some(w.ada.id)
         );
 
+        let gus = by_email(&w, "gus@example.com").await;
+        let reach = w
+            .lineup
+            .chat_platforms_of(w.tenant, &[ada.id, gus.id, w.alan.id])
+            .await
+            .unwrap();
+        assert_eq!(reach[&ada.id], [Platform::Slack]);
+        assert_eq!(
+            reach[&gus.id],
+            [Platform::Slack, Platform::Teams, Platform::Discord]
+        );
+        assert!(!reach.contains_key(&w.alan.id));
+
         // The same file again: nothing to do.
         let again = upload_and_preview(&w, "chat-again.csv", &csv).await;
         assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);

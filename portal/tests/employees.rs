@@ -1027,6 +1027,17 @@ async fn an_import_links_chat_ids_finds_the_rest_in_slack_and_the_page_shows_the
         Some("U0ALAN")
     );
 
+    let directory = admin.get("/employees?q=carol").await;
+    directory.assert_contains(
+        "<td><span class=\"state\">Slack</span> <span class=\"state\">Discord</span> </td>",
+    );
+    let dave_row = admin.get("/employees?q=dave").await;
+    dave_row.assert_contains("dave@example.com");
+    assert!(
+        !dave_row.body.contains("class=\"state\">Slack"),
+        "Dave is in no chat"
+    );
+
     let page = admin.get(&format!("/employees/{}", carol.id)).await;
     page.assert_ok()
         .assert_contains("Reachable in chat")

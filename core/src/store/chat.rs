@@ -301,3 +301,34 @@ pub async fn connected_platforms(tx: &mut Tx, tenant: TenantId) -> StoreResult<V
     });
     Ok(names.iter().filter_map(|n| Platform::parse(n)).collect())
 }
+
+/// The platforms each of `employees` has an account on (one page of the directory).
+pub async fn platforms_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employees: &[EmployeeId],
+) -> StoreResult<Vec<(EmployeeId, Platform)>> {
+    let mut found = Vec::new();
+    for chunk in employees.chunks(super::sqlite_chunk(1)) {
+        let params = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT DISTINCT employee_id, platform FROM chat_identities
+             WHERE tenant_id = $1 AND employee_id IN ({params})"
+        );
+        let rows: Vec<(EmployeeId, String)> = on_tx!(tx, |conn| {
+            let mut query = sqlx::query_as(&sql).bind(tenant);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.fetch_all(conn).await?
+        });
+        found.extend(
+            rows.into_iter()
+                .filter_map(|(id, platform)| Some((id, Platform::parse(&platform)?))),
+        );
+    }
+    Ok(found)
+}

@@ -107,7 +107,8 @@ impl DirectoryQuery {
 struct DirectoryPage {
     chrome: Chrome,
     query: DirectoryQuery,
-    rows: Vec<DirectoryRow>,
+    /// Each person with the chat platforms that reach them.
+    rows: Vec<(DirectoryRow, Vec<&'static str>)>,
     total: i64,
     first: i64,
     last: i64,
@@ -132,6 +133,15 @@ async fn directory(
         .lineup
         .employee_directory(tenant, page.signed.visibility(), filter.clone())
         .await?;
+    let ids: Vec<EmployeeId> = rows.iter().map(|r| r.id).collect();
+    let mut chat = portal.lineup.chat_platforms_of(tenant, &ids).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|row| {
+            let platforms = chat.remove(&row.id).unwrap_or_default();
+            (row, platforms.into_iter().map(Platform::label).collect())
+        })
+        .collect();
     let current = filter.offset / PAGE_SIZE + 1;
     let shown_to = filter.offset + rows.len() as i64;
     let template = DirectoryPage {
