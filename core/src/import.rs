@@ -419,12 +419,12 @@ pub fn plan(
         existing.employees.iter().map(|e| (&e.email, e)).collect();
     let by_id: HashMap<EmployeeId, &Employee> =
         existing.employees.iter().map(|e| (e.id, e)).collect();
-    // Later identities win: they are the ones messages use.
     let owner_of_chat_id: HashMap<(Platform, &str), EmployeeId> = existing
         .chat_identities
         .iter()
         .map(|i| ((i.platform, i.external_id.as_str()), i.employee_id))
         .collect();
+    // Later identities win: they are the ones messages use.
     let chat_id_of: HashMap<(EmployeeId, Platform), &str> = existing
         .chat_identities
         .iter()
