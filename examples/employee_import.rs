@@ -161,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         employees: Vec::new(),
         teams: Vec::new(),
         cost_centres: Vec::new(),
+        chat_identities: Vec::new(),
     };
     let started = Instant::now();
     let plan = import::plan(

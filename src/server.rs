@@ -168,7 +168,8 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let portal = Portal::new(lineup.clone(), portal_config)
         .with_mailer(mailer.clone())
-        .with_request_events(Arc::new(ChatDecisions(flows.clone())));
+        .with_request_events(Arc::new(ChatDecisions(flows.clone())))
+        .with_chat_directory(flows.clone());
     Ok(Runtime {
         mailer,
         portal,

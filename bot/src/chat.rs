@@ -121,6 +121,10 @@ pub trait ChatTransport: Send + Sync + 'static {
         to: &MessageRef,
         message: &Message,
     ) -> Result<MessageRef, String>;
+    /// Whether [`Self::find_user_by_email`] can find anyone (Slack's `users.lookupByEmail`).
+    fn finds_users_by_email(&self) -> bool {
+        false
+    }
     /// The platform user with this email, where the platform can look people up (Slack);
     /// platforms that cannot (Discord; Teams without Microsoft Graph) keep this default.
     async fn find_user_by_email(

@@ -768,3 +768,146 @@ both_backends!(a_leavers_approve_click_is_refused, |store| async move {
         "{status}"
     );
 });
+
+/// Waits until `done` holds (the lookups run behind the answer).
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+both_backends!(
+    installing_slack_links_everyone_slack_knows_by_email,
+    |store| async move {
+        use lineup_bot::slack::{Installation, SlackApp, SlackClient, SlackConfig, SlackHandler};
+        let s = slack(store).await;
+        let (w, tenant) = (&s.world, s.world.tenant);
+        let zed = lineup_testkit::world::add_employee(&w.lineup, tenant, "zed", None).await;
+        w.lineup
+            .link_chat_user(tenant, w.olivia.id, Platform::Slack, OLIVIA)
+            .await
+            .unwrap();
+        // Slack asks us to slow down once; the lookups wait and carry on.
+        s.fake.rate_limit_next("users.lookupByEmail", 1);
+        let config = SlackConfig::new(SECRET, "123.456", "client-secret", "https://x/cb")
+            .with_api_base_url(s.fake.api_url());
+        let client = SlackClient::from_config(&config).unwrap();
+        let app = SlackApp::new(s.flows.clone(), client, "https://x/settings".into());
+        let install = Installation {
+            team_id: TEAM.into(),
+            team_name: "Acme".into(),
+            bot_token: TOKEN.into(),
+            bot_user_id: "U0BOT".into(),
+            authed_user_id: OLIVIA.into(),
+            scopes: vec!["users:read.email".into()],
+        };
+        app.installed(tenant, install).await.unwrap();
+
+        let reachable = [
+            (&w.maria, MARIA),
+            (&w.fiona, FIONA),
+            (&w.ada, ADA),
+            (&w.alan, ALAN),
+        ];
+        for (person, user) in reachable {
+            eventually(&format!("linking {}", person.email), || async {
+                w.lineup
+                    .chat_user_of(tenant, person.id, Platform::Slack)
+                    .await
+                    .unwrap()
+                    .as_deref()
+                    == Some(user)
+            })
+            .await;
+        }
+        eventually("looking zed up", || async {
+            s.fake
+                .calls_to("users.lookupByEmail")
+                .iter()
+                .any(|c| c.body["email"] == "zed@example.com")
+        })
+        .await;
+        let mut looked_up: Vec<String> = s
+            .fake
+            .calls_to("users.lookupByEmail")
+            .iter()
+            .map(|c| c.body["email"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        looked_up.sort();
+        looked_up.dedup();
+        assert_eq!(
+            looked_up,
+            [
+                "ada@example.com",
+                "alan@example.com",
+                "fiona@example.com",
+                "maria@example.com",
+                "zed@example.com"
+            ],
+            "everyone not yet linked is looked up, by email, once the rate limit passed"
+        );
+        assert!(
+            s.fake
+                .calls_to("users.lookupByEmail")
+                .iter()
+                .all(|c| c.token.as_deref() == Some(TOKEN)),
+            "with the installed workspace's token"
+        );
+        assert_eq!(
+            w.lineup
+                .chat_user_of(tenant, zed.id, Platform::Slack)
+                .await
+                .unwrap(),
+            None,
+            "someone Slack does not know stays unlinked"
+        );
+        assert!(
+            w.audit_actions("employee", &w.ada.id.to_string())
+                .await
+                .contains(&"employee.chat_linked".to_owned())
+        );
+    }
+);
+
+both_backends!(
+    slack_failing_mid_lookup_is_reported_and_the_next_run_links_the_rest,
+    |store| async move {
+        use lineup_core::chat::{ChatDirectory, EmailMatch};
+        let s = slack(store).await;
+        let tenant = s.world.tenant;
+        s.fake.fail_next("users.lookupByEmail", "fatal_error");
+        let first = s.flows.link_people_by_email(tenant).await;
+        assert_eq!(first.len(), 1, "only Slack can look people up: {first:?}");
+        assert_eq!((first[0].platform, first[0].unlinked), (Platform::Slack, 5));
+        assert_eq!(first[0].linked, 0);
+        let failure = first[0].failure.clone().unwrap_or_default();
+        assert!(failure.contains("fatal_error"), "{failure}");
+
+        let second = s.flows.link_people_by_email(tenant).await;
+        assert_eq!(
+            second,
+            [EmailMatch {
+                platform: Platform::Slack,
+                unlinked: 5,
+                linked: 5,
+                failure: None
+            }]
+        );
+        let third = s.flows.link_people_by_email(tenant).await;
+        assert_eq!((third[0].unlinked, third[0].linked), (0, 0));
+        assert_eq!(
+            s.fake.calls_to("users.lookupByEmail").len(),
+            6,
+            "people already linked are not looked up again"
+        );
+    }
+);

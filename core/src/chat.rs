@@ -1,15 +1,17 @@
 //! Chat workspaces and people: which tenant a workspace belongs to, its sealed bot token,
 //! and which employee a chat user is.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
-use crate::employee::EmployeeStatus;
+use crate::employee::{Employee, EmployeeStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, TenantId};
 use crate::store::{self, Tx, chat::InstallationRow, now};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Platform {
     Slack,
     Teams,
@@ -27,6 +29,107 @@ impl Platform {
             Self::Discord => "discord",
         }
     }
+
+    /// The platform stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The name people know it by.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Slack => "Slack",
+            Self::Teams => "Teams",
+            Self::Discord => "Discord",
+        }
+    }
+
+    /// Checks that `id` is a user id as this platform's messages carry it (what chat
+    /// identities store), saying which form is expected when it is not.
+    pub fn check_user_id(self, id: &str) -> Result<(), String> {
+        let ok = match self {
+            Self::Slack => {
+                (3..=21).contains(&id.len())
+                    && id.starts_with(['U', 'W'])
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            }
+            Self::Discord => {
+                (17..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+            }
+            Self::Teams => {
+                id.len() > 3
+                    && id.len() <= 200
+                    && id.starts_with("29:")
+                    && !id.chars().any(char::is_whitespace)
+            }
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            Self::Slack => format!(
+                "{id} is not a Slack member ID: those are U or W followed by capital letters and \
+                 digits, e.g. U024BE7LH (in Slack: the person's profile → ⋮ → Copy member ID)"
+            ),
+            Self::Discord => format!(
+                "{id} is not a Discord user ID: those are 17 to 20 digits, e.g. \
+                 80351110224678912 (in Discord: turn on Developer Mode, then right-click the \
+                 person → Copy User ID)"
+            ),
+            Self::Teams if uuid::Uuid::try_parse(id).is_ok() => format!(
+                "{id} looks like an Azure AD object ID; Lineup reaches Teams users by the Bot \
+                 Framework ID Teams gives the bot, which starts with 29: (leave the cell empty \
+                 and the person is linked by email when they first use Lineup in Teams)"
+            ),
+            Self::Teams => format!(
+                "{id} is not a Teams user ID: Lineup needs the Bot Framework ID Teams gives the \
+                 bot, which starts with 29: (leave the cell empty and the person is linked by \
+                 email when they first use Lineup in Teams)"
+            ),
+        })
+    }
+}
+
+/// An employee's account on a chat platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatIdentity {
+    pub employee_id: EmployeeId,
+    pub platform: Platform,
+    pub external_id: String,
+}
+
+/// How a person can be reached on one platform, for their page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatReach {
+    pub platform: Platform,
+    /// Their account, once linked.
+    pub user_id: Option<String>,
+    /// Whether the organisation has a workspace of this platform connected.
+    pub connected: bool,
+}
+
+/// What looking people up by email in one platform's directory did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMatch {
+    pub platform: Platform,
+    /// Active people with no account linked on the platform before the lookups.
+    pub unlinked: usize,
+    /// Of those, the ones found and linked.
+    pub linked: usize,
+    /// Why the lookups stopped early (the platform failed); what was found is kept.
+    pub failure: Option<String>,
+}
+
+/// Finds the organisation's people in its chat workspaces by email, where the platform lets a
+/// bot look people up (Slack): implemented by the chat adapters.
+#[async_trait::async_trait]
+pub trait ChatDirectory: Send + Sync {
+    /// Look up every active person with no account linked, on every connected platform that
+    /// can find people by email, and link those found. Never fails: a platform that cannot
+    /// be reached is reported in its [`EmailMatch`].
+    async fn link_people_by_email(&self, tenant: TenantId) -> Vec<EmailMatch>;
 }
 
 /// A workspace's live installation with its bot token unsealed.
@@ -259,9 +362,103 @@ impl Lineup {
         let mut tx = self.tenant_tx(tenant).await?;
         store::chat::link_identity(&mut tx, tenant, employee, platform.as_str(), external_id)
             .await?;
+        record(
+            &mut tx,
+            &linked_event(tenant, employee, platform, external_id),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
+
+    /// The platforms that reach each of `employees`, in the order messages try them.
+    pub async fn chat_platforms_of(
+        &self,
+        tenant: TenantId,
+        employees: &[EmployeeId],
+    ) -> CoreResult<HashMap<EmployeeId, Vec<Platform>>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let mut platforms: HashMap<EmployeeId, Vec<Platform>> = HashMap::new();
+        for (employee, platform) in store::chat::platforms_of(&mut tx, tenant, employees).await? {
+            platforms.entry(employee).or_default().push(platform);
+        }
+        for list in platforms.values_mut() {
+            list.sort_by_key(|p| Platform::ALL.iter().position(|q| q == p));
+        }
+        Ok(platforms)
+    }
+
+    /// Active employees with no account linked on `platform`: whom a directory lookup by
+    /// email could still find.
+    pub async fn employees_unlinked_on(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+    ) -> CoreResult<Vec<Employee>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let linked: HashSet<EmployeeId> = store::chat::list_identities(&mut tx, tenant)
+            .await?
+            .into_iter()
+            .filter(|i| i.platform == platform)
+            .map(|i| i.employee_id)
+            .collect();
+        Ok(store::employees::list(&mut tx, tenant)
+            .await?
+            .into_iter()
+            .filter(|e| e.status == EmployeeStatus::Active && !linked.contains(&e.id))
+            .collect())
+    }
+
+    /// Link the accounts a platform's directory found by email (employee, user id), in one
+    /// transaction, one audit event each. An account already linked to someone, or a person
+    /// linked meanwhile, is left as it is. Returns how many were linked.
+    pub async fn link_chat_users_found_by_email(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+        found: &[(EmployeeId, String)],
+    ) -> CoreResult<usize> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let identities = store::chat::list_identities(&mut tx, tenant).await?;
+        let mut taken: HashSet<&str> = HashSet::new();
+        let mut linked: HashSet<EmployeeId> = HashSet::new();
+        for identity in identities.iter().filter(|i| i.platform == platform) {
+            taken.insert(&identity.external_id);
+            linked.insert(identity.employee_id);
+        }
+        let mut events = Vec::new();
+        for (employee, user) in found {
+            if taken.contains(user.as_str()) || !linked.insert(*employee) {
+                continue;
+            }
+            taken.insert(user);
+            store::chat::link_identity(&mut tx, tenant, *employee, platform.as_str(), user).await?;
+            let mut event = linked_event(tenant, *employee, platform, user);
+            event.after = Some(serde_json::json!({
+                "platform": platform.as_str(), "external_id": user, "found_by": "email",
+            }));
+            events.push(event);
+        }
+        store::audit::insert_many(&mut tx, tenant, &events).await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+}
+
+fn linked_event(
+    tenant: TenantId,
+    employee: EmployeeId,
+    platform: Platform,
+    external_id: &str,
+) -> AuditEvent {
+    AuditEvent::new(
+        tenant,
+        &Actor::System,
+        "employee.chat_linked",
+        ("employee", employee.to_string()),
+        None,
+        Some(serde_json::json!({ "platform": platform.as_str(), "external_id": external_id })),
+    )
 }
 
 /// Chat acts for active employees only; a leaver is told plainly that they are gone.

@@ -110,6 +110,8 @@ pub struct EmployeeProfile {
     /// Their manager first, then that manager's manager, up to the top.
     pub managers: Vec<Employee>,
     pub lines: Vec<(crate::line::Line, Option<crate::plan::Plan>)>,
+    /// Every chat platform, in the order messages try them, and whether it reaches them.
+    pub chat: Vec<crate::chat::ChatReach>,
 }
 
 pub mod commands {
@@ -238,6 +240,21 @@ pub mod commands {
                     (line, plan)
                 })
                 .collect();
+            let connected = store::chat::connected_platforms(&mut tx, tenant).await?;
+            let mut chat = Vec::new();
+            for platform in crate::chat::Platform::ALL {
+                chat.push(crate::chat::ChatReach {
+                    platform,
+                    user_id: store::chat::identity_for_employee(
+                        &mut tx,
+                        tenant,
+                        id,
+                        platform.as_str(),
+                    )
+                    .await?,
+                    connected: connected.contains(&platform),
+                });
+            }
             Ok(EmployeeProfile {
                 team: teams.into_iter().find(|t| Some(t.id) == employee.team_id),
                 cost_centre: centres
@@ -246,6 +263,7 @@ pub mod commands {
                 employee,
                 managers,
                 lines,
+                chat,
             })
         }
 

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::chat::{ChatIdentity, Platform};
 use crate::email::Email;
 use crate::employee::{Employee, EmployeeStatus};
 use crate::ids::{CostCentreId, EmployeeId, ImportId, TeamId, TenantId};
@@ -29,16 +30,22 @@ pub enum Field {
     Team,
     CostCentre,
     ManagerEmail,
+    SlackId,
+    DiscordId,
+    TeamsId,
 }
 
 impl Field {
-    pub const ALL: [Field; 6] = [
+    pub const ALL: [Field; 9] = [
         Field::Email,
         Field::GivenName,
         Field::FamilyName,
         Field::Team,
         Field::CostCentre,
         Field::ManagerEmail,
+        Field::SlackId,
+        Field::DiscordId,
+        Field::TeamsId,
     ];
 
     /// The form field name.
@@ -50,6 +57,9 @@ impl Field {
             Self::Team => "team",
             Self::CostCentre => "cost_centre",
             Self::ManagerEmail => "manager_email",
+            Self::SlackId => "slack_id",
+            Self::DiscordId => "discord_id",
+            Self::TeamsId => "teams_id",
         }
     }
 
@@ -61,6 +71,19 @@ impl Field {
             Self::Team => "Team",
             Self::CostCentre => "Cost centre",
             Self::ManagerEmail => "Manager email",
+            Self::SlackId => "Slack ID",
+            Self::DiscordId => "Discord ID",
+            Self::TeamsId => "Teams ID",
+        }
+    }
+
+    /// The chat platform whose user id the field holds.
+    pub fn platform(self) -> Option<Platform> {
+        match self {
+            Self::SlackId => Some(Platform::Slack),
+            Self::DiscordId => Some(Platform::Discord),
+            Self::TeamsId => Some(Platform::Teams),
+            _ => None,
         }
     }
 
@@ -94,6 +117,16 @@ impl Field {
                 "supervisorworkemail",
                 "reportstoemail",
             ],
+            Self::SlackId => &["slackid", "slackmemberid", "slackuserid"],
+            Self::DiscordId => &["discordid", "discorduserid", "discordmemberid"],
+            // Not "AAD object ID": the bot knows Teams users by their Bot Framework id.
+            Self::TeamsId => &[
+                "teamsid",
+                "teamsuserid",
+                "msteamsid",
+                "microsoftteamsid",
+                "microsoftteamsuserid",
+            ],
         }
     }
 }
@@ -109,7 +142,7 @@ fn normalise_header(header: &str) -> String {
 
 /// Which file column (by index) fills each field; `None` leaves the field alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Mapping([Option<usize>; 6]);
+pub struct Mapping([Option<usize>; 9]);
 
 impl Mapping {
     /// Recognise the usual HRIS headers, ignoring case, spaces and punctuation.
@@ -280,6 +313,19 @@ pub struct EmployeeChange {
     pub before: Option<Employee>,
     pub after: Employee,
     pub differences: Vec<Difference>,
+    /// Whether the employee record itself changes (not only their chat accounts).
+    pub employee_changed: bool,
+    /// Chat accounts to link, each replacing the one the employee had on that platform.
+    pub chat_links: Vec<ChatLink>,
+}
+
+/// A chat account the import links to an employee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLink {
+    pub platform: Platform,
+    pub external_id: String,
+    /// The account it replaces.
+    pub replaces: Option<String>,
 }
 
 /// What committing the file would do, and what stops it.
@@ -313,6 +359,8 @@ pub struct Existing {
     pub employees: Vec<Employee>,
     pub teams: Vec<Team>,
     pub cost_centres: Vec<CostCentre>,
+    /// Chat accounts already linked, oldest first.
+    pub chat_identities: Vec<ChatIdentity>,
 }
 
 /// A row's values for the mapped fields, checked.
@@ -325,6 +373,8 @@ struct RowValues {
     team: Option<String>,
     cost_centre: Option<String>,
     manager: Option<Option<Email>>,
+    /// The chat accounts given (non-empty cells only).
+    chat_ids: Vec<(Platform, String)>,
 }
 
 /// Check every row and plan the writes. `at` stamps what would be created.
@@ -369,6 +419,18 @@ pub fn plan(
         existing.employees.iter().map(|e| (&e.email, e)).collect();
     let by_id: HashMap<EmployeeId, &Employee> =
         existing.employees.iter().map(|e| (e.id, e)).collect();
+    let owner_of_chat_id: HashMap<(Platform, &str), EmployeeId> = existing
+        .chat_identities
+        .iter()
+        .map(|i| ((i.platform, i.external_id.as_str()), i.employee_id))
+        .collect();
+    // Later identities win: they are the ones messages use.
+    let chat_id_of: HashMap<(EmployeeId, Platform), &str> = existing
+        .chat_identities
+        .iter()
+        .map(|i| ((i.employee_id, i.platform), i.external_id.as_str()))
+        .collect();
+    let mut first_row_of_chat_id: HashMap<(Platform, String), u64> = HashMap::new();
 
     // Read and check each row on its own.
     let mut first_row_of: HashMap<Email, u64> = HashMap::new();
@@ -438,6 +500,54 @@ pub fn plan(
                 }
             },
         };
+        let mut chat_ids = Vec::new();
+        let mut chat_ok = true;
+        for field in Field::ALL {
+            let (Some(platform), Some(id)) = (field.platform(), cell(field)) else {
+                continue;
+            };
+            if id.is_empty() {
+                continue;
+            }
+            if let Err(reason) = platform.check_user_id(id) {
+                problem(field, reason);
+                chat_ok = false;
+                continue;
+            }
+            let stored_owner = email.as_ref().and_then(|e| by_email.get(e)).map(|e| e.id);
+            match owner_of_chat_id.get(&(platform, id)) {
+                Some(owner) if Some(*owner) != stored_owner => {
+                    let whose = by_id
+                        .get(owner)
+                        .map_or_else(|| "another employee".to_owned(), |o| o.email.to_string());
+                    problem(
+                        field,
+                        format!(
+                            "{} {id} is already linked to {whose}; a chat account reaches one \
+                             person",
+                            field.label()
+                        ),
+                    );
+                    chat_ok = false;
+                }
+                _ => {
+                    let key = (platform, id.to_owned());
+                    if let Some(first) = first_row_of_chat_id.get(&key) {
+                        problem(
+                            field,
+                            format!(
+                                "{} {id} appears again: it is already on row {first}",
+                                field.label()
+                            ),
+                        );
+                        chat_ok = false;
+                    } else {
+                        first_row_of_chat_id.insert(key, record.row);
+                        chat_ids.push((platform, id.to_owned()));
+                    }
+                }
+            }
+        }
         let Some(email) = email else {
             continue;
         };
@@ -451,7 +561,8 @@ pub fn plan(
         // Known even when the row has other problems, so reports naming it as their
         // manager are not also flagged.
         first_row_of.insert(email.clone(), record.row);
-        let (Some(given_name), Some(family_name), true) = (given_name, family_name, manager_ok)
+        let (Some(given_name), Some(family_name), true, true) =
+            (given_name, family_name, manager_ok, chat_ok)
         else {
             continue;
         };
@@ -463,6 +574,7 @@ pub fn plan(
             team: cell(Field::Team).map(str::to_owned),
             cost_centre: cell(Field::CostCentre).map(str::to_owned),
             manager,
+            chat_ids,
         });
     }
 
@@ -631,7 +743,7 @@ pub fn plan(
             None => String::new(),
         };
         // For a new employee every field it gets reads as a change from nothing.
-        let differences = [
+        let mut differences = [
             (
                 Field::GivenName,
                 stored.map(|b| b.given_name.clone()),
@@ -666,7 +778,31 @@ pub fn plan(
             before,
             after,
         })
-        .collect();
+        .collect::<Vec<_>>();
+        let chat_links: Vec<ChatLink> = values
+            .chat_ids
+            .iter()
+            .filter_map(|(platform, id)| {
+                let replaces = stored
+                    .and_then(|e| chat_id_of.get(&(e.id, *platform)))
+                    .map(|id| (*id).to_owned());
+                (replaces.as_deref() != Some(id)).then(|| ChatLink {
+                    platform: *platform,
+                    external_id: id.clone(),
+                    replaces,
+                })
+            })
+            .collect();
+        differences.extend(chat_links.iter().map(|link| {
+            Difference {
+                field: Field::ALL
+                    .into_iter()
+                    .find(|f| f.platform() == Some(link.platform))
+                    .map_or("Chat ID", Field::label),
+                before: link.replaces.clone().unwrap_or_default(),
+                after: link.external_id.clone(),
+            }
+        }));
         let same = stored.is_some_and(|before| {
             before.given_name == after.given_name
                 && before.family_name == after.family_name
@@ -674,7 +810,7 @@ pub fn plan(
                 && before.cost_centre_id == after.cost_centre_id
                 && before.manager_id == after.manager_id
         });
-        if same {
+        if same && chat_links.is_empty() {
             plan.unchanged += 1;
         } else {
             plan.changes.push(EmployeeChange {
@@ -682,6 +818,8 @@ pub fn plan(
                 before: stored.cloned(),
                 after,
                 differences,
+                employee_changed: !same,
+                chat_links,
             });
         }
     }
@@ -798,6 +936,7 @@ pub struct ImportSummary {
     pub unchanged: usize,
     pub teams_created: usize,
     pub cost_centres_created: usize,
+    pub chat_ids_linked: usize,
 }
 
 pub mod commands {
@@ -890,8 +1029,25 @@ pub mod commands {
             }
             store::org::insert_teams(&mut tx, tenant, &plan.new_teams).await?;
             store::org::insert_cost_centres(&mut tx, tenant, &plan.new_cost_centres).await?;
-            let employees: Vec<Employee> = plan.changes.iter().map(|c| c.after.clone()).collect();
+            let employees: Vec<Employee> = plan
+                .changes
+                .iter()
+                .filter(|c| c.employee_changed)
+                .map(|c| c.after.clone())
+                .collect();
             store::employees::upsert_many(&mut tx, tenant, &employees).await?;
+            let chat_links: Vec<ChatIdentity> = plan
+                .changes
+                .iter()
+                .flat_map(|c| {
+                    c.chat_links.iter().map(|link| ChatIdentity {
+                        employee_id: c.after.id,
+                        platform: link.platform,
+                        external_id: link.external_id.clone(),
+                    })
+                })
+                .collect();
+            store::chat::replace_identities(&mut tx, tenant, &chat_links).await?;
 
             let mut events = Vec::with_capacity(plan.changes.len() + 8);
             for team in &plan.new_teams {
@@ -919,14 +1075,28 @@ pub mod commands {
                     None => "employee.created",
                     Some(_) => "employee.updated",
                 };
-                events.push(AuditEvent::new(
-                    tenant,
-                    actor,
-                    action,
-                    ("employee", change.after.id.to_string()),
-                    change.before.as_ref().and_then(to_json),
-                    to_json(&change.after),
-                ));
+                if change.employee_changed {
+                    events.push(AuditEvent::new(
+                        tenant,
+                        actor,
+                        action,
+                        ("employee", change.after.id.to_string()),
+                        change.before.as_ref().and_then(to_json),
+                        to_json(&change.after),
+                    ));
+                }
+                for link in &change.chat_links {
+                    let account =
+                        |id: &str| json!({ "platform": link.platform.as_str(), "external_id": id });
+                    events.push(AuditEvent::new(
+                        tenant,
+                        actor,
+                        "employee.chat_linked",
+                        ("employee", change.after.id.to_string()),
+                        link.replaces.as_deref().map(account),
+                        Some(account(&link.external_id)),
+                    ));
+                }
             }
             store::audit::insert_many(&mut tx, tenant, &events).await?;
             let summary = ImportSummary {
@@ -936,6 +1106,7 @@ pub mod commands {
                 unchanged: plan.unchanged,
                 teams_created: plan.new_teams.len(),
                 cost_centres_created: plan.new_cost_centres.len(),
+                chat_ids_linked: chat_links.len(),
             };
             let event = AuditEvent::new(
                 tenant,
@@ -976,6 +1147,7 @@ pub mod commands {
             employees: store::employees::list(tx, tenant).await?,
             teams: store::org::list_teams(tx, tenant).await?,
             cost_centres: store::org::list_cost_centres(tx, tenant).await?,
+            chat_identities: store::chat::list_identities(tx, tenant).await?,
         })
     }
 }

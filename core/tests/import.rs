@@ -2,6 +2,7 @@
 //! column, and committing all or nothing on both backends.
 
 use lineup_core::audit::Actor;
+use lineup_core::chat::Platform;
 use lineup_core::email::Email;
 use lineup_core::employee::Employee;
 use lineup_core::ids::TenantId;
@@ -118,6 +119,9 @@ fn headers_from_common_hris_exports_are_recognised_in_any_case_and_spacing() {
         "Team",
         "Cost Centre",
         "Supervisor Email",
+        "Slack member ID",
+        "Discord User ID",
+        "Teams user id",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -181,6 +185,7 @@ fn existing_world_like() -> import::Existing {
         employees: vec![olivia, maria, ada],
         teams: Vec::new(),
         cost_centres: Vec::new(),
+        chat_identities: Vec::new(),
     }
 }
 
@@ -415,5 +420,241 @@ both_backends!(
         let (people, audit, _) = counts(&w).await;
         assert_eq!(people, 1005);
         assert!(audit > 1000);
+    }
+);
+
+async fn chat_id(w: &World, email: &str, platform: Platform) -> Option<String> {
+    let person = by_email(w, email).await;
+    w.lineup
+        .chat_user_of(w.tenant, person.id, platform)
+        .await
+        .unwrap()
+}
+
+async fn commit(w: &World, preview: &import::Preview) -> import::ImportSummary {
+    assert!(preview.plan.can_commit(), "{:?}", preview.plan.problems);
+    w.lineup
+        .commit_import(w.tenant, &ACTOR, preview.upload.id, preview.mapping)
+        .await
+        .unwrap()
+}
+
+const TEAMS_ID: &str = "29:1xYz-AbC_dEf";
+
+both_backends!(
+    chat_ids_in_the_file_link_people_and_a_reimport_changes_nothing,
+    |store| async move {
+        let w = World::new(store).await;
+        let csv = format!(
+            "Work Email,First Name,Last Name,Slack ID,Discord user ID,Teams ID\n\
+             ada@example.com,Ada,Tester,U0ADA,,\n\
+             gus@example.com,Gus,New,W0GUS42,803511102246789120,{TEAMS_ID}\n"
+        );
+        let preview = upload_and_preview(&w, "chat.csv", &csv).await;
+        for field in [Field::SlackId, Field::DiscordId, Field::TeamsId] {
+            assert!(preview.mapping.get(field).is_some(), "{field:?} recognised");
+        }
+        let ada_change = preview.plan.updates().next().expect("ada gains a Slack ID");
+        assert!(
+            !ada_change.employee_changed,
+            "only her chat account changes"
+        );
+        let shown: Vec<_> = ada_change
+            .differences
+            .iter()
+            .map(|d| (d.field, d.before.as_str(), d.after.as_str()))
+            .collect();
+        assert_eq!(shown, [("Slack ID", "", "U0ADA")]);
+        let gus_shown: Vec<_> = preview
+            .plan
+            .creates()
+            .next()
+            .unwrap()
+            .differences
+            .iter()
+            .filter(|d| d.field.ends_with("ID"))
+            .map(|d| (d.field, d.after.clone()))
+            .collect();
+        assert_eq!(
+            gus_shown,
+            [
+                ("Slack ID", "W0GUS42".to_owned()),
+                ("Discord ID", "803511102246789120".to_owned()),
+                ("Teams ID", TEAMS_ID.to_owned()),
+            ]
+        );
+        let ada_updated_at = by_email(&w, "ada@example.com").await.updated_at;
+        let summary = commit(&w, &preview).await;
+        assert_eq!((summary.created, summary.updated), (1, 1));
+        assert_eq!(summary.chat_ids_linked, 4);
+        assert_eq!(
+            chat_id(&w, "ada@example.com", Platform::Slack)
+                .await
+                .as_deref(),
+            Some("U0ADA")
+        );
+        assert_eq!(
+            chat_id(&w, "gus@example.com", Platform::Discord)
+                .await
+                .as_deref(),
+            Some("803511102246789120")
+        );
+        assert_eq!(
+            chat_id(&w, "gus@example.com", Platform::Teams)
+                .await
+                .as_deref(),
+            Some(TEAMS_ID)
+        );
+        let ada = by_email(&w, "ada@example.com").await;
+        assert_eq!(
+            ada.updated_at, ada_updated_at,
+            "her record was not rewritten"
+        );
+        assert_eq!(
+            w.audit_actions("employee", &ada.id.to_string()).await,
+            ["employee.created", "employee.chat_linked"],
+            "linking her Slack account is audited; no update of her record is"
+        );
+        // Chat users are the people the file says: a message from U0ADA is Ada's.
+        assert_eq!(
+            w.lineup
+                .chat_employee(w.tenant, Platform::Slack, "U0ADA")
+                .await
+                .unwrap(),
+            Some(w.ada.id)
+        );
+
+        let gus = by_email(&w, "gus@example.com").await;
+        let reach = w
+            .lineup
+            .chat_platforms_of(w.tenant, &[ada.id, gus.id, w.alan.id])
+            .await
+            .unwrap();
+        assert_eq!(reach[&ada.id], [Platform::Slack]);
+        assert_eq!(
+            reach[&gus.id],
+            [Platform::Slack, Platform::Teams, Platform::Discord]
+        );
+        assert!(!reach.contains_key(&w.alan.id));
+
+        // The same file again: nothing to do.
+        let again = upload_and_preview(&w, "chat-again.csv", &csv).await;
+        assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
+        assert_eq!(again.plan.unchanged, 2);
+        let (_, audit_before, _) = counts(&w).await;
+        let summary = commit(&w, &again).await;
+        assert_eq!((summary.updated, summary.chat_ids_linked), (0, 0));
+        assert_eq!(
+            counts(&w).await.1,
+            audit_before + 1,
+            "only the import itself is audited"
+        );
+
+        // A new Slack ID replaces the old one.
+        let moved = "Work Email,First Name,Last Name,Slack ID\nada@example.com,Ada,Tester,U0ADA2\n";
+        let preview = upload_and_preview(&w, "moved.csv", moved).await;
+        let change = preview.plan.updates().next().unwrap();
+        assert_eq!(change.differences[0].before, "U0ADA");
+        assert_eq!(change.differences[0].after, "U0ADA2");
+        commit(&w, &preview).await;
+        assert_eq!(
+            chat_id(&w, "ada@example.com", Platform::Slack)
+                .await
+                .as_deref(),
+            Some("U0ADA2")
+        );
+        assert_eq!(
+            w.lineup
+                .chat_employee(w.tenant, Platform::Slack, "U0ADA")
+                .await
+                .unwrap(),
+            None,
+            "the old account no longer reaches her"
+        );
+    }
+);
+
+both_backends!(
+    bad_duplicate_or_taken_chat_ids_are_row_errors_and_nothing_is_written,
+    |store| async move {
+        let w = World::new(store).await;
+        w.lineup
+            .link_chat_user(w.tenant, w.maria.id, Platform::Slack, "U0MARIA")
+            .await
+            .unwrap();
+        let csv = "Email,First Name,Last Name,Slack member ID,Discord ID,Teams user ID\n\
+             a1@example.com,A,One,u0lower,,\n\
+             a2@example.com,A,Two,,12345,\n\
+             a3@example.com,A,Three,,,6f1c1f42-2b6e-4c4e-9a57-0c1b9e6a1d2f\n\
+             a4@example.com,A,Four,U0SAME,,\n\
+             a5@example.com,A,Five,U0SAME,,\n\
+             a6@example.com,A,Six,U0MARIA,,\n\
+             maria@example.com,Maria,Tester,U0MARIA,,\n\
+             a8@example.com,A,Eight,,,teams-user\n";
+        let before = counts(&w).await;
+        let identities_before = {
+            let mut tx = w.store.tenant(w.tenant).await.unwrap();
+            count(&mut tx, "chat_identities", w.tenant).await
+        };
+        let preview = upload_and_preview(&w, "bad-chat.csv", csv).await;
+        let at = |row| problems_at(&preview.plan.problems, Some(row));
+        assert_eq!(at(2).len(), 1, "{:?}", preview.plan.problems);
+        assert_eq!(at(2)[0].0, "Slack member ID");
+        assert!(
+            at(2)[0].1.contains("u0lower is not a Slack member ID"),
+            "{:?}",
+            at(2)
+        );
+        assert!(
+            at(2)[0].1.contains("U024BE7LH"),
+            "the expected form is shown"
+        );
+        assert_eq!(at(3)[0].0, "Discord ID");
+        assert!(at(3)[0].1.contains("17 to 20 digits"), "{:?}", at(3));
+        assert_eq!(at(4)[0].0, "Teams user ID");
+        assert!(at(4)[0].1.contains("Azure AD object ID"), "{:?}", at(4));
+        assert!(at(4)[0].1.contains("29:"), "{:?}", at(4));
+        assert!(at(5).is_empty(), "{:?}", at(5));
+        assert_eq!(at(6)[0].0, "Slack member ID");
+        assert!(
+            at(6)[0]
+                .1
+                .contains("U0SAME appears again: it is already on row 5"),
+            "{:?}",
+            at(6)
+        );
+        assert!(
+            at(7)[0]
+                .1
+                .contains("U0MARIA is already linked to maria@example.com"),
+            "{:?}",
+            at(7)
+        );
+        assert!(at(8).is_empty(), "Maria's own ID is fine: {:?}", at(8));
+        assert!(at(9)[0].1.contains("starts with 29:"), "{:?}", at(9));
+        assert_eq!(
+            preview.plan.problems.len(),
+            6,
+            "{:#?}",
+            preview.plan.problems
+        );
+
+        let error = w
+            .lineup
+            .commit_import(w.tenant, &ACTOR, preview.upload.id, preview.mapping)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("problem(s) remain"), "{error}");
+        assert_eq!(
+            counts(&w).await,
+            before,
+            "no employee or audit event was written"
+        );
+        let mut tx = w.store.tenant(w.tenant).await.unwrap();
+        assert_eq!(
+            count(&mut tx, "chat_identities", w.tenant).await,
+            identities_before,
+            "no chat account was linked"
+        );
     }
 );

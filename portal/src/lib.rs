@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
+use lineup_core::chat::ChatDirectory;
 use lineup_core::domain::{DnsTxtResolver, TxtResolver};
 use lineup_core::ids::{RequestId, TenantId};
 use lineup_core::mail::Mailer;
@@ -85,6 +86,9 @@ pub struct Portal {
     /// Told of every decision made in the portal. Without it the portal fulfils approved
     /// requests itself (nobody is told in chat).
     pub(crate) request_events: Option<Arc<dyn RequestEvents>>,
+    /// Looks imported people up in chat by email. Without it people are linked when they
+    /// first use Lineup in chat.
+    pub(crate) chat_directory: Option<Arc<dyn ChatDirectory>>,
 }
 
 impl Portal {
@@ -95,6 +99,7 @@ impl Portal {
             mailer: None,
             txt_resolver: Arc::new(DnsTxtResolver::from_system()),
             request_events: None,
+            chat_directory: None,
         }
     }
 
@@ -133,6 +138,12 @@ impl Portal {
     /// fulfils approved requests.
     pub fn with_request_events(mut self, events: Arc<dyn RequestEvents>) -> Self {
         self.request_events = Some(events);
+        self
+    }
+
+    /// After an import, find the people in the tenant's chat workspaces by email.
+    pub fn with_chat_directory(mut self, directory: Arc<dyn ChatDirectory>) -> Self {
+        self.chat_directory = Some(directory);
         self
     }
 }

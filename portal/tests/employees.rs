@@ -903,3 +903,158 @@ both_backends!(
         assert_eq!(olivia.status, EmployeeStatus::Active);
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_links_chat_ids_finds_the_rest_in_slack_and_the_page_shows_the_platforms() {
+    use lineup_bot::flows::ChatFlows;
+    use lineup_bot::slack::{SlackClient, SlackConfig, SlackTransport};
+    use lineup_core::chat::Platform;
+    use lineup_testkit::fake_slack::FakeSlack;
+    use std::sync::Arc;
+
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let fake = FakeSlack::start().await;
+    fake.add_user("U0CAROL", "carol@example.com");
+    fake.add_user("U0ALAN", "alan@example.com");
+    w.lineup
+        .install_workspace(
+            w.tenant,
+            &Actor::System,
+            Platform::Slack,
+            "T0ACME",
+            Some("U0BOT"),
+            "xoxb-acme",
+        )
+        .await
+        .unwrap();
+    let config = SlackConfig::new("secret", "1.2", "client-secret", "https://x/cb")
+        .with_api_base_url(fake.api_url());
+    let client = SlackClient::from_config(&config).unwrap();
+    let flows = ChatFlows::new(
+        w.lineup.clone(),
+        vec![Arc::new(SlackTransport::new(client))],
+    );
+    let addr = w
+        .serve_another(|portal| portal.with_chat_directory(flows.clone()))
+        .await;
+    let admin = Browser::new(&format!("acme.{BASE_DOMAIN}"), addr);
+    admin.sign_in(ADMIN, PASSWORD).await;
+    let import = |csv: &'static str, columns: &'static [(&'static str, &'static str)]| {
+        let admin = &admin;
+        async move {
+            admin.get("/employees/import").await.assert_ok();
+            let uploaded = admin
+                .upload(
+                    "/employees/import",
+                    "file",
+                    "people.csv",
+                    csv.as_bytes(),
+                    &[],
+                )
+                .await;
+            let preview_path = uploaded.location().unwrap().to_owned();
+            let preview = admin.get(&preview_path).await;
+            let answer = admin.post(&format!("{preview_path}/commit"), columns).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+            (preview, admin.get("/employees").await)
+        }
+    };
+
+    // Slack is down during the first import: the people are saved all the same.
+    fake.fail_next("users.lookupByEmail", "fatal_error");
+    let (preview, people_page) = import(
+        "Work Email,First Name,Last Name,Discord user ID\n\
+         carol@example.com,Carol,Chief,803511102246789120\n\
+         dave@example.com,Dave,Doer,\n",
+        &[
+            ("map_email", "0"),
+            ("map_given_name", "1"),
+            ("map_family_name", "2"),
+            ("map_discord_id", "3"),
+        ],
+    )
+    .await;
+    preview
+        .assert_contains("Discord ID")
+        .assert_contains("803511102246789120");
+    people_page
+        .assert_contains("Imported 2 rows: 2 created")
+        .assert_contains("1 chat IDs linked")
+        .assert_contains("Slack could not be searched by email")
+        .assert_contains("fatal_error")
+        .assert_contains("looked up by email again at the next import");
+    let carol = w
+        .lineup
+        .employees(w.tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.email.as_str() == "carol@example.com")
+        .expect("carol was imported");
+
+    // The next import finds everyone Slack knows by email.
+    let (_, people_page) = import(
+        "Work Email,First Name,Last Name\nerin@example.com,Erin,Engineer\n",
+        &[
+            ("map_email", "0"),
+            ("map_given_name", "1"),
+            ("map_family_name", "2"),
+        ],
+    )
+    .await;
+    people_page
+        .assert_contains("Imported 1 rows: 1 created")
+        .assert_contains("Slack: 2 of 8 people not yet linked were found by email and linked.");
+    let looked_up: Vec<_> = fake
+        .calls_to("users.lookupByEmail")
+        .iter()
+        .map(|c| c.body["email"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        looked_up.contains(&"carol@example.com".to_owned()),
+        "{looked_up:?}"
+    );
+    assert!(
+        looked_up.contains(&"erin@example.com".to_owned()),
+        "{looked_up:?}"
+    );
+    assert_eq!(
+        w.lineup
+            .chat_user_of(w.tenant, w.alan.id, Platform::Slack)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("U0ALAN")
+    );
+
+    let directory = admin.get("/employees?q=carol").await;
+    directory.assert_contains(
+        "<td><span class=\"state\">Slack</span> <span class=\"state\">Discord</span> </td>",
+    );
+    let dave_row = admin.get("/employees?q=dave").await;
+    dave_row.assert_contains("dave@example.com");
+    assert!(
+        !dave_row.body.contains("class=\"state\">Slack"),
+        "Dave is in no chat"
+    );
+
+    let page = admin.get(&format!("/employees/{}", carol.id)).await;
+    page.assert_ok()
+        .assert_contains("Reachable in chat")
+        .assert_contains("<th>Slack</th><td><code>U0CAROL</code>")
+        .assert_contains("<th>Discord</th><td><code>803511102246789120</code>")
+        .assert_contains(
+            "<th>Teams</th><td><span class=\"muted\">not linked: Teams is not connected",
+        );
+    admin
+        .get(&format!("/employees/{}", w.ada.id))
+        .await
+        .assert_contains("not linked: not found in Slack by their email yet")
+        .assert_contains("not linked: no Discord server is connected");
+    let globex = w.browser(&format!("globex.{BASE_DOMAIN}"));
+    globex.sign_in("owner@globex.example", PASSWORD).await;
+    globex
+        .get(&format!("/employees/{}", w.gina.id))
+        .await
+        .assert_contains("not linked: no Slack workspace is connected");
+}

@@ -6,6 +6,7 @@ mod alerts;
 mod conversation;
 mod delivery;
 mod notices;
+mod people;
 
 use std::collections::HashMap;
 use std::sync::Arc;

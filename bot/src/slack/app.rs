@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
+use lineup_core::chat::{ChatDirectory, Platform};
 use lineup_core::ids::TenantId;
 use lineup_core::notify::Message;
 
@@ -182,6 +182,9 @@ impl SlackHandler for SlackApp {
             )
             .await
             .map_err(|e| e.to_string())?;
+        // People become reachable at once, without waiting to be messaged one by one.
+        let flows = self.flows.clone();
+        tokio::spawn(async move { flows.link_people_by_email(tenant).await });
         Ok(self.after_install_url.clone())
     }
 }

@@ -106,6 +106,10 @@ impl ChatTransport for SlackTransport {
         self.post(ws, &to.channel, message, Some(&to.id)).await
     }
 
+    fn finds_users_by_email(&self) -> bool {
+        true
+    }
+
     async fn find_user_by_email(
         &self,
         ws: &Workspace,

@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{StoreResult, Tx, on_tx};
+use crate::chat::{ChatIdentity, Platform};
 use crate::ids::{EmployeeId, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -212,4 +213,122 @@ pub async fn set_installation_setting(
             .await?;
     });
     Ok(())
+}
+
+/// Every chat identity of the tenant, oldest first (so a later one for the same employee and
+/// platform, the one messages use, comes last).
+pub async fn list_identities(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<ChatIdentity>> {
+    let rows: Vec<(EmployeeId, String, String)> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT employee_id, platform, external_id FROM chat_identities
+             WHERE tenant_id = $1 ORDER BY created_at, external_id",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(employee_id, platform, external_id)| {
+            Some(ChatIdentity {
+                employee_id,
+                platform: Platform::parse(&platform)?,
+                external_id,
+            })
+        })
+        .collect())
+}
+
+/// Give each employee exactly the account listed on its platform, replacing any other they
+/// had there; an account linked to someone else moves to this employee. A few statements per
+/// 400 links.
+pub async fn replace_identities(
+    tx: &mut Tx,
+    tenant: TenantId,
+    links: &[ChatIdentity],
+) -> StoreResult<()> {
+    let at = super::now();
+    for chunk in links.chunks(super::sqlite_chunk(5)) {
+        let employees = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(employee_id = ${} AND platform = ${})",
+                    2 * i + 2,
+                    2 * i + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let delete = format!("DELETE FROM chat_identities WHERE tenant_id = $1 AND ({employees})");
+        let insert = format!(
+            "INSERT INTO chat_identities (tenant_id, employee_id, platform, external_id, created_at)
+             VALUES {}
+             ON CONFLICT (tenant_id, platform, external_id) DO UPDATE SET
+                 employee_id = excluded.employee_id, created_at = excluded.created_at",
+            super::values_placeholders(chunk.len(), 5)
+        );
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(&delete).bind(tenant);
+            for link in chunk {
+                query = query.bind(link.employee_id).bind(link.platform.as_str());
+            }
+            query.execute(&mut *conn).await?;
+            let mut query = sqlx::query(&insert);
+            for link in chunk {
+                query = query
+                    .bind(tenant)
+                    .bind(link.employee_id)
+                    .bind(link.platform.as_str())
+                    .bind(&link.external_id)
+                    .bind(at);
+            }
+            query.execute(conn).await?;
+        });
+    }
+    Ok(())
+}
+
+/// The platforms the tenant has a live workspace on.
+pub async fn connected_platforms(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Platform>> {
+    let names: Vec<String> = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT platform FROM chat_installations
+             WHERE tenant_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(tenant)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(names.iter().filter_map(|n| Platform::parse(n)).collect())
+}
+
+/// The platforms each of `employees` has an account on (one page of the directory).
+pub async fn platforms_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employees: &[EmployeeId],
+) -> StoreResult<Vec<(EmployeeId, Platform)>> {
+    let mut found = Vec::new();
+    for chunk in employees.chunks(super::sqlite_chunk(1)) {
+        let params = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT DISTINCT employee_id, platform FROM chat_identities
+             WHERE tenant_id = $1 AND employee_id IN ({params})"
+        );
+        let rows: Vec<(EmployeeId, String)> = on_tx!(tx, |conn| {
+            let mut query = sqlx::query_as(&sql).bind(tenant);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.fetch_all(conn).await?
+        });
+        found.extend(
+            rows.into_iter()
+                .filter_map(|(id, platform)| Some((id, Platform::parse(&platform)?))),
+        );
+    }
+    Ok(found)
 }

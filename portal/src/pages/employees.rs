@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use lineup_core::chat::{ChatReach, Platform};
 use lineup_core::email::Email;
 use lineup_core::employee::{EmployeeEdit, EmployeeProfile, EmployeeStatus};
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId};
@@ -106,7 +107,8 @@ impl DirectoryQuery {
 struct DirectoryPage {
     chrome: Chrome,
     query: DirectoryQuery,
-    rows: Vec<DirectoryRow>,
+    /// Each person with the chat platforms that reach them.
+    rows: Vec<(DirectoryRow, Vec<&'static str>)>,
     total: i64,
     first: i64,
     last: i64,
@@ -131,6 +133,15 @@ async fn directory(
         .lineup
         .employee_directory(tenant, page.signed.visibility(), filter.clone())
         .await?;
+    let ids: Vec<EmployeeId> = rows.iter().map(|r| r.id).collect();
+    let mut chat = portal.lineup.chat_platforms_of(tenant, &ids).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|row| {
+            let platforms = chat.remove(&row.id).unwrap_or_default();
+            (row, platforms.into_iter().map(Platform::label).collect())
+        })
+        .collect();
     let current = filter.offset / PAGE_SIZE + 1;
     let shown_to = filter.offset + rows.len() as i64;
     let template = DirectoryPage {
@@ -172,6 +183,38 @@ struct EmployeePage {
     can_manage: bool,
     /// Lines offboarding still has to act on (after a failure, or lines issued since).
     unfinished_offboarding: bool,
+    reach: Vec<ReachRow>,
+}
+
+/// One chat platform on an employee's page: their account there, or why there is none.
+struct ReachRow {
+    platform: &'static str,
+    user_id: Option<String>,
+    why_not: String,
+}
+
+impl ReachRow {
+    fn new(reach: &ChatReach) -> Self {
+        let why_not = match (reach.platform, reach.connected) {
+            (Platform::Slack, false) => "no Slack workspace is connected".to_owned(),
+            (Platform::Discord, false) => "no Discord server is connected".to_owned(),
+            (Platform::Teams, false) => "Teams is not connected".to_owned(),
+            (Platform::Slack, true) => "not found in Slack by their email yet; Lineup looks \
+                 again at the next import and when it first messages them"
+                .to_owned(),
+            (Platform::Discord, true) => "Discord does not share emails, so add their Discord \
+                 user ID to an import"
+                .to_owned(),
+            (Platform::Teams, true) => "Teams links them by email when they first use Lineup \
+                 there, or add their Teams ID to an import"
+                .to_owned(),
+        };
+        Self {
+            platform: reach.platform.label(),
+            user_id: reach.user_id.clone(),
+            why_not,
+        }
+    }
 }
 
 async fn show(
@@ -196,6 +239,7 @@ async fn show(
         chrome: page.chrome(),
         can_manage: can_manage(&page),
         unfinished_offboarding,
+        reach: profile.chat.iter().map(ReachRow::new).collect(),
         profile,
     };
     page.render(&template)

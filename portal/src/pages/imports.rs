@@ -2,6 +2,7 @@
 //! column, what would change) → commit, all or nothing. The preview is the dry run.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
@@ -10,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use lineup_core::ids::ImportId;
+use lineup_core::ids::{ImportId, TenantId};
 use lineup_core::import::{EmployeeChange, Field, MAX_UPLOAD_BYTES, Mapping, Preview, Problem};
 
 use crate::Portal;
@@ -222,14 +223,22 @@ async fn commit(
         .commit_import(page.tenant_id(), &page.actor(), id, mapping)
         .await
     {
-        Ok(s) => Ok(redirect_with_notice(
-            "/employees",
-            &format!(
+        Ok(s) => {
+            let mut notice = format!(
                 "Imported {} rows: {} created, {} updated, {} unchanged; {} teams and {} cost \
                  centres created",
                 s.rows, s.created, s.updated, s.unchanged, s.teams_created, s.cost_centres_created
-            ),
-        )),
+            );
+            if s.chat_ids_linked > 0 {
+                notice.push_str(&format!("; {} chat IDs linked", s.chat_ids_linked));
+            }
+            notice.push('.');
+            if let Some(found) = find_in_chat(&portal, page.tenant_id()).await {
+                notice.push(' ');
+                notice.push_str(&found);
+            }
+            Ok(redirect_with_notice("/employees", &notice))
+        }
         Err(e) => match PortalError::from(e) {
             PortalError::Invalid { field, reason } => {
                 let error = Some(format!("Nothing was imported. {field}: {reason}"));
@@ -239,3 +248,50 @@ async fn commit(
         },
     }
 }
+
+/// How long the import's answer waits for the lookups in chat; the rest carry on behind it.
+const CHAT_LOOKUP_WAIT: Duration = Duration::from_secs(5);
+
+/// Look the organisation's unlinked people up in chat by email, and say what came of it. The
+/// import is already saved: a chat platform that is down only shows here.
+async fn find_in_chat(portal: &Portal, tenant: TenantId) -> Option<String> {
+    let directory = portal.chat_directory.clone()?;
+    let lookups = tokio::spawn(async move { directory.link_people_by_email(tenant).await });
+    let outcomes = match tokio::time::timeout(CHAT_LOOKUP_WAIT, lookups).await {
+        Ok(Ok(outcomes)) => outcomes,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "looking people up in chat by email failed");
+            return Some(LATER.to_owned());
+        }
+        Err(_) => {
+            return Some(
+                "Finding people in chat by their email continues in the background; their \
+                 pages show it as it happens."
+                    .to_owned(),
+            );
+        }
+    };
+    let said: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.unlinked > 0 || o.failure.is_some())
+        .map(|o| {
+            let name = o.platform.label();
+            match &o.failure {
+                None => format!(
+                    "{name}: {} of {} people not yet linked were found by email and linked.",
+                    o.linked, o.unlinked
+                ),
+                Some(reason) => format!(
+                    "{name} could not be searched by email ({reason}); {} people were linked \
+                     before it stopped. {LATER}",
+                    o.linked
+                ),
+            }
+        })
+        .collect();
+    (!said.is_empty()).then(|| said.join(" "))
+}
+
+/// What happens to people the lookups missed.
+const LATER: &str = "The others are looked up by email again at the next import, and each one \
+     when Lineup first messages them.";
