@@ -238,6 +238,24 @@ pub struct GuardrailAction {
     pub created_at: OffsetDateTime,
 }
 
+/// What a policy change does at once to the spend and roaming already recorded this period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyEffect {
+    /// Alerts raised now (thresholds already passed, roaming the change puts outside policy).
+    pub alerts: usize,
+    /// Active lines slowed down or suspended now.
+    pub throttled: usize,
+    pub suspended: usize,
+    /// Lines a cap had slowed or suspended this period that the change gives back.
+    pub released: usize,
+}
+
+impl PolicyEffect {
+    pub fn is_nothing(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The dedupe key of a budget alert: one per scope, period and threshold.
 pub fn budget_alert_key(scope: CapScope, period: &str, threshold: u8) -> String {
     format!("budget:{}:{period}:{threshold}", scope_label(scope))
