@@ -1146,5 +1146,25 @@ both_backends!(
             .await
             .unwrap();
         assert!(again.is_nothing(), "{again:?}");
+
+        // Allowed after all: the line comes back, at the provider too.
+        let allowed = PolicyEffect {
+            released: 1,
+            ..PolicyEffect::default()
+        };
+        let preview = w
+            .lineup
+            .preview_roaming_rule(w.tenant, "JP", Some(RoamingRule::Allowed))
+            .await
+            .unwrap();
+        assert_eq!(preview, allowed);
+        let saved = w
+            .lineup
+            .set_roaming_rule(w.tenant, &ADMIN, "JP", RoamingRule::Allowed)
+            .await
+            .unwrap();
+        assert_eq!(saved, allowed);
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "active");
     }
 );

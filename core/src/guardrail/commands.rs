@@ -102,30 +102,32 @@ impl Lineup {
         let current = billing_period(now.date());
         let ctx = UsageContext::load(tx, tenant).await?;
         let mut found = Findings::default();
-        let mut to_release = Vec::new();
-        match change {
+        let to_release = match change {
             PolicyChange::Caps(scopes) => {
                 let touched = BTreeMap::from([(current.clone(), scopes.iter().copied().collect())]);
                 check_budgets(tx, tenant, &ctx, touched, &current, &mut found).await?;
-                to_release = cap_actions_to_release(tx, tenant, &ctx, &current).await?;
+                cap_actions_to_release(tx, tenant, &ctx, &current).await?
             }
             PolicyChange::Roaming(country) => {
                 let from = crate::pricing::period_start(now.date())
                     .midnight()
                     .assume_utc();
-                let rows: Vec<UsageRow> =
+                let this_period =
                     store::usage::roaming_records_between(tx, tenant, from, now + Duration::days(1))
-                        .await?
-                        .into_iter()
-                        .filter(|r| {
-                            r.country
-                                .as_deref()
-                                .is_some_and(|c| c.eq_ignore_ascii_case(country))
-                        })
-                        .collect();
-                roaming_violations(tx, tenant, &ctx, &rows, &current, &mut found).await?;
+                        .await?;
+                let in_country: Vec<UsageRow> = this_period
+                    .iter()
+                    .filter(|r| {
+                        r.country
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(country))
+                    })
+                    .cloned()
+                    .collect();
+                roaming_violations(tx, tenant, &ctx, &in_country, &current, &mut found).await?;
+                roaming_actions_to_release(tx, tenant, &ctx, &current, &this_period).await?
             }
-        }
+        };
         let recorded = record_findings(tx, tenant, found).await?;
         let effect = PolicyEffect {
             alerts: recorded.alerts,
@@ -718,6 +720,67 @@ async fn cap_actions_to_release(
         !budgets.checks().into_iter().any(|(cap, check)| {
             line_action_for(cap.action).is_some() && check.cap_reached
                 && owner.is_in(cap.scope)
+        })
+    });
+    Ok(candidates)
+}
+
+/// The lines slowed or suspended in `period` for roaming against policy whose every roaming
+/// record of the period (`records`) is now within policy, and that no reached cap holds: what
+/// allowing a country (or granting the trip) gives back.
+async fn roaming_actions_to_release(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ctx: &UsageContext,
+    period: &str,
+    records: &[UsageRow],
+) -> CoreResult<Vec<GuardrailAction>> {
+    let applied =
+        store::guardrails::actions_in_state(tx, tenant, ActionState::Applied, None).await?;
+    let mut candidates = Vec::new();
+    for action in applied.into_iter().filter(|a| a.period == period) {
+        let Some(alert_id) = action.alert_id else {
+            continue;
+        };
+        if let Some(alert) = store::alerts::get(tx, tenant, alert_id).await?
+            && alert.kind == AlertKind::RoamingViolation
+        {
+            candidates.push(action);
+        }
+    }
+    let Some(first_day) = records.iter().map(|r| utc_day(r.started_at)).min() else {
+        return Ok(candidates);
+    };
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let rules: HashMap<String, RoamingRule> = store::policy::list_roaming_rules(tx, tenant)
+        .await?
+        .into_iter()
+        .collect();
+    let grants = store::policy::grants_covering_since(tx, tenant, first_day).await?;
+    let still_outside: HashSet<LineId> = records
+        .iter()
+        .filter(|r| r.roaming)
+        .filter_map(|r| {
+            let country = r.country.as_deref()?.to_ascii_uppercase();
+            let granted = grant_covers(&grants, r.line_id, &country, utc_day(r.started_at));
+            let verdict = roaming_verdict(rules.get(&country).copied(), granted);
+            matches!(verdict, RoamingVerdict::Violation { .. }).then_some(r.line_id)
+        })
+        .collect();
+    candidates.retain(|a| !still_outside.contains(&a.line_id));
+    let scopes: HashSet<CapScope> = candidates
+        .iter()
+        .filter_map(|action| ctx.owner(action.line_id))
+        .flat_map(|owner| owner.scopes())
+        .collect();
+    let budgets = Budgets::load(tx, tenant, period, &scopes).await?;
+    candidates.retain(|action| {
+        ctx.owner(action.line_id).is_some_and(|owner| {
+            !budgets.checks().into_iter().any(|(cap, check)| {
+                line_action_for(cap.action).is_some() && check.cap_reached && owner.is_in(cap.scope)
+            })
         })
     });
     Ok(candidates)
