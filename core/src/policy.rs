@@ -492,7 +492,9 @@ pub mod commands {
                     %tenant, error = %e,
                     "carrying out a policy change failed; the next usage sync retries what is pending"
                 ),
-                Ok(Err(e)) => tracing::error!(%tenant, error = %e, "carrying out a policy change panicked"),
+                Ok(Err(e)) => {
+                    tracing::error!(%tenant, error = %e, "carrying out a policy change panicked")
+                }
                 Err(_) => tracing::info!(
                     %tenant,
                     "the provider is slow; the policy change is being carried out in the background"
@@ -517,8 +519,12 @@ pub mod commands {
                         .into(),
                 ));
             }
-            let currency = required(store::tenants::get(&mut tx, tenant).await?, "tenant", tenant)?
-                .currency;
+            let currency = required(
+                store::tenants::get(&mut tx, tenant).await?,
+                "tenant",
+                tenant,
+            )?
+            .currency;
             let amount_minor = STARTER_CAP_MAJOR * 10_i64.pow(currency.minor_exponent());
             let caps: Vec<BudgetCap> = store::employees::list(&mut tx, tenant)
                 .await?

@@ -989,13 +989,20 @@ both_backends!(
             suspended: 1,
             ..PolicyEffect::default()
         };
-        assert_eq!(preview, expected, "50 %, 80 % and the cap; Ada's active line");
+        assert_eq!(
+            preview, expected,
+            "50 %, 80 % and the cap; Ada's active line"
+        );
         assert!(w.lineup.budget_caps(w.tenant).await.unwrap().is_empty());
         assert!(alert_kinds(&w.lineup, w.tenant).await.is_empty());
         assert_eq!(state_of(&w, &ada).await, LineState::Active);
 
         // Saved: suspended at once, with no new usage, at the provider too.
-        let saved = w.lineup.set_budget_cap(w.tenant, &ADMIN, cap).await.unwrap();
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, cap)
+            .await
+            .unwrap();
         assert_eq!(saved, expected);
         assert_eq!(state_of(&w, &ada).await, LineState::Suspended);
         assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
@@ -1043,7 +1050,11 @@ both_backends!(
             thresholds: vec![50],
             action: CapAction::Alert,
         };
-        let saved = w.lineup.set_budget_cap(w.tenant, &ADMIN, org).await.unwrap();
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, org)
+            .await
+            .unwrap();
         assert_eq!(
             saved,
             PolicyEffect {

@@ -177,7 +177,13 @@ both_backends!(
         let empty = lineup_testkit::world::add_tenant(&w.lineup, "empty-co").await;
         let refused = w.lineup.apply_starter_policy(empty, &ADMIN).await;
         assert!(
-            matches!(&refused, Err(CoreError::Invalid { field: "employees", .. })),
+            matches!(
+                &refused,
+                Err(CoreError::Invalid {
+                    field: "employees",
+                    ..
+                })
+            ),
             "{refused:?}"
         );
         assert!(!w.lineup.has_policy(empty).await.unwrap());

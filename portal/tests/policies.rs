@@ -427,7 +427,11 @@ both_backends!(
             .assert_contains("1 live line of 1 employee</strong>")
             .assert_contains("it raises 2 alerts and suspends 1 line.");
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
-        assert_eq!(line.state, lineup_core::line::LineState::Active, "a preview does nothing");
+        assert_eq!(
+            line.state,
+            lineup_core::line::LineState::Active,
+            "a preview does nothing"
+        );
 
         let saved = browser.post("/policies/caps", &cap).await;
         assert_eq!(saved.redirected_to(), "/policies");
@@ -445,7 +449,10 @@ both_backends!(
             .post("/policies/caps/preview", &raised)
             .await
             .assert_contains("it gives back 1 line.");
-        browser.post("/policies/caps", &raised).await.redirected_to();
+        browser
+            .post("/policies/caps", &raised)
+            .await
+            .redirected_to();
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
         assert_eq!(line.state, lineup_core::line::LineState::Active);
     }
@@ -467,7 +474,10 @@ async fn the_starter_policy_is_one_click_while_there_are_no_caps() {
     assert!(w.lineup.has_policy(w.tenant).await.unwrap());
     let page = browser.get("/policies").await;
     page.assert_contains("Starter policy applied");
-    assert!(!page.body.contains("Use the starter policy"), "offered only while there are no caps");
+    assert!(
+        !page.body.contains("Use the starter policy"),
+        "offered only while there are no caps"
+    );
 
     // Posted again (a second tab): refused with the reason, nothing new.
     browser.post("/policies/starter", &[]).await.redirected_to();
@@ -475,11 +485,17 @@ async fn the_starter_policy_is_one_click_while_there_are_no_caps() {
         .get("/policies")
         .await
         .assert_contains("Not applied: this organisation already has budget caps");
-    assert_eq!(w.lineup.budget_caps(w.tenant).await.unwrap().len(), caps.len());
+    assert_eq!(
+        w.lineup.budget_caps(w.tenant).await.unwrap().len(),
+        caps.len()
+    );
 
     // Viewers cannot apply it.
     let viewer = w.signed_in(&w.email_for(Role::Viewer)).await;
     let refused = viewer.post("/policies/starter", &[]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(w.lineup.budget_caps(w.tenant).await.unwrap().len(), caps.len());
+    assert_eq!(
+        w.lineup.budget_caps(w.tenant).await.unwrap().len(),
+        caps.len()
+    );
 }

@@ -112,9 +112,13 @@ impl Lineup {
                 let from = crate::pricing::period_start(now.date())
                     .midnight()
                     .assume_utc();
-                let this_period =
-                    store::usage::roaming_records_between(tx, tenant, from, now + Duration::days(1))
-                        .await?;
+                let this_period = store::usage::roaming_records_between(
+                    tx,
+                    tenant,
+                    from,
+                    now + Duration::days(1),
+                )
+                .await?;
                 let in_country: Vec<UsageRow> = this_period
                     .iter()
                     .filter(|r| {
@@ -718,8 +722,7 @@ async fn cap_actions_to_release(
             return false;
         };
         !budgets.checks().into_iter().any(|(cap, check)| {
-            line_action_for(cap.action).is_some() && check.cap_reached
-                && owner.is_in(cap.scope)
+            line_action_for(cap.action).is_some() && check.cap_reached && owner.is_in(cap.scope)
         })
     });
     Ok(candidates)

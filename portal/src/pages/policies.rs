@@ -679,9 +679,10 @@ fn effect_sentence(effect: &PolicyEffect) -> String {
 }
 
 fn starter_text(page: &Page) -> String {
-    let amount = page.tenant.currency.format_amount(
-        STARTER_CAP_MAJOR * 10_i64.pow(page.tenant.currency.minor_exponent()),
-    );
+    let amount = page
+        .tenant
+        .currency
+        .format_amount(STARTER_CAP_MAJOR * 10_i64.pow(page.tenant.currency.minor_exponent()));
     format!(
         "Every active employee gets a cap of {amount} {} a month, alerting at {} and slowing \
          data down at the cap; roaming keeps needing approval in every country.",
