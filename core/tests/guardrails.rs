@@ -1179,3 +1179,39 @@ both_backends!(
         assert_eq!(sim_subscription(&w, &ada).await["status"], "active");
     }
 );
+
+both_backends!(
+    a_slow_provider_never_holds_up_the_save_and_the_cap_still_acts,
+    |store| async move {
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-slow").await;
+        spend_47_12(&w, &ada).await;
+        // Every order now takes 8 s at the provider.
+        let slow = serde_json::json!({"order_delay_ms": {"min": 8_000, "max": 8_000}});
+        w.sim(reqwest::Method::PUT, "/_sim/config", Some(slow))
+            .await;
+
+        let started = std::time::Instant::now();
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, ada_cap(&w, 4_600, CapAction::Suspend))
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(saved.suspended, 1);
+        assert!(
+            took < lineup_core::policy::POLICY_ACT_WAIT + std::time::Duration::from_secs(2),
+            "the save took {took:?}"
+        );
+        // The suspension goes on in the background and lands when the provider is done.
+        for _ in 0..150 {
+            if state_of(&w, &ada).await == LineState::Suspended {
+                assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the guardrail never suspended the line");
+    }
+);
