@@ -556,18 +556,16 @@ pub mod commands {
                     to_json(cap),
                 ));
             }
-            let created = StarterPolicy {
-                caps: caps.len(),
-                amount_minor,
-                effect: PolicyEffect::default(),
-            };
             events.push(AuditEvent::new(
                 tenant,
                 actor,
                 "policy.starter_policy_applied",
                 ("policy", "starter".to_owned()),
                 None,
-                to_json(&created),
+                to_json(&serde_json::json!({
+                    "employee_caps": caps.len(), "amount_minor": amount_minor,
+                    "thresholds": STARTER_THRESHOLDS, "action": CapAction::Throttle,
+                })),
             ));
             store::audit::insert_many(&mut tx, tenant, &events).await?;
             tx.commit().await?;
@@ -575,7 +573,11 @@ pub mod commands {
             let effect = self
                 .enforce_policy_change(tenant, PolicyChange::Caps(&scopes))
                 .await?;
-            Ok(StarterPolicy { effect, ..created })
+            Ok(StarterPolicy {
+                caps: caps.len(),
+                amount_minor,
+                effect,
+            })
         }
 
         /// Whether the organisation has set any policy: a budget cap or a roaming preset.
