@@ -5,8 +5,9 @@
 //! A cap at a scope limits the summed spend (plan prices + overage + roaming) of every line
 //! charged to that scope in a billing period: the tenant, a cost centre, a team, or one
 //! employee. Each threshold alerts once per period; reaching the cap applies its action to
-//! the scope's active lines in the same sync, and the action is undone when the period rolls
-//! over (only guardrail actions: a line an admin suspended stays suspended).
+//! the scope's active lines in the same sync (or at once, when a cap is saved below what is
+//! already spent), and the action is undone when the period rolls over or the cap is raised
+//! or removed (only guardrail actions: a line an admin suspended stays suspended).
 
 use std::collections::{HashMap, HashSet};
 

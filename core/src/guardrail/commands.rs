@@ -1,5 +1,7 @@
-//! Guardrails applied to stored usage: evaluated inside each ingest batch's transaction,
-//! their line actions carried out right after it commits, and undone at period rollover.
+//! Guardrails applied to stored usage: evaluated inside each ingest batch's transaction (and
+//! when a cap or roaming preset is saved, against what is already recorded), their line
+//! actions carried out right after it commits, and undone at period rollover or when a changed
+//! policy no longer calls for them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
