@@ -1032,6 +1032,24 @@ both_backends!(
         assert_eq!(sim_subscription(&w, &ada).await["status"], "active");
         assert_audited(&w, &ada, "guardrail.line_resumed").await;
         assert_eq!(state_of(&w, &spare).await, LineState::Suspended);
+
+        // Lowered again the same month: the cap acts again (a new action, a new provider
+        // order), without repeating its alerts.
+        let lowered = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, ada_cap(&w, 4_600, CapAction::Suspend))
+            .await
+            .unwrap();
+        assert_eq!(
+            lowered,
+            PolicyEffect {
+                suspended: 1,
+                ..PolicyEffect::default()
+            }
+        );
+        assert_eq!(state_of(&w, &ada).await, LineState::Suspended);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
+        assert_eq!(alerts_of(&w, AlertKind::BudgetCapReached).await.len(), 1);
     }
 );
 

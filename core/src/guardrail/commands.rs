@@ -571,12 +571,20 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
     if found.actions.is_empty() {
         return Ok(recorded);
     }
+    // An action given back this period (its cap raised or removed, its country allowed) is
+    // taken again when its cap is reached again; any other stays one per line and period.
     let mut planned: HashSet<(LineId, String, &'static str)> = HashSet::new();
+    let mut reverted: HashSet<(LineId, String, &'static str)> = HashSet::new();
     let periods: BTreeSet<&String> = found.actions.iter().map(|a| &a.period).collect();
     for period in periods {
-        for (line, kind) in store::guardrails::planned_in_period(tx, tenant, period).await? {
+        for (line, kind, state) in store::guardrails::planned_in_period(tx, tenant, period).await? {
             if let Some(kind) = GuardrailActionKind::parse(&kind) {
-                planned.insert((line, period.clone(), kind.as_str()));
+                let key = (line, period.clone(), kind.as_str());
+                if ActionState::parse(&state) == Some(ActionState::Reverted) {
+                    reverted.insert(key);
+                } else {
+                    planned.insert(key);
+                }
             }
         }
     }
@@ -599,6 +607,16 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
         .into_iter()
         .collect();
     for action in to_plan {
+        if reverted.contains(&(action.line, action.period.clone(), action.kind.as_str())) {
+            store::guardrails::delete_reverted(
+                tx,
+                tenant,
+                action.line,
+                &action.period,
+                action.kind,
+            )
+            .await?;
+        }
         let planned = GuardrailAction {
             id: GuardrailActionId::new(),
             tenant_id: tenant,
