@@ -1,5 +1,7 @@
 //! The zero-setup demo tenant: teams, cost centres, ~50 employees with managers, lines in
-//! every settled state issued through the real provider adapter, and a month of daily usage.
+//! every settled state issued through the real provider adapter, a month of daily usage, lines
+//! worth cancelling or moving to another plan size, and a policy (caps at every scope with
+//! every action, roaming presets) that has already acted on the month's spend.
 //! Seeding happens once; a second start finds the tenant and reuses it.
 
 use anyhow::Context;
@@ -145,6 +147,8 @@ pub async fn ensure_seeded(lineup: &Lineup, simulator: Option<&str>) -> anyhow::
     }
     seed_pending_requests(lineup, t, &employees[42..44], plans[0].id).await?;
     seed_usage(lineup, t, &mut rng).await?;
+    let savings = seed_savings(lineup, t, &employees[44..50], &plans).await?;
+    seed_policy(lineup, t, savings).await?;
     Ok(t)
 }
 
@@ -452,5 +456,198 @@ async fn seed_usage(lineup: &Lineup, t: TenantId, rng: &mut ChaCha8Rng) -> anyho
     records.sort_by_key(|r| r.started_at);
     lineup.record_usage_at(t, &records, now).await?;
     lineup.rollover_guardrails(t, now).await?;
+    Ok(())
+}
+
+/// Who the savings lines belong to, for the caps that act on them.
+struct SavingsPeople {
+    heavy: [EmployeeId; 2],
+    light: EmployeeId,
+}
+
+/// Six lines `lineup optimise` and the Savings page have something to say about, issued four
+/// months ago: two unused since, two heavy users on the smallest US plan (overage every
+/// month), two light users on a bigger one (under half its allowance every month). `None`
+/// when the provider does not offer the simulator's US plans.
+async fn seed_savings(
+    lineup: &Lineup,
+    t: TenantId,
+    people: &[EmployeeId],
+    plans: &[lineup_core::plan::Plan],
+) -> anyhow::Result<Option<SavingsPeople>> {
+    let plan = |name: &str| plans.iter().find(|p| p.name == name).map(|p| p.id);
+    let (Some(small), Some(big)) = (plan("US 1GB"), plan("US 5GB")) else {
+        return Ok(None);
+    };
+    let (gb, mb) = (Bytes::GB, Bytes::MB);
+    // (plan, data in each of the last three months, data this month); `None`: unused.
+    let profiles = [
+        (big, None),
+        (big, None),
+        (small, Some((3 * gb, 1_536 * mb))),
+        (small, Some((4 * gb, 1_536 * mb))),
+        (big, Some((300 * mb, 100 * mb))),
+        (big, Some((400 * mb, 100 * mb))),
+    ];
+    let mut calls = tokio::task::JoinSet::new();
+    for (person, (plan, usage)) in people.iter().zip(profiles) {
+        let (lineup, person) = (lineup.clone(), *person);
+        calls.spawn(async move {
+            let issue = IssueLine {
+                employee_id: person,
+                plan_id: plan,
+                issue_key: format!("demo-seed-savings-{person}"),
+            };
+            let line = lineup.issue_line(t, &Actor::System, issue).await?;
+            activate(&lineup, t, line.id).await?;
+            anyhow::Ok((line, usage))
+        });
+    }
+    let now = store::now();
+    let this_month = lineup_core::pricing::period_start(now.date());
+    let mut records = Vec::new();
+    while let Some(outcome) = calls.join_next().await {
+        let (line, usage) = outcome?.context("issuing a demo savings line")?;
+        let mut tx = lineup.store().tenant(t).await?;
+        store::lines::backdate(&mut tx, t, line.id, now - time::Duration::days(120)).await?;
+        tx.commit().await?;
+        let (Some((monthly, current)), Some(subscription)) =
+            (usage, line.provider_subscription_id.clone())
+        else {
+            continue;
+        };
+        let mut month = this_month;
+        let mut days = Vec::new();
+        for _ in 0..3 {
+            month = lineup_core::pricing::period_start(month - time::Duration::days(1));
+            days.push((month + time::Duration::days(9), monthly));
+        }
+        days.push((this_month, current));
+        for (day, bytes) in days {
+            let at = day.midnight().assume_utc();
+            records.push(UsageRecord {
+                dedupe_key: format!("demo:{}:{day}:savings", line.id),
+                subscription_id: subscription.clone(),
+                started_at: at,
+                ended_at: at + time::Duration::minutes(30),
+                data_bytes: bytes,
+                sms: 0,
+                voice_seconds: 0,
+                country: Some("US".into()),
+                roaming: Roaming::None,
+                in_bundle: None,
+                observed_at: at + time::Duration::hours(1),
+            });
+        }
+    }
+    records.sort_by_key(|r| r.started_at);
+    lineup.record_usage_at(t, &records, now).await?;
+    // Opens this month for the new lines and flags the unused ones.
+    lineup.rollover_guardrails(t, now).await?;
+    Ok(Some(SavingsPeople {
+        heavy: [people[2], people[3]],
+        light: people[4],
+    }))
+}
+
+/// A policy at every scope with every action, sized against this month's spend so that it
+/// shows each outcome at once (caps act the moment they are saved): the organisation's and
+/// two teams' budgets pass thresholds and alert, one heavy user is suspended and another
+/// slowed down at their own caps, a light user's cap alerts at 80 %; and roaming presets
+/// that allow, route and block countries the demo's travellers visited.
+async fn seed_policy(
+    lineup: &Lineup,
+    t: TenantId,
+    savings: Option<SavingsPeople>,
+) -> anyhow::Result<()> {
+    use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
+    use lineup_core::store::usage::{SpendFilter, SpendGrouping};
+    let actor = Actor::System;
+    let period = lineup_core::pricing::billing_period(store::now().date());
+    let filter = SpendFilter {
+        from_period: Some(period.clone()),
+        to_period: Some(period),
+        ..SpendFilter::default()
+    };
+    let spent = |grouping| lineup.spend(t, grouping, &filter);
+    let of = |rows: &[lineup_core::store::usage::SpendRow], key: Option<uuid::Uuid>| {
+        rows.iter()
+            .filter(|r| r.key == key)
+            .map(|r| r.total_minor)
+            .sum::<i64>()
+    };
+    // `percent` of the spend, rounded up to whole dollars.
+    let above = |spend: i64, percent: i64| ((spend * percent / 100).max(1_000) + 99) / 100 * 100;
+    let teams = lineup.teams(t).await?;
+    let centres = lineup.cost_centres(t).await?;
+    let engineering = teams.iter().find(|team| team.name == "Engineering");
+    let support = centres.iter().find(|c| c.code == "CC-300");
+    let tenant_spend = of(&spent(SpendGrouping::Tenant).await?, None);
+    let team_spend = spent(SpendGrouping::Team).await?;
+    let centre_spend = spent(SpendGrouping::CostCentre).await?;
+    let cap = |scope, amount_minor, thresholds: &[u8], action| BudgetCap {
+        scope,
+        amount_minor,
+        thresholds: thresholds.to_vec(),
+        action,
+    };
+    let mut caps = vec![cap(
+        CapScope::Tenant,
+        above(tenant_spend, 150),
+        &[50, 80],
+        CapAction::Alert,
+    )];
+    if let Some(team) = engineering {
+        let amount = above(of(&team_spend, Some(team.id.0)), 120);
+        caps.push(cap(
+            CapScope::Team(team.id),
+            amount,
+            &[50, 80],
+            CapAction::Throttle,
+        ));
+    }
+    if let Some(centre) = support {
+        let amount = above(of(&centre_spend, Some(centre.id.0)), 180);
+        caps.push(cap(
+            CapScope::CostCentre(centre.id),
+            amount,
+            &[50, 80],
+            CapAction::Suspend,
+        ));
+    }
+    if let Some(people) = savings {
+        // Each heavy user has spent 15.00 this month (10.00 plan, 5.00 overage).
+        let [suspended, slowed] = people.heavy;
+        caps.push(cap(
+            CapScope::Employee(suspended),
+            1_200,
+            &[80],
+            CapAction::Suspend,
+        ));
+        caps.push(cap(
+            CapScope::Employee(slowed),
+            1_200,
+            &[80],
+            CapAction::Throttle,
+        ));
+        // 20.00 of 25.00: the 80 % alert.
+        caps.push(cap(
+            CapScope::Employee(people.light),
+            2_500,
+            &[80],
+            CapAction::Alert,
+        ));
+    }
+    for cap in caps {
+        lineup.set_budget_cap(t, &actor, cap).await?;
+    }
+    for (country, rule) in [
+        ("FR", RoamingRule::Allowed),
+        ("GB", RoamingRule::Allowed),
+        ("JP", RoamingRule::NeedsApproval),
+        ("MX", RoamingRule::Blocked),
+    ] {
+        lineup.set_roaming_rule(t, &actor, country, rule).await?;
+    }
     Ok(())
 }

@@ -138,7 +138,7 @@ fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
     let lines = sqlite_count(data.path(), "SELECT COUNT(*) FROM lines");
     assert_eq!(tenants, 1);
     assert_eq!(employees, 50);
-    assert_eq!(lines, 42);
+    assert_eq!(lines, 48);
     assert_eq!(
         sqlite_count(
             data.path(),
@@ -161,6 +161,68 @@ fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
         assert!(n > 0, "the demo has {state} lines");
     }
     assert!(sqlite_count(data.path(), "SELECT COUNT(*) FROM usage_daily") >= 30 * 20);
+    // A policy at every scope with every action, which acted on the month's spend at once.
+    for (kind, actions) in [
+        ("tenant", 1),
+        ("team", 1),
+        ("cost_centre", 1),
+        ("employee", 3),
+    ] {
+        let sql =
+            format!("SELECT COUNT(DISTINCT action) FROM budget_caps WHERE scope_kind = '{kind}'");
+        assert_eq!(sqlite_count(data.path(), &sql), actions, "{kind} caps");
+    }
+    assert_eq!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(DISTINCT action) FROM budget_caps"
+        ),
+        3
+    );
+    assert!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(*) FROM alerts WHERE kind IN ('budget_threshold', 'budget_cap_reached')"
+        ) > 0
+    );
+    assert_eq!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(DISTINCT action) FROM guardrail_actions WHERE state = 'applied'"
+        ),
+        2,
+        "one line suspended and one slowed down by a cap"
+    );
+    assert_eq!(
+        sqlite_count(data.path(), "SELECT COUNT(*) FROM roaming_presets"),
+        4
+    );
+    assert!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(*) FROM alerts WHERE kind = 'unused_line'"
+        ) >= 2
+    );
+    // Lines to cancel and lines on the wrong plan size.
+    let optimise = lineup(
+        &["optimise", "--tenant", "demo"],
+        &[("LINEUP_DATA_DIR", dir)],
+    )
+    .output()
+    .unwrap();
+    let report = String::from_utf8_lossy(&optimise.stdout);
+    assert!(
+        optimise.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&optimise.stderr)
+    );
+    for change in [
+        "cancel: no usage",
+        "regular overage",
+        "under half the allowance",
+    ] {
+        assert!(report.contains(change), "{change} not in {report}");
+    }
     assert_eq!(sqlite_count(data.path(), CODES_IN_CLEAR), 0);
     assert!(
         sqlite_count(
@@ -191,6 +253,11 @@ fn demo_runs_with_no_setup_and_a_second_start_reuses_its_data() {
     assert_eq!(
         sqlite_count(data.path(), "SELECT COUNT(*) FROM lines"),
         lines
+    );
+    assert_eq!(
+        sqlite_count(data.path(), "SELECT COUNT(*) FROM budget_caps"),
+        6,
+        "no second policy"
     );
     // The simulator kept its world too: every line we hold a subscription for still exists.
     let simulator = second

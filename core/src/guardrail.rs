@@ -5,8 +5,9 @@
 //! A cap at a scope limits the summed spend (plan prices + overage + roaming) of every line
 //! charged to that scope in a billing period: the tenant, a cost centre, a team, or one
 //! employee. Each threshold alerts once per period; reaching the cap applies its action to
-//! the scope's active lines in the same sync, and the action is undone when the period rolls
-//! over (only guardrail actions: a line an admin suspended stays suspended).
+//! the scope's active lines in the same sync (or at once, when a cap is saved below what is
+//! already spent), and the action is undone when the period rolls over or the cap is raised
+//! or removed (only guardrail actions: a line an admin suspended stays suspended).
 
 use std::collections::{HashMap, HashSet};
 
@@ -236,6 +237,24 @@ pub struct GuardrailAction {
     pub state: ActionState,
     pub error: Option<String>,
     pub created_at: OffsetDateTime,
+}
+
+/// What a policy change does at once to the spend and roaming already recorded this period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyEffect {
+    /// Alerts raised now (thresholds already passed, roaming the change puts outside policy).
+    pub alerts: usize,
+    /// Active lines slowed down or suspended now.
+    pub throttled: usize,
+    pub suspended: usize,
+    /// Lines a cap had slowed or suspended this period that the change gives back.
+    pub released: usize,
+}
+
+impl PolicyEffect {
+    pub fn is_nothing(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The dedupe key of a budget alert: one per scope, period and threshold.

@@ -126,6 +126,7 @@ pub fn guardrail_reverted(kind: GuardrailActionKind, why: &str) -> Message {
     };
     let because = match why {
         "cap_raised" => "finance raised the budget cap",
+        "policy_changed" => "your company changed its spending or roaming policy",
         _ => "a new billing month started",
     };
     Message {

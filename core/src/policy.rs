@@ -279,13 +279,34 @@ pub struct Reach {
     pub live_lines: i64,
 }
 
+/// How long a policy save waits for the provider to carry out what the change decided
+/// (suspensions, throttles, lines given back) before it returns; the rest finishes in the
+/// background, and actions still pending are retried by the next usage sync.
+pub const POLICY_ACT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The suggested starter policy: every active employee gets a cap of this many major units of
+/// the tenant's currency, alerting at `STARTER_THRESHOLDS` and slowing data down at the cap.
+/// Roaming keeps needing approval in every country (no country is pre-approved).
+pub const STARTER_CAP_MAJOR: i64 = 50;
+pub const STARTER_THRESHOLDS: [u8; 1] = [80];
+
+/// What `apply_starter_policy` created, and what it did at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StarterPolicy {
+    pub caps: usize,
+    pub amount_minor: i64,
+    pub effect: crate::guardrail::PolicyEffect,
+}
+
 pub mod commands {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::app::{Lineup, record, to_json};
+    use crate::app::{Lineup, record, required, to_json};
     use crate::audit::{Actor, AuditEvent};
     use crate::error::{CoreError, CoreResult};
+    use crate::guardrail::PolicyEffect;
+    use crate::guardrail::commands::PolicyChange;
     use crate::store;
 
     impl Lineup {
@@ -295,7 +316,7 @@ pub mod commands {
             actor: &Actor,
             country: &str,
             rule: RoamingRule,
-        ) -> CoreResult<()> {
+        ) -> CoreResult<PolicyEffect> {
             let country = country_code(country)?;
             let mut tx = self.tenant_tx(tenant).await?;
             let before = store::policy::roaming_rule(&mut tx, tenant, &country).await?;
@@ -304,13 +325,44 @@ pub mod commands {
                 tenant,
                 actor,
                 "policy.roaming_rule_set",
-                ("roaming_preset", country),
+                ("roaming_preset", country.clone()),
                 to_json(&before),
                 to_json(&rule),
             );
             record(&mut tx, &event).await?;
             tx.commit().await?;
-            Ok(())
+            self.enforce_policy_change(tenant, PolicyChange::Roaming(&country))
+                .await
+        }
+
+        /// What setting (`Some`) or removing (`None`) `country`'s preset would do now to the
+        /// roaming already recorded this period: decided as `set_roaming_rule` decides it, in
+        /// a transaction that is then rolled back.
+        pub async fn preview_roaming_rule(
+            &self,
+            tenant: TenantId,
+            country: &str,
+            rule: Option<RoamingRule>,
+        ) -> CoreResult<PolicyEffect> {
+            let country = country_code(country)?;
+            let mut tx = self.tenant_tx(tenant).await?;
+            match rule {
+                Some(rule) => {
+                    store::policy::set_roaming_rule(&mut tx, tenant, &country, rule).await?
+                }
+                None => {
+                    store::policy::delete_roaming_rule(&mut tx, tenant, &country).await?;
+                }
+            }
+            let (effect, _) = self
+                .evaluate_policy_change(
+                    &mut tx,
+                    tenant,
+                    PolicyChange::Roaming(&country),
+                    store::now(),
+                )
+                .await?;
+            Ok(effect)
         }
 
         /// Remove a country's preset: requests for it go to a person again.
@@ -319,7 +371,7 @@ pub mod commands {
             tenant: TenantId,
             actor: &Actor,
             country: &str,
-        ) -> CoreResult<()> {
+        ) -> CoreResult<PolicyEffect> {
             let country = country_code(country)?;
             let mut tx = self.tenant_tx(tenant).await?;
             let before = store::policy::roaming_rule(&mut tx, tenant, &country).await?;
@@ -330,13 +382,14 @@ pub mod commands {
                 tenant,
                 actor,
                 "policy.roaming_rule_deleted",
-                ("roaming_preset", country),
+                ("roaming_preset", country.clone()),
                 to_json(&before),
                 None,
             );
             record(&mut tx, &event).await?;
             tx.commit().await?;
-            Ok(())
+            self.enforce_policy_change(tenant, PolicyChange::Roaming(&country))
+                .await
         }
 
         pub async fn roaming_rules(
@@ -347,23 +400,17 @@ pub mod commands {
             Ok(store::policy::list_roaming_rules(&mut tx, tenant).await?)
         }
 
+        /// Save a scope's cap, then act on it at once: the spend already recorded this period
+        /// is checked against it as usage ingest would (alerts at passed thresholds, its action
+        /// on the scope's active lines at the cap), and lines it held that it no longer needs
+        /// to (after a raise) are given back. Returns what that did.
         pub async fn set_budget_cap(
             &self,
             tenant: TenantId,
             actor: &Actor,
-            mut cap: BudgetCap,
-        ) -> CoreResult<()> {
-            if cap.amount_minor < 0 {
-                return Err(CoreError::invalid("amount", "must not be negative"));
-            }
-            if let Some(bad) = cap.thresholds.iter().find(|t| **t == 0 || **t > 100) {
-                return Err(CoreError::invalid(
-                    "thresholds",
-                    format!("{bad}% is not between 1 and 100"),
-                ));
-            }
-            cap.thresholds.sort_unstable();
-            cap.thresholds.dedup();
+            cap: BudgetCap,
+        ) -> CoreResult<PolicyEffect> {
+            let cap = validated(cap)?;
             let mut tx = self.tenant_tx(tenant).await?;
             self.check_scope(&mut tx, tenant, cap.scope).await?;
             let caps = store::policy::list_caps(&mut tx, tenant).await?;
@@ -379,16 +426,177 @@ pub mod commands {
             );
             record(&mut tx, &event).await?;
             tx.commit().await?;
-            Ok(())
+            self.enforce_policy_change(tenant, PolicyChange::Caps(&[cap.scope]))
+                .await
         }
 
-        /// Remove a scope's cap: its people fall back to the next broader cap, if any.
+        /// What saving `cap` would do now (see `set_budget_cap`), decided the same way in a
+        /// transaction that is then rolled back.
+        pub async fn preview_budget_cap(
+            &self,
+            tenant: TenantId,
+            cap: BudgetCap,
+        ) -> CoreResult<PolicyEffect> {
+            let cap = validated(cap)?;
+            let mut tx = self.tenant_tx(tenant).await?;
+            self.check_scope(&mut tx, tenant, cap.scope).await?;
+            store::policy::upsert_cap(&mut tx, tenant, &cap).await?;
+            let (effect, _) = self
+                .evaluate_policy_change(
+                    &mut tx,
+                    tenant,
+                    PolicyChange::Caps(&[cap.scope]),
+                    store::now(),
+                )
+                .await?;
+            Ok(effect)
+        }
+
+        /// What removing the cap of `scope` would do now: the lines it holds that no other
+        /// cap holds are given back.
+        pub async fn preview_budget_cap_removal(
+            &self,
+            tenant: TenantId,
+            scope: CapScope,
+        ) -> CoreResult<PolicyEffect> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            store::policy::delete_cap(&mut tx, tenant, scope).await?;
+            let (effect, _) = self
+                .evaluate_policy_change(&mut tx, tenant, PolicyChange::Caps(&[scope]), store::now())
+                .await?;
+            Ok(effect)
+        }
+
+        /// After a policy change committed: decide what it calls for given what is recorded,
+        /// commit that, and carry it out, waiting at most `POLICY_ACT_WAIT` for the provider
+        /// (a slow provider never fails the save; the work goes on in the background).
+        async fn enforce_policy_change(
+            &self,
+            tenant: TenantId,
+            change: PolicyChange<'_>,
+        ) -> CoreResult<PolicyEffect> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let (effect, release) = self
+                .evaluate_policy_change(&mut tx, tenant, change, store::now())
+                .await?;
+            tx.commit().await?;
+            if effect.throttled + effect.suspended == 0 && release.is_empty() {
+                return Ok(effect);
+            }
+            let lineup = self.clone();
+            let acting =
+                tokio::spawn(async move { lineup.act_on_policy_change(tenant, release).await });
+            match tokio::time::timeout(POLICY_ACT_WAIT, acting).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(
+                    %tenant, error = %e,
+                    "carrying out a policy change failed; the next usage sync retries what is pending"
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(%tenant, error = %e, "carrying out a policy change panicked")
+                }
+                Err(_) => tracing::info!(
+                    %tenant,
+                    "the provider is slow; the policy change is being carried out in the background"
+                ),
+            }
+            Ok(effect)
+        }
+
+        /// Create the suggested starter policy (see `STARTER_CAP_MAJOR`): a cap for every
+        /// active employee, each audited, acting at once like any saved cap. Only for an
+        /// organisation with no caps yet: applying it again creates nothing.
+        pub async fn apply_starter_policy(
+            &self,
+            tenant: TenantId,
+            actor: &Actor,
+        ) -> CoreResult<StarterPolicy> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            if !store::policy::list_caps(&mut tx, tenant).await?.is_empty() {
+                return Err(CoreError::Conflict(
+                    "this organisation already has budget caps, so the starter policy was not \
+                     applied; change the caps on the policies page instead"
+                        .into(),
+                ));
+            }
+            let currency = required(
+                store::tenants::get(&mut tx, tenant).await?,
+                "tenant",
+                tenant,
+            )?
+            .currency;
+            let amount_minor = STARTER_CAP_MAJOR * 10_i64.pow(currency.minor_exponent());
+            let caps: Vec<BudgetCap> = store::employees::list(&mut tx, tenant)
+                .await?
+                .into_iter()
+                .filter(|e| e.status == EmployeeStatus::Active)
+                .map(|e| BudgetCap {
+                    scope: CapScope::Employee(e.id),
+                    amount_minor,
+                    thresholds: STARTER_THRESHOLDS.to_vec(),
+                    action: CapAction::Throttle,
+                })
+                .collect();
+            if caps.is_empty() {
+                return Err(CoreError::invalid(
+                    "employees",
+                    "the starter policy caps each active employee, and there are none yet: \
+                     import your people first",
+                ));
+            }
+            let mut events = Vec::with_capacity(caps.len() + 1);
+            for cap in &caps {
+                store::policy::upsert_cap(&mut tx, tenant, cap).await?;
+                events.push(AuditEvent::new(
+                    tenant,
+                    actor,
+                    "policy.budget_cap_set",
+                    ("budget_cap", cap_subject(cap.scope)),
+                    None,
+                    to_json(cap),
+                ));
+            }
+            events.push(AuditEvent::new(
+                tenant,
+                actor,
+                "policy.starter_policy_applied",
+                ("policy", "starter".to_owned()),
+                None,
+                to_json(&serde_json::json!({
+                    "employee_caps": caps.len(), "amount_minor": amount_minor,
+                    "thresholds": STARTER_THRESHOLDS, "action": CapAction::Throttle,
+                })),
+            ));
+            store::audit::insert_many(&mut tx, tenant, &events).await?;
+            tx.commit().await?;
+            let scopes: Vec<CapScope> = caps.iter().map(|c| c.scope).collect();
+            let effect = self
+                .enforce_policy_change(tenant, PolicyChange::Caps(&scopes))
+                .await?;
+            Ok(StarterPolicy {
+                caps: caps.len(),
+                amount_minor,
+                effect,
+            })
+        }
+
+        /// Whether the organisation has set any policy: a budget cap or a roaming preset.
+        pub async fn has_policy(&self, tenant: TenantId) -> CoreResult<bool> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            Ok(!store::policy::list_caps(&mut tx, tenant).await?.is_empty()
+                || !store::policy::list_roaming_rules(&mut tx, tenant)
+                    .await?
+                    .is_empty())
+        }
+
+        /// Remove a scope's cap: its people fall back to the next broader cap, if any, and the
+        /// lines it slowed or suspended this period that no other cap holds are given back.
         pub async fn delete_budget_cap(
             &self,
             tenant: TenantId,
             actor: &Actor,
             scope: CapScope,
-        ) -> CoreResult<()> {
+        ) -> CoreResult<PolicyEffect> {
             let mut tx = self.tenant_tx(tenant).await?;
             let caps = store::policy::list_caps(&mut tx, tenant).await?;
             let Some(before) = caps.iter().find(|c| c.scope == scope) else {
@@ -405,7 +613,8 @@ pub mod commands {
             );
             record(&mut tx, &event).await?;
             tx.commit().await?;
-            Ok(())
+            self.enforce_policy_change(tenant, PolicyChange::Caps(&[scope]))
+                .await
         }
 
         pub async fn budget_caps(&self, tenant: TenantId) -> CoreResult<Vec<BudgetCap>> {
@@ -481,6 +690,22 @@ pub mod commands {
             }
         }
         out
+    }
+
+    /// A cap as saved: a non-negative amount, thresholds from 1 to 100 %, sorted, each once.
+    fn validated(mut cap: BudgetCap) -> CoreResult<BudgetCap> {
+        if cap.amount_minor < 0 {
+            return Err(CoreError::invalid("amount", "must not be negative"));
+        }
+        if let Some(bad) = cap.thresholds.iter().find(|t| **t == 0 || **t > 100) {
+            return Err(CoreError::invalid(
+                "thresholds",
+                format!("{bad}% is not between 1 and 100"),
+            ));
+        }
+        cap.thresholds.sort_unstable();
+        cap.thresholds.dedup();
+        Ok(cap)
     }
 
     fn cap_subject(scope: CapScope) -> String {

@@ -4,6 +4,7 @@
 //! finance buttons are idempotent, and tenants never see each other's alerts or spend.
 
 use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
+use lineup_core::guardrail::PolicyEffect;
 use lineup_core::ids::TenantId;
 use lineup_core::line::{Line, LineState};
 use lineup_core::money::Bytes;
@@ -897,5 +898,338 @@ both_backends!(
             alert_kinds(&w.lineup, w.tenant).await,
             vec![AlertKind::BudgetThreshold, AlertKind::BudgetThreshold]
         );
+    }
+);
+
+/// The subscription the simulator holds for `line`, read through its API.
+async fn sim_subscription(w: &World, line: &Line) -> serde_json::Value {
+    let base = w.sim.base_url();
+    let token: serde_json::Value = w
+        .http
+        .post(format!(
+            "{base}{}",
+            lineup_core::provider::oneglobal::OneGlobalConfig::TOKEN_PATH
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "lineup-demo"),
+            ("client_secret", "lineup-demo-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    w.http
+        .get(format!(
+            "{base}/enterprise/subscriptions/{}",
+            line.provider_subscription_id.as_deref().unwrap()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A record from a second ago, so it counts in the period a policy saved now acts on.
+fn record_now(line: &Line, key: &str, bytes: i64, country: &str) -> UsageRecord {
+    record(line, key, now() - Duration::seconds(1), bytes, country)
+}
+
+/// Ada's spend this month: 47.12 on Europe 10GB (25.00 + 2.212 GB over at 10.00 per GB).
+async fn spend_47_12(w: &World, line: &Line) {
+    let over = 2_212 * GB / 1_000;
+    let batch = [record_now(line, "ada-47.12", 10 * GB + over, "US")];
+    w.lineup.record_usage(w.tenant, &batch).await.unwrap();
+    let spend = w
+        .lineup
+        .spend(w.tenant, SpendGrouping::Line, &SpendFilter::default())
+        .await
+        .unwrap();
+    let row = spend.iter().find(|r| r.key == Some(line.id.0)).unwrap();
+    assert_eq!(row.total_minor, 4_712);
+}
+
+fn ada_cap(w: &World, amount_minor: i64, action: CapAction) -> BudgetCap {
+    BudgetCap {
+        scope: CapScope::Employee(w.ada.id),
+        amount_minor,
+        thresholds: vec![50, 80],
+        action,
+    }
+}
+
+both_backends!(
+    a_cap_saved_below_the_spend_suspends_at_once_and_raising_it_gives_the_line_back,
+    |store| async move {
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-main").await;
+        // Ada's second line, suspended by an admin: no cap may give it back.
+        let spare = w.active_line(&w.ada, "ada-spare").await;
+        w.lineup
+            .suspend_line(w.tenant, &ADMIN, spare.id, None)
+            .await
+            .unwrap();
+        spend_47_12(&w, &ada).await;
+
+        // The preview says what saving does, and saves nothing.
+        let cap = ada_cap(&w, 4_600, CapAction::Suspend);
+        let preview = w
+            .lineup
+            .preview_budget_cap(w.tenant, cap.clone())
+            .await
+            .unwrap();
+        let expected = PolicyEffect {
+            alerts: 3,
+            suspended: 1,
+            ..PolicyEffect::default()
+        };
+        assert_eq!(
+            preview, expected,
+            "50 %, 80 % and the cap; Ada's active line"
+        );
+        assert!(w.lineup.budget_caps(w.tenant).await.unwrap().is_empty());
+        assert!(alert_kinds(&w.lineup, w.tenant).await.is_empty());
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+
+        // Saved: suspended at once, with no new usage, at the provider too.
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, cap)
+            .await
+            .unwrap();
+        assert_eq!(saved, expected);
+        assert_eq!(state_of(&w, &ada).await, LineState::Suspended);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
+        assert_audited(&w, &ada, "guardrail.line_suspended").await;
+        assert_eq!(alerts_of(&w, AlertKind::BudgetCapReached).await.len(), 1);
+
+        // The next sync brings the same usage: nothing is raised or planned again.
+        let batch = [record_now(&ada, "ada-47.12", GB, "US")];
+        let report = w.lineup.record_usage(w.tenant, &batch).await.unwrap();
+        assert_eq!((report.recorded, report.alerts), (0, 0));
+
+        // Raised to 60.00: 47.12 is under it; the line the cap suspended comes back, the one
+        // the admin suspended does not.
+        let raised = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, ada_cap(&w, 6_000, CapAction::Suspend))
+            .await
+            .unwrap();
+        assert_eq!(
+            raised,
+            PolicyEffect {
+                released: 1,
+                ..PolicyEffect::default()
+            }
+        );
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "active");
+        assert_audited(&w, &ada, "guardrail.line_resumed").await;
+        assert_eq!(state_of(&w, &spare).await, LineState::Suspended);
+
+        // Lowered again the same month: the cap acts again (a new action, a new provider
+        // order), without repeating its alerts.
+        let lowered = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, ada_cap(&w, 4_600, CapAction::Suspend))
+            .await
+            .unwrap();
+        assert_eq!(
+            lowered,
+            PolicyEffect {
+                suspended: 1,
+                ..PolicyEffect::default()
+            }
+        );
+        assert_eq!(state_of(&w, &ada).await, LineState::Suspended);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
+        assert_eq!(alerts_of(&w, AlertKind::BudgetCapReached).await.len(), 1);
+    }
+);
+
+both_backends!(
+    an_alert_cap_alerts_once_and_a_throttling_cap_slows_at_once_until_it_is_removed,
+    |store| async move {
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-alerted").await;
+        spend_47_12(&w, &ada).await;
+
+        // The organisation's 40.00 cap, alert only: 50 % and the cap are already passed.
+        let org = BudgetCap {
+            scope: CapScope::Tenant,
+            amount_minor: 4_000,
+            thresholds: vec![50],
+            action: CapAction::Alert,
+        };
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, org)
+            .await
+            .unwrap();
+        assert_eq!(
+            saved,
+            PolicyEffect {
+                alerts: 2,
+                ..PolicyEffect::default()
+            }
+        );
+        assert_eq!(
+            alert_kinds(&w.lineup, w.tenant).await,
+            vec![AlertKind::BudgetCapReached, AlertKind::BudgetThreshold]
+        );
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+        // A following sync with new usage does not repeat them.
+        let batch = [record_now(&ada, "ada-more", 10 * MB, "US")];
+        let report = w.lineup.record_usage(w.tenant, &batch).await.unwrap();
+        assert_eq!((report.recorded, report.alerts), (1, 0));
+        assert_eq!(alert_kinds(&w.lineup, w.tenant).await.len(), 2);
+
+        // Ada's own 46.00 cap slowing data down: throttled at the provider at once.
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, ada_cap(&w, 4_600, CapAction::Throttle))
+            .await
+            .unwrap();
+        assert_eq!((saved.alerts, saved.throttled), (3, 1));
+        assert_eq!(speed_limit_kbps(&w, &ada).await, 128);
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+
+        // Removing it gives the speed back (the organisation's cap only alerts).
+        let scope = CapScope::Employee(w.ada.id);
+        let preview = w
+            .lineup
+            .preview_budget_cap_removal(w.tenant, scope)
+            .await
+            .unwrap();
+        assert_eq!(preview.released, 1);
+        let removed = w
+            .lineup
+            .delete_budget_cap(w.tenant, &ADMIN, scope)
+            .await
+            .unwrap();
+        assert_eq!(removed, preview);
+        assert_eq!(speed_limit_kbps(&w, &ada).await, serde_json::Value::Null);
+        assert_audited(&w, &ada, "guardrail.line_unthrottled").await;
+    }
+);
+
+both_backends!(
+    a_roaming_preset_saved_acts_on_roaming_already_recorded,
+    |store| async move {
+        let w = World::new(store).await;
+        let ada = w.active_line(&w.ada, "ada-japan").await;
+        let alan = w.active_line(&w.alan, "alan-home").await;
+        let mut settings = w.lineup.tenant(w.tenant).await.unwrap().settings;
+        settings.roaming_violation_action = CapAction::Suspend;
+        w.lineup
+            .update_settings(w.tenant, &ADMIN, settings)
+            .await
+            .unwrap();
+        w.lineup
+            .set_roaming_rule(w.tenant, &ADMIN, "JP", RoamingRule::Allowed)
+            .await
+            .unwrap();
+        let batch = [
+            record_now(&ada, "ada-tokyo", 50 * MB, "JP"),
+            record_now(&alan, "alan-home", 50 * MB, "US"),
+        ];
+        w.lineup.record_usage(w.tenant, &batch).await.unwrap();
+        assert!(alerts_of(&w, AlertKind::RoamingViolation).await.is_empty());
+
+        let preview = w
+            .lineup
+            .preview_roaming_rule(w.tenant, "jp", Some(RoamingRule::Blocked))
+            .await
+            .unwrap();
+        let expected = PolicyEffect {
+            alerts: 1,
+            suspended: 1,
+            ..PolicyEffect::default()
+        };
+        assert_eq!(preview, expected);
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+
+        let saved = w
+            .lineup
+            .set_roaming_rule(w.tenant, &ADMIN, "JP", RoamingRule::Blocked)
+            .await
+            .unwrap();
+        assert_eq!(saved, expected);
+        assert_eq!(state_of(&w, &ada).await, LineState::Suspended);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
+        assert_eq!(state_of(&w, &alan).await, LineState::Active, "never roamed");
+        let violations = alerts_of(&w, AlertKind::RoamingViolation).await;
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].message.contains("JP"), "{violations:?}");
+        // Saved again: the alert and the suspension are not repeated.
+        let again = w
+            .lineup
+            .set_roaming_rule(w.tenant, &ADMIN, "JP", RoamingRule::Blocked)
+            .await
+            .unwrap();
+        assert!(again.is_nothing(), "{again:?}");
+
+        // Allowed after all: the line comes back, at the provider too.
+        let allowed = PolicyEffect {
+            released: 1,
+            ..PolicyEffect::default()
+        };
+        let preview = w
+            .lineup
+            .preview_roaming_rule(w.tenant, "JP", Some(RoamingRule::Allowed))
+            .await
+            .unwrap();
+        assert_eq!(preview, allowed);
+        let saved = w
+            .lineup
+            .set_roaming_rule(w.tenant, &ADMIN, "JP", RoamingRule::Allowed)
+            .await
+            .unwrap();
+        assert_eq!(saved, allowed);
+        assert_eq!(state_of(&w, &ada).await, LineState::Active);
+        assert_eq!(sim_subscription(&w, &ada).await["status"], "active");
+    }
+);
+
+both_backends!(
+    a_slow_provider_never_holds_up_the_save_and_the_cap_still_acts,
+    |store| async move {
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-slow").await;
+        spend_47_12(&w, &ada).await;
+        // Every order now takes 8 s at the provider.
+        let slow = serde_json::json!({"order_delay_ms": {"min": 8_000, "max": 8_000}});
+        w.sim(reqwest::Method::PUT, "/_sim/config", Some(slow))
+            .await;
+
+        let started = std::time::Instant::now();
+        let saved = w
+            .lineup
+            .set_budget_cap(w.tenant, &ADMIN, ada_cap(&w, 4_600, CapAction::Suspend))
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(saved.suspended, 1);
+        assert!(
+            took < lineup_core::policy::POLICY_ACT_WAIT + std::time::Duration::from_secs(2),
+            "the save took {took:?}"
+        );
+        // The suspension goes on in the background and lands when the provider is done.
+        for _ in 0..150 {
+            if state_of(&w, &ada).await == LineState::Suspended {
+                assert_eq!(sim_subscription(&w, &ada).await["status"], "suspended");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the guardrail never suspended the line");
     }
 );

@@ -125,3 +125,72 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    the_starter_policy_caps_each_active_employee_once_and_counts_as_a_policy,
+    |store| async move {
+        let w = World::new(store).await;
+        assert!(!w.lineup.has_policy(w.tenant).await.unwrap());
+        let active = w
+            .lineup
+            .employees(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.status == lineup_core::employee::EmployeeStatus::Active)
+            .count();
+        let starter = w
+            .lineup
+            .apply_starter_policy(w.tenant, &ADMIN)
+            .await
+            .unwrap();
+        assert_eq!((starter.caps, starter.amount_minor), (active, 5_000));
+        assert!(starter.effect.is_nothing(), "nobody has spent anything");
+        let caps = w.lineup.budget_caps(w.tenant).await.unwrap();
+        assert_eq!(caps.len(), active);
+        assert!(caps.iter().all(|c| matches!(c.scope, CapScope::Employee(_))
+            && c.amount_minor == 5_000
+            && c.thresholds == [80]
+            && c.action == CapAction::Throttle));
+        assert!(w.lineup.has_policy(w.tenant).await.unwrap());
+        assert_eq!(
+            w.audit_actions("policy", "starter").await,
+            ["policy.starter_policy_applied"]
+        );
+        let ada_cap = format!("employee:{}", w.ada.id);
+        assert_eq!(
+            w.audit_actions("budget_cap", &ada_cap).await,
+            ["policy.budget_cap_set"]
+        );
+
+        // Again: refused with the reason, nothing new.
+        let again = w.lineup.apply_starter_policy(w.tenant, &ADMIN).await;
+        assert!(
+            matches!(&again, Err(CoreError::Conflict(why)) if why.contains("already has budget caps")),
+            "{again:?}"
+        );
+        assert_eq!(w.lineup.budget_caps(w.tenant).await.unwrap().len(), active);
+        assert_eq!(w.audit_actions("policy", "starter").await.len(), 1);
+
+        // An organisation with nobody in it yet is told to import its people first; a
+        // roaming preset alone is a policy too.
+        let empty = lineup_testkit::world::add_tenant(&w.lineup, "empty-co").await;
+        let refused = w.lineup.apply_starter_policy(empty, &ADMIN).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(CoreError::Invalid {
+                    field: "employees",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert!(!w.lineup.has_policy(empty).await.unwrap());
+        w.lineup
+            .set_roaming_rule(empty, &ADMIN, "FR", RoamingRule::NeedsApproval)
+            .await
+            .unwrap();
+        assert!(w.lineup.has_policy(empty).await.unwrap());
+    }
+);

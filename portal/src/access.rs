@@ -164,6 +164,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/policies/caps/preview", P::ManagePolicies),
     rule(Tenant, "POST", "/policies/caps", P::ManagePolicies),
     rule(Tenant, "POST", "/policies/caps/delete", P::ManagePolicies),
+    rule(Tenant, "POST", "/policies/starter", P::ManagePolicies),
     rule(
         Tenant,
         "POST",

@@ -397,3 +397,105 @@ async fn another_organisations_policies_never_show() {
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     answer.assert_contains("not in this organisation");
 }
+
+both_backends!(
+    a_cap_preview_says_what_saving_does_at_once_and_saving_does_it,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let ada = w.active_line(&w.ada, "ada-spent").await;
+        // 11 GB on Europe 10GB this month: 25.00 + 10.00 over = 35.00.
+        let usage = lineup_testkit::portal::usage_record(
+            &ada,
+            "ada-11gb",
+            std::time::Duration::from_secs(1),
+            11 * lineup_core::money::Bytes::GB,
+            "US",
+        );
+        w.lineup.record_usage(w.tenant, &[usage]).await.unwrap();
+        let browser = finance(&w).await;
+        let cap = [
+            ("scope", "employee"),
+            ("employee_email", "ada@example.com"),
+            ("amount", "30"),
+            ("thresholds", "50"),
+            ("action", "suspend"),
+        ];
+        browser
+            .post("/policies/caps/preview", &cap)
+            .await
+            .assert_ok()
+            .assert_contains("1 live line of 1 employee</strong>")
+            .assert_contains("it raises 2 alerts and suspends 1 line.");
+        let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
+        assert_eq!(
+            line.state,
+            lineup_core::line::LineState::Active,
+            "a preview does nothing"
+        );
+
+        let saved = browser.post("/policies/caps", &cap).await;
+        assert_eq!(saved.redirected_to(), "/policies");
+        let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
+        assert_eq!(line.state, lineup_core::line::LineState::Suspended);
+        browser
+            .get("/policies")
+            .await
+            .assert_contains("it raises 2 alerts and suspends 1 line");
+
+        // Raised above the spend: previewed as giving the line back, and it does.
+        let mut raised = cap;
+        raised[2] = ("amount", "40");
+        browser
+            .post("/policies/caps/preview", &raised)
+            .await
+            .assert_contains("it gives back 1 line.");
+        browser
+            .post("/policies/caps", &raised)
+            .await
+            .redirected_to();
+        let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
+        assert_eq!(line.state, lineup_core::line::LineState::Active);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_starter_policy_is_one_click_while_there_are_no_caps() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let browser = finance(&w).await;
+    browser
+        .get("/policies")
+        .await
+        .assert_contains("Use the starter policy")
+        .assert_contains("a cap of 50.00 USD a month, alerting at 80%");
+    let applied = browser.post("/policies/starter", &[]).await;
+    assert_eq!(applied.redirected_to(), "/policies");
+    let caps = w.lineup.budget_caps(w.tenant).await.unwrap();
+    assert!(!caps.is_empty());
+    assert!(w.lineup.has_policy(w.tenant).await.unwrap());
+    let page = browser.get("/policies").await;
+    page.assert_contains("Starter policy applied");
+    assert!(
+        !page.body.contains("Use the starter policy"),
+        "offered only while there are no caps"
+    );
+
+    // Posted again (a second tab): refused with the reason, nothing new.
+    browser.post("/policies/starter", &[]).await.redirected_to();
+    browser
+        .get("/policies")
+        .await
+        .assert_contains("Not applied: this organisation already has budget caps");
+    assert_eq!(
+        w.lineup.budget_caps(w.tenant).await.unwrap().len(),
+        caps.len()
+    );
+
+    // Viewers cannot apply it.
+    let viewer = w.signed_in(&w.email_for(Role::Viewer)).await;
+    let refused = viewer.post("/policies/starter", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.lineup.budget_caps(w.tenant).await.unwrap().len(),
+        caps.len()
+    );
+}

@@ -1,5 +1,7 @@
-//! Guardrails applied to stored usage: evaluated inside each ingest batch's transaction,
-//! their line actions carried out right after it commits, and undone at period rollover.
+//! Guardrails applied to stored usage: evaluated inside each ingest batch's transaction (and
+//! when a cap or roaming preset is saved, against what is already recorded), their line
+//! actions carried out right after it commits, and undone at period rollover or when a changed
+//! policy no longer calls for them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -18,6 +20,13 @@ use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_o
 use crate::store::usage::{DayTotal, SpendDelta, UsageRow};
 use crate::store::{self, Tx, now};
 use crate::usage::{UsageContext, owner_of, utc_day};
+
+/// The policy a change touched: the caps of these scopes, or the roaming preset of a country.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PolicyChange<'a> {
+    Caps(&'a [CapScope]),
+    Roaming(&'a str),
+}
 
 /// What a rollover sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,8 +75,88 @@ impl Lineup {
             return Ok(Recorded::default());
         }
         let current = billing_period(now.date());
-        check_budgets(tx, tenant, ctx, rows, &current, &mut found).await?;
+        let mut touched: BTreeMap<String, HashSet<CapScope>> = BTreeMap::new();
+        for row in rows {
+            if let Some(owner) = ctx.owner(row.line_id) {
+                touched
+                    .entry(billing_period(utc_day(row.started_at)))
+                    .or_default()
+                    .extend(owner.scopes());
+            }
+        }
+        check_budgets(tx, tenant, ctx, touched, &current, &mut found).await?;
         record_findings(tx, tenant, found).await
+    }
+
+    /// Inside `tx`, where the policy already reads as changed: what the change calls for,
+    /// given the spend (or roaming) recorded so far this period. The caps of `change` are
+    /// checked exactly as ingest checks them (alerts once per threshold, actions on the scope's
+    /// active lines), so the next sync repeats nothing; roaming in the changed country is
+    /// judged as ingest judged it. Alerts and planned actions are written to `tx`; the
+    /// cap-imposed actions no cap calls for any more are returned, to be undone after commit.
+    pub(crate) async fn evaluate_policy_change(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        change: PolicyChange<'_>,
+        now: OffsetDateTime,
+    ) -> CoreResult<(PolicyEffect, Vec<GuardrailAction>)> {
+        let current = billing_period(now.date());
+        let ctx = UsageContext::load(tx, tenant).await?;
+        let mut found = Findings::default();
+        let to_release = match change {
+            PolicyChange::Caps(scopes) => {
+                let touched = BTreeMap::from([(current.clone(), scopes.iter().copied().collect())]);
+                check_budgets(tx, tenant, &ctx, touched, &current, &mut found).await?;
+                cap_actions_to_release(tx, tenant, &ctx, &current).await?
+            }
+            PolicyChange::Roaming(country) => {
+                let from = crate::pricing::period_start(now.date())
+                    .midnight()
+                    .assume_utc();
+                let this_period = store::usage::roaming_records_between(
+                    tx,
+                    tenant,
+                    from,
+                    now + Duration::days(1),
+                )
+                .await?;
+                let in_country: Vec<UsageRow> = this_period
+                    .iter()
+                    .filter(|r| {
+                        r.country
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(country))
+                    })
+                    .cloned()
+                    .collect();
+                roaming_violations(tx, tenant, &ctx, &in_country, &current, &mut found).await?;
+                roaming_actions_to_release(tx, tenant, &ctx, &current, &this_period).await?
+            }
+        };
+        let recorded = record_findings(tx, tenant, found).await?;
+        let effect = PolicyEffect {
+            alerts: recorded.alerts,
+            throttled: recorded.throttled,
+            suspended: recorded.suspended,
+            released: to_release.len(),
+        };
+        Ok((effect, to_release))
+    }
+
+    /// Carry out what a policy change decided, after its transaction committed: give back the
+    /// lines in `release`, then apply the planned actions (each idempotent at the provider).
+    pub(crate) async fn act_on_policy_change(
+        &self,
+        tenant: TenantId,
+        release: Vec<GuardrailAction>,
+    ) -> CoreResult<()> {
+        for action in release {
+            self.revert_guardrail_action(tenant, &action, "policy_changed")
+                .await?;
+        }
+        self.apply_guardrail_actions(tenant).await?;
+        Ok(())
     }
 
     /// Where each budget that counts `person`'s spend stands in `period` (their own cap, their
@@ -332,45 +421,14 @@ impl Lineup {
     ) -> CoreResult<usize> {
         let mut tx = self.tenant_tx(tenant).await?;
         let ctx = UsageContext::load(&mut tx, tenant).await?;
-        let applied =
-            store::guardrails::actions_in_state(&mut tx, tenant, ActionState::Applied, None)
-                .await?;
-        let mut candidates = Vec::new();
-        for action in applied.into_iter().filter(|a| a.period == period) {
-            let Some(alert_id) = action.alert_id else {
-                continue;
-            };
-            let Some(alert) = store::alerts::get(&mut tx, tenant, alert_id).await? else {
-                continue;
-            };
-            if alert.kind == AlertKind::BudgetCapReached {
-                candidates.push(action);
-            }
-        }
-        if candidates.is_empty() {
-            return Ok(0);
-        }
-        let scopes: HashSet<CapScope> = candidates
-            .iter()
-            .filter_map(|action| ctx.owner(action.line_id))
-            .flat_map(|owner| owner.scopes())
-            .collect();
-        let budgets = Budgets::load(&mut tx, tenant, period, &scopes).await?;
+        let to_release = cap_actions_to_release(&mut tx, tenant, &ctx, period).await?;
         drop(tx);
         let mut lifted = 0;
-        for action in candidates {
-            let Some(owner) = ctx.owner(action.line_id) else {
-                continue;
-            };
-            let still_over = budgets.checks().into_iter().any(|(cap, check)| {
-                line_action_for(cap.action).is_some() && check.cap_reached && owner.is_in(cap.scope)
-            });
-            if !still_over {
-                lifted += usize::from(
-                    self.revert_guardrail_action(tenant, &action, "cap_raised")
-                        .await?,
-                );
-            }
+        for action in to_release {
+            lifted += usize::from(
+                self.revert_guardrail_action(tenant, &action, "cap_raised")
+                    .await?,
+            );
         }
         Ok(lifted)
     }
@@ -474,6 +532,8 @@ impl Findings {
 pub(crate) struct Recorded {
     pub alerts: usize,
     pub actions: usize,
+    pub throttled: usize,
+    pub suspended: usize,
 }
 
 /// Stores the findings: new alerts (audited), and actions not yet planned this period.
@@ -506,17 +566,25 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
     }
     let mut recorded = Recorded {
         alerts: new.len(),
-        actions: 0,
+        ..Recorded::default()
     };
     if found.actions.is_empty() {
         return Ok(recorded);
     }
+    // An action given back this period (its cap raised or removed, its country allowed) is
+    // taken again when its cap is reached again; any other stays one per line and period.
     let mut planned: HashSet<(LineId, String, &'static str)> = HashSet::new();
+    let mut reverted: HashSet<(LineId, String, &'static str)> = HashSet::new();
     let periods: BTreeSet<&String> = found.actions.iter().map(|a| &a.period).collect();
     for period in periods {
-        for (line, kind) in store::guardrails::planned_in_period(tx, tenant, period).await? {
+        for (line, kind, state) in store::guardrails::planned_in_period(tx, tenant, period).await? {
             if let Some(kind) = GuardrailActionKind::parse(&kind) {
-                planned.insert((line, period.clone(), kind.as_str()));
+                let key = (line, period.clone(), kind.as_str());
+                if ActionState::parse(&state) == Some(ActionState::Reverted) {
+                    reverted.insert(key);
+                } else {
+                    planned.insert(key);
+                }
             }
         }
     }
@@ -539,6 +607,16 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
         .into_iter()
         .collect();
     for action in to_plan {
+        if reverted.contains(&(action.line, action.period.clone(), action.kind.as_str())) {
+            store::guardrails::delete_reverted(
+                tx,
+                tenant,
+                action.line,
+                &action.period,
+                action.kind,
+            )
+            .await?;
+        }
         let planned = GuardrailAction {
             id: GuardrailActionId::new(),
             tenant_id: tenant,
@@ -552,6 +630,10 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
         };
         if store::guardrails::insert_action_if_new(tx, tenant, &planned).await? {
             recorded.actions += 1;
+            match planned.kind {
+                GuardrailActionKind::Throttle => recorded.throttled += 1,
+                GuardrailActionKind::Suspend => recorded.suspended += 1,
+            }
         }
     }
     Ok(recorded)
@@ -623,23 +705,118 @@ impl Budgets {
     }
 }
 
+/// The lines a budget cap slowed or suspended in `period` whose every capped scope is now
+/// under its cap (or has no cap any more): what a raise or a removed cap gives back. Lines an
+/// admin suspended have no guardrail action and are never among them.
+async fn cap_actions_to_release(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ctx: &UsageContext,
+    period: &str,
+) -> CoreResult<Vec<GuardrailAction>> {
+    let applied =
+        store::guardrails::actions_in_state(tx, tenant, ActionState::Applied, None).await?;
+    let mut candidates = Vec::new();
+    for action in applied.into_iter().filter(|a| a.period == period) {
+        let Some(alert_id) = action.alert_id else {
+            continue;
+        };
+        let Some(alert) = store::alerts::get(tx, tenant, alert_id).await? else {
+            continue;
+        };
+        if alert.kind == AlertKind::BudgetCapReached {
+            candidates.push(action);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let scopes: HashSet<CapScope> = candidates
+        .iter()
+        .filter_map(|action| ctx.owner(action.line_id))
+        .flat_map(|owner| owner.scopes())
+        .collect();
+    let budgets = Budgets::load(tx, tenant, period, &scopes).await?;
+    candidates.retain(|action| {
+        let Some(owner) = ctx.owner(action.line_id) else {
+            return false;
+        };
+        !budgets.checks().into_iter().any(|(cap, check)| {
+            line_action_for(cap.action).is_some() && check.cap_reached && owner.is_in(cap.scope)
+        })
+    });
+    Ok(candidates)
+}
+
+/// The lines slowed or suspended in `period` for roaming against policy whose every roaming
+/// record of the period (`records`) is now within policy, and that no reached cap holds: what
+/// allowing a country (or granting the trip) gives back.
+async fn roaming_actions_to_release(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ctx: &UsageContext,
+    period: &str,
+    records: &[UsageRow],
+) -> CoreResult<Vec<GuardrailAction>> {
+    let applied =
+        store::guardrails::actions_in_state(tx, tenant, ActionState::Applied, None).await?;
+    let mut candidates = Vec::new();
+    for action in applied.into_iter().filter(|a| a.period == period) {
+        let Some(alert_id) = action.alert_id else {
+            continue;
+        };
+        if let Some(alert) = store::alerts::get(tx, tenant, alert_id).await?
+            && alert.kind == AlertKind::RoamingViolation
+        {
+            candidates.push(action);
+        }
+    }
+    let Some(first_day) = records.iter().map(|r| utc_day(r.started_at)).min() else {
+        return Ok(candidates);
+    };
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let rules: HashMap<String, RoamingRule> = store::policy::list_roaming_rules(tx, tenant)
+        .await?
+        .into_iter()
+        .collect();
+    let grants = store::policy::grants_covering_since(tx, tenant, first_day).await?;
+    let still_outside: HashSet<LineId> = records
+        .iter()
+        .filter(|r| r.roaming)
+        .filter_map(|r| {
+            let country = r.country.as_deref()?.to_ascii_uppercase();
+            let granted = grant_covers(&grants, r.line_id, &country, utc_day(r.started_at));
+            let verdict = roaming_verdict(rules.get(&country).copied(), granted);
+            matches!(verdict, RoamingVerdict::Violation { .. }).then_some(r.line_id)
+        })
+        .collect();
+    candidates.retain(|a| !still_outside.contains(&a.line_id));
+    let scopes: HashSet<CapScope> = candidates
+        .iter()
+        .filter_map(|action| ctx.owner(action.line_id))
+        .flat_map(|owner| owner.scopes())
+        .collect();
+    let budgets = Budgets::load(tx, tenant, period, &scopes).await?;
+    candidates.retain(|action| {
+        ctx.owner(action.line_id).is_some_and(|owner| {
+            !budgets.checks().into_iter().any(|(cap, check)| {
+                line_action_for(cap.action).is_some() && check.cap_reached && owner.is_in(cap.scope)
+            })
+        })
+    });
+    Ok(candidates)
+}
+
 async fn check_budgets(
     tx: &mut Tx,
     tenant: TenantId,
     ctx: &UsageContext,
-    rows: &[UsageRow],
+    touched: BTreeMap<String, HashSet<CapScope>>,
     current: &str,
     found: &mut Findings,
 ) -> CoreResult<()> {
-    let mut touched: BTreeMap<String, HashSet<CapScope>> = BTreeMap::new();
-    for row in rows {
-        if let Some(owner) = ctx.owner(row.line_id) {
-            touched
-                .entry(billing_period(utc_day(row.started_at)))
-                .or_default()
-                .extend(owner.scopes());
-        }
-    }
     let mut names = ScopeNames::default();
     for (period, scopes) in touched {
         let budgets = Budgets::load(tx, tenant, &period, &scopes).await?;
@@ -794,12 +971,34 @@ async fn check_roaming(
     current: &str,
     found: &mut Findings,
 ) -> CoreResult<()> {
+    match roaming_violations(tx, tenant, ctx, rows, current, found).await? {
+        Some((allowed_new, first_day)) => {
+            check_new_countries(tx, tenant, ctx, allowed_new, first_day, found).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Roaming records within policy, per (line, country), with the period they count in.
+type AllowedRoaming = BTreeMap<(LineId, String), (i64, String)>;
+
+/// Alerts (and, by the tenant's setting, actions) for roaming outside the presets with no
+/// grant; returns the roaming that was allowed, and the first day seen, for the new-country
+/// check. `None` when the rows hold no roaming.
+async fn roaming_violations(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ctx: &UsageContext,
+    rows: &[UsageRow],
+    current: &str,
+    found: &mut Findings,
+) -> CoreResult<Option<(AllowedRoaming, time::Date)>> {
     let roaming: Vec<&UsageRow> = rows
         .iter()
         .filter(|r| r.roaming && r.country.is_some())
         .collect();
     let Some(first_day) = roaming.iter().map(|r| utc_day(r.started_at)).min() else {
-        return Ok(());
+        return Ok(None);
     };
     let rules: HashMap<String, RoamingRule> = store::policy::list_roaming_rules(tx, tenant)
         .await?
@@ -808,7 +1007,7 @@ async fn check_roaming(
     let grants = store::policy::grants_covering_since(tx, tenant, first_day).await?;
     let action = line_action_for(ctx.tenant.settings.roaming_violation_action);
     // Per (line, country): how many records this batch added, for the new-country check.
-    let mut allowed_new: BTreeMap<(LineId, String), (i64, String)> = BTreeMap::new();
+    let mut allowed_new: AllowedRoaming = BTreeMap::new();
     for row in roaming {
         let (Some(country), Some(line)) = (row.country.as_deref(), ctx.lines.get(&row.line_id))
         else {
@@ -855,7 +1054,7 @@ async fn check_roaming(
             }
         }
     }
-    check_new_countries(tx, tenant, ctx, allowed_new, first_day, found).await
+    Ok(Some((allowed_new, first_day)))
 }
 
 /// Roaming that policy allows, but in a country the line has not roamed in for
@@ -864,7 +1063,7 @@ async fn check_new_countries(
     tx: &mut Tx,
     tenant: TenantId,
     ctx: &UsageContext,
-    added: BTreeMap<(LineId, String), (i64, String)>,
+    added: AllowedRoaming,
     first_day: time::Date,
     found: &mut Findings,
 ) -> CoreResult<()> {

@@ -72,21 +72,49 @@ pub async fn insert_action_if_new(
     Ok(inserted == 1)
 }
 
-/// Which (line, action) pairs already have an action in `period`.
+/// Which (line, action) pairs already have an action in `period`, with its state.
 pub async fn planned_in_period(
     tx: &mut Tx,
     tenant: TenantId,
     period: &str,
-) -> StoreResult<Vec<(LineId, String)>> {
+) -> StoreResult<Vec<(LineId, String, String)>> {
     Ok(on_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT line_id, action FROM guardrail_actions WHERE tenant_id = $1 AND period = $2",
+            "SELECT line_id, action, state FROM guardrail_actions
+             WHERE tenant_id = $1 AND period = $2",
         )
         .bind(tenant)
         .bind(period)
         .fetch_all(conn)
         .await?
     }))
+}
+
+/// Forgets a line's reverted action of `kind` in `period`, so the guardrail can act on the
+/// line again (with a new action, hence a new idempotency key) when its cap is reached again.
+/// The audit log keeps what the old one did.
+pub async fn delete_reverted(
+    tx: &mut Tx,
+    tenant: TenantId,
+    line: LineId,
+    period: &str,
+    kind: GuardrailActionKind,
+) -> StoreResult<bool> {
+    let deleted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM guardrail_actions
+             WHERE tenant_id = $1 AND line_id = $2 AND period = $3 AND action = $4
+               AND state = 'reverted'",
+        )
+        .bind(tenant)
+        .bind(line)
+        .bind(period)
+        .bind(kind.as_str())
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(deleted == 1)
 }
 
 /// Actions in `state`, optionally only those of periods before `before_period`.

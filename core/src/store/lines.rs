@@ -92,6 +92,25 @@ pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, line: &Line) -> StoreR
     Ok(inserted == 1)
 }
 
+/// Dates a line's issue back to `at`: the demo seed's history of lines issued months ago.
+pub async fn backdate(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: LineId,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE lines SET created_at = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .bind(at)
+            .execute(conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
 pub async fn get(tx: &mut Tx, tenant: TenantId, id: LineId) -> StoreResult<Option<Line>> {
     let sql = format!("SELECT {COLUMNS} FROM lines WHERE tenant_id = $1 AND id = $2");
     let row: Option<LineRow> = on_tx!(tx, |conn| {

@@ -9,9 +9,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
+use lineup_core::guardrail::PolicyEffect;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId};
 use lineup_core::policy::{
-    BudgetCap, CapAction, CapScope, DEFAULT_THRESHOLDS, Reach, RoamingRule, country_code,
+    BudgetCap, CapAction, CapScope, DEFAULT_THRESHOLDS, Reach, RoamingRule, STARTER_CAP_MAJOR,
+    STARTER_THRESHOLDS, country_code,
 };
 use serde::Deserialize;
 
@@ -28,6 +30,7 @@ pub fn routes() -> Router<Portal> {
         .route("/policies/caps/preview", post(preview_cap))
         .route("/policies/caps", post(save_cap))
         .route("/policies/caps/delete", post(delete_cap))
+        .route("/policies/starter", post(apply_starter))
         .route("/policies/roaming/preview", post(preview_roaming))
         .route("/policies/roaming", post(save_roaming))
         .route("/policies/roaming/delete", post(delete_roaming))
@@ -45,6 +48,37 @@ fn rule_label(rule: RoamingRule) -> &'static str {
         RoamingRule::Allowed => "allowed",
         RoamingRule::NeedsApproval => "needs approval",
         RoamingRule::Blocked => "blocked",
+    }
+}
+
+/// What a change does at once, e.g. "raises 3 alerts and suspends 1 line"; `None` when nothing.
+fn effect_text(effect: &PolicyEffect) -> Option<String> {
+    let count = |n: usize, one: &str, many: &str| match n {
+        0 => None,
+        1 => Some(format!("{one} 1 {}", many.trim_end_matches('s'))),
+        n => Some(format!("{one} {n} {many}")),
+    };
+    let parts: Vec<String> = [
+        count(effect.alerts, "raises", "alerts"),
+        count(effect.throttled, "slows down", "lines"),
+        count(effect.suspended, "suspends", "lines"),
+        count(effect.released, "gives back", "lines"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match parts.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        [rest @ .., last] => Some(format!("{} and {last}", rest.join(", "))),
+    }
+}
+
+/// The flash after a save: what was saved and what it did at once.
+fn saved_notice(what: &str, effect: &PolicyEffect) -> String {
+    match effect_text(effect) {
+        Some(done) => format!("{what}; given this month's usage so far it {done}"),
+        None => what.to_owned(),
     }
 }
 
@@ -107,6 +141,8 @@ struct PoliciesPage {
     caps: Vec<CapRow>,
     roaming: Vec<RoamingRow>,
     can_manage: bool,
+    /// The starter policy in a sentence, offered while there are no caps.
+    starter: String,
     scopes: Vec<Choice>,
     actions: Vec<Choice>,
     rules: Vec<Choice>,
@@ -340,6 +376,7 @@ async fn render(
         caps,
         roaming,
         can_manage: allows(page.signed.session.role, Permission::ManagePolicies),
+        starter: starter_text(page),
         scopes,
         actions: CAP_ACTIONS
             .iter()
@@ -396,6 +433,8 @@ struct PreviewPage {
     /// What the change does, in a sentence.
     change: String,
     reach: Reach,
+    /// What saving does at once given this period's recorded spend and roaming.
+    effect: String,
     /// Where the confirm form posts, and its fields.
     action: &'static str,
     fields: Vec<(&'static str, String)>,
@@ -418,7 +457,12 @@ async fn preview_cap(
     let reach = portal.lineup.cap_reach(tenant, scope).await?;
     let who = names.label(scope);
     let template = if deleting {
+        let effect = portal
+            .lineup
+            .preview_budget_cap_removal(tenant, scope)
+            .await?;
         PreviewPage {
+            effect: effect_sentence(&effect),
             chrome: page.chrome(),
             heading: "Remove this cap?".into(),
             change: format!(
@@ -435,7 +479,12 @@ async fn preview_cap(
             Ok(cap) => cap,
             Err(e) => return cap_invalid(&portal, &page, form, e).await,
         };
+        let effect = match portal.lineup.preview_budget_cap(tenant, cap.clone()).await {
+            Ok(effect) => effect,
+            Err(e) => return cap_invalid(&portal, &page, form, e.into()).await,
+        };
         PreviewPage {
+            effect: effect_sentence(&effect),
             chrome: page.chrome(),
             heading: "Save this cap?".into(),
             change: format!(
@@ -485,9 +534,9 @@ async fn save_cap(
         .set_budget_cap(page.tenant_id(), &page.actor(), cap)
         .await
     {
-        Ok(()) => Ok(redirect_with_notice(
+        Ok(effect) => Ok(redirect_with_notice(
             "/policies",
-            &format!("Cap saved for {who}"),
+            &saved_notice(&format!("Cap saved for {who}"), &effect),
         )),
         Err(e) => cap_invalid(&portal, &page, form, e.into()).await,
     }
@@ -503,13 +552,13 @@ async fn delete_cap(
         Ok(scope) => scope,
         Err(e) => return cap_invalid(&portal, &page, form, e).await,
     };
-    portal
+    let effect = portal
         .lineup
         .delete_budget_cap(page.tenant_id(), &page.actor(), scope)
         .await?;
     Ok(redirect_with_notice(
         "/policies",
-        &format!("Cap removed for {}", names.label(scope)),
+        &saved_notice(&format!("Cap removed for {}", names.label(scope)), &effect),
     ))
 }
 
@@ -538,8 +587,14 @@ async fn preview_roaming(
         Err(e) => return roaming_invalid(&portal, &page, form, e).await,
     };
     let reach = portal.lineup.roaming_reach(page.tenant_id()).await?;
+    let effect = portal
+        .lineup
+        .preview_roaming_rule(page.tenant_id(), &country, (!deleting).then_some(rule))
+        .await?;
+    let effect = effect_sentence(&effect);
     let template = if deleting {
         PreviewPage {
+            effect,
             chrome: page.chrome(),
             heading: format!("Remove the preset for {country}?"),
             change: format!(
@@ -553,6 +608,7 @@ async fn preview_roaming(
         }
     } else {
         PreviewPage {
+            effect,
             chrome: page.chrome(),
             heading: format!("Roaming in {country}: {}?", rule_label(rule)),
             change: format!(
@@ -582,13 +638,16 @@ async fn save_roaming(
         Ok(parsed) => parsed,
         Err(e) => return roaming_invalid(&portal, &page, form, e).await,
     };
-    portal
+    let effect = portal
         .lineup
         .set_roaming_rule(page.tenant_id(), &page.actor(), &country, rule)
         .await?;
     Ok(redirect_with_notice(
         "/policies",
-        &format!("Roaming in {country}: {}", rule_label(rule)),
+        &saved_notice(
+            &format!("Roaming in {country}: {}", rule_label(rule)),
+            &effect,
+        ),
     ))
 }
 
@@ -601,12 +660,50 @@ async fn delete_roaming(
         Ok(country) => country,
         Err(e) => return roaming_invalid(&portal, &page, form, e.into()).await,
     };
-    portal
+    let effect = portal
         .lineup
         .delete_roaming_rule(page.tenant_id(), &page.actor(), &country)
         .await?;
     Ok(redirect_with_notice(
         "/policies",
-        &format!("Roaming preset for {country} removed"),
+        &saved_notice(&format!("Roaming preset for {country} removed"), &effect),
     ))
+}
+
+/// The preview's line on what saving does at once.
+fn effect_sentence(effect: &PolicyEffect) -> String {
+    match effect_text(effect) {
+        Some(done) => format!("Saved now, given this month's usage so far, it {done}."),
+        None => "Given this month's usage so far, saving it changes no line at once.".to_owned(),
+    }
+}
+
+fn starter_text(page: &Page) -> String {
+    let amount = page
+        .tenant
+        .currency
+        .format_amount(STARTER_CAP_MAJOR * 10_i64.pow(page.tenant.currency.minor_exponent()));
+    format!(
+        "Every active employee gets a cap of {amount} {} a month, alerting at {} and slowing \
+         data down at the cap; roaming keeps needing approval in every country.",
+        page.tenant.currency,
+        thresholds_text(&STARTER_THRESHOLDS)
+    )
+}
+
+async fn apply_starter(State(portal): State<Portal>, page: Page) -> Result<Response, PortalError> {
+    let notice = match portal
+        .lineup
+        .apply_starter_policy(page.tenant_id(), &page.actor())
+        .await
+    {
+        Ok(starter) => saved_notice(
+            &format!("Starter policy applied: {} employee caps", starter.caps),
+            &starter.effect,
+        ),
+        Err(lineup_core::CoreError::Conflict(why)) => format!("Not applied: {why}"),
+        Err(lineup_core::CoreError::Invalid { reason, .. }) => format!("Not applied: {reason}"),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(redirect_with_notice("/policies", &notice))
 }
