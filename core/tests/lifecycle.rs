@@ -303,7 +303,12 @@ both_backends!(
         assert_eq!(ended.state, LineState::Terminated);
 
         let sub = line.provider_subscription_id.clone().unwrap();
-        let remote = w.lineup.provider().get_subscription(&sub).await.unwrap();
+        let remote = w
+            .lineup
+            .shared_provider()
+            .get_subscription(&sub)
+            .await
+            .unwrap();
         assert_eq!(remote.state, SubscriptionState::Terminated);
         assert_eq!(
             w.audit_actions("line", &line.id.to_string()).await,
@@ -493,7 +498,7 @@ both_backends!(
             people.push(add_employee(&w.lineup, w.tenant, &format!("person{i}"), None).await);
         }
         // Prime the token before faults start, then turn on 30 % errors and 10 % dropped connections.
-        w.lineup.provider().list_plans().await.unwrap();
+        w.lineup.shared_provider().list_plans().await.unwrap();
         w.sim(
             reqwest::Method::PUT,
             "/_sim/config",
