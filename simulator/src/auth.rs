@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::accounts::Caller;
 use crate::config::AuthMode;
 use crate::error::{ApiError, ErrorType};
 use crate::ratelimit::RateDecision;
@@ -22,10 +23,6 @@ pub struct IssuedToken {
     pub client_id: String,
     pub expires_at: OffsetDateTime,
 }
-
-/// The authenticated client, available to handlers behind [`authenticate`].
-#[derive(Clone)]
-pub struct ClientId(pub String);
 
 pub async fn issue_token(
     State(sim): State<Sim>,
@@ -44,11 +41,10 @@ pub async fn issue_token(
             form.get("client_secret").cloned().unwrap_or_default(),
         )
     });
-    let expected = sim.credentials();
-    if client_id != expected.client_id || client_secret != expected.client_secret {
+    let mut state = sim.lock();
+    if !sim.client_is_valid(&state, &client_id, &client_secret) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    let mut state = sim.lock();
     let ttl = state.config.token_ttl_s;
     let token = format!("simtok_{}", uuid::Uuid::new_v4().simple());
     let expires_at = state.now() + Duration::seconds(ttl as i64);
@@ -81,7 +77,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
-/// Bearer check (by simulated time) and the per-client, per-route rate limit.
+/// Bearer check (by simulated time), the caller's account, and the per-client, per-route rate
+/// limit. Without OAuth2 every caller acts for the fixture account.
 pub async fn authenticate(State(sim): State<Sim>, mut request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or_else(
         || request.uri().path().to_string(),
@@ -96,18 +93,27 @@ pub async fn authenticate(State(sim): State<Sim>, mut request: Request, next: Ne
         .map(str::to_string);
     let decision = {
         let mut state = sim.lock();
-        let client = match state.config.auth_mode {
-            AuthMode::None => Some("anonymous".to_string()),
+        let caller = match state.config.auth_mode {
+            AuthMode::None => Some(Caller {
+                client_id: "anonymous".to_string(),
+                account_id: state.fixture_account_id.clone(),
+            }),
             AuthMode::Oauth2 => bearer.and_then(|token| {
                 let now = state.now();
-                state
+                let client_id = state
                     .tokens
                     .get(&token)
-                    .filter(|issued| issued.expires_at > now)
-                    .map(|issued| issued.client_id.clone())
+                    .filter(|issued| issued.expires_at > now)?
+                    .client_id
+                    .clone();
+                let account_id = sim.account_of_client(&state, &client_id)?;
+                Some(Caller {
+                    client_id,
+                    account_id,
+                })
             }),
         };
-        let Some(client) = client else {
+        let Some(caller) = caller else {
             drop(state);
             let mut response = ApiError::new(
                 ErrorType::Unauthorised,
@@ -121,8 +127,10 @@ pub async fn authenticate(State(sim): State<Sim>, mut request: Request, next: Ne
             return response;
         };
         let per_minute = state.config.rate_limit_per_min;
-        let decision = state.rate_limiter.check(&client, &route, per_minute);
-        request.extensions_mut().insert(ClientId(client));
+        let decision = state
+            .rate_limiter
+            .check(&caller.client_id, &route, per_minute);
+        request.extensions_mut().insert(caller);
         decision
     };
     let mut response = if decision.allowed {

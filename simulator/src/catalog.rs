@@ -1,9 +1,10 @@
 //! Read-only resources: accounts, subscribers, order templates and product offerings.
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use axum::{Extension, Json};
 use serde_json::Value;
 
+use crate::accounts::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::hal::{QueryMap, page};
 use crate::model::Offering;
@@ -11,18 +12,25 @@ use crate::state::Sim;
 
 pub async fn list_accounts(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let items = sim
         .lock()
         .accounts
         .values()
+        .filter(|account| account.id == caller.account_id)
         .map(|account| (account.id.clone(), account.to_json()))
         .collect();
     page("/enterprise/accounts", &query, "accounts", items)
 }
 
-pub async fn get_account(State(sim): State<Sim>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_account(
+    State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.owns(&id, "account", &id)?;
     let state = sim.lock();
     let account = state
         .accounts
@@ -33,12 +41,14 @@ pub async fn get_account(State(sim): State<Sim>, Path(id): Path<String>) -> ApiR
 
 pub async fn list_subscribers(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let items = sim
         .lock()
         .subscribers
         .values()
+        .filter(|s| s.account_id == caller.account_id)
         .filter(|s| query.get("account_id").is_none_or(|id| &s.account_id == id))
         .filter(|s| {
             query
@@ -57,6 +67,7 @@ pub async fn list_subscribers(
 
 pub async fn get_subscriber(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let state = sim.lock();
@@ -64,17 +75,20 @@ pub async fn get_subscriber(
         .subscribers
         .get(&id)
         .ok_or_else(|| ApiError::not_found("subscriber", &id))?;
+    caller.owns(&subscriber.account_id, "subscriber", &id)?;
     Ok(Json(subscriber.to_json()))
 }
 
 pub async fn list_templates(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let items = sim
         .lock()
         .templates
         .values()
+        .filter(|template| template.account_id == caller.account_id)
         .map(|template| (template.id.clone(), template.to_json()))
         .collect();
     page(
@@ -87,6 +101,7 @@ pub async fn list_templates(
 
 pub async fn get_template(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let state = sim.lock();
@@ -94,17 +109,20 @@ pub async fn get_template(
         .templates
         .get(&id)
         .ok_or_else(|| ApiError::not_found("order template", &id))?;
+    caller.owns(&template.account_id, "order template", &id)?;
     Ok(Json(template.to_json()))
 }
 
 pub async fn list_offerings(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let items = sim
         .lock()
         .offerings
         .values()
+        .filter(|offering| offering.account_id == caller.account_id)
         .filter(|offering| offering_matches(offering, &query))
         .map(|offering| (offering.id.clone(), offering.to_json()))
         .collect();
@@ -118,6 +136,7 @@ pub async fn list_offerings(
 
 pub async fn get_offering(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let state = sim.lock();
@@ -125,6 +144,7 @@ pub async fn get_offering(
         .offerings
         .get(&id)
         .ok_or_else(|| ApiError::not_found("product offering", &id))?;
+    caller.owns(&offering.account_id, "product offering", &id)?;
     Ok(Json(offering.to_json()))
 }
 

@@ -73,11 +73,27 @@ pub enum AuthMode {
     None,
 }
 
-/// OAuth2 client credentials accepted by the token endpoint.
+/// The default OAuth2 client, bound to the fixture account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     pub client_id: String,
     pub client_secret: String,
+}
+
+/// The ready-made trial account seeded at start-up, for connecting a newly signed-up
+/// organisation to the demo by typing its credentials.
+pub const TRIAL_CLIENT_ID: &str = "lineup-trial";
+pub const TRIAL_CLIENT_SECRET: &str = "lineup-trial-secret";
+pub const TRIAL_ACCOUNT_ID: &str = "acc_trial";
+
+impl Credentials {
+    /// The trial account's client (bound to [`TRIAL_ACCOUNT_ID`]).
+    pub fn trial() -> Self {
+        Self {
+            client_id: TRIAL_CLIENT_ID.into(),
+            client_secret: TRIAL_CLIENT_SECRET.into(),
+        }
+    }
 }
 
 impl Default for Credentials {

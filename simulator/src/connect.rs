@@ -1,10 +1,11 @@
 //! Connect-compatible per-SIM notification registrations and payloads.
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use crate::accounts::Caller;
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::state::{Sim, State as SimState};
 use crate::webhooks::DeliveryTarget;
@@ -63,16 +64,34 @@ impl SimState {
     }
 }
 
-fn parse_target(state: &SimState, iccid: &str, kind: &str) -> ApiResult<ConnectEvent> {
-    if !state.profiles.contains_key(iccid) {
-        return Err(ApiError::not_found("sim", iccid));
+/// 404 unless the SIM belongs to a subscription of the caller's account.
+fn check_sim(state: &SimState, caller: &Caller, iccid: &str) -> ApiResult<()> {
+    let owned = state
+        .profiles
+        .get(iccid)
+        .and_then(|profile| state.subscriptions.get(&profile.subscription_id))
+        .is_some_and(|subscription| subscription.account_id == caller.account_id);
+    if owned {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("sim", iccid))
     }
+}
+
+fn parse_target(
+    state: &SimState,
+    caller: &Caller,
+    iccid: &str,
+    kind: &str,
+) -> ApiResult<ConnectEvent> {
+    check_sim(state, caller, iccid)?;
     ConnectEvent::parse(kind)
         .ok_or_else(|| ApiError::bad_request(format!("unknown notification type {kind}")))
 }
 
 pub async fn register_notification(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path((iccid, kind)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -89,7 +108,7 @@ pub async fn register_notification(
         .ok_or_else(|| ApiError::bad_request("webhook_url must be an http(s) URL"))?
         .to_string();
     let mut state = sim.lock();
-    let event = parse_target(&state, &iccid, &kind)?;
+    let event = parse_target(&state, &caller, &iccid, &kind)?;
     state
         .connect_hooks
         .insert((iccid.clone(), event.as_str().to_string()), url.clone());
@@ -100,10 +119,11 @@ pub async fn register_notification(
 
 pub async fn unregister_notification(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path((iccid, kind)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let mut state = sim.lock();
-    let event = parse_target(&state, &iccid, &kind)?;
+    let event = parse_target(&state, &caller, &iccid, &kind)?;
     state
         .connect_hooks
         .remove(&(iccid.clone(), event.as_str().to_string()))
@@ -118,12 +138,11 @@ pub async fn unregister_notification(
 
 pub async fn list_preferences(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(iccid): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let state = sim.lock();
-    if !state.profiles.contains_key(&iccid) {
-        return Err(ApiError::not_found("sim", &iccid));
-    }
+    check_sim(&state, &caller, &iccid)?;
     let notifications: Vec<Value> = state
         .connect_hooks
         .iter()

@@ -1,15 +1,17 @@
-//! The `/_sim` control plane: config, faults, clock, usage, profile events, orders, webhooks, fixtures.
+//! The `/_sim` control plane: config, faults, clock, usage, profile events, orders, webhooks,
+//! fixtures, accounts.
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::accounts;
 use crate::config::SimConfig;
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::faults::FaultSpec;
@@ -40,6 +42,7 @@ pub fn routes() -> Router<Sim> {
         .route("/webhooks/deliveries/{id}/redeliver", post(redeliver))
         .route("/reset", post(reset))
         .route("/fixtures", get(get_fixtures).post(add_fixtures))
+        .route("/accounts", post(accounts::create_account))
         .route("/stats", get(stats))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route("/qr/{file}", get(qr_png))
@@ -220,8 +223,12 @@ async fn reset(State(sim): State<Sim>) -> Json<Value> {
     Json(json!({"account_id": state.fixture_account_id}))
 }
 
-async fn get_fixtures(State(sim): State<Sim>) -> Json<Value> {
-    Json(sim.lock().fixtures_json())
+async fn get_fixtures(
+    State(sim): State<Sim>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Json<Value> {
+    let account_id = query.get("account_id").map(String::as_str);
+    Json(sim.lock().fixtures_json(account_id))
 }
 
 async fn add_fixtures(State(sim): State<Sim>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {

@@ -20,6 +20,8 @@ pub enum ErrorType {
     NotFound,
     InvalidStateTransition,
     IdempotencyKeyReused,
+    /// [sim] Control plane: the thing to create exists already.
+    Conflict,
     Unacceptable,
     TooManyRequests,
     InternalError,
@@ -36,6 +38,7 @@ impl ErrorType {
             Self::NotFound => "NOT_FOUND",
             Self::InvalidStateTransition => "INVALID_STATE_TRANSITION",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::Conflict => "CONFLICT",
             Self::Unacceptable => "UNACCEPTABLE",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
             Self::InternalError => "INTERNAL_ERROR",
@@ -49,7 +52,9 @@ impl ErrorType {
             Self::Unauthorised => StatusCode::UNAUTHORIZED,
             Self::AccessDenied => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::InvalidStateTransition | Self::IdempotencyKeyReused => StatusCode::CONFLICT,
+            Self::InvalidStateTransition | Self::IdempotencyKeyReused | Self::Conflict => {
+                StatusCode::CONFLICT
+            }
             Self::Unacceptable => StatusCode::NOT_ACCEPTABLE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,6 +71,7 @@ impl ErrorType {
             Self::NotFound => "Not found",
             Self::InvalidStateTransition => "Invalid state transition",
             Self::IdempotencyKeyReused => "Idempotency key reused",
+            Self::Conflict => "Conflict",
             Self::Unacceptable => "Unacceptable",
             Self::TooManyRequests => "Too many requests",
             Self::InternalError => "Internal error",

@@ -19,6 +19,9 @@ const EU_COUNTRIES: [&str; 27] = [
 /// A product offering as accepted by `POST /_sim/fixtures` (the public offering shape).
 #[derive(Deserialize)]
 pub struct OfferingInput {
+    /// The fixture account when absent.
+    #[serde(default)]
+    account_id: Option<String>,
     name: String,
     #[serde(rename = "type", default = "plan_type")]
     kind: String,
@@ -71,6 +74,9 @@ pub struct SubscriberInput {
 
 #[derive(Deserialize)]
 pub struct TemplateInput {
+    /// The fixture account when absent.
+    #[serde(default)]
+    account_id: Option<String>,
     name: String,
     product_offering_ids: Vec<String>,
 }
@@ -99,25 +105,7 @@ impl State {
     pub fn load_default_fixtures(&mut self) {
         let account_id = self.add_account("Lineup Demo Co", "US");
         self.fixture_account_id = account_id.clone();
-        let plans = [
-            self.add_offering(plan("US 1GB", Some(GIB), &["US"], 1000)),
-            self.add_offering(plan("US 5GB", Some(5 * GIB), &["US"], 2000)),
-            self.add_offering(Offering {
-                throttle_kbps: Some(128),
-                ..plan("Global 10GB", Some(10 * GIB), &GLOBAL_COUNTRIES, 4500)
-            }),
-            self.add_offering(plan("Europe 10GB", Some(10 * GIB), &EU_COUNTRIES, 2500)),
-            self.add_offering(plan("Unlimited US", None, &["US"], 6000)),
-        ];
-        self.add_offering(Offering {
-            kind: OfferingType::Addon,
-            recurrence: Recurrence::OneTime,
-            ..plan("Top-up 1GB", Some(GIB), &GLOBAL_COUNTRIES, 1000)
-        });
-        for offering_id in plans {
-            let name = format!("Employee line: {}", self.offerings[&offering_id].name);
-            self.add_template(name, vec![offering_id]);
-        }
+        self.seed_catalogue(&account_id);
         self.add_subscriber(SubscriberInput {
             account_id: Some(account_id),
             first_name: "Ada".into(),
@@ -126,6 +114,39 @@ impl State {
             employee_id: Some("E-0001".into()),
             group: Some("Engineering".into()),
         });
+        self.ensure_trial_account();
+    }
+
+    /// The standard plans, the top-up and one order template per plan, owned by `account_id`.
+    pub fn seed_catalogue(&mut self, account_id: &str) {
+        let owned = |offering: Offering| Offering {
+            account_id: account_id.to_string(),
+            ..offering
+        };
+        let plans = [
+            self.add_offering(owned(plan("US 1GB", Some(GIB), &["US"], 1000))),
+            self.add_offering(owned(plan("US 5GB", Some(5 * GIB), &["US"], 2000))),
+            self.add_offering(owned(Offering {
+                throttle_kbps: Some(128),
+                ..plan("Global 10GB", Some(10 * GIB), &GLOBAL_COUNTRIES, 4500)
+            })),
+            self.add_offering(owned(plan(
+                "Europe 10GB",
+                Some(10 * GIB),
+                &EU_COUNTRIES,
+                2500,
+            ))),
+            self.add_offering(owned(plan("Unlimited US", None, &["US"], 6000))),
+        ];
+        self.add_offering(owned(Offering {
+            kind: OfferingType::Addon,
+            recurrence: Recurrence::OneTime,
+            ..plan("Top-up 1GB", Some(GIB), &GLOBAL_COUNTRIES, 1000)
+        }));
+        for offering_id in plans {
+            let name = format!("Employee line: {}", self.offerings[&offering_id].name);
+            self.add_template(account_id, name, vec![offering_id]);
+        }
     }
 
     pub fn add_fixtures(&mut self, input: FixturesInput) -> Result<Value, String> {
@@ -136,25 +157,30 @@ impl State {
         }
         for offering in input.product_offerings {
             let offering = self.offering_from_input(offering)?;
+            self.check_account(&offering.account_id)?;
             let id = self.add_offering(offering);
             push(&mut created, "product_offerings", id);
         }
         for template in input.order_templates {
-            if let Some(missing) = template
-                .product_offering_ids
-                .iter()
-                .find(|id| !self.offerings.contains_key(*id))
-            {
-                return Err(format!("product offering {missing} not found"));
+            let account_id = template
+                .account_id
+                .unwrap_or_else(|| self.fixture_account_id.clone());
+            self.check_account(&account_id)?;
+            if let Some(missing) = template.product_offering_ids.iter().find(|id| {
+                self.offerings
+                    .get(*id)
+                    .is_none_or(|offering| offering.account_id != account_id)
+            }) {
+                return Err(format!(
+                    "product offering {missing} not found in account {account_id}"
+                ));
             }
-            let id = self.add_template(template.name, template.product_offering_ids);
+            let id = self.add_template(&account_id, template.name, template.product_offering_ids);
             push(&mut created, "order_templates", id);
         }
         for subscriber in input.subscribers {
-            if let Some(account_id) = &subscriber.account_id
-                && !self.accounts.contains_key(account_id)
-            {
-                return Err(format!("account {account_id} not found"));
+            if let Some(account_id) = &subscriber.account_id {
+                self.check_account(account_id)?;
             }
             let id = self.add_subscriber(subscriber);
             push(&mut created, "subscribers", id);
@@ -162,28 +188,43 @@ impl State {
         Ok(created)
     }
 
-    pub fn fixtures_json(&self) -> Value {
+    fn check_account(&self, account_id: &str) -> Result<(), String> {
+        if self.accounts.contains_key(account_id) {
+            Ok(())
+        } else {
+            Err(format!("account {account_id} not found"))
+        }
+    }
+
+    /// Every account, and the subscribers, templates and offerings of one (by default the
+    /// fixture account).
+    pub fn fixtures_json(&self, account_id: Option<&str>) -> Value {
+        let account_id = account_id.unwrap_or(&self.fixture_account_id);
         json!({
-            "account_id": self.fixture_account_id,
+            "account_id": account_id,
             "accounts": self.accounts.values().map(Account::to_json).collect::<Vec<_>>(),
-            "subscribers": self.subscribers.values().map(Subscriber::to_json).collect::<Vec<_>>(),
-            "order_templates": self.templates.values().map(OrderTemplate::to_json).collect::<Vec<_>>(),
-            "product_offerings": self.offerings.values().map(Offering::to_json).collect::<Vec<_>>(),
+            "subscribers": self.subscribers.values().filter(|s| s.account_id == account_id).map(Subscriber::to_json).collect::<Vec<_>>(),
+            "order_templates": self.templates.values().filter(|t| t.account_id == account_id).map(OrderTemplate::to_json).collect::<Vec<_>>(),
+            "product_offerings": self.offerings.values().filter(|o| o.account_id == account_id).map(Offering::to_json).collect::<Vec<_>>(),
         })
     }
 
     fn add_account(&mut self, name: &str, country: &str) -> String {
         let id = self.ids.next("acc");
+        self.insert_account(&id, name, country);
+        id
+    }
+
+    pub fn insert_account(&mut self, id: &str, name: &str, country: &str) {
         self.accounts.insert(
-            id.clone(),
+            id.to_string(),
             Account {
-                id: id.clone(),
+                id: id.to_string(),
                 name: name.into(),
                 country: country.to_uppercase(),
                 status: "active".into(),
             },
         );
-        id
     }
 
     fn add_offering(&mut self, mut offering: Offering) -> String {
@@ -193,12 +234,18 @@ impl State {
         id
     }
 
-    fn add_template(&mut self, name: String, product_offering_ids: Vec<String>) -> String {
+    fn add_template(
+        &mut self,
+        account_id: &str,
+        name: String,
+        product_offering_ids: Vec<String>,
+    ) -> String {
         let id = self.ids.next("otpl");
         self.templates.insert(
             id.clone(),
             OrderTemplate {
                 id: id.clone(),
+                account_id: account_id.to_string(),
                 name,
                 product_offering_ids,
             },
@@ -239,6 +286,9 @@ impl State {
         };
         Ok(Offering {
             id: String::new(),
+            account_id: input
+                .account_id
+                .unwrap_or_else(|| self.fixture_account_id.clone()),
             name: input.name,
             kind,
             status: "active".into(),
@@ -258,6 +308,7 @@ impl State {
 fn plan(name: &str, data_bytes: Option<u64>, countries: &[&str], price_minor: u64) -> Offering {
     Offering {
         id: String::new(),
+        account_id: String::new(),
         name: name.into(),
         kind: OfferingType::Plan,
         status: "active".into(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::auth::ClientId;
+use crate::accounts::Caller;
 use crate::error::{ApiError, ErrorType};
 use crate::state::{Sim, State as SimState};
 
@@ -35,10 +35,10 @@ pub async fn idempotency(State(sim): State<Sim>, request: Request, next: Next) -
     let (Some(key), true) = (key, request.method() == Method::POST) else {
         return next.run(request).await;
     };
-    let client = request
-        .extensions()
-        .get::<ClientId>()
-        .map_or_else(|| "anonymous".to_string(), |client| client.0.clone());
+    let client = request.extensions().get::<Caller>().map_or_else(
+        || "anonymous".to_string(),
+        |caller| caller.client_id.clone(),
+    );
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
         return ApiError::new(ErrorType::InvalidHttpMessage, "request body is unreadable")

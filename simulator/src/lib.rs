@@ -1,6 +1,7 @@
 //! A local imitation of the 1GLOBAL Enterprise eSIM API with a `/_sim` control plane
 //! for fault injection, a simulated clock and webhook delivery.
 
+mod accounts;
 mod auth;
 mod catalog;
 mod clock;
@@ -36,10 +37,11 @@ use axum::middleware::from_fn_with_state;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use accounts::{AccountCredentials, AddAccountError};
 pub use auth::TOKEN_PATH;
 pub use config::{
     AuthMode, AutoInstall, CapPolicy, Credentials, MillisRange, SimConfig, SuspendSemantics,
-    WebhookConfig,
+    TRIAL_ACCOUNT_ID, TRIAL_CLIENT_ID, TRIAL_CLIENT_SECRET, WebhookConfig,
 };
 pub use ids::{is_valid_eid, is_valid_luhn};
 pub use persist::FORMAT_VERSION as STATE_FILE_FORMAT_VERSION;
@@ -53,6 +55,7 @@ pub struct RunningSimulator {
     addr: SocketAddr,
     base_url: String,
     account_id: String,
+    sim: Sim,
     tasks: Vec<JoinHandle<()>>,
     /// Set by `spawn_persistent`: the final save on shutdown or drop.
     persistence: Option<Persistence>,
@@ -71,6 +74,26 @@ impl RunningSimulator {
     /// The default fixture account (stable across `/_sim/reset` for the same seed).
     pub fn account_id(&self) -> String {
         self.account_id.clone()
+    }
+
+    /// Opens another provider account with the fixture account's catalogue and a client bound
+    /// to it; a missing client id or secret is generated. A taken client id is refused.
+    pub fn add_account(
+        &self,
+        name: &str,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+    ) -> Result<AccountCredentials, AddAccountError> {
+        self.sim.add_account(name, client_id, client_secret)
+    }
+
+    /// The ready-made trial account (seeded at start-up) and its client.
+    pub fn trial_account(&self) -> AccountCredentials {
+        AccountCredentials {
+            account_id: TRIAL_ACCOUNT_ID.into(),
+            client_id: TRIAL_CLIENT_ID.into(),
+            client_secret: TRIAL_CLIENT_SECRET.into(),
+        }
     }
 
     /// Stops serving; a persistent simulator then writes its state file one last time.
@@ -118,12 +141,13 @@ pub async fn spawn(
     let app = routes::app(sim.clone());
     let tasks = vec![
         tokio::spawn(server::serve(listener, app)),
-        tokio::spawn(webhooks::run_delivery_worker(sim)),
+        tokio::spawn(webhooks::run_delivery_worker(sim.clone())),
     ];
     Ok(RunningSimulator {
         addr,
         base_url,
         account_id,
+        sim,
         tasks,
         persistence: None,
     })
@@ -131,9 +155,9 @@ pub async fn spawn(
 
 /// Like [`spawn`], but the simulated world lives on in `state_file` across restarts.
 ///
-/// When `state_file` exists, the world (accounts, subscribers, templates, offerings, orders,
-/// subscriptions, SIM profiles, products, usage, webhook registrations, idempotency records,
-/// id sequence, clock offset and config) is loaded from it and `config` is ignored; otherwise
+/// When `state_file` exists, the world (accounts and their clients, subscribers, templates,
+/// offerings, orders, subscriptions, SIM profiles, products, usage, webhook registrations,
+/// idempotency records, id sequence, clock offset and config) is loaded from it and `config` is ignored; otherwise
 /// the world starts from the fixtures of `config` and the file is created right away.
 /// A file that cannot be read, is corrupt, or has another format version is an error naming
 /// the file. Changes are written atomically (`<state_file>.tmp`, then a rename) at most every
@@ -161,13 +185,14 @@ pub async fn spawn_persistent(
         routes::app(sim.clone()).layer(from_fn_with_state(sim.clone(), persist::track_changes));
     let tasks = vec![
         tokio::spawn(server::serve(listener, app)),
-        tokio::spawn(webhooks::run_delivery_worker(sim)),
+        tokio::spawn(webhooks::run_delivery_worker(sim.clone())),
         tokio::spawn(persist::run_saver(persistence.clone())),
     ];
     Ok(RunningSimulator {
         addr,
         base_url,
         account_id,
+        sim,
         tasks,
         persistence: Some(persistence),
     })

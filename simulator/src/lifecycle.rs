@@ -100,7 +100,13 @@ impl State {
         profile.install_at = None;
         let (step, status) = next.progress_step();
         let eid = profile.eid.clone();
+        let account_id = self
+            .subscriptions
+            .get(&profile.subscription_id)
+            .map(|s| s.account_id.clone())
+            .unwrap_or_default();
         self.emit(
+            &account_id,
             "sim_profile.download_progress",
             json!({"iccid": iccid, "eid": eid, "step": step, "status": status, "profile_status": next.as_str()}),
         );
@@ -226,12 +232,14 @@ impl State {
         for id in due {
             let product = self.products.get_mut(&id).expect("exists");
             product.status = ProductStatus::Expired;
-            let (subscription_id, offering_id, expires_at) = (
+            let (account_id, subscription_id, offering_id, expires_at) = (
+                product.account_id.clone(),
                 product.subscription_id.clone(),
                 product.offering_id.clone(),
                 product.expires_at,
             );
             self.emit(
+                &account_id,
                 "product.expired",
                 json!({"subscription_id": subscription_id, "product_id": id, "product_offering_id": offering_id}),
             );

@@ -27,6 +27,9 @@ pub struct Subscriber {
 #[derive(Serialize, Deserialize)]
 pub struct OrderTemplate {
     pub id: String,
+    /// Empty in state files written before accounts had their own catalogues.
+    #[serde(default)]
+    pub account_id: String,
     pub name: String,
     pub product_offering_ids: Vec<String>,
 }
@@ -48,6 +51,9 @@ pub enum Recurrence {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Offering {
     pub id: String,
+    /// Empty in state files written before accounts had their own catalogues.
+    #[serde(default)]
+    pub account_id: String,
     pub name: String,
     pub kind: OfferingType,
     pub status: String,

@@ -1,13 +1,14 @@
 //! `POST /enterprise/orders`: validation at submit, then asynchronous settlement (see settlement.rs).
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::{Extension, Json};
 use rand::Rng;
 use serde_json::{Value, json};
 use time::Duration;
 
+use crate::accounts::Caller;
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::hal::{QueryMap, page};
 use crate::ids::is_valid_eid;
@@ -16,6 +17,7 @@ use crate::state::{Sim, State as SimState};
 
 pub async fn submit_order(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body: Value = serde_json::from_slice(&body).map_err(|error| {
@@ -24,27 +26,34 @@ pub async fn submit_order(
             format!("body is not valid JSON: {error}"),
         )
     })?;
-    let order = sim.lock().place_order(body)?;
+    let order = sim.lock().place_order(&caller.account_id, body)?;
     Ok((StatusCode::ACCEPTED, Json(order)))
 }
 
-pub async fn get_order(State(sim): State<Sim>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_order(
+    State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let state = sim.lock();
     let order = state
         .orders
         .get(&id)
         .ok_or_else(|| ApiError::not_found("order", &id))?;
+    caller.owns(&order.account_id, "order", &id)?;
     Ok(Json(order.to_json()))
 }
 
 pub async fn list_orders(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let items = sim
         .lock()
         .orders
         .values()
+        .filter(|o| o.account_id == caller.account_id)
         .filter(|o| query.get("status").is_none_or(|s| o.status.as_str() == s))
         .filter(|o| query.get("type").is_none_or(|t| o.kind.as_str() == t))
         .filter(|o| {
@@ -58,7 +67,8 @@ pub async fn list_orders(
 }
 
 impl SimState {
-    pub fn place_order(&mut self, body: Value) -> ApiResult<Value> {
+    /// Places an order for the caller's account (`caller_account_id`); the body must name it.
+    pub fn place_order(&mut self, caller_account_id: &str, body: Value) -> ApiResult<Value> {
         if !body.is_object() {
             return Err(ApiError::new(
                 ErrorType::InvalidHttpMessage,
@@ -69,12 +79,21 @@ impl SimState {
         let kind = OrderType::parse(kind_text)
             .ok_or_else(|| ApiError::bad_request(format!("type {kind_text} is not supported")))?;
         let account_id = required_str(&body, "account_id")?.to_string();
+        if account_id != caller_account_id {
+            return Err(ApiError::new(
+                ErrorType::AccessDenied,
+                format!(
+                    "account_id {account_id} is not the account of this client \
+                     ({caller_account_id}): a client orders only for its own account"
+                ),
+            ));
+        }
         if !self.accounts.contains_key(&account_id) {
             return Err(ApiError::not_found("account", &account_id));
         }
         let (subscription_id, offering_id) = match kind {
             OrderType::ActivateSubscription => {
-                let offering_id = self.validate_activation(&body)?;
+                let offering_id = self.validate_activation(&account_id, &body)?;
                 let subscription_id =
                     self.open_pending_subscription(&account_id, &body, &offering_id);
                 (subscription_id, Some(offering_id))
@@ -119,8 +138,8 @@ impl SimState {
     }
 
     /// Returns the plan offering the new line will get.
-    fn validate_activation(&self, body: &Value) -> ApiResult<String> {
-        let offering_id = self.resolve_plan(body)?;
+    fn validate_activation(&self, account_id: &str, body: &Value) -> ApiResult<String> {
+        let offering_id = self.resolve_plan(account_id, body)?;
         let subscriber = body
             .get("subscriber")
             .filter(|s| s.is_object())
@@ -150,13 +169,15 @@ impl SimState {
         Ok(offering_id)
     }
 
-    /// `template_id` (its first offering) or `product_offering_id`, which must be a plan.
-    fn resolve_plan(&self, body: &Value) -> ApiResult<String> {
+    /// `template_id` (its first offering) or `product_offering_id`, which must be a plan of
+    /// the account.
+    fn resolve_plan(&self, account_id: &str, body: &Value) -> ApiResult<String> {
         let offering_id = if let Some(template_id) = body.get("template_id").and_then(Value::as_str)
         {
             let template = self
                 .templates
                 .get(template_id)
+                .filter(|template| template.account_id == account_id)
                 .ok_or_else(|| ApiError::not_found("order template", template_id))?;
             template
                 .product_offering_ids
@@ -176,7 +197,7 @@ impl SimState {
             ));
         };
         let offering = self
-            .offering(&offering_id)
+            .account_offering(account_id, &offering_id)
             .ok_or_else(|| ApiError::not_found("product offering", &offering_id))?;
         if offering.kind != OfferingType::Plan {
             return Err(ApiError::bad_request(format!(
@@ -223,11 +244,11 @@ impl SimState {
                         "effective must be now or next_period",
                     ));
                 }
-                self.resolve_plan(body).map(Some)
+                self.resolve_plan(account_id, body).map(Some)
             }
             OrderType::AddProduct => {
                 let offering_id = required_str(body, "product_offering_id")?;
-                self.offering(offering_id)
+                self.account_offering(account_id, offering_id)
                     .ok_or_else(|| ApiError::not_found("product offering", offering_id))?;
                 Ok(Some(offering_id.to_string()))
             }

@@ -21,6 +21,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Client;
 use crate::clock::SimClock;
 use crate::config::SimConfig;
 use crate::idempotency::{StoredIdempotency, restore_records, store_records};
@@ -48,6 +49,7 @@ struct SnapshotOut<'a> {
     id_generation: u64,
     fixture_account_id: &'a str,
     accounts: &'a BTreeMap<String, Account>,
+    clients: &'a BTreeMap<String, Client>,
     subscribers: &'a BTreeMap<String, Subscriber>,
     templates: &'a BTreeMap<String, OrderTemplate>,
     offerings: &'a BTreeMap<String, Offering>,
@@ -70,6 +72,9 @@ struct SnapshotIn {
     id_generation: u64,
     fixture_account_id: String,
     accounts: BTreeMap<String, Account>,
+    /// Absent in files written before there were clients besides the default one.
+    #[serde(default)]
+    clients: BTreeMap<String, Client>,
     subscribers: BTreeMap<String, Subscriber>,
     templates: BTreeMap<String, OrderTemplate>,
     offerings: BTreeMap<String, Offering>,
@@ -136,6 +141,7 @@ fn encode(state: &State) -> serde_json::Result<Vec<u8>> {
         id_generation: state.ids.generation(),
         fixture_account_id: &state.fixture_account_id,
         accounts: &state.accounts,
+        clients: &state.clients,
         subscribers: &state.subscribers,
         templates: &state.templates,
         offerings: &state.offerings,
@@ -213,6 +219,17 @@ fn restore(snapshot: SnapshotIn) -> Result<State, String> {
     check_keys("product", &snapshot.products, |r| &r.id)?;
     check_keys("usage item", &snapshot.usage_items, |r| &r.id)?;
     check_keys("webhook", &snapshot.webhooks, |r| &r.id)?;
+    check_keys("client", &snapshot.clients, |r| &r.client_id)?;
+    if let Some(client) = snapshot
+        .clients
+        .values()
+        .find(|client| !snapshot.accounts.contains_key(&client.account_id))
+    {
+        return Err(format!(
+            "client {:?} is bound to account {:?}, which is not in the file",
+            client.client_id, client.account_id
+        ));
+    }
     let idempotency = restore_records(snapshot.idempotency)?;
     let seed = snapshot.config.seed;
     // A new random stream per restore: ICCIDs and secrets must not repeat earlier ones.
@@ -222,6 +239,7 @@ fn restore(snapshot: SnapshotIn) -> Result<State, String> {
     state.ids = IdGen::resume(seed, snapshot.id_sequence, generation);
     state.rng = StdRng::seed_from_u64(stream_seed(seed ^ RNG_STREAM, generation));
     state.accounts = snapshot.accounts;
+    state.clients = snapshot.clients;
     state.subscribers = snapshot.subscribers;
     state.templates = snapshot.templates;
     state.offerings = snapshot.offerings;
@@ -238,11 +256,29 @@ fn restore(snapshot: SnapshotIn) -> Result<State, String> {
         .collect();
     state.idempotency = idempotency;
     state.fixture_account_id = snapshot.fixture_account_id;
+    state.assign_unowned_records_to_fixture_account();
+    state.ensure_trial_account();
     state.deliveries.clear();
     state.faults.clear();
     state.counters = Counters::default();
     state.unsaved_changes = false;
     Ok(state)
+}
+
+impl State {
+    /// Files from before accounts had their own catalogues and webhooks knew one account.
+    fn assign_unowned_records_to_fixture_account(&mut self) {
+        let fixture = self.fixture_account_id.clone();
+        let owners = self
+            .offerings
+            .values_mut()
+            .map(|o| &mut o.account_id)
+            .chain(self.templates.values_mut().map(|t| &mut t.account_id))
+            .chain(self.webhooks.values_mut().map(|w| &mut w.account_id));
+        for owner in owners.filter(|owner| owner.is_empty()) {
+            owner.clone_from(&fixture);
+        }
+    }
 }
 
 fn file_error(path: &Path, kind: io::ErrorKind, reason: impl std::fmt::Display) -> io::Error {
@@ -411,6 +447,47 @@ impl Drop for MarkUnsaved {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_from_before_accounts_were_separated_gives_the_fixture_account_its_catalogue() {
+        let state = State::new(SimConfig::for_tests());
+        let mut file: serde_json::Value = serde_json::from_slice(&encode(&state).unwrap()).unwrap();
+        let fixture = state.fixture_account_id.clone();
+        let file_object = file.as_object_mut().unwrap();
+        file_object.remove("clients");
+        for key in ["offerings", "templates"] {
+            let records = file_object[key].as_object_mut().unwrap();
+            records.retain(|_, record| record["account_id"] == fixture.as_str());
+            for record in records.values_mut() {
+                record.as_object_mut().unwrap().remove("account_id");
+            }
+        }
+        file_object["accounts"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|id, _| *id == fixture);
+        let restored = decode(&serde_json::to_vec(&file).unwrap()).unwrap();
+        assert_eq!(restored.offerings.len(), 12);
+        let owned_by = |account: &str| {
+            restored
+                .offerings
+                .values()
+                .filter(|o| o.account_id == account)
+                .count()
+        };
+        assert_eq!(owned_by(&fixture), 6);
+        assert_eq!(owned_by(crate::config::TRIAL_ACCOUNT_ID), 6);
+        assert!(
+            restored
+                .templates
+                .values()
+                .all(|t| !t.account_id.is_empty())
+        );
+        assert_eq!(
+            restored.clients[crate::config::TRIAL_CLIENT_ID].account_id,
+            crate::config::TRIAL_ACCOUNT_ID
+        );
+    }
 
     #[test]
     fn fixtures_round_trip_through_the_file_format() {

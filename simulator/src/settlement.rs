@@ -72,8 +72,8 @@ impl State {
                 let order = self.orders.get_mut(id).expect("order exists");
                 order.status = OrderStatus::Completed;
                 order.completed_at = Some(now);
-                let data = order.to_json();
-                self.emit("order.completed", data);
+                let (account_id, data) = (order.account_id.clone(), order.to_json());
+                self.emit(&account_id, "order.completed", data);
             }
             Err(message) => self.cancel_order(id, INVALID_STATE, &message),
         }
@@ -91,11 +91,11 @@ impl State {
             message: message.to_string(),
         });
         let (kind, subscription_id) = (order.kind, order.subscription_id.clone());
-        let data = order.to_json();
+        let (account_id, data) = (order.account_id.clone(), order.to_json());
         if let (OrderType::ActivateSubscription, Some(subscription_id)) = (kind, subscription_id) {
             self.abandon_pending_subscription(&subscription_id);
         }
-        self.emit("order.canceled", data);
+        self.emit(&account_id, "order.canceled", data);
     }
 
     /// A line whose activation failed never becomes usable.
@@ -212,7 +212,7 @@ impl State {
         let Some(subscription) = self.subscriptions.get_mut(subscription_id) else {
             return;
         };
-        let from = subscription.status;
+        let (from, account_id) = (subscription.status, subscription.account_id.clone());
         subscription.status = to;
         match to {
             SubscriptionStatus::Suspended => subscription.suspended_at = Some(now),
@@ -221,6 +221,7 @@ impl State {
             SubscriptionStatus::Pending => {}
         }
         self.emit(
+            &account_id,
             "subscription.status_changed",
             json!({"subscription_id": subscription_id, "from": from.as_str(), "to": to.as_str()}),
         );

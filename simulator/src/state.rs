@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::accounts::Client;
 use crate::auth::IssuedToken;
 use crate::clock::SimClock;
 use crate::config::{Credentials, SimConfig};
@@ -22,6 +23,8 @@ pub struct State {
     pub ids: IdGen,
     pub rng: StdRng,
     pub accounts: BTreeMap<String, Account>,
+    /// Clients other than the default one (`Shared::credentials`), by client id.
+    pub clients: BTreeMap<String, Client>,
     pub subscribers: BTreeMap<String, Subscriber>,
     pub templates: BTreeMap<String, OrderTemplate>,
     pub offerings: BTreeMap<String, Offering>,
@@ -62,6 +65,7 @@ impl State {
             // A different stream from the id generator so ids do not shift when faults roll dice.
             rng: StdRng::seed_from_u64(seed ^ 0x5EED_F00D),
             accounts: BTreeMap::new(),
+            clients: BTreeMap::new(),
             subscribers: BTreeMap::new(),
             templates: BTreeMap::new(),
             offerings: BTreeMap::new(),
@@ -98,8 +102,11 @@ impl State {
         probability > 0.0 && rand::Rng::gen_bool(&mut self.rng, probability.clamp(0.0, 1.0))
     }
 
-    pub fn offering(&self, id: &str) -> Option<&Offering> {
-        self.offerings.get(id)
+    /// An offering of the account's catalogue.
+    pub fn account_offering(&self, account_id: &str, id: &str) -> Option<&Offering> {
+        self.offerings
+            .get(id)
+            .filter(|offering| offering.account_id == account_id)
     }
 }
 

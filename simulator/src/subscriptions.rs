@@ -1,10 +1,11 @@
 //! Subscriptions (lines), their sim-profile and products.
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use crate::accounts::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::hal::{QueryMap, page};
 use crate::model::*;
@@ -98,15 +99,18 @@ impl SimState {
             .collect()
     }
 
-    fn subscription(&self, id: &str) -> ApiResult<&Subscription> {
+    /// A subscription of the caller's account; another account's is not found.
+    fn subscription(&self, caller: &Caller, id: &str) -> ApiResult<&Subscription> {
         self.subscriptions
             .get(id)
+            .filter(|s| s.account_id == caller.account_id)
             .ok_or_else(|| ApiError::not_found("subscription", id))
     }
 }
 
 pub async fn list_subscriptions(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
@@ -122,6 +126,7 @@ pub async fn list_subscriptions(
     let items = state
         .subscriptions
         .values()
+        .filter(|s| s.account_id == caller.account_id)
         .filter(|s| {
             query
                 .get("status")
@@ -146,12 +151,13 @@ pub async fn list_subscriptions(
 
 pub async fn get_subscription(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let transclude = Transclude::from_headers(&headers);
     let state = sim.lock();
-    let subscription = state.subscription(&id)?;
+    let subscription = state.subscription(&caller, &id)?;
     let body = state.subscription_json(subscription, &transclude, sim.base_url());
     Ok(with_preference_applied(
         Json(body).into_response(),
@@ -161,10 +167,11 @@ pub async fn get_subscription(
 
 pub async fn get_sim_profile(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let state = sim.lock();
-    let subscription = state.subscription(&id)?;
+    let subscription = state.subscription(&caller, &id)?;
     state
         .profile_json(subscription, sim.base_url())
         .map(Json)
@@ -173,12 +180,13 @@ pub async fn get_sim_profile(
 
 pub async fn list_subscription_products(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let state = sim.lock();
-    state.subscription(&id)?;
-    let items = filtered_products(&state, &query, Some(&id));
+    state.subscription(&caller, &id)?;
+    let items = filtered_products(&state, &caller, &query, Some(&id));
     page(
         &format!("/enterprise/subscriptions/{id}/products"),
         &query,
@@ -189,6 +197,7 @@ pub async fn list_subscription_products(
 
 pub async fn list_products(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     if let Some(status) = query.get("status")
@@ -199,18 +208,24 @@ pub async fn list_products(
     let state = sim.lock();
     let items = filtered_products(
         &state,
+        &caller,
         &query,
         query.get("subscription_id").map(String::as_str),
     );
     page("/enterprise/products", &query, "products", items)
 }
 
-pub async fn get_product(State(sim): State<Sim>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_product(
+    State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let state = sim.lock();
     let product = state
         .products
         .get(&id)
         .ok_or_else(|| ApiError::not_found("product", &id))?;
+    caller.owns(&product.account_id, "product", &id)?;
     Ok(Json(
         product.to_json(state.offerings.get(&product.offering_id)),
     ))
@@ -218,12 +233,14 @@ pub async fn get_product(State(sim): State<Sim>, Path(id): Path<String>) -> ApiR
 
 fn filtered_products(
     state: &SimState,
+    caller: &Caller,
     query: &QueryMap,
     subscription_id: Option<&str>,
 ) -> Vec<(String, Value)> {
     state
         .products
         .values()
+        .filter(|p| p.account_id == caller.account_id)
         .filter(|p| subscription_id.is_none_or(|id| p.subscription_id == id))
         .filter(|p| {
             query

@@ -1,10 +1,12 @@
 //! Usage: injection through the control plane (balances, thresholds, depletion) and usage items.
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Duration;
 
+use crate::accounts::Caller;
 use crate::clock::{parse_date, parse_rfc3339, rfc3339_opt};
 use crate::config::{CapPolicy, SuspendSemantics};
 use crate::connect::ConnectEvent;
@@ -195,7 +197,8 @@ impl SimState {
         if depleted {
             product.status = ProductStatus::Depleted;
         }
-        let (subscription_id, offering_id, expires_at) = (
+        let (account_id, subscription_id, offering_id, expires_at) = (
+            product.account_id.clone(),
             product.subscription_id.clone(),
             product.offering_id.clone(),
             product.expires_at,
@@ -206,6 +209,7 @@ impl SimState {
             .and_then(|s| s.iccid.clone());
         for pct in crossed {
             self.emit(
+                &account_id,
                 "usage.threshold_reached",
                 json!({"subscription_id": subscription_id, "product_id": product_id, "threshold_pct": pct, "remaining_bytes": remaining}),
             );
@@ -226,6 +230,7 @@ impl SimState {
         }
         if depleted {
             self.emit(
+                &account_id,
                 "product.depleted",
                 json!({"subscription_id": subscription_id, "product_id": product_id, "product_offering_id": offering_id}),
             );
@@ -261,6 +266,7 @@ impl SimState {
 /// `GET /enterprise/usage/items?from-date&to-date&subscription_id&limit&cursor`.
 pub async fn list_usage_items(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let date = |key: &str| -> ApiResult<Option<time::Date>> {
@@ -278,6 +284,7 @@ pub async fn list_usage_items(
     let items = state
         .usage_items
         .values()
+        .filter(|item| item.account_id == caller.account_id)
         .filter(|item| item.processed_at <= now)
         .filter(|item| from.is_none_or(|from| item.started_at.date() >= from))
         .filter(|item| to.is_none_or(|to| item.started_at.date() <= to))

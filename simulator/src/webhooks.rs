@@ -1,11 +1,11 @@
 //! Outbound webhooks: registration, the event envelope, signing, delivery with retries.
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::{Extension, Json};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -14,6 +14,7 @@ use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use tokio::task::JoinSet;
 
+use crate::accounts::Caller;
 use crate::clock::{rfc3339, rfc3339_opt};
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::hal::{QueryMap, page};
@@ -37,6 +38,10 @@ const MAX_REORDER_JITTER_MS: u64 = 300;
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Webhook {
     pub id: String,
+    /// The account whose events it receives; empty in state files written before accounts
+    /// were separated.
+    #[serde(default)]
+    pub account_id: String,
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
@@ -152,8 +157,8 @@ pub fn signature_header(secret: &str, unix_time: i64, body: &str) -> String {
 }
 
 impl SimState {
-    /// Publishes an event to every webhook subscribed to its type.
-    pub fn emit(&mut self, event_type: &str, data: Value) {
+    /// Publishes an account's event to every webhook of that account subscribed to its type.
+    pub fn emit(&mut self, account_id: &str, event_type: &str, data: Value) {
         let event_id = self.ids.next("evt");
         let body = json!({
             "id": event_id,
@@ -165,7 +170,7 @@ impl SimState {
         let targets: Vec<(String, String, String)> = self
             .webhooks
             .values()
-            .filter(|hook| hook.wants(event_type))
+            .filter(|hook| hook.account_id == account_id && hook.wants(event_type))
             .map(|hook| (hook.id.clone(), hook.url.clone(), hook.secret.clone()))
             .collect();
         for (webhook_id, url, secret) in targets {
@@ -363,6 +368,7 @@ async fn send(sim: &Sim, outgoing: &Outgoing) -> Attempt {
 
 pub async fn create_webhook(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body: Value = serde_json::from_slice(&body).map_err(|error| {
@@ -400,6 +406,7 @@ pub async fn create_webhook(
     };
     let webhook = Webhook {
         id: state.ids.next("wh"),
+        account_id: caller.account_id,
         url: url.to_string(),
         events,
         secret,
@@ -412,35 +419,46 @@ pub async fn create_webhook(
 
 pub async fn list_webhooks(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<QueryMap>,
 ) -> ApiResult<Response> {
     let items = sim
         .lock()
         .webhooks
         .values()
+        .filter(|hook| hook.account_id == caller.account_id)
         .map(|hook| (hook.id.clone(), hook.to_json(false)))
         .collect();
     page("/enterprise/webhooks", &query, "webhooks", items)
 }
 
-pub async fn get_webhook(State(sim): State<Sim>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_webhook(
+    State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let state = sim.lock();
     let hook = state
         .webhooks
         .get(&id)
+        .filter(|hook| hook.account_id == caller.account_id)
         .ok_or_else(|| ApiError::not_found("webhook", &id))?;
     Ok(Json(hook.to_json(false)))
 }
 
 pub async fn delete_webhook(
     State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    sim.lock()
+    let mut state = sim.lock();
+    state
         .webhooks
-        .remove(&id)
-        .map(|_| StatusCode::NO_CONTENT)
-        .ok_or_else(|| ApiError::not_found("webhook", &id))
+        .get(&id)
+        .filter(|hook| hook.account_id == caller.account_id)
+        .ok_or_else(|| ApiError::not_found("webhook", &id))?;
+    state.webhooks.remove(&id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -310,3 +310,43 @@ async fn a_corrupt_or_foreign_state_file_is_an_error() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn added_accounts_and_their_clients_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_path(&dir);
+    let harness = start(&path).await;
+    let added = harness
+        .sim
+        .add_account("Kept Co", Some("kept"), Some("kept-secret"))
+        .unwrap();
+    harness.sim.shutdown().await;
+    let stored = read_state(&path);
+    assert_eq!(stored["clients"]["kept"]["account_id"], added.account_id);
+
+    let harness = start(&path).await;
+    for (client_id, secret, account_id) in [
+        ("kept", "kept-secret", added.account_id.clone()),
+        (
+            "lineup-trial",
+            "lineup-trial-secret",
+            "acc_trial".to_string(),
+        ),
+    ] {
+        let token = harness.token_for(client_id, secret).await;
+        let accounts = harness.get_json_as(&token, "/enterprise/accounts").await;
+        assert_eq!(accounts["_embedded"]["accounts"][0]["id"], account_id);
+        let offerings = harness
+            .get_json_as(&token, "/enterprise/product-offerings")
+            .await;
+        assert_eq!(
+            offerings["_embedded"]["product_offerings"]
+                .as_array()
+                .unwrap()
+                .len(),
+            6
+        );
+    }
+    let refused = harness.request_token("kept", "wrong").await;
+    assert_eq!(refused.status(), 401);
+}

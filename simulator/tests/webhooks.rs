@@ -200,3 +200,110 @@ async fn connect_notifications_fire_for_download_progress_and_thresholds() {
         "{types:?}"
     );
 }
+
+#[tokio::test]
+async fn an_accounts_events_go_only_to_its_own_webhooks() {
+    let harness = Harness::start().await;
+    let other = harness
+        .sim
+        .add_account("Other Co", Some("other"), Some("other-secret"))
+        .unwrap();
+    let other_token = harness.token_for("other", "other-secret").await;
+    let (url, receiver) = start_receiver().await;
+    let created = harness
+        .post_as(&other_token, "/enterprise/webhooks", &json!({"url": url}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let hook: Value = created.json().await.unwrap();
+    let hook_id = hook["id"].as_str().unwrap();
+
+    // The default account's webhook list does not show it, nor can it delete it.
+    let listed = harness.get_json("/enterprise/webhooks").await;
+    assert_eq!(listed["_embedded"]["webhooks"], json!([]));
+    let deleted = harness
+        .http
+        .delete(harness.url(&format!("/enterprise/webhooks/{hook_id}")))
+        .bearer_auth(&harness.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404);
+
+    // A line on the default account sends nothing to the other account's webhook.
+    let subscription_id = harness.active_line("US 1GB", "quiet@lineup.example").await;
+    let profile = harness
+        .get_json(&format!(
+            "/enterprise/subscriptions/{subscription_id}/sim-profile"
+        ))
+        .await;
+    let iccid = profile["iccid"].as_str().unwrap();
+    harness
+        .control(
+            Method::POST,
+            &format!("/_sim/sim-profiles/{iccid}/events"),
+            Some(json!({"status": "enabled"})),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deliveries = harness
+        .control(Method::GET, "/_sim/webhooks/deliveries", None)
+        .await;
+    assert_eq!(deliveries, json!([]));
+    assert!(receiver.calls.lock().unwrap().is_empty());
+
+    // Nor can the other account register Connect notifications for that SIM.
+    let foreign = harness
+        .http
+        .put(harness.url(&format!(
+            "/connect-api/v1/sim/{iccid}/preferences/notifications/USAGE_THRESHOLD"
+        )))
+        .bearer_auth(&other_token)
+        .json(&json!({"webhook_url": url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+
+    // The other account's own order is announced to its webhook.
+    let template = harness
+        .get_json_as(&other_token, "/enterprise/order-templates")
+        .await["_embedded"]["order_templates"][0]["id"]
+        .clone();
+    let order = harness
+        .post_as(
+            &other_token,
+            "/enterprise/orders",
+            &json!({
+                "type": "activate_subscription",
+                "account_id": other.account_id,
+                "template_id": template,
+                "subscriber": {"first_name": "O", "last_name": "Ther", "email": "o@other.example"},
+            }),
+        )
+        .await;
+    assert_eq!(order.status(), 202);
+    let order: Value = order.json().await.unwrap();
+    let mut deliveries = Value::Null;
+    for _ in 0..200 {
+        deliveries = harness
+            .control(Method::GET, "/_sim/webhooks/deliveries", None)
+            .await;
+        if deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["event_type"] == "order.completed")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deliveries = deliveries.as_array().unwrap();
+    let completed = deliveries
+        .iter()
+        .find(|d| d["event_type"] == "order.completed")
+        .expect("order.completed delivered");
+    assert_eq!(completed["webhook_id"], hook_id);
+    assert_eq!(completed["payload"]["data"]["id"], order["id"]);
+    assert!(deliveries.iter().all(|d| d["webhook_id"] == hook_id));
+}

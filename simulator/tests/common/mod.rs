@@ -45,20 +45,60 @@ impl Harness {
 
     pub async fn issue_token(&self) -> String {
         let credentials = Credentials::default();
-        let response = self
-            .http
+        self.token_for(&credentials.client_id, &credentials.client_secret)
+            .await
+    }
+
+    /// The token endpoint's answer for these client credentials.
+    pub async fn request_token(&self, client_id: &str, client_secret: &str) -> reqwest::Response {
+        self.http
             .post(self.url(TOKEN_PATH))
             .form(&[
                 ("grant_type", "client_credentials"),
-                ("client_id", credentials.client_id.as_str()),
-                ("client_secret", credentials.client_secret.as_str()),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
             ])
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn token_for(&self, client_id: &str, client_secret: &str) -> String {
+        let response = self.request_token(client_id, client_secret).await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `GET` with another client's token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json_as(&self, token: &str, path: &str) -> Value {
+        let response = self.get_as(token, path).await;
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// `POST` with another client's token.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
