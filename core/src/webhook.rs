@@ -158,9 +158,11 @@ impl Lineup {
         else {
             return Ok(false);
         };
+        drop(tx);
         if !self.in_scope(scope, line.tenant_id).await? {
             return Ok(false);
         }
+        let mut tx = self.store().system().await?;
         let minute = now.unix_timestamp() / 60;
         let job = JobRow {
             id: JobId::new(),

@@ -401,12 +401,12 @@ impl Lineup {
     }
 
     /// Remove the tenant's own connection; its calls fall back to the server-wide account
-    /// if it may use it, or stop until a new one is connected.
-    pub async fn disconnect_provider(&self, tenant: TenantId, actor: &Actor) -> CoreResult<()> {
+    /// if it may use it, or stop until a new one is connected. `false`: there was none.
+    pub async fn disconnect_provider(&self, tenant: TenantId, actor: &Actor) -> CoreResult<bool> {
         let mut tx = self.tenant_tx(tenant).await?;
         let before = store::provider_connections::get(&mut tx, tenant).await?;
         let Some(before) = before else {
-            return Err(CoreError::not_found("provider connection", tenant));
+            return Ok(false);
         };
         store::provider_connections::delete(&mut tx, tenant).await?;
         let event = AuditEvent::new(
@@ -424,7 +424,7 @@ impl Lineup {
         record(&mut tx, &event).await?;
         tx.commit().await?;
         self.tenant_providers().forget(tenant);
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -186,12 +186,16 @@ async fn sync(State(portal): State<Portal>, page: Page) -> Result<Response, Port
 }
 
 async fn disconnect(State(portal): State<Portal>, page: Page) -> Result<Response, PortalError> {
-    portal
+    let removed = portal
         .lineup
         .disconnect_provider(page.tenant_id(), &page.actor())
         .await?;
     Ok(redirect_with_notice(
         "/settings/provider",
-        "Provider account disconnected",
+        if removed {
+            "Provider account disconnected"
+        } else {
+            "No provider account of your own was connected"
+        },
     ))
 }
