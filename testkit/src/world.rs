@@ -184,7 +184,7 @@ pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Li
         max_retry_after: Duration::from_secs(5),
     };
     config.webhook_secret = Some(WEBHOOK_SECRET.to_owned());
-    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry.clone());
+    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry);
     let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
     Lineup::new(
         store.clone(),

@@ -59,7 +59,7 @@ impl ProviderConnector {
             &credentials.client_secret,
             &credentials.account_id,
         );
-        config.retry = self.retry.clone();
+        config.retry = self.retry;
         config.request_timeout = self.request_timeout;
         config.webhook_secret = webhook_secret;
         Ok(Arc::new(OneGlobalProvider::new(config)?))
@@ -147,8 +147,11 @@ impl ProviderStatus {
 /// A replaced connection has a new version, so its old adapter is never picked again.
 #[derive(Default)]
 pub(crate) struct TenantProviders {
-    built: Mutex<HashMap<TenantId, (ProviderConnectionId, i64, Arc<dyn ConnectivityProvider>)>>,
+    built: Mutex<HashMap<TenantId, BuiltProvider>>,
 }
+
+/// An adapter and the connection id and version it was built from.
+type BuiltProvider = (ProviderConnectionId, i64, Arc<dyn ConnectivityProvider>);
 
 impl TenantProviders {
     fn get(&self, row: &ConnectionRow) -> Option<Arc<dyn ConnectivityProvider>> {
