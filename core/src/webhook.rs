@@ -35,6 +35,16 @@ enum WebhookScope {
     Tenant(TenantId),
 }
 
+impl WebhookScope {
+    /// The one tenant whose rows to look in, if the scope is one tenant.
+    fn tenant(self) -> Option<TenantId> {
+        match self {
+            Self::ServerDefault => None,
+            Self::Tenant(tenant) => Some(tenant),
+        }
+    }
+}
+
 impl Lineup {
     /// Verify and act on one delivery to the server-wide webhook URL. A bad signature is
     /// `CoreError::Webhook`.
@@ -127,7 +137,9 @@ impl Lineup {
     /// An order we are waiting on settled: finish its operation now instead of at the next poll.
     async fn finish_settled_order(&self, scope: WebhookScope, order_id: &str) -> CoreResult<bool> {
         let mut tx = self.store().system().await?;
-        let Some(op) = store::operations::find_pending_by_order(&mut tx, order_id).await? else {
+        let Some(op) =
+            store::operations::find_pending_by_order(&mut tx, scope.tenant(), order_id).await?
+        else {
             return Ok(false);
         };
         drop(tx);
@@ -152,9 +164,14 @@ impl Lineup {
     ) -> CoreResult<bool> {
         let mut tx = self.store().system().await?;
         let provider = self.shared_provider().name();
-        let Some(line) =
-            store::lines::find_by_provider_ref(&mut tx, provider, Some(subscription_id), None)
-                .await?
+        let Some(line) = store::lines::find_by_provider_ref(
+            &mut tx,
+            scope.tenant(),
+            provider,
+            Some(subscription_id),
+            None,
+        )
+        .await?
         else {
             return Ok(false);
         };
@@ -185,8 +202,14 @@ impl Lineup {
     async fn activate_installed(&self, scope: WebhookScope, iccid: &str) -> CoreResult<bool> {
         let mut tx = self.store().system().await?;
         let provider = self.shared_provider().name();
-        let Some(line) =
-            store::lines::find_by_provider_ref(&mut tx, provider, None, Some(iccid)).await?
+        let Some(line) = store::lines::find_by_provider_ref(
+            &mut tx,
+            scope.tenant(),
+            provider,
+            None,
+            Some(iccid),
+        )
+        .await?
         else {
             return Ok(false);
         };

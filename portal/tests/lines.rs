@@ -786,6 +786,40 @@ both_backends!(
         form.assert_ok().assert_contains("name=\"plan_id\"");
         form.assert_contains(&plans[0].name);
 
+        // Replacing keeps the webhook URL and secret; disconnecting brings the step back.
+        let replaced = initech
+            .post(
+                "/settings/provider",
+                &[
+                    ("client_id", trial.client_id.as_str()),
+                    ("client_secret", trial.client_secret.as_str()),
+                    ("account_id", trial.account_id.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(replaced.redirected_to(), "/settings/provider");
+        let again = stored_connection(&w, tenant).await.unwrap();
+        assert_eq!((again.id, again.version), (row.id, row.version + 1));
+        assert_eq!(again.webhook_secret, row.webhook_secret);
+        initech.get("/settings/provider").await.assert_ok();
+        let gone = initech.post("/settings/provider/disconnect", &[]).await;
+        assert_eq!(gone.redirected_to(), "/settings/provider");
+        assert!(stored_connection(&w, tenant).await.is_none());
+        assert_eq!(
+            w.audit_in(tenant, "provider_connection", &row.id.to_string())
+                .await,
+            [
+                "provider.connected",
+                "provider.replaced",
+                "provider.disconnected"
+            ]
+        );
+        initech
+            .get("/lines/new")
+            .await
+            .assert_ok()
+            .assert_contains("Connect your provider account first");
+
         // Another organisation's admins see their own provider page, never this one.
         let acme = admin(&w).await;
         let theirs = acme.get("/settings/provider").await;
