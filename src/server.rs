@@ -13,6 +13,7 @@ use lineup_core::Lineup;
 use lineup_core::mail::{FileMailer, Mailer, SmtpMailer};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::WebhookError;
+use lineup_core::provider::connection::ProviderConnector;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::secret::SecretBox;
 use lineup_core::store::Store;
@@ -99,6 +100,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     let provider = connect_provider(&settings).await?;
     let secrets = load_secrets(config)?;
     let lineup = Lineup::new(store, provider, PollPolicy::default())
+        .with_provider_connector(ProviderConnector::new(&settings.base_url))
         .with_secrets(secrets)
         .with_sso_network_policy(config.sso_network);
     let sealed = lineup
@@ -313,6 +315,7 @@ pub fn router(runtime: &Runtime) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/provider/webhooks", post(provider_webhook))
+        .route("/provider/webhooks/{connection}", post(connection_webhook))
         .with_state(lineup);
     if let Some(state) = slack {
         app = app.merge(slack_router(state));
@@ -337,12 +340,42 @@ async fn provider_webhook(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> (StatusCode, String) {
-    let header = lineup.provider().webhook_signature_header();
+    let header = lineup.shared_provider().webhook_signature_header();
     let signature = headers.get(header).and_then(|v| v.to_str().ok());
-    match lineup
+    let accepted = lineup
         .accept_provider_webhook(signature, &body, time::OffsetDateTime::now_utc())
-        .await
-    {
+        .await;
+    webhook_answer(accepted)
+}
+
+/// Webhooks of one tenant's own provider connection: verified with that connection's
+/// secret, acting on that tenant's lines only.
+async fn connection_webhook(
+    State(lineup): State<Lineup>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let Ok(connection) = connection.parse() else {
+        return (StatusCode::NOT_FOUND, "no such provider connection".into());
+    };
+    let header = lineup.shared_provider().webhook_signature_header();
+    let signature = headers.get(header).and_then(|v| v.to_str().ok());
+    let accepted = lineup
+        .accept_connection_webhook(
+            connection,
+            signature,
+            &body,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await;
+    webhook_answer(accepted)
+}
+
+fn webhook_answer(
+    accepted: Result<lineup_core::webhook::WebhookOutcome, lineup_core::CoreError>,
+) -> (StatusCode, String) {
+    match accepted {
         Ok(outcome) => (
             StatusCode::OK,
             format!("accepted {} events", outcome.events),
@@ -352,6 +385,9 @@ async fn provider_webhook(
         }
         Err(lineup_core::CoreError::Webhook(refused)) => {
             (StatusCode::UNAUTHORIZED, refused.to_string())
+        }
+        Err(lineup_core::CoreError::NotFound { .. }) => {
+            (StatusCode::NOT_FOUND, "no such provider connection".into())
         }
         Err(e) => {
             tracing::error!(error = %e, "handling a provider webhook failed");
@@ -487,11 +523,12 @@ async fn deliver_alerts(
     Ok(delivered)
 }
 
-/// Queue the tenants' cron ticks (once per tick, whatever the number of replicas), then work
-/// through what is due.
+/// Queue the tenants' cron ticks and daily plan syncs (once each, whatever the number of
+/// replicas), then work through what is due.
 async fn run_due_jobs(lineup: &Lineup, worker: &str) -> Result<(), lineup_core::CoreError> {
     let now = time::OffsetDateTime::now_utc();
     lineup.schedule_due_jobs(now).await?;
+    lineup.schedule_plan_syncs(now).await?;
     while lineup.run_next_job(worker, now).await? {}
     Ok(())
 }

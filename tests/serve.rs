@@ -506,14 +506,14 @@ fn provider_webhooks_are_verified_and_accepted() {
     ];
     let server = start(&["serve"], &env);
     let body = r#"{"id":"evt_1","type":"usage.threshold_reached","data":{"subscription_id":"sub_NOBODY","threshold_pct":80}}"#;
-    let post = |signature: Option<String>| {
+    let post_to = |path: &str, signature: Option<String>| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
             let mut request = reqwest::Client::new()
-                .post(format!("{}/provider/webhooks", server.url))
+                .post(format!("{}{path}", server.url))
                 .body(body);
             if let Some(signature) = signature {
                 request = request.header("X-Sim-Signature", signature);
@@ -521,7 +521,13 @@ fn provider_webhooks_are_verified_and_accepted() {
             request.send().await.unwrap().status().as_u16()
         })
     };
+    let post = |signature: Option<String>| post_to("/provider/webhooks", signature);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // A tenant connection's own URL: an unknown connection is not found, whatever it sends.
+    let signed = lineup_simulator::signature_header("hook-secret", now, body);
+    let unknown = format!("/provider/webhooks/{}", uuid::Uuid::now_v7());
+    assert_eq!(post_to(&unknown, Some(signed.clone())), 404);
+    assert_eq!(post_to("/provider/webhooks/not-an-id", Some(signed)), 404);
     assert_eq!(post(None), 401);
     assert_eq!(
         post(Some(lineup_simulator::signature_header("wrong", now, body))),

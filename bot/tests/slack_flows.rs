@@ -911,3 +911,39 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    asking_for_a_line_before_the_company_has_a_provider_says_what_to_do,
+    |store| async move {
+        let s = slack(store).await;
+        let tenant = s.world.tenant;
+        let lineup = &s.world.lineup;
+        let mut tx = lineup.store().system().await.unwrap();
+        for plan in &s.world.plans {
+            lineup_core::store::plans::retire(&mut tx, tenant, plan.id)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let no_plans = s.command(TEAM, ADA, "request").await;
+        assert!(
+            ephemeral_text(&no_plans).contains("no plans to choose from yet"),
+            "{no_plans}"
+        );
+
+        let mut tx = lineup.store().system().await.unwrap();
+        lineup_core::store::provider_connections::set_uses_server_provider(&mut tx, tenant, false)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let no_provider = s.command(TEAM, ADA, "request").await;
+        assert!(
+            ephemeral_text(&no_provider).contains("has not connected its mobile provider"),
+            "{no_provider}"
+        );
+        assert!(
+            s.fake.calls_to("views.open").is_empty(),
+            "no form with an empty plan list"
+        );
+    }
+);

@@ -1,11 +1,13 @@
 //! `Lineup`: the commands and queries chat, portal and worker call. Holds the store and the
-//! connectivity provider; every method takes the tenant first.
+//! server-wide connectivity provider (tenants' own ones are resolved per call, see
+//! `provider::connection`); every method takes the tenant first.
 
 use std::sync::Arc;
 
 use crate::audit::AuditEvent;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
+use crate::provider::connection::{ProviderConnector, TenantProviders};
 use crate::provider::{ConnectivityProvider, PollPolicy};
 use crate::secret::SecretBox;
 use crate::sso::{IdentityProviders, SsoNetworkPolicy};
@@ -14,7 +16,11 @@ use crate::store::{self, Store, Tx};
 #[derive(Clone)]
 pub struct Lineup {
     store: Store,
-    provider: Arc<dyn ConnectivityProvider>,
+    /// The operator's account (PROVIDER_*): for tenants allowed to use it.
+    server_provider: Arc<dyn ConnectivityProvider>,
+    /// Builds adapters for tenants' own accounts; without it none can connect one.
+    connector: Option<Arc<ProviderConnector>>,
+    tenant_providers: Arc<TenantProviders>,
     poll: PollPolicy,
     secrets: Option<SecretBox>,
     identity_providers: Arc<IdentityProviders>,
@@ -23,15 +29,37 @@ pub struct Lineup {
 }
 
 impl Lineup {
+    /// `provider` is the server-wide account, used by tenants an operator created.
     pub fn new(store: Store, provider: Arc<dyn ConnectivityProvider>, poll: PollPolicy) -> Self {
         Self {
             store,
-            provider,
+            server_provider: provider,
+            connector: None,
+            tenant_providers: Arc::default(),
             poll,
             secrets: None,
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
             password_hashing: Arc::default(),
         }
+    }
+
+    /// Lets tenants connect their own provider accounts, at the connector's (operator's) URL.
+    pub fn with_provider_connector(mut self, connector: ProviderConnector) -> Self {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
+
+    pub(crate) fn provider_connector(&self) -> CoreResult<&ProviderConnector> {
+        self.connector.as_deref().ok_or_else(|| {
+            CoreError::invalid(
+                "PROVIDER_BASE_URL",
+                "this server has no provider URL for tenants' own accounts",
+            )
+        })
+    }
+
+    pub(crate) fn tenant_providers(&self) -> &TenantProviders {
+        &self.tenant_providers
     }
 
     pub(crate) fn password_hashing(&self) -> &crate::user::PasswordHashing {
@@ -68,13 +96,10 @@ impl Lineup {
         &self.store
     }
 
-    pub fn provider(&self) -> &dyn ConnectivityProvider {
-        self.provider.as_ref()
-    }
-
-    /// The provider itself, for wrapping (e.g. a test double around the real adapter).
+    /// The server-wide provider, for wrapping (e.g. a test double around the real adapter).
+    /// Commands for a tenant use [`Lineup::provider_for`].
     pub fn shared_provider(&self) -> Arc<dyn ConnectivityProvider> {
-        self.provider.clone()
+        self.server_provider.clone()
     }
 
     pub(crate) fn poll_policy(&self) -> PollPolicy {

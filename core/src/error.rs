@@ -18,6 +18,9 @@ pub enum CoreError {
     NotAuthorised(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The tenant has no provider account it may use.
+    #[error("connect your provider account in Settings → Provider first")]
+    ProviderNotConnected,
     #[error("provider webhook refused: {0}")]
     Webhook(crate::provider::WebhookError),
     #[error("the provider could not {operation} the line: {reason}")]

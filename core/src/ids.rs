@@ -53,4 +53,5 @@ uuid_id!(
     AlertId,
     GuardrailActionId,
     ImportId,
+    ProviderConnectionId,
 );

@@ -1,5 +1,6 @@
-//! Background jobs: scheduled per-tenant work (the usage sync on each tenant's cron) placed on
-//! the durable queue so that, with several replicas on one database, each tick runs once.
+//! Background jobs: scheduled per-tenant work (the usage sync on each tenant's cron, the daily
+//! plan sync) placed on the durable queue so that, with several replicas on one database,
+//! each tick runs once. Tenants without a usable provider account get neither.
 
 use std::str::FromStr;
 
@@ -7,11 +8,14 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::app::Lineup;
+use crate::audit::Actor;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{JobId, TenantId};
 use crate::store::{self, jobs::JobRow};
 
 pub const USAGE_SYNC: &str = "usage_sync";
+/// Refresh the tenant's plan catalogue from its provider account, once a day.
+pub const PLAN_SYNC: &str = "plan_sync";
 /// How long a claimed job may run before another worker may take it over.
 const LEASE: Duration = Duration::minutes(10);
 const MAX_ATTEMPTS: i32 = 5;
@@ -40,6 +44,9 @@ impl Lineup {
         drop(tx);
         let mut queued = 0;
         for tenant in tenants {
+            if !self.provider_status(tenant).await?.is_connected() {
+                continue;
+            }
             let settings = self.tenant(tenant).await?.settings;
             let tick = match latest_tick(&settings.usage_sync_cron, now) {
                 Ok(Some(tick)) => tick,
@@ -57,6 +64,39 @@ impl Lineup {
                 dedupe_key: Some(format!("{USAGE_SYNC}:{tenant}:{}", tick.unix_timestamp())),
                 state: "queued".into(),
                 run_at: tick,
+                attempts: 0,
+                max_attempts: MAX_ATTEMPTS,
+                last_error: None,
+            };
+            let mut tx = self.store().system().await?;
+            if store::jobs::enqueue(&mut tx, &job).await? {
+                queued += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(queued)
+    }
+
+    /// Queue each connected tenant's plan sync for today (one per tenant and UTC day,
+    /// whichever replica asks first).
+    pub async fn schedule_plan_syncs(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        let mut tx = self.store().system().await?;
+        let tenants = store::jobs::list_tenants(&mut tx).await?;
+        drop(tx);
+        let day = now.date();
+        let mut queued = 0;
+        for tenant in tenants {
+            if !self.provider_status(tenant).await?.is_connected() {
+                continue;
+            }
+            let job = JobRow {
+                id: JobId::new(),
+                tenant_id: Some(tenant),
+                kind: PLAN_SYNC.into(),
+                payload: sqlx::types::Json(json!({ "day": day.to_string() })),
+                dedupe_key: Some(format!("{PLAN_SYNC}:{tenant}:{day}")),
+                state: "queued".into(),
+                run_at: now,
                 attempts: 0,
                 max_attempts: MAX_ATTEMPTS,
                 last_error: None,
@@ -127,6 +167,11 @@ impl Lineup {
                     resumed = rollover.resumed,
                     "usage synced"
                 );
+                Ok(())
+            }
+            PLAN_SYNC => {
+                let plans = self.sync_plans(tenant, &Actor::System).await?;
+                tracing::info!(%tenant, plans = plans.len(), "plans synced");
                 Ok(())
             }
             other => Err(CoreError::invalid(

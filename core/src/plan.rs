@@ -47,15 +47,19 @@ pub mod commands {
     use crate::store::{self, now};
 
     impl Lineup {
-        /// Bring the provider's base plans into this tenant's catalogue (insert or refresh).
+        /// Bring the base plans of the tenant's provider account into its catalogue (insert
+        /// or refresh); plans that account no longer offers stop being offered.
         pub async fn sync_plans(&self, tenant: TenantId, actor: &Actor) -> CoreResult<Vec<Plan>> {
-            let offered = self.provider().list_plans().await?;
+            let provider = self.provider_for(tenant).await?;
+            let offered = provider.list_plans().await?;
             let mut tx = self.tenant_tx(tenant).await?;
+            let mut kept = Vec::new();
             for offer in offered.into_iter().filter(|p| p.kind == PlanKind::Base) {
+                kept.push(offer.offering_id.clone());
                 let plan = Plan {
                     id: PlanId::new(),
                     tenant_id: tenant,
-                    provider: self.provider().name().to_owned(),
+                    provider: provider.name().to_owned(),
                     offering_id: offer.offering_id,
                     template_id: offer.template_id,
                     name: offer.name,
@@ -81,6 +85,22 @@ pub mod commands {
                     ("plan", id.to_string()),
                     None,
                     to_json(&plan),
+                );
+                record(&mut tx, &event).await?;
+            }
+            let gone = store::plans::list(&mut tx, tenant)
+                .await?
+                .into_iter()
+                .filter(|p| p.active && !kept.contains(&p.offering_id));
+            for plan in gone {
+                store::plans::retire(&mut tx, tenant, plan.id).await?;
+                let event = AuditEvent::new(
+                    tenant,
+                    actor,
+                    "plan.retired",
+                    ("plan", plan.id.to_string()),
+                    to_json(&plan),
+                    None,
                 );
                 record(&mut tx, &event).await?;
             }

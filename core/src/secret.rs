@@ -19,6 +19,8 @@ pub enum SecretError {
 }
 
 const NONCE_LEN: usize = 12;
+/// Marks a sealed value in a text column; the version leaves room for another scheme.
+const SEALED_TEXT_PREFIX: &str = "sealed:v1:";
 
 impl SecretBox {
     pub fn from_hex(key: &str) -> Result<Self, SecretError> {
@@ -64,6 +66,25 @@ impl SecretBox {
             .map_err(|_| SecretError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| SecretError::Undecryptable)
     }
+
+    /// Sealed for a text column: `sealed:v1:` + base64(nonce ‖ ciphertext).
+    pub fn seal_text(&self, plaintext: &str, context: &str) -> String {
+        use base64::Engine;
+        let sealed = self.seal(plaintext, context);
+        format!(
+            "{SEALED_TEXT_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(sealed)
+        )
+    }
+
+    pub fn open_text(&self, stored: &str, context: &str) -> Result<String, SecretError> {
+        use base64::Engine;
+        let sealed = stored
+            .strip_prefix(SEALED_TEXT_PREFIX)
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .ok_or(SecretError::Undecryptable)?;
+        self.open(&sealed, context)
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +108,10 @@ mod tests {
         );
         assert!(!String::from_utf8_lossy(&sealed).contains("xoxb"));
         assert_eq!(SecretBox::from_hex("abcd").err(), Some(SecretError::BadKey));
+        let text = secrets.seal_text("cs-1", "provider:T1");
+        assert!(text.starts_with("sealed:v1:") && !text.contains("cs-1"));
+        assert_eq!(secrets.open_text(&text, "provider:T1").unwrap(), "cs-1");
+        assert!(secrets.open_text(&text, "provider:T2").is_err());
+        assert!(secrets.open_text("cs-1", "provider:T1").is_err());
     }
 }

@@ -221,6 +221,8 @@ pub mod commands {
                 }
                 other => other?,
             }
+            // An operator created it: it may use the server-wide provider account.
+            store::provider_connections::set_uses_server_provider(&mut tx, tenant.id, true).await?;
             let event = AuditEvent::new(
                 tenant.id,
                 actor,

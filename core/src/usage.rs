@@ -172,10 +172,11 @@ impl Lineup {
         records: &[UsageRecord],
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
+        let provider = self.provider_for(tenant).await?.name();
         let mut tx = self.tenant_tx(tenant).await?;
         let ctx = UsageContext::load(&mut tx, tenant).await?;
         let mut report = UsageReport::default();
-        let mut rows = ctx.new_rows(self.provider().name(), records, &mut report);
+        let mut rows = ctx.new_rows(provider, records, &mut report);
         let offered = rows.len();
         if let Stored::Only(stored) = store::usage::insert_records(&mut tx, tenant, &rows).await? {
             rows.retain(|r| stored.contains(&r.dedupe_key));
@@ -225,6 +226,7 @@ impl Lineup {
         to: Date,
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
+        let provider = self.provider_for(tenant).await?;
         let mut pipeline = UsagePipeline::new(self, tenant, now);
         let mut query = UsageQuery {
             from,
@@ -235,7 +237,7 @@ impl Lineup {
         let mut batch = Vec::new();
         let mut fetched = Ok(());
         for _ in 0..MAX_PAGES {
-            let page = match self.provider().usage(&query).await {
+            let page = match provider.usage(&query).await {
                 Ok(page) => page,
                 Err(e) => {
                     fetched = Err(e);

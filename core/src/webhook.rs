@@ -2,16 +2,21 @@
 //! everything here is safe to repeat: a settled order is finished once (compare-and-set on the
 //! line), a usage hint queues at most one sync per tenant and minute, an installed profile
 //! activates a ready line once.
+//!
+//! A tenant's own connection has its own webhook URL and secret: what arrives there is
+//! verified with that secret and touches only that tenant's lines. The server-wide URL
+//! touches only tenants that use the server-wide account.
 
 use time::OffsetDateTime;
 
 use crate::app::Lineup;
 use crate::audit::Actor;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::JobId;
+use crate::ids::{JobId, ProviderConnectionId, TenantId};
 use crate::jobs::USAGE_SYNC;
 use crate::line::LineState;
 use crate::provider::{PollPolicy, ProfileState, ProviderEvent};
+use crate::store::provider_connections;
 use crate::store::{self, jobs::JobRow};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,8 +27,27 @@ pub struct WebhookOutcome {
     pub lines_activated: usize,
 }
 
+/// Whose lines one delivery may touch.
+#[derive(Debug, Clone, Copy)]
+enum WebhookScope {
+    /// Tenants on the server-wide account.
+    ServerDefault,
+    Tenant(TenantId),
+}
+
+impl WebhookScope {
+    /// The one tenant whose rows to look in, if the scope is one tenant.
+    fn tenant(self) -> Option<TenantId> {
+        match self {
+            Self::ServerDefault => None,
+            Self::Tenant(tenant) => Some(tenant),
+        }
+    }
+}
+
 impl Lineup {
-    /// Verify and act on one webhook delivery. A bad signature is `CoreError::Webhook`.
+    /// Verify and act on one delivery to the server-wide webhook URL. A bad signature is
+    /// `CoreError::Webhook`.
     pub async fn accept_provider_webhook(
         &self,
         signature: Option<&str>,
@@ -31,9 +55,48 @@ impl Lineup {
         now: OffsetDateTime,
     ) -> CoreResult<WebhookOutcome> {
         let events = self
-            .provider()
+            .shared_provider()
             .parse_webhook(signature, body, now)
             .map_err(CoreError::Webhook)?;
+        self.act_on_webhook(WebhookScope::ServerDefault, events, now)
+            .await
+    }
+
+    /// Verify (with the connection's own secret) and act on one delivery to a tenant's
+    /// connection URL. An unknown connection is `CoreError::NotFound`.
+    pub async fn accept_connection_webhook(
+        &self,
+        connection: ProviderConnectionId,
+        signature: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> CoreResult<WebhookOutcome> {
+        let (tenant, provider) = self.connection_provider(connection).await?;
+        let events = provider
+            .parse_webhook(signature, body, now)
+            .map_err(CoreError::Webhook)?;
+        self.act_on_webhook(WebhookScope::Tenant(tenant), events, now)
+            .await
+    }
+
+    async fn in_scope(&self, scope: WebhookScope, tenant: TenantId) -> CoreResult<bool> {
+        match scope {
+            WebhookScope::Tenant(owner) => Ok(owner == tenant),
+            WebhookScope::ServerDefault => {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let own = provider_connections::get(&mut tx, tenant).await?;
+                Ok(own.is_none()
+                    && provider_connections::uses_server_provider(&mut tx, tenant).await?)
+            }
+        }
+    }
+
+    async fn act_on_webhook(
+        &self,
+        scope: WebhookScope,
+        events: Vec<ProviderEvent>,
+        now: OffsetDateTime,
+    ) -> CoreResult<WebhookOutcome> {
         let mut outcome = WebhookOutcome {
             events: events.len(),
             ..WebhookOutcome::default()
@@ -41,7 +104,7 @@ impl Lineup {
         for event in events {
             match event {
                 ProviderEvent::OperationSettled { operation_id, .. } => {
-                    if self.finish_settled_order(&operation_id).await? {
+                    if self.finish_settled_order(scope, &operation_id).await? {
                         outcome.operations_finished += 1;
                     }
                 }
@@ -49,7 +112,10 @@ impl Lineup {
                     subscription_id, ..
                 }
                 | ProviderEvent::AllowanceExhausted { subscription_id } => {
-                    if self.queue_usage_sync_for(&subscription_id, now).await? {
+                    if self
+                        .queue_usage_sync_for(scope, &subscription_id, now)
+                        .await?
+                    {
                         outcome.syncs_queued += 1;
                     }
                 }
@@ -57,7 +123,7 @@ impl Lineup {
                     iccid,
                     state: ProfileState::Installed | ProfileState::Enabled,
                 } => {
-                    if self.activate_installed(&iccid).await? {
+                    if self.activate_installed(scope, &iccid).await? {
                         outcome.lines_activated += 1;
                     }
                 }
@@ -69,12 +135,17 @@ impl Lineup {
     }
 
     /// An order we are waiting on settled: finish its operation now instead of at the next poll.
-    async fn finish_settled_order(&self, order_id: &str) -> CoreResult<bool> {
+    async fn finish_settled_order(&self, scope: WebhookScope, order_id: &str) -> CoreResult<bool> {
         let mut tx = self.store().system().await?;
-        let Some(op) = store::operations::find_pending_by_order(&mut tx, order_id).await? else {
+        let Some(op) =
+            store::operations::find_pending_by_order(&mut tx, scope.tenant(), order_id).await?
+        else {
             return Ok(false);
         };
         drop(tx);
+        if !self.in_scope(scope, op.tenant_id).await? {
+            return Ok(false);
+        }
         let check_once = PollPolicy {
             timeout: std::time::Duration::ZERO,
             ..self.poll_policy()
@@ -87,17 +158,28 @@ impl Lineup {
     /// Usage moved on a line: sync its tenant soon (one job per tenant and minute).
     async fn queue_usage_sync_for(
         &self,
+        scope: WebhookScope,
         subscription_id: &str,
         now: OffsetDateTime,
     ) -> CoreResult<bool> {
         let mut tx = self.store().system().await?;
-        let provider = self.provider().name();
-        let Some(line) =
-            store::lines::find_by_provider_ref(&mut tx, provider, Some(subscription_id), None)
-                .await?
+        let provider = self.shared_provider().name();
+        let Some(line) = store::lines::find_by_provider_ref(
+            &mut tx,
+            scope.tenant(),
+            provider,
+            Some(subscription_id),
+            None,
+        )
+        .await?
         else {
             return Ok(false);
         };
+        drop(tx);
+        if !self.in_scope(scope, line.tenant_id).await? {
+            return Ok(false);
+        }
+        let mut tx = self.store().system().await?;
         let minute = now.unix_timestamp() / 60;
         let job = JobRow {
             id: JobId::new(),
@@ -117,15 +199,24 @@ impl Lineup {
     }
 
     /// The employee installed the profile: a ready line becomes active.
-    async fn activate_installed(&self, iccid: &str) -> CoreResult<bool> {
+    async fn activate_installed(&self, scope: WebhookScope, iccid: &str) -> CoreResult<bool> {
         let mut tx = self.store().system().await?;
-        let provider = self.provider().name();
-        let Some(line) =
-            store::lines::find_by_provider_ref(&mut tx, provider, None, Some(iccid)).await?
+        let provider = self.shared_provider().name();
+        let Some(line) = store::lines::find_by_provider_ref(
+            &mut tx,
+            scope.tenant(),
+            provider,
+            None,
+            Some(iccid),
+        )
+        .await?
         else {
             return Ok(false);
         };
         drop(tx);
+        if !self.in_scope(scope, line.tenant_id).await? {
+            return Ok(false);
+        }
         if line.state != LineState::Ready {
             return Ok(false);
         }

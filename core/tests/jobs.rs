@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use lineup_core::jobs::USAGE_SYNC;
+use lineup_core::jobs::{PLAN_SYNC, USAGE_SYNC};
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
-use lineup_testkit::world::{World, lineup_for, quick_poll};
+use lineup_testkit::world::{World, add_tenant, lineup_for, quick_poll};
 use serde_json::json;
 
 async fn job_states(w: &World) -> Vec<(String, i64)> {
@@ -90,5 +90,45 @@ both_backends!(
         let later = at + time::Duration::minutes(2);
         assert!(w.lineup.run_next_job("worker", later).await.unwrap());
         assert_eq!(job_states(&w).await, vec![("done".to_owned(), 1)]);
+    }
+);
+
+both_backends!(
+    each_connected_tenant_syncs_its_plans_once_a_day_through_the_queue,
+    |store| async move {
+        let w = World::new(store).await;
+        // A plan the provider still sells was retired here by mistake: the day's sync
+        // offers it again.
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        store::plans::retire(&mut tx, w.tenant, w.plans[0].id)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // A tenant with no provider account it may use gets no job.
+        let idle = add_tenant(&w.lineup, "idle").await;
+        let mut tx = w.lineup.store().system().await.unwrap();
+        store::provider_connections::set_uses_server_provider(&mut tx, idle, false)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let at = now();
+        assert_eq!(w.lineup.schedule_plan_syncs(at).await.unwrap(), 1);
+        assert_eq!(
+            w.lineup.schedule_plan_syncs(at).await.unwrap(),
+            0,
+            "one a day"
+        );
+        assert!(w.lineup.run_next_job("worker", at).await.unwrap());
+        let mut tx = w.lineup.store().system().await.unwrap();
+        let states = store::jobs::count_by_state(&mut tx, PLAN_SYNC)
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(states, vec![("done".to_owned(), 1)]);
+        let plans = w.lineup.plans(w.tenant).await.unwrap();
+        assert!(plans.iter().find(|p| p.id == w.plans[0].id).unwrap().active);
+        let tomorrow = at + time::Duration::days(1);
+        assert_eq!(w.lineup.schedule_plan_syncs(tomorrow).await.unwrap(), 1);
     }
 );

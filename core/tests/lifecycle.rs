@@ -1,6 +1,7 @@
 //! Line lifecycle commands end to end: core → HTTP adapter → provider simulator over real
 //! sockets, with storage on SQLite and on a throwaway PostgreSQL.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,10 @@ use lineup_core::ids::LineId;
 use lineup_core::line::LineState;
 use lineup_core::line::activation::Revealer;
 use lineup_core::line::lifecycle::IssueLine;
-use lineup_core::provider::{PollPolicy, SubscriptionState};
+use lineup_core::provider::connection::{ProviderCredentials, ProviderStatus};
+use lineup_core::provider::{PollPolicy, ProviderError, SubscriptionState, UsageQuery};
 use lineup_core::store::{self, Store};
+use lineup_core::tenant::{Slug, commands::NewTenant};
 use lineup_core::user::Role;
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_employee, add_tenant, lineup_for};
@@ -303,7 +306,12 @@ both_backends!(
         assert_eq!(ended.state, LineState::Terminated);
 
         let sub = line.provider_subscription_id.clone().unwrap();
-        let remote = w.lineup.provider().get_subscription(&sub).await.unwrap();
+        let remote = w
+            .lineup
+            .shared_provider()
+            .get_subscription(&sub)
+            .await
+            .unwrap();
         assert_eq!(remote.state, SubscriptionState::Terminated);
         assert_eq!(
             w.audit_actions("line", &line.id.to_string()).await,
@@ -493,7 +501,7 @@ both_backends!(
             people.push(add_employee(&w.lineup, w.tenant, &format!("person{i}"), None).await);
         }
         // Prime the token before faults start, then turn on 30 % errors and 10 % dropped connections.
-        w.lineup.provider().list_plans().await.unwrap();
+        w.lineup.shared_provider().list_plans().await.unwrap();
         w.sim(
             reqwest::Method::PUT,
             "/_sim/config",
@@ -597,5 +605,301 @@ both_backends!(
             1,
             "the restart replayed, not re-ordered"
         );
+    }
+);
+
+fn credentials_of(account: &lineup_simulator::AccountCredentials) -> ProviderCredentials {
+    ProviderCredentials {
+        client_id: account.client_id.clone(),
+        client_secret: account.client_secret.clone(),
+        account_id: account.account_id.clone(),
+    }
+}
+
+/// The offering ids of one simulator account's catalogue.
+async fn offerings_of(w: &World, account_id: &str) -> BTreeSet<String> {
+    let fixtures = w
+        .sim(
+            reqwest::Method::GET,
+            &format!("/_sim/fixtures?account_id={account_id}"),
+            None,
+        )
+        .await;
+    fixtures["product_offerings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+both_backends!(
+    two_tenants_on_two_accounts_of_one_simulator_never_see_each_others_data,
+    |store| async move {
+        let w = World::new(store).await;
+        let account_a = w.sim.add_account("Alpha Co", None, None).unwrap();
+        let account_b = w.sim.add_account("Beta Co", None, None).unwrap();
+        let alpha = add_tenant(&w.lineup, "alpha").await;
+        let beta = add_tenant(&w.lineup, "beta").await;
+        let (connection_a, plans_a) = w
+            .lineup
+            .connect_provider(alpha, &ADMIN, credentials_of(&account_a))
+            .await
+            .unwrap();
+        let (connection_b, plans_b) = w
+            .lineup
+            .connect_provider(beta, &ADMIN, credentials_of(&account_b))
+            .await
+            .unwrap();
+
+        // Plans: each tenant's catalogue is its own account's, and nobody else's.
+        let (offered_a, offered_b) = (
+            offerings_of(&w, &account_a.account_id).await,
+            offerings_of(&w, &account_b.account_id).await,
+        );
+        assert!(offered_a.is_disjoint(&offered_b));
+        assert!(!plans_a.is_empty() && !plans_b.is_empty());
+        assert!(plans_a.iter().all(|p| offered_a.contains(&p.offering_id)));
+        assert!(plans_b.iter().all(|p| offered_b.contains(&p.offering_id)));
+        assert!(
+            w.plans
+                .iter()
+                .all(|p| !offered_a.contains(&p.offering_id)
+                    && !offered_b.contains(&p.offering_id)),
+            "the server-wide account's tenant keeps its own catalogue"
+        );
+
+        // Orders: each line is ordered in its tenant's account, and the other account's
+        // client cannot even see it.
+        let issue = |tenant, plan: &lineup_core::plan::Plan, who: &str| {
+            let lineup = w.lineup.clone();
+            let (plan, who) = (plan.id, who.to_owned());
+            async move {
+                let employee = add_employee(&lineup, tenant, &who, None).await;
+                let cmd = IssueLine {
+                    employee_id: employee.id,
+                    plan_id: plan,
+                    issue_key: format!("iso-{who}"),
+                };
+                lineup.issue_line(tenant, &ADMIN, cmd).await.unwrap()
+            }
+        };
+        let line_a = issue(alpha, &plans_a[0], "amy").await;
+        let line_b = issue(beta, &plans_b[0], "bob").await;
+        assert_eq!(line_a.state, LineState::Ready);
+        assert_eq!(line_b.state, LineState::Ready);
+        let (sub_a, sub_b) = (
+            line_a.provider_subscription_id.clone().unwrap(),
+            line_b.provider_subscription_id.clone().unwrap(),
+        );
+        let (provider_a, provider_b) = (
+            w.lineup.provider_for(alpha).await.unwrap(),
+            w.lineup.provider_for(beta).await.unwrap(),
+        );
+        provider_a.get_subscription(&sub_a).await.unwrap();
+        provider_b.get_subscription(&sub_b).await.unwrap();
+        for (provider, foreign) in [(&provider_a, &sub_b), (&provider_b, &sub_a)] {
+            assert!(
+                matches!(
+                    provider.get_subscription(foreign).await,
+                    Err(ProviderError::NotFound(_))
+                ),
+                "{foreign} belongs to the other account"
+            );
+        }
+        let server_default = w.lineup.shared_provider();
+        assert!(server_default.get_subscription(&sub_a).await.is_err());
+
+        // Usage: each tenant's sync reads its own account's records only.
+        for (sub, mb) in [(&sub_a, 3), (&sub_b, 5)] {
+            w.sim(
+                reqwest::Method::POST,
+                &format!("/_sim/subscriptions/{sub}/usage"),
+                Some(json!({"data_bytes": mb * 1_000_000, "country": "US"})),
+            )
+            .await;
+        }
+        let today = store::now().date();
+        let window = UsageQuery {
+            from: today - time::Duration::days(1),
+            to: today,
+            subscription_id: None,
+            cursor: None,
+        };
+        let seen_a = provider_a.usage(&window).await.unwrap().items;
+        assert!(!seen_a.is_empty());
+        assert!(
+            seen_a.iter().all(|r| r.subscription_id == sub_a),
+            "{seen_a:?}"
+        );
+        for (tenant, line, bytes) in [(alpha, &line_a, 3_000_000), (beta, &line_b, 5_000_000)] {
+            let report = w
+                .lineup
+                .sync_usage(tenant, window.from, window.to)
+                .await
+                .unwrap();
+            assert_eq!(report.recorded, 1, "{tenant}: its own record only");
+            let days = w.lineup.daily_usage(tenant, line.id).await.unwrap();
+            assert_eq!(days.iter().map(|d| d.data_bytes).sum::<i64>(), bytes);
+        }
+
+        // Webhooks: an event about A's line, delivered to B's URL, changes nothing, whether
+        // signed with A's secret (refused) or B's (no line of B's matches).
+        let event = json!({"id": "evt_iso", "type": "usage.threshold_reached",
+            "data": {"subscription_id": sub_a, "threshold_pct": 80}})
+        .to_string();
+        let sign = |secret: &str| {
+            lineup_simulator::signature_header(secret, store::now().unix_timestamp(), &event)
+        };
+        let secret_of = |tenant| {
+            let lineup = w.lineup.clone();
+            async move {
+                lineup
+                    .provider_connection(tenant)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .webhook_secret
+            }
+        };
+        let (secret_a, secret_b) = (secret_of(alpha).await, secret_of(beta).await);
+        assert_ne!(secret_a, secret_b);
+        let jobs_before = queued_jobs(&w).await;
+        let refused = w
+            .lineup
+            .accept_connection_webhook(
+                connection_b.id,
+                Some(&sign(&secret_a)),
+                event.as_bytes(),
+                store::now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, CoreError::Webhook(_)), "{refused}");
+        let ignored = w
+            .lineup
+            .accept_connection_webhook(
+                connection_b.id,
+                Some(&sign(&secret_b)),
+                event.as_bytes(),
+                store::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((ignored.events, ignored.syncs_queued), (1, 0));
+        let by_server_url = w
+            .lineup
+            .accept_provider_webhook(
+                Some(&sign(lineup_testkit::world::WEBHOOK_SECRET)),
+                event.as_bytes(),
+                store::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            by_server_url.syncs_queued, 0,
+            "the server-wide URL does not act for a tenant with its own connection"
+        );
+        assert_eq!(queued_jobs(&w).await, jobs_before, "nothing was queued");
+        // The same delivery to A's own URL is acted on.
+        let acted = w
+            .lineup
+            .accept_connection_webhook(
+                connection_a.id,
+                Some(&sign(&secret_a)),
+                event.as_bytes(),
+                store::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(acted.syncs_queued, 1);
+    }
+);
+
+async fn queued_jobs(w: &World) -> usize {
+    let mut tx = w.lineup.store().system().await.unwrap();
+    store::jobs::count_by_state(&mut tx, lineup_core::jobs::USAGE_SYNC)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, n)| *n as usize)
+        .sum()
+}
+
+both_backends!(
+    a_signed_up_company_has_no_provider_until_it_connects_one,
+    |store| async move {
+        let w = World::new(store).await;
+        let new = NewTenant {
+            slug: Slug::parse("initech").unwrap(),
+            name: "Initech".into(),
+            currency: lineup_core::money::Currency::USD,
+        };
+        let email = Email::parse("bill@initech.example").unwrap();
+        w.lineup
+            .sign_up(
+                new,
+                &email,
+                "Bill",
+                "a long test password",
+                &|slug, token| format!("http://{slug}.lineup.test/verify-email/{token}"),
+            )
+            .await
+            .unwrap();
+        let initech = w
+            .lineup
+            .tenant_by_slug(&Slug::parse("initech").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        assert_eq!(
+            w.lineup.provider_status(initech).await.unwrap(),
+            ProviderStatus::NotConnected
+        );
+        assert!(matches!(
+            w.lineup.sync_plans(initech, &ADMIN).await,
+            Err(CoreError::ProviderNotConnected)
+        ));
+        let employee = add_employee(&w.lineup, initech, "milton", None).await;
+        let refused = w
+            .lineup
+            .issue_line(
+                initech,
+                &ADMIN,
+                IssueLine {
+                    employee_id: employee.id,
+                    plan_id: w.plans[0].id,
+                    issue_key: "no-provider".into(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, CoreError::ProviderNotConnected),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("Settings → Provider"));
+        assert!(
+            w.lineup.lines(initech).await.unwrap().is_empty(),
+            "nothing written"
+        );
+        assert_eq!(
+            w.lineup.schedule_plan_syncs(store::now()).await.unwrap(),
+            1,
+            "acme only"
+        );
+
+        // Connecting the trial account makes it a tenant like any other.
+        let trial = w.sim.trial_account();
+        let (_, plans) = w
+            .lineup
+            .connect_provider(initech, &ADMIN, credentials_of(&trial))
+            .await
+            .unwrap();
+        assert!(matches!(
+            w.lineup.provider_status(initech).await.unwrap(),
+            ProviderStatus::Own { plans: n, .. } if n == plans.len()
+        ));
     }
 );

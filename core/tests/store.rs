@@ -988,7 +988,23 @@ async fn sqlite_rebuilt_tables_keep_their_columns_indexes_checks_and_rows() {
     let rows_before = sqlite_contents(&store).await;
     assert!(rows_before.len() > 30, "{rows_before:#?}");
 
-    store.migrate().await.unwrap();
+    // Up to 0014 only: later migrations add columns and tables of their own.
+    let through_14 = tempfile::tempdir().unwrap();
+    let all = format!("{}/../migrations/sqlite", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if file.split('_').next().unwrap().parse::<i64>().unwrap() <= 14 {
+            std::fs::copy(&path, through_14.path().join(file)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(through_14.path())
+        .await
+        .unwrap();
+    let Store::Sqlite(pool) = &store else {
+        unreachable!()
+    };
+    migrator.run(pool).await.unwrap();
 
     let schema_after = sqlite_schema(&store).await;
     let lost: Vec<_> = schema_before
@@ -1063,7 +1079,11 @@ async fn a_reference_already_crossing_tenants_fails_the_migration_and_changes_no
         assert!(applied < 14, "{backend:?}: recorded {applied}");
         if let Store::Postgres(pool) = &store {
             let held: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+                // This database's only: other tests migrate their own databases meanwhile.
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
                     .fetch_one(pool)
                     .await
                     .unwrap();

@@ -126,7 +126,7 @@ both_backends!(
         let (from, to) = window();
         let all = w
             .lineup
-            .provider()
+            .shared_provider()
             .usage(&UsageQuery {
                 from,
                 to,

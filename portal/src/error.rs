@@ -59,6 +59,7 @@ impl From<CoreError> for PortalError {
             e @ CoreError::IllegalTransition(_) => Self::Conflict(e.to_string()),
             CoreError::Conflict(message) => Self::Conflict(message),
             CoreError::NotAuthorised(message) => Self::Forbidden(message),
+            e @ CoreError::ProviderNotConnected => Self::Conflict(e.to_string()),
             e @ (CoreError::Provider(_)
             | CoreError::OperationFailed { .. }
             | CoreError::ProviderTimeout(_)) => Self::Provider(e.to_string()),

@@ -7,7 +7,8 @@ use lineup_core::activation_code::ActivationCode;
 use lineup_core::line::LineState;
 use lineup_core::line::activation::Revealer;
 use lineup_core::user::Role;
-use lineup_testkit::portal::{Browser, PortalWorld, fail_next_order, input_value};
+use lineup_testkit::fake_smtp::FakeSmtp;
+use lineup_testkit::portal::{BASE_DOMAIN, Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
@@ -612,3 +613,241 @@ both_backends!(
             .assert_contains("Activation code revealed");
     }
 );
+
+const INITECH: [(&str, &str); 6] = [
+    ("organisation", "Initech"),
+    ("slug", "initech"),
+    ("currency", "usd"),
+    ("name", "Bill Lumbergh"),
+    ("email", "bill@initech.example"),
+    ("password", "yeah if you could sign in"),
+];
+
+/// Initech signs up on the bare domain, confirms its email and signs in: a company an
+/// operator never set up, so it may not use the server's provider account.
+async fn signed_up_initech(w: &PortalWorld) -> (Browser, lineup_core::ids::TenantId) {
+    let smtp = FakeSmtp::start().await;
+    let root = w.browser(BASE_DOMAIN);
+    root.get("/signup").await.assert_ok();
+    root.post("/signup", &INITECH)
+        .await
+        .assert_contains("Check your email");
+    w.deliver_mail(&smtp).await;
+    let link = smtp.wait_for("bill@initech.example").await.link().unwrap();
+    let initech = w.browser(&format!("initech.{BASE_DOMAIN}"));
+    initech.open_link(&link).await;
+    initech
+        .sign_in("bill@initech.example", "yeah if you could sign in")
+        .await;
+    let tenant = w
+        .lineup
+        .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    (initech, tenant)
+}
+
+async fn stored_connection(
+    w: &PortalWorld,
+    tenant: lineup_core::ids::TenantId,
+) -> Option<lineup_core::store::provider_connections::ConnectionRow> {
+    let mut tx = w.store.tenant(tenant).await.unwrap();
+    lineup_core::store::provider_connections::get(&mut tx, tenant)
+        .await
+        .unwrap()
+}
+
+async fn audit_count(w: &PortalWorld, tenant: lineup_core::ids::TenantId) -> i64 {
+    let mut tx = w.store.tenant(tenant).await.unwrap();
+    lineup_core::store::audit::count(&mut tx, tenant)
+        .await
+        .unwrap()
+}
+
+both_backends!(
+    a_signed_up_company_connects_its_own_provider_before_it_can_issue_lines,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let (initech, tenant) = signed_up_initech(&w).await;
+
+        // No provider yet: Issue a line says what to do instead of offering an empty list.
+        let form = initech.get("/lines/new").await;
+        form.assert_ok()
+            .assert_contains("Connect your provider account first")
+            .assert_contains("href=\"/settings/provider\"");
+        assert!(
+            !form.body.contains("name=\"plan_id\""),
+            "no empty plan list"
+        );
+        initech
+            .get("/settings/provider")
+            .await
+            .assert_ok()
+            .assert_contains("Connect your provider account")
+            .assert_contains("API credentials");
+
+        // Wrong secret, or an account these credentials do not have: the reason, nothing kept.
+        let trial = w.sim.trial_account();
+        let audited = audit_count(&w, tenant).await;
+        for (secret, account, reason) in [
+            (
+                "not-the-secret",
+                trial.account_id.as_str(),
+                "the provider refused these credentials (client id or secret is wrong)",
+            ),
+            (
+                trial.client_secret.as_str(),
+                "acc_nope",
+                "the provider has no account acc_nope for these credentials",
+            ),
+        ] {
+            let refused = initech
+                .post(
+                    "/settings/provider",
+                    &[
+                        ("client_id", trial.client_id.as_str()),
+                        ("client_secret", secret),
+                        ("account_id", account),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                refused.body
+            );
+            refused.assert_contains(reason);
+            assert!(!refused.body.contains(secret), "the secret is not echoed");
+        }
+        assert!(
+            stored_connection(&w, tenant).await.is_none(),
+            "nothing stored"
+        );
+        assert_eq!(audit_count(&w, tenant).await, audited, "nothing audited");
+        assert!(w.lineup.plans(tenant).await.unwrap().is_empty());
+
+        // The right ones: stored sealed, audited without the secret, plans synced at once.
+        let connected = initech
+            .post(
+                "/settings/provider",
+                &[
+                    ("client_id", trial.client_id.as_str()),
+                    ("client_secret", trial.client_secret.as_str()),
+                    ("account_id", trial.account_id.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(connected.redirected_to(), "/settings/provider");
+        let row = stored_connection(&w, tenant).await.expect("stored");
+        assert!(
+            row.client_secret.starts_with("sealed:v1:"),
+            "{}",
+            row.client_secret
+        );
+        assert!(!row.client_secret.contains(&trial.client_secret));
+        assert_eq!(row.account_id, trial.account_id);
+        let events = w
+            .audit_in(tenant, "provider_connection", &row.id.to_string())
+            .await;
+        assert_eq!(events, ["provider.connected"]);
+        let mut tx = w.store.tenant(tenant).await.unwrap();
+        let logged = lineup_core::store::audit::list_for_subject(
+            &mut tx,
+            tenant,
+            "provider_connection",
+            &row.id.to_string(),
+        )
+        .await
+        .unwrap();
+        drop(tx);
+        assert!(
+            !serde_json::to_string(&logged[0].after)
+                .unwrap()
+                .contains(&trial.client_secret)
+        );
+
+        let plans = w.lineup.plans(tenant).await.unwrap();
+        assert!(!plans.is_empty());
+        let page = initech.get("/settings/provider").await;
+        page.assert_ok()
+            .assert_contains(&trial.account_id)
+            .assert_contains(&format!("/provider/webhooks/{}", row.id));
+        for plan in &plans {
+            page.assert_contains(&plan.name);
+            if let Some(price) = plan.price {
+                page.assert_contains(&price.to_string());
+            }
+        }
+        assert!(!page.body.contains(&trial.client_secret));
+        let form = initech.get("/lines/new").await;
+        form.assert_ok().assert_contains("name=\"plan_id\"");
+        form.assert_contains(&plans[0].name);
+
+        // Replacing keeps the webhook URL and secret; disconnecting brings the step back.
+        let replaced = initech
+            .post(
+                "/settings/provider",
+                &[
+                    ("client_id", trial.client_id.as_str()),
+                    ("client_secret", trial.client_secret.as_str()),
+                    ("account_id", trial.account_id.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(replaced.redirected_to(), "/settings/provider");
+        let again = stored_connection(&w, tenant).await.unwrap();
+        assert_eq!((again.id, again.version), (row.id, row.version + 1));
+        assert_eq!(again.webhook_secret, row.webhook_secret);
+        initech.get("/settings/provider").await.assert_ok();
+        let gone = initech.post("/settings/provider/disconnect", &[]).await;
+        assert_eq!(gone.redirected_to(), "/settings/provider");
+        assert!(stored_connection(&w, tenant).await.is_none());
+        assert_eq!(
+            w.audit_in(tenant, "provider_connection", &row.id.to_string())
+                .await,
+            [
+                "provider.connected",
+                "provider.replaced",
+                "provider.disconnected"
+            ]
+        );
+        initech
+            .get("/lines/new")
+            .await
+            .assert_ok()
+            .assert_contains("Connect your provider account first");
+
+        // Another organisation's admins see their own provider page, never this one.
+        let acme = admin(&w).await;
+        let theirs = acme.get("/settings/provider").await;
+        assert!(!theirs.body.contains(&trial.account_id));
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_company_without_plans_is_offered_a_sync_instead_of_an_empty_list() {
+    let w = PortalWorld::new(sqlite_store().await).await;
+    let mut tx = w.store.tenant(w.tenant).await.unwrap();
+    for plan in &w.plans {
+        lineup_core::store::plans::retire(&mut tx, w.tenant, plan.id)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let browser = admin(&w).await;
+    let form = browser.get("/lines/new").await;
+    form.assert_ok()
+        .assert_contains("no plans are synced yet")
+        .assert_contains("action=\"/settings/provider/sync\"");
+    assert!(!form.body.contains("name=\"plan_id\""));
+    let synced = browser.post("/settings/provider/sync", &[]).await;
+    assert_eq!(synced.redirected_to(), "/settings/provider");
+    browser
+        .get("/lines/new")
+        .await
+        .assert_ok()
+        .assert_contains("name=\"plan_id\"");
+}

@@ -220,11 +220,7 @@ async fn two_accounts_on_one_simulator_never_see_each_others_data() {
         );
         let products = harness.get_json_as(token, "/enterprise/products").await;
         let products = products["_embedded"]["products"].as_array().unwrap();
-        assert!(
-            products
-                .iter()
-                .all(|p| p["account_id"] == account.as_str())
-        );
+        assert!(products.iter().all(|p| p["account_id"] == account.as_str()));
         let subscribers = harness.get_json_as(token, "/enterprise/subscribers").await;
         let subscribers = subscribers["_embedded"]["subscribers"].as_array().unwrap();
         assert!(

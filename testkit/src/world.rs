@@ -15,6 +15,7 @@ use lineup_core::line::lifecycle::IssueLine;
 use lineup_core::money::Currency;
 use lineup_core::plan::Plan;
 use lineup_core::provider::PollPolicy;
+use lineup_core::provider::connection::ProviderConnector;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use lineup_core::secret::SecretBox;
 use lineup_core::sso::SsoNetworkPolicy;
@@ -183,12 +184,14 @@ pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Li
         max_retry_after: Duration::from_secs(5),
     };
     config.webhook_secret = Some(WEBHOOK_SECRET.to_owned());
+    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry);
     let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
     Lineup::new(
         store.clone(),
         Arc::new(OneGlobalProvider::new(config).unwrap()),
         poll,
     )
+    .with_provider_connector(connector)
     .with_secrets(secrets)
     // The fake identity provider listens on http://127.0.0.1.
     .with_sso_network_policy(SsoNetworkPolicy::LOCAL_TESTING)

@@ -126,11 +126,20 @@ impl ChatFlows {
 
     async fn request_form(&self, t: TenantId) -> Result<Answer, CoreError> {
         let plans = self.lineup.plans(t).await?;
-        let plans = plans
+        let plans: Vec<_> = plans
             .iter()
             .filter(|p| p.active)
             .map(|p| (p.id.to_string(), plan_label(p)))
             .collect();
+        if plans.is_empty() {
+            // Never an empty list: say what an admin has to do first.
+            let status = self.lineup.provider_status(t).await?;
+            return Ok(private(if status.is_connected() {
+                "There are no plans to choose from yet: an admin can sync them in the portal                  under Settings → Provider."
+            } else {
+                "Your company has not connected its mobile provider yet: an admin connects it                  in the portal under Settings → Provider."
+            }));
+        }
         Ok(Answer::OpenRequestForm { plans })
     }
 

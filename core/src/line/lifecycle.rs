@@ -17,8 +17,9 @@ use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, OperationId, PlanId, TenantId};
 use crate::provider::{
-    Delivery, Effective, IdempotencyKey, Operation, OperationStatus, PollPolicy, ProfileState,
-    ProviderError, ProvisionRequest, Subscriber, WaitError, wait_for_operation,
+    ConnectivityProvider, Delivery, Effective, IdempotencyKey, Operation, OperationStatus,
+    PollPolicy, ProfileState, ProviderError, ProvisionRequest, Subscriber, WaitError,
+    wait_for_operation,
 };
 use crate::store::operations::{OperationKind, OperationState, ProviderOperation};
 use crate::store::{self, Tx, now};
@@ -46,8 +47,10 @@ impl Lineup {
         if cmd.issue_key.trim().is_empty() {
             return Err(CoreError::invalid("issue_key", "must not be empty"));
         }
-        // The activation code is sealed when it arrives: refuse before anything is written.
+        // The activation code is sealed when it arrives, and a line needs a provider account:
+        // refuse before anything is written.
         self.secrets()?;
+        let provider = self.provider_for(tenant).await?;
         let mut tx = self.tenant_tx(tenant).await?;
         if let Some(existing) =
             store::lines::find_by_issue_key(&mut tx, tenant, &cmd.issue_key).await?
@@ -84,7 +87,7 @@ impl Lineup {
             employee_id: employee.id,
             plan_id: plan.id,
             state: LineState::Requested,
-            provider: self.provider().name().to_owned(),
+            provider: provider.name().to_owned(),
             provider_subscription_id: None,
             iccid: None,
             activation_code: None,
@@ -311,7 +314,11 @@ impl Lineup {
         else {
             return Ok(line);
         };
-        let profile = self.provider().get_sim_profile(sub).await?;
+        let profile = self
+            .provider_for(tenant)
+            .await?
+            .get_sim_profile(sub)
+            .await?;
         if !matches!(
             profile.state,
             ProfileState::Installed | ProfileState::Enabled
@@ -466,13 +473,19 @@ impl Lineup {
             CoreError::invalid("line_id", "the line has no provider subscription yet")
         })?;
         let key = IdempotencyKey(op.idempotency_key.clone());
-        let provider = self.provider();
+        let provider = self.provider_for(tenant).await?;
         let placed = match (&op.provider_order_id, op.kind) {
             // Already placed (we are resuming): ask how it went instead of placing it again.
             (Some(order), _) => provider.poll_operation(order).await,
-            (None, kind) => self.place(tenant, kind, &op, &sub, &key).await,
+            (None, kind) => {
+                self.place(provider.as_ref(), tenant, kind, &op, &sub, &key)
+                    .await
+            }
         };
-        let settled = match self.place_and_wait(tenant, &op, placed, poll).await {
+        let settled = match self
+            .place_and_wait(provider.as_ref(), tenant, &op, placed, poll)
+            .await
+        {
             Ok(settled) => settled,
             Err(failure) => {
                 return Err(self
@@ -505,13 +518,13 @@ impl Lineup {
     /// Place a suspend, resume, terminate or plan change with the operation's key.
     async fn place(
         &self,
+        provider: &dyn ConnectivityProvider,
         tenant: TenantId,
         kind: OperationKind,
         op: &ProviderOperation,
         sub: &str,
         key: &IdempotencyKey,
     ) -> Result<Operation, ProviderError> {
-        let provider = self.provider();
         match kind {
             OperationKind::Suspend => provider.suspend(sub, key).await,
             OperationKind::Resume => provider.resume(sub, key).await,
@@ -557,6 +570,7 @@ impl Lineup {
     ) -> CoreResult<Line> {
         // Checked before the provider is asked: an issued code must be storable.
         let secrets = self.secrets()?.clone();
+        let provider = self.provider_for(tenant).await?;
         let mut tx = self.tenant_tx(tenant).await?;
         let employee = required(
             store::employees::get(&mut tx, tenant, line.employee_id).await?,
@@ -598,10 +612,13 @@ impl Lineup {
         let key = IdempotencyKey(replayed_key(&op));
         let placed = match &op.provider_order_id {
             // Already placed (we are resuming): ask how it went instead of placing it again.
-            Some(order) => self.provider().poll_operation(order).await,
-            None => self.provider().provision_line(&request, &key).await,
+            Some(order) => provider.poll_operation(order).await,
+            None => provider.provision_line(&request, &key).await,
         };
-        let settled = match self.place_and_wait(tenant, &op, placed, poll).await {
+        let settled = match self
+            .place_and_wait(provider.as_ref(), tenant, &op, placed, poll)
+            .await
+        {
             Ok(settled) => settled,
             Err(failure) => {
                 return Err(self
@@ -621,7 +638,7 @@ impl Lineup {
                 .fail_operation(tenant, actor, &line, &op, failure)
                 .await);
         };
-        let profile = match self.provider().get_sim_profile(&sub).await {
+        let profile = match provider.get_sim_profile(&sub).await {
             Ok(profile) => profile,
             Err(e) => {
                 return Err(self
@@ -659,6 +676,7 @@ impl Lineup {
     /// Record the order id as soon as we have it, then poll the order to settlement.
     async fn place_and_wait(
         &self,
+        provider: &dyn ConnectivityProvider,
         tenant: TenantId,
         op: &ProviderOperation,
         placed: Result<Operation, ProviderError>,
@@ -672,7 +690,7 @@ impl Lineup {
                 .map_err(|e| Failure::unknown(e.into()))?;
             tx.commit().await.map_err(|e| Failure::unknown(e.into()))?;
         }
-        let settled = wait_for_operation(self.provider(), order, poll)
+        let settled = wait_for_operation(provider, order, poll)
             .await
             .map_err(|e| match e {
                 // The order is still running at the provider: leave it pending for the worker.

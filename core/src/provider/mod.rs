@@ -2,6 +2,7 @@
 //!
 //! Adapters translate a vendor's API into these types; no HTTP type leaks out of them.
 
+pub mod connection;
 pub mod oneglobal;
 
 use std::time::Duration;
@@ -284,6 +285,11 @@ pub trait ConnectivityProvider: Send + Sync {
     /// Stable name stored with every line, e.g. "1global".
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> &Capabilities;
+    /// Prove the account these credentials name exists and may be used by them. Vendors
+    /// without such a call rely on `list_plans` alone.
+    async fn check_account(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
     async fn list_plans(&self) -> Result<Vec<ProviderPlan>, ProviderError>;
     async fn provision_line(
         &self,

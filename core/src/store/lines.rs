@@ -256,21 +256,26 @@ pub async fn count_by_state(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(S
 }
 
 /// The line holding a provider subscription or SIM, whatever its tenant (webhooks).
+/// The line a vendor reference names; `tenant` narrows it to one tenant's (a webhook of that
+/// tenant's own provider connection), `None` searches every tenant.
 pub async fn find_by_provider_ref(
     tx: &mut Tx,
+    tenant: Option<TenantId>,
     provider: &str,
     subscription_id: Option<&str>,
     iccid: Option<&str>,
 ) -> StoreResult<Option<Line>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM lines
-         WHERE provider = $1 AND (provider_subscription_id = $2 OR iccid = $3)"
+         WHERE provider = $1 AND (provider_subscription_id = $2 OR iccid = $3)
+           AND ($4 IS NULL OR tenant_id = $4)"
     );
     let row: Option<LineRow> = on_tx!(tx, |conn| {
         sqlx::query_as(&sql)
             .bind(provider)
             .bind(subscription_id)
             .bind(iccid)
+            .bind(tenant)
             .fetch_optional(conn)
             .await?
     });

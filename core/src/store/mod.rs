@@ -19,6 +19,7 @@ pub mod operations;
 pub mod org;
 pub mod plans;
 pub mod policy;
+pub mod provider_connections;
 mod query;
 pub mod reports;
 pub mod requests;

@@ -281,17 +281,22 @@ pub async fn set_payload(
 }
 
 /// The pending operation behind a provider order, whatever its tenant (webhooks).
+/// The pending operation waiting on a vendor order; `tenant` narrows it to one tenant's
+/// (a webhook of that tenant's own provider connection), `None` searches every tenant.
 pub async fn find_pending_by_order(
     tx: &mut Tx,
+    tenant: Option<TenantId>,
     order_id: &str,
 ) -> StoreResult<Option<ProviderOperation>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM provider_operations
-         WHERE provider_order_id = $1 AND status = 'pending'"
+         WHERE provider_order_id = $1 AND status = 'pending'
+           AND ($2 IS NULL OR tenant_id = $2)"
     );
     let row: Option<OperationRow> = on_tx!(tx, |conn| {
         sqlx::query_as(&sql)
             .bind(order_id)
+            .bind(tenant)
             .fetch_optional(conn)
             .await?
     });

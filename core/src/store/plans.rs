@@ -149,3 +149,15 @@ pub async fn set_prices(
     });
     Ok(updated == 1)
 }
+
+/// Stop offering a plan the provider no longer sells (lines on it keep it).
+pub async fn retire(tx: &mut Tx, tenant: TenantId, id: PlanId) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE plans SET active = false WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}

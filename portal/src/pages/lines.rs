@@ -420,6 +420,8 @@ struct IssueForm {
 #[template(path = "line_new.html")]
 struct NewLinePage {
     chrome: Chrome,
+    /// Without a provider account there is nothing to offer: the page says how to connect.
+    provider_connected: bool,
     employees: Vec<Choice>,
     plans: Vec<Choice>,
     form: IssueForm,
@@ -463,9 +465,15 @@ async fn render_new_line(
         .iter()
         .map(|p| Choice::new(p.id, plan_label(p), &form.plan_id))
         .collect();
+    let provider_connected = portal
+        .lineup
+        .provider_status(page.tenant_id())
+        .await?
+        .is_connected();
     let failed = error.is_some();
     let template = NewLinePage {
         chrome: page.chrome(),
+        provider_connected,
         employees,
         plans,
         form,

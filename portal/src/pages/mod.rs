@@ -16,6 +16,7 @@ mod members;
 mod optimise;
 mod password;
 mod policies;
+mod provider;
 mod requests;
 mod settings;
 mod sso;
@@ -47,6 +48,7 @@ pub fn routes() -> Router<Portal> {
         .merge(password::routes())
         .merge(domains::routes())
         .merge(sso::routes())
+        .merge(provider::routes())
         .merge(optimise::routes())
         .merge(whatif::routes())
         .merge(employees::routes())

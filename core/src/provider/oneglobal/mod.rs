@@ -251,6 +251,14 @@ impl ConnectivityProvider for OneGlobalProvider {
         &self.capabilities
     }
 
+    async fn check_account(&self) -> Result<(), ProviderError> {
+        let url = self.endpoint(&["enterprise", "accounts", &self.account_id]);
+        let _: Value = self
+            .get(url, format!("account {}", self.account_id))
+            .await?;
+        Ok(())
+    }
+
     async fn list_plans(&self) -> Result<Vec<ProviderPlan>, ProviderError> {
         let templates_url = self.list_endpoint(&["enterprise", "order-templates"], &[]);
         let templates: Vec<TemplateWire> = self.all_pages(templates_url, "order_templates").await?;
