@@ -32,6 +32,7 @@ pub mod member;
 pub mod notice;
 pub mod notify;
 pub mod offboarding;
+pub mod onboarding;
 pub mod optimise;
 pub mod password;
 pub mod policy;

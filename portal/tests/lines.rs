@@ -851,3 +851,104 @@ async fn a_connected_company_without_plans_is_offered_a_sync_instead_of_an_empty
         .assert_ok()
         .assert_contains("name=\"plan_id\"");
 }
+
+both_backends!(
+    the_overview_walks_a_new_company_through_its_first_day_and_then_steps_aside,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let (initech, tenant) = signed_up_initech(&w).await;
+        let steps = [
+            "Connect your mobile provider",
+            "Import your people",
+            "Connect Slack, Teams or Discord",
+            "Set a policy",
+            "Issue the first line",
+        ];
+        let overview = initech.get("/").await;
+        overview.assert_ok().assert_contains("Getting started");
+        for (step, href) in steps.iter().zip([
+            "/settings/provider",
+            "/employees/import",
+            "/settings/chat",
+            "/policies",
+            "/lines/new",
+        ]) {
+            overview.assert_contains(&format!("<a href=\"{href}\">{step}</a>"));
+        }
+        assert!(!overview.body.contains("aria-label=\"done\""));
+
+        // Each step ticks itself from the state it needs, in any order.
+        let trial = w.sim.trial_account();
+        initech
+            .post(
+                "/settings/provider",
+                &[
+                    ("client_id", trial.client_id.as_str()),
+                    ("client_secret", trial.client_secret.as_str()),
+                    ("account_id", trial.account_id.as_str()),
+                ],
+            )
+            .await;
+        let overview = initech.get("/").await;
+        overview.assert_contains("<s>Connect your mobile provider</s>");
+        overview.assert_contains("<a href=\"/employees/import\">Import your people</a> <span class=\"muted\">· next</span>");
+
+        let person = lineup_testkit::world::add_employee(&w.lineup, tenant, "peter", None).await;
+        initech.post("/policies/starter", &[]).await;
+        w.lineup
+            .install_workspace(
+                tenant,
+                &ADMIN,
+                lineup_core::chat::Platform::Slack,
+                "TINITECH",
+                Some("UBOT"),
+                "xoxb-initech",
+            )
+            .await
+            .unwrap();
+        let overview = initech.get("/").await;
+        for step in &steps[..4] {
+            overview.assert_contains(&format!("<s>{step}</s>"));
+        }
+        overview.assert_contains("<a href=\"/lines/new\">Issue the first line</a>");
+
+        let form = initech.get("/lines/new").await;
+        let plan = w.lineup.plans(tenant).await.unwrap()[0].id.to_string();
+        let key = input_value(&form.body, "issue_key").expect("issue key");
+        initech
+            .post(
+                "/lines",
+                &[
+                    ("employee_id", person.id.to_string().as_str()),
+                    ("plan_id", plan.as_str()),
+                    ("issue_key", key.as_str()),
+                ],
+            )
+            .await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let overview = initech.get("/").await;
+            overview.assert_ok();
+            if !overview.body.contains("Getting started") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the checklist should go once the line is issued: {}",
+                overview.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+
+        // Only people who can act on it see it: acme's viewer never does, its admin does.
+        let viewer = w.signed_in("viewer@example.com").await;
+        let page = viewer.get("/").await;
+        page.assert_ok();
+        assert!(!page.body.contains("Getting started"));
+        w.signed_in("admin@example.com")
+            .await
+            .get("/")
+            .await
+            .assert_contains("Getting started");
+    }
+);

@@ -469,3 +469,15 @@ pub async fn direct_report_count(
         .await?
     }))
 }
+
+/// Whether the tenant has anyone in its directory yet.
+pub async fn any(tx: &mut Tx, tenant: TenantId) -> StoreResult<bool> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1)",
+        )
+        .bind(tenant)
+        .fetch_one(conn)
+        .await?
+    }))
+}

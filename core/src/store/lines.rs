@@ -467,3 +467,16 @@ pub async fn live_counts_by_employee(
         .await?
     }))
 }
+
+/// Whether any line of the tenant has ever been issued (reached the provider's "ready").
+pub async fn any_issued(tx: &mut Tx, tenant: TenantId) -> StoreResult<bool> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM lines WHERE tenant_id = $1
+             AND state IN ('ready', 'active', 'suspended', 'terminated'))",
+        )
+        .bind(tenant)
+        .fetch_one(conn)
+        .await?
+    }))
+}

@@ -5,8 +5,10 @@ use axum::Router;
 use axum::response::Response;
 use lineup_core::employee::EmployeeStatus;
 use lineup_core::line::LineState;
+use lineup_core::onboarding::OnboardingStep;
 
 use crate::Portal;
+use crate::access::{Permission, allows};
 use crate::error::PortalError;
 use crate::view::{Chrome, Page};
 
@@ -23,6 +25,76 @@ struct OverviewPage {
     lines_by_state: Vec<(&'static str, usize)>,
     live_lines: usize,
     failed_lines: usize,
+    /// The first-day steps, shown to admins until every one is done.
+    checklist: Option<Vec<ChecklistItem>>,
+}
+
+struct ChecklistItem {
+    label: &'static str,
+    hint: &'static str,
+    href: &'static str,
+    done: bool,
+    next: bool,
+}
+
+fn checklist_item(step: OnboardingStep) -> (&'static str, &'static str, &'static str) {
+    match step {
+        OnboardingStep::ConnectProvider => (
+            "Connect your mobile provider",
+            "Your provider account's API credentials; Lineup checks them and loads your plans.",
+            "/settings/provider",
+        ),
+        OnboardingStep::ImportPeople => (
+            "Import your people",
+            "A CSV export from your HR system: names, emails, teams, cost centres, managers.",
+            "/employees/import",
+        ),
+        OnboardingStep::ConnectChat => (
+            "Connect Slack, Teams or Discord",
+            "Where people ask for lines and managers approve them.",
+            "/settings/chat",
+        ),
+        OnboardingStep::SetPolicy => (
+            "Set a policy",
+            "Budget caps, alerts and roaming rules; the starter policy is one click.",
+            "/policies",
+        ),
+        OnboardingStep::IssueFirstLine => (
+            "Issue the first line",
+            "Pick a person and a plan; they get the eSIM QR code in seconds.",
+            "/lines/new",
+        ),
+    }
+}
+
+async fn checklist(
+    portal: &Portal,
+    page: &Page,
+) -> Result<Option<Vec<ChecklistItem>>, PortalError> {
+    if !allows(page.signed.session.role, Permission::ManageOrganisation) {
+        return Ok(None);
+    }
+    let onboarding = portal.lineup.onboarding(page.tenant_id()).await?;
+    if onboarding.is_complete() {
+        return Ok(None);
+    }
+    let next = onboarding.next_step();
+    Ok(Some(
+        onboarding
+            .steps
+            .iter()
+            .map(|&(step, done)| {
+                let (label, hint, href) = checklist_item(step);
+                ChecklistItem {
+                    label,
+                    hint,
+                    href,
+                    done,
+                    next: Some(step) == next,
+                }
+            })
+            .collect(),
+    ))
 }
 
 pub async fn overview(portal: Portal, page: Page) -> Result<Response, PortalError> {
@@ -64,6 +136,7 @@ pub async fn overview(portal: Portal, page: Page) -> Result<Response, PortalErro
         live_lines: count(LineState::Active) + count(LineState::Ready),
         failed_lines: count(LineState::Failed),
         lines_by_state,
+        checklist: checklist(&portal, &page).await?,
     };
     page.render(&template)
 }
