@@ -44,6 +44,39 @@ fn seal_context(platform: Platform, workspace_id: &str) -> String {
     format!("{}:{workspace_id}", platform.as_str())
 }
 
+/// What a platform handed over when a workspace was connected.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WorkspaceGrant {
+    pub workspace_id: String,
+    /// The workspace's name on the platform, shown in Settings → Chat.
+    pub name: Option<String>,
+    pub bot_user_id: Option<String>,
+    /// Empty for platforms whose bot credentials are the application's own.
+    pub bot_token: String,
+}
+
+impl std::fmt::Debug for WorkspaceGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceGrant")
+            .field("workspace_id", &self.workspace_id)
+            .field("name", &self.name)
+            .field("bot_user_id", &self.bot_user_id)
+            .field("bot_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A workspace connected to a tenant, as Settings → Chat shows it (no token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatConnection {
+    pub platform: Platform,
+    pub workspace_id: String,
+    pub name: Option<String>,
+    pub connected_at: time::OffsetDateTime,
+    /// Who connected it, as the audit log names actors (`user:…`, `system`), when known.
+    pub connected_by: Option<String>,
+}
+
 impl Lineup {
     /// Record (or renew) a workspace install for `tenant`. A workspace already installed for
     /// another tenant is refused: one workspace, one tenant.
@@ -56,15 +89,40 @@ impl Lineup {
         bot_user_id: Option<&str>,
         bot_token: &str,
     ) -> CoreResult<()> {
+        let grant = WorkspaceGrant {
+            workspace_id: workspace_id.to_owned(),
+            name: None,
+            bot_user_id: bot_user_id.map(str::to_owned),
+            bot_token: bot_token.to_owned(),
+        };
+        self.connect_workspace(tenant, actor, platform, &grant)
+            .await
+    }
+
+    /// [`Lineup::install_workspace`], remembering the workspace's name and who connected it.
+    pub async fn connect_workspace(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+        grant: &WorkspaceGrant,
+    ) -> CoreResult<()> {
+        let workspace_id = grant.workspace_id.as_str();
+        if workspace_id.trim().is_empty() {
+            return Err(CoreError::invalid(
+                "workspace",
+                format!("the {} workspace id is empty", platform.as_str()),
+            ));
+        }
         let sealed = self
             .secrets()?
-            .seal(bot_token, &seal_context(platform, workspace_id));
+            .seal(&grant.bot_token, &seal_context(platform, workspace_id));
         let row = InstallationRow {
             id: uuid::Uuid::now_v7(),
             tenant_id: tenant,
             platform: platform.as_str().to_owned(),
             workspace_id: workspace_id.to_owned(),
-            bot_user_id: bot_user_id.map(str::to_owned),
+            bot_user_id: grant.bot_user_id.clone(),
             bot_token_encrypted: Some(sealed),
             settings: sqlx::types::Json(serde_json::json!({})),
             installed_at: now(),
@@ -77,6 +135,25 @@ impl Lineup {
                 platform.as_str()
             )));
         }
+        let (platform_name, workspace) = (platform.as_str(), workspace_id);
+        if let Some(name) = &grant.name {
+            store::chat::set_installation_setting(
+                &mut tx,
+                platform_name,
+                workspace,
+                "name",
+                serde_json::json!(name),
+            )
+            .await?;
+        }
+        store::chat::set_installation_setting(
+            &mut tx,
+            platform_name,
+            workspace,
+            "connected_by",
+            serde_json::json!(actor.to_text()),
+        )
+        .await?;
         let event = AuditEvent::new(
             tenant,
             actor,
@@ -86,11 +163,62 @@ impl Lineup {
                 format!("{}:{workspace_id}", platform.as_str()),
             ),
             None,
-            Some(serde_json::json!({ "bot_user_id": bot_user_id })),
+            Some(serde_json::json!({ "bot_user_id": grant.bot_user_id, "name": grant.name })),
         );
         record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The workspace `tenant` has connected on `platform`, for showing (the token stays sealed).
+    pub async fn chat_connection(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+    ) -> CoreResult<Option<ChatConnection>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let row =
+            store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?;
+        Ok(row.map(|row| {
+            let setting = |key: &str| row.settings.0.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            ChatConnection {
+                platform,
+                name: setting("name"),
+                connected_by: setting("connected_by"),
+                workspace_id: row.workspace_id,
+                connected_at: row.installed_at,
+            }
+        }))
+    }
+
+    /// An admin disconnects the tenant's workspace on `platform`: its token is wiped, the
+    /// history kept. Returns the workspace id forgotten, `None` when nothing was connected.
+    pub async fn disconnect_workspace(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+    ) -> CoreResult<Option<String>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let Some(workspace_id) =
+            store::chat::revoke_installation_of_tenant(&mut tx, tenant, platform.as_str()).await?
+        else {
+            return Ok(None);
+        };
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "chat.disconnected",
+            (
+                "chat_installation",
+                format!("{}:{workspace_id}", platform.as_str()),
+            ),
+            None,
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some(workspace_id))
     }
 
     /// The live installation of a workspace; `None` for a workspace we do not serve.

@@ -105,6 +105,27 @@ pub async fn revoke_installation(
     }))
 }
 
+/// Forget `tenant`'s live installation on `platform` (its token wiped, the row kept as
+/// history); returns the workspace id.
+pub async fn revoke_installation_of_tenant(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+) -> StoreResult<Option<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "UPDATE chat_installations SET revoked_at = $3, bot_token_encrypted = NULL
+             WHERE tenant_id = $1 AND platform = $2 AND revoked_at IS NULL
+             RETURNING workspace_id",
+        )
+        .bind(tenant)
+        .bind(platform)
+        .bind(super::now())
+        .fetch_optional(conn)
+        .await?
+    }))
+}
+
 pub async fn link_identity(
     tx: &mut Tx,
     tenant: TenantId,
