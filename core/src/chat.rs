@@ -177,10 +177,15 @@ impl Lineup {
         platform: Platform,
     ) -> CoreResult<Option<ChatConnection>> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let row =
-            store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?;
+        let row = store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?;
         Ok(row.map(|row| {
-            let setting = |key: &str| row.settings.0.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            let setting = |key: &str| {
+                row.settings
+                    .0
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
             ChatConnection {
                 platform,
                 name: setting("name"),

@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
+use lineup_core::chat::{Platform, Workspace};
 use lineup_core::domain::{DnsTxtResolver, TxtResolver};
-use lineup_core::ids::{RequestId, TenantId};
+use lineup_core::ids::{RequestId, TenantId, UserId};
 use lineup_core::mail::Mailer;
 use url::Url;
 
@@ -73,6 +74,22 @@ pub trait RequestEvents: Send + Sync {
     async fn decided(&self, tenant: TenantId, request: RequestId);
 }
 
+/// The chat platforms' connect flows, which live in the bot crate: the root binary hands them
+/// to Settings → Chat. Without one the page says the server is not set up for chat.
+#[async_trait::async_trait]
+pub trait ChatConnections: Send + Sync {
+    /// Whether this server holds `platform`'s app credentials.
+    fn configured(&self, platform: Platform) -> bool;
+    /// Whether an admin can connect `platform` from the portal (else an operator's command).
+    fn connects(&self, platform: Platform) -> bool;
+    /// Where the admin's browser goes to add the app for `tenant`: a link carrying a signed
+    /// state that names `admin`, which the install step binds to that browser.
+    fn connect_url(&self, platform: Platform, tenant: TenantId, admin: UserId) -> Option<String>;
+    /// Tell the platform Lineup is leaving `workspace` (revoke its token); best effort, since
+    /// the token is wiped here whatever the platform answers.
+    async fn revoke(&self, platform: Platform, workspace: &Workspace);
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct Portal {
@@ -85,6 +102,8 @@ pub struct Portal {
     /// Told of every decision made in the portal. Without it the portal fulfils approved
     /// requests itself (nobody is told in chat).
     pub(crate) request_events: Option<Arc<dyn RequestEvents>>,
+    /// Connects chat workspaces (Settings → Chat).
+    pub(crate) chat_connections: Option<Arc<dyn ChatConnections>>,
 }
 
 impl Portal {
@@ -95,6 +114,7 @@ impl Portal {
             mailer: None,
             txt_resolver: Arc::new(DnsTxtResolver::from_system()),
             request_events: None,
+            chat_connections: None,
         }
     }
 
@@ -133,6 +153,14 @@ impl Portal {
     /// fulfils approved requests.
     pub fn with_request_events(mut self, events: Arc<dyn RequestEvents>) -> Self {
         self.request_events = Some(events);
+        self
+    }
+}
+
+impl Portal {
+    /// Let Settings → Chat connect and disconnect workspaces through `connections`.
+    pub fn with_chat_connections(mut self, connections: Arc<dyn ChatConnections>) -> Self {
+        self.chat_connections = Some(connections);
         self
     }
 }

@@ -469,6 +469,20 @@ impl PortalWorld {
         }
     }
 
+    /// How many chat installations, of any tenant, still hold a (sealed) bot token.
+    pub async fn stored_chat_tokens(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM chat_installations WHERE bot_token_encrypted IS NOT NULL";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+        }
+    }
+
     /// Make every unverified custom-domain claim of every tenant `days` old.
     pub async fn age_domain_claims(&self, days: i64) {
         let claimed = lineup_core::store::now() - time::Duration::days(days);
