@@ -143,6 +143,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     let flows = ChatFlows::new(lineup.clone(), transports);
     let teams = teams_outbound.map(|(config, outbound)| {
         TeamsState::with_outbound(config, flows.clone(), Arc::new(lineup.clone()), outbound)
+            .with_tenant_links(Arc::new(lineup.clone()))
     });
     let discord = match discord_client {
         Some(client) => Some(
@@ -203,7 +204,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         slack: slack.clone(),
         discord: discord.as_ref().map(|d| d.client().clone()),
         discord_install: discord_install.clone(),
-        teams: config.teams.is_some(),
+        teams_app_id: config.teams.as_ref().map(|t| t.app_id.clone()),
     };
     let portal = Portal::new(lineup.clone(), portal_config)
         .with_mailer(mailer.clone())
@@ -580,7 +581,7 @@ struct ChatConnectors {
     slack: Option<SlackParts>,
     discord: Option<DiscordClient>,
     discord_install: Option<DiscordInstall>,
-    teams: bool,
+    teams_app_id: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -590,7 +591,7 @@ impl ChatConnections for ChatConnectors {
         match platform {
             Platform::Slack => self.slack.is_some(),
             Platform::Discord => self.discord.is_some(),
-            Platform::Teams => self.teams,
+            Platform::Teams => self.teams_app_id.is_some(),
         }
     }
 
@@ -599,8 +600,18 @@ impl ChatConnections for ChatConnectors {
         match platform {
             Platform::Slack => self.slack.is_some(),
             Platform::Discord => self.discord_install.is_some(),
-            Platform::Teams => false,
+            Platform::Teams => self.teams_app_id.is_some(),
         }
+    }
+
+    fn teams_app_package(&self) -> Option<Vec<u8>> {
+        let app_id = self.teams_app_id.as_deref()?;
+        let host = url::Url::parse(&self.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))?;
+        lineup_bot::teams::package::app_package(app_id, &host)
+            .map_err(|e| tracing::error!(error = %e, "building the Teams app package failed"))
+            .ok()
     }
 
     fn connect_url(

@@ -826,3 +826,102 @@ fn discord_is_added_and_removed_from_settings_chat() {
     );
     server.interrupt();
 }
+
+/// Teams: the app package names this server, and a one-time code sent from Teams links the
+/// Microsoft 365 organisation the Bot Framework vouches for, not one anybody types in.
+#[test]
+fn teams_app_package_and_link_code_connect_the_microsoft_365_organisation() {
+    use lineup_testkit::fake_teams::{
+        ActivityCtx, FakeTeams, TokenClaims, message_activity, sign_activity_token,
+    };
+    use lineup_testkit::portal::Browser;
+    const APP_ID: &str = "6f1f2c1e-0000-4000-8000-00000000b07a";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeTeams::start(APP_ID, "teams-password"));
+    let data = tempfile::tempdir().unwrap();
+    let (openid, token, listen) = (
+        fake.openid_metadata_url(),
+        fake.token_url(),
+        free_listen_address(),
+    );
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("TEAMS_APP_ID", APP_ID),
+        ("TEAMS_APP_PASSWORD", "teams-password"),
+        ("TEAMS_OPENID_METADATA_URL", openid.as_str()),
+        ("TEAMS_TOKEN_URL", token.as_str()),
+        ("LINEUP_LISTEN", listen.as_str()),
+    ];
+    let server = start(&["demo"], &env);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let admin = Browser::new("demo.lineup.localhost", addr);
+    runtime.block_on(admin.sign_in("admin@demo.lineup.localhost", "lineup-demo-password"));
+    runtime
+        .block_on(admin.get("/settings/chat"))
+        .assert_contains("Download the Teams app")
+        .assert_contains("Make a link code");
+    let package = runtime.block_on(admin.get("/settings/chat/teams/app.zip"));
+    assert_eq!(package.status, 200);
+    assert_eq!(package.headers["content-type"], "application/zip");
+    let made = runtime.block_on(admin.post("/settings/chat/teams/code", &[]));
+    made.assert_ok().assert_contains("within the hour");
+    let marker = "Send <code>link ";
+    let start_at = made.body.find(marker).unwrap() + marker.len();
+    let code = made.body[start_at..start_at + 14].to_owned();
+    assert_eq!(code.matches('-').count(), 2, "{code}");
+
+    let send = |tenant: &str, text: &str, signed: bool| {
+        let ctx = ActivityCtx::personal(&fake.service_url(), tenant, APP_ID, "29:ann");
+        let activity = message_activity(&ctx, text);
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/teams/messages", server.url))
+            .json(&activity);
+        if signed {
+            let jwt = sign_activity_token(&TokenClaims::new(APP_ID, &fake.service_url()));
+            request = request.header("authorization", format!("Bearer {jwt}"));
+        }
+        runtime.block_on(request.send()).unwrap().status().as_u16()
+    };
+    let last_reply = || {
+        fake.posts()
+            .last()
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let connected = |tenant: &str| {
+        sqlite_count(
+            data.path(),
+            &format!(
+                "SELECT COUNT(*) FROM chat_installations WHERE platform = 'teams'
+                 AND workspace_id = '{tenant}' AND revoked_at IS NULL"
+            ),
+        )
+    };
+    // Without the Bot Framework's signature the code is not even looked at.
+    assert_eq!(send("aad-acme", &format!("link {code}"), false), 401);
+    assert_eq!(send("aad-acme", "link AAAA-BBBB-CCCC", true), 200);
+    assert!(last_reply().contains("couldn't link"), "{}", last_reply());
+    assert_eq!(connected("aad-acme"), 0);
+    assert_eq!(
+        send("aad-acme", &format!("link {}", code.to_lowercase()), true),
+        200
+    );
+    assert!(
+        last_reply().contains("now connected to"),
+        "{}",
+        last_reply()
+    );
+    assert_eq!(connected("aad-acme"), 1);
+    // Single use: the same code from another organisation links nothing.
+    assert_eq!(send("aad-other", &format!("link {code}"), true), 200);
+    assert!(last_reply().contains("used"), "{}", last_reply());
+    assert_eq!(connected("aad-other"), 0);
+    runtime
+        .block_on(admin.get("/settings/chat"))
+        .assert_contains("<code>aad-acme</code>")
+        .assert_contains("by Demo Admin");
+    server.interrupt();
+}

@@ -6,7 +6,8 @@ use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{EmployeeId, TenantId};
+use crate::ids::{EmployeeId, TenantId, UserId};
+use crate::session::{random_token, token_hash};
 use crate::store::{self, Tx, chat::InstallationRow, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,18 @@ pub struct Workspace {
     pub bot_token: String,
     /// Platform details learned on the way (e.g. the Teams service URL).
     pub settings: serde_json::Value,
+}
+
+/// How long a link code from Settings → Chat stays usable.
+pub const LINK_CODE_VALID_FOR: time::Duration = time::Duration::hours(1);
+
+/// Codes are shown as `ABCD-1234-EF56`; people may type them in any case, with or without
+/// the dashes.
+fn normalise_link_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 fn seal_context(platform: Platform, workspace_id: &str) -> String {
@@ -107,6 +120,22 @@ impl Lineup {
         platform: Platform,
         grant: &WorkspaceGrant,
     ) -> CoreResult<()> {
+        let mut tx = self.store().system().await?;
+        self.connect_in(&mut tx, tenant, actor, platform, grant)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Lineup::connect_workspace`] inside `tx` (a system transaction), uncommitted.
+    async fn connect_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+        grant: &WorkspaceGrant,
+    ) -> CoreResult<()> {
         let workspace_id = grant.workspace_id.as_str();
         if workspace_id.trim().is_empty() {
             return Err(CoreError::invalid(
@@ -128,8 +157,7 @@ impl Lineup {
             installed_at: now(),
             revoked_at: None,
         };
-        let mut tx = self.store().system().await?;
-        if !store::chat::upsert_installation(&mut tx, &row).await? {
+        if !store::chat::upsert_installation(tx, &row).await? {
             return Err(CoreError::Conflict(format!(
                 "this {} workspace is already connected to another organisation",
                 platform.as_str()
@@ -138,7 +166,7 @@ impl Lineup {
         let (platform_name, workspace) = (platform.as_str(), workspace_id);
         if let Some(name) = &grant.name {
             store::chat::set_installation_setting(
-                &mut tx,
+                tx,
                 platform_name,
                 workspace,
                 "name",
@@ -147,7 +175,7 @@ impl Lineup {
             .await?;
         }
         store::chat::set_installation_setting(
-            &mut tx,
+            tx,
             platform_name,
             workspace,
             "connected_by",
@@ -165,8 +193,7 @@ impl Lineup {
             None,
             Some(serde_json::json!({ "bot_user_id": grant.bot_user_id, "name": grant.name })),
         );
-        record(&mut tx, &event).await?;
-        tx.commit().await?;
+        record(tx, &event).await?;
         Ok(())
     }
 
@@ -224,6 +251,74 @@ impl Lineup {
         record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(Some(workspace_id))
+    }
+
+    /// A one-time code (valid [`LINK_CODE_VALID_FOR`], single use) that links the workspace
+    /// whose platform-authenticated message carries it to `tenant`. Only its hash is kept.
+    pub async fn issue_chat_link_code(
+        &self,
+        tenant: TenantId,
+        admin: UserId,
+        platform: Platform,
+    ) -> CoreResult<String> {
+        let raw = random_token();
+        let code = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]).to_uppercase();
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::chat::insert_link_code(
+            &mut tx,
+            tenant,
+            platform.as_str(),
+            &token_hash(&normalise_link_code(&code)),
+            admin,
+            now() + LINK_CODE_VALID_FOR,
+        )
+        .await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(admin),
+            "chat.link_code_issued",
+            ("chat_installation", platform.as_str().to_owned()),
+            None,
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// Links `workspace_id` (which the platform vouched for: it came with an authenticated
+    /// message) to the tenant whose live link code `code` is, in one transaction: the code is
+    /// spent only if the link is made. The connection is the code's admin's, audited as theirs.
+    pub async fn link_workspace_with_code(
+        &self,
+        platform: Platform,
+        code: &str,
+        grant: &WorkspaceGrant,
+    ) -> CoreResult<crate::tenant::Tenant> {
+        let mut tx = self.store().system().await?;
+        let Some((tenant, admin)) = store::chat::consume_link_code(
+            &mut tx,
+            platform.as_str(),
+            &token_hash(&normalise_link_code(code)),
+            now(),
+        )
+        .await?
+        else {
+            return Err(CoreError::invalid(
+                "code",
+                "this link code is unknown, used or more than an hour old; make a new one in \
+                 Lineup's Settings → Chat",
+            ));
+        };
+        self.connect_in(&mut tx, tenant, &Actor::User(admin), platform, grant)
+            .await?;
+        let found = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?;
+        tx.commit().await?;
+        Ok(found)
     }
 
     /// The live installation of a workspace; `None` for a workspace we do not serve.

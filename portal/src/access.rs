@@ -143,6 +143,18 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "GET", "/settings/chat", P::ManageOrganisation),
     rule(
         Tenant,
+        "GET",
+        "/settings/chat/teams/app.zip",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/chat/teams/code",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
         "POST",
         "/settings/chat/{platform}/connect",
         P::ManageOrganisation,

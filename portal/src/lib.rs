@@ -85,6 +85,9 @@ pub trait ChatConnections: Send + Sync {
     /// Where the admin's browser goes to add the app for `tenant`: a link carrying a signed
     /// state that names `admin`, which the install step binds to that browser.
     fn connect_url(&self, platform: Platform, tenant: TenantId, admin: UserId) -> Option<String>;
+    /// The Teams app package (manifest with this server's host and bot id, icons), zipped;
+    /// `None` when Teams is not configured.
+    fn teams_app_package(&self) -> Option<Vec<u8>>;
     /// Tell the platform Lineup is leaving `workspace` (revoke its token); best effort, since
     /// the token is wiped here whatever the platform answers.
     async fn revoke(&self, platform: Platform, workspace: &Workspace);

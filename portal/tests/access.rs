@@ -913,3 +913,95 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_teams_link_code_works_once_within_the_hour_for_its_platform,
+    |store| async move {
+        use lineup_core::chat::{Platform, WorkspaceGrant};
+        let w = PortalWorld::new(store).await;
+        let admin = w.signed_in("admin@example.com").await;
+        admin.get("/settings/chat").await;
+        let refused = admin.post("/settings/chat/teams/code", &[]).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "no Teams on this server"
+        );
+        let admin_id = w.user_id("admin@example.com").await;
+        let grant = |aad: &str| WorkspaceGrant {
+            workspace_id: aad.into(),
+            name: None,
+            bot_user_id: None,
+            bot_token: String::new(),
+        };
+        let code = w
+            .lineup
+            .issue_chat_link_code(w.tenant, admin_id, Platform::Teams)
+            .await
+            .unwrap();
+        assert!(
+            w.lineup
+                .link_workspace_with_code(Platform::Slack, &code, &grant("T0X"))
+                .await
+                .is_err(),
+            "a Teams code links no Slack workspace"
+        );
+        let linked = w
+            .lineup
+            .link_workspace_with_code(Platform::Teams, &code.replace('-', " "), &grant("aad-1"))
+            .await
+            .unwrap();
+        assert_eq!(linked.id, w.tenant);
+        let again = w
+            .lineup
+            .link_workspace_with_code(Platform::Teams, &code, &grant("aad-2"))
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("unknown, used"), "{again}");
+        // A code for another organisation cannot take a tenant that is already linked.
+        let globex_owner = w.user_id("owner@globex.example").await;
+        let theirs = w
+            .lineup
+            .issue_chat_link_code(w.globex, globex_owner, Platform::Teams)
+            .await
+            .unwrap();
+        assert!(
+            w.lineup
+                .link_workspace_with_code(Platform::Teams, &theirs, &grant("aad-1"))
+                .await
+                .is_err()
+        );
+        // ... and that refusal left their code unspent.
+        let globex = w
+            .lineup
+            .link_workspace_with_code(Platform::Teams, &theirs, &grant("aad-globex"))
+            .await
+            .unwrap();
+        assert_eq!(globex.id, w.globex);
+        let late = w
+            .lineup
+            .issue_chat_link_code(w.tenant, admin_id, Platform::Teams)
+            .await
+            .unwrap();
+        w.age_chat_link_codes().await;
+        assert!(
+            w.lineup
+                .link_workspace_with_code(Platform::Teams, &late, &grant("aad-3"))
+                .await
+                .is_err(),
+            "an hour later the code is refused"
+        );
+        let connection = w
+            .lineup
+            .chat_connection(w.tenant, Platform::Teams)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(connection.workspace_id, "aad-1");
+        assert_eq!(
+            connection.connected_by,
+            Some(format!("user:{admin_id}")),
+            "the link is the admin's who made the code"
+        );
+    }
+);

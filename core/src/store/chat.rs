@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{StoreResult, Tx, on_tx};
-use crate::ids::{EmployeeId, TenantId};
+use crate::ids::{EmployeeId, TenantId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InstallationRow {
@@ -233,4 +233,53 @@ pub async fn set_installation_setting(
             .await?;
     });
     Ok(())
+}
+
+/// Keeps a one-time link code (its hash only).
+pub async fn insert_link_code(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+    code_hash: &str,
+    created_by: UserId,
+    expires_at: OffsetDateTime,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO chat_link_codes (code_hash, tenant_id, platform, created_by,
+                 created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(code_hash)
+        .bind(tenant)
+        .bind(platform)
+        .bind(created_by)
+        .bind(super::now())
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Spends a live link code for `platform` (system transaction: the code is all we know);
+/// returns whose it is. A used, expired or unknown code gives `None`.
+pub async fn consume_link_code(
+    tx: &mut Tx,
+    platform: &str,
+    code_hash: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Option<(TenantId, UserId)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "UPDATE chat_link_codes SET used_at = $3
+             WHERE code_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > $3
+             RETURNING tenant_id, created_by",
+        )
+        .bind(code_hash)
+        .bind(platform)
+        .bind(now)
+        .fetch_optional(conn)
+        .await?
+    }))
 }

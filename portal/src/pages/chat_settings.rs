@@ -5,6 +5,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use lineup_core::audit::Actor;
@@ -21,6 +22,8 @@ pub fn routes() -> Router<Portal> {
         .route("/settings/chat", get(show))
         .route("/settings/chat/{platform}/connect", post(connect))
         .route("/settings/chat/{platform}/disconnect", post(disconnect))
+        .route("/settings/chat/teams/app.zip", get(teams_app))
+        .route("/settings/chat/teams/code", post(teams_code))
 }
 
 /// One platform's row on the page.
@@ -53,6 +56,8 @@ struct ChatSettingsPage {
     platforms: Vec<PlatformView>,
     /// Set when the browser has just come back from a platform's install page.
     just_connected: Option<&'static str>,
+    /// A Teams link code just made, shown once.
+    link_code: Option<String>,
 }
 
 fn label(platform: Platform) -> &'static str {
@@ -111,6 +116,19 @@ async fn show(
     page: Page,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PortalError> {
+    let just_connected = query
+        .connected
+        .and_then(|p| platform_of(&p).ok())
+        .map(label);
+    render(&portal, &page, just_connected, None).await
+}
+
+async fn render(
+    portal: &Portal,
+    page: &Page,
+    just_connected: Option<&'static str>,
+    link_code: Option<String>,
+) -> Result<Response, PortalError> {
     let tenant = page.tenant_id();
     let members = portal.lineup.members(tenant).await?;
     let who = |actor: Option<String>| -> String {
@@ -153,15 +171,61 @@ async fn show(
             operator_hint: operator_hint(platform, page.tenant.slug.as_str()),
         });
     }
-    let just_connected = query
-        .connected
-        .and_then(|p| platform_of(&p).ok())
-        .map(label);
     page.render(&ChatSettingsPage {
         chrome: page.chrome(),
         platforms,
         just_connected,
+        link_code,
     })
+}
+
+/// The app package to upload in Teams, with this server's host and bot id.
+async fn teams_app(State(portal): State<Portal>) -> Result<Response, PortalError> {
+    let package = portal
+        .chat_connections
+        .as_deref()
+        .and_then(|c| c.teams_app_package())
+        .ok_or_else(|| {
+            PortalError::Conflict(format!(
+                "this server is not set up for Microsoft Teams; the operator sets {}",
+                setup(Platform::Teams)
+            ))
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lineup-teams-app.zip\"",
+            ),
+        ],
+        package,
+    )
+        .into_response())
+}
+
+/// A one-time code that links the Microsoft 365 tenant of whoever sends `link <code>` to
+/// Lineup in Teams; shown on this answer only.
+async fn teams_code(State(portal): State<Portal>, page: Page) -> Result<Response, PortalError> {
+    if !portal
+        .chat_connections
+        .as_deref()
+        .is_some_and(|c| c.configured(Platform::Teams))
+    {
+        return Err(PortalError::Conflict(format!(
+            "this server is not set up for Microsoft Teams; the operator sets {}",
+            setup(Platform::Teams)
+        )));
+    }
+    let code = portal
+        .lineup
+        .issue_chat_link_code(
+            page.tenant_id(),
+            page.signed.session.user_id,
+            Platform::Teams,
+        )
+        .await?;
+    render(&portal, &page, None, Some(code)).await
 }
 
 /// "Add to …": off to the platform with a state naming this tenant and this admin; the
