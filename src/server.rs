@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use lineup_core::Lineup;
+use lineup_core::chat::{Platform, Workspace};
+use lineup_core::ids::{TenantId, UserId};
 use lineup_core::mail::{FileMailer, Mailer, SmtpMailer};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::WebhookError;
@@ -499,7 +501,6 @@ async fn deliver_alerts(
     lineup: &Lineup,
     flows: &ChatFlows,
 ) -> Result<usize, lineup_core::CoreError> {
-    use lineup_core::chat::Platform;
     let mut delivered = 0;
     for delivery in lineup.alerts_to_deliver(50).await? {
         let tenant = delivery.alert.tenant_id;
@@ -586,8 +587,7 @@ struct ChatConnectors {
 
 #[async_trait::async_trait]
 impl ChatConnections for ChatConnectors {
-    fn configured(&self, platform: lineup_core::chat::Platform) -> bool {
-        use lineup_core::chat::Platform;
+    fn configured(&self, platform: Platform) -> bool {
         match platform {
             Platform::Slack => self.slack.is_some(),
             Platform::Discord => self.discord.is_some(),
@@ -595,8 +595,7 @@ impl ChatConnections for ChatConnectors {
         }
     }
 
-    fn connects(&self, platform: lineup_core::chat::Platform) -> bool {
-        use lineup_core::chat::Platform;
+    fn connects(&self, platform: Platform) -> bool {
         match platform {
             Platform::Slack => self.slack.is_some(),
             Platform::Discord => self.discord_install.is_some(),
@@ -614,32 +613,22 @@ impl ChatConnections for ChatConnectors {
             .ok()
     }
 
-    fn connect_url(
-        &self,
-        platform: lineup_core::chat::Platform,
-        tenant: lineup_core::ids::TenantId,
-        admin: lineup_core::ids::UserId,
-    ) -> Option<String> {
+    fn connect_url(&self, platform: Platform, tenant: TenantId, admin: UserId) -> Option<String> {
         let now = time::OffsetDateTime::now_utc();
         match platform {
-            lineup_core::chat::Platform::Slack => self.slack.as_ref().map(|slack| {
+            Platform::Slack => self.slack.as_ref().map(|slack| {
                 let state = slack.install_state.issue_by(tenant, Some(admin), now);
                 format!("{}/slack/install?state={state}", self.public_url)
             }),
-            lineup_core::chat::Platform::Discord => self.discord_install.as_ref().map(|d| {
+            Platform::Discord => self.discord_install.as_ref().map(|d| {
                 let state = d.install_state().issue_by(tenant, Some(admin), now);
                 format!("{}/discord/install?state={state}", self.public_url)
             }),
-            lineup_core::chat::Platform::Teams => None,
+            Platform::Teams => None,
         }
     }
 
-    async fn revoke(
-        &self,
-        platform: lineup_core::chat::Platform,
-        workspace: &lineup_core::chat::Workspace,
-    ) {
-        use lineup_core::chat::Platform;
+    async fn revoke(&self, platform: Platform, workspace: &Workspace) {
         let outcome = match (platform, &self.slack, &self.discord) {
             (Platform::Slack, Some(slack), _) => slack
                 .state

@@ -236,6 +236,10 @@ async fn connect(
     Path(platform): Path<String>,
 ) -> Result<Response, PortalError> {
     let platform = platform_of(&platform)?;
+    if platform == Platform::Teams {
+        // Teams is connected from inside Teams, with a code made here.
+        return teams_code(State(portal), page).await;
+    }
     let url = portal
         .chat_connections
         .as_deref()
