@@ -69,6 +69,7 @@ impl SlackHandler for Instant200 {
     async fn installed(
         &self,
         _: lineup_core::ids::TenantId,
+        _: Option<lineup_core::ids::UserId>,
         _: Installation,
     ) -> Result<String, String> {
         Err("not in a load test".into())

@@ -51,6 +51,9 @@ pub struct DiscordSettings {
     pub public_key: String,
     pub bot_token: String,
     pub api_base_url: Option<String>,
+    /// The OAuth2 client secret: "Add to Discord" in the portal needs it (the invite's code
+    /// is exchanged for the server it added the bot to).
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +201,7 @@ impl Config {
                     public_key,
                     bot_token: need("DISCORD_BOT_TOKEN")?,
                     api_base_url: get("DISCORD_API_BASE_URL"),
+                    client_secret: get("DISCORD_CLIENT_SECRET"),
                 })
             }
         };

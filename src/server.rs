@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use lineup_core::Lineup;
+use lineup_core::chat::{Platform, Workspace};
+use lineup_core::ids::{TenantId, UserId};
 use lineup_core::mail::{FileMailer, Mailer, SmtpMailer};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::WebhookError;
@@ -24,12 +26,16 @@ use tower_http::trace::TraceLayer;
 use crate::config::{Config, DiscordSettings, ProviderSettings, SlackSettings, TeamsSettings};
 use lineup_bot::chat::ChatTransport;
 use lineup_bot::discord::transport::DiscordTransport;
-use lineup_bot::discord::{DiscordClient, DiscordConfig, DiscordState, discord_router};
+use lineup_bot::discord::{
+    DiscordClient, DiscordConfig, DiscordInstall, DiscordInstallConfig, DiscordState,
+    discord_install_router, discord_router,
+};
 use lineup_bot::flows::ChatFlows;
+use lineup_bot::install_state::AfterInstall;
 use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
 use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
 use lineup_bot::{SlackState, slack_router};
-use lineup_portal::{Portal, PortalConfig, RequestEvents, portal_router};
+use lineup_portal::{ChatConnections, Portal, PortalConfig, RequestEvents, portal_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
 pub struct Runtime {
@@ -39,6 +45,8 @@ pub struct Runtime {
     pub flows: Arc<ChatFlows>,
     pub slack: Option<SlackParts>,
     pub discord: Option<DiscordState>,
+    /// "Add to Discord", when DISCORD_CLIENT_SECRET is set.
+    pub discord_install: Option<DiscordInstall>,
     pub teams: Option<TeamsState>,
     pub portal: Portal,
     /// Delivers the email outbox: SMTP, or `.eml` files when no SMTP_URL is set.
@@ -139,6 +147,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     let flows = ChatFlows::new(lineup.clone(), transports);
     let teams = teams_outbound.map(|(config, outbound)| {
         TeamsState::with_outbound(config, flows.clone(), Arc::new(lineup.clone()), outbound)
+            .with_tenant_links(Arc::new(lineup.clone()))
     });
     let discord = match discord_client {
         Some(client) => Some(
@@ -147,9 +156,22 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         ),
         None => None,
     };
+    let portal_config = PortalConfig {
+        trusted_proxy: config.trusted_proxy,
+        ..PortalConfig::new(config.portal_url.clone())
+    };
+    let after_install = {
+        let portal_config = portal_config.clone();
+        AfterInstall::new(move |tenant, platform| {
+            format!(
+                "{}/settings/chat?connected={}",
+                portal_config.tenant_url(tenant.slug.as_str()),
+                platform.as_str()
+            )
+        })
+    };
     let slack = slack_client.map(|(client, slack_config)| {
-        let after_install = format!("{}/", public_url(config));
-        let app = SlackApp::new(flows.clone(), client.clone(), after_install);
+        let app = SlackApp::new(flows.clone(), client.clone(), after_install.clone());
         let state = SlackState::with_client(slack_config, app, client);
         SlackParts {
             install_state: state.install_state().clone(),
@@ -164,14 +186,35 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
             Arc::new(FileMailer::new(outbox, &config.mail_from))
         }
     };
-    let portal_config = PortalConfig {
-        trusted_proxy: config.trusted_proxy,
-        ..PortalConfig::new(config.portal_url.clone())
+    let discord_install = config.discord.as_ref().and_then(|settings| {
+        let client_secret = settings.client_secret.clone()?;
+        let install = DiscordInstallConfig {
+            application_id: settings.application_id.clone(),
+            client_secret,
+            api_base_url: settings
+                .api_base_url
+                .clone()
+                .unwrap_or_else(|| lineup_bot::discord::config::DEFAULT_API_BASE_URL.to_owned()),
+            redirect_url: format!("{}/discord/oauth/callback", public_url(config)),
+        };
+        Some(DiscordInstall::new(
+            install,
+            lineup.clone(),
+            after_install.clone(),
+        ))
+    });
+    let connectors = ChatConnectors {
+        public_url: public_url(config),
+        slack: slack.clone(),
+        discord: discord.as_ref().map(|d| d.client().clone()),
+        discord_install: discord_install.clone(),
+        teams_app_id: config.teams.as_ref().map(|t| t.app_id.clone()),
     };
     let portal = Portal::new(lineup.clone(), portal_config)
         .with_mailer(mailer.clone())
         .with_request_events(Arc::new(ChatDecisions(flows.clone())))
-        .with_chat_directory(flows.clone());
+        .with_chat_directory(flows.clone())
+        .with_chat_connections(Arc::new(connectors));
     Ok(Runtime {
         mailer,
         portal,
@@ -180,6 +223,7 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         flows,
         slack,
         discord,
+        discord_install,
         teams,
     })
 }
@@ -322,6 +366,9 @@ pub fn router(runtime: &Runtime) -> Router {
     }
     if let Some(state) = runtime.discord.clone() {
         app = app.merge(discord_router(state));
+    }
+    if let Some(install) = runtime.discord_install.clone() {
+        app = app.merge(discord_install_router(install));
     }
     if let Some(state) = runtime.teams.clone() {
         app = app.merge(teams_router(state));
@@ -491,7 +538,6 @@ async fn deliver_alerts(
     lineup: &Lineup,
     flows: &ChatFlows,
 ) -> Result<usize, lineup_core::CoreError> {
-    use lineup_core::chat::Platform;
     let mut delivered = 0;
     for delivery in lineup.alerts_to_deliver(50).await? {
         let tenant = delivery.alert.tenant_id;
@@ -565,5 +611,82 @@ impl RequestEvents for ChatDecisions {
         request: lineup_core::ids::RequestId,
     ) {
         self.0.after_outside_decision(tenant, request).await;
+    }
+}
+
+/// Settings → Chat starts and ends connections through the bot's install flows.
+struct ChatConnectors {
+    public_url: String,
+    slack: Option<SlackParts>,
+    discord: Option<DiscordClient>,
+    discord_install: Option<DiscordInstall>,
+    teams_app_id: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl ChatConnections for ChatConnectors {
+    fn configured(&self, platform: Platform) -> bool {
+        match platform {
+            Platform::Slack => self.slack.is_some(),
+            Platform::Discord => self.discord.is_some(),
+            Platform::Teams => self.teams_app_id.is_some(),
+        }
+    }
+
+    fn connects(&self, platform: Platform) -> bool {
+        match platform {
+            Platform::Slack => self.slack.is_some(),
+            Platform::Discord => self.discord_install.is_some(),
+            Platform::Teams => self.teams_app_id.is_some(),
+        }
+    }
+
+    fn teams_app_package(&self) -> Option<Vec<u8>> {
+        let app_id = self.teams_app_id.as_deref()?;
+        let host = url::Url::parse(&self.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))?;
+        lineup_bot::teams::package::app_package(app_id, &host)
+            .map_err(|e| tracing::error!(error = %e, "building the Teams app package failed"))
+            .ok()
+    }
+
+    fn connect_url(&self, platform: Platform, tenant: TenantId, admin: UserId) -> Option<String> {
+        let now = time::OffsetDateTime::now_utc();
+        match platform {
+            Platform::Slack => self.slack.as_ref().map(|slack| {
+                let state = slack.install_state.issue_by(tenant, Some(admin), now);
+                format!("{}/slack/install?state={state}", self.public_url)
+            }),
+            Platform::Discord => self.discord_install.as_ref().map(|d| {
+                let state = d.install_state().issue_by(tenant, Some(admin), now);
+                format!("{}/discord/install?state={state}", self.public_url)
+            }),
+            Platform::Teams => None,
+        }
+    }
+
+    async fn revoke(&self, platform: Platform, workspace: &Workspace) {
+        let outcome = match (platform, &self.slack, &self.discord) {
+            (Platform::Slack, Some(slack), _) => slack
+                .state
+                .client()
+                .revoke_token(&workspace.bot_token)
+                .await
+                .map_err(|e| e.to_string()),
+            (Platform::Discord, _, Some(discord)) => discord
+                .leave_guild(&workspace.workspace_id)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(
+                platform = platform.as_str(),
+                workspace = workspace.workspace_id,
+                error,
+                "telling the platform about a disconnect failed; the token is wiped here anyway"
+            );
+        }
     }
 }

@@ -24,8 +24,11 @@ fn lineup(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Start the binary and wait for its "running on" line (seeding included).
 fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut child = lineup(args, env)
-        .env("LINEUP_LISTEN", "127.0.0.1:0")
+    let mut command = lineup(args, env);
+    if !env.iter().any(|(k, _)| *k == "LINEUP_LISTEN") {
+        command.env("LINEUP_LISTEN", "127.0.0.1:0");
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -54,6 +57,14 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         child,
         url,
         simulator_url,
+    }
+}
+
+/// A test that fails mid-way must not leave its server running (holding the test's output).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -613,4 +624,377 @@ fn without_smtp_emails_are_written_to_the_outbox_folder() {
     // The link's port is LINEUP_PORTAL_URL's (here the listen setting, port 0).
     assert!(message.contains(&format!("http://{host}:")), "{message}");
     assert!(message.contains("/password/reset/"), "{message}");
+}
+
+/// A listen address nobody uses now, for a server whose links must name its real port
+/// (install links and the portal's addresses are built before it listens).
+fn free_listen_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+/// The issue's "done when": an admin adds Slack from Settings → Chat, the install completes
+/// against the fake Slack in the browser that started it, the workspace shows as connected;
+/// disconnecting revokes the token at Slack and leaves none in the database.
+#[test]
+fn slack_is_connected_and_disconnected_from_settings_chat() {
+    use lineup_testkit::fake_slack::{FakeSlack, OAuthGrant};
+    use lineup_testkit::portal::Browser;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeSlack::start());
+    fake.accept_oauth_code(
+        "code-1",
+        OAuthGrant {
+            team_id: "T0DEMO".into(),
+            team_name: "Acme Demo".into(),
+            bot_token: "xoxb-demo".into(),
+            bot_user_id: "U0BOT".into(),
+            authed_user_id: "U0ADMIN".into(),
+            scopes: vec!["commands".into(), "chat:write".into()],
+        },
+    );
+    let data = tempfile::tempdir().unwrap();
+    let (api, listen) = (fake.api_url(), free_listen_address());
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("SLACK_SIGNING_SECRET", "demo-signing-secret"),
+        ("SLACK_CLIENT_ID", "123.456"),
+        ("SLACK_CLIENT_SECRET", "client-secret"),
+        ("SLACK_API_BASE_URL", api.as_str()),
+        ("LINEUP_LISTEN", listen.as_str()),
+    ];
+    let server = start(&["demo"], &env);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let admin = Browser::new("demo.lineup.localhost", addr);
+    runtime.block_on(admin.sign_in("admin@demo.lineup.localhost", "lineup-demo-password"));
+
+    let page = runtime.block_on(admin.get("/settings/chat"));
+    page.assert_ok()
+        .assert_contains("Add to Slack")
+        .assert_contains("This server is not set up for Discord");
+    let to_install = runtime.block_on(admin.post("/settings/chat/slack/connect", &[]));
+    assert_eq!(to_install.status, 303, "{}", to_install.body);
+    let install_url = to_install.location().unwrap().to_owned();
+    assert!(
+        install_url.starts_with(&format!("{}/slack/install?state=", server.url)),
+        "{install_url}"
+    );
+    let state = install_url.split("state=").nth(1).unwrap().to_owned();
+
+    // The admin's browser follows it: marked with a cookie, sent on to Slack.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = runtime.block_on(browser.get(&install_url).send()).unwrap();
+    assert_eq!(opened.status(), 302);
+    assert!(
+        opened.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://slack.com/oauth/v2/authorize?client_id=123.456"),
+        "{:?}",
+        opened.headers()["location"]
+    );
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Slack sends the browser back with a code. Another browser with the same URL is refused
+    // and the code stays unspent.
+    let callback = format!(
+        "{}/slack/oauth/callback?code=code-1&state={state}",
+        server.url
+    );
+    let stranger = runtime.block_on(browser.get(&callback).send()).unwrap();
+    assert_eq!(stranger.status(), 400);
+    assert!(fake.calls_to("oauth.v2.access").is_empty());
+    let back = runtime
+        .block_on(browser.get(&callback).header("cookie", cookie).send())
+        .unwrap();
+    assert_eq!(back.status(), 302);
+    let landing = back.headers()["location"].to_str().unwrap().to_owned();
+    let settings_chat = format!("{}/settings/chat?connected=slack", admin.origin());
+    assert_eq!(
+        landing, settings_chat,
+        "back on the tenant's Settings → Chat"
+    );
+
+    let page = runtime.block_on(admin.get(&landing[admin.origin().len()..]));
+    page.assert_ok()
+        .assert_contains("Slack is connected")
+        .assert_contains("Acme Demo")
+        .assert_contains("T0DEMO")
+        .assert_contains("by Demo Admin");
+    let token_rows = "SELECT COUNT(*) FROM chat_installations
+         WHERE platform = 'slack' AND bot_token_encrypted IS NOT NULL";
+    assert_eq!(sqlite_count(data.path(), token_rows), 1);
+    // The page names the admin ("by Demo Admin"); the audit log has a user as the actor.
+    let by_admin = |action: &str| {
+        sqlite_count(
+            data.path(),
+            &format!(
+                "SELECT COUNT(*) FROM audit_events WHERE action = '{action}'
+                 AND actor LIKE 'user:%'"
+            ),
+        )
+    };
+    assert_eq!(by_admin("chat.installed"), 1, "the install is the admin's");
+
+    let page = runtime.block_on(admin.get("/settings/chat"));
+    page.assert_contains("Disconnect");
+    let gone = runtime.block_on(admin.post("/settings/chat/slack/disconnect", &[]));
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    let page = runtime.block_on(admin.get("/settings/chat"));
+    page.assert_contains("is disconnected")
+        .assert_contains("Add to Slack");
+    assert!(!page.body.contains("T0DEMO</code>"), "{}", page.body);
+    assert_eq!(sqlite_count(data.path(), token_rows), 0, "no token is left");
+    assert_eq!(by_admin("chat.disconnected"), 1);
+    let revokes = fake.calls_to("auth.revoke");
+    assert_eq!(revokes.len(), 1, "Slack is told");
+    assert_eq!(revokes[0].token.as_deref(), Some("xoxb-demo"));
+    server.interrupt();
+}
+
+/// "Add to Discord": the bot invite with the scopes and permissions the bot needs, bound to
+/// the admin's browser; the server linked is the one Discord's token answer names.
+#[test]
+fn discord_is_added_and_removed_from_settings_chat() {
+    use lineup_testkit::fake_discord::{FakeDiscord, test_public_key_hex};
+    use lineup_testkit::portal::Browser;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeDiscord::start());
+    fake.accept_invite_code("invite-1", "1300000000000000042", "Acme Guild");
+    let data = tempfile::tempdir().unwrap();
+    let (api, public_key) = (fake.api_base_url(), test_public_key_hex());
+    let listen = free_listen_address();
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("DISCORD_APPLICATION_ID", "1100000000000000007"),
+        ("DISCORD_PUBLIC_KEY", public_key.as_str()),
+        ("DISCORD_BOT_TOKEN", "discord-bot-token"),
+        ("DISCORD_CLIENT_SECRET", "discord-client-secret"),
+        ("DISCORD_API_BASE_URL", api.as_str()),
+        ("LINEUP_LISTEN", listen.as_str()),
+    ];
+    let server = start(&["demo"], &env);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let admin = Browser::new("demo.lineup.localhost", addr);
+    runtime.block_on(admin.sign_in("admin@demo.lineup.localhost", "lineup-demo-password"));
+    runtime
+        .block_on(admin.get("/settings/chat"))
+        .assert_contains("Add to Discord")
+        .assert_contains("This server is not set up for Slack");
+    let to_install = runtime.block_on(admin.post("/settings/chat/discord/connect", &[]));
+    assert_eq!(to_install.status, 303, "{}", to_install.body);
+    let install_url = to_install.location().unwrap().to_owned();
+    assert!(install_url.starts_with(&format!("{}/discord/install?state=", server.url)));
+    let state = install_url.split("state=").nth(1).unwrap().to_owned();
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = runtime.block_on(browser.get(&install_url).send()).unwrap();
+    assert_eq!(opened.status(), 302);
+    let authorize = url::Url::parse(opened.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        authorize.as_str().split('?').next().unwrap(),
+        format!("http://{}/oauth2/authorize", fake.addr)
+    );
+    let query: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], "1100000000000000007");
+    assert_eq!(query["scope"], "bot applications.commands");
+    // Send messages, embed links, read message history, use application commands.
+    assert_eq!(query["permissions"], "2147567616");
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(
+        query["redirect_uri"],
+        format!("{}/discord/oauth/callback", server.url)
+    );
+    assert_eq!(query["state"], state);
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("lineup_discord_install="), "{cookie}");
+
+    // Discord sends the browser back; the guild_id in the address is not believed.
+    let callback = format!(
+        "{}/discord/oauth/callback?code=invite-1&state={state}&guild_id=1399999999999999999&permissions=8",
+        server.url
+    );
+    let stranger = runtime.block_on(browser.get(&callback).send()).unwrap();
+    assert_eq!(stranger.status(), 400);
+    assert!(fake.calls_to("POST", "/oauth2/token").is_empty());
+    let back = runtime
+        .block_on(browser.get(&callback).header("cookie", cookie).send())
+        .unwrap();
+    assert_eq!(back.status(), 302);
+    assert_eq!(
+        back.headers()["location"].to_str().unwrap(),
+        format!("{}/settings/chat?connected=discord", admin.origin())
+    );
+    let exchanged = fake.calls_to("POST", "/oauth2/token");
+    assert_eq!(exchanged.len(), 1);
+    assert_eq!(exchanged[0].body["grant_type"], "authorization_code");
+    assert!(
+        exchanged[0]
+            .auth
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "the exchange authenticates with the client secret"
+    );
+    runtime
+        .block_on(admin.get("/settings/chat?connected=discord"))
+        .assert_contains("Discord is connected")
+        .assert_contains("Acme Guild")
+        .assert_contains("1300000000000000042")
+        .assert_contains("by Demo Admin");
+    let linked = |guild: &str| {
+        sqlite_count(
+            data.path(),
+            &format!(
+                "SELECT COUNT(*) FROM chat_installations WHERE platform = 'discord'
+                 AND workspace_id = '{guild}' AND revoked_at IS NULL"
+            ),
+        )
+    };
+    assert_eq!(linked("1300000000000000042"), 1);
+    assert_eq!(linked("1399999999999999999"), 0);
+
+    let gone = runtime.block_on(admin.post("/settings/chat/discord/disconnect", &[]));
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    runtime
+        .block_on(admin.get("/settings/chat"))
+        .assert_contains("Discord 1300000000000000042 is disconnected")
+        .assert_contains("Add to Discord");
+    assert_eq!(linked("1300000000000000042"), 0);
+    assert_eq!(
+        fake.calls_to("DELETE", "/users/@me/guilds/1300000000000000042")
+            .len(),
+        1,
+        "the bot leaves the server"
+    );
+    assert_eq!(
+        sqlite_count(
+            data.path(),
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'chat.disconnected'
+             AND actor LIKE 'user:%'"
+        ),
+        1
+    );
+    server.interrupt();
+}
+
+/// Teams: the app package names this server, and a one-time code sent from Teams links the
+/// Microsoft 365 organisation the Bot Framework vouches for, not one anybody types in.
+#[test]
+fn teams_app_package_and_link_code_connect_the_microsoft_365_organisation() {
+    use lineup_testkit::fake_teams::{
+        ActivityCtx, FakeTeams, TokenClaims, message_activity, sign_activity_token,
+    };
+    use lineup_testkit::portal::Browser;
+    const APP_ID: &str = "6f1f2c1e-0000-4000-8000-00000000b07a";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeTeams::start(APP_ID, "teams-password"));
+    let data = tempfile::tempdir().unwrap();
+    let (openid, token, listen) = (
+        fake.openid_metadata_url(),
+        fake.token_url(),
+        free_listen_address(),
+    );
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("TEAMS_APP_ID", APP_ID),
+        ("TEAMS_APP_PASSWORD", "teams-password"),
+        ("TEAMS_OPENID_METADATA_URL", openid.as_str()),
+        ("TEAMS_TOKEN_URL", token.as_str()),
+        ("LINEUP_LISTEN", listen.as_str()),
+    ];
+    let server = start(&["demo"], &env);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let admin = Browser::new("demo.lineup.localhost", addr);
+    runtime.block_on(admin.sign_in("admin@demo.lineup.localhost", "lineup-demo-password"));
+    runtime
+        .block_on(admin.get("/settings/chat"))
+        .assert_contains("Download the Teams app")
+        .assert_contains("Make a link code");
+    let package = runtime.block_on(admin.get("/settings/chat/teams/app.zip"));
+    assert_eq!(package.status, 200);
+    assert_eq!(package.headers["content-type"], "application/zip");
+    let made = runtime.block_on(admin.post("/settings/chat/teams/code", &[]));
+    made.assert_ok().assert_contains("within the hour");
+    let marker = "Send <code>link ";
+    let start_at = made.body.find(marker).unwrap() + marker.len();
+    let code = made.body[start_at..start_at + 14].to_owned();
+    assert_eq!(code.matches('-').count(), 2, "{code}");
+
+    let send = |tenant: &str, text: &str, signed: bool| {
+        let ctx = ActivityCtx::personal(&fake.service_url(), tenant, APP_ID, "29:ann");
+        let activity = message_activity(&ctx, text);
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/teams/messages", server.url))
+            .json(&activity);
+        if signed {
+            let jwt = sign_activity_token(&TokenClaims::new(APP_ID, &fake.service_url()));
+            request = request.header("authorization", format!("Bearer {jwt}"));
+        }
+        runtime.block_on(request.send()).unwrap().status().as_u16()
+    };
+    let last_reply = || {
+        fake.posts()
+            .last()
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let connected = |tenant: &str| {
+        sqlite_count(
+            data.path(),
+            &format!(
+                "SELECT COUNT(*) FROM chat_installations WHERE platform = 'teams'
+                 AND workspace_id = '{tenant}' AND revoked_at IS NULL"
+            ),
+        )
+    };
+    // Without the Bot Framework's signature the code is not even looked at.
+    assert_eq!(send("aad-acme", &format!("link {code}"), false), 401);
+    assert_eq!(send("aad-acme", "link AAAA-BBBB-CCCC", true), 200);
+    assert!(last_reply().contains("couldn't link"), "{}", last_reply());
+    assert_eq!(connected("aad-acme"), 0);
+    assert_eq!(
+        send("aad-acme", &format!("link {}", code.to_lowercase()), true),
+        200
+    );
+    assert!(
+        last_reply().contains("now connected to"),
+        "{}",
+        last_reply()
+    );
+    assert_eq!(connected("aad-acme"), 1);
+    // Single use: the same code from another organisation links nothing.
+    assert_eq!(send("aad-other", &format!("link {code}"), true), 200);
+    assert!(last_reply().contains("used"), "{}", last_reply());
+    assert_eq!(connected("aad-other"), 0);
+    runtime
+        .block_on(admin.get("/settings/chat"))
+        .assert_contains("<code>aad-acme</code>")
+        .assert_contains("by Demo Admin");
+    server.interrupt();
 }

@@ -9,5 +9,6 @@ pub mod chat;
 pub mod commands;
 pub mod discord;
 pub mod flows;
+pub mod install_state;
 pub mod teams;
 pub mod text;

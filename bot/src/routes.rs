@@ -15,16 +15,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
+use crate::install_state::{self, InstallState, redirect};
 use crate::slack::handler::{Reply, SlackHandler, ViewReply};
 use crate::slack::inbound::{self, Interaction, PushEvent};
-use crate::slack::install_state::{self, InstallState};
 use crate::slack::render;
 use crate::slack::verify::{self, EventDedupe, ReplayGuard};
 use crate::slack::{SlackClient, SlackConfig};
@@ -113,6 +113,14 @@ pub fn slack_router(state: SlackState) -> Router {
         .route("/slack/oauth/callback", get(oauth_callback))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+fn page(status: StatusCode, text: &str) -> Response {
+    install_state::install_page("Slack", status, text)
+}
+
+fn secure_cookie(config: &SlackConfig) -> bool {
+    config.oauth_redirect_url.starts_with("https://")
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -390,59 +398,15 @@ async fn install(State(state): State<SlackState>, Query(q): Query<InstallQuery>)
         Ok(v) => v,
         Err(e) => return page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let cookie = install_cookie(
-        &state.inner.config,
+    let install_state = &state.inner.install_state;
+    let cookie = install_state.binding_cookie(
         &verified.nonce,
-        state.inner.install_state.lifetime_seconds(),
+        install_state.lifetime_seconds(),
+        secure_cookie(&state.inner.config),
     );
     let mut response = redirect(&state.inner.config.authorize_url(&st));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
-}
-
-/// HttpOnly; SameSite=Lax, so it comes back on Slack's top-level redirect to the callback
-/// but not on other sites' requests; Secure when Lineup is served over HTTPS.
-fn install_cookie(config: &SlackConfig, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if config.oauth_redirect_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{}={value}; Path=/slack; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-        install_state::COOKIE_NAME
-    ))
-    .expect("the nonce is hex")
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-fn redirect(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
-        Err(_) => page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Invalid redirect address.",
-        ),
-    }
-}
-
-fn page(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("Lineup · Slack installation\n\n{text}\n"),
-    )
-        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -477,7 +441,7 @@ async fn oauth_callback(
             return page(StatusCode::BAD_REQUEST, &e.to_string());
         }
     };
-    if !verified.belongs_to(cookie(&headers, install_state::COOKIE_NAME)) {
+    if !verified.belongs_to(state.inner.install_state.browser_nonce(&headers)) {
         warn!("Slack install callback from a browser that did not start it refused");
         return page(
             StatusCode::BAD_REQUEST,
@@ -506,7 +470,7 @@ async fn oauth_callback(
     let mut response = match state
         .inner
         .handler
-        .installed(verified.tenant, install)
+        .installed(verified.tenant, verified.installer, install)
         .await
     {
         Ok(url) => redirect(&url),
@@ -515,7 +479,10 @@ async fn oauth_callback(
     // The nonce has done its job.
     response.headers_mut().append(
         header::SET_COOKIE,
-        install_cookie(&state.inner.config, "", 0),
+        state
+            .inner
+            .install_state
+            .binding_cookie("", 0, secure_cookie(&state.inner.config)),
     );
     response
 }

@@ -810,7 +810,7 @@ both_backends!(
             authed_user_id: OLIVIA.into(),
             scopes: vec!["users:read.email".into()],
         };
-        app.installed(tenant, install).await.unwrap();
+        app.installed(tenant, None, install).await.unwrap();
 
         let reachable = [
             (&w.maria, MARIA),

@@ -8,7 +8,8 @@ use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::employee::{Employee, EmployeeStatus};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{EmployeeId, TenantId};
+use crate::ids::{EmployeeId, TenantId, UserId};
+use crate::session::{random_token, token_hash};
 use crate::store::{self, Tx, chat::InstallationRow, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,8 +144,53 @@ pub struct Workspace {
     pub settings: serde_json::Value,
 }
 
+/// How long a link code from Settings → Chat stays usable.
+pub const LINK_CODE_VALID_FOR: time::Duration = time::Duration::hours(1);
+
+/// Codes are shown as `ABCD-1234-EF56`; people may type them in any case, with or without
+/// the dashes.
+fn normalise_link_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 fn seal_context(platform: Platform, workspace_id: &str) -> String {
     format!("{}:{workspace_id}", platform.as_str())
+}
+
+/// What a platform handed over when a workspace was connected.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WorkspaceGrant {
+    pub workspace_id: String,
+    /// The workspace's name on the platform, shown in Settings → Chat.
+    pub name: Option<String>,
+    pub bot_user_id: Option<String>,
+    /// Empty for platforms whose bot credentials are the application's own.
+    pub bot_token: String,
+}
+
+impl std::fmt::Debug for WorkspaceGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceGrant")
+            .field("workspace_id", &self.workspace_id)
+            .field("name", &self.name)
+            .field("bot_user_id", &self.bot_user_id)
+            .field("bot_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A workspace connected to a tenant, as Settings → Chat shows it (no token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatConnection {
+    pub platform: Platform,
+    pub workspace_id: String,
+    pub name: Option<String>,
+    pub connected_at: time::OffsetDateTime,
+    /// Who connected it, as the audit log names actors (`user:…`, `system`), when known.
+    pub connected_by: Option<String>,
 }
 
 impl Lineup {
@@ -159,27 +205,86 @@ impl Lineup {
         bot_user_id: Option<&str>,
         bot_token: &str,
     ) -> CoreResult<()> {
+        let grant = WorkspaceGrant {
+            workspace_id: workspace_id.to_owned(),
+            name: None,
+            bot_user_id: bot_user_id.map(str::to_owned),
+            bot_token: bot_token.to_owned(),
+        };
+        self.connect_workspace(tenant, actor, platform, &grant)
+            .await
+    }
+
+    /// [`Lineup::install_workspace`], remembering the workspace's name and who connected it.
+    pub async fn connect_workspace(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+        grant: &WorkspaceGrant,
+    ) -> CoreResult<()> {
+        let mut tx = self.store().system().await?;
+        self.connect_in(&mut tx, tenant, actor, platform, grant)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Lineup::connect_workspace`] inside `tx` (a system transaction), uncommitted.
+    async fn connect_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+        grant: &WorkspaceGrant,
+    ) -> CoreResult<()> {
+        let workspace_id = grant.workspace_id.as_str();
+        if workspace_id.trim().is_empty() {
+            return Err(CoreError::invalid(
+                "workspace",
+                format!("the {} workspace id is empty", platform.as_str()),
+            ));
+        }
         let sealed = self
             .secrets()?
-            .seal(bot_token, &seal_context(platform, workspace_id));
+            .seal(&grant.bot_token, &seal_context(platform, workspace_id));
         let row = InstallationRow {
             id: uuid::Uuid::now_v7(),
             tenant_id: tenant,
             platform: platform.as_str().to_owned(),
             workspace_id: workspace_id.to_owned(),
-            bot_user_id: bot_user_id.map(str::to_owned),
+            bot_user_id: grant.bot_user_id.clone(),
             bot_token_encrypted: Some(sealed),
             settings: sqlx::types::Json(serde_json::json!({})),
             installed_at: now(),
             revoked_at: None,
         };
-        let mut tx = self.store().system().await?;
-        if !store::chat::upsert_installation(&mut tx, &row).await? {
+        if !store::chat::upsert_installation(tx, &row).await? {
             return Err(CoreError::Conflict(format!(
                 "this {} workspace is already connected to another organisation",
                 platform.as_str()
             )));
         }
+        let (platform_name, workspace) = (platform.as_str(), workspace_id);
+        if let Some(name) = &grant.name {
+            store::chat::set_installation_setting(
+                tx,
+                platform_name,
+                workspace,
+                "name",
+                serde_json::json!(name),
+            )
+            .await?;
+        }
+        store::chat::set_installation_setting(
+            tx,
+            platform_name,
+            workspace,
+            "connected_by",
+            serde_json::json!(actor.to_text()),
+        )
+        .await?;
         let event = AuditEvent::new(
             tenant,
             actor,
@@ -189,11 +294,134 @@ impl Lineup {
                 format!("{}:{workspace_id}", platform.as_str()),
             ),
             None,
-            Some(serde_json::json!({ "bot_user_id": bot_user_id })),
+            Some(serde_json::json!({ "bot_user_id": grant.bot_user_id, "name": grant.name })),
+        );
+        record(tx, &event).await?;
+        Ok(())
+    }
+
+    /// The workspace `tenant` has connected on `platform`, for showing (the token stays sealed).
+    pub async fn chat_connection(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+    ) -> CoreResult<Option<ChatConnection>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let row = store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?;
+        Ok(row.map(|row| {
+            let setting = |key: &str| {
+                row.settings
+                    .0
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            ChatConnection {
+                platform,
+                name: setting("name"),
+                connected_by: setting("connected_by"),
+                workspace_id: row.workspace_id,
+                connected_at: row.installed_at,
+            }
+        }))
+    }
+
+    /// An admin disconnects the tenant's workspace on `platform`: its token is wiped, the
+    /// history kept. Returns the workspace id forgotten, `None` when nothing was connected.
+    pub async fn disconnect_workspace(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        platform: Platform,
+    ) -> CoreResult<Option<String>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let Some(workspace_id) =
+            store::chat::revoke_installation_of_tenant(&mut tx, tenant, platform.as_str()).await?
+        else {
+            return Ok(None);
+        };
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "chat.disconnected",
+            (
+                "chat_installation",
+                format!("{}:{workspace_id}", platform.as_str()),
+            ),
+            None,
+            None,
         );
         record(&mut tx, &event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(workspace_id))
+    }
+
+    /// A one-time code (valid [`LINK_CODE_VALID_FOR`], single use) that links the workspace
+    /// whose platform-authenticated message carries it to `tenant`. Only its hash is kept.
+    pub async fn issue_chat_link_code(
+        &self,
+        tenant: TenantId,
+        admin: UserId,
+        platform: Platform,
+    ) -> CoreResult<String> {
+        let raw = random_token();
+        let code = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]).to_uppercase();
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::chat::insert_link_code(
+            &mut tx,
+            tenant,
+            platform.as_str(),
+            &token_hash(&normalise_link_code(&code)),
+            admin,
+            now() + LINK_CODE_VALID_FOR,
+        )
+        .await?;
+        let event = AuditEvent::new(
+            tenant,
+            &Actor::User(admin),
+            "chat.link_code_issued",
+            ("chat_installation", platform.as_str().to_owned()),
+            None,
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// Links `workspace_id` (which the platform vouched for: it came with an authenticated
+    /// message) to the tenant whose live link code `code` is, in one transaction: the code is
+    /// spent only if the link is made. The connection is the code's admin's, audited as theirs.
+    pub async fn link_workspace_with_code(
+        &self,
+        platform: Platform,
+        code: &str,
+        grant: &WorkspaceGrant,
+    ) -> CoreResult<crate::tenant::Tenant> {
+        let mut tx = self.store().system().await?;
+        let Some((tenant, admin)) = store::chat::consume_link_code(
+            &mut tx,
+            platform.as_str(),
+            &token_hash(&normalise_link_code(code)),
+            now(),
+        )
+        .await?
+        else {
+            return Err(CoreError::invalid(
+                "code",
+                "this link code is unknown, used or more than an hour old; make a new one in \
+                 Lineup's Settings → Chat",
+            ));
+        };
+        self.connect_in(&mut tx, tenant, &Actor::User(admin), platform, grant)
+            .await?;
+        let found = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?;
+        tx.commit().await?;
+        Ok(found)
     }
 
     /// The live installation of a workspace; `None` for a workspace we do not serve.

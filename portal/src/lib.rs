@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
-use lineup_core::chat::ChatDirectory;
+use lineup_core::chat::{ChatDirectory, Platform, Workspace};
 use lineup_core::domain::{DnsTxtResolver, TxtResolver};
-use lineup_core::ids::{RequestId, TenantId};
+use lineup_core::ids::{RequestId, TenantId, UserId};
 use lineup_core::mail::Mailer;
 use url::Url;
 
@@ -74,6 +74,25 @@ pub trait RequestEvents: Send + Sync {
     async fn decided(&self, tenant: TenantId, request: RequestId);
 }
 
+/// The chat platforms' connect flows, which live in the bot crate: the root binary hands them
+/// to Settings → Chat. Without one the page says the server is not set up for chat.
+#[async_trait::async_trait]
+pub trait ChatConnections: Send + Sync {
+    /// Whether this server holds `platform`'s app credentials.
+    fn configured(&self, platform: Platform) -> bool;
+    /// Whether an admin can connect `platform` from the portal (else an operator's command).
+    fn connects(&self, platform: Platform) -> bool;
+    /// Where the admin's browser goes to add the app for `tenant`: a link carrying a signed
+    /// state that names `admin`, which the install step binds to that browser.
+    fn connect_url(&self, platform: Platform, tenant: TenantId, admin: UserId) -> Option<String>;
+    /// The Teams app package (manifest with this server's host and bot id, icons), zipped;
+    /// `None` when Teams is not configured.
+    fn teams_app_package(&self) -> Option<Vec<u8>>;
+    /// Tell the platform Lineup is leaving `workspace` (revoke its token); best effort, since
+    /// the token is wiped here whatever the platform answers.
+    async fn revoke(&self, platform: Platform, workspace: &Workspace);
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct Portal {
@@ -89,6 +108,8 @@ pub struct Portal {
     /// Looks imported people up in chat by email. Without it people are linked when they
     /// first use Lineup in chat.
     pub(crate) chat_directory: Option<Arc<dyn ChatDirectory>>,
+    /// Connects chat workspaces (Settings → Chat).
+    pub(crate) chat_connections: Option<Arc<dyn ChatConnections>>,
 }
 
 impl Portal {
@@ -100,6 +121,7 @@ impl Portal {
             txt_resolver: Arc::new(DnsTxtResolver::from_system()),
             request_events: None,
             chat_directory: None,
+            chat_connections: None,
         }
     }
 
@@ -144,6 +166,14 @@ impl Portal {
     /// After an import, find the people in the tenant's chat workspaces by email.
     pub fn with_chat_directory(mut self, directory: Arc<dyn ChatDirectory>) -> Self {
         self.chat_directory = Some(directory);
+        self
+    }
+}
+
+impl Portal {
+    /// Let Settings → Chat connect and disconnect workspaces through `connections`.
+    pub fn with_chat_connections(mut self, connections: Arc<dyn ChatConnections>) -> Self {
+        self.chat_connections = Some(connections);
         self
     }
 }

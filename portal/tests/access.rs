@@ -839,3 +839,182 @@ async fn signing_in_never_sends_the_browser_to_another_site() {
         assert_eq!(answer.location(), Some(lands_on), "{next}");
     }
 }
+
+both_backends!(
+    settings_chat_shows_the_workspace_and_disconnecting_wipes_its_token,
+    |store| async move {
+        use lineup_core::audit::Actor;
+        use lineup_core::chat::{Platform, WorkspaceGrant};
+        let w = PortalWorld::new(store).await;
+        let admin = w.signed_in("admin@example.com").await;
+        // This portal has no chat connectors: the page says so instead of a dead button.
+        let page = admin.get("/settings/chat").await;
+        page.assert_ok().assert_contains(
+            "This server is not set up for Slack: the operator sets SLACK_SIGNING_SECRET",
+        );
+        assert!(!page.body.contains("Add to Slack"), "{}", page.body);
+        let refused = admin.post("/settings/chat/slack/connect", &[]).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        refused.assert_contains("this server is not set up to connect Slack");
+        assert_eq!(
+            admin.post("/settings/chat/irc/connect", &[]).await.status,
+            StatusCode::NOT_FOUND
+        );
+
+        let admin_id = w.user_id("admin@example.com").await;
+        let grant = WorkspaceGrant {
+            workspace_id: "T0ACME".into(),
+            name: Some("Acme HQ".into()),
+            bot_user_id: Some("U0BOT".into()),
+            bot_token: "xoxb-acme".into(),
+        };
+        w.lineup
+            .connect_workspace(w.tenant, &Actor::User(admin_id), Platform::Slack, &grant)
+            .await
+            .unwrap();
+        admin
+            .get("/settings/chat")
+            .await
+            .assert_contains("Acme HQ")
+            .assert_contains("<code>T0ACME</code>")
+            .assert_contains("by admin");
+        // Another tenant's page shows nothing of it.
+        let globex = w.browser(&format!("globex.{BASE_DOMAIN}"));
+        globex.sign_in("owner@globex.example", PASSWORD).await;
+        assert!(!globex.get("/settings/chat").await.body.contains("T0ACME"));
+        // Only those who manage the organisation reach the page.
+        let viewer = w.signed_in("viewer@example.com").await;
+        assert_eq!(
+            viewer.get("/settings/chat").await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            viewer
+                .post("/settings/chat/slack/disconnect", &[])
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(w.stored_chat_tokens().await, 1);
+
+        admin.get("/settings/chat").await;
+        let gone = admin.post("/settings/chat/slack/disconnect", &[]).await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.body);
+        admin
+            .get("/settings/chat")
+            .await
+            .assert_contains("Slack T0ACME is disconnected")
+            .assert_contains("Not connected");
+        assert!(
+            w.lineup
+                .workspace(Platform::Slack, "T0ACME")
+                .await
+                .unwrap()
+                .is_none(),
+            "the workspace is no longer served"
+        );
+        assert_eq!(
+            w.stored_chat_tokens().await,
+            0,
+            "the token is gone from the database"
+        );
+        let actions = w.audit_actions("chat_installation", "slack:T0ACME").await;
+        assert_eq!(
+            actions,
+            ["chat.installed", "chat.disconnected"],
+            "{actions:?}"
+        );
+    }
+);
+
+both_backends!(
+    a_teams_link_code_works_once_within_the_hour_for_its_platform,
+    |store| async move {
+        use lineup_core::chat::{Platform, WorkspaceGrant};
+        let w = PortalWorld::new(store).await;
+        let admin = w.signed_in("admin@example.com").await;
+        admin.get("/settings/chat").await;
+        let refused = admin.post("/settings/chat/teams/code", &[]).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "no Teams on this server"
+        );
+        let admin_id = w.user_id("admin@example.com").await;
+        let grant = |aad: &str| WorkspaceGrant {
+            workspace_id: aad.into(),
+            name: None,
+            bot_user_id: None,
+            bot_token: String::new(),
+        };
+        let code = w
+            .lineup
+            .issue_chat_link_code(w.tenant, admin_id, Platform::Teams)
+            .await
+            .unwrap();
+        assert!(
+            w.lineup
+                .link_workspace_with_code(Platform::Slack, &code, &grant("T0X"))
+                .await
+                .is_err(),
+            "a Teams code links no Slack workspace"
+        );
+        let linked = w
+            .lineup
+            .link_workspace_with_code(Platform::Teams, &code.replace('-', " "), &grant("aad-1"))
+            .await
+            .unwrap();
+        assert_eq!(linked.id, w.tenant);
+        let again = w
+            .lineup
+            .link_workspace_with_code(Platform::Teams, &code, &grant("aad-2"))
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("unknown, used"), "{again}");
+        // A code for another organisation cannot take a tenant that is already linked.
+        let globex_owner = w.user_id("owner@globex.example").await;
+        let theirs = w
+            .lineup
+            .issue_chat_link_code(w.globex, globex_owner, Platform::Teams)
+            .await
+            .unwrap();
+        assert!(
+            w.lineup
+                .link_workspace_with_code(Platform::Teams, &theirs, &grant("aad-1"))
+                .await
+                .is_err()
+        );
+        // ... and that refusal left their code unspent.
+        let globex = w
+            .lineup
+            .link_workspace_with_code(Platform::Teams, &theirs, &grant("aad-globex"))
+            .await
+            .unwrap();
+        assert_eq!(globex.id, w.globex);
+        let late = w
+            .lineup
+            .issue_chat_link_code(w.tenant, admin_id, Platform::Teams)
+            .await
+            .unwrap();
+        w.age_chat_link_codes().await;
+        assert!(
+            w.lineup
+                .link_workspace_with_code(Platform::Teams, &late, &grant("aad-3"))
+                .await
+                .is_err(),
+            "an hour later the code is refused"
+        );
+        let connection = w
+            .lineup
+            .chat_connection(w.tenant, Platform::Teams)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(connection.workspace_id, "aad-1");
+        assert_eq!(
+            connection.connected_by,
+            Some(format!("user:{admin_id}")),
+            "the link is the admin's who made the code"
+        );
+    }
+);

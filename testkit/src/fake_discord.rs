@@ -91,6 +91,8 @@ struct Inner {
     dm_channels: HashMap<String, String>,
     /// Current body of each message by id (what an edit left).
     messages: HashMap<String, Value>,
+    /// OAuth2 codes `/oauth2/token` accepts (once each), with the guild the invite added.
+    invites: HashMap<String, (String, String)>,
 }
 
 #[derive(Clone)]
@@ -140,6 +142,15 @@ impl FakeDiscord {
     /// `http://127.0.0.1:PORT/api/v10`: the bot's `api_base_url`.
     pub fn api_base_url(&self) -> String {
         format!("http://{}/api/v10", self.addr)
+    }
+
+    /// Makes `POST /oauth2/token` accept `code` once, answering that the bot joined guild
+    /// `guild_id` named `guild_name`.
+    pub fn accept_invite_code(&self, code: &str, guild_id: &str, guild_name: &str) {
+        self.shared.inner.lock().unwrap().invites.insert(
+            code.to_string(),
+            (guild_id.to_string(), guild_name.to_string()),
+        );
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -332,6 +343,11 @@ async fn handle(
         .to_string();
     let (json_body, files) = if content_type.starts_with("multipart/form-data") {
         parse_multipart(&content_type, &body)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let fields: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        (Value::Object(fields), Vec::new())
     } else if body.is_empty() {
         (Value::Null, Vec::new())
     } else {
@@ -362,6 +378,31 @@ async fn handle(
     };
     let inner_calls = |c: Call| shared.inner.lock().unwrap().calls.push(c);
     match (method.as_str(), segments.as_slice()) {
+        ("POST", ["oauth2", "token"]) => {
+            inner_calls(call);
+            let code = json_body
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some((id, name)) = shared.inner.lock().unwrap().invites.remove(code) else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"error": "invalid_grant"})),
+                )
+                    .into_response();
+            };
+            axum::Json(json!({
+                "access_token": "fake-access-token", "token_type": "Bearer",
+                "expires_in": 604800, "refresh_token": "fake-refresh-token",
+                "scope": "bot applications.commands",
+                "guild": {"id": id, "name": name, "owner_id": "1100000000000000001"},
+            }))
+            .into_response()
+        }
+        ("DELETE", ["users", "@me", "guilds", _guild]) => {
+            inner_calls(call);
+            StatusCode::NO_CONTENT.into_response()
+        }
         ("POST", ["users", "@me", "channels"]) => {
             inner_calls(call);
             let Some(recipient) = json_body.get("recipient_id").and_then(Value::as_str) else {

@@ -417,6 +417,12 @@ async fn api(
             }
             slack_json(json!({"ok": true, "channel": channel, "ts": ts, "message": message}))
         }
+        "auth.revoke" => {
+            if let Some(t) = token {
+                s.revoked.insert(t);
+            }
+            slack_json(json!({"ok": true, "revoked": true}))
+        }
         "chat.update" => {
             let (Some(channel), Some(ts)) = (str_of(&body, "channel"), str_of(&body, "ts")) else {
                 return slack_error("message_not_found");

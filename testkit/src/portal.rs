@@ -469,6 +469,36 @@ impl PortalWorld {
         }
     }
 
+    /// How many chat installations, of any tenant, still hold a (sealed) bot token.
+    pub async fn stored_chat_tokens(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM chat_installations WHERE bot_token_encrypted IS NOT NULL";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query_scalar(sql).fetch_one(&mut **t).await.unwrap()
+            }
+        }
+    }
+
+    /// Make every chat link code of every tenant an hour and a second old.
+    pub async fn age_chat_link_codes(&self) {
+        let past = lineup_core::store::now() - time::Duration::seconds(3601);
+        let sql = "UPDATE chat_link_codes SET expires_at = $1";
+        let mut tx = self.store.system().await.unwrap();
+        match &mut tx {
+            lineup_core::store::Tx::Sqlite(t) => {
+                sqlx::query(sql).bind(past).execute(&mut **t).await.unwrap();
+            }
+            lineup_core::store::Tx::Postgres(t) => {
+                sqlx::query(sql).bind(past).execute(&mut **t).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
     /// Make every unverified custom-domain claim of every tenant `days` old.
     pub async fn age_domain_claims(&self, days: i64) {
         let claimed = lineup_core::store::now() - time::Duration::days(days);

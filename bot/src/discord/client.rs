@@ -142,6 +142,13 @@ impl DiscordClient {
             .clone()
     }
 
+    /// `DELETE /users/@me/guilds/{guild}`: the bot leaves a server (disconnected in Lineup).
+    pub async fn leave_guild(&self, guild_id: &str) -> Result<(), DiscordError> {
+        let guild = GuildId::new(snowflake("guild id", guild_id)?);
+        self.http("").leave_guild(guild).await?;
+        Ok(())
+    }
+
     /// `POST /users/@me/channels`: the DM channel with a user.
     pub async fn create_dm(&self, token: &str, user_id: &str) -> Result<String, DiscordError> {
         snowflake("user id", user_id)?;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lineup_core::audit::Actor;
-use lineup_core::chat::{ChatDirectory, Platform};
-use lineup_core::ids::TenantId;
+use lineup_core::chat::{ChatDirectory, Platform, WorkspaceGrant};
+use lineup_core::ids::{TenantId, UserId};
 use lineup_core::notify::Message;
 
 use super::handler::{Installation, Reply, SlackHandler, ViewReply};
@@ -15,24 +15,29 @@ use super::inbound::{BlockAction, SlashCommand, ViewSubmission, WorkspaceEvent};
 use super::{SlackClient, render};
 use crate::chat::{Answer, ChatTransport, Conversation, FormAnswer, RequestForm, Speaker};
 use crate::flows::ChatFlows;
+use crate::install_state::AfterInstall;
 use crate::slack::transport::SlackTransport;
 
 pub struct SlackApp {
     flows: Arc<ChatFlows>,
     client: SlackClient,
     transport: SlackTransport,
-    /// Where the browser goes after installing (the portal's Slack settings page).
-    after_install_url: String,
+    /// Where the browser goes after installing (the portal's Settings → Chat page).
+    after_install: AfterInstall,
 }
 
 impl SlackApp {
-    pub fn new(flows: Arc<ChatFlows>, client: SlackClient, after_install_url: String) -> Arc<Self> {
+    pub fn new(
+        flows: Arc<ChatFlows>,
+        client: SlackClient,
+        after_install: AfterInstall,
+    ) -> Arc<Self> {
         let transport = SlackTransport::new(client.clone());
         Arc::new(Self {
             flows,
             client,
             transport,
-            after_install_url,
+            after_install,
         })
     }
 
@@ -169,23 +174,29 @@ impl SlackHandler for SlackApp {
         }
     }
 
-    async fn installed(&self, tenant: TenantId, install: Installation) -> Result<String, String> {
-        self.flows
-            .lineup()
-            .install_workspace(
-                tenant,
-                &Actor::System,
-                Platform::Slack,
-                &install.team_id,
-                Some(&install.bot_user_id),
-                &install.bot_token,
-            )
+    async fn installed(
+        &self,
+        tenant: TenantId,
+        installer: Option<UserId>,
+        install: Installation,
+    ) -> Result<String, String> {
+        let lineup = self.flows.lineup();
+        let actor = installer.map_or(Actor::System, Actor::User);
+        let grant = WorkspaceGrant {
+            workspace_id: install.team_id,
+            name: Some(install.team_name).filter(|n| !n.is_empty()),
+            bot_user_id: Some(install.bot_user_id),
+            bot_token: install.bot_token,
+        };
+        lineup
+            .connect_workspace(tenant, &actor, Platform::Slack, &grant)
             .await
             .map_err(|e| e.to_string())?;
         // People become reachable at once, without waiting to be messaged one by one.
         let flows = self.flows.clone();
         tokio::spawn(async move { flows.link_people_by_email(tenant).await });
-        Ok(self.after_install_url.clone())
+        let tenant = lineup.tenant(tenant).await.map_err(|e| e.to_string())?;
+        Ok(self.after_install.url(&tenant, Platform::Slack))
     }
 }
 

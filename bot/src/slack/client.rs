@@ -199,6 +199,13 @@ impl SlackClient {
         }
     }
 
+    /// `auth.revoke`: the bot token stops working (the app is disconnected from Lineup).
+    pub async fn revoke_token(&self, bot_token: &str) -> Result<(), SlackApiError> {
+        self.call(bot_token, "auth.revoke", &json!({}))
+            .await
+            .map(drop)
+    }
+
     /// `chat.postMessage`; returns the message `ts`.
     pub async fn post_message(
         &self,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use lineup_core::ids::TenantId;
+use lineup_core::ids::{TenantId, UserId};
 use lineup_core::notify::Message;
 use serde_json::Value;
 
@@ -86,8 +86,13 @@ pub trait SlackHandler: Send + Sync + 'static {
     /// `app_uninstalled` / `tokens_revoked`: forget or disable the workspace's token.
     async fn workspace_event(&self, event: WorkspaceEvent);
 
-    /// A finished OAuth install for `tenant`, whose signed state and browser cookie the route
-    /// has already checked. `Ok(url)` redirects the browser there, `Err(text)` shows the text
-    /// on a plain error page.
-    async fn installed(&self, tenant: TenantId, install: Installation) -> Result<String, String>;
+    /// A finished OAuth install for `tenant`, started by `installer` (the portal admin, when
+    /// known), whose signed state and browser cookie the route has already checked.
+    /// `Ok(url)` redirects the browser there, `Err(text)` shows the text on a plain error page.
+    async fn installed(
+        &self,
+        tenant: TenantId,
+        installer: Option<UserId>,
+        install: Installation,
+    ) -> Result<String, String>;
 }

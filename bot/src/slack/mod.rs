@@ -14,7 +14,7 @@ pub use config::SlackConfig;
 pub use handler::{Installation, Reply, SlackHandler, ViewReply};
 pub use inbound::{BlockAction, SlashCommand, ViewSubmission, WorkspaceEvent};
 pub mod app;
-pub mod install_state;
+pub use crate::install_state;
 pub mod transport;
 
 pub use app::SlackApp;

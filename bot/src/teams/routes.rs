@@ -87,6 +87,38 @@ impl ServiceUrlStore for lineup_core::Lineup {
     }
 }
 
+/// Links an Azure AD tenant to the Lineup tenant whose one-time code (from Settings → Chat)
+/// an activity from it carries. Implemented for [`lineup_core::Lineup`].
+#[async_trait]
+pub trait TenantLinks: Send + Sync + 'static {
+    /// `Ok(organisation name)` once linked; `Err(text)` says why not, for the sender.
+    async fn link_with_code(&self, aad_tenant_id: &str, code: &str) -> Result<String, String>;
+}
+
+#[async_trait]
+impl TenantLinks for lineup_core::Lineup {
+    async fn link_with_code(&self, aad_tenant_id: &str, code: &str) -> Result<String, String> {
+        let grant = lineup_core::chat::WorkspaceGrant {
+            workspace_id: aad_tenant_id.to_owned(),
+            name: None,
+            bot_user_id: None,
+            bot_token: String::new(),
+        };
+        match self
+            .link_workspace_with_code(Platform::Teams, code, &grant)
+            .await
+        {
+            Ok(tenant) => Ok(tenant.name),
+            Err(lineup_core::CoreError::Invalid { reason, .. }) => Err(reason),
+            Err(lineup_core::CoreError::Conflict(reason)) => Err(reason),
+            Err(e) => {
+                warn!(error = %e, "linking a Teams tenant failed");
+                Err("Lineup could not link this organisation right now; try again.".to_owned())
+            }
+        }
+    }
+}
+
 /// An email looked up (or found missing) and when.
 type CachedEmail = (Option<String>, Instant);
 
@@ -102,6 +134,8 @@ struct Inner {
     connector: BotConnector,
     conversation: Arc<dyn Conversation>,
     service_urls: Arc<dyn ServiceUrlStore>,
+    /// Redeems `link <code>`; without it the command is not understood.
+    links: Option<Arc<dyn TenantLinks>>,
     known: Arc<KnownConversations>,
     replays: ActivityDedupe,
     budget: Duration,
@@ -135,6 +169,7 @@ impl TeamsState {
                 config,
                 conversation,
                 service_urls,
+                links: None,
                 known: outbound.known,
                 replays: ActivityDedupe::default(),
                 budget: ANSWER_BUDGET,
@@ -142,6 +177,14 @@ impl TeamsState {
                 emails: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Lets `link <code>` connect the sender's Azure AD tenant. Call before cloning.
+    pub fn with_tenant_links(mut self, links: Arc<dyn TenantLinks>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.links = Some(links);
+        }
+        self
     }
 
     /// Changes the answer budget (tests). Call before cloning.
@@ -284,6 +327,22 @@ async fn messages(State(state): State<TeamsState>, headers: HeaderMap, body: Byt
         warn!("Teams activity without a tenant id refused");
         return refuse_unknown(&state, &activity).await;
     };
+    if let (Some(code), Some(links)) = (link_code(&intent), &state.inner.links) {
+        // The tenant id is the Bot Framework's word (the token was checked above), so the
+        // code only has to prove which Lineup organisation asked for it.
+        let text = match links.link_with_code(&tenant, code).await {
+            Ok(organisation) => {
+                info!(tenant, "Teams tenant linked with a code");
+                learn(&state, &tenant, &activity).await;
+                format!(
+                    "Done: this Microsoft 365 organisation is now connected to {organisation} in \
+                     Lineup. Try `esim help`."
+                )
+            }
+            Err(reason) => format!("I couldn't link this organisation: {reason}"),
+        };
+        return reply_text(&state, &activity, &text).await;
+    }
     let conversation = state.inner.conversation.clone();
     if !conversation.workspace_known(Platform::Teams, &tenant).await {
         info!(tenant, "Teams activity from an unknown tenant refused");
@@ -484,10 +543,15 @@ async fn deliver_private(state: &TeamsState, activity: &Activity, out: &Value) {
 
 /// A reply (or invoke response) saying Lineup isn't connected.
 async fn refuse_unknown(state: &TeamsState, activity: &Activity) -> Response {
+    reply_text(state, activity, UNKNOWN_TENANT_TEXT).await
+}
+
+/// `text` in answer to `activity`: an invoke response, else a reply in its conversation.
+async fn reply_text(state: &TeamsState, activity: &Activity, text: &str) -> Response {
     if activity.is_invoke() {
-        return invoke(render::invoke_message_response(UNKNOWN_TENANT_TEXT));
+        return invoke(render::invoke_message_response(text));
     }
-    let out = render::text_activity(UNKNOWN_TENANT_TEXT);
+    let out = render::text_activity(text);
     let c = &state.inner.connector;
     let result = match activity.id.as_deref().filter(|i| !i.is_empty()) {
         Some(id) => {
@@ -500,9 +564,20 @@ async fn refuse_unknown(state: &TeamsState, activity: &Activity) -> Response {
         }
     };
     if let Err(e) = result {
-        warn!(error = %e, "telling an unknown Teams tenant it is not connected failed");
+        warn!(error = %e, "replying to a Teams activity failed");
     }
     ok()
+}
+
+/// The code of a `link <code>` (or `esim link <code>`) message.
+fn link_code(intent: &Intent) -> Option<&str> {
+    let Intent::Command { text } = intent else {
+        return None;
+    };
+    let (word, code) = text.trim().split_once(char::is_whitespace)?;
+    word.eq_ignore_ascii_case("link")
+        .then(|| code.trim())
+        .filter(|c| !c.is_empty())
 }
 
 /// Remembers the tenant's service URL (stored when it changes) and where the sender can be

@@ -86,7 +86,12 @@ impl SlackHandler for Recorder {
     async fn workspace_event(&self, ev: WorkspaceEvent) {
         self.push(Got::Event(ev));
     }
-    async fn installed(&self, tenant: TenantId, install: Installation) -> Result<String, String> {
+    async fn installed(
+        &self,
+        tenant: TenantId,
+        _installer: Option<lineup_core::ids::UserId>,
+        install: Installation,
+    ) -> Result<String, String> {
         self.push(Got::Installed(tenant, install));
         Ok(format!(
             "https://lineup.example.com/settings/slack?installed={tenant}"

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use super::{StoreResult, Tx, on_tx};
 use crate::chat::{ChatIdentity, Platform};
-use crate::ids::{EmployeeId, TenantId};
+use crate::ids::{EmployeeId, TenantId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InstallationRow {
@@ -100,6 +100,27 @@ pub async fn revoke_installation(
         )
         .bind(platform)
         .bind(workspace_id)
+        .bind(super::now())
+        .fetch_optional(conn)
+        .await?
+    }))
+}
+
+/// Forget `tenant`'s live installation on `platform` (its token wiped, the row kept as
+/// history); returns the workspace id.
+pub async fn revoke_installation_of_tenant(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+) -> StoreResult<Option<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "UPDATE chat_installations SET revoked_at = $3, bot_token_encrypted = NULL
+             WHERE tenant_id = $1 AND platform = $2 AND revoked_at IS NULL
+             RETURNING workspace_id",
+        )
+        .bind(tenant)
+        .bind(platform)
         .bind(super::now())
         .fetch_optional(conn)
         .await?
@@ -331,4 +352,53 @@ pub async fn platforms_of(
         );
     }
     Ok(found)
+}
+
+/// Keeps a one-time link code (its hash only).
+pub async fn insert_link_code(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+    code_hash: &str,
+    created_by: UserId,
+    expires_at: OffsetDateTime,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO chat_link_codes (code_hash, tenant_id, platform, created_by,
+                 created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(code_hash)
+        .bind(tenant)
+        .bind(platform)
+        .bind(created_by)
+        .bind(super::now())
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Spends a live link code for `platform` (system transaction: the code is all we know);
+/// returns whose it is. A used, expired or unknown code gives `None`.
+pub async fn consume_link_code(
+    tx: &mut Tx,
+    platform: &str,
+    code_hash: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Option<(TenantId, UserId)>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "UPDATE chat_link_codes SET used_at = $3
+             WHERE code_hash = $1 AND platform = $2 AND used_at IS NULL AND expires_at > $3
+             RETURNING tenant_id, created_by",
+        )
+        .bind(code_hash)
+        .bind(platform)
+        .bind(now)
+        .fetch_optional(conn)
+        .await?
+    }))
 }

@@ -4,6 +4,7 @@
 mod alerts;
 mod audit;
 mod auth;
+mod chat_settings;
 mod dashboard;
 mod domains;
 mod employees;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<Portal> {
         .merge(policies::routes())
         .merge(requests::routes())
         .merge(settings::routes())
+        .merge(chat_settings::routes())
         .merge(dashboard::routes())
         .merge(exports::routes())
         .merge(audit::routes())
