@@ -1,14 +1,12 @@
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::harness::Harness;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::Harness;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};

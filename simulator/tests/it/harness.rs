@@ -1,4 +1,4 @@
-#![allow(dead_code)]
+//! One simulator per test, and the calls tests make to it.
 
 use std::time::Duration;
 

@@ -1,6 +1,4 @@
-mod common;
-
-use common::Harness;
+use crate::harness::Harness;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::Harness;
+use crate::harness::Harness;
 use lineup_simulator::{Credentials, SimConfig, spawn_persistent};
 use reqwest::Method;
 use serde_json::{Value, json};
