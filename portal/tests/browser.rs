@@ -230,6 +230,7 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
     std::fs::write(
         &csv,
         "Work Email,First Name,Last Name,Department,Cost Center,Manager Email\r\n\
+         bill@initech.example,Bill,Lumbergh,Management,CC-1,\r\n\
          peter@initech.example,Peter,Gibbons,Software,CC-7,bill@initech.example\r\n\
          milton@initech.example,Milton,Waddams,Basement,CC-9,peter@initech.example\r\n",
     )
@@ -237,11 +238,11 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
     chrome.goto(&format!("{origin}/employees/import")).await;
     chrome.attach("input[type=file]", &csv).await;
     chrome.click("form.stack button[type=submit]").await;
-    chrome.wait_for_text("Import 2 new", wait).await;
+    chrome.wait_for_text("Import 3 new", wait).await;
     chrome
         .click("form[action$='/commit'] button[type=submit]")
         .await;
-    chrome.wait_for_text("Imported 2 rows", wait).await;
+    chrome.wait_for_text("Imported 3 rows", wait).await;
 
     chrome.goto(&format!("{origin}/policies")).await;
     chrome
