@@ -9,17 +9,22 @@
 
 mod network;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rand::RngCore;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreErrorResponseType, CoreIdToken,
+    CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::http::{Method, Request};
+use openidconnect::{
+    AsyncHttpClient, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, DiscoveryError, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    StandardErrorResponse,
+};
 use time::Duration;
 use url::Url;
 
@@ -30,13 +35,14 @@ use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
-use crate::session::{NewSession, random_token, token_hash};
+use crate::session::{NewSession, token_hash};
 use crate::store::{self, now, sso::SsoConfigRow, sso::SsoLoginRow};
+use network::{GuardedHttp, Unanswered};
 
 /// How long a started sign-in may take at the identity provider.
 const LOGIN_LIFETIME: Duration = Duration::minutes(10);
 /// Clock difference tolerated on `exp`.
-const LEEWAY_SECS: u64 = 60;
+const LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// How long a provider's discovery document and keys are used before they are fetched again.
 const PUBLISHED_TTL: StdDuration = StdDuration::from_secs(10 * 60);
 
@@ -57,43 +63,9 @@ pub struct SsoUpdate {
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct Discovery {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    jwks_uri: String,
-    #[serde(default)]
-    token_endpoint_auth_methods_supported: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    id_token: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    #[serde(default)]
-    kty: String,
-    kid: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct IdClaims {
-    email: Option<String>,
-    email_verified: Option<bool>,
-    nonce: Option<String>,
-}
+/// A client for the authorization endpoint and the token endpoint.
+type SignInClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 fn seal_context(tenant: TenantId) -> String {
     format!("sso:{tenant}")
@@ -104,14 +76,33 @@ fn refused(reason: impl Into<String>) -> CoreError {
 }
 
 /// A provider's discovery document, checked: it names the configured issuer, and every
-/// endpoint is on the issuer's own origin.
+/// endpoint used is on the issuer's own origin.
 #[derive(Debug)]
 struct Provider {
-    issuer: String,
-    authorization_endpoint: Url,
-    token_endpoint: Url,
-    jwks_uri: Url,
+    metadata: CoreProviderMetadata,
     client_secret_post: bool,
+}
+
+impl Provider {
+    fn client(&self, client_id: &str) -> SignInClient {
+        let token_endpoint = self
+            .metadata
+            .token_endpoint()
+            .expect("a provider without a token endpoint is refused at discovery");
+        // ID tokens are checked by `verify_id_token` against keys kept apart from the client.
+        CoreClient::new(
+            ClientId::new(client_id.to_owned()),
+            self.metadata.issuer().clone(),
+            CoreJsonWebKeySet::default(),
+        )
+        .set_auth_uri(self.metadata.authorization_endpoint().clone())
+        .set_token_uri(token_endpoint.clone())
+        .set_auth_type(if self.client_secret_post {
+            AuthType::RequestBody
+        } else {
+            AuthType::BasicAuth
+        })
+    }
 }
 
 /// What providers published, by URL, each kept for [`PUBLISHED_TTL`].
@@ -142,13 +133,24 @@ impl<T> Published<T> {
     }
 }
 
+/// What to tell an admin about a fetch of what the provider publishes that failed.
+fn unpublished(step: &str, error: DiscoveryError<Unanswered>) -> String {
+    match error {
+        DiscoveryError::Request(unanswered) => unanswered.0,
+        other => {
+            tracing::warn!(step, error = %other, "identity provider answer unusable");
+            network::did_not_answer(step)
+        }
+    }
+}
+
 /// The network side of single sign-on: an HTTP client held to the [`SsoNetworkPolicy`],
 /// and what identity providers published.
 pub(crate) struct IdentityProviders {
     policy: SsoNetworkPolicy,
     http: reqwest::Client,
     providers: Published<Provider>,
-    key_sets: Published<Jwks>,
+    key_sets: Published<CoreJsonWebKeySet>,
 }
 
 impl IdentityProviders {
@@ -158,6 +160,13 @@ impl IdentityProviders {
             http: policy.client(),
             providers: Published::new(),
             key_sets: Published::new(),
+        }
+    }
+
+    fn guarded(&self, step: &'static str) -> GuardedHttp {
+        GuardedHttp {
+            client: self.http.clone(),
+            step,
         }
     }
 
@@ -178,32 +187,48 @@ impl IdentityProviders {
 
     /// The issuer's checked discovery document: the one kept from less than ten minutes ago
     /// if `reuse`, else fetched now.
+    ///
+    /// Not `CoreProviderMetadata::discover_async`: it fetches the keys from wherever the
+    /// document points before the endpoints can be checked against the issuer's origin.
     async fn provider(&self, issuer: &str, reuse: bool) -> CoreResult<Arc<Provider>> {
         if reuse && let Some(provider) = self.providers.fresh(issuer) {
             return Ok(provider);
         }
         let issuer_url = self.check_issuer(issuer)?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let doc: Discovery = self
-            .get_json("discovery", &url)
+        let step = "discovery";
+        let did_not_answer = || CoreError::invalid("issuer", network::did_not_answer(step));
+        let discovery_url = IssuerUrl::new(issuer.to_owned())
+            .and_then(|issuer| issuer.join(".well-known/openid-configuration"))
+            .map_err(|e| CoreError::invalid("issuer", format!("{issuer:?} is not a URL: {e}")))?;
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(discovery_url.as_str())
+            .body(Vec::new())
+            .expect("a GET of a parsed URL is a valid request");
+        let answer = self
+            .guarded(step)
+            .call(request)
             .await
-            .map_err(|reason| CoreError::invalid("issuer", reason))?;
-        if doc.issuer != issuer {
+            .map_err(|unanswered| CoreError::invalid("issuer", unanswered.0))?;
+        if !answer.status().is_success() {
+            tracing::warn!(step, status = %answer.status(), "identity provider answered with an error");
+            return Err(did_not_answer());
+        }
+        let metadata: CoreProviderMetadata =
+            serde_json::from_slice(answer.body()).map_err(|e| {
+                tracing::warn!(step, error = %e, "identity provider answer unreadable");
+                did_not_answer()
+            })?;
+        if metadata.issuer().as_str() != issuer {
             return Err(CoreError::invalid(
                 "issuer",
                 format!(
                     "the provider calls itself {:?}; enter exactly that",
-                    doc.issuer
+                    metadata.issuer().as_str()
                 ),
             ));
         }
-        let on_issuer_origin = |name: &str, endpoint: &str| -> CoreResult<Url> {
-            let url = Url::parse(endpoint).map_err(|e| {
-                CoreError::invalid("issuer", format!("the provider's {name} is not a URL: {e}"))
-            })?;
+        let on_issuer_origin = |name: &str, url: &Url| -> CoreResult<()> {
             if url.origin() != issuer_url.origin() {
                 return Err(CoreError::invalid(
                     "issuer",
@@ -215,21 +240,23 @@ impl IdentityProviders {
                 ));
             }
             self.policy
-                .check_url(&url)
-                .map_err(|reason| CoreError::invalid("issuer", reason))?;
-            Ok(url)
+                .check_url(url)
+                .map_err(|reason| CoreError::invalid("issuer", reason))
         };
+        on_issuer_origin(
+            "authorization_endpoint",
+            metadata.authorization_endpoint().url(),
+        )?;
+        let token_endpoint = metadata.token_endpoint().ok_or_else(|| {
+            CoreError::invalid("issuer", "the provider publishes no token_endpoint")
+        })?;
+        on_issuer_origin("token_endpoint", token_endpoint.url())?;
+        on_issuer_origin("jwks_uri", metadata.jwks_uri().url())?;
         let provider = Arc::new(Provider {
-            authorization_endpoint: on_issuer_origin(
-                "authorization_endpoint",
-                &doc.authorization_endpoint,
-            )?,
-            token_endpoint: on_issuer_origin("token_endpoint", &doc.token_endpoint)?,
-            jwks_uri: on_issuer_origin("jwks_uri", &doc.jwks_uri)?,
-            client_secret_post: doc
-                .token_endpoint_auth_methods_supported
-                .is_some_and(|m| m.iter().any(|m| m == "client_secret_post")),
-            issuer: doc.issuer,
+            client_secret_post: metadata
+                .token_endpoint_auth_methods_supported()
+                .is_some_and(|m| m.contains(&CoreClientAuthMethod::ClientSecretPost)),
+            metadata,
         });
         self.providers.keep(issuer, provider.clone());
         Ok(provider)
@@ -237,26 +264,22 @@ impl IdentityProviders {
 
     /// The provider's keys, and whether they were fetched just now (else kept from less than
     /// ten minutes ago, if `reuse`).
-    async fn keys(&self, provider: &Provider, reuse: bool) -> Result<(Arc<Jwks>, bool), String> {
-        let uri = provider.jwks_uri.as_str();
-        if reuse && let Some(keys) = self.key_sets.fresh(uri) {
+    async fn keys(
+        &self,
+        provider: &Provider,
+        reuse: bool,
+    ) -> Result<(Arc<CoreJsonWebKeySet>, bool), String> {
+        let uri = provider.metadata.jwks_uri();
+        if reuse && let Some(keys) = self.key_sets.fresh(uri.as_str()) {
             return Ok((keys, false));
         }
-        let keys: Arc<Jwks> = Arc::new(self.get_json("signing keys", uri).await?);
-        self.key_sets.keep(uri, keys.clone());
+        let step = "signing keys";
+        let keys = CoreJsonWebKeySet::fetch_async(uri, &self.guarded(step))
+            .await
+            .map_err(|e| unpublished(step, e))?;
+        let keys = Arc::new(keys);
+        self.key_sets.keep(uri.as_str(), keys.clone());
         Ok((keys, true))
-    }
-
-    async fn get_json<T: DeserializeOwned>(&self, step: &str, url: &str) -> Result<T, String> {
-        let (status, body) = network::read_answer(step, self.http.get(url)).await?;
-        if !status.is_success() {
-            tracing::warn!(step, %status, "identity provider answered with an error");
-            return Err(network::did_not_answer(step));
-        }
-        serde_json::from_slice(&body).map_err(|e| {
-            tracing::warn!(step, error = %e, "identity provider answer unreadable");
-            network::did_not_answer(step)
-        })
     }
 
     async fn exchange_code(
@@ -266,49 +289,23 @@ impl IdentityProviders {
         secret: &str,
         code: &str,
         login: &SsoLoginRow,
-    ) -> CoreResult<String> {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", login.redirect_uri.as_str()),
-            ("code_verifier", login.code_verifier.as_str()),
-            ("client_id", client_id),
-        ];
-        let mut request = self.http.post(provider.token_endpoint.clone());
-        if provider.client_secret_post {
-            form.push(("client_secret", secret));
-        } else {
-            // RFC 6749 §2.3.1: both parts form-encoded before Basic.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(client_id), Some(enc(secret)));
-        }
+    ) -> CoreResult<CoreIdToken> {
         let step = "token exchange";
-        let (status, body) = network::read_answer(step, request.form(&form))
+        let redirect_uri = RedirectUrl::new(login.redirect_uri.clone())
+            .map_err(|e| CoreError::invalid("redirect_uri", e))?;
+        let answer = provider
+            .client(client_id)
+            .set_client_secret(ClientSecret::new(secret.to_owned()))
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(login.code_verifier.clone()))
+            .set_redirect_uri(Cow::Owned(redirect_uri))
+            .request_async(&self.guarded(step))
             .await
-            .map_err(refused)?;
-        let answer: Option<TokenAnswer> = serde_json::from_slice(&body).ok();
-        match answer {
-            Some(TokenAnswer {
-                id_token: Some(token),
-                error: None,
-                ..
-            }) if status.is_success() => Ok(token),
-            // An OAuth error (RFC 6749 §5.2) is the provider's word to us, not a status code.
-            Some(TokenAnswer {
-                error: Some(error),
-                error_description,
-                ..
-            }) => Err(refused(format!(
-                "the identity provider refused the sign-in: {} {}",
-                printable(&error, 64),
-                printable(&error_description.unwrap_or_default(), 200)
-            ))),
-            _ => {
-                tracing::warn!(step, %status, "identity provider token answer unexpected");
-                Err(refused(network::did_not_answer(step)))
-            }
-        }
+            .map_err(|e| refused(token_refusal(step, e)))?;
+        answer.extra_fields().id_token().cloned().ok_or_else(|| {
+            tracing::warn!(step, "identity provider token answer has no ID token");
+            refused(network::did_not_answer(step))
+        })
     }
 
     /// Check the ID token's signature against the issuer's keys and its claims against this
@@ -318,74 +315,103 @@ impl IdentityProviders {
         provider: &Provider,
         client_id: &str,
         nonce: &str,
-        token: &str,
+        token: &CoreIdToken,
     ) -> CoreResult<Email> {
         let bad = |reason: String| refused(format!("the sign-in could not be verified: {reason}"));
-        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(e.to_string()))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(bad(format!(
-                "token algorithm {:?} is not RS256",
-                header.alg
-            )));
-        }
-        let kid = header.kid.as_deref();
-        let (mut jwks, fetched_now) = self.keys(provider, true).await.map_err(bad)?;
-        if signing_key(&jwks, kid).is_none() && !fetched_now {
-            // The provider may have rotated its keys since they were kept: ask once more.
-            jwks = self.keys(provider, false).await.map_err(bad)?.0;
-        }
-        let jwk = signing_key(&jwks, kid).ok_or_else(|| {
-            bad("the token was signed with a key the provider does not publish".into())
-        })?;
-        let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
-            return Err(bad("the provider's key has no modulus or exponent".into()));
+        let nonce = Nonce::new(nonce.to_owned());
+        let verifier = |keys: &CoreJsonWebKeySet| {
+            CoreIdTokenVerifier::new_public_client(
+                ClientId::new(client_id.to_owned()),
+                provider.metadata.issuer().clone(),
+                keys.clone(),
+            )
+            .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+            .set_time_fn(|| chrono::Utc::now() - LEEWAY)
         };
-        let key = DecodingKey::from_rsa_components(n, e).map_err(|e| bad(e.to_string()))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.set_issuer(&[provider.issuer.as_str()]);
-        validation.set_audience(&[client_id]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &validation)
-            .map_err(|e| bad(e.to_string()))?
-            .claims;
-        if claims.nonce.as_deref() != Some(nonce) {
-            return Err(bad("the token's nonce is not this sign-in's".into()));
+        let (keys, fetched_now) = self.keys(provider, true).await.map_err(bad)?;
+        let claims = match token.claims(&verifier(&keys), &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) if !fetched_now => {
+                // The provider may have rotated its keys since they were kept: ask once more.
+                let keys = self.keys(provider, false).await.map_err(bad)?.0;
+                token.claims(&verifier(&keys), &nonce)
+            }
+            verified => verified,
         }
-        if claims.email_verified == Some(false) {
+        .map_err(|e| bad(unverified(e)))?;
+        if claims.email_verified() == Some(false) {
             return Err(bad(
                 "the provider has not verified this email address".into()
             ));
         }
         let email = claims
-            .email
+            .email()
             .ok_or_else(|| bad("the token has no email; allow the email scope".into()))?;
-        Email::parse(&email).map_err(|e| bad(format!("its email {email:?}: {e}")))
+        Email::parse(email).map_err(|e| bad(format!("its email {:?}: {e}", email.as_str())))
     }
 }
 
-/// The RSA key `kid` names, or the only one when the token names none.
-fn signing_key<'a>(jwks: &'a Jwks, kid: Option<&str>) -> Option<&'a Jwk> {
-    let mut rsa = jwks.keys.iter().filter(|k| k.kty == "RSA");
-    match kid {
-        Some(kid) => rsa.find(|k| k.kid.as_deref() == Some(kid)),
-        None => rsa.next().filter(|_| rsa.next().is_none()),
+/// What to tell a person whose code the token endpoint did not exchange.
+fn token_refusal(
+    step: &str,
+    error: RequestTokenError<Unanswered, StandardErrorResponse<CoreErrorResponseType>>,
+) -> String {
+    match error {
+        RequestTokenError::Request(unanswered) => unanswered.0,
+        // An OAuth error (RFC 6749 §5.2) is the provider's word to us, not a status code.
+        RequestTokenError::ServerResponse(answer) => format!(
+            "the identity provider refused the sign-in: {} {}",
+            printable(answer.error().as_ref(), 64),
+            printable(answer.error_description().map_or("", String::as_str), 200)
+        ),
+        other => {
+            tracing::warn!(step, error = %other, "identity provider token answer unexpected");
+            network::did_not_answer(step)
+        }
+    }
+}
+
+/// Why an ID token was not accepted. The bracketed names are the codes these refusals have
+/// always carried, so that what people report stays recognisable.
+fn unverified(error: ClaimsVerificationError) -> String {
+    use ClaimsVerificationError as Claims;
+    use SignatureVerificationError as Signature;
+    let detail = |text: &str| printable(text, 200);
+    match error {
+        Claims::InvalidAudience(why) => {
+            format!(
+                "the token is meant for another client: {} (InvalidAudience)",
+                detail(&why)
+            )
+        }
+        Claims::InvalidIssuer(why) => {
+            format!(
+                "the token names another issuer: {} (InvalidIssuer)",
+                detail(&why)
+            )
+        }
+        Claims::Expired(why) => {
+            format!("the token has expired: {} (ExpiredSignature)", detail(&why))
+        }
+        Claims::InvalidNonce(_) => "the token's nonce is not this sign-in's".into(),
+        Claims::SignatureVerification(Signature::NoMatchingKey) => {
+            "the token was signed with a key the provider does not publish".into()
+        }
+        Claims::SignatureVerification(Signature::CryptoError(_)) => {
+            "its signature does not match the provider's key (InvalidSignature)".into()
+        }
+        Claims::SignatureVerification(Signature::DisallowedAlg(why)) => {
+            format!("token algorithm is not RS256: {}", detail(&why))
+        }
+        Claims::SignatureVerification(other) => detail(&other.to_string()),
+        other => detail(&other.to_string()),
     }
 }
 
 /// At most `max` characters of what a provider said, without control characters.
 fn printable(text: &str, max: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max).collect()
-}
-
-fn random_b64(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
-}
-
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 impl Lineup {
@@ -479,22 +505,26 @@ impl Lineup {
             .identity_providers()
             .provider(&config.issuer, true)
             .await?;
-        let (state, nonce, verifier) = (random_token(), random_b64(32), random_b64(32));
-        let mut url = provider.authorization_endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", "openid email profile")
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce_challenge(&verifier))
-            .append_pair("code_challenge_method", "S256");
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| CoreError::invalid("redirect_uri", e))?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = provider
+            .client(&config.client_id)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".to_owned()))
+            .add_scope(Scope::new("profile".to_owned()))
+            .set_pkce_challenge(challenge)
+            .set_redirect_uri(Cow::Owned(redirect))
+            .url();
         let row = SsoLoginRow {
-            state_hash: token_hash(&state),
+            state_hash: token_hash(state.secret()),
             browser_hash: token_hash(browser_token),
-            nonce,
-            code_verifier: verifier,
+            nonce: nonce.secret().clone(),
+            code_verifier: verifier.secret().clone(),
             redirect_uri: redirect_uri.to_owned(),
             next_path: next_path.to_owned(),
             expires_at: now() + LOGIN_LIFETIME,

@@ -198,6 +198,7 @@ async fn discovery(State(s): State<Shared>) -> Response {
             "token_endpoint": format!("{elsewhere}/token"),
             "jwks_uri": format!("{elsewhere}/jwks"),
             "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": methods,

@@ -1,17 +1,22 @@
-//! Headless Chromium driven over the W3C WebDriver protocol by the machine's own
-//! `chromedriver`: just the handful of commands the browser tests need.
+//! Headless Chromium driven by the machine's own `chromedriver` through `fantoccini`: started
+//! with the flags the browser tests need, and the handful of steps they take.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use fantoccini::error::NewSessionError;
+use fantoccini::wd::Capabilities;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 /// Where Debian's `chromium` and `chromium-driver` packages put their binaries.
 const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
+/// How long an element may take to appear.
+const FIND_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn find(candidates: &[&str], env: &str, package: &str) -> PathBuf {
     if let Ok(path) = std::env::var(env) {
@@ -32,9 +37,7 @@ fn find(candidates: &[&str], env: &str, package: &str) -> PathBuf {
 /// A running chromedriver with one headless Chromium session.
 pub struct Chrome {
     driver: Child,
-    http: reqwest::Client,
-    session: String,
-    base: String,
+    client: Client,
     pub downloads: PathBuf,
 }
 
@@ -55,77 +58,46 @@ impl Chrome {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let started = Instant::now();
-        while http.get(format!("{base}/status")).send().await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         std::fs::create_dir_all(downloads).unwrap();
         let capabilities = json!({
-            "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chromium,
-                    "args": [
-                        "--headless=new", "--no-sandbox", "--disable-gpu",
-                        "--disable-dev-shm-usage", "--window-size=1280,1000",
-                        format!("--host-resolver-rules=MAP *.{domain} 127.0.0.1, MAP {domain} 127.0.0.1"),
-                    ],
-                    "prefs": {
-                        "download.default_directory": downloads,
-                        "download.prompt_for_download": false,
-                    },
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000",
+                    format!("--host-resolver-rules=MAP *.{domain} 127.0.0.1, MAP {domain} 127.0.0.1"),
+                ],
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
                 },
-            }},
+            },
         });
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("chromedriver refused a session: {answer}"))
-            .to_owned();
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("the capabilities are a JSON object")
+        };
+        let client = connect(&format!("http://127.0.0.1:{port}"), capabilities).await;
         Chrome {
             driver,
-            http,
-            session,
-            base,
+            client,
             downloads: downloads.to_owned(),
         }
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        if answer["value"].get("error").is_some() {
-            panic!("webdriver {path} failed: {}", answer["value"]);
-        }
-        answer["value"].clone()
-    }
-
     pub async fn goto(&self, url: &str) {
-        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver could not open {url}: {e}"));
     }
 
     pub async fn current_url(&self) -> String {
-        let value = self.command(reqwest::Method::GET, "/url", None).await;
-        value.as_str().unwrap_or_default().to_owned()
+        self.client
+            .current_url()
+            .await
+            .unwrap_or_else(|e| panic!("webdriver has no current URL: {e}"))
+            .into()
     }
 
     /// The visible text of the page (read in one script call, so a navigation in between
@@ -138,81 +110,57 @@ impl Chrome {
     }
 
     pub async fn script(&self, script: &str) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("webdriver script {script:?} failed: {e}"))
     }
 
     /// The element matching a CSS selector (waits up to 10 s for it to appear).
-    pub async fn find(&self, css: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let url = format!("{}/session/{}/element", self.base, self.session);
-            let answer: Value = self
-                .http
-                .post(url)
-                .json(&json!({ "using": "css selector", "value": css }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = answer["value"]
-                .as_object()
-                .and_then(|o| o.values().next())
-                .and_then(Value::as_str)
-                .filter(|_| answer["value"].get("error").is_none())
-            {
-                return id.to_owned();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no element matches {css:?} on {}",
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(FIND_TIMEOUT)
+            .every(Duration::from_millis(100))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => panic!(
+                "no element matches {css:?} on {}: {e}",
                 self.current_url().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            ),
         }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        element
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("webdriver could not clear {css:?}: {e}"));
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver could not type into {css:?}: {e}"));
     }
 
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("webdriver could not click {css:?}: {e}"));
     }
 
     /// Put a local file into an `<input type="file">`.
     pub async fn attach(&self, css: &str, file: &Path) {
-        let element = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": file.display().to_string() })),
-        )
-        .await;
+        self.find(css)
+            .await
+            .send_keys(&file.display().to_string())
+            .await
+            .unwrap_or_else(|e| panic!("webdriver could not attach {}: {e}", file.display()));
     }
 
     /// Wait until the page text contains `needle`.
@@ -233,12 +181,11 @@ impl Chrome {
     }
 
     pub async fn screenshot(&self, to: &Path) {
-        let value = self
-            .command(reqwest::Method::GET, "/screenshot", None)
-            .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap())
-            .unwrap();
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("webdriver took no screenshot: {e}"));
         if let Some(dir) = to.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
@@ -270,21 +217,34 @@ impl Chrome {
     }
 }
 
+/// A session on the chromedriver at `webdriver`, waiting up to 20 s for it to listen.
+async fn connect(webdriver: &str, capabilities: Capabilities) -> Client {
+    // chromedriver is on loopback: plain http, no TLS stack needed.
+    let mut builder = ClientBuilder::new(HttpConnector::new());
+    builder.capabilities(capabilities);
+    let started = Instant::now();
+    loop {
+        match builder.connect(webdriver).await {
+            Ok(client) => return client,
+            Err(NewSessionError::Failed(_) | NewSessionError::FailedC(_))
+                if started.elapsed() < Duration::from_secs(20) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("chromedriver gave no session: {e}"),
+        }
+    }
+}
+
 impl Drop for Chrome {
     fn drop(&mut self) {
-        // Ending the session closes Chromium (a plain blocking request: no runtime in drop);
-        // then stop the driver.
-        use std::io::{Read, Write};
-        let address = self.base.trim_start_matches("http://").to_owned();
-        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let _ = write!(
-                stream,
-                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\n\
-                 Connection: close\r\n\r\n",
-                self.session
-            );
-            let _ = stream.read_to_end(&mut Vec::new());
+        // Ending the session closes Chromium; then stop the driver. The session is ended by a
+        // task on the test's runtime, so it is awaited from outside that runtime's scheduler.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            let client = self.client.clone();
+            let _ = tokio::task::block_in_place(|| runtime.block_on(client.close()));
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();

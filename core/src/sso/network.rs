@@ -8,10 +8,13 @@
 //! check and the request (DNS rebinding) gains nothing.
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
@@ -148,22 +151,50 @@ pub(crate) fn did_not_answer(step: &str) -> String {
     format!("the identity provider did not answer as expected ({step})")
 }
 
-/// The answer's status and body, reading at most [`MAX_ANSWER_BYTES`].
-pub(crate) async fn read_answer(
-    step: &str,
-    request: reqwest::RequestBuilder,
-) -> Result<(reqwest::StatusCode, Vec<u8>), String> {
-    let mut answer = request.send().await.map_err(|e| failure(step, &e))?;
-    let status = answer.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = answer.chunk().await.map_err(|e| failure(step, &e))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            tracing::warn!(step, "identity provider answer too large");
-            return Err(did_not_answer(step));
-        }
-        body.extend_from_slice(&chunk);
+/// Why a request to an identity provider failed, already worded for an admin (see
+/// [`failure`]).
+#[derive(Debug)]
+pub(crate) struct Unanswered(pub(crate) String);
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    Ok((status, body))
+}
+
+impl StdError for Unanswered {}
+
+/// A client made by [`SsoNetworkPolicy::client`] as openidconnect's HTTP client for one step of
+/// a sign-in: it reads at most [`MAX_ANSWER_BYTES`] of an answer.
+pub(crate) struct GuardedHttp {
+    pub(crate) client: reqwest::Client,
+    pub(crate) step: &'static str,
+}
+
+impl<'c> AsyncHttpClient<'c> for GuardedHttp {
+    type Error = Unanswered;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Unanswered>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        let step = self.step;
+        Box::pin(async move {
+            let failed = |e: reqwest::Error| Unanswered(failure(step, &e));
+            let request = reqwest::Request::try_from(request).map_err(failed)?;
+            let mut answer = self.client.execute(request).await.map_err(failed)?;
+            let mut body = Vec::new();
+            while let Some(chunk) = answer.chunk().await.map_err(failed)? {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    tracing::warn!(step, "identity provider answer too large");
+                    return Err(Unanswered(did_not_answer(step)));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let mut response = HttpResponse::new(body);
+            *response.status_mut() = answer.status();
+            *response.headers_mut() = answer.headers().clone();
+            Ok(response)
+        })
+    }
 }
 
 /// Addresses on the public internet: not this machine, not a private or carrier-grade NAT

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use crate::helpers::ACME;
 use lineup_testkit::portal::{Browser, FakeDns, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 
-const ACME: &str = "acme.lineup.test";
 const CUSTOM: &str = "lines.acme-corp.example";
 
 /// A portal whose DNS the test controls, and acme's admin signed in on it.

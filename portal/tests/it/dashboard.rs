@@ -1,16 +1,10 @@
 //! The spend dashboard over real HTTP: hand-computed figures, the SVG charts, the lists,
 //! managers' trees, filters and tenant isolation.
 
-use lineup_testkit::portal::PortalWorld;
-use lineup_testkit::spend::{SpendFixture, seed_spend};
+use crate::helpers::spend_world;
+use lineup_testkit::spend::SpendFixture;
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
-
-async fn world(store: lineup_testkit::TestStore) -> (PortalWorld, SpendFixture) {
-    let w = PortalWorld::new(store).await;
-    let f = seed_spend(&w, Some((w.globex, &w.gina))).await;
-    (w, f)
-}
 
 fn three_months(f: &SpendFixture) -> String {
     format!("/dashboard?from={}&to={}", f.before, f.current)
@@ -46,7 +40,7 @@ fn table(body: &str, id: &str) -> String {
 both_backends!(
     the_owner_sees_spend_added_up_by_hand_and_nothing_of_globex,
     |store| async move {
-        let (w, f) = world(store).await;
+        let (w, f) = spend_world(store).await;
         let owner = w.signed_in(&w.olivia.email.to_string()).await;
         let page = owner.get(&format!("{}&group=team", three_months(&f))).await;
         page.assert_ok();
@@ -110,7 +104,7 @@ both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_sees_only_their_reporting_tree() {
-    let (w, f) = world(sqlite_store().await).await;
+    let (w, f) = spend_world(sqlite_store().await).await;
     let maria = w.signed_in(&w.maria.email.to_string()).await;
     let page = maria.get(&three_months(&f)).await;
     page.assert_ok()
@@ -135,7 +129,7 @@ async fn a_manager_sees_only_their_reporting_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_narrow_the_page_and_bad_ones_are_named() {
-    let (w, f) = world(sqlite_store().await).await;
+    let (w, f) = spend_world(sqlite_store().await).await;
     let fiona = w.signed_in(&w.fiona.email.to_string()).await;
     let page = fiona
         .get(&format!(

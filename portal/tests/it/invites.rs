@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::helpers::ACME;
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
-
-const ACME: &str = "acme.lineup.test";
 
 /// Invite `email` as `role` from acme's admin and return the link the email carries.
 async fn invite(

@@ -1,16 +1,11 @@
 //! CSV exports over real HTTP: headers, rows, the page's filters, formula neutralisation,
 //! managers' trees and tenant isolation.
 
-use lineup_testkit::portal::{PortalWorld, Response};
-use lineup_testkit::spend::{SpendFixture, seed_spend};
+use crate::helpers::spend_world;
+use lineup_testkit::portal::Response;
+use lineup_testkit::spend::SpendFixture;
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
-
-async fn world(store: lineup_testkit::TestStore) -> (PortalWorld, SpendFixture) {
-    let w = PortalWorld::new(store).await;
-    let f = seed_spend(&w, Some((w.globex, &w.gina))).await;
-    (w, f)
-}
 
 fn period(f: &SpendFixture) -> String {
     format!("from={}&to={}", f.before, f.current)
@@ -33,7 +28,7 @@ fn csv(answer: &Response, filename: &str) -> Vec<String> {
 both_backends!(
     chargeback_has_a_row_per_cost_centre_and_month_with_safe_cells,
     |store| async move {
-        let (w, f) = world(store).await;
+        let (w, f) = spend_world(store).await;
         let finance = w.signed_in(&w.fiona.email.to_string()).await;
         let answer = finance
             .get(&format!("/exports/chargeback.csv?{}", period(&f)))
@@ -74,7 +69,7 @@ both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_comes_per_line_per_month_or_day_within_the_filters() {
-    let (w, f) = world(sqlite_store().await).await;
+    let (w, f) = spend_world(sqlite_store().await).await;
     let admin = w.signed_in("admin@example.com").await;
     let answer = admin
         .get(&format!(
@@ -132,7 +127,7 @@ async fn usage_comes_per_line_per_month_or_day_within_the_filters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_export_neutralises_formulas_and_keeps_to_a_managers_tree() {
-    let (w, f) = world(sqlite_store().await).await;
+    let (w, f) = spend_world(sqlite_store().await).await;
     let owner = w.signed_in(&w.olivia.email.to_string()).await;
     let today = f.today;
     let rows = csv(
@@ -174,7 +169,7 @@ async fn lines_export_neutralises_formulas_and_keeps_to_a_managers_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_links_carry_the_filters_and_guessed_ids_are_not_found() {
-    let (w, f) = world(sqlite_store().await).await;
+    let (w, f) = spend_world(sqlite_store().await).await;
     let finance = w.signed_in(&w.fiona.email.to_string()).await;
     let page = finance
         .get(&format!(

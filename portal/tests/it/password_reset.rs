@@ -1,12 +1,12 @@
 //! "Forgot your password?": the same answer whether or not the address has an account, an
 //! emailed link valid for an hour and usable once, and every other session ended.
 
+use crate::helpers::ACME;
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};
 use reqwest::StatusCode;
 
-const ACME: &str = "acme.lineup.test";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// Ask for a reset link for `email` on `host`; returns the page's answer.

@@ -1,0 +1,20 @@
+//! The portal's integration tests, one module per area, built as one test binary.
+
+mod access;
+mod alerts;
+mod audit;
+mod browser;
+mod dashboard;
+mod domains;
+mod employees;
+mod exports;
+mod helpers;
+mod invites;
+mod lines;
+mod members;
+mod optimise;
+mod password_reset;
+mod policies;
+mod requests;
+mod sso;
+mod whatif;
