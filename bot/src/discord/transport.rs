@@ -163,3 +163,35 @@ impl ChatTransport for DiscordTransport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> TransportError {
+        DiscordError::Api {
+            status,
+            message: "Unknown Channel".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn discord_answers_are_sorted_by_what_retrying_can_do() {
+        for gone in [401, 403, 404] {
+            assert!(
+                matches!(status(gone), TransportError::Gone { .. }),
+                "{gone}"
+            );
+        }
+        for later in [429, 500, 502] {
+            assert!(status(later).is_retryable(), "{later}");
+        }
+        assert!(matches!(status(400), TransportError::Refused { .. }));
+        assert!(TransportError::from(DiscordError::Transport("reset".into())).is_retryable());
+        assert!(matches!(
+            TransportError::from(DiscordError::Limits(vec!["custom_id".into()])),
+            TransportError::Refused { .. }
+        ));
+    }
+}

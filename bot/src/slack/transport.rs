@@ -190,3 +190,60 @@ impl ChatTransport for SlackTransport {
 fn blocks(payload: &Value) -> Vec<Value> {
     payload["blocks"].as_array().cloned().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn api(code: &str) -> SlackApiError {
+        SlackApiError::Api {
+            method: "chat.postMessage".into(),
+            code: code.into(),
+        }
+    }
+
+    #[test]
+    fn slack_answers_are_sorted_by_what_retrying_can_do() {
+        for code in [
+            "token_revoked",
+            "account_inactive",
+            "invalid_auth",
+            "channel_not_found",
+            "user_not_found",
+            "is_archived",
+        ] {
+            let e = TransportError::from(api(code));
+            assert!(
+                matches!(&e, TransportError::Gone { reason } if reason.contains(code)),
+                "{code}: {e:?}"
+            );
+        }
+        assert!(TransportError::from(api("ratelimited")).is_retryable());
+        assert!(TransportError::from(api("internal_error")).is_retryable());
+        assert!(matches!(
+            TransportError::from(api("missing_scope")),
+            TransportError::Refused { .. }
+        ));
+        let limited = SlackApiError::RateLimited {
+            method: "chat.postMessage".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert!(matches!(
+            TransportError::from(limited),
+            TransportError::RetryLater { after: Some(after), .. } if after == Duration::from_secs(30)
+        ));
+        let status = |status| SlackApiError::Http {
+            method: "chat.update".into(),
+            status,
+        };
+        assert!(TransportError::from(status(503)).is_retryable());
+        assert!(!TransportError::from(status(400)).is_retryable());
+        let network = SlackApiError::Transport {
+            method: "chat.update".into(),
+            message: "connection reset".into(),
+        };
+        assert!(TransportError::from(network).is_retryable());
+    }
+}

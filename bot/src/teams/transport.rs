@@ -281,3 +281,32 @@ impl ChatTransport for TeamsTransport {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> TransportError {
+        ConnectorError::Status {
+            status,
+            body: "{}".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn bot_connector_answers_are_sorted_by_what_retrying_can_do() {
+        for gone in [401, 403, 404] {
+            assert!(
+                matches!(status(gone), TransportError::Gone { .. }),
+                "{gone}"
+            );
+        }
+        for later in [429, 500, 503] {
+            assert!(status(later).is_retryable(), "{later}");
+        }
+        assert!(matches!(status(400), TransportError::Refused { .. }));
+        assert!(TransportError::from(ConnectorError::Token("AAD is down".into())).is_retryable());
+        assert!(!TransportError::from(ConnectorError::ServiceUrl("ftp://x".into())).is_retryable());
+    }
+}

@@ -1,5 +1,6 @@
 //! The one recording [`Conversation`] (and [`SlackWorkspaces`]) behind the routers of the
-//! Slack and Teams endpoint tests: what reached the application, answered as the test says.
+//! Slack, Teams and Discord endpoint tests: what reached the application, answered as the test
+//! says.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,9 @@ use lineup_core::ids::{TenantId, UserId};
 use lineup_core::notify::Message;
 
 use super::{slack_router, teams_router};
+
+/// The Discord guild the recorder knows.
+pub const DISCORD_GUILD: &str = "1400000000000000001";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Got {
@@ -45,13 +49,13 @@ pub struct Recorder {
     pub got: Mutex<Vec<Got>>,
     pub answer: Mutex<Option<Answer>>,
     pub form_answer: Mutex<Option<FormAnswer>>,
-    pub delay: Duration,
+    delay: Mutex<Duration>,
     installed: Mutex<Vec<(TenantId, Installation)>>,
     uninstalled: Mutex<Vec<WorkspaceEvent>>,
 }
 
 impl Recorder {
-    /// Knows the test Slack team and the test Teams tenant.
+    /// Knows the test Slack team, Teams tenant and Discord guild.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::knowing_the_test_workspaces(Duration::ZERO))
     }
@@ -64,11 +68,16 @@ impl Recorder {
             known: [
                 (Platform::Slack, slack_router::TEAM.to_string()),
                 (Platform::Teams, teams_router::TENANT.to_string()),
+                (Platform::Discord, DISCORD_GUILD.to_string()),
             ]
             .into(),
-            delay,
+            delay: Mutex::new(delay),
             ..Default::default()
         }
+    }
+    /// From now on, each answer comes `delay` late.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
     pub fn installed(&self) -> Vec<(TenantId, Installation)> {
         self.installed.lock().unwrap().clone()
@@ -87,8 +96,9 @@ impl Recorder {
     }
     async fn push(&self, g: Got) {
         self.got.lock().unwrap().push(g);
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+        let delay = *self.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
     }
     fn answer_or(&self, text: String) -> Answer {
