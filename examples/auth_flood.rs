@@ -297,8 +297,9 @@ async fn start_server() -> anyhow::Result<(
     ),
 )> {
     use lineup_bot::flows::ChatFlows;
-    use lineup_bot::slack::{SlackApp, SlackClient, SlackConfig, SlackTransport};
-    use lineup_bot::{SlackState, slack_router};
+    use lineup_bot::slack::{
+        SlackApp, SlackClient, SlackConfig, SlackState, SlackTransport, slack_router,
+    };
     use lineup_core::audit::Actor;
     use lineup_core::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
@@ -330,7 +331,7 @@ async fn start_server() -> anyhow::Result<(
         world.lineup.clone(),
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
-    let app = SlackApp::new(flows, client.clone(), "/".into());
+    let app = SlackApp::new(flows.clone(), "/".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let portal_config = PortalConfig {
@@ -338,7 +339,7 @@ async fn start_server() -> anyhow::Result<(
         ..PortalConfig::new(format!("http://{BASE}:{}", addr.port()).parse()?)
     };
     let portal = Portal::new(world.lineup.clone(), portal_config);
-    let router = slack_router(SlackState::with_client(config, app, client))
+    let router = slack_router(SlackState::with_client(config, flows, app, client))
         .fallback_service(portal_router(portal))
         .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -4,7 +4,7 @@
 //!
 //! Against a running server (`lineup serve`, whose signing secret you pass):
 //!     cargo run --release --example slack_ack_load -- --url http://127.0.0.1:8080 --secret S
-//! Self-contained (the real `slack_router` in-process, with a handler that returns at once):
+//! Self-contained (the real `slack_router` in-process, over a conversation that answers at once):
 //!     cargo run --release --example slack_ack_load -- --self-host
 //! Self-contained with the whole product behind the router (core on SQLite, the provider
 //! simulator, a fake Slack Web API; every click is a manager approving a real pending request,
@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clap::Parser;
+use lineup_bot::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
 use lineup_bot::slack::verify::sign;
 use lineup_bot::slack::{
-    BlockAction, Installation, Reply, SlackConfig, SlackHandler, SlashCommand, ViewReply,
-    ViewSubmission, WorkspaceEvent,
+    Installation, SlackConfig, SlackState, SlackWorkspaces, WorkspaceEvent, slack_router,
 };
-use lineup_bot::{SlackState, slack_router};
+use lineup_core::chat::{Platform, Workspace};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -33,7 +33,7 @@ struct Args {
     /// The Slack signing secret the server verifies with.
     #[arg(long, env = "SLACK_SIGNING_SECRET", default_value = "load-test-secret")]
     secret: String,
-    /// Start the real Slack router in this process with a handler that answers at once.
+    /// Start the real Slack router in this process over a conversation that answers at once.
     #[arg(long)]
     self_host: bool,
     /// Start the real router over the real SlackApp, core and simulator in this process.
@@ -52,20 +52,30 @@ struct Args {
 struct Instant200;
 
 #[async_trait]
-impl SlackHandler for Instant200 {
-    async fn workspace_known(&self, _: &str) -> bool {
+impl Conversation for Instant200 {
+    async fn workspace_known(&self, _: Platform, _: &str) -> bool {
         true
     }
-    async fn slash_command(&self, _: SlashCommand) -> Reply {
-        Reply::None
+    async fn command(&self, _: Speaker, _: &str, _: &str) -> Answer {
+        Answer::Nothing
     }
-    async fn block_action(&self, _: BlockAction) -> Reply {
-        Reply::None
+    async fn click(&self, _: Speaker, _: &str, _: &str) -> Answer {
+        Answer::Nothing
     }
-    async fn view_submission(&self, _: ViewSubmission) -> ViewReply {
-        ViewReply::Close
+    async fn submit_request_form(&self, _: Speaker, _: RequestForm, _: &str) -> FormAnswer {
+        FormAnswer::Done(None)
     }
-    async fn workspace_event(&self, _: WorkspaceEvent) {}
+    async fn submit_deny_reason(&self, _: Speaker, _: &str, _: &str) -> FormAnswer {
+        FormAnswer::Done(None)
+    }
+}
+
+#[async_trait]
+impl SlackWorkspaces for Instant200 {
+    async fn workspace(&self, _: &str) -> Option<Workspace> {
+        None
+    }
+    async fn uninstalled(&self, _: WorkspaceEvent) {}
     async fn installed(
         &self,
         _: lineup_core::ids::TenantId,
@@ -137,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
                 "http://127.0.0.1/slack/oauth/callback",
             )
             .with_api_base_url("http://127.0.0.1:9/api/");
-            let app = slack_router(SlackState::new(config, Arc::new(Instant200))?);
+            let instant = Arc::new(Instant200);
+            let app = slack_router(SlackState::new(config, instant.clone(), instant)?);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             tokio::spawn(async move { axum::serve(listener, app).await });
@@ -256,7 +267,6 @@ async fn full_stack(
     use lineup_bot::flows::ChatFlows;
     use lineup_bot::slack::{SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
-    use lineup_core::chat::Platform;
     use lineup_core::request::RequestDetails;
     use lineup_core::request::commands::SubmitRequest;
     use lineup_testkit::fake_slack::FakeSlack;
@@ -305,8 +315,8 @@ async fn full_stack(
         world.lineup.clone(),
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
-    let app = SlackApp::new(flows, client.clone(), "/".into());
-    let router = slack_router(SlackState::with_client(config, app, client));
+    let app = SlackApp::new(flows.clone(), "/".into());
+    let router = slack_router(SlackState::with_client(config, flows, app, client));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -32,9 +32,10 @@ use lineup_bot::discord::{
 };
 use lineup_bot::flows::ChatFlows;
 use lineup_bot::install_state::AfterInstall;
-use lineup_bot::slack::{InstallState, SlackApp, SlackClient, SlackConfig, SlackTransport};
+use lineup_bot::slack::{
+    InstallState, SlackApp, SlackClient, SlackConfig, SlackState, SlackTransport, slack_router,
+};
 use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
-use lineup_bot::{SlackState, slack_router};
 use lineup_portal::{ChatConnections, Portal, PortalConfig, RequestEvents, portal_router};
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
@@ -171,8 +172,8 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         })
     };
     let slack = slack_client.map(|(client, slack_config)| {
-        let app = SlackApp::new(flows.clone(), client.clone(), after_install.clone());
-        let state = SlackState::with_client(slack_config, app, client);
+        let app = SlackApp::new(flows.clone(), after_install.clone());
+        let state = SlackState::with_client(slack_config, flows.clone(), app, client);
         SlackParts {
             install_state: state.install_state().clone(),
             state,

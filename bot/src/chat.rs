@@ -3,10 +3,11 @@
 //! implements [`ChatTransport`] so the shared flows (approval cards, updates, DMs, the eSIM
 //! delivery, reminders) run unchanged on Slack, Teams and Discord.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use lineup_core::chat::{Platform, Workspace};
 use lineup_core::notify::Message;
-use serde::{Deserialize, Serialize};
 
 /// Who is talking to us, as the platform says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,17 +79,74 @@ pub trait Conversation: Send + Sync + 'static {
     ) -> FormAnswer;
 }
 
-/// Where a posted message lives, to update it or reply under it later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRef {
-    /// Slack channel, Discord channel, Teams conversation id.
-    pub channel: String,
-    /// Slack ts, Discord message id, Teams activity id.
-    pub id: String,
+/// Where a posted message lives, to update it or reply under it later (stored with the
+/// request, so it is core's type).
+pub use lineup_core::request::MessageRef;
+
+/// Why a platform did not take a message, sorted by what retrying can do about it. Delivery
+/// problems are logged (and, for queued notices, stored), never shown to the person who clicked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// Worth trying again: rate limited (`after` is the platform's `Retry-After`), a server
+    /// error, the network.
+    #[error("{reason}")]
+    RetryLater {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// Whoever we write to or as is gone: the token was revoked or the app uninstalled, the
+    /// user was deactivated or left, the channel was deleted or archived.
+    #[error("{reason}")]
+    Gone { reason: String },
+    /// The platform refused this request itself (a missing scope, a payload it will not
+    /// take): the same request will be refused again.
+    #[error("{reason}")]
+    Refused { reason: String },
 }
 
-/// Sending to one chat platform. Errors are human-readable strings: delivery problems are
-/// logged, never shown to the person who clicked.
+impl TransportError {
+    pub fn retry_later(reason: impl Into<String>) -> Self {
+        Self::RetryLater {
+            after: None,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn gone(reason: impl Into<String>) -> Self {
+        Self::Gone {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::Refused {
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether sending the same message again later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RetryLater { .. })
+    }
+
+    /// The same error, its reason prefixed with what we were doing (`"{what}: {reason}"`).
+    pub fn context(self, what: impl std::fmt::Display) -> Self {
+        match self {
+            Self::RetryLater { after, reason } => Self::RetryLater {
+                after,
+                reason: format!("{what}: {reason}"),
+            },
+            Self::Gone { reason } => Self::Gone {
+                reason: format!("{what}: {reason}"),
+            },
+            Self::Refused { reason } => Self::Refused {
+                reason: format!("{what}: {reason}"),
+            },
+        }
+    }
+}
+
+/// Sending to one chat platform.
 #[async_trait]
 pub trait ChatTransport: Send + Sync + 'static {
     fn platform(&self) -> Platform;
@@ -98,21 +156,21 @@ pub trait ChatTransport: Send + Sync + 'static {
         ws: &Workspace,
         user_id: &str,
         message: &Message,
-    ) -> Result<MessageRef, String>;
+    ) -> Result<MessageRef, TransportError>;
     /// A message to a channel of the workspace (approvals, finance).
     async fn send_channel(
         &self,
         ws: &Workspace,
         channel: &str,
         message: &Message,
-    ) -> Result<MessageRef, String>;
+    ) -> Result<MessageRef, TransportError>;
     /// Replace a message we posted (a card after a decision: no stale buttons).
     async fn update(
         &self,
         ws: &Workspace,
         at: &MessageRef,
         message: &Message,
-    ) -> Result<(), String>;
+    ) -> Result<(), TransportError>;
     /// A reply under a message we posted (the card's thread), or next to it where the
     /// platform has no threads.
     async fn reply(
@@ -120,7 +178,7 @@ pub trait ChatTransport: Send + Sync + 'static {
         ws: &Workspace,
         to: &MessageRef,
         message: &Message,
-    ) -> Result<MessageRef, String>;
+    ) -> Result<MessageRef, TransportError>;
     /// Whether [`Self::find_user_by_email`] can find anyone (Slack's `users.lookupByEmail`).
     fn finds_users_by_email(&self) -> bool {
         false
@@ -131,11 +189,15 @@ pub trait ChatTransport: Send + Sync + 'static {
         &self,
         _ws: &Workspace,
         _email: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, TransportError> {
         Ok(None)
     }
     /// The email of a platform user, where the platform tells (never on Discord).
-    async fn user_email(&self, _ws: &Workspace, _user_id: &str) -> Result<Option<String>, String> {
+    async fn user_email(
+        &self,
+        _ws: &Workspace,
+        _user_id: &str,
+    ) -> Result<Option<String>, TransportError> {
         Ok(None)
     }
 }

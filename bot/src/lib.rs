@@ -1,14 +1,13 @@
-//! Chat adapters. `slack` turns HTTP from Slack into typed events handed to a [`slack::SlackHandler`]
-//! and renders/sends outgoing messages; [`routes::slack_router`] mounts it on axum.
+//! Chat adapters for Slack, Microsoft Teams and Discord. Each verifies and parses its
+//! platform's requests into [`chat::Conversation`] calls and renders the answers, and sends
+//! through its [`chat::ChatTransport`]; [`flows`] holds what happens, once for every platform.
 
-pub mod routes;
-pub mod slack;
-
-pub use routes::{SlackState, slack_router};
 pub mod chat;
 pub mod commands;
+pub mod dedupe;
 pub mod discord;
 pub mod flows;
 pub mod install_state;
+pub mod slack;
 pub mod teams;
 pub mod text;

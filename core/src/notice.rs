@@ -33,6 +33,11 @@ pub enum NoticeError {
     Unreachable(String),
     /// Worth trying again later (the chat platform failed).
     Temporary(String),
+    /// Worth trying again, but not before `after` (the platform's `Retry-After`).
+    RetryAfter {
+        after: std::time::Duration,
+        reason: String,
+    },
     /// Trying again cannot help.
     Permanent(String),
 }
@@ -40,7 +45,10 @@ pub enum NoticeError {
 impl NoticeError {
     fn into_reason(self) -> String {
         match self {
-            Self::Unreachable(reason) | Self::Temporary(reason) | Self::Permanent(reason) => reason,
+            Self::Unreachable(reason)
+            | Self::Temporary(reason)
+            | Self::RetryAfter { reason, .. }
+            | Self::Permanent(reason) => reason,
         }
     }
 }
@@ -171,8 +179,15 @@ impl Lineup {
                     if notice.attempts < MAX_ATTEMPTS
                         && !matches!(error, NoticeError::Permanent(_)) =>
                 {
-                    // 1, 2, 4 … minutes, then capped at about four hours.
-                    let wait = Duration::minutes(1 << (notice.attempts - 1).clamp(0, 8));
+                    // 1, 2, 4 … minutes, then capped at about four hours; never sooner than
+                    // the platform asked.
+                    let backoff = Duration::minutes(1 << (notice.attempts - 1).clamp(0, 8));
+                    let wait = match &error {
+                        NoticeError::RetryAfter { after, .. } => {
+                            backoff.max(Duration::try_from(*after).unwrap_or(Duration::MAX))
+                        }
+                        _ => backoff,
+                    };
                     let quiet = matches!(error, NoticeError::Unreachable(_));
                     let reason = error.into_reason();
                     if quiet {

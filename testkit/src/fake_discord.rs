@@ -1,5 +1,5 @@
 //! A fake Discord REST API on a real socket (axum on 127.0.0.1:0) for tests, plus request
-//! signing exactly as Discord does and a recording [`Conversation`].
+//! signing exactly as Discord does.
 //!
 //! It implements what `lineup_bot::discord::DiscordClient` calls — `POST /users/@me/channels`,
 //! `POST|PATCH /channels/{c}/messages[/{m}]` (JSON or multipart with `payload_json` and
@@ -9,13 +9,12 @@
 //! JSON (snowflake ids; complete enough for serenity's models), records every call and runs the
 //! limits checker on every message, interaction response and modal it receives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -23,9 +22,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use ed25519_dalek::{Signer, SigningKey};
-use lineup_bot::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
 use lineup_bot::discord::limits;
-use lineup_core::chat::Platform;
 use serde_json::{Value, json};
 
 /// The fixed seed of [`test_signing_key`].
@@ -533,134 +530,5 @@ async fn handle(
             inner_calls(call);
             not_found()
         }
-    }
-}
-
-/// What a [`RecordingConversation`] was asked.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConversationCall {
-    Command {
-        speaker: Speaker,
-        text: String,
-        dedupe_key: String,
-    },
-    Click {
-        speaker: Speaker,
-        action_id: String,
-        value: String,
-    },
-    RequestForm {
-        speaker: Speaker,
-        form: RequestForm,
-        dedupe_key: String,
-    },
-    DenyReason {
-        speaker: Speaker,
-        request_id: String,
-        reason: String,
-    },
-}
-
-/// A [`Conversation`] that records every call and answers what it is told, after an optional
-/// delay (to exercise the deferred path).
-pub struct RecordingConversation {
-    known: Mutex<HashSet<String>>,
-    calls: Mutex<Vec<ConversationCall>>,
-    answer: Mutex<Answer>,
-    form_answer: Mutex<FormAnswer>,
-    delay: Mutex<Duration>,
-}
-
-impl RecordingConversation {
-    /// Knows the given guilds; answers `Answer::Nothing` / `FormAnswer::Done(None)` at once.
-    pub fn new(known_guilds: &[&str]) -> Arc<Self> {
-        Arc::new(Self {
-            known: Mutex::new(known_guilds.iter().map(|g| g.to_string()).collect()),
-            calls: Mutex::default(),
-            answer: Mutex::new(Answer::Nothing),
-            form_answer: Mutex::new(FormAnswer::Done(None)),
-            delay: Mutex::default(),
-        })
-    }
-
-    pub fn answer(&self, a: Answer) {
-        *self.answer.lock().unwrap() = a;
-    }
-
-    pub fn form_answer(&self, a: FormAnswer) {
-        *self.form_answer.lock().unwrap() = a;
-    }
-
-    pub fn delay(&self, d: Duration) {
-        *self.delay.lock().unwrap() = d;
-    }
-
-    pub fn calls(&self) -> Vec<ConversationCall> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    async fn record(&self, c: ConversationCall) {
-        self.calls.lock().unwrap().push(c);
-        let d = *self.delay.lock().unwrap();
-        if !d.is_zero() {
-            tokio::time::sleep(d).await;
-        }
-    }
-}
-
-#[async_trait]
-impl Conversation for RecordingConversation {
-    async fn workspace_known(&self, platform: Platform, workspace_id: &str) -> bool {
-        platform == Platform::Discord && self.known.lock().unwrap().contains(workspace_id)
-    }
-
-    async fn command(&self, speaker: Speaker, text: &str, dedupe_key: &str) -> Answer {
-        self.record(ConversationCall::Command {
-            speaker,
-            text: text.to_string(),
-            dedupe_key: dedupe_key.to_string(),
-        })
-        .await;
-        self.answer.lock().unwrap().clone()
-    }
-
-    async fn click(&self, speaker: Speaker, action_id: &str, value: &str) -> Answer {
-        self.record(ConversationCall::Click {
-            speaker,
-            action_id: action_id.to_string(),
-            value: value.to_string(),
-        })
-        .await;
-        self.answer.lock().unwrap().clone()
-    }
-
-    async fn submit_request_form(
-        &self,
-        speaker: Speaker,
-        form: RequestForm,
-        dedupe_key: &str,
-    ) -> FormAnswer {
-        self.record(ConversationCall::RequestForm {
-            speaker,
-            form,
-            dedupe_key: dedupe_key.to_string(),
-        })
-        .await;
-        self.form_answer.lock().unwrap().clone()
-    }
-
-    async fn submit_deny_reason(
-        &self,
-        speaker: Speaker,
-        request_id: &str,
-        reason: &str,
-    ) -> FormAnswer {
-        self.record(ConversationCall::DenyReason {
-            speaker,
-            request_id: request_id.to_string(),
-            reason: reason.to_string(),
-        })
-        .await;
-        self.form_answer.lock().unwrap().clone()
     }
 }

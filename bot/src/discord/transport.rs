@@ -12,9 +12,38 @@ use lineup_core::chat::{Platform, Workspace};
 use lineup_core::notify::Message;
 use serde_json::json;
 
-use super::client::{DiscordClient, File};
+use super::client::{DiscordClient, DiscordError, File};
 use super::render;
-use crate::chat::{ChatTransport, MessageRef};
+use crate::chat::{ChatTransport, MessageRef, TransportError};
+
+/// Discord's answers by what retrying can do: 401 (the bot token was reset or the bot
+/// removed), 403 (no access: the user left the server or closed their DMs) and 404 (the
+/// channel or message was deleted) are gone; 429 and 5xx are worth another try.
+impl From<DiscordError> for TransportError {
+    fn from(e: DiscordError) -> Self {
+        let reason = e.to_string();
+        match e {
+            DiscordError::Api {
+                status: 401 | 403 | 404,
+                ..
+            } => TransportError::Gone { reason },
+            DiscordError::Api { status, .. } if status == 429 || status >= 500 => {
+                TransportError::RetryLater {
+                    after: None,
+                    reason,
+                }
+            }
+            DiscordError::Transport(_) => TransportError::RetryLater {
+                after: None,
+                reason,
+            },
+            DiscordError::Api { .. }
+            | DiscordError::Config(_)
+            | DiscordError::BadId { .. }
+            | DiscordError::Limits(_) => TransportError::Refused { reason },
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct DiscordTransport {
@@ -54,12 +83,12 @@ impl ChatTransport for DiscordTransport {
         ws: &Workspace,
         user_id: &str,
         message: &Message,
-    ) -> Result<MessageRef, String> {
+    ) -> Result<MessageRef, TransportError> {
         let channel = self
             .client
             .create_dm(&ws.bot_token, user_id)
             .await
-            .map_err(|e| format!("opening a DM with {user_id}: {e}"))?;
+            .map_err(|e| TransportError::from(e).context(format!("opening a DM with {user_id}")))?;
         self.send_channel(ws, &channel, message).await
     }
 
@@ -68,7 +97,7 @@ impl ChatTransport for DiscordTransport {
         ws: &Workspace,
         channel: &str,
         message: &Message,
-    ) -> Result<MessageRef, String> {
+    ) -> Result<MessageRef, TransportError> {
         let id = self
             .client
             .create_message(
@@ -78,7 +107,9 @@ impl ChatTransport for DiscordTransport {
                 file_of(message).as_ref(),
             )
             .await
-            .map_err(|e| format!("posting to channel {channel}: {e}"))?;
+            .map_err(|e| {
+                TransportError::from(e).context(format!("posting to channel {channel}"))
+            })?;
         Ok(MessageRef {
             channel: channel.to_string(),
             id,
@@ -90,7 +121,7 @@ impl ChatTransport for DiscordTransport {
         ws: &Workspace,
         at: &MessageRef,
         message: &Message,
-    ) -> Result<(), String> {
+    ) -> Result<(), TransportError> {
         // `components` is always present (possibly empty), so a decided card loses its buttons.
         self.client
             .edit_message(
@@ -101,7 +132,10 @@ impl ChatTransport for DiscordTransport {
                 file_of(message).as_ref(),
             )
             .await
-            .map_err(|e| format!("editing message {} in {}: {e}", at.id, at.channel))
+            .map_err(|e| {
+                TransportError::from(e)
+                    .context(format!("editing message {} in {}", at.id, at.channel))
+            })
     }
 
     async fn reply(
@@ -109,7 +143,7 @@ impl ChatTransport for DiscordTransport {
         ws: &Workspace,
         to: &MessageRef,
         message: &Message,
-    ) -> Result<MessageRef, String> {
+    ) -> Result<MessageRef, TransportError> {
         let mut body = body_for(ws, message);
         body["message_reference"] = json!({
             "message_id": to.id,
@@ -120,10 +154,44 @@ impl ChatTransport for DiscordTransport {
             .client
             .create_message(&ws.bot_token, &to.channel, &body, file_of(message).as_ref())
             .await
-            .map_err(|e| format!("replying to {} in {}: {e}", to.id, to.channel))?;
+            .map_err(|e| {
+                TransportError::from(e).context(format!("replying to {} in {}", to.id, to.channel))
+            })?;
         Ok(MessageRef {
             channel: to.channel.clone(),
             id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> TransportError {
+        DiscordError::Api {
+            status,
+            message: "Unknown Channel".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn discord_answers_are_sorted_by_what_retrying_can_do() {
+        for gone in [401, 403, 404] {
+            assert!(
+                matches!(status(gone), TransportError::Gone { .. }),
+                "{gone}"
+            );
+        }
+        for later in [429, 500, 502] {
+            assert!(status(later).is_retryable(), "{later}");
+        }
+        assert!(matches!(status(400), TransportError::Refused { .. }));
+        assert!(TransportError::from(DiscordError::Transport("reset".into())).is_retryable());
+        assert!(matches!(
+            TransportError::from(DiscordError::Limits(vec!["custom_id".into()])),
+            TransportError::Refused { .. }
+        ));
     }
 }

@@ -11,11 +11,10 @@ use lineup_core::ids::{EmployeeId, RequestId, TenantId};
 use lineup_core::line::activation::Revealer;
 use lineup_core::notify::Message;
 use lineup_core::request::commands::{Fulfilment, Submitted, SweepEvent};
-use lineup_core::request::{Request, RequestDetails, RequestState, cards};
-use serde_json::{Value, json};
+use lineup_core::request::{PlatformRefs, Request, RequestDetails, RequestState, cards};
 
 use super::{ChatFlows, platform_named};
-use crate::chat::MessageRef;
+use crate::chat::{MessageRef, TransportError};
 
 impl ChatFlows {
     /// A new request: cards to whoever decides, and straight to fulfilment when policy
@@ -31,10 +30,8 @@ impl ChatFlows {
                     let posted = self
                         .post_cards(ws, platform, &submitted.approvers, &card)
                         .await;
-                    self.save_refs(ws, request.id, platform, |refs| {
-                        refs["cards"] = json!(posted)
-                    })
-                    .await?;
+                    self.save_refs(ws, request.id, platform, |refs| refs.cards = posted)
+                        .await?;
                     self.catch_up_cards(ws, request.id).await?;
                 }
                 RequestState::Approved => {
@@ -84,7 +81,7 @@ impl ChatFlows {
                 return;
             }
         };
-        let mut platforms: Vec<Platform> = origin(&request).into_iter().collect();
+        let mut platforms: Vec<Platform> = request.chat_refs.origin().into_iter().collect();
         platforms.extend(
             self.transports
                 .keys()
@@ -196,7 +193,7 @@ impl ChatFlows {
                 | SweepEvent::Escalated { request, .. }
                 | SweepEvent::Expired { request } => request,
             };
-            let Some(platform) = origin(request) else {
+            let Some(platform) = request.chat_refs.origin() else {
                 continue;
             };
             match self
@@ -238,12 +235,8 @@ impl ChatFlows {
                     self.update_cards(ws, &request, &moved).await;
                     let card = cards::approval_card(&request, &ctx);
                     let posted = self.post_cards(ws, platform, &approvers, &card).await;
-                    self.save_refs(ws, request.id, platform, |refs| {
-                        let mut all = refs["cards"].as_array().cloned().unwrap_or_default();
-                        all.extend(posted);
-                        refs["cards"] = json!(all);
-                    })
-                    .await?;
+                    self.save_refs(ws, request.id, platform, |refs| refs.cards.extend(posted))
+                        .await?;
                     self.catch_up_cards(ws, request.id).await?;
                 }
                 SweepEvent::Expired { request } => {
@@ -278,7 +271,10 @@ impl ChatFlows {
         let transport = self
             .transport(platform)
             .ok_or("this chat platform is not configured")?;
-        transport.send_channel(ws, &channel, alert).await
+        transport
+            .send_channel(ws, &channel, alert)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The card to each approver directly, or once to the approvals channel when one is set.
@@ -288,7 +284,7 @@ impl ChatFlows {
         platform: Platform,
         approvers: &[EmployeeId],
         card: &Message,
-    ) -> Vec<Value> {
+    ) -> Vec<MessageRef> {
         let Some(transport) = self.transport(platform) else {
             return Vec::new();
         };
@@ -301,7 +297,7 @@ impl ChatFlows {
         let mut posted = Vec::new();
         if let Some(channel) = channel {
             match transport.send_channel(ws, &channel, card).await {
-                Ok(at) => posted.push(json!(at)),
+                Ok(at) => posted.push(at),
                 Err(e) => tracing::error!(channel, error = %e, "posting an approval card failed"),
             }
             return posted;
@@ -311,7 +307,7 @@ impl ChatFlows {
                 continue;
             };
             match transport.send_direct(ws, &user, card).await {
-                Ok(at) => posted.push(json!(at)),
+                Ok(at) => posted.push(at),
                 Err(e) => tracing::error!(error = %e, "posting an approval card failed"),
             }
         }
@@ -340,11 +336,11 @@ impl ChatFlows {
     }
 
     async fn update_cards(&self, ws: &Workspace, request: &Request, card: &Message) {
-        for (platform, at) in card_refs(request) {
+        for (platform, at) in request.chat_refs.cards() {
             let Some(transport) = self.transport(platform) else {
                 continue;
             };
-            if let Err(e) = transport.update(ws, &at, card).await {
+            if let Err(e) = transport.update(ws, at, card).await {
                 tracing::warn!(channel = at.channel, error = %e, "updating a card failed");
             }
         }
@@ -366,11 +362,11 @@ impl ChatFlows {
 
     /// A reply under every copy of the request's card.
     async fn reply_under_cards(&self, ws: &Workspace, request: &Request, message: &Message) {
-        for (platform, at) in card_refs(request) {
+        for (platform, at) in request.chat_refs.cards() {
             let Some(transport) = self.transport(platform) else {
                 continue;
             };
-            if let Err(e) = transport.reply(ws, &at, message).await {
+            if let Err(e) = transport.reply(ws, at, message).await {
                 tracing::warn!(channel = at.channel, error = %e, "replying under a card failed");
             }
         }
@@ -402,6 +398,20 @@ impl ChatFlows {
         platform: Platform,
         employee: EmployeeId,
     ) -> Option<String> {
+        self.find_chat_user(ws, platform, employee)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// [`Self::chat_user`], saying when the platform failed the lookup (a revoked token
+    /// must not look like someone without an account).
+    pub(super) async fn find_chat_user(
+        &self,
+        ws: &Workspace,
+        platform: Platform,
+        employee: EmployeeId,
+    ) -> Result<Option<String>, TransportError> {
         if let Some(user) = self
             .lineup
             .chat_user_of(ws.tenant, employee, platform)
@@ -409,67 +419,44 @@ impl ChatFlows {
             .ok()
             .flatten()
         {
-            return Some(user);
+            return Ok(Some(user));
         }
-        let transport = self.transport(platform)?;
-        let person = self.lineup.employee(ws.tenant, employee).await.ok()?;
-        let user = transport
+        let Some(transport) = self.transport(platform) else {
+            return Ok(None);
+        };
+        let Ok(person) = self.lineup.employee(ws.tenant, employee).await else {
+            return Ok(None);
+        };
+        let Some(user) = transport
             .find_user_by_email(ws, person.email.as_str())
-            .await
-            .ok()
-            .flatten()?;
-        self.lineup
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .lineup
             .link_chat_user(ws.tenant, employee, platform, &user)
             .await
-            .ok()?;
-        Some(user)
+            .ok()
+            .map(|_| user))
     }
 
+    /// Changes `platform`'s part of where the request's messages are, noting the platform
+    /// as the request's origin when it is the first.
     async fn save_refs(
         &self,
         ws: &Workspace,
         request_id: RequestId,
         platform: Platform,
-        change: impl FnOnce(&mut Value),
+        change: impl FnOnce(&mut PlatformRefs),
     ) -> Result<(), CoreError> {
         let request = self.lineup.request(ws.tenant, request_id).await?;
-        let mut refs = request.chat_refs.clone();
-        if !refs.is_object() {
-            refs = json!({});
-        }
-        if refs.get("origin").is_none() {
-            refs["origin"] = json!(platform.as_str());
-        }
-        let mut mine = refs
-            .get(platform.as_str())
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        change(&mut mine);
-        refs[platform.as_str()] = mine;
+        let mut refs = request.chat_refs;
+        refs.origin
+            .get_or_insert_with(|| platform.as_str().to_owned());
+        change(refs.on(platform));
         self.lineup
             .set_request_chat_refs(ws.tenant, request_id, &refs)
             .await
     }
-}
-
-/// The platform a request was made on.
-fn origin(request: &Request) -> Option<Platform> {
-    request.chat_refs["origin"]
-        .as_str()
-        .and_then(platform_named)
-}
-
-/// Every posted copy of a request's card, on every platform.
-fn card_refs(request: &Request) -> Vec<(Platform, MessageRef)> {
-    let Some(all) = request.chat_refs.as_object() else {
-        return Vec::new();
-    };
-    all.iter()
-        .filter_map(|(name, refs)| Some((platform_named(name)?, refs["cards"].as_array()?.clone())))
-        .flat_map(|(platform, cards)| {
-            cards
-                .into_iter()
-                .filter_map(move |c| serde_json::from_value(c).ok().map(|at| (platform, at)))
-        })
-        .collect()
 }

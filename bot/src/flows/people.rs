@@ -68,7 +68,7 @@ impl ChatFlows {
                 Ok(Some(user)) => found.push((person.id, user)),
                 Ok(None) => {}
                 Err(e) => {
-                    outcome.failure = Some(e);
+                    outcome.failure = Some(e.to_string());
                     break;
                 }
             }

@@ -13,10 +13,33 @@ use slack_morphism::prelude::*;
 use tracing::warn;
 
 use super::config::SlackConfig;
-use super::handler::Installation;
 use super::limits;
 
 type Inner = slack_morphism::SlackClient<SlackClientHyperHttpsConnector>;
+
+/// What `oauth.v2.access` gave us for a new install.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Installation {
+    pub team_id: String,
+    pub team_name: String,
+    pub bot_token: String,
+    pub bot_user_id: String,
+    pub authed_user_id: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for Installation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installation")
+            .field("team_id", &self.team_id)
+            .field("team_name", &self.team_name)
+            .field("bot_token", &"<redacted>")
+            .field("bot_user_id", &self.bot_user_id)
+            .field("authed_user_id", &self.authed_user_id)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
 
 /// A Slack Web API failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,9 +1,8 @@
 //! Slack request signing (`X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))`),
-//! the 5-minute window, and the memory that refuses to handle a request or an event twice.
+//! the 5-minute window, and the memory that refuses to handle a request twice.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -110,45 +109,6 @@ impl ReplayGuard {
     }
 }
 
-/// Remembers Events API `event_id`s so Slack's retries (`X-Slack-Retry-Num`, up to three over
-/// several minutes, each freshly signed) are acknowledged and skipped.
-pub struct EventDedupe {
-    ttl: Duration,
-    seen: Mutex<HashMap<String, Instant>>,
-}
-
-impl Default for EventDedupe {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(60 * 60))
-    }
-}
-
-impl EventDedupe {
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// True the first time `event_id` is seen within the time-to-live.
-    pub fn first_time(&self, event_id: &str) -> bool {
-        let now = Instant::now();
-        let mut seen = self.seen.lock().expect("event dedupe lock");
-        if seen.len() > 10_000 {
-            let ttl = self.ttl;
-            seen.retain(|_, at| now.duration_since(*at) < ttl);
-        }
-        match seen.get(event_id) {
-            Some(at) if now.duration_since(*at) < self.ttl => false,
-            _ => {
-                seen.insert(event_id.to_string(), now);
-                true
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,13 +201,5 @@ mod tests {
         assert!(g.first_time(1000, "v0=ab12", 1000));
         assert!(!g.first_time(1000, "v0=AB12", 1000));
         assert!(!g.first_time(1000, " v0=aB12 ", 1000));
-    }
-
-    #[test]
-    fn event_dedupe() {
-        let d = EventDedupe::default();
-        assert!(d.first_time("Ev1"));
-        assert!(!d.first_time("Ev1"));
-        assert!(d.first_time("Ev2"));
     }
 }

@@ -8,10 +8,6 @@
 //! | `conversationUpdate` adding the bot, `installationUpdate` `add` | [`Intent::BotAdded`] |
 //! | anything else | [`Intent::Ignored`] |
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -281,53 +277,6 @@ pub fn intent(a: &Activity) -> Intent {
     }
 }
 
-/// Remembers handled activities for five minutes, so a redelivered activity is acknowledged
-/// without being handled again. Bounded: past `max` entries the oldest are forgotten.
-pub struct ActivityDedupe {
-    ttl: Duration,
-    max: usize,
-    seen: Mutex<HashMap<String, Instant>>,
-}
-
-impl Default for ActivityDedupe {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(5 * 60), 50_000)
-    }
-}
-
-impl ActivityDedupe {
-    pub fn new(ttl: Duration, max: usize) -> Self {
-        Self {
-            ttl,
-            max,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// True the first time `key` is seen within the window.
-    pub fn first_time(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let mut seen = self.seen.lock().expect("activity dedupe lock");
-        if let Some(t) = seen.get(key)
-            && now.duration_since(*t) < self.ttl
-        {
-            return false;
-        }
-        if seen.len() >= self.max {
-            seen.retain(|_, t| now.duration_since(*t) < self.ttl);
-            while seen.len() >= self.max {
-                let Some(oldest) = seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
-                else {
-                    break;
-                };
-                seen.remove(&oldest);
-            }
-        }
-        seen.insert(key.to_string(), now);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,17 +294,5 @@ mod tests {
         assert_eq!(esim_arguments("esim").as_deref(), Some(""));
         assert_eq!(esim_arguments("esimx"), None);
         assert_eq!(strip_mentions("<at id=\"0\">Bot</at>hi <at>x"), "hi");
-    }
-
-    #[test]
-    fn dedupe_forgets_after_ttl_and_stays_bounded() {
-        let d = ActivityDedupe::new(Duration::from_millis(30), 2);
-        assert!(d.first_time("a"));
-        assert!(!d.first_time("a"));
-        assert!(d.first_time("b"));
-        assert!(d.first_time("c"));
-        assert!(d.seen.lock().unwrap().len() <= 2);
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(d.first_time("c"));
     }
 }

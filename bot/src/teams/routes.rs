@@ -38,10 +38,11 @@ use tracing::{debug, info, warn};
 use super::auth::{AuthError, InboundVerifier, OutboundTokens};
 use super::client::BotConnector;
 use super::config::TeamsConfig;
-use super::inbound::{self, Activity, ActivityDedupe, Intent};
+use super::inbound::{self, Activity, Intent};
 use super::render::{self, FormValues};
 use super::transport::{KnownConversations, SERVICE_URL_SETTING, TeamsTransport};
 use crate::chat::{Answer, Conversation, FormAnswer, Speaker};
+use crate::dedupe::{SeenIds, TtlDedupe};
 
 /// Largest activity accepted; larger → 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -56,6 +57,9 @@ pub const FORM_SENT_TEXT: &str = "I've sent you a form in our chat.";
 pub const UNKNOWN_TENANT_TEXT: &str = "Lineup isn't connected to this Microsoft Teams organisation \
      yet. Ask your Lineup admin to connect it from the portal's Teams settings.";
 pub const REPLAY_TEXT: &str = "Already handled.";
+/// How long a handled activity is remembered, and how many at most.
+pub const REPLAY_MEMORY: Duration = Duration::from_secs(5 * 60);
+const REPLAY_MEMORY_MAX: usize = 50_000;
 
 /// Where the router records the Bot Connector service URL it learns for a tenant.
 /// Implemented for [`lineup_core::Lineup`] (`set_workspace_setting(Teams, tenant,
@@ -137,7 +141,8 @@ struct Inner {
     /// Redeems `link <code>`; without it the command is not understood.
     links: Option<Arc<dyn TenantLinks>>,
     known: Arc<KnownConversations>,
-    replays: ActivityDedupe,
+    /// Activities already handled, so a redelivery is acknowledged only.
+    replays: Arc<dyn SeenIds>,
     budget: Duration,
     stored_urls: Mutex<HashMap<String, String>>,
     emails: Mutex<HashMap<(String, String), CachedEmail>>,
@@ -171,7 +176,7 @@ impl TeamsState {
                 service_urls,
                 links: None,
                 known: outbound.known,
-                replays: ActivityDedupe::default(),
+                replays: Arc::new(TtlDedupe::new(REPLAY_MEMORY, REPLAY_MEMORY_MAX)),
                 budget: ANSWER_BUDGET,
                 stored_urls: Mutex::new(HashMap::new()),
                 emails: Mutex::new(HashMap::new()),
@@ -298,7 +303,7 @@ async fn messages(State(state): State<TeamsState>, headers: HeaderMap, body: Byt
         return unauthorized(&e);
     }
     if let Some(key) = activity.dedupe_key()
-        && !state.inner.replays.first_time(&key)
+        && !state.inner.replays.first_time(&key).await
     {
         info!(activity_id = ?activity.id, "Teams activity already handled; acknowledged and skipped");
         return if activity.is_invoke() {

@@ -14,27 +14,56 @@ use lineup_core::notify::Message;
 use serde_json::Value;
 use tracing::debug;
 
-use super::client::BotConnector;
+use super::client::{BotConnector, ConnectorError};
 use super::render;
-use crate::chat::{ChatTransport, MessageRef};
+use crate::chat::{ChatTransport, MessageRef, TransportError};
 
 /// `Workspace.settings` key of the Bot Connector service URL.
 pub const SERVICE_URL_SETTING: &str = "service_url";
 /// Conversations remembered per kind before the memory starts over.
 const MAX_REMEMBERED: usize = 100_000;
 
-/// The service URL stored for a workspace.
-pub fn service_url(ws: &Workspace) -> Result<String, String> {
+/// The Bot Connector's answers by what retrying can do: 401 (the app's credentials no longer
+/// work for this tenant), 403 (the bot was removed or the user blocked it) and 404 (the
+/// conversation is gone) are gone; 429, 5xx, no token yet and the network are worth another
+/// try (the connector has already retried each a few times).
+impl From<ConnectorError> for TransportError {
+    fn from(e: ConnectorError) -> Self {
+        let reason = e.to_string();
+        match e {
+            ConnectorError::Status {
+                status: 401 | 403 | 404,
+                ..
+            } => TransportError::Gone { reason },
+            ConnectorError::Status { status, .. } if status == 429 || status >= 500 => {
+                TransportError::RetryLater {
+                    after: None,
+                    reason,
+                }
+            }
+            ConnectorError::Token(_) | ConnectorError::Transport(_) => TransportError::RetryLater {
+                after: None,
+                reason,
+            },
+            ConnectorError::Status { .. }
+            | ConnectorError::ServiceUrl(_)
+            | ConnectorError::Decode(_) => TransportError::Refused { reason },
+        }
+    }
+}
+
+/// The service URL stored for a workspace; until the first activity teaches it, sending waits.
+pub fn service_url(ws: &Workspace) -> Result<String, TransportError> {
     ws.settings
         .get(SERVICE_URL_SETTING)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .ok_or_else(|| {
-            format!(
+            TransportError::retry_later(format!(
                 "no Teams service URL known for tenant {} yet (Lineup learns it from the first activity)",
                 ws.workspace_id
-            )
+            ))
         })
 }
 
@@ -120,7 +149,7 @@ impl TeamsTransport {
         &self,
         ws: &Workspace,
         user_id: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, TransportError> {
         if let Some(c) = self.known.direct(&ws.workspace_id, user_id) {
             return Ok(c);
         }
@@ -129,7 +158,9 @@ impl TeamsTransport {
             .connector
             .create_conversation(&url, &self.bot_id, &ws.workspace_id, user_id)
             .await
-            .map_err(|e| format!("opening a Teams chat with {user_id}: {e}"))?;
+            .map_err(|e| {
+                TransportError::from(e).context(format!("opening a Teams chat with {user_id}"))
+            })?;
         self.known
             .remember_direct(&ws.workspace_id, user_id, &conversation);
         Ok(conversation)
@@ -147,14 +178,16 @@ impl ChatTransport for TeamsTransport {
         ws: &Workspace,
         user_id: &str,
         message: &Message,
-    ) -> Result<MessageRef, String> {
+    ) -> Result<MessageRef, TransportError> {
         let url = service_url(ws)?;
         let conversation = self.direct_conversation(ws, user_id).await?;
         let id = self
             .connector
             .send_activity(&url, &conversation, &render::message_activity(message))
             .await
-            .map_err(|e| format!("Teams direct message to {user_id}: {e}"))?;
+            .map_err(|e| {
+                TransportError::from(e).context(format!("Teams direct message to {user_id}"))
+            })?;
         Ok(MessageRef {
             channel: conversation,
             id,
@@ -166,13 +199,15 @@ impl ChatTransport for TeamsTransport {
         ws: &Workspace,
         channel: &str,
         message: &Message,
-    ) -> Result<MessageRef, String> {
+    ) -> Result<MessageRef, TransportError> {
         let url = service_url(ws)?;
         let id = self
             .connector
             .send_activity(&url, channel, &render::message_activity(message))
             .await
-            .map_err(|e| format!("Teams post to channel {channel}: {e}"))?;
+            .map_err(|e| {
+                TransportError::from(e).context(format!("Teams post to channel {channel}"))
+            })?;
         Ok(MessageRef {
             channel: channel.to_string(),
             id,
@@ -184,7 +219,7 @@ impl ChatTransport for TeamsTransport {
         ws: &Workspace,
         at: &MessageRef,
         message: &Message,
-    ) -> Result<(), String> {
+    ) -> Result<(), TransportError> {
         let url = service_url(ws)?;
         self.connector
             .update(
@@ -194,7 +229,9 @@ impl ChatTransport for TeamsTransport {
                 &render::message_activity(message),
             )
             .await
-            .map_err(|e| format!("updating Teams message {}: {e}", at.id))
+            .map_err(|e| {
+                TransportError::from(e).context(format!("updating Teams message {}", at.id))
+            })
     }
 
     async fn reply(
@@ -202,7 +239,7 @@ impl ChatTransport for TeamsTransport {
         ws: &Workspace,
         to: &MessageRef,
         message: &Message,
-    ) -> Result<MessageRef, String> {
+    ) -> Result<MessageRef, TransportError> {
         let url = service_url(ws)?;
         let id = self
             .connector
@@ -213,14 +250,20 @@ impl ChatTransport for TeamsTransport {
                 &render::message_activity(message),
             )
             .await
-            .map_err(|e| format!("replying to Teams message {}: {e}", to.id))?;
+            .map_err(|e| {
+                TransportError::from(e).context(format!("replying to Teams message {}", to.id))
+            })?;
         Ok(MessageRef {
             channel: to.channel.clone(),
             id,
         })
     }
 
-    async fn user_email(&self, ws: &Workspace, user_id: &str) -> Result<Option<String>, String> {
+    async fn user_email(
+        &self,
+        ws: &Workspace,
+        user_id: &str,
+    ) -> Result<Option<String>, TransportError> {
         let Some(conversation) = self.known.any(&ws.workspace_id, user_id) else {
             debug!(
                 user_id,
@@ -233,6 +276,37 @@ impl ChatTransport for TeamsTransport {
             .get_member(&url, &conversation, user_id)
             .await
             .map(|m| m.and_then(|m| m.best_email()))
-            .map_err(|e| format!("looking up Teams user {user_id}: {e}"))
+            .map_err(|e| {
+                TransportError::from(e).context(format!("looking up Teams user {user_id}"))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> TransportError {
+        ConnectorError::Status {
+            status,
+            body: "{}".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn bot_connector_answers_are_sorted_by_what_retrying_can_do() {
+        for gone in [401, 403, 404] {
+            assert!(
+                matches!(status(gone), TransportError::Gone { .. }),
+                "{gone}"
+            );
+        }
+        for later in [429, 500, 503] {
+            assert!(status(later).is_retryable(), "{later}");
+        }
+        assert!(matches!(status(400), TransportError::Refused { .. }));
+        assert!(TransportError::from(ConnectorError::Token("AAD is down".into())).is_retryable());
+        assert!(!TransportError::from(ConnectorError::ServiceUrl("ftp://x".into())).is_retryable());
     }
 }

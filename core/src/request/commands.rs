@@ -190,7 +190,7 @@ impl Lineup {
             decided_at: None,
             decision_note: None,
             failure_reason: None,
-            chat_refs: json!({}),
+            chat_refs: Default::default(),
             dedupe_key: cmd.dedupe_key,
             created_at: at,
             routed_at: at,
@@ -782,7 +782,7 @@ impl Lineup {
         &self,
         tenant: TenantId,
         id: RequestId,
-        refs: &serde_json::Value,
+        refs: &super::ChatRefs,
     ) -> CoreResult<()> {
         let mut tx = self.tenant_tx(tenant).await?;
         store::requests::set_chat_refs(&mut tx, tenant, id, refs).await?;

@@ -4,9 +4,12 @@
 pub mod cards;
 pub mod commands;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
+use crate::chat::Platform;
 use crate::ids::{EmployeeId, LineId, PlanId, RequestId, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +118,58 @@ impl Route {
     }
 }
 
+/// Where a posted chat message lives, to update it or reply under it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// Slack channel, Discord channel, Teams conversation id.
+    pub channel: String,
+    /// Slack ts, Discord message id, Teams activity id.
+    pub id: String,
+}
+
+/// One platform's messages about a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformRefs {
+    /// Every posted copy of the request's approval card.
+    #[serde(default)]
+    pub cards: Vec<MessageRef>,
+}
+
+/// Where chat adapters posted about a request, stored as
+/// `{"origin": "slack", "slack": {"cards": [{"channel": …, "id": …}]}, …}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRefs {
+    /// The platform the request was made on, by its stored name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Each platform's messages, by the platform's stored name.
+    #[serde(flatten)]
+    pub platforms: BTreeMap<String, PlatformRefs>,
+}
+
+impl ChatRefs {
+    /// The platform the request was made on.
+    pub fn origin(&self) -> Option<Platform> {
+        self.origin.as_deref().and_then(Platform::parse)
+    }
+
+    /// `platform`'s messages, made empty when it has none yet.
+    pub fn on(&mut self, platform: Platform) -> &mut PlatformRefs {
+        self.platforms
+            .entry(platform.as_str().to_owned())
+            .or_default()
+    }
+
+    /// Every posted copy of the card, on every platform Lineup knows.
+    pub fn cards(&self) -> impl Iterator<Item = (Platform, &MessageRef)> {
+        self.platforms.iter().flat_map(|(name, refs)| {
+            Platform::parse(name)
+                .into_iter()
+                .flat_map(|platform| refs.cards.iter().map(move |card| (platform, card)))
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Request {
     pub id: RequestId,
@@ -132,7 +187,7 @@ pub struct Request {
     pub decision_note: Option<String>,
     pub failure_reason: Option<String>,
     /// Where chat adapters posted messages about this request, so they can update them.
-    pub chat_refs: serde_json::Value,
+    pub chat_refs: ChatRefs,
     pub dedupe_key: String,
     pub created_at: OffsetDateTime,
     pub routed_at: OffsetDateTime,
@@ -163,5 +218,40 @@ impl Decider {
             Self::Employee(id) => crate::audit::Actor::Employee(id),
             Self::Member(id) => crate::audit::Actor::User(id),
         }
+    }
+}
+
+#[cfg(test)]
+mod chat_refs_tests {
+    use super::*;
+
+    #[test]
+    fn chat_refs_stored_before_the_type_still_read_and_write_back_the_same() {
+        let stored = serde_json::json!({
+            "origin": "slack",
+            "slack": {"cards": [{"channel": "D0MARIA", "id": "1700000000.000100"}]},
+            "teams": {"cards": []},
+            "discord": {},
+        });
+        let refs: ChatRefs = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(refs.origin(), Some(Platform::Slack));
+        let cards: Vec<_> = refs.cards().collect();
+        assert_eq!(
+            cards,
+            vec![(
+                Platform::Slack,
+                &MessageRef {
+                    channel: "D0MARIA".into(),
+                    id: "1700000000.000100".into()
+                }
+            )]
+        );
+        let mut written = stored;
+        written["discord"] = serde_json::json!({"cards": []});
+        assert_eq!(serde_json::to_value(&refs).unwrap(), written);
+        // A request nothing was posted about yet.
+        let empty: ChatRefs = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, ChatRefs::default());
+        assert_eq!(serde_json::to_string(&empty).unwrap(), "{}");
     }
 }

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::ids::{EmployeeId, LineId, RequestId, TenantId};
-use crate::request::{Request, RequestDetails, RequestState, Route};
+use crate::request::{ChatRefs, Request, RequestDetails, RequestState, Route};
 
 #[derive(sqlx::FromRow)]
 struct RequestRow {
@@ -22,7 +22,7 @@ struct RequestRow {
     decided_at: Option<OffsetDateTime>,
     decision_note: Option<String>,
     failure_reason: Option<String>,
-    chat_refs: Json<serde_json::Value>,
+    chat_refs: Json<ChatRefs>,
     dedupe_key: String,
     created_at: OffsetDateTime,
     routed_at: Option<OffsetDateTime>,
@@ -213,7 +213,7 @@ pub async fn set_chat_refs(
     tx: &mut Tx,
     tenant: TenantId,
     id: RequestId,
-    refs: &serde_json::Value,
+    refs: &ChatRefs,
 ) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query("UPDATE requests SET chat_refs = $3 WHERE tenant_id = $1 AND id = $2")

@@ -11,25 +11,28 @@ use lineup_bot::discord::{DiscordConfig, DiscordState, discord_router};
 use lineup_core::chat::Platform;
 use lineup_core::notify::Message;
 use lineup_testkit::fake_discord::{
-    APPLICATION_ID, ConversationCall, FakeDiscord, RecordingConversation, sign_discord_request,
-    test_public_key_hex, test_signing_key,
+    APPLICATION_ID, FakeDiscord, sign_discord_request, test_public_key_hex, test_signing_key,
 };
 use serde_json::{Value, json};
 
-const GUILD: &str = "1400000000000000001";
+use crate::harness::recorder::{DISCORD_GUILD, Got, Recorder};
+
+const GUILD: &str = DISCORD_GUILD;
 const OTHER_GUILD: &str = "1400000000000000009";
 const ANN: &str = "1500000000000000001";
 
 struct App {
     url: String,
-    conv: Arc<RecordingConversation>,
+    conv: Arc<Recorder>,
     fake: FakeDiscord,
     http: reqwest::Client,
 }
 
 async fn start(budget: Duration) -> App {
     let fake = FakeDiscord::start().await;
-    let conv = RecordingConversation::new(&[GUILD]);
+    let conv = Recorder::new();
+    conv.answer_with(Answer::Nothing);
+    conv.form_answer_with(FormAnswer::Done(None));
     let config = DiscordConfig::new(APPLICATION_ID, test_public_key_hex(), "bot-token")
         .with_api_base_url(fake.api_base_url());
     let state = DiscordState::new(config, conv.clone())
@@ -225,7 +228,7 @@ async fn discord_bad_missing_or_stale_signatures_are_refused_before_the_handler(
     let ping =
         json!({"type": 1, "id": "1", "application_id": APPLICATION_ID, "token": "t", "version": 1});
     assert_eq!(app.send(&ping, Sig::Bad).await.status(), 401);
-    assert!(app.conv.calls().is_empty());
+    assert!(app.conv.got().is_empty());
 }
 
 #[tokio::test]
@@ -268,7 +271,7 @@ async fn discord_a_replayed_interaction_is_acknowledged_but_not_handled_twice() 
         assert_eq!(r.status(), 200);
         answers.push(r.json::<Value>().await.unwrap());
     }
-    assert_eq!(app.conv.calls().len(), 1);
+    assert_eq!(app.conv.got().len(), 1);
     assert_eq!(answers[1]["data"]["content"], ALREADY_HANDLED_TEXT);
 }
 
@@ -293,14 +296,14 @@ async fn discord_a_replay_with_the_signature_re_cased_is_still_a_replay() {
         assert_eq!(r.status(), 200, "{signature}");
         answers.push(r.json::<Value>().await.unwrap());
     }
-    assert_eq!(app.conv.calls().len(), 1, "handled once");
+    assert_eq!(app.conv.got().len(), 1, "handled once");
     assert_eq!(answers[1]["data"]["content"], ALREADY_HANDLED_TEXT);
 }
 
 #[tokio::test]
 async fn discord_every_subcommand_reaches_the_conversation_as_text() {
     let app = start(BUDGET).await;
-    app.conv.answer(Answer::Private(Message::text("*Hi*")));
+    app.conv.answer_with(Answer::Private(Message::text("*Hi*")));
     let cases = [
         ("help", json!([]), "help"),
         ("request", json!([]), "request"),
@@ -331,15 +334,15 @@ async fn discord_every_subcommand_reaches_the_conversation_as_text() {
         assert_eq!(body["data"]["flags"], 64);
         assert_eq!(body["data"]["embeds"][0]["description"], "**Hi**");
     }
-    let calls = app.conv.calls();
+    let calls = app.conv.got();
     assert_eq!(calls.len(), cases.len());
     for (i, (call, (_, _, text))) in calls.iter().zip(cases.iter()).enumerate() {
         assert_eq!(
             call,
-            &ConversationCall::Command {
+            &Got::Command {
                 speaker: speaker(GUILD),
                 text: text.to_string(),
-                dedupe_key: format!("discord:19000000000000001{i:02}"),
+                dedupe: format!("discord:19000000000000001{i:02}"),
             }
         );
     }
@@ -358,7 +361,7 @@ async fn discord_clicks_reach_the_conversation_with_action_and_value() {
         .await;
     assert_eq!(body, json!({"type": 6}));
     // In a DM Discord sends no guild: the button carries it.
-    app.conv.answer(Answer::OpenDenyForm {
+    app.conv.answer_with(Answer::OpenDenyForm {
         request_id: "r-2".into(),
     });
     let body = app
@@ -375,14 +378,14 @@ async fn discord_clicks_reach_the_conversation_with_action_and_value() {
         "deny_reason"
     );
     assert_eq!(
-        app.conv.calls(),
+        app.conv.got(),
         vec![
-            ConversationCall::Click {
+            Got::Click {
                 speaker: speaker(GUILD),
                 action_id: "request.approve".into(),
                 value: "r-1".into()
             },
-            ConversationCall::Click {
+            Got::Click {
                 speaker: speaker(GUILD),
                 action_id: "request.deny".into(),
                 value: "r-2".into()
@@ -398,7 +401,7 @@ async fn discord_clicks_reach_the_conversation_with_action_and_value() {
         ))
         .await;
     assert_eq!(body["data"]["flags"], 64);
-    assert_eq!(app.conv.calls().len(), 2);
+    assert_eq!(app.conv.got().len(), 2);
 }
 
 #[tokio::test]
@@ -411,7 +414,7 @@ async fn discord_a_confirm_button_asks_first_and_the_yes_button_acts() {
     assert_eq!(body["type"], 4);
     let yes = &body["data"]["components"][0]["components"][0];
     assert_eq!(yes["custom_id"], format!("@{GUILD}|line.terminate|l-1"));
-    assert!(app.conv.calls().is_empty());
+    assert!(app.conv.got().is_empty());
     app.ok(&click(
         "1900000000000000301",
         Some(GUILD),
@@ -419,8 +422,8 @@ async fn discord_a_confirm_button_asks_first_and_the_yes_button_acts() {
     ))
     .await;
     assert_eq!(
-        app.conv.calls(),
-        vec![ConversationCall::Click {
+        app.conv.got(),
+        vec![Got::Click {
             speaker: speaker(GUILD),
             action_id: "line.terminate".into(),
             value: "l-1".into()
@@ -431,7 +434,7 @@ async fn discord_a_confirm_button_asks_first_and_the_yes_button_acts() {
 #[tokio::test]
 async fn discord_request_form_is_a_plan_select_then_a_modal() {
     let app = start(BUDGET).await;
-    app.conv.answer(Answer::OpenRequestForm {
+    app.conv.answer_with(Answer::OpenRequestForm {
         plans: vec![
             ("plan-eu".into(), "EU 10 GB · €12/month".into()),
             ("plan-us".into(), "US 5 GB".into()),
@@ -458,14 +461,15 @@ async fn discord_request_form_is_a_plan_select_then_a_modal() {
     assert_eq!(modal_resp["type"], 9);
     assert_eq!(modal_resp["data"]["custom_id"], "~request|plan-eu");
     assert_eq!(
-        app.conv.calls().len(),
+        app.conv.got().len(),
         1,
         "choosing a plan does not reach the conversation"
     );
 
-    app.conv.form_answer(FormAnswer::Done(Some(Message::text(
-        "Request sent to your manager.",
-    ))));
+    app.conv
+        .form_answer_with(FormAnswer::Done(Some(Message::text(
+            "Request sent to your manager.",
+        ))));
     let done = app
         .ok(&modal(
             "1900000000000000402",
@@ -476,15 +480,15 @@ async fn discord_request_form_is_a_plan_select_then_a_modal() {
     assert_eq!(done["type"], 7, "the plan select is replaced");
     assert_eq!(done["data"]["components"], json!([]));
     assert_eq!(
-        app.conv.calls()[1],
-        ConversationCall::RequestForm {
+        app.conv.got()[1],
+        Got::RequestForm {
             speaker: speaker(GUILD),
             form: RequestForm {
                 plan_id: "plan-eu".into(),
                 reason: "field work".into(),
                 wanted_date: "2026-12-01".into()
             },
-            dedupe_key: "discord:1900000000000000402".into(),
+            dedupe: "discord:1900000000000000402".into(),
         }
     );
 }
@@ -492,7 +496,7 @@ async fn discord_request_form_is_a_plan_select_then_a_modal() {
 #[tokio::test]
 async fn discord_deny_modal_reaches_the_conversation_and_field_errors_name_the_field() {
     let app = start(BUDGET).await;
-    app.conv.form_answer(FormAnswer::FieldError {
+    app.conv.form_answer_with(FormAnswer::FieldError {
         field: "deny_reason",
         message: "Say why.".into(),
     });
@@ -510,7 +514,7 @@ async fn discord_deny_modal_reaches_the_conversation_and_field_errors_name_the_f
         text.contains("Deny reason") && text.contains("Say why."),
         "{text}"
     );
-    app.conv.form_answer(FormAnswer::Done(None));
+    app.conv.form_answer_with(FormAnswer::Done(None));
     let body = app
         .ok(&modal(
             "1900000000000000501",
@@ -520,14 +524,14 @@ async fn discord_deny_modal_reaches_the_conversation_and_field_errors_name_the_f
         .await;
     assert_eq!(body, json!({"type": 6}));
     assert_eq!(
-        app.conv.calls(),
+        app.conv.got(),
         vec![
-            ConversationCall::DenyReason {
+            Got::DenyReason {
                 speaker: speaker(GUILD),
                 request_id: "r-7".into(),
                 reason: "".into()
             },
-            ConversationCall::DenyReason {
+            Got::DenyReason {
                 speaker: speaker(GUILD),
                 request_id: "r-7".into(),
                 reason: "over budget".into()
@@ -558,15 +562,15 @@ async fn discord_an_unknown_guild_is_refused() {
         ))
         .await;
     assert_eq!(body["data"]["content"], UNKNOWN_GUILD_TEXT);
-    assert!(app.conv.calls().is_empty());
+    assert!(app.conv.got().is_empty());
 }
 
 #[tokio::test]
 async fn discord_a_slow_answer_is_deferred_then_edits_the_original_response() {
     let app = start(Duration::from_millis(200)).await;
-    app.conv.delay(Duration::from_millis(700));
+    app.conv.set_delay(Duration::from_millis(700));
     app.conv
-        .answer(Answer::Private(Message::text("Your usage: *3 GB*")));
+        .answer_with(Answer::Private(Message::text("Your usage: *3 GB*")));
     let body = app
         .ok(&command("1900000000000000700", GUILD, "usage", json!([])))
         .await;

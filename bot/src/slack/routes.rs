@@ -1,33 +1,48 @@
 //! The Slack HTTP endpoints on axum: signature check, replay and retry memory, parsing, the
-//! unknown-workspace refusal and the 3-second rule, then the [`SlackHandler`].
+//! unknown-workspace refusal and the 3-second rule, then the [`Conversation`] (what people do)
+//! or [`SlackWorkspaces`] (installing and uninstalling the app).
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /slack/commands` | slash commands (form) |
-//! | `POST /slack/interactions` | buttons and modal submissions (`payload=` JSON) |
-//! | `POST /slack/events` | Events API (`url_verification`, `app_uninstalled`, `tokens_revoked`) |
+//! | `POST /slack/commands` | slash commands (form) → [`Conversation::command`] |
+//! | `POST /slack/interactions` | buttons → [`Conversation::click`]; modal submissions → the form calls (`payload=` JSON) |
+//! | `POST /slack/events` | Events API (`url_verification`; `app_uninstalled` and `tokens_revoked` → [`SlackWorkspaces::uninstalled`]) |
 //! | `GET /slack/install?state=…` | state checked, the browser's install cookie set, 302 to Slack's OAuth v2 authorize page |
-//! | `GET /slack/oauth/callback?code&state` | state and cookie checked, then `oauth.v2.access`, then [`SlackHandler::installed`] |
+//! | `GET /slack/oauth/callback?code&state` | state and cookie checked, then `oauth.v2.access`, then [`SlackWorkspaces::installed`] |
+//!
+//! How answers come out: [`Answer::Private`] is the ephemeral ack of a command, or posted to a
+//! click's `response_url` (never replacing the card); the forms open as modals with the
+//! request's `trigger_id`; a form's field error keeps the modal open with the error under the
+//! field, and what a closed form has to say goes by direct message.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use lineup_core::chat::{Platform, Workspace};
+use lineup_core::ids::{TenantId, UserId};
+use lineup_core::notify::Message;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
+use super::inbound::{
+    self, BlockAction, Interaction, PushEvent, SlashCommand, ViewSubmission, WorkspaceEvent,
+};
+use super::render;
+use super::transport::SlackTransport;
+use super::verify::{self, ReplayGuard};
+use super::{Installation, SlackClient, SlackConfig};
+use crate::chat::{Answer, ChatTransport, Conversation, FormAnswer, RequestForm, Speaker};
+use crate::dedupe::{SeenIds, TtlDedupe};
 use crate::install_state::{self, InstallState, redirect};
-use crate::slack::handler::{Reply, SlackHandler, ViewReply};
-use crate::slack::inbound::{self, Interaction, PushEvent};
-use crate::slack::render;
-use crate::slack::verify::{self, EventDedupe, ReplayGuard};
-use crate::slack::{SlackClient, SlackConfig};
 
 /// Largest request body accepted (Slack's payloads are a few KiB); larger → 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -38,6 +53,31 @@ pub const WORKING_TEXT: &str = "Working on it…";
 /// What a command from a workspace without a tenant gets.
 pub const UNKNOWN_WORKSPACE_TEXT: &str = "Lineup isn't connected to this Slack workspace yet. \
      Ask your Lineup admin to add it from the portal's Slack settings.";
+/// How long an Events API `event_id` is remembered (Slack retries up to three times over
+/// several minutes), and how many at most.
+pub const EVENT_MEMORY: Duration = Duration::from_secs(60 * 60);
+const EVENT_MEMORY_MAX: usize = 100_000;
+
+/// The Slack-only side of the application: the app's installation. Implemented by
+/// [`super::SlackApp`] over core; tests use a recorder.
+#[async_trait]
+pub trait SlackWorkspaces: Send + Sync + 'static {
+    /// The connected workspace of `team_id`, with its bot token (to open modals and DM).
+    async fn workspace(&self, team_id: &str) -> Option<Workspace>;
+
+    /// `app_uninstalled` / `tokens_revoked`: forget or disable the workspace's token.
+    async fn uninstalled(&self, event: WorkspaceEvent);
+
+    /// A finished OAuth install for `tenant`, started by `installer` (the portal admin, when
+    /// known), whose signed state and browser cookie the route has already checked.
+    /// `Ok(url)` redirects the browser there, `Err(text)` shows the text on a plain error page.
+    async fn installed(
+        &self,
+        tenant: TenantId,
+        installer: Option<UserId>,
+        install: Installation,
+    ) -> Result<String, String>;
+}
 
 /// Shared state of the Slack routes. Cheap to clone.
 #[derive(Clone)]
@@ -47,35 +87,43 @@ pub struct SlackState {
 
 struct Inner {
     config: SlackConfig,
-    handler: Arc<dyn SlackHandler>,
+    conversation: Arc<dyn Conversation>,
+    workspaces: Arc<dyn SlackWorkspaces>,
     client: SlackClient,
     /// Signs install links with the signing secret: only this server can mint one.
     install_state: InstallState,
     replays: ReplayGuard,
-    events: EventDedupe,
+    /// Events API `event_id`s already handled.
+    events: Arc<dyn SeenIds>,
     ack_budget: Duration,
 }
 
 impl SlackState {
     /// State with a Web API client built from `config.api_base_url`.
-    pub fn new(config: SlackConfig, handler: Arc<dyn SlackHandler>) -> std::io::Result<Self> {
+    pub fn new(
+        config: SlackConfig,
+        conversation: Arc<dyn Conversation>,
+        workspaces: Arc<dyn SlackWorkspaces>,
+    ) -> std::io::Result<Self> {
         let client = SlackClient::from_config(&config)?;
-        Ok(Self::with_client(config, handler, client))
+        Ok(Self::with_client(config, conversation, workspaces, client))
     }
 
     pub fn with_client(
         config: SlackConfig,
-        handler: Arc<dyn SlackHandler>,
+        conversation: Arc<dyn Conversation>,
+        workspaces: Arc<dyn SlackWorkspaces>,
         client: SlackClient,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 install_state: InstallState::new(config.signing_secret.as_bytes().to_vec()),
                 config,
-                handler,
+                conversation,
+                workspaces,
                 client,
                 replays: ReplayGuard::default(),
-                events: EventDedupe::default(),
+                events: Arc::new(TtlDedupe::new(EVENT_MEMORY, EVENT_MEMORY_MAX)),
                 ack_budget: ACK_BUDGET,
             }),
         }
@@ -182,22 +230,35 @@ fn ephemeral_text(text: &str) -> Value {
     json!({"response_type": "ephemeral", "text": text})
 }
 
+/// What the person who typed or clicked sees, as the ack or through `response_url`.
+#[derive(Debug, Clone, PartialEq)]
+enum Reply {
+    /// Nothing (the flows post or update messages themselves; a modal was opened).
+    None,
+    /// A message only this person sees.
+    Ephemeral(Message),
+}
+
+/// The answer to a modal submission, sent as the HTTP response (`response_action`).
+#[derive(Debug, Clone, PartialEq)]
+enum ViewReply {
+    /// Close the modal.
+    Close,
+    /// Keep the modal open and show these messages under the inputs (`block_id` → message).
+    Errors(BTreeMap<String, String>),
+}
+
 /// The message body of a reply (`response_type: ephemeral`), or `None` for [`Reply::None`].
-/// `replace` says whether a `response_url` post should replace the message it came from.
-pub fn reply_body(reply: &Reply, from_message: bool) -> Option<Value> {
-    let (mut body, replace) = match reply {
-        Reply::None => return None,
-        Reply::Ephemeral(m) => (render::message_payload(m), false),
-        Reply::EphemeralBlocks { text, blocks } => (json!({"text": text, "blocks": blocks}), false),
-        Reply::ReplaceOriginal(m) => (render::message_payload(m), from_message),
+/// `from_message` says the reply goes to the `response_url` of a click on a message, which
+/// must stay as it is.
+fn reply_body(reply: &Reply, from_message: bool) -> Option<Value> {
+    let Reply::Ephemeral(message) = reply else {
+        return None;
     };
-    if replace {
-        body["replace_original"] = json!(true);
-    } else {
-        body["response_type"] = json!("ephemeral");
-        if from_message {
-            body["replace_original"] = json!(false);
-        }
+    let mut body = render::message_payload(message);
+    body["response_type"] = json!("ephemeral");
+    if from_message {
+        body["replace_original"] = json!(false);
     }
     Some(body)
 }
@@ -212,6 +273,128 @@ async fn post_late(client: SlackClient, response_url: String, body: Value) {
     }
 }
 
+fn speaker(team_id: &str, user_id: &str) -> Speaker {
+    Speaker {
+        platform: Platform::Slack,
+        workspace_id: team_id.to_owned(),
+        user_id: user_id.to_owned(),
+        email: None,
+    }
+}
+
+/// Shows an answer: ephemeral text, or a modal opened with the request's trigger.
+async fn show(state: &SlackState, team_id: &str, trigger_id: &str, answer: Answer) -> Reply {
+    let view = match answer {
+        Answer::Nothing => return Reply::None,
+        Answer::Private(message) => return Reply::Ephemeral(message),
+        Answer::OpenRequestForm { plans } => render::request_modal(&plans, ""),
+        Answer::OpenDenyForm { request_id } => render::deny_reason_modal(&request_id),
+    };
+    let Some(ws) = state.inner.workspaces.workspace(team_id).await else {
+        return Reply::None;
+    };
+    match state
+        .inner
+        .client
+        .open_view(&ws.bot_token, trigger_id, &view)
+        .await
+    {
+        Ok(_) => Reply::None,
+        Err(e) => Reply::Ephemeral(Message::text(format!("I couldn't open the form: {e}"))),
+    }
+}
+
+async fn answer_command(state: SlackState, cmd: SlashCommand) -> Reply {
+    let answer = state
+        .inner
+        .conversation
+        .command(
+            speaker(&cmd.team_id, &cmd.user_id),
+            &cmd.text,
+            &cmd.trigger_id,
+        )
+        .await;
+    show(&state, &cmd.team_id, &cmd.trigger_id, answer).await
+}
+
+async fn answer_click(state: &SlackState, action: &BlockAction) -> Reply {
+    let answer = state
+        .inner
+        .conversation
+        .click(
+            speaker(&action.team_id, &action.user_id),
+            &action.action_id,
+            &action.value,
+        )
+        .await;
+    show(state, &action.team_id, &action.trigger_id, answer).await
+}
+
+/// A modal's submission as the form call its `callback_id` names.
+async fn answer_view(state: SlackState, view: ViewSubmission) -> ViewReply {
+    let speaker = speaker(&view.team_id, &view.user_id);
+    let value = |key: &str| view.values.get(key).cloned().unwrap_or_default();
+    let conversation = &state.inner.conversation;
+    let answer = match view.callback_id.as_str() {
+        render::REQUEST_CALLBACK_ID => {
+            let form = RequestForm {
+                plan_id: value(render::REQUEST_PLAN_KEY),
+                reason: value(render::REQUEST_REASON_KEY),
+                wanted_date: value(render::REQUEST_DATE_KEY),
+            };
+            conversation
+                .submit_request_form(speaker.clone(), form, &format!("view:{}", view.view_id))
+                .await
+        }
+        render::DENY_CALLBACK_ID => {
+            let reason = value(render::DENY_REASON_KEY);
+            conversation
+                .submit_deny_reason(speaker.clone(), &view.private_metadata, &reason)
+                .await
+        }
+        _ => FormAnswer::Done(None),
+    };
+    match answer {
+        FormAnswer::Done(None) => ViewReply::Close,
+        FormAnswer::Done(Some(message)) => {
+            // Modals close without room for a message: it goes by DM.
+            dm_later(&state, speaker, message);
+            ViewReply::Close
+        }
+        FormAnswer::FieldError { field, message } => {
+            ViewReply::Errors([(block_for(field).to_owned(), message)].into())
+        }
+    }
+}
+
+fn dm_later(state: &SlackState, speaker: Speaker, message: Message) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let Some(ws) = state
+            .inner
+            .workspaces
+            .workspace(&speaker.workspace_id)
+            .await
+        else {
+            return;
+        };
+        let transport = SlackTransport::new(state.inner.client.clone());
+        if let Err(e) = transport.send_direct(&ws, &speaker.user_id, &message).await {
+            warn!(error = %e, "sending a DM after a form failed");
+        }
+    });
+}
+
+/// The modal block that shows an error about `field`.
+fn block_for(field: &str) -> &'static str {
+    match field {
+        "reason" => "reason",
+        "wanted_date" => "wanted_date",
+        "deny_reason" => "deny_reason",
+        _ => "plan",
+    }
+}
+
 async fn commands(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
     match gate(&state, &headers, &body) {
         Gate::Refused => return unauthorized(),
@@ -222,13 +405,17 @@ async fn commands(State(state): State<SlackState>, headers: HeaderMap, body: Byt
         Ok(c) => c,
         Err(e) => return bad_request(e),
     };
-    let handler = state.inner.handler.clone();
-    if !handler.workspace_known(&cmd.team_id).await {
+    if !state
+        .inner
+        .conversation
+        .workspace_known(Platform::Slack, &cmd.team_id)
+        .await
+    {
         info!(team_id = %cmd.team_id, "slash command from an unknown workspace refused");
         return axum::Json(ephemeral_text(UNKNOWN_WORKSPACE_TEXT)).into_response();
     }
     let response_url = cmd.response_url.clone();
-    let mut task = tokio::spawn(async move { handler.slash_command(cmd).await });
+    let mut task = tokio::spawn(answer_command(state.clone(), cmd));
     match tokio::time::timeout(state.inner.ack_budget, &mut task).await {
         Ok(Ok(reply)) => match reply_body(&reply, false) {
             Some(body) => axum::Json(body).into_response(),
@@ -272,9 +459,14 @@ async fn interactions(
         Ok(i) => i,
         Err(e) => return bad_request(e),
     };
-    let handler = state.inner.handler.clone();
     let known = match inbound::interaction_team(&interaction) {
-        Some(team) => handler.workspace_known(team).await,
+        Some(team) => {
+            state
+                .inner
+                .conversation
+                .workspace_known(Platform::Slack, team)
+                .await
+        }
         None => false,
     };
     if !known {
@@ -283,31 +475,27 @@ async fn interactions(
     }
     match interaction {
         Interaction::BlockActions(actions) => {
-            // Slack ignores the body of a block_actions ack: answer at once and let the handler
-            // reply through response_url whenever it is done.
-            let client = state.inner.client.clone();
+            // Slack ignores the body of a block_actions ack: answer at once and reply through
+            // response_url whenever the conversation is done.
+            let state = state.clone();
             tokio::spawn(async move {
                 for action in actions {
-                    let response_url = action.response_url.clone();
                     let from_message = action.message_ts.is_some();
-                    let reply = handler.block_action(action).await;
+                    let reply = answer_click(&state, &action).await;
                     if let Some(body) = reply_body(&reply, from_message) {
-                        post_late(client.clone(), response_url, body).await;
+                        post_late(state.inner.client.clone(), action.response_url, body).await;
                     }
                 }
             });
             ack()
         }
         Interaction::ViewSubmission(view) => {
-            let mut task = tokio::spawn(async move { handler.view_submission(view).await });
+            let mut task = tokio::spawn(answer_view(state.clone(), view));
             match tokio::time::timeout(state.inner.ack_budget, &mut task).await {
                 Ok(Ok(ViewReply::Close)) => ack(),
                 Ok(Ok(ViewReply::Errors(errors))) => {
                     axum::Json(json!({"response_action": "errors", "errors": errors}))
                         .into_response()
-                }
-                Ok(Ok(ViewReply::Update(view))) => {
-                    axum::Json(json!({"response_action": "update", "view": view})).into_response()
                 }
                 Ok(Err(e)) => {
                     warn!(error = %e, "view submission handler failed");
@@ -352,7 +540,7 @@ async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes
             event,
             kind,
         } => {
-            if !state.inner.events.first_time(&event_id) {
+            if !state.inner.events.first_time(&event_id).await {
                 info!(
                     event_id,
                     retry = header_str(&headers, verify::RETRY_NUM_HEADER),
@@ -360,14 +548,19 @@ async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes
                 );
                 return ack();
             }
-            let handler = state.inner.handler.clone();
-            if !handler.workspace_known(&team_id).await {
+            if !state
+                .inner
+                .conversation
+                .workspace_known(Platform::Slack, &team_id)
+                .await
+            {
                 info!(team_id, kind, "event from an unknown workspace ignored");
                 return ack();
             }
             match event {
                 Some(ev) => {
-                    tokio::spawn(async move { handler.workspace_event(ev).await });
+                    let workspaces = state.inner.workspaces.clone();
+                    tokio::spawn(async move { workspaces.uninstalled(ev).await });
                 }
                 None => debug!(kind, "event ignored"),
             }
@@ -469,7 +662,7 @@ async fn oauth_callback(
     };
     let mut response = match state
         .inner
-        .handler
+        .workspaces
         .installed(verified.tenant, verified.installer, install)
         .await
     {

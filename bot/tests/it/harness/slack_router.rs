@@ -1,109 +1,25 @@
-//! Test handler that records what reaches it, a running router, and Slack-shaped payloads.
+//! The Slack router on a real socket with the [`Recorder`] behind it, the fake Slack Web API,
+//! and Slack-shaped payloads.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use lineup_bot::slack::{
-    BlockAction, InstallState, Installation, Reply, SlackConfig, SlackHandler, SlashCommand,
-    ViewReply, ViewSubmission, WorkspaceEvent,
-};
-use lineup_bot::{SlackState, slack_router};
-use lineup_core::ids::TenantId;
-use lineup_core::notify::Message;
+use lineup_bot::slack::{InstallState, SlackConfig, SlackState, slack_router};
 use lineup_testkit::fake_slack::{FakeSlack, sign_slack_request};
 use serde_json::{Value, json};
 
+pub use super::recorder::{Got, Recorder};
+pub use super::{eventually, now};
+
 pub const SECRET: &str = "test-signing-secret";
 pub const TEAM: &str = "T0ACME";
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Got {
-    Command(SlashCommand),
-    Action(BlockAction),
-    View(ViewSubmission),
-    Event(WorkspaceEvent),
-    Installed(TenantId, Installation),
-}
-
-#[derive(Default)]
-pub struct Recorder {
-    pub known: HashSet<String>,
-    pub delay: Duration,
-    pub got: Mutex<Vec<Got>>,
-    pub view_reply: Mutex<Option<ViewReply>>,
-}
-
-impl Recorder {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            known: [TEAM.to_string()].into(),
-            ..Default::default()
-        })
-    }
-    pub fn slow(delay: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            known: [TEAM.to_string()].into(),
-            delay,
-            ..Default::default()
-        })
-    }
-    pub fn got(&self) -> Vec<Got> {
-        self.got.lock().unwrap().clone()
-    }
-    fn push(&self, g: Got) {
-        self.got.lock().unwrap().push(g);
-    }
-}
-
-#[async_trait]
-impl SlackHandler for Recorder {
-    async fn workspace_known(&self, team_id: &str) -> bool {
-        self.known.contains(team_id)
-    }
-    async fn slash_command(&self, cmd: SlashCommand) -> Reply {
-        tokio::time::sleep(self.delay).await;
-        let text = format!("You said: {}", cmd.text);
-        self.push(Got::Command(cmd));
-        Reply::Ephemeral(Message::text(text))
-    }
-    async fn block_action(&self, action: BlockAction) -> Reply {
-        tokio::time::sleep(self.delay).await;
-        let value = action.value.clone();
-        self.push(Got::Action(action));
-        Reply::ReplaceOriginal(Message::text(format!("Approved {value}")))
-    }
-    async fn view_submission(&self, view: ViewSubmission) -> ViewReply {
-        self.push(Got::View(view));
-        self.view_reply
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or(ViewReply::Close)
-    }
-    async fn workspace_event(&self, ev: WorkspaceEvent) {
-        self.push(Got::Event(ev));
-    }
-    async fn installed(
-        &self,
-        tenant: TenantId,
-        _installer: Option<lineup_core::ids::UserId>,
-        install: Installation,
-    ) -> Result<String, String> {
-        self.push(Got::Installed(tenant, install));
-        Ok(format!(
-            "https://lineup.example.com/settings/slack?installed={tenant}"
-        ))
-    }
-}
+pub const BOT_TOKEN: &str = "xoxb-acme";
 
 pub struct App {
     pub base: String,
     pub http: reqwest::Client,
     pub fake: FakeSlack,
-    pub handler: Arc<Recorder>,
+    pub conv: Arc<Recorder>,
     /// Mints install states as the server does.
     pub states: InstallState,
 }
@@ -118,9 +34,9 @@ pub fn config(fake: &FakeSlack) -> SlackConfig {
     .with_api_base_url(fake.api_url())
 }
 
-pub async fn start(handler: Arc<Recorder>) -> App {
+pub async fn start(conv: Arc<Recorder>) -> App {
     let fake = FakeSlack::start().await;
-    let state = SlackState::new(config(&fake), handler.clone()).unwrap();
+    let state = SlackState::new(config(&fake), conv.clone(), conv.clone()).unwrap();
     let states = state.install_state().clone();
     let app = slack_router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -133,16 +49,9 @@ pub async fn start(handler: Arc<Recorder>) -> App {
             .build()
             .unwrap(),
         fake,
-        handler,
+        conv,
         states,
     }
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 impl App {
@@ -289,16 +198,3 @@ pub fn event_body(team: &str, event_id: &str, event: Value) -> String {
     })
     .to_string()
 }
-
-pub async fn eventually<F: Fn() -> bool>(f: F, timeout: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    f()
-}
-
-pub fn _unused(_: BTreeMap<String, String>) {}

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
-use lineup_bot::slack::{SlackApp, SlackClient, SlackConfig, SlackTransport};
-use lineup_bot::{SlackState, slack_router};
+use lineup_bot::slack::{
+    SlackApp, SlackClient, SlackConfig, SlackState, SlackTransport, slack_router,
+};
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
 use lineup_core::employee::Employee;
@@ -77,12 +78,8 @@ pub async fn slack(store: lineup_testkit::TestStore) -> Slack {
         world.lineup.clone(),
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
-    let app = SlackApp::new(
-        flows.clone(),
-        client.clone(),
-        "https://lineup.example.com/settings".into(),
-    );
-    let router = slack_router(SlackState::with_client(config, app.clone(), client));
+    let app = SlackApp::new(flows.clone(), "https://lineup.example.com/settings".into());
+    let router = slack_router(SlackState::with_client(config, flows.clone(), app, client));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -95,9 +92,7 @@ pub async fn slack(store: lineup_testkit::TestStore) -> Slack {
     }
 }
 
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use super::now;
 
 impl Slack {
     pub async fn post(&self, path: &str, body: String, form: bool) -> reqwest::Response {
@@ -282,9 +277,11 @@ impl Slack {
                 .request(self.world.tenant, request)
                 .await
                 .unwrap();
-            if stored.chat_refs["slack"]["cards"]
-                .as_array()
-                .is_some_and(|c| c.len() >= n)
+            if stored
+                .chat_refs
+                .platforms
+                .get("slack")
+                .is_some_and(|refs| refs.cards.len() >= n)
             {
                 return;
             }

@@ -1,14 +1,15 @@
 //! The Slack endpoints over a real socket: signatures, replays, retries, unknown workspaces,
-//! the 3-second rule and the OAuth install.
-
-mod common;
+//! the 3-second rule, what reaches the `Conversation` and how its answers come out, and the
+//! OAuth install.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
-use lineup_bot::slack::render;
-use lineup_bot::slack::{ViewReply, WorkspaceEvent};
+use crate::harness::slack_router::*;
+use lineup_bot::chat::{Answer, FormAnswer, RequestForm, Speaker};
+use lineup_bot::slack::inbound::{Interaction, parse_interaction, parse_slash_command};
+use lineup_bot::slack::{WorkspaceEvent, render};
+use lineup_core::chat::Platform;
 use lineup_core::ids::TenantId;
 use lineup_core::notify::{Action, ActionStyle, Message};
 use lineup_testkit::fake_slack::{OAuthGrant, sign_slack_request};
@@ -16,31 +17,38 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(5);
 
+fn slack_speaker(user: &str) -> Speaker {
+    Speaker {
+        platform: Platform::Slack,
+        workspace_id: TEAM.into(),
+        user_id: user.into(),
+        email: None,
+    }
+}
+
 #[tokio::test]
-async fn good_signature_reaches_the_handler_and_the_reply_is_the_ack() {
+async fn good_signature_reaches_the_conversation_and_the_answer_is_the_ack() {
     let app = start(Recorder::new()).await;
-    let r = app
-        .post(
-            "/slack/commands",
-            &command_body(TEAM, "status", &app.fake.response_url("c1")),
-            true,
-        )
-        .await;
+    let body = command_body(TEAM, "status", &app.fake.response_url("c1"));
+    let r = app.post("/slack/commands", &body, true).await;
     assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["response_type"], "ephemeral");
-    assert_eq!(body["blocks"][0]["text"]["text"], "You said: status");
-    let got = app.handler.got();
-    assert_eq!(got.len(), 1);
-    let Got::Command(cmd) = &got[0] else {
-        panic!("{got:?}")
-    };
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!(answer["blocks"][0]["text"]["text"], "You said: status");
+    let cmd = parse_slash_command(body.as_bytes()).unwrap();
+    assert_eq!(
+        app.conv.got(),
+        vec![Got::Command {
+            speaker: slack_speaker("U0ANN"),
+            text: "status".into(),
+            dedupe: cmd.trigger_id.clone(),
+        }],
+        "the command's trigger id is its dedupe key"
+    );
     assert_eq!(cmd.team_id, TEAM);
-    assert_eq!(cmd.user_id, "U0ANN");
     assert_eq!(cmd.user_name, "ann");
     assert_eq!(cmd.channel_id, "D0ANN");
     assert_eq!(cmd.command, "/esim");
-    assert_eq!(cmd.text, "status");
     assert_eq!(cmd.response_url, app.fake.response_url("c1"));
 }
 
@@ -92,7 +100,7 @@ async fn bad_missing_and_stale_signatures_are_refused() {
             .await;
         assert_eq!(r.status(), 401, "{path}: tampered");
     }
-    assert!(app.handler.got().is_empty(), "handler must never be called");
+    assert!(app.conv.got().is_empty(), "handler must never be called");
 }
 
 fn ts_now() -> String {
@@ -108,7 +116,7 @@ async fn oversized_body_is_413() {
     let body = "x".repeat(65 * 1024);
     let r = app.post("/slack/commands", &body, true).await;
     assert_eq!(r.status(), 413);
-    assert!(app.handler.got().is_empty());
+    assert!(app.conv.got().is_empty());
 }
 
 #[tokio::test]
@@ -123,7 +131,7 @@ async fn replayed_request_is_acked_but_handled_once() {
             .await;
         assert_eq!(r.status(), 200);
     }
-    assert_eq!(app.handler.got().len(), 1);
+    assert_eq!(app.conv.got().len(), 1);
 
     // Same for an interaction.
     let payload = form_payload(&block_action_payload(
@@ -146,9 +154,9 @@ async fn replayed_request_is_acked_but_handled_once() {
             .await;
         assert_eq!(r.status(), 200);
     }
-    assert!(eventually(|| app.handler.got().len() == 2, WAIT).await);
+    assert!(eventually(|| app.conv.got().len() == 2, WAIT).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.handler.got().len(), 2);
+    assert_eq!(app.conv.got().len(), 2);
 }
 
 #[tokio::test]
@@ -179,13 +187,13 @@ async fn event_retry_is_not_handled_twice() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert!(eventually(|| !app.handler.got().is_empty(), WAIT).await);
+    assert!(eventually(|| !app.conv.uninstalled().is_empty(), WAIT).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        app.handler.got(),
-        vec![Got::Event(WorkspaceEvent::AppUninstalled {
+        app.conv.uninstalled(),
+        vec![WorkspaceEvent::AppUninstalled {
             team_id: TEAM.into()
-        })]
+        }]
     );
 
     // tokens_revoked is recognised too (slack-morphism has no model for it).
@@ -195,12 +203,12 @@ async fn event_retry_is_not_handled_twice() {
         json!({"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["U0BOT"]}, "event_ts": "1700000001.000100"}),
     );
     assert_eq!(app.post("/slack/events", &body, false).await.status(), 200);
-    assert!(eventually(|| app.handler.got().len() == 2, WAIT).await);
+    assert!(eventually(|| app.conv.uninstalled().len() == 2, WAIT).await);
     assert_eq!(
-        app.handler.got()[1],
-        Got::Event(WorkspaceEvent::TokensRevoked {
+        app.conv.uninstalled()[1],
+        WorkspaceEvent::TokensRevoked {
             team_id: TEAM.into()
-        })
+        }
     );
 }
 
@@ -251,7 +259,8 @@ async fn unknown_workspace_is_refused() {
     );
     assert_eq!(app.post("/slack/events", &body, false).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(app.handler.got().is_empty());
+    assert!(app.conv.got().is_empty());
+    assert!(app.conv.uninstalled().is_empty());
     assert!(app.fake.calls().is_empty());
 }
 
@@ -284,7 +293,7 @@ async fn slow_command_is_acked_in_time_and_the_late_reply_reaches_response_url()
 }
 
 #[tokio::test]
-async fn block_action_is_acked_at_once_and_replaces_the_card() {
+async fn block_action_is_acked_at_once_and_the_answer_reaches_response_url() {
     let app = start(Recorder::slow(Duration::from_millis(3500))).await;
     let card = Message {
         title: Some("Ann asks for a line".into()),
@@ -311,22 +320,32 @@ async fn block_action_is_acked_at_once_and_replaces_the_card() {
     assert_eq!(r.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(1));
     let calls = app.fake.wait_for("response_url", 1, WAIT).await;
-    assert_eq!(calls[0].body["replace_original"], true);
+    assert_eq!(calls[0].body["response_type"], "ephemeral");
+    assert_eq!(
+        calls[0].body["replace_original"], false,
+        "the card stays for everyone else"
+    );
     assert_eq!(
         calls[0].body["blocks"][0]["text"]["text"],
-        "Approved req-42"
+        "Clicked request.approve"
     );
-    let got = app.handler.got();
-    let Got::Action(a) = &got[0] else {
-        panic!("{got:?}")
+    assert_eq!(
+        app.conv.got(),
+        vec![Got::Click {
+            speaker: slack_speaker("U0BOSS"),
+            action_id: "request.approve".into(),
+            value: "req-42".into(),
+        }]
+    );
+    let Interaction::BlockActions(actions) =
+        parse_interaction(form_payload(&payload).as_bytes()).unwrap()
+    else {
+        panic!("a click")
     };
-    assert_eq!(a.team_id, TEAM);
-    assert_eq!(a.user_id, "U0BOSS");
+    let a = &actions[0];
     assert_eq!(a.channel_id, "D0BOSS");
     assert_eq!(a.message_ts.as_deref(), Some("1700000000.000100"));
     assert_eq!(a.thread_ts.as_deref(), Some("1699999999.000100"));
-    assert_eq!(a.action_id, "request.approve");
-    assert_eq!(a.value, "req-42");
     assert_eq!(a.response_url, app.fake.response_url("a1"));
     assert!(!a.action_ts.is_empty());
     assert!(app.fake.violations().is_empty());
@@ -334,12 +353,12 @@ async fn block_action_is_acked_at_once_and_replaces_the_card() {
 
 #[tokio::test]
 async fn view_submission_values_and_errors() {
-    let handler = Recorder::new();
-    *handler.view_reply.lock().unwrap() = Some(ViewReply::Errors(BTreeMap::from([(
-        "wanted_date".to_string(),
-        "Pick a date in the future".to_string(),
-    )])));
-    let app = start(handler).await;
+    let conv = Recorder::new();
+    conv.form_answer_with(FormAnswer::FieldError {
+        field: "wanted_date",
+        message: "Pick a date in the future".into(),
+    });
+    let app = start(conv).await;
     let modal = render::request_modal(&[("plan-eu".into(), "EU 10 GB".into())], "tenant=1");
     let payload = view_submission_payload(TEAM, &modal);
     let r = app
@@ -349,20 +368,62 @@ async fn view_submission_values_and_errors() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["response_action"], "errors");
     assert_eq!(v["errors"]["wanted_date"], "Pick a date in the future");
-    let got = app.handler.got();
-    let Got::View(view) = &got[0] else {
-        panic!("{got:?}")
+    assert_eq!(
+        app.conv.got(),
+        vec![Got::RequestForm {
+            speaker: slack_speaker("U0ANN"),
+            form: RequestForm {
+                plan_id: "plan-eu".into(),
+                reason: "Field work in Spain".into(),
+                wanted_date: "2026-12-01".into(),
+            },
+            dedupe: "view:V0MODAL".into(),
+        }]
+    );
+    let Interaction::ViewSubmission(view) =
+        parse_interaction(form_payload(&payload).as_bytes()).unwrap()
+    else {
+        panic!("a submission")
     };
     assert_eq!(view.callback_id, render::REQUEST_CALLBACK_ID);
     assert_eq!(view.private_metadata, "tenant=1");
-    assert_eq!(view.view_id, "V0MODAL");
-    assert_eq!(view.user_id, "U0ANN");
-    assert_eq!(view.values[render::REQUEST_PLAN_KEY], "plan-eu");
-    assert_eq!(
-        view.values[render::REQUEST_REASON_KEY],
-        "Field work in Spain"
+}
+
+#[tokio::test]
+async fn a_form_answer_opens_a_modal_and_a_closed_form_says_the_rest_by_dm() {
+    let conv = Recorder::new();
+    conv.answer_with(Answer::OpenDenyForm {
+        request_id: "req-9".into(),
+    });
+    conv.form_answer_with(FormAnswer::Done(Some(Message::text("Denied, Ann is told"))));
+    let app = start(conv).await;
+    let click = block_action_payload(TEAM, "req-9", &app.fake.response_url("a9"), json!([]));
+    app.post("/slack/interactions", &form_payload(&click), true)
+        .await;
+    let opened = app.fake.wait_for("views.open", 1, WAIT).await;
+    assert_eq!(opened[0].token.as_deref(), Some(BOT_TOKEN));
+    assert_eq!(opened[0].body["trigger_id"], click["trigger_id"]);
+    let modal = opened[0].body["view"].clone();
+    assert_eq!(modal["callback_id"], render::DENY_CALLBACK_ID);
+
+    let mut submit = view_submission_payload(TEAM, &modal);
+    submit["view"]["state"] = json!({"values": {"deny_reason": {"deny_reason": {
+        "type": "plain_text_input", "value": "No budget left"}}}});
+    let r = app
+        .post("/slack/interactions", &form_payload(&submit), true)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "", "the modal closes");
+    assert!(app.conv.got().iter().any(|g| matches!(g,
+        Got::DenyReason { request_id, reason, .. } if request_id == "req-9" && reason == "No budget left")));
+    let dm = app.fake.wait_for("chat.postMessage", 1, WAIT).await;
+    assert_eq!(dm[0].body["channel"], app.fake.dm_channel("U0ANN").as_str());
+    assert!(
+        dm[0].body["text"]
+            .to_string()
+            .contains("Denied, Ann is told")
     );
-    assert_eq!(view.values[render::REQUEST_DATE_KEY], "2026-12-01");
+    assert!(app.fake.violations().is_empty());
 }
 
 #[tokio::test]
@@ -389,7 +450,7 @@ async fn a_replay_with_the_signature_re_cased_is_still_a_replay() {
             .await;
         assert_eq!(r.status(), 200, "{signature}");
     }
-    assert_eq!(app.handler.got().len(), 1, "handled once");
+    assert_eq!(app.conv.got().len(), 1, "handled once");
 }
 
 fn acme_grant(scopes: &[&str]) -> OAuthGrant {
@@ -488,10 +549,8 @@ async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
             .contains("Max-Age=0"),
         "the cookie is cleared"
     );
-    let got = app.handler.got();
-    let Got::Installed(installed_for, install) = &got[0] else {
-        panic!("{got:?}")
-    };
+    let installed = app.conv.installed();
+    let (installed_for, install) = &installed[0];
     assert_eq!(*installed_for, tenant);
     assert_eq!(install.team_id, TEAM);
     assert_eq!(install.team_name, "Acme");
@@ -522,7 +581,7 @@ async fn oauth_install_redirects_and_the_callback_exchanges_the_code() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("cancelled"));
-    assert_eq!(app.handler.got().len(), 1);
+    assert_eq!(app.conv.installed().len(), 1);
 }
 
 #[tokio::test]
@@ -582,7 +641,7 @@ async fn a_bad_state_or_another_browsers_callback_never_reaches_slack() {
         app.fake.calls_to("oauth.v2.access").is_empty(),
         "the code was never exchanged"
     );
-    assert!(app.handler.got().is_empty());
+    assert!(app.conv.installed().is_empty());
 
     // Install links that are bad are refused before Slack, and mark no browser.
     for bad in [forged.as_str(), expired.as_str()] {

@@ -1,11 +1,9 @@
 //! Slack end to end: signed requests into the real routes, the real core and provider
 //! simulator behind them, and a fake Slack Web API recording every call we make.
 
-mod harness;
-
 use std::sync::Arc;
 
-use harness::slack::*;
+use crate::harness::slack::*;
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
 use lineup_core::request::{RequestState, cards};
@@ -142,83 +140,6 @@ both_backends!(
         );
         assert_eq!(s.world.stats().await["subscriptions"]["total"], 0);
         s.assert_within_limits();
-    }
-);
-
-both_backends!(
-    only_the_approver_decides_and_never_their_own_request,
-    |store| async move {
-        let s = slack(store).await;
-        let request = s.request_line().await;
-        let id = request.id.to_string();
-        let peer = s.click_told(TEAM, ALAN, cards::APPROVE, &id).await;
-        assert!(
-            peer.contains("only the request's approver can decide it"),
-            "{peer}"
-        );
-        let own = s.click_told(TEAM, ADA, cards::APPROVE, &id).await;
-        assert!(own.contains("you cannot decide your own request"), "{own}");
-        assert_eq!(
-            s.world
-                .lineup
-                .request(s.world.tenant, request.id)
-                .await
-                .unwrap()
-                .state,
-            RequestState::Pending
-        );
-        s.assert_within_limits();
-    }
-);
-
-both_backends!(
-    double_clicks_and_two_approvers_at_once_give_one_decision,
-    |store| async move {
-        let s = Arc::new(slack(store).await);
-        let request = s.request_line().await;
-        let id = request.id.to_string();
-        let mut clicks = tokio::task::JoinSet::new();
-        for user in [MARIA, MARIA, OLIVIA, MARIA] {
-            let (s, id) = (s.clone(), id.clone());
-            clicks.spawn(async move { s.click(TEAM, user, cards::APPROVE, &id).await });
-        }
-        let mut click_ids = Vec::new();
-        while let Some(click) = clicks.join_next().await {
-            click_ids.push(click.unwrap());
-        }
-        let already = wait_until(|| {
-            let told: Vec<String> = click_ids
-                .iter()
-                .filter_map(|c| s.fake.responses(c).first().map(|r| r.to_string()))
-                .collect();
-            (told.len() == 3).then_some(told)
-        })
-        .await;
-        assert!(
-            already
-                .iter()
-                .all(|t| t.contains("Already decided") && t.contains("Approved by")),
-            "the losers are told who decided: {already:?}"
-        );
-        let ada_dm = s.fake.dm_channel(ADA);
-        wait_until(|| {
-            s.fake
-                .uploads()
-                .into_iter()
-                .find(|u| u.completed && u.channel.as_deref() == Some(ada_dm.as_str()))
-        })
-        .await;
-        let actions = s.world.audit_actions("request", &id).await;
-        assert_eq!(
-            actions.iter().filter(|a| *a == "request.approved").count(),
-            1,
-            "{actions:?}"
-        );
-        assert_eq!(
-            s.world.stats().await["subscriptions"]["total"],
-            1,
-            "one line, however many clicks"
-        );
     }
 );
 
@@ -788,7 +709,7 @@ where
 both_backends!(
     installing_slack_links_everyone_slack_knows_by_email,
     |store| async move {
-        use lineup_bot::slack::{Installation, SlackApp, SlackClient, SlackConfig, SlackHandler};
+        use lineup_bot::slack::{Installation, SlackApp, SlackWorkspaces};
         let s = slack(store).await;
         let (w, tenant) = (&s.world, s.world.tenant);
         let zed = lineup_testkit::world::add_employee(&w.lineup, tenant, "zed", None).await;
@@ -798,10 +719,7 @@ both_backends!(
             .unwrap();
         // Slack asks us to slow down once; the lookups wait and carry on.
         s.fake.rate_limit_next("users.lookupByEmail", 1);
-        let config = SlackConfig::new(SECRET, "123.456", "client-secret", "https://x/cb")
-            .with_api_base_url(s.fake.api_url());
-        let client = SlackClient::from_config(&config).unwrap();
-        let app = SlackApp::new(s.flows.clone(), client, "https://x/settings".into());
+        let app = SlackApp::new(s.flows.clone(), "https://x/settings".into());
         let install = Installation {
             team_id: TEAM.into(),
             team_name: "Acme".into(),
@@ -944,6 +862,110 @@ both_backends!(
         assert!(
             s.fake.calls_to("views.open").is_empty(),
             "no form with an empty plan list"
+        );
+    }
+);
+
+/// The states of the tenant's notices, oldest first.
+async fn notice_states(s: &Slack) -> Vec<String> {
+    s.world
+        .lineup
+        .employee_notices(s.world.tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, state, _)| state)
+        .collect()
+}
+
+both_backends!(
+    a_revoked_slack_token_gives_notices_up_instead_of_retrying,
+    |store| async move {
+        let s = slack(store).await;
+        crate::harness::ada_crosses_her_cap(&s.world).await;
+        s.fake.revoke_token(TOKEN);
+        let now = time::OffsetDateTime::now_utc();
+        let sent = s
+            .world
+            .lineup
+            .deliver_employee_notices(s.flows.as_ref(), now)
+            .await
+            .unwrap();
+        assert_eq!(sent, 0);
+        assert_eq!(
+            notice_states(&s).await,
+            vec!["failed"; 3],
+            "Slack said the token is gone: nothing to wait for"
+        );
+        let audit = s
+            .world
+            .audit_actions("employee", &s.world.ada.id.to_string())
+            .await;
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|a| *a == "employee.notice_failed")
+                .count(),
+            3,
+            "{audit:?}"
+        );
+        let calls = s.fake.calls().len();
+        let later = s
+            .world
+            .lineup
+            .deliver_employee_notices(s.flows.as_ref(), now + time::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(later, 0);
+        assert_eq!(s.fake.calls().len(), calls, "never tried again");
+    }
+);
+
+both_backends!(
+    a_rate_limited_notice_is_sent_again_once_retry_after_has_passed,
+    |store| async move {
+        use lineup_bot::flows::ChatFlows;
+        use lineup_bot::slack::client::RetryPolicy;
+        use lineup_bot::slack::{SlackClient, SlackConfig, SlackTransport};
+
+        let s = slack(store).await;
+        crate::harness::ada_crosses_her_cap(&s.world).await;
+        // A client that hands the 429 straight back instead of waiting it out itself.
+        let config = SlackConfig::new(SECRET, "123.456", "client-secret", "https://x/cb")
+            .with_api_base_url(s.fake.api_url());
+        let client = SlackClient::from_config(&config)
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_retries: 0,
+                max_wait: std::time::Duration::from_secs(1),
+            });
+        let flows = ChatFlows::new(
+            s.world.lineup.clone(),
+            vec![Arc::new(SlackTransport::new(client))],
+        );
+        s.fake.rate_limit_next("chat.postMessage", 120);
+        let now = time::OffsetDateTime::now_utc();
+        let deliver = |at| {
+            let (lineup, flows) = (s.world.lineup.clone(), flows.clone());
+            async move {
+                lineup
+                    .deliver_employee_notices(flows.as_ref(), at)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(deliver(now).await, 2, "the other notices went out");
+        let mut states = notice_states(&s).await;
+        states.sort();
+        assert_eq!(states, vec!["queued", "sent", "sent"]);
+        // Past the usual one-minute back-off, but Slack asked for two minutes.
+        assert_eq!(deliver(now + time::Duration::seconds(61)).await, 0);
+        assert_eq!(deliver(now + time::Duration::seconds(121)).await, 1);
+        assert_eq!(notice_states(&s).await, vec!["sent"; 3]);
+        assert_eq!(
+            s.fake.calls_to("chat.postMessage").len(),
+            4,
+            "three notices, one of them twice"
         );
     }
 );

@@ -1,10 +1,9 @@
 //! The Teams messaging endpoint over real sockets: JWT checks, replays, parsing into the
 //! `Conversation`, answers, forms and unknown tenants.
 
-mod teams_common;
-
 use std::time::Duration;
 
+use crate::harness::teams_router::*;
 use lineup_bot::chat::{Answer, FormAnswer, RequestForm};
 use lineup_bot::teams::limits::check_card;
 use lineup_bot::teams::render::{DENY_VERB, REQUEST_VERB};
@@ -15,7 +14,6 @@ use lineup_testkit::fake_teams::{
     sign_activity_token, submit_activity, unix_now,
 };
 use serde_json::{Value, json};
-use teams_common::*;
 
 #[tokio::test]
 async fn mention_command_reaches_command_with_email_and_answers_privately() {

@@ -1,8 +1,6 @@
 //! The same behaviour table on every chat platform: each scenario in `harness/mod.rs` runs
 //! against each platform's real routes and its fake API.
 
-mod harness;
-
 mod slack {
     crate::scenarios!(crate::harness::slack::slack);
 }

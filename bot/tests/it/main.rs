@@ -1,0 +1,15 @@
+//! Every test of the chat adapters, built as one binary: a module per area, and one `harness`
+//! with the fakes, recorders and routers they share.
+
+mod harness;
+
+mod chat_scenarios;
+mod client;
+mod discord_interactions;
+mod discord_transport;
+mod render_limits;
+mod slack_flows;
+mod slack_routes;
+mod teams_cards;
+mod teams_endpoint;
+mod teams_transport;
