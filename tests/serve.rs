@@ -300,14 +300,28 @@ fn serve_runs_on_postgres() {
         .unwrap();
     let url = runtime.block_on(lineup_testkit::fresh_postgres_url());
     let data = tempfile::tempdir().unwrap();
+    let metrics_listen = free_listen_address();
     let server = start(
         &["serve"],
         &[
             ("DATABASE_URL", &url),
             ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+            ("LINEUP_METRICS_LISTEN", &metrics_listen),
         ],
     );
     assert_eq!(server.get("/readyz"), (200, "ready".to_owned()));
+    // The scrape-time gauges read every tenant's rows through row-level security.
+    let (status, metrics) = get(&format!("http://{metrics_listen}/metrics"));
+    assert_eq!(status, 200);
+    assert!(metrics.contains("\nlineup_backlog_up 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nlineup_lines{state=\"active\"} "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nlineup_outbox_pending{outbox=\"alerts\"} "),
+        "{metrics}"
+    );
     server.interrupt();
 }
 
