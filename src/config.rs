@@ -7,6 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served for the operator's Prometheus; `None`: not at all.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// `None` means the embedded SQLite file in `data_dir`.
     pub database_url: Option<String>,
@@ -107,6 +109,15 @@ impl Config {
                 format!("{listen:?} is not an address like 127.0.0.1:8080"),
             )
         })?;
+        let metrics_listen = match get("LINEUP_METRICS_LISTEN") {
+            None => None,
+            Some(addr) => Some(addr.trim().parse().map_err(|_| {
+                error(
+                    "LINEUP_METRICS_LISTEN",
+                    format!("{addr:?} is not an address like 0.0.0.0:9090"),
+                )
+            })?),
+        };
         let database_url = get("DATABASE_URL");
         if let Some(url) = &database_url
             && !(url.starts_with("sqlite:")
@@ -241,6 +252,7 @@ impl Config {
             portal_url,
             slack,
             listen,
+            metrics_listen,
             data_dir: get("LINEUP_DATA_DIR")
                 .map_or_else(|| PathBuf::from("lineup-data"), PathBuf::from),
             database_url,
@@ -310,6 +322,12 @@ mod tests {
         assert_eq!(
             config(&[("LINEUP_LISTEN", "nope")]).unwrap_err().setting,
             "LINEUP_LISTEN"
+        );
+        assert_eq!(
+            config(&[("LINEUP_METRICS_LISTEN", "9090")])
+                .unwrap_err()
+                .setting,
+            "LINEUP_METRICS_LISTEN"
         );
         let missing = config(&[
             ("PROVIDER_BASE_URL", "https://api.1global.com"),

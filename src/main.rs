@@ -2,6 +2,8 @@
 
 mod config;
 mod demo;
+mod metrics;
+mod probes;
 mod reports;
 mod server;
 
@@ -29,6 +31,8 @@ enum Command {
     Demo,
     /// Apply database migrations and exit.
     Migrate,
+    /// Exit 0 when the server on LINEUP_LISTEN answers /healthz (the container's HEALTHCHECK).
+    Healthcheck,
     /// Print the "Add to Slack" link for a tenant (valid 15 minutes).
     SlackInstallLink {
         /// The tenant's slug, e.g. `demo`.
@@ -121,6 +125,7 @@ async fn main() -> std::process::ExitCode {
             serve(config, true).await
         }
         Command::Migrate => migrate(&config).await,
+        Command::Healthcheck => probes::healthcheck(config.listen).await,
         Command::SlackInstallLink { tenant } => slack_install_link(&config, &tenant).await,
         Command::SlackTestAlert { tenant } => slack_test_alert(&config, &tenant).await,
         Command::Discord { action } => discord(&config, action).await,
@@ -157,6 +162,11 @@ fn fail(error: anyhow::Error) -> std::process::ExitCode {
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    // Installed first, so start-up's provider calls and the demo's seeding are counted too.
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some((addr, metrics::install_recorder()?)),
+        None => None,
+    };
     let runtime = server::start(&config).await?;
     let resumed = runtime.lineup.resume_in_flight().await?;
     if resumed > 0 {
@@ -173,7 +183,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let trial = runtime.simulator.as_ref().map(|sim| sim.trial_account());
     let slack_on = runtime.slack.is_some();
     let portal = runtime.portal.config.clone();
-    server::serve(runtime, config.listen, |addr| {
+    server::serve(runtime, config.listen, metrics, |addr| {
         println!("Lineup is running on http://{addr}");
         if let Some(url) = &simulator_url {
             println!("  provider: built-in simulator at {url} (control plane: {url}/_sim/stats)");

@@ -24,6 +24,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, DiscordSettings, ProviderSettings, SlackSettings, TeamsSettings};
+use crate::metrics;
+use crate::probes::{self, ProviderProbe, Readiness};
 use lineup_bot::chat::ChatTransport;
 use lineup_bot::discord::transport::DiscordTransport;
 use lineup_bot::discord::{
@@ -37,6 +39,7 @@ use lineup_bot::slack::{
 };
 use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
 use lineup_portal::{ChatConnections, Portal, PortalConfig, RequestEvents, portal_router};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Everything a running server holds; dropping it stops the in-process simulator.
 pub struct Runtime {
@@ -52,6 +55,8 @@ pub struct Runtime {
     pub portal: Portal,
     /// Delivers the email outbox: SMTP, or `.eml` files when no SMTP_URL is set.
     pub mailer: Arc<dyn Mailer>,
+    /// The provider half of `/readyz`, checked at most once per TTL.
+    pub provider_probe: Arc<ProviderProbe>,
 }
 
 /// The Slack routes' state and its install links, when Slack is configured.
@@ -216,7 +221,12 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
         .with_request_events(Arc::new(ChatDecisions(flows.clone())))
         .with_chat_directory(flows.clone())
         .with_chat_connections(Arc::new(connectors));
+    let provider_probe = Arc::new(ProviderProbe::new(
+        lineup.shared_provider(),
+        crate::probes::PROVIDER_CHECK_TTL,
+    ));
     Ok(Runtime {
+        provider_probe,
         mailer,
         portal,
         lineup,
@@ -356,9 +366,13 @@ pub fn router(runtime: &Runtime) -> Router {
         runtime.lineup.clone(),
         runtime.slack.as_ref().map(|s| s.state.clone()),
     );
+    let readiness = Readiness {
+        lineup: lineup.clone(),
+        provider: runtime.provider_probe.clone(),
+    };
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(probes::readyz).with_state(readiness))
         .route("/provider/webhooks", post(provider_webhook))
         .route("/provider/webhooks/{connection}", post(connection_webhook))
         .with_state(lineup);
@@ -374,8 +388,12 @@ pub fn router(runtime: &Runtime) -> Router {
     if let Some(state) = runtime.teams.clone() {
         app = app.merge(teams_router(state));
     }
+    // Measured where the route is known: this router's routes here, the portal's inside it.
+    app = app.route_layer(axum::middleware::from_fn(metrics::record_http));
     // Everything else is the portal, which answers by host name (tenant subdomains).
-    app = app.fallback_service(portal_router(runtime.portal.clone()));
+    let portal = portal_router(runtime.portal.clone())
+        .layer(axum::middleware::from_fn(metrics::record_http));
+    app = app.fallback_service(portal);
     app.layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -444,23 +462,29 @@ fn webhook_answer(
     }
 }
 
-async fn readyz(State(lineup): State<Lineup>) -> (StatusCode, &'static str) {
-    match tokio::time::timeout(Duration::from_secs(2), lineup.store().ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-    }
-}
-
 /// Serve until Ctrl-C / SIGTERM, then finish in-flight requests and close the database.
+/// With `metrics`, `/metrics` is served at its address (and only there).
 pub async fn serve(
     runtime: Runtime,
     listen: SocketAddr,
+    metrics: Option<(SocketAddr, PrometheusHandle)>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("LINEUP_LISTEN: cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
+    let metrics_server = match metrics {
+        Some((addr, handle)) => {
+            let listener = metrics::bind(addr).await?;
+            tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+            let app = metrics::router(handle, runtime.lineup.clone());
+            Some(tokio::spawn(
+                async move { axum::serve(listener, app).await },
+            ))
+        }
+        None => None,
+    };
     let worker = tokio::spawn(run_worker(
         runtime.lineup.clone(),
         runtime.flows.clone(),
@@ -473,6 +497,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     worker.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     runtime.lineup.store().close().await;
     if let Some(sim) = runtime.simulator {
         sim.shutdown().await;
@@ -493,51 +520,98 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Maile
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     );
+    let mut problems = Problems::default();
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
         match lineup.resume_in_flight().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(operations = n, "resumed in-flight provider operations"),
-            Err(e) => tracing::warn!(error = %e, "resuming in-flight provider operations failed"),
+            Ok(n) => {
+                problems.cleared("resuming in-flight provider operations");
+                if n > 0 {
+                    tracing::info!(operations = n, "resumed in-flight provider operations");
+                }
+            }
+            Err(e) => problems.failed("resuming in-flight provider operations", &e),
         }
-        if let Err(e) = flows.run_sweeps(time::OffsetDateTime::now_utc()).await {
-            tracing::warn!(error = %e, "the approval and roaming sweep failed");
-        }
-        if let Err(e) = run_due_jobs(&lineup, &worker).await {
-            tracing::warn!(error = %e, "running scheduled jobs failed");
-        }
-        match deliver_alerts(&lineup, &flows).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(alerts = n, "posted alerts to finance"),
-            Err(e) => tracing::warn!(error = %e, "delivering alerts failed"),
+        let outcome = flows.run_sweeps(time::OffsetDateTime::now_utc()).await;
+        problems.step("the approval and roaming sweep", outcome);
+        let outcome = run_due_jobs(&lineup, &worker).await;
+        problems.step("running scheduled jobs", outcome);
+        match deliver_alerts(&lineup, &flows, &mut problems).await {
+            Ok(n) => {
+                problems.cleared("delivering alerts");
+                if n > 0 {
+                    tracing::info!(alerts = n, "posted alerts to finance");
+                }
+            }
+            Err(e) => problems.failed("delivering alerts", &e),
         }
         let now = time::OffsetDateTime::now_utc();
         match lineup.deliver_employee_notices(flows.as_ref(), now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(notices = n, "told employees about their lines"),
-            Err(e) => tracing::warn!(error = %e, "sending notices to employees failed"),
+            Ok(n) => {
+                problems.cleared("sending notices to employees");
+                if n > 0 {
+                    tracing::info!(notices = n, "told employees about their lines");
+                }
+            }
+            Err(e) => problems.failed("sending notices to employees", &e),
         }
-        if let Err(e) = lineup.deliver_due_emails(mailer.as_ref(), now).await {
-            tracing::warn!(error = %e, "delivering queued email failed");
-        }
+        let outcome = lineup.deliver_due_emails(mailer.as_ref(), now).await;
+        problems.step("delivering queued email", outcome);
         match lineup.prune_stale_domain_claims(now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(domains = n, "freed custom domains left unverified"),
-            Err(e) => tracing::warn!(error = %e, "freeing unverified custom domains failed"),
+            Ok(n) => {
+                problems.cleared("freeing unverified custom domains");
+                if n > 0 {
+                    tracing::info!(domains = n, "freed custom domains left unverified");
+                }
+            }
+            Err(e) => problems.failed("freeing unverified custom domains", &e),
         }
-        if let Err(e) = lineup.delete_expired_sessions(now).await {
-            tracing::warn!(error = %e, "deleting expired portal sessions failed");
+        let outcome = lineup.delete_expired_sessions(now).await;
+        problems.step("deleting expired portal sessions", outcome);
+    }
+}
+
+/// What the worker has warned about and not yet seen resolved. A condition that lasts (the
+/// database down, a tenant with no finance channel) is logged when it starts, when its
+/// reason changes and when it ends: not again on every 30 s tick, nor once per alert.
+#[derive(Default)]
+struct Problems {
+    reasons: std::collections::HashMap<String, String>,
+}
+
+impl Problems {
+    /// Logs `what` failing for `reason` unless that is already known.
+    fn failed(&mut self, what: &str, reason: &dyn std::fmt::Display) {
+        let reason = reason.to_string();
+        if self.reasons.get(what) != Some(&reason) {
+            tracing::warn!(error = %reason, "{what} failed");
+            self.reasons.insert(what.to_owned(), reason);
+        }
+    }
+
+    /// Logs that `what` works again, if it had failed.
+    fn cleared(&mut self, what: &str) {
+        if self.reasons.remove(what).is_some() {
+            tracing::info!("{what} works again");
+        }
+    }
+
+    fn step<T, E: std::fmt::Display>(&mut self, what: &str, outcome: Result<T, E>) {
+        match outcome {
+            Ok(_) => self.cleared(what),
+            Err(e) => self.failed(what, &e),
         }
     }
 }
 
 /// Post alerts not yet delivered to each tenant's finance channel, on the first chat platform
 /// the tenant has installed that takes it. Undelivered alerts stay in the outbox and are
-/// tried again on the next tick.
+/// tried again on the next tick; why a tenant's alerts cannot be posted is logged once.
 async fn deliver_alerts(
     lineup: &Lineup,
     flows: &ChatFlows,
+    problems: &mut Problems,
 ) -> Result<usize, lineup_core::CoreError> {
     let mut delivered = 0;
     for delivery in lineup.alerts_to_deliver(50).await? {
@@ -546,24 +620,23 @@ async fn deliver_alerts(
             let Some(workspace) = lineup.workspace_of_tenant(tenant, platform).await? else {
                 continue;
             };
+            let condition = format!(
+                "posting alerts of tenant {tenant} to finance on {}",
+                platform.as_str()
+            );
             match flows
                 .post_finance_alert(&workspace, platform, &delivery.finance)
                 .await
             {
                 Ok(_) => {
+                    problems.cleared(&condition);
                     lineup
                         .mark_alert_delivered(tenant, delivery.alert.id)
                         .await?;
                     delivered += 1;
                     break;
                 }
-                Err(reason) => tracing::warn!(
-                    %tenant,
-                    alert = %delivery.alert.id,
-                    platform = platform.as_str(),
-                    reason,
-                    "could not post an alert to finance"
-                ),
+                Err(reason) => problems.failed(&condition, &reason),
             }
         }
     }
@@ -689,5 +762,107 @@ impl ChatConnections for ChatConnectors {
                 "telling the platform about a disconnect failed; the token is wiped here anyway"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Log lines written by the code under test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn count(&self, needle: &str) -> usize {
+            let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+            text.lines().filter(|line| line.contains(needle)).count()
+        }
+    }
+
+    /// The demo tenant has dozens of undelivered alerts and a Slack workspace but no finance
+    /// channel: two ticks of alert delivery say so once, not once per alert per tick.
+    #[tokio::test]
+    async fn a_missing_finance_channel_is_logged_once_not_per_alert_and_tick() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_str().unwrap().to_owned();
+        let config = Config::from_lookup(|key| {
+            match key {
+                "LINEUP_DATA_DIR" => Some(dir.as_str()),
+                "SLACK_SIGNING_SECRET" => Some("signing-secret"),
+                "SLACK_CLIENT_ID" => Some("1.2"),
+                "SLACK_CLIENT_SECRET" => Some("client-secret"),
+                // Never reached: the missing channel is noticed before anything is sent.
+                "SLACK_API_BASE_URL" => Some("http://127.0.0.1:9/api/"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .unwrap();
+        let runtime = start(&config).await.unwrap();
+        let simulator = runtime.simulator.as_ref().map(|sim| sim.base_url());
+        let tenant = crate::demo::ensure_seeded(&runtime.lineup, simulator.as_deref())
+            .await
+            .unwrap();
+        runtime
+            .lineup
+            .install_workspace(
+                tenant,
+                &lineup_core::audit::Actor::System,
+                Platform::Slack,
+                "T0FINANCE",
+                None,
+                "",
+            )
+            .await
+            .unwrap();
+        let pending = runtime.lineup.alerts_to_deliver(50).await.unwrap().len();
+        assert!(pending > 10, "the demo leaves alerts to deliver: {pending}");
+
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut problems = Problems::default();
+        for _tick in 0..2 {
+            let delivered = deliver_alerts(&runtime.lineup, &runtime.flows, &mut problems)
+                .await
+                .unwrap();
+            assert_eq!(delivered, 0);
+        }
+        assert_eq!(captured.count("no finance channel"), 1);
+    }
+
+    #[test]
+    fn a_problem_is_logged_when_it_starts_changes_and_ends() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut problems = Problems::default();
+            problems.failed("syncing", &"database down");
+            problems.failed("syncing", &"database down");
+            problems.failed("syncing", &"disk full");
+            problems.cleared("syncing");
+            problems.cleared("syncing");
+        });
+        assert_eq!(captured.count("syncing failed"), 2);
+        assert_eq!(captured.count("syncing works again"), 1);
     }
 }

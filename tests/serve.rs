@@ -300,14 +300,28 @@ fn serve_runs_on_postgres() {
         .unwrap();
     let url = runtime.block_on(lineup_testkit::fresh_postgres_url());
     let data = tempfile::tempdir().unwrap();
+    let metrics_listen = free_listen_address();
     let server = start(
         &["serve"],
         &[
             ("DATABASE_URL", &url),
             ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+            ("LINEUP_METRICS_LISTEN", &metrics_listen),
         ],
     );
     assert_eq!(server.get("/readyz"), (200, "ready".to_owned()));
+    // The scrape-time gauges read every tenant's rows through row-level security.
+    let (status, metrics) = get(&format!("http://{metrics_listen}/metrics"));
+    assert_eq!(status, 200);
+    assert!(metrics.contains("\nlineup_backlog_up 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nlineup_lines{state=\"active\"} "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nlineup_outbox_pending{outbox=\"alerts\"} "),
+        "{metrics}"
+    );
     server.interrupt();
 }
 
@@ -997,4 +1011,141 @@ fn teams_app_package_and_link_code_connect_the_microsoft_365_organisation() {
         .assert_contains("<code>aad-acme</code>")
         .assert_contains("by Demo Admin");
     server.interrupt();
+}
+
+/// `/metrics` is served on LINEUP_METRICS_LISTEN only: requests are counted by route pattern
+/// (never a token or slug from the path) and status, chat requests as acknowledgements of
+/// their platform, provider calls by operation and outcome, and the database gauges are
+/// read at scrape time. `lineup healthcheck` (the container's probe) finds the server.
+#[test]
+fn metrics_are_scraped_from_their_own_listener_only() {
+    use lineup_testkit::fake_slack::{FakeSlack, sign_slack_request};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeSlack::start());
+    let data = tempfile::tempdir().unwrap();
+    let (listen, metrics_listen) = (free_listen_address(), free_listen_address());
+    let api = fake.api_url();
+    let env = [
+        ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+        ("LINEUP_LISTEN", listen.as_str()),
+        ("LINEUP_METRICS_LISTEN", metrics_listen.as_str()),
+        ("SLACK_SIGNING_SECRET", "demo-signing-secret"),
+        ("SLACK_CLIENT_ID", "123.456"),
+        ("SLACK_CLIENT_SECRET", "client-secret"),
+        ("SLACK_API_BASE_URL", api.as_str()),
+    ];
+    let server = start(&["demo"], &env);
+    let healthcheck = lineup(&["healthcheck"], &env).output().unwrap();
+    assert!(
+        healthcheck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthcheck.stderr)
+    );
+    assert_eq!(server.get("/readyz"), (200, "ready".to_owned()));
+    let client = reqwest::Client::new();
+    let send = |request: reqwest::RequestBuilder| {
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    // A tenant page whose path carries a token.
+    let port = listen.rsplit(':').next().unwrap();
+    let page = client
+        .get(format!("{}/verify-email/secret-token-123", server.url))
+        .header("host", format!("demo.lineup.localhost:{port}"));
+    send(page);
+    // One refused and one acknowledged slash command.
+    let body = serde_urlencoded::to_string([
+        ("team_id", "T0NONE"),
+        ("user_id", "U1"),
+        ("user_name", "u"),
+        ("channel_id", "C1"),
+        ("command", "/esim"),
+        ("text", "help"),
+        ("trigger_id", "t1"),
+        ("response_url", &fake.response_url("r1")),
+    ])
+    .unwrap();
+    let slash = || {
+        client
+            .post(format!("{}/slack/commands", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+    };
+    assert_eq!(send(slash()).0, 401);
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signed = slash().header("x-slack-request-timestamp", &ts).header(
+        "x-slack-signature",
+        sign_slack_request("demo-signing-secret", &ts, body.as_bytes()),
+    );
+    assert_eq!(send(signed).0, 200);
+
+    // Not on the public port, whatever the host.
+    let (status, public) = server.get("/metrics");
+    assert_ne!(status, 200, "{public}");
+    assert!(!public.contains("lineup_http_requests_total"), "{public}");
+
+    let (status, metrics) = get(&format!("http://{metrics_listen}/metrics"));
+    assert_eq!(status, 200);
+    let has = |name: &str, labels: &[&str]| {
+        metrics.lines().any(|line| {
+            line.starts_with(&format!("{name}{{"))
+                && labels.iter().all(|label| line.contains(label))
+        })
+    };
+    for (name, labels) in [
+        (
+            "lineup_http_requests_total",
+            &["route=\"/readyz\"", "method=\"GET\"", "status=\"200\""][..],
+        ),
+        (
+            "lineup_http_requests_total",
+            &["route=\"/verify-email/{token}\""],
+        ),
+        (
+            "lineup_http_request_duration_seconds_bucket",
+            &["route=\"/readyz\"", "le=\"0.1\""],
+        ),
+        (
+            "lineup_chat_acks_total",
+            &["platform=\"slack\"", "status=\"401\""],
+        ),
+        (
+            "lineup_chat_acks_total",
+            &["platform=\"slack\"", "status=\"200\""],
+        ),
+        (
+            "lineup_chat_ack_duration_seconds_count",
+            &["platform=\"slack\""],
+        ),
+        (
+            "lineup_provider_requests_total",
+            &["operation=\"get_account\"", "outcome=\"ok\""],
+        ),
+        (
+            "lineup_provider_request_duration_seconds_bucket",
+            &["operation=\"order activate_subscription\""],
+        ),
+        ("lineup_lines", &["state=\"active\""]),
+        ("lineup_outbox_pending", &["outbox=\"alerts\""]),
+    ] {
+        assert!(
+            has(name, labels),
+            "no {name} with {labels:?} in:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("\nlineup_backlog_up 1\n"), "{metrics}");
+    assert!(!metrics.contains("secret-token-123"), "{metrics}");
+    server.interrupt();
+
+    let stopped = lineup(&["healthcheck"], &env).output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert!(
+        !stopped.status.success() && stderr.contains("LINEUP_LISTEN"),
+        "{stderr}"
+    );
 }

@@ -132,3 +132,33 @@ both_backends!(
         assert_eq!(w.lineup.schedule_plan_syncs(tomorrow).await.unwrap(), 1);
     }
 );
+
+// The operator's gauges: a tenant's queued usage sync shows as backlog until a worker has
+// run it, then as the tenant's last finished sync.
+both_backends!(
+    the_backlog_shows_queued_jobs_then_the_tenants_last_sync,
+    |store| async move {
+        let w = World::new(store).await;
+        w.active_line(&w.ada, "backlog-line").await;
+        let snapshot = || async {
+            let mut tx = w.lineup.store().system().await.unwrap();
+            store::backlog::snapshot(&mut tx).await.unwrap()
+        };
+        let at = now();
+        assert_eq!(w.lineup.schedule_due_jobs(at).await.unwrap(), 1);
+        let queued = snapshot().await;
+        let usage = queued.jobs.iter().find(|j| j.name == USAGE_SYNC).unwrap();
+        assert_eq!(usage.count, 1);
+        assert!(usage.oldest.is_some_and(|due| due <= at));
+        assert_eq!(queued.usage_syncs.len(), 1);
+        assert_eq!(queued.usage_syncs[0].last_done, None);
+        assert!(queued.lines.contains(&("active".to_owned(), 1)));
+        let outboxes: Vec<&str> = queued.outboxes.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(outboxes, ["email", "alerts", "notices"]);
+
+        while w.lineup.run_next_job("worker", at).await.unwrap() {}
+        let done = snapshot().await;
+        assert!(done.jobs.iter().all(|j| j.name != USAGE_SYNC), "{done:?}");
+        assert!(done.usage_syncs[0].last_done.is_some(), "{done:?}");
+    }
+);

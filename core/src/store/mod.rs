@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth_attempts;
+pub mod backlog;
 pub mod chat;
 pub mod domains;
 pub mod email_verifications;

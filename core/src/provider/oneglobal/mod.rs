@@ -166,14 +166,26 @@ impl OneGlobalProvider {
         url
     }
 
-    async fn get<T: DeserializeOwned>(&self, url: Url, what: String) -> Result<T, ProviderError> {
-        self.transport.json(&Call::get(url, what)).await
+    async fn get<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        operation: &'static str,
+        what: String,
+    ) -> Result<T, ProviderError> {
+        self.transport.json(&Call::get(url, operation, what)).await
     }
 
     /// Submits an order and returns it as an operation.
     async fn order(&self, body: Value, key: &IdempotencyKey) -> Result<Operation, ProviderError> {
-        let what = format!("{} order", body["type"].as_str().unwrap_or("unknown"));
-        let call = Call::post(self.endpoint(&["enterprise", "orders"]), &body, key, what);
+        let kind = body["type"].as_str().unwrap_or("unknown");
+        let (operation, what) = (format!("order {kind}"), format!("{kind} order"));
+        let call = Call::post(
+            self.endpoint(&["enterprise", "orders"]),
+            &body,
+            key,
+            operation,
+            what,
+        );
         self.transport
             .json::<OrderWire>(&call)
             .await?
@@ -192,11 +204,11 @@ impl OneGlobalProvider {
     async fn all_pages<T: DeserializeOwned>(
         &self,
         mut url: Url,
-        key: &str,
+        key: &'static str,
     ) -> Result<Vec<T>, ProviderError> {
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page: HalPage = self.get(url, key.replace('_', " ")).await?;
+            let page: HalPage = self.get(url, key, key.replace('_', " ")).await?;
             items.extend(page.items::<T>(key)?);
             match page.next_href() {
                 Some(href) => url = self.resolve(href)?,
@@ -254,7 +266,7 @@ impl ConnectivityProvider for OneGlobalProvider {
     async fn check_account(&self) -> Result<(), ProviderError> {
         let url = self.endpoint(&["enterprise", "accounts", &self.account_id]);
         let _: Value = self
-            .get(url, format!("account {}", self.account_id))
+            .get(url, "get_account", format!("account {}", self.account_id))
             .await?;
         Ok(())
     }
@@ -298,7 +310,9 @@ impl ConnectivityProvider for OneGlobalProvider {
 
     async fn poll_operation(&self, operation_id: &str) -> Result<Operation, ProviderError> {
         let url = self.endpoint(&["enterprise", "orders", operation_id]);
-        let order: OrderWire = self.get(url, format!("order {operation_id}")).await?;
+        let order: OrderWire = self
+            .get(url, "get_order", format!("order {operation_id}"))
+            .await?;
         order.into_operation()
     }
 
@@ -308,7 +322,11 @@ impl ConnectivityProvider for OneGlobalProvider {
     ) -> Result<SubscriptionSnapshot, ProviderError> {
         let url = self.endpoint(&["enterprise", "subscriptions", subscription_id]);
         let sub: SubscriptionWire = self
-            .get(url, format!("subscription {subscription_id}"))
+            .get(
+                url,
+                "get_subscription",
+                format!("subscription {subscription_id}"),
+            )
             .await?;
         sub.into_snapshot()
     }
@@ -323,7 +341,7 @@ impl ConnectivityProvider for OneGlobalProvider {
         let what = format!("SIM profile of subscription {subscription_id}");
         // Decoded in two steps so a malformed profile's error never quotes the body: it may
         // carry a working activation code, and errors reach failure reasons and the audit log.
-        let answer: Value = self.get(url, what.clone()).await?;
+        let answer: Value = self.get(url, "get_sim_profile", what.clone()).await?;
         let profile: SimProfileWire =
             serde_json::from_value(answer).map_err(|e| ProviderError::Protocol {
                 status: 200,
@@ -398,7 +416,7 @@ impl ConnectivityProvider for OneGlobalProvider {
 
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError> {
         let page: HalPage = self
-            .get(self.usage_url(query)?, "usage items".into())
+            .get(self.usage_url(query)?, "usage_items", "usage items".into())
             .await?;
         let items = page
             .items::<UsageItemWire>("usage_items")?

@@ -26,17 +26,21 @@ pub(crate) struct Call<'a> {
     /// Serialised once so every retry sends the same bytes.
     pub(crate) body: Option<Vec<u8>>,
     pub(crate) key: Option<&'a IdempotencyKey>,
+    /// The API operation, a label of the provider metrics ("get_subscription",
+    /// "order suspend_subscription"): never an id, so the label set stays small.
+    pub(crate) operation: String,
     /// Names the resource, for `NotFound` and logs ("subscription sub_…").
     pub(crate) what: String,
 }
 
 impl<'a> Call<'a> {
-    pub(crate) fn get(url: Url, what: impl Into<String>) -> Self {
+    pub(crate) fn get(url: Url, operation: &'static str, what: impl Into<String>) -> Self {
         Self {
             method: Method::GET,
             url,
             body: None,
             key: None,
+            operation: operation.to_owned(),
             what: what.into(),
         }
     }
@@ -45,6 +49,7 @@ impl<'a> Call<'a> {
         url: Url,
         body: &serde_json::Value,
         key: &'a IdempotencyKey,
+        operation: String,
         what: impl Into<String>,
     ) -> Self {
         Self {
@@ -52,6 +57,7 @@ impl<'a> Call<'a> {
             url,
             body: Some(body.to_string().into_bytes()),
             key: Some(key),
+            operation,
             what: what.into(),
         }
     }
@@ -124,7 +130,18 @@ impl Transport {
         })
     }
 
+    /// One logical call, retries included, counted and timed by operation and outcome.
     async fn execute(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), ProviderError> {
+        let started = std::time::Instant::now();
+        let answer = self.execute_with_retries(call).await;
+        record_call(&call.operation, answer.as_ref().err(), started.elapsed());
+        answer
+    }
+
+    async fn execute_with_retries(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
         let mut attempt = 1;
         let mut reauthenticated = false;
         loop {
@@ -204,14 +221,17 @@ impl Transport {
             .header(ACCEPT, "application/json")
             .header(CORRELATION_ID, uuid::Uuid::new_v4().to_string())
             .form(&form);
-        let (status, body) = self
+        let started = std::time::Instant::now();
+        let answer = self
             .exchange(request, "access token")
             .await
             .map_err(|e| match e {
                 // OAuth answers bad client credentials with 400 or 401 `invalid_client`.
                 ProviderError::InvalidRequest { .. } => ProviderError::Unauthorized,
                 other => other,
-            })?;
+            });
+        record_call("token", answer.as_ref().err(), started.elapsed());
+        let (status, body) = answer?;
         serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
             status: status.as_u16(),
             body: format!("token answer ({e}): {}", snippet(&body)),
@@ -233,6 +253,18 @@ impl Transport {
         }
         Err(map_error(status.as_u16(), &body, what, retry_after))
     }
+}
+
+/// Provider calls by operation and outcome (`ok`, or the kind of error), with their latency.
+fn record_call(operation: &str, error: Option<&ProviderError>, elapsed: Duration) {
+    let outcome = error.map_or("ok", ProviderError::kind);
+    let labels = [
+        ("operation", operation.to_owned()),
+        ("outcome", outcome.to_owned()),
+    ];
+    metrics::counter!("lineup_provider_requests_total", &labels).increment(1);
+    metrics::histogram!("lineup_provider_request_duration_seconds", &labels)
+        .record(elapsed.as_secs_f64());
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by this vendor).
