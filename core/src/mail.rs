@@ -161,8 +161,8 @@ pub fn check_sender(from: &str) -> Result<(), String> {
 }
 
 /// The message as SMTP sends it and the outbox files keep it: plain text in UTF-8, sent as
-/// 8bit like any mail program does (lettre falls back to an encoding only for lines too long
-/// for that), with a `Message-ID` made from `email.id`.
+/// 8bit (or, for a line too long even for that, in an encoding lettre picks), with a
+/// `Message-ID` made from `email.id`.
 pub(crate) fn message(
     email: &OutgoingEmail,
     from: &str,
@@ -174,8 +174,17 @@ pub(crate) fn message(
     };
     let from = address("the sender", from)?;
     let to = address("the recipient", &email.to)?;
-    let body = Body::new_with_encoding(email.body.clone(), ContentTransferEncoding::EightBit)
-        .unwrap_or_else(Body::new);
+    // lettre would pick quoted-printable for any line over 76 characters, and a link is often
+    // longer: 8bit (lines up to 998 octets, RFC 5322) keeps the text and its links as written.
+    let text = email.body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits_8bit = text
+        .split("\r\n")
+        .all(|line| line.len() <= 998 && !line.contains(['\r', '\0']));
+    let body = if fits_8bit {
+        Body::dangerous_pre_encoded(text.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(email.body.clone())
+    };
     Message::builder()
         .from(Mailbox::new(None, from.clone()))
         .to(Mailbox::new(None, to))

@@ -69,18 +69,21 @@ mod tests {
         assert!(text.contains(&format!("Message-ID: <{}@example.com>\r\n", email.id)));
         assert!(text.contains("Content-Transfer-Encoding: 8bit\r\n"));
         assert!(text.contains("\r\n\r\nJoin here:\r\nhttp://acme.lineup.localhost/invite/abc"));
-        // A line break in a header value cannot start a header of its own.
+        // A line break in a header value cannot start a header of its own, and a long link
+        // stays whole on its line.
+        let link = format!("https://acme.lineup.example/invite/{}", "x".repeat(100));
         let injected = OutgoingEmail {
             subject: "Hi\r\nBcc: eve@example.com".into(),
+            body: format!("Join, Zoë:\n{link}\n"),
             ..email.clone()
         };
-        let text = String::from_utf8(
-            message(&injected, "l@example.com", crate::store::now())
-                .unwrap()
-                .formatted(),
-        )
-        .unwrap();
+        let text = message(&injected, "l@example.com", crate::store::now()).unwrap();
+        let text = String::from_utf8(text.formatted()).unwrap();
         assert!(!text.contains("\r\nBcc:"), "{text}");
+        assert!(
+            text.ends_with(&format!("\r\n\r\nJoin, Zoë:\r\n{link}\r\n")),
+            "{text}"
+        );
         assert_eq!(
             first_link(&email.body),
             Some("http://acme.lineup.localhost/invite/abc")
