@@ -167,9 +167,14 @@ impl SmtpMailer {
             } else {
                 "mail"
             };
+            let why = if s.plaintext_allowed {
+                "as SMTP_URL's tls=required asks"
+            } else {
+                "to a relay on another machine"
+            };
             return Err(MailError::Permanent(format!(
-                "{} offers no STARTTLS; refusing to send {what} in clear text to a relay on \
-                 another machine (use smtps:// if it speaks TLS on connect)",
+                "{} offers no STARTTLS; refusing to send {what} in clear text {why} (use \
+                 smtps:// if it speaks TLS on connect)",
                 s.host
             )));
         }
