@@ -228,6 +228,9 @@ impl Config {
             }),
         };
         let mail_from = get("MAIL_FROM");
+        if let Some(from) = &mail_from {
+            lineup_core::mail::check_sender(from).map_err(|reason| error("MAIL_FROM", reason))?;
+        }
         let smtp = match get("SMTP_URL") {
             None => None,
             Some(url) => {
@@ -339,6 +342,13 @@ mod tests {
         assert_eq!(no_sender.unwrap_err().setting, "MAIL_FROM");
         let bad_scheme = config(&[("SMTP_URL", "imap://x"), ("MAIL_FROM", "l@x.com")]);
         assert_eq!(bad_scheme.unwrap_err().setting, "SMTP_URL");
+        let clear_to_elsewhere = config(&[
+            ("SMTP_URL", "smtp://mail.example.com?tls=none"),
+            ("MAIL_FROM", "l@x.com"),
+        ]);
+        assert_eq!(clear_to_elsewhere.unwrap_err().setting, "SMTP_URL");
+        let bad_sender = config(&[("MAIL_FROM", "lineup at example.com")]);
+        assert_eq!(bad_sender.unwrap_err().setting, "MAIL_FROM");
         for bad in ["ftp://lineup.example.com", "lineup.example.com", "https://"] {
             let c = config(&[("LINEUP_PORTAL_URL", bad)]);
             assert_eq!(c.unwrap_err().setting, "LINEUP_PORTAL_URL", "{bad}");

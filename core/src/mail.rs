@@ -6,11 +6,14 @@
 mod file;
 mod smtp;
 
+use lettre::Message;
+use lettre::message::header::{ContentTransferEncoding, ContentType, MIME_VERSION_1_0};
+use lettre::message::{Body, Mailbox};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 pub use file::FileMailer;
-pub use smtp::{SmtpMailer, SmtpSettings};
+pub use smtp::{SmtpMailer, SmtpSettings, Starttls};
 
 use crate::app::Lineup;
 use crate::error::CoreResult;
@@ -149,23 +152,48 @@ impl Lineup {
     }
 }
 
-/// The message in RFC 5322 form (plain text, UTF-8), as SMTP sends it and the outbox files
-/// keep it. Header values come from our own code, but are still stripped of line breaks.
-pub fn to_rfc5322(email: &OutgoingEmail, from: &str, date: OffsetDateTime) -> String {
-    let clean = |s: &str| s.replace(['\r', '\n'], " ");
-    let date = date
-        .format(&time::format_description::well_known::Rfc2822)
-        .unwrap_or_default();
-    let domain = from.rsplit_once('@').map_or("lineup.invalid", |(_, d)| d);
-    let body = email.body.replace("\r\n", "\n").replace('\n', "\r\n");
-    format!(
-        "From: {}\r\nTo: {}\r\nSubject: {}\r\nDate: {date}\r\nMessage-ID: <{}@{}>\r\n\
-         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
-        clean(from),
-        clean(&email.to),
-        clean(&email.subject),
-        email.id,
-        clean(domain),
-    )
+/// `MAIL_FROM` must be a plain address (`lineup@example.com`): it is both the envelope sender
+/// and the `From` header.
+pub fn check_sender(from: &str) -> Result<(), String> {
+    from.parse::<lettre::Address>()
+        .map(drop)
+        .map_err(|e| format!("{from:?} is not an address like lineup@example.com ({e})"))
+}
+
+/// The message as SMTP sends it and the outbox files keep it: plain text in UTF-8, sent as
+/// 8bit (or, for a line too long even for that, in an encoding lettre picks), with a
+/// `Message-ID` made from `email.id`.
+pub(crate) fn message(
+    email: &OutgoingEmail,
+    from: &str,
+    date: OffsetDateTime,
+) -> Result<Message, MailError> {
+    let address = |what: &str, text: &str| {
+        text.parse::<lettre::Address>()
+            .map_err(|e| MailError::Permanent(format!("{what} {text:?} is not an address: {e}")))
+    };
+    let from = address("the sender", from)?;
+    let to = address("the recipient", &email.to)?;
+    // lettre would pick quoted-printable for any line over 76 characters, and a link is often
+    // longer: 8bit (lines up to 998 octets, RFC 5322) keeps the text and its links as written.
+    let text = email.body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits_8bit = text
+        .split("\r\n")
+        .all(|line| line.len() <= 998 && !line.contains(['\r', '\0']));
+    let body = if fits_8bit {
+        Body::dangerous_pre_encoded(text.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(email.body.clone())
+    };
+    Message::builder()
+        .from(Mailbox::new(None, from.clone()))
+        .to(Mailbox::new(None, to))
+        .subject(&email.subject)
+        .date(date.into())
+        .message_id(Some(format!("<{}@{}>", email.id, from.domain())))
+        .header(MIME_VERSION_1_0)
+        .header(ContentType::TEXT_PLAIN)
+        // A single text part as the message's own body: no MIME part wrapped around it.
+        .body(body)
+        .map_err(|e| MailError::Permanent(format!("cannot build the message: {e}")))
 }

@@ -118,3 +118,18 @@ async fn mail_is_not_sent_in_clear_to_a_remote_relay_without_starttls_even_witho
         assert_eq!(parsed.plaintext_allowed, local, "{url}");
     }
 }
+
+#[tokio::test]
+async fn smtp_url_can_require_starttls_of_a_relay_on_this_machine_or_forgo_it() {
+    let smtp = FakeSmtp::start().await;
+    let url = |tls: &str| format!("{}?tls={tls}", smtp.url());
+    let required = SmtpSettings::parse(&url("required"), MAIL_FROM).unwrap();
+    match SmtpMailer::new(required).send(&email("x")).await {
+        Err(MailError::Permanent(m)) => assert!(m.contains("tls=required"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(smtp.received().is_empty());
+    let none = SmtpSettings::parse(&url("none"), MAIL_FROM).unwrap();
+    SmtpMailer::new(none).send(&email("sent")).await.unwrap();
+    assert_eq!(smtp.wait_for("ada@example.com").await.from, MAIL_FROM);
+}

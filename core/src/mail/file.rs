@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{MailError, Mailer, OutgoingEmail, to_rfc5322};
+use super::{MailError, Mailer, OutgoingEmail, message};
 
 pub struct FileMailer {
     dir: PathBuf,
@@ -28,7 +28,7 @@ fn first_link(body: &str) -> Option<&str> {
 #[async_trait::async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
-        let text = to_rfc5322(email, &self.from, crate::store::now());
+        let text = message(email, &self.from, crate::store::now())?.formatted();
         let path = self.dir.join(format!("{}.eml", email.id));
         let write = async {
             tokio::fs::create_dir_all(&self.dir).await?;
@@ -66,7 +66,24 @@ mod tests {
         let text =
             std::fs::read_to_string(dir.path().join(format!("outbox/{}.eml", email.id))).unwrap();
         assert!(text.contains("To: ada@example.com\r\n"));
+        assert!(text.contains(&format!("Message-ID: <{}@example.com>\r\n", email.id)));
+        assert!(text.contains("Content-Transfer-Encoding: 8bit\r\n"));
         assert!(text.contains("\r\n\r\nJoin here:\r\nhttp://acme.lineup.localhost/invite/abc"));
+        // A line break in a header value cannot start a header of its own, and a long link
+        // stays whole on its line.
+        let link = format!("https://acme.lineup.example/invite/{}", "x".repeat(100));
+        let injected = OutgoingEmail {
+            subject: "Hi\r\nBcc: eve@example.com".into(),
+            body: format!("Join, Zoë:\n{link}\n"),
+            ..email.clone()
+        };
+        let text = message(&injected, "l@example.com", crate::store::now()).unwrap();
+        let text = String::from_utf8(text.formatted()).unwrap();
+        assert!(!text.contains("\r\nBcc:"), "{text}");
+        assert!(
+            text.ends_with(&format!("\r\n\r\nJoin, Zoë:\r\n{link}\r\n")),
+            "{text}"
+        );
         assert_eq!(
             first_link(&email.body),
             Some("http://acme.lineup.localhost/invite/abc")

@@ -1,30 +1,39 @@
-//! A small SMTP client (RFC 5321) for one message per connection: EHLO, STARTTLS when the
-//! server offers it (`smtps://` for TLS from the start), AUTH PLAIN, MAIL FROM, RCPT TO, and
-//! DATA with dot-stuffing. Nothing (neither a password nor a message) is sent over a plain
-//! connection, except to a relay on this machine.
+//! Delivery over SMTP with lettre, one message per connection: TLS from the start
+//! (`smtps://`) or STARTTLS, then AUTH and the message. Nothing (neither a password nor a
+//! message) is sent over a plain connection, except to a relay on this machine.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, pki_types::ServerName};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
-use super::{MailError, Mailer, OutgoingEmail, to_rfc5322};
+use super::{MailError, Mailer, OutgoingEmail, check_sender, message};
 
 /// One exchange with the server (connect, a command and its reply) may take this long.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether a `smtp://` connection is upgraded with STARTTLS: the URL's `tls` parameter, in
+/// lettre's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Starttls {
+    /// `tls=required`, the default for a relay on another machine.
+    Required,
+    /// `tls=opportunistic`, the default for a relay on this machine: when the server offers it.
+    WhenOffered,
+    /// `tls=none`: never, for a relay on this machine whose certificate we cannot check.
+    Never,
+}
+
 /// Where and how to send: parsed from `SMTP_URL` (`smtp://user:pass@host:587`,
-/// `smtps://…:465`) and `MAIL_FROM`.
+/// `smtps://…:465`, `smtp://localhost:25?tls=none`) and `MAIL_FROM`.
 #[derive(Clone)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
     /// TLS from the first byte (`smtps://`), rather than STARTTLS.
     pub implicit_tls: bool,
+    pub starttls: Starttls,
     pub credentials: Option<(String, String)>,
     pub from: String,
     /// Talking without TLS (AUTH or mail): only to a relay on this machine (set from the
@@ -38,6 +47,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("implicit_tls", &self.implicit_tls)
+            .field("starttls", &self.starttls)
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("from", &self.from)
             .field("plaintext_allowed", &self.plaintext_allowed)
@@ -67,20 +77,53 @@ impl SmtpSettings {
                 decode(url.password().unwrap_or_default()),
             )
         });
-        if !from.contains('@') || from.contains(['<', '>', '\r', '\n']) {
-            return Err(format!(
-                "MAIL_FROM {from:?} is not an address like lineup@example.com"
-            ));
-        }
+        check_sender(from).map_err(|reason| format!("MAIL_FROM {reason}"))?;
         let loopback = host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
             || host
                 .trim_matches(['[', ']'])
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
+        let mut starttls = if loopback {
+            Starttls::WhenOffered
+        } else {
+            Starttls::Required
+        };
+        for (key, value) in url.query_pairs() {
+            starttls = match (key.as_ref(), value.as_ref()) {
+                ("tls", _) if implicit_tls => {
+                    return Err(
+                        "has tls=…, which only smtp:// takes (smtps:// is TLS from the \
+                                start)"
+                            .into(),
+                    );
+                }
+                ("tls", "required") => Starttls::Required,
+                ("tls", "opportunistic") => Starttls::WhenOffered,
+                ("tls", "none") => Starttls::Never,
+                ("tls", other) => {
+                    return Err(format!(
+                        "tls={other:?} is not one of required, opportunistic, none"
+                    ));
+                }
+                (other, _) => return Err(format!("has an unknown parameter {other:?}")),
+            };
+        }
+        if !loopback && starttls != Starttls::Required {
+            return Err(format!(
+                "would let mail{} go in clear text to {host}, which is not on this machine: \
+                 use smtps:// or smtp:// without tls=… (STARTTLS required)",
+                if credentials.is_some() {
+                    " and the SMTP password"
+                } else {
+                    ""
+                }
+            ));
+        }
         Ok(Self {
             host,
             port,
             implicit_tls,
+            starttls,
             credentials,
             from: from.to_owned(),
             plaintext_allowed: loopback,
@@ -90,91 +133,74 @@ impl SmtpSettings {
 
 pub struct SmtpMailer {
     settings: SmtpSettings,
-    tls: TlsConnector,
 }
 
 impl SmtpMailer {
     pub fn new(settings: SmtpSettings) -> Self {
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Self {
-            settings,
-            tls: TlsConnector::from(Arc::new(config)),
-        }
+        Self { settings }
     }
 
     async fn deliver(&self, email: &OutgoingEmail) -> Result<(), MailError> {
         let s = &self.settings;
-        let tcp = step(TcpStream::connect((s.host.as_str(), s.port))).await?;
-        let mut conn = if s.implicit_tls {
-            Conn::new(Box::new(self.start_tls(tcp).await?), true)
-        } else {
-            Conn::new(Box::new(tcp), false)
-        };
-        conn.expect(220).await?;
-        let mut extensions = conn.ehlo().await?;
-        if !conn.tls && has(&extensions, "STARTTLS") {
-            conn.command("STARTTLS", 220).await?;
-            let plain = conn.into_stream()?;
-            // A plain TcpStream was boxed; upgrading needs it back by value.
-            let tcp = plain.into_tcp().ok_or_else(|| {
-                MailError::Temporary("cannot upgrade this connection to TLS".into())
-            })?;
-            conn = Conn::new(Box::new(self.start_tls(tcp).await?), true);
-            extensions = conn.ehlo().await?;
+        let message = message(email, &s.from, crate::store::now())?;
+        // Certificates are checked against the Mozilla roots (webpki-roots) with ring.
+        let tls = TlsParameters::new(s.host.clone())
+            .map_err(|e| MailError::Permanent(format!("SMTP host name: {e}")))?;
+        let hello = ClientId::Domain("lineup".into());
+        let mut conn = step(AsyncSmtpConnection::connect_tokio1(
+            (s.host.as_str(), s.port),
+            Some(STEP_TIMEOUT),
+            &hello,
+            s.implicit_tls.then(|| tls.clone()),
+            None,
+        ))
+        .await?;
+        if conn.can_starttls() && s.starttls != Starttls::Never {
+            step(conn.starttls(tls, &hello)).await?;
         }
         // A relay that does not offer STARTTLS (or an attacker who stripped it from the EHLO
         // answer) would otherwise get the password and the mail, links and all, in clear text.
-        if !conn.tls && !s.plaintext_allowed {
+        let must_encrypt = s.starttls == Starttls::Required || !s.plaintext_allowed;
+        if !conn.is_encrypted() && must_encrypt {
             let what = if s.credentials.is_some() {
                 "the SMTP password and the mail"
             } else {
                 "mail"
             };
+            let why = if s.plaintext_allowed {
+                "as SMTP_URL's tls=required asks"
+            } else {
+                "to a relay on another machine"
+            };
             return Err(MailError::Permanent(format!(
-                "{} offers no STARTTLS; refusing to send {what} in clear text to a relay on \
-                 another machine (use smtps:// if it speaks TLS on connect)",
+                "{} offers no STARTTLS; refusing to send {what} in clear text {why} (use \
+                 smtps:// if it speaks TLS on connect)",
                 s.host
             )));
         }
         if let Some((user, password)) = &s.credentials {
-            if !has(&extensions, "AUTH") {
+            let credentials = Credentials::new(user.clone(), password.clone());
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            if conn.server_info().get_auth_mechanism(&mechanisms).is_none() {
                 return Err(MailError::Permanent(format!(
-                    "{} does not offer AUTH, but SMTP_URL has credentials",
+                    "{} offers no AUTH PLAIN or LOGIN, but SMTP_URL has credentials",
                     s.host
                 )));
             }
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
-            conn.command(&format!("AUTH PLAIN {token}"), 235).await?;
+            // lettre's errors quote the server's reply, never the credentials.
+            step(conn.auth(&mechanisms, &credentials))
+                .await
+                .map_err(|e| match e {
+                    MailError::Permanent(m) => {
+                        MailError::Permanent(format!("authentication refused: {m}"))
+                    }
+                    temporary => temporary,
+                })?;
         }
-        conn.command(&format!("MAIL FROM:<{}>", s.from), 250)
-            .await?;
-        conn.command(&format!("RCPT TO:<{}>", clean_address(&email.to)?), 250)
-            .await?;
-        conn.command("DATA", 354).await?;
-        let message = to_rfc5322(email, &s.from, crate::store::now());
-        conn.send_raw(&dot_stuff(&message)).await?;
-        conn.expect(250).await?;
+        step(conn.send(message.envelope(), &message.formatted())).await?;
         // The message is accepted; a failed QUIT changes nothing.
-        let _ = conn.command("QUIT", 221).await;
+        let _ = step(conn.quit()).await;
         Ok(())
-    }
-
-    async fn start_tls(
-        &self,
-        tcp: TcpStream,
-    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, MailError> {
-        let name = ServerName::try_from(self.settings.host.clone())
-            .map_err(|e| MailError::Permanent(format!("SMTP host name: {e}")))?;
-        step(self.tls.connect(name, tcp)).await
     }
 }
 
@@ -185,43 +211,17 @@ impl Mailer for SmtpMailer {
     }
 }
 
-fn has(extensions: &[String], name: &str) -> bool {
-    extensions.iter().any(|e| {
-        e.split_whitespace()
-            .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case(name))
-    })
-}
-
-fn clean_address(address: &str) -> Result<&str, MailError> {
-    if address.contains(['<', '>', '\r', '\n', ' ']) {
-        return Err(MailError::Permanent(format!(
-            "{address:?} is not a plain address"
-        )));
-    }
-    Ok(address)
-}
-
-/// DATA ends at a line holding a lone `.`, so every line starting with `.` gets another one
-/// (RFC 5321 §4.5.2); then the terminator.
-pub fn dot_stuff(message: &str) -> String {
-    let mut out = String::with_capacity(message.len() + 8);
-    for line in message.split_inclusive("\r\n") {
-        if line.starts_with('.') {
-            out.push('.');
-        }
-        out.push_str(line);
-    }
-    if !out.ends_with("\r\n") {
-        out.push_str("\r\n");
-    }
-    out.push_str(".\r\n");
-    out
-}
-
-async fn step<T>(future: impl Future<Output = std::io::Result<T>>) -> Result<T, MailError> {
+/// One step under [`STEP_TIMEOUT`]; a 5xx reply or a message the server cannot take is
+/// permanent, anything else (4xx, network, TLS, timeout) worth retrying.
+async fn step<T>(
+    future: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, MailError> {
     match tokio::time::timeout(STEP_TIMEOUT, future).await {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if e.is_permanent() || e.is_client() => {
+            Err(MailError::Permanent(format!("SMTP {e}")))
+        }
+        Ok(Err(e)) if e.is_transient() => Err(MailError::Temporary(format!("SMTP {e}"))),
         Ok(Err(e)) => Err(MailError::Temporary(format!("SMTP connection: {e}"))),
         Err(_) => Err(MailError::Temporary(
             "SMTP server did not answer in time".into(),
@@ -229,108 +229,9 @@ async fn step<T>(future: impl Future<Output = std::io::Result<T>>) -> Result<T, 
     }
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
-    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
-        None
-    }
-}
-impl Stream for TcpStream {
-    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
-        Some(*self)
-    }
-}
-impl Stream for tokio_rustls::client::TlsStream<TcpStream> {}
-
-struct Conn {
-    stream: BufReader<Box<dyn Stream>>,
-    tls: bool,
-}
-
-impl Conn {
-    fn new(stream: Box<dyn Stream>, tls: bool) -> Self {
-        Self {
-            stream: BufReader::new(stream),
-            tls,
-        }
-    }
-
-    fn into_stream(self) -> Result<Box<dyn Stream>, MailError> {
-        if !self.stream.buffer().is_empty() {
-            // Bytes sent before the TLS handshake would be an injection attempt.
-            return Err(MailError::Temporary(
-                "SMTP server sent data ahead of the TLS handshake".into(),
-            ));
-        }
-        Ok(self.stream.into_inner())
-    }
-
-    async fn ehlo(&mut self) -> Result<Vec<String>, MailError> {
-        self.send_raw("EHLO lineup\r\n").await?;
-        let lines = self.expect(250).await?;
-        Ok(lines.into_iter().skip(1).collect())
-    }
-
-    async fn command(&mut self, line: &str, expected: u16) -> Result<Vec<String>, MailError> {
-        self.send_raw(&format!("{line}\r\n")).await?;
-        self.expect(expected).await.map_err(|e| match e {
-            // Never echo credentials into logs.
-            MailError::Permanent(m) if line.starts_with("AUTH") => {
-                MailError::Permanent(format!("authentication refused: {m}"))
-            }
-            other => other,
-        })
-    }
-
-    async fn send_raw(&mut self, text: &str) -> Result<(), MailError> {
-        let stream = self.stream.get_mut();
-        step(async {
-            stream.write_all(text.as_bytes()).await?;
-            stream.flush().await
-        })
-        .await
-    }
-
-    /// Read one (possibly multi-line) reply; anything but `expected` is an error, temporary
-    /// for 4xx and permanent for 5xx.
-    async fn expect(&mut self, expected: u16) -> Result<Vec<String>, MailError> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let read = step(self.stream.read_line(&mut line)).await?;
-            if read == 0 {
-                return Err(MailError::Temporary(
-                    "SMTP server closed the connection".into(),
-                ));
-            }
-            let line = line.trim_end().to_owned();
-            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| {
-                MailError::Temporary(format!("SMTP server sent a malformed reply: {line:?}"))
-            })?;
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            lines.push(line.get(4..).unwrap_or_default().to_owned());
-            if last {
-                return match code {
-                    c if c == expected || (expected == 250 && c == 251) => Ok(lines),
-                    400..=499 => Err(MailError::Temporary(format!("SMTP {line}"))),
-                    _ => Err(MailError::Permanent(format!("SMTP {line}"))),
-                };
-            }
-            if lines.len() > 100 {
-                return Err(MailError::Temporary("SMTP reply too long".into()));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_starting_with_a_dot_are_stuffed() {
-        assert_eq!(dot_stuff("a\r\n.b\r\n..\r\n"), "a\r\n..b\r\n...\r\n.\r\n");
-        assert_eq!(dot_stuff("no newline"), "no newline\r\n.\r\n");
-    }
 
     #[test]
     fn settings_come_from_the_url() {
@@ -351,5 +252,44 @@ mod tests {
         );
         assert!(SmtpSettings::parse("http://h", "l@x.com").is_err());
         assert!(SmtpSettings::parse("smtp://h", "nobody").is_err());
+    }
+
+    #[test]
+    fn starttls_is_required_unless_the_relay_is_on_this_machine() {
+        let starttls = |url: &str| SmtpSettings::parse(url, "l@x.com").map(|s| s.starttls);
+        assert_eq!(starttls("smtp://mail.example.com"), Ok(Starttls::Required));
+        assert_eq!(
+            starttls("smtp://mail.example.com?tls=required"),
+            Ok(Starttls::Required)
+        );
+        assert_eq!(starttls("smtp://localhost:25"), Ok(Starttls::WhenOffered));
+        assert_eq!(
+            starttls("smtp://127.0.0.1:25?tls=none"),
+            Ok(Starttls::Never)
+        );
+        assert_eq!(
+            starttls("smtp://[::1]:25?tls=required"),
+            Ok(Starttls::Required)
+        );
+        for refused in [
+            "smtp://u:p@mail.example.com?tls=none",
+            "smtp://10.0.0.5:25?tls=opportunistic",
+            "smtp://localhost.example.com?tls=none",
+        ] {
+            let reason = starttls(refused).unwrap_err();
+            assert!(reason.contains("in clear text"), "{refused}: {reason}");
+            assert!(
+                reason.contains("not on this machine"),
+                "{refused}: {reason}"
+            );
+        }
+        assert!(
+            starttls("smtp://u:p@mail.example.com?tls=none")
+                .unwrap_err()
+                .contains("SMTP password")
+        );
+        assert!(starttls("smtp://localhost?tls=maybe").is_err());
+        assert!(starttls("smtp://localhost?tsl=none").is_err());
+        assert!(starttls("smtps://localhost?tls=none").is_err());
     }
 }
