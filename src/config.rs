@@ -29,7 +29,7 @@ pub struct Config {
     /// The sender of invite and password-reset emails.
     pub mail_from: String,
     /// What single sign-on may reach: public https hosts only, except in `lineup demo`.
-    pub sso_network: lineup_core::sso::SsoNetworkPolicy,
+    pub sso_network: lineup_core::identity::sso::SsoNetworkPolicy,
     /// The reverse proxy whose `X-Forwarded-For` names the client for the sign-in limits.
     pub trusted_proxy: Option<std::net::IpAddr>,
 }
@@ -246,7 +246,7 @@ impl Config {
             database_url,
             provider,
             log_format,
-            sso_network: lineup_core::sso::SsoNetworkPolicy::default(),
+            sso_network: lineup_core::identity::sso::SsoNetworkPolicy::default(),
         })
     }
 

@@ -115,7 +115,7 @@ async fn main() -> std::process::ExitCode {
         // The demo may try single sign-on with a provider on this machine over http.
         Command::Demo => {
             let config = Config {
-                sso_network: lineup_core::sso::SsoNetworkPolicy::LOCAL_TESTING,
+                sso_network: lineup_core::identity::sso::SsoNetworkPolicy::LOCAL_TESTING,
                 ..config
             };
             serve(config, true).await

@@ -8,8 +8,8 @@ use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::employee::{Employee, EmployeeStatus};
 use crate::error::{CoreError, CoreResult};
+use crate::identity::session::{random_token, token_hash};
 use crate::ids::{EmployeeId, TenantId, UserId};
-use crate::session::{random_token, token_hash};
 use crate::store::{self, Tx, chat::InstallationRow, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

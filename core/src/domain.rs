@@ -12,8 +12,8 @@ pub use dns::DnsTxtResolver;
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
+use crate::identity::session::random_token;
 use crate::ids::TenantId;
-use crate::session::random_token;
 use crate::store::{self, domains::DomainRow, now};
 
 /// Looks up the TXT records of a name; the portal holds one (a fake in tests).

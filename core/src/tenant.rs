@@ -187,9 +187,9 @@ pub mod commands {
     use crate::audit::{Actor, AuditEvent};
     use crate::email::Email;
     use crate::error::{CoreError, CoreResult};
+    use crate::identity::user::Role;
     use crate::ids::UserId;
     use crate::store::{self, now, users::UserRow};
-    use crate::user::Role;
 
     #[derive(Debug, Clone)]
     pub struct NewTenant {
@@ -271,8 +271,10 @@ pub mod commands {
             let password_hash = self.hash_password(password).await?;
             let mut tx = self.store().system().await?;
             if let Some(existing) = store::users::find_by_email(&mut tx, email.as_str()).await? {
-                crate::user::tell_of_sign_up_attempt(&mut tx, &secrets, &existing, &new.name)
-                    .await?;
+                crate::identity::user::tell_of_sign_up_attempt(
+                    &mut tx, &secrets, &existing, &new.name,
+                )
+                .await?;
                 tx.commit().await?;
                 return Ok(());
             }
@@ -299,8 +301,15 @@ pub mod commands {
             store::users::insert(&mut tx, &user).await?;
             store::users::add_membership(&mut tx, tenant.id, user.id, Role::Owner.as_str()).await?;
             let url = |token: &str| verify_link(tenant.slug.as_str(), token);
-            crate::user::send_verification(&mut tx, &secrets, tenant.id, &user, &tenant.name, &url)
-                .await?;
+            crate::identity::user::send_verification(
+                &mut tx,
+                &secrets,
+                tenant.id,
+                &user,
+                &tenant.name,
+                &url,
+            )
+            .await?;
             let actor = Actor::User(user.id);
             for event in [
                 AuditEvent::new(

@@ -613,8 +613,8 @@ both_backends!(
     portal_members_without_an_employee_record_decide_only_as_owner_or_admin,
     |store| async move {
         use lineup_core::email::Email;
+        use lineup_core::identity::user::Role;
         use lineup_core::request::Decider;
-        use lineup_core::user::Role;
 
         let w = World::new(store).await;
         let member = |email: &str, role: Role| {
@@ -801,7 +801,7 @@ both_backends!(
                 &lineup_core::email::Email::parse("boss@example.com").unwrap(),
                 "Boss",
                 "a long test password",
-                lineup_core::user::Role::Owner,
+                lineup_core::identity::user::Role::Owner,
                 None,
             )
             .await
@@ -854,7 +854,7 @@ both_backends!(
                 &w.alan.email,
                 "Alan",
                 password,
-                lineup_core::user::Role::Viewer,
+                lineup_core::identity::user::Role::Viewer,
                 None,
             )
             .await
@@ -953,7 +953,7 @@ both_backends!(
                 &lineup_core::email::Email::parse("boss@example.com").unwrap(),
                 "Boss",
                 "a long test password",
-                lineup_core::user::Role::Owner,
+                lineup_core::identity::user::Role::Owner,
                 None,
             )
             .await

@@ -2,7 +2,7 @@
 //! isolation by host, by session swap and by id guessing, and the headers that keep other
 //! sites from framing or scripting the pages.
 
-use lineup_core::user::Role;
+use lineup_core::identity::user::Role;
 use lineup_portal::{ROUTES, allows};
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, input_value};

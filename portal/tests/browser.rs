@@ -166,7 +166,9 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
         ("email", "bill@initech.example"),
         ("password", "yeah if you could sign in"),
     ] {
-        chrome.type_into(&format!("input[name={field}]"), value).await;
+        chrome
+            .type_into(&format!("input[name={field}]"), value)
+            .await;
     }
     chrome.click("button[type=submit]").await;
     chrome.wait_for_text("Check your email", wait).await;
@@ -199,9 +201,7 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
             chrome
                 .type_into("input[name=client_id]", &trial.client_id)
                 .await;
-            chrome
-                .type_into("input[name=client_secret]", &secret)
-                .await;
+            chrome.type_into("input[name=client_secret]", &secret).await;
             chrome
                 .type_into("input[name=account_id]", &trial.account_id)
                 .await;
@@ -288,7 +288,10 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
     let own = w.lineup.provider_for(tenant).await.unwrap();
     own.get_subscription(&subscription).await.unwrap();
     assert!(matches!(
-        w.lineup.shared_provider().get_subscription(&subscription).await,
+        w.lineup
+            .shared_provider()
+            .get_subscription(&subscription)
+            .await,
         Err(ProviderError::NotFound(_))
     ));
 

@@ -4,9 +4,9 @@
 //! retry, managers' view, and tenant isolation.
 
 use lineup_core::activation_code::ActivationCode;
+use lineup_core::identity::user::Role;
 use lineup_core::line::LineState;
 use lineup_core::line::activation::Revealer;
-use lineup_core::user::Role;
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;

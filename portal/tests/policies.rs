@@ -4,9 +4,9 @@
 
 use lineup_core::email::Email;
 use lineup_core::employee::{Employee, NewEmployee};
+use lineup_core::identity::user::Role;
 use lineup_core::ids::TeamId;
 use lineup_core::policy::{CapAction, CapScope, RoamingRule};
-use lineup_core::user::Role;
 use lineup_testkit::portal::{Browser, PortalWorld};
 use lineup_testkit::world::ADMIN;
 use lineup_testkit::{both_backends, sqlite_store};

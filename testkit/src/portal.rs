@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use lineup_core::email::Email;
 use lineup_core::employee::Employee;
+use lineup_core::identity::user::Role;
 use lineup_core::ids::TenantId;
-use lineup_core::user::Role;
 use lineup_portal::{Portal, PortalConfig, portal_router};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};

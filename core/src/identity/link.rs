@@ -5,9 +5,9 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreResult;
+use crate::identity::session::{random_token, token_hash};
 use crate::ids::{EmployeeId, TenantId};
 use crate::secret::SecretBox;
-use crate::session::{random_token, token_hash};
 use crate::store::{self, Tx, user_tokens::UserTokenRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use crate::activation_code::ActivationCode;
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
+use crate::identity::member::role_of;
 use crate::ids::{EmployeeId, LineId, TenantId, UserId};
-use crate::member::role_of;
 use crate::secret::SecretBox;
 use crate::store;
 

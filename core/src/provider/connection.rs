@@ -354,7 +354,7 @@ impl Lineup {
         let webhook_secret = match &before {
             Some(row) => row.webhook_secret.clone(),
             None => secrets.seal_text(
-                &crate::session::random_token(),
+                &crate::identity::session::random_token(),
                 &secret_context(tenant, "webhook_secret"),
             ),
         };

@@ -138,7 +138,7 @@ async fn render(
         unlinked: page.signed.session.employee_id.is_none()
             && !matches!(
                 page.signed.session.role,
-                lineup_core::user::Role::Owner | lineup_core::user::Role::Admin
+                lineup_core::identity::user::Role::Owner | lineup_core::identity::user::Role::Admin
             ),
         error: deny_error.as_ref().map(|(_, e)| e.clone()),
         pending,

@@ -8,11 +8,11 @@ use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
+use crate::identity::link::{self, LinkProblem, NewLink, Purpose};
+use crate::identity::session::NewSession;
+use crate::identity::user::Role;
 use crate::ids::{EmployeeId, TenantId, UserId};
-use crate::link::{self, LinkProblem, NewLink, Purpose};
-use crate::session::NewSession;
 use crate::store::{self, Tx, now, users::MemberRow, users::UserRow};
-use crate::user::Role;
 
 /// How long an invite link stays valid.
 pub const INVITE_LIFETIME: Duration = Duration::days(7);

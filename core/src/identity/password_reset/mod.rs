@@ -7,9 +7,9 @@ use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::CoreResult;
+use crate::identity::link::{self, LinkProblem, NewLink, Purpose};
+use crate::identity::session::NewSession;
 use crate::ids::TenantId;
-use crate::link::{self, LinkProblem, NewLink, Purpose};
-use crate::session::NewSession;
 use crate::store;
 
 pub const RESET_LIFETIME: Duration = Duration::hours(1);

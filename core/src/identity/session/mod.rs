@@ -9,9 +9,9 @@ use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
+use crate::identity::user::Role;
 use crate::ids::{EmployeeId, TenantId, UserId};
 use crate::store::{self, now, sessions::SessionRow};
-use crate::user::Role;
 
 /// How long a sign-in lasts; after that the user signs in again.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);

@@ -29,8 +29,8 @@ use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
+use crate::identity::session::{NewSession, random_token, token_hash};
 use crate::ids::TenantId;
-use crate::session::{NewSession, random_token, token_hash};
 use crate::store::{self, now, sso::SsoConfigRow, sso::SsoLoginRow};
 
 /// How long a started sign-in may take at the identity provider.

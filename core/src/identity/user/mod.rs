@@ -7,10 +7,10 @@ use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
 use crate::error::{CoreError, CoreResult};
+use crate::identity::link::LinkProblem;
+use crate::identity::session::{random_token, token_hash};
 use crate::ids::{EmployeeId, TenantId, UserId};
-use crate::link::LinkProblem;
 use crate::secret::SecretBox;
-use crate::session::{random_token, token_hash};
 use crate::store::{self, Tx, email_verifications::EmailVerificationRow, now, users::UserRow};
 
 /// How long a new account's confirmation link works.
@@ -188,7 +188,8 @@ fn verify_now(password: &str, hash: &str, memory: &mut Vec<Block>) -> bool {
 fn stand_in_hash(memory: &mut Vec<Block>) -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
-        hash_now(&crate::session::random_token(), memory).expect("hashing a random token succeeds")
+        hash_now(&crate::identity::session::random_token(), memory)
+            .expect("hashing a random token succeeds")
     })
 }
 
