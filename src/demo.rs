@@ -8,15 +8,15 @@ use anyhow::Context;
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
 use lineup_core::email::Email;
-use lineup_core::employee::NewEmployee;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use lineup_core::line::LineState;
 use lineup_core::line::lifecycle::IssueLine;
 use lineup_core::money::{Bytes, Currency};
+use lineup_core::organisation::employee::NewEmployee;
+use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::{Roaming, UsageRecord};
 use lineup_core::store;
-use lineup_core::tenant::{Slug, commands::NewTenant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

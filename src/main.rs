@@ -215,14 +215,14 @@ async fn slack_and_tenant(
 ) -> anyhow::Result<(
     server::Runtime,
     server::SlackParts,
-    lineup_core::tenant::Tenant,
+    lineup_core::organisation::tenant::Tenant,
 )> {
     let runtime = server::start_for_command(config).await?;
     let Some(slack) = runtime.slack.clone() else {
         anyhow::bail!("SLACK_SIGNING_SECRET: Slack is not configured (see README, Connect Slack)");
     };
-    let slug =
-        lineup_core::tenant::Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let slug = lineup_core::organisation::tenant::Slug::parse(slug)
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
     let tenant = runtime
         .lineup
         .tenant_by_slug(&slug)
@@ -296,8 +296,8 @@ async fn link_workspace(
     workspace_id: &str,
 ) -> anyhow::Result<()> {
     let runtime = server::start_for_command(config).await?;
-    let slug =
-        lineup_core::tenant::Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let slug = lineup_core::organisation::tenant::Slug::parse(slug)
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
     let tenant = runtime
         .lineup
         .tenant_by_slug(&slug)

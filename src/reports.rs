@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use lineup_core::optimise::OptimisationReport;
-use lineup_core::tenant::{Slug, Tenant};
+use lineup_core::organisation::tenant::{Slug, Tenant};
 use lineup_core::whatif::{LineOutcome, PolicySet, WhatIfReport};
 
 use crate::config::Config;

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use lineup_core::chat::Platform;
 use lineup_core::identity::session::random_token;
 use lineup_core::ids::{TenantId, UserId};
-use lineup_core::tenant::Tenant;
+use lineup_core::organisation::tenant::Tenant;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::ids::{AlertId, EmployeeId, LineId, TenantId};
 use crate::money::Currency;
 use crate::notify::{Action, ActionStyle, Message};
-use crate::tenant::Tenant;
+use crate::organisation::tenant::Tenant;
 
 pub const SUSPEND_LINE: &str = "alert.suspend_line";
 pub const RAISE_CAP: &str = "alert.raise_cap";

@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::email::Email;
-use crate::employee::{Employee, EmployeeStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::identity::session::{random_token, token_hash};
 use crate::ids::{EmployeeId, TenantId, UserId};
+use crate::organisation::employee::{Employee, EmployeeStatus};
 use crate::store::{self, Tx, chat::InstallationRow, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -397,7 +397,7 @@ impl Lineup {
         platform: Platform,
         code: &str,
         grant: &WorkspaceGrant,
-    ) -> CoreResult<crate::tenant::Tenant> {
+    ) -> CoreResult<crate::organisation::tenant::Tenant> {
         let mut tx = self.store().system().await?;
         let Some((tenant, admin)) = store::chat::consume_link_code(
             &mut tx,

@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 
 use crate::chat::{ChatIdentity, Platform};
 use crate::email::Email;
-use crate::employee::{Employee, EmployeeStatus};
 use crate::ids::{CostCentreId, EmployeeId, ImportId, TeamId, TenantId};
-use crate::org::{CostCentre, Team};
+use crate::organisation::employee::{Employee, EmployeeStatus};
+use crate::organisation::org_unit::{CostCentre, Team};
 
 /// The largest file accepted: a 100,000-person HRIS export is about 10 MB.
 pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;

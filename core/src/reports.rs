@@ -24,12 +24,12 @@ use std::collections::{BTreeMap, HashMap};
 use time::{Date, Duration, Month as CalendarMonth, UtcOffset};
 
 use crate::app::Lineup;
-use crate::employee::Visibility;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
 use crate::line::LineState;
 use crate::money::{Bytes, Currency, Money};
-use crate::org::{CostCentre, Team};
+use crate::organisation::employee::Visibility;
+use crate::organisation::org_unit::{CostCentre, Team};
 use crate::policy::CapScope;
 use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
 use crate::store::{self, Tx};

@@ -15,6 +15,7 @@ use crate::app::{Lineup, required};
 use crate::error::CoreResult;
 use crate::guardrail::{self, Owner};
 use crate::ids::{LineId, PlanId, TenantId};
+use crate::organisation::tenant::Tenant;
 use crate::pricing::{Charge, PlanPricing, billing_period};
 use crate::provider::{Roaming, UsageQuery, UsageRecord};
 use crate::store::lines::LineOwner;
@@ -22,7 +23,6 @@ use crate::store::usage::{
     DailyUsage, SpendDelta, SpendFilter, SpendGrouping, SpendRow, Stored, UsageRow,
 };
 use crate::store::{self, Tx};
-use crate::tenant::Tenant;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UsageReport {

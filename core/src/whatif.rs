@@ -353,8 +353,8 @@ pub mod commands {
     use crate::app::{Lineup, required};
     use crate::error::CoreResult;
     use crate::ids::TenantId;
+    use crate::organisation::tenant::Tenant;
     use crate::store;
-    use crate::tenant::Tenant;
     use crate::usage::{owner_of, utc_day};
 
     async fn policy_in_force(tx: &mut store::Tx, tenant: &Tenant) -> CoreResult<PolicySet> {

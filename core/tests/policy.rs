@@ -137,7 +137,7 @@ both_backends!(
             .await
             .unwrap()
             .into_iter()
-            .filter(|e| e.status == lineup_core::employee::EmployeeStatus::Active)
+            .filter(|e| e.status == lineup_core::organisation::employee::EmployeeStatus::Active)
             .count();
         let starter = w
             .lineup

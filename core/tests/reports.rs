@@ -1,7 +1,7 @@
 //! Spend reports on both backends, against the hand-added history in `testkit::spend`.
 
-use lineup_core::employee::Visibility;
 use lineup_core::money::{Bytes, Currency, Money};
+use lineup_core::organisation::employee::Visibility;
 use lineup_core::reports::{
     Dashboard, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
 };

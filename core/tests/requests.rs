@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use lineup_core::CoreError;
 use lineup_core::chat::Platform;
-use lineup_core::employee::EmployeeStatus;
 use lineup_core::line::LineState;
+use lineup_core::organisation::employee::EmployeeStatus;
 use lineup_core::policy::RoamingRule;
 use lineup_core::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
 use lineup_core::request::{Decision, RequestDetails, RequestState, Route};
@@ -719,7 +719,7 @@ both_backends!(
     }
 );
 
-async fn offboard(w: &World, who: &lineup_core::employee::Employee) {
+async fn offboard(w: &World, who: &lineup_core::organisation::employee::Employee) {
     w.lineup
         .offboard_employee(w.tenant, &ADMIN, who.id)
         .await

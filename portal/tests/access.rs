@@ -505,7 +505,7 @@ both_backends!(
         let bill = w.user_id("bill@initech.example").await;
         let initech_id = w
             .lineup
-            .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+            .tenant_by_slug(&lineup_core::organisation::tenant::Slug::parse("initech").unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -547,7 +547,7 @@ both_backends!(
         answer.assert_contains("Check your email");
         answer.assert_contains(&taken);
 
-        let slug = lineup_core::tenant::Slug::parse("initech").unwrap();
+        let slug = lineup_core::organisation::tenant::Slug::parse("initech").unwrap();
         assert!(
             w.lineup.tenant_by_slug(&slug).await.unwrap().is_none(),
             "nothing created"

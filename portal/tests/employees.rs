@@ -3,11 +3,11 @@
 
 use lineup_core::audit::Actor;
 use lineup_core::email::Email;
-use lineup_core::employee::{EmployeeStatus, NewEmployee};
 use lineup_core::error::CoreError;
 use lineup_core::line::LineState;
+use lineup_core::organisation::employee::{EmployeeStatus, NewEmployee};
+use lineup_core::organisation::tenant::OffboardingAction;
 use lineup_core::store;
-use lineup_core::tenant::OffboardingAction;
 use lineup_testkit::portal::{
     BASE_DOMAIN, Browser, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld, UploadToken,
 };

@@ -495,7 +495,7 @@ both_backends!(
         let ready = w.ready_line(&w.ada, "walk-ready").await;
         // Alan's code is read while his line is ready, then the profile is installed.
         let alans = w.ready_line(&w.alan, "walk-active").await;
-        let holder = |who: &lineup_core::employee::Employee, id| {
+        let holder = |who: &lineup_core::organisation::employee::Employee, id| {
             w.lineup
                 .reveal_activation_code(w.tenant, Revealer::Holder(who.id), id)
         };
@@ -641,7 +641,7 @@ async fn signed_up_initech(w: &PortalWorld) -> (Browser, lineup_core::ids::Tenan
         .await;
     let tenant = w
         .lineup
-        .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+        .tenant_by_slug(&lineup_core::organisation::tenant::Slug::parse("initech").unwrap())
         .await
         .unwrap()
         .unwrap()

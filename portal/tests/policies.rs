@@ -3,9 +3,9 @@
 //! members allowed to manage policies can change them.
 
 use lineup_core::email::Email;
-use lineup_core::employee::{Employee, NewEmployee};
 use lineup_core::identity::user::Role;
 use lineup_core::ids::TeamId;
+use lineup_core::organisation::employee::{Employee, NewEmployee};
 use lineup_core::policy::{CapAction, CapScope, RoamingRule};
 use lineup_testkit::portal::{Browser, PortalWorld};
 use lineup_testkit::world::ADMIN;

@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lineup_core::employee::Employee;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::{RequestId, TenantId};
+use lineup_core::organisation::employee::Employee;
 use lineup_core::request::commands::SubmitRequest;
 use lineup_core::request::{Request, RequestDetails, RequestState};
 use lineup_portal::{Portal, PortalConfig, RequestEvents, portal_router};

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use lineup_core::email::Email;
-use lineup_core::employee::Employee;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::TenantId;
+use lineup_core::organisation::employee::Employee;
 use lineup_portal::{Portal, PortalConfig, portal_router};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -568,7 +568,7 @@ impl FakeDns {
 }
 
 #[async_trait::async_trait]
-impl lineup_core::domain::TxtResolver for FakeDns {
+impl lineup_core::organisation::custom_domain::TxtResolver for FakeDns {
     async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
         Ok(self
             .records

@@ -8,8 +8,8 @@ pub mod teams;
 
 use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
-use lineup_core::employee::Employee;
 use lineup_core::ids::RequestId;
+use lineup_core::organisation::employee::Employee;
 use lineup_core::request::{Request, RequestState, cards};
 use lineup_testkit::world::World;
 

@@ -165,7 +165,7 @@ impl Lineup {
         &self,
         tx: &mut Tx,
         tenant: TenantId,
-        person: &crate::employee::Employee,
+        person: &crate::organisation::employee::Employee,
         period: &str,
     ) -> CoreResult<Vec<(BudgetCap, CapCheck)>> {
         let owner = Owner {

@@ -3,10 +3,10 @@
 
 use crate::app::Lineup;
 use crate::audit::AuditEvent;
-use crate::employee::Visibility;
 use crate::error::CoreResult;
 use crate::ids::{LineId, TenantId};
 use crate::line::Line;
+use crate::organisation::employee::Visibility;
 use crate::store::{self, lines::LineSearch, lines::ListedLine};
 
 /// Largest page the directory serves.

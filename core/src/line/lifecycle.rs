@@ -13,9 +13,9 @@ use super::activation::SealedActivationCode;
 use super::{Line, LineEvent, LineState};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
-use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, OperationId, PlanId, TenantId};
+use crate::organisation::employee::EmployeeStatus;
 use crate::provider::{
     ConnectivityProvider, Delivery, Effective, IdempotencyKey, Operation, OperationStatus,
     PollPolicy, ProfileState, ProviderError, ProvisionRequest, Subscriber, WaitError,

@@ -9,13 +9,13 @@ use super::cards::CardContext;
 use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
-use crate::employee::EmployeeStatus;
 use crate::error::{CoreError, CoreResult};
 use crate::guardrail::commands::ScopeNames;
 use crate::ids::{EmployeeId, RequestId, TenantId};
 use crate::line::lifecycle::IssueLine;
 use crate::line::{Line, LineState};
 use crate::money::{Bytes, Money};
+use crate::organisation::employee::EmployeeStatus;
 use crate::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
 use crate::store::{self, Tx, now};
 
@@ -1079,7 +1079,7 @@ async fn refuse_if_offboarded(
     if person.status == EmployeeStatus::Active {
         return Ok(());
     }
-    let on = crate::offboarding::offboarded_on(tx, tenant, &person).await?;
+    let on = crate::organisation::offboarding::offboarded_on(tx, tenant, &person).await?;
     Err(CoreError::NotAuthorised(format!(
         "you were offboarded on {on}, so you can no longer decide requests"
     )))

@@ -4,8 +4,8 @@ use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::email::Email;
-use crate::employee::{Employee, EmployeeStatus};
 use crate::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
+use crate::organisation::employee::{Employee, EmployeeStatus};
 
 #[derive(sqlx::FromRow)]
 struct EmployeeRow {

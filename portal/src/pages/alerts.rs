@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::alert::{self, Alert, AlertFilter, AlertKind, AlertState};
 use lineup_core::ids::AlertId;
-use lineup_core::tenant::Tenant;
+use lineup_core::organisation::tenant::Tenant;
 use serde::Deserialize;
 
 use crate::Portal;

@@ -105,8 +105,8 @@ pub struct EmployeeEdit {
 #[derive(Debug, Clone)]
 pub struct EmployeeProfile {
     pub employee: Employee,
-    pub team: Option<crate::org::Team>,
-    pub cost_centre: Option<crate::org::CostCentre>,
+    pub team: Option<crate::organisation::org_unit::Team>,
+    pub cost_centre: Option<crate::organisation::org_unit::CostCentre>,
     /// Their manager first, then that manager's manager, up to the top.
     pub managers: Vec<Employee>,
     pub lines: Vec<(crate::line::Line, Option<crate::plan::Plan>)>,

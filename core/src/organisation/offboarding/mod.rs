@@ -14,14 +14,14 @@ use time::Date;
 
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
-use crate::employee::{Employee, EmployeeStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::identity::user::Role;
 use crate::ids::{EmployeeId, LineId, TenantId};
 use crate::line::{Line, LineState};
+use crate::organisation::employee::{Employee, EmployeeStatus};
+use crate::organisation::tenant::OffboardingAction;
 use crate::store::operations::OperationState;
 use crate::store::{self, Tx, now};
-use crate::tenant::OffboardingAction;
 
 /// What offboarding does to one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
