@@ -257,8 +257,8 @@ async fn full_stack(
     use lineup_bot::slack::{SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
     use lineup_core::chat::Platform;
-    use lineup_core::request::RequestDetails;
-    use lineup_core::request::commands::SubmitRequest;
+    use lineup_core::lines::request::RequestDetails;
+    use lineup_core::lines::request::commands::SubmitRequest;
     use lineup_testkit::fake_slack::FakeSlack;
     use lineup_testkit::world::World;
 

@@ -10,8 +10,8 @@ use lineup_core::audit::Actor;
 use lineup_core::email::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
-use lineup_core::line::LineState;
-use lineup_core::line::lifecycle::IssueLine;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::lifecycle::IssueLine;
 use lineup_core::money::{Bytes, Currency};
 use lineup_core::organisation::employee::NewEmployee;
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
@@ -211,7 +211,7 @@ async fn seed_lines(
     lineup: &Lineup,
     t: TenantId,
     employees: &[EmployeeId],
-    plans: &[lineup_core::plan::Plan],
+    plans: &[lineup_core::lines::plan::Plan],
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<()> {
     let mut calls = tokio::task::JoinSet::new();
@@ -346,8 +346,8 @@ async fn seed_pending_requests(
     employees: &[EmployeeId],
     plan: lineup_core::ids::PlanId,
 ) -> anyhow::Result<()> {
-    use lineup_core::request::RequestDetails;
-    use lineup_core::request::commands::SubmitRequest;
+    use lineup_core::lines::request::RequestDetails;
+    use lineup_core::lines::request::commands::SubmitRequest;
     let asks = [
         (
             RequestDetails::NewLine {
@@ -473,7 +473,7 @@ async fn seed_savings(
     lineup: &Lineup,
     t: TenantId,
     people: &[EmployeeId],
-    plans: &[lineup_core::plan::Plan],
+    plans: &[lineup_core::lines::plan::Plan],
 ) -> anyhow::Result<Option<SavingsPeople>> {
     let plan = |name: &str| plans.iter().find(|p| p.name == name).map(|p| p.id);
     let (Some(small), Some(big)) = (plan("US 1GB"), plan("US 5GB")) else {

@@ -420,7 +420,7 @@ async fn connection_webhook(
 }
 
 fn webhook_answer(
-    accepted: Result<lineup_core::webhook::WebhookOutcome, lineup_core::CoreError>,
+    accepted: Result<lineup_core::lines::webhook::WebhookOutcome, lineup_core::CoreError>,
 ) -> (StatusCode, String) {
     match accepted {
         Ok(outcome) => (

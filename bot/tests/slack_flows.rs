@@ -8,7 +8,7 @@ use std::sync::Arc;
 use harness::slack::*;
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
-use lineup_core::request::{RequestState, cards};
+use lineup_core::lines::request::{RequestState, cards};
 use lineup_testkit::both_backends;
 use serde_json::json;
 
@@ -506,7 +506,7 @@ both_backends!(
                 s.world.tenant,
                 s.world.olivia.id,
                 request.id,
-                lineup_core::request::Decision::Approve,
+                lineup_core::lines::request::Decision::Approve,
                 None,
             )
             .await
@@ -545,7 +545,9 @@ both_backends!(
 
 /// Ada's 50.00 budget passes 50 % (1 GB on her 25.00 plan): a finance alert about her
 /// employee budget, whose buttons act on her live line.
-async fn ada_budget_alert(s: &Slack) -> (lineup_core::line::Line, lineup_core::alert::Alert) {
+async fn ada_budget_alert(
+    s: &Slack,
+) -> (lineup_core::lines::line::Line, lineup_core::alert::Alert) {
     use lineup_testkit::portal::{cap_employee, usage_record};
     let w = &s.world;
     let line = w.active_line(&w.ada, "ada-alert-line").await;
@@ -574,7 +576,7 @@ both_backends!(
     finance_alert_buttons_suspend_raise_and_snooze_once_for_finance_only,
     |store| async move {
         use lineup_core::alert::{self, AlertState};
-        use lineup_core::line::LineState;
+        use lineup_core::lines::line::LineState;
         let s = slack(store).await;
         let w = &s.world;
         let (line, budget) = ada_budget_alert(&s).await;

@@ -200,7 +200,7 @@ pub fn minute_utc(at: OffsetDateTime) -> String {
 }
 
 /// How answers to alert actions name a line: "Ada Tester's line (ICCID 8988…)".
-pub fn line_label(line: &crate::line::Line, owner_name: &str) -> String {
+pub fn line_label(line: &crate::lines::line::Line, owner_name: &str) -> String {
     let which = line
         .iccid
         .as_ref()
@@ -305,7 +305,7 @@ pub mod commands {
     use crate::app::{Lineup, record, required, to_json};
     use crate::audit::{Actor, AuditEvent};
     use crate::error::{CoreError, CoreResult};
-    use crate::line::{Line, LineState};
+    use crate::lines::line::{Line, LineState};
     use crate::policy::CapScope;
     use crate::store::{self, Tx, now};
 

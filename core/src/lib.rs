@@ -1,20 +1,16 @@
 //! Lineup core: the domain, its commands and queries, storage and provider adapters.
 //! Knows nothing of HTTP servers or chat formats.
 
-pub mod activation_code;
 pub mod app;
 pub mod audit;
-pub mod eid;
 pub mod email;
 pub mod error;
-pub mod iccid;
 pub mod identity;
 pub mod ids;
 pub mod import;
-pub mod line;
+pub mod lines;
 pub mod money;
 pub mod organisation;
-pub mod plan;
 pub mod provider;
 pub mod store;
 
@@ -30,10 +26,7 @@ pub mod notify;
 pub mod optimise;
 pub mod policy;
 pub mod pricing;
-pub mod qr;
 pub mod reports;
-pub mod request;
 pub mod secret;
 pub mod usage;
-pub mod webhook;
 pub mod whatif;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::guardrail::UNUSED_AFTER_DAYS;
 use crate::ids::LineId;
-use crate::plan::Plan;
+use crate::lines::plan::Plan;
 use crate::pricing::PlanPricing;
 
 pub const LOOKBACK_MONTHS: usize = 3;

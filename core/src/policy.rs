@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::ids::{CostCentreId, EmployeeId, LineId, RequestId, TeamId, TenantId};
+use crate::lines::plan::Plan;
+use crate::lines::request::{RequestDetails, Route};
 use crate::money::{Currency, Money};
 use crate::organisation::employee::{Employee, EmployeeStatus};
 use crate::organisation::tenant::TenantSettings;
-use crate::plan::Plan;
-use crate::request::{RequestDetails, Route};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]

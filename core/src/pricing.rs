@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use crate::lines::plan::Plan;
 use crate::money::Bytes;
-use crate::plan::Plan;
 
 pub const BYTES_PER_GB: i64 = Bytes::GB;
 

@@ -26,7 +26,7 @@ use time::{Date, Duration, Month as CalendarMonth, UtcOffset};
 use crate::app::Lineup;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
-use crate::line::LineState;
+use crate::lines::line::LineState;
 use crate::money::{Bytes, Currency, Money};
 use crate::organisation::employee::Visibility;
 use crate::organisation::org_unit::{CostCentre, Team};

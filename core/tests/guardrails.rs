@@ -6,7 +6,7 @@
 use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
 use lineup_core::guardrail::PolicyEffect;
 use lineup_core::ids::TenantId;
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
 use lineup_core::money::Bytes;
 use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 use lineup_core::provider::{Roaming, UsageRecord};
@@ -77,7 +77,7 @@ async fn state_of(w: &World, line: &Line) -> LineState {
 }
 
 /// Ada's plan: Europe 10GB at 25.00 a month, 10.00 per GB over (the default rate card).
-fn europe_plan(w: &World) -> lineup_core::plan::Plan {
+fn europe_plan(w: &World) -> lineup_core::lines::plan::Plan {
     let plan = w.plans[0].clone();
     assert_eq!(plan.name, "Europe 10GB");
     assert_eq!(plan.price.unwrap().minor, 2_500);
@@ -831,8 +831,8 @@ both_backends!(
 both_backends!(
     a_cap_raise_makes_room_in_every_budget_that_counts_the_employee,
     |store| async move {
-        use lineup_core::request::RequestDetails;
-        use lineup_core::request::commands::SubmitRequest;
+        use lineup_core::lines::request::RequestDetails;
+        use lineup_core::lines::request::commands::SubmitRequest;
         let w = World::new(store).await;
         europe_plan(&w);
         let ada = w.active_line(&w.ada, "ada-raise").await;

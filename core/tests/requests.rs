@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use lineup_core::CoreError;
 use lineup_core::chat::Platform;
-use lineup_core::line::LineState;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
+use lineup_core::lines::request::{Decision, RequestDetails, RequestState, Route};
 use lineup_core::organisation::employee::EmployeeStatus;
 use lineup_core::policy::RoamingRule;
-use lineup_core::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
-use lineup_core::request::{Decision, RequestDetails, RequestState, Route};
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};
@@ -614,7 +614,7 @@ both_backends!(
     |store| async move {
         use lineup_core::email::Email;
         use lineup_core::identity::user::Role;
-        use lineup_core::request::Decider;
+        use lineup_core::lines::request::Decider;
 
         let w = World::new(store).await;
         let member = |email: &str, role: Role| {
@@ -768,7 +768,7 @@ both_backends!(
             w.lineup
                 .decidable_requests(
                     w.tenant,
-                    lineup_core::request::Decider::Employee(w.maria.id)
+                    lineup_core::lines::request::Decider::Employee(w.maria.id)
                 )
                 .await
                 .unwrap()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lineup_core::Lineup;
-use lineup_core::line::Line;
+use lineup_core::lines::line::Line;
 use lineup_core::money::Bytes;
 use lineup_core::provider::{
     Capabilities, ConnectivityProvider, Effective, IdempotencyKey, Operation, Page, PlanRef,
@@ -387,7 +387,7 @@ both_backends!(
             .find(|p| p.name == "Europe 10GB")
             .unwrap()
             .clone();
-        let issue = lineup_core::line::lifecycle::IssueLine {
+        let issue = lineup_core::lines::line::lifecycle::IssueLine {
             plan_id: us_5gb.id,
             ..w.issue(&w.ada, "ada-us")
         };

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
 use lineup_core::money::Bytes;
 use lineup_core::policy::{CapAction, CapScope};
 use lineup_core::store;

@@ -4,7 +4,7 @@
 use lineup_core::audit::Actor;
 use lineup_core::email::Email;
 use lineup_core::error::CoreError;
-use lineup_core::line::LineState;
+use lineup_core::lines::line::LineState;
 use lineup_core::organisation::employee::{EmployeeStatus, NewEmployee};
 use lineup_core::organisation::tenant::OffboardingAction;
 use lineup_core::store;

@@ -3,10 +3,10 @@
 //! never once installed), lifecycle actions behind confirmations, provider failures and
 //! retry, managers' view, and tenant isolation.
 
-use lineup_core::activation_code::ActivationCode;
 use lineup_core::identity::user::Role;
-use lineup_core::line::LineState;
-use lineup_core::line::activation::Revealer;
+use lineup_core::lines::activation_code::ActivationCode;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::activation::Revealer;
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;
@@ -358,7 +358,7 @@ async fn more_than_a_page_of_lines_pages() {
         let lineup = w.lineup.clone();
         let (tenant, plan) = (w.tenant, w.plans[0].id);
         issuing.spawn(async move {
-            let cmd = lineup_core::line::lifecycle::IssueLine {
+            let cmd = lineup_core::lines::line::lifecycle::IssueLine {
                 employee_id: person.id,
                 plan_id: plan,
                 issue_key: format!("bulk-{}", person.id),
@@ -386,7 +386,7 @@ async fn a_globex_line_is_not_found_from_acme_and_never_listed() {
         .issue_line(
             w.globex,
             &ADMIN,
-            lineup_core::line::lifecycle::IssueLine {
+            lineup_core::lines::line::lifecycle::IssueLine {
                 employee_id: w.gina.id,
                 plan_id: w.lineup.sync_plans(w.globex, &ADMIN).await.unwrap()[0].id,
                 issue_key: "gina-1".into(),

@@ -429,14 +429,14 @@ both_backends!(
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
         assert_eq!(
             line.state,
-            lineup_core::line::LineState::Active,
+            lineup_core::lines::line::LineState::Active,
             "a preview does nothing"
         );
 
         let saved = browser.post("/policies/caps", &cap).await;
         assert_eq!(saved.redirected_to(), "/policies");
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
-        assert_eq!(line.state, lineup_core::line::LineState::Suspended);
+        assert_eq!(line.state, lineup_core::lines::line::LineState::Suspended);
         browser
             .get("/policies")
             .await
@@ -454,7 +454,7 @@ both_backends!(
             .await
             .redirected_to();
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
-        assert_eq!(line.state, lineup_core::line::LineState::Active);
+        assert_eq!(line.state, lineup_core::lines::line::LineState::Active);
     }
 );
 

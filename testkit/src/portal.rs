@@ -621,7 +621,7 @@ pub async fn fail_next_order(world: &World, order_type: &str, code: &str) {
 /// A five-minute data session `ago` before now on `line`, in `country` (roaming anywhere but
 /// the US), as the provider reports usage: feed it to `Lineup::record_usage`.
 pub fn usage_record(
-    line: &lineup_core::line::Line,
+    line: &lineup_core::lines::line::Line,
     key: &str,
     ago: std::time::Duration,
     bytes: i64,

@@ -19,11 +19,11 @@
 use lineup_core::Lineup;
 use lineup_core::email::Email;
 use lineup_core::ids::{EmployeeId, LineId, PlanId, TenantId};
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
+use lineup_core::lines::plan::Plan;
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::organisation::employee::{Employee, NewEmployee};
 use lineup_core::organisation::org_unit::{CostCentre, Team};
-use lineup_core::plan::Plan;
 use lineup_core::policy::{BudgetCap, CapAction, CapScope};
 use lineup_core::reports::Month;
 use lineup_core::store::{self, usage::DailyUsage};

@@ -8,10 +8,10 @@
 use lineup_core::CoreError;
 use lineup_core::chat::{Platform, Workspace};
 use lineup_core::ids::{EmployeeId, RequestId, TenantId};
-use lineup_core::line::activation::Revealer;
+use lineup_core::lines::line::activation::Revealer;
+use lineup_core::lines::request::commands::{Fulfilment, Submitted, SweepEvent};
+use lineup_core::lines::request::{Request, RequestDetails, RequestState, cards};
 use lineup_core::notify::Message;
-use lineup_core::request::commands::{Fulfilment, Submitted, SweepEvent};
-use lineup_core::request::{Request, RequestDetails, RequestState, cards};
 use serde_json::{Value, json};
 
 use super::{ChatFlows, platform_named};

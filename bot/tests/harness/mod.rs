@@ -9,8 +9,8 @@ pub mod teams;
 use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
 use lineup_core::ids::RequestId;
+use lineup_core::lines::request::{Request, RequestState, cards};
 use lineup_core::organisation::employee::Employee;
-use lineup_core::request::{Request, RequestState, cards};
 use lineup_testkit::world::World;
 
 /// Driving one platform as its users would.

@@ -12,9 +12,9 @@ use lineup_bot::{SlackState, slack_router};
 use lineup_core::audit::Actor;
 use lineup_core::chat::Platform;
 use lineup_core::ids::RequestId;
+use lineup_core::lines::request::Request;
+use lineup_core::lines::request::cards;
 use lineup_core::organisation::employee::Employee;
-use lineup_core::request::Request;
-use lineup_core::request::cards;
 use lineup_testkit::fake_slack::{Call, FakeSlack, sign_slack_request};
 use lineup_testkit::world::{World, add_employee, add_tenant};
 
@@ -224,7 +224,7 @@ impl Slack {
     }
 
     /// `/esim request` from Ada, then the modal filled in: the request it made.
-    pub async fn request_line(&self) -> lineup_core::request::Request {
+    pub async fn request_line(&self) -> lineup_core::lines::request::Request {
         self.command(TEAM, ADA, "request").await;
         let view = self
             .fake

@@ -13,7 +13,7 @@ use crate::alert::{Alert, AlertKind};
 use crate::app::{Lineup, record, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
-use crate::line::LineState;
+use crate::lines::line::LineState;
 use crate::notice;
 use crate::pricing::billing_period;
 use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
@@ -373,7 +373,11 @@ impl Lineup {
     }
 
     /// The speed a guardrail throttles `line` to: its plan's after-cap speed, or the default.
-    async fn throttle_speed(&self, tenant: TenantId, line: &crate::line::Line) -> CoreResult<u32> {
+    async fn throttle_speed(
+        &self,
+        tenant: TenantId,
+        line: &crate::lines::line::Line,
+    ) -> CoreResult<u32> {
         let plans = self.plans(tenant).await?;
         Ok(plans
             .iter()
@@ -387,7 +391,7 @@ impl Lineup {
     /// crash replays the same order.
     async fn set_line_speed_limit(
         &self,
-        line: &crate::line::Line,
+        line: &crate::lines::line::Line,
         max_kbps: Option<u32>,
         key: String,
     ) -> CoreResult<()> {

@@ -18,7 +18,7 @@ use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{ProviderConnectionId, TenantId};
-use crate::plan::Plan;
+use crate::lines::plan::Plan;
 use crate::store::{self, now, provider_connections::ConnectionRow};
 
 /// Builds adapters for tenants' own accounts at the operator's provider URL.

@@ -4,10 +4,10 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::iccid::Iccid;
 use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
-use crate::line::activation::SealedActivationCode;
-use crate::line::{Line, LineState};
+use crate::lines::iccid::Iccid;
+use crate::lines::line::activation::SealedActivationCode;
+use crate::lines::line::{Line, LineState};
 
 #[derive(sqlx::FromRow)]
 struct LineRow {

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::Router;
 use axum::response::Response;
-use lineup_core::line::LineState;
+use lineup_core::lines::line::LineState;
 use lineup_core::organisation::employee::EmployeeStatus;
 use lineup_core::organisation::onboarding::OnboardingStep;
 

@@ -12,12 +12,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
 use super::{Line, LineState};
-use crate::activation_code::ActivationCode;
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::identity::member::role_of;
 use crate::ids::{EmployeeId, LineId, TenantId, UserId};
+use crate::lines::activation_code::ActivationCode;
 use crate::secret::SecretBox;
 use crate::store;
 

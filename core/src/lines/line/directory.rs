@@ -5,7 +5,7 @@ use crate::app::Lineup;
 use crate::audit::AuditEvent;
 use crate::error::CoreResult;
 use crate::ids::{LineId, TenantId};
-use crate::line::Line;
+use crate::lines::line::Line;
 use crate::organisation::employee::Visibility;
 use crate::store::{self, lines::LineSearch, lines::ListedLine};
 

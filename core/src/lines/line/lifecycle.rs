@@ -549,7 +549,7 @@ impl Lineup {
         &self,
         tenant: TenantId,
         op: &ProviderOperation,
-    ) -> CoreResult<crate::plan::Plan> {
+    ) -> CoreResult<crate::lines::plan::Plan> {
         let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
             .map_err(|e| CoreError::invalid("plan_id", e))?;
         let mut tx = self.tenant_tx(tenant).await?;

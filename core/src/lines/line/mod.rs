@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use self::activation::SealedActivationCode;
-use crate::iccid::Iccid;
 use crate::ids::{EmployeeId, LineId, PlanId, TenantId};
+use crate::lines::iccid::Iccid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

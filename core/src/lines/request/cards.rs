@@ -2,10 +2,10 @@
 
 use super::commands::UsageSummary;
 use super::{Request, RequestDetails, RequestState, Route};
-use crate::activation_code::ActivationCode;
-use crate::line::Line;
+use crate::lines::activation_code::ActivationCode;
+use crate::lines::line::Line;
+use crate::lines::plan::Plan;
 use crate::notify::{Action, ActionStyle, Image, Message};
-use crate::plan::Plan;
 
 pub const APPROVE: &str = "request.approve";
 pub const DENY: &str = "request.deny";
@@ -169,7 +169,7 @@ pub fn delivery_message(
     code: &ActivationCode,
 ) -> Result<Message, String> {
     let lpa = code.lpa_string();
-    let png = crate::qr::png(&lpa)?;
+    let png = crate::lines::qr::png(&lpa)?;
     let mut message = Message {
         title: Some("Your eSIM is ready".into()),
         text: format!(

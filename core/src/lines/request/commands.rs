@@ -12,8 +12,8 @@ use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::guardrail::commands::ScopeNames;
 use crate::ids::{EmployeeId, RequestId, TenantId};
-use crate::line::lifecycle::IssueLine;
-use crate::line::{Line, LineState};
+use crate::lines::line::lifecycle::IssueLine;
+use crate::lines::line::{Line, LineState};
 use crate::money::{Bytes, Money};
 use crate::organisation::employee::EmployeeStatus;
 use crate::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
@@ -1129,7 +1129,7 @@ fn subject(request: &Request) -> (&'static str, String) {
 }
 
 /// "US 5GB · 20.00 USD/month"
-pub fn plan_label(plan: &crate::plan::Plan) -> String {
+pub fn plan_label(plan: &crate::lines::plan::Plan) -> String {
     match plan.price {
         Some(price) => format!("{} · {price}/month", plan.name),
         None => plan.name.clone(),

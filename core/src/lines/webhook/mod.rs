@@ -14,7 +14,7 @@ use crate::audit::Actor;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{JobId, ProviderConnectionId, TenantId};
 use crate::jobs::USAGE_SYNC;
-use crate::line::LineState;
+use crate::lines::line::LineState;
 use crate::provider::{PollPolicy, ProfileState, ProviderEvent};
 use crate::store::provider_connections;
 use crate::store::{self, jobs::JobRow};

@@ -109,7 +109,7 @@ pub struct EmployeeProfile {
     pub cost_centre: Option<crate::organisation::org_unit::CostCentre>,
     /// Their manager first, then that manager's manager, up to the top.
     pub managers: Vec<Employee>,
-    pub lines: Vec<(crate::line::Line, Option<crate::plan::Plan>)>,
+    pub lines: Vec<(crate::lines::line::Line, Option<crate::lines::plan::Plan>)>,
     /// Every chat platform, in the order messages try them, and whether it reaches them.
     pub chat: Vec<crate::chat::ChatReach>,
 }

@@ -17,7 +17,7 @@ use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::identity::user::Role;
 use crate::ids::{EmployeeId, LineId, TenantId};
-use crate::line::{Line, LineState};
+use crate::lines::line::{Line, LineState};
 use crate::organisation::employee::{Employee, EmployeeStatus};
 use crate::organisation::tenant::OffboardingAction;
 use crate::store::operations::OperationState;
