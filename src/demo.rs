@@ -504,7 +504,7 @@ async fn seed_savings(
         });
     }
     let now = store::now();
-    let this_month = lineup_core::pricing::period_start(now.date());
+    let this_month = lineup_core::spend::pricing::period_start(now.date());
     let mut records = Vec::new();
     while let Some(outcome) = calls.join_next().await {
         let (line, usage) = outcome?.context("issuing a demo savings line")?;
@@ -519,7 +519,7 @@ async fn seed_savings(
         let mut month = this_month;
         let mut days = Vec::new();
         for _ in 0..3 {
-            month = lineup_core::pricing::period_start(month - time::Duration::days(1));
+            month = lineup_core::spend::pricing::period_start(month - time::Duration::days(1));
             days.push((month + time::Duration::days(9), monthly));
         }
         days.push((this_month, current));
@@ -560,10 +560,10 @@ async fn seed_policy(
     t: TenantId,
     savings: Option<SavingsPeople>,
 ) -> anyhow::Result<()> {
-    use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
+    use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
     use lineup_core::store::usage::{SpendFilter, SpendGrouping};
     let actor = Actor::System;
-    let period = lineup_core::pricing::billing_period(store::now().date());
+    let period = lineup_core::spend::pricing::billing_period(store::now().date());
     let filter = SpendFilter {
         from_period: Some(period.clone()),
         to_period: Some(period),

@@ -249,7 +249,7 @@ async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
         .ok_or_else(|| {
             anyhow::anyhow!("--tenant: {} has not installed the Slack app", tenant.slug)
         })?;
-    let alert = lineup_core::alert::test_alert(&tenant);
+    let alert = lineup_core::spend::alert::test_alert(&tenant);
     let posted = runtime
         .flows
         .post_finance_alert(&workspace, lineup_core::chat::Platform::Slack, &alert)

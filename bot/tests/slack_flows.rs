@@ -361,7 +361,7 @@ both_backends!(
             .await
             .unwrap()
             .unwrap();
-        let alert = lineup_core::alert::test_alert(&tenant);
+        let alert = lineup_core::spend::alert::test_alert(&tenant);
         let err = s
             .flows
             .post_finance_alert(&ws, Platform::Slack, &alert)
@@ -388,15 +388,15 @@ both_backends!(
             .unwrap();
         let blocks = posted.body["blocks"].to_string();
         for action in [
-            lineup_core::alert::SUSPEND_LINE,
-            lineup_core::alert::RAISE_CAP,
-            lineup_core::alert::SNOOZE,
+            lineup_core::spend::alert::SUSPEND_LINE,
+            lineup_core::spend::alert::RAISE_CAP,
+            lineup_core::spend::alert::SNOOZE,
         ] {
             assert!(blocks.contains(action), "{blocks}");
         }
         assert_eq!(posted.token.as_deref(), Some(TOKEN));
         let told = s
-            .click_told(TEAM, FIONA, lineup_core::alert::SNOOZE, "test")
+            .click_told(TEAM, FIONA, lineup_core::spend::alert::SNOOZE, "test")
             .await;
         assert!(told.contains("test alert"), "{told}");
         s.assert_within_limits();
@@ -547,11 +547,14 @@ both_backends!(
 /// employee budget, whose buttons act on her live line.
 async fn ada_budget_alert(
     s: &Slack,
-) -> (lineup_core::lines::line::Line, lineup_core::alert::Alert) {
+) -> (
+    lineup_core::lines::line::Line,
+    lineup_core::spend::alert::Alert,
+) {
     use lineup_testkit::portal::{cap_employee, usage_record};
     let w = &s.world;
     let line = w.active_line(&w.ada, "ada-alert-line").await;
-    let policy = lineup_core::policy::CapAction::Alert;
+    let policy = lineup_core::spend::policy::CapAction::Alert;
     cap_employee(w, &w.ada, 5_000, vec![50, 80], policy).await;
     let half_hour = std::time::Duration::from_secs(1800);
     let record = usage_record(
@@ -575,8 +578,8 @@ async fn ada_budget_alert(
 both_backends!(
     finance_alert_buttons_suspend_raise_and_snooze_once_for_finance_only,
     |store| async move {
-        use lineup_core::alert::{self, AlertState};
         use lineup_core::lines::line::LineState;
+        use lineup_core::spend::alert::{self, AlertState};
         let s = slack(store).await;
         let w = &s.world;
         let (line, budget) = ada_budget_alert(&s).await;
@@ -653,7 +656,10 @@ both_backends!(
         drop(tx);
         assert_eq!(
             raises,
-            vec![(lineup_core::policy::CapScope::Employee(w.ada.id), 1_250)]
+            vec![(
+                lineup_core::spend::policy::CapScope::Employee(w.ada.id),
+                1_250
+            )]
         );
 
         // Snooze silences it for a week; a second click says so.

@@ -6,13 +6,13 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::alert::{Alert, AlertKind, employee_message};
 use crate::app::{Lineup, record, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::CoreResult;
-use crate::guardrail::GuardrailActionKind;
 use crate::ids::{EmployeeId, TenantId};
 use crate::notify::Message;
+use crate::spend::alert::{Alert, AlertKind, employee_message};
+use crate::spend::guardrail::GuardrailActionKind;
 use crate::store::{self, Tx};
 
 /// A notice claimed for delivery.

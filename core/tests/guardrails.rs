@@ -3,16 +3,16 @@
 //! outside policy alerts or suspends unless a grant covers the day, anomalies alert once, the
 //! finance buttons are idempotent, and tenants never see each other's alerts or spend.
 
-use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
-use lineup_core::guardrail::PolicyEffect;
 use lineup_core::ids::TenantId;
 use lineup_core::lines::line::{Line, LineState};
 use lineup_core::money::Bytes;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 use lineup_core::provider::{Roaming, UsageRecord};
+use lineup_core::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
+use lineup_core::spend::guardrail::PolicyEffect;
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
+use lineup_core::spend::usage::UsagePipeline;
 use lineup_core::store::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::{self, now};
-use lineup_core::usage::UsagePipeline;
 use lineup_core::{CoreError, Lineup};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};
@@ -585,7 +585,7 @@ both_backends!(
         //   suspended from day 13: 13–20 November are 8 suspended days, that usage dropped;
         //   Ada's November: 12 GB → 20.00 overage → 45.00 (was 20 GB → 100.00 → 125.00).
         // Alan's line is live and unused: 25.00 either way.
-        let proposed = lineup_core::whatif::PolicySet::from_json(&format!(
+        let proposed = lineup_core::spend::whatif::PolicySet::from_json(&format!(
             r#"{{"caps": [{{"scope": {{"kind": "employee", "id": "{}"}},
                  "amount_minor": 4500, "action": "suspend"}}]}}"#,
             w.ada.id
@@ -1219,7 +1219,7 @@ both_backends!(
         let took = started.elapsed();
         assert_eq!(saved.suspended, 1);
         assert!(
-            took < lineup_core::policy::POLICY_ACT_WAIT + std::time::Duration::from_secs(2),
+            took < lineup_core::spend::policy::POLICY_ACT_WAIT + std::time::Duration::from_secs(2),
             "the save took {took:?}"
         );
         // The suspension goes on in the background and lands when the provider is done.

@@ -2,7 +2,7 @@
 //! removal, roaming presets with ISO country codes, and the reach a change would have.
 
 use lineup_core::CoreError;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope, Reach, RoamingRule};
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, Reach, RoamingRule};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World};
 

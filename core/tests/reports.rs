@@ -2,8 +2,9 @@
 
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::organisation::employee::Visibility;
-use lineup_core::reports::{
-    Dashboard, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
+use lineup_core::period::Period;
+use lineup_core::spend::reports::{
+    Dashboard, Granularity, GroupBy, GroupSpend, ReportFilter, ReportScope,
 };
 use lineup_core::store::{self, audit::AuditFilter};
 use lineup_testkit::both_backends;
@@ -439,8 +440,8 @@ both_backends!(
 both_backends!(
     overage_priced_by_ingest_is_in_the_month_views_and_chargeback,
     |store| async move {
+        use lineup_core::period::Month;
         use lineup_core::provider::{Roaming, UsageRecord};
-        use lineup_core::reports::Month;
         let w = World::new(store).await;
         let plan = &w.plans[0];
         let allowance = plan.data.expect("the test plan has a bundle").0;

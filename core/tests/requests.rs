@@ -9,7 +9,7 @@ use lineup_core::lines::line::LineState;
 use lineup_core::lines::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
 use lineup_core::lines::request::{Decision, RequestDetails, RequestState, Route};
 use lineup_core::organisation::employee::EmployeeStatus;
-use lineup_core::policy::RoamingRule;
+use lineup_core::spend::policy::RoamingRule;
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lineup_core::lines::line::Line;
 use lineup_core::money::Bytes;
-use lineup_core::pricing::period_start;
+use lineup_core::spend::pricing::period_start;
 use lineup_core::store::{Store, now};
 use lineup_testkit::portal::{PortalWorld, usage_record};
 use lineup_testkit::sqlite_store;

@@ -6,7 +6,7 @@ use lineup_core::email::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::TeamId;
 use lineup_core::organisation::employee::{Employee, NewEmployee};
-use lineup_core::policy::{CapAction, CapScope, RoamingRule};
+use lineup_core::spend::policy::{CapAction, CapScope, RoamingRule};
 use lineup_testkit::portal::{Browser, PortalWorld};
 use lineup_testkit::world::ADMIN;
 use lineup_testkit::{both_backends, sqlite_store};

@@ -658,9 +658,9 @@ pub async fn cap_employee(
     employee: &Employee,
     amount_minor: i64,
     thresholds: Vec<u8>,
-    action: lineup_core::policy::CapAction,
+    action: lineup_core::spend::policy::CapAction,
 ) {
-    use lineup_core::policy::{BudgetCap, CapScope};
+    use lineup_core::spend::policy::{BudgetCap, CapScope};
     world
         .lineup
         .set_budget_cap(

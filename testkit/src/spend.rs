@@ -24,8 +24,8 @@ use lineup_core::lines::plan::Plan;
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::organisation::employee::{Employee, NewEmployee};
 use lineup_core::organisation::org_unit::{CostCentre, Team};
-use lineup_core::policy::{BudgetCap, CapAction, CapScope};
-use lineup_core::reports::Month;
+use lineup_core::period::Month;
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope};
 use lineup_core::store::{self, usage::DailyUsage};
 use time::{Date, OffsetDateTime, Time};
 

@@ -206,8 +206,8 @@ async fn wait_for_state(h: &dyn ChatHarness, request: RequestId, state: RequestS
 /// by direct message on the tenant's platform, with the reason, and only once.
 pub async fn a_guardrail_suspension_is_told_to_the_employee_once(h: &dyn ChatHarness) {
     use lineup_core::audit::Actor;
-    use lineup_core::policy::{BudgetCap, CapAction, CapScope};
     use lineup_core::provider::{Roaming, UsageRecord};
+    use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope};
 
     let w = h.world();
     let line = w.active_line(&w.ada, "guardrail-dm").await;

@@ -7,8 +7,8 @@ use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::ids::{PlanId, TenantId};
 use crate::lines::plan::Plan;
 use crate::money::{Bytes, Currency, Money};
-use crate::pricing::ZoneRates;
 use crate::provider::Validity;
+use crate::spend::pricing::ZoneRates;
 
 #[derive(sqlx::FromRow)]
 struct PlanRow {

@@ -12,7 +12,7 @@ use time::{Date, OffsetDateTime};
 
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
-use crate::policy::CapScope;
+use crate::spend::policy::CapScope;
 
 /// SQLite allows 32,766 bound parameters per statement; chunks stay well below that.
 const SQLITE_MAX_PARAMS: usize = 30_000;
@@ -592,7 +592,7 @@ pub async fn set_overage(
     let monthly: Vec<_> = overages
         .iter()
         .filter_map(|(line, period, overage)| {
-            let month = crate::reports::Month::parse(period)?;
+            let month = crate::period::Month::parse(period)?;
             Some((*line, month.first_day(), *overage))
         })
         .collect();

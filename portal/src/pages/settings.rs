@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use lineup_core::money::Currency;
 use lineup_core::organisation::tenant::{OffboardingAction, TenantSettings};
-use lineup_core::policy::CapAction;
+use lineup_core::spend::policy::CapAction;
 use serde::Deserialize;
 
 use crate::Portal;

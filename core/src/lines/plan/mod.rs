@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use crate::ids::{PlanId, TenantId};
 use crate::money::{Bytes, Money};
-use crate::pricing::ZoneRates;
 use crate::provider::{PlanRef, Validity};
+use crate::spend::pricing::ZoneRates;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -70,9 +70,12 @@ pub mod commands {
                     // The vendor publishes no overage or roaming prices: the default rate
                     // card applies until an admin sets the tenant's own (kept on re-sync).
                     overage_per_gb: offer.price.map(|p| {
-                        Money::new(crate::pricing::DEFAULT_OVERAGE_PER_GB_MINOR, p.currency)
+                        Money::new(
+                            crate::spend::pricing::DEFAULT_OVERAGE_PER_GB_MINOR,
+                            p.currency,
+                        )
                     }),
-                    roaming_per_gb_minor: crate::pricing::default_zone_rates(),
+                    roaming_per_gb_minor: crate::spend::pricing::default_zone_rates(),
                     throttle_after_cap_kbps: offer.throttle_after_cap_kbps,
                     active: true,
                     created_at: now(),

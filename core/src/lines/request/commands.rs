@@ -10,13 +10,13 @@ use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
-use crate::guardrail::commands::ScopeNames;
 use crate::ids::{EmployeeId, RequestId, TenantId};
 use crate::lines::line::lifecycle::IssueLine;
 use crate::lines::line::{Line, LineState};
 use crate::money::{Bytes, Money};
 use crate::organisation::employee::EmployeeStatus;
-use crate::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
+use crate::spend::guardrail::commands::ScopeNames;
+use crate::spend::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
 use crate::store::{self, Tx, now};
 
 #[derive(Debug, Clone)]
@@ -1112,7 +1112,7 @@ fn validate_details(details: &RequestDetails, today: Date) -> CoreResult<()> {
     }
 }
 
-pub use crate::pricing::billing_period;
+pub use crate::spend::pricing::billing_period;
 
 fn days_left_in_month(today: Date) -> i64 {
     let next_month = if today.month() == time::Month::December {

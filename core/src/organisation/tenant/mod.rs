@@ -96,7 +96,7 @@ pub struct TenantSettings {
     /// When usage is pulled from the provider (cron, UTC).
     pub usage_sync_cron: String,
     /// What roaming outside the roaming presets (and without a grant) does: alert or suspend.
-    pub roaming_violation_action: crate::policy::CapAction,
+    pub roaming_violation_action: crate::spend::policy::CapAction,
 }
 
 impl TenantSettings {
@@ -146,7 +146,7 @@ impl Default for TenantSettings {
             approval_escalate_after_hours: 48,
             approval_expire_after_hours: 120,
             usage_sync_cron: "0 0 * * * *".to_owned(),
-            roaming_violation_action: crate::policy::CapAction::Alert,
+            roaming_violation_action: crate::spend::policy::CapAction::Alert,
         }
     }
 }

@@ -306,7 +306,7 @@ pub mod commands {
     use crate::audit::{Actor, AuditEvent};
     use crate::error::{CoreError, CoreResult};
     use crate::lines::line::{Line, LineState};
-    use crate::policy::CapScope;
+    use crate::spend::policy::CapScope;
     use crate::store::{self, Tx, now};
 
     /// An alert ready to post: the finance message and, when someone owns it, theirs.

@@ -9,17 +9,17 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::alert::{Alert, AlertKind};
 use crate::app::{Lineup, record, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::lines::line::LineState;
 use crate::notice;
-use crate::pricing::billing_period;
 use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
+use crate::spend::alert::{Alert, AlertKind};
+use crate::spend::pricing::billing_period;
+use crate::spend::usage::{UsageContext, owner_of, utc_day};
 use crate::store::usage::{DayTotal, SpendDelta, UsageRow};
 use crate::store::{self, Tx, now};
-use crate::usage::{UsageContext, owner_of, utc_day};
 
 /// The policy a change touched: the caps of these scopes, or the roaming preset of a country.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +111,7 @@ impl Lineup {
                 cap_actions_to_release(tx, tenant, &ctx, &current).await?
             }
             PolicyChange::Roaming(country) => {
-                let from = crate::pricing::period_start(now.date())
+                let from = crate::spend::pricing::period_start(now.date())
                     .midnight()
                     .assume_utc();
                 let this_period = store::usage::roaming_records_between(

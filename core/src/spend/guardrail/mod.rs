@@ -15,7 +15,7 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 use crate::ids::{AlertId, CostCentreId, EmployeeId, GuardrailActionId, LineId, TeamId, TenantId};
-use crate::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
+use crate::spend::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 
 /// Thresholds (percent of the cap) used when a cap names none.
 pub const DEFAULT_THRESHOLDS: [u8; 3] = [50, 80, 100];

@@ -12,10 +12,10 @@
 
 use serde::Serialize;
 
-use crate::guardrail::UNUSED_AFTER_DAYS;
 use crate::ids::LineId;
 use crate::lines::plan::Plan;
-use crate::pricing::PlanPricing;
+use crate::spend::guardrail::UNUSED_AFTER_DAYS;
+use crate::spend::pricing::PlanPricing;
 
 pub const LOOKBACK_MONTHS: usize = 3;
 pub const UNDERUSED_PERCENT: i64 = 50;
@@ -150,7 +150,7 @@ pub mod commands {
     use crate::app::Lineup;
     use crate::error::CoreResult;
     use crate::ids::TenantId;
-    use crate::pricing::{billing_period, period_start};
+    use crate::spend::pricing::{billing_period, period_start};
     use crate::store::{self, usage::SpendFilter, usage::SpendGrouping};
 
     impl Lineup {

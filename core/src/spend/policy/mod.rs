@@ -295,7 +295,7 @@ pub const STARTER_THRESHOLDS: [u8; 1] = [80];
 pub struct StarterPolicy {
     pub caps: usize,
     pub amount_minor: i64,
-    pub effect: crate::guardrail::PolicyEffect,
+    pub effect: crate::spend::guardrail::PolicyEffect,
 }
 
 pub mod commands {
@@ -305,8 +305,8 @@ pub mod commands {
     use crate::app::{Lineup, record, required, to_json};
     use crate::audit::{Actor, AuditEvent};
     use crate::error::{CoreError, CoreResult};
-    use crate::guardrail::PolicyEffect;
-    use crate::guardrail::commands::PolicyChange;
+    use crate::spend::guardrail::PolicyEffect;
+    use crate::spend::guardrail::commands::PolicyChange;
     use crate::store;
 
     impl Lineup {
@@ -630,7 +630,7 @@ pub mod commands {
             let employees = store::employees::list(&mut tx, tenant).await?;
             let lines = store::lines::live_counts_by_employee(&mut tx, tenant).await?;
             Ok(reach(&employees, &lines, |e| {
-                crate::guardrail::Owner {
+                crate::spend::guardrail::Owner {
                     employee: e.id,
                     team: e.team_id,
                     cost_centre: e.cost_centre_id,

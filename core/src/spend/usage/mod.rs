@@ -13,11 +13,11 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::app::{Lineup, required};
 use crate::error::CoreResult;
-use crate::guardrail::{self, Owner};
 use crate::ids::{LineId, PlanId, TenantId};
 use crate::organisation::tenant::Tenant;
-use crate::pricing::{Charge, PlanPricing, billing_period};
 use crate::provider::{Roaming, UsageQuery, UsageRecord};
+use crate::spend::guardrail::{self, Owner};
+use crate::spend::pricing::{Charge, PlanPricing, billing_period};
 use crate::store::lines::LineOwner;
 use crate::store::usage::{
     DailyUsage, SpendDelta, SpendFilter, SpendGrouping, SpendRow, Stored, UsageRow,

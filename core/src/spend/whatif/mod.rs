@@ -20,13 +20,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration};
 
-use crate::guardrail::{
+use crate::ids::LineId;
+use crate::spend::guardrail::{
     Owner, RoamingVerdict, budget_alert_key, check_cap, grant_covers, line_action_for,
     roaming_verdict, spend_per_scope,
 };
-use crate::ids::LineId;
-use crate::policy::{BudgetCap, CapAction, RoamingGrant, RoamingRule};
-use crate::pricing::{
+use crate::spend::policy::{BudgetCap, CapAction, RoamingGrant, RoamingRule};
+use crate::spend::pricing::{
     Charge, PeriodSpend, PlanPricing, billing_period, period_spend, period_start,
 };
 
@@ -354,8 +354,8 @@ pub mod commands {
     use crate::error::CoreResult;
     use crate::ids::TenantId;
     use crate::organisation::tenant::Tenant;
+    use crate::spend::usage::{owner_of, utc_day};
     use crate::store;
-    use crate::usage::{owner_of, utc_day};
 
     async fn policy_in_force(tx: &mut store::Tx, tenant: &Tenant) -> CoreResult<PolicySet> {
         Ok(PolicySet {
@@ -480,11 +480,11 @@ pub mod commands {
 mod tests {
     use super::*;
     use crate::ids::{EmployeeId, TeamId};
-    use crate::policy::CapScope;
-    use crate::pricing::fixtures::us_5gb;
+    use crate::spend::policy::CapScope;
+    use crate::spend::pricing::fixtures::us_5gb;
     use time::macros::date;
 
-    const GB: i64 = crate::pricing::BYTES_PER_GB;
+    const GB: i64 = crate::spend::pricing::BYTES_PER_GB;
 
     /// Ana uses 1 GB every day from 1 to 20 November. Ben uses 2 GB at home on the 5th and
     /// 1 GB in Japan on the 12th. Both are in one team. The window is 6–20 November, so 1–5
