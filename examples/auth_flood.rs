@@ -300,7 +300,7 @@ async fn start_server() -> anyhow::Result<(
     use lineup_bot::slack::{SlackApp, SlackClient, SlackConfig, SlackTransport};
     use lineup_bot::{SlackState, slack_router};
     use lineup_core::audit::Actor;
-    use lineup_core::chat::Platform;
+    use lineup_core::messaging::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
     use lineup_testkit::world::World;
 

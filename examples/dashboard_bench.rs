@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::money::Currency;
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::line::lifecycle::IssueLine;
 use lineup_core::money::Currency;

@@ -256,9 +256,9 @@ async fn full_stack(
     use lineup_bot::flows::ChatFlows;
     use lineup_bot::slack::{SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
-    use lineup_core::chat::Platform;
     use lineup_core::lines::request::RequestDetails;
     use lineup_core::lines::request::commands::SubmitRequest;
+    use lineup_core::messaging::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
     use lineup_testkit::world::World;
 

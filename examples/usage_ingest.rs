@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use lineup_core::lines::line::{Line, LineState};
 use lineup_core::lines::plan::Plan;

@@ -25,7 +25,7 @@ pub struct Config {
     pub discord: Option<DiscordSettings>,
     pub teams: Option<TeamsSettings>,
     /// `None` means emails are written as `.eml` files under `data_dir/outbox`.
-    pub smtp: Option<lineup_core::mail::SmtpSettings>,
+    pub smtp: Option<lineup_core::messaging::outgoing_email::SmtpSettings>,
     /// The sender of invite and password-reset emails.
     pub mail_from: String,
     /// What single sign-on may reach: public https hosts only, except in `lineup demo`.
@@ -224,7 +224,7 @@ impl Config {
                     .as_deref()
                     .ok_or_else(|| error("MAIL_FROM", "is required when SMTP_URL is set"))?;
                 Some(
-                    lineup_core::mail::SmtpSettings::parse(&url, from)
+                    lineup_core::messaging::outgoing_email::SmtpSettings::parse(&url, from)
                         .map_err(|reason| error("SMTP_URL", reason))?,
                 )
             }

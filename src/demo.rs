@@ -7,7 +7,7 @@
 use anyhow::Context;
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use lineup_core::lines::line::LineState;

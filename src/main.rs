@@ -130,7 +130,7 @@ async fn main() -> std::process::ExitCode {
             link_workspace(
                 &config,
                 &tenant,
-                lineup_core::chat::Platform::Teams,
+                lineup_core::messaging::chat::Platform::Teams,
                 &aad_tenant,
             )
             .await
@@ -244,7 +244,7 @@ async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
     let (runtime, _slack, tenant) = slack_and_tenant(config, slug).await?;
     let workspace = runtime
         .lineup
-        .workspace_of_tenant(tenant.id, lineup_core::chat::Platform::Slack)
+        .workspace_of_tenant(tenant.id, lineup_core::messaging::chat::Platform::Slack)
         .await?
         .ok_or_else(|| {
             anyhow::anyhow!("--tenant: {} has not installed the Slack app", tenant.slug)
@@ -252,7 +252,11 @@ async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
     let alert = lineup_core::spend::alert::test_alert(&tenant);
     let posted = runtime
         .flows
-        .post_finance_alert(&workspace, lineup_core::chat::Platform::Slack, &alert)
+        .post_finance_alert(
+            &workspace,
+            lineup_core::messaging::chat::Platform::Slack,
+            &alert,
+        )
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     println!(
@@ -279,7 +283,7 @@ async fn discord(config: &Config, action: DiscordCommand) -> anyhow::Result<()> 
             link_workspace(
                 config,
                 &tenant,
-                lineup_core::chat::Platform::Discord,
+                lineup_core::messaging::chat::Platform::Discord,
                 &guild,
             )
             .await
@@ -292,7 +296,7 @@ async fn discord(config: &Config, action: DiscordCommand) -> anyhow::Result<()> 
 async fn link_workspace(
     config: &Config,
     slug: &str,
-    platform: lineup_core::chat::Platform,
+    platform: lineup_core::messaging::chat::Platform,
     workspace_id: &str,
 ) -> anyhow::Result<()> {
     let runtime = server::start_for_command(config).await?;

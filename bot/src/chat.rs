@@ -4,8 +4,8 @@
 //! delivery, reminders) run unchanged on Slack, Teams and Discord.
 
 use async_trait::async_trait;
-use lineup_core::chat::{Platform, Workspace};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 use serde::{Deserialize, Serialize};
 
 /// Who is talking to us, as the platform says.

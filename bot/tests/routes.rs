@@ -10,7 +10,7 @@ use common::*;
 use lineup_bot::slack::render;
 use lineup_bot::slack::{ViewReply, WorkspaceEvent};
 use lineup_core::ids::TenantId;
-use lineup_core::notify::{Action, ActionStyle, Message};
+use lineup_core::messaging::chat_message::{Action, ActionStyle, Message};
 use lineup_testkit::fake_slack::{OAuthGrant, sign_slack_request};
 use serde_json::{Value, json};
 

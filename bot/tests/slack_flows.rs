@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use harness::slack::*;
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
 use lineup_core::lines::request::{RequestState, cards};
+use lineup_core::messaging::chat::Platform;
 use lineup_testkit::both_backends;
 use serde_json::json;
 
@@ -889,7 +889,7 @@ both_backends!(
 both_backends!(
     slack_failing_mid_lookup_is_reported_and_the_next_run_links_the_rest,
     |store| async move {
-        use lineup_core::chat::{ChatDirectory, EmailMatch};
+        use lineup_core::messaging::chat::{ChatDirectory, EmailMatch};
         let s = slack(store).await;
         let tenant = s.world.tenant;
         s.fake.fail_next("users.lookupByEmail", "fatal_error");

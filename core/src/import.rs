@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::chat::{ChatIdentity, Platform};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::ids::{CostCentreId, EmployeeId, ImportId, TeamId, TenantId};
+use crate::messaging::chat::{ChatIdentity, Platform};
 use crate::organisation::employee::{Employee, EmployeeStatus};
 use crate::organisation::org_unit::{CostCentre, Team};
 

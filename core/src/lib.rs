@@ -3,12 +3,13 @@
 
 pub mod app;
 pub mod audit;
-pub mod email;
+pub mod email_address;
 pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod import;
 pub mod lines;
+pub mod messaging;
 pub mod money;
 pub mod organisation;
 pub mod provider;
@@ -16,11 +17,7 @@ pub mod store;
 
 pub use app::Lineup;
 pub use error::{CoreError, CoreResult};
-pub mod chat;
 pub mod jobs;
-pub mod mail;
-pub mod notice;
-pub mod notify;
 pub mod period;
 pub mod secret;
 pub mod spend;

@@ -755,14 +755,14 @@ both_backends!(
 );
 
 /// A chat platform that fails the way it is told to.
-struct FailingChat(lineup_core::notice::NoticeError);
+struct FailingChat(lineup_core::messaging::employee_notice::NoticeError);
 
 #[async_trait::async_trait]
-impl lineup_core::notice::NoticeSender for FailingChat {
+impl lineup_core::messaging::employee_notice::NoticeSender for FailingChat {
     async fn send_notice(
         &self,
-        _: &lineup_core::notice::EmployeeNotice,
-    ) -> Result<(), lineup_core::notice::NoticeError> {
+        _: &lineup_core::messaging::employee_notice::EmployeeNotice,
+    ) -> Result<(), lineup_core::messaging::employee_notice::NoticeError> {
         Err(self.0.clone())
     }
 }
@@ -770,7 +770,7 @@ impl lineup_core::notice::NoticeSender for FailingChat {
 both_backends!(
     a_notice_that_cannot_be_sent_waits_and_one_that_never_can_is_given_up,
     |store| async move {
-        use lineup_core::notice::NoticeError;
+        use lineup_core::messaging::employee_notice::NoticeError;
         let w = World::new(store).await;
         europe_plan(&w);
         let ada = w.active_line(&w.ada, "ada-notice").await;

@@ -2,10 +2,10 @@
 //! column, and committing all or nothing on both backends.
 
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::ids::TenantId;
 use lineup_core::import::{self, Field, FileError, Mapping, Problem};
+use lineup_core::messaging::chat::Platform;
 use lineup_core::organisation::employee::Employee;
 use lineup_core::store::{self, Tx};
 use lineup_testkit::both_backends;

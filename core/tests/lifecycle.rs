@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lineup_core::CoreError;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::LineId;
 use lineup_core::lines::line::LineState;

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use lineup_core::CoreError;
-use lineup_core::chat::Platform;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
 use lineup_core::lines::request::{Decision, RequestDetails, RequestState, Route};
+use lineup_core::messaging::chat::Platform;
 use lineup_core::organisation::employee::EmployeeStatus;
 use lineup_core::spend::policy::RoamingRule;
 use lineup_core::store::{self, now};
@@ -612,7 +612,7 @@ both_backends!(
 both_backends!(
     portal_members_without_an_employee_record_decide_only_as_owner_or_admin,
     |store| async move {
-        use lineup_core::email::Email;
+        use lineup_core::email_address::Email;
         use lineup_core::identity::user::Role;
         use lineup_core::lines::request::Decider;
 
@@ -798,7 +798,7 @@ both_backends!(
             .add_user(
                 w.tenant,
                 &ADMIN,
-                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                &lineup_core::email_address::Email::parse("boss@example.com").unwrap(),
                 "Boss",
                 "a long test password",
                 lineup_core::identity::user::Role::Owner,
@@ -950,7 +950,7 @@ both_backends!(
             .add_user(
                 w.tenant,
                 &ADMIN,
-                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                &lineup_core::email_address::Email::parse("boss@example.com").unwrap(),
                 "Boss",
                 "a long test password",
                 lineup_core::identity::user::Role::Owner,

@@ -1,7 +1,7 @@
 //! Store behaviour, run on SQLite and on a throwaway PostgreSQL by the same test bodies.
 
 use lineup_core::audit::{Actor, AuditEvent};
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use lineup_core::lines::line::{Line, LineState};
 use lineup_core::lines::plan::Plan;

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
-use lineup_core::chat::{ChatDirectory, Platform, Workspace};
 use lineup_core::ids::{RequestId, TenantId, UserId};
-use lineup_core::mail::Mailer;
+use lineup_core::messaging::chat::{ChatDirectory, Platform, Workspace};
+use lineup_core::messaging::outgoing_email::Mailer;
 use lineup_core::organisation::custom_domain::{DnsTxtResolver, TxtResolver};
 use url::Url;
 

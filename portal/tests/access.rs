@@ -844,7 +844,7 @@ both_backends!(
     settings_chat_shows_the_workspace_and_disconnecting_wipes_its_token,
     |store| async move {
         use lineup_core::audit::Actor;
-        use lineup_core::chat::{Platform, WorkspaceGrant};
+        use lineup_core::messaging::chat::{Platform, WorkspaceGrant};
         let w = PortalWorld::new(store).await;
         let admin = w.signed_in("admin@example.com").await;
         // This portal has no chat connectors: the page says so instead of a dead button.
@@ -930,7 +930,7 @@ both_backends!(
 both_backends!(
     a_teams_link_code_works_once_within_the_hour_for_its_platform,
     |store| async move {
-        use lineup_core::chat::{Platform, WorkspaceGrant};
+        use lineup_core::messaging::chat::{Platform, WorkspaceGrant};
         let w = PortalWorld::new(store).await;
         let admin = w.signed_in("admin@example.com").await;
         admin.get("/settings/chat").await;

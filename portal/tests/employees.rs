@@ -2,7 +2,7 @@
 //! employee page, editing, offboarding through the provider simulator, and the CSV import.
 
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::error::CoreError;
 use lineup_core::lines::line::LineState;
 use lineup_core::organisation::employee::{EmployeeStatus, NewEmployee};
@@ -908,7 +908,7 @@ both_backends!(
 async fn an_import_links_chat_ids_finds_the_rest_in_slack_and_the_page_shows_the_platforms() {
     use lineup_bot::flows::ChatFlows;
     use lineup_bot::slack::{SlackClient, SlackConfig, SlackTransport};
-    use lineup_core::chat::Platform;
+    use lineup_core::messaging::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
     use std::sync::Arc;
 

@@ -899,7 +899,7 @@ both_backends!(
             .install_workspace(
                 tenant,
                 &ADMIN,
-                lineup_core::chat::Platform::Slack,
+                lineup_core::messaging::chat::Platform::Slack,
                 "TINITECH",
                 Some("UBOT"),
                 "xoxb-initech",

@@ -2,7 +2,7 @@
 //! lines it reaches before it is saved, every change audited, bad input named, and only
 //! members allowed to manage policies can change them.
 
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::TeamId;
 use lineup_core::organisation::employee::{Employee, NewEmployee};

@@ -25,7 +25,7 @@ use axum::routing::any;
 use ed25519_dalek::{Signer, SigningKey};
 use lineup_bot::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
 use lineup_bot::discord::limits;
-use lineup_core::chat::Platform;
+use lineup_core::messaging::chat::Platform;
 use serde_json::{Value, json};
 
 /// The fixed seed of [`test_signing_key`].

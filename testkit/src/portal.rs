@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::TenantId;
 use lineup_core::organisation::employee::Employee;
@@ -384,7 +384,7 @@ impl PortalWorld {
     pub async fn deliver_mail(
         &self,
         smtp: &crate::fake_smtp::FakeSmtp,
-    ) -> lineup_core::mail::DeliveryReport {
+    ) -> lineup_core::messaging::outgoing_email::DeliveryReport {
         self.lineup
             .deliver_due_emails(&smtp.mailer(), lineup_core::store::now())
             .await

@@ -17,7 +17,7 @@
 //! one line on a 99.00 plan with 77.77 of usage this month, which acme must never see.
 
 use lineup_core::Lineup;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::ids::{EmployeeId, LineId, PlanId, TenantId};
 use lineup_core::lines::line::{Line, LineState};
 use lineup_core::lines::plan::Plan;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::sso::SsoNetworkPolicy;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::{EmployeeId, TenantId};

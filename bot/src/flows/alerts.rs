@@ -4,8 +4,8 @@
 
 use lineup_core::CoreError;
 use lineup_core::audit::Actor;
-use lineup_core::chat::Workspace;
 use lineup_core::ids::{AlertId, TenantId};
+use lineup_core::messaging::chat::Workspace;
 use lineup_core::spend::alert::{self, Alert, AlertState};
 
 use super::ChatFlows;

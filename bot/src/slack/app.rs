@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lineup_core::audit::Actor;
-use lineup_core::chat::{ChatDirectory, Platform, WorkspaceGrant};
 use lineup_core::ids::{TenantId, UserId};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::{ChatDirectory, Platform, WorkspaceGrant};
+use lineup_core::messaging::chat_message::Message;
 
 use super::handler::{Installation, Reply, SlackHandler, ViewReply};
 use super::inbound::{BlockAction, SlashCommand, ViewSubmission, WorkspaceEvent};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use lineup_core::ids::{TenantId, UserId};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat_message::Message;
 use serde_json::Value;
 
 use super::inbound::{BlockAction, SlashCommand, ViewSubmission, WorkspaceEvent};

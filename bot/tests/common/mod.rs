@@ -12,7 +12,7 @@ use lineup_bot::slack::{
 };
 use lineup_bot::{SlackState, slack_router};
 use lineup_core::ids::TenantId;
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat_message::Message;
 use lineup_testkit::fake_slack::{FakeSlack, sign_slack_request};
 use serde_json::{Value, json};
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lineup_bot::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
 use lineup_bot::teams::{ServiceUrlStore, TeamsConfig, TeamsState, teams_router};
-use lineup_core::chat::Platform;
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::Platform;
+use lineup_core::messaging::chat_message::Message;
 use lineup_testkit::fake_teams::{ActivityCtx, FakeTeams, TokenClaims, sign_activity_token};
 use serde_json::Value;
 

@@ -84,7 +84,8 @@ pub(crate) async fn send(
     };
     store::user_tokens::insert(tx, tenant, &row).await?;
     let text = body(&url(&token));
-    crate::mail::queue(tx, secrets, tenant, link.email, subject, &text).await?;
+    crate::messaging::outgoing_email::queue(tx, secrets, tenant, link.email, subject, &text)
+        .await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use crate::organisation::employee::{Employee, EmployeeStatus};
 

@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use lineup_core::CoreError;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::identity::session::BAD_CREDENTIALS;
 use lineup_core::identity::sign_in_limit::Attempt;
 use lineup_core::money::Currency;

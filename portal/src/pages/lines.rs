@@ -20,7 +20,7 @@ use lineup_core::lines::line::{Line, LineEvent, LineState};
 use lineup_core::lines::plan::Plan;
 use lineup_core::lines::request::cards::delivery_message;
 use lineup_core::lines::request::commands::plan_label;
-use lineup_core::notify::Field;
+use lineup_core::messaging::chat_message::Field;
 use lineup_core::organisation::employee::{Employee, EmployeeStatus};
 use lineup_core::store::lines::LineSearch;
 use serde::Deserialize;

@@ -5,7 +5,7 @@ use time::Duration;
 
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::error::CoreResult;
 use crate::identity::link::{self, LinkProblem, NewLink, Purpose};
 use crate::identity::session::NewSession;

@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::user::Role;
 use crate::ids::{EmployeeId, TenantId, UserId};

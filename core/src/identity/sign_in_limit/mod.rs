@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::app::Lineup;
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::error::CoreResult;
 use crate::ids::TenantId;
 use crate::store::{self, now};

@@ -27,7 +27,7 @@ pub use network::SsoNetworkPolicy;
 
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::session::{NewSession, random_token, token_hash};
 use crate::ids::TenantId;

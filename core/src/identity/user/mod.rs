@@ -5,7 +5,7 @@ use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 
 use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::link::LinkProblem;
 use crate::identity::session::{random_token, token_hash};
@@ -246,7 +246,7 @@ pub(crate) async fn send_verification(
          If it was not you, ignore this email: the account stays locked.\n",
         url(&token)
     );
-    crate::mail::queue(
+    crate::messaging::outgoing_email::queue(
         tx,
         secrets,
         tenant,
@@ -277,7 +277,7 @@ pub(crate) async fn tell_of_sign_up_attempt(
          If it was you: sign in to your organisation instead, or use \"Forgot your password?\" \
          on its sign-in page. If it was not, you need do nothing.\n"
     );
-    crate::mail::queue(
+    crate::messaging::outgoing_email::queue(
         tx,
         secrets,
         tenant,

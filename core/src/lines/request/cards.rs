@@ -5,7 +5,7 @@ use super::{Request, RequestDetails, RequestState, Route};
 use crate::lines::activation_code::ActivationCode;
 use crate::lines::line::Line;
 use crate::lines::plan::Plan;
-use crate::notify::{Action, ActionStyle, Image, Message};
+use crate::messaging::chat_message::{Action, ActionStyle, Image, Message};
 
 pub const APPROVE: &str = "request.approve";
 pub const DENY: &str = "request.deny";

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::app::{Lineup, record, required};
 use crate::audit::{Actor, AuditEvent};
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::session::{random_token, token_hash};
 use crate::ids::{EmployeeId, TenantId, UserId};

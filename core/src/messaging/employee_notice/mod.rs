@@ -10,7 +10,7 @@ use crate::app::{Lineup, record, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::CoreResult;
 use crate::ids::{EmployeeId, TenantId};
-use crate::notify::Message;
+use crate::messaging::chat_message::Message;
 use crate::spend::alert::{Alert, AlertKind, employee_message};
 use crate::spend::guardrail::GuardrailActionKind;
 use crate::store::{self, Tx};

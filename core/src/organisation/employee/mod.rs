@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::email::Email;
+use crate::email_address::Email;
 use crate::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +111,7 @@ pub struct EmployeeProfile {
     pub managers: Vec<Employee>,
     pub lines: Vec<(crate::lines::line::Line, Option<crate::lines::plan::Plan>)>,
     /// Every chat platform, in the order messages try them, and whether it reaches them.
-    pub chat: Vec<crate::chat::ChatReach>,
+    pub chat: Vec<crate::messaging::chat::ChatReach>,
 }
 
 pub mod commands {
@@ -242,8 +242,8 @@ pub mod commands {
                 .collect();
             let connected = store::chat::connected_platforms(&mut tx, tenant).await?;
             let mut chat = Vec::new();
-            for platform in crate::chat::Platform::ALL {
-                chat.push(crate::chat::ChatReach {
+            for platform in crate::messaging::chat::Platform::ALL {
+                chat.push(crate::messaging::chat::ChatReach {
                     platform,
                     user_id: store::chat::identity_for_employee(
                         &mut tx,

@@ -2,9 +2,9 @@
 //! employee's hand, each ticked by the state it needs rather than by someone saying so.
 
 use crate::app::Lineup;
-use crate::chat::Platform;
 use crate::error::CoreResult;
 use crate::ids::TenantId;
+use crate::messaging::chat::Platform;
 use crate::store;
 
 /// One step, in the order a new organisation takes them.

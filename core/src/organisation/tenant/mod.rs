@@ -185,7 +185,7 @@ pub mod commands {
     use super::*;
     use crate::app::{Lineup, record, to_json};
     use crate::audit::{Actor, AuditEvent};
-    use crate::email::Email;
+    use crate::email_address::Email;
     use crate::error::{CoreError, CoreResult};
     use crate::identity::user::Role;
     use crate::ids::UserId;

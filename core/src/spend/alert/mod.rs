@@ -7,8 +7,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::ids::{AlertId, EmployeeId, LineId, TenantId};
+use crate::messaging::chat_message::{Action, ActionStyle, Message};
 use crate::money::Currency;
-use crate::notify::{Action, ActionStyle, Message};
 use crate::organisation::tenant::Tenant;
 
 pub const SUSPEND_LINE: &str = "alert.suspend_line";

@@ -13,7 +13,7 @@ use crate::app::{Lineup, record, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::lines::line::LineState;
-use crate::notice;
+use crate::messaging::employee_notice;
 use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
 use crate::spend::alert::{Alert, AlertKind};
 use crate::spend::pricing::billing_period;
@@ -256,9 +256,11 @@ impl Lineup {
                         Some(id) => store::alerts::get(&mut tx, tenant, id).await?,
                         None => None,
                     };
-                    let message = notice::guardrail_applied(action.kind, why.as_ref(), kbps);
+                    let message =
+                        employee_notice::guardrail_applied(action.kind, why.as_ref(), kbps);
                     let reason = format!("guardrail:{}:applied", action.id);
-                    notice::queue(&mut tx, tenant, line.employee_id, &reason, &message).await?;
+                    employee_notice::queue(&mut tx, tenant, line.employee_id, &reason, &message)
+                        .await?;
                 }
             }
             tx.commit().await?;
@@ -363,9 +365,10 @@ impl Lineup {
             );
             record(&mut tx, &event).await?;
             if resumed {
-                let message = notice::guardrail_reverted(action.kind, why);
+                let message = employee_notice::guardrail_reverted(action.kind, why);
                 let reason = format!("guardrail:{}:reverted", action.id);
-                notice::queue(&mut tx, tenant, line.employee_id, &reason, &message).await?;
+                employee_notice::queue(&mut tx, tenant, line.employee_id, &reason, &message)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -567,7 +570,7 @@ async fn record_findings(tx: &mut Tx, tenant: TenantId, found: Findings) -> Core
         .collect();
     store::audit::insert_many(tx, tenant, &events).await?;
     for alert in &new {
-        crate::notice::queue_for_alert(tx, alert).await?;
+        crate::messaging::employee_notice::queue_for_alert(tx, alert).await?;
     }
     let mut recorded = Recorded {
         alerts: new.len(),
