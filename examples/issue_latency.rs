@@ -11,7 +11,7 @@ use lineup_core::Lineup;
 use lineup_core::audit::Actor;
 use lineup_core::email_address::Email;
 use lineup_core::lines::line::LineState;
-use lineup_core::lines::line::lifecycle::IssueLine;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::money::Currency;
 use lineup_core::organisation::employee::NewEmployee;
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};

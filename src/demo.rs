@@ -11,7 +11,7 @@ use lineup_core::email_address::Email;
 use lineup_core::identity::user::Role;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use lineup_core::lines::line::LineState;
-use lineup_core::lines::line::lifecycle::IssueLine;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::money::{Bytes, Currency};
 use lineup_core::organisation::employee::NewEmployee;
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};

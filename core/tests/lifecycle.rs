@@ -12,7 +12,7 @@ use lineup_core::identity::user::Role;
 use lineup_core::ids::LineId;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::line::activation::Revealer;
-use lineup_core::lines::line::lifecycle::IssueLine;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::connection::{ProviderCredentials, ProviderStatus};
 use lineup_core::provider::{PollPolicy, ProviderError, SubscriptionState, UsageQuery};

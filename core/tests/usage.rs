@@ -387,7 +387,7 @@ both_backends!(
             .find(|p| p.name == "Europe 10GB")
             .unwrap()
             .clone();
-        let issue = lineup_core::lines::line::lifecycle::IssueLine {
+        let issue = lineup_core::lines::line::commands::IssueLine {
             plan_id: us_5gb.id,
             ..w.issue(&w.ada, "ada-us")
         };

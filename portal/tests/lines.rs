@@ -358,7 +358,7 @@ async fn more_than_a_page_of_lines_pages() {
         let lineup = w.lineup.clone();
         let (tenant, plan) = (w.tenant, w.plans[0].id);
         issuing.spawn(async move {
-            let cmd = lineup_core::lines::line::lifecycle::IssueLine {
+            let cmd = lineup_core::lines::line::commands::IssueLine {
                 employee_id: person.id,
                 plan_id: plan,
                 issue_key: format!("bulk-{}", person.id),
@@ -386,7 +386,7 @@ async fn a_globex_line_is_not_found_from_acme_and_never_listed() {
         .issue_line(
             w.globex,
             &ADMIN,
-            lineup_core::lines::line::lifecycle::IssueLine {
+            lineup_core::lines::line::commands::IssueLine {
                 employee_id: w.gina.id,
                 plan_id: w.lineup.sync_plans(w.globex, &ADMIN).await.unwrap()[0].id,
                 issue_key: "gina-1".into(),

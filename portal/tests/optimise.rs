@@ -28,7 +28,7 @@ async fn issued_days_ago(w: &PortalWorld, line: &Line, days: i64) {
 async fn savings_list_idle_lines_and_wrong_plan_sizes_with_totals() {
     let w = PortalWorld::new(sqlite_store().await).await;
     let us_5gb = w.plans.iter().find(|p| p.name == "US 5GB").unwrap().clone();
-    let issue = lineup_core::lines::line::lifecycle::IssueLine {
+    let issue = lineup_core::lines::line::commands::IssueLine {
         plan_id: us_5gb.id,
         ..w.issue(&w.ada, "ada-us")
     };

@@ -12,7 +12,7 @@ use lineup_core::identity::user::Role;
 use lineup_core::ids::{EmployeeId, TenantId};
 use lineup_core::lines::line::Line;
 use lineup_core::lines::line::LineState;
-use lineup_core::lines::line::lifecycle::IssueLine;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::lines::plan::Plan;
 use lineup_core::money::Currency;
 use lineup_core::organisation::employee::{Employee, NewEmployee};

@@ -15,7 +15,7 @@ use lineup_core::identity::session::random_token;
 use lineup_core::ids::{EmployeeId, LineId, PlanId};
 use lineup_core::lines::activation_code::ActivationCode;
 use lineup_core::lines::line::activation::{Revealer, unrevealable_because};
-use lineup_core::lines::line::lifecycle::IssueLine;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::lines::line::{Line, LineEvent, LineState};
 use lineup_core::lines::plan::Plan;
 use lineup_core::lines::request::cards::delivery_message;

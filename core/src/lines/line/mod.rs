@@ -1,8 +1,8 @@
 //! The line: an employee's eSIM subscription, and the one state machine that moves it.
 
 pub mod activation;
+pub mod commands;
 pub mod directory;
-pub mod lifecycle;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -11,7 +11,7 @@ use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, RequestId, TenantId};
-use crate::lines::line::lifecycle::IssueLine;
+use crate::lines::line::commands::IssueLine;
 use crate::lines::line::{Line, LineState};
 use crate::money::{Bytes, Money};
 use crate::organisation::employee::EmployeeStatus;
