@@ -561,7 +561,7 @@ async fn seed_policy(
     savings: Option<SavingsPeople>,
 ) -> anyhow::Result<()> {
     use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
-    use lineup_core::store::usage::{SpendFilter, SpendGrouping};
+    use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
     let actor = Actor::System;
     let period = lineup_core::spend::pricing::billing_period(store::now().date());
     let filter = SpendFilter {

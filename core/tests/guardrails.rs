@@ -11,7 +11,7 @@ use lineup_core::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
 use lineup_core::spend::guardrail::PolicyEffect;
 use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 use lineup_core::spend::usage::UsagePipeline;
-use lineup_core::store::usage::{SpendFilter, SpendGrouping};
+use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::{self, now};
 use lineup_core::{CoreError, Lineup};
 use lineup_testkit::both_backends;

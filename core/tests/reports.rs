@@ -1,12 +1,13 @@
 //! Spend reports on both backends, against the hand-added history in `testkit::spend`.
 
+use lineup_core::audit::AuditFilter;
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::organisation::employee::Visibility;
 use lineup_core::period::Period;
 use lineup_core::spend::reports::{
     Dashboard, Granularity, GroupBy, GroupSpend, ReportFilter, ReportScope,
 };
-use lineup_core::store::{self, audit::AuditFilter};
+use lineup_core::store;
 use lineup_testkit::both_backends;
 use lineup_testkit::spend::{SpendFixture, seed_spend};
 use lineup_testkit::world::{World, add_employee, add_tenant};

@@ -12,8 +12,8 @@ use lineup_core::provider::{
     ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest, Roaming, SimProfile,
     SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
 };
+use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::now;
-use lineup_core::store::usage::{SpendFilter, SpendGrouping};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{World, quick_poll};
 use serde_json::json;

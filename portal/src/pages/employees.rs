@@ -9,11 +9,12 @@ use axum::routing::get;
 use lineup_core::email_address::Email;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId};
 use lineup_core::messaging::chat::{ChatReach, Platform};
+use lineup_core::organisation::employee::DirectoryFilter;
 use lineup_core::organisation::employee::{EmployeeEdit, EmployeeProfile, EmployeeStatus};
 use lineup_core::organisation::offboarding::{LineOutcome, OffboardingPlan, OffboardingReport};
 use lineup_core::organisation::org_unit::{CostCentre, Team};
 use lineup_core::organisation::tenant::OffboardingAction;
-use lineup_core::store::employees::{DirectoryFilter, DirectoryRow};
+use lineup_core::store::employees::DirectoryRow;
 use serde::Deserialize;
 
 use crate::Portal;

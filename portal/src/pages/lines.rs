@@ -14,6 +14,7 @@ use base64::Engine;
 use lineup_core::identity::session::random_token;
 use lineup_core::ids::{EmployeeId, LineId, PlanId};
 use lineup_core::lines::activation_code::ActivationCode;
+use lineup_core::lines::line::LineSearch;
 use lineup_core::lines::line::activation::{Revealer, unrevealable_because};
 use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::lines::line::{Line, LineEvent, LineState};
@@ -22,7 +23,6 @@ use lineup_core::lines::request::cards::delivery_message;
 use lineup_core::lines::request::commands::plan_label;
 use lineup_core::messaging::chat_message::Field;
 use lineup_core::organisation::employee::{Employee, EmployeeStatus};
-use lineup_core::store::lines::LineSearch;
 use serde::Deserialize;
 use time::OffsetDateTime;
 

@@ -1,13 +1,14 @@
 //! Reading lines for people: the filtered, paged directory, one line's history, and finding
 //! a line by the key it was issued with.
 
+use super::LineSearch;
 use crate::app::Lineup;
 use crate::audit::AuditEvent;
 use crate::error::CoreResult;
 use crate::ids::{LineId, TenantId};
 use crate::lines::line::Line;
 use crate::organisation::employee::Visibility;
-use crate::store::{self, lines::LineSearch, lines::ListedLine};
+use crate::store::{self, lines::ListedLine};
 
 /// Largest page the directory serves.
 pub const MAX_PAGE: i64 = 200;

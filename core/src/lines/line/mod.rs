@@ -173,6 +173,19 @@ pub struct Line {
     pub updated_at: OffsetDateTime,
 }
 
+/// One page of the lines directory: filters, the reporting tree of a manager, paging.
+#[derive(Debug, Clone, Default)]
+pub struct LineSearch {
+    pub state: Option<LineState>,
+    pub plan: Option<PlanId>,
+    /// Part of the employee's name or email, any case.
+    pub text: Option<String>,
+    /// Only lines of this manager's reporting tree (the manager included).
+    pub reports_of: Option<EmployeeId>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

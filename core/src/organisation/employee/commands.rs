@@ -5,7 +5,7 @@ use super::*;
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
-use crate::store::employees::{DirectoryFilter, DirectoryRow};
+use crate::store::employees::DirectoryRow;
 use crate::store::{self, Tx, now};
 
 impl Lineup {

@@ -115,3 +115,20 @@ pub struct EmployeeProfile {
     /// Every chat platform, in the order messages try them, and whether it reaches them.
     pub chat: Vec<crate::messaging::chat::ChatReach>,
 }
+
+/// Filters the directory applies in SQL, so a tenant of any size pages quickly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryFilter {
+    /// Part of a name or email, any case.
+    pub search: Option<String>,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
+    pub status: Option<EmployeeStatus>,
+    /// Whether they hold a live (ready, active or suspended) line.
+    pub has_line: Option<bool>,
+    /// Only this manager and their reporting tree.
+    pub within: Option<EmployeeId>,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}

@@ -1,11 +1,7 @@
 //! A new organisation's first day: the steps between sign-up and the first eSIM in an
 //! employee's hand, each ticked by the state it needs rather than by someone saying so.
 
-use crate::app::Lineup;
-use crate::error::CoreResult;
-use crate::ids::TenantId;
-use crate::messaging::chat::Platform;
-use crate::store;
+pub mod commands;
 
 /// One step, in the order a new organisation takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,31 +40,5 @@ impl Onboarding {
             .iter()
             .find(|(_, done)| !done)
             .map(|(step, _)| *step)
-    }
-}
-
-impl Lineup {
-    pub async fn onboarding(&self, tenant: TenantId) -> CoreResult<Onboarding> {
-        let provider = self.provider_status(tenant).await?.is_connected();
-        let policy = self.has_policy(tenant).await?;
-        let mut tx = self.tenant_tx(tenant).await?;
-        let people = store::employees::any(&mut tx, tenant).await?;
-        let line = store::lines::any_issued(&mut tx, tenant).await?;
-        let mut chat = false;
-        for platform in Platform::ALL {
-            chat |= store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str())
-                .await?
-                .is_some();
-        }
-        let done = |step| match step {
-            OnboardingStep::ConnectProvider => provider,
-            OnboardingStep::ImportPeople => people,
-            OnboardingStep::ConnectChat => chat,
-            OnboardingStep::SetPolicy => policy,
-            OnboardingStep::IssueFirstLine => line,
-        };
-        Ok(Onboarding {
-            steps: OnboardingStep::ALL.map(|s| (s, done(s))).to_vec(),
-        })
     }
 }

@@ -9,7 +9,8 @@ use crate::app::Lineup;
 use crate::error::CoreResult;
 use crate::ids::TenantId;
 use crate::spend::pricing::{billing_period, period_start};
-use crate::store::{self, usage::SpendFilter, usage::SpendGrouping};
+use crate::spend::usage::{SpendFilter, SpendGrouping};
+use crate::store;
 
 impl Lineup {
     pub async fn optimisation_report(

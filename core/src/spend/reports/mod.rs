@@ -306,7 +306,7 @@ pub struct ChargebackRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::{date, datetime};
+    use time::macros::datetime;
 
     fn line(
         state: &str,

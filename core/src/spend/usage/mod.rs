@@ -6,6 +6,8 @@
 //! period's overage is priced from the period's bundle total after every batch (see
 //! `pricing`), so arrival order never changes what a period costs.
 
+pub mod commands;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -13,15 +15,13 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::app::{Lineup, required};
 use crate::error::CoreResult;
-use crate::ids::{LineId, PlanId, TenantId};
+use crate::ids::{CostCentreId, LineId, PlanId, TeamId, TenantId};
 use crate::organisation::tenant::Tenant;
-use crate::provider::{Roaming, UsageQuery, UsageRecord};
-use crate::spend::guardrail::{self, Owner};
+use crate::provider::{Roaming, UsageRecord};
+use crate::spend::guardrail::Owner;
 use crate::spend::pricing::{Charge, PlanPricing, billing_period};
 use crate::store::lines::LineOwner;
-use crate::store::usage::{
-    DailyUsage, SpendDelta, SpendFilter, SpendGrouping, SpendRow, Stored, UsageRow,
-};
+use crate::store::usage::{DailyUsage, SpendDelta, UsageRow};
 use crate::store::{self, Tx};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -152,131 +152,6 @@ pub(crate) fn owner_of(line: &LineOwner) -> Owner {
 
 pub(crate) fn utc_day(at: OffsetDateTime) -> Date {
     at.to_offset(UtcOffset::UTC).date()
-}
-
-impl Lineup {
-    /// Record provider usage for `tenant` in one transaction (see the module notes).
-    /// Re-running a batch changes nothing.
-    pub async fn record_usage(
-        &self,
-        tenant: TenantId,
-        records: &[UsageRecord],
-    ) -> CoreResult<UsageReport> {
-        self.record_usage_at(tenant, records, store::now()).await
-    }
-
-    /// `record_usage` as of `now`: which billing period is current for guardrail actions.
-    pub async fn record_usage_at(
-        &self,
-        tenant: TenantId,
-        records: &[UsageRecord],
-        now: OffsetDateTime,
-    ) -> CoreResult<UsageReport> {
-        let provider = self.provider_for(tenant).await?.name();
-        let mut tx = self.tenant_tx(tenant).await?;
-        let ctx = UsageContext::load(&mut tx, tenant).await?;
-        let mut report = UsageReport::default();
-        let mut rows = ctx.new_rows(provider, records, &mut report);
-        let offered = rows.len();
-        if let Stored::Only(stored) = store::usage::insert_records(&mut tx, tenant, &rows).await? {
-            rows.retain(|r| stored.contains(&r.dedupe_key));
-        }
-        report.duplicates += offered - rows.len();
-        report.recorded = rows.len();
-        let days = daily_usage_of(&rows);
-        let spike_days =
-            store::usage::add_days(&mut tx, tenant, &days, guardrail::SPIKE_FLOOR_BYTES).await?;
-        let usage_findings = self
-            .check_usage(&mut tx, tenant, &ctx, &rows, &spike_days, now)
-            .await?;
-        // Everything above may overlap another batch of this tenant's (a (line, day) row two
-        // batches share is simply locked by the first). Months and periods, which nearly
-        // every batch shares, take turns, and each batch checks its caps against spend that
-        // includes every earlier batch.
-        store::usage::lock_rollups(&mut tx, tenant).await?;
-        store::reports::add_monthly(&mut tx, tenant, &days).await?;
-        add_periods(&mut tx, tenant, &ctx, &rows).await?;
-        let found = self
-            .check_budgets_and_record(&mut tx, tenant, &ctx, &rows, usage_findings, now)
-            .await?;
-        report.alerts = found.alerts;
-        tx.commit().await?;
-        if found.actions > 0 {
-            self.apply_guardrail_actions(tenant).await?;
-        }
-        Ok(report)
-    }
-
-    /// Pull usage between two days (inclusive) from the provider, in transactions of about
-    /// `INGEST_BATCH` records. An interrupted sync is simply run again: records already
-    /// stored count as duplicates.
-    pub async fn sync_usage(
-        &self,
-        tenant: TenantId,
-        from: Date,
-        to: Date,
-    ) -> CoreResult<UsageReport> {
-        self.sync_usage_at(tenant, from, to, store::now()).await
-    }
-
-    pub async fn sync_usage_at(
-        &self,
-        tenant: TenantId,
-        from: Date,
-        to: Date,
-        now: OffsetDateTime,
-    ) -> CoreResult<UsageReport> {
-        let provider = self.provider_for(tenant).await?;
-        let mut pipeline = UsagePipeline::new(self, tenant, now);
-        let mut query = UsageQuery {
-            from,
-            to,
-            subscription_id: None,
-            cursor: None,
-        };
-        let mut batch = Vec::new();
-        let mut fetched = Ok(());
-        for _ in 0..MAX_PAGES {
-            let page = match provider.usage(&query).await {
-                Ok(page) => page,
-                Err(e) => {
-                    fetched = Err(e);
-                    break;
-                }
-            };
-            batch.extend(page.items);
-            if batch.len() >= INGEST_BATCH {
-                pipeline.push(std::mem::take(&mut batch)).await?;
-            }
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        // Pages fetched before a provider failure are recorded all the same: the rerun finds
-        // them stored and skips them.
-        pipeline.push(batch).await?;
-        let report = pipeline.finish().await?;
-        fetched?;
-        Ok(report)
-    }
-
-    /// Per-day usage of one line, oldest first.
-    pub async fn daily_usage(&self, tenant: TenantId, line: LineId) -> CoreResult<Vec<DailyUsage>> {
-        let mut tx = self.tenant_tx(tenant).await?;
-        Ok(store::usage::daily_for_line(&mut tx, tenant, line).await?)
-    }
-
-    /// Spend per billing period, added up per line, employee, team, cost centre or tenant.
-    pub async fn spend(
-        &self,
-        tenant: TenantId,
-        grouping: SpendGrouping,
-        filter: &SpendFilter,
-    ) -> CoreResult<Vec<SpendRow>> {
-        let mut tx = self.tenant_tx(tenant).await?;
-        Ok(store::usage::spend_by(&mut tx, tenant, grouping, filter).await?)
-    }
 }
 
 /// Batches a pipeline keeps in flight: one rolling up, one waiting for its turn with its records
@@ -428,4 +303,24 @@ async fn add_periods(
         .collect();
     store::usage::set_overage(tx, tenant, &changed).await?;
     Ok(())
+}
+
+/// What the spend views add up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendGrouping {
+    Line,
+    Employee,
+    Team,
+    CostCentre,
+    Tenant,
+}
+
+/// Which periods and part of the organisation a spend view covers; `None` is no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendFilter {
+    /// First and last period (`YYYY-MM`), inclusive.
+    pub from_period: Option<String>,
+    pub to_period: Option<String>,
+    pub team: Option<TeamId>,
+    pub cost_centre: Option<CostCentreId>,
 }
