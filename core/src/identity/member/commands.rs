@@ -10,6 +10,7 @@ use crate::identity::link::{self, LinkProblem, NewLink, Purpose};
 use crate::identity::session::NewSession;
 use crate::identity::user::Role;
 use crate::ids::{TenantId, UserId};
+use crate::person_name::PersonName;
 use crate::store::{self, now, users::UserRow};
 
 impl Lineup {
@@ -228,10 +229,8 @@ impl Lineup {
                 None
             }
             (None, Acceptance::NewAccount { name, password }) => {
-                if name.trim().is_empty() {
-                    return Err(CoreError::invalid("name", "must not be empty"));
-                }
-                Some((name.trim().to_owned(), self.hash_password(&password).await?))
+                let name = PersonName::parse(&name).map_err(|e| CoreError::invalid("name", e))?;
+                Some((String::from(name), self.hash_password(&password).await?))
             }
             (Some(_), Acceptance::NewAccount { .. }) => {
                 return Err(CoreError::invalid(

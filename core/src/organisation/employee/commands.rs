@@ -5,6 +5,7 @@ use super::*;
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
+use crate::person_name::PersonName;
 use crate::store::employees::DirectoryRow;
 use crate::store::{self, Tx, now};
 
@@ -15,14 +16,7 @@ impl Lineup {
         actor: &Actor,
         new: NewEmployee,
     ) -> CoreResult<Employee> {
-        for (field, value) in [
-            ("given_name", &new.given_name),
-            ("family_name", &new.family_name),
-        ] {
-            if value.trim().is_empty() {
-                return Err(CoreError::invalid(field, "must not be empty"));
-            }
-        }
+        let (given_name, family_name) = names(&new.given_name, &new.family_name)?;
         let mut tx = self.tenant_tx(tenant).await?;
         check_team_and_cost_centre(&mut tx, tenant, new.team_id, new.cost_centre_id).await?;
         if let Some(manager) = new.manager_id {
@@ -37,8 +31,8 @@ impl Lineup {
             id: EmployeeId::new(),
             tenant_id: tenant,
             email: new.email,
-            given_name: new.given_name.trim().to_owned(),
-            family_name: new.family_name.trim().to_owned(),
+            given_name: given_name.into(),
+            family_name: family_name.into(),
             team_id: new.team_id,
             cost_centre_id: new.cost_centre_id,
             manager_id: new.manager_id,
@@ -157,14 +151,7 @@ impl Lineup {
         id: EmployeeId,
         edit: EmployeeEdit,
     ) -> CoreResult<Employee> {
-        for (field, value) in [
-            ("given_name", &edit.given_name),
-            ("family_name", &edit.family_name),
-        ] {
-            if value.trim().is_empty() {
-                return Err(CoreError::invalid(field, "must not be empty"));
-            }
-        }
+        let (given_name, family_name) = names(&edit.given_name, &edit.family_name)?;
         let mut tx = self.tenant_tx(tenant).await?;
         let before = required(
             store::employees::get(&mut tx, tenant, id).await?,
@@ -178,8 +165,8 @@ impl Lineup {
         };
         let after = Employee {
             email: edit.email,
-            given_name: edit.given_name.trim().to_owned(),
-            family_name: edit.family_name.trim().to_owned(),
+            given_name: given_name.into(),
+            family_name: family_name.into(),
             team_id: edit.team_id,
             cost_centre_id: edit.cost_centre_id,
             manager_id,
@@ -222,6 +209,12 @@ impl Lineup {
             }
         }
     }
+}
+
+/// An employee's given and family names, each checked the one way names are.
+fn names(given: &str, family: &str) -> CoreResult<(PersonName, PersonName)> {
+    let parse = |field, value| PersonName::parse(value).map_err(|e| CoreError::invalid(field, e));
+    Ok((parse("given_name", given)?, parse("family_name", family)?))
 }
 
 /// A write refused by the database, in words: the email taken, or a team, cost centre or

@@ -8,6 +8,7 @@ use crate::email_address::Email;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::user::Role;
 use crate::ids::UserId;
+use crate::person_name::PersonName;
 use crate::store::{self, now, users::UserRow};
 
 #[derive(Debug, Clone)]
@@ -72,9 +73,8 @@ impl Lineup {
         if new.name.trim().is_empty() {
             return Err(CoreError::invalid("organisation", "must not be empty"));
         }
-        if owner_name.trim().is_empty() {
-            return Err(CoreError::invalid("name", "must not be empty"));
-        }
+        let owner_name =
+            PersonName::parse(owner_name).map_err(|e| CoreError::invalid("name", e))?;
         let slug_taken = || CoreError::invalid("slug", format!("{} is already taken", new.slug));
         {
             let mut tx = self.store().system().await?;
@@ -109,7 +109,7 @@ impl Lineup {
         let user = UserRow {
             id: UserId::new(),
             email: email.to_string(),
-            name: owner_name.trim().to_owned(),
+            name: owner_name.into(),
             password_hash: Some(password_hash),
             created_at: now(),
             email_verified_at: None,

@@ -15,10 +15,9 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 use crate::ids::{AlertId, CostCentreId, EmployeeId, GuardrailActionId, LineId, TeamId, TenantId};
-use crate::spend::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
-
-/// Thresholds (percent of the cap) used when a cap names none.
-pub const DEFAULT_THRESHOLDS: [u8; 3] = [50, 80, 100];
+use crate::spend::policy::{
+    BudgetCap, CapAction, CapScope, DEFAULT_THRESHOLDS, RoamingGrant, RoamingRule,
+};
 
 /// A day is a spike when its data is more than this many times the line's trailing median…
 pub const SPIKE_FACTOR: i64 = 3;

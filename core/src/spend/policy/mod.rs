@@ -267,7 +267,8 @@ pub fn country_code(input: &str) -> Result<String, crate::error::CoreError> {
     }
 }
 
-/// Alert thresholds a new cap starts with.
+/// Alert thresholds (percent of the cap) a new cap starts with, and the ones a cap naming
+/// none is checked against.
 pub const DEFAULT_THRESHOLDS: [u8; 3] = [50, 80, 100];
 
 /// Whom a policy change reaches: employees it governs and their live lines.
