@@ -1,4 +1,6 @@
-//! Line lifecycle commands: issue, suspend, resume, terminate, change plan, transfer, retry.
+//! Line commands: issue, suspend, resume, terminate, change plan, transfer, retry; and the
+//! queries that read lines for people: the filtered, paged directory, one line's history,
+//! and finding a line by the key it was issued with.
 //!
 //! Every provider write first persists a `provider_operations` row holding the idempotency
 //! key, in the same transaction that validates the command; the call is made after commit
@@ -10,19 +12,19 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::activation::SealedActivationCode;
-use super::{Line, LineEvent, LineState};
+use super::{Line, LineEvent, LineSearch, LineState};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, OperationId, PlanId, TenantId};
-use crate::organisation::employee::EmployeeStatus;
+use crate::organisation::employee::{EmployeeStatus, Visibility};
 use crate::provider::{
     ConnectivityProvider, Delivery, Effective, IdempotencyKey, Operation, OperationStatus,
     PollPolicy, ProfileState, ProviderError, ProvisionRequest, Subscriber, WaitError,
     wait_for_operation,
 };
 use crate::store::operations::{OperationKind, OperationState, ProviderOperation};
-use crate::store::{self, Tx, now};
+use crate::store::{self, Tx, lines::ListedLine, now};
 
 #[derive(Debug, Clone)]
 pub struct IssueLine {
@@ -948,4 +950,52 @@ fn replayed_key(op: &ProviderOperation) -> String {
 
 fn subject(line: &Line) -> (&'static str, String) {
     ("line", line.id.to_string())
+}
+
+/// Largest page the directory serves.
+pub const MAX_PAGE: i64 = 200;
+
+impl Lineup {
+    /// One page of lines matching `search` that `visibility` lets through, newest first,
+    /// and how many match in all. The reporting tree is filtered in SQL.
+    pub async fn search_lines(
+        &self,
+        tenant: TenantId,
+        visibility: Visibility,
+        mut search: LineSearch,
+    ) -> CoreResult<(Vec<ListedLine>, i64)> {
+        search.reports_of = match visibility {
+            Visibility::Everyone => None,
+            Visibility::ReportsOf(manager) => Some(manager),
+            Visibility::Nobody => return Ok((Vec::new(), 0)),
+        };
+        search.limit = search.limit.clamp(1, MAX_PAGE);
+        search.offset = search.offset.max(0);
+        search.text = search
+            .text
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::lines::search(&mut tx, tenant, &search).await?)
+    }
+
+    /// Everything that happened to a line, oldest first.
+    pub async fn line_history(
+        &self,
+        tenant: TenantId,
+        line: LineId,
+    ) -> CoreResult<Vec<AuditEvent>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::audit::list_for_subject(&mut tx, tenant, "line", &line.to_string()).await?)
+    }
+
+    /// The line issued with `issue_key`, if one was.
+    pub async fn line_issued_with(
+        &self,
+        tenant: TenantId,
+        issue_key: &str,
+    ) -> CoreResult<Option<Line>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::lines::find_by_issue_key(&mut tx, tenant, issue_key).await?)
+    }
 }

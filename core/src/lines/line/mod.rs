@@ -2,7 +2,6 @@
 
 pub mod activation;
 pub mod commands;
-pub mod directory;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
