@@ -301,7 +301,7 @@ async fn start_server() -> anyhow::Result<(
         SlackApp, SlackClient, SlackConfig, SlackState, SlackTransport, slack_router,
     };
     use lineup_core::audit::Actor;
-    use lineup_core::chat::Platform;
+    use lineup_core::messaging::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
     use lineup_testkit::world::World;
 

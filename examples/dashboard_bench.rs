@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
+use lineup_core::identity::user::Role;
 use lineup_core::money::Currency;
+use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::store::Store;
-use lineup_core::tenant::{Slug, commands::NewTenant};
-use lineup_core::user::Role;
 use lineup_portal::{Portal, PortalConfig, portal_router};
 use lineup_simulator::{Credentials, SimConfig};
 use lineup_testkit::portal::Browser;

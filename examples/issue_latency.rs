@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
-use lineup_core::employee::NewEmployee;
-use lineup_core::line::LineState;
-use lineup_core::line::lifecycle::IssueLine;
+use lineup_core::email_address::Email;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::money::Currency;
+use lineup_core::organisation::employee::NewEmployee;
+use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::secret::SecretBox;
 use lineup_core::store::Store;
-use lineup_core::tenant::{Slug, commands::NewTenant};
 use lineup_simulator::{Credentials, SimConfig};
 
 #[tokio::main]

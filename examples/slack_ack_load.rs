@@ -22,7 +22,7 @@ use lineup_bot::slack::verify::sign;
 use lineup_bot::slack::{
     Installation, SlackConfig, SlackState, SlackWorkspaces, WorkspaceEvent, slack_router,
 };
-use lineup_core::chat::{Platform, Workspace};
+use lineup_core::messaging::chat::{Platform, Workspace};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -267,8 +267,8 @@ async fn full_stack(
     use lineup_bot::flows::ChatFlows;
     use lineup_bot::slack::{SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
-    use lineup_core::request::RequestDetails;
-    use lineup_core::request::commands::SubmitRequest;
+    use lineup_core::lines::request::RequestDetails;
+    use lineup_core::lines::request::commands::SubmitRequest;
     use lineup_testkit::fake_slack::FakeSlack;
     use lineup_testkit::world::World;
 

@@ -27,11 +27,11 @@ pub struct Config {
     pub discord: Option<DiscordSettings>,
     pub teams: Option<TeamsSettings>,
     /// `None` means emails are written as `.eml` files under `data_dir/outbox`.
-    pub smtp: Option<lineup_core::mail::SmtpSettings>,
+    pub smtp: Option<lineup_core::messaging::outgoing_email::SmtpSettings>,
     /// The sender of invite and password-reset emails.
     pub mail_from: String,
     /// What single sign-on may reach: public https hosts only, except in `lineup demo`.
-    pub sso_network: lineup_core::sso::SsoNetworkPolicy,
+    pub sso_network: lineup_core::identity::sso::SsoNetworkPolicy,
     /// The reverse proxy whose `X-Forwarded-For` names the client for the sign-in limits.
     pub trusted_proxy: Option<std::net::IpAddr>,
 }
@@ -229,7 +229,7 @@ impl Config {
         };
         let mail_from = get("MAIL_FROM");
         if let Some(from) = &mail_from {
-            lineup_core::mail::check_sender(from).map_err(|reason| error("MAIL_FROM", reason))?;
+            lineup_core::messaging::outgoing_email::check_sender(from).map_err(|reason| error("MAIL_FROM", reason))?;
         }
         let smtp = match get("SMTP_URL") {
             None => None,
@@ -238,7 +238,7 @@ impl Config {
                     .as_deref()
                     .ok_or_else(|| error("MAIL_FROM", "is required when SMTP_URL is set"))?;
                 Some(
-                    lineup_core::mail::SmtpSettings::parse(&url, from)
+                    lineup_core::messaging::outgoing_email::SmtpSettings::parse(&url, from)
                         .map_err(|reason| error("SMTP_URL", reason))?,
                 )
             }
@@ -261,7 +261,7 @@ impl Config {
             database_url,
             provider,
             log_format,
-            sso_network: lineup_core::sso::SsoNetworkPolicy::default(),
+            sso_network: lineup_core::identity::sso::SsoNetworkPolicy::default(),
         })
     }
 

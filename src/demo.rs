@@ -7,16 +7,16 @@
 use anyhow::Context;
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
-use lineup_core::employee::NewEmployee;
+use lineup_core::email_address::Email;
+use lineup_core::identity::user::Role;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
-use lineup_core::line::LineState;
-use lineup_core::line::lifecycle::IssueLine;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::money::{Bytes, Currency};
+use lineup_core::organisation::employee::NewEmployee;
+use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::{Roaming, UsageRecord};
 use lineup_core::store;
-use lineup_core::tenant::{Slug, commands::NewTenant};
-use lineup_core::user::Role;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -211,7 +211,7 @@ async fn seed_lines(
     lineup: &Lineup,
     t: TenantId,
     employees: &[EmployeeId],
-    plans: &[lineup_core::plan::Plan],
+    plans: &[lineup_core::lines::plan::Plan],
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<()> {
     let mut calls = tokio::task::JoinSet::new();
@@ -346,8 +346,8 @@ async fn seed_pending_requests(
     employees: &[EmployeeId],
     plan: lineup_core::ids::PlanId,
 ) -> anyhow::Result<()> {
-    use lineup_core::request::RequestDetails;
-    use lineup_core::request::commands::SubmitRequest;
+    use lineup_core::lines::request::RequestDetails;
+    use lineup_core::lines::request::commands::SubmitRequest;
     let asks = [
         (
             RequestDetails::NewLine {
@@ -473,7 +473,7 @@ async fn seed_savings(
     lineup: &Lineup,
     t: TenantId,
     people: &[EmployeeId],
-    plans: &[lineup_core::plan::Plan],
+    plans: &[lineup_core::lines::plan::Plan],
 ) -> anyhow::Result<Option<SavingsPeople>> {
     let plan = |name: &str| plans.iter().find(|p| p.name == name).map(|p| p.id);
     let (Some(small), Some(big)) = (plan("US 1GB"), plan("US 5GB")) else {
@@ -504,7 +504,7 @@ async fn seed_savings(
         });
     }
     let now = store::now();
-    let this_month = lineup_core::pricing::period_start(now.date());
+    let this_month = lineup_core::spend::pricing::period_start(now.date());
     let mut records = Vec::new();
     while let Some(outcome) = calls.join_next().await {
         let (line, usage) = outcome?.context("issuing a demo savings line")?;
@@ -519,7 +519,7 @@ async fn seed_savings(
         let mut month = this_month;
         let mut days = Vec::new();
         for _ in 0..3 {
-            month = lineup_core::pricing::period_start(month - time::Duration::days(1));
+            month = lineup_core::spend::pricing::period_start(month - time::Duration::days(1));
             days.push((month + time::Duration::days(9), monthly));
         }
         days.push((this_month, current));
@@ -560,10 +560,10 @@ async fn seed_policy(
     t: TenantId,
     savings: Option<SavingsPeople>,
 ) -> anyhow::Result<()> {
-    use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
-    use lineup_core::store::usage::{SpendFilter, SpendGrouping};
+    use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
+    use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
     let actor = Actor::System;
-    let period = lineup_core::pricing::billing_period(store::now().date());
+    let period = lineup_core::spend::pricing::billing_period(store::now().date());
     let filter = SpendFilter {
         from_period: Some(period.clone()),
         to_period: Some(period),

@@ -119,7 +119,7 @@ async fn main() -> std::process::ExitCode {
         // The demo may try single sign-on with a provider on this machine over http.
         Command::Demo => {
             let config = Config {
-                sso_network: lineup_core::sso::SsoNetworkPolicy::LOCAL_TESTING,
+                sso_network: lineup_core::identity::sso::SsoNetworkPolicy::LOCAL_TESTING,
                 ..config
             };
             serve(config, true).await
@@ -135,7 +135,7 @@ async fn main() -> std::process::ExitCode {
             link_workspace(
                 &config,
                 &tenant,
-                lineup_core::chat::Platform::Teams,
+                lineup_core::messaging::chat::Platform::Teams,
                 &aad_tenant,
             )
             .await
@@ -225,14 +225,14 @@ async fn slack_and_tenant(
 ) -> anyhow::Result<(
     server::Runtime,
     server::SlackParts,
-    lineup_core::tenant::Tenant,
+    lineup_core::organisation::tenant::Tenant,
 )> {
     let runtime = server::start_for_command(config).await?;
     let Some(slack) = runtime.slack.clone() else {
         anyhow::bail!("SLACK_SIGNING_SECRET: Slack is not configured (see README, Connect Slack)");
     };
-    let slug =
-        lineup_core::tenant::Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let slug = lineup_core::organisation::tenant::Slug::parse(slug)
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
     let tenant = runtime
         .lineup
         .tenant_by_slug(&slug)
@@ -254,15 +254,19 @@ async fn slack_test_alert(config: &Config, slug: &str) -> anyhow::Result<()> {
     let (runtime, _slack, tenant) = slack_and_tenant(config, slug).await?;
     let workspace = runtime
         .lineup
-        .workspace_of_tenant(tenant.id, lineup_core::chat::Platform::Slack)
+        .workspace_of_tenant(tenant.id, lineup_core::messaging::chat::Platform::Slack)
         .await?
         .ok_or_else(|| {
             anyhow::anyhow!("--tenant: {} has not installed the Slack app", tenant.slug)
         })?;
-    let alert = lineup_core::alert::test_alert(&tenant);
+    let alert = lineup_core::spend::alert::test_alert(&tenant);
     let posted = runtime
         .flows
-        .post_finance_alert(&workspace, lineup_core::chat::Platform::Slack, &alert)
+        .post_finance_alert(
+            &workspace,
+            lineup_core::messaging::chat::Platform::Slack,
+            &alert,
+        )
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     println!(
@@ -289,7 +293,7 @@ async fn discord(config: &Config, action: DiscordCommand) -> anyhow::Result<()> 
             link_workspace(
                 config,
                 &tenant,
-                lineup_core::chat::Platform::Discord,
+                lineup_core::messaging::chat::Platform::Discord,
                 &guild,
             )
             .await
@@ -302,12 +306,12 @@ async fn discord(config: &Config, action: DiscordCommand) -> anyhow::Result<()> 
 async fn link_workspace(
     config: &Config,
     slug: &str,
-    platform: lineup_core::chat::Platform,
+    platform: lineup_core::messaging::chat::Platform,
     workspace_id: &str,
 ) -> anyhow::Result<()> {
     let runtime = server::start_for_command(config).await?;
-    let slug =
-        lineup_core::tenant::Slug::parse(slug).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let slug = lineup_core::organisation::tenant::Slug::parse(slug)
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
     let tenant = runtime
         .lineup
         .tenant_by_slug(&slug)

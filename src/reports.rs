@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use lineup_core::optimise::OptimisationReport;
-use lineup_core::tenant::{Slug, Tenant};
-use lineup_core::whatif::{LineOutcome, PolicySet, WhatIfReport};
+use lineup_core::organisation::tenant::{Slug, Tenant};
+use lineup_core::spend::optimise::OptimisationReport;
+use lineup_core::spend::whatif::{LineOutcome, PolicySet, WhatIfReport};
 
 use crate::config::Config;
 use crate::server;

@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use lineup_core::Lineup;
-use lineup_core::chat::{Platform, Workspace};
 use lineup_core::ids::{TenantId, UserId};
-use lineup_core::mail::{FileMailer, Mailer, SmtpMailer};
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::outgoing_email::{FileMailer, Mailer, SmtpMailer};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::WebhookError;
 use lineup_core::provider::connection::ProviderConnector;
@@ -439,7 +439,7 @@ async fn connection_webhook(
 }
 
 fn webhook_answer(
-    accepted: Result<lineup_core::webhook::WebhookOutcome, lineup_core::CoreError>,
+    accepted: Result<lineup_core::lines::webhook::WebhookOutcome, lineup_core::CoreError>,
 ) -> (StatusCode, String) {
     match accepted {
         Ok(outcome) => (

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lineup_core::chat::{Platform, Workspace};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 
 /// Who is talking to us, as the platform says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub trait Conversation: Send + Sync + 'static {
 
 /// Where a posted message lives, to update it or reply under it later (stored with the
 /// request, so it is core's type).
-pub use lineup_core::request::MessageRef;
+pub use lineup_core::lines::request::MessageRef;
 
 /// Why a platform did not take a message, sorted by what retrying can do about it. Delivery
 /// problems are logged (and, for queued notices, stored), never shown to the person who clicked.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use crate::audit::AuditEvent;
 use crate::error::{CoreError, CoreResult};
+use crate::identity::sso::{IdentityProviders, SsoNetworkPolicy};
 use crate::ids::TenantId;
 use crate::provider::connection::{ProviderConnector, TenantProviders};
 use crate::provider::{ConnectivityProvider, PollPolicy};
 use crate::secret::SecretBox;
-use crate::sso::{IdentityProviders, SsoNetworkPolicy};
 use crate::store::{self, Store, Tx};
 
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub struct Lineup {
     secrets: Option<SecretBox>,
     identity_providers: Arc<IdentityProviders>,
     /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
-    password_hashing: Arc<crate::user::PasswordHashing>,
+    password_hashing: Arc<crate::identity::user::PasswordHashing>,
 }
 
 impl Lineup {
@@ -62,7 +62,7 @@ impl Lineup {
         &self.tenant_providers
     }
 
-    pub(crate) fn password_hashing(&self) -> &crate::user::PasswordHashing {
+    pub(crate) fn password_hashing(&self) -> &crate::identity::user::PasswordHashing {
         &self.password_hashing
     }
 

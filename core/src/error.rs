@@ -1,6 +1,6 @@
 //! The one error type core commands return; adapters map it once to their protocol.
 
-use crate::line::IllegalTransition;
+use crate::lines::line::IllegalTransition;
 use crate::provider::{ProviderError, WaitError};
 use crate::store::StoreError;
 

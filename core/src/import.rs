@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::chat::{ChatIdentity, Platform};
-use crate::email::Email;
-use crate::employee::{Employee, EmployeeStatus};
+use crate::email_address::Email;
 use crate::ids::{CostCentreId, EmployeeId, ImportId, TeamId, TenantId};
-use crate::org::{CostCentre, Team};
+use crate::messaging::chat::{ChatIdentity, Platform};
+use crate::organisation::employee::{Employee, EmployeeStatus};
+use crate::organisation::org_unit::{CostCentre, Team};
 
 /// The largest file accepted: a 100,000-person HRIS export is about 10 MB.
 pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;

@@ -3,16 +3,16 @@
 //! outside policy alerts or suspends unless a grant covers the day, anomalies alert once, the
 //! finance buttons are idempotent, and tenants never see each other's alerts or spend.
 
-use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
-use lineup_core::guardrail::PolicyEffect;
 use lineup_core::ids::TenantId;
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
 use lineup_core::money::Bytes;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 use lineup_core::provider::{Roaming, UsageRecord};
-use lineup_core::store::usage::{SpendFilter, SpendGrouping};
+use lineup_core::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
+use lineup_core::spend::guardrail::PolicyEffect;
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
+use lineup_core::spend::usage::UsagePipeline;
+use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::{self, now};
-use lineup_core::usage::UsagePipeline;
 use lineup_core::{CoreError, Lineup};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};
@@ -77,7 +77,7 @@ async fn state_of(w: &World, line: &Line) -> LineState {
 }
 
 /// Ada's plan: Europe 10GB at 25.00 a month, 10.00 per GB over (the default rate card).
-fn europe_plan(w: &World) -> lineup_core::plan::Plan {
+fn europe_plan(w: &World) -> lineup_core::lines::plan::Plan {
     let plan = w.plans[0].clone();
     assert_eq!(plan.name, "Europe 10GB");
     assert_eq!(plan.price.unwrap().minor, 2_500);
@@ -585,7 +585,7 @@ both_backends!(
         //   suspended from day 13: 13–20 November are 8 suspended days, that usage dropped;
         //   Ada's November: 12 GB → 20.00 overage → 45.00 (was 20 GB → 100.00 → 125.00).
         // Alan's line is live and unused: 25.00 either way.
-        let proposed = lineup_core::whatif::PolicySet::from_json(&format!(
+        let proposed = lineup_core::spend::whatif::PolicySet::from_json(&format!(
             r#"{{"caps": [{{"scope": {{"kind": "employee", "id": "{}"}},
                  "amount_minor": 4500, "action": "suspend"}}]}}"#,
             w.ada.id
@@ -755,14 +755,14 @@ both_backends!(
 );
 
 /// A chat platform that fails the way it is told to.
-struct FailingChat(lineup_core::notice::NoticeError);
+struct FailingChat(lineup_core::messaging::employee_notice::NoticeError);
 
 #[async_trait::async_trait]
-impl lineup_core::notice::NoticeSender for FailingChat {
+impl lineup_core::messaging::employee_notice::NoticeSender for FailingChat {
     async fn send_notice(
         &self,
-        _: &lineup_core::notice::EmployeeNotice,
-    ) -> Result<(), lineup_core::notice::NoticeError> {
+        _: &lineup_core::messaging::employee_notice::EmployeeNotice,
+    ) -> Result<(), lineup_core::messaging::employee_notice::NoticeError> {
         Err(self.0.clone())
     }
 }
@@ -770,7 +770,7 @@ impl lineup_core::notice::NoticeSender for FailingChat {
 both_backends!(
     a_notice_that_cannot_be_sent_waits_and_one_that_never_can_is_given_up,
     |store| async move {
-        use lineup_core::notice::NoticeError;
+        use lineup_core::messaging::employee_notice::NoticeError;
         let w = World::new(store).await;
         europe_plan(&w);
         let ada = w.active_line(&w.ada, "ada-notice").await;
@@ -831,8 +831,8 @@ both_backends!(
 both_backends!(
     a_cap_raise_makes_room_in_every_budget_that_counts_the_employee,
     |store| async move {
-        use lineup_core::request::RequestDetails;
-        use lineup_core::request::commands::SubmitRequest;
+        use lineup_core::lines::request::RequestDetails;
+        use lineup_core::lines::request::commands::SubmitRequest;
         let w = World::new(store).await;
         europe_plan(&w);
         let ada = w.active_line(&w.ada, "ada-raise").await;
@@ -1219,7 +1219,7 @@ both_backends!(
         let took = started.elapsed();
         assert_eq!(saved.suspended, 1);
         assert!(
-            took < lineup_core::policy::POLICY_ACT_WAIT + std::time::Duration::from_secs(2),
+            took < lineup_core::spend::policy::POLICY_ACT_WAIT + std::time::Duration::from_secs(2),
             "the save took {took:?}"
         );
         // The suspension goes on in the background and lands when the provider is done.

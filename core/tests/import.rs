@@ -2,11 +2,11 @@
 //! column, and committing all or nothing on both backends.
 
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
-use lineup_core::email::Email;
-use lineup_core::employee::Employee;
+use lineup_core::email_address::Email;
 use lineup_core::ids::TenantId;
 use lineup_core::import::{self, Field, FileError, Mapping, Problem};
+use lineup_core::messaging::chat::Platform;
+use lineup_core::organisation::employee::Employee;
 use lineup_core::store::{self, Tx};
 use lineup_testkit::both_backends;
 use lineup_testkit::portal::EMPLOYEE_CSV_WITH_EVERY_DEFECT;
@@ -174,7 +174,7 @@ fn existing_world_like() -> import::Existing {
         team_id: None,
         cost_centre_id: None,
         manager_id: manager.map(|m| m.id),
-        status: lineup_core::employee::EmployeeStatus::Active,
+        status: lineup_core::organisation::employee::EmployeeStatus::Active,
         created_at: now,
         updated_at: now,
     };

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use lineup_core::CoreError;
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
+use lineup_core::identity::user::Role;
 use lineup_core::ids::LineId;
-use lineup_core::line::LineState;
-use lineup_core::line::activation::Revealer;
-use lineup_core::line::lifecycle::IssueLine;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::activation::Revealer;
+use lineup_core::lines::line::commands::IssueLine;
+use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::connection::{ProviderCredentials, ProviderStatus};
 use lineup_core::provider::{PollPolicy, ProviderError, SubscriptionState, UsageQuery};
 use lineup_core::store::{self, Store};
-use lineup_core::tenant::{Slug, commands::NewTenant};
-use lineup_core::user::Role;
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_employee, add_tenant, lineup_for};
 use serde_json::json;
@@ -671,7 +671,7 @@ both_backends!(
 
         // Orders: each line is ordered in its tenant's account, and the other account's
         // client cannot even see it.
-        let issue = |tenant, plan: &lineup_core::plan::Plan, who: &str| {
+        let issue = |tenant, plan: &lineup_core::lines::plan::Plan, who: &str| {
             let lineup = w.lineup.clone();
             let (plan, who) = (plan.id, who.to_owned());
             async move {

@@ -2,7 +2,9 @@
 //! refusals are told apart (retry later or give up), credentials are checked, and nothing is
 //! sent in clear text to a relay elsewhere.
 
-use lineup_core::mail::{MailError, Mailer, OutgoingEmail, SmtpMailer, SmtpSettings};
+use lineup_core::messaging::outgoing_email::{
+    MailError, Mailer, OutgoingEmail, SmtpMailer, SmtpSettings,
+};
 use lineup_testkit::fake_smtp::{FakeSmtp, MAIL_FROM};
 
 fn email(body: &str) -> OutgoingEmail {

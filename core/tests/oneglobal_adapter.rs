@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use lineup_core::iccid::luhn_valid;
+use lineup_core::lines::iccid::luhn_valid;
 use lineup_core::money::{Currency, Money};
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use lineup_core::provider::{
@@ -249,7 +249,7 @@ async fn provisions_a_line_and_reads_a_valid_profile() {
     let lpa = profile.activation_code.lpa_string();
     assert!(lpa.starts_with("LPA:1$rsp.sim.local$"), "{lpa}");
     assert_eq!(
-        lineup_core::activation_code::ActivationCode::parse(&lpa).unwrap(),
+        lineup_core::lines::activation_code::ActivationCode::parse(&lpa).unwrap(),
         profile.activation_code
     );
     assert!(!profile.activation_code.confirmation_code_required);

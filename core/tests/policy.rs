@@ -2,7 +2,7 @@
 //! removal, roaming presets with ISO country codes, and the reach a change would have.
 
 use lineup_core::CoreError;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope, Reach, RoamingRule};
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, Reach, RoamingRule};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World};
 
@@ -137,7 +137,7 @@ both_backends!(
             .await
             .unwrap()
             .into_iter()
-            .filter(|e| e.status == lineup_core::employee::EmployeeStatus::Active)
+            .filter(|e| e.status == lineup_core::organisation::employee::EmployeeStatus::Active)
             .count();
         let starter = w
             .lineup

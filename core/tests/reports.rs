@@ -1,11 +1,13 @@
 //! Spend reports on both backends, against the hand-added history in `testkit::spend`.
 
-use lineup_core::employee::Visibility;
+use lineup_core::audit::AuditFilter;
 use lineup_core::money::{Bytes, Currency, Money};
-use lineup_core::reports::{
-    Dashboard, Granularity, GroupBy, GroupSpend, Period, ReportFilter, ReportScope,
+use lineup_core::organisation::employee::Visibility;
+use lineup_core::period::Period;
+use lineup_core::spend::reports::{
+    Dashboard, Granularity, GroupBy, GroupSpend, ReportFilter, ReportScope,
 };
-use lineup_core::store::{self, audit::AuditFilter};
+use lineup_core::store;
 use lineup_testkit::both_backends;
 use lineup_testkit::spend::{SpendFixture, seed_spend};
 use lineup_testkit::world::{World, add_employee, add_tenant};
@@ -439,8 +441,8 @@ both_backends!(
 both_backends!(
     overage_priced_by_ingest_is_in_the_month_views_and_chargeback,
     |store| async move {
+        use lineup_core::period::Month;
         use lineup_core::provider::{Roaming, UsageRecord};
-        use lineup_core::reports::Month;
         let w = World::new(store).await;
         let plan = &w.plans[0];
         let allowance = plan.data.expect("the test plan has a bundle").0;

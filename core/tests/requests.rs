@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use lineup_core::CoreError;
-use lineup_core::chat::Platform;
-use lineup_core::employee::EmployeeStatus;
-use lineup_core::line::LineState;
-use lineup_core::policy::RoamingRule;
-use lineup_core::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
-use lineup_core::request::{Decision, RequestDetails, RequestState, Route};
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::request::commands::{Fulfilment, SubmitRequest, Submitted, SweepEvent};
+use lineup_core::lines::request::{Decision, RequestDetails, RequestState, Route};
+use lineup_core::messaging::chat::Platform;
+use lineup_core::organisation::employee::EmployeeStatus;
+use lineup_core::spend::policy::RoamingRule;
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World, add_tenant};
@@ -612,9 +612,9 @@ both_backends!(
 both_backends!(
     portal_members_without_an_employee_record_decide_only_as_owner_or_admin,
     |store| async move {
-        use lineup_core::email::Email;
-        use lineup_core::request::Decider;
-        use lineup_core::user::Role;
+        use lineup_core::email_address::Email;
+        use lineup_core::identity::user::Role;
+        use lineup_core::lines::request::Decider;
 
         let w = World::new(store).await;
         let member = |email: &str, role: Role| {
@@ -719,7 +719,7 @@ both_backends!(
     }
 );
 
-async fn offboard(w: &World, who: &lineup_core::employee::Employee) {
+async fn offboard(w: &World, who: &lineup_core::organisation::employee::Employee) {
     w.lineup
         .offboard_employee(w.tenant, &ADMIN, who.id)
         .await
@@ -768,7 +768,7 @@ both_backends!(
             w.lineup
                 .decidable_requests(
                     w.tenant,
-                    lineup_core::request::Decider::Employee(w.maria.id)
+                    lineup_core::lines::request::Decider::Employee(w.maria.id)
                 )
                 .await
                 .unwrap()
@@ -798,10 +798,10 @@ both_backends!(
             .add_user(
                 w.tenant,
                 &ADMIN,
-                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                &lineup_core::email_address::Email::parse("boss@example.com").unwrap(),
                 "Boss",
                 "a long test password",
-                lineup_core::user::Role::Owner,
+                lineup_core::identity::user::Role::Owner,
                 None,
             )
             .await
@@ -854,7 +854,7 @@ both_backends!(
                 &w.alan.email,
                 "Alan",
                 password,
-                lineup_core::user::Role::Viewer,
+                lineup_core::identity::user::Role::Viewer,
                 None,
             )
             .await
@@ -950,10 +950,10 @@ both_backends!(
             .add_user(
                 w.tenant,
                 &ADMIN,
-                &lineup_core::email::Email::parse("boss@example.com").unwrap(),
+                &lineup_core::email_address::Email::parse("boss@example.com").unwrap(),
                 "Boss",
                 "a long test password",
-                lineup_core::user::Role::Owner,
+                lineup_core::identity::user::Role::Owner,
                 None,
             )
             .await

@@ -1,17 +1,17 @@
 //! Store behaviour, run on SQLite and on a throwaway PostgreSQL by the same test bodies.
 
 use lineup_core::audit::{Actor, AuditEvent};
-use lineup_core::email::Email;
-use lineup_core::employee::{Employee, EmployeeStatus};
+use lineup_core::email_address::Email;
 use lineup_core::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
+use lineup_core::lines::plan::Plan;
 use lineup_core::money::{Bytes, Currency, Money};
-use lineup_core::org::{CostCentre, Team};
-use lineup_core::plan::Plan;
+use lineup_core::organisation::employee::{Employee, EmployeeStatus};
+use lineup_core::organisation::org_unit::{CostCentre, Team};
+use lineup_core::organisation::tenant::{Slug, Tenant, TenantSettings};
 use lineup_core::provider::Validity;
 use lineup_core::store::operations::{OperationKind, OperationState, ProviderOperation};
 use lineup_core::store::{self, Store, now};
-use lineup_core::tenant::{Slug, Tenant, TenantSettings};
 use lineup_testkit::both_backends;
 use serde_json::json;
 use uuid::Uuid;

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lineup_core::Lineup;
-use lineup_core::line::Line;
+use lineup_core::lines::line::Line;
 use lineup_core::money::Bytes;
 use lineup_core::provider::{
     Capabilities, ConnectivityProvider, Effective, IdempotencyKey, Operation, Page, PlanRef,
     ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest, Roaming, SimProfile,
     SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
 };
+use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::now;
-use lineup_core::store::usage::{SpendFilter, SpendGrouping};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{World, quick_poll};
 use serde_json::json;
@@ -387,7 +387,7 @@ both_backends!(
             .find(|p| p.name == "Europe 10GB")
             .unwrap()
             .clone();
-        let issue = lineup_core::line::lifecycle::IssueLine {
+        let issue = lineup_core::lines::line::commands::IssueLine {
             plan_id: us_5gb.id,
             ..w.issue(&w.ada, "ada-us")
         };
@@ -412,11 +412,11 @@ both_backends!(
         // (6666 − 4500 = 2166). Unlimited US at 60.00 saves less. Alan's line has never been
         // used: cancelling saves its 25.00. Total 46.66 a month.
         let today = now().date() + Duration::days(100);
-        let mut month = lineup_core::pricing::period_start(today);
+        let mut month = lineup_core::spend::pricing::period_start(today);
         // Used today too (in the current month, outside the three compared), so not idle.
         let mut records = vec![gb_record(&ada, "today", today.midnight().assume_utc(), 1)];
         for (n, gb) in [9, 10, 10].into_iter().enumerate() {
-            month = lineup_core::pricing::period_start(month - Duration::days(1));
+            month = lineup_core::spend::pricing::period_start(month - Duration::days(1));
             let at = month.replace_day(15).unwrap().midnight().assume_utc();
             records.push(gb_record(&ada, &format!("month{n}"), at, gb));
         }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use lineup_core::CoreError;
-use lineup_core::line::LineState;
+use lineup_core::lines::line::LineState;
 use lineup_core::provider::{PollPolicy, WebhookError};
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;

@@ -7,7 +7,7 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
-use lineup_core::user::Role;
+use lineup_core::identity::user::Role;
 
 use crate::Portal;
 use crate::error::PortalError;

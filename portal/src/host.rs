@@ -3,7 +3,7 @@
 //! host can never show a tenant's data.
 
 use axum::http::{HeaderMap, header};
-use lineup_core::tenant::{Slug, Tenant};
+use lineup_core::organisation::tenant::{Slug, Tenant};
 
 use crate::Portal;
 use crate::error::PortalError;

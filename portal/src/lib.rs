@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use lineup_core::Lineup;
-use lineup_core::chat::{ChatDirectory, Platform, Workspace};
-use lineup_core::domain::{DnsTxtResolver, TxtResolver};
 use lineup_core::ids::{RequestId, TenantId, UserId};
-use lineup_core::mail::Mailer;
+use lineup_core::messaging::chat::{ChatDirectory, Platform, Workspace};
+use lineup_core::messaging::outgoing_email::Mailer;
+use lineup_core::organisation::custom_domain::{DnsTxtResolver, TxtResolver};
 use url::Url;
 
 pub use access::{Permission, ROUTES, RouteRule, allows};
@@ -152,7 +152,11 @@ impl Portal {
     }
 
     /// A link into this tenant's portal, for emails.
-    pub(crate) fn tenant_link(&self, tenant: &lineup_core::tenant::Tenant, path: &str) -> String {
+    pub(crate) fn tenant_link(
+        &self,
+        tenant: &lineup_core::organisation::tenant::Tenant,
+        path: &str,
+    ) -> String {
         format!("{}{path}", self.config.tenant_url(tenant.slug.as_str()))
     }
 

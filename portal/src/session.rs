@@ -7,11 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
-use lineup_core::employee::Visibility;
-use lineup_core::session::{SESSION_LIFETIME, Session, random_token};
-use lineup_core::sign_in_limit::TooManyAttempts;
-use lineup_core::tenant::Tenant;
-use lineup_core::user::Role;
+use lineup_core::identity::session::{SESSION_LIFETIME, Session, random_token};
+use lineup_core::identity::sign_in_limit::TooManyAttempts;
+use lineup_core::identity::user::Role;
+use lineup_core::organisation::employee::Visibility;
+use lineup_core::organisation::tenant::Tenant;
 use subtle::ConstantTimeEq;
 
 use crate::Portal;

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use lineup_core::audit::Actor;
 use lineup_core::ids::TenantId;
-use lineup_core::tenant::Tenant;
+use lineup_core::organisation::tenant::Tenant;
 
 use crate::access::{Permission, ROUTES, allows};
 use crate::error::PortalError;

@@ -1,5 +1,5 @@
 //! A fake SMTP server on a loopback port that records every message it accepts. It speaks
-//! enough of RFC 5321 for [`lineup_core::mail::SmtpMailer`]: EHLO (offering AUTH PLAIN, no
+//! enough of RFC 5321 for [`lineup_core::messaging::outgoing_email::SmtpMailer`]: EHLO (offering AUTH PLAIN, no
 //! STARTTLS), AUTH PLAIN against fixed credentials, MAIL FROM, RCPT TO, DATA with dot-stuffing
 //! undone, RSET, QUIT. [`FakeSmtp::fail_next`] makes the next deliveries fail with a 451.
 
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use lineup_core::mail::{SmtpMailer, SmtpSettings};
+use lineup_core::messaging::outgoing_email::{SmtpMailer, SmtpSettings};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use lineup_core::email::Email;
-use lineup_core::employee::Employee;
+use lineup_core::email_address::Email;
+use lineup_core::identity::user::Role;
 use lineup_core::ids::TenantId;
-use lineup_core::user::Role;
+use lineup_core::organisation::employee::Employee;
 use lineup_portal::{Portal, PortalConfig, portal_router};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -384,7 +384,7 @@ impl PortalWorld {
     pub async fn deliver_mail(
         &self,
         smtp: &crate::fake_smtp::FakeSmtp,
-    ) -> lineup_core::mail::DeliveryReport {
+    ) -> lineup_core::messaging::outgoing_email::DeliveryReport {
         self.lineup
             .deliver_due_emails(&smtp.mailer(), lineup_core::store::now())
             .await
@@ -568,7 +568,7 @@ impl FakeDns {
 }
 
 #[async_trait::async_trait]
-impl lineup_core::domain::TxtResolver for FakeDns {
+impl lineup_core::organisation::custom_domain::TxtResolver for FakeDns {
     async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
         Ok(self
             .records
@@ -621,7 +621,7 @@ pub async fn fail_next_order(world: &World, order_type: &str, code: &str) {
 /// A five-minute data session `ago` before now on `line`, in `country` (roaming anywhere but
 /// the US), as the provider reports usage: feed it to `Lineup::record_usage`.
 pub fn usage_record(
-    line: &lineup_core::line::Line,
+    line: &lineup_core::lines::line::Line,
     key: &str,
     ago: std::time::Duration,
     bytes: i64,
@@ -658,9 +658,9 @@ pub async fn cap_employee(
     employee: &Employee,
     amount_minor: i64,
     thresholds: Vec<u8>,
-    action: lineup_core::policy::CapAction,
+    action: lineup_core::spend::policy::CapAction,
 ) {
-    use lineup_core::policy::{BudgetCap, CapScope};
+    use lineup_core::spend::policy::{BudgetCap, CapScope};
     world
         .lineup
         .set_budget_cap(

@@ -17,15 +17,15 @@
 //! one line on a 99.00 plan with 77.77 of usage this month, which acme must never see.
 
 use lineup_core::Lineup;
-use lineup_core::email::Email;
-use lineup_core::employee::{Employee, NewEmployee};
+use lineup_core::email_address::Email;
 use lineup_core::ids::{EmployeeId, LineId, PlanId, TenantId};
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
+use lineup_core::lines::plan::Plan;
 use lineup_core::money::{Bytes, Currency, Money};
-use lineup_core::org::{CostCentre, Team};
-use lineup_core::plan::Plan;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope};
-use lineup_core::reports::Month;
+use lineup_core::organisation::employee::{Employee, NewEmployee};
+use lineup_core::organisation::org_unit::{CostCentre, Team};
+use lineup_core::period::Month;
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope};
 use lineup_core::store::{self, usage::DailyUsage};
 use time::{Date, OffsetDateTime, Time};
 

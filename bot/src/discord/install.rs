@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use lineup_core::Lineup;
 use lineup_core::audit::Actor;
-use lineup_core::chat::{Platform, WorkspaceGrant};
+use lineup_core::messaging::chat::{Platform, WorkspaceGrant};
 use serde::Deserialize;
 use std::sync::Arc;
 use tracing::warn;

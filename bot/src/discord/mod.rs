@@ -1,6 +1,6 @@
 //! Discord over HTTP interactions (no gateway): Ed25519 request verification, interaction
 //! parsing into [`crate::chat::Conversation`] calls, rendering of
-//! [`lineup_core::notify::Message`] as embeds + components, Discord's documented limits, a REST
+//! [`lineup_core::messaging::chat_message::Message`] as embeds + components, Discord's documented limits, a REST
 //! client (serenity's `Http`) whose base URL is configuration, the [`crate::chat::ChatTransport`]
 //! implementation and the axum route `POST /discord/interactions`.
 //!
@@ -8,7 +8,7 @@
 //!
 //! | custom_id | what |
 //! |---|---|
-//! | `<action_id>\|<value>` | a [`lineup_core::notify::Action`] → `Conversation::click` |
+//! | `<action_id>\|<value>` | a [`lineup_core::messaging::chat_message::Action`] → `Conversation::click` |
 //! | `@<guild_id>\|<action_id>\|<value>` | the same in a DM (DM interactions carry no guild) |
 //! | `?<custom_id>` | an action with `confirm`: first an ephemeral "are you sure?" |
 //! | `~plan` | the plan select of the request form (opens the modal) |

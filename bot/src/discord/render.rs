@@ -12,7 +12,7 @@
 //! refuse.
 
 use crate::text::{markdown, truncate};
-use lineup_core::notify::{ActionStyle, Message};
+use lineup_core::messaging::chat_message::{ActionStyle, Message};
 use serde_json::{Value, json};
 
 use super::limits;
@@ -337,7 +337,7 @@ pub fn field_error(field: &str, message: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lineup_core::notify::{Action, Image};
+    use lineup_core::messaging::chat_message::{Action, Image};
 
     #[test]
     fn bold_is_doubled_and_lone_stars_kept() {

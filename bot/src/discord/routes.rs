@@ -15,8 +15,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use lineup_core::chat::Platform;
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::Platform;
+use lineup_core::messaging::chat_message::Message;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 

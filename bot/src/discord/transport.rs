@@ -8,8 +8,8 @@
 //! Discord sends without a guild — still reaches the right tenant.
 
 use async_trait::async_trait;
-use lineup_core::chat::{Platform, Workspace};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 use serde_json::json;
 
 use super::client::{DiscordClient, DiscordError, File};

@@ -3,10 +3,10 @@
 //! what happened, and a second click says who did it first.
 
 use lineup_core::CoreError;
-use lineup_core::alert::{self, Alert, AlertState};
 use lineup_core::audit::Actor;
-use lineup_core::chat::Workspace;
 use lineup_core::ids::{AlertId, TenantId};
+use lineup_core::messaging::chat::Workspace;
+use lineup_core::spend::alert::{self, Alert, AlertState};
 
 use super::ChatFlows;
 use super::conversation::{failure, private};

@@ -4,12 +4,12 @@
 
 use async_trait::async_trait;
 use lineup_core::CoreError;
-use lineup_core::chat::{Platform, Workspace};
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
 use lineup_core::ids::{EmployeeId, LineId, RequestId, TenantId};
-use lineup_core::notify::Message;
-use lineup_core::request::commands::{SubmitRequest, plan_label};
-use lineup_core::request::{Decider, Decision, RequestDetails, cards};
+use lineup_core::lines::request::commands::{SubmitRequest, plan_label};
+use lineup_core::lines::request::{Decider, Decision, RequestDetails, cards};
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 use time::Date;
 use time::macros::format_description;
 

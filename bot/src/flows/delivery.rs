@@ -6,12 +6,12 @@
 //! event — a decision in another copy, in the portal, or by the sweep — updates all of them.
 
 use lineup_core::CoreError;
-use lineup_core::chat::{Platform, Workspace};
 use lineup_core::ids::{EmployeeId, RequestId, TenantId};
-use lineup_core::line::activation::Revealer;
-use lineup_core::notify::Message;
-use lineup_core::request::commands::{Fulfilment, Submitted, SweepEvent};
-use lineup_core::request::{PlatformRefs, Request, RequestDetails, RequestState, cards};
+use lineup_core::lines::line::activation::Revealer;
+use lineup_core::lines::request::commands::{Fulfilment, Submitted, SweepEvent};
+use lineup_core::lines::request::{PlatformRefs, Request, RequestDetails, RequestState, cards};
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 
 use super::{ChatFlows, platform_named};
 use crate::chat::{MessageRef, TransportError};

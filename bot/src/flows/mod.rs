@@ -11,7 +11,7 @@ mod people;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lineup_core::chat::{Platform, Workspace};
+use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::{CoreError, Lineup};
 
 use crate::chat::ChatTransport;

@@ -1,8 +1,8 @@
 //! Notices to employees (a guardrail acted on their line, an alert about it), sent by direct
 //! message on the first chat platform the tenant installed that reaches the employee.
 
-use lineup_core::chat::Platform;
-use lineup_core::notice::{EmployeeNotice, NoticeError, NoticeSender};
+use lineup_core::messaging::chat::Platform;
+use lineup_core::messaging::employee_notice::{EmployeeNotice, NoticeError, NoticeSender};
 
 use super::ChatFlows;
 use crate::chat::TransportError;

@@ -2,8 +2,8 @@
 //! requesters are reachable before they ever message Lineup. Only Slack lets a bot look people
 //! up by email; Discord never shares emails and Teams would need Microsoft Graph.
 
-use lineup_core::chat::{ChatDirectory, EmailMatch, Platform};
 use lineup_core::ids::{EmployeeId, TenantId};
+use lineup_core::messaging::chat::{ChatDirectory, EmailMatch, Platform};
 
 use super::ChatFlows;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lineup_core::audit::Actor;
-use lineup_core::chat::{ChatDirectory, Platform, Workspace, WorkspaceGrant};
 use lineup_core::ids::{TenantId, UserId};
+use lineup_core::messaging::chat::{ChatDirectory, Platform, Workspace, WorkspaceGrant};
 
 use super::Installation;
 use super::inbound::WorkspaceEvent;

@@ -1,4 +1,4 @@
-//! `lineup_core::notify::Message` → Block Kit JSON, and the modals `/esim` opens.
+//! `lineup_core::messaging::chat_message::Message` → Block Kit JSON, and the modals `/esim` opens.
 //!
 //! Everything is a `serde_json::Value` in Slack's wire shape, so what the limits checker sees is
 //! exactly what is sent. Texts are cut to Slack's limits here (with "…") rather than rejected;
@@ -6,7 +6,7 @@
 //! [`crate::slack::SlackClient::upload_png`] (an `image` block needs a public URL).
 
 use crate::text::truncate;
-use lineup_core::notify::{ActionStyle, Message};
+use lineup_core::messaging::chat_message::{ActionStyle, Message};
 use serde_json::{Value, json};
 
 use super::limits;

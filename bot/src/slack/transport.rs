@@ -1,8 +1,8 @@
 //! Sending to Slack: Block Kit through the Web API, images by file upload, replies in threads.
 
 use async_trait::async_trait;
-use lineup_core::chat::{Platform, Workspace};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 use serde_json::Value;
 
 use super::{SlackApiError, SlackClient, render};

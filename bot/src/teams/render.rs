@@ -1,4 +1,4 @@
-//! `lineup_core::notify::Message` → Adaptive Card 1.5, the two form cards, and the activity and
+//! `lineup_core::messaging::chat_message::Message` → Adaptive Card 1.5, the two form cards, and the activity and
 //! invoke-response envelopes they travel in.
 //!
 //! Buttons are `Action.Execute` with `verb` = the action id and `data` = `{action, value}`, so a
@@ -8,7 +8,7 @@
 
 use crate::text::{markdown, truncate};
 use base64::Engine;
-use lineup_core::notify::{ActionStyle, Message};
+use lineup_core::messaging::chat_message::{ActionStyle, Message};
 use serde_json::{Value, json};
 
 use super::limits::{self, CARD_CONTENT_TYPE};

@@ -30,8 +30,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use lineup_core::chat::Platform;
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::Platform;
+use lineup_core::messaging::chat_message::Message;
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
@@ -102,7 +102,7 @@ pub trait TenantLinks: Send + Sync + 'static {
 #[async_trait]
 impl TenantLinks for lineup_core::Lineup {
     async fn link_with_code(&self, aad_tenant_id: &str, code: &str) -> Result<String, String> {
-        let grant = lineup_core::chat::WorkspaceGrant {
+        let grant = lineup_core::messaging::chat::WorkspaceGrant {
             workspace_id: aad_tenant_id.to_owned(),
             name: None,
             bot_user_id: None,

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use lineup_core::chat::{Platform, Workspace};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat_message::Message;
 use serde_json::Value;
 use tracing::debug;
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use lineup_bot::slack::client::RetryPolicy;
 use lineup_bot::slack::{SlackApiError, SlackClient, render};
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat_message::Message;
 use lineup_testkit::fake_slack::FakeSlack;
 use serde_json::json;
 

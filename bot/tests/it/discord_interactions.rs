@@ -8,8 +8,8 @@ use std::time::Duration;
 use lineup_bot::chat::{Answer, FormAnswer, RequestForm, Speaker};
 use lineup_bot::discord::routes::{ALREADY_HANDLED_TEXT, UNKNOWN_GUILD_TEXT};
 use lineup_bot::discord::{DiscordConfig, DiscordState, discord_router};
-use lineup_core::chat::Platform;
-use lineup_core::notify::Message;
+use lineup_core::messaging::chat::Platform;
+use lineup_core::messaging::chat_message::Message;
 use lineup_testkit::fake_discord::{
     APPLICATION_ID, FakeDiscord, sign_discord_request, test_public_key_hex, test_signing_key,
 };

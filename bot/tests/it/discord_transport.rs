@@ -5,8 +5,8 @@
 use lineup_bot::chat::{ChatTransport, MessageRef, TransportError};
 use lineup_bot::discord::{DiscordClient, DiscordConfig, DiscordTransport, register_commands};
 use lineup_bot::discord::{limits, render};
-use lineup_core::chat::Workspace;
-use lineup_core::notify::{Action, ActionStyle, Image, Message};
+use lineup_core::messaging::chat::Workspace;
+use lineup_core::messaging::chat_message::{Action, ActionStyle, Image, Message};
 use lineup_testkit::fake_discord::{APPLICATION_ID, FakeDiscord, test_public_key_hex};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 use lineup_bot::slack::limits::{check_message, check_view};
 use lineup_bot::slack::render::{self, deny_reason_modal, message_payload, request_modal};
-use lineup_core::notify::{Action, ActionStyle, Field, Image, Message};
+use lineup_core::messaging::chat_message::{Action, ActionStyle, Field, Image, Message};
 use serde_json::{Value, json};
 use slack_morphism::prelude::{SlackBlock, SlackView};
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::harness::slack::*;
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
-use lineup_core::request::{RequestState, cards};
+use lineup_core::lines::request::{RequestState, cards};
+use lineup_core::messaging::chat::Platform;
 use lineup_testkit::both_backends;
 use serde_json::json;
 
@@ -282,7 +282,7 @@ both_backends!(
             .await
             .unwrap()
             .unwrap();
-        let alert = lineup_core::alert::test_alert(&tenant);
+        let alert = lineup_core::spend::alert::test_alert(&tenant);
         let err = s
             .flows
             .post_finance_alert(&ws, Platform::Slack, &alert)
@@ -309,15 +309,15 @@ both_backends!(
             .unwrap();
         let blocks = posted.body["blocks"].to_string();
         for action in [
-            lineup_core::alert::SUSPEND_LINE,
-            lineup_core::alert::RAISE_CAP,
-            lineup_core::alert::SNOOZE,
+            lineup_core::spend::alert::SUSPEND_LINE,
+            lineup_core::spend::alert::RAISE_CAP,
+            lineup_core::spend::alert::SNOOZE,
         ] {
             assert!(blocks.contains(action), "{blocks}");
         }
         assert_eq!(posted.token.as_deref(), Some(TOKEN));
         let told = s
-            .click_told(TEAM, FIONA, lineup_core::alert::SNOOZE, "test")
+            .click_told(TEAM, FIONA, lineup_core::spend::alert::SNOOZE, "test")
             .await;
         assert!(told.contains("test alert"), "{told}");
         s.assert_within_limits();
@@ -427,7 +427,7 @@ both_backends!(
                 s.world.tenant,
                 s.world.olivia.id,
                 request.id,
-                lineup_core::request::Decision::Approve,
+                lineup_core::lines::request::Decision::Approve,
                 None,
             )
             .await
@@ -466,11 +466,16 @@ both_backends!(
 
 /// Ada's 50.00 budget passes 50 % (1 GB on her 25.00 plan): a finance alert about her
 /// employee budget, whose buttons act on her live line.
-async fn ada_budget_alert(s: &Slack) -> (lineup_core::line::Line, lineup_core::alert::Alert) {
+async fn ada_budget_alert(
+    s: &Slack,
+) -> (
+    lineup_core::lines::line::Line,
+    lineup_core::spend::alert::Alert,
+) {
     use lineup_testkit::portal::{cap_employee, usage_record};
     let w = &s.world;
     let line = w.active_line(&w.ada, "ada-alert-line").await;
-    let policy = lineup_core::policy::CapAction::Alert;
+    let policy = lineup_core::spend::policy::CapAction::Alert;
     cap_employee(w, &w.ada, 5_000, vec![50, 80], policy).await;
     let half_hour = std::time::Duration::from_secs(1800);
     let record = usage_record(
@@ -494,8 +499,8 @@ async fn ada_budget_alert(s: &Slack) -> (lineup_core::line::Line, lineup_core::a
 both_backends!(
     finance_alert_buttons_suspend_raise_and_snooze_once_for_finance_only,
     |store| async move {
-        use lineup_core::alert::{self, AlertState};
-        use lineup_core::line::LineState;
+        use lineup_core::lines::line::LineState;
+        use lineup_core::spend::alert::{self, AlertState};
         let s = slack(store).await;
         let w = &s.world;
         let (line, budget) = ada_budget_alert(&s).await;
@@ -572,7 +577,10 @@ both_backends!(
         drop(tx);
         assert_eq!(
             raises,
-            vec![(lineup_core::policy::CapScope::Employee(w.ada.id), 1_250)]
+            vec![(
+                lineup_core::spend::policy::CapScope::Employee(w.ada.id),
+                1_250
+            )]
         );
 
         // Snooze silences it for a week; a second click says so.
@@ -799,7 +807,7 @@ both_backends!(
 both_backends!(
     slack_failing_mid_lookup_is_reported_and_the_next_run_links_the_rest,
     |store| async move {
-        use lineup_core::chat::{ChatDirectory, EmailMatch};
+        use lineup_core::messaging::chat::{ChatDirectory, EmailMatch};
         let s = slack(store).await;
         let tenant = s.world.tenant;
         s.fake.fail_next("users.lookupByEmail", "fatal_error");

@@ -9,9 +9,9 @@ use crate::harness::slack_router::*;
 use lineup_bot::chat::{Answer, FormAnswer, RequestForm, Speaker};
 use lineup_bot::slack::inbound::{Interaction, parse_interaction, parse_slash_command};
 use lineup_bot::slack::{WorkspaceEvent, render};
-use lineup_core::chat::Platform;
+use lineup_core::messaging::chat::Platform;
 use lineup_core::ids::TenantId;
-use lineup_core::notify::{Action, ActionStyle, Message};
+use lineup_core::messaging::chat_message::{Action, ActionStyle, Message};
 use lineup_testkit::fake_slack::{OAuthGrant, sign_slack_request};
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 
 use lineup_bot::teams::limits::{MAX_ACTIONS, check_activity, check_card};
 use lineup_bot::teams::render::{self, FormValues};
-use lineup_core::notify::{Action, ActionStyle, Image, Message};
+use lineup_core::messaging::chat_message::{Action, ActionStyle, Image, Message};
 use serde_json::{Value, json};
 
 fn action(i: usize, confirm: bool) -> Action {

@@ -8,7 +8,7 @@ use lineup_bot::chat::{Answer, FormAnswer, RequestForm};
 use lineup_bot::teams::limits::check_card;
 use lineup_bot::teams::render::{DENY_VERB, REQUEST_VERB};
 use lineup_bot::teams::routes::UNKNOWN_TENANT_TEXT;
-use lineup_core::notify::{Action, ActionStyle, Message};
+use lineup_core::messaging::chat_message::{Action, ActionStyle, Message};
 use lineup_testkit::fake_teams::{
     ActivityCtx, TokenClaims, bot_added_activity, invoke_action_activity, message_activity,
     sign_activity_token, submit_activity, unix_now,
@@ -261,7 +261,7 @@ async fn action_execute_reaches_click_and_gets_an_invoke_response() {
         app.conv.got(),
         vec![Got::Click {
             speaker: lineup_bot::chat::Speaker {
-                platform: lineup_core::chat::Platform::Teams,
+                platform: lineup_core::messaging::chat::Platform::Teams,
                 workspace_id: TENANT.into(),
                 user_id: USER.into(),
                 email: Some("ann@acme.example".into()),

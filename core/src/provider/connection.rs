@@ -18,7 +18,7 @@ use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{ProviderConnectionId, TenantId};
-use crate::plan::Plan;
+use crate::lines::plan::Plan;
 use crate::store::{self, now, provider_connections::ConnectionRow};
 
 /// Builds adapters for tenants' own accounts at the operator's provider URL.
@@ -354,7 +354,7 @@ impl Lineup {
         let webhook_secret = match &before {
             Some(row) => row.webhook_secret.clone(),
             None => secrets.seal_text(
-                &crate::session::random_token(),
+                &crate::identity::session::random_token(),
                 &secret_context(tenant, "webhook_secret"),
             ),
         };

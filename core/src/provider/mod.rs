@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::activation_code::ActivationCode;
-use crate::eid::Eid;
-use crate::iccid::Iccid;
+use crate::lines::activation_code::ActivationCode;
+use crate::lines::eid::Eid;
+use crate::lines::iccid::Iccid;
 use crate::money::Money;
 
 /// Sent with every write so a retry, a crash or a duplicate click never acts twice.

@@ -5,8 +5,8 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::alert::{Alert, AlertFilter, AlertKind, AlertState};
 use crate::ids::{AlertId, EmployeeId, LineId, TenantId};
+use crate::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
 
 #[derive(sqlx::FromRow)]
 struct AlertRow {

@@ -4,7 +4,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use super::{StoreResult, Tx, on_tx};
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::ids::{AuditEventId, TenantId};
 
 #[derive(sqlx::FromRow)]
@@ -77,20 +77,6 @@ pub async fn list_for_subject(
         .await?
     });
     Ok(rows.into_iter().map(AuditEvent::from).collect())
-}
-
-/// What the audit log page filters on; every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    /// Exactly, e.g. `user:<id>` or `system`.
-    pub actor: Option<String>,
-    /// `line.` matches `line.suspended`, `line.terminated`, …
-    pub action_prefix: Option<String>,
-    pub subject_type: Option<String>,
-    pub subject_id: Option<String>,
-    /// Days, both included (UTC).
-    pub from: Option<time::Date>,
-    pub until: Option<time::Date>,
 }
 
 /// Up to `limit` events matching `filter`, newest first, older than `before` when given.

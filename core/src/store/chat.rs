@@ -3,8 +3,8 @@
 use time::OffsetDateTime;
 
 use super::{StoreResult, Tx, on_tx};
-use crate::chat::{ChatIdentity, Platform};
 use crate::ids::{EmployeeId, TenantId, UserId};
+use crate::messaging::chat::{ChatIdentity, Platform};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InstallationRow {

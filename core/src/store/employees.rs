@@ -3,9 +3,9 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::email::Email;
-use crate::employee::{Employee, EmployeeStatus};
+use crate::email_address::Email;
 use crate::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
+use crate::organisation::employee::{DirectoryFilter, Employee, EmployeeStatus};
 
 #[derive(sqlx::FromRow)]
 struct EmployeeRow {
@@ -273,23 +273,6 @@ pub struct DirectoryRow {
     pub manager_given_name: Option<String>,
     pub manager_family_name: Option<String>,
     pub live_lines: i64,
-}
-
-/// Filters the directory applies in SQL, so a tenant of any size pages quickly.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirectoryFilter {
-    /// Part of a name or email, any case.
-    pub search: Option<String>,
-    pub team: Option<TeamId>,
-    pub cost_centre: Option<CostCentreId>,
-    pub status: Option<EmployeeStatus>,
-    /// Whether they hold a live (ready, active or suspended) line.
-    pub has_line: Option<bool>,
-    /// Only this manager and their reporting tree.
-    pub within: Option<EmployeeId>,
-    pub descending: bool,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 const LIVE_LINES: &str = "(SELECT COUNT(*) FROM lines l WHERE l.tenant_id = e.tenant_id

@@ -4,9 +4,9 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::guardrail::{ActionState, GuardrailAction, GuardrailActionKind};
 use crate::ids::{AlertId, GuardrailActionId, LineId, TenantId};
-use crate::policy::CapScope;
+use crate::spend::guardrail::{ActionState, GuardrailAction, GuardrailActionKind};
+use crate::spend::policy::CapScope;
 
 #[derive(sqlx::FromRow)]
 struct ActionRow {

@@ -4,10 +4,10 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::iccid::Iccid;
 use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
-use crate::line::activation::SealedActivationCode;
-use crate::line::{Line, LineState};
+use crate::lines::iccid::Iccid;
+use crate::lines::line::activation::SealedActivationCode;
+use crate::lines::line::{Line, LineSearch, LineState};
 
 #[derive(sqlx::FromRow)]
 struct LineRow {
@@ -337,19 +337,6 @@ pub async fn list_with_owners(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<
             })
         })
         .collect()
-}
-
-/// One page of the lines directory: filters, the reporting tree of a manager, paging.
-#[derive(Debug, Clone, Default)]
-pub struct LineSearch {
-    pub state: Option<LineState>,
-    pub plan: Option<PlanId>,
-    /// Part of the employee's name or email, any case.
-    pub text: Option<String>,
-    /// Only lines of this manager's reporting tree (the manager included).
-    pub reports_of: Option<EmployeeId>,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 /// A line with the names the directory shows next to it.

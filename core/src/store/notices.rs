@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{EmployeeId, TenantId};
-use crate::notify::Message;
+use crate::messaging::chat_message::Message;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NoticeRow {

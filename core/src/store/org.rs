@@ -2,7 +2,7 @@
 
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, TeamId, TenantId};
-use crate::org::{CostCentre, Team};
+use crate::organisation::org_unit::{CostCentre, Team};
 
 #[derive(sqlx::FromRow)]
 struct TeamRow {

@@ -5,10 +5,10 @@ use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::ids::{PlanId, TenantId};
+use crate::lines::plan::Plan;
 use crate::money::{Bytes, Currency, Money};
-use crate::plan::Plan;
-use crate::pricing::ZoneRates;
 use crate::provider::Validity;
+use crate::spend::pricing::ZoneRates;
 
 #[derive(sqlx::FromRow)]
 struct PlanRow {

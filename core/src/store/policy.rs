@@ -4,7 +4,7 @@ use time::Date;
 
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, RequestId, TeamId, TenantId};
-use crate::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
+use crate::spend::policy::{BudgetCap, CapAction, CapScope, RoamingGrant, RoamingRule};
 
 #[derive(sqlx::FromRow)]
 struct CapRow {

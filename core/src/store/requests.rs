@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::ids::{EmployeeId, LineId, RequestId, TenantId};
-use crate::request::{ChatRefs, Request, RequestDetails, RequestState, Route};
+use crate::lines::request::{ChatRefs, Request, RequestDetails, RequestState, Route};
 
 #[derive(sqlx::FromRow)]
 struct RequestRow {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{StoreError, StoreResult, Tx, on_tx};
 use crate::ids::TenantId;
 use crate::money::Currency;
-use crate::tenant::{Slug, Tenant, TenantSettings};
+use crate::organisation::tenant::{Slug, Tenant, TenantSettings};
 
 #[derive(sqlx::FromRow)]
 struct TenantRow {

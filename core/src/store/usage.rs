@@ -12,7 +12,8 @@ use time::{Date, OffsetDateTime};
 
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
-use crate::policy::CapScope;
+use crate::spend::policy::CapScope;
+use crate::spend::usage::{SpendFilter, SpendGrouping};
 
 /// SQLite allows 32,766 bound parameters per statement; chunks stay well below that.
 const SQLITE_MAX_PARAMS: usize = 30_000;
@@ -592,7 +593,7 @@ pub async fn set_overage(
     let monthly: Vec<_> = overages
         .iter()
         .filter_map(|(line, period, overage)| {
-            let month = crate::reports::Month::parse(period)?;
+            let month = crate::period::Month::parse(period)?;
             Some((*line, month.first_day(), *overage))
         })
         .collect();
@@ -790,16 +791,6 @@ pub async fn employee_period_spend(
     Ok(total.unwrap_or(0))
 }
 
-/// What the spend views add up by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpendGrouping {
-    Line,
-    Employee,
-    Team,
-    CostCentre,
-    Tenant,
-}
-
 impl SpendGrouping {
     fn column(self) -> &'static str {
         match self {
@@ -810,16 +801,6 @@ impl SpendGrouping {
             Self::Tenant => "CAST(NULL AS uuid)",
         }
     }
-}
-
-/// Which periods and part of the organisation a spend view covers; `None` is no filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpendFilter {
-    /// First and last period (`YYYY-MM`), inclusive.
-    pub from_period: Option<String>,
-    pub to_period: Option<String>,
-    pub team: Option<TeamId>,
-    pub cost_centre: Option<CostCentreId>,
 }
 
 /// One group's spend in one period. `key` is the group's id (`None` for the tenant, or for

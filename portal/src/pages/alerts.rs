@@ -10,9 +10,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lineup_core::alert::{self, Alert, AlertFilter, AlertKind, AlertState};
 use lineup_core::ids::AlertId;
-use lineup_core::tenant::Tenant;
+use lineup_core::organisation::tenant::Tenant;
+use lineup_core::spend::alert::{self, Alert, AlertFilter, AlertKind, AlertState};
 use serde::Deserialize;
 
 use crate::Portal;

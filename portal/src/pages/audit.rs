@@ -9,9 +9,9 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
+use lineup_core::audit::AuditFilter;
 use lineup_core::audit::{AUDIT_PAGE_SIZE, AuditEvent, Change, changes};
 use lineup_core::ids::{AuditEventId, TenantId};
-use lineup_core::store::audit::AuditFilter;
 use serde::Deserialize;
 use time::Date;
 

@@ -7,12 +7,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use lineup_core::CoreError;
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
+use lineup_core::identity::session::BAD_CREDENTIALS;
+use lineup_core::identity::sign_in_limit::Attempt;
 use lineup_core::money::Currency;
-use lineup_core::session::BAD_CREDENTIALS;
-use lineup_core::sign_in_limit::Attempt;
-use lineup_core::tenant::Slug;
-use lineup_core::tenant::commands::NewTenant;
+use lineup_core::organisation::tenant::Slug;
+use lineup_core::organisation::tenant::commands::NewTenant;
 use serde::Deserialize;
 
 use crate::Portal;
@@ -147,7 +147,7 @@ async fn login(
 
 async fn sso_enabled(
     portal: &Portal,
-    tenant: &lineup_core::tenant::Tenant,
+    tenant: &lineup_core::organisation::tenant::Tenant,
 ) -> Result<bool, PortalError> {
     let settings = portal.lineup.sso_settings(tenant.id).await?;
     Ok(settings.is_some_and(|s| s.enabled))

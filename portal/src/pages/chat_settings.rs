@@ -9,8 +9,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use lineup_core::audit::Actor;
-use lineup_core::chat::{ChatConnection, Platform};
 use lineup_core::ids::UserId;
+use lineup_core::messaging::chat::{ChatConnection, Platform};
 use serde::Deserialize;
 
 use crate::Portal;

@@ -12,9 +12,9 @@ use axum::response::Response;
 use axum::routing::get;
 use lineup_core::ids::{CostCentreId, TeamId};
 use lineup_core::money::{Currency, Money};
-use lineup_core::reports::{
-    Dashboard, GROUPS_SHOWN, Granularity, GroupBy, GroupSpend, Month, Period, ReportFilter,
-    ReportScope,
+use lineup_core::period::{Month, Period};
+use lineup_core::spend::reports::{
+    Dashboard, GROUPS_SHOWN, Granularity, GroupBy, GroupSpend, ReportFilter, ReportScope,
 };
 use serde::Deserialize;
 use time::Date;

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lineup_core::domain::CustomDomain;
+use lineup_core::organisation::custom_domain::CustomDomain;
 use serde::Deserialize;
 
 use crate::Portal;

@@ -6,14 +6,15 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use lineup_core::chat::{ChatReach, Platform};
-use lineup_core::email::Email;
-use lineup_core::employee::{EmployeeEdit, EmployeeProfile, EmployeeStatus};
+use lineup_core::email_address::Email;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId};
-use lineup_core::offboarding::{LineOutcome, OffboardingPlan, OffboardingReport};
-use lineup_core::org::{CostCentre, Team};
-use lineup_core::store::employees::{DirectoryFilter, DirectoryRow};
-use lineup_core::tenant::OffboardingAction;
+use lineup_core::messaging::chat::{ChatReach, Platform};
+use lineup_core::organisation::employee::DirectoryFilter;
+use lineup_core::organisation::employee::{EmployeeEdit, EmployeeProfile, EmployeeStatus};
+use lineup_core::organisation::offboarding::{LineOutcome, OffboardingPlan, OffboardingReport};
+use lineup_core::organisation::org_unit::{CostCentre, Team};
+use lineup_core::organisation::tenant::OffboardingAction;
+use lineup_core::store::employees::DirectoryRow;
 use serde::Deserialize;
 
 use crate::Portal;
@@ -159,7 +160,8 @@ async fn directory(
         teams: portal.lineup.teams(tenant).await?,
         cost_centres: portal.lineup.cost_centres(tenant).await?,
         can_manage: can_manage(&page),
-        scoped: page.signed.visibility() != lineup_core::employee::Visibility::Everyone,
+        scoped: page.signed.visibility()
+            != lineup_core::organisation::employee::Visibility::Everyone,
         query,
         rows,
         total,
@@ -231,8 +233,9 @@ async fn show(
     let unfinished_offboarding = profile.employee.status == EmployeeStatus::Offboarded
         && profile.lines.iter().any(|(line, _)| {
             matches!(
-                lineup_core::offboarding::Step::for_line(action, line.state),
-                lineup_core::offboarding::Step::Suspend | lineup_core::offboarding::Step::Terminate
+                lineup_core::organisation::offboarding::Step::for_line(action, line.state),
+                lineup_core::organisation::offboarding::Step::Suspend
+                    | lineup_core::organisation::offboarding::Step::Terminate
             )
         });
     let template = EmployeePage {

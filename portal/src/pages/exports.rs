@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use lineup_core::money::{Bytes, Currency};
-use lineup_core::reports::{self, Granularity, ReportScope, UsageCursor};
+use lineup_core::spend::reports::{self, Granularity, ReportScope, UsageCursor};
 
 use super::dashboard::{SpendFilters, scoped, today, with_server_timing};
 use crate::Portal;
@@ -106,7 +106,7 @@ impl UsageExport {
             let date = if self.daily {
                 row.start.to_string()
             } else {
-                reports::Month::containing(row.start).to_string()
+                lineup_core::period::Month::containing(row.start).to_string()
             };
             let centre = self.scope.directory.cost_centre(row.cost_centre_id);
             chunk.plain([

@@ -3,9 +3,9 @@
 use askama::Template;
 use axum::Router;
 use axum::response::Response;
-use lineup_core::employee::EmployeeStatus;
-use lineup_core::line::LineState;
-use lineup_core::onboarding::OnboardingStep;
+use lineup_core::lines::line::LineState;
+use lineup_core::organisation::employee::EmployeeStatus;
+use lineup_core::organisation::onboarding::OnboardingStep;
 
 use crate::Portal;
 use crate::access::{Permission, allows};

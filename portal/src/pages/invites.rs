@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use lineup_core::CoreError;
-use lineup_core::email::Email;
-use lineup_core::link::LinkProblem;
-use lineup_core::member::{Acceptance, Invitation};
-use lineup_core::sign_in_limit::Attempt;
+use lineup_core::email_address::Email;
+use lineup_core::identity::link::LinkProblem;
+use lineup_core::identity::member::{Acceptance, Invitation};
+use lineup_core::identity::sign_in_limit::Attempt;
 use serde::Deserialize;
 
 use crate::Portal;

@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lineup_core::email::Email;
+use lineup_core::email_address::Email;
+use lineup_core::identity::member::{Member, NewInvite, PendingInvite};
+use lineup_core::identity::user::Role;
 use lineup_core::ids::UserId;
-use lineup_core::member::{Member, NewInvite, PendingInvite};
-use lineup_core::user::Role;
 use serde::Deserialize;
 
 use crate::Portal;

@@ -7,8 +7,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use lineup_core::optimise::{Change, Saving};
-use lineup_core::tenant::Tenant;
+use lineup_core::organisation::tenant::Tenant;
+use lineup_core::spend::optimise::{Change, Saving};
 
 use crate::Portal;
 use crate::error::PortalError;

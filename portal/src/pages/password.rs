@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use lineup_core::CoreError;
-use lineup_core::email::Email;
-use lineup_core::sign_in_limit::Attempt;
+use lineup_core::email_address::Email;
+use lineup_core::identity::sign_in_limit::Attempt;
 use serde::Deserialize;
 
 use super::invites::link_problem;

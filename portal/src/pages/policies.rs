@@ -9,9 +9,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lineup_core::guardrail::PolicyEffect;
 use lineup_core::ids::{CostCentreId, EmployeeId, TeamId};
-use lineup_core::policy::{
+use lineup_core::spend::guardrail::PolicyEffect;
+use lineup_core::spend::policy::{
     BudgetCap, CapAction, CapScope, DEFAULT_THRESHOLDS, Reach, RoamingRule, STARTER_CAP_MAJOR,
     STARTER_THRESHOLDS, country_code,
 };

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::CoreError;
-use lineup_core::plan::Plan;
+use lineup_core::lines::plan::Plan;
 use lineup_core::provider::Validity;
 use lineup_core::provider::connection::{ProviderCredentials, ProviderStatus};
 use serde::Deserialize;

@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::ids::{RequestId, TenantId};
-use lineup_core::request::cards::{CardContext, outcome_line, what};
-use lineup_core::request::{Decider, Decision, Request, RequestState};
+use lineup_core::lines::request::cards::{CardContext, outcome_line, what};
+use lineup_core::lines::request::{Decider, Decision, Request, RequestState};
 use serde::Deserialize;
 
 use crate::Portal;
@@ -138,7 +138,7 @@ async fn render(
         unlinked: page.signed.session.employee_id.is_none()
             && !matches!(
                 page.signed.session.role,
-                lineup_core::user::Role::Owner | lineup_core::user::Role::Admin
+                lineup_core::identity::user::Role::Owner | lineup_core::identity::user::Role::Admin
             ),
         error: deny_error.as_ref().map(|(_, e)| e.clone()),
         pending,

@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use lineup_core::money::Currency;
-use lineup_core::policy::CapAction;
-use lineup_core::tenant::{OffboardingAction, TenantSettings};
+use lineup_core::organisation::tenant::{OffboardingAction, TenantSettings};
+use lineup_core::spend::policy::CapAction;
 use serde::Deserialize;
 
 use crate::Portal;
@@ -48,7 +48,7 @@ struct SettingsForm {
 }
 
 impl SettingsForm {
-    fn from_tenant(tenant: &lineup_core::tenant::Tenant) -> Self {
+    fn from_tenant(tenant: &lineup_core::organisation::tenant::Tenant) -> Self {
         let s = &tenant.settings;
         let amount = |minor| tenant.currency.format_amount(minor);
         Self {

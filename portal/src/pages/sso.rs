@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use lineup_core::CoreError;
-use lineup_core::sso::SsoUpdate;
+use lineup_core::identity::sso::SsoUpdate;
 use serde::Deserialize;
 
 use crate::Portal;

@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use lineup_core::employee::Employee;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
-use lineup_core::tenant::Tenant;
-use lineup_core::whatif::{
+use lineup_core::organisation::employee::Employee;
+use lineup_core::organisation::tenant::Tenant;
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
+use lineup_core::spend::whatif::{
     LineOutcome, MAX_REPLAY_DAYS, PolicySet, PolicySetError, WhatIfReport, percent_change,
 };
 

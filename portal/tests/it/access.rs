@@ -2,7 +2,7 @@
 //! isolation by host, by session swap and by id guessing, and the headers that keep other
 //! sites from framing or scripting the pages.
 
-use lineup_core::user::Role;
+use lineup_core::identity::user::Role;
 use lineup_portal::{ROUTES, allows};
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, input_value};
@@ -505,7 +505,7 @@ both_backends!(
         let bill = w.user_id("bill@initech.example").await;
         let initech_id = w
             .lineup
-            .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+            .tenant_by_slug(&lineup_core::organisation::tenant::Slug::parse("initech").unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -547,7 +547,7 @@ both_backends!(
         answer.assert_contains("Check your email");
         answer.assert_contains(&taken);
 
-        let slug = lineup_core::tenant::Slug::parse("initech").unwrap();
+        let slug = lineup_core::organisation::tenant::Slug::parse("initech").unwrap();
         assert!(
             w.lineup.tenant_by_slug(&slug).await.unwrap().is_none(),
             "nothing created"
@@ -844,7 +844,7 @@ both_backends!(
     settings_chat_shows_the_workspace_and_disconnecting_wipes_its_token,
     |store| async move {
         use lineup_core::audit::Actor;
-        use lineup_core::chat::{Platform, WorkspaceGrant};
+        use lineup_core::messaging::chat::{Platform, WorkspaceGrant};
         let w = PortalWorld::new(store).await;
         let admin = w.signed_in("admin@example.com").await;
         // This portal has no chat connectors: the page says so instead of a dead button.
@@ -930,7 +930,7 @@ both_backends!(
 both_backends!(
     a_teams_link_code_works_once_within_the_hour_for_its_platform,
     |store| async move {
-        use lineup_core::chat::{Platform, WorkspaceGrant};
+        use lineup_core::messaging::chat::{Platform, WorkspaceGrant};
         let w = PortalWorld::new(store).await;
         let admin = w.signed_in("admin@example.com").await;
         admin.get("/settings/chat").await;

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use lineup_core::alert::{Alert, AlertFilter, AlertKind, AlertState};
-use lineup_core::line::{Line, LineState};
+use lineup_core::lines::line::{Line, LineState};
 use lineup_core::money::Bytes;
-use lineup_core::policy::{CapAction, CapScope};
+use lineup_core::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
+use lineup_core::spend::policy::{CapAction, CapScope};
 use lineup_core::store;
 use lineup_testkit::both_backends;
 use lineup_testkit::portal::{BASE_DOMAIN, PASSWORD, PortalWorld, cap_employee, usage_record};

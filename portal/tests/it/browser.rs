@@ -216,7 +216,7 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
     connect(trial.client_secret.clone()).await;
     let tenant = w
         .lineup
-        .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+        .tenant_by_slug(&lineup_core::organisation::tenant::Slug::parse("initech").unwrap())
         .await
         .unwrap()
         .unwrap()

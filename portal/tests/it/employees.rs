@@ -2,12 +2,12 @@
 //! employee page, editing, offboarding through the provider simulator, and the CSV import.
 
 use lineup_core::audit::Actor;
-use lineup_core::email::Email;
-use lineup_core::employee::{EmployeeStatus, NewEmployee};
+use lineup_core::email_address::Email;
 use lineup_core::error::CoreError;
-use lineup_core::line::LineState;
+use lineup_core::lines::line::LineState;
+use lineup_core::organisation::employee::{EmployeeStatus, NewEmployee};
+use lineup_core::organisation::tenant::OffboardingAction;
 use lineup_core::store;
-use lineup_core::tenant::OffboardingAction;
 use lineup_testkit::portal::{
     BASE_DOMAIN, Browser, EMPLOYEE_CSV_WITH_EVERY_DEFECT, PASSWORD, PortalWorld, UploadToken,
 };
@@ -908,7 +908,7 @@ both_backends!(
 async fn an_import_links_chat_ids_finds_the_rest_in_slack_and_the_page_shows_the_platforms() {
     use lineup_bot::flows::ChatFlows;
     use lineup_bot::slack::{SlackClient, SlackConfig, SlackTransport};
-    use lineup_core::chat::Platform;
+    use lineup_core::messaging::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
     use std::sync::Arc;
 

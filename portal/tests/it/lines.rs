@@ -3,10 +3,10 @@
 //! never once installed), lifecycle actions behind confirmations, provider failures and
 //! retry, managers' view, and tenant isolation.
 
-use lineup_core::activation_code::ActivationCode;
-use lineup_core::line::LineState;
-use lineup_core::line::activation::Revealer;
-use lineup_core::user::Role;
+use lineup_core::identity::user::Role;
+use lineup_core::lines::activation_code::ActivationCode;
+use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::activation::Revealer;
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;
@@ -358,7 +358,7 @@ async fn more_than_a_page_of_lines_pages() {
         let lineup = w.lineup.clone();
         let (tenant, plan) = (w.tenant, w.plans[0].id);
         issuing.spawn(async move {
-            let cmd = lineup_core::line::lifecycle::IssueLine {
+            let cmd = lineup_core::lines::line::commands::IssueLine {
                 employee_id: person.id,
                 plan_id: plan,
                 issue_key: format!("bulk-{}", person.id),
@@ -386,7 +386,7 @@ async fn a_globex_line_is_not_found_from_acme_and_never_listed() {
         .issue_line(
             w.globex,
             &ADMIN,
-            lineup_core::line::lifecycle::IssueLine {
+            lineup_core::lines::line::commands::IssueLine {
                 employee_id: w.gina.id,
                 plan_id: w.lineup.sync_plans(w.globex, &ADMIN).await.unwrap()[0].id,
                 issue_key: "gina-1".into(),
@@ -495,7 +495,7 @@ both_backends!(
         let ready = w.ready_line(&w.ada, "walk-ready").await;
         // Alan's code is read while his line is ready, then the profile is installed.
         let alans = w.ready_line(&w.alan, "walk-active").await;
-        let holder = |who: &lineup_core::employee::Employee, id| {
+        let holder = |who: &lineup_core::organisation::employee::Employee, id| {
             w.lineup
                 .reveal_activation_code(w.tenant, Revealer::Holder(who.id), id)
         };
@@ -641,7 +641,7 @@ async fn signed_up_initech(w: &PortalWorld) -> (Browser, lineup_core::ids::Tenan
         .await;
     let tenant = w
         .lineup
-        .tenant_by_slug(&lineup_core::tenant::Slug::parse("initech").unwrap())
+        .tenant_by_slug(&lineup_core::organisation::tenant::Slug::parse("initech").unwrap())
         .await
         .unwrap()
         .unwrap()
@@ -899,7 +899,7 @@ both_backends!(
             .install_workspace(
                 tenant,
                 &ADMIN,
-                lineup_core::chat::Platform::Slack,
+                lineup_core::messaging::chat::Platform::Slack,
                 "TINITECH",
                 Some("UBOT"),
                 "xoxb-initech",

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use lineup_core::line::Line;
+use lineup_core::lines::line::Line;
 use lineup_core::money::Bytes;
-use lineup_core::pricing::period_start;
+use lineup_core::spend::pricing::period_start;
 use lineup_core::store::{Store, now};
 use lineup_testkit::portal::{PortalWorld, usage_record};
 use lineup_testkit::sqlite_store;
@@ -28,7 +28,7 @@ async fn issued_days_ago(w: &PortalWorld, line: &Line, days: i64) {
 async fn savings_list_idle_lines_and_wrong_plan_sizes_with_totals() {
     let w = PortalWorld::new(sqlite_store().await).await;
     let us_5gb = w.plans.iter().find(|p| p.name == "US 5GB").unwrap().clone();
-    let issue = lineup_core::line::lifecycle::IssueLine {
+    let issue = lineup_core::lines::line::commands::IssueLine {
         plan_id: us_5gb.id,
         ..w.issue(&w.ada, "ada-us")
     };

@@ -2,11 +2,11 @@
 //! lines it reaches before it is saved, every change audited, bad input named, and only
 //! members allowed to manage policies can change them.
 
-use lineup_core::email::Email;
-use lineup_core::employee::{Employee, NewEmployee};
+use lineup_core::email_address::Email;
+use lineup_core::identity::user::Role;
 use lineup_core::ids::TeamId;
-use lineup_core::policy::{CapAction, CapScope, RoamingRule};
-use lineup_core::user::Role;
+use lineup_core::organisation::employee::{Employee, NewEmployee};
+use lineup_core::spend::policy::{CapAction, CapScope, RoamingRule};
 use lineup_testkit::portal::{Browser, PortalWorld};
 use lineup_testkit::world::ADMIN;
 use lineup_testkit::{both_backends, sqlite_store};
@@ -429,14 +429,14 @@ both_backends!(
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
         assert_eq!(
             line.state,
-            lineup_core::line::LineState::Active,
+            lineup_core::lines::line::LineState::Active,
             "a preview does nothing"
         );
 
         let saved = browser.post("/policies/caps", &cap).await;
         assert_eq!(saved.redirected_to(), "/policies");
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
-        assert_eq!(line.state, lineup_core::line::LineState::Suspended);
+        assert_eq!(line.state, lineup_core::lines::line::LineState::Suspended);
         browser
             .get("/policies")
             .await
@@ -454,7 +454,7 @@ both_backends!(
             .await
             .redirected_to();
         let line = w.lineup.line(w.tenant, ada.id).await.unwrap();
-        assert_eq!(line.state, lineup_core::line::LineState::Active);
+        assert_eq!(line.state, lineup_core::lines::line::LineState::Active);
     }
 );
 

@@ -5,11 +5,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lineup_core::employee::Employee;
+use lineup_core::identity::user::Role;
 use lineup_core::ids::{RequestId, TenantId};
-use lineup_core::request::commands::SubmitRequest;
-use lineup_core::request::{Request, RequestDetails, RequestState};
-use lineup_core::user::Role;
+use lineup_core::lines::request::commands::SubmitRequest;
+use lineup_core::lines::request::{Request, RequestDetails, RequestState};
+use lineup_core::organisation::employee::Employee;
 use lineup_portal::{Portal, PortalConfig, RequestEvents, portal_router};
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PASSWORD, PortalWorld};
 use lineup_testkit::{both_backends, sqlite_store};

@@ -6,7 +6,7 @@
 //! address, discovery may not point elsewhere, and what the provider published is kept.
 
 use crate::helpers::ACME;
-use lineup_core::sso::SsoNetworkPolicy;
+use lineup_core::identity::sso::SsoNetworkPolicy;
 use lineup_testkit::fake_oidc::{CLIENT_ID, CLIENT_SECRET, FakeOidc, TokenTweak};
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PASSWORD, PortalWorld, Response};
 use lineup_testkit::{both_backends, sqlite_store};

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use lineup_core::money::Bytes;
-use lineup_core::policy::{BudgetCap, CapAction, CapScope};
+use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope};
+use lineup_core::spend::whatif::{PolicySet, WhatIfReport};
 use lineup_core::store::now;
-use lineup_core::whatif::{PolicySet, WhatIfReport};
 use lineup_testkit::both_backends;
 use lineup_testkit::portal::{Browser, PortalWorld, usage_record};
 use reqwest::StatusCode;

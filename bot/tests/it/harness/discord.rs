@@ -9,10 +9,10 @@ use lineup_bot::discord::transport::DiscordTransport;
 use lineup_bot::discord::{DiscordClient, DiscordConfig, DiscordState, discord_router};
 use lineup_bot::flows::ChatFlows;
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
-use lineup_core::employee::Employee;
 use lineup_core::ids::RequestId;
-use lineup_core::request::{Request, cards};
+use lineup_core::lines::request::{Request, cards};
+use lineup_core::messaging::chat::Platform;
+use lineup_core::organisation::employee::Employee;
 use lineup_testkit::fake_discord::{
     APPLICATION_ID, FakeDiscord, sign_discord_request, test_public_key_hex, test_signing_key,
 };

@@ -13,9 +13,9 @@ pub mod teams_router;
 
 use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
-use lineup_core::employee::Employee;
 use lineup_core::ids::RequestId;
-use lineup_core::request::{Request, RequestState, cards};
+use lineup_core::lines::request::{Request, RequestState, cards};
+use lineup_core::organisation::employee::Employee;
 use lineup_testkit::world::World;
 
 /// Driving one platform as its users would.
@@ -225,8 +225,8 @@ async fn wait_for_state(h: &dyn ChatHarness, request: RequestId, state: RequestS
 /// (the 50 % and 80 % thresholds, and the suspension standing in for the cap-reached alert).
 pub async fn ada_crosses_her_cap(w: &World) {
     use lineup_core::audit::Actor;
-    use lineup_core::policy::{BudgetCap, CapAction, CapScope};
     use lineup_core::provider::{Roaming, UsageRecord};
+    use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope};
 
     let line = w.active_line(&w.ada, "guardrail-dm").await;
     w.lineup

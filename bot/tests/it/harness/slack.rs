@@ -11,11 +11,11 @@ use lineup_bot::slack::{
     SlackApp, SlackClient, SlackConfig, SlackState, SlackTransport, slack_router,
 };
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
-use lineup_core::employee::Employee;
 use lineup_core::ids::RequestId;
-use lineup_core::request::Request;
-use lineup_core::request::cards;
+use lineup_core::lines::request::Request;
+use lineup_core::lines::request::cards;
+use lineup_core::messaging::chat::Platform;
+use lineup_core::organisation::employee::Employee;
 use lineup_testkit::fake_slack::{Call, FakeSlack, sign_slack_request};
 use lineup_testkit::world::{World, add_employee, add_tenant};
 
@@ -219,7 +219,7 @@ impl Slack {
     }
 
     /// `/esim request` from Ada, then the modal filled in: the request it made.
-    pub async fn request_line(&self) -> lineup_core::request::Request {
+    pub async fn request_line(&self) -> lineup_core::lines::request::Request {
         self.command(TEAM, ADA, "request").await;
         let view = self
             .fake

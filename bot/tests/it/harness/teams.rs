@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
 use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
 use lineup_core::audit::Actor;
-use lineup_core::chat::Platform;
-use lineup_core::employee::Employee;
 use lineup_core::ids::RequestId;
-use lineup_core::request::{Request, cards};
+use lineup_core::lines::request::{Request, cards};
+use lineup_core::messaging::chat::Platform;
+use lineup_core::organisation::employee::Employee;
 use lineup_testkit::fake_teams::{
     ActivityCtx, FakeTeams, TokenClaims, invoke_action_activity, message_activity,
     sign_activity_token,

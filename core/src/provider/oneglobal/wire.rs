@@ -6,9 +6,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::activation_code::ActivationCode;
-use crate::eid::Eid;
-use crate::iccid::Iccid;
+use crate::lines::activation_code::ActivationCode;
+use crate::lines::eid::Eid;
+use crate::lines::iccid::Iccid;
 use crate::money::{Currency, Money};
 use crate::provider::{
     Operation, OperationStatus, PlanKind, ProfileState, ProviderError, ProviderPlan, Roaming,

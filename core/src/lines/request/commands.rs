@@ -1,0 +1,1137 @@
+//! Request commands: submit (with the policy pre-check and routing), decide (exactly once,
+//! by an authorised approver only, never one's own), fulfil, and the reminder/escalation/
+//! expiry and roaming-grant sweeps.
+
+use serde_json::json;
+use time::{Date, Duration, OffsetDateTime};
+
+use super::cards::CardContext;
+use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
+use crate::app::{Lineup, record, required, to_json};
+use crate::audit::{Actor, AuditEvent};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{EmployeeId, RequestId, TenantId};
+use crate::lines::line::commands::IssueLine;
+use crate::lines::line::{Line, LineState};
+use crate::money::{Bytes, Money};
+use crate::organisation::employee::EmployeeStatus;
+use crate::spend::guardrail::commands::ScopeNames;
+use crate::spend::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
+use crate::store::{self, Tx, now};
+
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub requester: EmployeeId,
+    pub details: RequestDetails,
+    pub reason: String,
+    /// The caller's key (a modal submission id, a command's trigger): submitting twice
+    /// with the same key gives the same request.
+    pub dedupe_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub request: Request,
+    /// False when this key was submitted before and the existing request is returned.
+    pub created: bool,
+    /// Who may decide it now (empty unless pending).
+    pub approvers: Vec<EmployeeId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub request: Request,
+    /// False when someone (or something) had already decided; `request` says who and how.
+    pub won: bool,
+}
+
+/// What a pending request needs from the sweep.
+#[derive(Debug, Clone)]
+pub enum SweepEvent {
+    Reminded {
+        request: Request,
+        approvers: Vec<EmployeeId>,
+    },
+    Escalated {
+        request: Request,
+        approvers: Vec<EmployeeId>,
+    },
+    Expired {
+        request: Request,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Fulfilment {
+    Line(Line),
+    CapRaised { period: String, amount: Money },
+    Roaming(RoamingGrant),
+}
+
+/// What the requester and approver see next to a request: usage, budget and price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageSummary {
+    pub data_last_30_days: Bytes,
+    pub spent_this_period: Money,
+    /// The employee's own monthly cap, with this month's approved raises.
+    pub cap: Option<Money>,
+    /// The budgets the employee shares (team, cost centre, organisation): each adds up the
+    /// spend of every line in it, and the guardrails act when it reaches its cap.
+    pub shared_budgets: Vec<SharedBudget>,
+    pub days_left_in_period: i64,
+    pub lines: Vec<Line>,
+}
+
+/// A shared budget's spend so far this month against its cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedBudget {
+    /// "Team Platform", "Cost centre CC-100", "Organisation".
+    pub name: String,
+    pub spent: Money,
+    pub cap: Money,
+}
+
+impl std::fmt::Display for SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}", self.spent, self.cap)
+    }
+}
+
+const MAX_REASON_CHARS: usize = 500;
+const MANAGER_CHAIN_LIMIT: usize = 16;
+
+impl Lineup {
+    pub async fn submit_request(
+        &self,
+        tenant: TenantId,
+        cmd: SubmitRequest,
+    ) -> CoreResult<Submitted> {
+        let reason = cmd.reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(CoreError::invalid("reason", "say why you need it"));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(CoreError::invalid(
+                "reason",
+                format!("keep it under {MAX_REASON_CHARS} characters"),
+            ));
+        }
+        validate_details(&cmd.details, now().date())?;
+        let mut tx = self.tenant_tx(tenant).await?;
+        if let Some(existing) =
+            store::requests::find_by_dedupe_key(&mut tx, tenant, &cmd.dedupe_key).await?
+        {
+            drop(tx);
+            let approvers = self.approvers_for(tenant, &existing).await?;
+            return Ok(Submitted {
+                request: existing,
+                created: false,
+                approvers,
+            });
+        }
+        let tenant_row = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?;
+        let requester = required(
+            store::employees::get(&mut tx, tenant, cmd.requester).await?,
+            "employee",
+            cmd.requester,
+        )?;
+        let lines = store::lines::list_for_employee(&mut tx, tenant, requester.id).await?;
+        let plan = match &cmd.details {
+            RequestDetails::NewLine { plan_id, .. } => Some(required(
+                store::plans::get(&mut tx, tenant, *plan_id).await?,
+                "plan",
+                plan_id,
+            )?),
+            _ => None,
+        };
+        let roaming_rule = match &cmd.details {
+            RequestDetails::Roaming {
+                line_id, country, ..
+            } => {
+                let line = lines
+                    .iter()
+                    .find(|l| l.id == *line_id)
+                    .filter(|l| l.state.is_live());
+                if line.is_none() {
+                    return Err(CoreError::invalid(
+                        "line_id",
+                        "that is not one of your working lines",
+                    ));
+                }
+                store::policy::roaming_rule(&mut tx, tenant, country).await?
+            }
+            _ => None,
+        };
+        let facts = Facts {
+            settings: &tenant_row.settings,
+            requester: &requester,
+            live_lines: lines.iter().filter(|l| l.state.is_live()).count(),
+            plan: plan.as_ref(),
+            roaming_rule,
+            currency: tenant_row.currency,
+        };
+        let verdict = policy::evaluate(&cmd.details, &facts);
+        let at = now();
+        let mut request = Request {
+            id: RequestId::new(),
+            tenant_id: tenant,
+            requester: requester.id,
+            details: cmd.details,
+            reason,
+            state: RequestState::Pending,
+            route: Route::Auto,
+            approver: None,
+            escalations: 0,
+            decided_by: None,
+            decided_at: None,
+            decision_note: None,
+            failure_reason: None,
+            chat_refs: Default::default(),
+            dedupe_key: cmd.dedupe_key,
+            created_at: at,
+            routed_at: at,
+            reminded_at: None,
+            expires_at: at + Duration::hours(tenant_row.settings.approval_expire_after_hours),
+        };
+        let action = match &verdict {
+            Verdict::AutoApprove { why } => {
+                request.state = RequestState::Approved;
+                request.decided_by = Some("policy".into());
+                request.decided_at = Some(at);
+                request.decision_note = Some(why.clone());
+                "request.auto_approved"
+            }
+            Verdict::AutoDeny { why } => {
+                request.state = RequestState::Denied;
+                request.decided_by = Some("policy".into());
+                request.decided_at = Some(at);
+                request.decision_note = Some(why.clone());
+                "request.auto_denied"
+            }
+            Verdict::Route { to, why } => {
+                request.route = *to;
+                if *to == Route::Manager {
+                    request.approver =
+                        first_active_manager_above(&mut tx, tenant, requester.id, requester.id)
+                            .await?;
+                    if request.approver.is_none() {
+                        request.route = Route::Admins;
+                    }
+                }
+                request.decision_note = Some(why.clone());
+                "request.routed"
+            }
+        };
+        if !store::requests::insert_if_new(&mut tx, tenant, &request).await? {
+            drop(tx);
+            return Box::pin(self.submit_request_existing(tenant, &request.dedupe_key)).await;
+        }
+        let actor = Actor::Employee(requester.id);
+        let submitted = AuditEvent::new(
+            tenant,
+            &actor,
+            "request.submitted",
+            subject(&request),
+            None,
+            to_json(&request),
+        );
+        record(&mut tx, &submitted).await?;
+        let verdict_event = AuditEvent::new(
+            tenant,
+            &Actor::System,
+            action,
+            subject(&request),
+            None,
+            to_json(&verdict),
+        );
+        record(&mut tx, &verdict_event).await?;
+        tx.commit().await?;
+        let approvers = self.approvers_for(tenant, &request).await?;
+        Ok(Submitted {
+            request,
+            created: true,
+            approvers,
+        })
+    }
+
+    async fn submit_request_existing(&self, tenant: TenantId, key: &str) -> CoreResult<Submitted> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let existing = required(
+            store::requests::find_by_dedupe_key(&mut tx, tenant, key).await?,
+            "request",
+            key,
+        )?;
+        drop(tx);
+        let approvers = self.approvers_for(tenant, &existing).await?;
+        Ok(Submitted {
+            request: existing,
+            created: false,
+            approvers,
+        })
+    }
+
+    /// Everyone who may decide a pending request now (never the requester).
+    pub async fn approvers_for(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+    ) -> CoreResult<Vec<EmployeeId>> {
+        if request.state != RequestState::Pending {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let mut approvers = match request.route {
+            Route::Manager => request.approver.into_iter().collect(),
+            Route::Finance => {
+                store::users::employees_with_roles(&mut tx, tenant, &["finance"]).await?
+            }
+            Route::Admins => {
+                store::users::employees_with_roles(&mut tx, tenant, &["owner", "admin"]).await?
+            }
+            Route::Auto => Vec::new(),
+        };
+        if approvers.is_empty() && request.route == Route::Finance {
+            approvers =
+                store::users::employees_with_roles(&mut tx, tenant, &["owner", "admin"]).await?;
+        }
+        approvers.retain(|a| *a != request.requester);
+        Ok(approvers)
+    }
+
+    /// Approve or deny. Only an authorised approver may, never for their own request; the
+    /// first decision wins and every later one (double click, retry, a second approver)
+    /// gets `won: false` with the winning decision in `request`.
+    pub async fn decide_request(
+        &self,
+        tenant: TenantId,
+        decider: EmployeeId,
+        request_id: RequestId,
+        decision: Decision,
+        note: Option<String>,
+    ) -> CoreResult<Decided> {
+        self.decide_request_as(
+            tenant,
+            Decider::Employee(decider),
+            request_id,
+            decision,
+            note,
+        )
+        .await
+    }
+
+    /// [`Self::decide_request`] for any [`Decider`], e.g. a portal admin with no employee
+    /// record.
+    pub async fn decide_request_as(
+        &self,
+        tenant: TenantId,
+        decider: Decider,
+        request_id: RequestId,
+        decision: Decision,
+        note: Option<String>,
+    ) -> CoreResult<Decided> {
+        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        if decision == Decision::Deny && note.is_none() {
+            return Err(CoreError::invalid("reason", "say why you deny the request"));
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let request = required(
+            store::requests::get(&mut tx, tenant, request_id).await?,
+            "request",
+            request_id,
+        )?;
+        self.authorise(&mut tx, tenant, &request, decider).await?;
+        if request.state != RequestState::Pending {
+            return Ok(Decided {
+                request,
+                won: false,
+            });
+        }
+        let mut decided = request.clone();
+        decided.state = match decision {
+            Decision::Approve => RequestState::Approved,
+            Decision::Deny => RequestState::Denied,
+        };
+        decided.decided_by = Some(decider.actor().to_text());
+        decided.decided_at = Some(now());
+        decided.decision_note = note.or(request.decision_note.clone());
+        if !store::requests::settle(&mut tx, tenant, &decided, RequestState::Pending).await? {
+            drop(tx);
+            return Ok(Decided {
+                request: self.request(tenant, request_id).await?,
+                won: false,
+            });
+        }
+        let action = match decision {
+            Decision::Approve => "request.approved",
+            Decision::Deny => "request.denied",
+        };
+        let event = AuditEvent::new(
+            tenant,
+            &decider.actor(),
+            action,
+            subject(&request),
+            to_json(&request),
+            to_json(&decided),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Decided {
+            request: decided,
+            won: true,
+        })
+    }
+
+    /// May `decider` decide `request`? The routed approver or anyone above them in the
+    /// manager chain; finance members for finance-routed requests; owners and admins for
+    /// anything. Never the requester.
+    async fn authorise(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        request: &Request,
+        decider: Decider,
+    ) -> CoreResult<()> {
+        let decider = match decider {
+            Decider::Employee(employee) => {
+                refuse_if_offboarded(tx, tenant, employee).await?;
+                employee
+            }
+            Decider::Member(user) => {
+                if let Some(employee) = store::users::member(tx, tenant, user)
+                    .await?
+                    .and_then(|m| m.employee_id)
+                {
+                    refuse_if_offboarded(tx, tenant, employee).await?;
+                }
+                let role = store::users::role_in(tx, tenant, user).await?;
+                return if matches!(role.as_deref(), Some("owner" | "admin")) {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotAuthorised(
+                        "your account is not linked to an employee record, so it can only \
+                         decide as an owner or admin"
+                            .into(),
+                    ))
+                };
+            }
+        };
+        if decider == request.requester {
+            return Err(CoreError::NotAuthorised(
+                "you cannot decide your own request".into(),
+            ));
+        }
+        let roles = store::users::roles_of_employee(tx, tenant, decider).await?;
+        let has = |r: &str| roles.iter().any(|role| role == r);
+        if has("owner") || has("admin") {
+            return Ok(());
+        }
+        let allowed = match request.route {
+            Route::Finance => has("finance"),
+            Route::Manager => match request.approver {
+                Some(approver) => {
+                    approver == decider || self.is_above(tx, tenant, approver, decider).await?
+                }
+                None => false,
+            },
+            Route::Admins | Route::Auto => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(CoreError::NotAuthorised(
+                "only the request's approver can decide it".into(),
+            ))
+        }
+    }
+
+    async fn is_above(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        employee: EmployeeId,
+        candidate: EmployeeId,
+    ) -> CoreResult<bool> {
+        let mut current = employee;
+        for _ in 0..MANAGER_CHAIN_LIMIT {
+            let Some(person) = store::employees::get(tx, tenant, current).await? else {
+                return Ok(false);
+            };
+            match person.manager_id {
+                Some(manager) if manager == candidate => return Ok(true),
+                Some(manager) => current = manager,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Move every request waiting on `leaver` to their nearest active manager (the admins when
+    /// there is none), auditing each, inside the offboarding's transaction so nothing waits
+    /// on someone who can no longer decide.
+    pub(crate) async fn reroute_requests_of_leaver(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        actor: &Actor,
+        leaver: EmployeeId,
+    ) -> CoreResult<()> {
+        for request in store::requests::list_pending_for_approver(tx, tenant, leaver).await? {
+            let mut next = request.clone();
+            next.approver =
+                first_active_manager_above(tx, tenant, leaver, request.requester).await?;
+            next.route = if next.approver.is_some() {
+                Route::Manager
+            } else {
+                Route::Admins
+            };
+            next.routed_at = now();
+            next.reminded_at = None;
+            if store::requests::update_routing(tx, tenant, &next).await? {
+                let event = AuditEvent::new(
+                    tenant,
+                    actor,
+                    "request.rerouted",
+                    subject(&request),
+                    to_json(&request),
+                    to_json(&next),
+                );
+                record(tx, &event).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Before re-running a request's fulfilment from a Retry button: the clicker needs the
+    /// authority to decide the request (the requester never has it), and the request must
+    /// be one that fulfilment can pick up. Records who asked.
+    pub async fn authorise_retry(
+        &self,
+        tenant: TenantId,
+        retrier: Decider,
+        request_id: RequestId,
+    ) -> CoreResult<Request> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let request = required(
+            store::requests::get(&mut tx, tenant, request_id).await?,
+            "request",
+            request_id,
+        )?;
+        if retrier == Decider::Employee(request.requester) {
+            return Err(CoreError::NotAuthorised(
+                "only someone who can decide this request can retry it, not its requester".into(),
+            ));
+        }
+        self.authorise(&mut tx, tenant, &request, retrier).await?;
+        if !matches!(request.state, RequestState::Approved | RequestState::Failed) {
+            return Err(CoreError::invalid(
+                "request_id",
+                format!("a {} request has nothing to retry", request.state.as_str()),
+            ));
+        }
+        let event = AuditEvent::new(
+            tenant,
+            &retrier.actor(),
+            "request.retry_requested",
+            subject(&request),
+            None,
+            None,
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(request)
+    }
+
+    /// Carry out an approved request. Safe to call again: a fulfilled request returns what
+    /// it made, and a new line is issued with the request as its issue key.
+    pub async fn fulfil_request(
+        &self,
+        tenant: TenantId,
+        request_id: RequestId,
+    ) -> CoreResult<Fulfilment> {
+        let request = self.request(tenant, request_id).await?;
+        if !matches!(
+            request.state,
+            RequestState::Approved | RequestState::Fulfilled | RequestState::Failed
+        ) {
+            return Err(CoreError::invalid(
+                "request_id",
+                format!("a {} request cannot be fulfilled", request.state.as_str()),
+            ));
+        }
+        let actor = Actor::Employee(request.requester);
+        match request.details.clone() {
+            RequestDetails::NewLine { plan_id, .. } => {
+                let issue = IssueLine {
+                    employee_id: request.requester,
+                    plan_id,
+                    issue_key: format!("request:{}", request.id),
+                };
+                let issued = match request.state {
+                    RequestState::Failed => {
+                        self.retry_request_line(tenant, &actor, &issue.issue_key)
+                            .await
+                    }
+                    _ => self.issue_line(tenant, &actor, issue).await,
+                };
+                match issued {
+                    Ok(line) if line.state == LineState::Ready || line.state.is_live() => {
+                        self.finish_request(tenant, &request, RequestState::Fulfilled, None)
+                            .await?;
+                        Ok(Fulfilment::Line(line))
+                    }
+                    Ok(line) => Ok(Fulfilment::Line(line)),
+                    Err(e @ CoreError::ProviderTimeout(_)) => Err(e),
+                    Err(e) => {
+                        self.finish_request(
+                            tenant,
+                            &request,
+                            RequestState::Failed,
+                            Some(e.to_string()),
+                        )
+                        .await?;
+                        Err(e)
+                    }
+                }
+            }
+            RequestDetails::CapRaise { amount_minor } => {
+                let period = billing_period(now().date());
+                let mut tx = self.tenant_tx(tenant).await?;
+                let tenant_row = required(
+                    store::tenants::get(&mut tx, tenant).await?,
+                    "tenant",
+                    tenant,
+                )?;
+                if store::policy::insert_cap_raise(
+                    &mut tx,
+                    tenant,
+                    request.requester,
+                    &period,
+                    amount_minor,
+                    request.id,
+                )
+                .await?
+                {
+                    let event = AuditEvent::new(
+                        tenant,
+                        &actor,
+                        "cap.raised",
+                        ("employee", request.requester.to_string()),
+                        None,
+                        Some(
+                            json!({ "period": period, "amount_minor": amount_minor, "request_id": request.id }),
+                        ),
+                    );
+                    record(&mut tx, &event).await?;
+                }
+                tx.commit().await?;
+                self.finish_request(tenant, &request, RequestState::Fulfilled, None)
+                    .await?;
+                Ok(Fulfilment::CapRaised {
+                    period,
+                    amount: tenant_row.money(amount_minor),
+                })
+            }
+            RequestDetails::Roaming {
+                line_id,
+                country,
+                from,
+                to,
+            } => {
+                let today = now().date();
+                let grant = RoamingGrant {
+                    id: uuid::Uuid::now_v7(),
+                    tenant_id: tenant,
+                    line_id,
+                    country,
+                    starts_on: from,
+                    ends_on: to,
+                    request_id: Some(request.id),
+                    state: if from <= today {
+                        "active".into()
+                    } else {
+                        "scheduled".into()
+                    },
+                };
+                let mut tx = self.tenant_tx(tenant).await?;
+                if store::policy::insert_grant(&mut tx, tenant, &grant).await? {
+                    let action = if grant.state == "active" {
+                        "roaming.enabled"
+                    } else {
+                        "roaming.scheduled"
+                    };
+                    let event = AuditEvent::new(
+                        tenant,
+                        &actor,
+                        action,
+                        ("line", line_id.to_string()),
+                        None,
+                        to_json(&grant),
+                    );
+                    record(&mut tx, &event).await?;
+                }
+                tx.commit().await?;
+                self.finish_request(tenant, &request, RequestState::Fulfilled, None)
+                    .await?;
+                Ok(Fulfilment::Roaming(grant))
+            }
+        }
+    }
+
+    async fn retry_request_line(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        issue_key: &str,
+    ) -> CoreResult<Line> {
+        let line = self.line_by_issue_key(tenant, issue_key).await?;
+        if line.state == LineState::Failed {
+            self.retry_line(tenant, actor, line.id).await
+        } else {
+            Ok(line)
+        }
+    }
+
+    async fn finish_request(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+        state: RequestState,
+        failure: Option<String>,
+    ) -> CoreResult<()> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let current = required(
+            store::requests::get(&mut tx, tenant, request.id).await?,
+            "request",
+            request.id,
+        )?;
+        if current.state == state {
+            return Ok(());
+        }
+        let mut next = current.clone();
+        next.state = state;
+        next.failure_reason = failure;
+        if store::requests::settle(&mut tx, tenant, &next, current.state).await? {
+            let action = match state {
+                RequestState::Fulfilled => "request.fulfilled",
+                _ => "request.failed",
+            };
+            let event = AuditEvent::new(
+                tenant,
+                &Actor::System,
+                action,
+                subject(&current),
+                to_json(&current),
+                to_json(&next),
+            );
+            record(&mut tx, &event).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The pending requests `decider` may decide, by the same rule [`Self::decide_request`]
+    /// enforces, oldest first.
+    pub async fn decidable_requests(
+        &self,
+        tenant: TenantId,
+        decider: Decider,
+    ) -> CoreResult<Vec<Request>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let pending = store::requests::list_pending_in(&mut tx, tenant).await?;
+        let mut decidable = Vec::new();
+        for request in pending {
+            match self.authorise(&mut tx, tenant, &request, decider).await {
+                Ok(()) => decidable.push(request),
+                Err(CoreError::NotAuthorised(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(decidable)
+    }
+
+    /// The latest decided requests of the tenant, newest first.
+    pub async fn recent_decisions(&self, tenant: TenantId, limit: i64) -> CoreResult<Vec<Request>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::requests::list_recently_decided(&mut tx, tenant, limit).await?)
+    }
+
+    pub async fn request(&self, tenant: TenantId, id: RequestId) -> CoreResult<Request> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        required(
+            store::requests::get(&mut tx, tenant, id).await?,
+            "request",
+            id,
+        )
+    }
+
+    pub async fn requests_of(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+    ) -> CoreResult<Vec<Request>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::requests::list_for_employee(&mut tx, tenant, employee).await?)
+    }
+
+    /// Adapters record where they posted about a request, to update those messages later.
+    pub async fn set_request_chat_refs(
+        &self,
+        tenant: TenantId,
+        id: RequestId,
+        refs: &super::ChatRefs,
+    ) -> CoreResult<()> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::requests::set_chat_refs(&mut tx, tenant, id, refs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Remind approvers of requests waiting too long, escalate one level up, expire the
+    /// stale. Runs across tenants; each change is audited.
+    pub async fn sweep_requests(&self, at: OffsetDateTime) -> CoreResult<Vec<SweepEvent>> {
+        let mut tx = self.store().system().await?;
+        let pending = store::requests::list_pending(&mut tx).await?;
+        drop(tx);
+        let mut events = Vec::new();
+        for request in pending {
+            if let Some(event) = self.sweep_one(request, at).await? {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn sweep_one(
+        &self,
+        request: Request,
+        at: OffsetDateTime,
+    ) -> CoreResult<Option<SweepEvent>> {
+        let tenant = request.tenant_id;
+        let mut tx = self.tenant_tx(tenant).await?;
+        let settings = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?
+        .settings;
+        if at >= request.expires_at {
+            let mut expired = request.clone();
+            expired.state = RequestState::Expired;
+            expired.decided_by = Some("system".into());
+            expired.decided_at = Some(at);
+            expired.decision_note = Some("nobody decided in time".into());
+            if !store::requests::settle(&mut tx, tenant, &expired, RequestState::Pending).await? {
+                return Ok(None);
+            }
+            record(
+                &mut tx,
+                &AuditEvent::new(
+                    tenant,
+                    &Actor::System,
+                    "request.expired",
+                    subject(&request),
+                    None,
+                    to_json(&expired),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(SweepEvent::Expired { request: expired }));
+        }
+        let waited = at - request.routed_at;
+        let mut next = request.clone();
+        let event_kind;
+        if waited >= Duration::hours(settings.approval_escalate_after_hours) {
+            match self.escalation_target(&mut tx, tenant, &request).await? {
+                Some((route, approver)) => {
+                    next.route = route;
+                    next.approver = approver;
+                    next.escalations += 1;
+                    next.routed_at = at;
+                    next.reminded_at = None;
+                    event_kind = "request.escalated";
+                }
+                None if request.reminded_at.is_none_or(|r| {
+                    at - r >= Duration::hours(settings.approval_remind_after_hours)
+                }) =>
+                {
+                    next.reminded_at = Some(at);
+                    event_kind = "request.reminded";
+                }
+                None => return Ok(None),
+            }
+        } else if waited >= Duration::hours(settings.approval_remind_after_hours)
+            && request.reminded_at.is_none()
+        {
+            next.reminded_at = Some(at);
+            event_kind = "request.reminded";
+        } else {
+            return Ok(None);
+        }
+        if !store::requests::update_routing(&mut tx, tenant, &next).await? {
+            return Ok(None);
+        }
+        record(
+            &mut tx,
+            &AuditEvent::new(
+                tenant,
+                &Actor::System,
+                event_kind,
+                subject(&request),
+                to_json(&request),
+                to_json(&next),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let approvers = self.approvers_for(tenant, &next).await?;
+        Ok(Some(if event_kind == "request.escalated" {
+            SweepEvent::Escalated {
+                request: next,
+                approvers,
+            }
+        } else {
+            SweepEvent::Reminded {
+                request: next,
+                approvers,
+            }
+        }))
+    }
+
+    /// One level up: the approver's nearest active manager; with no one above, the admins; finance
+    /// escalates to the admins; admins have nowhere further to go.
+    async fn escalation_target(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        request: &Request,
+    ) -> CoreResult<Option<(Route, Option<EmployeeId>)>> {
+        Ok(match request.route {
+            Route::Manager => {
+                let above = match request.approver {
+                    Some(approver) => {
+                        first_active_manager_above(tx, tenant, approver, request.requester).await?
+                    }
+                    None => None,
+                };
+                match above {
+                    Some(manager) => Some((Route::Manager, Some(manager))),
+                    None => Some((Route::Admins, None)),
+                }
+            }
+            Route::Finance => Some((Route::Admins, None)),
+            Route::Admins | Route::Auto => None,
+        })
+    }
+
+    /// Start scheduled roaming grants and end finished ones, auditing each way.
+    pub async fn sweep_roaming_grants(&self, today: Date) -> CoreResult<Vec<RoamingGrant>> {
+        let mut tx = self.store().system().await?;
+        let due = store::policy::grants_due(&mut tx, today).await?;
+        drop(tx);
+        let mut changed = Vec::new();
+        for mut grant in due {
+            let (to, action) = if grant.state == "scheduled" && grant.ends_on >= today {
+                ("active", "roaming.enabled")
+            } else {
+                ("ended", "roaming.reverted")
+            };
+            let mut tx = self.tenant_tx(grant.tenant_id).await?;
+            if store::policy::set_grant_state(&mut tx, grant.tenant_id, grant.id, &grant.state, to)
+                .await?
+            {
+                let before = to_json(&grant);
+                grant.state = to.to_owned();
+                let event = AuditEvent::new(
+                    grant.tenant_id,
+                    &Actor::System,
+                    action,
+                    ("line", grant.line_id.to_string()),
+                    before,
+                    to_json(&grant),
+                );
+                record(&mut tx, &event).await?;
+                tx.commit().await?;
+                changed.push(grant);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The names and numbers a card about `request` shows.
+    pub async fn card_context(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+    ) -> CoreResult<CardContext> {
+        let requester = self.employee(tenant, request.requester).await?;
+        let plan_label = match &request.details {
+            RequestDetails::NewLine { plan_id, .. } => {
+                let plans = self.plans(tenant).await?;
+                plans.iter().find(|p| p.id == *plan_id).map(plan_label)
+            }
+            _ => None,
+        };
+        let decided_by_name = match request.decided_by.as_deref() {
+            Some(actor) => Some(self.actor_name(tenant, actor).await?),
+            None => None,
+        };
+        Ok(CardContext {
+            requester_name: requester.full_name(),
+            plan_label,
+            usage: Some(self.usage_summary(tenant, request.requester).await?),
+            decided_by_name,
+        })
+    }
+
+    /// An employee's usage, spend and cap for the current billing period.
+    pub async fn usage_summary(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+    ) -> CoreResult<UsageSummary> {
+        let today = now().date();
+        let period_start = today.replace_day(1).expect("day 1 exists");
+        let mut tx = self.tenant_tx(tenant).await?;
+        let tenant_row = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?;
+        let person = required(
+            store::employees::get(&mut tx, tenant, employee).await?,
+            "employee",
+            employee,
+        )?;
+        let spent = store::usage::employee_period_spend(
+            &mut tx,
+            tenant,
+            employee,
+            &billing_period(period_start),
+        )
+        .await?;
+        let data = store::usage::employee_data_between(
+            &mut tx,
+            tenant,
+            employee,
+            today - Duration::days(30),
+            today,
+        )
+        .await?;
+        let standing = self
+            .budget_standing(&mut tx, tenant, &person, &billing_period(today))
+            .await?;
+        let money = |minor: i64| tenant_row.money(minor);
+        let cap = standing
+            .iter()
+            .find(|(cap, _)| matches!(cap.scope, CapScope::Employee(_)))
+            .map(|(_, check)| money(check.limit_minor));
+        let mut names = ScopeNames::default();
+        let mut shared_budgets = Vec::new();
+        for (cap, check) in &standing {
+            if !matches!(cap.scope, CapScope::Employee(_)) {
+                shared_budgets.push(SharedBudget {
+                    name: names.name(&mut tx, tenant, cap.scope).await?,
+                    spent: money(check.spent_minor),
+                    cap: money(check.limit_minor),
+                });
+            }
+        }
+        let lines = store::lines::list_for_employee(&mut tx, tenant, employee).await?;
+        Ok(UsageSummary {
+            data_last_30_days: Bytes(data),
+            spent_this_period: tenant_row.money(spent),
+            cap,
+            shared_budgets,
+            days_left_in_period: days_left_in_month(today),
+            lines,
+        })
+    }
+}
+
+/// The nearest active person above `employee` in the manager chain, never `requester`.
+async fn first_active_manager_above(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+    requester: EmployeeId,
+) -> CoreResult<Option<EmployeeId>> {
+    Ok(store::employees::manager_chain(tx, tenant, employee)
+        .await?
+        .into_iter()
+        .find(|m| m.status == EmployeeStatus::Active && m.id != requester)
+        .map(|m| m.id))
+}
+
+async fn refuse_if_offboarded(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> CoreResult<()> {
+    // Someone not in the directory has no authority either; the checks after this say so.
+    let Some(person) = store::employees::get(tx, tenant, employee).await? else {
+        return Ok(());
+    };
+    if person.status == EmployeeStatus::Active {
+        return Ok(());
+    }
+    let on = crate::organisation::offboarding::offboarded_on(tx, tenant, &person).await?;
+    Err(CoreError::NotAuthorised(format!(
+        "you were offboarded on {on}, so you can no longer decide requests"
+    )))
+}
+
+fn validate_details(details: &RequestDetails, today: Date) -> CoreResult<()> {
+    match details {
+        RequestDetails::NewLine {
+            wanted_date: Some(date),
+            ..
+        } if *date < today => Err(CoreError::invalid("wanted_date", "is in the past")),
+        RequestDetails::CapRaise { amount_minor } if *amount_minor <= 0 => {
+            Err(CoreError::invalid("amount", "must be more than zero"))
+        }
+        RequestDetails::Roaming { from, to, .. } if to < from => {
+            Err(CoreError::invalid("to", "the trip ends before it starts"))
+        }
+        RequestDetails::Roaming { to, .. } if *to < today => {
+            Err(CoreError::invalid("to", "the trip is already over"))
+        }
+        RequestDetails::Roaming { country, .. }
+            if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) =>
+        {
+            Err(CoreError::invalid(
+                "country",
+                format!("{country:?} is not a two-letter country code like FR"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub use crate::spend::pricing::billing_period;
+
+fn days_left_in_month(today: Date) -> i64 {
+    let next_month = if today.month() == time::Month::December {
+        Date::from_calendar_date(today.year() + 1, time::Month::January, 1)
+    } else {
+        Date::from_calendar_date(today.year(), today.month().next(), 1)
+    }
+    .expect("the first of a month exists");
+    (next_month - today).whole_days()
+}
+
+fn subject(request: &Request) -> (&'static str, String) {
+    ("request", request.id.to_string())
+}
+
+/// "US 5GB · 20.00 USD/month"
+pub fn plan_label(plan: &crate::lines::plan::Plan) -> String {
+    match plan.price {
+        Some(price) => format!("{} · {price}/month", plan.name),
+        None => plan.name.clone(),
+    }
+}

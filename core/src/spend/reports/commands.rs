@@ -1,0 +1,547 @@
+//! Report queries: the report scope a viewer may see, the dashboard, chargeback by cost
+//! centre, and the rows behind the CSV exports.
+
+use std::collections::{BTreeMap, HashMap};
+
+use time::{Date, Duration, UtcOffset};
+
+use super::*;
+use crate::app::Lineup;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{CostCentreId, EmployeeId, LineId, TenantId};
+use crate::money::{Bytes, Currency, Money};
+use crate::organisation::employee::Visibility;
+use crate::period::{Month, Period};
+use crate::spend::policy::CapScope;
+use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
+use crate::store::{self, Tx};
+
+/// Sums kept per group while a report is assembled.
+#[derive(Default, Clone)]
+struct Sums {
+    spend: i64,
+    data: i64,
+    lines: usize,
+    last: i64,
+    previous: i64,
+}
+
+impl Lineup {
+    /// Check the filter's team and cost centre belong to `tenant` (a guessed id of another
+    /// organisation is "not found") and narrow to what `visibility` may see.
+    pub async fn report_scope(
+        &self,
+        tenant: TenantId,
+        visibility: Visibility,
+        filter: &ReportFilter,
+    ) -> CoreResult<ReportScope> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let directory = directory(&mut tx, tenant).await?;
+        if let Some(team) = filter.team
+            && !directory.teams.contains_key(&team)
+        {
+            return Err(CoreError::not_found("team", team));
+        }
+        if let Some(centre) = filter.cost_centre
+            && !directory.cost_centres.contains_key(&centre)
+        {
+            return Err(CoreError::not_found("cost centre", centre));
+        }
+        let manager = match visibility {
+            Visibility::Everyone => None,
+            Visibility::ReportsOf(manager) => Some(manager),
+            Visibility::Nobody => {
+                return Ok(ReportScope {
+                    lines: None,
+                    directory,
+                });
+            }
+        };
+        let scope = Scope {
+            manager,
+            team: filter.team,
+            cost_centre: filter.cost_centre,
+        };
+        Ok(ReportScope {
+            lines: Some(scope),
+            directory,
+        })
+    }
+
+    /// The spend dashboard for `filter`'s period as of `today`.
+    pub async fn dashboard(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+        filter: &ReportFilter,
+        group_by: GroupBy,
+        granularity: Granularity,
+        today: Date,
+    ) -> CoreResult<Dashboard> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let currency = tenant_currency(&mut tx, tenant).await?;
+        let period = filter.period;
+        let current = Month::containing(today);
+        let window = MonthWindow {
+            from: period.from.first_day(),
+            to: period.to.first_day(),
+            previous: period.to.previous().first_day(),
+            current: current.first_day(),
+            active_since: today - Duration::days(UNUSED_AFTER_DAYS),
+        };
+        let (lines, usage, caps, raises) = match scope.lines {
+            Some(scope) => (
+                store_reports::lines(&mut tx, tenant, &scope).await?,
+                store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
+                store::policy::list_caps(&mut tx, tenant).await?,
+                store::policy::cap_raises_for_period(&mut tx, tenant, &current.period()).await?,
+            ),
+            None => Default::default(),
+        };
+        let usage: HashMap<LineId, store_reports::LineUsage> =
+            usage.into_iter().map(|u| (u.line_id, u)).collect();
+        let money = |minor| Money::new(minor, currency);
+
+        let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
+        let mut people: HashMap<EmployeeId, (String, Sums)> = HashMap::new();
+        // Per employee this calendar month: one of their lines, live lines, usage charges.
+        let mut this_month: HashMap<EmployeeId, (&ReportLine, usize, i64)> = HashMap::new();
+        let (mut fees_total, mut usage_total, mut data_total, mut billed_lines) = (0, 0, 0, 0);
+        for line in &lines {
+            let used = usage.get(&line.line_id);
+            let span = BilledSpan::of(line);
+            let price = line.price_minor.unwrap_or(0);
+            let fee = |month| {
+                if span.is_some_and(|s| s.contains(month)) {
+                    price
+                } else {
+                    0
+                }
+            };
+            let billed_months = span.map_or(0, |s| s.months_in(period));
+            let fees = price * billed_months;
+            let billed = billed_months > 0;
+            let sums = Sums {
+                spend: fees + used.map_or(0, |u| u.period_cost),
+                data: used.map_or(0, |u| u.period_data),
+                lines: usize::from(billed || used.is_some()),
+                last: fee(period.to) + used.map_or(0, |u| u.last_cost),
+                previous: fee(period.to.previous()) + used.map_or(0, |u| u.previous_cost),
+            };
+            fees_total += fees;
+            usage_total += used.map_or(0, |u| u.period_cost);
+            data_total += sums.data;
+            billed_lines += usize::from(billed);
+            add(
+                groups
+                    .entry(group_label(group_by, line, &scope.directory))
+                    .or_default(),
+                &sums,
+            );
+            let person = people
+                .entry(line.employee_id)
+                .or_insert_with(|| (employee_name(line), Sums::default()));
+            add(&mut person.1, &sums);
+            let month = this_month.entry(line.employee_id).or_insert((line, 0, 0));
+            month.1 += usize::from(is_live(line));
+            month.2 += used.map_or(0, |u| u.current_cost);
+        }
+        let to_group = |label: String, s: &Sums| GroupSpend {
+            label,
+            spend: money(s.spend),
+            data: Bytes(s.data),
+            lines: s.lines,
+            last_month: money(s.last),
+            previous_month: money(s.previous),
+        };
+        let mut all_groups: Vec<GroupSpend> =
+            groups.iter().map(|(l, s)| to_group(l.clone(), s)).collect();
+        all_groups.sort_by_key(|g| std::cmp::Reverse(g.spend.minor));
+        let mut changes: Vec<GroupSpend> = all_groups
+            .iter()
+            .filter(|g| g.last_month != g.previous_month)
+            .cloned()
+            .collect();
+        changes.sort_by_key(|g| std::cmp::Reverse(g.change().minor.abs()));
+        changes.truncate(GROUPS_SHOWN);
+        let group_count = all_groups.len();
+        all_groups.truncate(GROUPS_SHOWN);
+
+        let mut top_spenders: Vec<GroupSpend> = people
+            .into_values()
+            .filter(|(_, s)| s.spend > 0)
+            .map(|(name, s)| to_group(name, &s))
+            .collect();
+        top_spenders.sort_by(|a, b| {
+            b.spend
+                .minor
+                .cmp(&a.spend.minor)
+                .then(a.label.cmp(&b.label))
+        });
+        top_spenders.truncate(TOP_SPENDERS);
+
+        let raises: HashMap<EmployeeId, i64> = raises.into_iter().collect();
+        let mut near_cap: Vec<NearCap> = this_month
+            .iter()
+            .filter_map(|(&employee, &(line, live_lines, spent))| {
+                let cap = caps
+                    .iter()
+                    .find(|cap| cap.scope == CapScope::Employee(employee))?
+                    .amount_minor
+                    + raises.get(&employee).copied().unwrap_or(0);
+                let percent = if cap > 0 {
+                    spent * 100 / cap
+                } else if spent > 0 {
+                    100
+                } else {
+                    0
+                };
+                (percent >= NEAR_CAP_PERCENT).then(|| NearCap {
+                    employee_id: employee,
+                    name: employee_name(line),
+                    lines: live_lines,
+                    spent: money(spent),
+                    cap: money(cap),
+                    percent,
+                })
+            })
+            .collect();
+        near_cap.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
+        near_cap.truncate(LIST_LIMIT);
+
+        let unused_lines: Vec<&ReportLine> = lines
+            .iter()
+            .filter(|l| {
+                is_live(l)
+                    && l.created_at.to_offset(UtcOffset::UTC).date() < window.active_since
+                    && usage.get(&l.line_id).is_none_or(|u| u.recently_active == 0)
+            })
+            .collect();
+        let unused_monthly_cost = unused_lines
+            .iter()
+            .map(|l| l.price_minor.unwrap_or(0))
+            .sum();
+        let unused = unused_lines
+            .iter()
+            .take(LIST_LIMIT)
+            .map(|l| UnusedLine {
+                line_id: l.line_id,
+                employee: employee_name(l),
+                plan: l.plan_name.clone(),
+                state: l.state.clone(),
+                monthly_price: money(l.price_minor.unwrap_or(0)),
+            })
+            .collect();
+
+        let (series, series_note) = match scope.lines {
+            Some(scope) => {
+                series(
+                    &mut tx,
+                    tenant,
+                    &scope,
+                    &lines,
+                    period,
+                    granularity,
+                    today,
+                    currency,
+                )
+                .await?
+            }
+            None => (Vec::new(), None),
+        };
+        Ok(Dashboard {
+            totals: Totals {
+                spend: money(fees_total + usage_total),
+                plan_fees: money(fees_total),
+                usage: money(usage_total),
+                data: Bytes(data_total),
+                live_lines: lines.iter().filter(|l| is_live(l)).count(),
+                billed_lines,
+            },
+            series,
+            series_note,
+            groups: all_groups,
+            group_count,
+            changes,
+            top_spenders,
+            near_cap,
+            unused_count: unused_lines.len(),
+            unused,
+            unused_monthly_cost: money(unused_monthly_cost),
+            last_month: period.to,
+            previous_month: period.to.previous(),
+            current_month: current,
+        })
+    }
+
+    /// Spend per cost centre per month of the period: the lines billed, data, plan fees and
+    /// usage charges. Rows with nothing in them are left out.
+    pub async fn chargeback(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+        filter: &ReportFilter,
+    ) -> CoreResult<Vec<ChargebackRow>> {
+        let directory = &scope.directory;
+        let Some(scope) = scope.lines else {
+            return Ok(Vec::new());
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        let currency = tenant_currency(&mut tx, tenant).await?;
+        let period = filter.period;
+        let lines = store_reports::lines(&mut tx, tenant, &scope).await?;
+        let usage = store_reports::usage_by_cost_centre(
+            &mut tx,
+            tenant,
+            &scope,
+            period.from.first_day(),
+            period.to.first_day(),
+        )
+        .await?;
+        #[derive(Default)]
+        struct CentreMonth {
+            fees: i64,
+            lines: usize,
+            usage: i64,
+            data: i64,
+        }
+        let mut sums: BTreeMap<(Option<CostCentreId>, Month), CentreMonth> = BTreeMap::new();
+        for line in &lines {
+            for month in period.months().filter(|m| billed_in(line, *m)) {
+                let sum = sums.entry((line.cost_centre_id, month)).or_default();
+                sum.fees += line.price_minor.unwrap_or(0);
+                sum.lines += 1;
+            }
+        }
+        for u in usage {
+            let sum = sums
+                .entry((u.cost_centre_id, Month::containing(u.month)))
+                .or_default();
+            sum.usage += u.cost_minor;
+            sum.data += u.data_bytes;
+        }
+        let money = |minor| Money::new(minor, currency);
+        let mut rows: Vec<ChargebackRow> = sums
+            .into_iter()
+            .map(|((centre, month), sum)| ChargebackRow {
+                cost_centre: directory.cost_centre(centre).cloned(),
+                month,
+                lines: sum.lines,
+                data: Bytes(sum.data),
+                plan_fees: money(sum.fees),
+                usage: money(sum.usage),
+                total: money(sum.fees + sum.usage),
+            })
+            .collect();
+        // By cost centre code (none last), then month.
+        rows.sort_by(|a, b| {
+            let code = |r: &ChargebackRow| {
+                r.cost_centre
+                    .as_ref()
+                    .map_or((1, String::new()), |c| (0, c.code.clone()))
+            };
+            code(a).cmp(&code(b)).then(a.month.cmp(&b.month))
+        });
+        Ok(rows)
+    }
+
+    /// Every line in scope with its employee and plan, for the lines export.
+    pub async fn report_lines(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+    ) -> CoreResult<Vec<ReportLine>> {
+        let Some(scope) = scope.lines else {
+            return Ok(Vec::new());
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        let mut lines = store_reports::lines(&mut tx, tenant, &scope).await?;
+        lines.sort_by(|a, b| {
+            (&a.family_name, &a.given_name, a.created_at).cmp(&(
+                &b.family_name,
+                &b.given_name,
+                b.created_at,
+            ))
+        });
+        Ok(lines)
+    }
+
+    /// One page of the usage export (per line per day, or per month), after `cursor`.
+    pub async fn usage_export_page(
+        &self,
+        tenant: TenantId,
+        scope: &ReportScope,
+        filter: &ReportFilter,
+        daily: bool,
+        cursor: Option<UsageCursor>,
+        limit: i64,
+    ) -> CoreResult<Vec<UsageExportRow>> {
+        let Some(scope) = scope.lines else {
+            return Ok(Vec::new());
+        };
+        let (from, to) = if daily {
+            (filter.period.from.first_day(), filter.period.to.last_day())
+        } else {
+            (filter.period.from.first_day(), filter.period.to.first_day())
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store_reports::usage_export_page(
+            &mut tx, tenant, &scope, from, to, daily, cursor, limit,
+        )
+        .await?)
+    }
+}
+
+fn add(into: &mut Sums, s: &Sums) {
+    into.spend += s.spend;
+    into.data += s.data;
+    into.lines += s.lines;
+    into.last += s.last;
+    into.previous += s.previous;
+}
+
+fn group_label(group_by: GroupBy, line: &ReportLine, directory: &Directory) -> String {
+    match group_by {
+        GroupBy::Employee => format!("{} <{}>", employee_name(line), line.email),
+        GroupBy::Team => match directory.team_name(line.team_id) {
+            "" => "No team".to_owned(),
+            name => name.to_owned(),
+        },
+        GroupBy::CostCentre => directory
+            .cost_centre(line.cost_centre_id)
+            .map_or("No cost centre".to_owned(), |c| {
+                format!("{} {}", c.code, c.name)
+            }),
+    }
+}
+
+async fn tenant_currency(tx: &mut Tx, tenant: TenantId) -> CoreResult<Currency> {
+    Ok(store::tenants::get(tx, tenant)
+        .await?
+        .ok_or_else(|| CoreError::not_found("tenant", tenant))?
+        .currency)
+}
+
+async fn directory(tx: &mut Tx, tenant: TenantId) -> CoreResult<Directory> {
+    Ok(Directory {
+        teams: store::org::list_teams(tx, tenant)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect(),
+        cost_centres: store::org::list_cost_centres(tx, tenant)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect(),
+    })
+}
+
+/// The chart: per month, spend (fees + usage); per day or week, usage charges only over at
+/// most [`DAILY_VIEW_DAYS`] (plan fees are monthly, and daily rows are many).
+#[allow(clippy::too_many_arguments)]
+async fn series(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    lines: &[ReportLine],
+    period: Period,
+    granularity: Granularity,
+    today: Date,
+    currency: Currency,
+) -> CoreResult<(Vec<SeriesPoint>, Option<String>)> {
+    let money = |minor| Money::new(minor, currency);
+    if granularity == Granularity::Month {
+        let usage: HashMap<Date, store_reports::UsageTotal> = store_reports::usage_over_time(
+            tx,
+            tenant,
+            scope,
+            period.from.first_day(),
+            period.to.first_day(),
+            false,
+        )
+        .await?
+        .into_iter()
+        .map(|u| (u.start, u))
+        .collect();
+        let spans: Vec<(BilledSpan, i64)> = lines
+            .iter()
+            .filter_map(|l| Some((BilledSpan::of(l)?, l.price_minor.unwrap_or(0))))
+            .collect();
+        let points = period
+            .months()
+            .map(|month| {
+                let fees: i64 = spans
+                    .iter()
+                    .filter(|(span, _)| span.contains(month))
+                    .map(|(_, price)| price)
+                    .sum();
+                let used = usage.get(&month.first_day());
+                SeriesPoint {
+                    label: month.to_string(),
+                    start: month.first_day(),
+                    spend: money(fees + used.map_or(0, |u| u.cost_minor)),
+                    data: Bytes(used.map_or(0, |u| u.data_bytes)),
+                }
+            })
+            .collect();
+        return Ok((points, None));
+    }
+    let end = period.to.last_day().min(today);
+    let start = period
+        .from
+        .first_day()
+        .max(end - Duration::days(DAILY_VIEW_DAYS - 1));
+    let mut note = format!(
+        "{} views show usage charges only; plan fees are charged per month.",
+        if granularity == Granularity::Day {
+            "Daily"
+        } else {
+            "Weekly"
+        }
+    );
+    if start > period.from.first_day() {
+        note.push_str(&format!(
+            " Showing the last {DAILY_VIEW_DAYS} days of the period, from {start}."
+        ));
+    }
+    if start > end {
+        return Ok((Vec::new(), Some(note)));
+    }
+    let days: HashMap<Date, store_reports::UsageTotal> =
+        store_reports::usage_over_time(tx, tenant, scope, start, end, true)
+            .await?
+            .into_iter()
+            .map(|u| (u.start, u))
+            .collect();
+    let mut buckets: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
+    let mut day = start;
+    while day <= end {
+        let bucket = match granularity {
+            Granularity::Week => (day
+                - Duration::days(i64::from(day.weekday().number_days_from_monday())))
+            .max(start),
+            _ => day,
+        };
+        let sums = buckets.entry(bucket).or_default();
+        if let Some(u) = days.get(&day) {
+            sums.0 += u.cost_minor;
+            sums.1 += u.data_bytes;
+        }
+        day += Duration::days(1);
+    }
+    let points = buckets
+        .into_iter()
+        .map(|(start, (cost, data))| SeriesPoint {
+            label: if granularity == Granularity::Week {
+                format!("week of {start}")
+            } else {
+                start.to_string()
+            },
+            start,
+            spend: money(cost),
+            data: Bytes(data),
+        })
+        .collect();
+    Ok((points, Some(note)))
+}
