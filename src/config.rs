@@ -229,7 +229,8 @@ impl Config {
         };
         let mail_from = get("MAIL_FROM");
         if let Some(from) = &mail_from {
-            lineup_core::messaging::outgoing_email::check_sender(from).map_err(|reason| error("MAIL_FROM", reason))?;
+            lineup_core::messaging::outgoing_email::check_sender(from)
+                .map_err(|reason| error("MAIL_FROM", reason))?;
         }
         let smtp = match get("SMTP_URL") {
             None => None,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::harness::teams_router::*;
 use lineup_bot::chat::{ChatTransport, MessageRef, TransportError};
-use lineup_core::messaging::chat::Workspace;
 use lineup_core::ids::TenantId;
+use lineup_core::messaging::chat::Workspace;
 use lineup_core::messaging::chat_message::{Image, Message};
 use lineup_testkit::fake_teams::message_activity;
 use serde_json::json;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lineup_bot::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
 use lineup_bot::slack::{Installation, SlackWorkspaces, WorkspaceEvent};
-use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::ids::{TenantId, UserId};
+use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::messaging::chat_message::Message;
 
 use super::{slack_router, teams_router};

@@ -296,13 +296,14 @@ both_backends!(
         let mut tx = store.system().await.unwrap();
         match &mut tx {
             store::Tx::Sqlite(t) => {
-                let sql =
-                    include_str!("../../migrations/sqlite/0013_audit_without_activation_codes.sql");
+                let sql = include_str!(
+                    "../../../migrations/sqlite/0013_audit_without_activation_codes.sql"
+                );
                 sqlx::raw_sql(sql).execute(&mut **t).await.unwrap();
             }
             store::Tx::Postgres(t) => {
                 let sql = include_str!(
-                    "../../migrations/postgres/0013_audit_without_activation_codes.sql"
+                    "../../../migrations/postgres/0013_audit_without_activation_codes.sql"
                 );
                 sqlx::raw_sql(sql).execute(&mut **t).await.unwrap();
             }
