@@ -404,6 +404,8 @@ pub mod commands {
             }))
         }
 
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
+
         pub async fn acknowledge_alert(
             &self,
             tenant: TenantId,
@@ -420,6 +422,8 @@ pub mod commands {
             )
             .await
         }
+
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
 
         pub async fn resolve_alert(
             &self,
@@ -439,6 +443,7 @@ pub mod commands {
         }
 
         /// Silence an alert for `days`. Snoozing again with the same length changes nothing.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
         pub async fn snooze_alert(
             &self,
             tenant: TenantId,
@@ -502,6 +507,7 @@ pub mod commands {
 
         /// The finance button: suspend the alert's line (or the employee's live lines for an
         /// employee-budget alert). A second click finds the line already suspended.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
         pub async fn suspend_line_from_alert(
             &self,
             tenant: TenantId,
@@ -594,6 +600,7 @@ pub mod commands {
         /// The finance button: raise the alerted scope's cap for the alert's period. One
         /// raise per alert, so a double click raises once; guardrail suspensions of the scope
         /// are lifted when its spend is now under the raised cap.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
         pub async fn raise_cap_from_alert(
             &self,
             tenant: TenantId,

@@ -123,6 +123,7 @@ pub mod commands {
     use crate::store::{self, Tx, now};
 
     impl Lineup {
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn add_employee(
             &self,
             tenant: TenantId,
@@ -269,6 +270,7 @@ pub mod commands {
 
         /// Change an employee's details. A manager that would make the reporting line loop
         /// is refused, naming the chain.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, employee = %id))]
         pub async fn update_employee(
             &self,
             tenant: TenantId,

@@ -30,6 +30,7 @@ pub mod commands {
     use crate::store::{self, now};
 
     impl Lineup {
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn add_team(
             &self,
             tenant: TenantId,
@@ -65,6 +66,8 @@ pub mod commands {
             tx.commit().await?;
             Ok(team)
         }
+
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 
         pub async fn add_cost_centre(
             &self,

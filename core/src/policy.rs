@@ -310,6 +310,7 @@ pub mod commands {
     use crate::store;
 
     impl Lineup {
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, country = country))]
         pub async fn set_roaming_rule(
             &self,
             tenant: TenantId,
@@ -366,6 +367,7 @@ pub mod commands {
         }
 
         /// Remove a country's preset: requests for it go to a person again.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant, country = country))]
         pub async fn delete_roaming_rule(
             &self,
             tenant: TenantId,
@@ -404,6 +406,7 @@ pub mod commands {
         /// is checked against it as usage ingest would (alerts at passed thresholds, its action
         /// on the scope's active lines at the cap), and lines it held that it no longer needs
         /// to (after a raise) are given back. Returns what that did.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn set_budget_cap(
             &self,
             tenant: TenantId,
@@ -506,6 +509,7 @@ pub mod commands {
         /// Create the suggested starter policy (see `STARTER_CAP_MAJOR`): a cap for every
         /// active employee, each audited, acting at once like any saved cap. Only for an
         /// organisation with no caps yet: applying it again creates nothing.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn apply_starter_policy(
             &self,
             tenant: TenantId,
@@ -591,6 +595,7 @@ pub mod commands {
 
         /// Remove a scope's cap: its people fall back to the next broader cap, if any, and the
         /// lines it slowed or suspended this period that no other cap holds are given back.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn delete_budget_cap(
             &self,
             tenant: TenantId,

@@ -199,6 +199,7 @@ pub mod commands {
     }
 
     impl Lineup {
+        #[tracing::instrument(skip_all)]
         pub async fn create_tenant(&self, actor: &Actor, new: NewTenant) -> CoreResult<Tenant> {
             if new.name.trim().is_empty() {
                 return Err(CoreError::invalid("name", "must not be empty"));
@@ -362,6 +363,7 @@ pub mod settings_commands {
     use crate::store;
 
     impl Lineup {
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn update_settings(
             &self,
             tenant: TenantId,
@@ -391,6 +393,7 @@ pub mod settings_commands {
 
         /// Rename the organisation or change its currency. The currency is fixed once lines
         /// exist: their prices and spend are in it.
+        #[tracing::instrument(skip_all, fields(tenant = %tenant))]
         pub async fn update_profile(
             &self,
             tenant: TenantId,

@@ -16,6 +16,7 @@ use crate::store::{self, Tx, now};
 
 impl Lineup {
     /// Keep an uploaded file for preview, after checking it reads as CSV.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn upload_employee_csv(
         &self,
         tenant: TenantId,
@@ -66,6 +67,7 @@ impl Lineup {
 
     /// Write the import in one transaction, all or nothing, after checking the stored
     /// file again against the organisation as it is now.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, upload = %upload))]
     pub async fn commit_import(
         &self,
         tenant: TenantId,

@@ -38,6 +38,7 @@ pub struct IssueLine {
 const DEFINITIVE: &str = "definitive_failure";
 
 impl Lineup {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, employee = %cmd.employee_id, plan = %cmd.plan_id))]
     pub async fn issue_line(
         &self,
         tenant: TenantId,
@@ -122,6 +123,7 @@ impl Lineup {
 
     /// Issue again after a provider failure. Replays the failed order's key when its outcome
     /// was unknown (the order may exist), so a retry can never make a second subscription.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
     pub async fn retry_line(
         &self,
         tenant: TenantId,
@@ -176,6 +178,8 @@ impl Lineup {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
+
     pub async fn suspend_line(
         &self,
         tenant: TenantId,
@@ -193,6 +197,8 @@ impl Lineup {
         )
         .await
     }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
 
     pub async fn resume_line(
         &self,
@@ -212,6 +218,8 @@ impl Lineup {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
+
     pub async fn terminate_line(
         &self,
         tenant: TenantId,
@@ -229,6 +237,8 @@ impl Lineup {
         )
         .await
     }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id, plan_id = %plan_id))]
 
     pub async fn change_plan(
         &self,
@@ -264,6 +274,7 @@ impl Lineup {
 
     /// Reassign a line to another employee of the same tenant. No provider call: the
     /// subscription stays; only who it belongs to (and is charged to) changes.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id, to_employee = %to))]
     pub async fn transfer_line(
         &self,
         tenant: TenantId,

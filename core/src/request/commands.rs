@@ -105,6 +105,7 @@ const MANAGER_CHAIN_LIMIT: usize = 16;
 impl Lineup {
     /// File a request: checked, pre-decided by the policy or routed to its approver, and
     /// audited. Submitting again with the same dedupe key returns the first request.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, requester = %cmd.requester))]
     pub async fn submit_request(
         &self,
         tenant: TenantId,
@@ -208,6 +209,7 @@ impl Lineup {
 
     /// [`Self::decide_request`] for any [`Decider`], e.g. a portal admin with no employee
     /// record.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
     pub async fn decide_request_as(
         &self,
         tenant: TenantId,
@@ -391,6 +393,7 @@ impl Lineup {
     /// Before re-running a request's fulfilment from a Retry button: the clicker needs the
     /// authority to decide the request (the requester never has it), and the request must
     /// be one that fulfilment can pick up. Records who asked.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
     pub async fn authorise_retry(
         &self,
         tenant: TenantId,
@@ -430,6 +433,7 @@ impl Lineup {
 
     /// Carry out an approved request. Safe to call again: a fulfilled request returns what
     /// it made, and a new line is issued with the request as its issue key.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
     pub async fn fulfil_request(
         &self,
         tenant: TenantId,
