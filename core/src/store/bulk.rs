@@ -12,11 +12,24 @@ use time::{Date, OffsetDateTime};
 use super::{StoreError, StoreResult, Tx};
 use crate::ids::TenantId;
 
-/// Rows per multi-row `INSERT … VALUES` on SQLite: a few thousand parameters a statement.
-/// Far larger batches are slower, not faster: finding a numbered parameter by name costs
-/// time in proportion to how many the statement has.
-pub(crate) fn sqlite_chunk(columns: usize) -> usize {
-    (2_000 / columns).max(1)
+/// How a SQLite statement names its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placeholders {
+    /// `?`: bound by position, with no lookup by name.
+    Anonymous,
+    /// `$1`, `$2`, …: each is found by name, in time proportional to how many the statement
+    /// has, so far larger batches are slower, not faster.
+    Numbered,
+}
+
+/// Rows per multi-row statement on SQLite for `columns` parameters a row: up to SQLite's
+/// limit of 32,766 bound parameters with anonymous ones, a few thousand with numbered ones.
+pub(crate) fn sqlite_chunk(columns: usize, placeholders: Placeholders) -> usize {
+    let budget = match placeholders {
+        Placeholders::Anonymous => 30_000,
+        Placeholders::Numbered => 2_000,
+    };
+    (budget / columns).max(1)
 }
 
 /// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` parameters: SQLite binds anonymous
@@ -128,7 +141,7 @@ pub(crate) async fn insert<'a, R, const N: usize>(
             }
         }
         Tx::Sqlite(tx) => {
-            for chunk in rows.chunks(sqlite_chunk(N + 1)) {
+            for chunk in rows.chunks(sqlite_chunk(N + 1, Placeholders::Anonymous)) {
                 let (sql, args) = sqlite_insert(tenant, columns, tail, chunk, &values)?;
                 let done = sqlx::query_with(&sql, args).execute(&mut **tx).await?;
                 written += done.rows_affected();
@@ -160,7 +173,7 @@ where
             }
         }
         Tx::Sqlite(tx) => {
-            for chunk in rows.chunks(sqlite_chunk(N + 1)) {
+            for chunk in rows.chunks(sqlite_chunk(N + 1, Placeholders::Anonymous)) {
                 let (sql, args) = sqlite_insert(tenant, columns, tail, chunk, &values)?;
                 let query = sqlx::query_as_with::<_, O, _>(&sql, args);
                 returned.extend(query.fetch_all(&mut **tx).await?);
@@ -202,7 +215,7 @@ pub(crate) async fn update<'a, R, const N: usize>(
             }
         }
         Tx::Sqlite(tx) => {
-            for chunk in rows.chunks(sqlite_chunk(N)) {
+            for chunk in rows.chunks(sqlite_chunk(N, Placeholders::Anonymous)) {
                 let mut args = SqliteArguments::default();
                 for row in chunk {
                     for value in values(row) {

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{QueryBuilder, Sqlite};
 use time::{Date, OffsetDateTime};
 
-use super::bulk::sqlite_chunk;
 use super::bulk::{self, Value};
+use super::bulk::{Placeholders, sqlite_chunk};
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
 use crate::policy::CapScope;
@@ -322,7 +322,7 @@ pub async fn roaming_record_counts(
         .await?),
         Tx::Sqlite(tx) => {
             let mut counts = Vec::new();
-            for chunk in lines.chunks(sqlite_chunk(1)) {
+            for chunk in lines.chunks(sqlite_chunk(1, Placeholders::Anonymous)) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "SELECT line_id, country, COUNT(*) FROM usage_records WHERE tenant_id = ",
                 );
@@ -366,7 +366,7 @@ pub async fn daily_for_lines_since(
         .await?),
         Tx::Sqlite(tx) => {
             let mut days = Vec::new();
-            for chunk in lines.chunks(sqlite_chunk(1)) {
+            for chunk in lines.chunks(sqlite_chunk(1, Placeholders::Anonymous)) {
                 let mut query = QueryBuilder::<Sqlite>::new(format!(
                     "SELECT {COLUMNS} FROM usage_daily WHERE tenant_id = "
                 ));
