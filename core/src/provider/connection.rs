@@ -328,6 +328,7 @@ impl Lineup {
     /// live first (a token, the account, the plan list); a failure says what is wrong and
     /// stores nothing. Then the secret is stored sealed, the change audited (never a
     /// secret) and the plans synced from the new account.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn connect_provider(
         &self,
         tenant: TenantId,
@@ -405,6 +406,7 @@ impl Lineup {
 
     /// Remove the tenant's own connection; its calls fall back to the server-wide account
     /// if it may use it, or stop until a new one is connected. `false`: there was none.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn disconnect_provider(&self, tenant: TenantId, actor: &Actor) -> CoreResult<bool> {
         let mut tx = self.tenant_tx(tenant).await?;
         let before = store::provider_connections::get(&mut tx, tenant).await?;

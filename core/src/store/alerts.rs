@@ -4,7 +4,7 @@
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-use super::{StoreError, StoreResult, Tx, on_tx};
+use super::{StoreError, StoreResult, Tx, bulk, on_tx};
 use crate::ids::{AlertId, EmployeeId, LineId, TenantId};
 use crate::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
 
@@ -90,34 +90,48 @@ pub async fn insert_many_if_new(
     tenant: TenantId,
     alerts: &[Alert],
 ) -> StoreResult<Vec<AlertId>> {
-    let mut stored = Vec::new();
-    for chunk in alerts.chunks(1_000) {
-        let ids: Vec<AlertId> = on_tx!(tx, |conn| {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO alerts (id, tenant_id, kind, line_id, employee_id, scope, period,
-                     dedupe_key, message, details, state, created_at, updated_at) ",
-            );
-            query.push_values(chunk, |mut row, alert| {
-                row.push_bind(alert.id)
-                    .push_bind(tenant)
-                    .push_bind(alert.kind.as_str())
-                    .push_bind(alert.line_id)
-                    .push_bind(alert.employee_id)
-                    .push_bind(&alert.scope)
-                    .push_bind(&alert.period)
-                    .push_bind(&alert.dedupe_key)
-                    .push_bind(&alert.message)
-                    .push_bind(Json(&alert.details))
-                    .push_bind(alert.state.as_str())
-                    .push_bind(alert.created_at)
-                    .push_bind(alert.created_at);
-            });
-            query.push(" ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id");
-            query.build_query_scalar().fetch_all(conn).await?
-        });
-        stored.extend(ids);
-    }
-    Ok(stored)
+    const COLUMNS: bulk::Columns<12> = bulk::Columns {
+        table: "alerts",
+        names: [
+            "id",
+            "kind",
+            "line_id",
+            "employee_id",
+            "scope",
+            "period",
+            "dedupe_key",
+            "message",
+            "details",
+            "state",
+            "created_at",
+            "updated_at",
+        ],
+    };
+    let stored: Vec<(AlertId,)> = bulk::insert_returning(
+        tx,
+        tenant,
+        &COLUMNS,
+        " ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id",
+        alerts,
+        |alert| {
+            [
+                alert.id.0.into(),
+                alert.kind.as_str().into(),
+                alert.line_id.map(|id| id.0).into(),
+                alert.employee_id.map(|id| id.0).into(),
+                (&alert.scope).into(),
+                (&alert.period).into(),
+                (&alert.dedupe_key).into(),
+                (&alert.message).into(),
+                bulk::Value::Json(Some(alert.details.to_string())),
+                alert.state.as_str().into(),
+                alert.created_at.into(),
+                alert.created_at.into(),
+            ]
+        },
+    )
+    .await?;
+    Ok(stored.into_iter().map(|(id,)| id).collect())
 }
 
 /// The dedupe keys of the budget alerts already raised in `period`.

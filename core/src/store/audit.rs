@@ -3,6 +3,7 @@
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
+use super::bulk::{self, Value};
 use super::{StoreResult, Tx, on_tx};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::ids::{AuditEventId, TenantId};
@@ -151,67 +152,33 @@ pub async fn user_actors(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<(Stri
 
 /// Many events in a handful of statements (an import writes one per employee).
 pub async fn insert_many(tx: &mut Tx, tenant: TenantId, events: &[AuditEvent]) -> StoreResult<()> {
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
-    match tx {
-        super::Tx::Sqlite(tx) => {
-            for chunk in events.chunks(super::sqlite_chunk(9)) {
-                let sql = format!(
-                    "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type,
-                         subject_id, before, after, at)
-                     VALUES {}",
-                    super::sqlite_placeholders(chunk.len(), 9)
-                );
-                let mut query = sqlx::query(&sql);
-                for event in chunk {
-                    query = query
-                        .bind(event.id)
-                        .bind(tenant)
-                        .bind(&event.actor)
-                        .bind(&event.action)
-                        .bind(&event.subject_type)
-                        .bind(&event.subject_id)
-                        .bind(json(&event.before))
-                        .bind(json(&event.after))
-                        .bind(event.at);
-                }
-                query.execute(&mut **tx).await?;
-            }
-        }
-        super::Tx::Postgres(tx) => {
-            for chunk in events.chunks(super::POSTGRES_CHUNK) {
-                sqlx::query(
-                    "INSERT INTO audit_events (id, tenant_id, actor, action, subject_type,
-                         subject_id, before, after, at)
-                     SELECT u.id, $1, u.actor, u.action, u.subject_type, u.subject_id,
-                         u.before::jsonb, u.after::jsonb, u.at
-                     FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::timestamptz[])
-                         AS u(id, actor, action, subject_type, subject_id, before, after, at)",
-                )
-                .bind(tenant)
-                .bind(chunk.iter().map(|e| e.id.0).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|e| e.action.as_str()).collect::<Vec<_>>())
-                .bind(
-                    chunk
-                        .iter()
-                        .map(|e| e.subject_type.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    chunk
-                        .iter()
-                        .map(|e| e.subject_id.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(chunk.iter().map(|e| json(&e.before)).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|e| json(&e.after)).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
+    const COLUMNS: bulk::Columns<8> = bulk::Columns {
+        table: "audit_events",
+        names: [
+            "id",
+            "actor",
+            "action",
+            "subject_type",
+            "subject_id",
+            "before",
+            "after",
+            "at",
+        ],
+    };
+    let json = |v: &Option<serde_json::Value>| Value::Json(v.as_ref().map(|v| v.to_string()));
+    bulk::insert(tx, tenant, &COLUMNS, "", events, |e| {
+        [
+            e.id.0.into(),
+            e.actor.as_str().into(),
+            e.action.as_str().into(),
+            e.subject_type.as_str().into(),
+            e.subject_id.as_str().into(),
+            json(&e.before),
+            json(&e.after),
+            e.at.into(),
+        ]
+    })
+    .await?;
     Ok(())
 }
 

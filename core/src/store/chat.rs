@@ -269,7 +269,10 @@ pub async fn replace_identities(
     links: &[ChatIdentity],
 ) -> StoreResult<()> {
     let at = super::now();
-    for chunk in links.chunks(super::sqlite_chunk(5)) {
+    for chunk in links.chunks(super::bulk::sqlite_chunk(
+        5,
+        super::bulk::Placeholders::Numbered,
+    )) {
         let employees = (0..chunk.len())
             .map(|i| {
                 format!(
@@ -330,7 +333,10 @@ pub async fn platforms_of(
     employees: &[EmployeeId],
 ) -> StoreResult<Vec<(EmployeeId, Platform)>> {
     let mut found = Vec::new();
-    for chunk in employees.chunks(super::sqlite_chunk(1)) {
+    for chunk in employees.chunks(super::bulk::sqlite_chunk(
+        1,
+        super::bulk::Placeholders::Numbered,
+    )) {
         let params = (0..chunk.len())
             .map(|i| format!("${}", i + 2))
             .collect::<Vec<_>>()

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{StoreError, StoreResult, Tx, on_tx};
+use super::{StoreError, StoreResult, Tx, bulk, on_tx};
 use crate::email_address::Email;
 use crate::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use crate::organisation::employee::{DirectoryFilter, Employee, EmployeeStatus};
@@ -170,93 +170,40 @@ pub async fn reporting_tree(
 /// whatever the count. Rows whose manager is also in `employees` must come after that
 /// manager, as each batch's manager references are checked when it is written.
 pub async fn upsert_many(tx: &mut Tx, tenant: TenantId, employees: &[Employee]) -> StoreResult<()> {
-    const ON_CONFLICT: &str = "ON CONFLICT (tenant_id, email) DO UPDATE SET
+    const COLUMNS: bulk::Columns<10> = bulk::Columns {
+        table: "employees",
+        names: [
+            "id",
+            "email",
+            "given_name",
+            "family_name",
+            "team_id",
+            "cost_centre_id",
+            "manager_id",
+            "status",
+            "created_at",
+            "updated_at",
+        ],
+    };
+    const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, email) DO UPDATE SET
          given_name = excluded.given_name, family_name = excluded.family_name,
          team_id = excluded.team_id, cost_centre_id = excluded.cost_centre_id,
          manager_id = excluded.manager_id, updated_at = excluded.updated_at";
-    match tx {
-        Tx::Sqlite(tx) => {
-            for chunk in employees.chunks(super::sqlite_chunk(11)) {
-                let sql = format!(
-                    "INSERT INTO employees (id, tenant_id, email, given_name, family_name, team_id,
-                         cost_centre_id, manager_id, status, created_at, updated_at)
-                     VALUES {} {ON_CONFLICT}",
-                    super::sqlite_placeholders(chunk.len(), 11)
-                );
-                let mut query = sqlx::query(&sql);
-                for e in chunk {
-                    query = query
-                        .bind(e.id)
-                        .bind(tenant)
-                        .bind(e.email.as_str())
-                        .bind(&e.given_name)
-                        .bind(&e.family_name)
-                        .bind(e.team_id)
-                        .bind(e.cost_centre_id)
-                        .bind(e.manager_id)
-                        .bind(e.status.as_str())
-                        .bind(e.created_at)
-                        .bind(e.updated_at);
-                }
-                query.execute(&mut **tx).await?;
-            }
-        }
-        Tx::Postgres(tx) => {
-            for chunk in employees.chunks(super::POSTGRES_CHUNK) {
-                let sql = format!(
-                    "INSERT INTO employees (id, tenant_id, email, given_name, family_name, team_id,
-                         cost_centre_id, manager_id, status, created_at, updated_at)
-                     SELECT u.id, $1, u.email, u.given_name, u.family_name, u.team_id,
-                         u.cost_centre_id, u.manager_id, u.status, u.created_at, u.updated_at
-                     FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                         $7::uuid[], $8::uuid[], $9::text[], $10::timestamptz[],
-                         $11::timestamptz[])
-                         AS u(id, email, given_name, family_name, team_id, cost_centre_id,
-                              manager_id, status, created_at, updated_at)
-                     {ON_CONFLICT}"
-                );
-                sqlx::query(&sql)
-                    .bind(tenant)
-                    .bind(chunk.iter().map(|e| e.id.0).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|e| e.email.as_str()).collect::<Vec<_>>())
-                    .bind(
-                        chunk
-                            .iter()
-                            .map(|e| e.given_name.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(
-                        chunk
-                            .iter()
-                            .map(|e| e.family_name.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(
-                        chunk
-                            .iter()
-                            .map(|e| e.team_id.map(|i| i.0))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(
-                        chunk
-                            .iter()
-                            .map(|e| e.cost_centre_id.map(|i| i.0))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(
-                        chunk
-                            .iter()
-                            .map(|e| e.manager_id.map(|i| i.0))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(chunk.iter().map(|e| e.status.as_str()).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|e| e.created_at).collect::<Vec<_>>())
-                    .bind(chunk.iter().map(|e| e.updated_at).collect::<Vec<_>>())
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
-    }
+    bulk::insert(tx, tenant, &COLUMNS, ON_CONFLICT, employees, |e| {
+        [
+            e.id.0.into(),
+            e.email.as_str().into(),
+            (&e.given_name).into(),
+            (&e.family_name).into(),
+            e.team_id.map(|id| id.0).into(),
+            e.cost_centre_id.map(|id| id.0).into(),
+            e.manager_id.map(|id| id.0).into(),
+            e.status.as_str().into(),
+            e.created_at.into(),
+            e.updated_at.into(),
+        ]
+    })
+    .await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth_attempts;
 pub mod backlog;
+pub(crate) mod bulk;
 pub mod chat;
 pub mod domains;
 pub mod email_verifications;
@@ -266,20 +267,6 @@ pub fn now() -> time::OffsetDateTime {
         .expect("truncating nanoseconds stays in range")
 }
 
-/// Rows per multi-row `INSERT … VALUES` on SQLite: a few thousand parameters a statement.
-/// Far larger batches are slower, not faster: finding a numbered parameter by name costs
-/// time in proportion to how many the statement has.
-pub(crate) fn sqlite_chunk(columns: usize) -> usize {
-    (2_000 / columns).max(1)
-}
-
-/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` parameters: SQLite binds anonymous
-/// parameters by position, with no lookup by name.
-pub(crate) fn sqlite_placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
-}
-
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
 pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
@@ -292,10 +279,6 @@ pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// Rows per `UNNEST` batch on PostgreSQL: large enough to amortise the round trip, small
-/// enough to keep each message a few megabytes.
-pub(crate) const POSTGRES_CHUNK: usize = 10_000;
 
 /// The claim shared by the outboxes (email, employee notices): the next due row of `table`
 /// (queued and due, or left `sending` by a worker whose lease ran out) is marked `sending`

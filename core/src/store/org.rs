@@ -1,6 +1,6 @@
 //! Teams and cost centres.
 
-use super::{StoreResult, Tx, on_tx};
+use super::{StoreResult, Tx, bulk, on_tx};
 use crate::ids::{CostCentreId, TeamId, TenantId};
 use crate::organisation::org_unit::{CostCentre, Team};
 
@@ -127,23 +127,18 @@ pub async fn cost_centre_exists(
 }
 
 pub async fn insert_teams(tx: &mut Tx, tenant: TenantId, teams: &[Team]) -> StoreResult<()> {
-    for chunk in teams.chunks(super::sqlite_chunk(4)) {
-        let sql = format!(
-            "INSERT INTO teams (id, tenant_id, name, created_at) VALUES {}",
-            super::values_placeholders(chunk.len(), 4)
-        );
-        on_tx!(tx, |conn| {
-            let mut query = sqlx::query(&sql);
-            for team in chunk {
-                query = query
-                    .bind(team.id)
-                    .bind(tenant)
-                    .bind(&team.name)
-                    .bind(team.created_at);
-            }
-            query.execute(conn).await?;
-        });
-    }
+    const COLUMNS: bulk::Columns<3> = bulk::Columns {
+        table: "teams",
+        names: ["id", "name", "created_at"],
+    };
+    bulk::insert(tx, tenant, &COLUMNS, "", teams, |team| {
+        [
+            team.id.0.into(),
+            (&team.name).into(),
+            team.created_at.into(),
+        ]
+    })
+    .await?;
     Ok(())
 }
 
@@ -152,23 +147,18 @@ pub async fn insert_cost_centres(
     tenant: TenantId,
     centres: &[CostCentre],
 ) -> StoreResult<()> {
-    for chunk in centres.chunks(super::sqlite_chunk(5)) {
-        let sql = format!(
-            "INSERT INTO cost_centres (id, tenant_id, code, name, created_at) VALUES {}",
-            super::values_placeholders(chunk.len(), 5)
-        );
-        on_tx!(tx, |conn| {
-            let mut query = sqlx::query(&sql);
-            for centre in chunk {
-                query = query
-                    .bind(centre.id)
-                    .bind(tenant)
-                    .bind(&centre.code)
-                    .bind(&centre.name)
-                    .bind(centre.created_at);
-            }
-            query.execute(conn).await?;
-        });
-    }
+    const COLUMNS: bulk::Columns<4> = bulk::Columns {
+        table: "cost_centres",
+        names: ["id", "code", "name", "created_at"],
+    };
+    bulk::insert(tx, tenant, &COLUMNS, "", centres, |centre| {
+        [
+            centre.id.0.into(),
+            (&centre.code).into(),
+            (&centre.name).into(),
+            centre.created_at.into(),
+        ]
+    })
+    .await?;
     Ok(())
 }

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{QueryBuilder, Sqlite};
 use time::{Date, OffsetDateTime};
 
 use super::query::{Arg, Sql, fetch_all};
-use super::{StoreResult, Tx};
+use super::{StoreResult, Tx, bulk};
 use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use crate::store::usage::DailyUsage;
 
@@ -38,56 +37,38 @@ pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> 
                      OR excluded.last_active_day > usage_monthly.last_active_day
                  THEN excluded.last_active_day
                  ELSE usage_monthly.last_active_day END";
-    match tx {
-        Tx::Postgres(tx) => {
-            let sql = format!(
-                "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes, roaming_bytes,
-                     cost_minor, last_active_day)
-                 SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
-                     $6::int8[], $7::date[]){ON_CONFLICT}"
-            );
-            sqlx::query(&sql)
-                .bind(tenant)
-                .bind(months.keys().map(|k| k.0.0).collect::<Vec<_>>())
-                .bind(months.keys().map(|k| k.1).collect::<Vec<_>>())
-                .bind(months.values().map(|v| v.data_bytes).collect::<Vec<_>>())
-                .bind(months.values().map(|v| v.roaming_bytes).collect::<Vec<_>>())
-                .bind(months.values().map(|v| v.cost_minor).collect::<Vec<_>>())
-                .bind(
-                    months
-                        .values()
-                        .map(|v| v.last_active_day)
-                        .collect::<Vec<_>>(),
-                )
-                .execute(&mut **tx)
-                .await?;
-        }
-        Tx::Sqlite(tx) => {
-            let rows: Vec<_> = months.into_iter().collect();
-            for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                let mut query = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO usage_monthly (tenant_id, line_id, month, data_bytes,
-                         roaming_bytes, cost_minor, last_active_day) ",
-                );
-                query.push_values(chunk, |mut row, ((line, month), delta)| {
-                    row.push_bind(tenant)
-                        .push_bind(*line)
-                        .push_bind(*month)
-                        .push_bind(delta.data_bytes)
-                        .push_bind(delta.roaming_bytes)
-                        .push_bind(delta.cost_minor)
-                        .push_bind(delta.last_active_day);
-                });
-                query.push(ON_CONFLICT);
-                query.build().execute(&mut **tx).await?;
-            }
-        }
-    }
+    const COLUMNS: bulk::Columns<6> = bulk::Columns {
+        table: "usage_monthly",
+        names: [
+            "line_id",
+            "month",
+            "data_bytes",
+            "roaming_bytes",
+            "cost_minor",
+            "last_active_day",
+        ],
+    };
+    let months: Vec<_> = months.into_iter().collect();
+    bulk::insert(
+        tx,
+        tenant,
+        &COLUMNS,
+        ON_CONFLICT,
+        &months,
+        |((line, month), delta)| {
+            [
+                line.0.into(),
+                (*month).into(),
+                delta.data_bytes.into(),
+                delta.roaming_bytes.into(),
+                delta.cost_minor.into(),
+                delta.last_active_day.into(),
+            ]
+        },
+    )
+    .await?;
     Ok(())
 }
-
-/// Seven parameters a row, in small statements: SQLite looks parameters up slowly in big ones.
-const SQLITE_ROWS_PER_STATEMENT: usize = 300;
 
 /// What one batch adds to a line's month.
 #[derive(Default)]
@@ -109,40 +90,19 @@ pub async fn set_monthly_overage(
     if overages.is_empty() {
         return Ok(());
     }
-    match tx {
-        Tx::Postgres(tx) => {
-            sqlx::query(
-                "UPDATE usage_monthly m SET overage_minor = u.overage_minor
-                 FROM UNNEST($2::uuid[], $3::date[], $4::int8[]) AS u(line_id, month, overage_minor)
-                 WHERE m.tenant_id = $1 AND m.line_id = u.line_id AND m.month = u.month",
-            )
-            .bind(tenant)
-            .bind(overages.iter().map(|o| o.0.0).collect::<Vec<_>>())
-            .bind(overages.iter().map(|o| o.1).collect::<Vec<_>>())
-            .bind(overages.iter().map(|o| o.2).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        Tx::Sqlite(tx) => {
-            for chunk in overages.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                let mut query =
-                    QueryBuilder::<Sqlite>::new("WITH u(line_id, month, overage_minor) AS (");
-                query.push_values(chunk, |mut row, (line, month, overage)| {
-                    row.push_bind(*line).push_bind(*month).push_bind(*overage);
-                });
-                query.push(
-                    ") UPDATE usage_monthly SET overage_minor = u.overage_minor FROM u
-                     WHERE usage_monthly.tenant_id = ",
-                );
-                query.push_bind(tenant);
-                query.push(
-                    " AND usage_monthly.line_id = u.line_id AND usage_monthly.month = u.month",
-                );
-                query.build().execute(&mut **tx).await?;
-            }
-        }
-    }
-    Ok(())
+    const COLUMNS: bulk::Columns<3> = bulk::Columns {
+        table: "usage_monthly",
+        names: ["line_id", "month", "overage_minor"],
+    };
+    bulk::update(
+        tx,
+        tenant,
+        &COLUMNS,
+        2,
+        overages,
+        |(line, month, overage)| [line.0.into(), (*month).into(), (*overage).into()],
+    )
+    .await
 }
 
 /// A month's usage charges: roaming priced per record plus the period's overage.

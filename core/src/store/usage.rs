@@ -2,25 +2,20 @@
 //! and billing period with the views finance reads (per line, employee, team, cost centre,
 //! tenant and month).
 //!
-//! Writes are batched: PostgreSQL gets one statement per batch over `UNNEST`ed arrays;
-//! SQLite gets multi-row `VALUES` in chunks that stay under its bound-parameter limit.
+//! Writes are batched through `bulk`: `UNNEST`ed arrays on PostgreSQL, multi-row `VALUES`
+//! on SQLite.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Sqlite};
 use time::{Date, OffsetDateTime};
 
+use super::bulk::{self, Value};
+use super::bulk::{Placeholders, sqlite_chunk};
 use super::{StoreResult, Tx, on_tx};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TeamId, TenantId};
 use crate::spend::policy::CapScope;
 use crate::spend::usage::{SpendFilter, SpendGrouping};
-
-/// SQLite allows 32,766 bound parameters per statement; chunks stay well below that.
-const SQLITE_MAX_PARAMS: usize = 30_000;
-
-fn sqlite_chunk(params_per_row: usize) -> usize {
-    SQLITE_MAX_PARAMS / params_per_row
-}
 
 /// ` AND line_id IN (?, ?, …)` for SQLite, which has no arrays.
 fn push_line_list(query: &mut QueryBuilder<'_, Sqlite>, lines: &[LineId]) {
@@ -81,56 +76,35 @@ pub async fn add_days(
     if days.is_empty() {
         return Ok(Vec::new());
     }
-    match tx {
-        Tx::Postgres(tx) => {
-            let sql = format!(
-                "WITH added AS (
-                     INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes,
-                         sms, voice_seconds, cost_minor)
-                     SELECT $1, * FROM UNNEST($2::uuid[], $3::date[], $4::int8[], $5::int8[],
-                         $6::int8[], $7::int8[], $8::int8[]){ON_CONFLICT})
-                 SELECT * FROM added WHERE data_bytes > $9"
-            );
-            Ok(sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(days.iter().map(|d| d.line_id.0).collect::<Vec<_>>())
-                .bind(days.iter().map(|d| d.day).collect::<Vec<_>>())
-                .bind(days.iter().map(|d| d.data_bytes).collect::<Vec<_>>())
-                .bind(days.iter().map(|d| d.roaming_bytes).collect::<Vec<_>>())
-                .bind(days.iter().map(|d| d.sms).collect::<Vec<_>>())
-                .bind(days.iter().map(|d| d.voice_seconds).collect::<Vec<_>>())
-                .bind(days.iter().map(|d| d.cost_minor).collect::<Vec<_>>())
-                .bind(report_above)
-                .fetch_all(&mut **tx)
-                .await?)
-        }
-        Tx::Sqlite(tx) => {
-            let mut totals = Vec::new();
-            for chunk in days.chunks(sqlite_chunk(8)) {
-                let mut query = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO usage_daily (tenant_id, line_id, day, data_bytes, roaming_bytes,
-                         sms, voice_seconds, cost_minor) ",
-                );
-                query.push_values(chunk, |mut row, d| {
-                    row.push_bind(tenant)
-                        .push_bind(d.line_id)
-                        .push_bind(d.day)
-                        .push_bind(d.data_bytes)
-                        .push_bind(d.roaming_bytes)
-                        .push_bind(d.sms)
-                        .push_bind(d.voice_seconds)
-                        .push_bind(d.cost_minor);
-                });
-                query.push(ON_CONFLICT);
-                let added = query
-                    .build_query_as::<DayTotal>()
-                    .fetch_all(&mut **tx)
-                    .await?;
-                totals.extend(added.into_iter().filter(|d| d.data_bytes > report_above));
-            }
-            Ok(totals)
-        }
-    }
+    const COLUMNS: bulk::Columns<7> = bulk::Columns {
+        table: "usage_daily",
+        names: [
+            "line_id",
+            "day",
+            "data_bytes",
+            "roaming_bytes",
+            "sms",
+            "voice_seconds",
+            "cost_minor",
+        ],
+    };
+    let totals: Vec<DayTotal> =
+        bulk::insert_returning(tx, tenant, &COLUMNS, ON_CONFLICT, days, |d| {
+            [
+                d.line_id.0.into(),
+                d.day.into(),
+                d.data_bytes.into(),
+                d.roaming_bytes.into(),
+                d.sms.into(),
+                d.voice_seconds.into(),
+                d.cost_minor.into(),
+            ]
+        })
+        .await?;
+    Ok(totals
+        .into_iter()
+        .filter(|d| d.data_bytes > report_above)
+        .collect())
 }
 
 pub async fn daily_for_line(
@@ -207,107 +181,85 @@ pub async fn insert_records(
     if rows.is_empty() {
         return Ok(Stored::All);
     }
-    match tx {
-        Tx::Postgres(tx) => {
-            sqlx::query("SAVEPOINT new_records")
-                .execute(&mut **tx)
-                .await?;
-            match insert_records_pg(tx, tenant, rows, "").await {
-                Ok(_) => {
-                    sqlx::query("RELEASE SAVEPOINT new_records")
-                        .execute(&mut **tx)
-                        .await?;
-                    return Ok(Stored::All);
-                }
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT new_records")
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let stored = insert_records_pg(
-                tx,
-                tenant,
-                rows,
-                " ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key",
-            )
-            .await?;
-            Ok(Stored::Only(stored.into_iter().collect()))
+    if matches!(tx, Tx::Postgres(_)) && insert_all_new_records(tx, tenant, rows).await? {
+        return Ok(Stored::All);
+    }
+    let stored: Vec<(String,)> = bulk::insert_returning(
+        tx,
+        tenant,
+        &RECORD_COLUMNS,
+        " ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key",
+        rows,
+        record_values,
+    )
+    .await?;
+    let stored: HashSet<String> = stored.into_iter().map(|(key,)| key).collect();
+    Ok(if stored.len() == rows.len() {
+        Stored::All
+    } else {
+        Stored::Only(stored)
+    })
+}
+
+/// Inserts the batch as new records, or nothing (and returns false) when any of their keys
+/// was stored before.
+async fn insert_all_new_records(
+    tx: &mut Tx,
+    tenant: TenantId,
+    rows: &[UsageRow],
+) -> StoreResult<bool> {
+    run_statement(tx, "SAVEPOINT new_records").await?;
+    match bulk::insert(tx, tenant, &RECORD_COLUMNS, "", rows, record_values).await {
+        Ok(_) => {
+            run_statement(tx, "RELEASE SAVEPOINT new_records").await?;
+            Ok(true)
         }
-        Tx::Sqlite(tx) => {
-            let mut stored = HashSet::with_capacity(rows.len());
-            for chunk in rows.chunks(sqlite_chunk(12)) {
-                let mut query = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at,
-                         ended_at, data_bytes, sms, voice_seconds, country, roaming, cost_minor,
-                         observed_at) ",
-                );
-                query.push_values(chunk, |mut row, r| {
-                    row.push_bind(tenant)
-                        .push_bind(&r.dedupe_key)
-                        .push_bind(r.line_id)
-                        .push_bind(r.started_at)
-                        .push_bind(r.ended_at)
-                        .push_bind(r.data_bytes)
-                        .push_bind(r.sms)
-                        .push_bind(r.voice_seconds)
-                        .push_bind(&r.country)
-                        .push_bind(r.roaming)
-                        .push_bind(r.cost_minor)
-                        .push_bind(r.observed_at);
-                });
-                query.push(" ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key");
-                let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-                stored.extend(keys);
-            }
-            Ok(if stored.len() == rows.len() {
-                Stored::All
-            } else {
-                Stored::Only(stored)
-            })
+        Err(e) if e.is_unique_violation() => {
+            run_statement(tx, "ROLLBACK TO SAVEPOINT new_records").await?;
+            Ok(false)
         }
+        Err(e) => Err(e),
     }
 }
 
-/// One `INSERT … SELECT FROM UNNEST` of the batch, followed by `tail` (conflict handling and
-/// what to return).
-async fn insert_records_pg(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    tenant: TenantId,
-    rows: &[UsageRow],
-    tail: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO usage_records (tenant_id, dedupe_key, line_id, started_at, ended_at,
-             data_bytes, sms, voice_seconds, country, roaming, cost_minor, observed_at)
-         SELECT $1, * FROM UNNEST($2::text[], $3::uuid[], $4::timestamptz[],
-             $5::timestamptz[], $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::bool[],
-             $11::int8[], $12::timestamptz[]){tail}"
-    );
-    sqlx::query_scalar(&sql)
-        .bind(tenant)
-        .bind(
-            rows.iter()
-                .map(|r| r.dedupe_key.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.line_id.0).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.data_bytes).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.sms).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.voice_seconds).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.country.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.roaming).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.cost_minor).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.observed_at).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
-        .await
+async fn run_statement(tx: &mut Tx, sql: &str) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(sql).execute(conn).await?;
+    });
+    Ok(())
+}
+
+const RECORD_COLUMNS: bulk::Columns<11> = bulk::Columns {
+    table: "usage_records",
+    names: [
+        "dedupe_key",
+        "line_id",
+        "started_at",
+        "ended_at",
+        "data_bytes",
+        "sms",
+        "voice_seconds",
+        "country",
+        "roaming",
+        "cost_minor",
+        "observed_at",
+    ],
+};
+
+fn record_values(r: &UsageRow) -> [Value<'_>; 11] {
+    [
+        (&r.dedupe_key).into(),
+        r.line_id.0.into(),
+        r.started_at.into(),
+        r.ended_at.into(),
+        r.data_bytes.into(),
+        r.sms.into(),
+        r.voice_seconds.into(),
+        r.country.as_deref().into(),
+        r.roaming.into(),
+        r.cost_minor.into(),
+        r.observed_at.into(),
+    ]
 }
 
 /// Holds this tenant's usage rollups until the transaction ends, so batches that stored their
@@ -371,7 +323,7 @@ pub async fn roaming_record_counts(
         .await?),
         Tx::Sqlite(tx) => {
             let mut counts = Vec::new();
-            for chunk in lines.chunks(sqlite_chunk(1)) {
+            for chunk in lines.chunks(sqlite_chunk(1, Placeholders::Anonymous)) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "SELECT line_id, country, COUNT(*) FROM usage_records WHERE tenant_id = ",
                 );
@@ -415,7 +367,7 @@ pub async fn daily_for_lines_since(
         .await?),
         Tx::Sqlite(tx) => {
             let mut days = Vec::new();
-            for chunk in lines.chunks(sqlite_chunk(1)) {
+            for chunk in lines.chunks(sqlite_chunk(1, Placeholders::Anonymous)) {
                 let mut query = QueryBuilder::<Sqlite>::new(format!(
                     "SELECT {COLUMNS} FROM usage_daily WHERE tenant_id = "
                 ));
@@ -502,84 +454,40 @@ pub async fn add_line_spend(
         return Ok(Vec::new());
     }
     let now = super::now();
-    match tx {
-        Tx::Postgres(tx) => {
-            let sql = format!(
-                "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
-                     cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
-                     overage_minor, roaming_minor, updated_at)
-                 SELECT $1, u.line_id, u.period, u.employee_id, u.team_id, u.cost_centre_id,
-                     u.plan_price_minor, u.bundle_bytes, u.roaming_bytes, 0, u.roaming_minor, $11
-                 FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[],
-                     $7::int8[], $8::int8[], $9::int8[], $10::int8[])
-                     AS u(line_id, period, employee_id, team_id, cost_centre_id,
-                          plan_price_minor, bundle_bytes, roaming_bytes, roaming_minor)
-                 {ON_CONFLICT}"
-            );
-            Ok(sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(deltas.iter().map(|d| d.line_id.0).collect::<Vec<_>>())
-                .bind(deltas.iter().map(|d| d.period.as_str()).collect::<Vec<_>>())
-                .bind(deltas.iter().map(|d| d.employee_id.0).collect::<Vec<_>>())
-                .bind(
-                    deltas
-                        .iter()
-                        .map(|d| d.team_id.map(|t| t.0))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    deltas
-                        .iter()
-                        .map(|d| d.cost_centre_id.map(|c| c.0))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    deltas
-                        .iter()
-                        .map(|d| d.plan_price_minor)
-                        .collect::<Vec<_>>(),
-                )
-                .bind(deltas.iter().map(|d| d.bundle_bytes).collect::<Vec<_>>())
-                .bind(deltas.iter().map(|d| d.roaming_bytes).collect::<Vec<_>>())
-                .bind(deltas.iter().map(|d| d.roaming_minor).collect::<Vec<_>>())
-                .bind(now)
-                .fetch_all(&mut **tx)
-                .await?)
-        }
-        Tx::Sqlite(tx) => {
-            let mut totals = Vec::with_capacity(deltas.len());
-            for chunk in deltas.chunks(sqlite_chunk(12)) {
-                let mut query = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
-                         cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
-                         overage_minor, roaming_minor, updated_at) ",
-                );
-                query.push_values(chunk, |mut row, d| {
-                    row.push_bind(tenant)
-                        .push_bind(d.line_id)
-                        .push_bind(&d.period)
-                        .push_bind(d.employee_id)
-                        .push_bind(d.team_id)
-                        .push_bind(d.cost_centre_id)
-                        .push_bind(d.plan_price_minor)
-                        .push_bind(d.bundle_bytes)
-                        .push_bind(d.roaming_bytes)
-                        .push_bind(0_i64)
-                        .push_bind(d.roaming_minor)
-                        .push_bind(now);
-                });
-                query.push(ON_CONFLICT);
-                totals.extend(
-                    query
-                        .build_query_as::<PeriodBundle>()
-                        .fetch_all(&mut **tx)
-                        .await?,
-                );
-            }
-            Ok(totals)
-        }
-    }
+    bulk::insert_returning(tx, tenant, &SPEND_COLUMNS, ON_CONFLICT, deltas, |d| {
+        [
+            d.line_id.0.into(),
+            d.period.as_str().into(),
+            d.employee_id.0.into(),
+            d.team_id.map(|id| id.0).into(),
+            d.cost_centre_id.map(|id| id.0).into(),
+            d.plan_price_minor.into(),
+            d.bundle_bytes.into(),
+            d.roaming_bytes.into(),
+            0_i64.into(),
+            d.roaming_minor.into(),
+            now.into(),
+        ]
+    })
+    .await
 }
+
+const SPEND_COLUMNS: bulk::Columns<11> = bulk::Columns {
+    table: "line_spend",
+    names: [
+        "line_id",
+        "period",
+        "employee_id",
+        "team_id",
+        "cost_centre_id",
+        "plan_price_minor",
+        "bundle_bytes",
+        "roaming_bytes",
+        "overage_minor",
+        "roaming_minor",
+        "updated_at",
+    ],
+};
 
 /// Sets each (line, period)'s overage, priced by the caller from the period's bundle total.
 pub async fn set_overage(
@@ -598,39 +506,19 @@ pub async fn set_overage(
         })
         .collect();
     super::reports::set_monthly_overage(tx, tenant, &monthly).await?;
-    match tx {
-        Tx::Postgres(tx) => {
-            sqlx::query(
-                "UPDATE line_spend s SET overage_minor = u.overage_minor
-                 FROM UNNEST($2::uuid[], $3::text[], $4::int8[])
-                     AS u(line_id, period, overage_minor)
-                 WHERE s.tenant_id = $1 AND s.line_id = u.line_id AND s.period = u.period",
-            )
-            .bind(tenant)
-            .bind(overages.iter().map(|o| o.0.0).collect::<Vec<_>>())
-            .bind(overages.iter().map(|o| o.1.as_str()).collect::<Vec<_>>())
-            .bind(overages.iter().map(|o| o.2).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        Tx::Sqlite(tx) => {
-            for chunk in overages.chunks(sqlite_chunk(3)) {
-                let mut query =
-                    QueryBuilder::<Sqlite>::new("WITH u(line_id, period, overage_minor) AS (");
-                query.push_values(chunk, |mut row, o| {
-                    row.push_bind(o.0).push_bind(&o.1).push_bind(o.2);
-                });
-                query.push(
-                    ") UPDATE line_spend SET overage_minor = u.overage_minor FROM u
-                     WHERE line_spend.tenant_id = ",
-                );
-                query.push_bind(tenant);
-                query.push(" AND line_spend.line_id = u.line_id AND line_spend.period = u.period");
-                query.build().execute(&mut **tx).await?;
-            }
-        }
-    }
-    Ok(())
+    const COLUMNS: bulk::Columns<3> = bulk::Columns {
+        table: "line_spend",
+        names: ["line_id", "period", "overage_minor"],
+    };
+    bulk::update(
+        tx,
+        tenant,
+        &COLUMNS,
+        2,
+        overages,
+        |(line, period, overage)| [line.0.into(), period.as_str().into(), (*overage).into()],
+    )
+    .await
 }
 
 /// Opens each delta's period for its line at its plan's price (no usage yet); rows that exist
@@ -641,33 +529,29 @@ pub async fn open_periods(
     opening: &[SpendDelta],
 ) -> StoreResult<u64> {
     let now = super::now();
-    let mut opened = 0;
-    for chunk in opening.chunks(1_000) {
-        opened += on_tx!(tx, |conn| {
-            let mut query = QueryBuilder::new(
-                "INSERT INTO line_spend (tenant_id, line_id, period, employee_id, team_id,
-                     cost_centre_id, plan_price_minor, bundle_bytes, roaming_bytes,
-                     overage_minor, roaming_minor, updated_at) ",
-            );
-            query.push_values(chunk, |mut row, d| {
-                row.push_bind(tenant)
-                    .push_bind(d.line_id)
-                    .push_bind(&d.period)
-                    .push_bind(d.employee_id)
-                    .push_bind(d.team_id)
-                    .push_bind(d.cost_centre_id)
-                    .push_bind(d.plan_price_minor)
-                    .push_bind(0_i64)
-                    .push_bind(0_i64)
-                    .push_bind(0_i64)
-                    .push_bind(0_i64)
-                    .push_bind(now);
-            });
-            query.push(" ON CONFLICT (tenant_id, line_id, period) DO NOTHING");
-            query.build().execute(conn).await?.rows_affected()
-        });
-    }
-    Ok(opened)
+    bulk::insert(
+        tx,
+        tenant,
+        &SPEND_COLUMNS,
+        " ON CONFLICT (tenant_id, line_id, period) DO NOTHING",
+        opening,
+        |d| {
+            [
+                d.line_id.0.into(),
+                d.period.as_str().into(),
+                d.employee_id.0.into(),
+                d.team_id.map(|id| id.0).into(),
+                d.cost_centre_id.map(|id| id.0).into(),
+                d.plan_price_minor.into(),
+                0_i64.into(),
+                0_i64.into(),
+                0_i64.into(),
+                0_i64.into(),
+                now.into(),
+            ]
+        },
+    )
+    .await
 }
 
 /// What each of `scopes` spent in one period (plan prices, overage and roaming over its

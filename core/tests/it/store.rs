@@ -325,6 +325,65 @@ both_backends!(
     }
 );
 
+/// Every table holding tenants' rows has row-level security forced and the one
+/// `tenant_isolation` policy that `lineup_tenant_isolation` writes, word for word the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tenant_owned_table_has_the_one_tenant_isolation_policy() {
+    let store = lineup_testkit::postgres_store().await;
+    let Store::Postgres(pool) = &*store else {
+        unreachable!()
+    };
+    // Name, row security enabled, forced, the policy's USING and WITH CHECK.
+    type TableSecurity = (String, bool, bool, Option<String>, Option<String>);
+    let tables: Vec<TableSecurity> = sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity, p.qual, p.with_check
+         FROM pg_class c
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+             AND NOT a.attisdropped
+         LEFT JOIN pg_policies p ON p.schemaname = current_schema()
+             AND p.tablename = c.relname AND p.policyname = 'tenant_isolation'
+         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+         ORDER BY c.relname",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(tables.len() > 20, "{tables:#?}");
+    let (_, _, _, qual, check) = &tables[0];
+    let unprotected: Vec<_> = tables
+        .iter()
+        .filter(|(_, enabled, forced, q, c)| !enabled || !forced || q != qual || c != check)
+        .collect();
+    assert!(
+        unprotected.is_empty(),
+        "{unprotected:#?} differ from {qual:?}"
+    );
+    assert!(
+        qual.as_deref().is_some_and(|q| q.contains("app.tenant_id")),
+        "{qual:?}"
+    );
+
+    // The policies are the function's: a new table given it gets exactly the same one.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("CREATE TABLE rls_probe (tenant_id uuid NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT lineup_tenant_isolation('rls_probe')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let probe: (bool, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT c.relforcerowsecurity, p.qual, p.with_check FROM pg_class c
+         JOIN pg_policies p ON p.tablename = c.relname AND p.policyname = 'tenant_isolation'
+         WHERE c.relname = 'rls_probe' AND p.schemaname = current_schema()",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(probe, (true, qual.clone(), check.clone()));
+}
+
 /// The second wall: on PostgreSQL even a query that forgets `WHERE tenant_id` sees only the
 /// scoped tenant's rows, and nothing at all without a scope.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,7 @@ impl Lineup {
     }
 
     /// Change a member's role and linked employee record.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
     pub async fn update_member(
         &self,
         tenant: TenantId,
@@ -75,6 +76,7 @@ impl Lineup {
     }
 
     /// Take away a member's access to this tenant and end their sessions here.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, user = %user))]
     pub async fn remove_member(
         &self,
         tenant: TenantId,
@@ -112,6 +114,7 @@ impl Lineup {
     /// Invite `invite.email` with a role: an emailed single-use link, valid for
     /// [`INVITE_LIFETIME`], replacing any earlier pending invite of the address. `link` turns
     /// the token into the URL the email carries.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn invite_member(
         &self,
         tenant: TenantId,

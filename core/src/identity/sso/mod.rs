@@ -428,6 +428,7 @@ impl Lineup {
 
     /// Save the settings. Switching SSO on checks the issuer's discovery document first, so
     /// a typo shows now and not at the next person's sign-in.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn save_sso_settings(
         &self,
         tenant: TenantId,

@@ -40,6 +40,7 @@ pub struct IssueLine {
 const DEFINITIVE: &str = "definitive_failure";
 
 impl Lineup {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, employee = %cmd.employee_id, plan = %cmd.plan_id))]
     pub async fn issue_line(
         &self,
         tenant: TenantId,
@@ -124,6 +125,7 @@ impl Lineup {
 
     /// Issue again after a provider failure. Replays the failed order's key when its outcome
     /// was unknown (the order may exist), so a retry can never make a second subscription.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
     pub async fn retry_line(
         &self,
         tenant: TenantId,
@@ -178,6 +180,8 @@ impl Lineup {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
+
     pub async fn suspend_line(
         &self,
         tenant: TenantId,
@@ -195,6 +199,8 @@ impl Lineup {
         )
         .await
     }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
 
     pub async fn resume_line(
         &self,
@@ -214,6 +220,8 @@ impl Lineup {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id))]
+
     pub async fn terminate_line(
         &self,
         tenant: TenantId,
@@ -231,6 +239,8 @@ impl Lineup {
         )
         .await
     }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id, plan_id = %plan_id))]
 
     pub async fn change_plan(
         &self,
@@ -266,6 +276,7 @@ impl Lineup {
 
     /// Reassign a line to another employee of the same tenant. No provider call: the
     /// subscription stays; only who it belongs to (and is charged to) changes.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, line_id = %line_id, to_employee = %to))]
     pub async fn transfer_line(
         &self,
         tenant: TenantId,

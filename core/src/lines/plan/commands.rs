@@ -11,6 +11,7 @@ use crate::store::{self, now};
 impl Lineup {
     /// Bring the base plans of the tenant's provider account into its catalogue (insert
     /// or refresh); plans that account no longer offers stop being offered.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn sync_plans(&self, tenant: TenantId, actor: &Actor) -> CoreResult<Vec<Plan>> {
         let provider = self.provider_for(tenant).await?;
         let offered = provider.list_plans().await?;
@@ -75,6 +76,7 @@ impl Lineup {
     }
 
     /// Set what this tenant pays beyond a plan's bundle: overage and roaming per GB.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, plan_id = %plan_id))]
     pub async fn set_plan_prices(
         &self,
         tenant: TenantId,

@@ -10,13 +10,15 @@ use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{EmployeeId, RequestId, TenantId};
+use crate::ids::{EmployeeId, LineId, PlanId, RequestId, TenantId};
 use crate::lines::line::commands::IssueLine;
 use crate::lines::line::{Line, LineState};
+use crate::lines::plan::Plan;
 use crate::money::{Bytes, Money};
-use crate::organisation::employee::EmployeeStatus;
+use crate::organisation::employee::{Employee, EmployeeStatus};
+use crate::organisation::tenant::Tenant;
 use crate::spend::guardrail::commands::ScopeNames;
-use crate::spend::policy::{self, CapScope, Facts, RoamingGrant, Verdict};
+use crate::spend::policy::{self, CapScope, Facts, RoamingGrant, RoamingRule, Verdict};
 use crate::store::{self, Tx, now};
 
 #[derive(Debug, Clone)]
@@ -101,154 +103,32 @@ const MAX_REASON_CHARS: usize = 500;
 const MANAGER_CHAIN_LIMIT: usize = 16;
 
 impl Lineup {
+    /// File a request: checked, pre-decided by the policy or routed to its approver, and
+    /// audited. Submitting again with the same dedupe key returns the first request.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, requester = %cmd.requester))]
     pub async fn submit_request(
         &self,
         tenant: TenantId,
         cmd: SubmitRequest,
     ) -> CoreResult<Submitted> {
-        let reason = cmd.reason.trim().to_owned();
-        if reason.is_empty() {
-            return Err(CoreError::invalid("reason", "say why you need it"));
-        }
-        if reason.chars().count() > MAX_REASON_CHARS {
-            return Err(CoreError::invalid(
-                "reason",
-                format!("keep it under {MAX_REASON_CHARS} characters"),
-            ));
-        }
+        let reason = checked_reason(&cmd.reason)?;
         validate_details(&cmd.details, now().date())?;
         let mut tx = self.tenant_tx(tenant).await?;
         if let Some(existing) =
             store::requests::find_by_dedupe_key(&mut tx, tenant, &cmd.dedupe_key).await?
         {
             drop(tx);
-            let approvers = self.approvers_for(tenant, &existing).await?;
-            return Ok(Submitted {
-                request: existing,
-                created: false,
-                approvers,
-            });
+            return self.submitted_before(tenant, existing).await;
         }
-        let tenant_row = required(
-            store::tenants::get(&mut tx, tenant).await?,
-            "tenant",
-            tenant,
-        )?;
-        let requester = required(
-            store::employees::get(&mut tx, tenant, cmd.requester).await?,
-            "employee",
-            cmd.requester,
-        )?;
-        let lines = store::lines::list_for_employee(&mut tx, tenant, requester.id).await?;
-        let plan = match &cmd.details {
-            RequestDetails::NewLine { plan_id, .. } => Some(required(
-                store::plans::get(&mut tx, tenant, *plan_id).await?,
-                "plan",
-                plan_id,
-            )?),
-            _ => None,
-        };
-        let roaming_rule = match &cmd.details {
-            RequestDetails::Roaming {
-                line_id, country, ..
-            } => {
-                let line = lines
-                    .iter()
-                    .find(|l| l.id == *line_id)
-                    .filter(|l| l.state.is_live());
-                if line.is_none() {
-                    return Err(CoreError::invalid(
-                        "line_id",
-                        "that is not one of your working lines",
-                    ));
-                }
-                store::policy::roaming_rule(&mut tx, tenant, country).await?
-            }
-            _ => None,
-        };
-        let facts = Facts {
-            settings: &tenant_row.settings,
-            requester: &requester,
-            live_lines: lines.iter().filter(|l| l.state.is_live()).count(),
-            plan: plan.as_ref(),
-            roaming_rule,
-            currency: tenant_row.currency,
-        };
-        let verdict = policy::evaluate(&cmd.details, &facts);
-        let at = now();
-        let mut request = Request {
-            id: RequestId::new(),
-            tenant_id: tenant,
-            requester: requester.id,
-            details: cmd.details,
-            reason,
-            state: RequestState::Pending,
-            route: Route::Auto,
-            approver: None,
-            escalations: 0,
-            decided_by: None,
-            decided_at: None,
-            decision_note: None,
-            failure_reason: None,
-            chat_refs: Default::default(),
-            dedupe_key: cmd.dedupe_key,
-            created_at: at,
-            routed_at: at,
-            reminded_at: None,
-            expires_at: at + Duration::hours(tenant_row.settings.approval_expire_after_hours),
-        };
-        let action = match &verdict {
-            Verdict::AutoApprove { why } => {
-                request.state = RequestState::Approved;
-                request.decided_by = Some("policy".into());
-                request.decided_at = Some(at);
-                request.decision_note = Some(why.clone());
-                "request.auto_approved"
-            }
-            Verdict::AutoDeny { why } => {
-                request.state = RequestState::Denied;
-                request.decided_by = Some("policy".into());
-                request.decided_at = Some(at);
-                request.decision_note = Some(why.clone());
-                "request.auto_denied"
-            }
-            Verdict::Route { to, why } => {
-                request.route = *to;
-                if *to == Route::Manager {
-                    request.approver =
-                        first_active_manager_above(&mut tx, tenant, requester.id, requester.id)
-                            .await?;
-                    if request.approver.is_none() {
-                        request.route = Route::Admins;
-                    }
-                }
-                request.decision_note = Some(why.clone());
-                "request.routed"
-            }
-        };
+        let known = RequestFacts::load(&mut tx, tenant, cmd.requester, &cmd.details).await?;
+        let verdict = policy::evaluate(&cmd.details, &known.facts());
+        let mut request = pending_request(tenant, &known, cmd, reason, now());
+        let action = apply_verdict(&mut tx, tenant, &mut request, &verdict).await?;
         if !store::requests::insert_if_new(&mut tx, tenant, &request).await? {
             drop(tx);
             return Box::pin(self.submit_request_existing(tenant, &request.dedupe_key)).await;
         }
-        let actor = Actor::Employee(requester.id);
-        let submitted = AuditEvent::new(
-            tenant,
-            &actor,
-            "request.submitted",
-            subject(&request),
-            None,
-            to_json(&request),
-        );
-        record(&mut tx, &submitted).await?;
-        let verdict_event = AuditEvent::new(
-            tenant,
-            &Actor::System,
-            action,
-            subject(&request),
-            None,
-            to_json(&verdict),
-        );
-        record(&mut tx, &verdict_event).await?;
+        record_submission(&mut tx, tenant, &request, action, &verdict).await?;
         tx.commit().await?;
         let approvers = self.approvers_for(tenant, &request).await?;
         Ok(Submitted {
@@ -266,6 +146,10 @@ impl Lineup {
             key,
         )?;
         drop(tx);
+        self.submitted_before(tenant, existing).await
+    }
+
+    async fn submitted_before(&self, tenant: TenantId, existing: Request) -> CoreResult<Submitted> {
         let approvers = self.approvers_for(tenant, &existing).await?;
         Ok(Submitted {
             request: existing,
@@ -325,6 +209,7 @@ impl Lineup {
 
     /// [`Self::decide_request`] for any [`Decider`], e.g. a portal admin with no employee
     /// record.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
     pub async fn decide_request_as(
         &self,
         tenant: TenantId,
@@ -508,6 +393,7 @@ impl Lineup {
     /// Before re-running a request's fulfilment from a Retry button: the clicker needs the
     /// authority to decide the request (the requester never has it), and the request must
     /// be one that fulfilment can pick up. Records who asked.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
     pub async fn authorise_retry(
         &self,
         tenant: TenantId,
@@ -547,6 +433,7 @@ impl Lineup {
 
     /// Carry out an approved request. Safe to call again: a fulfilled request returns what
     /// it made, and a new line is issued with the request as its issue key.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
     pub async fn fulfil_request(
         &self,
         tenant: TenantId,
@@ -562,78 +449,12 @@ impl Lineup {
                 format!("a {} request cannot be fulfilled", request.state.as_str()),
             ));
         }
-        let actor = Actor::Employee(request.requester);
         match request.details.clone() {
             RequestDetails::NewLine { plan_id, .. } => {
-                let issue = IssueLine {
-                    employee_id: request.requester,
-                    plan_id,
-                    issue_key: format!("request:{}", request.id),
-                };
-                let issued = match request.state {
-                    RequestState::Failed => {
-                        self.retry_request_line(tenant, &actor, &issue.issue_key)
-                            .await
-                    }
-                    _ => self.issue_line(tenant, &actor, issue).await,
-                };
-                match issued {
-                    Ok(line) if line.state == LineState::Ready || line.state.is_live() => {
-                        self.finish_request(tenant, &request, RequestState::Fulfilled, None)
-                            .await?;
-                        Ok(Fulfilment::Line(line))
-                    }
-                    Ok(line) => Ok(Fulfilment::Line(line)),
-                    Err(e @ CoreError::ProviderTimeout(_)) => Err(e),
-                    Err(e) => {
-                        self.finish_request(
-                            tenant,
-                            &request,
-                            RequestState::Failed,
-                            Some(e.to_string()),
-                        )
-                        .await?;
-                        Err(e)
-                    }
-                }
+                self.fulfil_new_line(tenant, &request, plan_id).await
             }
             RequestDetails::CapRaise { amount_minor } => {
-                let period = billing_period(now().date());
-                let mut tx = self.tenant_tx(tenant).await?;
-                let tenant_row = required(
-                    store::tenants::get(&mut tx, tenant).await?,
-                    "tenant",
-                    tenant,
-                )?;
-                if store::policy::insert_cap_raise(
-                    &mut tx,
-                    tenant,
-                    request.requester,
-                    &period,
-                    amount_minor,
-                    request.id,
-                )
-                .await?
-                {
-                    let event = AuditEvent::new(
-                        tenant,
-                        &actor,
-                        "cap.raised",
-                        ("employee", request.requester.to_string()),
-                        None,
-                        Some(
-                            json!({ "period": period, "amount_minor": amount_minor, "request_id": request.id }),
-                        ),
-                    );
-                    record(&mut tx, &event).await?;
-                }
-                tx.commit().await?;
-                self.finish_request(tenant, &request, RequestState::Fulfilled, None)
-                    .await?;
-                Ok(Fulfilment::CapRaised {
-                    period,
-                    amount: tenant_row.money(amount_minor),
-                })
+                self.fulfil_cap_raise(tenant, &request, amount_minor).await
             }
             RequestDetails::Roaming {
                 line_id,
@@ -641,44 +462,122 @@ impl Lineup {
                 from,
                 to,
             } => {
-                let today = now().date();
-                let grant = RoamingGrant {
-                    id: uuid::Uuid::now_v7(),
-                    tenant_id: tenant,
-                    line_id,
-                    country,
-                    starts_on: from,
-                    ends_on: to,
-                    request_id: Some(request.id),
-                    state: if from <= today {
-                        "active".into()
-                    } else {
-                        "scheduled".into()
-                    },
-                };
-                let mut tx = self.tenant_tx(tenant).await?;
-                if store::policy::insert_grant(&mut tx, tenant, &grant).await? {
-                    let action = if grant.state == "active" {
-                        "roaming.enabled"
-                    } else {
-                        "roaming.scheduled"
-                    };
-                    let event = AuditEvent::new(
-                        tenant,
-                        &actor,
-                        action,
-                        ("line", line_id.to_string()),
-                        None,
-                        to_json(&grant),
-                    );
-                    record(&mut tx, &event).await?;
-                }
-                tx.commit().await?;
-                self.finish_request(tenant, &request, RequestState::Fulfilled, None)
-                    .await?;
-                Ok(Fulfilment::Roaming(grant))
+                let grant = roaming_grant(tenant, &request, line_id, country, from, to);
+                self.fulfil_roaming(tenant, &request, grant).await
             }
         }
+    }
+
+    /// Issue the line (or retry the one that failed). The request is fulfilled once the line
+    /// is ready; a provider that did not answer in time leaves it approved, to try again.
+    async fn fulfil_new_line(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+        plan_id: PlanId,
+    ) -> CoreResult<Fulfilment> {
+        let actor = Actor::Employee(request.requester);
+        let issue = IssueLine {
+            employee_id: request.requester,
+            plan_id,
+            issue_key: format!("request:{}", request.id),
+        };
+        let issued = match request.state {
+            RequestState::Failed => {
+                self.retry_request_line(tenant, &actor, &issue.issue_key)
+                    .await
+            }
+            _ => self.issue_line(tenant, &actor, issue).await,
+        };
+        match issued {
+            Ok(line) if line.state == LineState::Ready || line.state.is_live() => {
+                self.finish_request(tenant, request, RequestState::Fulfilled, None)
+                    .await?;
+                Ok(Fulfilment::Line(line))
+            }
+            Ok(line) => Ok(Fulfilment::Line(line)),
+            Err(e @ CoreError::ProviderTimeout(_)) => Err(e),
+            Err(e) => {
+                self.finish_request(tenant, request, RequestState::Failed, Some(e.to_string()))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Raise the requester's cap for this billing period, once per request.
+    async fn fulfil_cap_raise(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+        amount_minor: i64,
+    ) -> CoreResult<Fulfilment> {
+        let period = billing_period(now().date());
+        let mut tx = self.tenant_tx(tenant).await?;
+        let tenant_row = required(
+            store::tenants::get(&mut tx, tenant).await?,
+            "tenant",
+            tenant,
+        )?;
+        let raised = store::policy::insert_cap_raise(
+            &mut tx,
+            tenant,
+            request.requester,
+            &period,
+            amount_minor,
+            request.id,
+        )
+        .await?;
+        if raised {
+            let event = AuditEvent::new(
+                tenant,
+                &Actor::Employee(request.requester),
+                "cap.raised",
+                ("employee", request.requester.to_string()),
+                None,
+                Some(
+                    json!({ "period": period, "amount_minor": amount_minor, "request_id": request.id }),
+                ),
+            );
+            record(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        self.finish_request(tenant, request, RequestState::Fulfilled, None)
+            .await?;
+        Ok(Fulfilment::CapRaised {
+            period,
+            amount: tenant_row.money(amount_minor),
+        })
+    }
+
+    /// Store the roaming grant, once per request: active now, or scheduled for the trip.
+    async fn fulfil_roaming(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+        grant: RoamingGrant,
+    ) -> CoreResult<Fulfilment> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        if store::policy::insert_grant(&mut tx, tenant, &grant).await? {
+            let action = if grant.state == "active" {
+                "roaming.enabled"
+            } else {
+                "roaming.scheduled"
+            };
+            let event = AuditEvent::new(
+                tenant,
+                &Actor::Employee(request.requester),
+                action,
+                ("line", grant.line_id.to_string()),
+                None,
+                to_json(&grant),
+            );
+            record(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        self.finish_request(tenant, request, RequestState::Fulfilled, None)
+            .await?;
+        Ok(Fulfilment::Roaming(grant))
     }
 
     async fn retry_request_line(
@@ -1050,6 +949,214 @@ impl Lineup {
             days_left_in_period: days_left_in_month(today),
             lines,
         })
+    }
+}
+
+/// What the policy pre-check knows about the requester and what they ask for.
+struct RequestFacts {
+    tenant: Tenant,
+    requester: Employee,
+    live_lines: usize,
+    plan: Option<Plan>,
+    roaming_rule: Option<RoamingRule>,
+}
+
+impl RequestFacts {
+    /// Refuses a plan that does not exist, and roaming on a line that is not the
+    /// requester's or not working.
+    async fn load(
+        tx: &mut Tx,
+        tenant: TenantId,
+        requester: EmployeeId,
+        details: &RequestDetails,
+    ) -> CoreResult<Self> {
+        let tenant_row = required(store::tenants::get(tx, tenant).await?, "tenant", tenant)?;
+        let requester = required(
+            store::employees::get(tx, tenant, requester).await?,
+            "employee",
+            requester,
+        )?;
+        let lines = store::lines::list_for_employee(tx, tenant, requester.id).await?;
+        let plan = match details {
+            RequestDetails::NewLine { plan_id, .. } => Some(required(
+                store::plans::get(tx, tenant, *plan_id).await?,
+                "plan",
+                plan_id,
+            )?),
+            _ => None,
+        };
+        let roaming_rule = match details {
+            RequestDetails::Roaming {
+                line_id, country, ..
+            } => {
+                if !lines.iter().any(|l| l.id == *line_id && l.state.is_live()) {
+                    return Err(CoreError::invalid(
+                        "line_id",
+                        "that is not one of your working lines",
+                    ));
+                }
+                store::policy::roaming_rule(tx, tenant, country).await?
+            }
+            _ => None,
+        };
+        Ok(Self {
+            tenant: tenant_row,
+            requester,
+            live_lines: lines.iter().filter(|l| l.state.is_live()).count(),
+            plan,
+            roaming_rule,
+        })
+    }
+
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            settings: &self.tenant.settings,
+            requester: &self.requester,
+            live_lines: self.live_lines,
+            plan: self.plan.as_ref(),
+            roaming_rule: self.roaming_rule,
+            currency: self.tenant.currency,
+        }
+    }
+}
+
+fn checked_reason(reason: &str) -> CoreResult<String> {
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(CoreError::invalid("reason", "say why you need it"));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(CoreError::invalid(
+            "reason",
+            format!("keep it under {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason)
+}
+
+/// The request as filed, pending and not yet routed; it expires after the tenant's approval
+/// window.
+fn pending_request(
+    tenant: TenantId,
+    known: &RequestFacts,
+    cmd: SubmitRequest,
+    reason: String,
+    at: OffsetDateTime,
+) -> Request {
+    Request {
+        id: RequestId::new(),
+        tenant_id: tenant,
+        requester: known.requester.id,
+        details: cmd.details,
+        reason,
+        state: RequestState::Pending,
+        route: Route::Auto,
+        approver: None,
+        escalations: 0,
+        decided_by: None,
+        decided_at: None,
+        decision_note: None,
+        failure_reason: None,
+        chat_refs: Default::default(),
+        dedupe_key: cmd.dedupe_key,
+        created_at: at,
+        routed_at: at,
+        reminded_at: None,
+        expires_at: at + Duration::hours(known.tenant.settings.approval_expire_after_hours),
+    }
+}
+
+/// Decide the request as the policy did, or route it: to the requester's nearest active
+/// manager, or to the admins when there is none. Returns the audit action.
+async fn apply_verdict(
+    tx: &mut Tx,
+    tenant: TenantId,
+    request: &mut Request,
+    verdict: &Verdict,
+) -> CoreResult<&'static str> {
+    let decided_by_policy = |request: &mut Request, state: RequestState, why: &str| {
+        request.state = state;
+        request.decided_by = Some("policy".into());
+        request.decided_at = Some(request.created_at);
+        request.decision_note = Some(why.to_owned());
+    };
+    Ok(match verdict {
+        Verdict::AutoApprove { why } => {
+            decided_by_policy(request, RequestState::Approved, why);
+            "request.auto_approved"
+        }
+        Verdict::AutoDeny { why } => {
+            decided_by_policy(request, RequestState::Denied, why);
+            "request.auto_denied"
+        }
+        Verdict::Route { to, why } => {
+            request.route = *to;
+            if *to == Route::Manager {
+                request.approver =
+                    first_active_manager_above(tx, tenant, request.requester, request.requester)
+                        .await?;
+                if request.approver.is_none() {
+                    request.route = Route::Admins;
+                }
+            }
+            request.decision_note = Some(why.clone());
+            "request.routed"
+        }
+    })
+}
+
+/// The requester submitted it; the policy decided or routed it.
+async fn record_submission(
+    tx: &mut Tx,
+    tenant: TenantId,
+    request: &Request,
+    action: &str,
+    verdict: &Verdict,
+) -> CoreResult<()> {
+    let submitted = AuditEvent::new(
+        tenant,
+        &Actor::Employee(request.requester),
+        "request.submitted",
+        subject(request),
+        None,
+        to_json(request),
+    );
+    record(tx, &submitted).await?;
+    let verdict_event = AuditEvent::new(
+        tenant,
+        &Actor::System,
+        action,
+        subject(request),
+        None,
+        to_json(verdict),
+    );
+    record(tx, &verdict_event).await?;
+    Ok(())
+}
+
+/// The grant a roaming request asks for: active when the trip has started.
+fn roaming_grant(
+    tenant: TenantId,
+    request: &Request,
+    line_id: LineId,
+    country: String,
+    from: Date,
+    to: Date,
+) -> RoamingGrant {
+    let today = now().date();
+    RoamingGrant {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant,
+        line_id,
+        country,
+        starts_on: from,
+        ends_on: to,
+        request_id: Some(request.id),
+        state: if from <= today {
+            "active".into()
+        } else {
+            "scheduled".into()
+        },
     }
 }
 

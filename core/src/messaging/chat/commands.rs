@@ -36,6 +36,7 @@ impl Lineup {
     }
 
     /// [`Lineup::install_workspace`], remembering the workspace's name and who connected it.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, platform = platform.as_str()))]
     pub async fn connect_workspace(
         &self,
         tenant: TenantId,
@@ -148,6 +149,7 @@ impl Lineup {
 
     /// An admin disconnects the tenant's workspace on `platform`: its token is wiped, the
     /// history kept. Returns the workspace id forgotten, `None` when nothing was connected.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, platform = platform.as_str()))]
     pub async fn disconnect_workspace(
         &self,
         tenant: TenantId,

@@ -20,6 +20,7 @@ impl Lineup {
 
     /// Register `domain` for `tenant`, unverified, with a fresh challenge. `portal_domain`
     /// is Lineup's own base domain: names under it are tenants' subdomains, never custom.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, domain = domain))]
     pub async fn add_custom_domain(
         &self,
         tenant: TenantId,
@@ -75,6 +76,7 @@ impl Lineup {
 
     /// Look for the challenge record and mark the domain verified when it is there. The
     /// error says what was found instead, so the admin can fix their DNS.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, domain = domain))]
     pub async fn verify_custom_domain(
         &self,
         tenant: TenantId,
@@ -169,6 +171,8 @@ impl Lineup {
         tx.commit().await?;
         Ok(expired)
     }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, domain = domain))]
 
     pub async fn remove_custom_domain(
         &self,

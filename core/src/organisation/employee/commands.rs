@@ -10,6 +10,7 @@ use crate::store::employees::DirectoryRow;
 use crate::store::{self, Tx, now};
 
 impl Lineup {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn add_employee(
         &self,
         tenant: TenantId,
@@ -144,6 +145,7 @@ impl Lineup {
 
     /// Change an employee's details. A manager that would make the reporting line loop
     /// is refused, naming the chain.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, employee = %id))]
     pub async fn update_employee(
         &self,
         tenant: TenantId,

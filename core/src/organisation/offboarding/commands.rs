@@ -51,6 +51,7 @@ impl Lineup {
     /// links go — then suspend or terminate each live line. Idempotent: running it again
     /// changes nothing that is already done and retries what failed. The last owner cannot
     /// be offboarded.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, employee = %employee))]
     pub async fn offboard_employee(
         &self,
         tenant: TenantId,

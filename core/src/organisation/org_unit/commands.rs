@@ -7,6 +7,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::store::{self, now};
 
 impl Lineup {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn add_team(&self, tenant: TenantId, actor: &Actor, name: &str) -> CoreResult<Team> {
         let name = non_empty("name", name)?;
         let team = Team {
@@ -38,6 +39,7 @@ impl Lineup {
         Ok(team)
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn add_cost_centre(
         &self,
         tenant: TenantId,

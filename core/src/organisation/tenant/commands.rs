@@ -19,6 +19,7 @@ pub struct NewTenant {
 }
 
 impl Lineup {
+    #[tracing::instrument(skip_all)]
     pub async fn create_tenant(&self, actor: &Actor, new: NewTenant) -> CoreResult<Tenant> {
         if new.name.trim().is_empty() {
             return Err(CoreError::invalid("name", "must not be empty"));
@@ -179,6 +180,7 @@ impl Lineup {
 }
 
 impl Lineup {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn update_settings(
         &self,
         tenant: TenantId,
@@ -208,6 +210,7 @@ impl Lineup {
 
     /// Rename the organisation or change its currency. The currency is fixed once lines
     /// exist: their prices and spend are in it.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn update_profile(
         &self,
         tenant: TenantId,

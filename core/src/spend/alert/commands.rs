@@ -104,6 +104,7 @@ impl Lineup {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
     pub async fn acknowledge_alert(
         &self,
         tenant: TenantId,
@@ -121,6 +122,7 @@ impl Lineup {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
     pub async fn resolve_alert(
         &self,
         tenant: TenantId,
@@ -139,6 +141,7 @@ impl Lineup {
     }
 
     /// Silence an alert for `days`. Snoozing again with the same length changes nothing.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
     pub async fn snooze_alert(
         &self,
         tenant: TenantId,
@@ -202,6 +205,7 @@ impl Lineup {
 
     /// The finance button: suspend the alert's line (or the employee's live lines for an
     /// employee-budget alert). A second click finds the line already suspended.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
     pub async fn suspend_line_from_alert(
         &self,
         tenant: TenantId,
@@ -294,6 +298,7 @@ impl Lineup {
     /// The finance button: raise the alerted scope's cap for the alert's period. One
     /// raise per alert, so a double click raises once; guardrail suspensions of the scope
     /// are lifted when its spend is now under the raised cap.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
     pub async fn raise_cap_from_alert(
         &self,
         tenant: TenantId,

@@ -185,6 +185,7 @@ impl Lineup {
     /// Carry out planned guardrail actions (suspensions) through the line lifecycle, each
     /// with its own idempotency key, so a crash between plan and call is finished on the
     /// next run.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn apply_guardrail_actions(&self, tenant: TenantId) -> CoreResult<usize> {
         let mut tx = self.tenant_tx(tenant).await?;
         let pending =

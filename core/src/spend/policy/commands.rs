@@ -12,6 +12,7 @@ use crate::spend::guardrail::commands::PolicyChange;
 use crate::store;
 
 impl Lineup {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, country = country))]
     pub async fn set_roaming_rule(
         &self,
         tenant: TenantId,
@@ -66,6 +67,7 @@ impl Lineup {
     }
 
     /// Remove a country's preset: requests for it go to a person again.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, country = country))]
     pub async fn delete_roaming_rule(
         &self,
         tenant: TenantId,
@@ -101,6 +103,7 @@ impl Lineup {
     /// is checked against it as usage ingest would (alerts at passed thresholds, its action
     /// on the scope's active lines at the cap), and lines it held that it no longer needs
     /// to (after a raise) are given back. Returns what that did.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn set_budget_cap(
         &self,
         tenant: TenantId,
@@ -203,6 +206,7 @@ impl Lineup {
     /// Create the suggested starter policy (see `STARTER_CAP_MAJOR`): a cap for every
     /// active employee, each audited, acting at once like any saved cap. Only for an
     /// organisation with no caps yet: applying it again creates nothing.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn apply_starter_policy(
         &self,
         tenant: TenantId,
@@ -288,6 +292,7 @@ impl Lineup {
 
     /// Remove a scope's cap: its people fall back to the next broader cap, if any, and the
     /// lines it slowed or suspended this period that no other cap holds are given back.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn delete_budget_cap(
         &self,
         tenant: TenantId,

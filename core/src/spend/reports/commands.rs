@@ -12,7 +12,7 @@ use crate::ids::{CostCentreId, EmployeeId, LineId, TenantId};
 use crate::money::{Bytes, Currency, Money};
 use crate::organisation::employee::Visibility;
 use crate::period::{Month, Period};
-use crate::spend::policy::CapScope;
+use crate::spend::policy::{BudgetCap, CapScope};
 use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
 use crate::store::{self, Tx};
 
@@ -89,157 +89,20 @@ impl Lineup {
             current: current.first_day(),
             active_since: today - Duration::days(UNUSED_AFTER_DAYS),
         };
-        let (lines, usage, caps, raises) = match scope.lines {
-            Some(scope) => (
-                store_reports::lines(&mut tx, tenant, &scope).await?,
-                store_reports::usage_by_line(&mut tx, tenant, &scope, window).await?,
-                store::policy::list_caps(&mut tx, tenant).await?,
-                store::policy::cap_raises_for_period(&mut tx, tenant, &current.period()).await?,
-            ),
-            None => Default::default(),
+        let facts = match scope.lines {
+            Some(lines) => DashboardFacts::load(&mut tx, tenant, &lines, window, current).await?,
+            None => DashboardFacts::default(),
         };
-        let usage: HashMap<LineId, store_reports::LineUsage> =
-            usage.into_iter().map(|u| (u.line_id, u)).collect();
-        let money = |minor| Money::new(minor, currency);
-
-        let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
-        let mut people: HashMap<EmployeeId, (String, Sums)> = HashMap::new();
-        // Per employee this calendar month: one of their lines, live lines, usage charges.
-        let mut this_month: HashMap<EmployeeId, (&ReportLine, usize, i64)> = HashMap::new();
-        let (mut fees_total, mut usage_total, mut data_total, mut billed_lines) = (0, 0, 0, 0);
-        for line in &lines {
-            let used = usage.get(&line.line_id);
-            let span = BilledSpan::of(line);
-            let price = line.price_minor.unwrap_or(0);
-            let fee = |month| {
-                if span.is_some_and(|s| s.contains(month)) {
-                    price
-                } else {
-                    0
-                }
-            };
-            let billed_months = span.map_or(0, |s| s.months_in(period));
-            let fees = price * billed_months;
-            let billed = billed_months > 0;
-            let sums = Sums {
-                spend: fees + used.map_or(0, |u| u.period_cost),
-                data: used.map_or(0, |u| u.period_data),
-                lines: usize::from(billed || used.is_some()),
-                last: fee(period.to) + used.map_or(0, |u| u.last_cost),
-                previous: fee(period.to.previous()) + used.map_or(0, |u| u.previous_cost),
-            };
-            fees_total += fees;
-            usage_total += used.map_or(0, |u| u.period_cost);
-            data_total += sums.data;
-            billed_lines += usize::from(billed);
-            add(
-                groups
-                    .entry(group_label(group_by, line, &scope.directory))
-                    .or_default(),
-                &sums,
-            );
-            let person = people
-                .entry(line.employee_id)
-                .or_insert_with(|| (employee_name(line), Sums::default()));
-            add(&mut person.1, &sums);
-            let month = this_month.entry(line.employee_id).or_insert((line, 0, 0));
-            month.1 += usize::from(is_live(line));
-            month.2 += used.map_or(0, |u| u.current_cost);
-        }
-        let to_group = |label: String, s: &Sums| GroupSpend {
-            label,
-            spend: money(s.spend),
-            data: Bytes(s.data),
-            lines: s.lines,
-            last_month: money(s.last),
-            previous_month: money(s.previous),
-        };
-        let mut all_groups: Vec<GroupSpend> =
-            groups.iter().map(|(l, s)| to_group(l.clone(), s)).collect();
-        all_groups.sort_by_key(|g| std::cmp::Reverse(g.spend.minor));
-        let mut changes: Vec<GroupSpend> = all_groups
-            .iter()
-            .filter(|g| g.last_month != g.previous_month)
-            .cloned()
-            .collect();
-        changes.sort_by_key(|g| std::cmp::Reverse(g.change().minor.abs()));
-        changes.truncate(GROUPS_SHOWN);
-        let group_count = all_groups.len();
-        all_groups.truncate(GROUPS_SHOWN);
-
-        let mut top_spenders: Vec<GroupSpend> = people
-            .into_values()
-            .filter(|(_, s)| s.spend > 0)
-            .map(|(name, s)| to_group(name, &s))
-            .collect();
-        top_spenders.sort_by(|a, b| {
-            b.spend
-                .minor
-                .cmp(&a.spend.minor)
-                .then(a.label.cmp(&b.label))
-        });
-        top_spenders.truncate(TOP_SPENDERS);
-
-        let raises: HashMap<EmployeeId, i64> = raises.into_iter().collect();
-        let mut near_cap: Vec<NearCap> = this_month
-            .iter()
-            .filter_map(|(&employee, &(line, live_lines, spent))| {
-                let cap = caps
-                    .iter()
-                    .find(|cap| cap.scope == CapScope::Employee(employee))?
-                    .amount_minor
-                    + raises.get(&employee).copied().unwrap_or(0);
-                let percent = if cap > 0 {
-                    spent * 100 / cap
-                } else if spent > 0 {
-                    100
-                } else {
-                    0
-                };
-                (percent >= NEAR_CAP_PERCENT).then(|| NearCap {
-                    employee_id: employee,
-                    name: employee_name(line),
-                    lines: live_lines,
-                    spent: money(spent),
-                    cap: money(cap),
-                    percent,
-                })
-            })
-            .collect();
-        near_cap.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
-        near_cap.truncate(LIST_LIMIT);
-
-        let unused_lines: Vec<&ReportLine> = lines
-            .iter()
-            .filter(|l| {
-                is_live(l)
-                    && l.created_at.to_offset(UtcOffset::UTC).date() < window.active_since
-                    && usage.get(&l.line_id).is_none_or(|u| u.recently_active == 0)
-            })
-            .collect();
-        let unused_monthly_cost = unused_lines
-            .iter()
-            .map(|l| l.price_minor.unwrap_or(0))
-            .sum();
-        let unused = unused_lines
-            .iter()
-            .take(LIST_LIMIT)
-            .map(|l| UnusedLine {
-                line_id: l.line_id,
-                employee: employee_name(l),
-                plan: l.plan_name.clone(),
-                state: l.state.clone(),
-                monthly_price: money(l.price_minor.unwrap_or(0)),
-            })
-            .collect();
-
+        let tally = Tally::of(&facts, period, group_by, &scope.directory);
+        let (groups, group_count, changes) = ranked_groups(&tally.groups, currency);
+        let unused = UnusedLines::of(&facts, window.active_since, currency);
         let (series, series_note) = match scope.lines {
-            Some(scope) => {
+            Some(lines) => {
                 series(
                     &mut tx,
                     tenant,
-                    &scope,
                     &lines,
+                    &facts.lines,
                     period,
                     granularity,
                     today,
@@ -249,25 +112,26 @@ impl Lineup {
             }
             None => (Vec::new(), None),
         };
+        let money = |minor| Money::new(minor, currency);
         Ok(Dashboard {
             totals: Totals {
-                spend: money(fees_total + usage_total),
-                plan_fees: money(fees_total),
-                usage: money(usage_total),
-                data: Bytes(data_total),
-                live_lines: lines.iter().filter(|l| is_live(l)).count(),
-                billed_lines,
+                spend: money(tally.fees + tally.usage),
+                plan_fees: money(tally.fees),
+                usage: money(tally.usage),
+                data: Bytes(tally.data),
+                live_lines: facts.lines.iter().filter(|l| is_live(l)).count(),
+                billed_lines: tally.billed_lines,
             },
             series,
             series_note,
-            groups: all_groups,
+            groups,
             group_count,
             changes,
-            top_spenders,
-            near_cap,
-            unused_count: unused_lines.len(),
-            unused,
-            unused_monthly_cost: money(unused_monthly_cost),
+            top_spenders: top_spenders(&tally.people, currency),
+            near_cap: near_cap(&tally.this_month, &facts, currency),
+            unused_count: unused.count,
+            unused: unused.shown,
+            unused_monthly_cost: money(unused.monthly_cost),
             last_month: period.to,
             previous_month: period.to.previous(),
             current_month: current,
@@ -389,6 +253,254 @@ impl Lineup {
             &mut tx, tenant, &scope, from, to, daily, cursor, limit,
         )
         .await?)
+    }
+}
+
+/// What the dashboard reads about the lines in scope.
+#[derive(Default)]
+struct DashboardFacts {
+    lines: Vec<ReportLine>,
+    usage: HashMap<LineId, store_reports::LineUsage>,
+    caps: Vec<BudgetCap>,
+    /// This month's approved cap raises per employee.
+    raises: HashMap<EmployeeId, i64>,
+}
+
+impl DashboardFacts {
+    async fn load(
+        tx: &mut Tx,
+        tenant: TenantId,
+        scope: &Scope,
+        window: MonthWindow,
+        current: Month,
+    ) -> CoreResult<Self> {
+        Ok(Self {
+            lines: store_reports::lines(tx, tenant, scope).await?,
+            usage: store_reports::usage_by_line(tx, tenant, scope, window)
+                .await?
+                .into_iter()
+                .map(|u| (u.line_id, u))
+                .collect(),
+            caps: store::policy::list_caps(tx, tenant).await?,
+            raises: store::policy::cap_raises_for_period(tx, tenant, &current.period())
+                .await?
+                .into_iter()
+                .collect(),
+        })
+    }
+}
+
+/// The period's spend added up per group, per person and in total, and what each person's
+/// lines used this calendar month.
+#[derive(Default)]
+struct Tally<'a> {
+    groups: BTreeMap<String, Sums>,
+    people: HashMap<EmployeeId, (String, Sums)>,
+    /// Per employee this calendar month: one of their lines, live lines, usage charges.
+    this_month: HashMap<EmployeeId, (&'a ReportLine, usize, i64)>,
+    fees: i64,
+    usage: i64,
+    data: i64,
+    billed_lines: usize,
+}
+
+impl<'a> Tally<'a> {
+    fn of(
+        facts: &'a DashboardFacts,
+        period: Period,
+        group_by: GroupBy,
+        directory: &Directory,
+    ) -> Self {
+        let mut tally = Self::default();
+        for line in &facts.lines {
+            let used = facts.usage.get(&line.line_id);
+            let (sums, fees, billed) = line_sums(line, used, period);
+            tally.fees += fees;
+            tally.usage += used.map_or(0, |u| u.period_cost);
+            tally.data += sums.data;
+            tally.billed_lines += usize::from(billed);
+            add(
+                tally
+                    .groups
+                    .entry(group_label(group_by, line, directory))
+                    .or_default(),
+                &sums,
+            );
+            let person = tally
+                .people
+                .entry(line.employee_id)
+                .or_insert_with(|| (employee_name(line), Sums::default()));
+            add(&mut person.1, &sums);
+            let month = tally
+                .this_month
+                .entry(line.employee_id)
+                .or_insert((line, 0, 0));
+            month.1 += usize::from(is_live(line));
+            month.2 += used.map_or(0, |u| u.current_cost);
+        }
+        tally
+    }
+}
+
+/// One line's sums for the period, the plan fees among them, and whether it was billed in
+/// any month of it.
+fn line_sums(
+    line: &ReportLine,
+    used: Option<&store_reports::LineUsage>,
+    period: Period,
+) -> (Sums, i64, bool) {
+    let span = BilledSpan::of(line);
+    let price = line.price_minor.unwrap_or(0);
+    let fee = |month| {
+        if span.is_some_and(|s| s.contains(month)) {
+            price
+        } else {
+            0
+        }
+    };
+    let billed_months = span.map_or(0, |s| s.months_in(period));
+    let fees = price * billed_months;
+    let billed = billed_months > 0;
+    let sums = Sums {
+        spend: fees + used.map_or(0, |u| u.period_cost),
+        data: used.map_or(0, |u| u.period_data),
+        lines: usize::from(billed || used.is_some()),
+        last: fee(period.to) + used.map_or(0, |u| u.last_cost),
+        previous: fee(period.to.previous()) + used.map_or(0, |u| u.previous_cost),
+    };
+    (sums, fees, billed)
+}
+
+fn group_spend(label: String, sums: &Sums, currency: Currency) -> GroupSpend {
+    let money = |minor| Money::new(minor, currency);
+    GroupSpend {
+        label,
+        spend: money(sums.spend),
+        data: Bytes(sums.data),
+        lines: sums.lines,
+        last_month: money(sums.last),
+        previous_month: money(sums.previous),
+    }
+}
+
+/// The largest groups, how many there are, and the groups that moved most from the
+/// previous month to the last.
+fn ranked_groups(
+    groups: &BTreeMap<String, Sums>,
+    currency: Currency,
+) -> (Vec<GroupSpend>, usize, Vec<GroupSpend>) {
+    let mut all_groups: Vec<GroupSpend> = groups
+        .iter()
+        .map(|(label, sums)| group_spend(label.clone(), sums, currency))
+        .collect();
+    all_groups.sort_by_key(|g| std::cmp::Reverse(g.spend.minor));
+    let mut changes: Vec<GroupSpend> = all_groups
+        .iter()
+        .filter(|g| g.last_month != g.previous_month)
+        .cloned()
+        .collect();
+    changes.sort_by_key(|g| std::cmp::Reverse(g.change().minor.abs()));
+    changes.truncate(GROUPS_SHOWN);
+    let group_count = all_groups.len();
+    all_groups.truncate(GROUPS_SHOWN);
+    (all_groups, group_count, changes)
+}
+
+fn top_spenders(
+    people: &HashMap<EmployeeId, (String, Sums)>,
+    currency: Currency,
+) -> Vec<GroupSpend> {
+    let mut top: Vec<GroupSpend> = people
+        .values()
+        .filter(|(_, sums)| sums.spend > 0)
+        .map(|(name, sums)| group_spend(name.clone(), sums, currency))
+        .collect();
+    top.sort_by(|a, b| {
+        b.spend
+            .minor
+            .cmp(&a.spend.minor)
+            .then(a.label.cmp(&b.label))
+    });
+    top.truncate(TOP_SPENDERS);
+    top
+}
+
+/// People whose usage charges this month reached [`NEAR_CAP_PERCENT`] of their own cap
+/// (with this month's raises), highest first.
+fn near_cap(
+    this_month: &HashMap<EmployeeId, (&ReportLine, usize, i64)>,
+    facts: &DashboardFacts,
+    currency: Currency,
+) -> Vec<NearCap> {
+    let money = |minor| Money::new(minor, currency);
+    let mut near: Vec<NearCap> = this_month
+        .iter()
+        .filter_map(|(&employee, &(line, live_lines, spent))| {
+            let cap = facts
+                .caps
+                .iter()
+                .find(|cap| cap.scope == CapScope::Employee(employee))?
+                .amount_minor
+                + facts.raises.get(&employee).copied().unwrap_or(0);
+            let percent = if cap > 0 {
+                spent * 100 / cap
+            } else if spent > 0 {
+                100
+            } else {
+                0
+            };
+            (percent >= NEAR_CAP_PERCENT).then(|| NearCap {
+                employee_id: employee,
+                name: employee_name(line),
+                lines: live_lines,
+                spent: money(spent),
+                cap: money(cap),
+                percent,
+            })
+        })
+        .collect();
+    near.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
+    near.truncate(LIST_LIMIT);
+    near
+}
+
+/// Live lines older than the unused window with no usage in it: what they cost a month,
+/// how many there are and the first [`LIST_LIMIT`] of them.
+struct UnusedLines {
+    shown: Vec<UnusedLine>,
+    count: usize,
+    monthly_cost: i64,
+}
+
+impl UnusedLines {
+    fn of(facts: &DashboardFacts, active_since: Date, currency: Currency) -> Self {
+        let unused: Vec<&ReportLine> = facts
+            .lines
+            .iter()
+            .filter(|l| {
+                is_live(l)
+                    && l.created_at.to_offset(UtcOffset::UTC).date() < active_since
+                    && facts
+                        .usage
+                        .get(&l.line_id)
+                        .is_none_or(|u| u.recently_active == 0)
+            })
+            .collect();
+        Self {
+            monthly_cost: unused.iter().map(|l| l.price_minor.unwrap_or(0)).sum(),
+            count: unused.len(),
+            shown: unused
+                .iter()
+                .take(LIST_LIMIT)
+                .map(|l| UnusedLine {
+                    line_id: l.line_id,
+                    employee: employee_name(l),
+                    plan: l.plan_name.clone(),
+                    state: l.state.clone(),
+                    monthly_price: Money::new(l.price_minor.unwrap_or(0), currency),
+                })
+                .collect(),
+        }
     }
 }
 

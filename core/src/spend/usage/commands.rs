@@ -77,6 +77,7 @@ impl Lineup {
         self.sync_usage_at(tenant, from, to, store::now()).await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, from = %from, to = %to))]
     pub async fn sync_usage_at(
         &self,
         tenant: TenantId,
