@@ -11,6 +11,9 @@
 //! never bite and every sign-in costs a full Argon2 check. `--one-address` floods from one
 //! client instead, which the per-address limits refuse after a few tries.
 
+// A benchmark may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,6 +6,9 @@
 //! (defaults 200, 10000, 13). Reports the round trip and the handler's own time (its
 //! `Server-Timing` header) as p50 / p95 / max.
 
+// A benchmark may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -9,6 +9,9 @@
 //!
 //! `cargo run --release --example employee_import -- [ROWS]` (default 100000).
 
+// A benchmark may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Instant;
 
 use lineup_core::audit::Actor;

@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release --example issue_latency -- [LINES] [CONCURRENCY]` (defaults 50 and 1).
 
+// A benchmark may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,9 @@
 //!     cargo run --release --example slack_ack_load -- --full-stack
 //! Options: --rate 500 --seconds 20 --team T0LOAD
 
+// A benchmark may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

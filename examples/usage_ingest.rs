@@ -7,6 +7,9 @@
 //! `cargo run --release --example usage_ingest -- [RECORDS] [LINES] [BATCH]`
 //! (defaults 1000000, 10000 and `INGEST_BATCH`, the batch a sync uses).
 
+// A benchmark may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -1,5 +1,8 @@
 //! The composed `lineup` binary, run as a user would: zero-setup demo, restart, bad settings.
 
+// A test may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

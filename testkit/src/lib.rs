@@ -1,6 +1,9 @@
 //! Shared test set-up: a throwaway PostgreSQL cluster started from the machine's own binaries,
 //! and fresh stores on both backends so every store test runs on SQLite and PostgreSQL.
 
+// A test harness may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 pub mod fake_discord;
 pub mod fake_oidc;
 pub mod fake_slack;

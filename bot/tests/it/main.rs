@@ -1,6 +1,9 @@
 //! Every test of the chat adapters, built as one binary: a module per area, and one `harness`
 //! with the fakes, recorders and routers they share.
 
+// A test may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
 mod chat_scenarios;

@@ -1,5 +1,8 @@
 //! The portal's integration tests, one module per area, built as one test binary.
 
+// A test may unwrap: a panic here is the failure report, not a production crash.
+#![allow(clippy::unwrap_used)]
+
 mod access;
 mod alerts;
 mod audit;
