@@ -7,6 +7,7 @@ use lineup_core::identity::user::Role;
 use lineup_core::lines::activation_code::ActivationCode;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::line::activation::Revealer;
+use lineup_portal::SiteKind;
 use lineup_testkit::fake_smtp::FakeSmtp;
 use lineup_testkit::portal::{BASE_DOMAIN, Browser, PortalWorld, fail_next_order, input_value};
 use lineup_testkit::world::ADMIN;
@@ -516,34 +517,83 @@ both_backends!(
                 .filter(|e| e.action == "line.activation_code_revealed")
                 .collect::<Vec<_>>()
         };
-        let pages = [
-            "/".to_owned(),
-            "/lines".to_owned(),
-            ready_page.clone(),
-            active_page.clone(),
-            "/employees".to_owned(),
-            format!("/employees/{}", w.ada.id),
-            format!("/employees/{}", w.alan.id),
-            "/dashboard".to_owned(),
-            "/optimise".to_owned(),
-            "/requests".to_owned(),
-            "/alerts".to_owned(),
-            "/audit".to_owned(),
-            "/audit/export.csv".to_owned(),
-            "/exports/lines.csv".to_owned(),
-            "/exports/usage.csv".to_owned(),
-            "/exports/chargeback.csv".to_owned(),
-            format!("{ready_page}/reveal"),
+        // Every GET the portal serves to a tenant, read from the one route table, so a page
+        // added later is walked too; each placeholder becomes every value worth trying.
+        let line_ids = [ready.id.to_string(), active.id.to_string()];
+        let employee_ids = [w.ada.id.to_string(), w.alan.id.to_string()];
+        let line_actions = [
+            "change-plan",
+            "suspend",
+            "resume",
+            "transfer",
+            "terminate",
+            "retry",
+            "reveal",
         ];
+        let made_up = [uuid::Uuid::new_v4().to_string()];
+        let mut pages = Vec::new();
+        for route in lineup_portal::ROUTES
+            .iter()
+            .filter(|r| r.site == SiteKind::Tenant && r.method == "GET")
+        {
+            let mut paths = vec![route.path.to_owned()];
+            for (placeholder, values) in [
+                (
+                    "{id}",
+                    if route.path.starts_with("/lines/") {
+                        &line_ids[..]
+                    } else if route.path.starts_with("/employees/") {
+                        &employee_ids[..]
+                    } else {
+                        &made_up[..]
+                    },
+                ),
+                ("{action}", &line_actions.map(str::to_owned)[..]),
+                ("{token}", &made_up[..]),
+                ("{upload}", &made_up[..]),
+            ] {
+                paths = paths
+                    .iter()
+                    .flat_map(|path| {
+                        if path.contains(placeholder) {
+                            values
+                                .iter()
+                                .map(|v| path.replace(placeholder, v))
+                                .collect()
+                        } else {
+                            vec![path.clone()]
+                        }
+                    })
+                    .collect();
+            }
+            assert!(
+                paths.iter().all(|p| !p.contains('{')),
+                "a placeholder in {} has no value to walk with",
+                route.path
+            );
+            pages.extend(paths);
+        }
+        assert!(pages.len() > 30, "{pages:?}");
         let mut revealers = Vec::new();
         for role in Role::ALL {
             let browser = w.signed_in(&w.email_for(role)).await;
             let may_reveal = matches!(role, Role::Owner | Role::Admin);
+            let mut shown = 0;
             for path in &pages {
                 let answer = browser.get(path).await;
                 for secret in &codes {
                     assert!(!answer.body.contains(secret), "{role:?} GET {path}");
                 }
+                shown += usize::from(answer.status == StatusCode::OK);
+            }
+            // The walk reads real pages, not a wall of 404s (made-up ids and actions a line is
+            // not in the state for are the rest).
+            if role == Role::Owner {
+                assert!(
+                    shown * 3 >= pages.len() * 2,
+                    "{shown} of {} pages",
+                    pages.len()
+                );
             }
 
             let page = browser.get(&ready_page).await;
