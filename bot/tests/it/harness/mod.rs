@@ -210,6 +210,50 @@ pub async fn other_workspaces_cannot_touch_requests(h: &dyn ChatHarness) {
     assert_eq!(state_of(h, request.id).await, RequestState::Pending);
 }
 
+/// A failed order's Retry is a decision like Approve: only the approver may press it.
+pub async fn retry_needs_the_authority_to_decide(h: &dyn ChatHarness) {
+    let w = h.world();
+    w.sim(
+        reqwest::Method::POST,
+        "/_sim/faults",
+        Some(serde_json::json!({
+            "match": {"order_type": "activate_subscription"},
+            "action": {"cancel_with": "PROVISIONING_FAILED"},
+            "times": 1
+        })),
+    )
+    .await;
+    let request = h.request_line().await;
+    let id = request.id.to_string();
+    h.approval_cards_for(&w.maria, 1).await;
+    cards_remembered(h, request.id).await;
+    h.click(&w.maria, cards::APPROVE, &id).await;
+    wait_for_state(h, request.id, RequestState::Failed).await;
+    let orders = w.stats().await["orders"]["total"].clone();
+
+    let peer = h
+        .click(&w.alan, cards::RETRY, &id)
+        .await
+        .unwrap_or_default();
+    assert!(peer.contains("only the request's approver"), "{peer}");
+    let own = h.click(&w.ada, cards::RETRY, &id).await.unwrap_or_default();
+    assert!(own.contains("not its requester"), "{own}");
+    assert_eq!(state_of(h, request.id).await, RequestState::Failed);
+    assert_eq!(
+        w.stats().await["orders"]["total"],
+        orders,
+        "no order placed"
+    );
+
+    h.click(&w.maria, cards::RETRY, &id).await;
+    wait_for_state(h, request.id, RequestState::Fulfilled).await;
+    assert_eq!(
+        w.stats().await["orders"]["total"].as_i64(),
+        orders.as_i64().map(|n| n + 1),
+        "the approver's Retry placed one order"
+    );
+}
+
 async fn wait_for_state(h: &dyn ChatHarness, request: RequestId, state: RequestState) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     while state_of(h, request).await != state {
@@ -299,7 +343,8 @@ macro_rules! scenarios {
             request_approve_and_deliver, deny_with_a_reason, only_the_approver_and_never_oneself,
             forged_requests_are_refused, a_replayed_request_is_handled_once,
             double_clicks_give_one_decision, other_workspaces_cannot_touch_requests,
-            a_guardrail_suspension_is_told_to_the_employee_once);
+            a_guardrail_suspension_is_told_to_the_employee_once,
+            retry_needs_the_authority_to_decide);
     };
     (@each $start:path, $($scenario:ident),*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
