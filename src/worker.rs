@@ -259,7 +259,155 @@ async fn deliver_alerts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::server::{Runtime, start};
+    use lineup_core::store::{Store, Tx};
     use std::sync::Mutex;
+
+    const SECRET_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+    /// A server's runtime on `database_url` (SQLite in `data` when `None`), demo seeded.
+    async fn seeded_runtime(data: &std::path::Path, database_url: Option<&str>) -> Runtime {
+        let dir = data.to_str().unwrap().to_owned();
+        let config = Config::from_lookup(|key| match key {
+            "LINEUP_DATA_DIR" => Some(dir.clone()),
+            "LINEUP_SECRET_KEY" => Some(SECRET_KEY.to_owned()),
+            "DATABASE_URL" => database_url.map(str::to_owned),
+            _ => None,
+        })
+        .unwrap();
+        let runtime = start(&config).await.unwrap();
+        let simulator = runtime.simulator.as_ref().map(|sim| sim.base_url());
+        crate::demo::ensure_seeded(&runtime.lineup, simulator.as_deref())
+            .await
+            .unwrap();
+        runtime
+    }
+
+    fn worker_of(runtime: &Runtime) -> Arc<Worker> {
+        Arc::new(Worker::new(
+            runtime.lineup.clone(),
+            runtime.flows.clone(),
+            runtime.mailer.clone(),
+        ))
+    }
+
+    async fn rows<T>(store: &Store, sql: &str) -> Vec<T>
+    where
+        T: Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut tx = store.system().await.unwrap();
+        match &mut tx {
+            Tx::Sqlite(t) => sqlx::query_as(sql).fetch_all(&mut **t).await,
+            Tx::Postgres(t) => sqlx::query_as(sql).fetch_all(&mut **t).await,
+        }
+        .unwrap()
+    }
+
+    const FINISHED: &str = "SELECT COUNT(*) FROM jobs WHERE state IN ('done', 'failed')";
+
+    /// Every step of the tick has one row, claimed once (one attempt) and done; nothing is
+    /// left running or due.
+    async fn assert_each_step_ran_once(store: &Store) {
+        let steps: Vec<(String, String, i32, Option<String>)> = rows(
+            store,
+            "SELECT kind, state, attempts, last_error FROM jobs
+             WHERE dedupe_key LIKE 'tick:%' ORDER BY kind",
+        )
+        .await;
+        let mut expected: Vec<(String, String, i32, Option<String>)> = STEPS
+            .iter()
+            .map(|(kind, _)| ((*kind).to_owned(), "done".to_owned(), 1, None))
+            .collect();
+        expected.sort();
+        assert_eq!(steps, expected);
+        let unfinished: Vec<(String, String)> = rows(
+            store,
+            "SELECT kind, state FROM jobs WHERE state IN ('queued', 'running')",
+        )
+        .await;
+        assert_eq!(unfinished, [], "every due job ran");
+    }
+
+    /// Two replicas (each its own pool) on one PostgreSQL tick at the same moment: each step
+    /// of the tick runs once, and between them they ran exactly the jobs that finished.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_replicas_ticking_together_run_each_step_once() {
+        let url = lineup_testkit::fresh_postgres_url().await;
+        let data = tempfile::tempdir().unwrap();
+        let first = seeded_runtime(data.path(), Some(&url)).await;
+        let store = Store::connect(&url).await.unwrap();
+        let second_lineup = Lineup::new(
+            store.clone(),
+            first.lineup.shared_provider(),
+            lineup_core::provider::PollPolicy::default(),
+        )
+        .with_secrets(lineup_core::secret::SecretBox::from_hex(SECRET_KEY).unwrap());
+        let second = Arc::new(Worker::new(
+            second_lineup.clone(),
+            ChatFlows::new(second_lineup, Vec::new()),
+            first.mailer.clone(),
+        ));
+        let before: Vec<(i64,)> = rows(&store, FINISHED).await;
+
+        let (_stop, running) = watch::channel(false);
+        let now = OffsetDateTime::now_utc();
+        let ticks = [worker_of(&first), second].map(|worker| {
+            let running = running.clone();
+            tokio::spawn(async move { worker.tick(now, &running).await })
+        });
+        let mut ran = 0;
+        for tick in ticks {
+            ran += tick.await.unwrap();
+        }
+
+        assert_each_step_ran_once(&store).await;
+        let after: Vec<(i64,)> = rows(&store, FINISHED).await;
+        assert_eq!(usize::try_from(after[0].0 - before[0].0).unwrap(), ran);
+        assert!(
+            ran > STEPS.len(),
+            "the steps, and the tenant's syncs they queued"
+        );
+    }
+
+    /// On SQLite one worker runs everything; a second tick in the same 30 s runs nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite_one_worker_runs_every_step_once_per_tick() {
+        let data = tempfile::tempdir().unwrap();
+        let runtime = seeded_runtime(data.path(), None).await;
+        let worker = worker_of(&runtime);
+        let (_stop, running) = watch::channel(false);
+        let bucket = jobs::TICK.whole_seconds();
+        let start = OffsetDateTime::now_utc().unix_timestamp() / bucket * bucket;
+        let now = OffsetDateTime::from_unix_timestamp(start).unwrap();
+        assert!(worker.tick(now, &running).await > STEPS.len());
+        assert_each_step_ran_once(runtime.lineup.store()).await;
+        let later_same_tick = now + time::Duration::seconds(bucket - 1);
+        assert_eq!(worker.tick(later_same_tick, &running).await, 0);
+    }
+
+    /// A stopping worker claims nothing more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_worker_claims_no_job() {
+        let data = tempfile::tempdir().unwrap();
+        let runtime = seeded_runtime(data.path(), None).await;
+        let (stop, stopping) = watch::channel(false);
+        stop.send(true).unwrap();
+        assert_eq!(
+            worker_of(&runtime)
+                .tick(OffsetDateTime::now_utc(), &stopping)
+                .await,
+            0
+        );
+        let queued: Vec<(i64,)> = rows(
+            runtime.lineup.store(),
+            "SELECT COUNT(*) FROM jobs WHERE dedupe_key LIKE 'tick:%' AND state = 'queued'",
+        )
+        .await;
+        assert_eq!(usize::try_from(queued[0].0).unwrap(), STEPS.len());
+    }
 
     /// Log lines written by the code under test.
     #[derive(Clone, Default)]
@@ -336,6 +484,35 @@ mod tests {
             assert_eq!(delivered, 0);
         }
         assert_eq!(captured.count("no finance channel"), 1);
+    }
+
+    /// A tenant's usage_sync_cron that no longer parses (saved before it was checked) is
+    /// logged once, not on every tick.
+    #[tokio::test]
+    async fn an_invalid_usage_sync_cron_is_logged_once_not_per_tick() {
+        let data = tempfile::tempdir().unwrap();
+        let runtime = seeded_runtime(data.path(), None).await;
+        let Store::Sqlite(pool) = runtime.lineup.store() else {
+            unreachable!("no DATABASE_URL: the embedded SQLite")
+        };
+        sqlx::query(
+            "UPDATE tenants SET settings = json_set(settings, '$.usage_sync_cron', 'hourly')",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let now = OffsetDateTime::now_utc();
+        for tick in 0..3 {
+            let at = now + jobs::TICK * tick;
+            assert_eq!(runtime.lineup.schedule_due_jobs(at).await.unwrap(), 0);
+        }
+        assert_eq!(captured.count("usage_sync_cron is invalid"), 1);
     }
 
     #[test]
