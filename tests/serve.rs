@@ -11,6 +11,8 @@ struct Server {
     child: Child,
     url: String,
     simulator_url: Option<String>,
+    /// What the server printed (and logged) after its start-up lines.
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 fn lineup(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -27,11 +29,6 @@ fn lineup(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Start the binary and wait for its "running on" line (seeding included).
 fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-    start_logging(args, env, Stdio::inherit())
-}
-
-/// The same, with the server's log (RUST_LOG from `env`, else warnings) going to `log`.
-fn start_logging(args: &[&str], env: &[(&str, &str)], log: impl Into<Stdio>) -> Server {
     let mut command = lineup(args, env);
     if !env.iter().any(|(k, _)| *k == "LINEUP_LISTEN") {
         command.env("LINEUP_LISTEN", "127.0.0.1:0");
@@ -41,7 +38,7 @@ fn start_logging(args: &[&str], env: &[(&str, &str)], log: impl Into<Stdio>) -> 
     }
     let mut child = command
         .stdout(Stdio::piped())
-        .stderr(log)
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("run lineup");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -65,13 +62,20 @@ fn start_logging(args: &[&str], env: &[(&str, &str)], log: impl Into<Stdio>) -> 
             break;
         }
     }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining stdout (where the log goes) so the server never blocks on a full pipe.
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = output.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
     let url = url.expect("lineup printed its address");
     Server {
         child,
         url,
         simulator_url,
+        output,
     }
 }
 
@@ -1218,16 +1222,14 @@ fn terminate(server: &mut Server, within: Duration) -> (Duration, std::process::
 #[test]
 fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_within_the_grace() {
     let data = tempfile::tempdir().unwrap();
-    let log_path = data.path().join("lineup.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = start_logging(
+    let mut server = start(
         &["serve"],
         &[
             ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
             ("LINEUP_SHUTDOWN_GRACE_SECS", "5"),
+            ("LINEUP_LOG_FORMAT", "json"),
             ("RUST_LOG", "info"),
         ],
-        log,
     );
     slow_account_check(&server, 1_500);
     let url = server.url.clone();
@@ -1255,11 +1257,16 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_within_the_
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
-    let log = std::fs::read_to_string(&log_path).unwrap();
-    let last = log.lines().rev().find(|l| l.contains("shut down cleanly"));
+    // The reader thread has the last lines once the pipe closes.
+    std::thread::sleep(Duration::from_millis(200));
+    let output = server.output.lock().unwrap().join("\n");
+    let last = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("shut down cleanly"));
     assert!(
-        last.is_some_and(|line| line.contains("released_jobs=0")),
-        "{log}"
+        last.is_some_and(|line| line.contains("\"released_jobs\":0")),
+        "{output}"
     );
 }
 
