@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Below Kubernetes' default 30 s termination grace period, which must stay above it.
+const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -34,6 +37,8 @@ pub struct Config {
     pub sso_network: lineup_core::identity::sso::SsoNetworkPolicy,
     /// The reverse proxy whose `X-Forwarded-For` names the client for the sign-in limits.
     pub trusted_proxy: Option<std::net::IpAddr>,
+    /// How long a stopping server may take to finish in-flight requests and its current job.
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +183,19 @@ impl Config {
                 )
             })?),
         };
+        let shutdown_grace = match get("LINEUP_SHUTDOWN_GRACE_SECS") {
+            None => DEFAULT_SHUTDOWN_GRACE,
+            Some(secs) => secs
+                .trim()
+                .parse()
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| {
+                    error(
+                        "LINEUP_SHUTDOWN_GRACE_SECS",
+                        format!("{secs:?} is not a whole number of seconds"),
+                    )
+                })?,
+        };
         let slack = match get("SLACK_SIGNING_SECRET") {
             None => None,
             Some(signing_secret) => {
@@ -248,6 +266,7 @@ impl Config {
             smtp,
             mail_from: mail_from.unwrap_or_else(|| "lineup@localhost".to_owned()),
             trusted_proxy,
+            shutdown_grace,
             provider_webhook_secret: get("PROVIDER_WEBHOOK_SECRET"),
             teams,
             discord,
@@ -313,6 +332,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert!(c.provider.is_none());
         assert_eq!(c.database_url(), "sqlite://lineup-data/lineup.db");
+        assert_eq!(c.shutdown_grace, std::time::Duration::from_secs(20));
     }
 
     #[test]
@@ -348,6 +368,8 @@ mod tests {
             ("MAIL_FROM", "l@x.com"),
         ]);
         assert_eq!(clear_to_elsewhere.unwrap_err().setting, "SMTP_URL");
+        let bad_grace = config(&[("LINEUP_SHUTDOWN_GRACE_SECS", "20s")]);
+        assert_eq!(bad_grace.unwrap_err().setting, "LINEUP_SHUTDOWN_GRACE_SECS");
         let bad_sender = config(&[("MAIL_FROM", "lineup at example.com")]);
         assert_eq!(bad_sender.unwrap_err().setting, "MAIL_FROM");
         for bad in ["ftp://lineup.example.com", "lineup.example.com", "https://"] {

@@ -6,6 +6,7 @@ mod metrics;
 mod probes;
 mod reports;
 mod server;
+mod worker;
 
 use std::net::SocketAddr;
 
@@ -183,7 +184,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let trial = runtime.simulator.as_ref().map(|sim| sim.trial_account());
     let slack_on = runtime.slack.is_some();
     let portal = runtime.portal.config.clone();
-    server::serve(runtime, config.listen, metrics, |addr| {
+    server::serve(runtime, config.listen, metrics, config.shutdown_grace, |addr| {
         println!("Lineup is running on http://{addr}");
         if let Some(url) = &simulator_url {
             println!("  provider: built-in simulator at {url} (control plane: {url}/_sim/stats)");

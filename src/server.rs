@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::{Config, DiscordSettings, ProviderSettings, SlackSettings, TeamsSettings};
 use crate::metrics;
 use crate::probes::{self, ProviderProbe, Readiness};
+use crate::worker::Worker;
 use lineup_bot::chat::ChatTransport;
 use lineup_bot::discord::transport::DiscordTransport;
 use lineup_bot::discord::{
@@ -462,12 +463,15 @@ fn webhook_answer(
     }
 }
 
-/// Serve until Ctrl-C / SIGTERM, then finish in-flight requests and close the database.
-/// With `metrics`, `/metrics` is served at its address (and only there).
+/// Serve until Ctrl-C / SIGTERM, then shut down within `grace`: accept no new connections,
+/// let in-flight requests and the worker's current job finish (it claims no new one), and
+/// at the deadline cut what is left, putting the jobs this worker held back on the queue for
+/// another replica. With `metrics`, `/metrics` is served at its address (and only there).
 pub async fn serve(
     runtime: Runtime,
     listen: SocketAddr,
     metrics: Option<(SocketAddr, PrometheusHandle)>,
+    grace: Duration,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -485,171 +489,62 @@ pub async fn serve(
         }
         None => None,
     };
-    let worker = tokio::spawn(run_worker(
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let worker = Arc::new(Worker::new(
         runtime.lineup.clone(),
         runtime.flows.clone(),
         runtime.mailer.clone(),
     ));
+    let mut worker_task = tokio::spawn(worker.clone().run(stopping.clone()));
     on_ready(bound);
     // The peer address feeds the sign-in limits (per client address).
     let app = router(&runtime).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    worker.abort();
+    let mut http_stopping = stopping.clone();
+    let http = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = http_stopping.wait_for(|stop| *stop).await;
+    });
+    let mut http_task = tokio::spawn(async move { http.await });
+    let served_until_signal = tokio::select! {
+        () = shutdown_signal() => None,
+        served = &mut http_task => Some(served),
+    };
+    let _ = stop.send(true);
+    let deadline = tokio::time::Instant::now() + grace;
+    let served = match served_until_signal {
+        Some(served) => served,
+        None => match tokio::time::timeout_at(deadline, &mut http_task).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "requests still in flight at the shutdown deadline are cut"
+                );
+                http_task.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
+    if tokio::time::timeout_at(deadline, &mut worker_task)
+        .await
+        .is_err()
+    {
+        worker_task.abort();
+        let _ = worker_task.await;
+    }
+    let released = worker
+        .release_held_jobs()
+        .await
+        .context("putting back the jobs this worker held")?;
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
-    runtime.lineup.store().close().await;
+    // A request cut at the deadline may never hand its connection back: do not wait for it.
+    let _ = tokio::time::timeout(Duration::from_secs(1), runtime.lineup.store().close()).await;
     if let Some(sim) = runtime.simulator {
         sim.shutdown().await;
     }
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
-
-/// Background work every 30 s: finish provider operations left in flight (after a restart,
-/// or a provider slower than a request could wait); remind, escalate and expire pending
-/// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
-/// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
-/// tell employees by direct message what guardrails did to their lines; deliver queued email
-/// (retrying failed sends); free custom domains left unverified and delete expired sessions.
-async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
-    let worker = format!(
-        "lineup-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let mut problems = Problems::default();
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        tick.tick().await;
-        match lineup.resume_in_flight().await {
-            Ok(n) => {
-                problems.cleared("resuming in-flight provider operations");
-                if n > 0 {
-                    tracing::info!(operations = n, "resumed in-flight provider operations");
-                }
-            }
-            Err(e) => problems.failed("resuming in-flight provider operations", &e),
-        }
-        let outcome = flows.run_sweeps(time::OffsetDateTime::now_utc()).await;
-        problems.step("the approval and roaming sweep", outcome);
-        let outcome = run_due_jobs(&lineup, &worker).await;
-        problems.step("running scheduled jobs", outcome);
-        match deliver_alerts(&lineup, &flows, &mut problems).await {
-            Ok(n) => {
-                problems.cleared("delivering alerts");
-                if n > 0 {
-                    tracing::info!(alerts = n, "posted alerts to finance");
-                }
-            }
-            Err(e) => problems.failed("delivering alerts", &e),
-        }
-        let now = time::OffsetDateTime::now_utc();
-        match lineup.deliver_employee_notices(flows.as_ref(), now).await {
-            Ok(n) => {
-                problems.cleared("sending notices to employees");
-                if n > 0 {
-                    tracing::info!(notices = n, "told employees about their lines");
-                }
-            }
-            Err(e) => problems.failed("sending notices to employees", &e),
-        }
-        let outcome = lineup.deliver_due_emails(mailer.as_ref(), now).await;
-        problems.step("delivering queued email", outcome);
-        match lineup.prune_stale_domain_claims(now).await {
-            Ok(n) => {
-                problems.cleared("freeing unverified custom domains");
-                if n > 0 {
-                    tracing::info!(domains = n, "freed custom domains left unverified");
-                }
-            }
-            Err(e) => problems.failed("freeing unverified custom domains", &e),
-        }
-        let outcome = lineup.delete_expired_sessions(now).await;
-        problems.step("deleting expired portal sessions", outcome);
-    }
-}
-
-/// What the worker has warned about and not yet seen resolved. A condition that lasts (the
-/// database down, a tenant with no finance channel) is logged when it starts, when its
-/// reason changes and when it ends: not again on every 30 s tick, nor once per alert.
-#[derive(Default)]
-struct Problems {
-    reasons: std::collections::HashMap<String, String>,
-}
-
-impl Problems {
-    /// Logs `what` failing for `reason` unless that is already known.
-    fn failed(&mut self, what: &str, reason: &dyn std::fmt::Display) {
-        let reason = reason.to_string();
-        if self.reasons.get(what) != Some(&reason) {
-            tracing::warn!(error = %reason, "{what} failed");
-            self.reasons.insert(what.to_owned(), reason);
-        }
-    }
-
-    /// Logs that `what` works again, if it had failed.
-    fn cleared(&mut self, what: &str) {
-        if self.reasons.remove(what).is_some() {
-            tracing::info!("{what} works again");
-        }
-    }
-
-    fn step<T, E: std::fmt::Display>(&mut self, what: &str, outcome: Result<T, E>) {
-        match outcome {
-            Ok(_) => self.cleared(what),
-            Err(e) => self.failed(what, &e),
-        }
-    }
-}
-
-/// Post alerts not yet delivered to each tenant's finance channel, on the first chat platform
-/// the tenant has installed that takes it. Undelivered alerts stay in the outbox and are
-/// tried again on the next tick; why a tenant's alerts cannot be posted is logged once.
-async fn deliver_alerts(
-    lineup: &Lineup,
-    flows: &ChatFlows,
-    problems: &mut Problems,
-) -> Result<usize, lineup_core::CoreError> {
-    let mut delivered = 0;
-    for delivery in lineup.alerts_to_deliver(50).await? {
-        let tenant = delivery.alert.tenant_id;
-        for platform in Platform::ALL {
-            let Some(workspace) = lineup.workspace_of_tenant(tenant, platform).await? else {
-                continue;
-            };
-            let condition = format!(
-                "posting alerts of tenant {tenant} to finance on {}",
-                platform.as_str()
-            );
-            match flows
-                .post_finance_alert(&workspace, platform, &delivery.finance)
-                .await
-            {
-                Ok(_) => {
-                    problems.cleared(&condition);
-                    lineup
-                        .mark_alert_delivered(tenant, delivery.alert.id)
-                        .await?;
-                    delivered += 1;
-                    break;
-                }
-                Err(reason) => problems.failed(&condition, &reason),
-            }
-        }
-    }
-    Ok(delivered)
-}
-
-/// Queue the tenants' cron ticks and daily plan syncs (once each, whatever the number of
-/// replicas), then work through what is due.
-async fn run_due_jobs(lineup: &Lineup, worker: &str) -> Result<(), lineup_core::CoreError> {
-    let now = time::OffsetDateTime::now_utc();
-    lineup.schedule_due_jobs(now).await?;
-    lineup.schedule_plan_syncs(now).await?;
-    while lineup.run_next_job(worker, now).await? {}
+    served.context("the HTTP server stopped")??;
+    tracing::info!(released_jobs = released, "shut down cleanly");
     Ok(())
 }
 
@@ -762,107 +657,5 @@ impl ChatConnections for ChatConnectors {
                 "telling the platform about a disconnect failed; the token is wiped here anyway"
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    /// Log lines written by the code under test.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn count(&self, needle: &str) -> usize {
-            let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-            text.lines().filter(|line| line.contains(needle)).count()
-        }
-    }
-
-    /// The demo tenant has dozens of undelivered alerts and a Slack workspace but no finance
-    /// channel: two ticks of alert delivery say so once, not once per alert per tick.
-    #[tokio::test]
-    async fn a_missing_finance_channel_is_logged_once_not_per_alert_and_tick() {
-        let data = tempfile::tempdir().unwrap();
-        let dir = data.path().to_str().unwrap().to_owned();
-        let config = Config::from_lookup(|key| {
-            match key {
-                "LINEUP_DATA_DIR" => Some(dir.as_str()),
-                "SLACK_SIGNING_SECRET" => Some("signing-secret"),
-                "SLACK_CLIENT_ID" => Some("1.2"),
-                "SLACK_CLIENT_SECRET" => Some("client-secret"),
-                // Never reached: the missing channel is noticed before anything is sent.
-                "SLACK_API_BASE_URL" => Some("http://127.0.0.1:9/api/"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        })
-        .unwrap();
-        let runtime = start(&config).await.unwrap();
-        let simulator = runtime.simulator.as_ref().map(|sim| sim.base_url());
-        let tenant = crate::demo::ensure_seeded(&runtime.lineup, simulator.as_deref())
-            .await
-            .unwrap();
-        runtime
-            .lineup
-            .install_workspace(
-                tenant,
-                &lineup_core::audit::Actor::System,
-                Platform::Slack,
-                "T0FINANCE",
-                None,
-                "",
-            )
-            .await
-            .unwrap();
-        let pending = runtime.lineup.alerts_to_deliver(50).await.unwrap().len();
-        assert!(pending > 10, "the demo leaves alerts to deliver: {pending}");
-
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let mut problems = Problems::default();
-        for _tick in 0..2 {
-            let delivered = deliver_alerts(&runtime.lineup, &runtime.flows, &mut problems)
-                .await
-                .unwrap();
-            assert_eq!(delivered, 0);
-        }
-        assert_eq!(captured.count("no finance channel"), 1);
-    }
-
-    #[test]
-    fn a_problem_is_logged_when_it_starts_changes_and_ends() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let mut problems = Problems::default();
-            problems.failed("syncing", &"database down");
-            problems.failed("syncing", &"database down");
-            problems.failed("syncing", &"disk full");
-            problems.cleared("syncing");
-            problems.cleared("syncing");
-        });
-        assert_eq!(captured.count("syncing failed"), 2);
-        assert_eq!(captured.count("syncing works again"), 1);
     }
 }

@@ -11,6 +11,8 @@ struct Server {
     child: Child,
     url: String,
     simulator_url: Option<String>,
+    /// What the server printed (and logged) after its start-up lines.
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 fn lineup(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -31,8 +33,10 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
     if !env.iter().any(|(k, _)| *k == "LINEUP_LISTEN") {
         command.env("LINEUP_LISTEN", "127.0.0.1:0");
     }
+    if !env.iter().any(|(k, _)| *k == "RUST_LOG") {
+        command.env("RUST_LOG", "warn");
+    }
     let mut child = command
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -40,6 +44,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut url = None;
     let mut simulator_url = None;
+    let own_provider = env.iter().any(|(k, _)| *k == "PROVIDER_BASE_URL");
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
@@ -49,17 +54,28 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         if let Some(rest) = line.trim().strip_prefix("provider: built-in simulator at ") {
             simulator_url = rest.split_whitespace().next().map(str::to_owned);
         }
-        if line.starts_with("Press Ctrl-C") || (url.is_some() && !args.contains(&"demo")) {
+        // `serve` names its built-in simulator right after its address.
+        let simulator_named = simulator_url.is_some() || own_provider;
+        if line.starts_with("Press Ctrl-C")
+            || (url.is_some() && simulator_named && !args.contains(&"demo"))
+        {
             break;
         }
     }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining stdout (where the log goes) so the server never blocks on a full pipe.
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = output.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
     let url = url.expect("lineup printed its address");
     Server {
         child,
         url,
         simulator_url,
+        output,
     }
 }
 
@@ -1151,4 +1167,137 @@ fn metrics_are_scraped_from_their_own_listener_only() {
         !stopped.status.success() && stderr.contains("LINEUP_LISTEN"),
         "{stderr}"
     );
+}
+
+/// Makes the built-in simulator answer the account check (the provider half of `/readyz`)
+/// only after `delay_ms`, once.
+fn slow_account_check(server: &Server, delay_ms: u64) {
+    let simulator = server.simulator_url.clone().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let fault = serde_json::json!({
+            "match": {"method": "GET", "path_prefix": "/enterprise/accounts"},
+            "action": {"delay_ms": delay_ms},
+            "times": 1
+        });
+        let answer = reqwest::Client::new()
+            .post(format!("{simulator}/_sim/faults"))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{answer:?}");
+    });
+}
+
+/// SIGTERM, then how long the process took to exit, and how.
+fn terminate(server: &mut Server, within: Duration) -> (Duration, std::process::ExitStatus) {
+    let pid = server.child.id().to_string();
+    let sent = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return (sent.elapsed(), status);
+        }
+        assert!(
+            sent.elapsed() < within,
+            "lineup still runs {within:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM while a request waits on a slow provider: no new connection is accepted, the
+/// request still gets its answer, and the process exits 0 within the grace period, saying
+/// it shut down cleanly with no job left to hand back.
+#[test]
+fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_within_the_grace() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(
+        &["serve"],
+        &[
+            ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+            ("LINEUP_SHUTDOWN_GRACE_SECS", "5"),
+            ("LINEUP_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    slow_account_check(&server, 1_500);
+    let url = server.url.clone();
+    let in_flight = std::thread::spawn(move || get(&format!("{url}/readyz")));
+    std::thread::sleep(Duration::from_millis(400));
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let refused = std::net::TcpStream::connect(&address).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(in_flight.join().unwrap(), (200, "ready".to_owned()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "not stopped within the grace");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    // The reader thread has the last lines once the pipe closes.
+    std::thread::sleep(Duration::from_millis(200));
+    let output = server.output.lock().unwrap().join("\n");
+    let last = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("shut down cleanly"));
+    assert!(
+        last.is_some_and(|line| line.contains("\"released_jobs\":0")),
+        "{output}"
+    );
+}
+
+/// A request slower than LINEUP_SHUTDOWN_GRACE_SECS does not hold the process: it is cut at
+/// the deadline and the process exits 0 (Kubernetes would otherwise kill it mid-cleanup).
+#[test]
+fn a_request_slower_than_the_grace_is_cut_at_the_deadline() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(
+        &["serve"],
+        &[
+            ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+            ("LINEUP_SHUTDOWN_GRACE_SECS", "1"),
+        ],
+    );
+    // Longer than the grace; /readyz gives up on the provider after 3 s.
+    slow_account_check(&server, 2_900);
+    let url = server.url.clone();
+    let in_flight = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async { reqwest::get(format!("{url}/readyz")).await.is_err() })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let (took, status) = terminate(&mut server, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_millis(2_200),
+        "exited {took:?} after SIGTERM: it waited for the request instead of the 1 s grace"
+    );
+    assert!(in_flight.join().unwrap(), "the cut request got no answer");
 }

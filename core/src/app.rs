@@ -26,6 +26,7 @@ pub struct Lineup {
     identity_providers: Arc<IdentityProviders>,
     /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
     password_hashing: Arc<crate::identity::user::PasswordHashing>,
+    invalid_crons: Arc<crate::jobs::InvalidCrons>,
 }
 
 impl Lineup {
@@ -40,6 +41,7 @@ impl Lineup {
             secrets: None,
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
             password_hashing: Arc::default(),
+            invalid_crons: Arc::default(),
         }
     }
 
@@ -70,6 +72,10 @@ impl Lineup {
     pub fn with_sso_network_policy(mut self, policy: SsoNetworkPolicy) -> Self {
         self.identity_providers = Arc::new(IdentityProviders::new(policy));
         self
+    }
+
+    pub(crate) fn invalid_crons(&self) -> &crate::jobs::InvalidCrons {
+        &self.invalid_crons
     }
 
     pub(crate) fn identity_providers(&self) -> &IdentityProviders {

@@ -1,8 +1,12 @@
-//! Background jobs: scheduled per-tenant work (the usage sync on each tenant's cron, the daily
-//! plan sync) placed on the durable queue so that, with several replicas on one database,
-//! each tick runs once. Tenants without a usable provider account get neither.
+//! Background jobs: the worker's periodic steps and scheduled per-tenant work (the usage sync
+//! on each tenant's cron, the daily plan sync), placed on the durable queue so that, with
+//! several replicas on one database, each step and tick runs once. Tenants without a usable
+//! provider account get no syncs. Kinds whose work lives outside core (chat delivery, email)
+//! run through [`ForeignJobs`].
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -16,8 +20,26 @@ use crate::store::{self, jobs::JobRow};
 pub const USAGE_SYNC: &str = "usage_sync";
 /// Refresh the tenant's plan catalogue from its provider account, once a day.
 pub const PLAN_SYNC: &str = "plan_sync";
+/// Core's periodic steps (see [`Lineup::schedule_steps`]).
+pub const RESUME_IN_FLIGHT: &str = "resume_in_flight";
+/// Queue the tenants' usage syncs due on their crons and today's plan syncs.
+pub const SCHEDULE_TENANT_JOBS: &str = "schedule_tenant_jobs";
+pub const FREE_STALE_DOMAINS: &str = "free_stale_domains";
+pub const DELETE_EXPIRED_SESSIONS: &str = "delete_expired_sessions";
+/// Delete periodic steps' rows a day after they finished.
+pub const PRUNE_FINISHED_STEPS: &str = "prune_finished_steps";
+/// How often the worker's periodic steps run, across all replicas together.
+pub const TICK: Duration = Duration::seconds(30);
 /// How long a claimed job may run before another worker may take it over.
 const LEASE: Duration = Duration::minutes(10);
+/// A step's lease is short: it is one pass over what is due, and the next tick runs it anyway.
+const STEP_LEASE: Duration = Duration::minutes(2);
+/// Dedupe keys of periodic steps start with this: `tick:<kind>:<unix time / TICK>`.
+const STEP_KEY: &str = "tick:";
+/// Finished steps are kept this long (for the operator to look at), then pruned.
+const STEP_RETENTION: Duration = Duration::days(1);
+/// At most this many rows go per prune: ~10 steps a tick make ~29,000 a day, 2,880 ticks.
+const PRUNE_BATCH: i64 = 5_000;
 const MAX_ATTEMPTS: i32 = 5;
 /// Usage arrives late: each sync re-reads the last days (duplicates are free).
 const USAGE_LOOKBACK_DAYS: i64 = 3;
@@ -35,7 +57,106 @@ pub fn latest_tick(cron: &str, now: OffsetDateTime) -> Result<Option<OffsetDateT
     Ok(latest.and_then(|t| OffsetDateTime::from_unix_timestamp(t.timestamp()).ok()))
 }
 
+/// Runs the job kinds whose work lives outside core (chat delivery, email): implemented by
+/// whoever composes core with the chat platforms and the mailer.
+#[async_trait::async_trait]
+pub trait ForeignJobs: Send + Sync {
+    /// Run one job of `kind` at `now`; `None` when `kind` is not one of this runner's.
+    async fn run(&self, kind: &str, now: OffsetDateTime) -> Option<CoreResult<()>>;
+}
+
+/// No foreign kinds: only core's own jobs run.
+pub struct CoreJobsOnly;
+
+#[async_trait::async_trait]
+impl ForeignJobs for CoreJobsOnly {
+    async fn run(&self, _kind: &str, _now: OffsetDateTime) -> Option<CoreResult<()>> {
+        None
+    }
+}
+
+/// A job a worker claimed and ran, and how it went (also recorded on the job's row).
+#[derive(Debug)]
+pub struct RanJob {
+    pub kind: String,
+    pub tenant_id: Option<TenantId>,
+    pub outcome: CoreResult<()>,
+}
+
+/// The tenants whose invalid `usage_sync_cron` has been logged, with the reason: a lasting
+/// mistake is logged once, not on every tick.
+#[derive(Debug, Default)]
+pub(crate) struct InvalidCrons(Mutex<HashMap<TenantId, String>>);
+
+impl InvalidCrons {
+    fn failed(&self, tenant: TenantId, reason: String) {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.get(&tenant) != Some(&reason) {
+            tracing::warn!(%tenant, reason, "usage_sync_cron is invalid; usage is not synced");
+            known.insert(tenant, reason);
+        }
+    }
+
+    fn cleared(&self, tenant: TenantId) {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.remove(&tenant).is_some() {
+            tracing::info!(%tenant, "usage_sync_cron is valid again");
+        }
+    }
+}
+
+/// The start of the tick bucket holding `now`, and the bucket's number.
+fn tick_bucket(now: OffsetDateTime) -> (OffsetDateTime, i64) {
+    let seconds = TICK.whole_seconds();
+    let bucket = now.unix_timestamp().div_euclid(seconds);
+    let start = OffsetDateTime::from_unix_timestamp(bucket * seconds).unwrap_or(now);
+    (start, bucket)
+}
+
 impl Lineup {
+    /// Queue one job per periodic step of `kinds` for the tick holding `now`. Every replica
+    /// calls this every tick: the dedupe key (step and tick) lets one job exist per step and
+    /// tick. A step gets one attempt; the next tick runs it again.
+    pub async fn schedule_steps(&self, kinds: &[&str], now: OffsetDateTime) -> CoreResult<usize> {
+        let (start, bucket) = tick_bucket(now);
+        let mut tx = self.store().system().await?;
+        let mut queued = 0;
+        for kind in kinds {
+            let job = JobRow {
+                id: JobId::new(),
+                tenant_id: None,
+                kind: (*kind).to_owned(),
+                payload: sqlx::types::Json(json!({ "tick": start.unix_timestamp() })),
+                dedupe_key: Some(format!("{STEP_KEY}{kind}:{bucket}")),
+                state: "queued".into(),
+                run_at: start,
+                attempts: 0,
+                max_attempts: 1,
+                last_error: None,
+            };
+            if store::jobs::enqueue(&mut tx, &job).await? {
+                queued += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Put back the jobs `worker` holds (it is stopping), so another worker takes them at
+    /// once; the interrupted attempt is not counted.
+    pub async fn release_jobs(&self, worker: &str) -> CoreResult<u64> {
+        let mut tx = self.store().system().await?;
+        let released = store::jobs::release(&mut tx, worker).await?;
+        tx.commit().await?;
+        Ok(released)
+    }
+
     /// Queue each tenant's usage sync for its latest cron tick. Every replica may call this:
     /// the tick's dedupe key lets exactly one job exist per tenant and tick.
     pub async fn schedule_due_jobs(&self, now: OffsetDateTime) -> CoreResult<usize> {
@@ -52,10 +173,11 @@ impl Lineup {
                 Ok(Some(tick)) => tick,
                 Ok(None) => continue,
                 Err(reason) => {
-                    tracing::warn!(%tenant, reason, "usage_sync_cron is invalid; skipping");
+                    self.invalid_crons().failed(tenant, reason);
                     continue;
                 }
             };
+            self.invalid_crons().cleared(tenant);
             let job = JobRow {
                 id: JobId::new(),
                 tenant_id: Some(tenant),
@@ -110,16 +232,37 @@ impl Lineup {
         Ok(queued)
     }
 
-    /// Claim and run one due job as `worker`; `false` when nothing was due.
+    /// Claim and run one due job of core's own kinds as `worker`; `false` when nothing was due.
     pub async fn run_next_job(&self, worker: &str, now: OffsetDateTime) -> CoreResult<bool> {
+        Ok(self
+            .run_next_job_with(worker, now, &CoreJobsOnly)
+            .await?
+            .is_some())
+    }
+
+    /// Claim and run one due job as `worker`, handing kinds core does not own to `foreign`;
+    /// `None` when nothing was due.
+    pub async fn run_next_job_with(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        foreign: &dyn ForeignJobs,
+    ) -> CoreResult<Option<RanJob>> {
         let mut tx = self.store().system().await?;
-        let Some(job) = store::jobs::claim(&mut tx, worker, now, now + LEASE).await? else {
-            return Ok(false);
+        let lease = |job: &JobRow| {
+            let is_step = job
+                .dedupe_key
+                .as_deref()
+                .is_some_and(|key| key.starts_with(STEP_KEY));
+            now + if is_step { STEP_LEASE } else { LEASE }
+        };
+        let Some(job) = store::jobs::claim(&mut tx, worker, now, lease).await? else {
+            return Ok(None);
         };
         tx.commit().await?;
-        let outcome = self.run_job(&job, now).await;
+        let outcome = self.run_job(&job, now, foreign).await;
         let mut tx = self.store().system().await?;
-        match outcome {
+        match &outcome {
             Ok(()) => store::jobs::finish(&mut tx, job.id, "done", None, None).await?,
             Err(e) if job.attempts < job.max_attempts => {
                 // Exponential back-off: 1, 2, 4, 8… minutes.
@@ -138,47 +281,96 @@ impl Lineup {
             }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(RanJob {
+            kind: job.kind,
+            tenant_id: job.tenant_id,
+            outcome,
+        }))
     }
 
-    async fn run_job(&self, job: &JobRow, now: OffsetDateTime) -> CoreResult<()> {
-        let tenant: TenantId = job.tenant_id.ok_or_else(|| {
-            CoreError::invalid("job", format!("{} job {} has no tenant", job.kind, job.id))
-        })?;
+    async fn run_job(
+        &self,
+        job: &JobRow,
+        now: OffsetDateTime,
+        foreign: &dyn ForeignJobs,
+    ) -> CoreResult<()> {
+        let tenant = || {
+            job.tenant_id.ok_or_else(|| {
+                CoreError::invalid("job", format!("{} job {} has no tenant", job.kind, job.id))
+            })
+        };
         match job.kind.as_str() {
-            USAGE_SYNC => {
-                let today = now.date();
-                // Rollover first: a new period's usage is checked against a clean slate.
-                let rollover = self.rollover_guardrails(tenant, now).await?;
-                let report = self
-                    .sync_usage_at(
-                        tenant,
-                        today - Duration::days(USAGE_LOOKBACK_DAYS),
-                        today,
-                        now,
-                    )
-                    .await?;
-                self.apply_guardrail_actions(tenant).await?;
-                tracing::info!(
-                    %tenant,
-                    recorded = report.recorded,
-                    duplicates = report.duplicates,
-                    alerts = report.alerts,
-                    resumed = rollover.resumed,
-                    "usage synced"
-                );
-                Ok(())
-            }
+            USAGE_SYNC => self.run_usage_sync(tenant()?, now).await,
             PLAN_SYNC => {
+                let tenant = tenant()?;
                 let plans = self.sync_plans(tenant, &Actor::System).await?;
                 tracing::info!(%tenant, plans = plans.len(), "plans synced");
                 Ok(())
             }
-            other => Err(CoreError::invalid(
-                "job",
-                format!("unknown job kind {other:?}"),
-            )),
+            RESUME_IN_FLIGHT => {
+                let resumed = self.resume_in_flight().await?;
+                if resumed > 0 {
+                    tracing::info!(
+                        operations = resumed,
+                        "resumed in-flight provider operations"
+                    );
+                }
+                Ok(())
+            }
+            SCHEDULE_TENANT_JOBS => {
+                self.schedule_due_jobs(now).await?;
+                self.schedule_plan_syncs(now).await?;
+                Ok(())
+            }
+            FREE_STALE_DOMAINS => {
+                let freed = self.prune_stale_domain_claims(now).await?;
+                if freed > 0 {
+                    tracing::info!(domains = freed, "freed custom domains left unverified");
+                }
+                Ok(())
+            }
+            DELETE_EXPIRED_SESSIONS => {
+                self.delete_expired_sessions(now).await?;
+                Ok(())
+            }
+            PRUNE_FINISHED_STEPS => {
+                let mut tx = self.store().system().await?;
+                store::jobs::prune_finished(&mut tx, STEP_KEY, now - STEP_RETENTION, PRUNE_BATCH)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            other => foreign.run(other, now).await.unwrap_or_else(|| {
+                Err(CoreError::invalid(
+                    "job",
+                    format!("unknown job kind {other:?}"),
+                ))
+            }),
         }
+    }
+
+    async fn run_usage_sync(&self, tenant: TenantId, now: OffsetDateTime) -> CoreResult<()> {
+        let today = now.date();
+        // Rollover first: a new period's usage is checked against a clean slate.
+        let rollover = self.rollover_guardrails(tenant, now).await?;
+        let report = self
+            .sync_usage_at(
+                tenant,
+                today - Duration::days(USAGE_LOOKBACK_DAYS),
+                today,
+                now,
+            )
+            .await?;
+        self.apply_guardrail_actions(tenant).await?;
+        tracing::info!(
+            %tenant,
+            recorded = report.recorded,
+            duplicates = report.duplicates,
+            alerts = report.alerts,
+            resumed = rollover.resumed,
+            "usage synced"
+        );
+        Ok(())
     }
 }
 

@@ -50,43 +50,96 @@ pub async fn enqueue(tx: &mut Tx, job: &JobRow) -> StoreResult<bool> {
     Ok(inserted == 1)
 }
 
-/// Take the next due job (queued and due, or running with an expired lease) for `worker`
-/// until `lease_until`.
+/// Take the next due job (queued and due, or running with an expired lease) for `worker`,
+/// leased until `lease_until(job)`: how long a job may run depends on what it is.
 pub async fn claim(
     tx: &mut Tx,
     worker: &str,
     now: OffsetDateTime,
-    lease_until: OffsetDateTime,
+    lease_until: impl Fn(&JobRow) -> OffsetDateTime,
 ) -> StoreResult<Option<JobRow>> {
-    let pick = "SELECT id FROM jobs
-         WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND locked_until < $2)
-         ORDER BY run_at LIMIT 1";
-    let sql = |lock: &str| {
+    let pick = |lock: &str| {
         format!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $3,
-                 attempts = attempts + 1, updated_at = $2
-             WHERE id = ({pick}{lock})
-             RETURNING {COLUMNS}"
+            "SELECT {COLUMNS} FROM jobs
+             WHERE (state = 'queued' AND run_at <= $1) OR (state = 'running' AND locked_until < $1)
+             ORDER BY run_at LIMIT 1{lock}"
         )
     };
-    Ok(match tx {
+    let due: Option<JobRow> = match tx {
         Tx::Sqlite(t) => {
-            sqlx::query_as(&sql(""))
-                .bind(worker)
+            sqlx::query_as(&pick(""))
                 .bind(now)
-                .bind(lease_until)
                 .fetch_optional(&mut **t)
                 .await?
         }
         Tx::Postgres(t) => {
-            sqlx::query_as(&sql(" FOR UPDATE SKIP LOCKED"))
-                .bind(worker)
+            sqlx::query_as(&pick(" FOR UPDATE SKIP LOCKED"))
                 .bind(now)
-                .bind(lease_until)
                 .fetch_optional(&mut **t)
                 .await?
         }
-    })
+    };
+    let Some(due) = due else {
+        return Ok(None);
+    };
+    let until = lease_until(&due);
+    let claimed = on_tx!(tx, |conn| {
+        sqlx::query_as(&format!(
+            "UPDATE jobs SET state = 'running', locked_by = $2, locked_until = $3,
+                 attempts = attempts + 1, updated_at = $4
+             WHERE id = $1
+             RETURNING {COLUMNS}"
+        ))
+        .bind(due.id)
+        .bind(worker)
+        .bind(until)
+        .bind(now)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok(Some(claimed))
+}
+
+/// Put back every job `worker` still holds, due at once and with the interrupted attempt
+/// not counted, so another worker takes it now instead of when its lease runs out.
+pub async fn release(tx: &mut Tx, worker: &str) -> StoreResult<u64> {
+    let at = super::now();
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until = NULL,
+                 attempts = attempts - 1, updated_at = $2
+             WHERE state = 'running' AND locked_by = $1",
+        )
+        .bind(worker)
+        .bind(at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    }))
+}
+
+/// Delete up to `limit` finished (done or failed) jobs whose dedupe key starts with
+/// `key_prefix` and that were due before `before`; returns how many went.
+pub async fn prune_finished(
+    tx: &mut Tx,
+    key_prefix: &str,
+    before: OffsetDateTime,
+    limit: i64,
+) -> StoreResult<u64> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM jobs WHERE id IN (
+                 SELECT id FROM jobs
+                 WHERE state IN ('done', 'failed') AND run_at < $1 AND dedupe_key LIKE $2
+                 LIMIT $3)",
+        )
+        .bind(before)
+        .bind(format!("{key_prefix}%"))
+        .bind(limit)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    }))
 }
 
 /// Finish a claimed job: done, or back to the queue at `retry_at`, or failed for good.

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use lineup_core::jobs::{PLAN_SYNC, USAGE_SYNC};
-use lineup_core::store::{self, now};
+use lineup_core::jobs::{
+    DELETE_EXPIRED_SESSIONS, FREE_STALE_DOMAINS, ForeignJobs, PLAN_SYNC, PRUNE_FINISHED_STEPS,
+    USAGE_SYNC,
+};
+use lineup_core::store::{self, Tx, now};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{World, add_tenant, lineup_for, quick_poll};
 use serde_json::json;
@@ -160,5 +163,196 @@ both_backends!(
         let done = snapshot().await;
         assert!(done.jobs.iter().all(|j| j.name != USAGE_SYNC), "{done:?}");
         assert!(done.usage_syncs[0].last_done.is_some(), "{done:?}");
+    }
+);
+
+/// A step whose runner never comes back: the worker running it is as good as dead.
+struct Hangs;
+
+#[async_trait::async_trait]
+impl ForeignJobs for Hangs {
+    async fn run(
+        &self,
+        _kind: &str,
+        _now: time::OffsetDateTime,
+    ) -> Option<lineup_core::CoreResult<()>> {
+        std::future::pending().await
+    }
+}
+
+/// Runs every foreign step but "failing_step" successfully.
+struct Succeeds;
+
+#[async_trait::async_trait]
+impl ForeignJobs for Succeeds {
+    async fn run(
+        &self,
+        kind: &str,
+        _now: time::OffsetDateTime,
+    ) -> Option<lineup_core::CoreResult<()>> {
+        Some(match kind {
+            "failing_step" => Err(lineup_core::CoreError::Conflict("it failed".into())),
+            _ => Ok(()),
+        })
+    }
+}
+
+/// The step's row: (state, attempts, locked_by).
+async fn step_row(w: &World, kind: &str) -> (String, i32, Option<String>) {
+    let sql = "SELECT state, attempts, locked_by FROM jobs WHERE kind = $1";
+    let mut tx = w.lineup.store().system().await.unwrap();
+    match &mut tx {
+        Tx::Sqlite(t) => sqlx::query_as(sql).bind(kind).fetch_one(&mut **t).await,
+        Tx::Postgres(t) => sqlx::query_as(sql).bind(kind).fetch_one(&mut **t).await,
+    }
+    .unwrap()
+}
+
+/// Worker "dead" claims `kind` and dies in the middle of it.
+async fn die_running(w: &World, at: time::OffsetDateTime) {
+    let lineup = w.lineup.clone();
+    let dying = tokio::spawn(async move { lineup.run_next_job_with("dead", at, &Hangs).await });
+    for _ in 0..200 {
+        if step_row(w, "chat_step").await.0 == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    dying.abort();
+    assert!(dying.await.unwrap_err().is_cancelled());
+}
+
+both_backends!(
+    each_step_is_queued_once_per_tick_whoever_asks,
+    |store| async move {
+        let w = World::new(store).await;
+        let other = lineup_for(w.lineup.store(), &w.sim, quick_poll());
+        let at = time::macros::datetime!(2026-03-02 10:00:07 UTC);
+        let steps = [DELETE_EXPIRED_SESSIONS, FREE_STALE_DOMAINS];
+        let (a, b) = tokio::join!(
+            w.lineup.schedule_steps(&steps, at),
+            other.schedule_steps(&steps, at)
+        );
+        assert_eq!(a.unwrap() + b.unwrap(), 2, "one job per step and tick");
+        let same_tick = at + time::Duration::seconds(20);
+        assert_eq!(w.lineup.schedule_steps(&steps, same_tick).await.unwrap(), 0);
+        let next_tick = at + time::Duration::seconds(25);
+        assert_eq!(w.lineup.schedule_steps(&steps, next_tick).await.unwrap(), 2);
+    }
+);
+
+both_backends!(
+    a_step_held_by_a_dead_worker_is_taken_by_another_once_its_short_lease_ends,
+    |store| async move {
+        let w = World::new(store).await;
+        let at = now();
+        assert_eq!(
+            w.lineup.schedule_steps(&["chat_step"], at).await.unwrap(),
+            1
+        );
+        die_running(&w, at).await;
+        assert_eq!(step_row(&w, "chat_step").await.2.as_deref(), Some("dead"));
+
+        let within_lease = at + time::Duration::seconds(110);
+        assert!(
+            !w.lineup.run_next_job("alive", within_lease).await.unwrap(),
+            "the lease still holds"
+        );
+        let after_lease = at + time::Duration::seconds(121);
+        let ran = w
+            .lineup
+            .run_next_job_with("alive", after_lease, &Succeeds)
+            .await
+            .unwrap()
+            .expect("the abandoned step is taken over");
+        assert_eq!(ran.kind, "chat_step");
+        assert!(ran.outcome.is_ok());
+        assert_eq!(
+            step_row(&w, "chat_step").await,
+            ("done".to_owned(), 2, None)
+        );
+    }
+);
+
+both_backends!(
+    a_step_released_by_a_stopping_worker_is_taken_at_once_without_counting_the_attempt,
+    |store| async move {
+        let w = World::new(store).await;
+        let at = now();
+        assert_eq!(
+            w.lineup.schedule_steps(&["chat_step"], at).await.unwrap(),
+            1
+        );
+        die_running(&w, at).await;
+        assert_eq!(w.lineup.release_jobs("someone-else").await.unwrap(), 0);
+        assert_eq!(w.lineup.release_jobs("dead").await.unwrap(), 1);
+        assert_eq!(
+            step_row(&w, "chat_step").await,
+            ("queued".to_owned(), 0, None)
+        );
+        let ran = w
+            .lineup
+            .run_next_job_with("alive", at, &Succeeds)
+            .await
+            .unwrap()
+            .expect("taken at once, not after the lease");
+        assert!(ran.outcome.is_ok());
+        assert_eq!(
+            step_row(&w, "chat_step").await,
+            ("done".to_owned(), 1, None)
+        );
+    }
+);
+
+both_backends!(
+    finished_steps_are_pruned_after_a_day_and_tenant_jobs_kept,
+    |store| async move {
+        let w = World::new(store).await;
+        let day_one = now() - time::Duration::days(1) - time::Duration::minutes(5);
+        w.lineup
+            .schedule_steps(&["chat_step", "failing_step"], day_one)
+            .await
+            .unwrap();
+        assert_eq!(w.lineup.schedule_due_jobs(day_one).await.unwrap(), 1);
+        while let Some(ran) = w
+            .lineup
+            .run_next_job_with("worker", day_one, &Succeeds)
+            .await
+            .unwrap()
+        {
+            assert_eq!(ran.outcome.is_ok(), ran.kind != "failing_step", "{ran:?}");
+        }
+        let today = now();
+        w.lineup
+            .schedule_steps(&[PRUNE_FINISHED_STEPS, "chat_step"], today)
+            .await
+            .unwrap();
+        while w
+            .lineup
+            .run_next_job_with("worker", today, &Succeeds)
+            .await
+            .unwrap()
+            .is_some()
+        {}
+        let mut tx = w.lineup.store().system().await.unwrap();
+        let sql = "SELECT kind, state FROM jobs ORDER BY kind";
+        let kinds: Vec<(String, String)> = match &mut tx {
+            Tx::Sqlite(t) => sqlx::query_as(sql).fetch_all(&mut **t).await,
+            Tx::Postgres(t) => sqlx::query_as(sql).fetch_all(&mut **t).await,
+        }
+        .unwrap();
+        let kinds: Vec<(&str, &str)> = kinds
+            .iter()
+            .map(|(k, s)| (k.as_str(), s.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("chat_step", "done"),
+                (PRUNE_FINISHED_STEPS, "done"),
+                (USAGE_SYNC, "done")
+            ],
+            "yesterday's steps (done and failed) are gone, today's and the tenant's job stay"
+        );
     }
 );
