@@ -146,18 +146,24 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let teams_outbound = config.teams.as_ref().map(|settings| {
         let config = teams_config(settings);
-        let outbound = TeamsOutbound::new(&config);
+        let outbound = TeamsOutbound::new(&config, Arc::new(lineup.clone()));
         transports.push(Arc::new(outbound.transport()));
         (config, outbound)
     });
     let flows = ChatFlows::new(lineup.clone(), transports);
     let teams = teams_outbound.map(|(config, outbound)| {
-        TeamsState::with_outbound(config, flows.clone(), Arc::new(lineup.clone()), outbound)
-            .with_tenant_links(Arc::new(lineup.clone()))
+        TeamsState::with_outbound(
+            config,
+            flows.clone(),
+            Arc::new(lineup.clone()),
+            outbound,
+            Arc::new(lineup.clone()),
+        )
+        .with_tenant_links(Arc::new(lineup.clone()))
     });
     let discord = match discord_client {
         Some(client) => Some(
-            DiscordState::with_client(client, flows.clone())
+            DiscordState::with_client(client, flows.clone(), Arc::new(lineup.clone()))
                 .map_err(|e| anyhow!("DISCORD_PUBLIC_KEY: {e}"))?,
         ),
         None => None,
@@ -178,7 +184,13 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let slack = slack_client.map(|(client, slack_config)| {
         let app = SlackApp::new(flows.clone(), after_install.clone());
-        let state = SlackState::with_client(slack_config, flows.clone(), app, client);
+        let state = SlackState::with_client(
+            slack_config,
+            flows.clone(),
+            app,
+            client,
+            Arc::new(lineup.clone()),
+        );
         SlackParts {
             install_state: state.install_state().clone(),
             state,
@@ -513,7 +525,8 @@ pub async fn serve(
 /// approvals (delivered in chat); switch roaming grants on and off; run the durable jobs
 /// (each tenant's usage sync on its cron); post new budget and anomaly alerts to finance;
 /// tell employees by direct message what guardrails did to their lines; deliver queued email
-/// (retrying failed sends); free custom domains left unverified and delete expired sessions.
+/// (retrying failed sends); free custom domains left unverified, delete expired sessions and
+/// forget the inbound chat ids past their replay window.
 async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Mailer>) {
     let worker = format!(
         "lineup-{}-{}",
@@ -569,6 +582,8 @@ async fn run_worker(lineup: Lineup, flows: Arc<ChatFlows>, mailer: Arc<dyn Maile
         }
         let outcome = lineup.delete_expired_sessions(now).await;
         problems.step("deleting expired portal sessions", outcome);
+        let outcome = lineup.prune_inbound_seen(now).await;
+        problems.step("forgetting expired inbound chat ids", outcome);
     }
 }
 
