@@ -136,3 +136,25 @@ async fn a_teams_chat_learnt_by_one_replica_carries_the_other_replicas_direct_me
         "no new chat was opened"
     );
 }
+
+/// When the database cannot say whether a request was handled, Slack is asked to retry
+/// rather than the request being dropped or handled twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_event_that_cannot_be_checked_gets_a_503_so_slack_retries() {
+    let one = slack::slack(lineup_testkit::sqlite_store().await).await;
+    one.world.lineup.store().close().await;
+    let body = event_body(TEAM, "Ev0UNCHECKED", json!({"type": "app_uninstalled"}));
+    let ts = now().to_string();
+    let signature = sign_slack_request(SECRET, &ts, body.as_bytes());
+    assert_eq!(
+        post_slack(&one.base, "/slack/events", &body, &ts, &signature).await,
+        503
+    );
+    let click = one.click_body(TEAM, ADA, cards::APPROVE, "x", "unchecked");
+    let ts = now().to_string();
+    let signature = sign_slack_request(SECRET, &ts, click.as_bytes());
+    assert_eq!(
+        post_slack(&one.base, "/slack/interactions", &click, &ts, &signature).await,
+        503
+    );
+}
