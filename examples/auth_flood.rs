@@ -342,9 +342,15 @@ async fn start_server() -> anyhow::Result<(
         ..PortalConfig::new(format!("http://{BASE}:{}", addr.port()).parse()?)
     };
     let portal = Portal::new(world.lineup.clone(), portal_config);
-    let router = slack_router(SlackState::with_client(config, flows, app, client))
-        .fallback_service(portal_router(portal))
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let router = slack_router(SlackState::with_client(
+        config,
+        flows,
+        app,
+        client,
+        Arc::new(world.lineup.clone()),
+    ))
+    .fallback_service(portal_router(portal))
+    .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok((addr, (world, fake)))
 }

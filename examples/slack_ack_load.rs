@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use clap::Parser;
 use lineup_bot::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
+use lineup_bot::dedupe::TtlDedupe;
 use lineup_bot::slack::verify::sign;
 use lineup_bot::slack::{
     Installation, SlackConfig, SlackState, SlackWorkspaces, WorkspaceEvent, slack_router,
@@ -151,7 +152,12 @@ async fn main() -> anyhow::Result<()> {
             )
             .with_api_base_url("http://127.0.0.1:9/api/");
             let instant = Arc::new(Instant200);
-            let app = slack_router(SlackState::new(config, instant.clone(), instant)?);
+            let app = slack_router(SlackState::new(
+                config,
+                instant.clone(),
+                instant,
+                Arc::new(TtlDedupe::new(1_000_000)),
+            )?);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             tokio::spawn(async move { axum::serve(listener, app).await });
@@ -319,7 +325,13 @@ async fn full_stack(
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
     let app = SlackApp::new(flows.clone(), "/".into());
-    let router = slack_router(SlackState::with_client(config, flows, app, client));
+    let router = slack_router(SlackState::with_client(
+        config,
+        flows,
+        app,
+        client,
+        Arc::new(world.lineup.clone()),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router).await });

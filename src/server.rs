@@ -147,18 +147,24 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let teams_outbound = config.teams.as_ref().map(|settings| {
         let config = teams_config(settings);
-        let outbound = TeamsOutbound::new(&config);
+        let outbound = TeamsOutbound::new(&config, Arc::new(lineup.clone()));
         transports.push(Arc::new(outbound.transport()));
         (config, outbound)
     });
     let flows = ChatFlows::new(lineup.clone(), transports);
     let teams = teams_outbound.map(|(config, outbound)| {
-        TeamsState::with_outbound(config, flows.clone(), Arc::new(lineup.clone()), outbound)
-            .with_tenant_links(Arc::new(lineup.clone()))
+        TeamsState::with_outbound(
+            config,
+            flows.clone(),
+            Arc::new(lineup.clone()),
+            outbound,
+            Arc::new(lineup.clone()),
+        )
+        .with_tenant_links(Arc::new(lineup.clone()))
     });
     let discord = match discord_client {
         Some(client) => Some(
-            DiscordState::with_client(client, flows.clone())
+            DiscordState::with_client(client, flows.clone(), Arc::new(lineup.clone()))
                 .map_err(|e| anyhow!("DISCORD_PUBLIC_KEY: {e}"))?,
         ),
         None => None,
@@ -179,7 +185,13 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let slack = slack_client.map(|(client, slack_config)| {
         let app = SlackApp::new(flows.clone(), after_install.clone());
-        let state = SlackState::with_client(slack_config, flows.clone(), app, client);
+        let state = SlackState::with_client(
+            slack_config,
+            flows.clone(),
+            app,
+            client,
+            Arc::new(lineup.clone()),
+        );
         SlackParts {
             install_state: state.install_state().clone(),
             state,

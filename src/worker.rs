@@ -45,6 +45,10 @@ const STEPS: &[(&str, &str)] = &[
         jobs::DELETE_EXPIRED_SESSIONS,
         "deleting expired portal sessions",
     ),
+    (
+        jobs::PRUNE_INBOUND_SEEN,
+        "forgetting expired inbound chat ids",
+    ),
     (jobs::PRUNE_FINISHED_STEPS, "pruning finished worker steps"),
 ];
 

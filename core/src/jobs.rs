@@ -26,6 +26,8 @@ pub const RESUME_IN_FLIGHT: &str = "resume_in_flight";
 pub const SCHEDULE_TENANT_JOBS: &str = "schedule_tenant_jobs";
 pub const FREE_STALE_DOMAINS: &str = "free_stale_domains";
 pub const DELETE_EXPIRED_SESSIONS: &str = "delete_expired_sessions";
+/// Forget inbound chat ids (event ids, signatures) past their replay window.
+pub const PRUNE_INBOUND_SEEN: &str = "prune_inbound_seen";
 /// Delete periodic steps' rows a day after they finished.
 pub const PRUNE_FINISHED_STEPS: &str = "prune_finished_steps";
 /// How often the worker's periodic steps run, across all replicas together.
@@ -331,6 +333,10 @@ impl Lineup {
             }
             DELETE_EXPIRED_SESSIONS => {
                 self.delete_expired_sessions(now).await?;
+                Ok(())
+            }
+            PRUNE_INBOUND_SEEN => {
+                self.prune_inbound_seen(now).await?;
                 Ok(())
             }
             PRUNE_FINISHED_STEPS => {

@@ -18,7 +18,7 @@ use axum::routing::post;
 use lineup_core::messaging::chat::Platform;
 use lineup_core::messaging::chat_message::Message;
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::client::{DiscordClient, DiscordError, File};
 use super::config::DiscordConfig;
@@ -27,6 +27,7 @@ use super::limits;
 use super::render::{self, FIELD_DENY_REASON, FIELD_REASON, FIELD_WANTED_DATE};
 use super::verify::{self, ReplayGuard, Verifier};
 use crate::chat::{Answer, Conversation, FormAnswer, RequestForm, Speaker};
+use crate::dedupe::SeenIds;
 
 /// Interactions are a few KiB; larger → 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -55,18 +56,21 @@ struct Inner {
 }
 
 impl DiscordState {
-    /// State with a REST client built from `config` (its `api_base_url`).
+    /// State with a REST client built from `config` (its `api_base_url`). `seen` remembers
+    /// the interactions handled: the database's for a server that may have replicas.
     pub fn new(
         config: DiscordConfig,
         conversation: Arc<dyn Conversation>,
+        seen: Arc<dyn SeenIds>,
     ) -> Result<Self, DiscordError> {
         let client = DiscordClient::new(config)?;
-        Self::with_client(client, conversation)
+        Self::with_client(client, conversation, seen)
     }
 
     pub fn with_client(
         client: DiscordClient,
         conversation: Arc<dyn Conversation>,
+        seen: Arc<dyn SeenIds>,
     ) -> Result<Self, DiscordError> {
         let verifier =
             Verifier::from_hex(&client.config().public_key).map_err(DiscordError::Config)?;
@@ -75,7 +79,7 @@ impl DiscordState {
                 verifier,
                 conversation,
                 client,
-                replays: ReplayGuard::default(),
+                replays: ReplayGuard::new("discord_signature", seen),
                 ack_budget: ACK_BUDGET,
             }),
         })
@@ -168,16 +172,26 @@ async fn interactions(
     if interaction == Inbound::Ping {
         return respond(json!({"type": render::PONG}));
     }
-    if !state
+    match state
         .inner
         .replays
         .first_time(ts, signature.unwrap_or_default(), now)
+        .await
     {
-        info!("replayed Discord interaction acknowledged and skipped");
-        return match interaction {
-            Inbound::Component { .. } => respond(render::respond_deferred_update()),
-            _ => ephemeral(ALREADY_HANDLED_TEXT),
-        };
+        Ok(true) => {}
+        Ok(false) => {
+            info!("replayed Discord interaction acknowledged and skipped");
+            return match interaction {
+                Inbound::Component { .. } => respond(render::respond_deferred_update()),
+                _ => ephemeral(ALREADY_HANDLED_TEXT),
+            };
+        }
+        Err(e) => {
+            // Handling it might handle a replay; Discord shows the person the failure and
+            // they can try again.
+            error!(error = %e, "Discord interaction refused unchecked");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response();
+        }
     }
     handle(state, interaction).await
 }

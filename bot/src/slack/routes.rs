@@ -31,7 +31,7 @@ use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::messaging::chat_message::Message;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::inbound::{
     self, BlockAction, Interaction, PushEvent, SlashCommand, ViewSubmission, WorkspaceEvent,
@@ -41,7 +41,7 @@ use super::transport::SlackTransport;
 use super::verify::{self, ReplayGuard};
 use super::{Installation, SlackClient, SlackConfig};
 use crate::chat::{Answer, ChatTransport, Conversation, FormAnswer, RequestForm, Speaker};
-use crate::dedupe::{SeenIds, TtlDedupe};
+use crate::dedupe::SeenIds;
 use crate::install_state::{self, InstallState, redirect};
 
 /// Largest request body accepted (Slack's payloads are a few KiB); larger → 413.
@@ -54,9 +54,8 @@ pub const WORKING_TEXT: &str = "Working on it…";
 pub const UNKNOWN_WORKSPACE_TEXT: &str = "Lineup isn't connected to this Slack workspace yet. \
      Ask your Lineup admin to add it from the portal's Slack settings.";
 /// How long an Events API `event_id` is remembered (Slack retries up to three times over
-/// several minutes), and how many at most.
+/// several minutes).
 pub const EVENT_MEMORY: Duration = Duration::from_secs(60 * 60);
-const EVENT_MEMORY_MAX: usize = 100_000;
 
 /// The Slack-only side of the application: the app's installation. Implemented by
 /// [`super::SlackApp`] over core; tests use a recorder.
@@ -93,20 +92,28 @@ struct Inner {
     /// Signs install links with the signing secret: only this server can mint one.
     install_state: InstallState,
     replays: ReplayGuard,
-    /// Events API `event_id`s already handled.
+    /// Events API `event_id`s already handled (`slack_event:` keys).
     events: Arc<dyn SeenIds>,
     ack_budget: Duration,
 }
 
 impl SlackState {
-    /// State with a Web API client built from `config.api_base_url`.
+    /// State with a Web API client built from `config.api_base_url`. `seen` remembers the
+    /// requests and events handled: the database's for a server that may have replicas.
     pub fn new(
         config: SlackConfig,
         conversation: Arc<dyn Conversation>,
         workspaces: Arc<dyn SlackWorkspaces>,
+        seen: Arc<dyn SeenIds>,
     ) -> std::io::Result<Self> {
         let client = SlackClient::from_config(&config)?;
-        Ok(Self::with_client(config, conversation, workspaces, client))
+        Ok(Self::with_client(
+            config,
+            conversation,
+            workspaces,
+            client,
+            seen,
+        ))
     }
 
     pub fn with_client(
@@ -114,6 +121,7 @@ impl SlackState {
         conversation: Arc<dyn Conversation>,
         workspaces: Arc<dyn SlackWorkspaces>,
         client: SlackClient,
+        seen: Arc<dyn SeenIds>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -122,8 +130,8 @@ impl SlackState {
                 conversation,
                 workspaces,
                 client,
-                replays: ReplayGuard::default(),
-                events: Arc::new(TtlDedupe::new(EVENT_MEMORY, EVENT_MEMORY_MAX)),
+                replays: ReplayGuard::new("slack_signature", seen.clone()),
+                events: seen,
                 ack_budget: ACK_BUDGET,
             }),
         }
@@ -182,9 +190,11 @@ enum Gate {
     Replay,
     /// Missing, invalid or stale signature: 401.
     Refused,
+    /// Whether it was seen could not be checked: 503, so Slack retries.
+    Unavailable,
 }
 
-fn gate(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Gate {
+async fn gate(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Gate {
     let now = verify::unix_now();
     let signature = header_str(headers, verify::SIGNATURE_HEADER);
     match verify::verify(
@@ -194,18 +204,22 @@ fn gate(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Gate {
         body,
         now,
     ) {
-        Ok(ts) => {
-            if state
-                .inner
-                .replays
-                .first_time(ts, signature.unwrap_or_default(), now)
-            {
-                Gate::Fresh
-            } else {
+        Ok(ts) => match state
+            .inner
+            .replays
+            .first_time(ts, signature.unwrap_or_default(), now)
+            .await
+        {
+            Ok(true) => Gate::Fresh,
+            Ok(false) => {
                 info!("replayed Slack request acknowledged and skipped");
                 Gate::Replay
             }
-        }
+            Err(e) => {
+                error!(error = %e, "Slack request left for Slack to retry");
+                Gate::Unavailable
+            }
+        },
         Err(e) => {
             warn!(error = %e, "Slack request refused");
             Gate::Refused
@@ -215,6 +229,11 @@ fn gate(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Gate {
 
 fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response()
+}
+
+/// The request could not be checked against those already handled; Slack retries a 5xx.
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
 }
 
 fn ack() -> Response {
@@ -396,8 +415,9 @@ fn block_for(field: &str) -> &'static str {
 }
 
 async fn commands(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
-    match gate(&state, &headers, &body) {
+    match gate(&state, &headers, &body).await {
         Gate::Refused => return unauthorized(),
+        Gate::Unavailable => return unavailable(),
         Gate::Replay => return ack(),
         Gate::Fresh => {}
     }
@@ -450,8 +470,9 @@ async fn interactions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match gate(&state, &headers, &body) {
+    match gate(&state, &headers, &body).await {
         Gate::Refused => return unauthorized(),
+        Gate::Unavailable => return unavailable(),
         Gate::Replay => return ack(),
         Gate::Fresh => {}
     }
@@ -521,8 +542,9 @@ async fn interactions(
 }
 
 async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
-    match gate(&state, &headers, &body) {
+    match gate(&state, &headers, &body).await {
         Gate::Refused => return unauthorized(),
+        Gate::Unavailable => return unavailable(),
         Gate::Replay => return ack(),
         Gate::Fresh => {}
     }
@@ -540,13 +562,21 @@ async fn events(State(state): State<SlackState>, headers: HeaderMap, body: Bytes
             event,
             kind,
         } => {
-            if !state.inner.events.first_time(&event_id).await {
-                info!(
-                    event_id,
-                    retry = header_str(&headers, verify::RETRY_NUM_HEADER),
-                    "Slack event already handled; acknowledged and skipped"
-                );
-                return ack();
+            let key = format!("slack_event:{event_id}");
+            match state.inner.events.first_time(&key, EVENT_MEMORY).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    info!(
+                        event_id,
+                        retry = header_str(&headers, verify::RETRY_NUM_HEADER),
+                        "Slack event already handled; acknowledged and skipped"
+                    );
+                    return ack();
+                }
+                Err(e) => {
+                    error!(event_id, error = %e, "Slack event left for Slack to retry");
+                    return unavailable();
+                }
             }
             if !state
                 .inner

@@ -1,12 +1,14 @@
 //! Slack request signing (`X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{ts}:{body}"))`),
 //! the 5-minute window, and the memory that refuses to handle a request twice.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::dedupe::{SeenIds, SeenIdsError};
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -79,33 +81,40 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Remembers every (timestamp, signature) accepted while it could still pass the window, so a
-/// replayed request is acknowledged but not handled again. Signatures are hex, which verifies
-/// the same in either case: they are remembered trimmed and lower-cased, so re-casing the
-/// header does not make a replay look new.
-#[derive(Default)]
+/// Remembers every (timestamp, signature) accepted while it could still pass the window, in
+/// the [`SeenIds`] every replica shares, so a replayed request reaching any of them is
+/// acknowledged but not handled again. Signatures are hex, which verifies the same in either
+/// case: they are remembered trimmed and lower-cased, so re-casing the header does not make a
+/// replay look new.
+#[derive(Clone)]
 pub struct ReplayGuard {
-    seen: Mutex<BTreeSet<(i64, String)>>,
+    /// The platform, so its signatures never collide with another's (`slack_signature`).
+    scope: &'static str,
+    seen: Arc<dyn SeenIds>,
 }
 
 impl ReplayGuard {
-    /// True the first time this request is seen; false for a replay.
-    pub fn first_time(&self, ts: i64, signature: &str, now: i64) -> bool {
-        let mut seen = self.seen.lock().expect("replay guard lock");
-        // Anything older than the window can no longer pass verification: forget it.
-        let cutoff = now - WINDOW_SECS - 1;
-        if seen.first().is_some_and(|(t, _)| *t < cutoff) {
-            *seen = seen.split_off(&(cutoff, String::new()));
-        }
-        seen.insert((ts, signature.trim().to_ascii_lowercase()))
+    pub fn new(scope: &'static str, seen: Arc<dyn SeenIds>) -> Self {
+        Self { scope, seen }
     }
 
-    pub fn len(&self) -> usize {
-        self.seen.lock().expect("replay guard lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// True the first time this request is seen; false for a replay. `now` is Unix seconds;
+    /// the signature is remembered until its timestamp leaves the window.
+    pub async fn first_time(
+        &self,
+        ts: i64,
+        signature: &str,
+        now: i64,
+    ) -> Result<bool, SeenIdsError> {
+        let key = format!(
+            "{}:{ts}:{}",
+            self.scope,
+            signature.trim().to_ascii_lowercase()
+        );
+        let until_stale = (ts + WINDOW_SECS + 1 - now).max(1);
+        self.seen
+            .first_time(&key, Duration::from_secs(until_stale.unsigned_abs()))
+            .await
     }
 }
 
@@ -185,21 +194,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn replay_guard_forgets_only_after_window() {
-        let g = ReplayGuard::default();
-        assert!(g.first_time(1000, "a", 1000));
-        assert!(!g.first_time(1000, "a", 1100));
-        assert!(g.first_time(1000, "b", 1100));
-        assert!(g.first_time(2000, "c", 2000));
-        assert_eq!(g.len(), 1, "old entries pruned");
+    fn guard() -> ReplayGuard {
+        ReplayGuard::new(
+            "slack_signature",
+            Arc::new(crate::dedupe::TtlDedupe::new(100)),
+        )
     }
 
-    #[test]
-    fn replay_guard_ignores_the_case_and_padding_of_the_hex() {
-        let g = ReplayGuard::default();
-        assert!(g.first_time(1000, "v0=ab12", 1000));
-        assert!(!g.first_time(1000, "v0=AB12", 1000));
-        assert!(!g.first_time(1000, " v0=aB12 ", 1000));
+    #[tokio::test]
+    async fn replay_guard_refuses_a_signature_it_accepted() {
+        let g = guard();
+        assert_eq!(g.first_time(1000, "a", 1000).await, Ok(true));
+        assert_eq!(g.first_time(1000, "a", 1100).await, Ok(false));
+        assert_eq!(g.first_time(1000, "b", 1100).await, Ok(true));
+        assert_eq!(
+            g.first_time(1001, "a", 1100).await,
+            Ok(true),
+            "another timestamp"
+        );
+    }
+
+    #[tokio::test]
+    async fn replay_guard_ignores_the_case_and_padding_of_the_hex() {
+        let g = guard();
+        assert_eq!(g.first_time(1000, "v0=ab12", 1000).await, Ok(true));
+        assert_eq!(g.first_time(1000, "v0=AB12", 1000).await, Ok(false));
+        assert_eq!(g.first_time(1000, " v0=aB12 ", 1000).await, Ok(false));
     }
 }

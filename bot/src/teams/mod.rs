@@ -17,4 +17,4 @@ pub use client::{BotConnector, ConnectorError, Member};
 pub use config::TeamsConfig;
 pub use inbound::{Activity, Intent};
 pub use routes::{ServiceUrlStore, TeamsOutbound, TeamsState, TenantLinks, teams_router};
-pub use transport::{KnownConversations, TeamsTransport};
+pub use transport::{InProcessConversations, KnownConversations, TeamsTransport};

@@ -30,10 +30,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use lineup_core::messaging::chat::Platform;
+use lineup_core::messaging::chat::{ConversationKind, Platform};
 use lineup_core::messaging::chat_message::Message;
 use serde_json::{Value, json};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::auth::{AuthError, InboundVerifier, OutboundTokens};
 use super::client::BotConnector;
@@ -42,7 +42,7 @@ use super::inbound::{self, Activity, Intent};
 use super::render::{self, FormValues};
 use super::transport::{KnownConversations, SERVICE_URL_SETTING, TeamsTransport};
 use crate::chat::{Answer, Conversation, FormAnswer, Speaker};
-use crate::dedupe::{SeenIds, TtlDedupe};
+use crate::dedupe::SeenIds;
 
 /// Largest activity accepted; larger → 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -57,9 +57,8 @@ pub const FORM_SENT_TEXT: &str = "I've sent you a form in our chat.";
 pub const UNKNOWN_TENANT_TEXT: &str = "Lineup isn't connected to this Microsoft Teams organisation \
      yet. Ask your Lineup admin to connect it from the portal's Teams settings.";
 pub const REPLAY_TEXT: &str = "Already handled.";
-/// How long a handled activity is remembered, and how many at most.
+/// How long a handled activity is remembered.
 pub const REPLAY_MEMORY: Duration = Duration::from_secs(5 * 60);
-const REPLAY_MEMORY_MAX: usize = 50_000;
 
 /// Where the router records the Bot Connector service URL it learns for a tenant.
 /// Implemented for [`lineup_core::Lineup`] (`set_workspace_setting(Teams, tenant,
@@ -140,23 +139,32 @@ struct Inner {
     service_urls: Arc<dyn ServiceUrlStore>,
     /// Redeems `link <code>`; without it the command is not understood.
     links: Option<Arc<dyn TenantLinks>>,
-    known: Arc<KnownConversations>,
-    /// Activities already handled, so a redelivery is acknowledged only.
+    known: Arc<dyn KnownConversations>,
+    /// Activities already handled (`teams_activity:` keys), so a redelivery is acknowledged
+    /// only.
     replays: Arc<dyn SeenIds>,
     budget: Duration,
+    /// The service URL last stored per Azure AD tenant, so an unchanged one is not written
+    /// again. A cache: the URL itself is in the database, and a replica that has not seen a
+    /// tenant yet just stores it once more.
     stored_urls: Mutex<HashMap<String, String>>,
+    /// Emails from the Bot Connector's member lookup: a cache any replica refills.
     emails: Mutex<HashMap<(String, String), CachedEmail>>,
 }
 
 impl TeamsState {
-    /// State with its own HTTP client, key cache and outbound token cache.
+    /// State with its own HTTP client, key cache and outbound token cache. `seen` and
+    /// `known` remember the activities handled and where people are reached: the database's
+    /// for a server that may have replicas.
     pub fn new(
         config: TeamsConfig,
         conversation: Arc<dyn Conversation>,
         service_urls: Arc<dyn ServiceUrlStore>,
+        seen: Arc<dyn SeenIds>,
+        known: Arc<dyn KnownConversations>,
     ) -> Self {
-        let outbound = TeamsOutbound::new(&config);
-        Self::with_outbound(config, conversation, service_urls, outbound)
+        let outbound = TeamsOutbound::new(&config, known);
+        Self::with_outbound(config, conversation, service_urls, outbound, seen)
     }
 
     /// State sharing an outbound side built first — the transport the chat flows send
@@ -166,6 +174,7 @@ impl TeamsState {
         conversation: Arc<dyn Conversation>,
         service_urls: Arc<dyn ServiceUrlStore>,
         outbound: TeamsOutbound,
+        seen: Arc<dyn SeenIds>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -176,7 +185,7 @@ impl TeamsState {
                 service_urls,
                 links: None,
                 known: outbound.known,
-                replays: Arc::new(TtlDedupe::new(REPLAY_MEMORY, REPLAY_MEMORY_MAX)),
+                replays: seen,
                 budget: ANSWER_BUDGET,
                 stored_urls: Mutex::new(HashMap::new()),
                 emails: Mutex::new(HashMap::new()),
@@ -214,7 +223,7 @@ impl TeamsState {
         &self.inner.connector
     }
 
-    pub fn known_conversations(&self) -> Arc<KnownConversations> {
+    pub fn known_conversations(&self) -> Arc<dyn KnownConversations> {
         self.inner.known.clone()
     }
 
@@ -224,24 +233,24 @@ impl TeamsState {
 }
 
 /// The outbound half of the Teams adapter: the Bot Connector client with its token cache, and
-/// the 1:1 conversations learned so far. Build it first, make the transport from it, then the
-/// state with [`TeamsState::with_outbound`].
+/// where the conversations learned are kept. Build it first, make the transport from it, then
+/// the state with [`TeamsState::with_outbound`].
 #[derive(Clone)]
 pub struct TeamsOutbound {
     http: reqwest::Client,
     connector: BotConnector,
-    known: Arc<KnownConversations>,
+    known: Arc<dyn KnownConversations>,
     bot_id: String,
 }
 
 impl TeamsOutbound {
-    pub fn new(config: &TeamsConfig) -> Self {
+    pub fn new(config: &TeamsConfig, known: Arc<dyn KnownConversations>) -> Self {
         let http = reqwest::Client::new();
         let tokens = Arc::new(OutboundTokens::new(config.clone(), http.clone()));
         Self {
             connector: BotConnector::new(http.clone(), tokens),
             http,
-            known: Arc::new(KnownConversations::default()),
+            known,
             bot_id: config.bot_id(),
         }
     }
@@ -302,15 +311,23 @@ async fn messages(State(state): State<TeamsState>, headers: HeaderMap, body: Byt
     {
         return unauthorized(&e);
     }
-    if let Some(key) = activity.dedupe_key()
-        && !state.inner.replays.first_time(&key).await
-    {
-        info!(activity_id = ?activity.id, "Teams activity already handled; acknowledged and skipped");
-        return if activity.is_invoke() {
-            invoke(render::invoke_message_response(REPLAY_TEXT))
-        } else {
-            ok()
-        };
+    if let Some(key) = activity.dedupe_key() {
+        let key = format!("teams_activity:{key}");
+        match state.inner.replays.first_time(&key, REPLAY_MEMORY).await {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(activity_id = ?activity.id, "Teams activity already handled; acknowledged and skipped");
+                return if activity.is_invoke() {
+                    invoke(render::invoke_message_response(REPLAY_TEXT))
+                } else {
+                    ok()
+                };
+            }
+            Err(e) => {
+                error!(activity_id = ?activity.id, error = %e, "Teams activity left for the Bot Framework to retry");
+                return (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response();
+            }
+        }
     }
     if activity.channel_id != "msteams" {
         debug!(
@@ -529,12 +546,27 @@ async fn deliver_private(state: &TeamsState, activity: &Activity, out: &Value) {
     } else {
         let tenant = activity.tenant_id().unwrap_or_default().to_string();
         let user = activity.from.id.clone();
-        let conversation = match state.inner.known.direct(&tenant, &user) {
+        let known = state
+            .inner
+            .known
+            .find(&tenant, &user, ConversationKind::Direct)
+            .await
+            .unwrap_or_else(|e| {
+                // Asking Teams again is safe: it hands back the existing chat.
+                warn!(error = %e, "reading a known Teams chat failed");
+                None
+            });
+        let conversation = match known {
             Some(c) => Ok(c),
-            None => c
-                .create_conversation(url, &state.inner.config.bot_id(), &tenant, &user)
-                .await
-                .inspect(|conv| state.inner.known.remember_direct(&tenant, &user, conv)),
+            None => {
+                let created = c
+                    .create_conversation(url, &state.inner.config.bot_id(), &tenant, &user)
+                    .await;
+                if let Ok(conv) = &created {
+                    remember(state, &tenant, &user, ConversationKind::Direct, conv).await;
+                }
+                created
+            }
         };
         match conversation {
             Ok(conv) => c.send_activity(url, &conv, out).await,
@@ -616,17 +648,30 @@ async fn learn(state: &TeamsState, tenant: &str, activity: &Activity) {
     }
     let user = &activity.from.id;
     if !user.is_empty() && !activity.conversation.id.is_empty() {
-        if activity.is_personal() {
-            state
-                .inner
-                .known
-                .remember_direct(tenant, user, &activity.conversation.id);
+        let kind = if activity.is_personal() {
+            ConversationKind::Direct
         } else {
-            state
-                .inner
-                .known
-                .remember_seen(tenant, user, &activity.conversation.id);
-        }
+            ConversationKind::Seen
+        };
+        remember(state, tenant, user, kind, &activity.conversation.id).await;
+    }
+}
+
+/// Keeps where `user` is reached; a failure costs only a lookup later, so it is logged.
+async fn remember(
+    state: &TeamsState,
+    tenant: &str,
+    user: &str,
+    kind: ConversationKind,
+    conversation: &str,
+) {
+    if let Err(e) = state
+        .inner
+        .known
+        .remember(tenant, user, kind, conversation)
+        .await
+    {
+        warn!(tenant, error = %e, "remembering a Teams conversation failed");
     }
 }
 

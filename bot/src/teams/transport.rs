@@ -3,16 +3,17 @@
 //! The Bot Connector service URL of a workspace (Azure AD tenant) is
 //! `Workspace.settings["service_url"]`, learned from inbound activities. Direct messages go to
 //! the 1:1 conversation with the user, created on first use (Teams hands back the existing one)
-//! and remembered in memory; every message is one Adaptive Card attachment.
+//! and remembered in [`KnownConversations`] (the database, for every replica); every message
+//! is one Adaptive Card attachment.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use lineup_core::messaging::chat::{Platform, Workspace};
+use lineup_core::messaging::chat::{ConversationKind, Platform, Workspace};
 use lineup_core::messaging::chat_message::Message;
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::client::{BotConnector, ConnectorError};
 use super::render;
@@ -67,57 +68,105 @@ pub fn service_url(ws: &Workspace) -> Result<String, TransportError> {
         })
 }
 
-type Key = (String, String);
-
 /// Conversations we know per (Azure AD tenant, Teams user id): the user's 1:1 chat with the
-/// bot, and any conversation we saw them in (enough to look them up). Shared by the router,
-/// which learns them from inbound activities, and the transport.
+/// bot, and the last conversation we saw them in (enough to look them up). Written by the
+/// router, which learns them from inbound activities, read by the transport: a replica must
+/// find what another learnt, so the server keeps them in the database ([`lineup_core::Lineup`]).
+#[async_trait]
+pub trait KnownConversations: Send + Sync + 'static {
+    async fn remember(
+        &self,
+        tenant: &str,
+        user: &str,
+        kind: ConversationKind,
+        conversation: &str,
+    ) -> Result<(), String>;
+
+    async fn find(
+        &self,
+        tenant: &str,
+        user: &str,
+        kind: ConversationKind,
+    ) -> Result<Option<String>, String>;
+
+    /// A conversation `user` is a member of: their 1:1 chat first.
+    async fn any(&self, tenant: &str, user: &str) -> Result<Option<String>, String> {
+        match self.find(tenant, user, ConversationKind::Direct).await? {
+            Some(direct) => Ok(Some(direct)),
+            None => self.find(tenant, user, ConversationKind::Seen).await,
+        }
+    }
+}
+
+#[async_trait]
+impl KnownConversations for lineup_core::Lineup {
+    async fn remember(
+        &self,
+        tenant: &str,
+        user: &str,
+        kind: ConversationKind,
+        conversation: &str,
+    ) -> Result<(), String> {
+        self.remember_chat_conversation(Platform::Teams, tenant, user, kind, conversation)
+            .await
+            .map(|_kept| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn find(
+        &self,
+        tenant: &str,
+        user: &str,
+        kind: ConversationKind,
+    ) -> Result<Option<String>, String> {
+        self.chat_conversation(Platform::Teams, tenant, user, kind)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+type Key = (String, String, ConversationKind);
+
+/// [`KnownConversations`] in this process only, for route tests without a store: at most
+/// [`MAX_REMEMBERED`] before the memory starts over.
 #[derive(Default)]
-pub struct KnownConversations {
-    direct: Mutex<HashMap<Key, String>>,
-    seen_in: Mutex<HashMap<Key, String>>,
+pub struct InProcessConversations {
+    known: Mutex<HashMap<Key, String>>,
 }
 
-fn put(map: &Mutex<HashMap<Key, String>>, tenant: &str, user: &str, conversation: &str) {
-    let mut m = map.lock().expect("conversation memory lock");
-    if m.len() >= MAX_REMEMBERED {
-        m.clear();
+#[async_trait]
+impl KnownConversations for InProcessConversations {
+    async fn remember(
+        &self,
+        tenant: &str,
+        user: &str,
+        kind: ConversationKind,
+        conversation: &str,
+    ) -> Result<(), String> {
+        let mut known = self.known.lock().expect("conversation memory lock");
+        if known.len() >= MAX_REMEMBERED {
+            known.clear();
+        }
+        known.insert(
+            (tenant.to_string(), user.to_string(), kind),
+            conversation.to_string(),
+        );
+        Ok(())
     }
-    m.insert(
-        (tenant.to_string(), user.to_string()),
-        conversation.to_string(),
-    );
-}
 
-impl KnownConversations {
-    pub fn remember_direct(&self, tenant: &str, user: &str, conversation: &str) {
-        put(&self.direct, tenant, user, conversation);
-        put(&self.seen_in, tenant, user, conversation);
-    }
-
-    pub fn remember_seen(&self, tenant: &str, user: &str, conversation: &str) {
-        put(&self.seen_in, tenant, user, conversation);
-    }
-
-    pub fn direct(&self, tenant: &str, user: &str) -> Option<String> {
-        let key = (tenant.to_string(), user.to_string());
-        self.direct
+    async fn find(
+        &self,
+        tenant: &str,
+        user: &str,
+        kind: ConversationKind,
+    ) -> Result<Option<String>, String> {
+        let key = (tenant.to_string(), user.to_string(), kind);
+        Ok(self
+            .known
             .lock()
             .expect("conversation memory lock")
             .get(&key)
-            .cloned()
-    }
-
-    /// A conversation `user` is a member of: their 1:1 chat first.
-    pub fn any(&self, tenant: &str, user: &str) -> Option<String> {
-        let key = (tenant.to_string(), user.to_string());
-        self.direct(tenant, user).or_else(|| {
-            self.seen_in
-                .lock()
-                .expect("conversation memory lock")
-                .get(&key)
-                .cloned()
-        })
+            .cloned())
     }
 }
 
@@ -126,13 +175,17 @@ impl KnownConversations {
 pub struct TeamsTransport {
     connector: BotConnector,
     bot_id: String,
-    known: Arc<KnownConversations>,
+    known: Arc<dyn KnownConversations>,
 }
 
 impl TeamsTransport {
     /// `bot_id` is `28:<app id>` ([`super::TeamsConfig::bot_id`]). Pass the router's
     /// [`KnownConversations`] (`TeamsState::known_conversations`) to share what it learns.
-    pub fn new(connector: BotConnector, bot_id: String, known: Arc<KnownConversations>) -> Self {
+    pub fn new(
+        connector: BotConnector,
+        bot_id: String,
+        known: Arc<dyn KnownConversations>,
+    ) -> Self {
         Self {
             connector,
             bot_id,
@@ -140,7 +193,7 @@ impl TeamsTransport {
         }
     }
 
-    pub fn known_conversations(&self) -> &Arc<KnownConversations> {
+    pub fn known_conversations(&self) -> &Arc<dyn KnownConversations> {
         &self.known
     }
 
@@ -150,8 +203,15 @@ impl TeamsTransport {
         ws: &Workspace,
         user_id: &str,
     ) -> Result<String, TransportError> {
-        if let Some(c) = self.known.direct(&ws.workspace_id, user_id) {
-            return Ok(c);
+        match self
+            .known
+            .find(&ws.workspace_id, user_id, ConversationKind::Direct)
+            .await
+        {
+            Ok(Some(c)) => return Ok(c),
+            Ok(None) => {}
+            // Asking Teams again is safe: it hands back the existing chat.
+            Err(e) => warn!(user_id, error = %e, "reading a known Teams chat failed"),
         }
         let url = service_url(ws)?;
         let conversation = self
@@ -161,8 +221,18 @@ impl TeamsTransport {
             .map_err(|e| {
                 TransportError::from(e).context(format!("opening a Teams chat with {user_id}"))
             })?;
-        self.known
-            .remember_direct(&ws.workspace_id, user_id, &conversation);
+        if let Err(e) = self
+            .known
+            .remember(
+                &ws.workspace_id,
+                user_id,
+                ConversationKind::Direct,
+                &conversation,
+            )
+            .await
+        {
+            warn!(user_id, error = %e, "remembering a Teams chat failed");
+        }
         Ok(conversation)
     }
 }
@@ -264,7 +334,14 @@ impl ChatTransport for TeamsTransport {
         ws: &Workspace,
         user_id: &str,
     ) -> Result<Option<String>, TransportError> {
-        let Some(conversation) = self.known.any(&ws.workspace_id, user_id) else {
+        let known = self
+            .known
+            .any(&ws.workspace_id, user_id)
+            .await
+            .map_err(|e| {
+                TransportError::retry_later(format!("reading known Teams conversations: {e}"))
+            })?;
+        let Some(conversation) = known else {
             debug!(
                 user_id,
                 "no known Teams conversation to look the user up in"

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lineup_bot::chat::{Answer, FormAnswer, RequestForm, Speaker};
+use lineup_bot::dedupe::TtlDedupe;
 use lineup_bot::discord::routes::{ALREADY_HANDLED_TEXT, UNKNOWN_GUILD_TEXT};
 use lineup_bot::discord::{DiscordConfig, DiscordState, discord_router};
 use lineup_core::messaging::chat::Platform;
@@ -35,7 +36,7 @@ async fn start(budget: Duration) -> App {
     conv.form_answer_with(FormAnswer::Done(None));
     let config = DiscordConfig::new(APPLICATION_ID, test_public_key_hex(), "bot-token")
         .with_api_base_url(fake.api_base_url());
-    let state = DiscordState::new(config, conv.clone())
+    let state = DiscordState::new(config, conv.clone(), Arc::new(TtlDedupe::new(10_000)))
         .unwrap()
         .with_ack_budget(budget);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -11,6 +11,7 @@ mod client;
 mod discord_interactions;
 mod discord_transport;
 mod render_limits;
+mod replicas;
 mod slack_flows;
 mod slack_routes;
 mod teams_cards;

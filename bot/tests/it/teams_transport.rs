@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::harness::teams_router::*;
 use lineup_bot::chat::{ChatTransport, MessageRef, TransportError};
 use lineup_core::ids::TenantId;
-use lineup_core::messaging::chat::Workspace;
+use lineup_core::messaging::chat::{ConversationKind, Workspace};
 use lineup_core::messaging::chat_message::{Image, Message};
 use lineup_testkit::fake_teams::message_activity;
 use serde_json::json;
@@ -190,7 +190,13 @@ async fn emails_come_from_the_member_lookup_and_lookup_by_email_is_not_available
     t.send_direct(&ws, "29:1nobody", &Message::text("hi"))
         .await
         .unwrap();
-    assert!(known.direct(TENANT, "29:1nobody").is_some());
+    assert!(
+        known
+            .find(TENANT, "29:1nobody", ConversationKind::Direct)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(t.user_email(&ws, "29:1nobody").await.unwrap(), None);
 
     let no_url = Workspace {

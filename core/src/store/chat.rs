@@ -408,3 +408,60 @@ pub async fn consume_link_code(
         .await?
     }))
 }
+
+/// Remember `conversation` as where `user_id` of a workspace is reached (`kind` `direct`: their
+/// 1:1 chat with the bot; `seen`: the last conversation they wrote in).
+pub async fn remember_conversation(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+    workspace_id: &str,
+    user_id: &str,
+    kind: &str,
+    conversation: &str,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO chat_conversations
+                 (tenant_id, platform, workspace_id, user_id, kind, conversation_id, learnt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (tenant_id, platform, workspace_id, user_id, kind) DO UPDATE SET
+                 conversation_id = excluded.conversation_id, learnt_at = excluded.learnt_at",
+        )
+        .bind(tenant)
+        .bind(platform)
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(kind)
+        .bind(conversation)
+        .bind(super::now())
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The conversation remembered for `user_id` of a workspace under `kind`.
+pub async fn conversation(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+    workspace_id: &str,
+    user_id: &str,
+    kind: &str,
+) -> StoreResult<Option<String>> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT conversation_id FROM chat_conversations
+             WHERE tenant_id = $1 AND platform = $2 AND workspace_id = $3 AND user_id = $4
+                 AND kind = $5",
+        )
+        .bind(tenant)
+        .bind(platform)
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(kind)
+        .fetch_optional(conn)
+        .await?
+    }))
+}

@@ -13,6 +13,7 @@ mod oneglobal_adapter;
 mod policy;
 mod reports;
 mod requests;
+mod seen_ids;
 mod store;
 mod usage;
 mod webhooks;

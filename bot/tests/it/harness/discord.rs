@@ -75,7 +75,9 @@ pub async fn discord(store: lineup_testkit::TestStore) -> Discord {
         world.lineup.clone(),
         vec![Arc::new(DiscordTransport::new(client.clone()))],
     );
-    let router = discord_router(DiscordState::with_client(client, flows.clone()).unwrap());
+    let router = discord_router(
+        DiscordState::with_client(client, flows.clone(), Arc::new(world.lineup.clone())).unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

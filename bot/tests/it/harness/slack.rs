@@ -66,6 +66,19 @@ pub async fn slack(store: lineup_testkit::TestStore) -> Slack {
         )
         .await
         .unwrap();
+    let (flows, base) = start_replica(&world, &fake).await;
+    Slack {
+        world,
+        flows,
+        fake,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// One more server over the world's database and the same fake Slack, as a replica behind a
+/// load balancer: its own router state and flows. Returns its flows and base URL.
+pub async fn start_replica(world: &World, fake: &FakeSlack) -> (Arc<ChatFlows>, String) {
     let config = SlackConfig::new(
         SECRET,
         "123.456",
@@ -79,17 +92,17 @@ pub async fn slack(store: lineup_testkit::TestStore) -> Slack {
         vec![Arc::new(SlackTransport::new(client.clone()))],
     );
     let app = SlackApp::new(flows.clone(), "https://lineup.example.com/settings".into());
-    let router = slack_router(SlackState::with_client(config, flows.clone(), app, client));
+    let router = slack_router(SlackState::with_client(
+        config,
+        flows.clone(),
+        app,
+        client,
+        Arc::new(world.lineup.clone()),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Slack {
-        world,
-        flows,
-        fake,
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-    }
+    (flows, format!("http://{addr}"))
 }
 
 pub use super::now;

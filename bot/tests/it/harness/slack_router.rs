@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use lineup_bot::dedupe::TtlDedupe;
 use lineup_bot::slack::{InstallState, SlackConfig, SlackState, slack_router};
 use lineup_testkit::fake_slack::{FakeSlack, sign_slack_request};
 use serde_json::{Value, json};
@@ -36,7 +37,13 @@ pub fn config(fake: &FakeSlack) -> SlackConfig {
 
 pub async fn start(conv: Arc<Recorder>) -> App {
     let fake = FakeSlack::start().await;
-    let state = SlackState::new(config(&fake), conv.clone(), conv.clone()).unwrap();
+    let state = SlackState::new(
+        config(&fake),
+        conv.clone(),
+        conv.clone(),
+        Arc::new(TtlDedupe::new(10_000)),
+    )
+    .unwrap();
     let states = state.install_state().clone();
     let app = slack_router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lineup_bot::flows::ChatFlows;
-use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, teams_router};
+use lineup_bot::teams::{TeamsConfig, TeamsOutbound, TeamsState, TeamsTransport, teams_router};
 use lineup_core::audit::Actor;
 use lineup_core::ids::RequestId;
 use lineup_core::lines::request::{Request, cards};
@@ -92,31 +92,51 @@ pub async fn teams(store: lineup_testkit::TestStore) -> Teams {
             .await
             .unwrap();
     }
+    let Replica { flows, base, .. } = start_replica(&world, &fake).await;
+    Teams {
+        world,
+        fake,
+        flows,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A server of the Teams route: its flows, the transport they send with, and its address.
+pub struct Replica {
+    pub flows: Arc<ChatFlows>,
+    pub transport: TeamsTransport,
+    pub base: String,
+}
+
+/// One more server over the world's database and the same fake Bot Connector, as a replica
+/// behind a load balancer: its own router state, transport and flows.
+pub async fn start_replica(world: &World, fake: &FakeTeams) -> Replica {
     let mut config = TeamsConfig::new(APP_ID, APP_PASSWORD);
     config.openid_metadata_url = fake.openid_metadata_url();
     config.token_url = fake.token_url();
-    let outbound = TeamsOutbound::new(&config);
-    let flows = ChatFlows::new(world.lineup.clone(), vec![Arc::new(outbound.transport())]);
+    let outbound = TeamsOutbound::new(&config, Arc::new(world.lineup.clone()));
+    let transport = outbound.transport();
+    let flows = ChatFlows::new(world.lineup.clone(), vec![Arc::new(transport.clone())]);
     let state = TeamsState::with_outbound(
         config,
         flows.clone(),
         Arc::new(world.lineup.clone()),
         outbound,
+        Arc::new(world.lineup.clone()),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, teams_router(state)).await.unwrap() });
-    Teams {
-        world,
-        fake,
+    Replica {
         flows,
+        transport,
         base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
     }
 }
 
 impl Teams {
-    fn ctx(&self, who: &Employee) -> ActivityCtx {
+    pub fn ctx(&self, who: &Employee) -> ActivityCtx {
         ActivityCtx::personal(&self.fake.service_url(), AAD_TENANT, APP_ID, &user_of(who))
     }
 
@@ -131,7 +151,7 @@ impl Teams {
             .unwrap()
     }
 
-    async fn post(&self, activity: &Value) -> Value {
+    pub async fn post(&self, activity: &Value) -> Value {
         let token = sign_activity_token(&TokenClaims::new(APP_ID, &self.fake.service_url()));
         let response = self.post_with(activity, &token).await;
         assert_eq!(response.status(), 200);

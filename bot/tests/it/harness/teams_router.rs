@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lineup_bot::teams::{ServiceUrlStore, TeamsConfig, TeamsState, teams_router};
+use lineup_bot::dedupe::TtlDedupe;
+use lineup_bot::teams::{
+    InProcessConversations, ServiceUrlStore, TeamsConfig, TeamsState, teams_router,
+};
 use lineup_testkit::fake_teams::{ActivityCtx, FakeTeams, TokenClaims, sign_activity_token};
 use serde_json::Value;
 
@@ -75,7 +78,13 @@ pub async fn start_with(conv: Arc<Recorder>, budget: Option<Duration>) -> App {
         Some("ann@acme.example"),
     );
     let urls = Arc::new(Urls::default());
-    let mut state = TeamsState::new(config(&fake), conv.clone(), urls.clone());
+    let mut state = TeamsState::new(
+        config(&fake),
+        conv.clone(),
+        urls.clone(),
+        Arc::new(TtlDedupe::new(10_000)),
+        Arc::new(InProcessConversations::default()),
+    );
     if let Some(b) = budget {
         state = state.with_budget(b);
     }

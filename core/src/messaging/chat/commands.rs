@@ -305,6 +305,69 @@ impl Lineup {
         Ok(())
     }
 
+    /// Remember the conversation where `user_id` of a served workspace is reached, so every
+    /// replica can message them. Returns false (nothing kept) for a workspace we do not serve.
+    pub async fn remember_chat_conversation(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+        user_id: &str,
+        kind: ConversationKind,
+        conversation: &str,
+    ) -> CoreResult<bool> {
+        let Some(tenant) = self.tenant_of_workspace(platform, workspace_id).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::chat::remember_conversation(
+            &mut tx,
+            tenant,
+            platform.as_str(),
+            workspace_id,
+            user_id,
+            kind.as_str(),
+            conversation,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The conversation remembered for `user_id` of a workspace, whichever replica learnt it.
+    pub async fn chat_conversation(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+        user_id: &str,
+        kind: ConversationKind,
+    ) -> CoreResult<Option<String>> {
+        let Some(tenant) = self.tenant_of_workspace(platform, workspace_id).await? else {
+            return Ok(None);
+        };
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::chat::conversation(
+            &mut tx,
+            tenant,
+            platform.as_str(),
+            workspace_id,
+            user_id,
+            kind.as_str(),
+        )
+        .await?)
+    }
+
+    /// The tenant a live workspace belongs to (a system look-up: the request names only the
+    /// workspace).
+    async fn tenant_of_workspace(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+    ) -> CoreResult<Option<TenantId>> {
+        let mut tx = self.store().system().await?;
+        let row = store::chat::find_installation(&mut tx, platform.as_str(), workspace_id).await?;
+        Ok(row.map(|r| r.tenant_id))
+    }
+
     /// The app was removed or its tokens revoked: forget the token, keep the history.
     pub async fn uninstall_workspace(
         &self,

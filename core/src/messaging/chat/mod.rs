@@ -1,5 +1,5 @@
 //! Chat workspaces and people: which tenant a workspace belongs to, its sealed bot token,
-//! and which employee a chat user is.
+//! which employee a chat user is, and the conversations each chat user is reached in.
 
 pub mod commands;
 
@@ -88,6 +88,24 @@ impl Platform {
                  email when they first use Lineup in Teams)"
             ),
         })
+    }
+}
+
+/// Which conversation of a chat user is remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConversationKind {
+    /// Their 1:1 chat with the bot: where direct messages go.
+    Direct,
+    /// The last conversation they wrote in: enough to look them up.
+    Seen,
+}
+
+impl ConversationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Seen => "seen",
+        }
     }
 }
 

@@ -1,0 +1,116 @@
+//! Inbound ids seen, shared by every replica through the database: claimed once until they
+//! expire, pruned after.
+
+use lineup_core::CoreError;
+use lineup_core::store::{self, Store};
+use lineup_testkit::both_backends;
+use lineup_testkit::world::World;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-12-05 12:00 UTC);
+
+async fn offer(store: &Store, key: &str, now: OffsetDateTime, ttl: Duration) -> bool {
+    let mut tx = store.system().await.unwrap();
+    let fresh = store::seen_ids::first_time(&mut tx, key, now, now + ttl)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    fresh
+}
+
+both_backends!(
+    an_inbound_id_is_new_once_until_it_expires_and_pruning_takes_only_the_expired,
+    |store| async move {
+        let minute = Duration::minutes(1);
+        assert!(offer(&store, "slack_event:Ev1", T0, minute).await);
+        assert!(!offer(&store, "slack_event:Ev1", T0, minute).await);
+        // Half a second short of the expiry is still remembered, whatever the fraction.
+        let almost = T0 + minute - Duration::milliseconds(500);
+        assert!(!offer(&store, "slack_event:Ev1", almost, minute).await);
+        // Another scope is another key.
+        assert!(offer(&store, "teams_activity:Ev1", T0, Duration::hours(1)).await);
+        // Once expired it is new again, and remembered afresh from then.
+        let later = T0 + minute;
+        assert!(offer(&store, "slack_event:Ev1", later, minute).await);
+        assert!(
+            !offer(
+                &store,
+                "slack_event:Ev1",
+                later + Duration::seconds(30),
+                minute
+            )
+            .await
+        );
+
+        assert!(offer(&store, "slack_event:Ev2", T0, minute).await);
+        let mut tx = store.system().await.unwrap();
+        // At T0 + 2 min: Ev2 (until T0 + 1 min) has expired; Ev1 (until T0 + 2 min) expires
+        // right then; the Teams id (until T0 + 1 h) has not.
+        let pruned = store::seen_ids::prune(&mut tx, T0 + Duration::minutes(2), 1)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1, "bounded per call");
+        let pruned = store::seen_ids::prune(&mut tx, T0 + Duration::minutes(2), 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(store::seen_ids::count(&mut tx).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        assert!(
+            !offer(
+                &store,
+                "teams_activity:Ev1",
+                T0 + Duration::minutes(2),
+                minute
+            )
+            .await,
+            "an unexpired id survives pruning"
+        );
+    }
+);
+
+/// Two replicas offered the same id at the same moment: exactly one handles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_twenty_concurrent_offers_of_one_id_exactly_one_is_first() {
+    let world = World::new(lineup_testkit::postgres_store().await).await;
+    let offers = (0..20).map(|_| {
+        let lineup = world.lineup.clone();
+        tokio::spawn(async move {
+            lineup
+                .first_time_inbound("slack_event:EvRace", Duration::minutes(5))
+                .await
+                .unwrap()
+        })
+    });
+    let mut firsts = 0;
+    for offer in offers.collect::<Vec<_>>() {
+        firsts += usize::from(offer.await.unwrap());
+    }
+    assert_eq!(firsts, 1);
+
+    let empty = world
+        .lineup
+        .first_time_inbound(" ", Duration::minutes(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &empty,
+            CoreError::Invalid {
+                field: "inbound id",
+                ..
+            }
+        ),
+        "{empty:?}"
+    );
+    let unremembered = world
+        .lineup
+        .first_time_inbound("slack_event:Ev0", Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&unremembered, CoreError::Invalid { .. }),
+        "{unremembered:?}"
+    );
+}
