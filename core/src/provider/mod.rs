@@ -397,6 +397,10 @@ pub enum WaitError {
 }
 
 /// Poll an operation until it settles, backing off (×1.5) from `first_delay` up to `max_delay`.
+///
+/// The provider has accepted the order, so a 429 or a transient failure (5xx, timeout, dropped
+/// connection) says nothing about it: ask again, no sooner than a `Retry-After` allows, until
+/// `timeout`. Any other error is returned for the caller to judge.
 pub async fn wait_for_operation(
     provider: &dyn ConnectivityProvider,
     operation: Operation,
@@ -406,15 +410,28 @@ pub async fn wait_for_operation(
     let mut delay = policy.first_delay;
     let mut current = operation;
     while current.status == OperationStatus::Pending {
-        if started.elapsed() >= policy.timeout {
+        let waited = started.elapsed();
+        if waited >= policy.timeout {
             return Err(WaitError::TimedOut {
                 operation_id: current.id,
-                waited: started.elapsed(),
+                waited,
             });
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(delay.min(policy.timeout - waited)).await;
         delay = (delay * 3 / 2).min(policy.max_delay);
-        current = provider.poll_operation(&current.id).await?;
+        match provider.poll_operation(&current.id).await {
+            Ok(polled) => current = polled,
+            Err(ProviderError::RateLimited { retry_after }) => {
+                tracing::debug!(operation = %current.id, "rate limited while polling an order");
+                if let Some(asked) = retry_after {
+                    delay = delay.max(asked);
+                }
+            }
+            Err(ProviderError::Transient { detail }) => {
+                tracing::debug!(operation = %current.id, %detail, "polling an order failed for now");
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
     Ok(current)
 }
