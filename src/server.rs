@@ -649,6 +649,7 @@ async fn run_due_jobs(lineup: &Lineup, worker: &str) -> Result<(), lineup_core::
     let now = time::OffsetDateTime::now_utc();
     lineup.schedule_due_jobs(now).await?;
     lineup.schedule_plan_syncs(now).await?;
+    lineup.schedule_reconciliations(now).await?;
     while lineup.run_next_job(worker, now).await? {}
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Background jobs: scheduled per-tenant work (the usage sync on each tenant's cron, the daily
-//! plan sync) placed on the durable queue so that, with several replicas on one database,
+//! plan sync, the hourly provider reconciliation) placed on the durable queue so that, with several replicas on one database,
 //! each tick runs once. Tenants without a usable provider account get neither.
 
 use std::str::FromStr;
@@ -16,6 +16,9 @@ use crate::store::{self, jobs::JobRow};
 pub const USAGE_SYNC: &str = "usage_sync";
 /// Refresh the tenant's plan catalogue from its provider account, once a day.
 pub const PLAN_SYNC: &str = "plan_sync";
+/// Match the provider's subscriptions to the tenant's lines, once an hour (see
+/// `lines::line::reconcile`).
+pub const PROVIDER_RECONCILE: &str = "provider_reconcile";
 /// How long a claimed job may run before another worker may take it over.
 const LEASE: Duration = Duration::minutes(10);
 const MAX_ATTEMPTS: i32 = 5;
@@ -80,10 +83,31 @@ impl Lineup {
     /// Queue each connected tenant's plan sync for today (one per tenant and UTC day,
     /// whichever replica asks first).
     pub async fn schedule_plan_syncs(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        let day = now.date().to_string();
+        self.enqueue_per_connected_tenant(PLAN_SYNC, json!({ "day": day }), &day, now)
+            .await
+    }
+
+    /// Queue each connected tenant's provider reconciliation for this hour (one per tenant
+    /// and UTC hour, whichever replica asks first).
+    pub async fn schedule_reconciliations(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        let hour = format!("{}T{:02}", now.date(), now.hour());
+        self.enqueue_per_connected_tenant(PROVIDER_RECONCILE, json!({ "hour": hour }), &hour, now)
+            .await
+    }
+
+    /// Queue a `kind` job due `now` for every tenant with a usable provider account, once
+    /// per tenant and `bucket` (its dedupe key).
+    async fn enqueue_per_connected_tenant(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        bucket: &str,
+        now: OffsetDateTime,
+    ) -> CoreResult<usize> {
         let mut tx = self.store().system().await?;
         let tenants = store::jobs::list_tenants(&mut tx).await?;
         drop(tx);
-        let day = now.date();
         let mut queued = 0;
         for tenant in tenants {
             if !self.provider_status(tenant).await?.is_connected() {
@@ -92,9 +116,9 @@ impl Lineup {
             let job = JobRow {
                 id: JobId::new(),
                 tenant_id: Some(tenant),
-                kind: PLAN_SYNC.into(),
-                payload: sqlx::types::Json(json!({ "day": day.to_string() })),
-                dedupe_key: Some(format!("{PLAN_SYNC}:{tenant}:{day}")),
+                kind: kind.into(),
+                payload: sqlx::types::Json(payload.clone()),
+                dedupe_key: Some(format!("{kind}:{tenant}:{bucket}")),
                 state: "queued".into(),
                 run_at: now,
                 attempts: 0,
@@ -174,6 +198,7 @@ impl Lineup {
                 tracing::info!(%tenant, plans = plans.len(), "plans synced");
                 Ok(())
             }
+            PROVIDER_RECONCILE => self.reconcile_subscriptions(tenant).await.map(|_| ()),
             other => Err(CoreError::invalid(
                 "job",
                 format!("unknown job kind {other:?}"),

@@ -104,6 +104,9 @@ pub struct ProvisionRequest {
     pub plan: PlanRef,
     pub subscriber: Subscriber,
     pub delivery: Delivery,
+    /// Our reference for the order (Lineup sends the line's id). Vendors that echo it on the
+    /// subscription let reconciliation adopt a subscription whose order we lost track of.
+    pub reference: Option<String>,
 }
 
 /// How to name a plan to the vendor.
@@ -173,6 +176,17 @@ pub enum SubscriptionState {
 pub struct SubscriptionSnapshot {
     pub id: String,
     pub state: SubscriptionState,
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// One subscription as the provider lists it: what reconciliation matches lines on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSubscription {
+    pub id: String,
+    pub state: SubscriptionState,
+    /// The [`ProvisionRequest::reference`] of the order that created it, when the vendor
+    /// echoes it.
+    pub reference: Option<String>,
     pub created_at: Option<OffsetDateTime>,
 }
 
@@ -318,6 +332,15 @@ pub trait ConnectivityProvider: Send + Sync {
         subscription_id: &str,
     ) -> Result<SubscriptionSnapshot, ProviderError>;
     async fn get_sim_profile(&self, subscription_id: &str) -> Result<SimProfile, ProviderError>;
+    /// One page of the account's subscriptions; pass `next_cursor` back for the next page.
+    /// Vendors without a list call say `Unsupported`, and are not reconciled.
+    async fn list_subscriptions(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListedSubscription>, ProviderError> {
+        let _ = cursor;
+        Err(ProviderError::Unsupported("listing subscriptions"))
+    }
     async fn suspend(
         &self,
         subscription_id: &str,

@@ -621,6 +621,7 @@ impl Lineup {
                 group: None,
             },
             delivery: Delivery::Api,
+            reference: Some(line.id.to_string()),
         };
         let key = IdempotencyKey(replayed_key(&op));
         let placed = match &op.provider_order_id {
