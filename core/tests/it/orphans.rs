@@ -2,7 +2,14 @@
 //! while it is polled, and the reconciliation sweep matches the provider's subscriptions to
 //! lines (adopting ours, raising the unknown ones to the admins).
 
+use std::time::Duration;
+
+use lineup_core::CoreError;
 use lineup_core::lines::line::LineState;
+use lineup_core::lines::line::activation::Revealer;
+use lineup_core::provider::{ConnectivityProvider, SubscriptionState};
+use lineup_core::spend::alert::{AlertFilter, AlertKind, AlertState};
+use lineup_core::store::now;
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{ADMIN, World};
 use serde_json::json;
@@ -57,5 +64,136 @@ both_backends!(
         assert_eq!(stats["orders"]["by_type"]["activate_subscription"], 1);
         assert_eq!(stats["subscriptions"]["total"], 1);
         assert_eq!(stats["faults_injected"], 26);
+    }
+);
+
+both_backends!(
+    reconciliation_adopts_our_orphaned_subscription_and_alerts_once_on_an_unknown_one,
+    |store| async move {
+        let w = World::new(store).await;
+        // The order is placed, then every answer about it is lost: Lineup marks the line
+        // failed although the provider goes on to activate its subscription.
+        w.sim(
+            reqwest::Method::POST,
+            "/_sim/faults",
+            Some(json!({
+                "match": {"method": "POST", "path_prefix": "/enterprise/orders"},
+                "action": {"status": 500},
+                "phase": "after",
+                "times": 25
+            })),
+        )
+        .await;
+        w.lineup
+            .issue_line(w.tenant, &ADMIN, w.issue(&w.ada, "req-orphan"))
+            .await
+            .unwrap_err();
+        let line = w
+            .lineup
+            .line_issued_with(w.tenant, "req-orphan")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(line.state, LineState::Failed);
+        let stranger = w.order_behind_lineups_back("someone@example.com").await;
+        let provider = w.provider();
+        let mut ours = None;
+        for _ in 0..200 {
+            let listed = provider.list_subscriptions(None).await.unwrap().items;
+            ours = listed
+                .into_iter()
+                .find(|s| s.reference.as_deref() == Some(line.id.to_string().as_str()))
+                .filter(|s| s.state == SubscriptionState::Active);
+            if ours.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ours = ours.expect("the simulator activates the orphaned order");
+
+        // The hourly job, queued once per tenant and hour.
+        let at = now();
+        assert_eq!(w.lineup.schedule_reconciliations(at).await.unwrap(), 1);
+        assert_eq!(w.lineup.schedule_reconciliations(at).await.unwrap(), 0);
+        assert!(w.lineup.run_next_job("worker", at).await.unwrap());
+        let adopted = w.lineup.line(w.tenant, line.id).await.unwrap();
+        assert_eq!(adopted.state, LineState::Ready);
+        assert_eq!(adopted.provider_subscription_id, Some(ours.id.clone()));
+        assert!(adopted.iccid.is_some() && adopted.activation_code.is_some());
+        assert_eq!(adopted.failure_reason, None);
+        let code = w
+            .lineup
+            .reveal_activation_code(w.tenant, Revealer::Holder(w.ada.id), line.id)
+            .await
+            .unwrap();
+        assert!(code.lpa_string().starts_with("LPA:1$"));
+        let history = w.audit_actions("line", &line.id.to_string()).await;
+        assert_eq!(
+            &history[history.len() - 2..],
+            ["line.adopted", "line.activation_code_revealed"]
+        );
+        assert!(history.contains(&"line.failed".to_owned()), "{history:?}");
+
+        let unknown = || async {
+            w.lineup
+                .alerts(
+                    w.tenant,
+                    &AlertFilter {
+                        kind: Some(AlertKind::UnknownSubscription),
+                        ..AlertFilter::default()
+                    },
+                )
+                .await
+                .unwrap()
+        };
+        let alerts = unknown().await;
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].details["subscription_id"], stranger.as_str());
+        // A second run finds nothing new: the line holds its subscription, the alert exists.
+        let again = w.lineup.reconcile_subscriptions(w.tenant).await.unwrap();
+        assert_eq!(
+            (again.listed, again.adopted.len(), again.alerts_raised),
+            (2, 0, 0)
+        );
+        assert_eq!(unknown().await.len(), 1);
+        // Lineup ordered once; the other order was placed behind its back.
+        assert_eq!(
+            w.stats().await["orders"]["by_type"]["activate_subscription"],
+            2
+        );
+
+        // Terminate from the alert: the provider ends it and the alert is resolved; a second
+        // press changes nothing and the next run raises nothing for it.
+        let alert = &alerts[0];
+        let resolved = w
+            .lineup
+            .terminate_subscription_from_alert(w.tenant, &ADMIN, alert.id)
+            .await
+            .unwrap();
+        assert_eq!(resolved.state, AlertState::Resolved);
+        let at_provider = provider.get_subscription(&stranger).await.unwrap();
+        assert_eq!(at_provider.state, SubscriptionState::Terminated);
+        w.lineup
+            .terminate_subscription_from_alert(w.tenant, &ADMIN, alert.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.stats().await["orders"]["by_type"]["terminate_subscription"],
+            1
+        );
+        let after = w.lineup.reconcile_subscriptions(w.tenant).await.unwrap();
+        assert_eq!(after.alerts_raised, 0);
+        assert!(
+            w.audit_actions("alert", &alert.id.to_string())
+                .await
+                .contains(&"alert.subscription_terminated".to_owned())
+        );
+        // Terminate is only for unknown-subscription alerts.
+        let err = w
+            .lineup
+            .terminate_subscription_from_alert(w.tenant, &ADMIN, lineup_core::ids::AlertId::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CoreError::NotFound { .. }), "{err}");
     }
 );
