@@ -2,16 +2,19 @@
 //! while it is polled, and the reconciliation sweep matches the provider's subscriptions to
 //! lines (adopting ours, raising the unknown ones to the admins).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use lineup_core::CoreError;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::line::activation::Revealer;
+use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use lineup_core::provider::{ConnectivityProvider, SubscriptionState};
+use lineup_core::secret::SecretBox;
 use lineup_core::spend::alert::{AlertFilter, AlertKind, AlertState};
 use lineup_core::store::now;
+use lineup_core::{CoreError, Lineup};
 use lineup_testkit::both_backends;
-use lineup_testkit::world::{ADMIN, World};
+use lineup_testkit::world::{ADMIN, World, lineup_for, quick_poll};
 use serde_json::json;
 
 both_backends!(
@@ -195,5 +198,150 @@ both_backends!(
             .await
             .unwrap_err();
         assert!(matches!(err, CoreError::NotFound { .. }), "{err}");
+    }
+);
+
+both_backends!(
+    forty_lines_through_a_failing_provider_and_a_killed_worker_end_forty_ready_once_each,
+    |store| async move {
+        let w = World::new(store).await;
+        // The issue's measurement: 30 % of calls fail (half after the state changed; 500, 503
+        // and 429 alike), and some connections drop.
+        w.sim(
+            reqwest::Method::PUT,
+            "/_sim/config",
+            Some(json!({
+                "error_rate": 0.3,
+                "error_after_processing": 0.5,
+                "drop_connection_rate": 0.05,
+                "retry_after_s": 1
+            })),
+        )
+        .await;
+        // A worker that gives up quickly, so failures reach the line lifecycle.
+        let mut config = OneGlobalConfig::new(
+            w.sim.base_url(),
+            "lineup-demo",
+            "lineup-demo-secret",
+            w.sim.account_id(),
+        );
+        config.retry = RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            max_retry_after: Duration::from_secs(2),
+        };
+        let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
+        let fragile = Lineup::new(
+            w.lineup.store().clone(),
+            Arc::new(OneGlobalProvider::new(config).unwrap()),
+            quick_poll(),
+        )
+        .with_secrets(secrets);
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let (lineup, tenant) = (fragile.clone(), w.tenant);
+                let who = if i % 2 == 0 { &w.ada } else { &w.alan };
+                let issue = w.issue(who, &format!("storm-{i}"));
+                tokio::spawn(async move { lineup.issue_line(tenant, &ADMIN, issue).await })
+            })
+            .collect();
+        // Killed mid-way: whatever was in flight stops where it was.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+
+        // Restarted on the same database, the provider still failing as often.
+        let restarted = lineup_for(w.lineup.store(), &w.sim, quick_poll());
+        let at_kill = restarted.lines(w.tenant).await.unwrap();
+        let unfinished = at_kill
+            .iter()
+            .filter(|l| l.state != LineState::Ready)
+            .count()
+            + 40
+            - at_kill.len();
+        eprintln!(
+            "at the kill: {} lines stored, {unfinished} not ready ({} failed)",
+            at_kill.len(),
+            at_kill
+                .iter()
+                .filter(|l| l.state == LineState::Failed)
+                .count()
+        );
+        assert!(unfinished > 0, "the kill came after every line was done");
+        // A request killed before Lineup stored it is asked again by its caller, with its key.
+        for i in 0..40 {
+            let key = format!("storm-{i}");
+            if restarted
+                .line_issued_with(w.tenant, &key)
+                .await
+                .unwrap()
+                .is_none()
+            {
+                let who = if i % 2 == 0 { &w.ada } else { &w.alan };
+                let _ = restarted
+                    .issue_line(w.tenant, &ADMIN, w.issue(who, &key))
+                    .await;
+            }
+        }
+        let mut lines = Vec::new();
+        let mut adopted = 0;
+        for round in 0..60 {
+            if let Err(e) = restarted.resume_in_flight().await {
+                tracing::warn!(error = %e, "resume sweep failed");
+            }
+            match restarted.reconcile_subscriptions(w.tenant).await {
+                Ok(report) => adopted += report.adopted.len(),
+                Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
+            }
+            lines = restarted.lines(w.tenant).await.unwrap();
+            if lines.len() == 40 && lines.iter().all(|l| l.state == LineState::Ready) {
+                eprintln!("all ready after {round} sweeps; {adopted} adopted by reconciliation");
+                break;
+            }
+            // What an admin does with a failed line: Retry, which replays the order's key.
+            if round >= 2 {
+                for line in lines.iter().filter(|l| l.state == LineState::Failed) {
+                    let _ = restarted.retry_line(w.tenant, &ADMIN, line.id).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        w.sim(
+            reqwest::Method::PUT,
+            "/_sim/config",
+            Some(json!({"error_rate": 0.0, "drop_connection_rate": 0.0})),
+        )
+        .await;
+        assert_eq!(lines.len(), 40);
+        let states: Vec<_> = lines.iter().map(|l| l.state).collect();
+        assert!(states.iter().all(|s| *s == LineState::Ready), "{states:?}");
+        let subscriptions: std::collections::BTreeSet<_> = lines
+            .iter()
+            .map(|l| l.provider_subscription_id.clone().unwrap())
+            .collect();
+        assert_eq!(subscriptions.len(), 40);
+        let stats = w.stats().await;
+        assert_eq!(stats["subscriptions"]["total"], 40, "{stats}");
+        assert_eq!(stats["orders"]["by_type"]["activate_subscription"], 40);
+        assert!(
+            stats["faults_injected"].as_u64().unwrap() > 0,
+            "the provider never failed"
+        );
+        let alerts = restarted
+            .alerts(
+                w.tenant,
+                &AlertFilter {
+                    kind: Some(AlertKind::UnknownSubscription),
+                    ..AlertFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(alerts.is_empty(), "{alerts:?}");
     }
 );
