@@ -8,7 +8,7 @@ use std::time::Duration;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::line::activation::Revealer;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
-use lineup_core::provider::{ConnectivityProvider, SubscriptionState};
+use lineup_core::provider::{ConnectivityProvider, PollPolicy, SubscriptionState};
 use lineup_core::secret::SecretBox;
 use lineup_core::spend::alert::{AlertFilter, AlertKind, AlertState};
 use lineup_core::store::now;
@@ -343,5 +343,72 @@ both_backends!(
             .await
             .unwrap();
         assert!(alerts.is_empty(), "{alerts:?}");
+    }
+);
+
+both_backends!(
+    resuming_after_a_restart_keeps_an_accepted_order_pending_through_429s_and_drops,
+    |store| async move {
+        let give_up_soon = PollPolicy {
+            first_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+            timeout: Duration::from_millis(100),
+        };
+        let w = World::with_poll(store, give_up_soon).await;
+        w.sim(
+            reqwest::Method::PUT,
+            "/_sim/config",
+            Some(json!({"order_delay_ms": {"min": 3_600_000, "max": 3_600_000}})),
+        )
+        .await;
+        let err = w
+            .lineup
+            .issue_line(w.tenant, &ADMIN, w.issue(&w.ada, "req-resumed"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CoreError::ProviderTimeout(_)), "{err}");
+        let waiting = w.lineup.lines(w.tenant).await.unwrap().remove(0);
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let order = lineup_core::store::operations::list_for_line(&mut tx, w.tenant, waiting.id)
+            .await
+            .unwrap()[0]
+            .provider_order_id
+            .clone()
+            .unwrap();
+        drop(tx);
+        w.sim(
+            reqwest::Method::POST,
+            &format!("/_sim/orders/{order}/complete"),
+            Some(json!({})),
+        )
+        .await;
+        let restarted = lineup_for(w.lineup.store(), &w.sim, PollPolicy::default());
+        for fault in [
+            json!({"status": 429, "retry_after_s": 6}),
+            json!({"drop_connection": true}),
+        ] {
+            w.sim(
+                reqwest::Method::POST,
+                "/_sim/faults",
+                Some(json!({
+                    "match": {"method": "GET", "path_prefix": "/enterprise/orders/"},
+                    "action": fault,
+                    "times": if fault["status"] == 429 { 1 } else { 25 }
+                })),
+            )
+            .await;
+            assert_eq!(restarted.resume_in_flight().await.unwrap(), 1);
+            let line = restarted.line(w.tenant, waiting.id).await.unwrap();
+            assert_eq!(line.state, LineState::Provisioning, "after {fault}");
+        }
+        assert_eq!(restarted.resume_in_flight().await.unwrap(), 1);
+        let line = restarted.line(w.tenant, waiting.id).await.unwrap();
+        assert_eq!(line.state, LineState::Ready);
+        assert!(
+            !w.audit_actions("line", &line.id.to_string())
+                .await
+                .contains(&"line.failed".to_owned())
+        );
+        assert_eq!(w.stats().await["orders"]["total"], 1);
     }
 );
