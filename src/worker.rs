@@ -32,7 +32,7 @@ const STEPS: &[(&str, &str)] = &[
     (SWEEP_APPROVALS, "the approval and roaming sweep"),
     (
         jobs::SCHEDULE_TENANT_JOBS,
-        "scheduling usage and plan syncs",
+        "scheduling usage syncs, plan syncs and reconciliations",
     ),
     (DELIVER_ALERTS, "delivering alerts"),
     (NOTIFY_EMPLOYEES, "sending notices to employees"),

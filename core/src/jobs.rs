@@ -1,8 +1,8 @@
 //! Background jobs: the worker's periodic steps and scheduled per-tenant work (the usage sync
-//! on each tenant's cron, the daily plan sync), placed on the durable queue so that, with
-//! several replicas on one database, each step and tick runs once. Tenants without a usable
-//! provider account get no syncs. Kinds whose work lives outside core (chat delivery, email)
-//! run through [`ForeignJobs`].
+//! on each tenant's cron, the daily plan sync, the hourly provider reconciliation), placed on
+//! the durable queue so that, with several replicas on one database, each step and tick runs
+//! once. Tenants without a usable provider account get no syncs. Kinds whose work lives
+//! outside core (chat delivery, email) run through [`ForeignJobs`].
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -22,7 +22,8 @@ pub const USAGE_SYNC: &str = "usage_sync";
 pub const PLAN_SYNC: &str = "plan_sync";
 /// Core's periodic steps (see [`Lineup::schedule_steps`]).
 pub const RESUME_IN_FLIGHT: &str = "resume_in_flight";
-/// Queue the tenants' usage syncs due on their crons and today's plan syncs.
+/// Queue the tenants' usage syncs due on their crons, today's plan syncs and this hour's
+/// provider reconciliations.
 pub const SCHEDULE_TENANT_JOBS: &str = "schedule_tenant_jobs";
 pub const FREE_STALE_DOMAINS: &str = "free_stale_domains";
 pub const DELETE_EXPIRED_SESSIONS: &str = "delete_expired_sessions";
@@ -32,6 +33,9 @@ pub const PRUNE_INBOUND_SEEN: &str = "prune_inbound_seen";
 pub const PRUNE_FINISHED_STEPS: &str = "prune_finished_steps";
 /// How often the worker's periodic steps run, across all replicas together.
 pub const TICK: Duration = Duration::seconds(30);
+/// Match the provider's subscriptions to the tenant's lines, once an hour (see
+/// `lines::line::reconcile`).
+pub const PROVIDER_RECONCILE: &str = "provider_reconcile";
 /// How long a claimed job may run before another worker may take it over.
 const LEASE: Duration = Duration::minutes(10);
 /// A step's lease is short: it is one pass over what is due, and the next tick runs it anyway.
@@ -204,10 +208,31 @@ impl Lineup {
     /// Queue each connected tenant's plan sync for today (one per tenant and UTC day,
     /// whichever replica asks first).
     pub async fn schedule_plan_syncs(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        let day = now.date().to_string();
+        self.enqueue_per_connected_tenant(PLAN_SYNC, json!({ "day": day }), &day, now)
+            .await
+    }
+
+    /// Queue each connected tenant's provider reconciliation for this hour (one per tenant
+    /// and UTC hour, whichever replica asks first).
+    pub async fn schedule_reconciliations(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        let hour = format!("{}T{:02}", now.date(), now.hour());
+        self.enqueue_per_connected_tenant(PROVIDER_RECONCILE, json!({ "hour": hour }), &hour, now)
+            .await
+    }
+
+    /// Queue a `kind` job due `now` for every tenant with a usable provider account, once
+    /// per tenant and `bucket` (its dedupe key).
+    async fn enqueue_per_connected_tenant(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        bucket: &str,
+        now: OffsetDateTime,
+    ) -> CoreResult<usize> {
         let mut tx = self.store().system().await?;
         let tenants = store::jobs::list_tenants(&mut tx).await?;
         drop(tx);
-        let day = now.date();
         let mut queued = 0;
         for tenant in tenants {
             if !self.provider_status(tenant).await?.is_connected() {
@@ -216,9 +241,9 @@ impl Lineup {
             let job = JobRow {
                 id: JobId::new(),
                 tenant_id: Some(tenant),
-                kind: PLAN_SYNC.into(),
-                payload: sqlx::types::Json(json!({ "day": day.to_string() })),
-                dedupe_key: Some(format!("{PLAN_SYNC}:{tenant}:{day}")),
+                kind: kind.into(),
+                payload: sqlx::types::Json(payload.clone()),
+                dedupe_key: Some(format!("{kind}:{tenant}:{bucket}")),
                 state: "queued".into(),
                 run_at: now,
                 attempts: 0,
@@ -322,6 +347,7 @@ impl Lineup {
             SCHEDULE_TENANT_JOBS => {
                 self.schedule_due_jobs(now).await?;
                 self.schedule_plan_syncs(now).await?;
+                self.schedule_reconciliations(now).await?;
                 Ok(())
             }
             FREE_STALE_DOMAINS => {
@@ -335,6 +361,7 @@ impl Lineup {
                 self.delete_expired_sessions(now).await?;
                 Ok(())
             }
+            PROVIDER_RECONCILE => self.reconcile_subscriptions(tenant()?).await.map(|_| ()),
             PRUNE_INBOUND_SEEN => {
                 self.prune_inbound_seen(now).await?;
                 Ok(())

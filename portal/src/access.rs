@@ -224,6 +224,8 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/alerts/{id}/snooze", P::ActOnAlerts),
     rule(Tenant, "POST", "/alerts/{id}/suspend", P::ActOnAlerts),
     rule(Tenant, "POST", "/alerts/{id}/raise-cap", P::ActOnAlerts),
+    // Ends a subscription someone may be using: owners and admins, not finance.
+    rule(Tenant, "POST", "/alerts/{id}/terminate", P::ManageLines),
     rule(Tenant, "GET", "/whatif", P::ManagePolicies),
     rule(Tenant, "GET", "/optimise", P::ViewSpend),
     rule(Tenant, "POST", "/whatif", P::ManagePolicies),

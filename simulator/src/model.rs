@@ -153,6 +153,12 @@ pub struct Subscription {
     /// Set by a `set_speed_limit` order: data is served at most this fast.
     #[serde(default)]
     pub speed_limit_kbps: Option<u32>,
+    /// **[ext]** The client's own reference from the `activate_subscription` order, echoed on
+    /// the subscription so a client can match lines it lost track of. The research notes
+    /// (esim-vendor-apis.md §5.1 rule 1 and §3.3 "store (provider, external_id) pairs") call for
+    /// such an `external_ref`; 1GLOBAL's documented order body (§1.5) names none.
+    #[serde(default)]
+    pub external_reference: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -410,6 +416,7 @@ impl Subscription {
             "terminated_at": rfc3339_opt(self.terminated_at),
             "current_period": self.current_period.map(|(start, end)| json!({"start": rfc3339(start), "end": rfc3339(end)})),
             "speed_limit_kbps": self.speed_limit_kbps,
+            "external_reference": self.external_reference,
             "_links": {
                 "self": {"href": href},
                 "sim_profile": {"href": format!("{href}/sim-profile")},

@@ -166,6 +166,15 @@ impl SimState {
         if let Some(sim_profile) = body.get("sim_profile") {
             validate_sim_profile(sim_profile)?;
         }
+        match body.get("external_reference") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(reference)) if (1..=255).contains(&reference.len()) => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "external_reference must be a string of 1 to 255 characters",
+                ));
+            }
+        }
         Ok(offering_id)
     }
 
@@ -311,6 +320,10 @@ impl SimState {
                 next_plan_offering_id: None,
                 sim_request: body.get("sim_profile").cloned().unwrap_or(Value::Null),
                 speed_limit_kbps: None,
+                external_reference: body
+                    .get("external_reference")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             },
         );
         subscription_id

@@ -17,9 +17,12 @@ use lineup_core::lines::plan::Plan;
 use lineup_core::money::Currency;
 use lineup_core::organisation::employee::{Employee, NewEmployee};
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
-use lineup_core::provider::PollPolicy;
 use lineup_core::provider::connection::ProviderConnector;
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
+use lineup_core::provider::{
+    ConnectivityProvider, Delivery, IdempotencyKey, OperationStatus, PlanRef, PollPolicy,
+    ProvisionRequest, Subscriber, wait_for_operation,
+};
 use lineup_core::secret::SecretBox;
 use lineup_core::store::{self, Store};
 use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
@@ -155,6 +158,43 @@ impl World {
         response.json().await.unwrap_or(Value::Null)
     }
 
+    /// The adapter on the simulator's account, without Lineup: what the vendor's own console
+    /// (or a script) would do there.
+    pub fn provider(&self) -> OneGlobalProvider {
+        OneGlobalProvider::new(adapter_config(&self.sim)).unwrap()
+    }
+
+    /// A subscription ordered at the provider behind Lineup's back (no reference of ours),
+    /// once its order completed; returns its id.
+    pub async fn order_behind_lineups_back(&self, email: &str) -> String {
+        let provider = self.provider();
+        let plan = &provider.list_plans().await.unwrap()[0];
+        let request = ProvisionRequest {
+            plan: PlanRef {
+                offering_id: plan.offering_id.clone(),
+                template_id: plan.template_id.clone(),
+            },
+            subscriber: Subscriber {
+                first_name: "Someone".into(),
+                last_name: "Else".into(),
+                email: email.into(),
+                employee_id: None,
+                group: None,
+            },
+            delivery: Delivery::Api,
+            reference: None,
+        };
+        let placed = provider
+            .provision_line(&request, &IdempotencyKey::generate())
+            .await
+            .unwrap();
+        let done = wait_for_operation(&provider, placed, quick_poll())
+            .await
+            .unwrap();
+        assert_eq!(done.status, OperationStatus::Succeeded);
+        done.subscription_id.unwrap()
+    }
+
     pub async fn stats(&self) -> Value {
         self.sim(reqwest::Method::GET, "/_sim/stats", None).await
     }
@@ -171,6 +211,23 @@ impl World {
 }
 
 pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Lineup {
+    let config = adapter_config(sim);
+    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry);
+    let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
+    Lineup::new(
+        store.clone(),
+        Arc::new(OneGlobalProvider::new(config).unwrap()),
+        poll,
+    )
+    .with_provider_connector(connector)
+    .with_secrets(secrets)
+    // The fake identity provider listens on http://127.0.0.1.
+    .with_sso_network_policy(SsoNetworkPolicy::LOCAL_TESTING)
+}
+
+/// How the tests' adapter reaches the simulator's demo account: quick retries, the test
+/// webhook secret.
+fn adapter_config(sim: &RunningSimulator) -> OneGlobalConfig {
     let mut config = OneGlobalConfig::new(
         sim.base_url(),
         "lineup-demo",
@@ -184,17 +241,7 @@ pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Li
         max_retry_after: Duration::from_secs(5),
     };
     config.webhook_secret = Some(WEBHOOK_SECRET.to_owned());
-    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry);
-    let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
-    Lineup::new(
-        store.clone(),
-        Arc::new(OneGlobalProvider::new(config).unwrap()),
-        poll,
-    )
-    .with_provider_connector(connector)
-    .with_secrets(secrets)
-    // The fake identity provider listens on http://127.0.0.1.
-    .with_sso_network_policy(SsoNetworkPolicy::LOCAL_TESTING)
+    config
 }
 
 pub async fn add_tenant(lineup: &Lineup, slug: &str) -> TenantId {

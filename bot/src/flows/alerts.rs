@@ -1,6 +1,7 @@
-//! Finance's buttons on alert messages: suspend the line, raise the cap, snooze. Only
-//! finance, admin and owner members may press them; each answers the clicker privately with
-//! what happened, and a second click says who did it first.
+//! Finance's buttons on alert messages: suspend the line, raise the cap, snooze, terminate an
+//! unknown subscription. Only finance, admin and owner members may press them (Terminate only
+//! admins and owners); each answers the clicker privately with what happened, and a second
+//! click says who did it first.
 
 use lineup_core::CoreError;
 use lineup_core::audit::Actor;
@@ -57,9 +58,43 @@ impl ChatFlows {
             }
             alert::RAISE_CAP => self.raise_from_alert(t, &actor, &alert).await,
             alert::SNOOZE => self.snooze_from_alert(t, &actor, &alert).await,
+            alert::TERMINATE_SUBSCRIPTION => self.terminate_from_alert(t, me, &alert).await,
             other => Ok(format!("I don't know the action `{other}`.")),
         };
         answer.map(private).unwrap_or_else(|e| failure(&e))
+    }
+
+    async fn terminate_from_alert(
+        &self,
+        t: TenantId,
+        me: lineup_core::ids::EmployeeId,
+        alert: &Alert,
+    ) -> Result<String, CoreError> {
+        if !self.lineup.may_terminate_from_alerts(t, me).await? {
+            return Ok(
+                "Only admin or owner members can terminate a subscription at the \
+                       provider. Ask an admin, or open the alert in the portal."
+                    .into(),
+            );
+        }
+        let Some(subscription) = alert::unknown_subscription(alert).map(str::to_owned) else {
+            return Ok("This alert is not about an unknown subscription.".into());
+        };
+        if let Some(by) = self
+            .lineup
+            .last_alert_action(t, alert.id, "alert.subscription_terminated")
+            .await?
+        {
+            return Ok(format!(
+                "Subscription {subscription} was already terminated from this alert by {by}."
+            ));
+        }
+        self.lineup
+            .terminate_subscription_from_alert(t, &Actor::Employee(me), alert.id)
+            .await?;
+        Ok(format!(
+            "Terminated subscription {subscription} at the provider and resolved the alert."
+        ))
     }
 
     async fn raise_from_alert(

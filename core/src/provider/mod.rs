@@ -104,6 +104,9 @@ pub struct ProvisionRequest {
     pub plan: PlanRef,
     pub subscriber: Subscriber,
     pub delivery: Delivery,
+    /// Our reference for the order (Lineup sends the line's id). Vendors that echo it on the
+    /// subscription let reconciliation adopt a subscription whose order we lost track of.
+    pub reference: Option<String>,
 }
 
 /// How to name a plan to the vendor.
@@ -173,6 +176,17 @@ pub enum SubscriptionState {
 pub struct SubscriptionSnapshot {
     pub id: String,
     pub state: SubscriptionState,
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// One subscription as the provider lists it: what reconciliation matches lines on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSubscription {
+    pub id: String,
+    pub state: SubscriptionState,
+    /// The [`ProvisionRequest::reference`] of the order that created it, when the vendor
+    /// echoes it.
+    pub reference: Option<String>,
     pub created_at: Option<OffsetDateTime>,
 }
 
@@ -318,6 +332,15 @@ pub trait ConnectivityProvider: Send + Sync {
         subscription_id: &str,
     ) -> Result<SubscriptionSnapshot, ProviderError>;
     async fn get_sim_profile(&self, subscription_id: &str) -> Result<SimProfile, ProviderError>;
+    /// One page of the account's subscriptions; pass `next_cursor` back for the next page.
+    /// Vendors without a list call say `Unsupported`, and are not reconciled.
+    async fn list_subscriptions(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListedSubscription>, ProviderError> {
+        let _ = cursor;
+        Err(ProviderError::Unsupported("listing subscriptions"))
+    }
     async fn suspend(
         &self,
         subscription_id: &str,
@@ -397,6 +420,10 @@ pub enum WaitError {
 }
 
 /// Poll an operation until it settles, backing off (×1.5) from `first_delay` up to `max_delay`.
+///
+/// The provider has accepted the order, so a 429 or a transient failure (5xx, timeout, dropped
+/// connection) says nothing about it: ask again, no sooner than a `Retry-After` allows, until
+/// `timeout`. Any other error is returned for the caller to judge.
 pub async fn wait_for_operation(
     provider: &dyn ConnectivityProvider,
     operation: Operation,
@@ -406,15 +433,28 @@ pub async fn wait_for_operation(
     let mut delay = policy.first_delay;
     let mut current = operation;
     while current.status == OperationStatus::Pending {
-        if started.elapsed() >= policy.timeout {
+        let waited = started.elapsed();
+        if waited >= policy.timeout {
             return Err(WaitError::TimedOut {
                 operation_id: current.id,
-                waited: started.elapsed(),
+                waited,
             });
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(delay.min(policy.timeout - waited)).await;
         delay = (delay * 3 / 2).min(policy.max_delay);
-        current = provider.poll_operation(&current.id).await?;
+        match provider.poll_operation(&current.id).await {
+            Ok(polled) => current = polled,
+            Err(ProviderError::RateLimited { retry_after }) => {
+                tracing::debug!(operation = %current.id, "rate limited while polling an order");
+                if let Some(asked) = retry_after {
+                    delay = delay.max(asked);
+                }
+            }
+            Err(ProviderError::Transient { detail }) => {
+                tracing::debug!(operation = %current.id, %detail, "polling an order failed for now");
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
     Ok(current)
 }

@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod mail;
 mod oneglobal_adapter;
+mod orphans;
 mod policy;
 mod reports;
 mod requests;

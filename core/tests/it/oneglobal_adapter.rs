@@ -170,6 +170,7 @@ fn provision_request(plan: &PlanRef, n: usize) -> ProvisionRequest {
         plan: plan.clone(),
         subscriber: employee(n),
         delivery: Delivery::Api,
+        reference: Some(format!("ref-{n}")),
     }
 }
 

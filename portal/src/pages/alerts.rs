@@ -1,6 +1,7 @@
 //! Alerts: the list finance works through (filters by state, kind and period, newest first)
 //! and one alert with its actions: acknowledge, snooze, resolve, suspend the line, raise the
-//! cap. Every action is a core command audited as the signed-in user.
+//! cap, terminate an unknown subscription at the provider. Every action is a core command
+//! audited as the signed-in user.
 
 use std::collections::HashMap;
 
@@ -33,6 +34,7 @@ pub fn routes() -> Router<Portal> {
         .route("/alerts/{id}/snooze", post(snooze))
         .route("/alerts/{id}/suspend", post(suspend))
         .route("/alerts/{id}/raise-cap", post(raise_cap))
+        .route("/alerts/{id}/terminate", post(terminate))
 }
 
 /// One alert as a row: who and what it is about, in words.
@@ -259,6 +261,8 @@ struct AlertPage {
     details: Vec<(&'static str, String)>,
     lines: Vec<(String, String, &'static str)>,
     can_suspend: bool,
+    /// The provider subscription Terminate ends, when this user may press it.
+    terminates: Option<String>,
     currency: String,
     raise_suggestion: Option<String>,
     days: String,
@@ -328,6 +332,9 @@ async fn render_alert(
             })
             .collect(),
         can_suspend: alert.has_lines(),
+        terminates: alert::unknown_subscription(&alert)
+            .filter(|_| allows(page.signed.session.role, Permission::ManageLines))
+            .map(str::to_owned),
         currency: tenant.currency.to_string(),
         raise_suggestion: raise.map(|m| tenant.currency.format_amount(m)),
         days: form
@@ -452,6 +459,31 @@ async fn suspend(
             .lineup
             .suspend_line_from_alert_told(page.tenant_id(), &page.actor(), id)
             .await?)
+    })
+    .await
+}
+
+async fn terminate(
+    State(portal): State<Portal>,
+    page: Page,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, PortalError> {
+    act(&portal, &page, &id, form, async |id, form| {
+        if non_empty(&form.confirm) != Some("yes") {
+            return Err(PortalError::invalid(
+                "confirm",
+                "tick the box to confirm: whoever uses the subscription loses service for good",
+            ));
+        }
+        let alert = portal
+            .lineup
+            .terminate_subscription_from_alert(page.tenant_id(), &page.actor(), id)
+            .await?;
+        let subscription = alert::unknown_subscription(&alert).unwrap_or_default();
+        Ok(format!(
+            "Terminated subscription {subscription} at the provider"
+        ))
     })
     .await
 }

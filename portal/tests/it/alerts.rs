@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use lineup_core::identity::user::Role;
 use lineup_core::lines::line::{Line, LineState};
 use lineup_core::money::Bytes;
 use lineup_core::spend::alert::{Alert, AlertFilter, AlertKind, AlertState};
@@ -271,3 +272,72 @@ async fn another_tenants_alerts_are_never_listed_and_guessing_their_ids_finds_no
     list.assert_ok().assert_contains("Globex secret");
     assert!(!list.body.contains("passed 50%"));
 }
+
+both_backends!(
+    only_owners_and_admins_terminate_an_unknown_subscription_from_its_alert,
+    |store| async move {
+        use lineup_core::provider::{ConnectivityProvider, SubscriptionState};
+        let w = PortalWorld::new(store).await;
+        let stranger = w.order_behind_lineups_back("someone@example.com").await;
+        let report = w.lineup.reconcile_subscriptions(w.tenant).await.unwrap();
+        assert_eq!(report.alerts_raised, 1);
+        let alert = w
+            .lineup
+            .alerts(
+                w.tenant,
+                &AlertFilter {
+                    kind: Some(AlertKind::UnknownSubscription),
+                    ..AlertFilter::default()
+                },
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        let path = format!("/alerts/{}/terminate", alert.id);
+        let state_at_provider = || async {
+            w.provider()
+                .get_subscription(&stranger)
+                .await
+                .unwrap()
+                .state
+        };
+
+        let fiona = w.signed_in(&w.fiona.email.to_string()).await;
+        fiona
+            .get(&format!("/alerts/{}", alert.id))
+            .await
+            .assert_ok()
+            .assert_contains("Unknown subscription at the provider");
+        assert!(
+            !fiona
+                .get(&format!("/alerts/{}", alert.id))
+                .await
+                .body
+                .contains("Terminate subscription")
+        );
+        for role in [Role::Finance, Role::Manager] {
+            let browser = w.signed_in(&w.email_for(role)).await;
+            let refused = browser.post(&path, &[("confirm", "yes")]).await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{role:?}");
+        }
+        assert_eq!(state_at_provider().await, SubscriptionState::Active);
+
+        let admin = w.signed_in(&w.email_for(Role::Admin)).await;
+        admin
+            .get(&format!("/alerts/{}", alert.id))
+            .await
+            .assert_contains("Terminate subscription");
+        let unconfirmed = admin.post(&path, &[]).await;
+        assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(state_at_provider().await, SubscriptionState::Active);
+        let done = admin.post(&path, &[("confirm", "yes")]).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert_eq!(state_at_provider().await, SubscriptionState::Terminated);
+        let audit = alert_audit(&w, &alert).await;
+        let admin_actor = user_actor(&w, "admin@example.com").await;
+        assert!(
+            audit.contains(&("alert.subscription_terminated".to_owned(), admin_actor)),
+            "{audit:?}"
+        );
+    }
+);

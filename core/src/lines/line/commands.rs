@@ -621,6 +621,7 @@ impl Lineup {
                 group: None,
             },
             delivery: Delivery::Api,
+            reference: Some(line.id.to_string()),
         };
         let key = IdempotencyKey(replayed_key(&op));
         let placed = match &op.provider_order_id {
@@ -653,9 +654,10 @@ impl Lineup {
         };
         let profile = match provider.get_sim_profile(&sub).await {
             Ok(profile) => profile,
+            // The order completed: the subscription exists whatever this call says.
             Err(e) => {
                 return Err(self
-                    .fail_operation(tenant, actor, &line, &op, Failure::unknown(e.into()))
+                    .fail_operation(tenant, actor, &line, &op, Failure::while_polling(e))
                     .await);
             }
         };
@@ -695,7 +697,12 @@ impl Lineup {
         placed: Result<Operation, ProviderError>,
         poll: PollPolicy,
     ) -> Result<Operation, Failure> {
-        let order = placed.map_err(Failure::from_provider)?;
+        let order = match (placed, &op.provider_order_id) {
+            (Ok(order), _) => order,
+            // We were asking about an order the provider had already accepted.
+            (Err(e), Some(_)) => return Err(Failure::while_polling(e)),
+            (Err(e), None) => return Err(Failure::from_provider(e)),
+        };
         if op.provider_order_id.is_none() {
             let mut tx = self.tenant_tx(tenant).await.map_err(Failure::unknown)?;
             store::operations::record_order(&mut tx, tenant, op.id, &order.id)
@@ -711,7 +718,7 @@ impl Lineup {
                     error: timed_out.into(),
                     outcome: Outcome::StillPending,
                 },
-                other => Failure::unknown(other.into()),
+                WaitError::Provider(e) => Failure::while_polling(e),
             })?;
         match &settled.status {
             OperationStatus::Succeeded => Ok(settled),
@@ -740,7 +747,13 @@ impl Lineup {
         failure: Failure,
     ) -> CoreError {
         if failure.outcome == Outcome::StillPending {
-            return failure.error;
+            // Callers (requests, offboarding, the portal) read this as "still working on it".
+            return match failure.error {
+                timed_out @ CoreError::ProviderTimeout(_) => timed_out,
+                other => CoreError::ProviderTimeout(format!(
+                    "the order is still in progress; checking on it failed for now ({other})"
+                )),
+            };
         }
         let reason = failure.error.to_string();
         let outcome: CoreResult<()> = async {
@@ -900,6 +913,27 @@ impl Failure {
         Self {
             error,
             outcome: Outcome::Unknown,
+        }
+    }
+
+    /// A failed call about an order the provider accepted. Only the provider saying the order
+    /// failed (a settled `Failed` status, handled by the caller) ends it as refused; a 429, a
+    /// 5xx, a timeout or a dropped connection keeps it pending, to be polled again.
+    ///
+    /// A 404 is the one answer that does end it: the provider says it does not know the order
+    /// (or, for the sim profile, the subscription). Polling it forever would leave the line
+    /// stuck in `provisioning`, so it fails with an unknown outcome: a retry replays the same
+    /// idempotency key, and the reconciliation sweep adopts any subscription that carries our
+    /// reference. Every other refusal (401, 403, 400, an unreadable body) says something about
+    /// our credentials or the call, not the order, so the order stays pending for the next sweep.
+    fn while_polling(error: ProviderError) -> Self {
+        let outcome = match error {
+            ProviderError::NotFound(_) => Outcome::Unknown,
+            _ => Outcome::StillPending,
+        };
+        Self {
+            error: error.into(),
+            outcome,
         }
     }
 

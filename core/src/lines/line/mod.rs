@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod commands;
+pub mod reconcile;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -36,6 +37,9 @@ pub enum LineEvent {
     Terminate,
     /// Try issuing again after a provider failure.
     Retry,
+    /// Reconciliation found the line's subscription live at the provider although Lineup
+    /// lost track of its order (marked it failed, or never heard back).
+    Adopted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +73,7 @@ impl LineState {
             (S::Suspended, E::Resume) => S::Active,
             (S::Ready | S::Active | S::Suspended, E::Terminate) => S::Terminated,
             (S::Failed, E::Retry) => S::Provisioning,
+            (S::Requested | S::Provisioning | S::Failed, E::Adopted) => S::Ready,
             (from, event) => return Err(IllegalTransition { from, event }),
         };
         Ok(next)
@@ -113,7 +118,7 @@ impl std::fmt::Display for LineState {
 }
 
 impl LineEvent {
-    pub const ALL: [LineEvent; 8] = [
+    pub const ALL: [LineEvent; 9] = [
         LineEvent::ProvisioningStarted,
         LineEvent::ProvisioningSucceeded,
         LineEvent::ProvisioningFailed,
@@ -122,6 +127,7 @@ impl LineEvent {
         LineEvent::Resume,
         LineEvent::Terminate,
         LineEvent::Retry,
+        LineEvent::Adopted,
     ];
 
     /// The audit action recorded when this event moves a line.
@@ -135,6 +141,7 @@ impl LineEvent {
             Self::Resume => "line.resumed",
             Self::Terminate => "line.terminated",
             Self::Retry => "line.retried",
+            Self::Adopted => "line.adopted",
         }
     }
 
@@ -148,6 +155,7 @@ impl LineEvent {
             Self::Resume => "be resumed",
             Self::Terminate => "be terminated",
             Self::Retry => "be retried",
+            Self::Adopted => "be adopted from the provider",
         }
     }
 }
@@ -191,7 +199,7 @@ mod tests {
     use LineEvent as E;
     use LineState as S;
 
-    const LEGAL: [(LineState, LineEvent, LineState); 11] = [
+    const LEGAL: [(LineState, LineEvent, LineState); 14] = [
         (S::Requested, E::ProvisioningStarted, S::Provisioning),
         (S::Requested, E::ProvisioningFailed, S::Failed),
         (S::Provisioning, E::ProvisioningFailed, S::Failed),
@@ -203,6 +211,9 @@ mod tests {
         (S::Active, E::Terminate, S::Terminated),
         (S::Suspended, E::Terminate, S::Terminated),
         (S::Failed, E::Retry, S::Provisioning),
+        (S::Requested, E::Adopted, S::Ready),
+        (S::Provisioning, E::Adopted, S::Ready),
+        (S::Failed, E::Adopted, S::Ready),
     ];
 
     #[test]

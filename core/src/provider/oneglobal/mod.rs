@@ -24,9 +24,9 @@ pub use retry::RetryPolicy;
 pub use webhook::SIGNATURE_TOLERANCE_S;
 
 use super::{
-    Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, Operation, Page,
-    PlanRef, ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest, ProvisioningMode,
-    SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
+    Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, ListedSubscription,
+    Operation, Page, PlanRef, ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest,
+    ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
 };
 use transport::{Call, Transport};
 use wire::{
@@ -304,6 +304,11 @@ impl ConnectivityProvider for OneGlobalProvider {
             },
             "sim_profile": { "sim_type": "esim", "delivery": delivery(&request.delivery) },
         });
+        if let Some(reference) = &request.reference {
+            // Not in 1GLOBAL's documented order body (research §1.5); the simulator echoes
+            // it on the subscription, which is what reconciliation matches on.
+            body["external_reference"] = json!(reference);
+        }
         add_plan(&mut body, &request.plan);
         self.order(body, key).await
     }
@@ -348,6 +353,31 @@ impl ConnectivityProvider for OneGlobalProvider {
                 body: format!("{what} answer is not the expected JSON: {e}"),
             })?;
         profile.into_profile()
+    }
+
+    async fn list_subscriptions(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Page<ListedSubscription>, ProviderError> {
+        let url = match cursor {
+            Some(href) if href.contains('/') => self.resolve(href)?,
+            Some(cursor) => {
+                self.list_endpoint(&["enterprise", "subscriptions"], &[("cursor", cursor)])
+            }
+            None => self.list_endpoint(&["enterprise", "subscriptions"], &[]),
+        };
+        let page: HalPage = self
+            .get(url, "list_subscriptions", "subscriptions".into())
+            .await?;
+        let items = page
+            .items::<SubscriptionWire>("subscriptions")?
+            .into_iter()
+            .map(SubscriptionWire::into_listed)
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            next_cursor: page.next_href().and_then(|href| self.cursor_of(href)),
+        })
     }
 
     async fn suspend(

@@ -11,8 +11,9 @@ use crate::lines::eid::Eid;
 use crate::lines::iccid::Iccid;
 use crate::money::{Currency, Money};
 use crate::provider::{
-    Operation, OperationStatus, PlanKind, ProfileState, ProviderError, ProviderPlan, Roaming,
-    SimProfile, SubscriptionSnapshot, SubscriptionState, UsageRecord, Validity,
+    ListedSubscription, Operation, OperationStatus, PlanKind, ProfileState, ProviderError,
+    ProviderPlan, Roaming, SimProfile, SubscriptionSnapshot, SubscriptionState, UsageRecord,
+    Validity,
 };
 
 /// A vendor answer we could parse as JSON but whose `field` makes no sense.
@@ -140,9 +141,21 @@ pub(crate) struct SubscriptionWire {
     status: String,
     #[serde(default)]
     created_at: Option<String>,
+    /// The reference our order carried; echoed by the simulator (an [ext] field there).
+    #[serde(default)]
+    external_reference: Option<String>,
 }
 
 impl SubscriptionWire {
+    pub(crate) fn into_listed(self) -> Result<ListedSubscription, ProviderError> {
+        Ok(ListedSubscription {
+            state: subscription_state("subscription.status", &self.status)?,
+            created_at: optional_timestamp("subscription.created_at", self.created_at.as_deref())?,
+            reference: self.external_reference.filter(|r| !r.is_empty()),
+            id: self.id,
+        })
+    }
+
     pub(crate) fn into_snapshot(self) -> Result<SubscriptionSnapshot, ProviderError> {
         Ok(SubscriptionSnapshot {
             state: subscription_state("subscription.status", &self.status)?,

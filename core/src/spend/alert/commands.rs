@@ -1,6 +1,6 @@
 //! Alert commands and queries: list alerts and the lines behind them, act on one
-//! (acknowledge, resolve, snooze, suspend its line, raise its cap), and hand undelivered ones
-//! to the chat adapters.
+//! (acknowledge, resolve, snooze, suspend its line, raise its cap, terminate its unknown
+//! subscription), and hand undelivered ones to the chat adapters.
 
 use serde_json::json;
 use time::Duration;
@@ -10,6 +10,10 @@ use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::lines::line::{Line, LineState};
+use crate::provider::{
+    IdempotencyKey, Operation, OperationStatus, ProviderError, SubscriptionState,
+    wait_for_operation,
+};
 use crate::spend::policy::CapScope;
 use crate::store::{self, Tx, now};
 
@@ -69,6 +73,82 @@ impl Lineup {
         Ok(roles
             .iter()
             .any(|r| matches!(r.as_str(), "finance" | "admin" | "owner")))
+    }
+
+    /// Terminate needs more than finance: it ends a subscription someone may be using, so
+    /// the clicking employee must be an owner or admin (the portal's ManageLines).
+    pub async fn may_terminate_from_alerts(
+        &self,
+        tenant: TenantId,
+        employee: EmployeeId,
+    ) -> CoreResult<bool> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let roles = store::users::roles_of_employee(&mut tx, tenant, employee).await?;
+        Ok(roles
+            .iter()
+            .any(|r| matches!(r.as_str(), "admin" | "owner")))
+    }
+
+    /// Terminate the unknown subscription an alert is about, at the provider, and resolve the
+    /// alert. The idempotency key is the alert's, so a double click or a retry after a lost
+    /// answer terminates once; a subscription already terminated counts as done. Callers
+    /// check the role ([`Self::may_terminate_from_alerts`], the portal's ManageLines).
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, alert = %id))]
+    pub async fn terminate_subscription_from_alert(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        id: AlertId,
+    ) -> CoreResult<Alert> {
+        let alert = self.alert(tenant, id).await?;
+        let subscription = unknown_subscription(&alert)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "alert",
+                    format!(
+                        "alert {id} ({}) is not about an unknown subscription",
+                        alert.kind.as_str()
+                    ),
+                )
+            })?
+            .to_owned();
+        let provider = self.provider_for(tenant).await?;
+        let key = IdempotencyKey(format!("alert-terminate:{id}"));
+        let settled = match provider.terminate(&subscription, &key).await {
+            Ok(placed) => {
+                Some(wait_for_operation(provider.as_ref(), placed, self.poll_policy()).await?)
+            }
+            // Refused because it is already terminated (by us earlier, or by someone else).
+            Err(ProviderError::InvalidState { .. })
+                if provider.get_subscription(&subscription).await?.state
+                    == SubscriptionState::Terminated =>
+            {
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(Operation {
+            status: OperationStatus::Failed { code, message },
+            ..
+        }) = settled
+        {
+            return Err(CoreError::OperationFailed {
+                operation: "terminate",
+                reason: format!("{code}: {message}"),
+            });
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "alert.subscription_terminated",
+            subject(&alert),
+            None,
+            Some(json!({ "subscription_id": subscription })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.resolve_alert(tenant, actor, id).await
     }
 
     /// Who last did `action` (e.g. `alert.cap_raised`) on the alert, and when: what a

@@ -1,6 +1,7 @@
-//! Alerts to finance and employees: budget thresholds, caps reached, roaming outside policy
-//! and usage anomalies. One alert per condition and period; finance acts on it with buttons
-//! (suspend the line, raise the cap, snooze) that carry the alert's id.
+//! Alerts to finance and employees: budget thresholds, caps reached, roaming outside policy,
+//! usage anomalies and subscriptions at the provider that no line accounts for. One alert per
+//! condition and period; finance acts on it with buttons (suspend the line, raise the cap,
+//! terminate the subscription, snooze) that carry the alert's id.
 
 pub mod commands;
 
@@ -16,6 +17,8 @@ use crate::organisation::tenant::Tenant;
 pub const SUSPEND_LINE: &str = "alert.suspend_line";
 pub const RAISE_CAP: &str = "alert.raise_cap";
 pub const SNOOZE: &str = "alert.snooze";
+/// Terminate an unknown subscription at the provider; only owners and admins may press it.
+pub const TERMINATE_SUBSCRIPTION: &str = "alert.terminate_subscription";
 
 /// How long the Snooze button silences an alert.
 pub const SNOOZE_BUTTON_DAYS: i64 = 7;
@@ -41,16 +44,20 @@ pub enum AlertKind {
     NewRoamingCountry,
     /// A live line with no usage for a long time: paid for, not used.
     UnusedLine,
+    /// A subscription at the provider that no line accounts for and that carries no
+    /// reference of ours: someone pays for it, nobody knows whose it is.
+    UnknownSubscription,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         Self::BudgetThreshold,
         Self::BudgetCapReached,
         Self::RoamingViolation,
         Self::UsageSpike,
         Self::NewRoamingCountry,
         Self::UnusedLine,
+        Self::UnknownSubscription,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +68,7 @@ impl AlertKind {
             Self::UsageSpike => "usage_spike",
             Self::NewRoamingCountry => "new_roaming_country",
             Self::UnusedLine => "unused_line",
+            Self::UnknownSubscription => "unknown_subscription",
         }
     }
 
@@ -76,6 +84,7 @@ impl AlertKind {
             Self::UsageSpike => "Unusual data usage",
             Self::NewRoamingCountry => "Roaming in a new country",
             Self::UnusedLine => "Unused line",
+            Self::UnknownSubscription => "Unknown subscription at the provider",
         }
     }
 }
@@ -192,6 +201,14 @@ pub fn button_raise_minor(alert: &Alert, currency: Currency) -> Option<i64> {
     Some(share.max(one_unit))
 }
 
+/// The provider's subscription id an unknown-subscription alert is about.
+pub fn unknown_subscription(alert: &Alert) -> Option<&str> {
+    if alert.kind != AlertKind::UnknownSubscription {
+        return None;
+    }
+    alert.details.get("subscription_id")?.as_str()
+}
+
 /// A time as people read it in alerts: `2026-11-24 13:05 UTC`.
 pub fn minute_utc(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
@@ -232,6 +249,19 @@ pub fn finance_message(alert: &Alert, tenant: &Tenant) -> Message {
         actions.push(Action {
             confirm: Some("Suspend this line now? The employee loses service.".into()),
             ..button(SUSPEND_LINE, "Suspend line", ActionStyle::Danger)
+        });
+    }
+    if let Some(subscription) = unknown_subscription(alert) {
+        actions.push(Action {
+            confirm: Some(format!(
+                "Terminate subscription {subscription} at the provider? Whoever uses it loses \
+                 service, and it cannot be undone."
+            )),
+            ..button(
+                TERMINATE_SUBSCRIPTION,
+                "Terminate subscription",
+                ActionStyle::Danger,
+            )
         });
     }
     if let Some(raise) = button_raise_minor(alert, tenant.currency) {
