@@ -1,4 +1,4 @@
-//! Spend reports: the monthly usage rollup and the read-only queries behind dashboards and
+//! Spend reports: the monthly and tenant-daily usage rollups and the read-only queries behind dashboards and
 //! exports. Filters are pushed into SQL so a large tenant's rows never leave the database.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use crate::store::usage::DailyUsage;
 
 /// Keeps `usage_monthly` in step with `usage_daily`: adds each batch's day increments to
 /// their line's month, one statement per batch.
-pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
+async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
     let mut months: BTreeMap<(LineId, Date), MonthDelta> = BTreeMap::new();
     for row in rows {
         let month = row.day.replace_day(1).expect("day 1 exists");
@@ -65,6 +65,45 @@ pub async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> 
                 delta.last_active_day.into(),
             ]
         },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Keeps both rollups of `usage_daily` in step with a batch of its day increments: each
+/// line's months (`usage_monthly`) and the tenant's days (`usage_tenant_daily`).
+pub async fn add_rollups(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
+    add_monthly(tx, tenant, rows).await?;
+    add_tenant_days(tx, tenant, rows).await
+}
+
+/// Keeps `usage_tenant_daily` in step with `usage_daily`: adds each batch's day increments
+/// to the tenant's day, one statement per batch.
+async fn add_tenant_days(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> StoreResult<()> {
+    let mut days: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
+    for row in rows {
+        let total = days.entry(row.day).or_default();
+        total.0 += row.data_bytes;
+        total.1 += row.cost_minor;
+    }
+    if days.is_empty() {
+        return Ok(());
+    }
+    const ON_CONFLICT: &str = " ON CONFLICT (tenant_id, day) DO UPDATE SET
+             data_bytes = usage_tenant_daily.data_bytes + excluded.data_bytes,
+             cost_minor = usage_tenant_daily.cost_minor + excluded.cost_minor";
+    const COLUMNS: bulk::Columns<3> = bulk::Columns {
+        table: "usage_tenant_daily",
+        names: ["day", "data_bytes", "cost_minor"],
+    };
+    let days: Vec<_> = days.into_iter().collect();
+    bulk::insert(
+        tx,
+        tenant,
+        &COLUMNS,
+        ON_CONFLICT,
+        &days,
+        |(day, (data, cost))| [(*day).into(), (*data).into(), (*cost).into()],
     )
     .await?;
     Ok(())
@@ -318,10 +357,11 @@ pub async fn usage_over_time(
     daily: bool,
 ) -> StoreResult<Vec<UsageTotal>> {
     // Overage is priced on a period's total, so it belongs to the month, not to any day.
-    let (table, column, cost) = if daily {
-        ("daily", "day", "u.cost_minor")
-    } else {
-        ("monthly", "month", MONTH_COST)
+    // The whole tenant's days come from their rollup, one row a day instead of one a line.
+    let (table, column, cost) = match (daily, *scope == Scope::default()) {
+        (true, true) => ("tenant_daily", "day", "u.cost_minor"),
+        (true, false) => ("daily", "day", "u.cost_minor"),
+        (false, _) => ("monthly", "month", MONTH_COST),
     };
     let mut sql = Sql::new(tenant);
     with_tree(&mut sql, scope);

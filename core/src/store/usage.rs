@@ -46,7 +46,7 @@ pub struct DayTotal {
     pub data_bytes: i64,
 }
 
-/// Adds to each (line, day)'s totals, and to their months (`reports::add_monthly`). Each
+/// Adds to each (line, day)'s totals, and to their rollups (`reports::add_rollups`). Each
 /// (line, day) may appear once per call.
 pub async fn add_daily_batch(
     tx: &mut Tx,
@@ -54,12 +54,12 @@ pub async fn add_daily_batch(
     days: &[DailyUsage],
 ) -> StoreResult<()> {
     add_days(tx, tenant, days, i64::MAX).await?;
-    super::reports::add_monthly(tx, tenant, days).await
+    super::reports::add_rollups(tx, tenant, days).await
 }
 
 /// Adds to each (line, day)'s totals and returns the days whose new data total is above
 /// `report_above` bytes (the rest are not worth sending back). Each (line, day) may appear
-/// once per call. Months are the caller's to keep in step (`reports::add_monthly`).
+/// once per call. Rollups are the caller's to keep in step (`reports::add_rollups`).
 pub async fn add_days(
     tx: &mut Tx,
     tenant: TenantId,

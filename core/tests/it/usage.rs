@@ -1,23 +1,27 @@
 //! Usage from the provider into daily rollups: every record counts once, whatever the order,
 //! however often it arrives, and however many times an interrupted sync is run again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lineup_core::Lineup;
 use lineup_core::lines::line::Line;
 use lineup_core::money::Bytes;
+use lineup_core::organisation::employee::Visibility;
+use lineup_core::period::Period;
 use lineup_core::provider::{
     Capabilities, ConnectivityProvider, Effective, IdempotencyKey, Operation, Page, PlanRef,
     ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest, Roaming, SimProfile,
     SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
 };
+use lineup_core::spend::reports::{Granularity, GroupBy, ReportFilter};
 use lineup_core::spend::usage::{SpendFilter, SpendGrouping};
 use lineup_core::store::now;
 use lineup_testkit::both_backends;
 use lineup_testkit::world::{World, quick_poll};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::{Date, Duration, OffsetDateTime};
 
 async fn use_data(w: &World, line: &Line, megabytes: i64, country: &str) {
     let sub = line.provider_subscription_id.as_deref().unwrap();
@@ -438,5 +442,93 @@ both_backends!(
             ]
         );
         assert_eq!(report.total_monthly_saving_minor, 4_666, "{report:?}");
+    }
+);
+
+both_backends!(
+    whole_tenant_day_and_week_charts_read_a_rollup_ingest_keeps_equal_to_the_daily_rows,
+    |store| async move {
+        let w = World::new(store).await;
+        let ada = w.active_line(&w.ada, "ada").await;
+        let alan = w.active_line(&w.alan, "alan").await;
+        let today = now().date();
+        let at = |days_ago: i64, hour: u8| {
+            (today - Duration::days(days_ago))
+                .with_hms(hour, 0, 0)
+                .unwrap()
+                .assume_utc()
+        };
+        // Two batches sharing days and lines; the second re-delivers one of the first's.
+        let first = vec![
+            gb_record(&ada, "a1", at(3, 9), 1),
+            gb_record(&alan, "b1", at(3, 10), 2),
+            gb_record(&ada, "a2", at(1, 9), 3),
+        ];
+        let second = vec![
+            gb_record(&alan, "b2", at(1, 11), 4),
+            gb_record(&ada, "a3", at(0, 0), 1),
+            first[0].clone(),
+        ];
+        for batch in [first, second] {
+            w.lineup
+                .record_usage_at(w.tenant, &batch, now())
+                .await
+                .unwrap();
+        }
+        let mut expected: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
+        for line in [&ada, &alan] {
+            for day in w.lineup.daily_usage(w.tenant, line.id).await.unwrap() {
+                let sums = expected.entry(day.day).or_default();
+                sums.0 += day.cost_minor;
+                sums.1 += day.data_bytes;
+            }
+        }
+        assert_eq!(expected.values().map(|s| s.1).sum::<i64>(), Bytes::gb(11).0);
+        let filter = ReportFilter {
+            period: Period::last_months(today, 2),
+            team: None,
+            cost_centre: None,
+        };
+        let scope = w
+            .lineup
+            .report_scope(w.tenant, Visibility::Everyone, &filter)
+            .await
+            .unwrap();
+        let chart = |granularity| {
+            let (lineup, scope) = (&w.lineup, &scope);
+            async move {
+                lineup
+                    .dashboard(w.tenant, scope, &filter, GroupBy::Team, granularity, today)
+                    .await
+                    .unwrap()
+                    .series
+            }
+        };
+        let days: BTreeMap<Date, (i64, i64)> = chart(Granularity::Day)
+            .await
+            .into_iter()
+            .filter(|p| p.data.0 != 0 || p.spend.minor != 0)
+            .map(|p| (p.start, (p.spend.minor, p.data.0)))
+            .collect();
+        assert_eq!(days, expected);
+        let weeks = chart(Granularity::Week).await;
+        let week_of = |day: Date| {
+            weeks
+                .iter()
+                .rev()
+                .find(|p| p.start <= day)
+                .map(|p| p.start)
+                .unwrap()
+        };
+        let mut expected_weeks: BTreeMap<Date, i64> = BTreeMap::new();
+        for (day, (_, data)) in &expected {
+            *expected_weeks.entry(week_of(*day)).or_default() += data;
+        }
+        let charted_weeks: BTreeMap<Date, i64> = weeks
+            .iter()
+            .filter(|p| p.data.0 != 0)
+            .map(|p| (p.start, p.data.0))
+            .collect();
+        assert_eq!(charted_weeks, expected_weeks);
     }
 );

@@ -78,8 +78,6 @@ impl Lineup {
         granularity: Granularity,
         today: Date,
     ) -> CoreResult<Dashboard> {
-        let mut tx = self.tenant_tx(tenant).await?;
-        let currency = tenant_currency(&mut tx, tenant).await?;
         let period = filter.period;
         let current = Month::containing(today);
         let window = MonthWindow {
@@ -89,27 +87,29 @@ impl Lineup {
             current: current.first_day(),
             active_since: today - Duration::days(UNUSED_AFTER_DAYS),
         };
-        let facts = match scope.lines {
-            Some(lines) => DashboardFacts::load(&mut tx, tenant, &lines, window, current).await?,
-            None => DashboardFacts::default(),
+        let chart = ChartRange::of(period, granularity, today);
+        // The lines, their usage and the chart's usage are independent reads: each on its
+        // own connection, at once.
+        let (currency, facts, chart_usage) = match scope.lines {
+            Some(lines) => tokio::try_join!(
+                self.currency_of(tenant),
+                DashboardFacts::load(self, tenant, &lines, window, current),
+                self.chart_usage(tenant, &lines, &chart),
+            )?,
+            None => (
+                self.currency_of(tenant).await?,
+                DashboardFacts::default(),
+                Vec::new(),
+            ),
         };
         let tally = Tally::of(&facts, period, group_by, &scope.directory);
         let (groups, group_count, changes) = ranked_groups(&tally.groups, currency);
         let unused = UnusedLines::of(&facts, window.active_since, currency);
         let (series, series_note) = match scope.lines {
-            Some(lines) => {
-                series(
-                    &mut tx,
-                    tenant,
-                    &lines,
-                    &facts.lines,
-                    period,
-                    granularity,
-                    today,
-                    currency,
-                )
-                .await?
-            }
+            Some(_) => (
+                chart.points(&chart_usage, &facts.lines, period, currency),
+                chart.note,
+            ),
             None => (Vec::new(), None),
         };
         let money = |minor| Money::new(minor, currency);
@@ -150,18 +150,31 @@ impl Lineup {
         let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
-        let mut tx = self.tenant_tx(tenant).await?;
-        let currency = tenant_currency(&mut tx, tenant).await?;
         let period = filter.period;
-        let lines = store_reports::lines(&mut tx, tenant, &scope).await?;
-        let usage = store_reports::usage_by_cost_centre(
-            &mut tx,
-            tenant,
-            &scope,
-            period.from.first_day(),
-            period.to.first_day(),
-        )
-        .await?;
+        // The lines and their usage are independent reads: each on its own connection.
+        let ((currency, lines), usage) = tokio::try_join!(
+            async {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let currency = tenant_currency(&mut tx, tenant).await?;
+                CoreResult::Ok((
+                    currency,
+                    store_reports::lines(&mut tx, tenant, &scope).await?,
+                ))
+            },
+            async {
+                let mut tx = self.tenant_tx(tenant).await?;
+                CoreResult::Ok(
+                    store_reports::usage_by_cost_centre(
+                        &mut tx,
+                        tenant,
+                        &scope,
+                        period.from.first_day(),
+                        period.to.first_day(),
+                    )
+                    .await?,
+                )
+            },
+        )?;
         #[derive(Default)]
         struct CentreMonth {
             fees: i64,
@@ -207,6 +220,33 @@ impl Lineup {
             code(a).cmp(&code(b)).then(a.month.cmp(&b.month))
         });
         Ok(rows)
+    }
+
+    async fn currency_of(&self, tenant: TenantId) -> CoreResult<Currency> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        tenant_currency(&mut tx, tenant).await
+    }
+
+    /// The usage behind the chart: per month of the range, or per day of it.
+    async fn chart_usage(
+        &self,
+        tenant: TenantId,
+        scope: &Scope,
+        chart: &ChartRange,
+    ) -> CoreResult<Vec<store_reports::UsageTotal>> {
+        if chart.start > chart.end {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store_reports::usage_over_time(
+            &mut tx,
+            tenant,
+            scope,
+            chart.start,
+            chart.end,
+            chart.granularity != Granularity::Month,
+        )
+        .await?)
     }
 
     /// Every line in scope with its employee and plan, for the lines export.
@@ -267,25 +307,34 @@ struct DashboardFacts {
 }
 
 impl DashboardFacts {
+    /// The lines with the caps and raises on one connection, their usage on another.
     async fn load(
-        tx: &mut Tx,
+        lineup: &Lineup,
         tenant: TenantId,
         scope: &Scope,
         window: MonthWindow,
         current: Month,
     ) -> CoreResult<Self> {
+        let ((lines, caps, raises), usage) = tokio::try_join!(
+            async {
+                let mut tx = lineup.tenant_tx(tenant).await?;
+                let lines = store_reports::lines(&mut tx, tenant, scope).await?;
+                let caps = store::policy::list_caps(&mut tx, tenant).await?;
+                let raises =
+                    store::policy::cap_raises_for_period(&mut tx, tenant, &current.period())
+                        .await?;
+                CoreResult::Ok((lines, caps, raises))
+            },
+            async {
+                let mut tx = lineup.tenant_tx(tenant).await?;
+                CoreResult::Ok(store_reports::usage_by_line(&mut tx, tenant, scope, window).await?)
+            },
+        )?;
         Ok(Self {
-            lines: store_reports::lines(tx, tenant, scope).await?,
-            usage: store_reports::usage_by_line(tx, tenant, scope, window)
-                .await?
-                .into_iter()
-                .map(|u| (u.line_id, u))
-                .collect(),
-            caps: store::policy::list_caps(tx, tenant).await?,
-            raises: store::policy::cap_raises_for_period(tx, tenant, &current.period())
-                .await?
-                .into_iter()
-                .collect(),
+            lines,
+            usage: usage.into_iter().map(|u| (u.line_id, u)).collect(),
+            caps,
+            raises: raises.into_iter().collect(),
         })
     }
 }
@@ -549,111 +598,118 @@ async fn directory(tx: &mut Tx, tenant: TenantId) -> CoreResult<Directory> {
     })
 }
 
-/// The chart: per month, spend (fees + usage); per day or week, usage charges only over at
-/// most [`DAILY_VIEW_DAYS`] (plan fees are monthly, and daily rows are many).
-#[allow(clippy::too_many_arguments)]
-async fn series(
-    tx: &mut Tx,
-    tenant: TenantId,
-    scope: &Scope,
-    lines: &[ReportLine],
-    period: Period,
+/// What the chart covers: per month, spend (fees + usage) over the period; per day or week,
+/// usage charges only over at most [`DAILY_VIEW_DAYS`] (plan fees are monthly, and daily
+/// rows are many).
+struct ChartRange {
     granularity: Granularity,
-    today: Date,
-    currency: Currency,
-) -> CoreResult<(Vec<SeriesPoint>, Option<String>)> {
-    let money = |minor| Money::new(minor, currency);
-    if granularity == Granularity::Month {
-        let usage: HashMap<Date, store_reports::UsageTotal> = store_reports::usage_over_time(
-            tx,
-            tenant,
-            scope,
-            period.from.first_day(),
-            period.to.first_day(),
-            false,
-        )
-        .await?
-        .into_iter()
-        .map(|u| (u.start, u))
-        .collect();
-        let spans: Vec<(BilledSpan, i64)> = lines
-            .iter()
-            .filter_map(|l| Some((BilledSpan::of(l)?, l.price_minor.unwrap_or(0))))
-            .collect();
-        let points = period
-            .months()
-            .map(|month| {
-                let fees: i64 = spans
-                    .iter()
-                    .filter(|(span, _)| span.contains(month))
-                    .map(|(_, price)| price)
-                    .sum();
-                let used = usage.get(&month.first_day());
-                SeriesPoint {
-                    label: month.to_string(),
-                    start: month.first_day(),
-                    spend: money(fees + used.map_or(0, |u| u.cost_minor)),
-                    data: Bytes(used.map_or(0, |u| u.data_bytes)),
-                }
-            })
-            .collect();
-        return Ok((points, None));
-    }
-    let end = period.to.last_day().min(today);
-    let start = period
-        .from
-        .first_day()
-        .max(end - Duration::days(DAILY_VIEW_DAYS - 1));
-    let mut note = format!(
-        "{} views show usage charges only; plan fees are charged per month.",
-        if granularity == Granularity::Day {
-            "Daily"
-        } else {
-            "Weekly"
+    /// First and last day read (first days of months for a month chart); empty when
+    /// `start > end`.
+    start: Date,
+    end: Date,
+    /// What the chart leaves out, said plainly.
+    note: Option<String>,
+}
+
+impl ChartRange {
+    fn of(period: Period, granularity: Granularity, today: Date) -> Self {
+        if granularity == Granularity::Month {
+            return Self {
+                granularity,
+                start: period.from.first_day(),
+                end: period.to.first_day(),
+                note: None,
+            };
         }
-    );
-    if start > period.from.first_day() {
-        note.push_str(&format!(
-            " Showing the last {DAILY_VIEW_DAYS} days of the period, from {start}."
-        ));
-    }
-    if start > end {
-        return Ok((Vec::new(), Some(note)));
-    }
-    let days: HashMap<Date, store_reports::UsageTotal> =
-        store_reports::usage_over_time(tx, tenant, scope, start, end, true)
-            .await?
-            .into_iter()
-            .map(|u| (u.start, u))
-            .collect();
-    let mut buckets: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
-    let mut day = start;
-    while day <= end {
-        let bucket = match granularity {
-            Granularity::Week => (day
-                - Duration::days(i64::from(day.weekday().number_days_from_monday())))
-            .max(start),
-            _ => day,
-        };
-        let sums = buckets.entry(bucket).or_default();
-        if let Some(u) = days.get(&day) {
-            sums.0 += u.cost_minor;
-            sums.1 += u.data_bytes;
-        }
-        day += Duration::days(1);
-    }
-    let points = buckets
-        .into_iter()
-        .map(|(start, (cost, data))| SeriesPoint {
-            label: if granularity == Granularity::Week {
-                format!("week of {start}")
+        let end = period.to.last_day().min(today);
+        let start = period
+            .from
+            .first_day()
+            .max(end - Duration::days(DAILY_VIEW_DAYS - 1));
+        let mut note = format!(
+            "{} views show usage charges only; plan fees are charged per month.",
+            if granularity == Granularity::Day {
+                "Daily"
             } else {
-                start.to_string()
-            },
+                "Weekly"
+            }
+        );
+        if start > period.from.first_day() {
+            note.push_str(&format!(
+                " Showing the last {DAILY_VIEW_DAYS} days of the period, from {start}."
+            ));
+        }
+        Self {
+            granularity,
             start,
-            spend: money(cost),
-            data: Bytes(data),
-        })
-        .collect();
-    Ok((points, Some(note)))
+            end,
+            note: Some(note),
+        }
+    }
+
+    /// The chart's bars from the usage [`Lineup::chart_usage`] read and, per month, the plan
+    /// fees of the lines billed in it.
+    fn points(
+        &self,
+        usage: &[store_reports::UsageTotal],
+        lines: &[ReportLine],
+        period: Period,
+        currency: Currency,
+    ) -> Vec<SeriesPoint> {
+        let money = |minor| Money::new(minor, currency);
+        let usage: HashMap<Date, &store_reports::UsageTotal> =
+            usage.iter().map(|u| (u.start, u)).collect();
+        if self.granularity == Granularity::Month {
+            let spans: Vec<(BilledSpan, i64)> = lines
+                .iter()
+                .filter_map(|l| Some((BilledSpan::of(l)?, l.price_minor.unwrap_or(0))))
+                .collect();
+            return period
+                .months()
+                .map(|month| {
+                    let fees: i64 = spans
+                        .iter()
+                        .filter(|(span, _)| span.contains(month))
+                        .map(|(_, price)| price)
+                        .sum();
+                    let used = usage.get(&month.first_day());
+                    SeriesPoint {
+                        label: month.to_string(),
+                        start: month.first_day(),
+                        spend: money(fees + used.map_or(0, |u| u.cost_minor)),
+                        data: Bytes(used.map_or(0, |u| u.data_bytes)),
+                    }
+                })
+                .collect();
+        }
+        let mut buckets: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
+        let mut day = self.start;
+        while day <= self.end {
+            let bucket = match self.granularity {
+                Granularity::Week => (day
+                    - Duration::days(i64::from(day.weekday().number_days_from_monday())))
+                .max(self.start),
+                _ => day,
+            };
+            let sums = buckets.entry(bucket).or_default();
+            if let Some(u) = usage.get(&day) {
+                sums.0 += u.cost_minor;
+                sums.1 += u.data_bytes;
+            }
+            day += Duration::days(1);
+        }
+        buckets
+            .into_iter()
+            .map(|(start, (cost, data))| SeriesPoint {
+                label: if self.granularity == Granularity::Week {
+                    format!("week of {start}")
+                } else {
+                    start.to_string()
+                },
+                start,
+                spend: money(cost),
+                data: Bytes(data),
+            })
+            .collect()
+    }
 }

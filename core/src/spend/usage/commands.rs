@@ -48,11 +48,11 @@ impl Lineup {
             .check_usage(&mut tx, tenant, &ctx, &rows, &spike_days, now)
             .await?;
         // Everything above may overlap another batch of this tenant's (a (line, day) row two
-        // batches share is simply locked by the first). Months and periods, which nearly
-        // every batch shares, take turns, and each batch checks its caps against spend that
+        // batches share is simply locked by the first). Months, the tenant's days and
+        // periods, which nearly every batch shares, take turns, and each batch checks its caps against spend that
         // includes every earlier batch.
         store::usage::lock_rollups(&mut tx, tenant).await?;
-        store::reports::add_monthly(&mut tx, tenant, &days).await?;
+        store::reports::add_rollups(&mut tx, tenant, &days).await?;
         add_periods(&mut tx, tenant, &ctx, &rows).await?;
         let found = self
             .check_budgets_and_record(&mut tx, tenant, &ctx, &rows, usage_findings, now)
