@@ -1,0 +1,190 @@
+//! The SCIM 2.0 service provider (RFC 7643/7644) at `/scim/v2/` on each tenant's host: the
+//! JSON an identity provider reads and writes, mapped to core's SCIM commands. It is the
+//! portal's one set of routes outside `access::ROUTES`: no session, cookie or CSRF token,
+//! only the tenant's bearer token (see [`ScimCaller`]), so the route table's guard does
+//! not wrap it.
+
+mod discovery;
+mod error;
+mod groups;
+mod patch;
+mod users;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lineup_core::organisation::scim::{ScimClient, ScimPage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Portal;
+use crate::host::{Site, resolve_site};
+pub use error::ScimError;
+
+pub const CONTENT_TYPE: &str = "application/scim+json";
+const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Items a list answers with when the client does not say.
+const DEFAULT_COUNT: i64 = 100;
+
+pub fn routes() -> Router<Portal> {
+    Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema))
+        .route("/Users", get(users::list).post(users::create))
+        .route(
+            "/Users/{id}",
+            get(users::show)
+                .put(users::replace)
+                .patch(users::patch)
+                .delete(users::delete),
+        )
+        .route("/Groups", get(groups::list).post(groups::create))
+        .route(
+            "/Groups/{id}",
+            get(groups::show)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
+        )
+        .fallback(|| async { ScimError::not_found("there is no such SCIM endpoint") })
+}
+
+/// The identity provider calling: the host names the tenant, and the bearer token must be
+/// one of that tenant's live tokens (so a token never reaches another tenant).
+pub struct ScimCaller {
+    pub client: ScimClient,
+    /// Where this tenant's SCIM resources live, e.g. `https://acme.example.com/scim/v2`.
+    pub base_url: String,
+}
+
+impl FromRequestParts<Portal> for ScimCaller {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, ScimError> {
+        let tenant = match resolve_site(portal, &parts.headers).await {
+            Ok(Site::Tenant(tenant)) => tenant,
+            Ok(Site::Root) | Err(crate::PortalError::NotFound) => {
+                return Err(ScimError::not_found("there is no organisation at this host"));
+            }
+            Err(other) => return Err(ScimError::internal(other.to_string())),
+        };
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            })
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| ScimError::unauthorised("send the SCIM token as a Bearer token"))?;
+        let client = portal.lineup.scim_client(tenant.id, bearer).await?;
+        Ok(Self {
+            client,
+            base_url: format!("{}/scim/v2", portal.config.tenant_url(tenant.slug.as_str())),
+        })
+    }
+}
+
+/// `filter`, `startIndex` and `count` of a list request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    filter: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+}
+
+impl ListQuery {
+    /// The 1-based start and the page size, as given or by default.
+    fn paging(&self) -> Result<(i64, i64), ScimError> {
+        let number = |name: &str, text: &Option<String>, default: i64| match text {
+            None => Ok(default),
+            Some(text) => text.trim().parse::<i64>().map_err(|_| {
+                ScimError::invalid_value(format!("{name} must be a whole number, not {text:?}"))
+            }),
+        };
+        Ok((
+            number("startIndex", &self.start_index, 1)?.max(1),
+            number("count", &self.count, DEFAULT_COUNT)?.max(0),
+        ))
+    }
+}
+
+pub type ListParams = Query<ListQuery>;
+
+/// A list answer: the page's resources rendered by `render`.
+fn list_response<T>(page: &ScimPage<T>, render: impl Fn(&T) -> Value) -> Response {
+    let resources: Vec<Value> = page.resources.iter().map(render).collect();
+    scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": page.total,
+            "startIndex": page.start_index,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }),
+    )
+}
+
+/// A JSON answer in SCIM's content type.
+pub fn scim_json(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// One resource, with its version as the `ETag`.
+fn resource_response(status: StatusCode, body: Value, version: &str) -> Response {
+    let mut response = scim_json(status, body);
+    if let Ok(etag) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+fn etag(version: &str) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The version an `If-Match` header asks for (`W/"v"` or `"v"`), if any.
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::IF_MATCH)?.to_str().ok()?.trim();
+    let value = value.strip_prefix("W/").unwrap_or(value);
+    Some(value.trim_matches('"').to_owned())
+}
+
+/// A request body as JSON, or a SCIM `invalidSyntax` error.
+fn json_body(body: &[u8]) -> Result<Value, ScimError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ScimError::invalid_syntax("the body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+/// The value of `name` in `object`, ignoring case as SCIM attribute names do.
+fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object
+        .as_object()?
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+}
+
+/// How many times a PATCH is re-applied when the resource changed under it.
+const PATCH_ATTEMPTS: usize = 3;
