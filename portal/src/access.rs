@@ -156,7 +156,12 @@ pub const ROUTES: &[RouteRule] = &[
         "/settings/provider/disconnect",
         P::ManageOrganisation,
     ),
-    rule(Tenant, "GET", "/settings/provisioning", P::ManageOrganisation),
+    rule(
+        Tenant,
+        "GET",
+        "/settings/provisioning",
+        P::ManageOrganisation,
+    ),
     rule(
         Tenant,
         "POST",

@@ -69,7 +69,10 @@ pub async fn resource_types(caller: ScimCaller) -> Response {
     list_of(resource_types_of(&caller.base_url))
 }
 
-pub async fn resource_type(caller: ScimCaller, Path(id): Path<String>) -> Result<Response, ScimError> {
+pub async fn resource_type(
+    caller: ScimCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
     one_of(resource_types_of(&caller.base_url), &id, "resource type")
 }
 

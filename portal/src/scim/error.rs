@@ -60,7 +60,11 @@ impl ScimError {
 
 impl From<FilterError> for ScimError {
     fn from(e: FilterError) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.to_string())
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidFilter"),
+            e.to_string(),
+        )
     }
 }
 

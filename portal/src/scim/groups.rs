@@ -96,7 +96,11 @@ pub async fn list(
     caller: ScimCaller,
     Query(query): ListParams,
 ) -> Result<Response, ScimError> {
-    let filter = query.filter.as_deref().map(parse_group_filter).transpose()?;
+    let filter = query
+        .filter
+        .as_deref()
+        .map(parse_group_filter)
+        .transpose()?;
     let (start, count) = query.paging()?;
     let page = portal
         .lineup

@@ -73,7 +73,9 @@ impl FromRequestParts<Portal> for ScimCaller {
         let tenant = match resolve_site(portal, &parts.headers).await {
             Ok(Site::Tenant(tenant)) => tenant,
             Ok(Site::Root) | Err(crate::PortalError::NotFound) => {
-                return Err(ScimError::not_found("there is no organisation at this host"));
+                return Err(ScimError::not_found(
+                    "there is no organisation at this host",
+                ));
             }
             Err(other) => return Err(ScimError::internal(other.to_string())),
         };

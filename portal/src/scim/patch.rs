@@ -71,9 +71,7 @@ pub fn operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
             };
             let value = field(item, "value").cloned();
             if op != Op::Remove && value.is_none() {
-                return Err(ScimError::invalid_value(format!(
-                    "{op:?} needs a value"
-                )));
+                return Err(ScimError::invalid_value(format!("{op:?} needs a value")));
             }
             Ok(Operation { op, path, value })
         })
@@ -280,7 +278,10 @@ fn apply_at(
                 merge_into(item, sub.as_deref(), value.clone());
             }
             if !found {
-                let mut item = Value::Object(Map::from_iter([(on.clone(), Value::String(wanted.clone()))]));
+                let mut item = Value::Object(Map::from_iter([(
+                    on.clone(),
+                    Value::String(wanted.clone()),
+                )]));
                 merge_into(&mut item, sub.as_deref(), value);
                 items.push(item);
             }
@@ -319,9 +320,9 @@ fn set(container: &mut Map<String, Value>, key: String, op: Op, value: Option<&V
         (Op::Remove, current, _) => *current = Value::Null,
         (Op::Add, Value::Array(items), Some(Value::Array(more))) => {
             for item in more {
-                let known = items
-                    .iter()
-                    .any(|i| field(i, "value").is_some() && field(i, "value") == field(item, "value"));
+                let known = items.iter().any(|i| {
+                    field(i, "value").is_some() && field(i, "value") == field(item, "value")
+                });
                 if !known {
                     items.push(item.clone());
                 }
@@ -363,8 +364,16 @@ mod tests {
                 .extension,
             Some(super::super::users::ENTERPRISE_SCHEMA)
         );
-        assert_eq!(parse_path("name.givenName").unwrap().sub.as_deref(), Some("givenName"));
-        for bad in ["emails[type co \"w\"].value", "emails[type eq \"w\"", "a b", "name."] {
+        assert_eq!(
+            parse_path("name.givenName").unwrap().sub.as_deref(),
+            Some("givenName")
+        );
+        for bad in [
+            "emails[type co \"w\"].value",
+            "emails[type eq \"w\"",
+            "a b",
+            "name.",
+        ] {
             assert!(parse_path(bad).is_err(), "{bad}");
         }
     }
