@@ -16,12 +16,13 @@ CREATE TABLE scim_tokens (
 );
 SELECT lineup_tenant_isolation('scim_tokens');
 
--- What SCIM knows about an employee beyond the employee record: the provider's own id, the
--- HR employee number, a version that grows on every SCIM write (the ETag), and whether
+-- What SCIM knows about an employee beyond the employee record: the userName when it is not
+-- their email (NULL: it is), the provider's own id, the HR employee number, a version that grows on every SCIM write (the ETag), and whether
 -- the provider deleted the user (offboarded, and no longer served over SCIM).
 CREATE TABLE scim_users (
     tenant_id        uuid NOT NULL REFERENCES tenants(id),
     employee_id      uuid NOT NULL,
+    user_name        text,
     external_id      text,
     employee_number  text,
     version          bigint NOT NULL,

@@ -150,6 +150,8 @@ pub async fn revoke_token(
 #[derive(Debug, Clone)]
 pub enum UserMatch {
     Email(String),
+    /// The userName SCIM serves (the given one, else the email), ignoring case.
+    UserName(String),
     ExternalId(String),
     Id(EmployeeId),
 }
@@ -158,6 +160,7 @@ pub enum UserMatch {
 struct ScimUserRow {
     #[sqlx(flatten)]
     employee: EmployeeRow,
+    user_name: Option<String>,
     external_id: Option<String>,
     employee_number: Option<String>,
     scim_version: i64,
@@ -172,6 +175,7 @@ impl TryFrom<ScimUserRow> for ScimUser {
         Ok(ScimUser {
             version: version(employee.updated_at, r.scim_version),
             employee,
+            user_name: r.user_name,
             external_id: r.external_id,
             employee_number: r.employee_number,
             department: r.department,
@@ -195,7 +199,7 @@ const USERS_FROM: &str = "FROM employees e
      WHERE e.tenant_id = $1 AND s.deleted_at IS NULL";
 
 const USER_COLUMNS: &str = "e.id, e.tenant_id, e.email, e.given_name, e.family_name, e.team_id,
-     e.cost_centre_id, e.manager_id, e.status, e.created_at, e.updated_at, s.external_id,
+     e.cost_centre_id, e.manager_id, e.status, e.created_at, e.updated_at, s.user_name, s.external_id,
      s.employee_number, COALESCE(s.version, 0) AS scim_version, t.name AS department,
      c.code AS cost_centre";
 
@@ -203,6 +207,7 @@ fn user_condition(matching: Option<&UserMatch>) -> &'static str {
     match matching {
         None => "",
         Some(UserMatch::Email(_)) => " AND e.email = $2",
+        Some(UserMatch::UserName(_)) => " AND LOWER(COALESCE(s.user_name, e.email)) = LOWER($2)",
         Some(UserMatch::ExternalId(_)) => " AND s.external_id = $2",
         Some(UserMatch::Id(_)) => " AND e.id = $2",
     }
@@ -229,7 +234,7 @@ pub async fn list_users(
         let mut count = sqlx::query_scalar(&count_sql).bind(tenant);
         match matching {
             None => {}
-            Some(UserMatch::Email(v) | UserMatch::ExternalId(v)) => {
+            Some(UserMatch::Email(v) | UserMatch::UserName(v) | UserMatch::ExternalId(v)) => {
                 query = query.bind(v.as_str());
                 count = count.bind(v.as_str());
             }
@@ -263,14 +268,17 @@ pub async fn save_user(
     tx: &mut Tx,
     tenant: TenantId,
     id: EmployeeId,
+    user_name: Option<&str>,
     external_id: Option<&str>,
     employee_number: Option<&str>,
 ) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO scim_users (tenant_id, employee_id, external_id, employee_number, version)
-             VALUES ($1, $2, $3, $4, 1)
+            "INSERT INTO scim_users
+                 (tenant_id, employee_id, user_name, external_id, employee_number, version)
+             VALUES ($1, $2, $5, $3, $4, 1)
              ON CONFLICT (tenant_id, employee_id) DO UPDATE SET
+                 user_name = excluded.user_name,
                  external_id = excluded.external_id,
                  employee_number = excluded.employee_number,
                  version = scim_users.version + 1",
@@ -279,6 +287,7 @@ pub async fn save_user(
         .bind(id)
         .bind(external_id)
         .bind(employee_number)
+        .bind(user_name)
         .execute(conn)
         .await?;
     });

@@ -136,9 +136,11 @@ fn schema_of(id: &str, name: &str, attributes: Vec<Value>, base_url: &str) -> Va
 fn schemas_of(base_url: &str) -> Vec<Value> {
     let rw = "readWrite";
     let mut user_name = attribute("userName", "string", false, true, rw);
-    user_name["description"] = json!("The person's work email address");
+    user_name["description"] = json!("The person's work email address, or a login name");
     let mut reference = attribute("$ref", "reference", false, false, "readOnly");
     reference["referenceTypes"] = json!(["User"]);
+    let mut member_reference = attribute("$ref", "reference", false, false, "readOnly");
+    member_reference["referenceTypes"] = json!(["User", "Group"]);
     vec![
         schema_of(
             USER_SCHEMA,
@@ -207,6 +209,8 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
                     vec![
                         attribute("value", "string", false, false, "immutable"),
                         attribute("display", "string", false, false, "readOnly"),
+                        attribute("type", "string", false, false, "readOnly"),
+                        member_reference,
                     ],
                 ),
             ],

@@ -1,4 +1,5 @@
-//! `/Users`: employees as SCIM users. userName and the work email are the employee's email,
+//! `/Users`: employees as SCIM users. The work email is the employee's email (and userName
+//! too, unless the provider sends a login name of its own),
 //! `name` their given and family names, `active` whether they are not offboarded, and the
 //! enterprise extension's department, costCenter and manager their team, cost centre and
 //! manager.
@@ -42,7 +43,7 @@ pub fn render(user: &ScimUser, base_url: &str) -> Value {
     let mut body = json!({
         "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
         "id": e.id.to_string(),
-        "userName": e.email.as_str(),
+        "userName": user.user_name(),
         "name": {
             "givenName": e.given_name,
             "familyName": e.family_name,
@@ -82,7 +83,7 @@ pub fn rfc3339(at: time::OffsetDateTime) -> String {
 /// What a POST or PUT body (or a patched resource) says, read against the stored user
 /// (`before`) when there is one.
 pub fn parse(body: &Value, before: Option<&ScimUser>) -> Result<UserRecord, ScimError> {
-    let email = email_of(body, before.map(|u| &u.employee.email))?;
+    let (email, user_name) = identity_of(body, before)?;
     let (given, family) = names_of(body)?;
     let enterprise = field(body, ENTERPRISE_SCHEMA);
     let in_enterprise = |name: &str| enterprise.and_then(|ext| field(ext, name));
@@ -99,6 +100,7 @@ pub fn parse(body: &Value, before: Option<&ScimUser>) -> Result<UserRecord, Scim
     };
     Ok(UserRecord {
         email,
+        user_name,
         given_name: given,
         family_name: family,
         active: match field(body, "active") {
@@ -133,20 +135,21 @@ fn text_update(name: &str, value: Option<&Value>) -> Result<Update<String>, Scim
     }
 }
 
-/// The employee's email: userName and the work email are the same address. When both are
-/// given and differ, the one that changed from the stored address wins; a new user's two
-/// must agree.
-fn email_of(body: &Value, stored: Option<&Email>) -> Result<Email, ScimError> {
-    let parse = |name: &str, text: &str| {
-        Email::parse(text).map_err(|e| {
-            ScimError::invalid_value(format!(
-                "{name} must be the person's email address ({text:?}: {e})"
-            ))
-        })
-    };
+/// The employee's email and the userName when it is not that email. The work email (else the
+/// primary or first one) is the email; without one, userName must be an email address. A user
+/// whose userName has been their email keeps the two together: changing either changes both,
+/// unless the provider changes both to different values.
+fn identity_of(
+    body: &Value,
+    stored: Option<&ScimUser>,
+) -> Result<(Email, Option<String>), ScimError> {
     let user_name = match field(body, "userName") {
-        Some(Value::String(text)) => Some(parse("userName", text)?),
-        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if !text.trim().is_empty() => text.trim(),
+        None | Some(Value::Null) | Some(Value::String(_)) => {
+            return Err(ScimError::invalid_value(
+                "userName is required: the person's work email address or login name",
+            ));
+        }
         Some(other) => return Err(not_text("userName", other)),
     };
     let work_email = match field(body, "emails") {
@@ -161,26 +164,40 @@ fn email_of(body: &Value, stored: Option<&Email>) -> Result<Email, ScimError> {
                 })
                 .or(emails.first());
             match chosen.and_then(|e| field(e, "value")) {
-                Some(Value::String(text)) => Some(parse("emails[type eq \"work\"].value", text)?),
+                Some(Value::String(text)) => Some(Email::parse(text).map_err(|e| {
+                    ScimError::invalid_value(format!(
+                        "emails[type eq \"work\"].value must be the person's email address \
+                         ({text:?}: {e})"
+                    ))
+                })?),
                 _ => None,
             }
         }
         _ => None,
     };
-    match (user_name, work_email) {
-        (None, None) => Err(ScimError::invalid_value(
-            "userName is required: the person's work email address",
-        )),
-        (Some(one), None) | (None, Some(one)) => Ok(one),
-        (Some(user_name), Some(work)) if user_name == work => Ok(user_name),
-        (Some(user_name), Some(work)) => match stored {
-            Some(stored) if &user_name == stored => Ok(work),
-            Some(stored) if &work == stored => Ok(user_name),
-            _ => Err(ScimError::invalid_value(format!(
-                "userName ({user_name}) and the work email ({work}) must be the same address"
-            ))),
-        },
+    let as_email = Email::parse(user_name).ok();
+    if let Some(stored) = stored.filter(|s| s.user_name.is_none()) {
+        let stored_email = &stored.employee.email;
+        let name_unchanged = user_name.eq_ignore_ascii_case(stored_email.as_str());
+        let work_unchanged = work_email.as_ref().is_none_or(|w| w == stored_email);
+        match (name_unchanged, work_unchanged, &as_email) {
+            (true, _, _) => return Ok((work_email.unwrap_or_else(|| stored_email.clone()), None)),
+            (false, true, Some(email)) => return Ok((email.clone(), None)),
+            _ => {}
+        }
     }
+    let email = match (work_email, as_email) {
+        (Some(work), _) => work,
+        (None, Some(email)) => email,
+        (None, None) => {
+            return Err(ScimError::invalid_value(format!(
+                "userName {user_name:?} must be the person's email address, or a work email \
+                 (emails[type eq \"work\"].value) must be given"
+            )));
+        }
+    };
+    let separate = !user_name.eq_ignore_ascii_case(email.as_str());
+    Ok((email, separate.then(|| user_name.to_owned())))
 }
 
 /// Given and family names from `name`, else split from `name.formatted` or `displayName`

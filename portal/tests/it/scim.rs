@@ -464,7 +464,7 @@ both_backends!(
         .expect_error(
             StatusCode::BAD_REQUEST,
             Some("invalidValue"),
-            "userName must be the person's email",
+            "value must be the person's email address",
         );
         let mut nameless = new_user("nameless@example.com", "", "", "x");
         nameless["name"] = json!({});
@@ -812,3 +812,48 @@ both_backends!(discovery_describes_what_is_supported, |store| async move {
         .expect(StatusCode::OK);
     assert_eq!(enterprise["attributes"].as_array().unwrap().len(), 4);
 });
+
+both_backends!(
+    a_login_name_that_is_not_the_email_is_kept_as_the_user_name,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let entra = Idp::new(&w, "acme", &token(&w, "entra").await);
+        let mut user = new_user("dorothy@example.com", "Dorothy", "Vaughan", "e-7");
+        user["userName"] = json!("dvaughan@corp.example.onmicrosoft.com");
+        let created = entra
+            .call(Method::POST, "/Users", Some(user))
+            .await
+            .expect(StatusCode::CREATED);
+        assert_eq!(
+            created["userName"],
+            json!("dvaughan@corp.example.onmicrosoft.com")
+        );
+        assert_eq!(created["emails"][0]["value"], json!("dorothy@example.com"));
+        let found = entra
+            .get("/Users?filter=userName%20eq%20%22DVaughan%40corp.example.onmicrosoft.com%22")
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(found["totalResults"], json!(1));
+        let mut clash = new_user("other@example.com", "Other", "Person", "e-8");
+        clash["userName"] = json!("dvaughan@corp.example.onmicrosoft.com");
+        entra
+            .call(Method::POST, "/Users", Some(clash))
+            .await
+            .expect_error(
+                StatusCode::CONFLICT,
+                Some("uniqueness"),
+                "userName dvaughan@corp.example.onmicrosoft.com is already taken",
+            );
+        let mut login = new_user("login@example.com", "Log", "In", "e-9");
+        login["userName"] = json!("not-an-address");
+        login["emails"] = json!([]);
+        entra
+            .call(Method::POST, "/Users", Some(login))
+            .await
+            .expect_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                "or a work email",
+            );
+    }
+);

@@ -27,6 +27,7 @@ const LAST_USED_GRANULARITY: time::Duration = time::Duration::minutes(1);
 struct AuditedUser<'a> {
     #[serde(flatten)]
     employee: &'a Employee,
+    user_name: Option<&'a str>,
     external_id: Option<&'a str>,
     employee_number: Option<&'a str>,
 }
@@ -35,6 +36,7 @@ impl<'a> From<&'a ScimUser> for AuditedUser<'a> {
     fn from(user: &'a ScimUser) -> Self {
         Self {
             employee: &user.employee,
+            user_name: user.user_name.as_deref(),
             external_id: user.external_id.as_deref(),
             employee_number: user.employee_number.as_deref(),
         }
@@ -169,7 +171,8 @@ impl Lineup {
         let count = count.clamp(0, MAX_PAGE);
         let matching = match filter {
             None => None,
-            Some(UserFilter::UserName(v) | UserFilter::WorkEmail(v)) => match Email::parse(v) {
+            Some(UserFilter::UserName(v)) => Some(UserMatch::UserName(v.clone())),
+            Some(UserFilter::WorkEmail(v)) => match Email::parse(v) {
                 Ok(email) => Some(UserMatch::Email(email.as_str().to_owned())),
                 Err(_) => return Ok(empty_page(start_index)),
             },
@@ -210,6 +213,7 @@ impl Lineup {
         {
             return Err(taken(&user.email));
         }
+        check_user_name_free(&mut tx, tenant, &user, None).await?;
         let at = now();
         let mut employee = Employee {
             id: EmployeeId::new(),
@@ -237,6 +241,7 @@ impl Lineup {
             &mut tx,
             tenant,
             employee.id,
+            user.user_name.as_deref(),
             external_id.as_deref(),
             employee_number.as_deref(),
         )
@@ -280,6 +285,7 @@ impl Lineup {
         {
             return Err(taken(&user.email));
         }
+        check_user_name_free(&mut tx, tenant, &user, Some(before.employee.id)).await?;
         let current = &before.employee;
         let org = resolve_org(&mut tx, tenant, &actor, &user, current, Some(&before)).await?;
         let mut after = Employee {
@@ -300,8 +306,9 @@ impl Lineup {
             .employee_number
             .applied_to(before.employee_number.clone());
         let employee_changed = after != *current;
-        let scim_changed =
-            external_id != before.external_id || employee_number != before.employee_number;
+        let scim_changed = external_id != before.external_id
+            || employee_number != before.employee_number
+            || user.user_name != before.user_name;
         if employee_changed || scim_changed {
             if employee_changed {
                 after.updated_at = now();
@@ -311,6 +318,7 @@ impl Lineup {
                 &mut tx,
                 tenant,
                 current.id,
+                user.user_name.as_deref(),
                 external_id.as_deref(),
                 employee_number.as_deref(),
             )
@@ -542,6 +550,24 @@ fn empty_page<T>(start_index: i64) -> ScimPage<T> {
         total: 0,
         start_index,
     }
+}
+
+/// A userName is unique (ignoring case) among the users SCIM serves, emails included.
+async fn check_user_name_free(
+    tx: &mut Tx,
+    tenant: TenantId,
+    user: &UserRecord,
+    except: Option<EmployeeId>,
+) -> CoreResult<()> {
+    let name = user.user_name.as_deref().unwrap_or(user.email.as_str());
+    let matching = UserMatch::UserName(name.to_owned());
+    let (holders, _) = store::scim::list_users(tx, tenant, Some(&matching), 0, 2).await?;
+    if holders.iter().any(|h| Some(h.employee.id) != except) {
+        return Err(CoreError::Duplicate(format!(
+            "the userName {name} is already taken"
+        )));
+    }
+    Ok(())
 }
 
 fn taken(email: &Email) -> CoreError {

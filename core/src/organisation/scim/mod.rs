@@ -53,6 +53,8 @@ impl ScimClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimUser {
     pub employee: Employee,
+    /// The provider's userName when it is not the employee's email.
+    pub user_name: Option<String>,
     pub external_id: Option<String>,
     pub employee_number: Option<String>,
     /// Their team's name: the enterprise `department`.
@@ -61,6 +63,15 @@ pub struct ScimUser {
     pub cost_centre: Option<String>,
     /// Changes whenever the employee or their SCIM data does (the ETag).
     pub version: String,
+}
+
+impl ScimUser {
+    /// The userName SCIM serves: the one the provider gave, else the email.
+    pub fn user_name(&self) -> &str {
+        self.user_name
+            .as_deref()
+            .unwrap_or(self.employee.email.as_str())
+    }
 }
 
 /// How a write treats one optional attribute: SCIM clients send only what they manage, so
@@ -89,6 +100,8 @@ impl<T: Clone> Update<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub email: Email,
+    /// The userName when it is not `email` (some providers send a login name).
+    pub user_name: Option<String>,
     pub given_name: PersonName,
     pub family_name: PersonName,
     /// `None` keeps the current state (a new user starts active).
