@@ -122,6 +122,12 @@ fn complex(name: &str, multi: bool, mutability: &str, subs: Vec<Value>) -> Value
     a
 }
 
+fn complex_required(name: &str, multi: bool, mutability: &str, subs: Vec<Value>) -> Value {
+    let mut a = complex(name, multi, mutability, subs);
+    a["required"] = json!(true);
+    a
+}
+
 fn schema_of(id: &str, name: &str, attributes: Vec<Value>, base_url: &str) -> Value {
     json!({
         "schemas": [SCHEMA_SCHEMA],
@@ -158,7 +164,8 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
                     ],
                 ),
                 attribute("displayName", "string", false, false, "readOnly"),
-                complex(
+                // Required: an employee is known by their email.
+                complex_required(
                     "emails",
                     true,
                     rw,
