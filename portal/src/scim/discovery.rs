@@ -143,17 +143,21 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
     let rw = "readWrite";
     let mut user_name = attribute("userName", "string", false, true, rw);
     user_name["description"] = json!("The person's work email address, or a login name");
-    let mut reference = attribute("$ref", "reference", false, false, "readOnly");
+    // A manager and a group's members are users (no nested groups); a client may name them
+    // by `$ref`, whose last segment is the `value`.
+    let mut reference = attribute("$ref", "reference", false, false, rw);
     reference["referenceTypes"] = json!(["User"]);
-    let mut member_reference = attribute("$ref", "reference", false, false, "readOnly");
-    member_reference["referenceTypes"] = json!(["User", "Group"]);
+    let mut member_reference = attribute("$ref", "reference", false, false, rw);
+    member_reference["referenceTypes"] = json!(["User"]);
+    let mut group_reference = attribute("$ref", "reference", false, false, "readOnly");
+    group_reference["referenceTypes"] = json!(["Group"]);
     vec![
         schema_of(
             USER_SCHEMA,
             "User",
             vec![
                 user_name,
-                complex(
+                complex_required(
                     "name",
                     false,
                     rw,
@@ -170,7 +174,7 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
                     true,
                     rw,
                     vec![
-                        attribute("value", "string", false, false, rw),
+                        attribute("value", "string", false, true, rw),
                         attribute("type", "string", false, false, rw),
                         attribute("primary", "boolean", false, false, rw),
                     ],
@@ -183,6 +187,7 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
                     vec![
                         attribute("value", "string", false, false, "readOnly"),
                         attribute("display", "string", false, false, "readOnly"),
+                        group_reference,
                     ],
                 ),
             ],

@@ -234,6 +234,27 @@ fn apply_at(
     path: &str,
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
+    if let Some(urn) = EXTENSION_SCHEMAS
+        .iter()
+        .find(|urn| urn.eq_ignore_ascii_case(path))
+    {
+        // The whole extension: each of its attributes in turn.
+        return match value {
+            Some(Value::Object(values)) => {
+                for (name, value) in values {
+                    apply_at(document, op, &format!("{urn}:{name}"), Some(value))?;
+                }
+                Ok(())
+            }
+            None if op == Op::Remove => {
+                object_at(document, urn).clear();
+                Ok(())
+            }
+            _ => Err(ScimError::invalid_value(format!(
+                "{urn} takes an object of its attributes"
+            ))),
+        };
+    }
     let path = parse_path(path)?;
     let container = match path.extension {
         Some(urn) => object_at(document, urn),
