@@ -106,16 +106,23 @@ pub async fn list(
         .lineup
         .scim_groups(&caller.client, filter.as_ref(), start, count)
         .await?;
-    Ok(list_response(&page, |g| render(g, &caller.base_url)))
+    Ok(list_response(&page, |g| {
+        let mut resource = render(g, &caller.base_url);
+        query.project(&mut resource);
+        resource
+    }))
 }
 
 pub async fn show(
     State(portal): State<Portal>,
     caller: ScimCaller,
     Path(id): Path<String>,
+    Query(query): ListParams,
 ) -> Result<Response, ScimError> {
     let group = portal.lineup.scim_group(&caller.client, &id).await?;
-    Ok(answer(StatusCode::OK, &group, &caller))
+    let mut resource = render(&group, &caller.base_url);
+    query.project(&mut resource);
+    Ok(resource_response(StatusCode::OK, resource, &group.version))
 }
 
 pub async fn create(

@@ -104,6 +104,111 @@ pub struct ListQuery {
     filter: Option<String>,
     start_index: Option<String>,
     count: Option<String>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+/// `id` and `schemas` are always returned (RFC 7643 §7).
+const ALWAYS_RETURNED: [&str; 2] = ["id", "schemas"];
+
+impl ListQuery {
+    /// Narrow a rendered resource to `attributes`, or drop `excludedAttributes` (RFC 7644
+    /// §3.9): names as `attribute`, `attribute.sub` or prefixed with their schema URN.
+    fn project(&self, resource: &mut Value) {
+        let names = |list: &Option<String>| -> Vec<(Option<String>, String, Option<String>)> {
+            list.as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(split_attribute)
+                .collect()
+        };
+        let (included, excluded) = (names(&self.attributes), names(&self.excluded_attributes));
+        let Value::Object(map) = resource else { return };
+        if !included.is_empty() {
+            map.retain(|key, value| {
+                if ALWAYS_RETURNED.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                    return true;
+                }
+                let wanted: Vec<_> = included
+                    .iter()
+                    .filter(|(urn, name, _)| match urn {
+                        Some(urn) => urn.eq_ignore_ascii_case(key),
+                        None => name.eq_ignore_ascii_case(key),
+                    })
+                    .collect();
+                if wanted.is_empty() {
+                    return false;
+                }
+                let whole = wanted
+                    .iter()
+                    .any(|(urn, _, sub)| urn.is_none() && sub.is_none());
+                if !whole && let Value::Object(inner) = value {
+                    inner.retain(|k, _| {
+                        wanted.iter().any(|(urn, name, sub)| match urn {
+                            Some(_) => name.eq_ignore_ascii_case(k),
+                            None => sub.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(k)),
+                        })
+                    });
+                }
+                true
+            });
+        }
+        for (urn, name, sub) in &excluded {
+            if ALWAYS_RETURNED.iter().any(|k| k.eq_ignore_ascii_case(name)) && urn.is_none() {
+                continue;
+            }
+            let (outer, inner) = match (urn, sub) {
+                (Some(urn), _) => (urn.as_str(), Some(name.as_str())),
+                (None, sub) => (name.as_str(), sub.as_deref()),
+            };
+            let Some(key) = map.keys().find(|k| k.eq_ignore_ascii_case(outer)).cloned() else {
+                continue;
+            };
+            match (inner, map.get_mut(&key)) {
+                (None, _) => {
+                    map.remove(&key);
+                }
+                (Some(inner), Some(Value::Object(object))) => {
+                    object.retain(|k, _| !k.eq_ignore_ascii_case(inner));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `urn:…:User:department` → (the URN, `department`, none); `name.givenName` → (none,
+/// `name`, `givenName`); core schema URNs are dropped.
+fn split_attribute(text: &str) -> (Option<String>, String, Option<String>) {
+    let mut text = text;
+    for urn in [users::USER_SCHEMA, groups::GROUP_SCHEMA] {
+        if text.len() > urn.len() + 1
+            && text[..urn.len()].eq_ignore_ascii_case(urn)
+            && text.as_bytes()[urn.len()] == b':'
+        {
+            text = &text[urn.len() + 1..];
+        }
+    }
+    if text.len() > users::ENTERPRISE_SCHEMA.len() + 1
+        && text[..users::ENTERPRISE_SCHEMA.len()].eq_ignore_ascii_case(users::ENTERPRISE_SCHEMA)
+    {
+        let name = &text[users::ENTERPRISE_SCHEMA.len() + 1..];
+        let name = name.split('.').next().unwrap_or(name);
+        return (
+            Some(users::ENTERPRISE_SCHEMA.to_owned()),
+            name.to_owned(),
+            None,
+        );
+    }
+    if text.eq_ignore_ascii_case(users::ENTERPRISE_SCHEMA) {
+        return (None, users::ENTERPRISE_SCHEMA.to_owned(), None);
+    }
+    match text.split_once('.') {
+        Some((name, sub)) => (None, name.to_owned(), Some(sub.to_owned())),
+        None => (None, text.to_owned(), None),
+    }
 }
 
 impl ListQuery {

@@ -242,16 +242,23 @@ pub async fn list(
         .lineup
         .scim_users(&caller.client, filter.as_ref(), start, count)
         .await?;
-    Ok(list_response(&page, |u| render(u, &caller.base_url)))
+    Ok(list_response(&page, |u| {
+        let mut resource = render(u, &caller.base_url);
+        query.project(&mut resource);
+        resource
+    }))
 }
 
 pub async fn show(
     State(portal): State<Portal>,
     caller: ScimCaller,
     Path(id): Path<String>,
+    Query(query): ListParams,
 ) -> Result<Response, ScimError> {
     let user = portal.lineup.scim_user(&caller.client, &id).await?;
-    Ok(answer(StatusCode::OK, &user, &caller))
+    let mut resource = render(&user, &caller.base_url);
+    query.project(&mut resource);
+    Ok(resource_response(StatusCode::OK, resource, &user.version))
 }
 
 fn answer(status: StatusCode, user: &ScimUser, caller: &ScimCaller) -> Response {

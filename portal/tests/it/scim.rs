@@ -857,3 +857,33 @@ both_backends!(
             );
     }
 );
+
+both_backends!(
+    attributes_narrow_and_excluded_attributes_trim_what_is_returned,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let idp = Idp::new(&w, "acme", &token(&w, "okta").await);
+        let ada = format!("/Users/{}", w.ada.id);
+        let narrow = idp
+            .get(&format!("{ada}?attributes=userName,name.givenName"))
+            .await
+            .expect(StatusCode::OK);
+        let mut keys: Vec<&String> = narrow.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["id", "name", "schemas", "userName"]);
+        assert_eq!(narrow["name"], json!({ "givenName": "Ada" }));
+        let trimmed = idp
+        .get(&format!("/Users?filter=id%20eq%20%22{}%22&excludedAttributes=emails,id,{ENTERPRISE}:manager", w.ada.id))
+        .await
+        .expect(StatusCode::OK);
+        let user = &trimmed["Resources"][0];
+        assert!(user.get("emails").is_none());
+        assert_eq!(
+            user["id"],
+            json!(w.ada.id.to_string()),
+            "id is always returned"
+        );
+        assert!(user[ENTERPRISE].get("manager").is_none());
+        assert_eq!(user["userName"], json!("ada@example.com"));
+    }
+);
