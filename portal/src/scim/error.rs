@@ -49,6 +49,10 @@ impl ScimError {
         Self::new(StatusCode::BAD_REQUEST, Some("noTarget"), detail)
     }
 
+    pub fn not_implemented(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, None, detail)
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, None, detail)
     }

@@ -55,7 +55,16 @@ pub fn routes() -> Router<Portal> {
                 .patch(groups::patch)
                 .delete(groups::delete),
         )
+        .route("/.search", axum::routing::post(search_everything))
         .fallback(|| async { ScimError::not_found("there is no such SCIM endpoint") })
+}
+
+/// `POST /.search` across resource types (RFC 7644 §3.4.3) is not offered: list `/Users` or
+/// `/Groups` instead.
+async fn search_everything(_caller: ScimCaller) -> ScimError {
+    ScimError::not_implemented(
+        "searching several resource types at once is not supported; query /Users or /Groups",
+    )
 }
 
 /// The identity provider calling: the host names the tenant, and the bearer token must be

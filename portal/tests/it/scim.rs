@@ -517,6 +517,13 @@ both_backends!(
             None,
             "no such SCIM endpoint",
         );
+        idp.call(
+            Method::POST,
+            "/.search",
+            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"] })),
+        )
+        .await
+        .expect_error(StatusCode::NOT_IMPLEMENTED, None, "query /Users or /Groups");
 
         let stale = idp
             .send(
