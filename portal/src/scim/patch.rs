@@ -247,7 +247,9 @@ fn apply_at(
                 Ok(())
             }
             None if op == Op::Remove => {
-                object_at(document, urn).clear();
+                for value in object_at(document, urn).values_mut() {
+                    *value = Value::Null;
+                }
                 Ok(())
             }
             _ => Err(ScimError::invalid_value(format!(

@@ -60,7 +60,6 @@ pub fn render(user: &ScimUser, base_url: &str) -> Value {
             }]),
             _ => json!([]),
         },
-        ENTERPRISE_SCHEMA: enterprise,
         "meta": {
             "resourceType": "User",
             "created": rfc3339(e.created_at),
@@ -71,6 +70,9 @@ pub fn render(user: &ScimUser, base_url: &str) -> Value {
     });
     if let Some(external_id) = &user.external_id {
         body["externalId"] = json!(external_id);
+    }
+    if !enterprise.is_empty() {
+        body[ENTERPRISE_SCHEMA] = Value::Object(enterprise);
     }
     body
 }
