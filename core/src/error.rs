@@ -14,6 +14,12 @@ pub enum CoreError {
     IllegalTransition(#[from] IllegalTransition),
     #[error("{0}")]
     Conflict(String),
+    /// Another record already holds this unique value (an email, a team name).
+    #[error("{0}")]
+    Duplicate(String),
+    /// The record changed since the caller read it (its version no longer matches).
+    #[error("{0}")]
+    Stale(String),
     #[error("{0}")]
     NotAuthorised(String),
     #[error(transparent)]

@@ -54,4 +54,5 @@ uuid_id!(
     GuardrailActionId,
     ImportId,
     ProviderConnectionId,
+    ScimTokenId,
 );

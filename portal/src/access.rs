@@ -86,7 +86,9 @@ use Permission as P;
 use SiteKind::{Root, Tenant};
 
 /// Every route the portal serves. A route missing here answers 404 on every host, so a new
-/// page cannot be reachable without someone deciding who may see it.
+/// page cannot be reachable without someone deciding who may see it. The one exception is
+/// the SCIM API under `/scim/v2/` (crate::scim): not a page, it answers only to a tenant's
+/// SCIM bearer token, never to a session.
 pub const ROUTES: &[RouteRule] = &[
     rule(Root, "GET", "/", P::Public),
     rule(Root, "GET", "/signup", P::Public),
@@ -152,6 +154,24 @@ pub const ROUTES: &[RouteRule] = &[
         Tenant,
         "POST",
         "/settings/provider/disconnect",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
+        "GET",
+        "/settings/provisioning",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/provisioning/tokens",
+        P::ManageOrganisation,
+    ),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/provisioning/tokens/{id}/revoke",
         P::ManageOrganisation,
     ),
     rule(Tenant, "GET", "/settings/chat", P::ManageOrganisation),

@@ -57,7 +57,9 @@ impl From<CoreError> for PortalError {
             CoreError::Invalid { field, reason } => Self::invalid(field, reason),
             CoreError::Webhook(e) => Self::invalid("webhook", e.to_string()),
             e @ CoreError::IllegalTransition(_) => Self::Conflict(e.to_string()),
-            CoreError::Conflict(message) => Self::Conflict(message),
+            CoreError::Conflict(message)
+            | CoreError::Duplicate(message)
+            | CoreError::Stale(message) => Self::Conflict(message),
             CoreError::NotAuthorised(message) => Self::Forbidden(message),
             e @ CoreError::ProviderNotConnected => Self::Conflict(e.to_string()),
             e @ (CoreError::Provider(_)

@@ -8,6 +8,7 @@ mod forms;
 mod host;
 mod pages;
 mod redirect;
+mod scim;
 mod security_headers;
 mod session;
 mod spreadsheet;
@@ -183,13 +184,16 @@ impl Portal {
 }
 
 /// Every portal route, behind the host → tenant resolution, sign-in, permission and CSRF
-/// checks (in that order); every answer, refusals included, carries the security headers.
+/// checks (in that order), and beside them the SCIM service provider, which answers only to
+/// a tenant's bearer token (see `scim`); every answer, refusals included, carries the
+/// security headers.
 pub fn portal_router(portal: Portal) -> Router {
     pages::routes()
         .layer(axum::middleware::from_fn_with_state(
             portal.clone(),
             access::guard,
         ))
+        .nest_service("/scim/v2", scim::routes().with_state(portal.clone()))
         .layer(axum::middleware::map_response(security_headers::add))
         .with_state(portal)
 }

@@ -8,11 +8,14 @@ use time::OffsetDateTime;
 
 use crate::ids::{AuditEventId, EmployeeId, TenantId, UserId};
 
-/// Who caused a change. Stored as text: `user:<id>`, `employee:<id>`, `system`, `provider`.
+/// Who caused a change. Stored as text: `user:<id>`, `employee:<id>`, `scim:<token name>`,
+/// `system`, `provider`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Actor {
     User(UserId),
     Employee(EmployeeId),
+    /// An identity provider pushing people over SCIM, named by its token's name.
+    Scim(String),
     System,
     Provider,
 }
@@ -22,6 +25,7 @@ impl Actor {
         match self {
             Self::User(id) => format!("user:{id}"),
             Self::Employee(id) => format!("employee:{id}"),
+            Self::Scim(token) => format!("scim:{token}"),
             Self::System => "system".to_owned(),
             Self::Provider => "provider".to_owned(),
         }

@@ -8,7 +8,7 @@ use crate::ids::{CostCentreId, EmployeeId, TeamId, TenantId};
 use crate::organisation::employee::{DirectoryFilter, Employee, EmployeeStatus};
 
 #[derive(sqlx::FromRow)]
-struct EmployeeRow {
+pub(super) struct EmployeeRow {
     id: EmployeeId,
     tenant_id: TenantId,
     email: String,

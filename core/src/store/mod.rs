@@ -25,6 +25,7 @@ pub mod provider_connections;
 mod query;
 pub mod reports;
 pub mod requests;
+pub mod scim;
 pub mod seen_ids;
 pub mod sessions;
 pub mod sso;

@@ -162,3 +162,69 @@ pub async fn insert_cost_centres(
     .await?;
     Ok(())
 }
+
+/// The tenant's team of that name, ignoring case (as an import matches them).
+pub async fn find_team_named(
+    tx: &mut Tx,
+    tenant: TenantId,
+    name: &str,
+) -> StoreResult<Option<Team>> {
+    let row: Option<TeamRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, tenant_id, name, created_at FROM teams
+             WHERE tenant_id = $1 AND LOWER(name) = LOWER($2)",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(conn)
+        .await?
+    });
+    Ok(row.map(|r| Team {
+        id: r.id,
+        tenant_id: r.tenant_id,
+        name: r.name,
+        created_at: r.created_at,
+    }))
+}
+
+/// The tenant's cost centre with that code, ignoring case (as an import matches them).
+pub async fn find_cost_centre_coded(
+    tx: &mut Tx,
+    tenant: TenantId,
+    code: &str,
+) -> StoreResult<Option<CostCentre>> {
+    let row: Option<CostCentreRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT id, tenant_id, code, name, created_at FROM cost_centres
+             WHERE tenant_id = $1 AND LOWER(code) = LOWER($2)",
+        )
+        .bind(tenant)
+        .bind(code)
+        .fetch_optional(conn)
+        .await?
+    });
+    Ok(row.map(|r| CostCentre {
+        id: r.id,
+        tenant_id: r.tenant_id,
+        code: r.code,
+        name: r.name,
+        created_at: r.created_at,
+    }))
+}
+
+pub async fn rename_team(
+    tx: &mut Tx,
+    tenant: TenantId,
+    team: TeamId,
+    name: &str,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query("UPDATE teams SET name = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(team)
+            .bind(name)
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}

@@ -769,6 +769,27 @@ async fn seed_every_reference(store: &Store, slug: &str) -> Rows {
     r
 }
 
+/// The rows of tables newer than migration 0014 (which `seed_every_reference` also serves).
+async fn seed_later_references(store: &Store, r: &Rows) {
+    let statements = [
+        (
+            "INSERT INTO scim_users (tenant_id, employee_id, version) VALUES ($1, $2, 1)",
+            [r.tenant, r.employee],
+        ),
+        (
+            "INSERT INTO scim_groups (tenant_id, team_id, version) VALUES ($1, $2, 1)",
+            [r.tenant, r.team],
+        ),
+    ];
+    let mut tx = store.tenant(TenantId(r.tenant)).await.unwrap();
+    for (sql, ids) in &statements {
+        execute(&mut tx, sql, ids)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    tx.commit().await.unwrap();
+}
+
 /// Which of a tenant's rows a reference names.
 type Named = fn(&Rows) -> Uuid;
 
@@ -797,6 +818,8 @@ const REFERENCES: &[(&str, &str, Named)] = &[
     ("guardrail_actions", "line_id", |r| r.line),
     ("guardrail_actions", "alert_id", |r| r.alert),
     ("employee_notices", "employee_id", |r| r.employee),
+    ("scim_users", "employee_id", |r| r.employee),
+    ("scim_groups", "team_id", |r| r.team),
 ];
 
 /// Usage ingest's tables carry no foreign keys on PostgreSQL (0003_spend_guardrails.sql).
@@ -808,6 +831,7 @@ both_backends!(
     no_tenant_owned_row_can_point_at_another_tenants_row,
     |store| async move {
         let acme = seed_every_reference(&store, "acme").await;
+        seed_later_references(&store, &acme).await;
         // Rows nothing of globex's own points at, so no other constraint gets in the way.
         let globex = seed_referenced_rows(&store, "globex").await;
         let tenant = TenantId(acme.tenant);

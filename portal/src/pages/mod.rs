@@ -18,6 +18,7 @@ mod optimise;
 mod password;
 mod policies;
 mod provider;
+mod provisioning;
 mod requests;
 mod settings;
 mod sso;
@@ -51,6 +52,7 @@ pub fn routes() -> Router<Portal> {
         .merge(domains::routes())
         .merge(sso::routes())
         .merge(provider::routes())
+        .merge(provisioning::routes())
         .merge(optimise::routes())
         .merge(whatif::routes())
         .merge(employees::routes())

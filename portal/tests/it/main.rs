@@ -19,5 +19,6 @@ mod optimise;
 mod password_reset;
 mod policies;
 mod requests;
+mod scim;
 mod sso;
 mod whatif;

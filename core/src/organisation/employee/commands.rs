@@ -277,6 +277,18 @@ async fn check_manager(
             format!("{manager} is not an employee of this organisation"),
         ));
     };
+    check_reporting_line(tx, tenant, employee, &boss).await?;
+    Ok(boss.id)
+}
+
+/// `boss` may manage `employee`: they are someone else, who does not (even indirectly)
+/// report to `employee`. A loop is refused naming the chain.
+pub(crate) async fn check_reporting_line(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: &Employee,
+    boss: &Employee,
+) -> CoreResult<()> {
     if boss.id == employee.id {
         return Err(CoreError::invalid(
             "manager",
@@ -285,7 +297,7 @@ async fn check_manager(
     }
     let chain = store::employees::manager_chain(tx, tenant, boss.id).await?;
     if let Some(at) = chain.iter().position(|m| m.id == employee.id) {
-        let path = std::iter::once(&boss)
+        let path = std::iter::once(boss)
             .chain(&chain[..=at])
             .map(|e| e.email.as_str())
             .collect::<Vec<_>>()
@@ -299,5 +311,5 @@ async fn check_manager(
             ),
         ));
     }
-    Ok(boss.id)
+    Ok(())
 }
