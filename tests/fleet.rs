@@ -44,12 +44,14 @@ async fn three_replicas_decide_each_request_once_and_a_killed_one_leaves_no_line
     let began = Instant::now();
     let mut fleet = Fleet::start(200, 10).await;
     let mut findings = Findings::default();
+    progress(began, "seeded and three replicas started");
 
     let (clicked_twice, provisioned_under_faults) = fleet.people.split_at(150);
     let (clicked_twice, provisioned_under_faults) =
         (clicked_twice.to_vec(), provisioned_under_faults.to_vec());
     let requests = fleet.file_requests(&clicked_twice, &mut findings).await;
     let cards = fleet.cards_for(&requests).await;
+    progress(began, "150 requests filed, their cards posted");
     let double_clicks: Vec<Vec<Post>> = cards
         .iter()
         .enumerate()
@@ -71,8 +73,10 @@ async fn three_replicas_decide_each_request_once_and_a_killed_one_leaves_no_line
     fleet
         .wait_until_settled(&requests, Duration::from_secs(60))
         .await;
+    progress(began, "double-clicked requests settled");
     let ledger = fleet.ledger(&requests).await;
     findings.each_decided_once_with_one_line(&ledger, "double-clicked");
+    findings.each_fulfilled(&ledger, "double-clicked");
     fleet.check_provider_orders(&ledger, &mut findings).await;
     fleet.check_double_click_answers(&cards, &mut findings);
 
@@ -116,6 +120,10 @@ async fn three_replicas_decide_each_request_once_and_a_killed_one_leaves_no_line
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    progress(
+        began,
+        "lines approved during the kill settled (or 90 s passed)",
+    );
     let faults = fleet.sim_stats().await["faults_injected"]
         .as_u64()
         .unwrap_or(0);
@@ -127,6 +135,7 @@ async fn three_replicas_decide_each_request_once_and_a_killed_one_leaves_no_line
         "the simulator injected no fault: the phase proved nothing".to_owned()
     });
     findings.each_decided_once_with_one_line(&ledger, "approved during the kill");
+    findings.each_fulfilled(&ledger, "approved during the kill");
     let working = ledger
         .iter()
         .filter(|r| r.line_states == "ready" || r.line_states == "active")
@@ -139,8 +148,8 @@ async fn three_replicas_decide_each_request_once_and_a_killed_one_leaves_no_line
             .collect();
         format!(
             "{working} of 50 lines approved during the kill are ready or active after 90 s; \
-             the rest:\n    {}",
-            unwell.join("\n    ")
+             the rest:{}",
+            some_of(&unwell)
         )
     });
     let new_subscriptions =
@@ -171,6 +180,7 @@ async fn a_rolling_restart_under_steady_clicks_shows_no_error_and_no_duplicate()
     let people = fleet.people.clone();
     let requests = fleet.file_requests(&people, &mut findings).await;
     let cards = fleet.cards_for(&requests).await;
+    progress(began, "60 requests filed, their cards posted");
 
     // Clicks and status commands alternate, one every 100 ms, until the restart is over and
     // every card is clicked.
@@ -196,13 +206,13 @@ async fn a_rolling_restart_under_steady_clicks_shows_no_error_and_no_duplicate()
         async move {
             let mut seen = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_millis(100));
-            for n in 0.. {
+            for n in 0_usize.. {
                 if restarted.load(Ordering::SeqCst) && clicks.is_empty() {
                     break;
                 }
                 tick.tick().await;
                 let post = match clicks.pop() {
-                    Some(click) if n % 2 == 0 => click,
+                    Some(click) if n.is_multiple_of(2) => click,
                     Some(click) => {
                         clicks.push(click);
                         status_commands[n % status_commands.len()].clone()
@@ -234,6 +244,7 @@ async fn a_rolling_restart_under_steady_clicks_shows_no_error_and_no_duplicate()
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     restarted.store(true, Ordering::SeqCst);
+    progress(began, "replicas 1, 2 and 3 restarted");
     let seen = clicker.await.unwrap();
     let failed: Vec<String> = seen
         .iter()
@@ -250,17 +261,19 @@ async fn a_rolling_restart_under_steady_clicks_shows_no_error_and_no_duplicate()
     );
     findings.check(failed.is_empty(), || {
         format!(
-            "{} of {} requests during the rolling restart failed:\n    {}",
+            "{} of {} requests during the rolling restart failed:{}",
             failed.len(),
             seen.len(),
-            failed.join("\n    ")
+            some_of(&failed)
         )
     });
     fleet
-        .wait_until_settled(&requests, Duration::from_secs(60))
+        .wait_until_settled(&requests, Duration::from_secs(45))
         .await;
+    progress(began, "requests settled");
     let ledger = fleet.ledger(&requests).await;
     findings.each_decided_once_with_one_line(&ledger, "clicked during the restart");
+    findings.each_fulfilled(&ledger, "clicked during the restart");
     fleet.check_provider_orders(&ledger, &mut findings).await;
     eprintln!("fleet: wall time {:.0} s", began.elapsed().as_secs_f64());
     findings.assert_none();
@@ -288,7 +301,11 @@ impl Findings {
             })
             .collect();
         self.check(failed.is_empty(), || {
-            format!("{what}: {} not answered 200: {failed:?}", failed.len())
+            format!(
+                "{what}: {} not answered 200:{}",
+                failed.len(),
+                some_of(&failed)
+            )
         });
     }
 
@@ -301,10 +318,27 @@ impl Findings {
             .collect();
         self.check(wrong.is_empty(), || {
             format!(
-                "{} of {} requests {which} lack exactly one decision, line and order:\n    {}",
+                "{} of {} requests {which} lack exactly one decision, line and order:{}",
                 wrong.len(),
                 ledger.len(),
-                wrong.join("\n    ")
+                some_of(&wrong)
+            )
+        });
+    }
+
+    /// Every request carried out: its line delivered, not left `approved`.
+    fn each_fulfilled(&mut self, ledger: &[RequestRow], which: &str) {
+        let open: Vec<String> = ledger
+            .iter()
+            .filter(|r| r.state != "fulfilled")
+            .map(RequestRow::describe)
+            .collect();
+        self.check(open.is_empty(), || {
+            format!(
+                "{} of {} requests {which} were not fulfilled:{}",
+                open.len(),
+                ledger.len(),
+                some_of(&open)
             )
         });
     }
@@ -821,7 +855,7 @@ impl Fleet {
             self.replica_url(n % REPLICAS),
             self.replica_url((n + 1) % REPLICAS),
         ];
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             let body = self.click_body(card, &format!("replayed-{}", card.request));
             let timestamp = unix_now().to_string();
             let signature = sign_slack_request(SIGNING_SECRET, &timestamp, body.as_bytes());
@@ -858,7 +892,7 @@ impl Fleet {
         };
         let (mut replayed_twice, mut separate_not_once) = (Vec::new(), Vec::new());
         for (n, card) in cards.iter().enumerate() {
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 let told = already(&format!("replayed-{}", card.request));
                 if told > 0 {
                     replayed_twice.push(card.request.clone());
@@ -874,16 +908,17 @@ impl Fleet {
         findings.check(replayed_twice.is_empty(), || {
             format!(
                 "{} of {} deliveries sent to two replicas were handled by both (the copy was \
-                 told \"Already decided\" instead of being skipped as a replay): {:?}",
+                 told \"Already decided\" instead of being skipped as a replay):{}",
                 replayed_twice.len(),
                 cards.len().div_ceil(2),
-                replayed_twice
+                some_of(&replayed_twice)
             )
         });
         findings.check(separate_not_once.is_empty(), || {
             format!(
-                "two separate clicks should tell exactly one clicker \"Already decided\": {:?}",
-                separate_not_once
+                "two separate clicks should tell exactly one clicker \"Already decided\", \
+                 but did not for:{}",
+                some_of(&separate_not_once)
             )
         });
     }
@@ -891,7 +926,7 @@ impl Fleet {
     /// Waits (bounded) until none of `requests` is pending or approved but not yet carried out.
     async fn wait_until_settled(&self, requests: &[String], patience: Duration) {
         let deadline = Instant::now() + patience;
-        while Instant::now() < deadline {
+        loop {
             let open: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM requests
                  WHERE id::text = ANY($1) AND state IN ('pending', 'approved')",
@@ -901,6 +936,13 @@ impl Fleet {
             .await
             .unwrap();
             if open == 0 {
+                return;
+            }
+            if Instant::now() > deadline {
+                eprintln!(
+                    "fleet: {open} requests still pending or approved after {} s",
+                    patience.as_secs()
+                );
                 return;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -1101,6 +1143,24 @@ fn approve_buttons(blocks: &Value) -> Vec<String> {
         .filter(|element| element["action_id"] == cards::APPROVE)
         .filter_map(|element| element["value"].as_str().map(str::to_owned))
         .collect()
+}
+
+fn progress(began: Instant, what: &str) {
+    eprintln!("fleet: {:>5.1} s {what}", began.elapsed().as_secs_f64());
+}
+
+/// The first few items of a long list, one a line, and how many more there are.
+fn some_of(items: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .map(|item| format!("\n    {item}"))
+        .collect::<String>();
+    if items.len() > SHOWN {
+        text.push_str(&format!("\n    … and {} more", items.len() - SHOWN));
+    }
+    text
 }
 
 fn activate_orders(stats: &Value) -> i64 {
