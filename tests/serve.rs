@@ -3,130 +3,11 @@
 // A test may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    url: String,
-    simulator_url: Option<String>,
-    /// What the server printed (and logged) after its start-up lines.
-    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-fn lineup(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lineup"));
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command
-}
-
-/// Start the binary and wait for its "running on" line (seeding included).
-fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut command = lineup(args, env);
-    if !env.iter().any(|(k, _)| *k == "LINEUP_LISTEN") {
-        command.env("LINEUP_LISTEN", "127.0.0.1:0");
-    }
-    if !env.iter().any(|(k, _)| *k == "RUST_LOG") {
-        command.env("RUST_LOG", "warn");
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run lineup");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    let mut simulator_url = None;
-    let own_provider = env.iter().any(|(k, _)| *k == "PROVIDER_BASE_URL");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(rest) = line.strip_prefix("Lineup is running on ") {
-            url = Some(rest.trim().to_owned());
-        }
-        if let Some(rest) = line.trim().strip_prefix("provider: built-in simulator at ") {
-            simulator_url = rest.split_whitespace().next().map(str::to_owned);
-        }
-        // `serve` names its built-in simulator right after its address.
-        let simulator_named = simulator_url.is_some() || own_provider;
-        if line.starts_with("Press Ctrl-C")
-            || (url.is_some() && simulator_named && !args.contains(&"demo"))
-        {
-            break;
-        }
-    }
-    // Keep draining stdout (where the log goes) so the server never blocks on a full pipe.
-    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = output.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    let url = url.expect("lineup printed its address");
-    Server {
-        child,
-        url,
-        simulator_url,
-        output,
-    }
-}
-
-/// A test that fails mid-way must not leave its server running (holding the test's output).
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn get(&self, path: &str) -> (u16, String) {
-        get(&format!("{}{path}", self.url))
-    }
-
-    /// Ctrl-C, and the process must exit cleanly and promptly.
-    fn interrupt(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "lineup exited with {status} after Ctrl-C");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lineup did not stop within 15 s of Ctrl-C"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn get(url: &str) -> (u16, String) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let response = reqwest::get(url).await.expect("GET");
-        (response.status().as_u16(), response.text().await.unwrap())
-    })
-}
+use common::{Server, free_listen_address, get, lineup, start};
 
 fn sqlite_count(data_dir: &std::path::Path, sql: &str) -> i64 {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -659,13 +540,6 @@ fn without_smtp_emails_are_written_to_the_outbox_folder() {
     assert!(message.contains("/password/reset/"), "{message}");
 }
 
-/// A listen address nobody uses now, for a server whose links must name its real port
-/// (install links and the portal's addresses are built before it listens).
-fn free_listen_address() -> String {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().to_string()
-}
-
 /// The "done when": an admin adds Slack from Settings → Chat, the install completes
 /// against the fake Slack in the browser that started it, the workspace shows as connected;
 /// disconnecting revokes the token at Slack and leaves none in the database.
@@ -1195,15 +1069,8 @@ fn slow_account_check(server: &Server, delay_ms: u64) {
 
 /// SIGTERM, then how long the process took to exit, and how.
 fn terminate(server: &mut Server, within: Duration) -> (Duration, std::process::ExitStatus) {
-    let pid = server.child.id().to_string();
     let sent = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.signal("-TERM");
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             return (sent.elapsed(), status);
@@ -1235,14 +1102,7 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_within_the_
     let url = server.url.clone();
     let in_flight = std::thread::spawn(move || get(&format!("{url}/readyz")));
     std::thread::sleep(Duration::from_millis(400));
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.signal("-TERM");
     std::thread::sleep(Duration::from_millis(300));
     let address = server.url.trim_start_matches("http://").to_owned();
     let refused = std::net::TcpStream::connect(&address).unwrap_err();
