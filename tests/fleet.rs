@@ -268,7 +268,7 @@ async fn a_rolling_restart_under_steady_clicks_shows_no_error_and_no_duplicate()
         )
     });
     fleet
-        .wait_until_settled(&requests, Duration::from_secs(45))
+        .wait_until_settled(&requests, Duration::from_secs(90))
         .await;
     progress(began, "requests settled");
     let ledger = fleet.ledger(&requests).await;

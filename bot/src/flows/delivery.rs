@@ -14,6 +14,11 @@ use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::messaging::chat_message::Message;
 
 use super::{ChatFlows, platform_named};
+
+/// How long after its decision an approved request is left to the replica that decided it
+/// before the sweep carries it out instead. Above a normal order's time (seconds), so a
+/// healthy replica almost always finishes (and tells the requester) first.
+const FULFILMENT_GRACE: time::Duration = time::Duration::seconds(30);
 use crate::chat::{MessageRef, TransportError};
 
 impl ChatFlows {
@@ -183,7 +188,8 @@ impl ChatFlows {
     }
 
     /// The periodic sweep: reminders, escalations and expiries delivered where each request
-    /// was made, and roaming grants switched on and off on their dates.
+    /// was made, roaming grants switched on and off on their dates, and approved requests a
+    /// stopped or killed replica left unfulfilled carried out.
     pub async fn run_sweeps(&self, now: time::OffsetDateTime) -> Result<usize, CoreError> {
         let events = self.lineup.sweep_requests(now).await?;
         let count = events.len();
@@ -208,6 +214,29 @@ impl ChatFlows {
             }
         }
         self.lineup.sweep_roaming_grants(now.date()).await?;
+        for request in self
+            .lineup
+            .approved_left_behind(now, FULFILMENT_GRACE)
+            .await?
+        {
+            let tenant = request.tenant_id;
+            let workspace = match request.chat_refs.origin() {
+                Some(platform) => self
+                    .lineup
+                    .workspace_of_tenant(tenant, platform)
+                    .await?
+                    .map(|ws| (ws, platform)),
+                None => None,
+            };
+            match workspace {
+                Some((ws, platform)) => self.fulfil(&ws, platform, request.id).await,
+                None => {
+                    if let Err(e) = self.lineup.fulfil_request(tenant, request.id).await {
+                        tracing::warn!(%tenant, request = %request.id, error = %e, "fulfilling an approved request failed");
+                    }
+                }
+            }
+        }
         Ok(count)
     }
 

@@ -157,6 +157,22 @@ pub async fn list_pending(tx: &mut Tx) -> StoreResult<Vec<Request>> {
     rows.into_iter().map(Request::try_from).collect()
 }
 
+/// Approved requests, of every tenant, decided before `cutoff` and not yet carried out: what
+/// a replica that died (or stopped) between the decision and the fulfilment left behind.
+pub async fn list_approved_before(
+    tx: &mut Tx,
+    cutoff: OffsetDateTime,
+) -> StoreResult<Vec<Request>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests WHERE state = 'approved' AND decided_at < $1
+         ORDER BY decided_at LIMIT 200"
+    );
+    let rows: Vec<RequestRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(cutoff).fetch_all(conn).await?
+    });
+    rows.into_iter().map(Request::try_from).collect()
+}
+
 /// Moves the request out of `expected` into `next` with the decision fields; false when
 /// someone else moved it first.
 pub async fn settle(

@@ -691,6 +691,19 @@ impl Lineup {
 
     /// Remind approvers of requests waiting too long, escalate one level up, expire the
     /// stale. Runs across tenants; each change is audited.
+    /// Approved requests still waiting to be carried out `grace` after their decision. The
+    /// replica that took the decision fulfils at once; one that died or was stopped on the
+    /// way leaves its requests here for the periodic sweep, which fulfils them again (safe:
+    /// the request is the line's issue key, so no second line or order is made).
+    pub async fn approved_left_behind(
+        &self,
+        at: OffsetDateTime,
+        grace: time::Duration,
+    ) -> CoreResult<Vec<Request>> {
+        let mut tx = self.store().system().await?;
+        Ok(store::requests::list_approved_before(&mut tx, at - grace).await?)
+    }
+
     pub async fn sweep_requests(&self, at: OffsetDateTime) -> CoreResult<Vec<SweepEvent>> {
         let mut tx = self.store().system().await?;
         let pending = store::requests::list_pending(&mut tx).await?;
