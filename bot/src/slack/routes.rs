@@ -496,18 +496,27 @@ async fn interactions(
     }
     match interaction {
         Interaction::BlockActions(actions) => {
-            // Slack ignores the body of a block_actions ack: answer at once and reply through
-            // response_url whenever the conversation is done.
-            let state = state.clone();
+            // Slack ignores the body of a block_actions ack, so replies go through response_url.
+            // The ack waits (within the budget) until the click is decided: a replica that dies
+            // before that never acks, Slack shows the clicker an error and they click again,
+            // instead of an acked click that was never carried out.
+            let (decided, clicks_decided) = tokio::sync::oneshot::channel();
+            let state_for_clicks = state.clone();
             tokio::spawn(async move {
+                let mut replies = Vec::new();
                 for action in actions {
                     let from_message = action.message_ts.is_some();
-                    let reply = answer_click(&state, &action).await;
+                    let reply = answer_click(&state_for_clicks, &action).await;
                     if let Some(body) = reply_body(&reply, from_message) {
-                        post_late(state.inner.client.clone(), action.response_url, body).await;
+                        replies.push((action.response_url, body));
                     }
                 }
+                let _ = decided.send(());
+                for (response_url, body) in replies {
+                    post_late(state_for_clicks.inner.client.clone(), response_url, body).await;
+                }
             });
+            let _ = tokio::time::timeout(state.inner.ack_budget, clicks_decided).await;
             ack()
         }
         Interaction::ViewSubmission(view) => {
