@@ -54,6 +54,7 @@ pub fn quick_poll() -> PollPolicy {
         first_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
         timeout: Duration::from_secs(20),
+        ..PollPolicy::default()
     }
 }
 

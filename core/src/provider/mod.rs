@@ -394,6 +394,10 @@ pub struct PollPolicy {
     pub first_delay: Duration,
     pub max_delay: Duration,
     pub timeout: Duration,
+    /// How long a new line's order whose placing failed in a way that may have reached the
+    /// provider (a 429, a 5xx, a timeout, a dropped connection) is placed again under its key
+    /// before the line fails with an unknown outcome.
+    pub placement_patience: Duration,
 }
 
 impl Default for PollPolicy {
@@ -404,6 +408,7 @@ impl Default for PollPolicy {
             first_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
+            placement_patience: Duration::from_secs(15 * 60),
         }
     }
 }

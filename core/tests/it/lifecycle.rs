@@ -556,6 +556,7 @@ both_backends!(
             first_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(20),
             timeout: Duration::from_millis(100),
+            ..PollPolicy::default()
         };
         let w = World::with_poll(store, quick_give_up).await;
         w.sim(

@@ -140,6 +140,7 @@ fn fast_poll() -> PollPolicy {
         first_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),
         timeout: Duration::from_secs(15),
+        ..PollPolicy::default()
     }
 }
 

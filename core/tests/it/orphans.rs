@@ -71,9 +71,79 @@ both_backends!(
 );
 
 both_backends!(
-    reconciliation_adopts_our_orphaned_subscription_and_alerts_once_on_an_unknown_one,
+    an_order_whose_every_answer_was_lost_stays_provisioning_and_the_sweep_finishes_it_once,
     |store| async move {
         let w = World::new(store).await;
+        // The provider takes the order, then every answer to placing it is lost (more than the
+        // adapter's attempts, each replaying the same key): the line may well exist there.
+        w.sim(
+            reqwest::Method::POST,
+            "/_sim/faults",
+            Some(json!({
+                "match": {"method": "POST", "path_prefix": "/enterprise/orders"},
+                "action": {"drop_connection": true},
+                "phase": "after",
+                "times": 25
+            })),
+        )
+        .await;
+        let error = w
+            .lineup
+            .issue_line(w.tenant, &ADMIN, w.issue(&w.ada, "req-unanswered"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, CoreError::ProviderTimeout(_)),
+            "told {error:?}"
+        );
+        let line = w
+            .lineup
+            .line_issued_with(w.tenant, "req-unanswered")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            line.state,
+            LineState::Provisioning,
+            "not failed: the order may exist"
+        );
+
+        // The in-flight sweep places it again under the same key; the provider answers with
+        // the order it already has.
+        let mut settled = line.clone();
+        for _ in 0..100 {
+            w.lineup.resume_in_flight().await.unwrap();
+            settled = w.lineup.line(w.tenant, line.id).await.unwrap();
+            if settled.state != LineState::Provisioning {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(settled.state, LineState::Ready);
+        let stats = w.stats().await;
+        assert_eq!(stats["orders"]["by_type"]["activate_subscription"], 1);
+        assert_eq!(stats["subscriptions"]["total"], 1);
+        assert_eq!(
+            w.audit_actions("line", &line.id.to_string()).await,
+            [
+                "line.requested",
+                "line.provisioning_started",
+                "line.provisioned"
+            ]
+        );
+    }
+);
+
+both_backends!(
+    reconciliation_adopts_our_orphaned_subscription_and_alerts_once_on_an_unknown_one,
+    |store| async move {
+        // No patience: the line fails at the first lost answer, as it does once the patience
+        // (15 minutes by default) has run out.
+        let impatient = PollPolicy {
+            placement_patience: Duration::ZERO,
+            ..quick_poll()
+        };
+        let w = World::with_poll(store, impatient).await;
         // The order is placed, then every answer about it is lost: Lineup marks the line
         // failed although the provider goes on to activate its subscription.
         w.sim(
@@ -353,6 +423,7 @@ both_backends!(
             first_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(20),
             timeout: Duration::from_millis(100),
+            ..PollPolicy::default()
         };
         let w = World::with_poll(store, give_up_soon).await;
         w.sim(

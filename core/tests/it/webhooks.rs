@@ -51,6 +51,7 @@ both_backends!(
             first_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(20),
             timeout: Duration::from_millis(100),
+            ..PollPolicy::default()
         };
         let w = World::with_poll(store, slow).await;
         w.sim(

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::activation::SealedActivationCode;
 use super::{Line, LineEvent, LineSearch, LineState};
@@ -701,7 +702,7 @@ impl Lineup {
             (Ok(order), _) => order,
             // We were asking about an order the provider had already accepted.
             (Err(e), Some(_)) => return Err(Failure::while_polling(e)),
-            (Err(e), None) => return Err(Failure::from_provider(e)),
+            (Err(e), None) => return Err(Failure::placing(e, op, poll, now())),
         };
         if op.provider_order_id.is_none() {
             let mut tx = self.tenant_tx(tenant).await.map_err(Failure::unknown)?;
@@ -934,6 +935,30 @@ impl Failure {
         Self {
             error: error.into(),
             outcome,
+        }
+    }
+
+    /// A failed call placing an order. A retryable failure (a 429, a 5xx, a timeout, a dropped
+    /// connection) may have come after the provider accepted the order, so a new line's order
+    /// stays pending and the in-flight sweep places it again under the same idempotency key
+    /// (the provider answers a replay with the first order) for the policy's placement
+    /// patience; only then does the line fail, its outcome unknown, for reconciliation to settle.
+    fn placing(
+        error: ProviderError,
+        op: &ProviderOperation,
+        poll: PollPolicy,
+        now: OffsetDateTime,
+    ) -> Self {
+        let patient = op.kind == OperationKind::Provision
+            && error.is_retryable()
+            && now - op.created_at < poll.placement_patience;
+        if patient {
+            Self {
+                error: error.into(),
+                outcome: Outcome::StillPending,
+            }
+        } else {
+            Self::from_provider(error)
         }
     }
 
