@@ -3,6 +3,7 @@
 //! Adapters translate a vendor's API into these types; no HTTP type leaks out of them.
 
 pub mod connection;
+pub mod http;
 pub mod oneglobal;
 
 use std::time::Duration;

@@ -1,15 +1,9 @@
 //! 1GLOBAL Enterprise-style eSIM API adapter (see research §1.2–1.5 and the simulator, §5.2).
 //!
-//! * `token` — OAuth2 client-credentials token cache (one refresh at a time).
-//! * `transport` — builds every request, classifies every answer, retries.
-//! * `retry` — back-off policy; `errors` — tolerant error-body mapping.
 //! * `wire` — vendor JSON and its translation; `webhook` — signature check and events.
+//! * The HTTP client (token cache, retries, error bodies) is the shared [`super::http`].
 
-mod errors;
-mod retry;
-mod token;
-mod transport;
-mod webhook;
+pub(crate) mod webhook;
 mod wire;
 
 use std::fmt;
@@ -20,15 +14,15 @@ use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
 use url::Url;
 
-pub use retry::RetryPolicy;
+pub use super::http::RetryPolicy;
 pub use webhook::SIGNATURE_TOLERANCE_S;
 
+use super::http::transport::{Auth, Call, Transport};
 use super::{
     Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, ListedSubscription,
     Operation, Page, PlanRef, ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest,
     ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
 };
-use transport::{Call, Transport};
 use wire::{
     HalPage, OfferingWire, OrderWire, SimProfileWire, SubscriptionWire, TemplateWire, UsageItemWire,
 };
@@ -120,13 +114,12 @@ impl OneGlobalProvider {
         if config.account_id.trim().is_empty() {
             return Err(invalid_config("account_id is empty"));
         }
-        let transport = Transport::new(
+        let auth = Auth::ClientCredentials {
             token_url,
-            config.client_id,
-            config.client_secret,
-            config.retry,
-            config.request_timeout,
-        )?;
+            client_id: config.client_id,
+            client_secret: config.client_secret,
+        };
+        let transport = Transport::new("oneglobal", auth, config.retry, config.request_timeout)?;
         Ok(Self {
             base,
             account_id: config.account_id,
