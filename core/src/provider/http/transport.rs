@@ -97,12 +97,6 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// This call with another method (a body-less `DELETE`, say), keeping the key.
-    pub(crate) fn with_method(mut self, method: Method) -> Self {
-        self.method = method;
-        self
-    }
-
     pub(crate) fn post(
         url: Url,
         body: &serde_json::Value,
