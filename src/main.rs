@@ -202,6 +202,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         println!("Lineup is running on http://{addr}");
         if let Some(url) = &simulator_url {
             println!("  provider: built-in simulator at {url} (control plane: {url}/_sim/stats)");
+            println!(
+                "            also Gigs at {url}/gigs (project {}, key {}) and Airalo at {url}/airalo (client {} / {})",
+                lineup_simulator::GIGS_PROJECT,
+                lineup_simulator::GIGS_API_KEY,
+                lineup_simulator::AIRALO_CLIENT_ID,
+                lineup_simulator::AIRALO_CLIENT_SECRET
+            );
         }
         if slack_on {
             println!("  slack:    endpoints under http://{addr}/slack/ (commands, interactions, events)");

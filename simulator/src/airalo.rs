@@ -278,7 +278,11 @@ fn paged(items: Vec<Value>, query: &PageQuery, path: &str, base_url: &str) -> Re
     let limit = query.limit.unwrap_or(25).clamp(1, 100);
     let page = query.page.unwrap_or(1).max(1);
     let last_page = items.len().div_ceil(limit).max(1);
-    let data: Vec<Value> = items.into_iter().skip((page - 1) * limit).take(limit).collect();
+    let data: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .collect();
     let next = (page < last_page)
         .then(|| format!("{base_url}/airalo/v2{path}?limit={limit}&page={}", page + 1));
     Json(json!({

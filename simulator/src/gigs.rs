@@ -17,10 +17,10 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::accounts::Caller;
 use crate::clock::{parse_date, rfc3339, rfc3339_opt};
+use crate::idempotency;
 use crate::ids::IdGen;
 use crate::state::{Sim, State as SimState};
 use crate::webhooks::DeliveryTarget;
-use crate::idempotency;
 
 /// The demo project and its API key.
 pub const GIGS_PROJECT: &str = "lineup-demo";
@@ -530,10 +530,9 @@ async fn change_plan(State(sim): State<Sim>, Json(body): Json<Value>) -> Respons
 }
 
 async fn port_in(State(sim): State<Sim>, Json(body): Json<Value>) -> Response {
-    let Some(number) = body["phoneNumber"]
-        .as_str()
-        .filter(|n| n.starts_with('+') && n.len() > 8 && n[1..].bytes().all(|b| b.is_ascii_digit()))
-    else {
+    let Some(number) = body["phoneNumber"].as_str().filter(|n| {
+        n.starts_with('+') && n.len() > 8 && n[1..].bytes().all(|b| b.is_ascii_digit())
+    }) else {
         return invalid("phoneNumber must be an E.164 number");
     };
     if body["accountNumber"].as_str().is_none_or(str::is_empty) {
@@ -585,7 +584,10 @@ async fn list_usage(State(sim): State<Sim>, Query(query): Query<ListQuery>) -> R
         .usage
         .iter()
         .filter(|((sub, day, _, _), _)| {
-            query.subscription.as_ref().is_none_or(|wanted| wanted == sub)
+            query
+                .subscription
+                .as_ref()
+                .is_none_or(|wanted| wanted == sub)
                 && start.is_none_or(|start| *day >= start)
                 && end.is_none_or(|end| *day <= end)
         })
@@ -633,6 +635,8 @@ struct UsageInput {
     data_bytes: i64,
     country: Option<String>,
     roaming: Option<String>,
+    /// The day the usage happened (`YYYY-MM-DD`, default today): carriers report late.
+    date: Option<String>,
 }
 
 async fn inject_usage(
@@ -648,6 +652,11 @@ async fn inject_usage(
         "domestic" => "domestic",
         "international" => "international",
         other => return invalid(format!("unknown roaming label {other}")),
+    };
+    let date = match input.date.as_deref().map(parse_date) {
+        Some(None) => return invalid("date is YYYY-MM-DD"),
+        Some(date) => date,
+        None => None,
     };
     let mut state = sim.lock();
     let now = state.now();
@@ -665,7 +674,7 @@ async fn inject_usage(
     let day = state
         .gigs
         .usage
-        .entry((id.clone(), now.date(), country, roaming))
+        .entry((id.clone(), date.unwrap_or(now.date()), country, roaming))
         .or_insert(UsageDay {
             data: 0,
             updated_at: now,
@@ -723,7 +732,8 @@ impl SimState {
             if let Some(sub) = self.gigs.subscriptions.get_mut(id) {
                 sub.thresholds_sent.push(pct);
             }
-            let data = json!({"subscription": id, "threshold": {"percentage": pct}, "dataBytes": used});
+            let data =
+                json!({"subscription": id, "threshold": {"percentage": pct}, "dataBytes": used});
             self.gigs_event("com.gigs.usageThreshold.exceeded", data);
         }
     }

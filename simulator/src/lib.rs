@@ -43,14 +43,14 @@ use tokio::task::JoinHandle;
 pub use accounts::{AccountCredentials, AddAccountError};
 pub use airalo::{AIRALO_CLIENT_ID, AIRALO_CLIENT_SECRET, airalo_signature};
 pub use auth::TOKEN_PATH;
-pub use gigs::{GIGS_API_KEY, GIGS_PROJECT};
-pub use routes::Personality;
 pub use config::{
     AuthMode, AutoInstall, CapPolicy, Credentials, MillisRange, SimConfig, SuspendSemantics,
     TRIAL_ACCOUNT_ID, TRIAL_CLIENT_ID, TRIAL_CLIENT_SECRET, WebhookConfig,
 };
+pub use gigs::{GIGS_API_KEY, GIGS_PROJECT};
 pub use ids::{is_valid_eid, is_valid_luhn};
 pub use persist::FORMAT_VERSION as STATE_FILE_FORMAT_VERSION;
+pub use routes::Personality;
 pub use webhooks::signature_header;
 
 use persist::Persistence;

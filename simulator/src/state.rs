@@ -6,11 +6,11 @@ use rand::rngs::StdRng;
 
 use crate::accounts::Client;
 use crate::airalo::AiraloWorld;
-use crate::gigs::GigsWorld;
 use crate::auth::IssuedToken;
 use crate::clock::SimClock;
 use crate::config::{Credentials, SimConfig};
 use crate::faults::Fault;
+use crate::gigs::GigsWorld;
 use crate::idempotency::IdempotencyRecord;
 use crate::ids::IdGen;
 use crate::model::*;

@@ -84,6 +84,10 @@ pub fn build(config: VendorConfig) -> Result<Arc<dyn ConnectivityProvider>, Prov
 /// The command that prints [`capability_table`], for the README's drift check.
 pub const CAPABILITY_TABLE_COMMAND: &str = "cargo run -q -- providers";
 
+/// The lines around the generated table in the README.
+pub const README_TABLE_BEGIN: &str = "<!-- providers:begin -->";
+pub const README_TABLE_END: &str = "<!-- providers:end -->";
+
 /// A markdown table of what each adapter can do, from its [`Capabilities`].
 pub fn capability_table() -> String {
     let yes_no = |flag: bool| if flag { "yes" } else { "no" };
@@ -154,6 +158,21 @@ mod tests {
             build(bad),
             Err(ProviderError::InvalidRequest { message }) if message.starts_with("Gigs adapter")
         ));
+    }
+
+    #[test]
+    fn the_readme_shows_the_rendered_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).expect("the README is readable");
+        let start = readme.find(README_TABLE_BEGIN).expect("the README has the begin marker")
+            + README_TABLE_BEGIN.len();
+        let end = readme.find(README_TABLE_END).expect("the README has the end marker");
+        assert_eq!(
+            readme[start..end].trim(),
+            capability_table().trim(),
+            "the README's provider table differs from the adapters' capability flags: \
+             regenerate it with `{CAPABILITY_TABLE_COMMAND}` and paste it between the markers"
+        );
     }
 
     #[test]
