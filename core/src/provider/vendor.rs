@@ -164,9 +164,13 @@ mod tests {
     fn the_readme_shows_the_rendered_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
         let readme = std::fs::read_to_string(path).expect("the README is readable");
-        let start = readme.find(README_TABLE_BEGIN).expect("the README has the begin marker")
+        let start = readme
+            .find(README_TABLE_BEGIN)
+            .expect("the README has the begin marker")
             + README_TABLE_BEGIN.len();
-        let end = readme.find(README_TABLE_END).expect("the README has the end marker");
+        let end = readme
+            .find(README_TABLE_END)
+            .expect("the README has the end marker");
         assert_eq!(
             readme[start..end].trim(),
             capability_table().trim(),
