@@ -70,14 +70,20 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
-    /// Run the 1GLOBAL-style provider simulator on its own.
+    /// Run the provider simulator on its own: 1GLOBAL at the root, Gigs under /gigs,
+    /// Airalo under /airalo, one control plane under /_sim.
     Simulator {
         #[arg(long, default_value_t = 8787)]
         port: u16,
         /// Address to bind; loopback unless you mean it.
         #[arg(long, default_value = "127.0.0.1")]
         bind: std::net::IpAddr,
+        /// Serve only this vendor's API: oneglobal, gigs or airalo (default: all three).
+        #[arg(long, value_parser = parse_personality)]
+        provider: Option<lineup_simulator::Personality>,
     },
+    /// Print the README's provider capability table, generated from each adapter's flags.
+    Providers,
 }
 
 #[derive(Subcommand)]
@@ -147,7 +153,15 @@ async fn main() -> std::process::ExitCode {
             policy,
         } => reports::whatif(&config, &tenant, days, &policy).await,
         Command::Optimise { tenant } => reports::optimise(&config, &tenant).await,
-        Command::Simulator { port, bind } => run_simulator(SocketAddr::new(bind, port)).await,
+        Command::Simulator {
+            port,
+            bind,
+            provider,
+        } => run_simulator(SocketAddr::new(bind, port), provider).await,
+        Command::Providers => {
+            print!("{}", lineup_core::provider::vendor::capability_table());
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -188,6 +202,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         println!("Lineup is running on http://{addr}");
         if let Some(url) = &simulator_url {
             println!("  provider: built-in simulator at {url} (control plane: {url}/_sim/stats)");
+            println!(
+                "            also Gigs at {url}/gigs (project {}, key {}) and Airalo at {url}/airalo (client {} / {})",
+                lineup_simulator::GIGS_PROJECT,
+                lineup_simulator::GIGS_API_KEY,
+                lineup_simulator::AIRALO_CLIENT_ID,
+                lineup_simulator::AIRALO_CLIENT_SECRET
+            );
         }
         if slack_on {
             println!("  slack:    endpoints under http://{addr}/slack/ (commands, interactions, events)");
@@ -338,12 +359,39 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_simulator(addr: SocketAddr) -> anyhow::Result<()> {
+fn parse_personality(name: &str) -> Result<lineup_simulator::Personality, String> {
+    lineup_simulator::Personality::parse(name)
+        .ok_or_else(|| format!("unknown provider {name:?}: use oneglobal, gigs or airalo"))
+}
+
+async fn run_simulator(
+    addr: SocketAddr,
+    provider: Option<lineup_simulator::Personality>,
+) -> anyhow::Result<()> {
+    use lineup_simulator::Personality;
+    let personalities = provider.map_or_else(|| Personality::ALL.to_vec(), |p| vec![p]);
     println!("provider simulator on http://{addr} (control plane under /_sim)");
+    for personality in &personalities {
+        let url = format!("http://{addr}{}", personality.prefix());
+        match personality {
+            Personality::OneGlobal => println!("  oneglobal: {url}"),
+            Personality::Gigs => println!(
+                "  gigs: {url} (project {}, API key {})",
+                lineup_simulator::GIGS_PROJECT,
+                lineup_simulator::GIGS_API_KEY
+            ),
+            Personality::Airalo => println!(
+                "  airalo: {url} (client {} / {})",
+                lineup_simulator::AIRALO_CLIENT_ID,
+                lineup_simulator::AIRALO_CLIENT_SECRET
+            ),
+        }
+    }
     lineup_simulator::run(
         addr,
         lineup_simulator::SimConfig::default(),
         Default::default(),
+        &personalities,
     )
     .await?;
     Ok(())

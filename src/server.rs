@@ -386,8 +386,15 @@ pub fn router(runtime: &Runtime) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(probes::readyz).with_state(readiness))
-        .route("/provider/webhooks", post(provider_webhook))
-        .route("/provider/webhooks/{connection}", post(connection_webhook))
+        // Airalo checks a webhook URL with HEAD before it sends anything there.
+        .route(
+            "/provider/webhooks",
+            post(provider_webhook).head(|| async { StatusCode::OK }),
+        )
+        .route(
+            "/provider/webhooks/{connection}",
+            post(connection_webhook).head(|| async { StatusCode::OK }),
+        )
         .with_state(lineup);
     if let Some(state) = slack {
         app = app.merge(slack_router(state));

@@ -46,6 +46,8 @@ pub fn routes() -> Router<Sim> {
         .route("/stats", get(stats))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route("/qr/{file}", get(qr_png))
+        .nest("/gigs", crate::gigs::control_routes())
+        .nest("/airalo", crate::airalo::control_routes())
 }
 
 /// Parses an optional JSON body; an empty body means the type's default.

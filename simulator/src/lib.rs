@@ -1,7 +1,9 @@
-//! A local imitation of the 1GLOBAL Enterprise eSIM API with a `/_sim` control plane
-//! for fault injection, a simulated clock and webhook delivery.
+//! A local imitation of eSIM vendor APIs — 1GLOBAL Enterprise at the root, Gigs under
+//! `/gigs`, Airalo under `/airalo` — with one `/_sim` control plane for fault injection, a
+//! simulated clock and webhook delivery.
 
 mod accounts;
+mod airalo;
 mod auth;
 mod catalog;
 mod clock;
@@ -11,6 +13,7 @@ mod control;
 mod error;
 mod faults;
 mod fixtures;
+mod gigs;
 mod hal;
 mod idempotency;
 mod ids;
@@ -38,13 +41,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use accounts::{AccountCredentials, AddAccountError};
+pub use airalo::{AIRALO_CLIENT_ID, AIRALO_CLIENT_SECRET, airalo_signature};
 pub use auth::TOKEN_PATH;
 pub use config::{
     AuthMode, AutoInstall, CapPolicy, Credentials, MillisRange, SimConfig, SuspendSemantics,
     TRIAL_ACCOUNT_ID, TRIAL_CLIENT_ID, TRIAL_CLIENT_SECRET, WebhookConfig,
 };
+pub use gigs::{GIGS_API_KEY, GIGS_PROJECT};
 pub use ids::{is_valid_eid, is_valid_luhn};
 pub use persist::FORMAT_VERSION as STATE_FILE_FORMAT_VERSION;
+pub use routes::Personality;
 pub use webhooks::signature_header;
 
 use persist::Persistence;
@@ -65,6 +71,11 @@ impl RunningSimulator {
     /// For example `http://127.0.0.1:8787`, without a trailing slash.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// Where `personality`'s API is served, e.g. `http://127.0.0.1:8787/gigs`.
+    pub fn personality_url(&self, personality: Personality) -> String {
+        format!("{}{}", self.base_url, personality.prefix())
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -127,18 +138,28 @@ impl Drop for RunningSimulator {
     }
 }
 
-/// Binds `addr` (port 0 picks a free port) and serves in background tasks.
+/// Binds `addr` (port 0 picks a free port) and serves every personality in background tasks.
 pub async fn spawn(
     addr: SocketAddr,
     config: SimConfig,
     credentials: Credentials,
+) -> std::io::Result<RunningSimulator> {
+    spawn_serving(addr, config, credentials, &Personality::ALL).await
+}
+
+/// Like [`spawn`], serving only `personalities` (each at its own path prefix).
+pub async fn spawn_serving(
+    addr: SocketAddr,
+    config: SimConfig,
+    credentials: Credentials,
+    personalities: &[Personality],
 ) -> std::io::Result<RunningSimulator> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let base_url = base_url_for(addr);
     let sim = Sim::new(config, credentials, base_url.clone());
     let account_id = sim.lock().fixture_account_id.clone();
-    let app = routes::app(sim.clone());
+    let app = routes::app(sim.clone(), personalities);
     let tasks = vec![
         tokio::spawn(server::serve(listener, app)),
         tokio::spawn(webhooks::run_delivery_worker(sim.clone())),
@@ -181,8 +202,8 @@ pub async fn spawn_persistent(
     let account_id = sim.lock().fixture_account_id.clone();
     let persistence = Persistence::new(sim.clone(), state_file);
     persistence.save_now()?;
-    let app =
-        routes::app(sim.clone()).layer(from_fn_with_state(sim.clone(), persist::track_changes));
+    let app = routes::app(sim.clone(), &Personality::ALL)
+        .layer(from_fn_with_state(sim.clone(), persist::track_changes));
     let tasks = vec![
         tokio::spawn(server::serve(listener, app)),
         tokio::spawn(webhooks::run_delivery_worker(sim.clone())),
@@ -198,13 +219,14 @@ pub async fn spawn_persistent(
     })
 }
 
-/// Serves until ctrl-c.
+/// Serves `personalities` until ctrl-c.
 pub async fn run(
     addr: SocketAddr,
     config: SimConfig,
     credentials: Credentials,
+    personalities: &[Personality],
 ) -> std::io::Result<()> {
-    let simulator = spawn(addr, config, credentials).await?;
+    let simulator = spawn_serving(addr, config, credentials, personalities).await?;
     tracing::info!(
         base_url = %simulator.base_url(),
         account_id = %simulator.account_id(),

@@ -19,6 +19,7 @@ impl State {
         if changed {
             self.unsaved_changes = true;
         }
+        self.tick_gigs();
         let now = self.now();
         self.tokens.retain(|_, token| token.expires_at > now);
     }

@@ -127,7 +127,7 @@ impl SimState {
         Ok(json)
     }
 
-    fn pick_order_delay(&mut self) -> Duration {
+    pub fn pick_order_delay(&mut self) -> Duration {
         let range = self.config.order_delay_ms;
         let ms = if range.max <= range.min {
             range.min

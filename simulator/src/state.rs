@@ -5,10 +5,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::accounts::Client;
+use crate::airalo::AiraloWorld;
 use crate::auth::IssuedToken;
 use crate::clock::SimClock;
 use crate::config::{Credentials, SimConfig};
 use crate::faults::Fault;
+use crate::gigs::GigsWorld;
 use crate::idempotency::IdempotencyRecord;
 use crate::ids::IdGen;
 use crate::model::*;
@@ -46,6 +48,9 @@ pub struct State {
     pub fixture_account_id: String,
     /// Set when persisted state may have changed since the last save (see `persist`).
     pub unsaved_changes: bool,
+    /// The other personalities' worlds; not persisted.
+    pub gigs: GigsWorld,
+    pub airalo: AiraloWorld,
 }
 
 #[derive(Default)]
@@ -85,6 +90,8 @@ impl State {
             counters: Counters::default(),
             fixture_account_id: String::new(),
             unsaved_changes: false,
+            gigs: GigsWorld::new(seed),
+            airalo: AiraloWorld::new(seed),
         };
         state.load_default_fixtures();
         state

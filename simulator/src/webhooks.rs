@@ -15,6 +15,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::task::JoinSet;
 
 use crate::accounts::Caller;
+use crate::airalo::airalo_signature;
 use crate::clock::{rfc3339, rfc3339_opt};
 use crate::error::{ApiError, ApiResult, ErrorType};
 use crate::hal::{QueryMap, page};
@@ -84,6 +85,7 @@ pub struct Attempt {
 /// What the worker needs to send one delivery attempt.
 pub struct Outgoing {
     delivery_id: String,
+    kind: &'static str,
     url: String,
     secret: Option<String>,
     event_id: String,
@@ -248,6 +250,7 @@ impl SimState {
             delivery.in_flight = true;
             outgoing.push(Outgoing {
                 delivery_id: id,
+                kind: delivery.kind,
                 url: delivery.url.clone(),
                 secret: delivery.secret.clone(),
                 event_id: delivery.event_id.clone(),
@@ -340,12 +343,20 @@ async fn send(sim: &Sim, outgoing: &Outgoing) -> Attempt {
         .header("x-sim-event-type", &outgoing.event_type)
         .header("x-sim-delivery-id", &outgoing.delivery_id)
         .body(outgoing.body.clone());
-    if let Some(secret) = &outgoing.secret {
-        request = request.header(
+    request = match (outgoing.kind, &outgoing.secret) {
+        (_, None) => request,
+        ("gigs", Some(secret)) => request.header(
+            "gigs-signature",
+            signature_header(secret, unix_time, &outgoing.body),
+        ),
+        ("airalo", Some(secret)) => {
+            request.header("airalo-signature", airalo_signature(secret, &outgoing.body))
+        }
+        (_, Some(secret)) => request.header(
             "x-sim-signature",
             signature_header(secret, unix_time, &outgoing.body),
-        );
-    }
+        ),
+    };
     let started = Instant::now();
     let result = request.send().await;
     let latency_ms = started.elapsed().as_millis() as u64;

@@ -2,8 +2,13 @@
 //!
 //! Adapters translate a vendor's API into these types; no HTTP type leaks out of them.
 
+pub mod airalo;
 pub mod connection;
+pub mod gigs;
+pub mod http;
 pub mod oneglobal;
+mod usage_chunks;
+pub mod vendor;
 
 use std::time::Duration;
 
@@ -47,6 +52,10 @@ pub struct Capabilities {
     pub webhooks: bool,
     /// Can cap a line's data speed (`set_speed_limit`).
     pub speed_limit: bool,
+    /// Can bring an existing phone number onto a line (`port_in`).
+    pub port_in: bool,
+    /// Can release a line's number to another carrier (`port_out`).
+    pub port_out: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +205,26 @@ pub enum Roaming {
     None,
     International,
     Unknown,
+}
+
+/// Moving an existing number from its current carrier (the donor) onto a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInRequest {
+    /// E.164, e.g. `+14155550123`.
+    pub number: String,
+    /// The account at the donor carrier, and its PIN where the donor asks for one.
+    pub donor_account: String,
+    pub donor_pin: Option<String>,
+}
+
+/// What a leaver needs to take their number to another carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortOutAuthorisation {
+    /// E.164.
+    pub number: String,
+    /// The code the new carrier asks for.
+    pub code: String,
+    pub expires_at: OffsetDateTime,
 }
 
 /// One usage record as the vendor reported it; `dedupe_key` is stable across re-reads.
@@ -375,6 +404,27 @@ pub trait ConnectivityProvider: Send + Sync {
         Err(ProviderError::Unsupported("speed limits"))
     }
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError>;
+    /// Port `request.number` in onto the subscription; settles when the donor released it.
+    /// Vendors that cannot say so in `capabilities().port_in`.
+    async fn port_in(
+        &self,
+        subscription_id: &str,
+        request: &PortInRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Operation, ProviderError> {
+        let _ = (subscription_id, request, key);
+        Err(ProviderError::Unsupported("porting a number in"))
+    }
+    /// Authorise the subscription's number to leave for another carrier (the leaver's
+    /// "release the number"). Vendors that cannot say so in `capabilities().port_out`.
+    async fn port_out(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<PortOutAuthorisation, ProviderError> {
+        let _ = (subscription_id, key);
+        Err(ProviderError::Unsupported("porting a number out"))
+    }
     /// The request header that carries the webhook signature.
     fn webhook_signature_header(&self) -> &'static str {
         "X-Sim-Signature"

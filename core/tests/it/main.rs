@@ -4,7 +4,10 @@
 // A test may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
 
+mod airalo_adapter;
+mod gigs_adapter;
 mod guardrails;
+mod hook_receiver;
 mod import;
 mod jobs;
 mod lifecycle;

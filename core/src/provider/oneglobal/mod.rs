@@ -1,34 +1,29 @@
 //! 1GLOBAL Enterprise-style eSIM API adapter (see research §1.2–1.5 and the simulator, §5.2).
 //!
-//! * `token` — OAuth2 client-credentials token cache (one refresh at a time).
-//! * `transport` — builds every request, classifies every answer, retries.
-//! * `retry` — back-off policy; `errors` — tolerant error-body mapping.
 //! * `wire` — vendor JSON and its translation; `webhook` — signature check and events.
+//! * The HTTP client (token cache, retries, error bodies) is the shared [`super::http`].
 
-mod errors;
-mod retry;
-mod token;
-mod transport;
-mod webhook;
-mod wire;
+pub(crate) mod webhook;
+pub(crate) mod wire;
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use url::Url;
 
-pub use retry::RetryPolicy;
+pub use super::http::RetryPolicy;
 pub use webhook::SIGNATURE_TOLERANCE_S;
 
+use super::http::iso_date;
+use super::http::transport::{Auth, Call, Transport};
 use super::{
     Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, ListedSubscription,
     Operation, Page, PlanRef, ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest,
     ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
 };
-use transport::{Call, Transport};
 use wire::{
     HalPage, OfferingWire, OrderWire, SimProfileWire, SubscriptionWire, TemplateWire, UsageItemWire,
 };
@@ -114,37 +109,40 @@ pub struct OneGlobalProvider {
 }
 
 impl OneGlobalProvider {
+    pub const CAPABILITIES: Capabilities = Capabilities {
+        provisioning: ProvisioningMode::AsyncPoll,
+        suspend: true,
+        resume: true,
+        terminate: true,
+        change_plan: true,
+        top_up: true,
+        usage_by_country: true,
+        eid_push_install: true,
+        webhooks: true,
+        speed_limit: true,
+        port_in: false,
+        port_out: false,
+    };
+
     pub fn new(config: OneGlobalConfig) -> Result<Self, ProviderError> {
         let base = parse_url("base_url", &config.base_url)?;
         let token_url = parse_url("token_url", &config.token_url)?;
         if config.account_id.trim().is_empty() {
             return Err(invalid_config("account_id is empty"));
         }
-        let transport = Transport::new(
+        let auth = Auth::ClientCredentials {
             token_url,
-            config.client_id,
-            config.client_secret,
-            config.retry,
-            config.request_timeout,
-        )?;
+            client_id: config.client_id,
+            client_secret: config.client_secret,
+        };
+        let transport = Transport::new("oneglobal", auth, config.retry, config.request_timeout)?;
         Ok(Self {
             base,
             account_id: config.account_id,
             page_size: config.page_size.clamp(1, 100),
             webhook_secret: config.webhook_secret.filter(|s| !s.is_empty()),
             transport,
-            capabilities: Capabilities {
-                provisioning: ProvisioningMode::AsyncPoll,
-                suspend: true,
-                resume: true,
-                terminate: true,
-                change_plan: true,
-                top_up: true,
-                usage_by_country: true,
-                eid_push_install: true,
-                webhooks: true,
-                speed_limit: true,
-            },
+            capabilities: Self::CAPABILITIES,
         })
     }
 
@@ -486,23 +484,8 @@ fn delivery(delivery: &Delivery) -> Value {
     }
 }
 
-fn iso_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
-
 fn parse_url(field: &str, text: &str) -> Result<Url, ProviderError> {
-    let url = Url::parse(text).map_err(|e| invalid_config(&format!("{field} {text:?}: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(invalid_config(&format!(
-            "{field} {text:?} is not an http(s) URL"
-        )));
-    }
-    Ok(url)
+    super::http::parse_url("1GLOBAL", field, text)
 }
 
 fn invalid_config(message: &str) -> ProviderError {

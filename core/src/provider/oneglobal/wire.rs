@@ -24,11 +24,11 @@ pub(crate) fn bad_field(field: &str, reason: impl std::fmt::Display) -> Provider
     }
 }
 
-fn timestamp(field: &str, value: &str) -> Result<OffsetDateTime, ProviderError> {
+pub(crate) fn timestamp(field: &str, value: &str) -> Result<OffsetDateTime, ProviderError> {
     OffsetDateTime::parse(value, &Rfc3339).map_err(|e| bad_field(field, format!("{value:?}: {e}")))
 }
 
-fn optional_timestamp(
+pub(crate) fn optional_timestamp(
     field: &str,
     value: Option<&str>,
 ) -> Result<Option<OffsetDateTime>, ProviderError> {

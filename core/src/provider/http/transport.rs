@@ -11,12 +11,42 @@ use url::Url;
 
 use super::errors::{map_error, snippet};
 use super::retry::RetryPolicy;
-use super::token::{AccessToken, TokenCache, TokenResponse};
+use super::token::{AccessToken, TokenAnswer, TokenCache, TokenResponse};
 use crate::provider::{IdempotencyKey, ProviderError};
 
 const CORRELATION_ID: &str = "X-Correlation-ID";
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 const ACCEPT_HAL: &str = "application/hal+json, application/json";
+
+/// How a vendor authenticates our calls.
+pub(crate) enum Auth {
+    /// OAuth2 client credentials: a bearer token from `token_url`, cached and refreshed.
+    ClientCredentials {
+        token_url: Url,
+        client_id: String,
+        client_secret: String,
+    },
+    /// A static key sent as the bearer token on every call.
+    ApiKey(String),
+}
+
+/// Secrets stay out of logs.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClientCredentials {
+                token_url,
+                client_id,
+                ..
+            } => f
+                .debug_struct("ClientCredentials")
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+        }
+    }
+}
 
 /// One logical API call; it may be sent several times.
 #[derive(Debug)]
@@ -31,6 +61,9 @@ pub(crate) struct Call<'a> {
     pub(crate) operation: String,
     /// Names the resource, for `NotFound` and logs ("subscription sub_…").
     pub(crate) what: String,
+    /// Sent once, never retried: for writes the vendor cannot deduplicate, whose caller
+    /// checks what happened before trying again.
+    pub(crate) once: bool,
 }
 
 impl<'a> Call<'a> {
@@ -42,6 +75,25 @@ impl<'a> Call<'a> {
             key: None,
             operation: operation.to_owned(),
             what: what.into(),
+            once: false,
+        }
+    }
+
+    /// A JSON write the vendor has no idempotency for: sent once, never retried.
+    pub(crate) fn post_once(
+        url: Url,
+        body: &serde_json::Value,
+        operation: String,
+        what: impl Into<String>,
+    ) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            body: Some(body.to_string().into_bytes()),
+            key: None,
+            operation,
+            what: what.into(),
+            once: true,
         }
     }
 
@@ -59,6 +111,7 @@ impl<'a> Call<'a> {
             key: Some(key),
             operation,
             what: what.into(),
+            once: false,
         }
     }
 }
@@ -79,18 +132,17 @@ impl From<ProviderError> for Failure {
 #[derive(Debug)]
 pub(crate) struct Transport {
     http: reqwest::Client,
-    token_url: Url,
-    client_id: String,
-    client_secret: String,
+    /// The adapter's name in logs.
+    vendor: &'static str,
+    auth: Auth,
     retry: RetryPolicy,
     tokens: TokenCache,
 }
 
 impl Transport {
     pub(crate) fn new(
-        token_url: Url,
-        client_id: String,
-        client_secret: String,
+        vendor: &'static str,
+        auth: Auth,
         retry: RetryPolicy,
         request_timeout: Duration,
     ) -> Result<Self, ProviderError> {
@@ -103,9 +155,8 @@ impl Transport {
             })?;
         Ok(Self {
             http,
-            token_url,
-            client_id,
-            client_secret,
+            vendor,
+            auth,
             retry: RetryPolicy {
                 max_attempts: retry.max_attempts.max(1),
                 ..retry
@@ -148,18 +199,19 @@ impl Transport {
             let error = match self.attempt(call).await {
                 Ok(answer) => return Ok(answer),
                 Err(Failure::TokenRejected(token)) if !reauthenticated => {
-                    tracing::debug!(what = %call.what, "oneglobal: token rejected, fetching a new one");
+                    tracing::debug!(vendor = self.vendor, what = %call.what, "token rejected, fetching a new one");
                     self.tokens.invalidate(&token).await;
                     reauthenticated = true;
                     continue;
                 }
                 Err(Failure::TokenRejected(_)) => return Err(ProviderError::Unauthorized),
+                Err(Failure::Error(error)) if call.once => return Err(error),
                 Err(Failure::Error(error)) => error,
             };
             let wait = self.wait_before_retry(&error, attempt, &call.what)?;
             tracing::debug!(
-                what = %call.what, attempt, error = %error, wait_ms = wait.as_millis() as u64,
-                "oneglobal: retrying"
+                vendor = self.vendor, what = %call.what, attempt, error = %error,
+                wait_ms = wait.as_millis() as u64, "retrying"
             );
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -188,11 +240,21 @@ impl Transport {
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), Failure> {
-        let token = self.tokens.get_or_refresh(|| self.fetch_token()).await?;
+        let token = match &self.auth {
+            Auth::ClientCredentials { .. } => {
+                Some(self.tokens.get_or_refresh(|| self.fetch_token()).await?)
+            }
+            Auth::ApiKey(_) => None,
+        };
+        let bearer = match (&token, &self.auth) {
+            (Some(token), _) => token.0.as_str(),
+            (None, Auth::ApiKey(key)) => key.as_str(),
+            (None, Auth::ClientCredentials { .. }) => unreachable!("a token was fetched above"),
+        };
         let mut request = self
             .http
             .request(call.method.clone(), call.url.clone())
-            .bearer_auth(&token.0)
+            .bearer_auth(bearer)
             .header(ACCEPT, ACCEPT_HAL)
             .header(CORRELATION_ID, uuid::Uuid::new_v4().to_string());
         if let Some(key) = call.key {
@@ -203,21 +265,29 @@ impl Transport {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        match self.exchange(request, &call.what).await {
-            Err(ProviderError::Unauthorized) => Err(Failure::TokenRejected(token)),
-            other => Ok(other?),
+        match (self.exchange(request, &call.what).await, token) {
+            (Err(ProviderError::Unauthorized), Some(token)) => Err(Failure::TokenRejected(token)),
+            (other, _) => Ok(other?),
         }
     }
 
     async fn fetch_token(&self) -> Result<TokenResponse, ProviderError> {
+        let Auth::ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+        } = &self.auth
+        else {
+            unreachable!("only client credentials fetch tokens")
+        };
         let form = [
             ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.as_str()),
+            ("client_id", client_id.as_str()),
+            ("client_secret", client_secret.as_str()),
         ];
         let request = self
             .http
-            .post(self.token_url.clone())
+            .post(token_url.clone())
             .header(ACCEPT, "application/json")
             .header(CORRELATION_ID, uuid::Uuid::new_v4().to_string())
             .form(&form);
@@ -232,10 +302,12 @@ impl Transport {
             });
         record_call("token", answer.as_ref().err(), started.elapsed());
         let (status, body) = answer?;
-        serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
-            status: status.as_u16(),
-            body: format!("token answer ({e}): {}", snippet(&body)),
-        })
+        serde_json::from_slice::<TokenAnswer>(&body)
+            .map(TokenAnswer::into_response)
+            .map_err(|e| ProviderError::Protocol {
+                status: status.as_u16(),
+                body: format!("token answer ({e}): {}", snippet(&body)),
+            })
     }
 
     /// Sends one request and classifies the answer: 2xx body, or the mapped error.

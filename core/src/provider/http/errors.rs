@@ -1,8 +1,9 @@
 //! Tolerant reading of vendor error bodies into `ProviderError`.
 //!
 //! Accepts the Connect shape `{"type":"INVALID_REQUEST_PARAMS","messages":[...]}`,
-//! RFC 7807-like `{"type","title","detail"}`, `{"message"}` and OAuth's
-//! `{"error","error_description"}`; anything unreadable is kept as text.
+//! RFC 7807-like `{"type","title","detail"}`, `{"message"}` (Gigs adds `"object":"error"`),
+//! Airalo's `{"data":{…},"meta":{"message"}}` and OAuth's `{"error","error_description"}`;
+//! anything unreadable is kept as text.
 
 use std::time::Duration;
 
@@ -40,7 +41,11 @@ impl ErrorBody {
             .or_else(|| text("detail"))
             .or_else(|| text("message"))
             .or_else(|| text("error_description"))
-            .or_else(|| text("title"));
+            .or_else(|| text("title"))
+            .or_else(|| {
+                let meta = map.get("meta")?;
+                meta.get("message")?.as_str().map(str::to_owned)
+            });
         let kind = text("type")
             .or_else(|| text("error"))
             .or_else(|| text("code"));

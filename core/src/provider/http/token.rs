@@ -37,6 +37,22 @@ pub(crate) struct TokenResponse {
     pub(crate) expires_in: Option<u64>,
 }
 
+/// The token endpoint's answer: the response itself (OAuth2), or inside `data` (Airalo).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum TokenAnswer {
+    Plain(TokenResponse),
+    Wrapped { data: TokenResponse },
+}
+
+impl TokenAnswer {
+    pub(crate) fn into_response(self) -> TokenResponse {
+        match self {
+            Self::Plain(response) | Self::Wrapped { data: response } => response,
+        }
+    }
+}
+
 impl TokenCache {
     /// Returns the cached token, or runs `fetch` (once, under the lock) to get a new one.
     pub(crate) async fn get_or_refresh<F, Fut, E>(&self, fetch: F) -> Result<AccessToken, E>
@@ -55,10 +71,7 @@ impl TokenCache {
             token: token.clone(),
             refresh_at: Instant::now() + refresh_after(ttl),
         });
-        tracing::debug!(
-            ttl_s = ttl.as_secs(),
-            "oneglobal: obtained a new access token"
-        );
+        tracing::debug!(ttl_s = ttl.as_secs(), "obtained a new access token");
         Ok(token)
     }
 
