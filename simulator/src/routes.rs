@@ -47,6 +47,10 @@ pub fn app(sim: Sim) -> Router {
             get(subscriptions::get_sim_profile),
         )
         .route(
+            "/enterprise/subscriptions/{id}/port-out",
+            post(subscriptions::authorise_port_out),
+        )
+        .route(
             "/enterprise/subscriptions/{id}/products",
             get(subscriptions::list_subscription_products),
         )
