@@ -47,6 +47,18 @@ pub struct Capabilities {
     pub webhooks: bool,
     /// Can cap a line's data speed (`set_speed_limit`).
     pub speed_limit: bool,
+    /// Can authorise the subscriber to take the number to another operator (`port_out`).
+    pub port_out: bool,
+}
+
+/// What a leaver needs to take their number to another operator: the number, the code their
+/// new operator asks for (a UK PAC, a US port-out PIN), and until when it is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortingAuthorisation {
+    pub msisdn: String,
+    pub code: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -373,6 +385,16 @@ pub trait ConnectivityProvider: Send + Sync {
     ) -> Result<Operation, ProviderError> {
         let _ = (subscription_id, max_kbps, key);
         Err(ProviderError::Unsupported("speed limits"))
+    }
+    /// Authorise the subscriber to port the number out; asking again while the authorisation
+    /// is valid gives the same one. Vendors that cannot say so in `capabilities().port_out`.
+    async fn port_out(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<PortingAuthorisation, ProviderError> {
+        let _ = (subscription_id, key);
+        Err(ProviderError::Unsupported("porting numbers out"))
     }
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError>;
     /// The request header that carries the webhook signature.

@@ -25,12 +25,14 @@ pub use webhook::SIGNATURE_TOLERANCE_S;
 
 use super::{
     Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, ListedSubscription,
-    Operation, Page, PlanRef, ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest,
-    ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
+    Operation, Page, PlanRef, PortingAuthorisation, ProviderError, ProviderEvent, ProviderPlan,
+    ProvisionRequest, ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord,
+    WebhookError,
 };
 use transport::{Call, Transport};
 use wire::{
-    HalPage, OfferingWire, OrderWire, SimProfileWire, SubscriptionWire, TemplateWire, UsageItemWire,
+    HalPage, OfferingWire, OrderWire, PortOutWire, SimProfileWire, SubscriptionWire, TemplateWire,
+    UsageItemWire,
 };
 
 /// Stops a misbehaving `_links.next` chain from looping forever.
@@ -144,6 +146,7 @@ impl OneGlobalProvider {
                 eid_push_install: true,
                 webhooks: true,
                 speed_limit: true,
+                port_out: true,
             },
         })
     }
@@ -442,6 +445,26 @@ impl ConnectivityProvider for OneGlobalProvider {
             Effective::NextPeriod => "next_period",
         });
         self.order(body, key).await
+    }
+
+    /// `POST /enterprise/subscriptions/{id}/port-out` [ext: the simulator's; 1GLOBAL's porting
+    /// call is not public].
+    async fn port_out(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<PortingAuthorisation, ProviderError> {
+        let url = self.endpoint(&["enterprise", "subscriptions", subscription_id, "port-out"]);
+        let what = format!("port-out of subscription {subscription_id}");
+        let call = Call::post(url, &json!({}), key, "port_out".to_owned(), what.clone());
+        // Decoded in two steps so a malformed answer's error never quotes the porting code.
+        let answer: Value = self.transport.json(&call).await?;
+        let wire: PortOutWire =
+            serde_json::from_value(answer).map_err(|e| ProviderError::Protocol {
+                status: 200,
+                body: format!("{what} answer is not the expected JSON: {e}"),
+            })?;
+        wire.into_authorisation()
     }
 
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError> {
