@@ -21,6 +21,8 @@ pub struct CaseContext {
     pub leaver_name: String,
     /// The plan and the ICCID's last digits.
     pub line_label: String,
+    /// Who is asked to choose.
+    pub asked_name: Option<String>,
     pub successor_name: Option<String>,
     pub chooser_name: Option<String>,
     /// Whether the tenant's provider can port numbers out (else no Release button).

@@ -131,7 +131,11 @@ impl Lineup {
         tenant: TenantId,
         case: &OffboardingCase,
     ) -> CoreResult<CaseContext> {
-        let can_port_out = self.provider_for(tenant).await?.capabilities().port_out;
+        // A tenant without a working provider connection still sees its cases.
+        let can_port_out = self
+            .provider_for(tenant)
+            .await
+            .is_ok_and(|p| p.capabilities().port_out);
         let mut tx = self.tenant_tx(tenant).await?;
         let name = |e: Option<Employee>| e.map(|e| e.full_name());
         let leaver = store::employees::get(&mut tx, tenant, case.employee_id).await?;
@@ -146,6 +150,10 @@ impl Lineup {
             .map(|i| i.to_string())
             .map(|i| format!(" (ICCID …{})", &i[i.len().saturating_sub(4)..]))
             .unwrap_or_default();
+        let asked = match case.asked_id {
+            Some(id) => name(store::employees::get(&mut tx, tenant, id).await?),
+            None => None,
+        };
         let successor = match case.successor_id {
             Some(id) => name(store::employees::get(&mut tx, tenant, id).await?),
             None => None,
@@ -167,6 +175,7 @@ impl Lineup {
                 "{}{iccid}",
                 plan.map_or_else(|| "a line".to_owned(), |p| p.name)
             ),
+            asked_name: asked,
             successor_name: successor,
             chooser_name: chooser,
             can_port_out,
