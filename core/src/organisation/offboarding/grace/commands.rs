@@ -528,10 +528,11 @@ impl Lineup {
         let tenant = case.tenant_id;
         let settings = self.tenant(tenant).await?.settings;
         let mut tx = self.tenant_tx(tenant).await?;
-        if case.state == CaseState::Open && case.announced_at.is_none() {
-            if store::offboarding_cases::claim_announcement(&mut tx, tenant, case.id, now).await? {
-                events.push(GraceEvent::Announce(case.clone()));
-            }
+        if case.state == CaseState::Open
+            && case.announced_at.is_none()
+            && store::offboarding_cases::claim_announcement(&mut tx, tenant, case.id, now).await?
+        {
+            events.push(GraceEvent::Announce(case.clone()));
         }
         let due = match case.state {
             CaseState::Open if now >= case.deadline_at => {
