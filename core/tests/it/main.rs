@@ -7,6 +7,7 @@
 mod guardrails;
 mod import;
 mod jobs;
+mod leavers;
 mod lifecycle;
 mod mail;
 mod oneglobal_adapter;
