@@ -15,6 +15,9 @@ use tokio::sync::{Mutex, watch};
 
 /// Remind, escalate and expire pending approvals (delivered in chat); switch roaming grants.
 pub const SWEEP_APPROVALS: &str = "sweep_approvals";
+/// Leavers' lines in their grace period: cards to managers, reminders, the default at the
+/// deadline (delivered in chat).
+pub const SWEEP_OFFBOARDING: &str = "sweep_offboarding";
 /// Post new budget and anomaly alerts to each tenant's finance channel.
 pub const DELIVER_ALERTS: &str = "deliver_alerts";
 /// Tell employees by direct message what guardrails did to their lines.
@@ -30,6 +33,7 @@ const STEPS: &[(&str, &str)] = &[
         "resuming in-flight provider operations",
     ),
     (SWEEP_APPROVALS, "the approval and roaming sweep"),
+    (SWEEP_OFFBOARDING, "the sweep of leavers' lines"),
     (
         jobs::SCHEDULE_TENANT_JOBS,
         "scheduling usage syncs, plan syncs and reconciliations",
@@ -156,6 +160,7 @@ impl ForeignJobs for ChatWork {
     async fn run(&self, kind: &str, now: OffsetDateTime) -> Option<CoreResult<()>> {
         Some(match kind {
             SWEEP_APPROVALS => self.flows.run_sweeps(now).await.map(drop),
+            SWEEP_OFFBOARDING => self.flows.run_offboarding_sweep(now).await.map(drop),
             DELIVER_ALERTS => {
                 let mut problems = self.problems.lock().await;
                 match deliver_alerts(&self.lineup, &self.flows, &mut problems).await {

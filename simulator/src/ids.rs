@@ -82,6 +82,14 @@ impl IdGen {
         format!("{body}{check:02}")
     }
 
+    /// A UK-style porting authorisation code (PAC): three letters, six digits.
+    pub fn porting_code(&mut self) -> String {
+        let letters: String = (0..3)
+            .map(|_| char::from(b'A' + self.rng.gen_range(0..26u8)))
+            .collect();
+        format!("{letters}{}", self.digits(6))
+    }
+
     pub fn digits(&mut self, count: usize) -> String {
         (0..count)
             .map(|_| char::from(b'0' + self.rng.gen_range(0..10u8)))

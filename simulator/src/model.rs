@@ -159,6 +159,34 @@ pub struct Subscription {
     /// such an `external_ref`; 1GLOBAL's documented order body (§1.5) names none.
     #[serde(default)]
     pub external_reference: Option<String>,
+    /// **[ext]** The porting authorisation issued for the subscription's number, if any: the
+    /// code the subscriber gives their next operator to take the number away.
+    #[serde(default)]
+    pub port_out: Option<PortOut>,
+}
+
+/// **[ext]** A port-out authorisation (a UK PAC): valid until `expires_at`, asked for again
+/// it is the same one.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PortOut {
+    pub msisdn: String,
+    pub code: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl PortOut {
+    pub fn to_json(&self, subscription_id: &str) -> Value {
+        json!({
+            "subscription_id": subscription_id,
+            "msisdn": self.msisdn,
+            "pac": self.code,
+            "issued_at": rfc3339(self.issued_at),
+            "expires_at": rfc3339(self.expires_at),
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -409,7 +437,7 @@ impl Subscription {
             "status": self.status.as_str(),
             "account_id": self.account_id,
             "subscriber_id": self.subscriber_id,
-            "msisdn": null,
+            "msisdn": self.port_out.as_ref().map(|p| p.msisdn.as_str()),
             "created_at": rfc3339(self.created_at),
             "activated_at": rfc3339_opt(self.activated_at),
             "suspended_at": rfc3339_opt(self.suspended_at),

@@ -324,6 +324,7 @@ impl SimState {
                     .get("external_reference")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                port_out: None,
             },
         );
         subscription_id

@@ -107,6 +107,10 @@ fn oneglobal_api(sim: Sim) -> Router<Sim> {
             get(subscriptions::get_sim_profile),
         )
         .route(
+            "/enterprise/subscriptions/{id}/port-out",
+            post(subscriptions::authorise_port_out),
+        )
+        .route(
             "/enterprise/subscriptions/{id}/products",
             get(subscriptions::list_subscription_products),
         )

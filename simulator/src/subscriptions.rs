@@ -178,6 +178,51 @@ pub async fn get_sim_profile(
         .ok_or_else(|| ApiError::not_found("sim profile of subscription", &id))
 }
 
+/// How long a porting authorisation stays valid (a UK PAC's 30 days).
+const PORT_OUT_VALIDITY: time::Duration = time::Duration::days(30);
+
+/// **[ext]** `POST /enterprise/subscriptions/{id}/port-out`: authorise the subscriber to take
+/// the number to another operator. A live (active or suspended) subscription gets a code
+/// valid for 30 days; asking again while it is valid returns the same code (201 the first
+/// time, 200 after), and a terminated one cannot be ported.
+pub async fn authorise_port_out(
+    State(sim): State<Sim>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let mut state = sim.lock();
+    let status = state.subscription(&caller, &id)?.status;
+    if !status.is_live() {
+        return Err(ApiError::invalid_transition(format!(
+            "a {} subscription has no number to port out",
+            status.as_str()
+        )));
+    }
+    let now = state.now();
+    let existing = state.subscriptions[&id]
+        .port_out
+        .as_ref()
+        .filter(|p| p.expires_at > now)
+        .map(|p| p.to_json(&id));
+    if let Some(body) = existing {
+        return Ok(Json(body).into_response());
+    }
+    let msisdn = format!("+447700900{}", state.ids.digits(3));
+    let code = state.ids.porting_code();
+    let port_out = PortOut {
+        msisdn,
+        code,
+        issued_at: now,
+        expires_at: now + PORT_OUT_VALIDITY,
+    };
+    let body = port_out.to_json(&id);
+    if let Some(subscription) = state.subscriptions.get_mut(&id) {
+        subscription.port_out = Some(port_out);
+    }
+    state.unsaved_changes = true;
+    Ok((axum::http::StatusCode::CREATED, Json(body)).into_response())
+}
+
 pub async fn list_subscription_products(
     State(sim): State<Sim>,
     Extension(caller): Extension<Caller>,

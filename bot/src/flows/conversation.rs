@@ -1,5 +1,6 @@
 //! What people do in chat, turned into core commands: `/esim …`, Approve/Deny/Retry (all three
 //! need the authority to decide, checked in core), and the request and deny-reason forms.
+//! Alert and leaver buttons go to `alerts.rs` and `leavers.rs`.
 //! Slow work (routing, delivery, provisioning) happens after the answer, in the background.
 
 use async_trait::async_trait;
@@ -286,6 +287,11 @@ impl Conversation for ChatFlows {
         };
         if action_id.starts_with("alert.") {
             return self.act_on_alert(ws, &speaker, action_id, value).await;
+        }
+        if action_id.starts_with("offboarding.") {
+            return self
+                .act_on_offboarding(ws, &speaker, action_id, value)
+                .await;
         }
         let Ok(request_id) = value.parse::<RequestId>() else {
             return private("That button is out of date.");

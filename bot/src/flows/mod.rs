@@ -5,6 +5,7 @@
 mod alerts;
 mod conversation;
 mod delivery;
+mod leavers;
 mod notices;
 mod people;
 

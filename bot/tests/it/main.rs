@@ -10,6 +10,7 @@ mod chat_scenarios;
 mod client;
 mod discord_interactions;
 mod discord_transport;
+mod leavers;
 mod render_limits;
 mod replicas;
 mod slack_flows;

@@ -175,6 +175,7 @@ impl Lineup {
             teams_created: plan.new_teams.len(),
             cost_centres_created: plan.new_cost_centres.len(),
             chat_ids_linked: chat_links.len(),
+            offboarded: plan.leavers.len(),
         };
         let event = AuditEvent::new(
             tenant,
@@ -186,6 +187,13 @@ impl Lineup {
         );
         record(&mut tx, &event).await?;
         tx.commit().await?;
+        // Each in its own steps, as the Offboard button does: a provider failure on one
+        // leaver's line leaves the import and the other leavers done.
+        for (row, leaver) in &plan.leavers {
+            if let Err(e) = self.offboard_employee(tenant, actor, leaver.id).await {
+                tracing::warn!(%tenant, row, employee = %leaver.id, error = %e, "offboarding a Terminated row failed");
+            }
+        }
         Ok(summary)
     }
 }

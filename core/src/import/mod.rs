@@ -33,10 +33,13 @@ pub enum Field {
     SlackId,
     DiscordId,
     TeamsId,
+    /// The HRIS employment status: `Terminated` offboards someone Lineup has (as the
+    /// tenant's offboarding setting says); `Active` or empty changes nothing.
+    Status,
 }
 
 impl Field {
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 10] = [
         Field::Email,
         Field::GivenName,
         Field::FamilyName,
@@ -46,6 +49,7 @@ impl Field {
         Field::SlackId,
         Field::DiscordId,
         Field::TeamsId,
+        Field::Status,
     ];
 
     /// The form field name.
@@ -60,6 +64,7 @@ impl Field {
             Self::SlackId => "slack_id",
             Self::DiscordId => "discord_id",
             Self::TeamsId => "teams_id",
+            Self::Status => "status",
         }
     }
 
@@ -74,6 +79,7 @@ impl Field {
             Self::SlackId => "Slack ID",
             Self::DiscordId => "Discord ID",
             Self::TeamsId => "Teams ID",
+            Self::Status => "Employment status",
         }
     }
 
@@ -127,6 +133,12 @@ impl Field {
                 "microsoftteamsid",
                 "microsoftteamsuserid",
             ],
+            Self::Status => &[
+                "employmentstatus",
+                "employeestatus",
+                "workerstatus",
+                "status",
+            ],
         }
     }
 }
@@ -142,7 +154,7 @@ fn normalise_header(header: &str) -> String {
 
 /// Which file column (by index) fills each field; `None` leaves the field alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Mapping([Option<usize>; 9]);
+pub struct Mapping([Option<usize>; 10]);
 
 impl Mapping {
     /// Recognise the usual HRIS headers, ignoring case, spaces and punctuation.
@@ -224,6 +236,9 @@ pub struct Plan {
     /// In write order: every manager before the people reporting to them.
     pub changes: Vec<EmployeeChange>,
     pub unchanged: usize,
+    /// People Lineup has, active, whose row says `Terminated`: offboarded after the commit
+    /// (their row's other values are not applied).
+    pub leavers: Vec<(u64, Employee)>,
 }
 
 impl Plan {
@@ -283,4 +298,6 @@ pub struct ImportSummary {
     pub teams_created: usize,
     pub cost_centres_created: usize,
     pub chat_ids_linked: usize,
+    /// People offboarded because their row said `Terminated`.
+    pub offboarded: usize,
 }

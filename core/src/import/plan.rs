@@ -64,6 +64,8 @@ struct RowValues {
     manager: Option<Option<Email>>,
     /// The chat accounts given (non-empty cells only).
     chat_ids: Vec<(Platform, String)>,
+    /// The status column says `Terminated`.
+    terminated: bool,
 }
 
 /// The file's columns as the mapping reads them.
@@ -234,6 +236,7 @@ impl RowChecker<'_> {
         let family_name = self.name(record, Field::FamilyName);
         let manager = self.manager(record, email.as_ref().ok());
         let chat_ids = self.chat_ids(record, email.as_ref().ok());
+        let terminated = self.terminated(record, email.as_ref().ok());
         let email = email.ok()?;
         if let Some(first) = self.first_row_of.get(&email) {
             let reason = format!("{email} appears again: it is already on row {first}");
@@ -243,8 +246,8 @@ impl RowChecker<'_> {
         // Known even when the row has other problems, so reports naming it as their
         // manager are not also flagged.
         self.first_row_of.insert(email.clone(), record.row);
-        let (Ok(given_name), Ok(family_name), Ok(manager), Ok(chat_ids)) =
-            (given_name, family_name, manager, chat_ids)
+        let (Ok(given_name), Ok(family_name), Ok(manager), Ok(chat_ids), Ok(terminated)) =
+            (given_name, family_name, manager, chat_ids, terminated)
         else {
             return None;
         };
@@ -260,7 +263,33 @@ impl RowChecker<'_> {
                 .map(str::to_owned),
             manager,
             chat_ids,
+            terminated,
         })
+    }
+
+    /// Whether the status cell says the person has left. Someone Lineup does not have yet
+    /// cannot arrive already terminated.
+    fn terminated(&mut self, record: &CsvRow, email: Option<&Email>) -> Result<bool, Reported> {
+        let cell = self.columns.cell(record, Field::Status).unwrap_or_default();
+        let terminated = match cell.trim().to_ascii_lowercase().as_str() {
+            "" | "active" => false,
+            "terminated" | "inactive" => true,
+            _ => {
+                let reason = format!("{cell:?} is not Active or Terminated");
+                self.report(record, Field::Status, reason);
+                return Err(Reported);
+            }
+        };
+        if terminated
+            && let Some(email) = email
+            && self.organisation.employee(email).is_none()
+        {
+            let reason =
+                format!("{email} is Terminated but not in Lineup; leave them out of the file");
+            self.report(record, Field::Status, reason);
+            return Err(Reported);
+        }
+        Ok(terminated)
     }
 
     fn email(&mut self, record: &CsvRow) -> Result<Email, Reported> {
@@ -457,6 +486,14 @@ fn plan_writes(
     let mut writes = Writes::new(tenant, rows, existing, organisation, at);
     for values in rows {
         let stored = organisation.employee(&values.email);
+        if let (true, Some(leaver)) = (values.terminated, stored) {
+            if leaver.status == EmployeeStatus::Active {
+                plan.leavers.push((values.row, leaver.clone()));
+            } else {
+                plan.unchanged += 1;
+            }
+            continue;
+        }
         let after = writes.employee_after(values, stored);
         let chat_links = writes.chat_links(values, stored);
         let same = stored.is_some_and(|before| same_record(before, &after));

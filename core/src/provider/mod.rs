@@ -54,8 +54,18 @@ pub struct Capabilities {
     pub speed_limit: bool,
     /// Can bring an existing phone number onto a line (`port_in`).
     pub port_in: bool,
-    /// Can release a line's number to another carrier (`port_out`).
+    /// Can authorise the subscriber to take the number to another operator (`port_out`).
     pub port_out: bool,
+}
+
+/// What a leaver needs to take their number to another operator: the number, the code their
+/// new operator asks for (a UK PAC, a US port-out PIN), and until when it is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortingAuthorisation {
+    pub msisdn: String,
+    pub code: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,16 +225,6 @@ pub struct PortInRequest {
     /// The account at the donor carrier, and its PIN where the donor asks for one.
     pub donor_account: String,
     pub donor_pin: Option<String>,
-}
-
-/// What a leaver needs to take their number to another carrier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortOutAuthorisation {
-    /// E.164.
-    pub number: String,
-    /// The code the new carrier asks for.
-    pub code: String,
-    pub expires_at: OffsetDateTime,
 }
 
 /// One usage record as the vendor reported it; `dedupe_key` is stable across re-reads.
@@ -403,6 +403,16 @@ pub trait ConnectivityProvider: Send + Sync {
         let _ = (subscription_id, max_kbps, key);
         Err(ProviderError::Unsupported("speed limits"))
     }
+    /// Authorise the subscriber to port the number out; asking again while the authorisation
+    /// is valid gives the same one. Vendors that cannot say so in `capabilities().port_out`.
+    async fn port_out(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<PortingAuthorisation, ProviderError> {
+        let _ = (subscription_id, key);
+        Err(ProviderError::Unsupported("porting numbers out"))
+    }
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError>;
     /// Port `request.number` in onto the subscription; settles when the donor released it.
     /// Vendors that cannot say so in `capabilities().port_in`.
@@ -414,16 +424,6 @@ pub trait ConnectivityProvider: Send + Sync {
     ) -> Result<Operation, ProviderError> {
         let _ = (subscription_id, request, key);
         Err(ProviderError::Unsupported("porting a number in"))
-    }
-    /// Authorise the subscription's number to leave for another carrier (the leaver's
-    /// "release the number"). Vendors that cannot say so in `capabilities().port_out`.
-    async fn port_out(
-        &self,
-        subscription_id: &str,
-        key: &IdempotencyKey,
-    ) -> Result<PortOutAuthorisation, ProviderError> {
-        let _ = (subscription_id, key);
-        Err(ProviderError::Unsupported("porting a number out"))
     }
     /// The request header that carries the webhook signature.
     fn webhook_signature_header(&self) -> &'static str {

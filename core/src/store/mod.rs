@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod lines;
 pub mod mail;
 pub mod notices;
+pub mod offboarding_cases;
 pub mod operations;
 pub mod org;
 pub mod plans;

@@ -122,6 +122,7 @@ fn fast_poll() -> PollPolicy {
         first_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(100),
         timeout: Duration::from_secs(15),
+        ..PollPolicy::default()
     }
 }
 
@@ -342,7 +343,7 @@ async fn plan_changes_porting_in_and_out_and_ending_a_line() {
     let key = IdempotencyKey::generate();
     let released = provider.port_out(&subscription, &key).await.unwrap();
     assert_eq!(
-        released.number, "+14155550123",
+        released.msisdn, "+14155550123",
         "the ported-in number leaves"
     );
     assert_eq!(released.code.len(), 8);

@@ -122,6 +122,7 @@ fn headers_from_common_hris_exports_are_recognised_in_any_case_and_spacing() {
         "Slack member ID",
         "Discord User ID",
         "Teams user id",
+        "Employment Status",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -656,5 +657,72 @@ both_backends!(
             identities_before,
             "no chat account was linked"
         );
+    }
+);
+
+both_backends!(
+    a_terminated_status_offboards_people_lineup_has_and_refuses_others,
+    |store| async move {
+        use lineup_core::lines::line::LineState;
+        use lineup_core::organisation::employee::EmployeeStatus;
+        use lineup_core::organisation::tenant::OffboardingAction;
+
+        let w = World::new(store).await;
+        let mut settings = w.lineup.tenant(w.tenant).await.unwrap().settings;
+        settings.offboarding_action = OffboardingAction::Grace;
+        w.lineup
+            .update_settings(w.tenant, &ACTOR, settings)
+            .await
+            .unwrap();
+        let line = w.active_line(&w.maria, "maria-1").await;
+        let defective = "Email,First Name,Last Name,Employment Status\n\
+            maria@example.com,Maria,Manager,Terminated\n\
+            newbie@example.com,New,Person,Terminated\n\
+            ada@example.com,Ada,Tester,On leave\n";
+        let preview = upload_and_preview(&w, "hris.csv", defective).await;
+        assert_eq!(
+            problems_at(&preview.plan.problems, Some(3)),
+            [(
+                "Employment Status".to_owned(),
+                "newbie@example.com is Terminated but not in Lineup; leave them out of the file"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(
+            problems_at(&preview.plan.problems, Some(4)),
+            [(
+                "Employment Status".to_owned(),
+                "\"On leave\" is not Active or Terminated".to_owned()
+            )]
+        );
+
+        let fixed = "Email,First Name,Last Name,Employment Status\n\
+            maria@example.com,Maria,Manager,Terminated\n\
+            ada@example.com,Ada,Tester,active\n";
+        let preview = upload_and_preview(&w, "hris.csv", fixed).await;
+        assert!(preview.plan.can_commit(), "{:?}", preview.plan.problems);
+        assert_eq!(preview.plan.leavers.len(), 1);
+        let summary = commit(&w, &preview).await;
+        assert_eq!(summary.offboarded, 1);
+        assert_eq!(
+            by_email(&w, "maria@example.com").await.status,
+            EmployeeStatus::Offboarded
+        );
+        assert_eq!(
+            by_email(&w, "ada@example.com").await.status,
+            EmployeeStatus::Active
+        );
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Suspended
+        );
+        let cases = w.lineup.pending_offboarding_cases(w.tenant).await.unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].asked_id, Some(w.olivia.id));
+
+        // The same file again: Maria is already gone, so nothing more happens.
+        let again = upload_and_preview(&w, "hris.csv", fixed).await;
+        assert!(again.plan.leavers.is_empty());
+        assert_eq!(commit(&w, &again).await.offboarded, 0);
     }
 );

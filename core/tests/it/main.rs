@@ -10,6 +10,7 @@ mod guardrails;
 mod hook_receiver;
 mod import;
 mod jobs;
+mod leavers;
 mod lifecycle;
 mod mail;
 mod oneglobal_adapter;

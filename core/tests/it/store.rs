@@ -787,6 +787,18 @@ async fn seed_later_references(store: &Store, r: &Rows) {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
+    let case = format!(
+        "INSERT INTO offboarding_cases (id, tenant_id, employee_id, line_id, state, asked_id,
+             successor_id, deadline_at, remind_at, created_at)
+         VALUES ($1, $2, $3, $4, 'open', $3, $3, {AT}, {AT}, {AT})"
+    );
+    execute(
+        &mut tx,
+        &case,
+        &[Uuid::now_v7(), r.tenant, r.employee, r.line],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{case}: {e}"));
     tx.commit().await.unwrap();
 }
 
@@ -820,6 +832,10 @@ const REFERENCES: &[(&str, &str, Named)] = &[
     ("employee_notices", "employee_id", |r| r.employee),
     ("scim_users", "employee_id", |r| r.employee),
     ("scim_groups", "team_id", |r| r.team),
+    ("offboarding_cases", "employee_id", |r| r.employee),
+    ("offboarding_cases", "line_id", |r| r.line),
+    ("offboarding_cases", "asked_id", |r| r.employee),
+    ("offboarding_cases", "successor_id", |r| r.employee),
 ];
 
 /// Usage ingest's tables carry no foreign keys on PostgreSQL (0003_spend_guardrails.sql).

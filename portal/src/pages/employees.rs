@@ -413,6 +413,10 @@ fn action_word(action: OffboardingAction) -> &'static str {
     match action {
         OffboardingAction::Suspend => "suspended",
         OffboardingAction::Terminate => "terminated",
+        OffboardingAction::Grace => {
+            "suspended, and their manager chooses (by chat) what becomes of each within the \
+             grace period"
+        }
     }
 }
 

@@ -138,6 +138,8 @@ struct PreviewPage {
     updates: Vec<EmployeeChange>,
     create_count: usize,
     update_count: usize,
+    /// People whose row says Terminated: offboarded by the import.
+    leavers: Vec<String>,
     shown: usize,
     error: Option<String>,
 }
@@ -188,6 +190,11 @@ async fn preview_page(
         updates: plan.updates().take(SHOWN).cloned().collect(),
         create_count: plan.creates().count(),
         update_count: plan.updates().count(),
+        leavers: plan
+            .leavers
+            .iter()
+            .map(|(row, e)| format!("{} (row {row})", e.full_name()))
+            .collect(),
         shown: SHOWN,
         error: error.clone(),
         preview,

@@ -16,6 +16,7 @@ mod lines;
 mod members;
 mod optimise;
 mod password;
+mod pending_leavers;
 mod policies;
 mod provider;
 mod provisioning;

@@ -34,6 +34,7 @@ struct ProvisioningPage {
     created: Option<(String, String)>,
     typed: String,
     error: Option<String>,
+    leavers: Vec<super::pending_leavers::PendingLeaver>,
 }
 
 async fn render(
@@ -53,6 +54,7 @@ async fn render(
         created,
         typed,
         error,
+        leavers: super::pending_leavers::pending_leavers(&portal.lineup, page.tenant_id()).await?,
     };
     page.render(&template)
 }

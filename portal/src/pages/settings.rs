@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use lineup_core::money::Currency;
-use lineup_core::organisation::tenant::{OffboardingAction, TenantSettings};
+use lineup_core::organisation::tenant::{GraceDefault, OffboardingAction, TenantSettings};
 use lineup_core::spend::policy::CapAction;
 use serde::Deserialize;
 
@@ -36,6 +36,10 @@ struct SettingsForm {
     approvals_channel: Option<String>,
     finance_channel: Option<String>,
     offboarding_action: String,
+    /// Absent from forms older than the grace workflow: the defaults then.
+    offboarding_grace_days: Option<String>,
+    offboarding_reminder_after_days: Option<String>,
+    offboarding_grace_default: Option<String>,
     cap_raise_finance_threshold: String,
     cap_raise_auto_approve_max: String,
     cap_raise_max: String,
@@ -59,7 +63,17 @@ impl SettingsForm {
             offboarding_action: match s.offboarding_action {
                 OffboardingAction::Suspend => "suspend".into(),
                 OffboardingAction::Terminate => "terminate".into(),
+                OffboardingAction::Grace => "grace".into(),
             },
+            offboarding_grace_days: Some(s.offboarding_grace_days.to_string()),
+            offboarding_reminder_after_days: Some(s.offboarding_reminder_after_days.to_string()),
+            offboarding_grace_default: Some(
+                match s.offboarding_grace_default {
+                    GraceDefault::Terminate => "terminate",
+                    GraceDefault::KeepSuspended => "keep_suspended",
+                }
+                .into(),
+            ),
             cap_raise_finance_threshold: amount(s.cap_raise_finance_threshold_minor),
             cap_raise_auto_approve_max: amount(s.cap_raise_auto_approve_max_minor),
             cap_raise_max: amount(s.cap_raise_max_minor),
@@ -92,10 +106,38 @@ impl SettingsForm {
         let offboarding_action = match self.offboarding_action.as_str() {
             "suspend" => OffboardingAction::Suspend,
             "terminate" => OffboardingAction::Terminate,
+            "grace" => OffboardingAction::Grace,
             other => {
                 return Err(PortalError::invalid(
                     "offboarding_action",
-                    format!("{other:?} is not suspend or terminate"),
+                    format!("{other:?} is not suspend, terminate or grace"),
+                ));
+            }
+        };
+        let defaults = TenantSettings::default();
+        let days = |field: &str, text: &Option<String>, default: i64| match non_empty(text) {
+            None => Ok(default),
+            Some(text) => text.trim().parse::<i64>().map_err(|_| {
+                PortalError::invalid(field, format!("{text:?} is not a whole number of days"))
+            }),
+        };
+        let offboarding_grace_days = days(
+            "offboarding_grace_days",
+            &self.offboarding_grace_days,
+            defaults.offboarding_grace_days,
+        )?;
+        let offboarding_reminder_after_days = days(
+            "offboarding_reminder_after_days",
+            &self.offboarding_reminder_after_days,
+            defaults.offboarding_reminder_after_days,
+        )?;
+        let offboarding_grace_default = match non_empty(&self.offboarding_grace_default) {
+            None | Some("terminate") => GraceDefault::Terminate,
+            Some("keep_suspended") => GraceDefault::KeepSuspended,
+            Some(other) => {
+                return Err(PortalError::invalid(
+                    "offboarding_grace_default",
+                    format!("{other:?} is not terminate or keep_suspended"),
                 ));
             }
         };
@@ -117,6 +159,9 @@ impl SettingsForm {
             approvals_channel: channel(&self.approvals_channel),
             finance_channel: channel(&self.finance_channel),
             offboarding_action,
+            offboarding_grace_days,
+            offboarding_reminder_after_days,
+            offboarding_grace_default,
             cap_raise_finance_threshold_minor: amount(
                 "cap_raise_finance_threshold",
                 &self.cap_raise_finance_threshold,

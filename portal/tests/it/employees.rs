@@ -567,6 +567,66 @@ async fn offboarding_terminates_when_the_tenant_says_so_and_a_double_click_acts_
     assert_eq!(offboarded, 1);
 }
 
+both_backends!(
+    grace_offboarding_suspends_and_lists_the_leaver_with_their_deadline_under_provisioning,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let admin = w.signed_in(ADMIN).await;
+        let mut fields = vec![
+            ("name", "acme"),
+            ("currency", "USD"),
+            ("approvals_channel", ""),
+            ("finance_channel", ""),
+            ("offboarding_action", "grace"),
+            ("offboarding_grace_days", "10"),
+            ("offboarding_reminder_after_days", "10"),
+            ("offboarding_grace_default", "keep_suspended"),
+            ("cap_raise_finance_threshold", "50.00"),
+            ("cap_raise_auto_approve_max", "0"),
+            ("cap_raise_max", "500"),
+            ("new_line_auto_approve_max_price", ""),
+            ("approval_remind_after_hours", "24"),
+            ("approval_escalate_after_hours", "48"),
+            ("approval_expire_after_hours", "120"),
+            ("usage_sync_cron", "0 0 * * * *"),
+            ("roaming_violation_action", "alert"),
+        ];
+        let refused = admin.post("/settings", &fields).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        refused.assert_contains("offboarding_reminder_after_days");
+        fields[6] = ("offboarding_reminder_after_days", "3");
+        let saved = admin.post("/settings", &fields).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let settings = w.lineup.tenant(w.tenant).await.unwrap().settings;
+        assert_eq!(settings.offboarding_action, OffboardingAction::Grace);
+        assert_eq!(settings.offboarding_grace_days, 10);
+        assert_eq!(settings.offboarding_reminder_after_days, 3);
+
+        let line = w.active_line(&w.alan, "alan-1").await;
+        let offboard = format!("/employees/{}/offboard", w.alan.id);
+        admin
+            .get(&offboard)
+            .await
+            .assert_contains("their manager chooses");
+        admin
+            .post(&offboard, &[("confirm", "yes")])
+            .await
+            .assert_ok();
+        assert_eq!(
+            w.lineup.line(w.tenant, line.id).await.unwrap().state,
+            LineState::Suspended
+        );
+        let case = &w.lineup.pending_offboarding_cases(w.tenant).await.unwrap()[0];
+        let page = admin.get("/settings/provisioning").await;
+        page.assert_ok()
+            .assert_contains("People pending offboarding")
+            .assert_contains(&w.alan.full_name())
+            .assert_contains(&w.maria.full_name())
+            .assert_contains(&lineup_core::spend::alert::minute_utc(case.deadline_at))
+            .assert_contains("waiting");
+    }
+);
+
 /// Commit a previewed upload with this mapping; panics unless it is imported.
 async fn commit(browser: &Browser, preview_path: &str, columns: [&str; 6]) {
     let answer = browser

@@ -246,3 +246,40 @@ async fn idempotency_key_replays_and_rejects_a_different_body() {
     let orders = harness.get_json("/enterprise/orders").await;
     assert_eq!(orders["_embedded"]["orders"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_live_subscription_gets_one_port_out_code_and_a_terminated_one_none() {
+    let harness = Harness::start().await;
+    let subscription_id = harness.active_line("US 5GB", "leaver@lineup.example").await;
+    let path = format!("/enterprise/subscriptions/{subscription_id}/port-out");
+
+    let first = harness.post(&path, &json!({})).send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let pac = first["pac"].as_str().unwrap();
+    assert_eq!(pac.len(), 9);
+    assert!(pac[..3].chars().all(|c| c.is_ascii_uppercase()));
+    assert!(pac[3..].chars().all(|c| c.is_ascii_digit()));
+    assert!(first["msisdn"].as_str().unwrap().starts_with("+447700900"));
+    assert!(first["expires_at"].is_string());
+
+    let again = harness.post(&path, &json!({})).send().await.unwrap();
+    assert_eq!(again.status(), 200, "a valid code is handed out again");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["pac"], first["pac"]);
+    let subscription = harness
+        .get_json(&format!("/enterprise/subscriptions/{subscription_id}"))
+        .await;
+    assert_eq!(subscription["msisdn"], first["msisdn"]);
+
+    let terminated = harness
+        .change_line("terminate_subscription", &subscription_id)
+        .await;
+    assert!(terminated.status().is_success());
+    let order: Value = terminated.json().await.unwrap();
+    harness.wait_for_order(order["id"].as_str().unwrap()).await;
+    let refused = harness.post(&path, &json!({})).send().await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "INVALID_STATE_TRANSITION");
+}

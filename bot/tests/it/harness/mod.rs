@@ -335,6 +335,66 @@ pub async fn a_guardrail_suspension_is_told_to_the_employee_once(h: &dyn ChatHar
     assert!(told.iter().any(|a| a == "employee.notified"), "{told:?}");
 }
 
+/// A leaver's manager gets the grace card by direct message on the platform, picks a
+/// successor from the follow-up buttons, and the line moves to them and works again; a
+/// second choice is told it came too late.
+pub async fn a_leavers_manager_keeps_the_line_for_a_successor(h: &dyn ChatHarness) {
+    use lineup_core::audit::Actor;
+    use lineup_core::lines::line::LineState;
+    use lineup_core::organisation::offboarding::grace::{CaseState, cards as grace};
+    use lineup_core::organisation::tenant::OffboardingAction;
+
+    let w = h.world();
+    let mut settings = w.lineup.tenant(w.tenant).await.unwrap().settings;
+    settings.offboarding_action = OffboardingAction::Grace;
+    w.lineup
+        .update_settings(w.tenant, &Actor::System, settings)
+        .await
+        .unwrap();
+    let line = w.active_line(&w.maria, "maria-line").await;
+    w.lineup
+        .offboard_employee(w.tenant, &Actor::System, w.maria.id)
+        .await
+        .unwrap();
+    h.flows()
+        .run_offboarding_sweep(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    h.direct_message_contains(&w.olivia, "has left").await;
+    let case = w.lineup.pending_offboarding_cases(w.tenant).await.unwrap()[0].clone();
+    let picker = h
+        .click(&w.olivia, grace::KEEP, &case.id.to_string())
+        .await
+        .unwrap_or_default();
+    assert!(picker.contains("Who takes over"), "{picker}");
+    let keep_for = format!("{}.1", grace::KEEP_FOR);
+    h.click(
+        &w.olivia,
+        &keep_for,
+        &grace::successor_value(case.id, w.ada.id),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let current = w.lineup.offboarding_case(w.tenant, case.id).await.unwrap();
+        if current.state == CaseState::Done {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{current:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let moved = w.lineup.line(w.tenant, line.id).await.unwrap();
+    assert_eq!(moved.employee_id, w.ada.id);
+    assert_eq!(moved.state, LineState::Active);
+    // Release, not Terminate: Discord asks before a destructive button acts.
+    let late = h
+        .click(&w.olivia, grace::RELEASE, &case.id.to_string())
+        .await
+        .unwrap_or_default();
+    assert!(late.contains("Already decided"), "{late}");
+    assert!(h.violations().is_empty(), "{:?}", h.violations());
+}
+
 /// One test per scenario for a platform: `scenarios!(start_fn);` inside a module.
 #[macro_export]
 macro_rules! scenarios {
@@ -344,7 +404,8 @@ macro_rules! scenarios {
             forged_requests_are_refused, a_replayed_request_is_handled_once,
             double_clicks_give_one_decision, other_workspaces_cannot_touch_requests,
             a_guardrail_suspension_is_told_to_the_employee_once,
-            retry_needs_the_authority_to_decide);
+            retry_needs_the_authority_to_decide,
+            a_leavers_manager_keeps_the_line_for_a_successor);
     };
     (@each $start:path, $($scenario:ident),*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,6 +78,13 @@ impl Lineup {
             let line = self.line(tenant, line.id).await.unwrap_or(line);
             lines.push((line, outcome));
         }
+        let grace_cases = if plan.action == OffboardingAction::Grace {
+            let current: Vec<Line> = lines.iter().map(|(line, _)| line.clone()).collect();
+            self.open_grace_cases(tenant, actor, &employee, &current)
+                .await?
+        } else {
+            Vec::new()
+        };
         let acted = lines.iter().any(|(_, o)| {
             matches!(
                 o,
@@ -106,6 +113,7 @@ impl Lineup {
             action: plan.action,
             newly_offboarded,
             lines,
+            grace_cases,
         })
     }
 
@@ -210,7 +218,7 @@ impl Lineup {
             Err(e) => return LineOutcome::Failed(e.to_string()),
         };
         let result = match action {
-            OffboardingAction::Suspend => {
+            OffboardingAction::Suspend | OffboardingAction::Grace => {
                 self.suspend_line(tenant, actor, line.id, Some(key)).await
             }
             OffboardingAction::Terminate => {
@@ -237,7 +245,7 @@ impl Lineup {
         action: OffboardingAction,
     ) -> CoreResult<String> {
         let action = match action {
-            OffboardingAction::Suspend => "suspend",
+            OffboardingAction::Suspend | OffboardingAction::Grace => "suspend",
             OffboardingAction::Terminate => "terminate",
         };
         let mut tx = self.tenant_tx(tenant).await?;

@@ -1,6 +1,8 @@
 //! Offboarding: mark an employee as gone, take away their authority at once (requests waiting
 //! on them move up, their portal access and chat links go), and suspend or terminate their
-//! lines, as the tenant's `offboarding_action` says, through the line lifecycle commands.
+//! lines, as the tenant's `offboarding_action` says, through the line lifecycle commands —
+//! or, under the `grace` action, suspend them and let the leaver's manager choose what
+//! becomes of each (see [`grace`]).
 //!
 //! Each line's provider call carries a command key derived from the offboarding (employee,
 //! line, action, attempt), so a double click or a retry replays the same operation instead
@@ -9,6 +11,7 @@
 //! every line already done alone.
 
 pub mod commands;
+pub mod grace;
 
 use serde::Serialize;
 use time::Date;
@@ -35,7 +38,12 @@ impl Step {
     pub fn for_line(action: OffboardingAction, state: LineState) -> Step {
         use LineState as S;
         match (action, state) {
-            (OffboardingAction::Suspend, S::Active) => Step::Suspend,
+            (OffboardingAction::Suspend | OffboardingAction::Grace, S::Active) => Step::Suspend,
+            (OffboardingAction::Grace, S::Ready) => Step::Skip(
+                "its eSIM is not installed on a device yet, so the provider cannot suspend it; \
+                 the manager's choice (or the default at the deadline) decides what becomes of it"
+                    .to_owned(),
+            ),
             (OffboardingAction::Suspend, S::Ready) => Step::Skip(
                 "its eSIM is not installed on a device yet, so the provider cannot suspend it; \
                  terminate it from its line page if it must never be used"
@@ -96,6 +104,8 @@ pub struct OffboardingReport {
     /// False when the employee was already offboarded before this call.
     pub newly_offboarded: bool,
     pub lines: Vec<(Line, LineOutcome)>,
+    /// Under the `grace` action: the cases this call opened, waiting for the manager.
+    pub grace_cases: Vec<grace::OffboardingCase>,
 }
 
 impl OffboardingReport {

@@ -74,7 +74,23 @@ pub enum OffboardingAction {
     #[default]
     Suspend,
     Terminate,
+    /// Suspend now; the leaver's manager chooses what becomes of each line within the grace
+    /// period, and the tenant's `offboarding_grace_default` happens at its end.
+    Grace,
 }
+
+/// What happens to a leaver's line at the end of its grace period when nobody chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GraceDefault {
+    #[default]
+    Terminate,
+    /// Left suspended, for an admin to decide.
+    KeepSuspended,
+}
+
+/// The longest grace period a tenant may set: a quarter.
+pub const MAX_GRACE_DAYS: i64 = 90;
 
 /// Per-tenant settings; every field has a default so older rows keep loading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +99,11 @@ pub struct TenantSettings {
     pub approvals_channel: Option<String>,
     pub finance_channel: Option<String>,
     pub offboarding_action: OffboardingAction,
+    /// Under the `grace` offboarding action: days the manager has to choose, when they are
+    /// reminded, and what happens when nobody chose.
+    pub offboarding_grace_days: i64,
+    pub offboarding_reminder_after_days: i64,
+    pub offboarding_grace_default: GraceDefault,
     /// Cap raises above this go to finance instead of the manager.
     pub cap_raise_finance_threshold_minor: i64,
     /// Cap raises up to this are approved by policy (0: none are).
@@ -122,6 +143,18 @@ impl TenantSettings {
         if let Some((field, _)) = hours.iter().find(|(_, h)| *h <= 0) {
             return Err(CoreError::invalid(field, "must be at least one hour"));
         }
+        if !(1..=MAX_GRACE_DAYS).contains(&self.offboarding_grace_days) {
+            return Err(CoreError::invalid(
+                "offboarding_grace_days",
+                format!("must be 1 to {MAX_GRACE_DAYS} days"),
+            ));
+        }
+        if !(1..self.offboarding_grace_days).contains(&self.offboarding_reminder_after_days) {
+            return Err(CoreError::invalid(
+                "offboarding_reminder_after_days",
+                "must be at least one day and fewer days than the grace period",
+            ));
+        }
         if self.cap_raise_max_minor < self.cap_raise_auto_approve_max_minor {
             return Err(CoreError::invalid(
                 "cap_raise_max",
@@ -140,6 +173,9 @@ impl Default for TenantSettings {
             approvals_channel: None,
             finance_channel: None,
             offboarding_action: OffboardingAction::Suspend,
+            offboarding_grace_days: 14,
+            offboarding_reminder_after_days: 7,
+            offboarding_grace_default: GraceDefault::Terminate,
             cap_raise_finance_threshold_minor: 5_000,
             cap_raise_auto_approve_max_minor: 0,
             cap_raise_max_minor: 50_000,
@@ -172,6 +208,25 @@ impl Tenant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grace_period_and_its_reminder_are_checked() {
+        let grace = |days, remind| TenantSettings {
+            offboarding_grace_days: days,
+            offboarding_reminder_after_days: remind,
+            ..TenantSettings::default()
+        };
+        assert!(grace(14, 7).validate().is_ok());
+        assert!(grace(2, 1).validate().is_ok());
+        let field = |s: TenantSettings| match s.validate() {
+            Err(crate::error::CoreError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(grace(0, 1)), "offboarding_grace_days");
+        assert_eq!(field(grace(91, 7)), "offboarding_grace_days");
+        assert_eq!(field(grace(14, 14)), "offboarding_reminder_after_days");
+        assert_eq!(field(grace(14, 0)), "offboarding_reminder_after_days");
+    }
 
     #[test]
     fn slugs_are_dns_labels() {

@@ -23,7 +23,7 @@ use super::http::{RetryPolicy, iso_date, parse_url};
 use super::oneglobal::webhook;
 use super::{
     Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, ListedSubscription,
-    Operation, Page, PlanRef, PortInRequest, PortOutAuthorisation, ProviderError, ProviderEvent,
+    Operation, Page, PlanRef, PortInRequest, PortingAuthorisation, ProviderError, ProviderEvent,
     ProviderPlan, ProvisionRequest, ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery,
     UsageRecord, WebhookError,
 };
@@ -456,7 +456,7 @@ impl ConnectivityProvider for GigsProvider {
         &self,
         subscription_id: &str,
         key: &IdempotencyKey,
-    ) -> Result<PortOutAuthorisation, ProviderError> {
+    ) -> Result<PortingAuthorisation, ProviderError> {
         let answer: PortOutWire = self
             .post(
                 &["subscriptions", subscription_id, "portOutAuthorizations"],
@@ -466,9 +466,9 @@ impl ConnectivityProvider for GigsProvider {
                 format!("subscription {subscription_id}"),
             )
             .await?;
-        Ok(PortOutAuthorisation {
+        Ok(PortingAuthorisation {
             expires_at: answer.expires_at()?,
-            number: answer.phone_number,
+            msisdn: answer.phone_number,
             code: answer.code,
         })
     }

@@ -21,11 +21,13 @@ use super::http::iso_date;
 use super::http::transport::{Auth, Call, Transport};
 use super::{
     Capabilities, ConnectivityProvider, Delivery, Effective, IdempotencyKey, ListedSubscription,
-    Operation, Page, PlanRef, ProviderError, ProviderEvent, ProviderPlan, ProvisionRequest,
-    ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord, WebhookError,
+    Operation, Page, PlanRef, PortingAuthorisation, ProviderError, ProviderEvent, ProviderPlan,
+    ProvisionRequest, ProvisioningMode, SimProfile, SubscriptionSnapshot, UsageQuery, UsageRecord,
+    WebhookError,
 };
 use wire::{
-    HalPage, OfferingWire, OrderWire, SimProfileWire, SubscriptionWire, TemplateWire, UsageItemWire,
+    HalPage, OfferingWire, OrderWire, PortOutWire, SimProfileWire, SubscriptionWire, TemplateWire,
+    UsageItemWire,
 };
 
 /// Stops a misbehaving `_links.next` chain from looping forever.
@@ -121,7 +123,7 @@ impl OneGlobalProvider {
         webhooks: true,
         speed_limit: true,
         port_in: false,
-        port_out: false,
+        port_out: true,
     };
 
     pub fn new(config: OneGlobalConfig) -> Result<Self, ProviderError> {
@@ -440,6 +442,26 @@ impl ConnectivityProvider for OneGlobalProvider {
             Effective::NextPeriod => "next_period",
         });
         self.order(body, key).await
+    }
+
+    /// `POST /enterprise/subscriptions/{id}/port-out` [ext: the simulator's; 1GLOBAL's porting
+    /// call is not public].
+    async fn port_out(
+        &self,
+        subscription_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<PortingAuthorisation, ProviderError> {
+        let url = self.endpoint(&["enterprise", "subscriptions", subscription_id, "port-out"]);
+        let what = format!("port-out of subscription {subscription_id}");
+        let call = Call::post(url, &json!({}), key, "port_out".to_owned(), what.clone());
+        // Decoded in two steps so a malformed answer's error never quotes the porting code.
+        let answer: Value = self.transport.json(&call).await?;
+        let wire: PortOutWire =
+            serde_json::from_value(answer).map_err(|e| ProviderError::Protocol {
+                status: 200,
+                body: format!("{what} answer is not the expected JSON: {e}"),
+            })?;
+        wire.into_authorisation()
     }
 
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError> {

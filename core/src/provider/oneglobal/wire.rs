@@ -11,9 +11,9 @@ use crate::lines::eid::Eid;
 use crate::lines::iccid::Iccid;
 use crate::money::{Currency, Money};
 use crate::provider::{
-    ListedSubscription, Operation, OperationStatus, PlanKind, ProfileState, ProviderError,
-    ProviderPlan, Roaming, SimProfile, SubscriptionSnapshot, SubscriptionState, UsageRecord,
-    Validity,
+    ListedSubscription, Operation, OperationStatus, PlanKind, PortingAuthorisation, ProfileState,
+    ProviderError, ProviderPlan, Roaming, SimProfile, SubscriptionSnapshot, SubscriptionState,
+    UsageRecord, Validity,
 };
 
 /// A vendor answer we could parse as JSON but whose `field` makes no sense.
@@ -83,6 +83,29 @@ impl HalPage {
             .as_ref()
             .map(|l| l.href.as_str())
             .filter(|h| !h.is_empty())
+    }
+}
+
+// ---------------------------------------------------------------- porting
+
+/// `{"subscription_id","msisdn","pac","issued_at","expires_at"}` [ext].
+#[derive(Debug, Deserialize)]
+pub(crate) struct PortOutWire {
+    msisdn: String,
+    pac: String,
+    expires_at: String,
+}
+
+impl PortOutWire {
+    pub(crate) fn into_authorisation(self) -> Result<PortingAuthorisation, ProviderError> {
+        if self.msisdn.trim().is_empty() || self.pac.trim().is_empty() {
+            return Err(bad_field("pac", "the number or the code is empty"));
+        }
+        Ok(PortingAuthorisation {
+            msisdn: self.msisdn,
+            code: self.pac,
+            expires_at: timestamp("expires_at", &self.expires_at)?,
+        })
     }
 }
 
