@@ -54,5 +54,6 @@ uuid_id!(
     GuardrailActionId,
     ImportId,
     ProviderConnectionId,
+    ProviderRouteId,
     ScimTokenId,
 );

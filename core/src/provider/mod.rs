@@ -2,8 +2,10 @@
 //!
 //! Adapters translate a vendor's API into these types; no HTTP type leaks out of them.
 
+pub mod circuit;
 pub mod connection;
 pub mod oneglobal;
+pub mod routing;
 
 use std::time::Duration;
 
