@@ -371,6 +371,20 @@ impl Lineup {
         }
     }
 
+    /// [`Self::provider_of_connection`] inside the caller's transaction, for a connection
+    /// that must exist (`None` when it does not).
+    pub(crate) async fn provider_of_connection_in(
+        &self,
+        tx: &mut crate::store::Tx,
+        tenant: TenantId,
+        id: ProviderConnectionId,
+    ) -> CoreResult<Option<Arc<dyn ConnectivityProvider>>> {
+        match store::provider_connections::get_by_id(tx, tenant, id).await? {
+            Some(row) => Ok(Some(self.adapter_for(&row)?)),
+            None => Ok(None),
+        }
+    }
+
     fn adapter_for(&self, row: &ConnectionRow) -> CoreResult<Arc<dyn ConnectivityProvider>> {
         if let Some(provider) = self.tenant_providers().get(row) {
             return Ok(provider);
@@ -473,15 +487,17 @@ impl Lineup {
     /// The carrier's name for a line (its connection's label, or the vendor's name).
     pub async fn carrier_of(&self, tenant: TenantId, line: &crate::lines::line::Line) -> String {
         let label = match line.provider_connection_id {
-            Some(id) => async {
-                let mut tx = self.tenant_tx(tenant).await.ok()?;
-                store::provider_connections::get_by_id(&mut tx, tenant, id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|row| row.label)
+            Some(id) => {
+                async {
+                    let mut tx = self.tenant_tx(tenant).await.ok()?;
+                    store::provider_connections::get_by_id(&mut tx, tenant, id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|row| row.label)
+                }
+                .await
             }
-            .await,
             None => None,
         };
         label.unwrap_or_else(|| match line.provider.as_str() {

@@ -10,10 +10,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::app::{Lineup, record};
+use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{ProviderConnectionId, ProviderRouteId, TeamId};
+use crate::ids::{ProviderConnectionId, ProviderRouteId, TeamId, TenantId};
 use crate::lines::plan::Plan;
 use crate::provider::Validity;
+use crate::store::{self, now};
 
 /// The kind of plan a rule is about: a monthly line, or a travel package (a number of days).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,9 +171,7 @@ pub fn validate(
                 if upper.len() != 2 || !upper.chars().all(|c| c.is_ascii_uppercase()) {
                     return Err(CoreError::invalid(
                         "country",
-                        format!(
-                            "rule {row}: {code:?} is not a two-letter country code (e.g. DE)"
-                        ),
+                        format!("rule {row}: {code:?} is not a two-letter country code (e.g. DE)"),
                     ));
                 }
                 Some(upper)
@@ -202,6 +203,71 @@ fn shadows(earlier: &NewRouteRule, later: &NewRouteRule) -> bool {
     covers(&earlier.country, &later.country)
         && covers(&earlier.plan_kind, &later.plan_kind)
         && covers(&earlier.team_id, &later.team_id)
+}
+
+impl Lineup {
+    /// The tenant's routing table, first to match first.
+    pub async fn provider_routes(&self, tenant: TenantId) -> CoreResult<Vec<RouteRule>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::provider_routes::list(&mut tx, tenant).await?)
+    }
+
+    /// Replace the tenant's routing table with `rules`, in that order, after checking it
+    /// (see [`validate`]; a team must be the tenant's); audited as one change.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, rules = rules.len()))]
+    pub async fn set_provider_routes(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        rules: &[NewRouteRule],
+    ) -> CoreResult<Vec<RouteRule>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let connections: Vec<ProviderConnectionId> =
+            store::provider_connections::list(&mut tx, tenant)
+                .await?
+                .iter()
+                .map(|c| c.id)
+                .collect();
+        let checked = validate(rules, &connections)?;
+        for (index, rule) in checked.iter().enumerate() {
+            if let Some(team) = rule.team_id
+                && !store::org::team_exists(&mut tx, tenant, team).await?
+            {
+                return Err(CoreError::invalid(
+                    "team_id",
+                    format!("rule {}: that team is not one of this company's", index + 1),
+                ));
+            }
+        }
+        let before = store::provider_routes::list(&mut tx, tenant).await?;
+        let after: Vec<RouteRule> = checked
+            .into_iter()
+            .enumerate()
+            .map(|(position, rule)| RouteRule {
+                id: ProviderRouteId::new(),
+                position: position as i32,
+                country: rule.country,
+                plan_kind: rule.plan_kind,
+                team_id: rule.team_id,
+                provider_connection_id: rule
+                    .provider_connection_id
+                    .expect("validated rules name a connection"),
+                allow_failover: rule.allow_failover,
+            })
+            .collect();
+        store::provider_routes::replace(&mut tx, tenant, &after, now()).await?;
+        let event = AuditEvent::new(
+            tenant,
+            actor,
+            "provider.routes_changed",
+            ("tenant", tenant.to_string()),
+            Some(serde_json::json!({ "rules": before })),
+            Some(serde_json::json!({ "rules": after })),
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, ProviderConnectionId, TeamId, TenantId};
+use crate::ids::{
+    CostCentreId, EmployeeId, LineId, PlanId, ProviderConnectionId, TeamId, TenantId,
+};
 use crate::lines::iccid::Iccid;
 use crate::lines::line::activation::SealedActivationCode;
 use crate::lines::line::{Line, LineSearch, LineState};

@@ -90,8 +90,13 @@ impl Lineup {
             Some(choice) => choice,
             None => (plan.provider_connection_id, plan),
         };
-        drop(provider);
-        let provider = self.provider_of_connection(tenant, connection).await?;
+        let provider = match connection {
+            Some(id) => self
+                .provider_of_connection_in(&mut tx, tenant, id)
+                .await?
+                .unwrap_or(provider),
+            None => provider,
+        };
         let at = now();
         let line = Line {
             id: LineId::new(),
@@ -887,7 +892,12 @@ impl Lineup {
         Ok(next)
     }
 
-    pub(super) async fn load_line(&self, tx: &mut Tx, tenant: TenantId, id: LineId) -> CoreResult<Line> {
+    pub(super) async fn load_line(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        id: LineId,
+    ) -> CoreResult<Line> {
         required(store::lines::get(tx, tenant, id).await?, "line", id)
     }
 

@@ -10,8 +10,8 @@
 
 use serde_json::json;
 
-use super::commands::{DEFINITIVE, new_operation};
 use super::Line;
+use super::commands::{DEFINITIVE, new_operation};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
@@ -56,7 +56,9 @@ impl Lineup {
                 } else {
                     equivalent_plan(
                         wanted,
-                        plans.iter().filter(|p| p.provider_connection_id == Some(id)),
+                        plans
+                            .iter()
+                            .filter(|p| p.provider_connection_id == Some(id)),
                     )
                 };
                 plan.map(|p| (id, p.clone()))
