@@ -1,14 +1,16 @@
 //! Health probes: what `/healthz` and `/readyz` answer, and `lineup healthcheck`, the
 //! container's own probe client (the slim image has no curl).
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use lineup_core::Lineup;
 use lineup_core::provider::ConnectivityProvider;
+use lineup_core::provider::circuit::{CircuitHealth, CircuitReport};
 
 /// How long one provider check stands for: probes every few seconds from every kubelet must
 /// not become provider traffic.
@@ -66,16 +68,69 @@ pub struct Readiness {
 }
 
 /// Ready when the database answers a query and the provider answers (cached); the reason is
-/// said without detail (the route is public).
-pub async fn readyz(State(ready): State<Readiness>) -> (StatusCode, &'static str) {
-    match tokio::time::timeout(DATABASE_TIMEOUT, ready.lineup.store().ping()).await {
-        Ok(Ok(())) => {}
-        _ => return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+/// said without detail (the route is public). `/readyz?detail` adds one line per check and
+/// the tenant connections' circuits (vendor kind and state, never a tenant or an id). An
+/// open circuit does not make the replica unready: every replica sees the same provider, so
+/// taking this one out of rotation would not help, and routing already goes around it.
+pub async fn readyz(
+    State(ready): State<Readiness>,
+    RawQuery(query): RawQuery,
+) -> (StatusCode, String) {
+    let database = matches!(
+        tokio::time::timeout(DATABASE_TIMEOUT, ready.lineup.store().ping()).await,
+        Ok(Ok(()))
+    );
+    let (status, summary) = if !database {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    } else {
+        match ready.provider.check().await {
+            Ok(()) => (StatusCode::OK, "ready"),
+            Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "provider unavailable"),
+        }
+    };
+    let wants_detail = query.as_deref().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("detail"))
+    });
+    if !wants_detail {
+        return (status, summary.to_owned());
     }
-    match ready.provider.check().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "provider unavailable"),
+    (
+        status,
+        detail(summary, database, &ready.lineup.provider_circuits()),
+    )
+}
+
+/// The `/readyz?detail` body.
+fn detail(summary: &str, database: bool, circuits: &[CircuitReport]) -> String {
+    let mut out = format!(
+        "{summary}\ndatabase: {}\n",
+        if database { "ok" } else { "unavailable" }
+    );
+    for health in [
+        CircuitHealth::Closed,
+        CircuitHealth::HalfOpen,
+        CircuitHealth::Open,
+    ] {
+        let mut vendors: Vec<&str> = circuits
+            .iter()
+            .filter(|c| c.health == health)
+            .map(|c| c.vendor.as_str())
+            .collect();
+        vendors.sort_unstable();
+        let _ = writeln!(
+            out,
+            "provider circuits {}: {}{}",
+            health.as_str(),
+            vendors.len(),
+            if vendors.is_empty() || health == CircuitHealth::Closed {
+                String::new()
+            } else {
+                format!(" ({})", vendors.join(", "))
+            }
+        );
     }
+    out
 }
 
 /// The address a probe on this machine reaches a server listening on `listen` at: the
@@ -121,6 +176,25 @@ mod tests {
         assert_eq!(local_address(at("0.0.0.0:8080")), at("127.0.0.1:8080"));
         assert_eq!(local_address(at("[::]:8080")), at("[::1]:8080"));
         assert_eq!(local_address(at("10.0.0.5:80")), at("10.0.0.5:80"));
+    }
+
+    #[test]
+    fn the_detail_counts_circuits_by_state_and_names_the_vendors_of_unhealthy_ones() {
+        let report = |vendor: &str, health| CircuitReport {
+            connection: lineup_core::ids::ProviderConnectionId::new(),
+            vendor: vendor.into(),
+            health,
+        };
+        let circuits = [
+            report("1global", CircuitHealth::Open),
+            report("1global", CircuitHealth::Closed),
+            report("gigs", CircuitHealth::Closed),
+        ];
+        assert_eq!(
+            detail("ready", true, &circuits),
+            "ready\ndatabase: ok\nprovider circuits closed: 2\n\
+             provider circuits half_open: 0\nprovider circuits open: 1 (1global)\n"
+        );
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use crate::audit::AuditEvent;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::sso::{IdentityProviders, SsoNetworkPolicy};
 use crate::ids::TenantId;
+use crate::provider::circuit::{CircuitBreakers, CircuitPolicy, CircuitReport};
 use crate::provider::connection::{ProviderConnector, TenantProviders};
 use crate::provider::{ConnectivityProvider, PollPolicy};
 use crate::secret::SecretBox;
@@ -21,6 +22,8 @@ pub struct Lineup {
     /// Builds adapters for tenants' own accounts; without it none can connect one.
     connector: Option<Arc<ProviderConnector>>,
     tenant_providers: Arc<TenantProviders>,
+    /// Each tenant connection's circuit breaker, on this replica.
+    circuits: Arc<CircuitBreakers>,
     poll: PollPolicy,
     secrets: Option<SecretBox>,
     identity_providers: Arc<IdentityProviders>,
@@ -37,6 +40,7 @@ impl Lineup {
             server_provider: provider,
             connector: None,
             tenant_providers: Arc::default(),
+            circuits: Arc::default(),
             poll,
             secrets: None,
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
@@ -62,6 +66,21 @@ impl Lineup {
 
     pub(crate) fn tenant_providers(&self) -> &TenantProviders {
         &self.tenant_providers
+    }
+
+    /// When tenant connections' circuits open and for how long (before any call is made).
+    pub fn with_circuit_policy(self, policy: CircuitPolicy) -> Self {
+        self.circuits.set_policy(policy);
+        self
+    }
+
+    pub(crate) fn circuits(&self) -> &CircuitBreakers {
+        &self.circuits
+    }
+
+    /// The circuit of every tenant connection this replica has called, for health pages.
+    pub fn provider_circuits(&self) -> Vec<CircuitReport> {
+        self.circuits.reports()
     }
 
     pub(crate) fn password_hashing(&self) -> &crate::identity::user::PasswordHashing {

@@ -54,6 +54,7 @@ uuid_id!(
     GuardrailActionId,
     ImportId,
     ProviderConnectionId,
+    ProviderRouteId,
     ScimTokenId,
     OffboardingCaseId,
 );

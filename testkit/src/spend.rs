@@ -246,6 +246,7 @@ pub async fn add_line(
         plan_id: plan,
         state,
         provider: "test".into(),
+        provider_connection_id: None,
         provider_subscription_id: None,
         iccid: None,
         activation_code: None,

@@ -128,16 +128,19 @@ impl ChatFlows {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default();
+                let carrier = self.lineup.carrier_of(ws.tenant, &line).await;
                 let revealed = self
                     .lineup
                     .reveal_activation_code(ws.tenant, Revealer::Holder(request.requester), line.id)
                     .await
                     .map_err(|e| e.to_string())
-                    .and_then(|code| cards::delivery_message(&line, plan, &code));
+                    .and_then(|code| cards::delivery_message(&line, plan, &code))
+                    .map(|message| cards::naming_carrier(message, &carrier));
                 match revealed {
                     Ok(message) => {
-                        let note =
-                            format!("Ready: the eSIM (ICCID {iccid}) was sent to the requester.");
+                        let note = format!(
+                            "Ready: the eSIM (ICCID {iccid}, carrier {carrier}) was sent to the requester."
+                        );
                         self.reply_under_cards(ws, &request, &Message::text(note))
                             .await;
                         self.send_to_employee(ws, platform, request.requester, &message)

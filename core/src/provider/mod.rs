@@ -3,10 +3,12 @@
 //! Adapters translate a vendor's API into these types; no HTTP type leaks out of them.
 
 pub mod airalo;
+pub mod circuit;
 pub mod connection;
 pub mod gigs;
 pub mod http;
 pub mod oneglobal;
+pub mod routing;
 mod usage_chunks;
 pub mod vendor;
 

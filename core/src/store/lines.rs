@@ -4,7 +4,9 @@
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
+use crate::ids::{
+    CostCentreId, EmployeeId, LineId, PlanId, ProviderConnectionId, TeamId, TenantId,
+};
 use crate::lines::iccid::Iccid;
 use crate::lines::line::activation::SealedActivationCode;
 use crate::lines::line::{Line, LineSearch, LineState};
@@ -24,6 +26,7 @@ struct LineRow {
     issue_key: String,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    provider_connection_id: Option<ProviderConnectionId>,
 }
 
 impl TryFrom<LineRow> for Line {
@@ -39,6 +42,7 @@ impl TryFrom<LineRow> for Line {
                 .parse()
                 .map_err(|e| StoreError::corrupt("line state", e))?,
             provider: r.provider,
+            provider_connection_id: r.provider_connection_id,
             provider_subscription_id: r.provider_subscription_id,
             iccid: r
                 .iccid
@@ -56,7 +60,7 @@ impl TryFrom<LineRow> for Line {
 
 const COLUMNS: &str = "id, tenant_id, employee_id, plan_id, state, provider, \
      provider_subscription_id, iccid, activation_code, failure_reason, issue_key, created_at, \
-     updated_at";
+     updated_at, provider_connection_id";
 
 /// Inserts the line unless one with the same issue key exists; returns whether it inserted.
 pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, line: &Line) -> StoreResult<bool> {
@@ -64,8 +68,8 @@ pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, line: &Line) -> StoreR
         sqlx::query(
             "INSERT INTO lines (id, tenant_id, employee_id, plan_id, state, provider,
                  provider_subscription_id, iccid, activation_code, failure_reason, issue_key,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 created_at, updated_at, provider_connection_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (tenant_id, issue_key) DO NOTHING",
         )
         .bind(line.id)
@@ -85,6 +89,7 @@ pub async fn insert_if_new(tx: &mut Tx, tenant: TenantId, line: &Line) -> StoreR
         .bind(&line.issue_key)
         .bind(line.created_at)
         .bind(line.updated_at)
+        .bind(line.provider_connection_id)
         .execute(conn)
         .await?
         .rows_affected()
@@ -186,7 +191,8 @@ pub async fn update_if_state(
         sqlx::query(
             "UPDATE lines SET employee_id = $3, plan_id = $4, state = $5,
                  provider_subscription_id = $6, iccid = $7, activation_code = $8,
-                 failure_reason = $9, updated_at = $10
+                 failure_reason = $9, updated_at = $10, provider_connection_id = $12,
+                 provider = $13
              WHERE tenant_id = $1 AND id = $2 AND state = $11",
         )
         .bind(tenant)
@@ -204,6 +210,8 @@ pub async fn update_if_state(
         .bind(&line.failure_reason)
         .bind(line.updated_at)
         .bind(expected.as_str())
+        .bind(line.provider_connection_id)
+        .bind(&line.provider)
         .execute(conn)
         .await?
         .rows_affected()
@@ -393,7 +401,7 @@ pub async fn search(
     let state = search.state.map(LineState::as_str);
     let listed = "SELECT l.id, l.tenant_id, l.employee_id, l.plan_id, l.state, l.provider, \
          l.provider_subscription_id, l.iccid, l.activation_code, l.failure_reason, l.issue_key, \
-         l.created_at, l.updated_at, e.given_name, e.family_name, e.email, p.name AS plan_name \
+         l.created_at, l.updated_at, l.provider_connection_id, e.given_name, e.family_name, e.email, p.name AS plan_name \
          FROM (SELECT l.*";
     let page_sql = format!(
         "{} ORDER BY l.created_at DESC, l.id DESC LIMIT $6 OFFSET $7) l

@@ -23,6 +23,7 @@ pub mod org;
 pub mod plans;
 pub mod policy;
 pub mod provider_connections;
+pub mod provider_routes;
 mod query;
 pub mod reports;
 pub mod requests;

@@ -4,7 +4,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use super::{StoreError, StoreResult, Tx, on_tx};
-use crate::ids::{PlanId, TenantId};
+use crate::ids::{PlanId, ProviderConnectionId, TenantId};
 use crate::lines::plan::Plan;
 use crate::money::{Bytes, Currency, Money};
 use crate::provider::Validity;
@@ -15,6 +15,7 @@ struct PlanRow {
     id: PlanId,
     tenant_id: TenantId,
     provider: String,
+    provider_connection_id: Option<ProviderConnectionId>,
     offering_id: String,
     template_id: Option<String>,
     name: String,
@@ -39,6 +40,7 @@ impl TryFrom<PlanRow> for Plan {
             id: r.id,
             tenant_id: r.tenant_id,
             provider: r.provider,
+            provider_connection_id: r.provider_connection_id,
             offering_id: r.offering_id,
             template_id: r.template_id,
             name: r.name,
@@ -57,33 +59,68 @@ impl TryFrom<PlanRow> for Plan {
 
 const COLUMNS: &str = "id, tenant_id, provider, offering_id, template_id, name, data_bytes, \
      validity, coverage, price_minor, currency, overage_per_gb_minor, roaming_per_gb_minor, \
-     throttle_after_cap_kbps, active, created_at";
+     throttle_after_cap_kbps, active, created_at, provider_connection_id";
 
-/// Insert, or refresh the catalogue fields of the plan with the same provider offering.
-/// Returns the stored plan's id (the existing one when it was already there).
+/// Insert, or refresh the catalogue fields of the plan with the same offering in the same
+/// connection's catalogue. Returns the stored plan's id (the existing one when it was already
+/// there). The tenant's own overage and roaming prices survive a refresh.
 pub async fn upsert(tx: &mut Tx, tenant: TenantId, plan: &Plan) -> StoreResult<PlanId> {
     let currency = plan
         .price
         .or(plan.overage_per_gb)
         .map(|m| m.currency)
         .unwrap_or(Currency::USD);
-    Ok(on_tx!(tx, |conn| {
+    // A NULL connection (the server-wide catalogue) cannot be an ON CONFLICT target on both
+    // backends, so the row is looked up first; the unique index still refuses a duplicate.
+    let existing: Option<PlanId> = on_tx!(tx, |conn| {
         sqlx::query_scalar(
+            "SELECT id FROM plans WHERE tenant_id = $1 AND offering_id = $2
+               AND (provider_connection_id = $3
+                    OR (provider_connection_id IS NULL AND $3 IS NULL))",
+        )
+        .bind(tenant)
+        .bind(&plan.offering_id)
+        .bind(plan.provider_connection_id)
+        .fetch_optional(conn)
+        .await?
+    });
+    if let Some(id) = existing {
+        on_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE plans SET provider = $3, template_id = $4, name = $5, data_bytes = $6,
+                     validity = $7, coverage = $8, price_minor = $9, currency = $10,
+                     active = $11, throttle_after_cap_kbps = $12,
+                     overage_per_gb_minor = COALESCE(overage_per_gb_minor, $13),
+                     roaming_per_gb_minor = CASE WHEN roaming_per_gb_minor = '{}'
+                         THEN $14 ELSE roaming_per_gb_minor END
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(&plan.provider)
+            .bind(&plan.template_id)
+            .bind(&plan.name)
+            .bind(plan.data.map(|b| b.0))
+            .bind(Json(plan.validity))
+            .bind(Json(&plan.coverage))
+            .bind(plan.price.map(|m| m.minor))
+            .bind(currency.as_str())
+            .bind(plan.active)
+            .bind(plan.throttle_after_cap_kbps.map(|k| k as i32))
+            .bind(plan.overage_per_gb.map(|m| m.minor))
+            .bind(Json(&plan.roaming_per_gb_minor))
+            .execute(conn)
+            .await?;
+        });
+        return Ok(id);
+    }
+    on_tx!(tx, |conn| {
+        sqlx::query(
             "INSERT INTO plans (id, tenant_id, provider, offering_id, template_id, name,
                  data_bytes, validity, coverage, price_minor, currency, overage_per_gb_minor,
-                 roaming_per_gb_minor, throttle_after_cap_kbps, active, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $13, $14, $15)
-             ON CONFLICT (tenant_id, provider, offering_id) DO UPDATE SET
-                 template_id = excluded.template_id, name = excluded.name,
-                 data_bytes = excluded.data_bytes, validity = excluded.validity,
-                 coverage = excluded.coverage, price_minor = excluded.price_minor,
-                 currency = excluded.currency, active = excluded.active,
-                 throttle_after_cap_kbps = excluded.throttle_after_cap_kbps,
-                 overage_per_gb_minor =
-                     COALESCE(plans.overage_per_gb_minor, excluded.overage_per_gb_minor),
-                 roaming_per_gb_minor = CASE WHEN plans.roaming_per_gb_minor = '{}'
-                     THEN excluded.roaming_per_gb_minor ELSE plans.roaming_per_gb_minor END
-             RETURNING id",
+                 roaming_per_gb_minor, throttle_after_cap_kbps, active, created_at,
+                 provider_connection_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $13, $14, $15, $17)",
         )
         .bind(plan.id)
         .bind(tenant)
@@ -101,9 +138,11 @@ pub async fn upsert(tx: &mut Tx, tenant: TenantId, plan: &Plan) -> StoreResult<P
         .bind(plan.active)
         .bind(plan.created_at)
         .bind(Json(&plan.roaming_per_gb_minor))
-        .fetch_one(conn)
-        .await?
-    }))
+        .bind(plan.provider_connection_id)
+        .execute(conn)
+        .await?;
+    });
+    Ok(plan.id)
 }
 
 pub async fn get(tx: &mut Tx, tenant: TenantId, id: PlanId) -> StoreResult<Option<Plan>> {

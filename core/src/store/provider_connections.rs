@@ -1,4 +1,4 @@
-//! Tenants' own provider connections (secrets arrive here sealed), and which tenants may use
+//! Tenants' own provider connections, several per tenant (secrets arrive here sealed), and which tenants may use
 //! the server-wide provider account. Finding a connection by its id (a webhook arriving)
 //! crosses tenants, so that takes a system transaction.
 
@@ -11,6 +11,7 @@ use crate::ids::{ProviderConnectionId, TenantId};
 pub struct ConnectionRow {
     pub id: ProviderConnectionId,
     pub tenant_id: TenantId,
+    /// The vendor kind, which picks the adapter (e.g. "1global").
     pub provider: String,
     pub client_id: String,
     /// `sealed:v1:…`
@@ -21,16 +22,43 @@ pub struct ConnectionRow {
     pub version: i64,
     pub checked_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// What people see as the carrier, unique within the tenant.
+    pub label: String,
+    /// Lowest first: the primary connection, then the order alternatives are tried in.
+    pub position: i32,
 }
 
 const COLUMNS: &str = "id, tenant_id, provider, client_id, client_secret, account_id, \
-     webhook_secret, version, checked_at, created_at";
+     webhook_secret, version, checked_at, created_at, label, position";
 
+/// The tenant's connections, primary first.
+pub async fn list(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<ConnectionRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM provider_connections WHERE tenant_id = $1
+         ORDER BY position, created_at, id"
+    );
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query_as(&sql).bind(tenant).fetch_all(conn).await?
+    }))
+}
+
+/// The tenant's primary connection (lowest position), if it has any.
 pub async fn get(tx: &mut Tx, tenant: TenantId) -> StoreResult<Option<ConnectionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM provider_connections WHERE tenant_id = $1");
+    Ok(list(tx, tenant).await?.into_iter().next())
+}
+
+/// One of the tenant's connections.
+pub async fn get_by_id(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: ProviderConnectionId,
+) -> StoreResult<Option<ConnectionRow>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM provider_connections WHERE tenant_id = $1 AND id = $2");
     Ok(on_tx!(tx, |conn| {
         sqlx::query_as(&sql)
             .bind(tenant)
+            .bind(id)
             .fetch_optional(conn)
             .await?
     }))
@@ -44,8 +72,8 @@ pub async fn find(tx: &mut Tx, id: ProviderConnectionId) -> StoreResult<Option<C
     }))
 }
 
-/// Store the tenant's connection, replacing its previous one (same id, next version).
-/// Returns the stored row.
+/// Store a connection: a new one (version 1), or a replacement of the row with the same id
+/// (next version, same label and position). Returns the stored row.
 pub async fn upsert(
     tx: &mut Tx,
     tenant: TenantId,
@@ -53,8 +81,8 @@ pub async fn upsert(
 ) -> StoreResult<ConnectionRow> {
     let sql = format!(
         "INSERT INTO provider_connections ({COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)
-         ON CONFLICT (tenant_id) DO UPDATE SET provider = excluded.provider,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET provider = excluded.provider,
              client_id = excluded.client_id, client_secret = excluded.client_secret,
              account_id = excluded.account_id, webhook_secret = excluded.webhook_secret,
              version = provider_connections.version + 1, checked_at = excluded.checked_at
@@ -71,15 +99,18 @@ pub async fn upsert(
             .bind(&row.webhook_secret)
             .bind(row.checked_at)
             .bind(row.created_at)
+            .bind(&row.label)
+            .bind(row.position)
             .fetch_one(conn)
             .await?
     }))
 }
 
-pub async fn delete(tx: &mut Tx, tenant: TenantId) -> StoreResult<bool> {
+pub async fn delete(tx: &mut Tx, tenant: TenantId, id: ProviderConnectionId) -> StoreResult<bool> {
     let deleted = on_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM provider_connections WHERE tenant_id = $1")
+        sqlx::query("DELETE FROM provider_connections WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
+            .bind(id)
             .execute(conn)
             .await?
             .rows_affected()

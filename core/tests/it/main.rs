@@ -18,6 +18,7 @@ mod orphans;
 mod policy;
 mod reports;
 mod requests;
+mod routing;
 mod seen_ids;
 mod store;
 mod usage;

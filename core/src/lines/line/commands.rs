@@ -38,7 +38,7 @@ pub struct IssueLine {
 
 /// Set in an operation's payload when the provider definitively refused or canceled it, so a
 /// retry must place a new order rather than replay the old key.
-const DEFINITIVE: &str = "definitive_failure";
+pub(super) const DEFINITIVE: &str = "definitive_failure";
 
 impl Lineup {
     #[tracing::instrument(skip_all, fields(tenant = %tenant, employee = %cmd.employee_id, plan = %cmd.plan_id))]
@@ -84,6 +84,20 @@ impl Lineup {
                 format!("plan {} is no longer offered", plan.name),
             ));
         }
+        let routed = self
+            .route_new_order(&mut tx, tenant, &plan, employee.team_id, &[])
+            .await?;
+        let (connection, plan) = match routed {
+            Some(choice) => choice,
+            None => (plan.provider_connection_id, plan),
+        };
+        let provider = match connection {
+            Some(id) => self
+                .provider_of_connection_in(&mut tx, tenant, id)
+                .await?
+                .unwrap_or(provider),
+            None => provider,
+        };
         let at = now();
         let line = Line {
             id: LineId::new(),
@@ -92,6 +106,7 @@ impl Lineup {
             plan_id: plan.id,
             state: LineState::Requested,
             provider: provider.name().to_owned(),
+            provider_connection_id: connection,
             provider_subscription_id: None,
             iccid: None,
             activation_code: None,
@@ -329,7 +344,7 @@ impl Lineup {
             return Ok(line);
         };
         let profile = self
-            .provider_for(tenant)
+            .provider_of_connection(tenant, line.provider_connection_id)
             .await?
             .get_sim_profile(sub)
             .await?;
@@ -487,7 +502,11 @@ impl Lineup {
             CoreError::invalid("line_id", "the line has no provider subscription yet")
         })?;
         let key = IdempotencyKey(op.idempotency_key.clone());
-        let provider = self.provider_for(tenant).await?;
+        // An existing line stays with its provider: when that one is down the call is
+        // retried there, never moved.
+        let provider = self
+            .provider_of_connection(tenant, line.provider_connection_id)
+            .await?;
         let placed = match (&op.provider_order_id, op.kind) {
             // Already placed (we are resuming): ask how it went instead of placing it again.
             (Some(order), _) => provider.poll_operation(order).await,
@@ -584,7 +603,6 @@ impl Lineup {
     ) -> CoreResult<Line> {
         // Checked before the provider is asked: an issued code must be storable.
         let secrets = self.secrets()?.clone();
-        let provider = self.provider_for(tenant).await?;
         let mut tx = self.tenant_tx(tenant).await?;
         let employee = required(
             store::employees::get(&mut tx, tenant, line.employee_id).await?,
@@ -612,6 +630,9 @@ impl Lineup {
         if line.state != LineState::Provisioning {
             return Ok(line);
         }
+        let provider = self
+            .provider_of_connection(tenant, line.provider_connection_id)
+            .await?;
         let request = ProvisionRequest {
             plan: plan.provider_ref(),
             subscriber: Subscriber {
@@ -630,6 +651,14 @@ impl Lineup {
             Some(order) => provider.poll_operation(order).await,
             None => provider.provision_line(&request, &key).await,
         };
+        if let Err(error @ ProviderError::Transient { .. }) = &placed
+            && op.provider_order_id.is_none()
+            && let Some((moved, next_op)) = self
+                .fail_over(tenant, actor, &line, &op, &employee, error)
+                .await?
+        {
+            return Box::pin(self.drive_provisioning(tenant, actor, moved, next_op, poll)).await;
+        }
         let settled = match self
             .place_and_wait(provider.as_ref(), tenant, &op, placed, poll)
             .await
@@ -823,7 +852,7 @@ impl Lineup {
     }
 
     /// Change fields without a state change (plan, owner), with its audit event.
-    async fn rewrite(
+    pub(super) async fn rewrite(
         &self,
         tx: &mut Tx,
         actor: &Actor,
@@ -864,7 +893,12 @@ impl Lineup {
         Ok(next)
     }
 
-    async fn load_line(&self, tx: &mut Tx, tenant: TenantId, id: LineId) -> CoreResult<Line> {
+    pub(super) async fn load_line(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        id: LineId,
+    ) -> CoreResult<Line> {
         required(store::lines::get(tx, tenant, id).await?, "line", id)
     }
 
@@ -985,7 +1019,7 @@ fn event_for(kind: OperationKind) -> Option<LineEvent> {
     }
 }
 
-fn new_operation(
+pub(super) fn new_operation(
     tenant: TenantId,
     line: LineId,
     kind: OperationKind,

@@ -2,13 +2,14 @@
 
 pub mod activation;
 pub mod commands;
+mod failover;
 pub mod reconcile;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use self::activation::SealedActivationCode;
-use crate::ids::{EmployeeId, LineId, PlanId, TenantId};
+use crate::ids::{EmployeeId, LineId, PlanId, ProviderConnectionId, TenantId};
 use crate::lines::iccid::Iccid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,6 +169,9 @@ pub struct Line {
     pub plan_id: PlanId,
     pub state: LineState,
     pub provider: String,
+    /// The tenant's connection the line was ordered through (`None`: the server-wide
+    /// account); every call about the line goes there, never to another provider.
+    pub provider_connection_id: Option<ProviderConnectionId>,
     pub provider_subscription_id: Option<String>,
     pub iccid: Option<Iccid>,
     /// Sealed at rest; opened only by [`crate::Lineup::reveal_activation_code`], and never

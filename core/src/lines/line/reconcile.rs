@@ -14,8 +14,8 @@ use super::{Line, LineEvent, LineState};
 use crate::app::{Lineup, record};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{LineId, TenantId};
-use crate::provider::{ListedSubscription, ProviderError, SubscriptionState};
+use crate::ids::{LineId, ProviderConnectionId, TenantId};
+use crate::provider::{ConnectivityProvider, ListedSubscription, ProviderError, SubscriptionState};
 use crate::spend::alert::{Alert, AlertKind};
 use crate::spend::pricing::billing_period;
 use crate::store::operations::{OperationKind, OperationState};
@@ -38,11 +38,36 @@ pub struct Reconciliation {
 }
 
 impl Lineup {
-    /// List the tenant's subscriptions at its provider and match them to its lines.
-    /// Providers that cannot list subscriptions are not reconciled (an empty result).
+    /// List the tenant's subscriptions at each of its providers and match them to the lines
+    /// ordered through that provider. Providers that cannot list subscriptions are not
+    /// reconciled (they add nothing to the result).
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn reconcile_subscriptions(&self, tenant: TenantId) -> CoreResult<Reconciliation> {
-        let provider = self.provider_for(tenant).await?;
+        let mut tx = self.tenant_tx(tenant).await?;
+        let connections = store::provider_connections::list(&mut tx, tenant).await?;
+        drop(tx);
+        let catalogues: Vec<Option<ProviderConnectionId>> = if connections.is_empty() {
+            vec![None]
+        } else {
+            connections.iter().map(|c| Some(c.id)).collect()
+        };
+        let mut report = Reconciliation::default();
+        for connection in catalogues {
+            let one = self.reconcile_connection(tenant, connection).await?;
+            report.listed += one.listed;
+            report.adopted.extend(one.adopted);
+            report.alerts_raised += one.alerts_raised;
+            report.still_pending += one.still_pending;
+        }
+        Ok(report)
+    }
+
+    async fn reconcile_connection(
+        &self,
+        tenant: TenantId,
+        connection: Option<ProviderConnectionId>,
+    ) -> CoreResult<Reconciliation> {
+        let provider = self.provider_of_connection(tenant, connection).await?;
         let mut subscriptions = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -61,7 +86,11 @@ impl Lineup {
             }
         }
         let mut tx = self.tenant_tx(tenant).await?;
-        let lines = store::lines::list(&mut tx, tenant).await?;
+        let lines: Vec<Line> = store::lines::list(&mut tx, tenant)
+            .await?
+            .into_iter()
+            .filter(|l| connection.is_none() || l.provider_connection_id == connection)
+            .collect();
         drop(tx);
         let mut report = Reconciliation {
             listed: subscriptions.len(),
@@ -89,7 +118,10 @@ impl Lineup {
                         report.still_pending += 1;
                         continue;
                     }
-                    if let Some(adopted) = self.adopt(tenant, line, &subscription).await? {
+                    if let Some(adopted) = self
+                        .adopt(tenant, provider.as_ref(), line, &subscription)
+                        .await?
+                    {
                         report.adopted.push(adopted.id);
                     }
                 }
@@ -121,15 +153,12 @@ impl Lineup {
     async fn adopt(
         &self,
         tenant: TenantId,
+        provider: &dyn ConnectivityProvider,
         line: &Line,
         subscription: &ListedSubscription,
     ) -> CoreResult<Option<Line>> {
         let secrets = self.secrets()?.clone();
-        let profile = self
-            .provider_for(tenant)
-            .await?
-            .get_sim_profile(&subscription.id)
-            .await?;
+        let profile = provider.get_sim_profile(&subscription.id).await?;
         let mut tx = self.tenant_tx(tenant).await?;
         let Some(current) = store::lines::get(&mut tx, tenant, line.id).await? else {
             return Ok(None);

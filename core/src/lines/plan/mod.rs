@@ -5,7 +5,7 @@ pub mod commands;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{PlanId, TenantId};
+use crate::ids::{PlanId, ProviderConnectionId, TenantId};
 use crate::money::{Bytes, Money};
 use crate::provider::{PlanRef, Validity};
 use crate::spend::pricing::ZoneRates;
@@ -15,6 +15,8 @@ pub struct Plan {
     pub id: PlanId,
     pub tenant_id: TenantId,
     pub provider: String,
+    /// The connection whose catalogue the plan is in (`None`: the server-wide account's).
+    pub provider_connection_id: Option<ProviderConnectionId>,
     pub offering_id: String,
     pub template_id: Option<String>,
     pub name: String,

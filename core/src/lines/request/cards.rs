@@ -163,6 +163,20 @@ pub fn failure_card(request: &Request, ctx: &CardContext) -> Message {
 
 /// The eSIM itself: QR code, the LPA string, the manual-entry fields and install steps.
 /// `code` comes from [`crate::Lineup::reveal_activation_code`], which decides who may see it.
+/// The eSIM delivery, saying which carrier the line is with: after a failover it is not the
+/// one the company usually uses, and the employee needs it to recognise the profile.
+pub fn naming_carrier(mut message: Message, carrier: &str) -> Message {
+    message.title = Some(format!("Your eSIM from {carrier} is ready"));
+    message.fields.insert(
+        0,
+        crate::messaging::chat_message::Field {
+            label: "Carrier".into(),
+            value: carrier.to_owned(),
+        },
+    );
+    message
+}
+
 pub fn delivery_message(
     line: &Line,
     plan: &Plan,
@@ -314,4 +328,20 @@ pub fn outcome_line(request: &Request, ctx: &CardContext) -> String {
 
 fn short(request: &Request) -> String {
     request.id.to_string()[..8].to_owned()
+}
+
+#[cfg(test)]
+mod carrier_tests {
+    use super::*;
+
+    #[test]
+    fn the_delivery_names_the_carrier_first() {
+        let message = naming_carrier(Message::text("Scan the QR code"), "Standby");
+        assert_eq!(
+            message.title.as_deref(),
+            Some("Your eSIM from Standby is ready")
+        );
+        assert_eq!(message.fields[0].label, "Carrier");
+        assert_eq!(message.fields[0].value, "Standby");
+    }
 }

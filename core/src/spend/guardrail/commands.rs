@@ -399,7 +399,9 @@ impl Lineup {
         max_kbps: Option<u32>,
         key: String,
     ) -> CoreResult<()> {
-        let provider = self.provider_for(line.tenant_id).await?;
+        let provider = self
+            .provider_of_connection(line.tenant_id, line.provider_connection_id)
+            .await?;
         let provider = provider.as_ref();
         if !provider.capabilities().speed_limit {
             return Err(ProviderError::Unsupported("speed limits").into());

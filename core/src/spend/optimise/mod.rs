@@ -157,6 +157,7 @@ mod tests {
             id: PlanId::new(),
             tenant_id: TenantId::new(),
             provider: "test".into(),
+            provider_connection_id: None,
             offering_id: name.into(),
             template_id: None,
             name: name.into(),

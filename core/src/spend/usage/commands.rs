@@ -85,31 +85,46 @@ impl Lineup {
         to: Date,
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
-        let provider = self.provider_for(tenant).await?;
+        let mut tx = self.tenant_tx(tenant).await?;
+        let connections = store::provider_connections::list(&mut tx, tenant).await?;
+        drop(tx);
+        // Each of the tenant's providers reports the usage of the lines ordered through it.
+        let mut providers = Vec::new();
+        if connections.is_empty() {
+            providers.push(self.provider_for(tenant).await?);
+        }
+        for connection in &connections {
+            providers.push(
+                self.provider_of_connection(tenant, Some(connection.id))
+                    .await?,
+            );
+        }
         let mut pipeline = UsagePipeline::new(self, tenant, now);
-        let mut query = UsageQuery {
-            from,
-            to,
-            subscription_id: None,
-            cursor: None,
-        };
         let mut batch = Vec::new();
         let mut fetched = Ok(());
-        for _ in 0..MAX_PAGES {
-            let page = match provider.usage(&query).await {
-                Ok(page) => page,
-                Err(e) => {
-                    fetched = Err(e);
-                    break;
-                }
+        for provider in providers {
+            let mut query = UsageQuery {
+                from,
+                to,
+                subscription_id: None,
+                cursor: None,
             };
-            batch.extend(page.items);
-            if batch.len() >= INGEST_BATCH {
-                pipeline.push(std::mem::take(&mut batch)).await?;
-            }
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
+            for _ in 0..MAX_PAGES {
+                let page = match provider.usage(&query).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        fetched = Err(e);
+                        break;
+                    }
+                };
+                batch.extend(page.items);
+                if batch.len() >= INGEST_BATCH {
+                    pipeline.push(std::mem::take(&mut batch)).await?;
+                }
+                match page.next_cursor {
+                    Some(cursor) => query.cursor = Some(cursor),
+                    None => break,
+                }
             }
         }
         // Pages fetched before a provider failure are recorded all the same: the rerun finds
