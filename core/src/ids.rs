@@ -55,4 +55,5 @@ uuid_id!(
     ImportId,
     ProviderConnectionId,
     ScimTokenId,
+    JoinerPolicyId,
 );

@@ -9,6 +9,7 @@ mod import;
 mod jobs;
 mod lifecycle;
 mod mail;
+mod movers;
 mod oneglobal_adapter;
 mod orphans;
 mod policy;
