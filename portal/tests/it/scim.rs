@@ -1153,3 +1153,54 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    an_owner_sets_joiner_policies_on_settings_and_finance_may_not,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let owner = w.signed_in(w.olivia.email.as_str()).await;
+        owner
+            .get("/settings/joiners")
+            .await
+            .assert_ok()
+            .assert_contains("No joiner policy");
+        let plan = w.plans[0].id.to_string();
+        owner
+            .post(
+                "/settings/joiners",
+                &[("rule", "team:nonsense"), ("plan", &plan)],
+            )
+            .await
+            .assert_contains("is not everyone, a team or a cost centre");
+        let added = owner
+            .post(
+                "/settings/joiners",
+                &[("rule", "everyone"), ("plan", &plan)],
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::SEE_OTHER);
+        let policies = w.lineup.joiner_policies(w.tenant).await.unwrap();
+        assert_eq!(policies.len(), 1);
+        owner
+            .get("/settings/joiners")
+            .await
+            .assert_ok()
+            .assert_contains("Everyone")
+            .assert_contains(&w.plans[0].name);
+        let audit = w
+            .audit_in(w.tenant, "joiner_policy", &policies[0].id.to_string())
+            .await;
+        assert_eq!(audit, ["joiner_policy.created"]);
+
+        let finance = w.signed_in(w.fiona.email.as_str()).await;
+        assert_eq!(
+            finance.get("/settings/joiners").await.status,
+            StatusCode::FORBIDDEN
+        );
+        let removed = owner
+            .post(&format!("/settings/joiners/{}/remove", policies[0].id), &[])
+            .await;
+        assert_eq!(removed.status, StatusCode::SEE_OTHER);
+        assert!(w.lineup.joiner_policies(w.tenant).await.unwrap().is_empty());
+    }
+);
