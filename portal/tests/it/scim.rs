@@ -1204,3 +1204,28 @@ both_backends!(
         assert!(w.lineup.joiner_policies(w.tenant).await.unwrap().is_empty());
     }
 );
+
+both_backends!(
+    users_pushed_at_once_into_a_new_department_and_cost_centre_share_one_of_each,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let idp = Idp::new(&w, "acme", &token(&w, "okta").await);
+        let pushes = (0..6).map(|i| {
+            let mut user = new_user(
+                &format!("crowd{i}@example.com"),
+                "Crowd",
+                "Member",
+                &format!("c{i}"),
+            );
+            user[ENTERPRISE] = json!({ "department": "Night Shift", "costCenter": "CC-NIGHT" });
+            idp.call(Method::POST, "/Users", Some(user))
+        });
+        for answer in futures_util::future::join_all(pushes).await {
+            answer.expect(StatusCode::CREATED);
+        }
+        let teams = w.lineup.teams(w.tenant).await.unwrap();
+        assert_eq!(teams.iter().filter(|t| t.name == "Night Shift").count(), 1);
+        let centres = w.lineup.cost_centres(w.tenant).await.unwrap();
+        assert_eq!(centres.iter().filter(|c| c.code == "CC-NIGHT").count(), 1);
+    }
+);

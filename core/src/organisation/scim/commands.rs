@@ -14,7 +14,7 @@ use crate::identity::session::{random_token, token_hash};
 use crate::ids::{CostCentreId, TeamId};
 use crate::organisation::employee::EmployeeStatus;
 use crate::organisation::employee::commands::check_reporting_line;
-use crate::organisation::org_unit::CostCentre;
+use crate::organisation::org_unit::commands::{cost_centre_coded, team_named};
 use crate::store::scim::{GroupMatch, StoredGroup, UserMatch};
 use crate::store::{self, Tx, now};
 
@@ -708,63 +708,6 @@ async fn resolve_org(
         }
     };
     Ok((team, centre, manager))
-}
-
-async fn team_named(
-    tx: &mut Tx,
-    tenant: TenantId,
-    actor: &Actor,
-    name: &str,
-) -> CoreResult<TeamId> {
-    if let Some(team) = store::org::find_team_named(tx, tenant, name).await? {
-        return Ok(team.id);
-    }
-    let team = Team {
-        id: TeamId::new(),
-        tenant_id: tenant,
-        name: name.to_owned(),
-        created_at: now(),
-    };
-    store::org::insert_team(tx, tenant, &team).await?;
-    let event = AuditEvent::new(
-        tenant,
-        actor,
-        "team.created",
-        ("team", team.id.to_string()),
-        None,
-        to_json(&team),
-    );
-    record(tx, &event).await?;
-    Ok(team.id)
-}
-
-async fn cost_centre_coded(
-    tx: &mut Tx,
-    tenant: TenantId,
-    actor: &Actor,
-    code: &str,
-) -> CoreResult<CostCentreId> {
-    if let Some(centre) = store::org::find_cost_centre_coded(tx, tenant, code).await? {
-        return Ok(centre.id);
-    }
-    let centre = CostCentre {
-        id: CostCentreId::new(),
-        tenant_id: tenant,
-        code: code.to_owned(),
-        name: code.to_owned(),
-        created_at: now(),
-    };
-    store::org::insert_cost_centre(tx, tenant, &centre).await?;
-    let event = AuditEvent::new(
-        tenant,
-        actor,
-        "cost_centre.created",
-        ("cost_centre", centre.id.to_string()),
-        None,
-        to_json(&centre),
-    );
-    record(tx, &event).await?;
-    Ok(centre.id)
 }
 
 /// Make exactly `members` (SCIM user ids) the team's members: the others leave it.
