@@ -22,6 +22,8 @@ pub const SWEEP_OFFBOARDING: &str = "sweep_offboarding";
 pub const DELIVER_ALERTS: &str = "deliver_alerts";
 /// Tell employees by direct message what guardrails did to their lines.
 pub const NOTIFY_EMPLOYEES: &str = "notify_employees";
+/// Send joiners their eSIM on the morning of their start date, and tell their managers.
+pub const DELIVER_JOINER_LINES: &str = "deliver_joiner_lines";
 /// Deliver queued email, retrying failed sends.
 pub const DELIVER_EMAIL: &str = "deliver_email";
 
@@ -39,6 +41,8 @@ const STEPS: &[(&str, &str)] = &[
         "scheduling usage syncs, plan syncs and reconciliations",
     ),
     (DELIVER_ALERTS, "delivering alerts"),
+    (jobs::ORDER_JOINER_LINES, "ordering joiners' lines"),
+    (DELIVER_JOINER_LINES, "sending joiners their eSIMs"),
     (NOTIFY_EMPLOYEES, "sending notices to employees"),
     (DELIVER_EMAIL, "delivering queued email"),
     (
@@ -179,6 +183,19 @@ impl ForeignJobs for ChatWork {
                 match sent {
                     Ok(n) if n > 0 => {
                         tracing::info!(notices = n, "told employees about their lines");
+                        Ok(())
+                    }
+                    outcome => outcome.map(drop),
+                }
+            }
+            DELIVER_JOINER_LINES => {
+                let sent = self
+                    .lineup
+                    .deliver_joiner_lines(self.flows.as_ref(), now)
+                    .await;
+                match sent {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(joiners = n, "sent joiners their eSIMs");
                         Ok(())
                     }
                     outcome => outcome.map(drop),

@@ -57,4 +57,5 @@ uuid_id!(
     ProviderRouteId,
     ScimTokenId,
     OffboardingCaseId,
+    JoinerPolicyId,
 );

@@ -29,6 +29,8 @@ pub const FREE_STALE_DOMAINS: &str = "free_stale_domains";
 pub const DELETE_EXPIRED_SESSIONS: &str = "delete_expired_sessions";
 /// Forget inbound chat ids (event ids, signatures) past their replay window.
 pub const PRUNE_INBOUND_SEEN: &str = "prune_inbound_seen";
+/// Order joiners' lines that are due (see `organisation::joiner`).
+pub const ORDER_JOINER_LINES: &str = "order_joiner_lines";
 /// Delete periodic steps' rows a day after they finished.
 pub const PRUNE_FINISHED_STEPS: &str = "prune_finished_steps";
 /// How often the worker's periodic steps run, across all replicas together.
@@ -362,6 +364,13 @@ impl Lineup {
                 Ok(())
             }
             PROVIDER_RECONCILE => self.reconcile_subscriptions(tenant()?).await.map(|_| ()),
+            ORDER_JOINER_LINES => {
+                let ordered = self.order_joiner_lines(now).await?;
+                if ordered > 0 {
+                    tracing::info!(lines = ordered, "ordered joiners' lines");
+                }
+                Ok(())
+            }
             PRUNE_INBOUND_SEEN => {
                 self.prune_inbound_seen(now).await?;
                 Ok(())

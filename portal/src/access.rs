@@ -174,6 +174,14 @@ pub const ROUTES: &[RouteRule] = &[
         "/settings/provisioning/tokens/{id}/revoke",
         P::ManageOrganisation,
     ),
+    rule(Tenant, "GET", "/settings/joiners", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/joiners", P::ManageOrganisation),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/joiners/{id}/remove",
+        P::ManageOrganisation,
+    ),
     rule(Tenant, "GET", "/settings/chat", P::ManageOrganisation),
     rule(
         Tenant,

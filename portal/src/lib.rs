@@ -193,7 +193,7 @@ pub fn portal_router(portal: Portal) -> Router {
             portal.clone(),
             access::guard,
         ))
-        .nest_service("/scim/v2", scim::routes().with_state(portal.clone()))
+        .nest_service("/scim/v2", scim::service(portal.clone()))
         .layer(axum::middleware::map_response(security_headers::add))
         .with_state(portal)
 }

@@ -200,6 +200,7 @@ impl ChatFlows {
             let request = match &event {
                 SweepEvent::Reminded { request, .. }
                 | SweepEvent::Escalated { request, .. }
+                | SweepEvent::Rerouted { request, .. }
                 | SweepEvent::Expired { request } => request,
             };
             let Some(platform) = request.chat_refs.origin() else {
@@ -263,6 +264,25 @@ impl ChatFlows {
                     let moved = Message::text(format!(
                         "Escalated: {} now waits on the next approver. No action needed here.",
                         cards::what(&request, &ctx)
+                    ));
+                    self.update_cards(ws, &request, &moved).await;
+                    let card = cards::approval_card(&request, &ctx);
+                    let posted = self.post_cards(ws, platform, &approvers, &card).await;
+                    self.save_refs(ws, request.id, platform, |refs| refs.cards.extend(posted))
+                        .await?;
+                    self.catch_up_cards(ws, request.id).await?;
+                }
+                SweepEvent::Rerouted {
+                    request,
+                    approvers,
+                    moved_to,
+                } => {
+                    let ctx = self.lineup.card_context(ws.tenant, &request).await?;
+                    let moved = Message::text(format!(
+                        "Moved to {moved_to}: {} now waits on them, as {}'s manager changed. \
+                         No action needed here.",
+                        cards::what(&request, &ctx),
+                        ctx.requester_name
                     ));
                     self.update_cards(ws, &request, &moved).await;
                     let card = cards::approval_card(&request, &ctx);

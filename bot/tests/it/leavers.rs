@@ -58,6 +58,7 @@ async fn scim_deactivate(w: &World, who: &Employee) {
         department: Update::Keep,
         cost_centre: Update::Keep,
         manager: Update::Keep,
+        start_date: Update::Keep,
     };
     w.lineup
         .scim_replace_user(&client, &who.id.to_string(), record, None)

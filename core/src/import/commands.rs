@@ -104,6 +104,18 @@ impl Lineup {
             .map(|c| c.after.clone())
             .collect();
         store::employees::upsert_many(&mut tx, tenant, &employees).await?;
+        for change in plan.updates() {
+            if let Some(before) = &change.before {
+                crate::organisation::mover::employee_moved(
+                    &mut tx,
+                    actor,
+                    before,
+                    &change.after,
+                    at,
+                )
+                .await?;
+            }
+        }
         let chat_links: Vec<ChatIdentity> = plan
             .changes
             .iter()
@@ -167,6 +179,17 @@ impl Lineup {
             }
         }
         store::audit::insert_many(&mut tx, tenant, &events).await?;
+        // The file has no start dates: new people from it get their joiner line at once.
+        for created in plan.creates() {
+            crate::organisation::joiner::commands::enrol(
+                &mut tx,
+                tenant,
+                actor,
+                created.after.id,
+                None,
+            )
+            .await?;
+        }
         let summary = ImportSummary {
             rows: plan.rows_read,
             created: plan.creates().count(),

@@ -34,6 +34,49 @@ pub async fn insert_team(tx: &mut Tx, tenant: TenantId, team: &Team) -> StoreRes
     Ok(())
 }
 
+/// Insert the team unless one with its exact name exists (waiting for a concurrent writer of
+/// that name); whether it was inserted.
+pub async fn insert_team_if_new(tx: &mut Tx, tenant: TenantId, team: &Team) -> StoreResult<bool> {
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO teams (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(team.id)
+        .bind(tenant)
+        .bind(&team.name)
+        .bind(team.created_at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
+}
+
+/// Insert the cost centre unless one with its exact code exists, as [`insert_team_if_new`].
+pub async fn insert_cost_centre_if_new(
+    tx: &mut Tx,
+    tenant: TenantId,
+    centre: &CostCentre,
+) -> StoreResult<bool> {
+    let inserted = on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO cost_centres (id, tenant_id, code, name, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, code) DO NOTHING",
+        )
+        .bind(centre.id)
+        .bind(tenant)
+        .bind(&centre.code)
+        .bind(&centre.name)
+        .bind(centre.created_at)
+        .execute(conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
+}
+
 pub async fn list_teams(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<Team>> {
     let rows: Vec<TeamRow> = on_tx!(tx, |conn| {
         sqlx::query_as(

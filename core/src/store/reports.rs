@@ -378,7 +378,8 @@ pub async fn usage_over_time(
     Ok(fetch_all!(tx, UsageTotal, sql))
 }
 
-/// Usage per cost centre (of the line's current employee) per month, for chargeback.
+/// Usage per cost centre (of the line's current employee) per month, for chargeback (which
+/// then moves the spend of people who changed cost centre to where it was spent).
 pub async fn usage_by_cost_centre(
     tx: &mut Tx,
     tenant: TenantId,
@@ -399,6 +400,63 @@ pub async fn usage_by_cost_centre(
     scope_conditions(&mut sql, scope);
     sql.push(" GROUP BY e.cost_centre_id, u.month");
     Ok(fetch_all!(tx, CostCentreUsage, sql))
+}
+
+/// One employee's usage (of the lines they hold now) on one day or in one month.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmployeeUsage {
+    pub employee_id: EmployeeId,
+    /// Their cost centre now.
+    pub cost_centre_id: Option<CostCentreId>,
+    /// The day, or the month's first day.
+    pub start: Date,
+    /// The day's charges, or the month's with its overage.
+    pub cost_minor: i64,
+    /// The month's overage (0 for a day: overage is priced on the month).
+    pub overage_minor: i64,
+    pub data_bytes: i64,
+}
+
+/// The usage of `employees` in scope per day (`daily`) or month, from `from` to `to`
+/// inclusive: what chargeback splits between the cost centres of people who moved.
+pub async fn usage_of_employees(
+    tx: &mut Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    employees: &[EmployeeId],
+    from: Date,
+    to: Date,
+    daily: bool,
+) -> StoreResult<Vec<EmployeeUsage>> {
+    if employees.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (table, column, cost, overage) = if daily {
+        ("daily", "day", "u.cost_minor", "0")
+    } else {
+        ("monthly", "month", MONTH_COST, "u.overage_minor")
+    };
+    let mut sql = Sql::new(tenant);
+    with_tree(&mut sql, scope);
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    let ids: Vec<String> = employees
+        .iter()
+        .map(|id| sql.arg(Arg::Uuid(id.0)))
+        .collect();
+    sql.push(&format!(
+        "SELECT e.id AS employee_id, e.cost_centre_id, u.{column} AS start,
+             CAST(SUM({cost}) AS BIGINT) AS cost_minor,
+             CAST(SUM({overage}) AS BIGINT) AS overage_minor,
+             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes
+         FROM usage_{table} u {USAGE_LINE_EMPLOYEE}
+         WHERE u.tenant_id = $1 AND u.{column} >= {from} AND u.{column} <= {to}
+             AND e.id IN ({})",
+        ids.join(", ")
+    ));
+    scope_conditions(&mut sql, scope);
+    sql.push(&format!(" GROUP BY e.id, e.cost_centre_id, u.{column}"));
+    Ok(fetch_all!(tx, EmployeeUsage, sql))
 }
 
 /// Where a page of the usage export starts: after this line's day or month.

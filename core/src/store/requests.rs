@@ -306,3 +306,66 @@ pub async fn list_recently_decided(
     });
     rows.into_iter().map(Request::try_from).collect()
 }
+
+/// The requester's pending requests, oldest first.
+pub async fn list_pending_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    requester: EmployeeId,
+) -> StoreResult<Vec<Request>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests
+         WHERE tenant_id = $1 AND employee_id = $2 AND state = 'pending'
+         ORDER BY created_at"
+    );
+    let rows: Vec<RequestRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(requester)
+            .fetch_all(conn)
+            .await?
+    });
+    rows.into_iter().map(Request::try_from).collect()
+}
+
+/// Note that the request moved away from `from_approver`, for chat to be told (once).
+pub async fn note_reroute(
+    tx: &mut Tx,
+    tenant: TenantId,
+    request: RequestId,
+    from_approver: Option<EmployeeId>,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO request_reroutes (tenant_id, request_id, from_approver, at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, request_id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(tenant)
+        .bind(request)
+        .bind(from_approver)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Take every noted reroute (of every tenant, a system transaction): the caller tells chat.
+pub async fn take_reroutes(tx: &mut Tx) -> StoreResult<Vec<(TenantId, RequestId)>> {
+    Ok(on_tx!(tx, |conn| {
+        let taken: Vec<(TenantId, RequestId)> =
+            sqlx::query_as("SELECT tenant_id, request_id FROM request_reroutes ORDER BY at")
+                .fetch_all(&mut *conn)
+                .await?;
+        for (tenant, request) in &taken {
+            sqlx::query("DELETE FROM request_reroutes WHERE tenant_id = $1 AND request_id = $2")
+                .bind(tenant)
+                .bind(request)
+                .execute(&mut *conn)
+                .await?;
+        }
+        taken
+    }))
+}

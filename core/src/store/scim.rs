@@ -8,7 +8,7 @@ use super::{StoreResult, Tx, on_tx};
 use crate::ids::{EmployeeId, ScimTokenId, TeamId, TenantId, UserId};
 use crate::organisation::employee::Employee;
 use crate::organisation::org_unit::Team;
-use crate::organisation::scim::{ScimToken, ScimUser};
+use crate::organisation::scim::{ScimCall, ScimToken, ScimUser};
 
 #[derive(sqlx::FromRow)]
 struct TokenRow {
@@ -166,6 +166,7 @@ struct ScimUserRow {
     scim_version: i64,
     department: Option<String>,
     cost_centre: Option<String>,
+    start_date: Option<time::Date>,
 }
 
 impl TryFrom<ScimUserRow> for ScimUser {
@@ -180,6 +181,7 @@ impl TryFrom<ScimUserRow> for ScimUser {
             employee_number: r.employee_number,
             department: r.department,
             cost_centre: r.cost_centre,
+            start_date: r.start_date,
         })
     }
 }
@@ -196,12 +198,13 @@ const USERS_FROM: &str = "FROM employees e
      LEFT JOIN scim_users s ON s.tenant_id = e.tenant_id AND s.employee_id = e.id
      LEFT JOIN teams t ON t.tenant_id = e.tenant_id AND t.id = e.team_id
      LEFT JOIN cost_centres c ON c.tenant_id = e.tenant_id AND c.id = e.cost_centre_id
+     LEFT JOIN joiners j ON j.tenant_id = e.tenant_id AND j.employee_id = e.id
      WHERE e.tenant_id = $1 AND s.deleted_at IS NULL";
 
 const USER_COLUMNS: &str = "e.id, e.tenant_id, e.email, e.given_name, e.family_name, e.team_id,
      e.cost_centre_id, e.manager_id, e.status, e.created_at, e.updated_at, s.user_name, s.external_id,
      s.employee_number, COALESCE(s.version, 0) AS scim_version, t.name AS department,
-     c.code AS cost_centre";
+     c.code AS cost_centre, j.start_date";
 
 fn user_condition(matching: Option<&UserMatch>) -> &'static str {
     match matching {
@@ -450,4 +453,75 @@ pub async fn save_group(
         .await?;
     });
     Ok(())
+}
+
+/// Calls kept per tenant in the SCIM calls log.
+pub const CALLS_KEPT: i64 = 100;
+
+#[derive(sqlx::FromRow)]
+struct CallRow {
+    at: OffsetDateTime,
+    token_name: Option<String>,
+    method: String,
+    path: String,
+    status: i32,
+    error: Option<String>,
+}
+
+impl From<CallRow> for ScimCall {
+    fn from(r: CallRow) -> Self {
+        Self {
+            at: r.at,
+            token_name: r.token_name,
+            method: r.method,
+            path: r.path,
+            status: u16::try_from(r.status).unwrap_or_default(),
+            error: r.error,
+        }
+    }
+}
+
+/// Log one call, then forget the tenant's calls older than the newest [`CALLS_KEPT`].
+pub async fn record_call(tx: &mut Tx, tenant: TenantId, call: &ScimCall) -> StoreResult<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO scim_calls (id, tenant_id, at, token_name, method, path, status, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(tenant)
+        .bind(call.at)
+        .bind(&call.token_name)
+        .bind(&call.method)
+        .bind(&call.path)
+        .bind(i32::from(call.status))
+        .bind(&call.error)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "DELETE FROM scim_calls WHERE tenant_id = $1 AND at < (
+                 SELECT at FROM scim_calls WHERE tenant_id = $1
+                 ORDER BY at DESC LIMIT 1 OFFSET $2)",
+        )
+        .bind(tenant)
+        .bind(CALLS_KEPT - 1)
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The tenant's logged calls, newest first.
+pub async fn list_calls(tx: &mut Tx, tenant: TenantId) -> StoreResult<Vec<ScimCall>> {
+    let rows: Vec<CallRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT at, token_name, method, path, status, error FROM scim_calls
+             WHERE tenant_id = $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(tenant)
+        .bind(CALLS_KEPT)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows.into_iter().map(ScimCall::from).collect())
 }

@@ -13,6 +13,7 @@ mod jobs;
 mod leavers;
 mod lifecycle;
 mod mail;
+mod movers;
 mod oneglobal_adapter;
 mod orphans;
 mod policy;

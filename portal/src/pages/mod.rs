@@ -12,6 +12,7 @@ mod exports;
 mod home;
 mod imports;
 mod invites;
+mod joiners;
 mod lines;
 mod members;
 mod optimise;
@@ -54,6 +55,7 @@ pub fn routes() -> Router<Portal> {
         .merge(sso::routes())
         .merge(provider::routes())
         .merge(provisioning::routes())
+        .merge(joiners::routes())
         .merge(optimise::routes())
         .merge(whatif::routes())
         .merge(employees::routes())

@@ -1,6 +1,6 @@
 //! Settings → Provisioning: the SCIM base URL an identity provider (Okta, Entra ID,
 //! Rippling) is given, and its bearer tokens: create one (its secret shown once), see when
-//! each was last used, revoke one.
+//! each was last used, revoke one; and the last SCIM calls, to see what the provider did.
 
 use askama::Template;
 use axum::Router;
@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::ids::ScimTokenId;
-use lineup_core::organisation::scim::ScimToken;
+use lineup_core::organisation::scim::{ScimCall, ScimToken};
 use serde::Deserialize;
 
 use crate::Portal;
@@ -30,6 +30,8 @@ struct ProvisioningPage {
     chrome: Chrome,
     base_url: String,
     tokens: Vec<ScimToken>,
+    /// The newest SCIM calls, newest first.
+    calls: Vec<ScimCall>,
     /// A token just created: its name and secret, shown this once.
     created: Option<(String, String)>,
     typed: String,
@@ -51,6 +53,7 @@ async fn render(
             portal.config.tenant_url(page.tenant.slug.as_str())
         ),
         tokens: portal.lineup.scim_tokens(page.tenant_id()).await?,
+        calls: portal.lineup.scim_calls(page.tenant_id()).await?,
         created,
         typed,
         error,

@@ -149,6 +149,12 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
     reference["referenceTypes"] = json!(["User"]);
     let mut member_reference = attribute("$ref", "reference", false, false, rw);
     member_reference["referenceTypes"] = json!(["User"]);
+    // Only work emails are kept (RFC 7643 §2.3.1 lets a provider restrict canonical values);
+    // members are users, typed as the RFC's Group schema does (§8.7.1).
+    let mut email_type = attribute("type", "string", false, false, rw);
+    email_type["canonicalValues"] = json!(["work"]);
+    let mut member_type = attribute("type", "string", false, false, "immutable");
+    member_type["canonicalValues"] = json!(["User"]);
     let mut group_reference = attribute("$ref", "reference", false, false, "readOnly");
     group_reference["referenceTypes"] = json!(["Group"]);
     vec![
@@ -175,8 +181,10 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
                     rw,
                     vec![
                         attribute("value", "string", false, true, rw),
-                        attribute("type", "string", false, false, rw),
-                        attribute("primary", "boolean", false, false, rw),
+                        email_type,
+                        // The one email kept is the primary one; a client's `primary` only
+                        // picks it among several sent.
+                        attribute("primary", "boolean", false, false, "readOnly"),
                     ],
                 ),
                 attribute("active", "boolean", false, false, rw),
@@ -221,7 +229,7 @@ fn schemas_of(base_url: &str) -> Vec<Value> {
                     vec![
                         attribute("value", "string", false, false, "immutable"),
                         attribute("display", "string", false, false, "readOnly"),
-                        attribute("type", "string", false, false, "readOnly"),
+                        member_type,
                         member_reference,
                     ],
                 ),

@@ -49,10 +49,6 @@ impl ScimError {
         Self::new(StatusCode::BAD_REQUEST, Some("noTarget"), detail)
     }
 
-    pub fn not_implemented(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_IMPLEMENTED, None, detail)
-    }
-
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, None, detail)
     }
@@ -109,11 +105,13 @@ impl IntoResponse for ScimError {
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],
             "status": self.status.as_u16().to_string(),
-            "detail": detail,
+            "detail": detail.clone(),
         });
         if let Some(scim_type) = self.scim_type {
             body["scimType"] = json!(scim_type);
         }
-        super::scim_json(self.status, body)
+        let mut response = super::scim_json(self.status, body);
+        response.extensions_mut().insert(super::CallError(detail));
+        response
     }
 }

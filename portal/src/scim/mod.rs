@@ -10,13 +10,17 @@ mod groups;
 mod patch;
 mod users;
 
+use std::sync::{Arc, Mutex};
+
 use axum::Router;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use lineup_core::organisation::scim::{ScimClient, ScimPage};
+use lineup_core::ids::TenantId;
+use lineup_core::organisation::scim::filter::{parse_group_filter, parse_user_filter};
+use lineup_core::organisation::scim::{ScimCall, ScimClient, ScimPage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,7 +33,17 @@ const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 /// Items a list answers with when the client does not say.
 const DEFAULT_COUNT: i64 = 100;
 
-pub fn routes() -> Router<Portal> {
+/// The SCIM routes with their calls log, ready to nest at `/scim/v2`.
+pub fn service(portal: Portal) -> Router {
+    routes()
+        .layer(axum::middleware::from_fn_with_state(
+            portal.clone(),
+            log_call,
+        ))
+        .with_state(portal)
+}
+
+fn routes() -> Router<Portal> {
     Router::new()
         .route(
             "/ServiceProviderConfig",
@@ -59,12 +73,132 @@ pub fn routes() -> Router<Portal> {
         .fallback(|| async { ScimError::not_found("there is no such SCIM endpoint") })
 }
 
-/// `POST /.search` across resource types (RFC 7644 §3.4.3) is not offered: list `/Users` or
-/// `/Groups` instead.
-async fn search_everything(_caller: ScimCaller) -> ScimError {
-    ScimError::not_implemented(
-        "searching several resource types at once is not supported; query /Users or /Groups",
-    )
+/// `POST /.search` across resource types (RFC 7644 §3.4.3): users, then groups, as one
+/// list, with the body's `filter` (applied to each type that understands it), paging and
+/// `attributes` / `excludedAttributes`.
+async fn search_everything(
+    State(portal): State<Portal>,
+    caller: ScimCaller,
+    body: axum::body::Bytes,
+) -> Result<Response, ScimError> {
+    let query = ListQuery::from_search(&json_body(&body)?)?;
+    let (start, count) = query.paging()?;
+    let (user_filter, group_filter) = match query.filter.as_deref() {
+        None => (None, None),
+        Some(text) => {
+            let users = parse_user_filter(text);
+            let groups = parse_group_filter(text);
+            if let (Err(e), Err(_)) = (&users, &groups) {
+                return Err(ScimError::from(e.clone()));
+            }
+            (Some(users.ok()), Some(groups.ok()))
+        }
+    };
+    let render_user = |u: &_| users::render(u, &caller.base_url);
+    let render_group = |g: &_| groups::render(g, &caller.base_url);
+    let mut resources = Vec::new();
+    let users_total = match user_filter {
+        Some(None) => 0,
+        filter => {
+            let page = portal
+                .lineup
+                .scim_users(&caller.client, filter.flatten().as_ref(), start, count)
+                .await?;
+            resources.extend(page.resources.iter().map(render_user));
+            page.total
+        }
+    };
+    let groups_total = match group_filter {
+        Some(None) => 0,
+        filter => {
+            let left = count - i64::try_from(resources.len()).unwrap_or(count);
+            let group_start = (start - users_total).max(1);
+            let page = portal
+                .lineup
+                .scim_groups(
+                    &caller.client,
+                    filter.flatten().as_ref(),
+                    group_start,
+                    left.max(0),
+                )
+                .await?;
+            if left > 0 {
+                resources.extend(page.resources.iter().map(render_group));
+            }
+            page.total
+        }
+    };
+    for resource in &mut resources {
+        query.project(resource);
+    }
+    Ok(scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": users_total + groups_total,
+            "startIndex": start,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }),
+    ))
+}
+
+/// Who a call came from, as far as [`ScimCaller`] got: filled while the call runs, read by
+/// [`log_call`] when it is answered.
+#[derive(Debug, Default)]
+struct CallSeen {
+    tenant: Option<TenantId>,
+    token_name: Option<String>,
+}
+
+type CallSlot = Arc<Mutex<CallSeen>>;
+
+/// A failed call's error detail, as answered, for the calls log.
+#[derive(Debug, Clone)]
+struct CallError(String);
+
+fn seen(parts: &Parts) -> Option<std::sync::MutexGuard<'_, CallSeen>> {
+    parts.extensions.get::<CallSlot>().map(|slot| {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    })
+}
+
+/// Logs every call whose host names a tenant on that tenant's calls log (Settings →
+/// Provisioning), refusals included. A log that cannot be written does not fail the call.
+async fn log_call(
+    State(portal): State<Portal>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let slot = CallSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let at = time::OffsetDateTime::now_utc();
+    let response = next.run(request).await;
+    let CallSeen { tenant, token_name } = std::mem::take(
+        &mut *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    if let Some(tenant) = tenant {
+        let call = ScimCall {
+            at,
+            token_name,
+            method,
+            path,
+            status: response.status().as_u16(),
+            error: response
+                .extensions()
+                .get::<CallError>()
+                .map(|e| e.0.clone()),
+        };
+        if let Err(e) = portal.lineup.record_scim_call(tenant, call).await {
+            tracing::warn!(%tenant, error = %e, "logging a SCIM call failed");
+        }
+    }
+    response
 }
 
 /// The identity provider calling: the host names the tenant, and the bearer token must be
@@ -88,6 +222,9 @@ impl FromRequestParts<Portal> for ScimCaller {
             }
             Err(other) => return Err(ScimError::internal(other.to_string())),
         };
+        if let Some(mut seen) = seen(parts) {
+            seen.tenant = Some(tenant.id);
+        }
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -99,6 +236,9 @@ impl FromRequestParts<Portal> for ScimCaller {
             .map(|(_, token)| token.trim())
             .ok_or_else(|| ScimError::unauthorised("send the SCIM token as a Bearer token"))?;
         let client = portal.lineup.scim_client(tenant.id, bearer).await?;
+        if let Some(mut seen) = seen(parts) {
+            seen.token_name = Some(client.name.clone());
+        }
         Ok(Self {
             client,
             base_url: format!("{}/scim/v2", portal.config.tenant_url(tenant.slug.as_str())),
@@ -221,6 +361,36 @@ fn split_attribute(text: &str) -> (Option<String>, String, Option<String>) {
 }
 
 impl ListQuery {
+    /// A `/.search` body (RFC 7644 §3.4.3): the same parameters, attribute lists as arrays.
+    fn from_search(body: &Value) -> Result<Self, ScimError> {
+        let text = |name: &str| -> Result<Option<String>, ScimError> {
+            match field(body, name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(Value::Array(names)) => names
+                    .iter()
+                    .map(|n| {
+                        n.as_str().map(str::to_owned).ok_or_else(|| {
+                            ScimError::invalid_value(format!("{name} must list attribute names"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|names| Some(names.join(","))),
+                Some(other) => Err(ScimError::invalid_value(format!(
+                    "{name} must not be {other}"
+                ))),
+            }
+        };
+        Ok(Self {
+            filter: text("filter")?,
+            start_index: text("startIndex")?,
+            count: text("count")?,
+            attributes: text("attributes")?,
+            excluded_attributes: text("excludedAttributes")?,
+        })
+    }
+
     /// The 1-based start and the page size, as given or by default.
     fn paging(&self) -> Result<(i64, i64), ScimError> {
         let number = |name: &str, text: &Option<String>, default: i64| match text {

@@ -16,7 +16,10 @@ const CORE_SCHEMAS: [&str; 2] = [
     "urn:ietf:params:scim:schemas:core:2.0:User",
     "urn:ietf:params:scim:schemas:core:2.0:Group",
 ];
-const EXTENSION_SCHEMAS: [&str; 1] = [super::users::ENTERPRISE_SCHEMA];
+const EXTENSION_SCHEMAS: [&str; 2] = [
+    super::users::ENTERPRISE_SCHEMA,
+    lineup_core::organisation::joiner::START_DATE_SCHEMA,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use lineup_core::email_address::Email;
 use lineup_core::organisation::employee::EmployeeStatus;
+use lineup_core::organisation::joiner::START_DATE_SCHEMA;
 use lineup_core::organisation::scim::filter::parse_user_filter;
 use lineup_core::organisation::scim::{ScimUser, Update, UserRecord};
 use lineup_core::person_name::PersonName;
@@ -74,6 +75,12 @@ pub fn render(user: &ScimUser, base_url: &str) -> Value {
     if !enterprise.is_empty() {
         body[ENTERPRISE_SCHEMA] = Value::Object(enterprise);
     }
+    if let Some(start) = user.start_date {
+        body[START_DATE_SCHEMA] = json!({ "startDate": start.to_string() });
+        if let Some(schemas) = body["schemas"].as_array_mut() {
+            schemas.push(json!(START_DATE_SCHEMA));
+        }
+    }
     body
 }
 
@@ -121,7 +128,29 @@ pub fn parse(body: &Value, before: Option<&ScimUser>) -> Result<UserRecord, Scim
         department: text_update("department", in_enterprise("department"))?,
         cost_centre: text_update("costCenter", in_enterprise("costCenter"))?,
         manager,
+        start_date: start_date_of(
+            field(body, START_DATE_SCHEMA).and_then(|ext| field(ext, "startDate")),
+        )?,
     })
+}
+
+/// The Lineup extension's `startDate`: a date (`2026-12-01`), or a dateTime whose date is
+/// taken as written.
+fn start_date_of(value: Option<&Value>) -> Result<Update<time::Date>, ScimError> {
+    let text = match value {
+        None => return Ok(Update::Keep),
+        Some(Value::Null) => return Ok(Update::Clear),
+        Some(Value::String(text)) => text.trim(),
+        Some(other) => return Err(not_text("startDate", other)),
+    };
+    let day = text.get(..10).unwrap_or(text);
+    time::Date::parse(day, &time::format_description::well_known::Iso8601::DATE)
+        .map(Update::Set)
+        .map_err(|_| {
+            ScimError::invalid_value(format!(
+                "startDate must be a date such as 2026-12-01, not {text:?}"
+            ))
+        })
 }
 
 fn not_text(name: &str, value: &Value) -> ScimError {

@@ -520,10 +520,10 @@ both_backends!(
         idp.call(
             Method::POST,
             "/.search",
-            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"] })),
+            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "nonsense" })),
         )
         .await
-        .expect_error(StatusCode::NOT_IMPLEMENTED, None, "query /Users or /Groups");
+        .expect_error(StatusCode::BAD_REQUEST, Some("invalidFilter"), "");
 
         let stale = idp
             .send(
@@ -892,5 +892,340 @@ both_backends!(
         );
         assert!(user[ENTERPRISE].get("manager").is_none());
         assert_eq!(user["userName"], json!("ada@example.com"));
+    }
+);
+
+both_backends!(
+    a_search_at_the_root_lists_users_then_groups_with_the_attributes_asked_for,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let idp = Idp::new(&w, "acme", &token(&w, "okta").await);
+        idp.call(
+            Method::POST,
+            "/Groups",
+            Some(json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Searchers" })),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+        let users = idp.get("/Users").await.expect(StatusCode::OK);
+        let groups = idp.get("/Groups").await.expect(StatusCode::OK);
+        let total =
+            users["totalResults"].as_i64().unwrap() + groups["totalResults"].as_i64().unwrap();
+        let found = idp
+            .call(
+                Method::POST,
+                "/.search",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "attributes": ["userName", "displayName"],
+                    "count": 1000,
+                })),
+            )
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(found["totalResults"].as_i64(), Some(total));
+        let resources = found["Resources"].as_array().unwrap();
+        assert_eq!(resources.len() as i64, total);
+        assert_eq!(resources[0]["userName"], users["Resources"][0]["userName"]);
+        assert!(
+            resources[0].get("emails").is_none(),
+            "only what was asked, with id"
+        );
+        assert!(resources[0].get("id").is_some());
+        let last = resources.last().unwrap();
+        assert_eq!(
+            last["displayName"],
+            groups["Resources"].as_array().unwrap().last().unwrap()["displayName"]
+        );
+
+        let by_name = idp
+            .call(
+                Method::POST,
+                "/.search",
+                Some(json!({ "filter": "userName eq \"ada@example.com\"" })),
+            )
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(by_name["totalResults"], json!(1));
+        assert_eq!(by_name["Resources"][0]["id"], json!(w.ada.id.to_string()));
+    }
+);
+
+both_backends!(
+    settings_lists_the_newest_scim_calls_of_the_tenant_only_with_their_outcome,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let acme = token(&w, "okta").await;
+        let idp = Idp::new(&w, "acme", &acme);
+        idp.get("/Users").await.expect(StatusCode::OK);
+        idp.get("/Users/not-an-id")
+            .await
+            .expect(StatusCode::NOT_FOUND);
+        Idp::new(&w, "acme", "wrong-token")
+            .get("/Groups")
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+        // A call with acme's token on globex's host lands on globex's log, as a refusal.
+        Idp::new(&w, "globex", &acme)
+            .get("/Users")
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+
+        let calls = w.lineup.scim_calls(w.tenant).await.unwrap();
+        let seen: Vec<_> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.token_name.as_deref(),
+                    c.method.as_str(),
+                    c.path.as_str(),
+                    c.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (None, "GET", "/Groups", 401),
+                (Some("okta"), "GET", "/Users/not-an-id", 404),
+                (Some("okta"), "GET", "/Users", 200),
+            ]
+        );
+        assert!(calls[1].error.as_deref().unwrap().contains("was not found"));
+        assert_eq!(calls[2].error, None);
+        let globex = w.lineup.scim_calls(w.globex).await.unwrap();
+        assert_eq!(globex.len(), 1);
+        assert_eq!(globex[0].status, 401);
+
+        let owner = w.signed_in(w.olivia.email.as_str()).await;
+        owner
+            .get("/settings/provisioning")
+            .await
+            .assert_ok()
+            .assert_contains("Recent calls")
+            .assert_contains("<code>/Users/not-an-id</code>")
+            .assert_contains("no valid token");
+
+        for _ in 0..105 {
+            idp.get("/ServiceProviderConfig")
+                .await
+                .expect(StatusCode::OK);
+        }
+        let kept = w.lineup.scim_calls(w.tenant).await.unwrap();
+        assert_eq!(kept.len(), 100, "only the newest 100 are kept");
+        assert!(kept.iter().all(|c| c.path == "/ServiceProviderConfig"));
+    }
+);
+
+/// A chat platform that keeps what it is asked to send.
+#[derive(Default)]
+struct KeptChat(std::sync::Mutex<Vec<lineup_core::messaging::employee_notice::EmployeeNotice>>);
+
+#[async_trait::async_trait]
+impl lineup_core::messaging::employee_notice::NoticeSender for KeptChat {
+    async fn send_notice(
+        &self,
+        notice: &lineup_core::messaging::employee_notice::EmployeeNotice,
+    ) -> Result<(), lineup_core::messaging::employee_notice::NoticeError> {
+        self.0.lock().unwrap().push(notice.clone());
+        Ok(())
+    }
+}
+
+both_backends!(
+    a_joiner_pushed_with_a_start_date_gets_one_line_ordered_the_day_before_and_sent_that_morning,
+    |store| async move {
+        use lineup_core::organisation::joiner::{
+            JoinerRule, JoinerState, START_DATE_SCHEMA, issue_key, morning_of,
+        };
+        let w = PortalWorld::new(store).await;
+        let policy = w
+            .lineup
+            .add_joiner_policy(w.tenant, &ADMIN, JoinerRule::Everyone, w.plans[0].id)
+            .await
+            .unwrap();
+        let idp = Idp::new(&w, "acme", &token(&w, "okta").await);
+        let start = time::OffsetDateTime::now_utc().date() + time::Duration::days(10);
+        let mut june = new_user("june@example.com", "June", "Joiner", "okta-june");
+        june[ENTERPRISE] = json!({ "manager": { "value": w.maria.id.to_string() } });
+        june[START_DATE_SCHEMA] = json!({ "startDate": start.to_string() });
+        let created = idp
+            .call(Method::POST, "/Users", Some(june.clone()))
+            .await
+            .expect(StatusCode::CREATED);
+        assert_eq!(
+            created[START_DATE_SCHEMA]["startDate"],
+            json!(start.to_string())
+        );
+        let id: lineup_core::ids::EmployeeId = created["id"].as_str().unwrap().parse().unwrap();
+        // The identity provider pushes again, as they do: nothing is ordered twice.
+        idp.call(Method::POST, "/Users", Some(june.clone()))
+            .await
+            .expect(StatusCode::CONFLICT);
+        idp.call(Method::PUT, &format!("/Users/{id}"), Some(june.clone()))
+            .await
+            .expect(StatusCode::OK);
+        idp.call(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({ "Operations": [{ "op": "replace", "path": format!("{START_DATE_SCHEMA}:startDate"), "value": "not a date" }] })),
+        )
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, Some("invalidValue"), "startDate must be a date");
+
+        let morning = morning_of(start);
+        let day_before = morning - time::Duration::days(1);
+        assert_eq!(
+            w.lineup
+                .order_joiner_lines(day_before - time::Duration::minutes(1))
+                .await
+                .unwrap(),
+            0,
+            "too early to order"
+        );
+        assert_eq!(w.lineup.order_joiner_lines(day_before).await.unwrap(), 1);
+        assert_eq!(w.lineup.order_joiner_lines(day_before).await.unwrap(), 0);
+        let joiner = w.lineup.joiner(w.tenant, id).await.unwrap().unwrap();
+        assert_eq!(joiner.state, JoinerState::Ordered);
+        let line = w
+            .lineup
+            .line_issued_with(w.tenant, &issue_key(id, policy.id))
+            .await
+            .unwrap()
+            .expect("the line is issued with the joiner's key");
+        assert_eq!(joiner.line_id, Some(line.id));
+        let lines_of_june = w
+            .lineup
+            .lines(w.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.employee_id == id)
+            .count();
+        assert_eq!(lines_of_june, 1);
+
+        let chat = KeptChat::default();
+        let early = morning - time::Duration::minutes(1);
+        assert_eq!(
+            w.lineup.deliver_joiner_lines(&chat, early).await.unwrap(),
+            0
+        );
+        // The line settles at the provider in the background; the step waits for it.
+        let mut sent = 0;
+        for _ in 0..200 {
+            sent = w.lineup.deliver_joiner_lines(&chat, morning).await.unwrap();
+            if sent > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(sent, 1);
+        assert_eq!(
+            w.lineup.deliver_joiner_lines(&chat, morning).await.unwrap(),
+            0
+        );
+        let kept = chat.0.lock().unwrap().clone();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].employee_id, id);
+        assert!(kept[0].message.image.is_some(), "the QR code");
+        let notices = w.lineup.employee_notices(w.tenant).await.unwrap();
+        let told = notices
+            .iter()
+            .find(|(key, _, _)| key == &format!("joiner:{id}:manager"))
+            .expect("the manager is told");
+        assert!(
+            told.2.text.contains("June Joiner starts today"),
+            "{}",
+            told.2.text
+        );
+
+        let trail = actors_on(&w, &id.to_string()).await;
+        for action in [
+            "joiner.enrolled",
+            "joiner.line_ordered",
+            "joiner.line_delivered",
+        ] {
+            assert_eq!(
+                trail.iter().filter(|a| a.ends_with(action)).count(),
+                1,
+                "{action} once in {trail:?}"
+            );
+        }
+    }
+);
+
+both_backends!(
+    an_owner_sets_joiner_policies_on_settings_and_finance_may_not,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let owner = w.signed_in(w.olivia.email.as_str()).await;
+        owner
+            .get("/settings/joiners")
+            .await
+            .assert_ok()
+            .assert_contains("No joiner policy");
+        let plan = w.plans[0].id.to_string();
+        owner
+            .post(
+                "/settings/joiners",
+                &[("rule", "team:nonsense"), ("plan", &plan)],
+            )
+            .await
+            .assert_contains("is not everyone, a team or a cost centre");
+        let added = owner
+            .post(
+                "/settings/joiners",
+                &[("rule", "everyone"), ("plan", &plan)],
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::SEE_OTHER);
+        let policies = w.lineup.joiner_policies(w.tenant).await.unwrap();
+        assert_eq!(policies.len(), 1);
+        owner
+            .get("/settings/joiners")
+            .await
+            .assert_ok()
+            .assert_contains("Everyone")
+            .assert_contains(&w.plans[0].name);
+        let audit = w
+            .audit_in(w.tenant, "joiner_policy", &policies[0].id.to_string())
+            .await;
+        assert_eq!(audit, ["joiner_policy.created"]);
+
+        let finance = w.signed_in(w.fiona.email.as_str()).await;
+        assert_eq!(
+            finance.get("/settings/joiners").await.status,
+            StatusCode::FORBIDDEN
+        );
+        let removed = owner
+            .post(&format!("/settings/joiners/{}/remove", policies[0].id), &[])
+            .await;
+        assert_eq!(removed.status, StatusCode::SEE_OTHER);
+        assert!(w.lineup.joiner_policies(w.tenant).await.unwrap().is_empty());
+    }
+);
+
+both_backends!(
+    users_pushed_at_once_into_a_new_department_and_cost_centre_share_one_of_each,
+    |store| async move {
+        let w = PortalWorld::new(store).await;
+        let idp = Idp::new(&w, "acme", &token(&w, "okta").await);
+        let pushes = (0..6).map(|i| {
+            let mut user = new_user(
+                &format!("crowd{i}@example.com"),
+                "Crowd",
+                "Member",
+                &format!("c{i}"),
+            );
+            user[ENTERPRISE] = json!({ "department": "Night Shift", "costCenter": "CC-NIGHT" });
+            idp.call(Method::POST, "/Users", Some(user))
+        });
+        for answer in futures_util::future::join_all(pushes).await {
+            answer.expect(StatusCode::CREATED);
+        }
+        let teams = w.lineup.teams(w.tenant).await.unwrap();
+        assert_eq!(teams.iter().filter(|t| t.name == "Night Shift").count(), 1);
+        let centres = w.lineup.cost_centres(w.tenant).await.unwrap();
+        assert_eq!(centres.iter().filter(|c| c.code == "CC-NIGHT").count(), 1);
     }
 );

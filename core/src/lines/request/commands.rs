@@ -61,6 +61,13 @@ pub enum SweepEvent {
     Expired {
         request: Request,
     },
+    /// The requester's manager changed: the request now waits on `approvers`, named in
+    /// `moved_to` ("Bea Boss", "the admins").
+    Rerouted {
+        request: Request,
+        approvers: Vec<EmployeeId>,
+        moved_to: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -714,6 +721,33 @@ impl Lineup {
                 events.push(event);
             }
         }
+        events.extend(self.take_reroutes().await?);
+        Ok(events)
+    }
+
+    /// The requests moved to a new approver since the last sweep (see
+    /// [`reroute_to_new_manager`]), each told once; those settled meanwhile are left out.
+    async fn take_reroutes(&self) -> CoreResult<Vec<SweepEvent>> {
+        let mut tx = self.store().system().await?;
+        let taken = store::requests::take_reroutes(&mut tx).await?;
+        tx.commit().await?;
+        let mut events = Vec::with_capacity(taken.len());
+        for (tenant, id) in taken {
+            let request = self.request(tenant, id).await?;
+            if request.state != RequestState::Pending {
+                continue;
+            }
+            let moved_to = match request.approver {
+                Some(approver) => self.employee(tenant, approver).await?.full_name(),
+                None => "the admins".to_owned(),
+            };
+            let approvers = self.approvers_for(tenant, &request).await?;
+            events.push(SweepEvent::Rerouted {
+                request,
+                approvers,
+                moved_to,
+            });
+        }
         Ok(events)
     }
 
@@ -1254,4 +1288,64 @@ pub fn plan_label(plan: &crate::lines::plan::Plan) -> String {
         Some(price) => format!("{} · {price}/month", plan.name),
         None => plan.name.clone(),
     }
+}
+
+/// The requester's manager changed from `old` to `new`: their pending requests waiting on
+/// the old manager now wait on the new one (on the admins when there is no active one), in
+/// the caller's transaction. Each is audited and noted for chat, where the approval sweep
+/// marks the old cards "moved to …" and posts new ones. Returns the requests moved.
+pub(crate) async fn reroute_to_new_manager(
+    tx: &mut Tx,
+    tenant: TenantId,
+    actor: &Actor,
+    requester: EmployeeId,
+    old: Option<EmployeeId>,
+    new: Option<EmployeeId>,
+    at: OffsetDateTime,
+) -> CoreResult<Vec<Request>> {
+    let Some(old) = old else {
+        return Ok(Vec::new());
+    };
+    let new_manager = match new {
+        Some(id) if id != requester => store::employees::get(tx, tenant, id)
+            .await?
+            .filter(|m| m.status == EmployeeStatus::Active)
+            .map(|m| m.id),
+        _ => None,
+    };
+    let mut moved = Vec::new();
+    for request in store::requests::list_pending_of(tx, tenant, requester).await? {
+        if request.route != Route::Manager || request.approver != Some(old) {
+            continue;
+        }
+        let next = Request {
+            route: if new_manager.is_some() {
+                Route::Manager
+            } else {
+                Route::Admins
+            },
+            approver: new_manager,
+            routed_at: at,
+            reminded_at: None,
+            ..request.clone()
+        };
+        if !store::requests::update_routing(tx, tenant, &next).await? {
+            continue;
+        }
+        store::requests::note_reroute(tx, tenant, request.id, Some(old), at).await?;
+        record(
+            tx,
+            &AuditEvent::new(
+                tenant,
+                actor,
+                "request.rerouted",
+                subject(&request),
+                to_json(&request),
+                to_json(&next),
+            ),
+        )
+        .await?;
+        moved.push(next);
+    }
+    Ok(moved)
 }

@@ -54,6 +54,8 @@ impl Lineup {
             to_json(&employee),
         );
         record(&mut tx, &event).await?;
+        crate::organisation::joiner::commands::enrol(&mut tx, tenant, actor, employee.id, None)
+            .await?;
         tx.commit().await?;
         Ok(employee)
     }
@@ -186,6 +188,14 @@ impl Lineup {
             store::employees::update(&mut tx, tenant, &after).await,
             &after.email,
         )?;
+        crate::organisation::mover::employee_moved(
+            &mut tx,
+            actor,
+            &before,
+            &after,
+            after.updated_at,
+        )
+        .await?;
         let event = AuditEvent::new(
             tenant,
             actor,

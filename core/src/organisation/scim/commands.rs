@@ -14,7 +14,7 @@ use crate::identity::session::{random_token, token_hash};
 use crate::ids::{CostCentreId, TeamId};
 use crate::organisation::employee::EmployeeStatus;
 use crate::organisation::employee::commands::check_reporting_line;
-use crate::organisation::org_unit::CostCentre;
+use crate::organisation::org_unit::commands::{cost_centre_coded, team_named};
 use crate::store::scim::{GroupMatch, StoredGroup, UserMatch};
 use crate::store::{self, Tx, now};
 
@@ -133,6 +133,25 @@ impl Lineup {
         Ok(after)
     }
 
+    /// Log one SCIM call of `tenant` (its error shortened); only the newest calls are kept.
+    pub async fn record_scim_call(&self, tenant: TenantId, mut call: ScimCall) -> CoreResult<()> {
+        if let Some(error) = &mut call.error
+            && error.chars().count() > CALL_ERROR_CHARS
+        {
+            *error = error.chars().take(CALL_ERROR_CHARS - 1).collect::<String>() + "…";
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::scim::record_call(&mut tx, tenant, &call).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's newest SCIM calls, newest first.
+    pub async fn scim_calls(&self, tenant: TenantId) -> CoreResult<Vec<ScimCall>> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        Ok(store::scim::list_calls(&mut tx, tenant).await?)
+    }
+
     /// Who is calling SCIM with `bearer` on `tenant`'s host: a live token of that tenant.
     pub async fn scim_client(&self, tenant: TenantId, bearer: &str) -> CoreResult<ScimClient> {
         let refused = || CoreError::NotAuthorised("the bearer token is not valid".to_owned());
@@ -246,6 +265,14 @@ impl Lineup {
             employee_number.as_deref(),
         )
         .await?;
+        crate::organisation::joiner::commands::enrol(
+            &mut tx,
+            tenant,
+            &actor,
+            employee.id,
+            user.start_date.applied_to(None),
+        )
+        .await?;
         let created = scim_user_in(&mut tx, tenant, &employee.id.to_string()).await?;
         let event = AuditEvent::new(
             tenant,
@@ -305,6 +332,16 @@ impl Lineup {
         let employee_number = user
             .employee_number
             .applied_to(before.employee_number.clone());
+        if user.start_date != Update::Keep {
+            crate::organisation::joiner::commands::move_start_date(
+                &mut tx,
+                tenant,
+                &actor,
+                current.id,
+                user.start_date.applied_to(before.start_date),
+            )
+            .await?;
+        }
         let employee_changed = after != *current;
         let scim_changed = external_id != before.external_id
             || employee_number != before.employee_number
@@ -313,6 +350,14 @@ impl Lineup {
             if employee_changed {
                 after.updated_at = now();
                 store::employees::update(&mut tx, tenant, &after).await?;
+                crate::organisation::mover::employee_moved(
+                    &mut tx,
+                    &actor,
+                    current,
+                    &after,
+                    after.updated_at,
+                )
+                .await?;
             }
             store::scim::save_user(
                 &mut tx,
@@ -663,63 +708,6 @@ async fn resolve_org(
         }
     };
     Ok((team, centre, manager))
-}
-
-async fn team_named(
-    tx: &mut Tx,
-    tenant: TenantId,
-    actor: &Actor,
-    name: &str,
-) -> CoreResult<TeamId> {
-    if let Some(team) = store::org::find_team_named(tx, tenant, name).await? {
-        return Ok(team.id);
-    }
-    let team = Team {
-        id: TeamId::new(),
-        tenant_id: tenant,
-        name: name.to_owned(),
-        created_at: now(),
-    };
-    store::org::insert_team(tx, tenant, &team).await?;
-    let event = AuditEvent::new(
-        tenant,
-        actor,
-        "team.created",
-        ("team", team.id.to_string()),
-        None,
-        to_json(&team),
-    );
-    record(tx, &event).await?;
-    Ok(team.id)
-}
-
-async fn cost_centre_coded(
-    tx: &mut Tx,
-    tenant: TenantId,
-    actor: &Actor,
-    code: &str,
-) -> CoreResult<CostCentreId> {
-    if let Some(centre) = store::org::find_cost_centre_coded(tx, tenant, code).await? {
-        return Ok(centre.id);
-    }
-    let centre = CostCentre {
-        id: CostCentreId::new(),
-        tenant_id: tenant,
-        code: code.to_owned(),
-        name: code.to_owned(),
-        created_at: now(),
-    };
-    store::org::insert_cost_centre(tx, tenant, &centre).await?;
-    let event = AuditEvent::new(
-        tenant,
-        actor,
-        "cost_centre.created",
-        ("cost_centre", centre.id.to_string()),
-        None,
-        to_json(&centre),
-    );
-    record(tx, &event).await?;
-    Ok(centre.id)
 }
 
 /// Make exactly `members` (SCIM user ids) the team's members: the others leave it.

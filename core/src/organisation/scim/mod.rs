@@ -49,6 +49,24 @@ impl ScimClient {
     }
 }
 
+/// One call an identity provider made, as Settings → Provisioning lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimCall {
+    pub at: OffsetDateTime,
+    /// The token's name; `None` when the call was refused before a token was known.
+    pub token_name: Option<String>,
+    pub method: String,
+    /// The path under the SCIM base URL, without the query.
+    pub path: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// What went wrong, shortened, when the call failed.
+    pub error: Option<String>,
+}
+
+/// A failed call's error is kept at most this long in the calls log.
+pub const CALL_ERROR_CHARS: usize = 200;
+
 /// An employee as SCIM serves them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimUser {
@@ -61,6 +79,8 @@ pub struct ScimUser {
     pub department: Option<String>,
     /// Their cost centre's code: the enterprise `costCenter`.
     pub cost_centre: Option<String>,
+    /// When they start, as a joiner (the Lineup extension's `startDate`).
+    pub start_date: Option<time::Date>,
     /// Changes whenever the employee or their SCIM data does (the ETag).
     pub version: String,
 }
@@ -114,6 +134,8 @@ pub struct UserRecord {
     pub cost_centre: Update<String>,
     /// The manager's SCIM id (their employee id).
     pub manager: Update<String>,
+    /// When a joiner starts (see `organisation::joiner`).
+    pub start_date: Update<time::Date>,
 }
 
 /// A team as SCIM serves it, with its members (id and display name).

@@ -11,6 +11,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{CostCentreId, EmployeeId, LineId, TenantId};
 use crate::money::{Bytes, Currency, Money};
 use crate::organisation::employee::Visibility;
+use crate::organisation::mover::cost_centre_on;
 use crate::period::{Month, Period};
 use crate::spend::policy::{BudgetCap, CapScope};
 use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
@@ -152,13 +153,14 @@ impl Lineup {
         };
         let period = filter.period;
         // The lines and their usage are independent reads: each on its own connection.
-        let ((currency, lines), usage) = tokio::try_join!(
+        let ((currency, lines, moves), usage) = tokio::try_join!(
             async {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let currency = tenant_currency(&mut tx, tenant).await?;
                 CoreResult::Ok((
                     currency,
                     store_reports::lines(&mut tx, tenant, &scope).await?,
+                    store::moves::list_after(&mut tx, tenant, period.from.first_day()).await?,
                 ))
             },
             async {
@@ -185,7 +187,13 @@ impl Lineup {
         let mut sums: BTreeMap<(Option<CostCentreId>, Month), CentreMonth> = BTreeMap::new();
         for line in &lines {
             for month in period.months().filter(|m| billed_in(line, *m)) {
-                let sum = sums.entry((line.cost_centre_id, month)).or_default();
+                let centre = cost_centre_on(
+                    &moves,
+                    line.employee_id,
+                    line.cost_centre_id,
+                    month.first_day(),
+                );
+                let sum = sums.entry((centre, month)).or_default();
                 sum.fees += line.price_minor.unwrap_or(0);
                 sum.lines += 1;
             }
@@ -196,6 +204,47 @@ impl Lineup {
                 .or_default();
             sum.usage += u.cost_minor;
             sum.data += u.data_bytes;
+        }
+        // People who changed cost centre: their spend goes where it was spent, a day at a
+        // time (a month's overage to the cost centre of its last day); plan fees to the
+        // cost centre of the month's first day, when they are charged.
+        if !moves.is_empty() {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let mut moved: Vec<EmployeeId> = moves.iter().map(|m| m.employee_id).collect();
+            moved.sort();
+            moved.dedup();
+            let (from, to) = (period.from.first_day(), period.to.first_day());
+            let months =
+                store_reports::usage_of_employees(&mut tx, tenant, &scope, &moved, from, to, false)
+                    .await?;
+            let days = store_reports::usage_of_employees(
+                &mut tx,
+                tenant,
+                &scope,
+                &moved,
+                from,
+                period.to.last_day(),
+                true,
+            )
+            .await?;
+            for m in months {
+                let month = Month::containing(m.start);
+                let counted = sums.entry((m.cost_centre_id, month)).or_default();
+                counted.usage -= m.cost_minor;
+                counted.data -= m.data_bytes;
+                let last_day =
+                    cost_centre_on(&moves, m.employee_id, m.cost_centre_id, month.last_day());
+                sums.entry((last_day, month)).or_default().usage += m.overage_minor;
+            }
+            for d in days {
+                let centre = cost_centre_on(&moves, d.employee_id, d.cost_centre_id, d.start);
+                let sum = sums
+                    .entry((centre, Month::containing(d.start)))
+                    .or_default();
+                sum.usage += d.cost_minor;
+                sum.data += d.data_bytes;
+            }
+            sums.retain(|_, sum| sum.lines > 0 || sum.usage != 0 || sum.data != 0);
         }
         let money = |minor| Money::new(minor, currency);
         let mut rows: Vec<ChargebackRow> = sums
