@@ -14,7 +14,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Settings for the test harness, not the server.
 TEST_ONLY = {"LINEUP_PG_BIN"}
 # Where metric names are written: the HTTP edge, the scrape-time gauges, the provider adapter.
-METRIC_SOURCES = ["src/metrics.rs", "core/src/provider/oneglobal/transport.rs"]
+METRIC_SOURCES = [
+    "src/metrics.rs",
+    "core/src/provider/http/transport.rs",
+    "core/src/provider/circuit.rs",
+]
 HISTOGRAM_SERIES = re.compile(r"_(bucket|sum|count)$")
 
 
