@@ -58,22 +58,26 @@ pub async fn claim(
     now: OffsetDateTime,
     lease_until: impl Fn(&JobRow) -> OffsetDateTime,
 ) -> StoreResult<Option<JobRow>> {
-    let pick = |lock: &str| {
+    let pick = |time: fn(&str) -> String, lock: &str| {
+        let (run_at, locked_until, now) = (time("run_at"), time("locked_until"), time("$1"));
         format!(
             "SELECT {COLUMNS} FROM jobs
-             WHERE (state = 'queued' AND run_at <= $1) OR (state = 'running' AND locked_until < $1)
+             WHERE (state = 'queued' AND {run_at} <= {now})
+                OR (state = 'running' AND {locked_until} < {now})
              ORDER BY run_at LIMIT 1{lock}"
         )
     };
     let due: Option<JobRow> = match tx {
+        // SQLite keeps times as RFC 3339 text without trailing zeros, so a whole second
+        // ("…:30Z") sorts after a time within it ("…:30.4Z"): compare them as instants.
         Tx::Sqlite(t) => {
-            sqlx::query_as(&pick(""))
+            sqlx::query_as(&pick(|column| format!("julianday({column})"), ""))
                 .bind(now)
                 .fetch_optional(&mut **t)
                 .await?
         }
         Tx::Postgres(t) => {
-            sqlx::query_as(&pick(" FOR UPDATE SKIP LOCKED"))
+            sqlx::query_as(&pick(|column| column.to_owned(), " FOR UPDATE SKIP LOCKED"))
                 .bind(now)
                 .fetch_optional(&mut **t)
                 .await?

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lineup_core::jobs::{
     DELETE_EXPIRED_SESSIONS, FREE_STALE_DOMAINS, ForeignJobs, PLAN_SYNC, PRUNE_FINISHED_STEPS,
-    USAGE_SYNC,
+    TICK, USAGE_SYNC,
 };
 use lineup_core::store::{self, Tx, now};
 use lineup_testkit::both_backends;
@@ -238,6 +238,32 @@ both_backends!(
         assert_eq!(w.lineup.schedule_steps(&steps, same_tick).await.unwrap(), 0);
         let next_tick = at + time::Duration::seconds(25);
         assert_eq!(w.lineup.schedule_steps(&steps, next_tick).await.unwrap(), 2);
+    }
+);
+
+both_backends!(
+    a_step_is_due_within_the_first_second_of_its_tick,
+    |store| async move {
+        let w = World::new(store).await;
+        // A tick starts on a whole second; SQLite writes that without a fraction.
+        let at = now();
+        let into_tick = at.unix_timestamp().rem_euclid(TICK.whole_seconds());
+        let tick = at.replace_nanosecond(0).unwrap() - time::Duration::seconds(into_tick);
+        let within_its_first_second = tick + time::Duration::milliseconds(400);
+        assert_eq!(
+            w.lineup
+                .schedule_steps(&["chat_step"], within_its_first_second)
+                .await
+                .unwrap(),
+            1
+        );
+        let ran = w
+            .lineup
+            .run_next_job_with("worker", within_its_first_second, &Succeeds)
+            .await
+            .unwrap()
+            .expect("the step is due from the tick's first instant");
+        assert_eq!(ran.kind, "chat_step");
     }
 );
 
