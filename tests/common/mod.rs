@@ -4,6 +4,8 @@
 // Each test binary uses part of this module; the rest would be reported as dead code.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
