@@ -285,7 +285,7 @@ async fn soak() {
                 ("POST /slack/interactions (click)", Work::Slack(post))
             }
             _ => {
-                let (route, path) = PAGES[n % PAGES.len()];
+                let (route, path) = PAGES[(n / 10 * 3 + n % 10 - 7) % PAGES.len()];
                 (
                     route,
                     Work::Page(browsers[n % browsers.len()].clone(), path),
@@ -488,4 +488,96 @@ async fn scale_out() {
             *sustained as f64 / base
         );
     }
+}
+
+/// The issue's memory finding: a burst of signed clicks far above what one replica answers
+/// (`BURST_CLICKS`, default 60,000, at `BURST_RATE`, default 3,000/s), then a minute of quiet:
+/// the replica's resident memory before, at its peak and one minute after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: cargo test --release --test soak -- --ignored burst"]
+async fn burst() {
+    let clicks = env_number("BURST_CLICKS", 60_000) as usize;
+    let rate = env_number("BURST_RATE", 3_000) as f64;
+    let fleet = Fleet::start(1, 40, 10).await;
+    let mut findings = Findings::default();
+    let people = fleet.people.clone();
+    let cards = decided_cards(&fleet, &people, &mut findings).await;
+    findings.assert_none();
+    let pid = replica_pids(&fleet)[0];
+    let before = resident_mib(pid).unwrap();
+    let sender = Sender {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+    };
+    let proxy = fleet.proxy.url();
+    let samples = Samples::default();
+    let peak = Arc::new(Mutex::new(before));
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = tokio::spawn({
+        let (peak, watching) = (peak.clone(), watching.clone());
+        async move {
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                let rss = resident_mib(pid).unwrap_or(0.0);
+                {
+                    let mut peak = peak.lock().unwrap();
+                    *peak = peak.max(rss);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (mut owed, mut sent) = (0.0, 0);
+    let mut inflight = Vec::with_capacity(clicks);
+    while sent < clicks {
+        tick.tick().await;
+        owed += rate * 0.005;
+        while owed >= 1.0 && sent < clicks {
+            owed -= 1.0;
+            let due = start.elapsed();
+            let post = fleet.click(&cards[sent % cards.len()], &proxy, "burst");
+            let (sender, samples) = (sender.clone(), samples.clone());
+            inflight.push(tokio::spawn(async move {
+                let ok = matches!(sender.send(post).await, Ok((200, _)));
+                samples.push(Sample {
+                    route: "click",
+                    due,
+                    took: start.elapsed() - due,
+                    ok,
+                });
+            }));
+            sent += 1;
+        }
+    }
+    for request in inflight {
+        request.await.unwrap();
+    }
+    let answered_in = start.elapsed();
+    let at_end = resident_mib(pid).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after_a_minute = resident_mib(pid).unwrap();
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    watcher.await.unwrap();
+    let all = samples.between(Duration::ZERO, Duration::MAX);
+    let failures = all.iter().filter(|s| !s.ok).count();
+    let took: Vec<Duration> = all.iter().map(|s| s.took).collect();
+    println!(
+        "\nburst: {clicks} clicks at {rate}/s on one replica, all answered in {:.1} s ({:.0}/s); \
+         p50 {:.0} ms, p99 {:.0} ms; {failures} not answered 200; load average {}",
+        answered_in.as_secs_f64(),
+        clicks as f64 / answered_in.as_secs_f64(),
+        ms(percentile(took.clone(), 50.0)),
+        ms(percentile(took, 99.0)),
+        load_average()
+    );
+    println!(
+        "resident memory: before {before:.1} MiB, peak {:.1} MiB, when the last answer came \
+         {at_end:.1} MiB, one minute later {after_a_minute:.1} MiB",
+        *peak.lock().unwrap()
+    );
 }
