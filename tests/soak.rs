@@ -404,7 +404,7 @@ impl Work {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: cargo test --release --test soak -- --ignored scale_out"]
 async fn scale_out() {
-    const RATES: &[u64] = &[250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000];
+    const RATES: &[u64] = &[200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000];
     const STEP: Duration = Duration::from_secs(10);
     let mut results = Vec::new();
     for replicas in 1..=3 {
