@@ -206,6 +206,7 @@ async fn decide(
         after_decision(portal, tenant, &decided.request);
         let verb = match decision {
             Decision::Approve => "Approved",
+            Decision::ApproveTravelEsim => "Approved as a travel eSIM",
             Decision::Deny => "Denied",
         };
         format!(
