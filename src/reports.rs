@@ -86,6 +86,49 @@ fn whatif_table(tenant: &Tenant, report: &WhatIfReport) -> String {
     out += &row("TOTAL", &report.current.total(), &report.proposed.total());
     out += "\nSpend covers every billing period the window touches; suspended days and \
             alerts count inside the window.\n";
+    out += &trips_table(tenant, report);
+    out
+}
+
+/// The window's trips priced on the home line and as the cheapest travel eSIM.
+fn trips_table(tenant: &Tenant, report: &WhatIfReport) -> String {
+    let money = |minor: i64| tenant.money(minor).to_string();
+    if report.trips.is_empty() {
+        return "\nNo trips abroad in the window.\n".into();
+    }
+    let mut out = format!(
+        "\nTrips abroad, priced both ways\n{:<40} {:>4} {:>5} {:>10} {:>12} {:>12} {:>12}\n",
+        "line · country · dates", "days", "data", "home line", "travel eSIM", "cheaper", "saving"
+    );
+    let (mut actual, mut cheaper) = (0, 0);
+    for trip in &report.trips {
+        let label = report
+            .labels
+            .get(&trip.line_id)
+            .map_or("a line", String::as_str);
+        let travel = trip
+            .travel
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |t| t.price.to_string());
+        out += &format!(
+            "{:<40} {:>4} {:>5} {:>10} {:>12} {:>12} {:>12}\n",
+            format!("{label} · {} · {}…{}", trip.country, trip.from, trip.to),
+            trip.days(),
+            trip.data.to_string(),
+            money(trip.home_minor),
+            travel,
+            money(trip.cheaper_minor()),
+            money(trip.saving_minor()),
+        );
+        actual += trip.home_minor;
+        cheaper += trip.cheaper_minor();
+    }
+    out += &format!(
+        "Trips cost {} on the home lines; with the cheaper choice each time, {} (saving {}).\n",
+        money(actual),
+        money(cheaper),
+        money(actual - cheaper)
+    );
     out
 }
 

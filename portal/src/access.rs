@@ -142,6 +142,14 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(Tenant, "GET", "/settings/sso", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings/sso", P::ManageOrganisation),
+    rule(Tenant, "GET", "/settings/routing", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/routing", P::ManageOrganisation),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/routing/{id}/delete",
+        P::ManageOrganisation,
+    ),
     rule(Tenant, "GET", "/settings/provider", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings/provider", P::ManageOrganisation),
     rule(

@@ -17,7 +17,7 @@ use lineup_core::lines::plan::Plan;
 use lineup_core::money::Currency;
 use lineup_core::organisation::employee::{Employee, NewEmployee};
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
-use lineup_core::provider::connection::ProviderConnector;
+use lineup_core::provider::connection::{ProviderConnector, VendorApi};
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use lineup_core::provider::{
     ConnectivityProvider, Delivery, IdempotencyKey, OperationStatus, PlanRef, PollPolicy,
@@ -25,7 +25,7 @@ use lineup_core::provider::{
 };
 use lineup_core::secret::SecretBox;
 use lineup_core::store::{self, Store};
-use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
+use lineup_simulator::{Credentials, Personality, RunningSimulator, SimConfig};
 use serde_json::Value;
 
 use crate::TestStore;
@@ -213,7 +213,14 @@ impl World {
 
 pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Lineup {
     let config = adapter_config(sim);
-    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry);
+    // Tenants may connect the simulator's Airalo personality next to 1GLOBAL (travel eSIMs).
+    let connector = ProviderConnector::new(sim.base_url())
+        .with_vendor(
+            "airalo",
+            VendorApi::Airalo,
+            sim.personality_url(Personality::Airalo),
+        )
+        .with_retry(config.retry);
     let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
     Lineup::new(
         store.clone(),

@@ -135,7 +135,9 @@ fn expected_usage(basis: UsageBasis, trip_days: i64) -> Bytes {
     Bytes(per_day.saturating_mul(trip_days.max(0)))
 }
 
-fn cheapest_package(
+/// The cheapest active travel package of a tenant connection that covers `country` for
+/// `trip_days` days with at least `expected` data, priced in `currency`.
+pub fn cheapest_package(
     offers: &[Plan],
     country: &str,
     trip_days: i64,
