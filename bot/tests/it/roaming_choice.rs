@@ -265,3 +265,95 @@ both_backends!(
         s.assert_within_limits();
     }
 );
+
+/// A priced roaming request as the card renders it.
+fn priced_trip() -> lineup_core::lines::request::Request {
+    use lineup_core::ids::{EmployeeId, LineId, PlanId, RequestId, TenantId};
+    use lineup_core::lines::request::roaming_quote::{RoamingQuote, TravelOffer};
+    use lineup_core::lines::request::{ChatRefs, Request, Route};
+    let at = time::OffsetDateTime::now_utc();
+    let from = at.date() + Duration::days(7);
+    Request {
+        id: RequestId::new(),
+        tenant_id: TenantId::new(),
+        requester: EmployeeId::new(),
+        details: RequestDetails::Roaming {
+            line_id: LineId::new(),
+            country: "JP".into(),
+            from,
+            to: from + Duration::days(9),
+            quote: Some(RoamingQuote {
+                trip_days: 10,
+                basis: UsageBasis::PastTrips {
+                    days: 6,
+                    bytes: Bytes(3 * Bytes::GB),
+                },
+                expected: Bytes(5 * Bytes::GB),
+                home: Money::new(4_500, Currency::USD),
+                travel: Some(TravelOffer {
+                    plan_id: PlanId::new(),
+                    package: "Japan 10 GB - 15 Days".into(),
+                    data: Some(Bytes(10 * Bytes::GB)),
+                    days: 15,
+                    price: Money::new(2_600, Currency::USD),
+                }),
+                recommended: RoamingOption::TravelEsim,
+                chosen: None,
+            }),
+        },
+        reason: "Tokyo office week".into(),
+        state: RequestState::Pending,
+        route: Route::Manager,
+        approver: None,
+        escalations: 0,
+        decided_by: None,
+        decided_at: None,
+        decision_note: None,
+        failure_reason: None,
+        chat_refs: ChatRefs::default(),
+        dedupe_key: "trip".into(),
+        created_at: at,
+        routed_at: at,
+        reminded_at: None,
+        expires_at: at + Duration::days(3),
+    }
+}
+
+/// Teams and Discord render the same card with both approve buttons, within their limits,
+/// each button carrying its action and the request the way every other button does.
+#[test]
+fn teams_and_discord_show_both_options_and_both_approve_buttons() {
+    let request = priced_trip();
+    let ctx = cards::CardContext {
+        requester_name: "Ada Lovelace".into(),
+        plan_label: None,
+        usage: None,
+        decided_by_name: None,
+    };
+    let card = cards::approval_card(&request, &ctx);
+    let id = request.id.to_string();
+
+    let teams = lineup_bot::teams::render::message_card(&card);
+    lineup_bot::teams::limits::check_card(&teams).unwrap();
+    let teams_text = teams.to_string();
+    let discord = lineup_bot::discord::render::message_payload(&card, None);
+    lineup_bot::discord::limits::check_message(&discord).unwrap();
+    let discord_text = discord.to_string();
+    for (platform, text) in [("Teams", &teams_text), ("Discord", &discord_text)] {
+        for shown in [
+            "45.00 USD",
+            "Japan 10 GB - 15 Days · 26.00 USD",
+            "Travel eSIM, saves 19.00 USD",
+            "Approve roaming on the home line",
+            "Approve travel eSIM (Japan 10 GB - 15 Days, 26.00 USD)",
+            "Deny",
+        ] {
+            assert!(text.contains(shown), "{platform} shows {shown:?}: {text}");
+        }
+    }
+    for action in [cards::APPROVE, cards::APPROVE_TRAVEL_ESIM, cards::DENY] {
+        let custom_id = lineup_bot::discord::render::action_custom_id(None, action, &id, false);
+        assert!(discord_text.contains(&custom_id), "Discord {custom_id}");
+        assert!(teams_text.contains(action), "Teams {action}");
+    }
+}
