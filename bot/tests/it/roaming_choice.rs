@@ -9,9 +9,7 @@ use lineup_core::lines::request::roaming_quote::{RoamingOption, UsageBasis};
 use lineup_core::lines::request::{RequestDetails, RequestState, cards};
 use lineup_core::money::{Bytes, Currency, Money};
 use lineup_core::provider::Validity;
-use lineup_core::provider::connection::{NewConnection, ProviderCredentials};
 use lineup_core::store::{self, usage::DailyUsage};
-use lineup_simulator::{AIRALO_CLIENT_ID, AIRALO_CLIENT_SECRET};
 use lineup_testkit::both_backends;
 use lineup_testkit::world::ADMIN;
 use serde_json::Value;
@@ -25,36 +23,7 @@ both_backends!(
         let s = slack(store).await;
         let w = &*s.world;
         // Acme's own 1GLOBAL account for its lines, and Airalo for travel packages.
-        let account = w.sim.add_account("Acme", None, None).unwrap();
-        w.lineup
-            .connect_provider(
-                w.tenant,
-                &ADMIN,
-                ProviderCredentials {
-                    client_id: account.client_id,
-                    client_secret: account.client_secret,
-                    account_id: account.account_id,
-                },
-            )
-            .await
-            .unwrap();
-        let (airalo, plans) = w
-            .lineup
-            .add_provider_connection(
-                w.tenant,
-                &ADMIN,
-                NewConnection {
-                    vendor: "airalo".into(),
-                    label: "Airalo".into(),
-                    credentials: ProviderCredentials {
-                        client_id: AIRALO_CLIENT_ID.into(),
-                        client_secret: AIRALO_CLIENT_SECRET.into(),
-                        account_id: "partner".into(),
-                    },
-                },
-            )
-            .await
-            .unwrap();
+        let (airalo, plans) = w.connect_own_account_and_airalo().await;
         let home_plan = plans
             .iter()
             .find(|p| p.active && p.provider == "1global" && p.validity == Validity::Monthly)

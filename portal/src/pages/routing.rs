@@ -180,26 +180,26 @@ fn optional<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, 
     }
 }
 
+/// The rule as typed; empty fields match anything.
+fn parse_rule(form: &AddForm) -> Result<NewRouteRule, PortalError> {
+    Ok(NewRouteRule {
+        country: Some(form.country.clone()).filter(|c| !c.trim().is_empty()),
+        plan_kind: match form.plan_kind.trim() {
+            "" => None,
+            kind => Some(RoutePlanKind::parse(kind)?),
+        },
+        team_id: optional("team_id", &form.team_id)?,
+        provider_connection_id: optional("provider_connection_id", &form.provider_connection_id)?,
+        allow_failover: form.allow_failover.is_some(),
+    })
+}
+
 async fn add(
     State(portal): State<Portal>,
     page: Page,
     Form(form): Form<AddForm>,
 ) -> Result<Response, PortalError> {
-    let parsed = (|| {
-        Ok::<_, PortalError>(NewRouteRule {
-            country: Some(form.country.clone()).filter(|c| !c.trim().is_empty()),
-            plan_kind: match form.plan_kind.trim() {
-                "" => None,
-                kind => Some(RoutePlanKind::parse(kind)?),
-            },
-            team_id: optional("team_id", &form.team_id)?,
-            provider_connection_id: optional(
-                "provider_connection_id",
-                &form.provider_connection_id,
-            )?,
-            allow_failover: form.allow_failover.is_some(),
-        })
-    })();
+    let parsed = parse_rule(&form);
     let rule = match parsed {
         Ok(rule) => rule,
         Err(PortalError::Invalid { field, reason }) => {

@@ -2,48 +2,16 @@
 //! through core's validated, audited table, and a mistake shown on the page with nothing
 //! changed.
 
-use lineup_core::provider::connection::{NewConnection, ProviderCredentials};
 use lineup_core::provider::routing::RoutePlanKind;
-use lineup_simulator::{AIRALO_CLIENT_ID, AIRALO_CLIENT_SECRET};
 use lineup_testkit::both_backends;
 use lineup_testkit::portal::PortalWorld;
-use lineup_testkit::world::ADMIN;
 use reqwest::StatusCode;
 
 both_backends!(
     admins_add_and_delete_routing_rules_in_the_portal,
     |store| async move {
         let w = PortalWorld::new(store).await;
-        let account = w.sim.add_account("Acme", None, None).unwrap();
-        w.lineup
-            .connect_provider(
-                w.tenant,
-                &ADMIN,
-                ProviderCredentials {
-                    client_id: account.client_id,
-                    client_secret: account.client_secret,
-                    account_id: account.account_id,
-                },
-            )
-            .await
-            .unwrap();
-        let (airalo, _) = w
-            .lineup
-            .add_provider_connection(
-                w.tenant,
-                &ADMIN,
-                NewConnection {
-                    vendor: "airalo".into(),
-                    label: "Airalo".into(),
-                    credentials: ProviderCredentials {
-                        client_id: AIRALO_CLIENT_ID.into(),
-                        client_secret: AIRALO_CLIENT_SECRET.into(),
-                        account_id: "partner".into(),
-                    },
-                },
-            )
-            .await
-            .unwrap();
+        let (airalo, _) = w.connect_own_account_and_airalo().await;
         let airalo_id = airalo.id.to_string();
         let admin = w.signed_in("admin@example.com").await;
         admin

@@ -118,7 +118,7 @@ impl Lineup {
     pub async fn submit_request(
         &self,
         tenant: TenantId,
-        cmd: SubmitRequest,
+        mut cmd: SubmitRequest,
     ) -> CoreResult<Submitted> {
         let reason = checked_reason(&cmd.reason)?;
         validate_details(&cmd.details, now().date())?;
@@ -130,7 +130,6 @@ impl Lineup {
             return self.submitted_before(tenant, existing).await;
         }
         let known = RequestFacts::load(&mut tx, tenant, cmd.requester, &cmd.details).await?;
-        let mut cmd = cmd;
         if let RequestDetails::Roaming {
             line_id,
             country,
