@@ -233,6 +233,12 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/lines/{id}/{action}", P::ManageLines),
     rule(Tenant, "GET", "/requests", P::DecideRequests),
     rule(Tenant, "POST", "/requests/{id}/approve", P::DecideRequests),
+    rule(
+        Tenant,
+        "POST",
+        "/requests/{id}/approve-travel-esim",
+        P::DecideRequests,
+    ),
     rule(Tenant, "POST", "/requests/{id}/deny", P::DecideRequests),
     rule(Tenant, "GET", "/policies", P::ViewPolicies),
     // Every policy change is previewed (reach shown), then confirmed.
