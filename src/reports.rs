@@ -171,3 +171,69 @@ fn optimise_table(tenant: &Tenant, report: &OptimisationReport) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lineup_core::ids::{LineId, PlanId, TenantId};
+    use lineup_core::lines::request::roaming_quote::{RoamingOption, TravelOffer};
+    use lineup_core::money::{Bytes, Currency, Money};
+    use lineup_core::spend::whatif::trips::TripPricing;
+    use time::macros::date;
+
+    #[test]
+    fn the_report_prices_each_trip_both_ways_and_totals_the_cheaper_choice() {
+        let tenant = Tenant {
+            id: TenantId::new(),
+            slug: Slug::parse("acme").unwrap(),
+            name: "Acme".into(),
+            currency: Currency::USD,
+            settings: Default::default(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let line = LineId::new();
+        let trip = |country: &str, home_minor, travel: Option<i64>, cheaper| TripPricing {
+            line_id: line,
+            country: country.into(),
+            from: date!(2026 - 11 - 10),
+            to: date!(2026 - 11 - 14),
+            data: Bytes(5 * Bytes::GB),
+            home_minor,
+            travel: travel.map(|minor| TravelOffer {
+                plan_id: PlanId::new(),
+                package: "a package".into(),
+                data: None,
+                days: 15,
+                price: Money::new(minor, Currency::USD),
+            }),
+            cheaper,
+        };
+        let report = WhatIfReport {
+            from: date!(2026 - 11 - 01),
+            to: date!(2026 - 11 - 30),
+            labels: [(line, "ada@example.com · Europe 10GB".to_owned())].into(),
+            current: Default::default(),
+            proposed: Default::default(),
+            trips: vec![
+                trip("JP", 4_500, Some(2_600), RoamingOption::TravelEsim),
+                trip("DE", 250, None, RoamingOption::HomeLine),
+            ],
+        };
+        let text = whatif_table(&tenant, &report);
+        assert!(
+            text.contains("ada@example.com · Europe 10GB · JP"),
+            "{text}"
+        );
+        assert!(
+            text.contains("26.00 USD") && text.contains("19.00 USD"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Trips cost 47.50 USD on the home lines; with the cheaper choice each time, \
+                 28.50 USD (saving 19.00 USD)."
+            ),
+            "{text}"
+        );
+    }
+}
