@@ -159,6 +159,22 @@ both_backends!(
             settled.details.roaming_quote().unwrap().chosen,
             Some(RoamingOption::TravelEsim)
         );
+        // Maria's card now says what was approved.
+        let updated = wait_until(|| {
+            s.fake.calls_to("chat.update").into_iter().find(|u| {
+                u.body["channel"] == maria_dm.as_str()
+                    && u.body["blocks"]
+                        .to_string()
+                        .contains("a travel eSIM for JP")
+            })
+        })
+        .await;
+        assert!(
+            !updated.body["blocks"]
+                .to_string()
+                .contains(cards::APPROVE_TRAVEL_ESIM),
+            "no stale buttons"
+        );
 
         // A second line on Airalo for Ada, the quote's package; one order at Airalo.
         let lines = w.lineup.lines(w.tenant).await.unwrap();

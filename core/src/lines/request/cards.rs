@@ -44,10 +44,24 @@ pub fn what(request: &Request, ctx: &CardContext) -> String {
             }
         }
         RequestDetails::Roaming {
-            country, from, to, ..
-        } => {
-            format!("roaming in {country} from {from} to {to}")
-        }
+            country,
+            from,
+            to,
+            quote,
+            ..
+        } => match quote
+            .as_ref()
+            .filter(|q| q.chosen == Some(RoamingOption::TravelEsim))
+        {
+            Some(RoamingQuote {
+                travel: Some(travel),
+                ..
+            }) => format!(
+                "a travel eSIM for {country} from {from} to {to} ({})",
+                travel.package
+            ),
+            _ => format!("roaming in {country} from {from} to {to}"),
+        },
     }
 }
 
