@@ -17,6 +17,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `None` means the built-in simulator, started in-process.
     pub provider: Option<ProviderSettings>,
+    /// AIRALO_BASE_URL: tenants may connect Airalo accounts (travel eSIMs) at this address.
+    /// `None`: only with the built-in simulator (its Airalo personality).
+    pub airalo_base_url: Option<String>,
     pub log_format: LogFormat,
     /// Verifies provider webhooks, for a configured provider and the built-in simulator alike.
     pub provider_webhook_secret: Option<String>,
@@ -152,6 +155,12 @@ impl Config {
                 })
             }
         };
+        let airalo_base_url = get("AIRALO_BASE_URL");
+        if let Some(url) = &airalo_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(error("AIRALO_BASE_URL", "must be an http(s) URL"));
+        }
         let log_format = match get("LINEUP_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -280,6 +289,7 @@ impl Config {
                 .map_or_else(|| PathBuf::from("lineup-data"), PathBuf::from),
             database_url,
             provider,
+            airalo_base_url,
             log_format,
             sso_network: lineup_core::identity::sso::SsoNetworkPolicy::default(),
         })

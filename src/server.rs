@@ -15,11 +15,11 @@ use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::messaging::outgoing_email::{FileMailer, Mailer, SmtpMailer};
 use lineup_core::provider::PollPolicy;
 use lineup_core::provider::WebhookError;
-use lineup_core::provider::connection::ProviderConnector;
+use lineup_core::provider::connection::{ProviderConnector, VendorApi};
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::secret::SecretBox;
 use lineup_core::store::Store;
-use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
+use lineup_simulator::{Credentials, Personality, RunningSimulator, SimConfig};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -114,8 +114,17 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     };
     let provider = connect_provider(&settings).await?;
     let secrets = load_secrets(config)?;
+    let mut connector = ProviderConnector::new(&settings.base_url);
+    let airalo_url = match (&config.airalo_base_url, &simulator) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(sim)) => Some(sim.personality_url(Personality::Airalo)),
+        (None, None) => None,
+    };
+    if let Some(url) = airalo_url {
+        connector = connector.with_vendor("airalo", VendorApi::Airalo, url);
+    }
     let lineup = Lineup::new(store, provider, PollPolicy::default())
-        .with_provider_connector(ProviderConnector::new(&settings.base_url))
+        .with_provider_connector(connector)
         .with_secrets(secrets)
         .with_sso_network_policy(config.sso_network);
     let sealed = lineup

@@ -142,6 +142,14 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(Tenant, "GET", "/settings/sso", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings/sso", P::ManageOrganisation),
+    rule(Tenant, "GET", "/settings/routing", P::ManageOrganisation),
+    rule(Tenant, "POST", "/settings/routing", P::ManageOrganisation),
+    rule(
+        Tenant,
+        "POST",
+        "/settings/routing/{id}/delete",
+        P::ManageOrganisation,
+    ),
     rule(Tenant, "GET", "/settings/provider", P::ManageOrganisation),
     rule(Tenant, "POST", "/settings/provider", P::ManageOrganisation),
     rule(
@@ -225,6 +233,12 @@ pub const ROUTES: &[RouteRule] = &[
     rule(Tenant, "POST", "/lines/{id}/{action}", P::ManageLines),
     rule(Tenant, "GET", "/requests", P::DecideRequests),
     rule(Tenant, "POST", "/requests/{id}/approve", P::DecideRequests),
+    rule(
+        Tenant,
+        "POST",
+        "/requests/{id}/approve-travel-esim",
+        P::DecideRequests,
+    ),
     rule(Tenant, "POST", "/requests/{id}/deny", P::DecideRequests),
     rule(Tenant, "GET", "/policies", P::ViewPolicies),
     // Every policy change is previewed (reach shown), then confirmed.

@@ -17,7 +17,9 @@ use lineup_core::lines::plan::Plan;
 use lineup_core::money::Currency;
 use lineup_core::organisation::employee::{Employee, NewEmployee};
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
-use lineup_core::provider::connection::ProviderConnector;
+use lineup_core::provider::connection::{
+    NewConnection, ProviderConnection, ProviderConnector, ProviderCredentials, VendorApi,
+};
 use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use lineup_core::provider::{
     ConnectivityProvider, Delivery, IdempotencyKey, OperationStatus, PlanRef, PollPolicy,
@@ -25,7 +27,9 @@ use lineup_core::provider::{
 };
 use lineup_core::secret::SecretBox;
 use lineup_core::store::{self, Store};
-use lineup_simulator::{Credentials, RunningSimulator, SimConfig};
+use lineup_simulator::{
+    AIRALO_CLIENT_ID, AIRALO_CLIENT_SECRET, Credentials, Personality, RunningSimulator, SimConfig,
+};
 use serde_json::Value;
 
 use crate::TestStore;
@@ -196,6 +200,41 @@ impl World {
         done.subscription_id.unwrap()
     }
 
+    /// Acme connects its own 1GLOBAL account (an account of the world's simulator) and then
+    /// Airalo (the simulator's Airalo personality) for travel packages: the Airalo connection
+    /// and every plan after both syncs.
+    pub async fn connect_own_account_and_airalo(&self) -> (ProviderConnection, Vec<Plan>) {
+        let account = self.sim.add_account("Acme", None, None).unwrap();
+        self.lineup
+            .connect_provider(
+                self.tenant,
+                &ADMIN,
+                ProviderCredentials {
+                    client_id: account.client_id,
+                    client_secret: account.client_secret,
+                    account_id: account.account_id,
+                },
+            )
+            .await
+            .unwrap();
+        self.lineup
+            .add_provider_connection(
+                self.tenant,
+                &ADMIN,
+                NewConnection {
+                    vendor: "airalo".into(),
+                    label: "Airalo".into(),
+                    credentials: ProviderCredentials {
+                        client_id: AIRALO_CLIENT_ID.into(),
+                        client_secret: AIRALO_CLIENT_SECRET.into(),
+                        account_id: "partner".into(),
+                    },
+                },
+            )
+            .await
+            .unwrap()
+    }
+
     pub async fn stats(&self) -> Value {
         self.sim(reqwest::Method::GET, "/_sim/stats", None).await
     }
@@ -213,7 +252,14 @@ impl World {
 
 pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Lineup {
     let config = adapter_config(sim);
-    let connector = ProviderConnector::new(sim.base_url()).with_retry(config.retry);
+    // Tenants may connect the simulator's Airalo personality next to 1GLOBAL (travel eSIMs).
+    let connector = ProviderConnector::new(sim.base_url())
+        .with_vendor(
+            "airalo",
+            VendorApi::Airalo,
+            sim.personality_url(Personality::Airalo),
+        )
+        .with_retry(config.retry);
     let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
     Lineup::new(
         store.clone(),

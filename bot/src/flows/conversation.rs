@@ -111,6 +111,7 @@ impl ChatFlows {
                         country,
                         from,
                         to,
+                        quote: None,
                     };
                     self.submit(ws, speaker.platform, me, details, reason, key)
                         .await
@@ -299,6 +300,10 @@ impl Conversation for ChatFlows {
         match action_id {
             cards::APPROVE => {
                 self.decide(ws, &speaker, request_id, Decision::Approve, None)
+                    .await
+            }
+            cards::APPROVE_TRAVEL_ESIM => {
+                self.decide(ws, &speaker, request_id, Decision::ApproveTravelEsim, None)
                     .await
             }
             cards::DENY => Answer::OpenDenyForm {

@@ -218,6 +218,7 @@ impl ChatFlows {
             }
         }
         self.lineup.sweep_roaming_grants(now.date()).await?;
+        self.lineup.sweep_travel_esims(now.date()).await?;
         for request in self
             .lineup
             .approved_left_behind(now, FULFILMENT_GRACE)

@@ -13,6 +13,7 @@ mod discord_transport;
 mod leavers;
 mod render_limits;
 mod replicas;
+mod roaming_choice;
 mod slack_flows;
 mod slack_routes;
 mod teams_cards;

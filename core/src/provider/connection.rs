@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::airalo::{AiraloConfig, AiraloProvider};
 use super::circuit::Guarded;
 use super::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use super::{ConnectivityProvider, ProviderError, ProviderPlan};
@@ -33,6 +34,8 @@ pub const DEFAULT_VENDOR: &str = "1global";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VendorApi {
     OneGlobal,
+    /// Travel data packages; the account id is not part of Airalo's API.
+    Airalo,
 }
 
 impl VendorApi {
@@ -40,6 +43,7 @@ impl VendorApi {
     pub fn display_name(self) -> &'static str {
         match self {
             Self::OneGlobal => "1GLOBAL",
+            Self::Airalo => "Airalo",
         }
     }
 }
@@ -147,6 +151,17 @@ impl ProviderConnector {
                 config.request_timeout = self.request_timeout;
                 config.webhook_secret = webhook_secret;
                 Ok(Arc::new(OneGlobalProvider::new(config)?))
+            }
+            VendorApi::Airalo => {
+                let mut config = AiraloConfig::new(
+                    &endpoint.base_url,
+                    &credentials.client_id,
+                    &credentials.client_secret,
+                );
+                config.retry = self.retry;
+                config.request_timeout = self.request_timeout;
+                config.webhook_secret = webhook_secret;
+                Ok(Arc::new(AiraloProvider::new(config)?))
             }
         }
     }

@@ -34,6 +34,7 @@ pub mod seen_ids;
 pub mod sessions;
 pub mod sso;
 pub mod tenants;
+pub mod travel_esims;
 pub mod usage;
 pub mod user_tokens;
 pub mod users;

@@ -173,7 +173,8 @@ pub async fn list_approved_before(
     rows.into_iter().map(Request::try_from).collect()
 }
 
-/// Moves the request out of `expected` into `next` with the decision fields; false when
+/// Moves the request out of `expected` into `next` with the decision fields (and its details,
+/// where a decision records a choice, like a roaming quote's option); false when
 /// someone else moved it first.
 pub async fn settle(
     tx: &mut Tx,
@@ -184,7 +185,7 @@ pub async fn settle(
     let updated = on_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE requests SET state = $3, decided_by = $4, decided_at = $5,
-                 decision_note = $6, failure_reason = $7, route = $8
+                 decision_note = $6, failure_reason = $7, route = $8, details = $10
              WHERE tenant_id = $1 AND id = $2 AND state = $9",
         )
         .bind(tenant)
@@ -196,6 +197,7 @@ pub async fn settle(
         .bind(&r.failure_reason)
         .bind(r.route.as_str())
         .bind(expected.as_str())
+        .bind(Json(&r.details))
         .execute(conn)
         .await?
         .rows_affected()

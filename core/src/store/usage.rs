@@ -654,6 +654,27 @@ pub async fn employee_data_between(
     Ok(total.unwrap_or(0))
 }
 
+/// An employee's roaming history over all their lines: the days with roaming use, and the
+/// roaming bytes of those days.
+pub async fn roaming_history(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> StoreResult<(i64, i64)> {
+    let (days, bytes): (i64, Option<i64>) = on_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT COUNT(DISTINCT u.day), CAST(SUM(u.roaming_bytes) AS BIGINT)
+             FROM usage_daily u JOIN lines l ON l.id = u.line_id AND l.tenant_id = u.tenant_id
+             WHERE u.tenant_id = $1 AND l.employee_id = $2 AND u.roaming_bytes > 0",
+        )
+        .bind(tenant)
+        .bind(employee)
+        .fetch_one(conn)
+        .await?
+    });
+    Ok((days, bytes.unwrap_or(0)))
+}
+
 /// An employee's spend (plan prices, overage, roaming) over all their lines in one period.
 pub async fn employee_period_spend(
     tx: &mut Tx,

@@ -196,7 +196,7 @@ async fn packages_are_plans_with_days_coverage_and_prices() {
     let provider = h.provider();
     assert_eq!(provider.capabilities().provisioning, ProvisioningMode::Sync);
     let plans = provider.list_plans().await.unwrap();
-    assert_eq!(plans.len(), 5, "every package of every country page");
+    assert_eq!(plans.len(), 7, "every package of every country page");
     let us = plans
         .iter()
         .find(|p| p.offering_id == "change-7days-1gb")

@@ -618,6 +618,78 @@ both_backends!(
     }
 );
 
+both_backends!(
+    the_what_if_replay_prices_each_trip_on_the_home_line_and_as_a_travel_esim,
+    |store| async move {
+        use lineup_core::lines::request::roaming_quote::RoamingOption;
+        use lineup_core::provider::connection::{NewConnection, ProviderCredentials};
+
+        let w = World::new(store).await;
+        europe_plan(&w);
+        let ada = w.active_line(&w.ada, "ada-trip").await;
+        let trip: Vec<UsageRecord> = (10..=14)
+            .map(|d| {
+                let at = datetime!(2026-11-01 10:00 UTC).replace_day(d).unwrap();
+                record(&ada, &format!("jp{d}"), at, GB, "JP")
+            })
+            .collect();
+        w.lineup
+            .record_usage_at(w.tenant, &trip, NOW)
+            .await
+            .unwrap();
+        // Airalo's Japan packages are what the trip is compared with.
+        w.lineup
+            .add_provider_connection(
+                w.tenant,
+                &ADMIN,
+                NewConnection {
+                    vendor: "airalo".into(),
+                    label: "Airalo".into(),
+                    credentials: ProviderCredentials {
+                        client_id: lineup_simulator::AIRALO_CLIENT_ID.into(),
+                        client_secret: lineup_simulator::AIRALO_CLIENT_SECRET.into(),
+                        account_id: "partner".into(),
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        let report = w
+            .lineup
+            .what_if(
+                w.tenant,
+                20,
+                &lineup_core::spend::whatif::PolicySet::default(),
+                date!(2026 - 11 - 20),
+            )
+            .await
+            .unwrap();
+        let [trip] = report.trips.as_slice() else {
+            panic!("one trip: {:?}", report.trips)
+        };
+        assert_eq!(
+            (trip.country.as_str(), trip.from, trip.to, trip.data),
+            (
+                "JP",
+                date!(2026 - 11 - 10),
+                date!(2026 - 11 - 14),
+                Bytes(5 * GB)
+            )
+        );
+        // 5 GB at Europe 10GB's Asia-Pacific rate of 9.00 per GB; the cheapest Japan package
+        // with 5 GB for 5 days is Airalo's 10 GB for 15 days at 26.00.
+        assert_eq!(trip.home_minor, 4_500);
+        assert_eq!(
+            trip.travel
+                .as_ref()
+                .map(|t| (t.package.as_str(), t.price.minor)),
+            Some(("Japan 10 GB - 15 Days", 2_600))
+        );
+        assert_eq!(trip.cheaper, RoamingOption::TravelEsim);
+        assert_eq!((trip.cheaper_minor(), trip.saving_minor()), (2_600, 1_900));
+    }
+);
+
 /// The speed limit the simulator holds for a subscription, read through its API.
 async fn speed_limit_kbps(w: &World, line: &Line) -> serde_json::Value {
     let base = w.sim.base_url();

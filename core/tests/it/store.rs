@@ -850,6 +850,13 @@ async fn seed_later_references(store: &Store, r: &Rows) {
             vec![r.tenant, r.request, r.employee],
         ),
         (
+            "INSERT INTO travel_esims (tenant_id, line_id, employee_id, request_id, country,
+                 ends_on, state)
+             VALUES ($1, $2, $3, $4, 'JP', '2026-01-05', 'active')"
+                .to_owned(),
+            vec![r.tenant, r.line, r.employee, r.request],
+        ),
+        (
             format!(
                 "INSERT INTO provider_routes (id, tenant_id, position, team_id,
                      provider_connection_id, allow_failover, created_at)
@@ -910,6 +917,9 @@ const REFERENCES: &[(&str, &str, Named)] = &[
     }),
     ("cost_centre_moves", "to_cost_centre_id", |r| r.cost_centre),
     ("request_reroutes", "request_id", |r| r.request),
+    ("travel_esims", "line_id", |r| r.line),
+    ("travel_esims", "employee_id", |r| r.employee),
+    ("travel_esims", "request_id", |r| r.request),
     ("provider_routes", "team_id", |r| r.team),
     ("provider_routes", "provider_connection_id", |r| {
         r.provider_connection

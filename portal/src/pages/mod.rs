@@ -22,6 +22,7 @@ mod policies;
 mod provider;
 mod provisioning;
 mod requests;
+mod routing;
 mod settings;
 mod sso;
 mod whatif;
@@ -54,6 +55,7 @@ pub fn routes() -> Router<Portal> {
         .merge(domains::routes())
         .merge(sso::routes())
         .merge(provider::routes())
+        .merge(routing::routes())
         .merge(provisioning::routes())
         .merge(joiners::routes())
         .merge(optimise::routes())

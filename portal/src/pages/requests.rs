@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use lineup_core::ids::{RequestId, TenantId};
-use lineup_core::lines::request::cards::{CardContext, outcome_line, what};
+use lineup_core::lines::request::cards::{CardContext, outcome_line, quote_fields, what};
 use lineup_core::lines::request::{Decider, Decision, Request, RequestState};
 use serde::Deserialize;
 
@@ -21,6 +21,10 @@ pub fn routes() -> Router<Portal> {
     Router::new()
         .route("/requests", get(list))
         .route("/requests/{id}/approve", post(approve))
+        .route(
+            "/requests/{id}/approve-travel-esim",
+            post(approve_travel_esim),
+        )
         .route("/requests/{id}/deny", post(deny))
 }
 
@@ -40,6 +44,12 @@ struct PendingRow {
     shared_budgets: Vec<(String, String)>,
     asked: String,
     expires: String,
+    /// A roaming request's trip priced both ways (label, value), empty for other requests.
+    quote: Vec<(String, String)>,
+    /// The Approve button's label: which way a priced trip is approved.
+    approve_label: String,
+    /// "Approve travel eSIM (package, price)" when the quote offers one.
+    travel_label: Option<String>,
     /// The deny form's error and typed reason, after a failed deny of this request.
     deny_error: Option<String>,
 }
@@ -111,6 +121,21 @@ async fn render(
             }),
             asked: when(request.created_at),
             expires: when(request.expires_at),
+            quote: request
+                .details
+                .roaming_quote()
+                .map(quote_fields)
+                .unwrap_or_default(),
+            approve_label: if request.details.roaming_quote().is_some() {
+                "Approve roaming on the home line".into()
+            } else {
+                "Approve".into()
+            },
+            travel_label: request
+                .details
+                .roaming_quote()
+                .and_then(|q| q.travel.as_ref())
+                .map(|t| format!("Approve travel eSIM ({}, {})", t.package, t.price)),
             deny_error: deny_error
                 .as_ref()
                 .filter(|(id, _)| *id == request.id)
@@ -172,6 +197,14 @@ async fn approve(
     decide(&portal, &page, &id, Decision::Approve, None).await
 }
 
+async fn approve_travel_esim(
+    State(portal): State<Portal>,
+    page: Page,
+    Path(id): Path<String>,
+) -> Result<Response, PortalError> {
+    decide(&portal, &page, &id, Decision::ApproveTravelEsim, None).await
+}
+
 async fn deny(
     State(portal): State<Portal>,
     page: Page,
@@ -206,6 +239,7 @@ async fn decide(
         after_decision(portal, tenant, &decided.request);
         let verb = match decision {
             Decision::Approve => "Approved",
+            Decision::ApproveTravelEsim => "Approved as a travel eSIM",
             Decision::Deny => "Denied",
         };
         format!(

@@ -19,6 +19,7 @@ mod optimise;
 mod password_reset;
 mod policies;
 mod requests;
+mod routing;
 mod scim;
 mod sso;
 mod whatif;

@@ -260,3 +260,98 @@ async fn with_a_chat_side_configured_the_decision_is_handed_to_it_once() {
     );
     assert!(w.lineup.lines(w.tenant).await.unwrap().is_empty());
 }
+
+both_backends!(
+    a_priced_trip_shows_both_options_and_can_be_approved_as_a_travel_esim,
+    |store| async move {
+        use lineup_core::lines::line::commands::IssueLine;
+        use lineup_core::lines::request::roaming_quote::{RoamingOption, UsageBasis};
+        use lineup_core::provider::Validity;
+        use lineup_testkit::world::ADMIN;
+
+        let w = PortalWorld::new(store).await;
+        let (airalo, plans) = w.connect_own_account_and_airalo().await;
+        let home_plan = plans
+            .iter()
+            .find(|p| p.active && p.provider == "1global" && p.validity == Validity::Monthly)
+            .unwrap();
+        let home = w
+            .lineup
+            .issue_line(
+                w.tenant,
+                &ADMIN,
+                IssueLine {
+                    employee_id: w.ada.id,
+                    plan_id: home_plan.id,
+                    issue_key: "home".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let from = time::OffsetDateTime::now_utc().date() + time::Duration::days(3);
+        let request = w
+            .lineup
+            .submit_request(
+                w.tenant,
+                SubmitRequest {
+                    requester: w.ada.id,
+                    details: RequestDetails::Roaming {
+                        line_id: home.id,
+                        country: "JP".into(),
+                        from,
+                        to: from + time::Duration::days(9),
+                        quote: None,
+                    },
+                    reason: "Tokyo office week".into(),
+                    dedupe_key: "trip".into(),
+                },
+            )
+            .await
+            .unwrap()
+            .request;
+        // Ada never roamed: the home plan's daily average stands in.
+        let quote = request.details.roaming_quote().unwrap().clone();
+        assert!(matches!(quote.basis, UsageBasis::PlanAverage { .. }));
+        let travel = quote
+            .travel
+            .clone()
+            .expect("Airalo sells a 10-day Japan package");
+
+        let maria = w.signed_in(&w.maria.email.to_string()).await;
+        let travel_button = format!("Approve travel eSIM ({}, {})", travel.package, travel.price);
+        maria
+            .get("/requests")
+            .await
+            .assert_ok()
+            .assert_contains("Roaming on the home line")
+            .assert_contains(&quote.home.to_string())
+            .assert_contains("Recommended")
+            .assert_contains("Approve roaming on the home line")
+            .assert_contains(&travel_button);
+        let answer = maria
+            .post(
+                &format!("/requests/{}/approve-travel-esim", request.id),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        wait_for(&w, request.id, RequestState::Fulfilled).await;
+        let decided = w.lineup.request(w.tenant, request.id).await.unwrap();
+        assert_eq!(
+            decided.details.roaming_quote().unwrap().chosen,
+            Some(RoamingOption::TravelEsim)
+        );
+        let lines = w.lineup.lines(w.tenant).await.unwrap();
+        let travel_line = lines
+            .iter()
+            .find(|l| l.id != home.id && l.employee_id == w.ada.id)
+            .expect("the travel eSIM line");
+        assert_eq!(travel_line.provider_connection_id, Some(airalo.id));
+        assert_eq!(travel_line.plan_id, travel.plan_id);
+        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+        let grants = lineup_core::store::policy::grants_for_line(&mut tx, w.tenant, home.id)
+            .await
+            .unwrap();
+        assert!(grants.is_empty(), "{grants:?}");
+    }
+);

@@ -4,6 +4,7 @@ pub mod activation;
 pub mod commands;
 mod failover;
 pub mod reconcile;
+pub mod travel;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

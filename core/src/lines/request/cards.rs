@@ -1,6 +1,7 @@
 //! The platform-neutral messages about requests and lines that chat adapters render.
 
 use super::commands::UsageSummary;
+use super::roaming_quote::{RoamingOption, RoamingQuote, UsageBasis};
 use super::{Request, RequestDetails, RequestState, Route};
 use crate::lines::activation_code::ActivationCode;
 use crate::lines::line::Line;
@@ -8,6 +9,8 @@ use crate::lines::plan::Plan;
 use crate::messaging::chat_message::{Action, ActionStyle, Image, Message};
 
 pub const APPROVE: &str = "request.approve";
+/// Approve a roaming request as the quote's travel eSIM instead of home-line roaming.
+pub const APPROVE_TRAVEL_ESIM: &str = "request.approve_travel_esim";
 pub const DENY: &str = "request.deny";
 pub const RETRY: &str = "request.retry";
 
@@ -41,10 +44,24 @@ pub fn what(request: &Request, ctx: &CardContext) -> String {
             }
         }
         RequestDetails::Roaming {
-            country, from, to, ..
-        } => {
-            format!("roaming in {country} from {from} to {to}")
-        }
+            country,
+            from,
+            to,
+            quote,
+            ..
+        } => match quote
+            .as_ref()
+            .filter(|q| q.chosen == Some(RoamingOption::TravelEsim))
+        {
+            Some(RoamingQuote {
+                travel: Some(travel),
+                ..
+            }) => format!(
+                "a travel eSIM for {country} from {from} to {to} ({})",
+                travel.package
+            ),
+            _ => format!("roaming in {country} from {from} to {to}"),
+        },
     }
 }
 
@@ -60,28 +77,104 @@ pub fn approval_card(request: &Request, ctx: &CardContext) -> Message {
     if let Some(note) = &request.decision_note {
         message = message.field("Policy", note.clone());
     }
-    message.actions = vec![
-        Action {
-            id: APPROVE.into(),
-            label: "Approve".into(),
-            style: ActionStyle::Primary,
-            value: request.id.to_string(),
-            confirm: None,
-        },
-        Action {
-            id: DENY.into(),
-            label: "Deny".into(),
-            style: ActionStyle::Danger,
-            value: request.id.to_string(),
-            confirm: None,
-        },
-    ];
+    let quote = request.details.roaming_quote();
+    if let Some(quote) = quote {
+        message = message.with_fields(quote_fields(quote));
+    }
+    message.actions = approve_actions(request, quote);
+    message.actions.push(Action {
+        id: DENY.into(),
+        label: "Deny".into(),
+        style: ActionStyle::Danger,
+        value: request.id.to_string(),
+        confirm: None,
+    });
     message.context = Some(format!(
         "Request {} · expires {}",
         short(request),
         request.expires_at.date()
     ));
     message
+}
+
+/// One Approve button, or for a priced trip one per option (the recommended one primary).
+fn approve_actions(request: &Request, quote: Option<&RoamingQuote>) -> Vec<Action> {
+    let approve = |id: &str, label: String, style| Action {
+        id: id.into(),
+        label,
+        style,
+        value: request.id.to_string(),
+        confirm: None,
+    };
+    let Some(quote) = quote else {
+        return vec![approve(APPROVE, "Approve".into(), ActionStyle::Primary)];
+    };
+    let style = |option| {
+        if quote.recommended == option {
+            ActionStyle::Primary
+        } else {
+            ActionStyle::Default
+        }
+    };
+    let mut actions = vec![approve(
+        APPROVE,
+        "Approve roaming on the home line".into(),
+        style(RoamingOption::HomeLine),
+    )];
+    if let Some(travel) = &quote.travel {
+        actions.push(approve(
+            APPROVE_TRAVEL_ESIM,
+            format!("Approve travel eSIM ({}, {})", travel.package, travel.price),
+            style(RoamingOption::TravelEsim),
+        ));
+    }
+    actions
+}
+
+/// The trip priced both ways: expected use, each option's price, the recommendation and
+/// what it saves.
+pub fn quote_fields(quote: &RoamingQuote) -> Vec<(String, String)> {
+    let basis = match quote.basis {
+        UsageBasis::PastTrips { days, bytes } => {
+            format!("from past trips: {bytes} over {days} days abroad")
+        }
+        UsageBasis::PlanAverage { per_day } => {
+            format!("no past trips: the plan's average of {per_day} a day")
+        }
+    };
+    let mut fields = vec![
+        (
+            "Expected use".to_owned(),
+            format!("{} over {} days ({basis})", quote.expected, quote.trip_days),
+        ),
+        (
+            "Roaming on the home line".to_owned(),
+            quote.home.to_string(),
+        ),
+        (
+            "Travel eSIM".to_owned(),
+            match &quote.travel {
+                Some(travel) => format!("{} · {}", travel.package, travel.price),
+                None => "no connected provider sells a package for this trip".to_owned(),
+            },
+        ),
+    ];
+    let recommended = match (quote.recommended, quote.saving()) {
+        (RoamingOption::TravelEsim, Some(saving)) => format!("Travel eSIM, saves {saving}"),
+        (RoamingOption::HomeLine, Some(saving)) => {
+            format!("Roaming on the home line, saves {saving}")
+        }
+        (_, None) => "Roaming on the home line".to_owned(),
+    };
+    fields.push(("Recommended".to_owned(), recommended));
+    if let Some(chosen) = quote.chosen {
+        let label = match chosen {
+            RoamingOption::HomeLine => "Roaming on the home line",
+            RoamingOption::TravelEsim => "Travel eSIM",
+        };
+        fields.push(("Chosen".to_owned(), label.to_owned()));
+    }
+    fields
 }
 
 /// The same card once settled: no buttons, who decided and when.
@@ -94,6 +187,9 @@ pub fn settled_card(request: &Request, ctx: &CardContext) -> Message {
     }
     .field("Reason", request.reason.clone());
     message = with_usage(message, ctx);
+    if let Some(quote) = request.details.roaming_quote() {
+        message = message.with_fields(quote_fields(quote));
+    }
     if let Some(note) = &request.decision_note {
         message = message.field("Note", note.clone());
     }

@@ -6,12 +6,14 @@ use serde_json::json;
 use time::{Date, Duration, OffsetDateTime};
 
 use super::cards::CardContext;
+use super::roaming_quote::{self, RoamingOption, TravelOffer};
 use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, PlanId, RequestId, TenantId};
 use crate::lines::line::commands::IssueLine;
+use crate::lines::line::travel::{TravelEsim, TravelEsimState};
 use crate::lines::line::{Line, LineState};
 use crate::lines::plan::Plan;
 use crate::money::{Bytes, Money};
@@ -116,7 +118,7 @@ impl Lineup {
     pub async fn submit_request(
         &self,
         tenant: TenantId,
-        cmd: SubmitRequest,
+        mut cmd: SubmitRequest,
     ) -> CoreResult<Submitted> {
         let reason = checked_reason(&cmd.reason)?;
         validate_details(&cmd.details, now().date())?;
@@ -128,6 +130,25 @@ impl Lineup {
             return self.submitted_before(tenant, existing).await;
         }
         let known = RequestFacts::load(&mut tx, tenant, cmd.requester, &cmd.details).await?;
+        if let RequestDetails::Roaming {
+            line_id,
+            country,
+            from,
+            to,
+            quote,
+        } = &mut cmd.details
+        {
+            *quote = roaming_quote::quote_trip(
+                &mut tx,
+                tenant,
+                cmd.requester,
+                *line_id,
+                country,
+                roaming_quote::trip_days(*from, *to),
+                known.tenant.currency,
+            )
+            .await?;
+        }
         let verdict = policy::evaluate(&cmd.details, &known.facts());
         let mut request = pending_request(tenant, &known, cmd, reason, now());
         let action = apply_verdict(&mut tx, tenant, &mut request, &verdict).await?;
@@ -244,9 +265,10 @@ impl Lineup {
         }
         let mut decided = request.clone();
         decided.state = match decision {
-            Decision::Approve => RequestState::Approved,
+            Decision::Approve | Decision::ApproveTravelEsim => RequestState::Approved,
             Decision::Deny => RequestState::Denied,
         };
+        choose_roaming_option(&mut decided.details, decision)?;
         decided.decided_by = Some(decider.actor().to_text());
         decided.decided_at = Some(now());
         decided.decision_note = note.or(request.decision_note.clone());
@@ -259,6 +281,7 @@ impl Lineup {
         }
         let action = match decision {
             Decision::Approve => "request.approved",
+            Decision::ApproveTravelEsim => "request.approved_travel_esim",
             Decision::Deny => "request.denied",
         };
         let event = AuditEvent::new(
@@ -468,10 +491,20 @@ impl Lineup {
                 country,
                 from,
                 to,
-            } => {
-                let grant = roaming_grant(tenant, &request, line_id, country, from, to);
-                self.fulfil_roaming(tenant, &request, grant).await
-            }
+                quote,
+            } => match quote.and_then(|q| {
+                q.travel
+                    .filter(|_| q.chosen == Some(RoamingOption::TravelEsim))
+            }) {
+                Some(offer) => {
+                    self.fulfil_travel_esim(tenant, &request, &offer, &country, to)
+                        .await
+                }
+                None => {
+                    let grant = roaming_grant(tenant, &request, line_id, country, from, to);
+                    self.fulfil_roaming(tenant, &request, grant).await
+                }
+            },
         }
     }
 
@@ -585,6 +618,46 @@ impl Lineup {
         self.finish_request(tenant, request, RequestState::Fulfilled, None)
             .await?;
         Ok(Fulfilment::Roaming(grant))
+    }
+
+    /// Order the quote's travel package as a second line for the requester, through the
+    /// same idempotent path as any new line (the request is its issue key), and note that it
+    /// ends with the trip. The home line gets no roaming grant: its roaming stays as policy
+    /// says for the whole trip.
+    async fn fulfil_travel_esim(
+        &self,
+        tenant: TenantId,
+        request: &Request,
+        offer: &TravelOffer,
+        country: &str,
+        ends_on: Date,
+    ) -> CoreResult<Fulfilment> {
+        let fulfilment = self.fulfil_new_line(tenant, request, offer.plan_id).await?;
+        if let Fulfilment::Line(line) = &fulfilment {
+            let travel = TravelEsim {
+                line_id: line.id,
+                tenant_id: tenant,
+                employee_id: request.requester,
+                request_id: request.id,
+                country: country.to_owned(),
+                ends_on,
+                state: TravelEsimState::Active,
+            };
+            let mut tx = self.tenant_tx(tenant).await?;
+            if store::travel_esims::insert_if_new(&mut tx, tenant, &travel).await? {
+                let event = AuditEvent::new(
+                    tenant,
+                    &Actor::Employee(request.requester),
+                    "line.travel_esim_issued",
+                    ("line", line.id.to_string()),
+                    None,
+                    to_json(&travel),
+                );
+                record(&mut tx, &event).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(fulfilment)
     }
 
     async fn retry_request_line(
@@ -1179,6 +1252,30 @@ async fn record_submission(
     );
     record(tx, &verdict_event).await?;
     Ok(())
+}
+
+/// Record which way a roaming request is approved in its quote; refuse the travel eSIM for
+/// a request that has no travel offer (or is not about roaming).
+fn choose_roaming_option(details: &mut RequestDetails, decision: Decision) -> CoreResult<()> {
+    let quote = match details {
+        RequestDetails::Roaming { quote, .. } => quote.as_mut(),
+        _ => None,
+    };
+    match (decision, quote) {
+        (Decision::ApproveTravelEsim, Some(quote)) if quote.travel.is_some() => {
+            quote.chosen = Some(RoamingOption::TravelEsim);
+            Ok(())
+        }
+        (Decision::ApproveTravelEsim, _) => Err(CoreError::invalid(
+            "decision",
+            "this request has no travel eSIM offer to approve",
+        )),
+        (Decision::Approve, Some(quote)) => {
+            quote.chosen = Some(RoamingOption::HomeLine);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The grant a roaming request asks for: active when the trip has started.

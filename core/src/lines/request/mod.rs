@@ -3,6 +3,7 @@
 
 pub mod cards;
 pub mod commands;
+pub mod roaming_quote;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,9 @@ pub enum RequestDetails {
         country: String,
         from: Date,
         to: Date,
+        /// Both ways to pay for the trip, priced when the request was filed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quote: Option<roaming_quote::RoamingQuote>,
     },
 }
 
@@ -42,6 +46,14 @@ impl RequestDetails {
     pub fn line_id(&self) -> Option<LineId> {
         match self {
             Self::Roaming { line_id, .. } => Some(*line_id),
+            _ => None,
+        }
+    }
+
+    /// A roaming request's quote, if it has one.
+    pub fn roaming_quote(&self) -> Option<&roaming_quote::RoamingQuote> {
+        match self {
+            Self::Roaming { quote, .. } => quote.as_ref(),
             _ => None,
         }
     }
@@ -199,6 +211,9 @@ pub struct Request {
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
+    /// Approve a roaming request as a travel eSIM (the quote's package) instead of roaming
+    /// on the home line.
+    ApproveTravelEsim,
     Deny,
 }
 

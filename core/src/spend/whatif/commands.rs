@@ -123,6 +123,7 @@ impl Lineup {
                 .collect(),
             current: replay(&history, &current),
             proposed: replay(&history, proposed),
+            trips: trips::price_trips(&history, &plans, tenant_row.currency),
         })
     }
 }

@@ -16,6 +16,7 @@
 //!   the replay touches.
 
 pub mod commands;
+pub mod trips;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -315,6 +316,8 @@ pub struct WhatIfReport {
     pub labels: BTreeMap<LineId, String>,
     pub current: ReplayOutcome,
     pub proposed: ReplayOutcome,
+    /// The window's trips priced on the home line and as the cheapest travel eSIM.
+    pub trips: Vec<trips::TripPricing>,
 }
 
 impl WhatIfReport {
