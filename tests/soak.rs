@@ -404,7 +404,9 @@ impl Work {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: cargo test --release --test soak -- --ignored scale_out"]
 async fn scale_out() {
-    const RATES: &[u64] = &[200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000];
+    const RATES: &[u64] = &[
+        200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000,
+    ];
     const STEP: Duration = Duration::from_secs(10);
     let mut results = Vec::new();
     for replicas in 1..=3 {
@@ -514,6 +516,7 @@ async fn burst() {
     };
     let proxy = fleet.proxy.url();
     let samples = Samples::default();
+    let outcomes: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let peak = Arc::new(Mutex::new(before));
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = tokio::spawn({
@@ -542,8 +545,15 @@ async fn burst() {
             let due = start.elapsed();
             let post = fleet.click(&cards[sent % cards.len()], &proxy, "burst");
             let (sender, samples) = (sender.clone(), samples.clone());
+            let outcomes = outcomes.clone();
             inflight.push(tokio::spawn(async move {
-                let ok = matches!(sender.send(post).await, Ok((200, _)));
+                let outcome = match sender.send(post).await {
+                    Ok((status, _)) => format!("HTTP {status}"),
+                    Err(error) if error.contains("TimedOut") => "timed out".to_owned(),
+                    Err(_) => "no answer".to_owned(),
+                };
+                let ok = outcome == "HTTP 200";
+                *outcomes.lock().unwrap().entry(outcome).or_insert(0) += 1;
                 samples.push(Sample {
                     route: "click",
                     due,
@@ -575,6 +585,7 @@ async fn burst() {
         ms(percentile(took, 99.0)),
         load_average()
     );
+    println!("answers: {:?}", outcomes.lock().unwrap());
     println!(
         "resident memory: before {before:.1} MiB, peak {:.1} MiB, when the last answer came \
          {at_end:.1} MiB, one minute later {after_a_minute:.1} MiB",
