@@ -20,6 +20,9 @@ pub struct Config {
     /// AIRALO_BASE_URL: tenants may connect Airalo accounts (travel eSIMs) at this address.
     /// `None`: only with the built-in simulator (its Airalo personality).
     pub airalo_base_url: Option<String>,
+    /// GIGS_BASE_URL: tenants may connect Gigs projects at this address.
+    /// `None`: only with the built-in simulator (its Gigs personality).
+    pub gigs_base_url: Option<String>,
     pub log_format: LogFormat,
     /// Verifies provider webhooks, for a configured provider and the built-in simulator alike.
     pub provider_webhook_secret: Option<String>,
@@ -161,6 +164,12 @@ impl Config {
         {
             return Err(error("AIRALO_BASE_URL", "must be an http(s) URL"));
         }
+        let gigs_base_url = get("GIGS_BASE_URL");
+        if let Some(url) = &gigs_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(error("GIGS_BASE_URL", "must be an http(s) URL"));
+        }
         let log_format = match get("LINEUP_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -290,6 +299,7 @@ impl Config {
             database_url,
             provider,
             airalo_base_url,
+            gigs_base_url,
             log_format,
             sso_network: lineup_core::identity::sso::SsoNetworkPolicy::default(),
         })

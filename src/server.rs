@@ -123,6 +123,14 @@ async fn start_with(config: &Config, keep_simulator_state: bool) -> anyhow::Resu
     if let Some(url) = airalo_url {
         connector = connector.with_vendor("airalo", VendorApi::Airalo, url);
     }
+    let gigs_url = match (&config.gigs_base_url, &simulator) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(sim)) => Some(sim.personality_url(Personality::Gigs)),
+        (None, None) => None,
+    };
+    if let Some(url) = gigs_url {
+        connector = connector.with_vendor("gigs", VendorApi::Gigs, url);
+    }
     let lineup = Lineup::new(store, provider, PollPolicy::default())
         .with_provider_connector(connector)
         .with_secrets(secrets)

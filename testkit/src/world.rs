@@ -259,6 +259,11 @@ pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Li
             VendorApi::Airalo,
             sim.personality_url(Personality::Airalo),
         )
+        .with_vendor(
+            "gigs",
+            VendorApi::Gigs,
+            sim.personality_url(Personality::Gigs),
+        )
         .with_retry(config.retry);
     let secrets = SecretBox::from_hex(&SecretBox::generate_hex_key()).unwrap();
     Lineup::new(

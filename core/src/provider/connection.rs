@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use super::airalo::{AiraloConfig, AiraloProvider};
 use super::circuit::Guarded;
+use super::gigs::{GigsConfig, GigsProvider};
 use super::oneglobal::{OneGlobalConfig, OneGlobalProvider, RetryPolicy};
 use super::{ConnectivityProvider, ProviderError, ProviderPlan};
 use crate::app::{Lineup, record};
@@ -36,6 +37,9 @@ pub enum VendorApi {
     OneGlobal,
     /// Travel data packages; the account id is not part of Airalo's API.
     Airalo,
+    /// Lines with phone numbers; the account id is the Gigs project and the client secret its
+    /// API key (Gigs has no client id: that field names the key).
+    Gigs,
 }
 
 impl VendorApi {
@@ -44,6 +48,7 @@ impl VendorApi {
         match self {
             Self::OneGlobal => "1GLOBAL",
             Self::Airalo => "Airalo",
+            Self::Gigs => "Gigs",
         }
     }
 }
@@ -162,6 +167,17 @@ impl ProviderConnector {
                 config.request_timeout = self.request_timeout;
                 config.webhook_secret = webhook_secret;
                 Ok(Arc::new(AiraloProvider::new(config)?))
+            }
+            VendorApi::Gigs => {
+                let mut config = GigsConfig::new(
+                    &endpoint.base_url,
+                    &credentials.account_id,
+                    &credentials.client_secret,
+                );
+                config.retry = self.retry;
+                config.request_timeout = self.request_timeout;
+                config.webhook_secret = webhook_secret;
+                Ok(Arc::new(GigsProvider::new(config)?))
             }
         }
     }

@@ -456,3 +456,66 @@ both_backends!(
         assert!(foreign.to_string().contains("not connected"), "{foreign}");
     }
 );
+
+both_backends!(
+    a_tenant_connects_a_gigs_project_beside_1global_and_its_plans_are_synced,
+    |store| async move {
+        let w = World::new(store).await;
+        w.connect_own_account_and_airalo().await;
+        let (gigs, plans) = w
+            .lineup
+            .add_provider_connection(
+                w.tenant,
+                &ADMIN,
+                NewConnection {
+                    vendor: "gigs".into(),
+                    label: String::new(),
+                    credentials: ProviderCredentials {
+                        client_id: "lineup key".into(),
+                        client_secret: lineup_simulator::GIGS_API_KEY.into(),
+                        account_id: lineup_simulator::GIGS_PROJECT.into(),
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(gigs.label, "Gigs");
+        assert_eq!(gigs.vendor, "gigs");
+        let from_gigs: Vec<&Plan> = plans
+            .iter()
+            .filter(|p| p.provider_connection_id == Some(gigs.id))
+            .collect();
+        assert!(!from_gigs.is_empty(), "Gigs' plans are synced: {plans:?}");
+        let connections = w.lineup.provider_connections(w.tenant).await.unwrap();
+        assert_eq!(
+            connections
+                .iter()
+                .map(|c| c.label.as_str())
+                .collect::<Vec<_>>(),
+            ["1GLOBAL", "Airalo", "Gigs"]
+        );
+
+        // A wrong API key is refused before anything is stored.
+        let refused = w
+            .lineup
+            .add_provider_connection(
+                w.tenant,
+                &ADMIN,
+                NewConnection {
+                    vendor: "gigs".into(),
+                    label: "Gigs again".into(),
+                    credentials: ProviderCredentials {
+                        client_id: "lineup key".into(),
+                        client_secret: "gigs_wrong_key".into(),
+                        account_id: lineup_simulator::GIGS_PROJECT.into(),
+                    },
+                },
+            )
+            .await;
+        assert!(refused.is_err(), "a wrong Gigs key was accepted");
+        assert_eq!(
+            w.lineup.provider_connections(w.tenant).await.unwrap().len(),
+            3
+        );
+    }
+);
