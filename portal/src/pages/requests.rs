@@ -178,9 +178,7 @@ async fn context_without_usage(
     tenant: TenantId,
     request: &Request,
 ) -> Result<CardContext, PortalError> {
-    let mut ctx = portal.lineup.card_context(tenant, request).await?;
-    ctx.usage = None;
-    Ok(ctx)
+    Ok(portal.lineup.card_names(tenant, request).await?)
 }
 
 #[derive(Deserialize, Default)]

@@ -987,6 +987,14 @@ impl Lineup {
         tenant: TenantId,
         request: &Request,
     ) -> CoreResult<CardContext> {
+        let mut ctx = self.card_names(tenant, request).await?;
+        ctx.usage = Some(self.usage_summary(tenant, request.requester).await?);
+        Ok(ctx)
+    }
+
+    /// A card's names (requester, plan, decider) without the requester's usage: what a
+    /// settled request shows, at a fraction of the cost.
+    pub async fn card_names(&self, tenant: TenantId, request: &Request) -> CoreResult<CardContext> {
         let requester = self.employee(tenant, request.requester).await?;
         let plan_label = match &request.details {
             RequestDetails::NewLine { plan_id, .. } => {
@@ -1002,7 +1010,7 @@ impl Lineup {
         Ok(CardContext {
             requester_name: requester.full_name(),
             plan_label,
-            usage: Some(self.usage_summary(tenant, request.requester).await?),
+            usage: None,
             decided_by_name,
         })
     }
