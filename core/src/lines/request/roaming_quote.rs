@@ -87,10 +87,7 @@ impl RoamingQuote {
             currency,
         );
         let travel = cheapest_package(offers, country, trip_days, expected, currency);
-        let recommended = match &travel {
-            Some(offer) if offer.price.minor < home.minor => RoamingOption::TravelEsim,
-            _ => RoamingOption::HomeLine,
-        };
+        let recommended = cheaper_option(home.minor, travel.as_ref());
         Self {
             trip_days,
             basis,
@@ -118,6 +115,14 @@ impl RoamingQuote {
             RoamingOption::HomeLine => Some(self.home),
             RoamingOption::TravelEsim => self.travel.as_ref().map(|t| t.price),
         }
+    }
+}
+
+/// The travel eSIM when it costs less than `home_minor` on the home line, else the home line.
+pub fn cheaper_option(home_minor: i64, travel: Option<&TravelOffer>) -> RoamingOption {
+    match travel {
+        Some(offer) if offer.price.minor < home_minor => RoamingOption::TravelEsim,
+        _ => RoamingOption::HomeLine,
     }
 }
 

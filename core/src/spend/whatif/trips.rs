@@ -10,7 +10,9 @@ use time::{Date, Duration};
 use super::{ReplayLine, UsageHistory};
 use crate::ids::LineId;
 use crate::lines::plan::Plan;
-use crate::lines::request::roaming_quote::{RoamingOption, TravelOffer, cheapest_package};
+use crate::lines::request::roaming_quote::{
+    RoamingOption, TravelOffer, cheaper_option, cheapest_package, trip_days,
+};
 use crate::money::{Bytes, Currency};
 
 /// One trip, priced both ways.
@@ -85,12 +87,9 @@ pub fn price_trips(
                         .cost_minor()
                 })
                 .sum();
-            let days = (to - from).whole_days() + 1;
+            let days = trip_days(from, to);
             let travel = cheapest_package(offers, &country, days, Bytes(bytes), currency);
-            let cheaper = match &travel {
-                Some(offer) if offer.price.minor < home_minor => RoamingOption::TravelEsim,
-                _ => RoamingOption::HomeLine,
-            };
+            let cheaper = cheaper_option(home_minor, travel.as_ref());
             Some(TripPricing {
                 line_id,
                 country,
