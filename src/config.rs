@@ -24,6 +24,9 @@ pub struct Config {
     /// `None`: only with the built-in simulator (its Gigs personality).
     pub gigs_base_url: Option<String>,
     pub log_format: LogFormat,
+    /// OTEL_EXPORTER_OTLP_ENDPOINT: where spans go over OTLP/HTTP (`/v1/traces` is appended);
+    /// `None` exports nothing.
+    pub otlp: Option<OtlpSettings>,
     /// Verifies provider webhooks, for a configured provider and the built-in simulator alike.
     pub provider_webhook_secret: Option<String>,
     /// Hex key sealing secrets at rest; `None` means a key file in `data_dir` (made once).
@@ -45,6 +48,14 @@ pub struct Config {
     pub trusted_proxy: Option<std::net::IpAddr>,
     /// How long a stopping server may take to finish in-flight requests and its current job.
     pub shutdown_grace: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OtlpSettings {
+    /// The collector's traces URL, e.g. `http://otel-collector:4318/v1/traces`.
+    pub traces_url: String,
+    /// OTEL_SERVICE_NAME, `lineup` unless set.
+    pub service_name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +191,24 @@ impl Config {
                 ));
             }
         };
+        let otlp = match get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            None => None,
+            Some(endpoint) => {
+                let url = url::Url::parse(&endpoint)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        error(
+                            "OTEL_EXPORTER_OTLP_ENDPOINT",
+                            "must be an http(s) URL, e.g. http://otel-collector:4318",
+                        )
+                    })?;
+                Some(OtlpSettings {
+                    traces_url: format!("{}/v1/traces", url.as_str().trim_end_matches('/')),
+                    service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "lineup".into()),
+                })
+            }
+        };
         let secret_key = get("LINEUP_SECRET_KEY");
         if let Some(key) = &secret_key {
             lineup_core::secret::SecretBox::from_hex(key)
@@ -301,6 +330,7 @@ impl Config {
             airalo_base_url,
             gigs_base_url,
             log_format,
+            otlp,
             sso_network: lineup_core::identity::sso::SsoNetworkPolicy::default(),
         })
     }

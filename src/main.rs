@@ -6,12 +6,13 @@ mod metrics;
 mod probes;
 mod reports;
 mod server;
+mod telemetry;
 mod worker;
 
 use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
-use config::{Config, LogFormat};
+use config::Config;
 
 #[derive(Parser)]
 #[command(
@@ -125,7 +126,10 @@ async fn main() -> std::process::ExitCode {
         Ok(config) => config,
         Err(e) => return fail(e.into()),
     };
-    init_tracing(config.log_format);
+    let telemetry = match telemetry::Telemetry::init(config.log_format, config.otlp.as_ref()) {
+        Ok(telemetry) => telemetry,
+        Err(e) => return fail(e),
+    };
     let outcome = match cli.command {
         Command::Serve => serve(config, false).await,
         // The demo may try single sign-on with a provider on this machine over http.
@@ -168,6 +172,7 @@ async fn main() -> std::process::ExitCode {
             Ok(())
         }
     };
+    telemetry.shutdown();
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => fail(e),
@@ -400,14 +405,4 @@ async fn run_simulator(
     )
     .await?;
     Ok(())
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
 }

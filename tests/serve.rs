@@ -1161,3 +1161,79 @@ fn a_request_slower_than_the_grace_is_cut_at_the_deadline() {
     );
     assert!(in_flight.join().unwrap(), "the cut request got no answer");
 }
+
+/// With OTEL_EXPORTER_OTLP_ENDPOINT set, core commands' spans reach the collector over OTLP/HTTP
+/// (protobuf) under the service name: here the demo's seeding creates its tenant.
+#[test]
+fn spans_reach_an_otlp_collector_when_one_is_configured() {
+    use std::sync::{Arc, Mutex};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each export's content type and body.
+    type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let exports: Exports = Arc::default();
+    let collector = runtime.block_on(async {
+        let exports = exports.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let kind = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    exports.lock().unwrap().push((kind, body.to_vec()));
+                    axum::http::StatusCode::OK
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let data = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{collector}");
+    let server = start(
+        &["demo"],
+        &[
+            ("LINEUP_DATA_DIR", data.path().to_str().unwrap()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "lineup-otlp-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let contains = |body: &[u8], text: &str| body.windows(text.len()).any(|w| w == text.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen =
+            exports.lock().unwrap().iter().any(|(_, body)| {
+                contains(body, "lineup-otlp-test") && contains(body, "create_tenant")
+            });
+        if seen {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no create_tenant span reached the collector in 30 s ({} exports)",
+            exports.lock().unwrap().len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.interrupt();
+    assert!(
+        exports
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(kind, _)| kind == "application/x-protobuf")
+    );
+    fails_naming(
+        &["serve"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    );
+}
