@@ -10,7 +10,9 @@
 //! simulator, a fake Slack Web API; every click is a manager approving a real pending request,
 //! so the first one decides and the rest are double clicks told who decided):
 //!     cargo run --release --example slack_ack_load -- --full-stack
-//! Options: --rate 500 --seconds 20 --team T0LOAD
+//! Options: --rate 500 --seconds 20 --team T0LOAD; with --url also --user U… --value REQUEST_ID
+//! (a real pending request the user may decide) and --response-url (default: a sink in this
+//! process, so replies never go to Slack).
 
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
@@ -51,6 +53,17 @@ struct Args {
     /// Team id put in the payloads.
     #[arg(long, default_value = "T0LOAD")]
     team: String,
+    /// With --url: the clicker's Slack user id (linked to an employee of the team's tenant).
+    #[arg(long, default_value = "U0LOAD")]
+    user: String,
+    /// With --url: the request id every click approves (a real request: the first click
+    /// decides it, the rest are told who did). Unset: a new unknown id per click.
+    #[arg(long)]
+    value: Option<String>,
+    /// With --url: where the server posts its replies. Unset: a sink in this process that
+    /// answers 200 and counts them, so no reply leaves the machine.
+    #[arg(long)]
+    response_url: Option<String>,
 }
 
 struct Instant200;
@@ -125,11 +138,22 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // RUST_LOG=sqlx=debug shows every statement the clicks run, with its time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut click = Click {
-        user: "U0LOAD".into(),
-        value: None,
-        response_url: "https://hooks.slack.com/actions/T0LOAD/1/load".into(),
+        user: args.user.clone(),
+        value: args.value.clone(),
+        response_url: args
+            .response_url
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:9/unused".into()),
     };
+    let mut sink = None;
     // Keeps the full stack (simulator, fake Slack, database) alive for the run.
     let mut _stack = None;
     let base = match (&args.url, args.self_host) {
@@ -163,7 +187,15 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move { axum::serve(listener, app).await });
             format!("http://{addr}")
         }
-        (Some(url), false) => url.trim_end_matches('/').to_string(),
+        (Some(url), false) => {
+            if args.response_url.is_none() {
+                let (url, replies) = reply_sink().await?;
+                println!("replies go to the sink at {url}");
+                click.response_url = url;
+                sink = Some(replies);
+            }
+            url.trim_end_matches('/').to_string()
+        }
         (None, false) => anyhow::bail!("give --url URL or --self-host"),
     };
     let url = format!("{base}/slack/interactions");
@@ -179,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
         args.rate, args.seconds
     );
 
+    let cpu_before = cpu_time();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Duration, String>>();
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let team = Arc::new(if args.full_stack {
@@ -255,7 +288,64 @@ async fn main() -> anyhow::Result<()> {
     for (e, n) in errors {
         println!("  {n} × {e}");
     }
+    // Wait for the replies still on their way, then count CPU over the whole run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let what = if args.url.is_some() {
+        "the load generator and reply sink"
+    } else {
+        "server and load generator together"
+    };
+    println!(
+        "CPU {:.2} s ({what}): {:.3} ms per request",
+        cpu.as_secs_f64(),
+        ms(cpu) / total.max(1) as f64
+    );
+    if let Some(replies) = sink {
+        println!(
+            "replies received at the sink: {}",
+            replies.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     Ok(())
+}
+
+/// User plus system CPU time this process has used.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name; 100 ticks a second.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// A local `response_url` target: answers 200 and counts what it received.
+async fn reply_sink() -> anyhow::Result<(String, Arc<std::sync::atomic::AtomicU64>)> {
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = count.clone();
+    let app = axum::Router::new().route(
+        "/reply",
+        axum::routing::post(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{addr}/reply"), count))
 }
 
 /// Who clicks what, and where the answer goes.

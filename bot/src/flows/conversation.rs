@@ -228,7 +228,7 @@ impl ChatFlows {
             Err(e) => return failure(&e),
         };
         if !decided.won {
-            return match self.lineup.card_context(ws.tenant, &decided.request).await {
+            return match self.lineup.card_names(ws.tenant, &decided.request).await {
                 Ok(ctx) => {
                     let settled = cards::settled_card(&decided.request, &ctx);
                     private(format!(
