@@ -134,6 +134,12 @@ impl Lineup {
     pub(crate) async fn tenant_tx(&self, tenant: TenantId) -> CoreResult<Tx> {
         Ok(self.store.tenant(tenant).await?)
     }
+
+    /// A read-only transaction for `tenant` ([`Store::tenant_read`]): reports use it so their
+    /// independent reads run at once on SQLite too.
+    pub(crate) async fn tenant_read_tx(&self, tenant: TenantId) -> CoreResult<Tx> {
+        Ok(self.store.tenant_read(tenant).await?)
+    }
 }
 
 pub(crate) async fn record(tx: &mut Tx, event: &AuditEvent) -> CoreResult<()> {

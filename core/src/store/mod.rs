@@ -198,6 +198,30 @@ impl Store {
         }
     }
 
+    /// A transaction scoped to `tenant` for reads only (reports). On SQLite it is deferred:
+    /// readers see a snapshot beside the one writer (WAL) and run at once, where
+    /// [`Store::tenant`]'s `BEGIN IMMEDIATE` would queue each for the write lock. A write in
+    /// it may fail with "database is locked"; use [`Store::tenant`] for anything that writes.
+    /// On PostgreSQL each statement is planned for its own filter values: a report's team,
+    /// cost centre or manager's tree selects anything from five lines to the whole tenant,
+    /// and a cached generic plan made for one is slow for the other.
+    pub async fn tenant_read(&self, tenant: TenantId) -> StoreResult<Tx> {
+        match self {
+            Self::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin().await?)),
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "SELECT set_config('app.tenant_id', $1, true),
+                         set_config('plan_cache_mode', 'force_custom_plan', true)",
+                )
+                .bind(tenant.0.to_string())
+                .execute(&mut *tx)
+                .await?;
+                Ok(Tx::Postgres(tx))
+            }
+        }
+    }
+
     /// A transaction for work that spans tenants: resolving a host or chat workspace to its
     /// tenant, the background worker's queue, creating tenants. Never for serving a request
     /// on behalf of a tenant.

@@ -356,9 +356,13 @@ pub async fn usage_over_time(
     to: Date,
     daily: bool,
 ) -> StoreResult<Vec<UsageTotal>> {
+    let whole_tenant = *scope == Scope::default();
+    if !daily && whole_tenant {
+        return tenant_months(tx, tenant, from, to).await;
+    }
     // Overage is priced on a period's total, so it belongs to the month, not to any day.
     // The whole tenant's days come from their rollup, one row a day instead of one a line.
-    let (table, column, cost) = match (daily, *scope == Scope::default()) {
+    let (table, column, cost) = match (daily, whole_tenant) {
         (true, true) => ("tenant_daily", "day", "u.cost_minor"),
         (true, false) => ("daily", "day", "u.cost_minor"),
         (false, _) => ("monthly", "month", MONTH_COST),
@@ -376,6 +380,57 @@ pub async fn usage_over_time(
         " AND u.{column} >= {from} AND u.{column} <= {to} GROUP BY u.{column} ORDER BY u.{column}"
     ));
     Ok(fetch_all!(tx, UsageTotal, sql))
+}
+
+/// The whole tenant's usage per month from `from` to `to` (first days of months): its days
+/// (`usage_tenant_daily`, ~30 rows a month) added up per month, plus the months' overage
+/// from the few line-months that have any (`usage_monthly_overage`), instead of summing
+/// every line's month.
+async fn tenant_months(
+    tx: &mut Tx,
+    tenant: TenantId,
+    from: Date,
+    to: Date,
+) -> StoreResult<Vec<UsageTotal>> {
+    let mut sql = Sql::new(tenant);
+    let first = sql.arg(Arg::Date(from));
+    let last = sql.arg(Arg::Date(crate::period::Month::containing(to).last_day()));
+    sql.push(&format!(
+        "SELECT day AS start, cost_minor, data_bytes FROM usage_tenant_daily
+         WHERE tenant_id = $1 AND day >= {first} AND day <= {last}"
+    ));
+    let mut months: BTreeMap<Date, UsageTotal> = BTreeMap::new();
+    for day in fetch_all!(tx, UsageTotal, sql) {
+        let start = day.start.replace_day(1).expect("day 1 exists");
+        let month = months.entry(start).or_insert(UsageTotal {
+            start,
+            cost_minor: 0,
+            data_bytes: 0,
+        });
+        month.cost_minor += day.cost_minor;
+        month.data_bytes += day.data_bytes;
+    }
+    let mut sql = Sql::new(tenant);
+    let from = sql.arg(Arg::Date(from));
+    let to = sql.arg(Arg::Date(to));
+    sql.push(&format!(
+        "SELECT month AS start, CAST(SUM(overage_minor) AS BIGINT) AS cost_minor,
+             CAST(0 AS BIGINT) AS data_bytes
+         FROM usage_monthly
+         WHERE tenant_id = $1 AND overage_minor <> 0 AND month >= {from} AND month <= {to}
+         GROUP BY month"
+    ));
+    for overage in fetch_all!(tx, UsageTotal, sql) {
+        months
+            .entry(overage.start)
+            .or_insert(UsageTotal {
+                start: overage.start,
+                cost_minor: 0,
+                data_bytes: 0,
+            })
+            .cost_minor += overage.cost_minor;
+    }
+    Ok(months.into_values().collect())
 }
 
 /// Usage per cost centre (of the line's current employee) per month, for chargeback (which

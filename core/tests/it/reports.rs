@@ -491,5 +491,23 @@ both_backends!(
         assert_eq!(rows[0].usage.minor, 2_000, "the month's overage is charged");
         let fee = plan.price.unwrap().minor;
         assert_eq!(rows[0].total.minor, fee + 2_000);
+        // The whole tenant's month chart adds its days up and the month's overage to them.
+        let today = now.date();
+        let chart = w
+            .lineup
+            .dashboard(
+                w.tenant,
+                &scope,
+                &filter,
+                GroupBy::Team,
+                Granularity::Month,
+                today,
+            )
+            .await
+            .unwrap()
+            .series;
+        assert_eq!(chart.len(), 1, "{chart:?}");
+        assert_eq!(chart[0].spend.minor, fee + 2_000, "{chart:?}");
+        assert_eq!(chart[0].data.0, allowance + 2 * Bytes::GB, "{chart:?}");
     }
 );

@@ -36,7 +36,7 @@ impl Lineup {
         visibility: Visibility,
         filter: &ReportFilter,
     ) -> CoreResult<ReportScope> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let directory = directory(&mut tx, tenant).await?;
         if let Some(team) = filter.team
             && !directory.teams.contains_key(&team)
@@ -155,7 +155,7 @@ impl Lineup {
         // The lines and their usage are independent reads: each on its own connection.
         let ((currency, lines, moves), usage) = tokio::try_join!(
             async {
-                let mut tx = self.tenant_tx(tenant).await?;
+                let mut tx = self.tenant_read_tx(tenant).await?;
                 let currency = tenant_currency(&mut tx, tenant).await?;
                 CoreResult::Ok((
                     currency,
@@ -164,7 +164,7 @@ impl Lineup {
                 ))
             },
             async {
-                let mut tx = self.tenant_tx(tenant).await?;
+                let mut tx = self.tenant_read_tx(tenant).await?;
                 CoreResult::Ok(
                     store_reports::usage_by_cost_centre(
                         &mut tx,
@@ -186,7 +186,10 @@ impl Lineup {
         }
         let mut sums: BTreeMap<(Option<CostCentreId>, Month), CentreMonth> = BTreeMap::new();
         for line in &lines {
-            for month in period.months().filter(|m| billed_in(line, *m)) {
+            let Some(span) = BilledSpan::of(line) else {
+                continue;
+            };
+            for month in period.months().filter(|m| span.contains(*m)) {
                 let centre = cost_centre_on(
                     &moves,
                     line.employee_id,
@@ -209,7 +212,7 @@ impl Lineup {
         // time (a month's overage to the cost centre of its last day); plan fees to the
         // cost centre of the month's first day, when they are charged.
         if !moves.is_empty() {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let mut moved: Vec<EmployeeId> = moves.iter().map(|m| m.employee_id).collect();
             moved.sort();
             moved.dedup();
@@ -272,7 +275,7 @@ impl Lineup {
     }
 
     async fn currency_of(&self, tenant: TenantId) -> CoreResult<Currency> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         tenant_currency(&mut tx, tenant).await
     }
 
@@ -286,7 +289,7 @@ impl Lineup {
         if chart.start > chart.end {
             return Ok(Vec::new());
         }
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store_reports::usage_over_time(
             &mut tx,
             tenant,
@@ -307,7 +310,7 @@ impl Lineup {
         let Some(scope) = scope.lines else {
             return Ok(Vec::new());
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let mut lines = store_reports::lines(&mut tx, tenant, &scope).await?;
         lines.sort_by(|a, b| {
             (&a.family_name, &a.given_name, a.created_at).cmp(&(
@@ -337,7 +340,7 @@ impl Lineup {
         } else {
             (filter.period.from.first_day(), filter.period.to.first_day())
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store_reports::usage_export_page(
             &mut tx, tenant, &scope, from, to, daily, cursor, limit,
         )
@@ -366,7 +369,7 @@ impl DashboardFacts {
     ) -> CoreResult<Self> {
         let ((lines, caps, raises), usage) = tokio::try_join!(
             async {
-                let mut tx = lineup.tenant_tx(tenant).await?;
+                let mut tx = lineup.tenant_read_tx(tenant).await?;
                 let lines = store_reports::lines(&mut tx, tenant, scope).await?;
                 let caps = store::policy::list_caps(&mut tx, tenant).await?;
                 let raises =
@@ -375,7 +378,7 @@ impl DashboardFacts {
                 CoreResult::Ok((lines, caps, raises))
             },
             async {
-                let mut tx = lineup.tenant_tx(tenant).await?;
+                let mut tx = lineup.tenant_read_tx(tenant).await?;
                 CoreResult::Ok(store_reports::usage_by_line(&mut tx, tenant, scope, window).await?)
             },
         )?;
@@ -482,45 +485,41 @@ fn group_spend(label: String, sums: &Sums, currency: Currency) -> GroupSpend {
 }
 
 /// The largest groups, how many there are, and the groups that moved most from the
-/// previous month to the last.
+/// previous month to the last. Ranks references and labels only the groups shown: an
+/// employee dashboard has a group per person.
 fn ranked_groups(
     groups: &BTreeMap<String, Sums>,
     currency: Currency,
 ) -> (Vec<GroupSpend>, usize, Vec<GroupSpend>) {
-    let mut all_groups: Vec<GroupSpend> = groups
+    // Stable sorts over the labels' order: ties stay alphabetical.
+    let mut ranked: Vec<(&String, &Sums)> = groups.iter().collect();
+    ranked.sort_by_key(|(_, sums)| std::cmp::Reverse(sums.spend));
+    let mut changes: Vec<(&String, &Sums)> = ranked
         .iter()
-        .map(|(label, sums)| group_spend(label.clone(), sums, currency))
+        .filter(|(_, sums)| sums.last != sums.previous)
+        .copied()
         .collect();
-    all_groups.sort_by_key(|g| std::cmp::Reverse(g.spend.minor));
-    let mut changes: Vec<GroupSpend> = all_groups
-        .iter()
-        .filter(|g| g.last_month != g.previous_month)
-        .cloned()
-        .collect();
-    changes.sort_by_key(|g| std::cmp::Reverse(g.change().minor.abs()));
-    changes.truncate(GROUPS_SHOWN);
-    let group_count = all_groups.len();
-    all_groups.truncate(GROUPS_SHOWN);
-    (all_groups, group_count, changes)
+    changes.sort_by_key(|(_, sums)| std::cmp::Reverse((sums.last - sums.previous).abs()));
+    let shown = |list: &[(&String, &Sums)]| -> Vec<GroupSpend> {
+        list.iter()
+            .take(GROUPS_SHOWN)
+            .map(|(label, sums)| group_spend((*label).clone(), sums, currency))
+            .collect()
+    };
+    (shown(&ranked), groups.len(), shown(&changes))
 }
 
 fn top_spenders(
     people: &HashMap<EmployeeId, (String, Sums)>,
     currency: Currency,
 ) -> Vec<GroupSpend> {
-    let mut top: Vec<GroupSpend> = people
-        .values()
-        .filter(|(_, sums)| sums.spend > 0)
+    let mut top: Vec<&(String, Sums)> =
+        people.values().filter(|(_, sums)| sums.spend > 0).collect();
+    top.sort_by(|a, b| b.1.spend.cmp(&a.1.spend).then(a.0.cmp(&b.0)));
+    top.iter()
+        .take(TOP_SPENDERS)
         .map(|(name, sums)| group_spend(name.clone(), sums, currency))
-        .collect();
-    top.sort_by(|a, b| {
-        b.spend
-            .minor
-            .cmp(&a.spend.minor)
-            .then(a.label.cmp(&b.label))
-    });
-    top.truncate(TOP_SPENDERS);
-    top
+        .collect()
 }
 
 /// People whose usage charges this month reached [`NEAR_CAP_PERCENT`] of their own cap
