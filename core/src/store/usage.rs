@@ -238,7 +238,7 @@ async fn copy_records(
 ) -> StoreResult<Stored> {
     const NAMES: &str = "dedupe_key, line_id, started_at, ended_at, data_bytes, sms, \
                          voice_seconds, country, roaming, cost_minor, observed_at";
-    sqlx::raw_sql(
+    sqlx::query(
         "CREATE TEMPORARY TABLE IF NOT EXISTS usage_records_stage (
              dedupe_key text NOT NULL, line_id uuid NOT NULL, started_at timestamptz NOT NULL,
              ended_at timestamptz NOT NULL, data_bytes bigint NOT NULL, sms bigint NOT NULL,
@@ -264,18 +264,18 @@ async fn copy_records(
     let insert = format!(
         "INSERT INTO usage_records (tenant_id, {NAMES}) SELECT $1, {NAMES} FROM usage_records_stage"
     );
-    sqlx::raw_sql("SAVEPOINT new_records")
+    sqlx::query("SAVEPOINT new_records")
         .execute(&mut **tx)
         .await?;
     match sqlx::query(&insert).bind(tenant).execute(&mut **tx).await {
         Ok(_) => {
-            sqlx::raw_sql("RELEASE SAVEPOINT new_records")
+            sqlx::query("RELEASE SAVEPOINT new_records")
                 .execute(&mut **tx)
                 .await?;
             return Ok(Stored::All);
         }
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT new_records")
+            sqlx::query("ROLLBACK TO SAVEPOINT new_records")
                 .execute(&mut **tx)
                 .await?;
         }
