@@ -182,11 +182,6 @@ pub async fn insert_records(
     if rows.is_empty() {
         return Ok(Stored::All);
     }
-    if let Tx::Postgres(pg) = tx
-        && std::env::var_os("LINEUP_INGEST_COPY").is_some()
-    {
-        return copy_records(pg, tenant, rows).await;
-    }
     if insert_all_new_records(tx, tenant, rows).await? {
         return Ok(Stored::All);
     }
@@ -225,113 +220,6 @@ async fn insert_all_new_records(
             Ok(false)
         }
         Err(e) => Err(e),
-    }
-}
-
-/// PostgreSQL: `COPY` the batch into a staging table (row-level security allows no `COPY`
-/// into `usage_records` itself), then move it with one `INSERT … SELECT`: a plain one first,
-/// and `ON CONFLICT DO NOTHING` only when a key was stored before.
-async fn copy_records(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    tenant: TenantId,
-    rows: &[UsageRow],
-) -> StoreResult<Stored> {
-    const NAMES: &str = "dedupe_key, line_id, started_at, ended_at, data_bytes, sms, \
-                         voice_seconds, country, roaming, cost_minor, observed_at";
-    sqlx::query(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS usage_records_stage (
-             dedupe_key text NOT NULL, line_id uuid NOT NULL, started_at timestamptz NOT NULL,
-             ended_at timestamptz NOT NULL, data_bytes bigint NOT NULL, sms bigint NOT NULL,
-             voice_seconds bigint NOT NULL, country text, roaming boolean NOT NULL,
-             cost_minor bigint NOT NULL, observed_at timestamptz NOT NULL
-         ) ON COMMIT DELETE ROWS",
-    )
-    .execute(&mut **tx)
-    .await?;
-    let mut copy = tx
-        .copy_in_raw(&format!("COPY usage_records_stage ({NAMES}) FROM STDIN"))
-        .await?;
-    let mut text = String::with_capacity(rows.len() * 160);
-    for row in rows {
-        copy_row(&mut text, row);
-        if text.len() > 1 << 20 {
-            copy.send(text.as_bytes()).await?;
-            text.clear();
-        }
-    }
-    copy.send(text.as_bytes()).await?;
-    copy.finish().await?;
-    let insert = format!(
-        "INSERT INTO usage_records (tenant_id, {NAMES}) SELECT $1, {NAMES} FROM usage_records_stage"
-    );
-    sqlx::query("SAVEPOINT new_records")
-        .execute(&mut **tx)
-        .await?;
-    match sqlx::query(&insert).bind(tenant).execute(&mut **tx).await {
-        Ok(_) => {
-            sqlx::query("RELEASE SAVEPOINT new_records")
-                .execute(&mut **tx)
-                .await?;
-            return Ok(Stored::All);
-        }
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            sqlx::query("ROLLBACK TO SAVEPOINT new_records")
-                .execute(&mut **tx)
-                .await?;
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let stored: Vec<String> = sqlx::query_scalar(&format!(
-        "{insert} ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key"
-    ))
-    .bind(tenant)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(if stored.len() == rows.len() {
-        Stored::All
-    } else {
-        Stored::Only(stored.into_iter().collect())
-    })
-}
-
-/// One row of `COPY … FROM STDIN` text: tab-separated, `\N` for NULL, text escaped.
-fn copy_row(text: &mut String, row: &UsageRow) {
-    use std::fmt::Write;
-    let rfc3339 = &time::format_description::well_known::Rfc3339;
-    let at = |t: OffsetDateTime| t.format(rfc3339).unwrap_or_default();
-    copy_text(text, &row.dedupe_key);
-    let _ = write!(
-        text,
-        "\t{}\t{}\t{}\t{}\t{}\t{}\t",
-        row.line_id.0,
-        at(row.started_at),
-        at(row.ended_at),
-        row.data_bytes,
-        row.sms,
-        row.voice_seconds
-    );
-    match &row.country {
-        Some(country) => copy_text(text, country),
-        None => text.push_str("\\N"),
-    }
-    let _ = writeln!(
-        text,
-        "\t{}\t{}\t{}",
-        if row.roaming { 't' } else { 'f' },
-        row.cost_minor,
-        at(row.observed_at)
-    );
-}
-
-fn copy_text(text: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => text.push_str("\\\\"),
-            '\t' => text.push_str("\\t"),
-            '\n' => text.push_str("\\n"),
-            '\r' => text.push_str("\\r"),
-            c => text.push(c),
-        }
     }
 }
 
