@@ -532,3 +532,201 @@ both_backends!(
         assert_eq!(charted_weeks, expected_weeks);
     }
 );
+
+/// A month of usage for three lines, in the order a provider pages it: mostly at home, every
+/// 40th record roaming in France (allowed), every 97th in Japan (not in the presets).
+fn month_of_usage(lines: &[&Line], records: usize) -> Vec<UsageRecord> {
+    let start = time::macros::datetime!(2026-11-01 00:00 UTC);
+    let span = 27 * 86_400;
+    (0..records)
+        .map(|n| {
+            let line = lines[n % lines.len()];
+            let offset = i64::try_from(span * n / records).unwrap();
+            let started_at = start + Duration::seconds(offset);
+            let country = match n {
+                n if n % 97 == 0 => "JP",
+                n if n % 40 == 0 => "FR",
+                _ => "US",
+            };
+            UsageRecord {
+                dedupe_key: format!("uitem_{n:08}"),
+                subscription_id: line.provider_subscription_id.clone().unwrap(),
+                started_at,
+                ended_at: started_at + Duration::minutes(5),
+                data_bytes: 500_000 + i64::try_from(n % 7).unwrap() * 300_000,
+                sms: i64::try_from(n % 2).unwrap(),
+                voice_seconds: i64::try_from(n % 90).unwrap(),
+                country: Some(country.into()),
+                roaming: if country == "US" {
+                    Roaming::None
+                } else {
+                    Roaming::International
+                },
+                in_bundle: None,
+                observed_at: started_at + Duration::hours(1),
+            }
+        })
+        .collect()
+}
+
+/// Every usage rollup of the tenant and its alerts, as text with each line named by its
+/// issue key (line ids differ between stores), sorted.
+async fn rollups(w: &World) -> Vec<String> {
+    use lineup_core::store::Tx;
+    const LINE: &str =
+        "(SELECT issue_key FROM lines l WHERE l.tenant_id = u.tenant_id AND l.id = u.line_id)";
+    let queries = [
+        format!(
+            "SELECT 'daily ' || {LINE} || ' ' || CAST(day AS TEXT) || ' ' || data_bytes || ' ' ||
+                 roaming_bytes || ' ' || sms || ' ' || voice_seconds || ' ' || cost_minor
+             FROM usage_daily u WHERE tenant_id = $1"
+        ),
+        format!(
+            "SELECT 'monthly ' || {LINE} || ' ' || CAST(month AS TEXT) || ' ' || data_bytes || ' ' ||
+                 roaming_bytes || ' ' || cost_minor || ' ' || overage_minor || ' ' ||
+                 COALESCE(CAST(last_active_day AS TEXT), '-')
+             FROM usage_monthly u WHERE tenant_id = $1"
+        ),
+        "SELECT 'tenant_daily ' || CAST(day AS TEXT) || ' ' || data_bytes || ' ' || cost_minor
+         FROM usage_tenant_daily WHERE tenant_id = $1"
+            .to_owned(),
+        format!(
+            "SELECT 'spend ' || {LINE} || ' ' || period || ' ' || plan_price_minor || ' ' ||
+                 bundle_bytes || ' ' || roaming_bytes || ' ' || overage_minor || ' ' ||
+                 roaming_minor
+             FROM line_spend u WHERE tenant_id = $1"
+        ),
+        "SELECT 'records ' || COUNT(*) || ' ' || SUM(data_bytes) || ' ' || SUM(cost_minor)
+         FROM usage_records WHERE tenant_id = $1"
+            .to_owned(),
+        "SELECT 'alerts ' || kind || ' ' || period || ' ' || COUNT(*)
+         FROM alerts WHERE tenant_id = $1 GROUP BY kind, period"
+            .to_owned(),
+    ];
+    let mut tx = w.store.tenant(w.tenant).await.unwrap();
+    let mut rows = Vec::new();
+    for sql in &queries {
+        let found: Vec<String> = match &mut tx {
+            Tx::Sqlite(t) => {
+                sqlx::query_scalar(sql)
+                    .bind(w.tenant)
+                    .fetch_all(&mut **t)
+                    .await
+            }
+            Tx::Postgres(t) => {
+                sqlx::query_scalar(sql)
+                    .bind(w.tenant)
+                    .fetch_all(&mut **t)
+                    .await
+            }
+        }
+        .unwrap();
+        rows.extend(found);
+    }
+    rows.sort();
+    rows
+}
+
+/// A world with three active lines, a tenant cap that alerts part-way through the month and
+/// France allowed for roaming; its records.
+async fn ingest_world(
+    store: lineup_testkit::TestStore,
+    records: usize,
+) -> (World, Vec<UsageRecord>) {
+    use lineup_core::audit::Actor;
+    use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
+    let w = World::new(store).await;
+    let ada = w.active_line(&w.ada, "ada").await;
+    let alan = w.active_line(&w.alan, "alan").await;
+    let maria = w.active_line(&w.maria, "maria").await;
+    let cap = BudgetCap {
+        scope: CapScope::Tenant,
+        amount_minor: 20_000,
+        thresholds: vec![50, 80],
+        action: CapAction::Alert,
+    };
+    w.lineup
+        .set_budget_cap(w.tenant, &Actor::System, cap)
+        .await
+        .unwrap();
+    w.lineup
+        .set_roaming_rule(w.tenant, &Actor::System, "FR", RoamingRule::Allowed)
+        .await
+        .unwrap();
+    let usage = month_of_usage(&[&ada, &alan, &maria], records);
+    (w, usage)
+}
+
+async fn ingest(
+    w: &World,
+    usage: &[UsageRecord],
+    batch: usize,
+) -> lineup_core::spend::usage::UsageReport {
+    use lineup_core::spend::usage::UsagePipeline;
+    let now = time::macros::datetime!(2026-11-28 23:00 UTC);
+    let mut pipeline = UsagePipeline::new(&w.lineup, w.tenant, now);
+    for records in usage.chunks(batch) {
+        pipeline.push(records.to_vec()).await.unwrap();
+    }
+    pipeline.finish().await.unwrap()
+}
+
+both_backends!(
+    ingest_in_10k_batches_ends_with_the_rollups_of_one_batch_and_again_changes_nothing,
+    |store| async move {
+        const RECORDS: usize = 25_000;
+        let other = match store.backend() {
+            lineup_core::store::Backend::Postgres => lineup_testkit::postgres_store().await,
+            lineup_core::store::Backend::Sqlite => lineup_testkit::sqlite_store().await,
+        };
+        let (batched, usage) = ingest_world(store, RECORDS).await;
+        let (whole, whole_usage) = ingest_world(other, RECORDS).await;
+
+        let report = ingest(&batched, &usage, 10_000).await;
+        assert_eq!(
+            (report.recorded, report.duplicates),
+            (RECORDS, 0),
+            "{report:?}"
+        );
+        let report = ingest(&whole, &whole_usage, RECORDS).await;
+        assert_eq!(
+            (report.recorded, report.duplicates),
+            (RECORDS, 0),
+            "{report:?}"
+        );
+
+        let after = rollups(&batched).await;
+        assert!(
+            after
+                .iter()
+                .any(|r| r.starts_with("alerts budget_threshold")),
+            "{after:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|r| r.starts_with("alerts roaming_violation")),
+            "{after:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|r| r.starts_with("alerts new_roaming_country")),
+            "{after:?}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|r| r.starts_with("monthly ada 2026-11-01") && !r.contains(" 0 2026"))
+        );
+        assert_eq!(after, rollups(&whole).await);
+
+        // The same records again, in other batches: all duplicates, nothing changes.
+        let again = ingest(&batched, &usage, 7_000).await;
+        assert_eq!(
+            (again.recorded, again.duplicates, again.alerts),
+            (0, RECORDS, 0)
+        );
+        assert_eq!(rollups(&batched).await, after);
+    }
+);

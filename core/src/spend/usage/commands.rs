@@ -30,11 +30,34 @@ impl Lineup {
         records: &[UsageRecord],
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
+        let ctx = self.usage_context(tenant).await?;
+        Ok(self.record_batch(tenant, &ctx, records, now).await?.0)
+    }
+
+    /// What every batch of a sync reads the same: the records' provider and the tenant's
+    /// lines, owners and plan prices (`UsagePipeline` keeps it for the whole sync).
+    pub(crate) async fn usage_context(&self, tenant: TenantId) -> CoreResult<SyncContext> {
         let provider = self.provider_for(tenant).await?.name();
         let mut tx = self.tenant_tx(tenant).await?;
-        let ctx = UsageContext::load(&mut tx, tenant).await?;
+        let usage = UsageContext::load(&mut tx, tenant).await?;
+        drop(tx);
+        Ok(SyncContext { provider, usage })
+    }
+
+    /// Records one batch in its own transaction, with a context read before it; also says
+    /// whether guardrail actions changed lines (the context's line states are then out of
+    /// date).
+    pub(crate) async fn record_batch(
+        &self,
+        tenant: TenantId,
+        sync: &SyncContext,
+        records: &[UsageRecord],
+        now: OffsetDateTime,
+    ) -> CoreResult<(UsageReport, bool)> {
+        let ctx = &sync.usage;
+        let mut tx = self.tenant_tx(tenant).await?;
         let mut report = UsageReport::default();
-        let mut rows = ctx.new_rows(provider, records, &mut report);
+        let mut rows = ctx.new_rows(sync.provider, records, &mut report);
         let offered = rows.len();
         if let Stored::Only(stored) = store::usage::insert_records(&mut tx, tenant, &rows).await? {
             rows.retain(|r| stored.contains(&r.dedupe_key));
@@ -45,7 +68,7 @@ impl Lineup {
         let spike_days =
             store::usage::add_days(&mut tx, tenant, &days, guardrail::SPIKE_FLOOR_BYTES).await?;
         let usage_findings = self
-            .check_usage(&mut tx, tenant, &ctx, &rows, &spike_days, now)
+            .check_usage(&mut tx, tenant, ctx, &rows, &spike_days, now)
             .await?;
         // Everything above may overlap another batch of this tenant's (a (line, day) row two
         // batches share is simply locked by the first). Months, the tenant's days and
@@ -53,16 +76,16 @@ impl Lineup {
         // includes every earlier batch.
         store::usage::lock_rollups(&mut tx, tenant).await?;
         store::reports::add_rollups(&mut tx, tenant, &days).await?;
-        add_periods(&mut tx, tenant, &ctx, &rows).await?;
+        add_periods(&mut tx, tenant, ctx, &rows).await?;
         let found = self
-            .check_budgets_and_record(&mut tx, tenant, &ctx, &rows, usage_findings, now)
+            .check_budgets_and_record(&mut tx, tenant, ctx, &rows, usage_findings, now)
             .await?;
         report.alerts = found.alerts;
         tx.commit().await?;
         if found.actions > 0 {
             self.apply_guardrail_actions(tenant).await?;
         }
-        Ok(report)
+        Ok((report, found.actions > 0))
     }
 
     /// Pull usage between two days (inclusive) from the provider, in transactions of about

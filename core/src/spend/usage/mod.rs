@@ -10,6 +10,7 @@ pub mod commands;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use time::{Date, OffsetDateTime, UtcOffset};
 
@@ -54,8 +55,8 @@ const MAX_PAGES: usize = 10_000;
 /// well under a second.
 pub const INGEST_BATCH: usize = 100_000;
 
-/// The tenant's lines, owners and plan prices: what pricing and guardrails need, loaded once
-/// per batch inside its transaction.
+/// The tenant's lines, owners and plan prices: what pricing and guardrails need, read once
+/// per sync (`UsagePipeline`) and again after a batch's guardrail actions changed lines.
 pub(crate) struct UsageContext {
     pub tenant: Tenant,
     pub lines: HashMap<LineId, LineOwner>,
@@ -142,6 +143,13 @@ impl UsageContext {
     }
 }
 
+/// What a sync reads once for all its batches: the provider the records come from (their
+/// keys are stored as `provider:key`) and the tenant's lines, owners and plan prices.
+pub(crate) struct SyncContext {
+    pub provider: &'static str,
+    pub usage: UsageContext,
+}
+
 pub(crate) fn owner_of(line: &LineOwner) -> Owner {
     Owner {
         employee: line.employee_id,
@@ -163,12 +171,18 @@ const PIPELINE_DEPTH: usize = 3;
 /// its caps (rollups take turns, see `store::usage::lock_rollups`), so the database works on
 /// more than one core; SQLite writes one transaction at a time, so there batches simply follow
 /// each other.
+///
+/// The batches share one `SyncContext`, read before the first: lines, owners and plans are
+/// the sync's, as they were when it started, like one large batch's. A batch whose guardrail
+/// actions changed lines has it read again for the batches after it; spend, alerts, caps and
+/// presets are read by every batch in its own transaction.
 pub struct UsagePipeline {
     lineup: Lineup,
     tenant: TenantId,
     now: OffsetDateTime,
     overlap: bool,
-    in_flight: VecDeque<tokio::task::JoinHandle<CoreResult<UsageReport>>>,
+    context: Option<Arc<SyncContext>>,
+    in_flight: VecDeque<tokio::task::JoinHandle<CoreResult<(UsageReport, bool)>>>,
     report: UsageReport,
 }
 
@@ -179,6 +193,7 @@ impl UsagePipeline {
             tenant,
             now,
             overlap: lineup.store().backend() == store::Backend::Postgres,
+            context: None,
             in_flight: VecDeque::new(),
             report: UsageReport::default(),
         }
@@ -190,37 +205,54 @@ impl UsagePipeline {
         if records.is_empty() {
             return Ok(());
         }
+        let context = match &self.context {
+            Some(context) => Arc::clone(context),
+            None => {
+                let context = Arc::new(self.lineup.usage_context(self.tenant).await?);
+                self.context = Some(Arc::clone(&context));
+                context
+            }
+        };
         if !self.overlap {
-            self.report += self
+            let batch = self
                 .lineup
-                .record_usage_at(self.tenant, &records, self.now)
+                .record_batch(self.tenant, &context, &records, self.now)
                 .await?;
+            self.count(batch);
             return Ok(());
         }
         let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
         self.in_flight.push_back(tokio::spawn(async move {
-            lineup.record_usage_at(tenant, &records, now).await
+            lineup.record_batch(tenant, &context, &records, now).await
         }));
         while self.in_flight.len() >= PIPELINE_DEPTH {
             let oldest = self.in_flight.pop_front().expect("a batch is in flight");
-            self.report += joined(oldest).await?;
+            let batch = joined(oldest).await?;
+            self.count(batch);
         }
         Ok(())
+    }
+
+    /// Adds a batch's report; lines its guardrails acted on are read again for the next.
+    fn count(&mut self, (report, lines_changed): (UsageReport, bool)) {
+        self.report += report;
+        if lines_changed {
+            self.context = None;
+        }
     }
 
     /// Waits for the last batch; the report covers every batch.
     pub async fn finish(mut self) -> CoreResult<UsageReport> {
         while let Some(batch) = self.in_flight.pop_front() {
-            self.report += joined(batch).await?;
+            let batch = joined(batch).await?;
+            self.count(batch);
         }
         Ok(self.report)
     }
 }
 
 /// A batch's outcome; a batch that panicked panics here too.
-async fn joined(
-    batch: tokio::task::JoinHandle<CoreResult<UsageReport>>,
-) -> CoreResult<UsageReport> {
+async fn joined<T>(batch: tokio::task::JoinHandle<CoreResult<T>>) -> CoreResult<T> {
     batch
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
