@@ -91,7 +91,7 @@ const MARIA_DISCORD: &str = "1500000000000000101";
 struct DiscordClicks {
     url: String,
     /// Discord's signature over timestamp and body.
-    sign: Box<dyn Fn(&str, &[u8]) -> String + Send + Sync>,
+    sign: fn(&str, &[u8]) -> String,
     request_id: String,
 }
 
@@ -129,7 +129,9 @@ async fn discord(world: &World) -> (Box<dyn Clicker>, Box<dyn std::any::Any + Se
     use lineup_bot::discord::{
         DiscordClient, DiscordConfig, DiscordState, DiscordTransport, discord_router,
     };
-    use lineup_testkit::fake_discord::{FakeDiscord, test_public_key_hex, test_signing_key};
+    use lineup_testkit::fake_discord::{
+        FakeDiscord, sign_discord_request, test_public_key_hex, test_signing_key,
+    };
     let fake = FakeDiscord::start().await;
     let config = DiscordConfig::new(
         lineup_testkit::fake_discord::APPLICATION_ID,
@@ -170,9 +172,7 @@ async fn discord(world: &World) -> (Box<dyn Clicker>, Box<dyn std::any::Any + Se
     let base = serve(router).await;
     let clicks = DiscordClicks {
         url: format!("{base}/discord/interactions"),
-        sign: Box::new(|ts: &str, body: &[u8]| {
-            lineup_testkit::fake_discord::sign_discord_request(&test_signing_key(), ts, body)
-        }),
+        sign: |ts, body| sign_discord_request(&test_signing_key(), ts, body),
         request_id: submitted_request(world).await,
     };
     (Box::new(clicks), Box::new(fake))
