@@ -532,6 +532,7 @@ pub async fn serve(
         runtime.mailer.clone(),
     ));
     let mut worker_task = tokio::spawn(worker.clone().run(stopping.clone()));
+    let shutdown_requested = shutdown_signal();
     on_ready(bound);
     // The peer address feeds the sign-in limits (per client address).
     let app = router(&runtime).into_make_service_with_connect_info::<SocketAddr>();
@@ -541,7 +542,7 @@ pub async fn serve(
     });
     let mut http_task = tokio::spawn(async move { http.await });
     let served_until_signal = tokio::select! {
-        () = shutdown_signal() => None,
+        () = shutdown_requested => None,
         served = &mut http_task => Some(served),
     };
     let _ = stop.send(true);
@@ -584,24 +585,37 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when it is first
+/// awaited: a signal that comes right after "Lineup is running" must still stop the server
+/// gracefully instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
+    let listening = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        match listening {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
 }
 
 /// Decisions made in the portal reach chat: cards updated, requester told, approved requests
