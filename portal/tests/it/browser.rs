@@ -221,8 +221,19 @@ async fn a_company_signs_up_connects_its_provider_and_issues_its_first_esim_in_a
         .unwrap()
         .unwrap()
         .id;
-    let plans = w.lineup.plans(tenant).await.unwrap();
-    assert!(!plans.is_empty(), "plans synced at once");
+    // The click only sends the form: wait for the connection's answer, which syncs the plans.
+    let synced_by = tokio::time::Instant::now() + wait;
+    let plans = loop {
+        let plans = w.lineup.plans(tenant).await.unwrap();
+        if !plans.is_empty() {
+            break plans;
+        }
+        assert!(
+            tokio::time::Instant::now() < synced_by,
+            "plans synced when the provider was connected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     chrome.wait_for_text(&plans[0].name, wait).await;
     chrome.screenshot(&shots.join("3-plans.png")).await;
 
