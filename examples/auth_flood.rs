@@ -14,6 +14,10 @@
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::pct;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,14 +55,6 @@ fn resident_mib() -> f64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     kib / 1024.0
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 /// The value of `name="_csrf"` in a page.

@@ -14,6 +14,10 @@
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{cpu_time, pct};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -264,30 +268,6 @@ async fn teams(world: &World) -> (Box<dyn Clicker>, Box<dyn std::any::Any + Send
         request_id: submitted_request(world).await,
     };
     (Box::new(clicks), Box::new(fake))
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-/// User plus system CPU time this process has used.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split(' ').collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 #[tokio::main]

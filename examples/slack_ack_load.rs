@@ -17,6 +17,10 @@
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{cpu_time, pct};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,14 +129,6 @@ fn payload(team: &str, seq: u64, user: &str, value: &str, response_url: &str) ->
             "action_ts": format!("{}.{:06}", now.as_secs(), seq % 1_000_000)}],
     });
     serde_urlencoded::to_string([("payload", p.to_string())]).expect("form encoding")
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 #[tokio::main]
@@ -308,24 +304,6 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// User plus system CPU time this process has used.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at ") ".
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split(' ').collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name; 100 ticks a second.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// A local `response_url` target: answers 200 and counts what it received.
