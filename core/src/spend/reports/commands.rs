@@ -14,7 +14,7 @@ use crate::organisation::employee::Visibility;
 use crate::organisation::mover::cost_centre_on;
 use crate::period::{Month, Period};
 use crate::spend::policy::{BudgetCap, CapScope};
-use crate::store::reports::{self as store_reports, MonthWindow, ReportLine, Scope};
+use crate::store::reports::{self as store_reports, RecentMonths, ReportLine, Scope};
 use crate::store::{self, Tx};
 
 /// Sums kept per group while a report is assembled.
@@ -81,12 +81,12 @@ impl Lineup {
     ) -> CoreResult<Dashboard> {
         let period = filter.period;
         let current = Month::containing(today);
-        let window = MonthWindow {
-            from: period.from.first_day(),
-            to: period.to.first_day(),
+        let active_since = today - Duration::days(UNUSED_AFTER_DAYS);
+        let recent = RecentMonths {
+            last: period.to.first_day(),
             previous: period.to.previous().first_day(),
             current: current.first_day(),
-            active_since: today - Duration::days(UNUSED_AFTER_DAYS),
+            active_since,
         };
         let chart = ChartRange::of(period, granularity, today);
         // The lines, their usage and the chart's usage are independent reads: each on its
@@ -94,7 +94,7 @@ impl Lineup {
         let (currency, facts, chart_usage) = match scope.lines {
             Some(lines) => tokio::try_join!(
                 self.currency_of(tenant),
-                DashboardFacts::load(self, tenant, &lines, window, current),
+                DashboardFacts::load(self, tenant, &lines, period, recent, current),
                 self.chart_usage(tenant, &lines, &chart),
             )?,
             None => (
@@ -105,7 +105,7 @@ impl Lineup {
         };
         let tally = Tally::of(&facts, period, group_by, &scope.directory);
         let (groups, group_count, changes) = ranked_groups(&tally.groups, currency);
-        let unused = UnusedLines::of(&facts, window.active_since, currency);
+        let unused = UnusedLines::of(&facts, active_since, currency);
         let (series, series_note) = match scope.lines {
             Some(_) => (
                 chart.points(&chart_usage, &facts.lines, period, currency),
@@ -352,19 +352,28 @@ impl Lineup {
 #[derive(Default)]
 struct DashboardFacts {
     lines: Vec<ReportLine>,
-    usage: HashMap<LineId, store_reports::LineUsage>,
+    usage: HashMap<LineId, LineUsage>,
     caps: Vec<BudgetCap>,
     /// This month's approved cap raises per employee.
     raises: HashMap<EmployeeId, i64>,
 }
 
+/// One line's usage over the period and in the months the dashboard singles out.
+#[derive(Default, Clone, Copy)]
+struct LineUsage {
+    period_cost: i64,
+    period_data: i64,
+    recent: store_reports::LineRecentUsage,
+}
+
 impl DashboardFacts {
-    /// The lines with the caps and raises on one connection, their usage on another.
+    /// The lines with the caps and raises on one connection, their usage beside it.
     async fn load(
         lineup: &Lineup,
         tenant: TenantId,
         scope: &Scope,
-        window: MonthWindow,
+        period: Period,
+        recent: RecentMonths,
         current: Month,
     ) -> CoreResult<Self> {
         let ((lines, caps, raises), usage) = tokio::try_join!(
@@ -377,18 +386,80 @@ impl DashboardFacts {
                         .await?;
                 CoreResult::Ok((lines, caps, raises))
             },
-            async {
-                let mut tx = lineup.tenant_read_tx(tenant).await?;
-                CoreResult::Ok(store_reports::usage_by_line(&mut tx, tenant, scope, window).await?)
-            },
+            line_usage(lineup, tenant, scope, period, recent),
         )?;
         Ok(Self {
             lines,
-            usage: usage.into_iter().map(|u| (u.line_id, u)).collect(),
+            usage,
             caps,
             raises: raises.into_iter().collect(),
         })
     }
+}
+
+/// Each line's usage over the period and in the recent months. PostgreSQL sums both in one
+/// pass over the months; SQLite, whose per-row `CASE`s cost as much as the reading, adds up
+/// the period (in line order) and the few recent months in two reads side by side.
+async fn line_usage(
+    lineup: &Lineup,
+    tenant: TenantId,
+    scope: &Scope,
+    period: Period,
+    recent: RecentMonths,
+) -> CoreResult<HashMap<LineId, LineUsage>> {
+    let (from, to) = (period.from.first_day(), period.to.first_day());
+    if lineup.store().backend() == store::Backend::Postgres {
+        let window = store_reports::MonthWindow {
+            from,
+            to,
+            previous: recent.previous,
+            current: recent.current,
+            active_since: recent.active_since,
+        };
+        let mut tx = lineup.tenant_read_tx(tenant).await?;
+        let rows = store_reports::usage_by_line(&mut tx, tenant, scope, window).await?;
+        return Ok(rows
+            .into_iter()
+            .map(|u| {
+                let used = LineUsage {
+                    period_cost: u.period_cost,
+                    period_data: u.period_data,
+                    recent: store_reports::LineRecentUsage {
+                        line_id: u.line_id,
+                        last_cost: u.last_cost,
+                        previous_cost: u.previous_cost,
+                        current_cost: u.current_cost,
+                        recently_active: u.recently_active,
+                    },
+                };
+                (u.line_id, used)
+            })
+            .collect());
+    }
+    let (period_usage, recent_usage) = tokio::try_join!(
+        async {
+            let mut tx = lineup.tenant_read_tx(tenant).await?;
+            CoreResult::Ok(
+                store_reports::period_usage_by_line(&mut tx, tenant, scope, from, to).await?,
+            )
+        },
+        async {
+            let mut tx = lineup.tenant_read_tx(tenant).await?;
+            CoreResult::Ok(
+                store_reports::recent_usage_by_line(&mut tx, tenant, scope, recent).await?,
+            )
+        },
+    )?;
+    let mut usage: HashMap<LineId, LineUsage> = HashMap::with_capacity(period_usage.len());
+    for line in period_usage {
+        let used = usage.entry(line.line_id).or_default();
+        used.period_cost = line.cost;
+        used.period_data = line.data;
+    }
+    for line in recent_usage {
+        usage.entry(line.line_id).or_default().recent = line;
+    }
+    Ok(usage)
 }
 
 /// The period's spend added up per group, per person and in total, and what each person's
@@ -437,7 +508,7 @@ impl<'a> Tally<'a> {
                 .entry(line.employee_id)
                 .or_insert((line, 0, 0));
             month.1 += usize::from(is_live(line));
-            month.2 += used.map_or(0, |u| u.current_cost);
+            month.2 += used.map_or(0, |u| u.recent.current_cost);
         }
         tally
     }
@@ -445,11 +516,7 @@ impl<'a> Tally<'a> {
 
 /// One line's sums for the period, the plan fees among them, and whether it was billed in
 /// any month of it.
-fn line_sums(
-    line: &ReportLine,
-    used: Option<&store_reports::LineUsage>,
-    period: Period,
-) -> (Sums, i64, bool) {
+fn line_sums(line: &ReportLine, used: Option<&LineUsage>, period: Period) -> (Sums, i64, bool) {
     let span = BilledSpan::of(line);
     let price = line.price_minor.unwrap_or(0);
     let fee = |month| {
@@ -466,8 +533,8 @@ fn line_sums(
         spend: fees + used.map_or(0, |u| u.period_cost),
         data: used.map_or(0, |u| u.period_data),
         lines: usize::from(billed || used.is_some()),
-        last: fee(period.to) + used.map_or(0, |u| u.last_cost),
-        previous: fee(period.to.previous()) + used.map_or(0, |u| u.previous_cost),
+        last: fee(period.to) + used.map_or(0, |u| u.recent.last_cost),
+        previous: fee(period.to.previous()) + used.map_or(0, |u| u.recent.previous_cost),
     };
     (sums, fees, billed)
 }
@@ -580,7 +647,7 @@ impl UnusedLines {
                     && facts
                         .usage
                         .get(&l.line_id)
-                        .is_none_or(|u| u.recently_active == 0)
+                        .is_none_or(|u| u.recent.recently_active == 0)
             })
             .collect();
         Self {
