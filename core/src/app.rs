@@ -10,7 +10,9 @@ use crate::identity::sso::{IdentityProviders, SsoNetworkPolicy};
 use crate::ids::TenantId;
 use crate::provider::circuit::{CircuitBreakers, CircuitPolicy, CircuitReport};
 use crate::provider::connection::{ProviderConnector, TenantProviders};
-use crate::provider::{ConnectivityProvider, PollPolicy};
+use crate::provider::{
+    ConnectivityProvider, Operation, OrderWakeups, PollPolicy, WaitError, wait_for_operation,
+};
 use crate::secret::SecretBox;
 use crate::store::{self, Store, Tx};
 
@@ -25,6 +27,8 @@ pub struct Lineup {
     /// Each tenant connection's circuit breaker, on this replica.
     circuits: Arc<CircuitBreakers>,
     poll: PollPolicy,
+    /// Waits on orders in this process, for provider webhooks to wake.
+    order_wakeups: Arc<OrderWakeups>,
     secrets: Option<SecretBox>,
     identity_providers: Arc<IdentityProviders>,
     /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
@@ -42,6 +46,7 @@ impl Lineup {
             tenant_providers: Arc::default(),
             circuits: Arc::default(),
             poll,
+            order_wakeups: Arc::default(),
             secrets: None,
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
             password_hashing: Arc::default(),
@@ -129,6 +134,26 @@ impl Lineup {
 
     pub(crate) fn poll_policy(&self) -> PollPolicy {
         self.poll
+    }
+
+    pub(crate) fn order_wakeups(&self) -> &OrderWakeups {
+        &self.order_wakeups
+    }
+
+    /// Wait for a placed order to settle ([`wait_for_operation`]): woken by the provider's
+    /// webhook when this process receives it, polling tightly only when no webhook will come.
+    pub(crate) async fn wait_for_order(
+        &self,
+        provider: &dyn ConnectivityProvider,
+        order: Operation,
+        poll: PollPolicy,
+    ) -> Result<Operation, WaitError> {
+        let poll = if provider.pushes_settled_orders() {
+            poll.when_pushed()
+        } else {
+            poll
+        };
+        wait_for_operation(provider, order, poll, Some(&self.order_wakeups)).await
     }
 
     pub(crate) async fn tenant_tx(&self, tenant: TenantId) -> CoreResult<Tx> {

@@ -56,6 +56,7 @@ pub struct World {
 pub fn quick_poll() -> PollPolicy {
     PollPolicy {
         first_delay: Duration::from_millis(10),
+        tight_for: Duration::ZERO,
         max_delay: Duration::from_millis(50),
         timeout: Duration::from_secs(20),
         ..PollPolicy::default()
@@ -68,9 +69,15 @@ impl World {
     }
 
     pub async fn with_poll(store: TestStore, poll: PollPolicy) -> World {
+        Self::with_simulator(store, poll, SimConfig::for_tests()).await
+    }
+
+    /// A world whose simulator behaves as `config` says (benchmarks use its default latency
+    /// and order times).
+    pub async fn with_simulator(store: TestStore, poll: PollPolicy, config: SimConfig) -> World {
         let sim = lineup_simulator::spawn(
             "127.0.0.1:0".parse().unwrap(),
-            SimConfig::for_tests(),
+            config,
             Credentials::default(),
         )
         .await
@@ -163,6 +170,17 @@ impl World {
         response.json().await.unwrap_or(Value::Null)
     }
 
+    /// Make the simulator keep every order from now on pending for an hour: what a carrier
+    /// that is slow to settle looks like to Lineup.
+    pub async fn hold_orders(&self) {
+        self.sim(
+            reqwest::Method::PUT,
+            "/_sim/config",
+            Some(serde_json::json!({"order_delay_ms": {"min": 3_600_000, "max": 3_600_000}})),
+        )
+        .await;
+    }
+
     /// The adapter on the simulator's account, without Lineup: what the vendor's own console
     /// (or a script) would do there.
     pub fn provider(&self) -> OneGlobalProvider {
@@ -193,7 +211,7 @@ impl World {
             .provision_line(&request, &IdempotencyKey::generate())
             .await
             .unwrap();
-        let done = wait_for_operation(&provider, placed, quick_poll())
+        let done = wait_for_operation(&provider, placed, quick_poll(), None)
             .await
             .unwrap();
         assert_eq!(done.status, OperationStatus::Succeeded);

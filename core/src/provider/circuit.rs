@@ -366,6 +366,9 @@ impl ConnectivityProvider for Guarded {
     async fn usage(&self, query: &UsageQuery) -> Result<Page<UsageRecord>, ProviderError> {
         self.count(self.inner.usage(query).await)
     }
+    fn pushes_settled_orders(&self) -> bool {
+        self.inner.pushes_settled_orders()
+    }
     fn webhook_signature_header(&self) -> &'static str {
         self.inner.webhook_signature_header()
     }

@@ -12,10 +12,12 @@ pub mod routing;
 mod usage_chunks;
 pub mod vendor;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
+use tokio::sync::Notify;
 
 use crate::lines::activation_code::ActivationCode;
 use crate::lines::eid::Eid;
@@ -427,6 +429,11 @@ pub trait ConnectivityProvider: Send + Sync {
         let _ = (subscription_id, request, key);
         Err(ProviderError::Unsupported("porting a number in"))
     }
+    /// Whether this account's order webhooks reach us (its webhook secret is configured), so
+    /// an order's end is pushed and waiting on it needs no tight polling.
+    fn pushes_settled_orders(&self) -> bool {
+        false
+    }
     /// The request header that carries the webhook signature.
     fn webhook_signature_header(&self) -> &'static str {
         "X-Sim-Signature"
@@ -444,6 +451,9 @@ pub trait ConnectivityProvider: Send + Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub first_delay: Duration,
+    /// For this long after an order is placed it is asked about every `first_delay`; after
+    /// that the delay grows ×1.5 up to `max_delay`.
+    pub tight_for: Duration,
     pub max_delay: Duration,
     pub timeout: Duration,
     /// How long a new line's order whose placing failed in a way that may have reached the
@@ -454,13 +464,83 @@ pub struct PollPolicy {
 
 impl Default for PollPolicy {
     fn default() -> Self {
-        // Orders take seconds; a gentle back-off keeps the wait after completion under
-        // `max_delay` without hammering the provider.
+        // Most orders settle within seconds and someone is waiting for the QR code: ask every
+        // 150 ms for the first 5 s (an order's end is noticed ~75 ms late on average), then
+        // back off so a slow order costs the provider's rate limit little.
         Self {
-            first_delay: Duration::from_millis(200),
+            first_delay: Duration::from_millis(150),
+            tight_for: Duration::from_secs(5),
             max_delay: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
             placement_patience: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl PollPolicy {
+    /// For a provider that pushes an order's end: no tight phase, the push wakes the wait
+    /// (see [`OrderWakeups`]) and the back-off is only the fallback.
+    pub fn when_pushed(self) -> Self {
+        Self {
+            tight_for: Duration::ZERO,
+            ..self
+        }
+    }
+}
+
+/// The orders this process is waiting on, so a webhook saying one settled wakes its wait at
+/// once instead of at its next poll. A webhook delivered to another replica finds no waiter
+/// here and finishes the order from the database instead.
+#[derive(Debug, Default)]
+pub struct OrderWakeups {
+    waiting: std::sync::Mutex<std::collections::HashMap<String, Vec<Arc<Notify>>>>,
+}
+
+impl OrderWakeups {
+    /// Wake every wait on `order_id` in this process; false when there is none.
+    pub fn wake(&self, order_id: &str) -> bool {
+        let waiting = self.waiting.lock().expect("order wakeups lock");
+        match waiting.get(order_id) {
+            Some(waits) => {
+                // `notify_one` keeps the wake-up for a wait that is between two polls.
+                waits.iter().for_each(|wait| wait.notify_one());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn watch(&self, order_id: &str) -> OrderWatch<'_> {
+        let wake = Arc::new(Notify::new());
+        self.waiting
+            .lock()
+            .expect("order wakeups lock")
+            .entry(order_id.to_owned())
+            .or_default()
+            .push(wake.clone());
+        OrderWatch {
+            wakeups: self,
+            order_id: order_id.to_owned(),
+            wake,
+        }
+    }
+}
+
+/// One wait's registration; gone when the wait ends.
+struct OrderWatch<'a> {
+    wakeups: &'a OrderWakeups,
+    order_id: String,
+    wake: Arc<Notify>,
+}
+
+impl Drop for OrderWatch<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.wakeups.waiting.lock().expect("order wakeups lock");
+        if let Some(waits) = waiting.get_mut(&self.order_id) {
+            waits.retain(|wait| !Arc::ptr_eq(wait, &self.wake));
+            if waits.is_empty() {
+                waiting.remove(&self.order_id);
+            }
         }
     }
 }
@@ -476,7 +556,9 @@ pub enum WaitError {
     },
 }
 
-/// Poll an operation until it settles, backing off (×1.5) from `first_delay` up to `max_delay`.
+/// Poll an operation until it settles: every `first_delay` for `tight_for`, then backing off
+/// (×1.5) up to `max_delay`; with `wakeups`, a webhook saying the order settled cuts the
+/// current wait short.
 ///
 /// The provider has accepted the order, so a 429 or a transient failure (5xx, timeout, dropped
 /// connection) says nothing about it: ask again, no sooner than a `Retry-After` allows, until
@@ -485,9 +567,14 @@ pub async fn wait_for_operation(
     provider: &dyn ConnectivityProvider,
     operation: Operation,
     policy: PollPolicy,
+    wakeups: Option<&OrderWakeups>,
 ) -> Result<Operation, WaitError> {
     let started = tokio::time::Instant::now();
+    let watch = wakeups
+        .filter(|_| operation.status == OperationStatus::Pending)
+        .map(|wakeups| wakeups.watch(&operation.id));
     let mut delay = policy.first_delay;
+    let mut retry_after = None;
     let mut current = operation;
     while current.status == OperationStatus::Pending {
         let waited = started.elapsed();
@@ -497,15 +584,27 @@ pub async fn wait_for_operation(
                 waited,
             });
         }
-        tokio::time::sleep(delay.min(policy.timeout - waited)).await;
-        delay = (delay * 3 / 2).min(policy.max_delay);
+        // A wake-up never cuts short the pause a `Retry-After` asked for.
+        let asked = retry_after.take();
+        let pause = asked.map_or(delay, |asked: Duration| delay.max(asked));
+        let sleep = tokio::time::sleep(pause.min(policy.timeout - waited));
+        match watch.as_ref().filter(|_| asked.is_none()) {
+            Some(watch) => {
+                tokio::select! {
+                    () = sleep => {}
+                    () = watch.wake.notified() => {}
+                }
+            }
+            None => sleep.await,
+        }
+        if started.elapsed() >= policy.tight_for {
+            delay = (delay * 3 / 2).min(policy.max_delay);
+        }
         match provider.poll_operation(&current.id).await {
             Ok(polled) => current = polled,
-            Err(ProviderError::RateLimited { retry_after }) => {
+            Err(ProviderError::RateLimited { retry_after: asked }) => {
                 tracing::debug!(operation = %current.id, "rate limited while polling an order");
-                if let Some(asked) = retry_after {
-                    delay = delay.max(asked);
-                }
+                retry_after = asked;
             }
             Err(ProviderError::Transient { detail }) => {
                 tracing::debug!(operation = %current.id, %detail, "polling an order failed for now");

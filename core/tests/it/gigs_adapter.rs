@@ -150,7 +150,9 @@ async fn active_line(provider: &GigsProvider, n: usize) -> String {
         .await
         .expect("order accepted");
     assert_eq!(op.status, OperationStatus::Pending, "Gigs answers pending");
-    let done = wait_for_operation(provider, op, fast_poll()).await.unwrap();
+    let done = wait_for_operation(provider, op, fast_poll(), None)
+        .await
+        .unwrap();
     assert_eq!(done.status, OperationStatus::Succeeded);
     done.subscription_id.unwrap()
 }
@@ -296,7 +298,7 @@ async fn plan_changes_porting_in_and_out_and_ending_a_line() {
         .await
         .unwrap();
     assert!(change.id.starts_with("sch_"));
-    let change = wait_for_operation(&provider, change, fast_poll())
+    let change = wait_for_operation(&provider, change, fast_poll(), None)
         .await
         .unwrap();
     assert_eq!(change.status, OperationStatus::Succeeded);
@@ -323,7 +325,7 @@ async fn plan_changes_porting_in_and_out_and_ending_a_line() {
         .port_in(&subscription, &port, &IdempotencyKey::generate())
         .await
         .unwrap();
-    let porting = wait_for_operation(&provider, porting, fast_poll())
+    let porting = wait_for_operation(&provider, porting, fast_poll(), None)
         .await
         .unwrap();
     assert_eq!(porting.status, OperationStatus::Succeeded);
@@ -402,7 +404,7 @@ async fn concurrent_orders_under_faults_create_each_line_exactly_once() {
                 let op = provider
                     .provision_line(&request("pln_us_5gb", n), &IdempotencyKey::generate())
                     .await?;
-                wait_for_operation(provider.as_ref(), op, fast_poll())
+                wait_for_operation(provider.as_ref(), op, fast_poll(), None)
                     .await
                     .map_err(|e| ProviderError::Transient {
                         detail: e.to_string(),

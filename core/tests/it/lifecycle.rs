@@ -559,12 +559,7 @@ both_backends!(
             ..PollPolicy::default()
         };
         let w = World::with_poll(store, quick_give_up).await;
-        w.sim(
-            reqwest::Method::PUT,
-            "/_sim/config",
-            Some(json!({"order_delay_ms": {"min": 3_600_000, "max": 3_600_000}})),
-        )
-        .await;
+        w.hold_orders().await;
         let err = w
             .lineup
             .issue_line(w.tenant, &ADMIN, w.issue(&w.ada, "req-slow"))

@@ -181,7 +181,7 @@ async fn active_line(provider: &OneGlobalProvider, plan: &PlanRef, n: usize) -> 
         .provision_line(&provision_request(plan, n), &IdempotencyKey::generate())
         .await
         .expect("provision accepted");
-    let done = wait_for_operation(provider, op, fast_poll())
+    let done = wait_for_operation(provider, op, fast_poll(), None)
         .await
         .expect("order settles");
     assert_eq!(done.status, OperationStatus::Succeeded);
@@ -189,7 +189,7 @@ async fn active_line(provider: &OneGlobalProvider, plan: &PlanRef, n: usize) -> 
 }
 
 async fn settle(provider: &OneGlobalProvider, op: Operation) -> Operation {
-    let done = wait_for_operation(provider, op, fast_poll())
+    let done = wait_for_operation(provider, op, fast_poll(), None)
         .await
         .expect("order settles");
     assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
@@ -708,7 +708,7 @@ async fn fifty_concurrent_provisions_under_faults_create_exactly_fifty_lines() {
                 let op = provider
                     .provision_line(&provision_request(&plan, n), &key)
                     .await?;
-                let done = wait_for_operation(provider.as_ref(), op, fast_poll())
+                let done = wait_for_operation(provider.as_ref(), op, fast_poll(), None)
                     .await
                     .map_err(|e| ProviderError::Transient {
                         detail: e.to_string(),
@@ -1281,4 +1281,40 @@ fn config_defaults_and_validation() {
     assert!(OneGlobalProvider::new(config).is_ok());
     assert!(OneGlobalProvider::new(OneGlobalConfig::new("not a url", "id", "s", "acc_X")).is_err());
     assert!(OneGlobalProvider::new(OneGlobalConfig::new("http://x", "id", "s", " ")).is_err());
+}
+
+#[tokio::test]
+async fn an_order_is_asked_about_often_at_first_then_less_and_less() {
+    let h = Harness::start(json!({"order_delay_ms": {"min": 1500, "max": 1500}})).await;
+    let provider = h.provider();
+    let plan = us_plan(&provider).await;
+    let polls_while_waiting = |n: usize, tight_for: Duration| {
+        let (provider, plan, h) = (&provider, &plan, &h);
+        async move {
+            h.control(reqwest::Method::DELETE, "/_sim/requests", None)
+                .await;
+            let op = provider
+                .provision_line(&provision_request(plan, n), &IdempotencyKey::generate())
+                .await
+                .expect("provision accepted");
+            let policy = PollPolicy {
+                first_delay: Duration::from_millis(50),
+                tight_for,
+                max_delay: Duration::from_secs(10),
+                timeout: Duration::from_secs(15),
+                ..PollPolicy::default()
+            };
+            let done = wait_for_operation(provider, op, policy, None)
+                .await
+                .expect("order settles");
+            assert_eq!(done.status, OperationStatus::Succeeded);
+            h.requests_to("GET", "/enterprise/orders/").await.len()
+        }
+    };
+    // Every 50 ms for the order's 1.5 s: ~30 polls, fewer on a busy machine.
+    let tight = polls_while_waiting(1, Duration::from_secs(10)).await;
+    assert!(tight >= 12, "only {tight} polls in the tight phase");
+    // Backing off from the first poll: 50, 75, 112, … ms, 7 polls to reach 1.5 s.
+    let relaxed = polls_while_waiting(2, Duration::ZERO).await;
+    assert!(relaxed <= 8, "{relaxed} polls while backing off");
 }

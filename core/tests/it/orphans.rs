@@ -426,12 +426,7 @@ both_backends!(
             ..PollPolicy::default()
         };
         let w = World::with_poll(store, give_up_soon).await;
-        w.sim(
-            reqwest::Method::PUT,
-            "/_sim/config",
-            Some(json!({"order_delay_ms": {"min": 3_600_000, "max": 3_600_000}})),
-        )
-        .await;
+        w.hold_orders().await;
         let err = w
             .lineup
             .issue_line(w.tenant, &ADMIN, w.issue(&w.ada, "req-resumed"))

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use lineup_core::CoreError;
+use lineup_core::ids::LineId;
 use lineup_core::lines::line::LineState;
+use lineup_core::lines::webhook::WebhookOutcome;
 use lineup_core::provider::{PollPolicy, WebhookError};
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
@@ -14,6 +16,38 @@ fn signed(event: &Value) -> (String, Vec<u8>) {
     let body = event.to_string();
     let header = lineup_simulator::signature_header(WEBHOOK_SECRET, now().unix_timestamp(), &body);
     (header, body.into_bytes())
+}
+
+/// The provider order behind the line's first operation, once it has one.
+async fn order_of(w: &World, line: LineId) -> Option<String> {
+    let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+    let ops = store::operations::list_for_line(&mut tx, w.tenant, line)
+        .await
+        .unwrap();
+    ops.first().and_then(|op| op.provider_order_id.clone())
+}
+
+/// Complete `order` in the simulator and deliver its signed `order.completed` webhook as `event`.
+async fn complete_and_deliver(
+    w: &World,
+    order: &str,
+    event: &str,
+) -> (WebhookOutcome, String, Vec<u8>) {
+    w.sim(
+        reqwest::Method::POST,
+        &format!("/_sim/orders/{order}/complete"),
+        Some(json!({})),
+    )
+    .await;
+    let (signature, body) = signed(
+        &json!({"id": event, "type": "order.completed", "data": {"id": order, "status": "completed"}}),
+    );
+    let outcome = w
+        .lineup
+        .accept_provider_webhook(Some(&signature), &body, now())
+        .await
+        .unwrap();
+    (outcome, signature, body)
 }
 
 both_backends!(
@@ -54,12 +88,7 @@ both_backends!(
             ..PollPolicy::default()
         };
         let w = World::with_poll(store, slow).await;
-        w.sim(
-            reqwest::Method::PUT,
-            "/_sim/config",
-            Some(json!({"order_delay_ms": {"min": 3_600_000, "max": 3_600_000}})),
-        )
-        .await;
+        w.hold_orders().await;
         assert!(
             w.lineup
                 .issue_line(w.tenant, &ADMIN, w.issue(&w.ada, "hooked"))
@@ -68,29 +97,8 @@ both_backends!(
         );
         let line = w.lineup.lines(w.tenant).await.unwrap().remove(0);
         assert_eq!(line.state, LineState::Provisioning);
-        let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
-        let order = store::operations::list_for_line(&mut tx, w.tenant, line.id)
-            .await
-            .unwrap()[0]
-            .provider_order_id
-            .clone()
-            .unwrap();
-        drop(tx);
-        w.sim(
-            reqwest::Method::POST,
-            &format!("/_sim/orders/{order}/complete"),
-            Some(json!({})),
-        )
-        .await;
-
-        let (signature, body) = signed(
-            &json!({"id": "evt_2", "type": "order.completed", "data": {"id": order, "status": "completed"}}),
-        );
-        let first = w
-            .lineup
-            .accept_provider_webhook(Some(&signature), &body, now())
-            .await
-            .unwrap();
+        let order = order_of(&w, line.id).await.unwrap();
+        let (first, signature, body) = complete_and_deliver(&w, &order, "evt_2").await;
         assert_eq!(first.operations_finished, 1);
         let ready = w.lineup.line(w.tenant, line.id).await.unwrap();
         assert_eq!(ready.state, LineState::Ready);
@@ -165,5 +173,49 @@ both_backends!(
             w.lineup.line(w.tenant, line.id).await.unwrap().state,
             LineState::Active
         );
+    }
+);
+
+both_backends!(
+    a_completed_order_wakes_the_wait_on_it_in_this_process,
+    |store| async move {
+        // Without the webhook this wait would next ask about the order in 30 s.
+        let patient = PollPolicy {
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(30),
+            timeout: Duration::from_secs(60),
+            ..PollPolicy::default()
+        };
+        let w = World::with_poll(store, patient).await;
+        w.hold_orders().await;
+        let issuing = tokio::spawn({
+            let (lineup, tenant, issue) = (w.lineup.clone(), w.tenant, w.issue(&w.ada, "woken"));
+            async move { lineup.issue_line(tenant, &ADMIN, issue).await }
+        });
+        let order = loop {
+            let lines = w.lineup.lines(w.tenant).await.unwrap();
+            if let Some(line) = lines.first()
+                && let Some(order) = order_of(&w, line.id).await
+            {
+                break order;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let (outcome, _, _) = complete_and_deliver(&w, &order, "evt_3").await;
+        assert_eq!(outcome.operations_finished, 1);
+        let line = tokio::time::timeout(Duration::from_secs(10), issuing)
+            .await
+            .expect("the webhook woke the wait")
+            .unwrap()
+            .unwrap();
+        assert_eq!(line.state, LineState::Ready);
+        assert!(line.activation_code.is_some());
+        let actions = w.audit_actions("line", &line.id.to_string()).await;
+        assert_eq!(
+            actions.iter().filter(|a| *a == "line.provisioned").count(),
+            1,
+            "{actions:?}"
+        );
+        assert_eq!(w.lineup.lines(w.tenant).await.unwrap().len(), 1);
     }
 );

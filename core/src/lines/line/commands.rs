@@ -22,7 +22,6 @@ use crate::organisation::employee::{EmployeeStatus, Visibility};
 use crate::provider::{
     ConnectivityProvider, Delivery, Effective, IdempotencyKey, Operation, OperationStatus,
     PollPolicy, ProfileState, ProviderError, ProvisionRequest, Subscriber, WaitError,
-    wait_for_operation,
 };
 use crate::store::operations::{OperationKind, OperationState, ProviderOperation};
 use crate::store::{self, Tx, lines::ListedLine, now};
@@ -740,7 +739,8 @@ impl Lineup {
                 .map_err(|e| Failure::unknown(e.into()))?;
             tx.commit().await.map_err(|e| Failure::unknown(e.into()))?;
         }
-        let settled = wait_for_operation(provider, order, poll)
+        let settled = self
+            .wait_for_order(provider, order, poll)
             .await
             .map_err(|e| match e {
                 // The order is still running at the provider: leave it pending for the worker.

@@ -103,8 +103,14 @@ impl Lineup {
         Ok(outcome)
     }
 
-    /// An order we are waiting on settled: finish its operation now instead of at the next poll.
+    /// An order we are waiting on settled: finish its operation now instead of at the next
+    /// poll. A wait on it in this process is woken and finishes it (and tells whoever asked);
+    /// otherwise (the wait is on another replica, or gone with a restart) it is finished here
+    /// from the database, and whoever waits elsewhere finds it done at their next poll.
     async fn finish_settled_order(&self, scope: WebhookScope, order_id: &str) -> CoreResult<bool> {
+        if self.order_wakeups().wake(order_id) {
+            return Ok(true);
+        }
         let mut tx = self.store().system().await?;
         let Some(op) =
             store::operations::find_pending_by_order(&mut tx, scope.tenant(), order_id).await?

@@ -479,6 +479,9 @@ impl ConnectivityProvider for OneGlobalProvider {
         })
     }
 
+    fn pushes_settled_orders(&self) -> bool {
+        self.webhook_secret.is_some()
+    }
     fn parse_webhook(
         &self,
         signature_header: Option<&str>,

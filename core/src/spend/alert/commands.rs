@@ -12,7 +12,6 @@ use crate::error::{CoreError, CoreResult};
 use crate::lines::line::{Line, LineState};
 use crate::provider::{
     IdempotencyKey, Operation, OperationStatus, ProviderError, SubscriptionState,
-    wait_for_operation,
 };
 use crate::spend::policy::CapScope;
 use crate::store::{self, Tx, now};
@@ -115,9 +114,10 @@ impl Lineup {
         let provider = self.provider_for(tenant).await?;
         let key = IdempotencyKey(format!("alert-terminate:{id}"));
         let settled = match provider.terminate(&subscription, &key).await {
-            Ok(placed) => {
-                Some(wait_for_operation(provider.as_ref(), placed, self.poll_policy()).await?)
-            }
+            Ok(placed) => Some(
+                self.wait_for_order(provider.as_ref(), placed, self.poll_policy())
+                    .await?,
+            ),
             // Refused because it is already terminated (by us earlier, or by someone else).
             Err(ProviderError::InvalidState { .. })
                 if provider.get_subscription(&subscription).await?.state

@@ -14,7 +14,7 @@ use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::lines::line::LineState;
 use crate::messaging::employee_notice;
-use crate::provider::{IdempotencyKey, OperationStatus, ProviderError, wait_for_operation};
+use crate::provider::{IdempotencyKey, OperationStatus, ProviderError};
 use crate::spend::alert::{Alert, AlertKind};
 use crate::spend::pricing::billing_period;
 use crate::spend::usage::{UsageContext, owner_of, utc_day};
@@ -412,7 +412,9 @@ impl Lineup {
         let placed = provider
             .set_speed_limit(subscription, max_kbps, &IdempotencyKey(key))
             .await?;
-        let settled = wait_for_operation(provider, placed, self.poll_policy()).await?;
+        let settled = self
+            .wait_for_order(provider, placed, self.poll_policy())
+            .await?;
         match settled.status {
             OperationStatus::Failed { code, message } => Err(CoreError::OperationFailed {
                 operation: "set the speed limit of",
