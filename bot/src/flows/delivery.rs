@@ -63,15 +63,21 @@ impl ChatFlows {
     }
 
     /// After the winning decision: every card copy updated in place, the requester told,
-    /// and an approved request carried out.
+    /// and an approved request carried out — its order placed at once, not after the
+    /// messages (each a round trip to the chat platform).
     pub async fn after_decision(&self, ws: &Workspace, platform: Platform, request: Request) {
-        if let Err(e) = self.refresh_cards(ws, request.id).await {
-            tracing::error!(request = %request.id, error = %e, "updating cards failed");
-        }
-        self.tell_requester(ws, platform, request.id).await;
-        if request.state == RequestState::Approved {
-            self.fulfil(ws, platform, request.id).await;
-        }
+        let tell = async {
+            if let Err(e) = self.refresh_cards(ws, request.id).await {
+                tracing::error!(request = %request.id, error = %e, "updating cards failed");
+            }
+            self.tell_requester(ws, platform, &request).await;
+        };
+        let carry_out = async {
+            if request.state == RequestState::Approved {
+                self.fulfil(ws, platform, request.id).await;
+            }
+        };
+        tokio::join!(tell, carry_out);
     }
 
     /// A decision made outside chat (in the portal): where the request has a chat
@@ -113,11 +119,15 @@ impl ChatFlows {
         let Ok(request) = self.lineup.request(ws.tenant, request_id).await else {
             return;
         };
-        if matches!(request.details, RequestDetails::NewLine { .. }) {
-            self.reply_under_cards(ws, &request, &Message::text("Provisioning the eSIM…"))
-                .await;
-        }
-        match self.lineup.fulfil_request(ws.tenant, request_id).await {
+        let narrate = async {
+            if matches!(request.details, RequestDetails::NewLine { .. }) {
+                self.reply_under_cards(ws, &request, &Message::text("Provisioning the eSIM…"))
+                    .await;
+            }
+        };
+        let (_, fulfilled) =
+            tokio::join!(narrate, self.lineup.fulfil_request(ws.tenant, request_id));
+        match fulfilled {
             Ok(Fulfilment::Line(line)) => {
                 let plans = self.lineup.plans(ws.tenant).await.unwrap_or_default();
                 let Some(plan) = plans.iter().find(|p| p.id == line.plan_id) else {
@@ -138,13 +148,14 @@ impl ChatFlows {
                     .map(|message| cards::naming_carrier(message, &carrier));
                 match revealed {
                     Ok(message) => {
+                        // The requester first: they are the one waiting.
+                        self.send_to_employee(ws, platform, request.requester, &message)
+                            .await;
                         let note = format!(
                             "Ready: the eSIM (ICCID {iccid}, carrier {carrier}) was sent to the requester."
                         );
                         self.reply_under_cards(ws, &request, &Message::text(note))
                             .await;
-                        self.send_to_employee(ws, platform, request.requester, &message)
-                            .await
                     }
                     Err(e) => {
                         tracing::error!(line = %line.id, error = %e, "building the eSIM message failed")
@@ -294,7 +305,7 @@ impl ChatFlows {
                 }
                 SweepEvent::Expired { request } => {
                     self.refresh_cards(ws, request.id).await?;
-                    self.tell_requester(ws, platform, request.id).await;
+                    self.tell_requester(ws, platform, &request).await;
                 }
             }
             Ok::<_, CoreError>(())
@@ -399,18 +410,16 @@ impl ChatFlows {
         }
     }
 
-    async fn tell_requester(&self, ws: &Workspace, platform: Platform, request_id: RequestId) {
-        let Ok(request) = self.lineup.request(ws.tenant, request_id).await else {
+    /// The requester told of `request` as it stands (the decision, not what came of it since).
+    async fn tell_requester(&self, ws: &Workspace, platform: Platform, request: &Request) {
+        let Ok(ctx) = self.lineup.card_context(ws.tenant, request).await else {
             return;
         };
-        let Ok(ctx) = self.lineup.card_context(ws.tenant, &request).await else {
-            return;
-        };
-        let update = cards::requester_update(&request, &ctx);
+        let update = cards::requester_update(request, &ctx);
         self.send_to_employee(ws, platform, request.requester, &update)
             .await;
         let summary = Message::text(update.context.clone().unwrap_or(update.text.clone()));
-        self.reply_under_cards(ws, &request, &summary).await;
+        self.reply_under_cards(ws, request, &summary).await;
     }
 
     /// A reply under every copy of the request's card.
