@@ -295,10 +295,6 @@ async fn start_server() -> anyhow::Result<(
         lineup_testkit::fake_slack::FakeSlack,
     ),
 )> {
-    use lineup_bot::flows::ChatFlows;
-    use lineup_bot::slack::{
-        SlackApp, SlackClient, SlackConfig, SlackState, SlackTransport, slack_router,
-    };
     use lineup_core::audit::Actor;
     use lineup_core::messaging::chat::Platform;
     use lineup_testkit::fake_slack::FakeSlack;
@@ -318,19 +314,6 @@ async fn start_server() -> anyhow::Result<(
             "xoxb-flood",
         )
         .await?;
-    let config = SlackConfig::new(
-        SECRET,
-        "flood",
-        "flood",
-        "http://127.0.0.1/slack/oauth/callback",
-    )
-    .with_api_base_url(fake.api_url());
-    let client = SlackClient::from_config(&config)?;
-    let flows = ChatFlows::new(
-        world.lineup.clone(),
-        vec![Arc::new(SlackTransport::new(client.clone()))],
-    );
-    let app = SlackApp::new(flows.clone(), "/".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let portal_config = PortalConfig {
@@ -338,15 +321,9 @@ async fn start_server() -> anyhow::Result<(
         ..PortalConfig::new(format!("http://{BASE}:{}", addr.port()).parse()?)
     };
     let portal = Portal::new(world.lineup.clone(), portal_config);
-    let router = slack_router(SlackState::with_client(
-        config,
-        flows,
-        app,
-        client,
-        Arc::new(world.lineup.clone()),
-    ))
-    .fallback_service(portal_router(portal))
-    .into_make_service_with_connect_info::<SocketAddr>();
+    let router = common::slack_routes(&world.lineup, &fake, SECRET)?
+        .fallback_service(portal_router(portal))
+        .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok((addr, (world, fake)))
 }

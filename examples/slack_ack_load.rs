@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{cpu_time, pct};
+use common::{cpu_time, pct, slack_approve_click};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +33,6 @@ use lineup_bot::slack::{
     Installation, SlackConfig, SlackState, SlackWorkspaces, WorkspaceEvent, slack_router,
 };
 use lineup_core::messaging::chat::{Platform, Workspace};
-use serde_json::json;
 
 #[derive(Parser)]
 struct Args {
@@ -105,30 +104,6 @@ impl SlackWorkspaces for Instant200 {
     ) -> Result<String, String> {
         Err("not in a load test".into())
     }
-}
-
-fn payload(team: &str, seq: u64, user: &str, value: &str, response_url: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let p = json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": "load", "name": "load", "team_id": team},
-        "api_app_id": "A0LINEUP",
-        "token": "unused",
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "D0LOAD", "is_ephemeral": false},
-        "trigger_id": format!("{seq}.1.load"),
-        "team": {"id": team, "domain": "load"},
-        "channel": {"id": "D0LOAD", "name": "directmessage"},
-        "message": {"type": "message", "user": "U0BOT", "ts": "1700000000.000100", "text": "card",
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "card"}}]},
-        "state": {"values": {}},
-        "response_url": response_url,
-        "actions": [{"action_id": "request.approve", "block_id": "b", "type": "button",
-            "text": {"type": "plain_text", "text": "Approve"}, "value": value,
-            "action_ts": format!("{}.{:06}", now.as_secs(), seq % 1_000_000)}],
-    });
-    serde_urlencoded::to_string([("payload", p.to_string())]).expect("form encoding")
 }
 
 #[tokio::main]
@@ -230,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::spawn(async move {
             let value = click.value.clone().unwrap_or_else(|| format!("req-{seq}"));
-            let body = payload(&team, seq, &click.user, &value, &click.response_url);
+            let body = slack_approve_click(&team, seq, &click.user, &value, &click.response_url);
             let ts = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
@@ -341,8 +316,6 @@ const FULL_STACK_TEAM: &str = "T0ACME";
 async fn full_stack(
     secret: &str,
 ) -> anyhow::Result<(String, Box<dyn std::any::Any + Send>, String, Click)> {
-    use lineup_bot::flows::ChatFlows;
-    use lineup_bot::slack::{SlackApp, SlackClient, SlackTransport};
     use lineup_core::audit::Actor;
     use lineup_core::lines::request::RequestDetails;
     use lineup_core::lines::request::commands::SubmitRequest;
@@ -380,26 +353,7 @@ async fn full_stack(
         )
         .await?
         .request;
-    let config = SlackConfig::new(
-        secret,
-        "load",
-        "load",
-        "http://127.0.0.1/slack/oauth/callback",
-    )
-    .with_api_base_url(fake.api_url());
-    let client = SlackClient::from_config(&config)?;
-    let flows = ChatFlows::new(
-        world.lineup.clone(),
-        vec![Arc::new(SlackTransport::new(client.clone()))],
-    );
-    let app = SlackApp::new(flows.clone(), "/".into());
-    let router = slack_router(SlackState::with_client(
-        config,
-        flows,
-        app,
-        client,
-        Arc::new(world.lineup.clone()),
-    ));
+    let router = common::slack_routes(&world.lineup, &fake, secret)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router).await });

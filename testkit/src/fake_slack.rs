@@ -45,6 +45,8 @@ pub struct Call {
     pub body: Value,
     /// The `{id}` of `/response_url/{id}` or `/upload/{file_id}`.
     pub path_id: Option<String>,
+    /// When the fake received it (benchmarks time deliveries by it).
+    pub at: std::time::Instant,
 }
 
 /// A payload that broke Slack's documented limits.
@@ -367,6 +369,7 @@ async fn api(
         token: token.clone(),
         body: body.clone(),
         path_id: None,
+        at: std::time::Instant::now(),
     });
     if let Some(f) = s.failures.get_mut(&method).and_then(VecDeque::pop_front) {
         return match f {
@@ -603,6 +606,7 @@ async fn upload(
         token: bearer(&headers),
         body: json!({"file_id": file_id, "length": body.len()}),
         path_id: Some(file_id.clone()),
+        at: std::time::Instant::now(),
     });
     match s.uploads.get_mut(&file_id) {
         Some(up) => {
@@ -632,6 +636,7 @@ async fn response_url(
         token: bearer(&headers),
         body,
         path_id: Some(id),
+        at: std::time::Instant::now(),
     });
     slack_json(json!({"ok": true}))
 }
