@@ -87,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         lineup_testkit::sqlite_store().await,
         PollPolicy::default(),
         config,
+        args.webhook.then_some(WEBHOOK_SECRET),
     )
     .await;
     let fake = FakeSlack::start().await;

@@ -69,12 +69,18 @@ impl World {
     }
 
     pub async fn with_poll(store: TestStore, poll: PollPolicy) -> World {
-        Self::with_simulator(store, poll, SimConfig::for_tests()).await
+        Self::with_simulator(store, poll, SimConfig::for_tests(), Some(WEBHOOK_SECRET)).await
     }
 
     /// A world whose simulator behaves as `config` says (benchmarks use its default latency
-    /// and order times).
-    pub async fn with_simulator(store: TestStore, poll: PollPolicy, config: SimConfig) -> World {
+    /// and order times), its adapter verifying webhooks with `webhook_secret` — without one
+    /// Lineup expects no order webhooks and polls tightly.
+    pub async fn with_simulator(
+        store: TestStore,
+        poll: PollPolicy,
+        config: SimConfig,
+        webhook_secret: Option<&str>,
+    ) -> World {
         let sim = lineup_simulator::spawn(
             "127.0.0.1:0".parse().unwrap(),
             config,
@@ -82,7 +88,7 @@ impl World {
         )
         .await
         .unwrap();
-        let lineup = lineup_for(&store, &sim, poll);
+        let lineup = lineup_with(&store, &sim, poll, webhook_secret);
         let tenant = add_tenant(&lineup, "acme").await;
         let olivia = add_employee(&lineup, tenant, "olivia", None).await;
         let maria = add_employee(&lineup, tenant, "maria", Some(olivia.id)).await;
@@ -269,7 +275,21 @@ impl World {
 }
 
 pub fn lineup_for(store: &Store, sim: &RunningSimulator, poll: PollPolicy) -> Lineup {
-    let config = adapter_config(sim);
+    lineup_with(store, sim, poll, Some(WEBHOOK_SECRET))
+}
+
+/// [`lineup_for`] with the adapter's webhook secret chosen: `None` for a deployment that
+/// registered no order webhook.
+pub fn lineup_with(
+    store: &Store,
+    sim: &RunningSimulator,
+    poll: PollPolicy,
+    webhook_secret: Option<&str>,
+) -> Lineup {
+    let config = OneGlobalConfig {
+        webhook_secret: webhook_secret.map(str::to_owned),
+        ..adapter_config(sim)
+    };
     // Tenants may connect the simulator's Airalo personality next to 1GLOBAL (travel eSIMs).
     let connector = ProviderConnector::new(sim.base_url())
         .with_vendor(
