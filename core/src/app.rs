@@ -29,6 +29,8 @@ pub struct Lineup {
     poll: PollPolicy,
     /// Waits on orders in this process, for provider webhooks to wake.
     order_wakeups: Arc<OrderWakeups>,
+    /// Chat installations read in the last second, for bursts of clicks.
+    recent_workspaces: Arc<crate::messaging::chat::RecentWorkspaces>,
     secrets: Option<SecretBox>,
     identity_providers: Arc<IdentityProviders>,
     /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
@@ -47,6 +49,7 @@ impl Lineup {
             circuits: Arc::default(),
             poll,
             order_wakeups: Arc::default(),
+            recent_workspaces: Arc::default(),
             secrets: None,
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
             password_hashing: Arc::default(),
@@ -134,6 +137,10 @@ impl Lineup {
 
     pub(crate) fn poll_policy(&self) -> PollPolicy {
         self.poll
+    }
+
+    pub(crate) fn recent_workspaces(&self) -> &crate::messaging::chat::RecentWorkspaces {
+        &self.recent_workspaces
     }
 
     pub(crate) fn order_wakeups(&self) -> &OrderWakeups {

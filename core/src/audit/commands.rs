@@ -42,7 +42,7 @@ impl Lineup {
     /// A person's name for a stored actor (`employee:<id>`, `user:<id>`); other actors
     /// (`system`, `provider`, `policy`) as they are.
     pub async fn actor_name(&self, tenant: TenantId, actor: &str) -> CoreResult<String> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         if let Some(id) = actor.strip_prefix("employee:").and_then(|i| i.parse().ok()) {
             let person = store::employees::get(&mut tx, tenant, id).await?;
             return Ok(person.map_or_else(|| "a former employee".into(), |p| p.full_name()));

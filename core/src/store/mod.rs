@@ -204,7 +204,7 @@ impl Store {
         }
     }
 
-    /// A transaction scoped to `tenant` for reads only (reports). On SQLite it is deferred:
+    /// A transaction scoped to `tenant` for reads only (reports, lookups on a click). On SQLite it is deferred:
     /// readers see a snapshot beside the one writer (WAL) and run at once, where
     /// [`Store::tenant`]'s `BEGIN IMMEDIATE` would queue each for the write lock. A write in
     /// it may fail with "database is locked"; use [`Store::tenant`] for anything that writes.

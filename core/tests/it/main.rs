@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod airalo_adapter;
+mod chat_workspaces;
 mod gigs_adapter;
 mod guardrails;
 mod hook_receiver;

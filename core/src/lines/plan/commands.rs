@@ -165,7 +165,7 @@ impl Lineup {
     }
 
     pub async fn plans(&self, tenant: TenantId) -> CoreResult<Vec<Plan>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::plans::list(&mut tx, tenant).await?)
     }
 }

@@ -250,13 +250,23 @@ impl Lineup {
         if decision == Decision::Deny && note.is_none() {
             return Err(CoreError::invalid("reason", "say why you deny the request"));
         }
+        // Most clicks after a card's first find it decided: those are answered from a read,
+        // which on SQLite runs beside the writer instead of queueing for its lock.
+        let mut read = self.tenant_read_tx(tenant).await?;
+        let request = self
+            .authorised_request(&mut read, tenant, request_id, decider)
+            .await?;
+        drop(read);
+        if request.state != RequestState::Pending {
+            return Ok(Decided {
+                request,
+                won: false,
+            });
+        }
         let mut tx = self.tenant_tx(tenant).await?;
-        let request = required(
-            store::requests::get(&mut tx, tenant, request_id).await?,
-            "request",
-            request_id,
-        )?;
-        self.authorise(&mut tx, tenant, &request, decider).await?;
+        let request = self
+            .authorised_request(&mut tx, tenant, request_id, decider)
+            .await?;
         if request.state != RequestState::Pending {
             return Ok(Decided {
                 request,
@@ -298,6 +308,23 @@ impl Lineup {
             request: decided,
             won: true,
         })
+    }
+
+    /// The request, once `decider` is found allowed to decide it.
+    async fn authorised_request(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        request_id: RequestId,
+        decider: Decider,
+    ) -> CoreResult<Request> {
+        let request = required(
+            store::requests::get(tx, tenant, request_id).await?,
+            "request",
+            request_id,
+        )?;
+        self.authorise(tx, tenant, &request, decider).await?;
+        Ok(request)
     }
 
     /// May `decider` decide `request`? The routed approver or anyone above them in the
@@ -739,7 +766,7 @@ impl Lineup {
     }
 
     pub async fn request(&self, tenant: TenantId, id: RequestId) -> CoreResult<Request> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         required(
             store::requests::get(&mut tx, tenant, id).await?,
             "request",

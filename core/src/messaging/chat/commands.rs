@@ -48,6 +48,7 @@ impl Lineup {
         self.connect_in(&mut tx, tenant, actor, platform, grant)
             .await?;
         tx.commit().await?;
+        self.recent_workspaces().forget_all();
         Ok(())
     }
 
@@ -175,6 +176,7 @@ impl Lineup {
         );
         record(&mut tx, &event).await?;
         tx.commit().await?;
+        self.recent_workspaces().forget_all();
         Ok(Some(workspace_id))
     }
 
@@ -243,22 +245,29 @@ impl Lineup {
             tenant,
         )?;
         tx.commit().await?;
+        self.recent_workspaces().forget_all();
         Ok(found)
     }
 
-    /// The live installation of a workspace; `None` for a workspace we do not serve.
+    /// The live installation of a workspace; `None` for a workspace we do not serve. Read
+    /// at most once a second per workspace in this process (see [`RecentWorkspaces`]).
     pub async fn workspace(
         &self,
         platform: Platform,
         workspace_id: &str,
     ) -> CoreResult<Option<Workspace>> {
+        if let Some(known) = self.recent_workspaces().get(platform, workspace_id) {
+            return Ok(Some(known));
+        }
         let mut tx = self.store().system().await?;
         let Some(row) =
             store::chat::find_installation(&mut tx, platform.as_str(), workspace_id).await?
         else {
             return Ok(None);
         };
-        self.unseal(platform, row).map(Some)
+        let workspace = self.unseal(platform, row)?;
+        self.recent_workspaces().remember(platform, &workspace);
+        Ok(Some(workspace))
     }
 
     pub async fn workspace_of_tenant(
@@ -302,6 +311,7 @@ impl Lineup {
         store::chat::set_installation_setting(&mut tx, platform.as_str(), workspace_id, key, value)
             .await?;
         tx.commit().await?;
+        self.recent_workspaces().forget_all();
         Ok(())
     }
 
@@ -392,6 +402,7 @@ impl Lineup {
             record(&mut tx, &event).await?;
         }
         tx.commit().await?;
+        self.recent_workspaces().forget_all();
         Ok(())
     }
 
@@ -440,7 +451,7 @@ impl Lineup {
         platform: Platform,
         external_id: &str,
     ) -> CoreResult<Option<EmployeeId>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         match store::chat::employee_for_identity(&mut tx, tenant, platform.as_str(), external_id)
             .await?
         {

@@ -2,6 +2,9 @@
 //! which employee a chat user is, and the conversations each chat user is reached in.
 
 pub mod commands;
+mod recent;
+
+pub(crate) use recent::RecentWorkspaces;
 
 use crate::app::required;
 use crate::audit::{Actor, AuditEvent};

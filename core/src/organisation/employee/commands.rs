@@ -61,7 +61,7 @@ impl Lineup {
     }
 
     pub async fn employee(&self, tenant: TenantId, id: EmployeeId) -> CoreResult<Employee> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         required(
             store::employees::get(&mut tx, tenant, id).await?,
             "employee",
