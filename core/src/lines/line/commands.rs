@@ -368,12 +368,12 @@ impl Lineup {
     }
 
     pub async fn line(&self, tenant: TenantId, line_id: LineId) -> CoreResult<Line> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         self.load_line(&mut tx, tenant, line_id).await
     }
 
     pub async fn lines(&self, tenant: TenantId) -> CoreResult<Vec<Line>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::lines::list(&mut tx, tenant).await?)
     }
 

@@ -779,7 +779,7 @@ impl Lineup {
         tenant: TenantId,
         employee: EmployeeId,
     ) -> CoreResult<Vec<Request>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::requests::list_for_employee(&mut tx, tenant, employee).await?)
     }
 
@@ -1050,7 +1050,7 @@ impl Lineup {
     ) -> CoreResult<UsageSummary> {
         let today = now().date();
         let period_start = today.replace_day(1).expect("day 1 exists");
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let tenant_row = required(
             store::tenants::get(&mut tx, tenant).await?,
             "tenant",
