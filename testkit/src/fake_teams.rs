@@ -340,6 +340,8 @@ struct FakeState {
     token_requests: Vec<HashMap<String, String>>,
     tokens: HashMap<String, i64>,
     key_fetches: usize,
+    /// How long the JWKS endpoint takes to answer, as a slow network would.
+    key_delay: std::time::Duration,
     metadata_fetches: usize,
     members: HashMap<String, FakeMember>,
     conversations: HashMap<String, String>,
@@ -502,6 +504,11 @@ impl FakeTeams {
         self.lock().key_fetches
     }
 
+    /// Make the JWKS endpoint answer only after `delay`.
+    pub fn delay_keys(&self, delay: std::time::Duration) {
+        self.lock().key_delay = delay;
+    }
+
     /// Every limits violation seen; tests assert this is empty.
     pub fn violations(&self) -> Vec<Violation> {
         self.lock().violations.clone()
@@ -539,7 +546,12 @@ async fn openid(State(s): State<Shared>) -> Response {
 }
 
 async fn keys(State(s): State<Shared>) -> Response {
-    s.state.lock().expect("lock").key_fetches += 1;
+    let delay = {
+        let mut st = s.state.lock().expect("lock");
+        st.key_fetches += 1;
+        st.key_delay
+    };
+    tokio::time::sleep(delay).await;
     json_response(
         StatusCode::OK,
         json!({"keys": [{

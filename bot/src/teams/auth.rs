@@ -197,20 +197,25 @@ impl InboundVerifier {
     /// Makes sure `kid` is in the cache if the key set has it, refetching when the set is old,
     /// or when `kid` is unknown and the last fetch is more than a minute ago.
     async fn ensure_key(&self, kid: &str) -> Result<(), AuthError> {
-        let needs = |ks: &KeySet| {
+        let outdated = |ks: &KeySet| {
             let stale = ks.fetched_at.is_none_or(|t| t.elapsed() > JWKS_TTL);
-            let unknown = !ks.keys.contains_key(kid);
-            let may_retry = ks
-                .last_attempt
-                .is_none_or(|t| t.elapsed() > JWKS_MIN_REFRESH);
-            (stale || unknown) && may_retry
+            stale || !ks.keys.contains_key(kid)
         };
-        if !needs(&self.keys.read().expect("key set lock")) {
+        if !outdated(&self.keys.read().expect("key set lock")) {
             return Ok(());
         }
+        // Wait for a fetch already on its way (the first activities after start-up all find
+        // the set empty) before deciding whether another is allowed yet.
         let _one_at_a_time = self.refresh.lock().await;
-        if !needs(&self.keys.read().expect("key set lock")) {
-            return Ok(());
+        let may_retry = |ks: &KeySet| {
+            ks.last_attempt
+                .is_none_or(|t| t.elapsed() > JWKS_MIN_REFRESH)
+        };
+        {
+            let ks = self.keys.read().expect("key set lock");
+            if !outdated(&ks) || !may_retry(&ks) {
+                return Ok(());
+            }
         }
         self.keys.write().expect("key set lock").last_attempt = Some(Instant::now());
         match self.fetch_keys().await {

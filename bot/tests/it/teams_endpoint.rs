@@ -218,6 +218,25 @@ async fn bad_tokens_are_refused_and_never_reach_the_conversation() {
     assert_eq!(app.conv.got().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_arriving_while_the_keys_are_fetched_wait_for_them() {
+    // Just after start-up the key set is empty; everything arriving while the first fetch
+    // is on its way must wait for it, not be refused as signed by an unknown key.
+    let app = std::sync::Arc::new(start(Recorder::new()).await);
+    app.fake.delay_keys(Duration::from_millis(300));
+    let mut posts = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (app, activity) = (
+            app.clone(),
+            message_activity(&app.personal(), &format!("esim status {i}")),
+        );
+        posts.spawn(async move { app.post(&activity).await.status().as_u16() });
+    }
+    let statuses = posts.join_all().await;
+    assert_eq!(statuses, vec![200; 12]);
+    assert_eq!(app.fake.key_fetches(), 1);
+}
+
 #[tokio::test]
 async fn a_replayed_activity_is_acknowledged_but_not_handled_twice() {
     let app = start(Recorder::new()).await;
