@@ -273,6 +273,14 @@ async fn teams(world: &World) -> (Box<dyn Clicker>, Box<dyn std::any::Any + Send
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The server's warnings (a refused activity, a failed lookup) say why a request failed.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let world = World::new(lineup_testkit::sqlite_store().await).await;
     let (clicker, _fake) = match args.platform {
         Which::Discord => discord(&world).await,
