@@ -190,7 +190,7 @@ impl World {
     /// The adapter on the simulator's account, without Lineup: what the vendor's own console
     /// (or a script) would do there.
     pub fn provider(&self) -> OneGlobalProvider {
-        OneGlobalProvider::new(adapter_config(&self.sim)).unwrap()
+        OneGlobalProvider::new(adapter_config(&self.sim, Some(WEBHOOK_SECRET))).unwrap()
     }
 
     /// A subscription ordered at the provider behind Lineup's back (no reference of ours),
@@ -286,10 +286,7 @@ pub fn lineup_with(
     poll: PollPolicy,
     webhook_secret: Option<&str>,
 ) -> Lineup {
-    let config = OneGlobalConfig {
-        webhook_secret: webhook_secret.map(str::to_owned),
-        ..adapter_config(sim)
-    };
+    let config = adapter_config(sim, webhook_secret);
     // Tenants may connect the simulator's Airalo personality next to 1GLOBAL (travel eSIMs).
     let connector = ProviderConnector::new(sim.base_url())
         .with_vendor(
@@ -315,9 +312,9 @@ pub fn lineup_with(
     .with_sso_network_policy(SsoNetworkPolicy::LOCAL_TESTING)
 }
 
-/// How the tests' adapter reaches the simulator's demo account: quick retries, the test
-/// webhook secret.
-fn adapter_config(sim: &RunningSimulator) -> OneGlobalConfig {
+/// How the tests' adapter reaches the simulator's demo account: quick retries, webhooks
+/// verified with `webhook_secret`.
+fn adapter_config(sim: &RunningSimulator, webhook_secret: Option<&str>) -> OneGlobalConfig {
     let mut config = OneGlobalConfig::new(
         sim.base_url(),
         "lineup-demo",
@@ -330,7 +327,7 @@ fn adapter_config(sim: &RunningSimulator) -> OneGlobalConfig {
         max_delay: Duration::from_millis(50),
         max_retry_after: Duration::from_secs(5),
     };
-    config.webhook_secret = Some(WEBHOOK_SECRET.to_owned());
+    config.webhook_secret = webhook_secret.map(str::to_owned);
     config
 }
 
