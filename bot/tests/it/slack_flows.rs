@@ -68,6 +68,18 @@ both_backends!(
                 && text.contains("iPhone")
                 && text.contains("Android")
         );
+        // The requester, who is waiting, first: the eSIM DM goes before the note under the card.
+        let ready_note = wait_until(|| {
+            s.fake
+                .calls_to("chat.postMessage")
+                .into_iter()
+                .find(|c| c.body.to_string().contains("Ready: the eSIM"))
+        })
+        .await;
+        assert!(
+            delivery.at < ready_note.at,
+            "the DM went after the note under the card"
+        );
         let thread: Vec<String> = s
             .fake
             .calls_to("chat.postMessage")
