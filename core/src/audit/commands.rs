@@ -43,14 +43,23 @@ impl Lineup {
     /// (`system`, `provider`, `policy`) as they are.
     pub async fn actor_name(&self, tenant: TenantId, actor: &str) -> CoreResult<String> {
         let mut tx = self.tenant_read_tx(tenant).await?;
-        if let Some(id) = actor.strip_prefix("employee:").and_then(|i| i.parse().ok()) {
-            let person = store::employees::get(&mut tx, tenant, id).await?;
-            return Ok(person.map_or_else(|| "a former employee".into(), |p| p.full_name()));
-        }
-        if let Some(id) = actor.strip_prefix("user:").and_then(|i| i.parse().ok()) {
-            let name = store::users::member_name(&mut tx, tenant, id).await?;
-            return Ok(name.unwrap_or_else(|| "a former portal member".into()));
-        }
-        Ok(actor.to_owned())
+        actor_name_in(&mut tx, tenant, actor).await
     }
+}
+
+/// [`Lineup::actor_name`] inside a transaction the caller already holds.
+pub(crate) async fn actor_name_in(
+    tx: &mut store::Tx,
+    tenant: TenantId,
+    actor: &str,
+) -> CoreResult<String> {
+    if let Some(id) = actor.strip_prefix("employee:").and_then(|i| i.parse().ok()) {
+        let person = store::employees::get(tx, tenant, id).await?;
+        return Ok(person.map_or_else(|| "a former employee".into(), |p| p.full_name()));
+    }
+    if let Some(id) = actor.strip_prefix("user:").and_then(|i| i.parse().ok()) {
+        let name = store::users::member_name(tx, tenant, id).await?;
+        return Ok(name.unwrap_or_else(|| "a former portal member".into()));
+    }
+    Ok(actor.to_owned())
 }

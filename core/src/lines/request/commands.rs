@@ -1022,16 +1022,25 @@ impl Lineup {
     /// A card's names (requester, plan, decider) without the requester's usage: what a
     /// settled request shows, at a fraction of the cost.
     pub async fn card_names(&self, tenant: TenantId, request: &Request) -> CoreResult<CardContext> {
-        let requester = self.employee(tenant, request.requester).await?;
+        // One read transaction for the three lookups: every double click asks for these, and
+        // each transaction costs its own round trips (and, on SQLite, hand-offs to a thread).
+        let mut tx = self.tenant_read_tx(tenant).await?;
+        let requester = required(
+            store::employees::get(&mut tx, tenant, request.requester).await?,
+            "employee",
+            request.requester,
+        )?;
         let plan_label = match &request.details {
-            RequestDetails::NewLine { plan_id, .. } => {
-                let plans = self.plans(tenant).await?;
-                plans.iter().find(|p| p.id == *plan_id).map(plan_label)
-            }
+            RequestDetails::NewLine { plan_id, .. } => store::plans::get(&mut tx, tenant, *plan_id)
+                .await?
+                .as_ref()
+                .map(plan_label),
             _ => None,
         };
         let decided_by_name = match request.decided_by.as_deref() {
-            Some(actor) => Some(self.actor_name(tenant, actor).await?),
+            Some(actor) => {
+                Some(crate::audit::commands::actor_name_in(&mut tx, tenant, actor).await?)
+            }
             None => None,
         };
         Ok(CardContext {
