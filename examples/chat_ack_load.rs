@@ -10,6 +10,7 @@
 //!
 //!     cargo run --release --example chat_ack_load -- --platform discord --rate 500 --seconds 20
 //!     cargo run --release --example chat_ack_load -- --platform teams --rate 500 --seconds 20
+//! `--postgres` puts core on a throwaway PostgreSQL instead of SQLite.
 
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
@@ -45,6 +46,9 @@ struct Args {
     rate: u32,
     #[arg(long, default_value_t = 20)]
     seconds: u32,
+    /// Core on a throwaway PostgreSQL instead of SQLite.
+    #[arg(long)]
+    postgres: bool,
 }
 
 /// How to send one click: the URL, and a signed request for click number `seq`.
@@ -281,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let world = World::new(lineup_testkit::sqlite_store().await).await;
+    let world = World::new(common::store(args.postgres).await).await;
     let (clicker, _fake) = match args.platform {
         Which::Discord => discord(&world).await,
         Which::Teams => teams(&world).await,

@@ -10,6 +10,8 @@
 //! simulator, a fake Slack Web API; every click is a manager approving a real pending request,
 //! so the first one decides and the rest are double clicks told who decided):
 //!     cargo run --release --example slack_ack_load -- --full-stack
+//! The same with core on a throwaway PostgreSQL started from this machine's binaries:
+//!     cargo run --release --example slack_ack_load -- --full-stack --postgres
 //! Options: --rate 500 --seconds 20 --team T0LOAD; with --url also --user U… --value REQUEST_ID
 //! (a real pending request the user may decide) and --response-url (default: a sink in this
 //! process, so replies never go to Slack).
@@ -48,6 +50,9 @@ struct Args {
     /// Start the real router over the real SlackApp, core and simulator in this process.
     #[arg(long)]
     full_stack: bool,
+    /// With --full-stack: core on a throwaway PostgreSQL instead of SQLite.
+    #[arg(long, requires = "full_stack")]
+    postgres: bool,
     /// Requests per second.
     #[arg(long, default_value_t = 500)]
     rate: u32,
@@ -129,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let mut _stack = None;
     let base = match (&args.url, args.self_host) {
         _ if args.full_stack => {
-            let (base, stack, team, full_click) = full_stack(&args.secret).await?;
+            let (base, stack, team, full_click) = full_stack(&args.secret, args.postgres).await?;
             _stack = Some(stack);
             click = full_click;
             anyhow::ensure!(
@@ -315,6 +320,7 @@ const FULL_STACK_TEAM: &str = "T0ACME";
 /// clicks Approve on Ada's pending request.
 async fn full_stack(
     secret: &str,
+    postgres: bool,
 ) -> anyhow::Result<(String, Box<dyn std::any::Any + Send>, String, Click)> {
     use lineup_core::audit::Actor;
     use lineup_core::lines::request::RequestDetails;
@@ -322,7 +328,7 @@ async fn full_stack(
     use lineup_testkit::fake_slack::FakeSlack;
     use lineup_testkit::world::World;
 
-    let world = World::new(lineup_testkit::sqlite_store().await).await;
+    let world = World::new(common::store(postgres).await).await;
     let fake = FakeSlack::start().await;
     fake.add_user("U0MARIA", "maria@example.com");
     fake.add_user("U0ADA", "ada@example.com");

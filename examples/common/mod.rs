@@ -14,6 +14,17 @@ pub fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
+/// The store a full-stack run puts core on: a throwaway PostgreSQL started from this machine's
+/// binaries (on the same cores, as a one-box deployment runs it) or a SQLite file.
+#[allow(dead_code)] // not every load generator runs the whole product
+pub async fn store(postgres: bool) -> lineup_testkit::TestStore {
+    if postgres {
+        lineup_testkit::postgres_store().await
+    } else {
+        lineup_testkit::sqlite_store().await
+    }
+}
+
 /// User plus system CPU time this process has used.
 #[allow(dead_code)] // not every load generator reports CPU
 pub fn cpu_time() -> Duration {
