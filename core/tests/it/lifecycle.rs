@@ -446,6 +446,61 @@ both_backends!(a_retried_command_key_places_one_order, |store| async move {
 });
 
 both_backends!(
+    a_retry_that_joins_a_keyed_command_in_flight_reports_it_and_changes_the_line_once,
+    |store| async move {
+        // Two workers carrying out one offboarding decision: the second finds the first's
+        // operation pending, drives it too, and both see the provider finish.
+        let w = World::new(store).await;
+        let line = w.active_line(&w.ada, "req-race").await;
+        w.hold_orders().await;
+        let key = Some("offboarding-case:race:terminate:terminate".to_owned());
+        let terminate = || {
+            let (lineup, tenant, id, key) = (w.lineup.clone(), w.tenant, line.id, key.clone());
+            tokio::spawn(async move { lineup.terminate_line(tenant, &ADMIN, id, key).await })
+        };
+        let first = terminate();
+        let order = loop {
+            let mut tx = w.lineup.store().tenant(w.tenant).await.unwrap();
+            let ops = store::operations::list_for_line(&mut tx, w.tenant, line.id)
+                .await
+                .unwrap();
+            drop(tx);
+            let terminate = ops.iter().filter(|op| op.kind.as_str() == "terminate");
+            if let Some(order) = terminate
+                .filter_map(|op| op.provider_order_id.clone())
+                .next()
+            {
+                break order;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let second = terminate();
+        // Long enough for the second to be polling the same order.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w.sim(
+            reqwest::Method::POST,
+            &format!("/_sim/orders/{order}/complete"),
+            Some(json!({})),
+        )
+        .await;
+        for outcome in [first.await.unwrap(), second.await.unwrap()] {
+            let reported = outcome.expect("both callers report the terminated line");
+            assert_eq!(reported.state, LineState::Terminated);
+        }
+        let actions = w.audit_actions("line", &line.id.to_string()).await;
+        assert_eq!(
+            actions.iter().filter(|a| *a == "line.terminated").count(),
+            1,
+            "{actions:?}"
+        );
+        assert_eq!(
+            w.stats().await["orders"]["by_type"]["terminate_subscription"],
+            1
+        );
+    }
+);
+
+both_backends!(
     another_tenant_cannot_touch_this_tenants_lines,
     |store| async move {
         let w = World::new(store).await;

@@ -432,6 +432,11 @@ impl Lineup {
         payload: serde_json::Value,
     ) -> CoreResult<Line> {
         let mut tx = self.tenant_tx(tenant).await?;
+        // The line is read before the command key is looked up. Under PostgreSQL's read
+        // committed, the other order let a retry racing the first attempt see the line already
+        // terminated by it but not its operation (committed earlier, read earlier), and fail as
+        // "a terminated line cannot be terminated" instead of reporting the first outcome.
+        let line = self.load_line(&mut tx, tenant, line_id).await?;
         if let Some(key) = &command_key
             && let Some(op) = store::operations::find_by_command_key(&mut tx, tenant, key).await?
         {
@@ -439,7 +444,6 @@ impl Lineup {
             drop(tx);
             return self.replay(tenant, actor, line, op).await;
         }
-        let line = self.load_line(&mut tx, tenant, line_id).await?;
         if let Some(event) = event_for(kind) {
             line.state.on(event)?;
         } else if !line.state.is_live() {
@@ -527,7 +531,17 @@ impl Lineup {
         };
         debug_assert_eq!(settled.status, OperationStatus::Succeeded);
         let mut tx = self.tenant_tx(tenant).await?;
+        // Settled first, as a compare-and-set: a retry that replayed this operation while it
+        // was pending drives it too, and only the first to finish may change the line (the
+        // other would fail as "a terminated line cannot be terminated"); it reports the line
+        // as the first left it.
+        let first =
+            store::operations::settle(&mut tx, tenant, op.id, OperationState::Succeeded, None)
+                .await?;
         let current = self.load_line(&mut tx, tenant, line.id).await?;
+        if !first {
+            return Ok(current);
+        }
         let updated = match event_for(op.kind) {
             Some(event) => {
                 self.transition(&mut tx, actor, &current, event, |_| {})
@@ -542,7 +556,6 @@ impl Lineup {
                 .await?
             }
         };
-        store::operations::settle(&mut tx, tenant, op.id, OperationState::Succeeded, None).await?;
         tx.commit().await?;
         Ok(updated)
     }
