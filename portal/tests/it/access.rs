@@ -376,8 +376,11 @@ async fn password_checks_leave_the_async_threads_free_for_other_requests() {
         statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
+    // A hash run on the async thread would stall it for at least a whole hash; anything
+    // shorter is the scheduler of a machine busy with other tests (half a hash, the bound
+    // this used to have, was crossed by a 9 ms stall in CI with nothing blocking).
     assert!(
-        longest_stall < one_hash / 2,
+        longest_stall < one_hash,
         "the async thread stalled {longest_stall:?} while 8 passwords were checked \
          (one hash: {one_hash:?})"
     );
