@@ -9,7 +9,7 @@ use lineup_core::lines::webhook::WebhookOutcome;
 use lineup_core::provider::{PollPolicy, WebhookError};
 use lineup_core::store::{self, now};
 use lineup_testkit::both_backends;
-use lineup_testkit::world::{ADMIN, WEBHOOK_SECRET, World};
+use lineup_testkit::world::{ADMIN, WEBHOOK_SECRET, World, lineup_for, quick_poll};
 use serde_json::{Value, json};
 
 fn signed(event: &Value) -> (String, Vec<u8>) {
@@ -219,3 +219,93 @@ both_backends!(
         assert_eq!(w.lineup.lines(w.tenant).await.unwrap().len(), 1);
     }
 );
+
+/// Sessions of this test's database waiting on a row lock.
+async fn lock_waiters(w: &World) -> i64 {
+    let mut tx = w.lineup.store().system().await.unwrap();
+    let store::Tx::Postgres(t) = &mut tx else {
+        unreachable!("a PostgreSQL test")
+    };
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&mut **t)
+    .await
+    .unwrap()
+}
+
+/// The webhook reaches another replica while the approval that placed the order still waits
+/// on it here: both finish the same order at once (held together by a lock on the line's
+/// row). Exactly one makes the line Ready; both report it Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_on_another_replica_and_the_waiting_approval_both_report_the_line_ready() {
+    let w = World::new(lineup_testkit::postgres_store().await).await;
+    w.hold_orders().await;
+    let issuing = {
+        let (lineup, tenant) = (w.lineup.clone(), w.tenant);
+        let issue = w.issue(&w.ada, "two-finishers");
+        tokio::spawn(async move { lineup.issue_line(tenant, &ADMIN, issue).await })
+    };
+    let (line, order) = loop {
+        if let Some(line) = w.lineup.lines(w.tenant).await.unwrap().pop()
+            && let Some(order) = order_of(&w, line.id).await
+        {
+            break (line, order);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut holder = w.lineup.store().system().await.unwrap();
+    let store::Tx::Postgres(t) = &mut holder else {
+        unreachable!("a PostgreSQL test")
+    };
+    sqlx::query("SELECT id FROM lines WHERE id = $1 FOR UPDATE")
+        .bind(line.id)
+        .execute(&mut **t)
+        .await
+        .unwrap();
+    w.sim(
+        reqwest::Method::POST,
+        &format!("/_sim/orders/{order}/complete"),
+        Some(json!({})),
+    )
+    .await;
+    let other_replica = lineup_for(w.lineup.store(), &w.sim, quick_poll());
+    let (signature, body) = signed(
+        &json!({"id": "evt_both", "type": "order.completed", "data": {"id": order, "status": "completed"}}),
+    );
+    let hooked = tokio::spawn(async move {
+        other_replica
+            .accept_provider_webhook(Some(&signature), &body, now())
+            .await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while lock_waiters(&w).await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both finishers should be waiting on the held line within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.commit().await.unwrap();
+
+    let issued = issuing
+        .await
+        .unwrap()
+        .expect("the approval reports its line");
+    assert_eq!(issued.state, LineState::Ready);
+    assert!(issued.activation_code.is_some());
+    let outcome = hooked.await.unwrap().expect("the webhook is acknowledged");
+    assert_eq!(outcome.operations_finished, 1);
+    let actions = w.audit_actions("line", &line.id.to_string()).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "line.provisioned").count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(!actions.iter().any(|a| a == "line.failed"), "{actions:?}");
+    assert_eq!(
+        w.stats().await["orders"]["by_type"]["activate_subscription"],
+        1
+    );
+}

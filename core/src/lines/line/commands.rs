@@ -704,8 +704,15 @@ impl Lineup {
             }
         };
         let mut tx = self.tenant_tx(tenant).await?;
+        // Settled first, as a compare-and-set, as in `drive_operation`: a webhook on one
+        // replica and the waiting approval on another may finish the same order, and the one
+        // that loses reports the line the winner made Ready instead of a conflict.
+        let first =
+            store::operations::settle(&mut tx, tenant, op.id, OperationState::Succeeded, None)
+                .await?;
         let current = self.load_line(&mut tx, tenant, line.id).await?;
-        if current.state != LineState::Provisioning {
+        if !first || current.state != LineState::Provisioning {
+            tx.commit().await?;
             return Ok(current);
         }
         let ready = self
@@ -725,7 +732,6 @@ impl Lineup {
                 },
             )
             .await?;
-        store::operations::settle(&mut tx, tenant, op.id, OperationState::Succeeded, None).await?;
         tx.commit().await?;
         Ok(ready)
     }
@@ -806,7 +812,7 @@ impl Lineup {
                 payload[DEFINITIVE] = json!(true);
                 store::operations::set_payload(&mut tx, tenant, op.id, &payload).await?;
             }
-            store::operations::settle(
+            let first = store::operations::settle(
                 &mut tx,
                 tenant,
                 op.id,
@@ -814,6 +820,10 @@ impl Lineup {
                 Some(&reason),
             )
             .await?;
+            if !first {
+                // Another caller driving the same order settled it: its outcome stands.
+                return Ok(());
+            }
             let current = self.load_line(&mut tx, tenant, line.id).await?;
             if op.kind == OperationKind::Provision {
                 if current.state.on(LineEvent::ProvisioningFailed).is_ok() {
