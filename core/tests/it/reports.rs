@@ -146,6 +146,10 @@ both_backends!(
         assert_eq!(d.near_cap[0].percent, 83);
         let unused: Vec<_> = d.unused.iter().map(|u| u.line_id).collect();
         assert_eq!(unused, [f.idle_line], "the fresh line is too new to count");
+        assert_eq!(
+            (d.unused[0].employee.as_str(), d.unused[0].plan.as_str()),
+            ("=Dora Tester", "Basic")
+        );
         assert_eq!(d.unused_monthly_cost, usd(1_000));
 
         let by_centre = dashboard(
@@ -509,5 +513,59 @@ both_backends!(
         assert_eq!(chart.len(), 1, "{chart:?}");
         assert_eq!(chart[0].spend.minor, fee + 2_000, "{chart:?}");
         assert_eq!(chart[0].data.0, allowance + 2 * Bytes::GB, "{chart:?}");
+    }
+);
+
+both_backends!(
+    people_tied_at_the_last_places_shown_are_listed_by_name,
+    |store| async move {
+        // 30 people on the same plan with no usage all spend the same: the dashboard shows
+        // 25 of them and the top ten, and which ones is decided by name, not by chance.
+        let w = World::new(store).await;
+        let today = time::OffsetDateTime::now_utc();
+        let mut names = Vec::new();
+        for n in (0..30).rev() {
+            let who = add_employee(&w.lineup, w.tenant, &format!("tie{n:02}"), None).await;
+            lineup_testkit::spend::add_line(
+                &w.lineup,
+                w.tenant,
+                who.id,
+                w.plans[0].id,
+                lineup_core::lines::line::LineState::Active,
+                today,
+                today,
+            )
+            .await;
+            names.push(format!("Tie{n:02} Tester"));
+        }
+        names.sort();
+        let month = lineup_core::period::Month::containing(today.date());
+        let filter = ReportFilter {
+            period: Period::new(month, month).unwrap(),
+            team: None,
+            cost_centre: None,
+        };
+        let scope = everyone(&w, &filter).await;
+        let d = w
+            .lineup
+            .dashboard(
+                w.tenant,
+                &scope,
+                &filter,
+                GroupBy::Employee,
+                Granularity::Month,
+                today.date(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(d.group_count, 30);
+        let shown: Vec<&str> = d.groups.iter().map(|g| g.label.as_str()).collect();
+        let expected: Vec<String> = names[..25]
+            .iter()
+            .map(|n| format!("{n} <{}@example.com>", n[..5].to_lowercase()))
+            .collect();
+        assert_eq!(shown, expected);
+        let top: Vec<&str> = d.top_spenders.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(top, names[..10]);
     }
 );

@@ -8,17 +8,17 @@ use time::{Date, Duration, UtcOffset};
 use super::*;
 use crate::app::Lineup;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{CostCentreId, EmployeeId, LineId, TenantId};
+use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use crate::money::{Bytes, Currency, Money};
 use crate::organisation::employee::Visibility;
 use crate::organisation::mover::cost_centre_on;
 use crate::period::{Month, Period};
 use crate::spend::policy::{BudgetCap, CapScope};
-use crate::store::reports::{self as store_reports, RecentMonths, ReportLine, Scope};
+use crate::store::reports::{self as store_reports, BilledLine, RecentMonths, ReportLine, Scope};
 use crate::store::{self, Tx};
 
 /// Sums kept per group while a report is assembled.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Copy)]
 struct Sums {
     spend: i64,
     data: i64,
@@ -104,8 +104,11 @@ impl Lineup {
             ),
         };
         let tally = Tally::of(&facts, period, group_by, &scope.directory);
-        let (groups, group_count, changes) = ranked_groups(&tally.groups, currency);
-        let unused = UnusedLines::of(&facts, active_since, currency);
+        let unused = UnusedLines::of(&facts, active_since);
+        let shortlists = Shortlists::of(&tally, &facts);
+        let names = self
+            .report_names(tenant, &scope.directory, &shortlists, &unused)
+            .await?;
         let (series, series_note) = match scope.lines {
             Some(_) => (
                 chart.points(&chart_usage, &facts.lines, period, currency),
@@ -125,18 +128,57 @@ impl Lineup {
             },
             series,
             series_note,
-            groups,
-            group_count,
-            changes,
-            top_spenders: top_spenders(&tally.people, currency),
-            near_cap: near_cap(&tally.this_month, &facts, currency),
-            unused_count: unused.count,
-            unused: unused.shown,
+            groups: shortlists.groups(&names, currency),
+            group_count: tally.groups.len(),
+            changes: shortlists.changes(&names, currency),
+            top_spenders: shortlists.top_spenders(&names, currency),
+            near_cap: shortlists.near_cap(&names, currency),
+            unused_count: unused.lines.len(),
             unused_monthly_cost: money(unused.monthly_cost),
+            unused: unused.shown(&names, currency),
             last_month: period.to,
             previous_month: period.to.previous(),
             current_month: current,
         })
+    }
+
+    /// The names the dashboard shows: of the people on its lists (the contenders for them;
+    /// ties are broken by name) and of the unused lines' plans. A few dozen, not one per line.
+    async fn report_names<'a>(
+        &self,
+        tenant: TenantId,
+        directory: &'a Directory,
+        shortlists: &Shortlists,
+        unused: &UnusedLines<'_>,
+    ) -> CoreResult<Names<'a>> {
+        let mut people: Vec<EmployeeId> = shortlists
+            .people()
+            .chain(unused.listed().map(|l| l.employee_id))
+            .collect();
+        people.sort();
+        people.dedup();
+        let mut names = Names {
+            people: HashMap::new(),
+            plans: HashMap::new(),
+            directory,
+        };
+        if people.is_empty() && unused.lines.is_empty() {
+            return Ok(names);
+        }
+        let mut tx = self.tenant_read_tx(tenant).await?;
+        names.people = store_reports::people(&mut tx, tenant, &people)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        if !unused.lines.is_empty() {
+            names.plans = store::plans::list(&mut tx, tenant)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect();
+        }
+        Ok(names)
     }
 
     /// Spend per cost centre per month of the period: the lines billed, data, plan fees and
@@ -159,7 +201,7 @@ impl Lineup {
                 let currency = tenant_currency(&mut tx, tenant).await?;
                 CoreResult::Ok((
                     currency,
-                    store_reports::lines(&mut tx, tenant, &scope).await?,
+                    store_reports::billed_lines(&mut tx, tenant, &scope).await?,
                     store::moves::list_after(&mut tx, tenant, period.from.first_day()).await?,
                 ))
             },
@@ -351,7 +393,7 @@ impl Lineup {
 /// What the dashboard reads about the lines in scope.
 #[derive(Default)]
 struct DashboardFacts {
-    lines: Vec<ReportLine>,
+    lines: Vec<BilledLine>,
     usage: HashMap<LineId, LineUsage>,
     caps: Vec<BudgetCap>,
     /// This month's approved cap raises per employee.
@@ -379,7 +421,7 @@ impl DashboardFacts {
         let ((lines, caps, raises), usage) = tokio::try_join!(
             async {
                 let mut tx = lineup.tenant_read_tx(tenant).await?;
-                let lines = store_reports::lines(&mut tx, tenant, scope).await?;
+                let lines = store_reports::billed_lines(&mut tx, tenant, scope).await?;
                 let caps = store::policy::list_caps(&mut tx, tenant).await?;
                 let raises =
                     store::policy::cap_raises_for_period(&mut tx, tenant, &current.period())
@@ -465,20 +507,42 @@ async fn line_usage(
 /// The period's spend added up per group, per person and in total, and what each person's
 /// lines used this calendar month.
 #[derive(Default)]
-struct Tally<'a> {
-    groups: BTreeMap<String, Sums>,
-    people: HashMap<EmployeeId, (String, Sums)>,
-    /// Per employee this calendar month: one of their lines, live lines, usage charges.
-    this_month: HashMap<EmployeeId, (&'a ReportLine, usize, i64)>,
+struct Tally {
+    groups: HashMap<GroupKey, Sums>,
+    people: HashMap<EmployeeId, Sums>,
+    /// Per employee this calendar month: live lines, usage charges.
+    this_month: HashMap<EmployeeId, (usize, i64)>,
     fees: i64,
     usage: i64,
     data: i64,
     billed_lines: usize,
 }
 
-impl<'a> Tally<'a> {
+/// The employee, team or cost centre a dashboard row adds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum GroupKey {
+    Employee(EmployeeId),
+    /// `None`: no team, or one no longer in the directory.
+    Team(Option<TeamId>),
+    CostCentre(Option<CostCentreId>),
+}
+
+impl GroupKey {
+    fn of(group_by: GroupBy, line: &BilledLine, directory: &Directory) -> Self {
+        match group_by {
+            GroupBy::Employee => Self::Employee(line.employee_id),
+            GroupBy::Team => Self::Team(line.team_id.filter(|t| directory.teams.contains_key(t))),
+            GroupBy::CostCentre => Self::CostCentre(
+                line.cost_centre_id
+                    .filter(|c| directory.cost_centres.contains_key(c)),
+            ),
+        }
+    }
+}
+
+impl Tally {
     fn of(
-        facts: &'a DashboardFacts,
+        facts: &DashboardFacts,
         period: Period,
         group_by: GroupBy,
         directory: &Directory,
@@ -491,24 +555,12 @@ impl<'a> Tally<'a> {
             tally.usage += used.map_or(0, |u| u.period_cost);
             tally.data += sums.data;
             tally.billed_lines += usize::from(billed);
-            add(
-                tally
-                    .groups
-                    .entry(group_label(group_by, line, directory))
-                    .or_default(),
-                &sums,
-            );
-            let person = tally
-                .people
-                .entry(line.employee_id)
-                .or_insert_with(|| (employee_name(line), Sums::default()));
-            add(&mut person.1, &sums);
-            let month = tally
-                .this_month
-                .entry(line.employee_id)
-                .or_insert((line, 0, 0));
-            month.1 += usize::from(is_live(line));
-            month.2 += used.map_or(0, |u| u.recent.current_cost);
+            let group = GroupKey::of(group_by, line, directory);
+            add(tally.groups.entry(group).or_default(), &sums);
+            add(tally.people.entry(line.employee_id).or_default(), &sums);
+            let month = tally.this_month.entry(line.employee_id).or_default();
+            month.0 += usize::from(is_live(line));
+            month.1 += used.map_or(0, |u| u.recent.current_cost);
         }
         tally
     }
@@ -516,7 +568,7 @@ impl<'a> Tally<'a> {
 
 /// One line's sums for the period, the plan fees among them, and whether it was billed in
 /// any month of it.
-fn line_sums(line: &ReportLine, used: Option<&LineUsage>, period: Period) -> (Sums, i64, bool) {
+fn line_sums(line: &BilledLine, used: Option<&LineUsage>, period: Period) -> (Sums, i64, bool) {
     let span = BilledSpan::of(line);
     let price = line.price_minor.unwrap_or(0);
     let fee = |month| {
@@ -539,6 +591,181 @@ fn line_sums(line: &ReportLine, used: Option<&LineUsage>, period: Period) -> (Su
     (sums, fees, billed)
 }
 
+/// Someone whose usage charges this month reached [`NEAR_CAP_PERCENT`] of their cap.
+struct NearCapFact {
+    employee: EmployeeId,
+    live_lines: usize,
+    spent: i64,
+    cap: i64,
+    percent: i64,
+}
+
+/// What may make each of the dashboard's lists, before names are read: everything ranking
+/// at least as high as the last place shown. Ties are broken by name, so those tied for
+/// the last places all need theirs; nobody below them does.
+struct Shortlists {
+    groups: Vec<(GroupKey, Sums)>,
+    changes: Vec<(GroupKey, Sums)>,
+    spenders: Vec<(EmployeeId, Sums)>,
+    near_cap: Vec<NearCapFact>,
+}
+
+impl Shortlists {
+    fn of(tally: &Tally, facts: &DashboardFacts) -> Self {
+        let groups: Vec<(GroupKey, Sums)> = tally.groups.iter().map(|(k, s)| (*k, *s)).collect();
+        let changes = groups
+            .iter()
+            .filter(|(_, sums)| sums.last != sums.previous)
+            .copied()
+            .collect();
+        let spenders = tally
+            .people
+            .iter()
+            .filter(|(_, sums)| sums.spend > 0)
+            .map(|(id, sums)| (*id, *sums))
+            .collect();
+        let near_cap = tally
+            .this_month
+            .iter()
+            .filter_map(|(&employee, &(live_lines, spent))| {
+                let cap = facts
+                    .caps
+                    .iter()
+                    .find(|cap| cap.scope == CapScope::Employee(employee))?
+                    .amount_minor
+                    + facts.raises.get(&employee).copied().unwrap_or(0);
+                let percent = if cap > 0 {
+                    spent * 100 / cap
+                } else if spent > 0 {
+                    100
+                } else {
+                    0
+                };
+                (percent >= NEAR_CAP_PERCENT).then_some(NearCapFact {
+                    employee,
+                    live_lines,
+                    spent,
+                    cap,
+                    percent,
+                })
+            })
+            .collect();
+        Self {
+            groups: contenders(groups, GROUPS_SHOWN, |(_, s)| s.spend),
+            changes: contenders(changes, GROUPS_SHOWN, |(_, s)| (s.last - s.previous).abs()),
+            spenders: contenders(spenders, TOP_SPENDERS, |(_, s)| s.spend),
+            near_cap: contenders(near_cap, LIST_LIMIT, |n| n.percent),
+        }
+    }
+
+    /// Everyone on a list, whose name it shows.
+    fn people(&self) -> impl Iterator<Item = EmployeeId> + '_ {
+        let in_groups = self
+            .groups
+            .iter()
+            .chain(&self.changes)
+            .filter_map(|(k, _)| match k {
+                GroupKey::Employee(id) => Some(*id),
+                _ => None,
+            });
+        in_groups
+            .chain(self.spenders.iter().map(|(id, _)| *id))
+            .chain(self.near_cap.iter().map(|n| n.employee))
+    }
+
+    /// The largest groups; ties in label order.
+    fn groups(&self, names: &Names, currency: Currency) -> Vec<GroupSpend> {
+        let by_spend = |a: &Sums, b: &Sums| b.spend.cmp(&a.spend);
+        ranked(
+            &self.groups,
+            |k| names.group(k),
+            by_spend,
+            GROUPS_SHOWN,
+            currency,
+        )
+    }
+
+    /// The groups that moved most from the previous month to the last; ties by spend, then
+    /// label.
+    fn changes(&self, names: &Names, currency: Currency) -> Vec<GroupSpend> {
+        let moved = |s: &Sums| (s.last - s.previous).abs();
+        let by_move = |a: &Sums, b: &Sums| moved(b).cmp(&moved(a)).then(b.spend.cmp(&a.spend));
+        ranked(
+            &self.changes,
+            |k| names.group(k),
+            by_move,
+            GROUPS_SHOWN,
+            currency,
+        )
+    }
+
+    /// The largest spenders; ties in name order.
+    fn top_spenders(&self, names: &Names, currency: Currency) -> Vec<GroupSpend> {
+        let by_spend = |a: &Sums, b: &Sums| b.spend.cmp(&a.spend);
+        ranked(
+            &self.spenders,
+            |id| names.person(id),
+            by_spend,
+            TOP_SPENDERS,
+            currency,
+        )
+    }
+
+    /// People near their own cap (with this month's raises), highest first.
+    fn near_cap(&self, names: &Names, currency: Currency) -> Vec<NearCap> {
+        let money = |minor| Money::new(minor, currency);
+        let mut near: Vec<NearCap> = self
+            .near_cap
+            .iter()
+            .map(|n| NearCap {
+                employee_id: n.employee,
+                name: names.person(n.employee),
+                lines: n.live_lines,
+                spent: money(n.spent),
+                cap: money(n.cap),
+                percent: n.percent,
+            })
+            .collect();
+        near.sort_by(|a, b| b.percent.cmp(&a.percent).then_with(|| a.name.cmp(&b.name)));
+        near.truncate(LIST_LIMIT);
+        near
+    }
+}
+
+/// Those of `items` that can be among the first `n` by `rank` (highest first) once ties are
+/// broken: every item ranking at least as high as the `n`th.
+fn contenders<T>(mut items: Vec<T>, n: usize, rank: impl Fn(&T) -> i64) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if items.len() > n {
+        items.select_nth_unstable_by_key(n - 1, |item| std::cmp::Reverse(rank(item)));
+        let bar = rank(&items[n - 1]);
+        items.retain(|item| rank(item) >= bar);
+    }
+    items
+}
+
+/// The first `n` of `items` in `order`, ties in label order.
+fn ranked<K: Copy>(
+    items: &[(K, Sums)],
+    label: impl Fn(K) -> String,
+    order: impl Fn(&Sums, &Sums) -> std::cmp::Ordering,
+    n: usize,
+    currency: Currency,
+) -> Vec<GroupSpend> {
+    let mut labelled: Vec<(String, &Sums)> = items
+        .iter()
+        .map(|(key, sums)| (label(*key), sums))
+        .collect();
+    labelled.sort_by(|a, b| order(a.1, b.1).then_with(|| a.0.cmp(&b.0)));
+    labelled
+        .into_iter()
+        .take(n)
+        .map(|(label, sums)| group_spend(label, sums, currency))
+        .collect()
+}
+
 fn group_spend(label: String, sums: &Sums, currency: Currency) -> GroupSpend {
     let money = |minor| Money::new(minor, currency);
     GroupSpend {
@@ -551,94 +778,51 @@ fn group_spend(label: String, sums: &Sums, currency: Currency) -> GroupSpend {
     }
 }
 
-/// The largest groups, how many there are, and the groups that moved most from the
-/// previous month to the last. Ranks references and labels only the groups shown: an
-/// employee dashboard has a group per person.
-fn ranked_groups(
-    groups: &BTreeMap<String, Sums>,
-    currency: Currency,
-) -> (Vec<GroupSpend>, usize, Vec<GroupSpend>) {
-    // Stable sorts over the labels' order: ties stay alphabetical.
-    let mut ranked: Vec<(&String, &Sums)> = groups.iter().collect();
-    ranked.sort_by_key(|(_, sums)| std::cmp::Reverse(sums.spend));
-    let mut changes: Vec<(&String, &Sums)> = ranked
-        .iter()
-        .filter(|(_, sums)| sums.last != sums.previous)
-        .copied()
-        .collect();
-    changes.sort_by_key(|(_, sums)| std::cmp::Reverse((sums.last - sums.previous).abs()));
-    let shown = |list: &[(&String, &Sums)]| -> Vec<GroupSpend> {
-        list.iter()
-            .take(GROUPS_SHOWN)
-            .map(|(label, sums)| group_spend((*label).clone(), sums, currency))
-            .collect()
-    };
-    (shown(&ranked), groups.len(), shown(&changes))
+/// The names a dashboard shows, read for the people and plans on it.
+struct Names<'a> {
+    people: HashMap<EmployeeId, store_reports::Person>,
+    plans: HashMap<PlanId, String>,
+    directory: &'a Directory,
 }
 
-fn top_spenders(
-    people: &HashMap<EmployeeId, (String, Sums)>,
-    currency: Currency,
-) -> Vec<GroupSpend> {
-    let mut top: Vec<&(String, Sums)> =
-        people.values().filter(|(_, sums)| sums.spend > 0).collect();
-    top.sort_by(|a, b| b.1.spend.cmp(&a.1.spend).then(a.0.cmp(&b.0)));
-    top.iter()
-        .take(TOP_SPENDERS)
-        .map(|(name, sums)| group_spend(name.clone(), sums, currency))
-        .collect()
-}
+impl Names<'_> {
+    fn person(&self, id: EmployeeId) -> String {
+        self.people.get(&id).map_or_else(
+            || format!("employee {id}"),
+            |p| format!("{} {}", p.given_name, p.family_name),
+        )
+    }
 
-/// People whose usage charges this month reached [`NEAR_CAP_PERCENT`] of their own cap
-/// (with this month's raises), highest first.
-fn near_cap(
-    this_month: &HashMap<EmployeeId, (&ReportLine, usize, i64)>,
-    facts: &DashboardFacts,
-    currency: Currency,
-) -> Vec<NearCap> {
-    let money = |minor| Money::new(minor, currency);
-    let mut near: Vec<NearCap> = this_month
-        .iter()
-        .filter_map(|(&employee, &(line, live_lines, spent))| {
-            let cap = facts
-                .caps
-                .iter()
-                .find(|cap| cap.scope == CapScope::Employee(employee))?
-                .amount_minor
-                + facts.raises.get(&employee).copied().unwrap_or(0);
-            let percent = if cap > 0 {
-                spent * 100 / cap
-            } else if spent > 0 {
-                100
-            } else {
-                0
-            };
-            (percent >= NEAR_CAP_PERCENT).then(|| NearCap {
-                employee_id: employee,
-                name: employee_name(line),
-                lines: live_lines,
-                spent: money(spent),
-                cap: money(cap),
-                percent,
-            })
-        })
-        .collect();
-    near.sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
-    near.truncate(LIST_LIMIT);
-    near
+    fn group(&self, key: GroupKey) -> String {
+        match key {
+            GroupKey::Employee(id) => match self.people.get(&id) {
+                Some(p) => format!("{} {} <{}>", p.given_name, p.family_name, p.email),
+                None => format!("employee {id}"),
+            },
+            GroupKey::Team(team) => match self.directory.team_name(team) {
+                "" => "No team".to_owned(),
+                name => name.to_owned(),
+            },
+            GroupKey::CostCentre(centre) => self
+                .directory
+                .cost_centre(centre)
+                .map_or("No cost centre".to_owned(), |c| {
+                    format!("{} {}", c.code, c.name)
+                }),
+        }
+    }
 }
 
 /// Live lines older than the unused window with no usage in it: what they cost a month,
-/// how many there are and the first [`LIST_LIMIT`] of them.
-struct UnusedLines {
-    shown: Vec<UnusedLine>,
-    count: usize,
+/// and which they are (the first [`LIST_LIMIT`] are listed).
+struct UnusedLines<'a> {
+    lines: Vec<&'a BilledLine>,
     monthly_cost: i64,
 }
 
-impl UnusedLines {
-    fn of(facts: &DashboardFacts, active_since: Date, currency: Currency) -> Self {
-        let unused: Vec<&ReportLine> = facts
+impl<'a> UnusedLines<'a> {
+    fn of(facts: &'a DashboardFacts, active_since: Date) -> Self {
+        let lines: Vec<&BilledLine> = facts
             .lines
             .iter()
             .filter(|l| {
@@ -651,20 +835,25 @@ impl UnusedLines {
             })
             .collect();
         Self {
-            monthly_cost: unused.iter().map(|l| l.price_minor.unwrap_or(0)).sum(),
-            count: unused.len(),
-            shown: unused
-                .iter()
-                .take(LIST_LIMIT)
-                .map(|l| UnusedLine {
-                    line_id: l.line_id,
-                    employee: employee_name(l),
-                    plan: l.plan_name.clone(),
-                    state: l.state.clone(),
-                    monthly_price: Money::new(l.price_minor.unwrap_or(0), currency),
-                })
-                .collect(),
+            monthly_cost: lines.iter().map(|l| l.price_minor.unwrap_or(0)).sum(),
+            lines,
         }
+    }
+
+    fn listed(&self) -> impl Iterator<Item = &'a BilledLine> + '_ {
+        self.lines.iter().take(LIST_LIMIT).copied()
+    }
+
+    fn shown(&self, names: &Names, currency: Currency) -> Vec<UnusedLine> {
+        self.listed()
+            .map(|l| UnusedLine {
+                line_id: l.line_id,
+                employee: names.person(l.employee_id),
+                plan: names.plans.get(&l.plan_id).cloned().unwrap_or_default(),
+                state: l.state.clone(),
+                monthly_price: Money::new(l.price_minor.unwrap_or(0), currency),
+            })
+            .collect()
     }
 }
 
@@ -674,21 +863,6 @@ fn add(into: &mut Sums, s: &Sums) {
     into.lines += s.lines;
     into.last += s.last;
     into.previous += s.previous;
-}
-
-fn group_label(group_by: GroupBy, line: &ReportLine, directory: &Directory) -> String {
-    match group_by {
-        GroupBy::Employee => format!("{} <{}>", employee_name(line), line.email),
-        GroupBy::Team => match directory.team_name(line.team_id) {
-            "" => "No team".to_owned(),
-            name => name.to_owned(),
-        },
-        GroupBy::CostCentre => directory
-            .cost_centre(line.cost_centre_id)
-            .map_or("No cost centre".to_owned(), |c| {
-                format!("{} {}", c.code, c.name)
-            }),
-    }
 }
 
 async fn tenant_currency(tx: &mut Tx, tenant: TenantId) -> CoreResult<Currency> {
@@ -767,7 +941,7 @@ impl ChartRange {
     fn points(
         &self,
         usage: &[store_reports::UsageTotal],
-        lines: &[ReportLine],
+        lines: &[BilledLine],
         period: Period,
         currency: Currency,
     ) -> Vec<SeriesPoint> {

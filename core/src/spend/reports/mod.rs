@@ -30,7 +30,7 @@ use crate::lines::line::LineState;
 use crate::money::{Bytes, Money};
 use crate::organisation::org_unit::{CostCentre, Team};
 use crate::period::{Month, Period};
-use crate::store::reports::{ReportLine, Scope};
+use crate::store::reports::{BilledLine, ReportLine, Scope};
 
 pub use crate::store::reports::{ReportLine as Line, UsageCursor, UsageExportRow};
 
@@ -158,7 +158,7 @@ pub struct BilledSpan {
 
 impl BilledSpan {
     /// `None` for a line that never held a subscription (requested, provisioning, failed).
-    pub fn of(line: &ReportLine) -> Option<Self> {
+    pub fn of(line: &BilledLine) -> Option<Self> {
         let month_of =
             |at: time::OffsetDateTime| Month::containing(at.to_offset(UtcOffset::UTC).date());
         match line.state.as_str() {
@@ -187,11 +187,11 @@ impl BilledSpan {
 }
 
 /// Whether `line` pays its plan's fee in `month`.
-pub fn billed_in(line: &ReportLine, month: Month) -> bool {
+pub fn billed_in(line: &BilledLine, month: Month) -> bool {
     BilledSpan::of(line).is_some_and(|span| span.contains(month))
 }
 
-fn is_live(line: &ReportLine) -> bool {
+fn is_live(line: &BilledLine) -> bool {
     line.state
         .parse::<LineState>()
         .is_ok_and(LineState::is_live)
@@ -312,19 +312,14 @@ mod tests {
         state: &str,
         created: time::OffsetDateTime,
         updated: time::OffsetDateTime,
-    ) -> ReportLine {
-        ReportLine {
+    ) -> BilledLine {
+        BilledLine {
             line_id: LineId::new(),
             employee_id: EmployeeId::new(),
-            given_name: "Ada".into(),
-            family_name: "Tester".into(),
-            email: "ada@example.com".into(),
             team_id: None,
             cost_centre_id: None,
             plan_id: crate::ids::PlanId::new(),
-            plan_name: "US 5GB".into(),
             price_minor: Some(2000),
-            iccid: None,
             state: state.into(),
             created_at: created,
             updated_at: updated,
@@ -343,7 +338,7 @@ mod tests {
         assert!(!billed_in(&ended, month("2026-04")));
         let live = line("active", created, terminated);
         assert!(billed_in(&live, month("2027-01")));
-        let span = |l: &ReportLine| BilledSpan::of(l).unwrap();
+        let span = |l: &BilledLine| BilledSpan::of(l).unwrap();
         let period = |from, to| Period::new(month(from), month(to)).unwrap();
         assert_eq!(span(&ended).months_in(period("2025-06", "2026-12")), 3);
         assert_eq!(span(&ended).months_in(period("2026-02", "2026-02")), 1);
