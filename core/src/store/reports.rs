@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use time::{Date, OffsetDateTime};
 
-use super::query::{Arg, Sql, fetch_all};
+use super::query::{Arg, Sql, fetch_all, sqlite_rows_as_json};
 use super::{StoreResult, Tx, bulk};
 use crate::ids::{CostCentreId, EmployeeId, LineId, PlanId, TeamId, TenantId};
 use crate::store::usage::DailyUsage;
@@ -159,7 +159,7 @@ pub struct Scope {
 /// What the dashboard and chargeback need of a line to bill, group and count it. No names:
 /// a report shows a few dozen people at most, and [`people`] reads theirs alone instead of
 /// decoding ten thousand.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct BilledLine {
     pub line_id: LineId,
     pub employee_id: EmployeeId,
@@ -168,7 +168,9 @@ pub struct BilledLine {
     pub plan_id: PlanId,
     pub price_minor: Option<i64>,
     pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -228,7 +230,7 @@ pub struct MonthWindow {
 }
 
 /// One line's usage charges and data over a report's period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct LinePeriodUsage {
     pub line_id: LineId,
     pub cost: i64,
@@ -236,7 +238,7 @@ pub struct LinePeriodUsage {
 }
 
 /// One line's usage in the few months a report singles out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct LineRecentUsage {
     pub line_id: LineId,
     /// In the period's last month and the month before it (month-over-month).
@@ -365,6 +367,12 @@ pub async fn billed_lines(
          WHERE l.tenant_id = $1"
     ));
     scope_conditions(&mut sql, scope);
+    if let Tx::Sqlite(conn) = tx {
+        const COLUMNS: &str = "hex(line_id), hex(employee_id), nullif(hex(team_id), ''),
+             nullif(hex(cost_centre_id), ''), hex(plan_id), price_minor, state, created_at,
+             updated_at";
+        return sqlite_rows_as_json(conn, &sql, COLUMNS).await;
+    }
     Ok(fetch_all!(tx, BilledLine, sql))
 }
 
@@ -440,10 +448,32 @@ pub async fn usage_by_line(
     Ok(fetch_all!(tx, LineUsage, sql))
 }
 
+/// `FROM` the scope's lines `l`, each joined to its months `u` from `from` to `to` (the
+/// placeholders of first days of months), ready for `GROUP BY l.id`. SQLite's planner would
+/// rather read the months by the month index and sort a period's rows by line, which for 13
+/// months costs twice this: walking the lines in order and seeking each one's months, which
+/// also costs the same however much history the tenant has.
+fn months_of_lines(sql: &mut Sql, tx: &Tx, scope: &Scope, from: &str, to: &str) {
+    let lines = if *scope == Scope::default() {
+        "lines l"
+    } else {
+        LINES_OF_EMPLOYEES
+    };
+    let then = usage_after_lines(tx);
+    sql.push(&format!(
+        " FROM {lines}
+         {then} usage_monthly u ON u.tenant_id = l.tenant_id AND u.line_id = l.id
+             AND u.month >= {from} AND u.month <= {to}
+         WHERE l.tenant_id = $1"
+    ));
+    scope_conditions(sql, scope);
+    sql.push(" GROUP BY l.id");
+}
+
 /// Each line's usage from month `from` to month `to` (first days of months), for lines with
 /// any. Plain sums and nothing else: on a large tenant this reads every line's month of the
-/// period (130,000 rows for 10,000 lines over 13 months), in line order on SQLite (the table is
-/// kept so), where each `CASE` per row would cost as much again.
+/// period (130,000 rows for 10,000 lines over 13 months), where each `CASE` per row would
+/// cost as much again.
 pub async fn period_usage_by_line(
     tx: &mut Tx,
     tenant: TenantId,
@@ -456,17 +486,19 @@ pub async fn period_usage_by_line(
     let from = sql.arg(Arg::Date(from));
     let to = sql.arg(Arg::Date(to));
     sql.push(&format!(
-        "SELECT u.line_id, CAST(SUM({MONTH_COST}) AS BIGINT) AS cost,
+        "SELECT l.id AS line_id, CAST(SUM({MONTH_COST}) AS BIGINT) AS cost,
              CAST(SUM(u.data_bytes) AS BIGINT) AS data"
     ));
-    usage_from(&mut sql, "monthly", scope);
-    sql.push(&format!(
-        " AND u.month >= {from} AND u.month <= {to} GROUP BY u.line_id"
-    ));
-    Ok(fetch_all!(tx, LinePeriodUsage, sql))
+    months_of_lines(&mut sql, tx, scope, &from, &to);
+    match tx {
+        Tx::Sqlite(conn) => sqlite_rows_as_json(conn, &sql, "hex(line_id), cost, data").await,
+        Tx::Postgres(_) => Ok(fetch_all!(tx, LinePeriodUsage, sql)),
+    }
 }
 
-/// Each line's usage in the months `months` singles out (at most four), for lines with any.
+/// Each line's usage in the months `months` singles out, for lines with any. The months
+/// between them are read too (one range per line is cheaper than a list) and count for
+/// nothing: none is one of them, and their days all precede `active_since`.
 pub async fn recent_usage_by_line(
     tx: &mut Tx,
     tenant: TenantId,
@@ -475,22 +507,25 @@ pub async fn recent_usage_by_line(
 ) -> StoreResult<Vec<LineRecentUsage>> {
     let mut sql = Sql::new(tenant);
     with_tree(&mut sql, scope);
+    // Days on or after `active_since` lie in its month or later ones, up to today's.
+    let since_month = months.active_since.replace_day(1).expect("day 1 exists");
+    let earliest = sql.arg(Arg::Date(months.previous.min(since_month)));
+    let latest = sql.arg(Arg::Date(months.last.max(months.current)));
     let last = sql.arg(Arg::Date(months.last));
     let previous = sql.arg(Arg::Date(months.previous));
     let current = sql.arg(Arg::Date(months.current));
     let since = sql.arg(Arg::Date(months.active_since));
-    // Days on or after `active_since` lie in its month or later ones, up to today's.
-    let since_month = sql.arg(Arg::Date(
-        months.active_since.replace_day(1).expect("day 1 exists"),
-    ));
     let recent = recent_columns(&last, &previous, &current, &since);
-    sql.push(&format!("SELECT u.line_id, {recent}"));
-    usage_from(&mut sql, "monthly", scope);
-    sql.push(&format!(
-        " AND (u.month IN ({last}, {previous}, {current}) OR u.month >= {since_month})
-         GROUP BY u.line_id"
-    ));
-    Ok(fetch_all!(tx, LineRecentUsage, sql))
+    sql.push(&format!("SELECT l.id AS line_id, {recent}"));
+    months_of_lines(&mut sql, tx, scope, &earliest, &latest);
+    match tx {
+        Tx::Sqlite(conn) => {
+            const COLUMNS: &str =
+                "hex(line_id), last_cost, previous_cost, current_cost, recently_active";
+            sqlite_rows_as_json(conn, &sql, COLUMNS).await
+        }
+        Tx::Postgres(_) => Ok(fetch_all!(tx, LineRecentUsage, sql)),
+    }
 }
 
 /// The columns of [`LineRecentUsage`] after `line_id`, given the placeholders of its months

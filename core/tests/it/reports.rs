@@ -152,6 +152,25 @@ both_backends!(
         );
         assert_eq!(d.unused_monthly_cost, usd(1_000));
 
+        // A period in the past: month over month is its own last two months, while caps and
+        // unused lines are still about this month.
+        let past = ReportFilter {
+            period: Period::new(f.before, f.previous).unwrap(),
+            team: None,
+            cost_centre: None,
+        };
+        let d = dashboard(&w, &f, Visibility::Everyone, &past, GroupBy::Team).await;
+        let changes: Vec<_> = d
+            .changes
+            .iter()
+            .map(|g| (g.label.as_str(), g.change()))
+            .collect();
+        assert_eq!(changes, [("Sales", usd(-100)), ("Engineering", usd(-50))]);
+        assert_eq!(d.near_cap.len(), 1, "{:?}", d.near_cap);
+        assert_eq!(d.near_cap[0].percent, 83);
+        let unused: Vec<_> = d.unused.iter().map(|u| u.line_id).collect();
+        assert_eq!(unused, [f.idle_line]);
+
         let by_centre = dashboard(
             &w,
             &f,
