@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use lineup_core::CoreError;
 use lineup_core::email_address::Email;
 use lineup_core::ids::{EmployeeId, LineId, RequestId, TenantId};
-use lineup_core::lines::request::commands::{SubmitRequest, plan_label};
+use lineup_core::lines::request::Request;
+use lineup_core::lines::request::cards::CardContext;
+use lineup_core::lines::request::commands::{ChatDecision, SubmitRequest, plan_label};
 use lineup_core::lines::request::{Decider, Decision, RequestDetails, cards};
 use lineup_core::messaging::chat::{Platform, Workspace};
 use lineup_core::messaging::chat_message::Message;
@@ -215,27 +217,42 @@ impl ChatFlows {
         decision: Decision,
         note: Option<String>,
     ) -> Answer {
-        let me = match self.employee(&ws, speaker).await {
-            Ok(me) => me,
-            Err(answer) => return answer,
-        };
-        let decided = match self
+        let clicked = self
             .lineup
-            .decide_request(ws.tenant, me, request_id, decision, note)
-            .await
-        {
-            Ok(decided) => decided,
+            .decide_request_from_chat(
+                ws.tenant,
+                speaker.platform,
+                &speaker.user_id,
+                request_id,
+                decision,
+                note.clone(),
+            )
+            .await;
+        let decided = match clicked {
+            Ok(ChatDecision::AlreadyDecided { request, names }) => {
+                return already_decided(&request, &names);
+            }
+            Ok(ChatDecision::Decided(decided)) => decided,
+            // Their first act here: find them by email (and link them), then decide.
+            Ok(ChatDecision::Unlinked) => {
+                let me = match self.employee(&ws, speaker).await {
+                    Ok(me) => me,
+                    Err(answer) => return answer,
+                };
+                match self
+                    .lineup
+                    .decide_request(ws.tenant, me, request_id, decision, note)
+                    .await
+                {
+                    Ok(decided) => decided,
+                    Err(e) => return failure(&e),
+                }
+            }
             Err(e) => return failure(&e),
         };
         if !decided.won {
             return match self.lineup.card_names(ws.tenant, &decided.request).await {
-                Ok(ctx) => {
-                    let settled = cards::settled_card(&decided.request, &ctx);
-                    private(format!(
-                        "Already decided: {}.",
-                        settled.context.unwrap_or_default()
-                    ))
-                }
+                Ok(names) => already_decided(&decided.request, &names),
                 Err(e) => failure(&e),
             };
         }
@@ -418,4 +435,13 @@ fn form_field(field: &str) -> &'static str {
         "wanted_date" => "wanted_date",
         _ => "plan",
     }
+}
+
+/// The answer to a click on a card someone had already decided: who did, and how.
+fn already_decided(request: &Request, names: &CardContext) -> Answer {
+    let settled = cards::settled_card(request, names);
+    private(format!(
+        "Already decided: {}.",
+        settled.context.unwrap_or_default()
+    ))
 }

@@ -16,6 +16,7 @@ use crate::lines::line::commands::IssueLine;
 use crate::lines::line::travel::{TravelEsim, TravelEsimState};
 use crate::lines::line::{Line, LineState};
 use crate::lines::plan::Plan;
+use crate::messaging::chat::{Platform, refuse_leaver};
 use crate::money::{Bytes, Money};
 use crate::organisation::employee::{Employee, EmployeeStatus};
 use crate::organisation::tenant::Tenant;
@@ -47,6 +48,20 @@ pub struct Decided {
     pub request: Request,
     /// False when someone (or something) had already decided; `request` says who and how.
     pub won: bool,
+}
+
+/// What a chat user's click on a request's card came to.
+#[derive(Debug, Clone)]
+pub enum ChatDecision {
+    /// The chat user is linked to no employee yet: find them (by email), then decide.
+    Unlinked,
+    /// Already decided before this click: the request as it stands, and its card's names.
+    AlreadyDecided {
+        request: Request,
+        names: CardContext,
+    },
+    /// The click was carried out (`won` false when another decision beat it to the write).
+    Decided(Decided),
 }
 
 /// What a pending request needs from the sweep.
@@ -235,6 +250,41 @@ impl Lineup {
         .await
     }
 
+    /// A chat user's click on a request's card. Most clicks after a card's first find the
+    /// request decided, so who the user is, whether they may decide it and what the settled
+    /// card shows are answered from one read (one transaction instead of three); only a
+    /// pending request goes on to [`Self::decide_request`]'s write.
+    pub async fn decide_request_from_chat(
+        &self,
+        tenant: TenantId,
+        platform: Platform,
+        chat_user: &str,
+        request_id: RequestId,
+        decision: Decision,
+        note: Option<String>,
+    ) -> CoreResult<ChatDecision> {
+        let note = decision_note(decision, note)?;
+        let mut read = self.tenant_read_tx(tenant).await?;
+        let Some(linked) =
+            store::chat::employee_for_identity(&mut read, tenant, platform.as_str(), chat_user)
+                .await?
+        else {
+            return Ok(ChatDecision::Unlinked);
+        };
+        let me = refuse_leaver(&mut read, tenant, linked).await?;
+        let request = self
+            .authorised_request(&mut read, tenant, request_id, Decider::Employee(me))
+            .await?;
+        if request.state != RequestState::Pending {
+            let names = self.card_names_in(&mut read, tenant, &request).await?;
+            return Ok(ChatDecision::AlreadyDecided { request, names });
+        }
+        drop(read);
+        self.decide_request(tenant, me, request_id, decision, note)
+            .await
+            .map(ChatDecision::Decided)
+    }
+
     /// [`Self::decide_request`] for any [`Decider`], e.g. a portal admin with no employee
     /// record.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, request_id = %request_id))]
@@ -246,10 +296,7 @@ impl Lineup {
         decision: Decision,
         note: Option<String>,
     ) -> CoreResult<Decided> {
-        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-        if decision == Decision::Deny && note.is_none() {
-            return Err(CoreError::invalid("reason", "say why you deny the request"));
-        }
+        let note = decision_note(decision, note)?;
         // Most clicks after a card's first find it decided: those are answered from a read,
         // which on SQLite runs beside the writer instead of queueing for its lock.
         let mut read = self.tenant_read_tx(tenant).await?;
@@ -1022,25 +1069,32 @@ impl Lineup {
     /// A card's names (requester, plan, decider) without the requester's usage: what a
     /// settled request shows, at a fraction of the cost.
     pub async fn card_names(&self, tenant: TenantId, request: &Request) -> CoreResult<CardContext> {
-        // One read transaction for the three lookups: every double click asks for these, and
-        // each transaction costs its own round trips (and, on SQLite, hand-offs to a thread).
+        // One read transaction for the three lookups: each transaction costs its own round
+        // trips (and, on SQLite, hand-offs to a thread).
         let mut tx = self.tenant_read_tx(tenant).await?;
+        self.card_names_in(&mut tx, tenant, request).await
+    }
+
+    async fn card_names_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        request: &Request,
+    ) -> CoreResult<CardContext> {
         let requester = required(
-            store::employees::get(&mut tx, tenant, request.requester).await?,
+            store::employees::get(tx, tenant, request.requester).await?,
             "employee",
             request.requester,
         )?;
         let plan_label = match &request.details {
-            RequestDetails::NewLine { plan_id, .. } => store::plans::get(&mut tx, tenant, *plan_id)
+            RequestDetails::NewLine { plan_id, .. } => store::plans::get(tx, tenant, *plan_id)
                 .await?
                 .as_ref()
                 .map(plan_label),
             _ => None,
         };
         let decided_by_name = match request.decided_by.as_deref() {
-            Some(actor) => {
-                Some(crate::audit::commands::actor_name_in(&mut tx, tenant, actor).await?)
-            }
+            Some(actor) => Some(crate::audit::commands::actor_name_in(tx, tenant, actor).await?),
             None => None,
         };
         Ok(CardContext {
@@ -1489,4 +1543,13 @@ pub(crate) async fn reroute_to_new_manager(
         moved.push(next);
     }
     Ok(moved)
+}
+
+/// A decision's note, trimmed; a denial must say why.
+fn decision_note(decision: Decision, note: Option<String>) -> CoreResult<Option<String>> {
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if decision == Decision::Deny && note.is_none() {
+        return Err(CoreError::invalid("reason", "say why you deny the request"));
+    }
+    Ok(note)
 }

@@ -229,7 +229,7 @@ fn linked_event(
 }
 
 /// Chat acts for active employees only; a leaver is told plainly that they are gone.
-async fn refuse_leaver(
+pub(crate) async fn refuse_leaver(
     tx: &mut Tx,
     tenant: TenantId,
     employee: EmployeeId,
