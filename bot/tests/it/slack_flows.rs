@@ -710,6 +710,51 @@ both_backends!(a_leavers_approve_click_is_refused, |store| async move {
     );
 });
 
+both_backends!(
+    a_request_card_click_checks_who_may_decide_before_saying_it_is_decided,
+    |store| async move {
+        let s = slack(store).await;
+        let request = s.request_line().await;
+        let id = request.id.to_string();
+        let state = || async {
+            s.world
+                .lineup
+                .request(s.world.tenant, request.id)
+                .await
+                .unwrap()
+                .state
+        };
+
+        // Alan, Ada's peer, has not used Lineup yet: found by his Slack email, then refused.
+        let told = s.click_told(TEAM, ALAN, cards::APPROVE, &id).await;
+        assert!(told.contains("only the request's approver"), "{told}");
+        let told = s.click_told(TEAM, ADA, cards::APPROVE, &id).await;
+        assert!(told.contains("cannot decide your own request"), "{told}");
+        assert_eq!(state().await, RequestState::Pending);
+
+        // Maria approves; her second click is told who decided, and Alan, known by now, is
+        // still refused rather than told it is decided.
+        s.click(TEAM, MARIA, cards::APPROVE, &id).await;
+        eventually("the approval", || async {
+            state().await != RequestState::Pending
+        })
+        .await;
+        let again = s.click_told(TEAM, MARIA, cards::APPROVE, &id).await;
+        assert!(
+            again.contains("Already decided") && again.contains("Approved by"),
+            "{again}"
+        );
+        let lookups = s.fake.calls_to("users.info").len();
+        let told = s.click_told(TEAM, ALAN, cards::APPROVE, &id).await;
+        assert!(told.contains("only the request's approver"), "{told}");
+        assert_eq!(
+            s.fake.calls_to("users.info").len(),
+            lookups,
+            "Alan is linked since his first click"
+        );
+    }
+);
+
 /// Waits until `done` holds (the lookups run behind the answer).
 async fn eventually<F, Fut>(what: &str, mut done: F)
 where

@@ -280,7 +280,7 @@ impl Lineup {
             return Ok(ChatDecision::AlreadyDecided { request, names });
         }
         drop(read);
-        self.decide_request(tenant, me, request_id, decision, note)
+        self.decide_pending(tenant, Decider::Employee(me), request_id, decision, note)
             .await
             .map(ChatDecision::Decided)
     }
@@ -310,6 +310,20 @@ impl Lineup {
                 won: false,
             });
         }
+        self.decide_pending(tenant, decider, request_id, decision, note)
+            .await
+    }
+
+    /// Decide a request last seen pending, in the write transaction: authorised again and
+    /// settled as a compare-and-set, so of two deciders racing only one wins.
+    async fn decide_pending(
+        &self,
+        tenant: TenantId,
+        decider: Decider,
+        request_id: RequestId,
+        decision: Decision,
+        note: Option<String>,
+    ) -> CoreResult<Decided> {
         let mut tx = self.tenant_tx(tenant).await?;
         let request = self
             .authorised_request(&mut tx, tenant, request_id, decider)
