@@ -183,23 +183,16 @@ pub struct Person {
     pub email: String,
 }
 
-/// A line with what reports need of its employee and plan.
+/// A line with the names the lines export shows: its employee's and its plan's.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReportLine {
-    pub line_id: LineId,
-    pub employee_id: EmployeeId,
+    #[sqlx(flatten)]
+    pub billed: BilledLine,
     pub given_name: String,
     pub family_name: String,
     pub email: String,
-    pub team_id: Option<TeamId>,
-    pub cost_centre_id: Option<CostCentreId>,
-    pub plan_id: PlanId,
     pub plan_name: String,
-    pub price_minor: Option<i64>,
     pub iccid: Option<String>,
-    pub state: String,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
 }
 
 /// One line's usage charges and data over the report's months.
@@ -335,20 +328,30 @@ const LINES_OF_EMPLOYEES: &str = "lines l
 const USAGE_LINE_EMPLOYEE: &str = "JOIN lines l ON l.tenant_id = u.tenant_id AND l.id = u.line_id
      JOIN employees e ON e.tenant_id = l.tenant_id AND e.id = l.employee_id";
 
-/// Every line in scope with its employee and plan, in no particular order.
-pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
+/// The scope's lines `l` with their employee `e` and plan `p`, selecting [`BilledLine`]'s
+/// columns and then `more`.
+fn lines_in_scope(tenant: TenantId, scope: &Scope, more: &str) -> Sql {
     let mut sql = Sql::new(tenant);
     with_tree(&mut sql, scope);
     sql.push(&format!(
-        "SELECT l.id AS line_id, l.employee_id, e.given_name, e.family_name, e.email, e.team_id,
-             e.cost_centre_id, l.plan_id, p.name AS plan_name, p.price_minor, l.iccid, l.state,
-             l.created_at, l.updated_at
+        "SELECT l.id AS line_id, l.employee_id, e.team_id, e.cost_centre_id, l.plan_id,
+             p.price_minor, l.state, l.created_at, l.updated_at{more}
          FROM {LINES_OF_EMPLOYEES}
          JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
          WHERE l.tenant_id = $1"
     ));
     scope_conditions(&mut sql, scope);
-    Ok(fetch_all!(tx, ReportLine, sql))
+    sql
+}
+
+/// Every line in scope with its employee's and plan's names, in no particular order.
+pub async fn lines(tx: &mut Tx, tenant: TenantId, scope: &Scope) -> StoreResult<Vec<ReportLine>> {
+    const NAMES: &str = ", e.given_name, e.family_name, e.email, p.name AS plan_name, l.iccid";
+    Ok(fetch_all!(
+        tx,
+        ReportLine,
+        lines_in_scope(tenant, scope, NAMES)
+    ))
 }
 
 /// Every line in scope, without names (see [`BilledLine`]).
@@ -357,16 +360,7 @@ pub async fn billed_lines(
     tenant: TenantId,
     scope: &Scope,
 ) -> StoreResult<Vec<BilledLine>> {
-    let mut sql = Sql::new(tenant);
-    with_tree(&mut sql, scope);
-    sql.push(&format!(
-        "SELECT l.id AS line_id, l.employee_id, e.team_id, e.cost_centre_id, l.plan_id,
-             p.price_minor, l.state, l.created_at, l.updated_at
-         FROM {LINES_OF_EMPLOYEES}
-         JOIN plans p ON p.tenant_id = l.tenant_id AND p.id = l.plan_id
-         WHERE l.tenant_id = $1"
-    ));
-    scope_conditions(&mut sql, scope);
+    let sql = lines_in_scope(tenant, scope, "");
     if let Tx::Sqlite(conn) = tx {
         const COLUMNS: &str = "hex(line_id), hex(employee_id), nullif(hex(team_id), ''),
              nullif(hex(cost_centre_id), ''), hex(plan_id), price_minor, state, created_at,

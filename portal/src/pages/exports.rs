@@ -203,22 +203,24 @@ async fn lines(
         "updated_at",
     ]);
     for line in &lines {
-        let centre = directory.cost_centre(line.cost_centre_id);
+        let billed = &line.billed;
+        let centre = directory.cost_centre(billed.cost_centre_id);
         csv.plain([
-            line.line_id.to_string(),
+            billed.line_id.to_string(),
             text(reports::employee_name(line)),
             text(&line.email),
-            text(directory.team_name(line.team_id)),
+            text(directory.team_name(billed.team_id)),
             text(centre.map_or("", |c| c.code.as_str())),
             text(&line.plan_name),
-            line.price_minor
+            billed
+                .price_minor
                 .map(|p| currency.format_amount(p))
                 .unwrap_or_default(),
             currency.to_string(),
-            line.state.clone(),
+            billed.state.clone(),
             line.iccid.clone().unwrap_or_default(),
-            rfc3339(line.created_at),
-            rfc3339(line.updated_at),
+            rfc3339(billed.created_at),
+            rfc3339(billed.updated_at),
         ]);
     }
     let filename = format!("lineup-lines-{}.csv", today());

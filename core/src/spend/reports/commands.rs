@@ -355,10 +355,10 @@ impl Lineup {
         let mut tx = self.tenant_read_tx(tenant).await?;
         let mut lines = store_reports::lines(&mut tx, tenant, &scope).await?;
         lines.sort_by(|a, b| {
-            (&a.family_name, &a.given_name, a.created_at).cmp(&(
+            (&a.family_name, &a.given_name, a.billed.created_at).cmp(&(
                 &b.family_name,
                 &b.given_name,
-                b.created_at,
+                b.billed.created_at,
             ))
         });
         Ok(lines)
