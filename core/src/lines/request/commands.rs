@@ -253,7 +253,7 @@ impl Lineup {
     /// A chat user's click on a request's card. Most clicks after a card's first find the
     /// request decided, so who the user is, whether they may decide it and what the settled
     /// card shows are answered from one read (one transaction instead of three); only a
-    /// pending request goes on to [`Self::decide_request`]'s write.
+    /// pending request goes on to the decision's write (`decide_pending`).
     pub async fn decide_request_from_chat(
         &self,
         tenant: TenantId,
