@@ -31,10 +31,7 @@ impl Lineup {
             ));
         }
         let now = now();
-        let mut tx = self.store().system().await?;
-        let fresh = store::seen_ids::first_time(&mut tx, key, now, now + remember_for).await?;
-        tx.commit().await?;
-        Ok(fresh)
+        Ok(store::seen_ids::first_time(self.store(), key, now, now + remember_for).await?)
     }
 
     /// Delete up to [`PRUNE_BATCH`] inbound ids expired by `now` (the worker's sweep); returns

@@ -81,6 +81,85 @@ pub async fn get(tx: &mut Tx, tenant: TenantId, id: EmployeeId) -> StoreResult<O
     row.map(Employee::try_from).transpose()
 }
 
+/// How an employee stands when they act: whether they are still active, and their roles in
+/// the tenant (none when they are no portal member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub employee_id: EmployeeId,
+    pub status: EmployeeStatus,
+    pub roles: Vec<String>,
+}
+
+/// A standing's row: one per role (a `NULL` role when the employee has none).
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    employee_id: EmployeeId,
+    status: String,
+    role: Option<String>,
+}
+
+const STANDING_COLUMNS: &str = "e.id AS employee_id, e.status, m.role";
+const STANDING_ROLES: &str =
+    "LEFT JOIN memberships m ON m.tenant_id = e.tenant_id AND m.employee_id = e.id";
+
+fn standing_of(rows: Vec<StandingRow>) -> StoreResult<Option<Standing>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let status = EmployeeStatus::parse(&first.status)
+        .ok_or_else(|| StoreError::corrupt("employee status", &first.status))?;
+    Ok(Some(Standing {
+        employee_id: first.employee_id,
+        status,
+        roles: rows.into_iter().filter_map(|r| r.role).collect(),
+    }))
+}
+
+/// `employee`'s standing, in one statement.
+pub async fn standing(
+    tx: &mut Tx,
+    tenant: TenantId,
+    employee: EmployeeId,
+) -> StoreResult<Option<Standing>> {
+    let sql = format!(
+        "SELECT {STANDING_COLUMNS} FROM employees e {STANDING_ROLES}
+         WHERE e.tenant_id = $1 AND e.id = $2"
+    );
+    let rows: Vec<StandingRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(employee)
+            .fetch_all(conn)
+            .await?
+    });
+    standing_of(rows)
+}
+
+/// The standing of the employee a chat user is linked to (none while unlinked), in one
+/// statement: a chat click's first question.
+pub async fn standing_of_chat_user(
+    tx: &mut Tx,
+    tenant: TenantId,
+    platform: &str,
+    external_id: &str,
+) -> StoreResult<Option<Standing>> {
+    let sql = format!(
+        "SELECT {STANDING_COLUMNS} FROM chat_identities ci
+         JOIN employees e ON e.tenant_id = ci.tenant_id AND e.id = ci.employee_id
+         {STANDING_ROLES}
+         WHERE ci.tenant_id = $1 AND ci.platform = $2 AND ci.external_id = $3"
+    );
+    let rows: Vec<StandingRow> = on_tx!(tx, |conn| {
+        sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(platform)
+            .bind(external_id)
+            .fetch_all(conn)
+            .await?
+    });
+    standing_of(rows)
+}
+
 pub async fn find_by_email(
     tx: &mut Tx,
     tenant: TenantId,

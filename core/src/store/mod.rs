@@ -117,6 +117,18 @@ macro_rules! on_tx {
 }
 pub(crate) use on_tx;
 
+/// [`on_tx!`] for a statement that is a transaction by itself, run on any pooled connection:
+/// one round trip where `BEGIN`, the statement and `COMMIT` would be three.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
 /// How much of a SQLite database file connections map into memory (address space, not RAM).
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use super::{StoreResult, Tx, on_tx};
+use super::{Store, StoreResult, Tx, on_pool, on_tx};
 
 /// Whole seconds: SQLite compares the RFC 3339 text, whose fraction is as long as it needs,
 /// so only fraction-free values sort like the instants they are.
@@ -13,15 +13,16 @@ fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// Claim `key` until `expires_at`. True when it was not held (never offered, or its last
-/// claim expired by `now`); false while an earlier claim lasts. One statement, so of two
-/// transactions offering the same key at once exactly one gets true.
+/// claim expired by `now`); false while an earlier claim lasts. One statement, its own
+/// transaction (every chat request makes this claim first, so it is kept to one round trip),
+/// so of two offering the same key at once exactly one gets true.
 pub async fn first_time(
-    tx: &mut Tx,
+    store: &Store,
     key: &str,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
 ) -> StoreResult<bool> {
-    let claimed: Option<String> = on_tx!(tx, |conn| {
+    let claimed: Option<String> = on_pool!(store, |conn| {
         sqlx::query_scalar(
             "INSERT INTO inbound_seen (key, expires_at) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at

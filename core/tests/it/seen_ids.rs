@@ -11,12 +11,9 @@ use time::{Duration, OffsetDateTime};
 const T0: OffsetDateTime = datetime!(2026-12-05 12:00 UTC);
 
 async fn offer(store: &Store, key: &str, now: OffsetDateTime, ttl: Duration) -> bool {
-    let mut tx = store.system().await.unwrap();
-    let fresh = store::seen_ids::first_time(&mut tx, key, now, now + ttl)
+    store::seen_ids::first_time(store, key, now, now + ttl)
         .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    fresh
+        .unwrap()
 }
 
 both_backends!(

@@ -16,12 +16,13 @@ use crate::lines::line::commands::IssueLine;
 use crate::lines::line::travel::{TravelEsim, TravelEsimState};
 use crate::lines::line::{Line, LineState};
 use crate::lines::plan::Plan;
-use crate::messaging::chat::{Platform, refuse_leaver};
+use crate::messaging::chat::{Platform, refuse_inactive};
 use crate::money::{Bytes, Money};
 use crate::organisation::employee::{Employee, EmployeeStatus};
 use crate::organisation::tenant::Tenant;
 use crate::spend::guardrail::commands::ScopeNames;
 use crate::spend::policy::{self, CapScope, Facts, RoamingGrant, RoamingRule, Verdict};
+use crate::store::employees::Standing;
 use crate::store::{self, Tx, now};
 
 #[derive(Debug, Clone)]
@@ -265,22 +266,27 @@ impl Lineup {
     ) -> CoreResult<ChatDecision> {
         let note = decision_note(decision, note)?;
         let mut read = self.tenant_read_tx(tenant).await?;
-        let Some(linked) =
-            store::chat::employee_for_identity(&mut read, tenant, platform.as_str(), chat_user)
-                .await?
+        let Some(me) = store::employees::standing_of_chat_user(
+            &mut read,
+            tenant,
+            platform.as_str(),
+            chat_user,
+        )
+        .await?
         else {
             return Ok(ChatDecision::Unlinked);
         };
-        let me = refuse_leaver(&mut read, tenant, linked).await?;
-        let request = self
-            .authorised_request(&mut read, tenant, request_id, Decider::Employee(me))
+        refuse_inactive(&mut read, tenant, me.status).await?;
+        let request = self.request_in(&mut read, tenant, request_id).await?;
+        self.authorise_standing(&mut read, tenant, &request, &me)
             .await?;
         if request.state != RequestState::Pending {
             let names = self.card_names_in(&mut read, tenant, &request).await?;
             return Ok(ChatDecision::AlreadyDecided { request, names });
         }
         drop(read);
-        self.decide_pending(tenant, Decider::Employee(me), request_id, decision, note)
+        let me = Decider::Employee(me.employee_id);
+        self.decide_pending(tenant, me, request_id, decision, note)
             .await
             .map(ChatDecision::Decided)
     }
@@ -305,10 +311,7 @@ impl Lineup {
             .await?;
         drop(read);
         if request.state != RequestState::Pending {
-            return Ok(Decided {
-                request,
-                won: false,
-            });
+            return Ok(settled_before(request));
         }
         self.decide_pending(tenant, decider, request_id, decision, note)
             .await
@@ -329,10 +332,7 @@ impl Lineup {
             .authorised_request(&mut tx, tenant, request_id, decider)
             .await?;
         if request.state != RequestState::Pending {
-            return Ok(Decided {
-                request,
-                won: false,
-            });
+            return Ok(settled_before(request));
         }
         let mut decided = request.clone();
         decided.state = match decision {
@@ -345,10 +345,7 @@ impl Lineup {
         decided.decision_note = note.or(request.decision_note.clone());
         if !store::requests::settle(&mut tx, tenant, &decided, RequestState::Pending).await? {
             drop(tx);
-            return Ok(Decided {
-                request: self.request(tenant, request_id).await?,
-                won: false,
-            });
+            return Ok(settled_before(self.request(tenant, request_id).await?));
         }
         let action = match decision {
             Decision::Approve => "request.approved",
@@ -379,13 +376,22 @@ impl Lineup {
         request_id: RequestId,
         decider: Decider,
     ) -> CoreResult<Request> {
-        let request = required(
+        let request = self.request_in(tx, tenant, request_id).await?;
+        self.authorise(tx, tenant, &request, decider).await?;
+        Ok(request)
+    }
+
+    async fn request_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        request_id: RequestId,
+    ) -> CoreResult<Request> {
+        required(
             store::requests::get(tx, tenant, request_id).await?,
             "request",
             request_id,
-        )?;
-        self.authorise(tx, tenant, &request, decider).await?;
-        Ok(request)
+        )
     }
 
     /// May `decider` decide `request`? The routed approver or anyone above them in the
@@ -399,16 +405,14 @@ impl Lineup {
         decider: Decider,
     ) -> CoreResult<()> {
         let decider = match decider {
-            Decider::Employee(employee) => {
-                refuse_if_offboarded(tx, tenant, employee).await?;
-                employee
-            }
+            Decider::Employee(employee) => employee,
             Decider::Member(user) => {
                 if let Some(employee) = store::users::member(tx, tenant, user)
                     .await?
                     .and_then(|m| m.employee_id)
                 {
-                    refuse_if_offboarded(tx, tenant, employee).await?;
+                    let standing = standing(tx, tenant, employee).await?;
+                    refuse_if_offboarded(tx, tenant, &standing).await?;
                 }
                 let role = store::users::role_in(tx, tenant, user).await?;
                 return if matches!(role.as_deref(), Some("owner" | "admin")) {
@@ -422,13 +426,27 @@ impl Lineup {
                 };
             }
         };
+        let standing = standing(tx, tenant, decider).await?;
+        self.authorise_standing(tx, tenant, request, &standing)
+            .await
+    }
+
+    /// [`Self::authorise`] for an employee whose standing is already read.
+    async fn authorise_standing(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        request: &Request,
+        standing: &Standing,
+    ) -> CoreResult<()> {
+        refuse_if_offboarded(tx, tenant, standing).await?;
+        let decider = standing.employee_id;
         if decider == request.requester {
             return Err(CoreError::NotAuthorised(
                 "you cannot decide your own request".into(),
             ));
         }
-        let roles = store::users::roles_of_employee(tx, tenant, decider).await?;
-        let has = |r: &str| roles.iter().any(|role| role == r);
+        let has = |r: &str| standing.roles.iter().any(|role| role == r);
         if has("owner") || has("admin") {
             return Ok(());
         }
@@ -1430,18 +1448,39 @@ async fn first_active_manager_above(
         .map(|m| m.id))
 }
 
+/// The answer to a decider who found `request` already settled: someone else won.
+fn settled_before(request: Request) -> Decided {
+    Decided {
+        request,
+        won: false,
+    }
+}
+
+/// `employee`'s standing. Someone not in the directory stands as an active employee with
+/// no roles: they have no authority either, and the checks after this say so.
+async fn standing(tx: &mut Tx, tenant: TenantId, employee: EmployeeId) -> CoreResult<Standing> {
+    Ok(store::employees::standing(tx, tenant, employee)
+        .await?
+        .unwrap_or(Standing {
+            employee_id: employee,
+            status: EmployeeStatus::Active,
+            roles: Vec::new(),
+        }))
+}
+
 async fn refuse_if_offboarded(
     tx: &mut Tx,
     tenant: TenantId,
-    employee: EmployeeId,
+    standing: &Standing,
 ) -> CoreResult<()> {
-    // Someone not in the directory has no authority either; the checks after this say so.
-    let Some(person) = store::employees::get(tx, tenant, employee).await? else {
-        return Ok(());
-    };
-    if person.status == EmployeeStatus::Active {
+    if standing.status == EmployeeStatus::Active {
         return Ok(());
     }
+    let person = required(
+        store::employees::get(tx, tenant, standing.employee_id).await?,
+        "employee",
+        standing.employee_id,
+    )?;
     let on = crate::organisation::offboarding::offboarded_on(tx, tenant, &person).await?;
     Err(CoreError::NotAuthorised(format!(
         "you were offboarded on {on}, so you can no longer decide requests"

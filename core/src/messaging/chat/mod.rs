@@ -239,8 +239,18 @@ pub(crate) async fn refuse_leaver(
         "employee",
         employee,
     )?;
-    if person.status == EmployeeStatus::Active {
-        return Ok(employee);
+    refuse_inactive(tx, tenant, person.status).await?;
+    Ok(employee)
+}
+
+/// [`refuse_leaver`] for an employee whose status is already read.
+pub(crate) async fn refuse_inactive(
+    tx: &mut Tx,
+    tenant: TenantId,
+    status: EmployeeStatus,
+) -> CoreResult<()> {
+    if status == EmployeeStatus::Active {
+        return Ok(());
     }
     let company = required(store::tenants::get(tx, tenant).await?, "tenant", tenant)?.name;
     Err(CoreError::NotAuthorised(format!(
