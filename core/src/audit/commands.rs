@@ -53,8 +53,28 @@ pub(crate) async fn actor_name_in(
     tenant: TenantId,
     actor: &str,
 ) -> CoreResult<String> {
-    if let Some(id) = actor.strip_prefix("employee:").and_then(|i| i.parse().ok()) {
-        let person = store::employees::get(tx, tenant, id).await?;
+    let people = match actor_employee(actor) {
+        Some(id) => store::employees::people(tx, tenant, &[id]).await?,
+        None => Vec::new(),
+    };
+    actor_name_among(tx, tenant, actor, &people).await
+}
+
+/// The employee a stored actor is, if it is one.
+pub(crate) fn actor_employee(actor: &str) -> Option<EmployeeId> {
+    actor.strip_prefix("employee:").and_then(|i| i.parse().ok())
+}
+
+/// [`actor_name_in`] where the actor, if an employee still in the directory, is among
+/// `people` already read.
+pub(crate) async fn actor_name_among(
+    tx: &mut store::Tx,
+    tenant: TenantId,
+    actor: &str,
+    people: &[store::employees::Person],
+) -> CoreResult<String> {
+    if let Some(id) = actor_employee(actor) {
+        let person = people.iter().find(|p| p.id == id);
         return Ok(person.map_or_else(|| "a former employee".into(), |p| p.full_name()));
     }
     if let Some(id) = actor.strip_prefix("user:").and_then(|i| i.parse().ok()) {

@@ -174,15 +174,6 @@ pub struct BilledLine {
     pub updated_at: OffsetDateTime,
 }
 
-/// A person a report names.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Person {
-    pub id: EmployeeId,
-    pub given_name: String,
-    pub family_name: String,
-    pub email: String,
-}
-
 /// A line with the names the lines export shows: its employee's and its plan's.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReportLine {
@@ -368,25 +359,6 @@ pub async fn billed_lines(
         return sqlite_rows_as_json(conn, &sql, COLUMNS).await;
     }
     Ok(fetch_all!(tx, BilledLine, sql))
-}
-
-/// The names and addresses of `ids`, the people a report shows.
-pub async fn people(tx: &mut Tx, tenant: TenantId, ids: &[EmployeeId]) -> StoreResult<Vec<Person>> {
-    // Numbered placeholders are found by name on SQLite: a few hundred a statement keeps
-    // that cheap when many people tie for the last places shown.
-    const PER_STATEMENT: usize = 500;
-    let mut people = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(PER_STATEMENT) {
-        let mut sql = Sql::new(tenant);
-        let list: Vec<String> = chunk.iter().map(|id| sql.arg(Arg::Uuid(id.0))).collect();
-        sql.push(&format!(
-            "SELECT id, given_name, family_name, email FROM employees
-             WHERE tenant_id = $1 AND id IN ({})",
-            list.join(", ")
-        ));
-        people.extend(fetch_all!(tx, Person, sql));
-    }
-    Ok(people)
 }
 
 /// `FROM usage_<table> u` joined to the scope's lines when the scope filters anything.

@@ -9,6 +9,7 @@ use super::cards::CardContext;
 use super::roaming_quote::{self, RoamingOption, TravelOffer};
 use super::{Decider, Decision, Request, RequestDetails, RequestState, Route};
 use crate::app::{Lineup, record, required, to_json};
+use crate::audit::commands::{actor_employee, actor_name_among};
 use crate::audit::{Actor, AuditEvent};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{EmployeeId, LineId, PlanId, RequestId, TenantId};
@@ -1113,8 +1114,13 @@ impl Lineup {
         tenant: TenantId,
         request: &Request,
     ) -> CoreResult<CardContext> {
+        // The requester and an employee who decided, in one statement.
+        let decided_by = request.decided_by.as_deref();
+        let mut named = vec![request.requester];
+        named.extend(decided_by.and_then(actor_employee));
+        let people = store::employees::people(tx, tenant, &named).await?;
         let requester = required(
-            store::employees::get(tx, tenant, request.requester).await?,
+            people.iter().find(|p| p.id == request.requester),
             "employee",
             request.requester,
         )?;
@@ -1125,8 +1131,8 @@ impl Lineup {
                 .map(plan_label),
             _ => None,
         };
-        let decided_by_name = match request.decided_by.as_deref() {
-            Some(actor) => Some(crate::audit::commands::actor_name_in(tx, tenant, actor).await?),
+        let decided_by_name = match decided_by {
+            Some(actor) => Some(actor_name_among(tx, tenant, actor, &people).await?),
             None => None,
         };
         Ok(CardContext {

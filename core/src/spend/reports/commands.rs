@@ -166,7 +166,7 @@ impl Lineup {
             return Ok(names);
         }
         let mut tx = self.tenant_read_tx(tenant).await?;
-        names.people = store_reports::people(&mut tx, tenant, &people)
+        names.people = store::employees::people(&mut tx, tenant, &people)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
@@ -780,7 +780,7 @@ fn group_spend(label: String, sums: &Sums, currency: Currency) -> GroupSpend {
 
 /// The names a dashboard shows, read for the people and plans on it.
 struct Names<'a> {
-    people: HashMap<EmployeeId, store_reports::Person>,
+    people: HashMap<EmployeeId, store::employees::Person>,
     plans: HashMap<PlanId, String>,
     directory: &'a Directory,
 }
