@@ -205,14 +205,7 @@ impl Store {
     pub async fn tenant(&self, tenant: TenantId) -> StoreResult<Tx> {
         match self {
             Self::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
-            Self::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-                    .bind(tenant.0.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(Tx::Postgres(tx))
-            }
+            Self::Postgres(pool) => begin_postgres(pool, &tenant_setting(tenant)).await,
         }
     }
 
@@ -227,15 +220,11 @@ impl Store {
         match self {
             Self::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin().await?)),
             Self::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "SELECT set_config('app.tenant_id', $1, true),
-                         set_config('plan_cache_mode', 'force_custom_plan', true)",
-                )
-                .bind(tenant.0.to_string())
-                .execute(&mut *tx)
-                .await?;
-                Ok(Tx::Postgres(tx))
+                let settings = format!(
+                    "{}, set_config('plan_cache_mode', 'force_custom_plan', true)",
+                    tenant_setting(tenant)
+                );
+                begin_postgres(pool, &settings).await
             }
         }
     }
@@ -247,11 +236,7 @@ impl Store {
         match self {
             Self::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
             Self::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT set_config('app.system', 'on', true)")
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(Tx::Postgres(tx))
+                begin_postgres(pool, "set_config('app.system', 'on', true)").await
             }
         }
     }
@@ -283,6 +268,24 @@ impl Store {
             Self::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// A PostgreSQL transaction with its settings (`set_config` calls) in the same round trip as
+/// its `BEGIN`: a simple query may hold several statements. `settings` is SQL this module
+/// writes, never anyone's input.
+async fn begin_postgres(pool: &PgPool, settings: &str) -> StoreResult<Tx> {
+    Ok(Tx::Postgres(
+        pool.begin_with(format!("BEGIN; SELECT {settings}")).await?,
+    ))
+}
+
+/// Scopes a PostgreSQL transaction to `tenant` for the row-level-security policies. A tenant
+/// id is a UUID, whose text is hex digits and dashes, so it is safe inside the literal.
+fn tenant_setting(tenant: TenantId) -> String {
+    format!(
+        "set_config('app.tenant_id', '{}', true)",
+        tenant.0.hyphenated()
+    )
 }
 
 impl Tx {
