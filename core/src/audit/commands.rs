@@ -15,7 +15,7 @@ impl Lineup {
         before: Option<AuditEventId>,
         limit: i64,
     ) -> CoreResult<AuditPage> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let mut events = store::audit::search(&mut tx, tenant, filter, before, limit + 1).await?;
         let older = (events.len() as i64 > limit).then(|| {
             events.truncate(limit as usize);
@@ -30,7 +30,7 @@ impl Lineup {
     /// Who can appear as an actor: the tenant's portal users (`user:<id>`, with name and
     /// email), then the system and the provider.
     pub async fn audit_actors(&self, tenant: TenantId) -> CoreResult<Vec<(String, String)>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let mut actors = store::audit::user_actors(&mut tx, tenant).await?;
         actors.push(("system".into(), "Lineup (system)".into()));
         actors.push(("provider".into(), "Mobile provider".into()));

@@ -1333,3 +1333,43 @@ async fn a_reference_already_crossing_tenants_fails_the_migration_and_changes_no
             .unwrap();
     }
 }
+
+/// SQLite has one writer at a time, and a usage sync's batch holds the write lock for a fifth
+/// of a second or more: the portal's list pages read beside it instead of queueing for it.
+#[tokio::test]
+async fn the_portals_lists_answer_while_a_writer_holds_sqlite() {
+    use lineup_core::audit::AuditFilter;
+    use lineup_core::spend::alert::AlertFilter;
+
+    let world = lineup_testkit::world::World::new(lineup_testkit::sqlite_store().await).await;
+    let (lineup, tenant) = (&world.lineup, world.tenant);
+    let writer = world.store.tenant(tenant).await.unwrap();
+    let lists = async {
+        lineup.members(tenant).await.unwrap();
+        lineup.pending_invites(tenant).await.unwrap();
+        lineup.employees(tenant).await.unwrap();
+        lineup.teams(tenant).await.unwrap();
+        lineup.cost_centres(tenant).await.unwrap();
+        lineup
+            .alerts(tenant, &AlertFilter::default())
+            .await
+            .unwrap();
+        let everything = AuditFilter::default();
+        lineup
+            .audit_log(tenant, &everything, None, 50)
+            .await
+            .unwrap();
+        lineup.audit_actors(tenant).await.unwrap();
+        lineup.budget_caps(tenant).await.unwrap();
+        lineup.roaming_rules(tenant).await.unwrap();
+        lineup.joiner_policies(tenant).await.unwrap();
+        lineup.joiners(tenant).await.unwrap();
+        lineup.scim_tokens(tenant).await.unwrap();
+        lineup.scim_calls(tenant).await.unwrap();
+        lineup.custom_domains(tenant).await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), lists)
+        .await
+        .expect("every list answered while another connection held the write lock");
+    drop(writer);
+}

@@ -15,13 +15,13 @@ use crate::store::{self, now, users::UserRow};
 
 impl Lineup {
     pub async fn members(&self, tenant: TenantId) -> CoreResult<Vec<Member>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let rows = store::users::members(&mut tx, tenant).await?;
         rows.into_iter().map(into_member).collect()
     }
 
     pub async fn pending_invites(&self, tenant: TenantId) -> CoreResult<Vec<PendingInvite>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let rows = store::user_tokens::pending_invites(&mut tx, tenant, now()).await?;
         rows.into_iter()
             .map(|r| {

@@ -1102,7 +1102,7 @@ impl Lineup {
             .text
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::lines::search(&mut tx, tenant, &search).await?)
     }
 
@@ -1112,7 +1112,7 @@ impl Lineup {
         tenant: TenantId,
         line: LineId,
     ) -> CoreResult<Vec<AuditEvent>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::audit::list_for_subject(&mut tx, tenant, "line", &line.to_string()).await?)
     }
 

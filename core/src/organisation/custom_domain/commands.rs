@@ -13,7 +13,7 @@ use crate::store::{self, domains::DomainRow, now};
 
 impl Lineup {
     pub async fn custom_domains(&self, tenant: TenantId) -> CoreResult<Vec<CustomDomain>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let rows = store::domains::list(&mut tx, tenant).await?;
         Ok(rows.into_iter().map(CustomDomain::from).collect())
     }

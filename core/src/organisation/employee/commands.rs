@@ -70,7 +70,7 @@ impl Lineup {
     }
 
     pub async fn employees(&self, tenant: TenantId) -> CoreResult<Vec<Employee>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::employees::list(&mut tx, tenant).await?)
     }
 
@@ -86,7 +86,7 @@ impl Lineup {
             Visibility::ReportsOf(manager) => filter.within = Some(manager),
             Visibility::Everyone => {}
         }
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::employees::directory(&mut tx, tenant, &filter).await?)
     }
 

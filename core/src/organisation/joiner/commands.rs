@@ -20,7 +20,7 @@ use crate::store::{self, Tx, now};
 
 impl Lineup {
     pub async fn joiner_policies(&self, tenant: TenantId) -> CoreResult<Vec<JoinerPolicy>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::joiners::list_policies(&mut tx, tenant).await?)
     }
 
@@ -121,7 +121,7 @@ impl Lineup {
 
     /// Every joiner of the tenant, newest first.
     pub async fn joiners(&self, tenant: TenantId) -> CoreResult<Vec<Joiner>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::joiners::list(&mut tx, tenant).await?)
     }
 
@@ -130,7 +130,7 @@ impl Lineup {
         tenant: TenantId,
         employee: EmployeeId,
     ) -> CoreResult<Option<Joiner>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::joiners::get(&mut tx, tenant, employee).await?)
     }
 

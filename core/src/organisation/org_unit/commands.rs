@@ -79,12 +79,12 @@ impl Lineup {
     }
 
     pub async fn teams(&self, tenant: TenantId) -> CoreResult<Vec<Team>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::org::list_teams(&mut tx, tenant).await?)
     }
 
     pub async fn cost_centres(&self, tenant: TenantId) -> CoreResult<Vec<CostCentre>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::org::list_cost_centres(&mut tx, tenant).await?)
     }
 }

@@ -94,7 +94,7 @@ impl Lineup {
     }
 
     pub async fn scim_tokens(&self, tenant: TenantId) -> CoreResult<Vec<ScimToken>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::scim::list_tokens(&mut tx, tenant).await?)
     }
 
@@ -148,7 +148,7 @@ impl Lineup {
 
     /// The tenant's newest SCIM calls, newest first.
     pub async fn scim_calls(&self, tenant: TenantId) -> CoreResult<Vec<ScimCall>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::scim::list_calls(&mut tx, tenant).await?)
     }
 

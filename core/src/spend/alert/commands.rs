@@ -43,18 +43,18 @@ fn subject(alert: &Alert) -> (&'static str, String) {
 
 impl Lineup {
     pub async fn alerts(&self, tenant: TenantId, filter: &AlertFilter) -> CoreResult<Vec<Alert>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::alerts::list(&mut tx, tenant, filter).await?)
     }
 
     pub async fn alert(&self, tenant: TenantId, id: AlertId) -> CoreResult<Alert> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         load(&mut tx, tenant, id).await
     }
 
     /// The lines the alert's Suspend line acts on, as they are now.
     pub async fn alert_lines(&self, tenant: TenantId, id: AlertId) -> CoreResult<Vec<Line>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let alert = load(&mut tx, tenant, id).await?;
         lines_of(&mut tx, tenant, &alert).await
     }

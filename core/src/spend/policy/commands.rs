@@ -95,7 +95,7 @@ impl Lineup {
     }
 
     pub async fn roaming_rules(&self, tenant: TenantId) -> CoreResult<Vec<(String, RoamingRule)>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::policy::list_roaming_rules(&mut tx, tenant).await?)
     }
 
@@ -320,7 +320,7 @@ impl Lineup {
     }
 
     pub async fn budget_caps(&self, tenant: TenantId) -> CoreResult<Vec<BudgetCap>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::policy::list_caps(&mut tx, tenant).await?)
     }
 
