@@ -1347,6 +1347,7 @@ async fn the_portals_lists_answer_while_a_writer_holds_sqlite() {
     let lists = async {
         lineup.members(tenant).await.unwrap();
         lineup.pending_invites(tenant).await.unwrap();
+        lineup.undelivered_emails(tenant).await.unwrap();
         lineup.employees(tenant).await.unwrap();
         lineup.teams(tenant).await.unwrap();
         lineup.cost_centres(tenant).await.unwrap();

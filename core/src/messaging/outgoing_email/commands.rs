@@ -66,7 +66,7 @@ impl Lineup {
 
     /// Messages still waiting for delivery (queued or being sent), for a health view.
     pub async fn undelivered_emails(&self, tenant: TenantId) -> CoreResult<i64> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::mail::count_undelivered(&mut tx, tenant).await?)
     }
 }
