@@ -168,7 +168,7 @@ impl Lineup {
     /// Queue each tenant's usage sync for its latest cron tick. Every replica may call this:
     /// the tick's dedupe key lets exactly one job exist per tenant and tick.
     pub async fn schedule_due_jobs(&self, now: OffsetDateTime) -> CoreResult<usize> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let tenants = store::jobs::list_tenants(&mut tx).await?;
         drop(tx);
         let mut queued = 0;
@@ -232,7 +232,7 @@ impl Lineup {
         bucket: &str,
         now: OffsetDateTime,
     ) -> CoreResult<usize> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let tenants = store::jobs::list_tenants(&mut tx).await?;
         drop(tx);
         let mut queued = 0;

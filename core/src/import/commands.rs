@@ -50,7 +50,7 @@ impl Lineup {
         upload: ImportId,
         mapping: Option<Mapping>,
     ) -> CoreResult<Preview> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let upload = live_upload(&mut tx, tenant, upload).await?;
         let existing = load_existing(&mut tx, tenant).await?;
         drop(tx);

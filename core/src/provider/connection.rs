@@ -363,7 +363,7 @@ impl Lineup {
         &self,
         tenant: TenantId,
     ) -> CoreResult<Arc<dyn ConnectivityProvider>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let connection = store::provider_connections::get(&mut tx, tenant).await?;
         let Some(row) = connection else {
             let allowed =
@@ -390,7 +390,7 @@ impl Lineup {
         let Some(id) = connection else {
             return self.provider_for(tenant).await;
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let row = store::provider_connections::get_by_id(&mut tx, tenant, id).await?;
         drop(tx);
         match row {
@@ -448,7 +448,7 @@ impl Lineup {
         &self,
         id: ProviderConnectionId,
     ) -> CoreResult<(TenantId, Arc<dyn ConnectivityProvider>)> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let row = store::provider_connections::find(&mut tx, id).await?;
         drop(tx);
         let row = row.ok_or_else(|| CoreError::not_found("provider connection", id))?;
@@ -457,7 +457,7 @@ impl Lineup {
 
     /// Whether the tenant has a usable provider, and which; for set-up steps and pages.
     pub async fn provider_status(&self, tenant: TenantId) -> CoreResult<ProviderStatus> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let connection = store::provider_connections::get(&mut tx, tenant).await?;
         let allowed = store::provider_connections::uses_server_provider(&mut tx, tenant).await?;
         let plans = store::plans::list(&mut tx, tenant)
@@ -489,7 +489,7 @@ impl Lineup {
         &self,
         tenant: TenantId,
     ) -> CoreResult<Vec<ProviderConnection>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let rows = store::provider_connections::list(&mut tx, tenant).await?;
         drop(tx);
         let secrets = self.secrets()?;
@@ -520,7 +520,7 @@ impl Lineup {
         let label = match line.provider_connection_id {
             Some(id) => {
                 async {
-                    let mut tx = self.tenant_tx(tenant).await.ok()?;
+                    let mut tx = self.tenant_read_tx(tenant).await.ok()?;
                     store::provider_connections::get_by_id(&mut tx, tenant, id)
                         .await
                         .ok()
@@ -548,7 +548,7 @@ impl Lineup {
         actor: &Actor,
         credentials: ProviderCredentials,
     ) -> CoreResult<(ProviderConnection, Vec<Plan>)> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let primary = store::provider_connections::get(&mut tx, tenant).await?;
         drop(tx);
         let vendor = primary
@@ -674,7 +674,7 @@ impl Lineup {
     /// connected. `false`: there was none.
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn disconnect_provider(&self, tenant: TenantId, actor: &Actor) -> CoreResult<bool> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let primary = store::provider_connections::get(&mut tx, tenant).await?;
         drop(tx);
         match primary {

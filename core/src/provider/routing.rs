@@ -208,7 +208,7 @@ fn shadows(earlier: &NewRouteRule, later: &NewRouteRule) -> bool {
 impl Lineup {
     /// The tenant's routing table, first to match first.
     pub async fn provider_routes(&self, tenant: TenantId) -> CoreResult<Vec<RouteRule>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::provider_routes::list(&mut tx, tenant).await?)
     }
 

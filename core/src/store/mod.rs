@@ -241,6 +241,16 @@ impl Store {
         }
     }
 
+    /// [`Store::system`] for look-ups only: which tenant a host or chat workspace belongs to,
+    /// whose email this is. Every portal page and chat event starts with one, so on SQLite it
+    /// is deferred and reads beside the writer instead of queueing for the write lock.
+    pub async fn system_read(&self) -> StoreResult<Tx> {
+        match self {
+            Self::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin().await?)),
+            Self::Postgres(_) => self.system().await,
+        }
+    }
+
     /// Whether the database answers; for readiness probes.
     pub async fn ping(&self) -> StoreResult<()> {
         match self {

@@ -6,6 +6,7 @@
 mod access;
 mod alerts;
 mod audit;
+mod beside_a_writer;
 mod browser;
 mod dashboard;
 mod domains;

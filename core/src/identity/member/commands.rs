@@ -180,7 +180,7 @@ impl Lineup {
         tenant: TenantId,
         token: &str,
     ) -> CoreResult<Result<Invitation, LinkProblem>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let grant = match link::inspect(&mut tx, tenant, Purpose::Invite, token).await? {
             Ok(grant) => grant,
             Err(problem) => return Ok(Err(problem)),
@@ -217,7 +217,7 @@ impl Lineup {
             }
         };
         let existing = {
-            let mut tx = self.store().system().await?;
+            let mut tx = self.store().system_read().await?;
             store::users::find_by_email(&mut tx, &email).await?
         };
         let confirmed = existing.as_ref().filter(|u| u.email_verified_at.is_some());

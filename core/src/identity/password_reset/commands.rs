@@ -69,7 +69,7 @@ impl Lineup {
         tenant: TenantId,
         token: &str,
     ) -> CoreResult<Result<(), LinkProblem>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(
             link::inspect(&mut tx, tenant, Purpose::PasswordReset, token)
                 .await?

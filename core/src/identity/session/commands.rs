@@ -23,7 +23,7 @@ impl Lineup {
     ) -> CoreResult<NewSession> {
         let email = Email::parse(email).map_err(|e| CoreError::invalid("email", e))?;
         let user = {
-            let mut tx = self.store().system().await?;
+            let mut tx = self.store().system_read().await?;
             store::users::find_by_email(&mut tx, email.as_str()).await?
         };
         let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
@@ -86,7 +86,7 @@ impl Lineup {
 
     /// The live session behind a cookie token, if any.
     pub async fn session(&self, tenant: TenantId, token: &str) -> CoreResult<Option<Session>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let holder = store::sessions::holder(&mut tx, tenant, &token_hash(token), now()).await?;
         holder.map(|h| into_session(tenant, h)).transpose()
     }
@@ -96,7 +96,7 @@ impl Lineup {
     /// made: no audit event. Returns how many were deleted.
     pub async fn delete_expired_sessions(&self, now: OffsetDateTime) -> CoreResult<u64> {
         let tenants = {
-            let mut tx = self.store().system().await?;
+            let mut tx = self.store().system_read().await?;
             store::jobs::list_tenants(&mut tx).await?
         };
         let mut deleted = 0;

@@ -416,7 +416,7 @@ fn printable(text: &str, max: usize) -> String {
 
 impl Lineup {
     pub async fn sso_settings(&self, tenant: TenantId) -> CoreResult<Option<SsoSettings>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::sso::get(&mut tx, tenant)
             .await?
             .map(|row| SsoSettings {
@@ -486,7 +486,7 @@ impl Lineup {
     }
 
     async fn live_sso(&self, tenant: TenantId) -> CoreResult<SsoConfigRow> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let row = store::sso::get(&mut tx, tenant).await?;
         row.filter(|r| r.enabled)
             .ok_or_else(|| CoreError::not_found("single sign-on", tenant))

@@ -265,7 +265,7 @@ impl Lineup {
         plan_id: PlanId,
         command_key: Option<String>,
     ) -> CoreResult<Line> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let plan = required(
             store::plans::get(&mut tx, tenant, plan_id).await?,
             "plan",
@@ -385,7 +385,7 @@ impl Lineup {
             timeout: std::time::Duration::ZERO,
             ..self.poll_policy()
         };
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let pending = store::operations::list_pending(&mut tx).await?;
         drop(tx);
         let count = pending.len();
@@ -597,7 +597,7 @@ impl Lineup {
     ) -> CoreResult<crate::lines::plan::Plan> {
         let plan_id: PlanId = serde_json::from_value(op.payload["plan_id"].clone())
             .map_err(|e| CoreError::invalid("plan_id", e))?;
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         required(
             store::plans::get(&mut tx, tenant, plan_id).await?,
             "plan",
@@ -926,7 +926,7 @@ impl Lineup {
     }
 
     pub(crate) async fn line_by_issue_key(&self, tenant: TenantId, key: &str) -> CoreResult<Line> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         required(
             store::lines::find_by_issue_key(&mut tx, tenant, key).await?,
             "line",
@@ -1122,7 +1122,7 @@ impl Lineup {
         tenant: TenantId,
         issue_key: &str,
     ) -> CoreResult<Option<Line>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::lines::find_by_issue_key(&mut tx, tenant, issue_key).await?)
     }
 }

@@ -43,7 +43,7 @@ impl Lineup {
     /// reconciled (they add nothing to the result).
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     pub async fn reconcile_subscriptions(&self, tenant: TenantId) -> CoreResult<Reconciliation> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let connections = store::provider_connections::list(&mut tx, tenant).await?;
         drop(tx);
         let catalogues: Vec<Option<ProviderConnectionId>> = if connections.is_empty() {
@@ -85,7 +85,7 @@ impl Lineup {
                 None => break,
             }
         }
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let lines: Vec<Line> = store::lines::list(&mut tx, tenant)
             .await?
             .into_iter()

@@ -52,7 +52,7 @@ impl Lineup {
     /// End the travel eSIMs whose trip is over by `today`, across tenants, auditing each.
     /// Returns the lines ended.
     pub async fn sweep_travel_esims(&self, today: Date) -> CoreResult<Vec<Line>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let due = store::travel_esims::due(&mut tx, today).await?;
         drop(tx);
         let mut ended = Vec::new();
@@ -104,7 +104,7 @@ impl Lineup {
         tenant: TenantId,
         employee: EmployeeId,
     ) -> CoreResult<Vec<TravelEsim>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::travel_esims::list_for_employee(&mut tx, tenant, employee).await?)
     }
 }

@@ -184,7 +184,7 @@ impl Lineup {
     }
 
     async fn submit_request_existing(&self, tenant: TenantId, key: &str) -> CoreResult<Submitted> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let existing = required(
             store::requests::find_by_dedupe_key(&mut tx, tenant, key).await?,
             "request",
@@ -212,7 +212,7 @@ impl Lineup {
         if request.state != RequestState::Pending {
             return Ok(Vec::new());
         }
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let mut approvers = match request.route {
             Route::Manager => request.approver.into_iter().collect(),
             Route::Finance => {
@@ -826,7 +826,7 @@ impl Lineup {
         tenant: TenantId,
         decider: Decider,
     ) -> CoreResult<Vec<Request>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let pending = store::requests::list_pending_in(&mut tx, tenant).await?;
         let mut decidable = Vec::new();
         for request in pending {
@@ -841,7 +841,7 @@ impl Lineup {
 
     /// The latest decided requests of the tenant, newest first.
     pub async fn recent_decisions(&self, tenant: TenantId, limit: i64) -> CoreResult<Vec<Request>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::requests::list_recently_decided(&mut tx, tenant, limit).await?)
     }
 
@@ -887,12 +887,12 @@ impl Lineup {
         at: OffsetDateTime,
         grace: time::Duration,
     ) -> CoreResult<Vec<Request>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         Ok(store::requests::list_approved_before(&mut tx, at - grace).await?)
     }
 
     pub async fn sweep_requests(&self, at: OffsetDateTime) -> CoreResult<Vec<SweepEvent>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let pending = store::requests::list_pending(&mut tx).await?;
         drop(tx);
         let mut events = Vec::new();
@@ -1056,7 +1056,7 @@ impl Lineup {
 
     /// Start scheduled roaming grants and end finished ones, auditing each way.
     pub async fn sweep_roaming_grants(&self, today: Date) -> CoreResult<Vec<RoamingGrant>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let due = store::policy::grants_due(&mut tx, today).await?;
         drop(tx);
         let mut changed = Vec::new();

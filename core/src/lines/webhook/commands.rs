@@ -52,7 +52,7 @@ impl Lineup {
         match scope {
             WebhookScope::Tenant(owner) => Ok(owner == tenant),
             WebhookScope::ServerDefault => {
-                let mut tx = self.tenant_tx(tenant).await?;
+                let mut tx = self.tenant_read_tx(tenant).await?;
                 let own = provider_connections::get(&mut tx, tenant).await?;
                 Ok(own.is_none()
                     && provider_connections::uses_server_provider(&mut tx, tenant).await?)
@@ -111,7 +111,7 @@ impl Lineup {
         if self.order_wakeups().wake(order_id) {
             return Ok(true);
         }
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let Some(op) =
             store::operations::find_pending_by_order(&mut tx, scope.tenant(), order_id).await?
         else {
@@ -137,7 +137,7 @@ impl Lineup {
         subscription_id: &str,
         now: OffsetDateTime,
     ) -> CoreResult<bool> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let provider = self.shared_provider().name();
         let Some(line) = store::lines::find_by_provider_ref(
             &mut tx,
@@ -175,7 +175,7 @@ impl Lineup {
 
     /// The employee installed the profile: a ready line becomes active.
     async fn activate_installed(&self, scope: WebhookScope, iccid: &str) -> CoreResult<bool> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let provider = self.shared_provider().name();
         let Some(line) = store::lines::find_by_provider_ref(
             &mut tx,

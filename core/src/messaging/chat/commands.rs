@@ -128,7 +128,7 @@ impl Lineup {
         tenant: TenantId,
         platform: Platform,
     ) -> CoreResult<Option<ChatConnection>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let row = store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?;
         Ok(row.map(|row| {
             let setting = |key: &str| {
@@ -275,7 +275,7 @@ impl Lineup {
         tenant: TenantId,
         platform: Platform,
     ) -> CoreResult<Option<Workspace>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let Some(row) =
             store::chat::installation_for_tenant(&mut tx, tenant, platform.as_str()).await?
         else {
@@ -354,7 +354,7 @@ impl Lineup {
         let Some(tenant) = self.tenant_of_workspace(platform, workspace_id).await? else {
             return Ok(None);
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::chat::conversation(
             &mut tx,
             tenant,
@@ -373,7 +373,7 @@ impl Lineup {
         platform: Platform,
         workspace_id: &str,
     ) -> CoreResult<Option<TenantId>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let row = store::chat::find_installation(&mut tx, platform.as_str(), workspace_id).await?;
         Ok(row.map(|r| r.tenant_id))
     }
@@ -467,7 +467,7 @@ impl Lineup {
         employee: EmployeeId,
         platform: Platform,
     ) -> CoreResult<Option<String>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(
             store::chat::identity_for_employee(&mut tx, tenant, employee, platform.as_str())
                 .await?,
@@ -501,7 +501,7 @@ impl Lineup {
         tenant: TenantId,
         employees: &[EmployeeId],
     ) -> CoreResult<HashMap<EmployeeId, Vec<Platform>>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let mut platforms: HashMap<EmployeeId, Vec<Platform>> = HashMap::new();
         for (employee, platform) in store::chat::platforms_of(&mut tx, tenant, employees).await? {
             platforms.entry(employee).or_default().push(platform);
@@ -519,7 +519,7 @@ impl Lineup {
         tenant: TenantId,
         platform: Platform,
     ) -> CoreResult<Vec<Employee>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let linked: HashSet<EmployeeId> = store::chat::list_identities(&mut tx, tenant)
             .await?
             .into_iter()

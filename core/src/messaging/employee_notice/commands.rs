@@ -102,7 +102,7 @@ impl Lineup {
         &self,
         tenant: TenantId,
     ) -> CoreResult<Vec<(String, String, Message)>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::notices::list(&mut tx, tenant)
             .await?
             .into_iter()

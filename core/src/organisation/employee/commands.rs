@@ -97,7 +97,7 @@ impl Lineup {
         visibility: Visibility,
         id: EmployeeId,
     ) -> CoreResult<EmployeeProfile> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let employee = required(
             store::employees::get(&mut tx, tenant, id).await?,
             "employee",
@@ -215,7 +215,7 @@ impl Lineup {
             Visibility::Everyone => Ok(Visible::everyone()),
             Visibility::Nobody => Ok(Visible(Some(Default::default()))),
             Visibility::ReportsOf(manager) => {
-                let mut tx = self.tenant_tx(tenant).await?;
+                let mut tx = self.tenant_read_tx(tenant).await?;
                 let tree = store::employees::reporting_tree(&mut tx, tenant, manager).await?;
                 Ok(Visible(Some(tree.into_iter().collect())))
             }

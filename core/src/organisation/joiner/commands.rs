@@ -142,7 +142,7 @@ impl Lineup {
     pub async fn order_joiner_lines(&self, now: OffsetDateTime) -> CoreResult<usize> {
         let mut ordered = 0;
         for tenant in self.tenants_with_joiners(JoinerState::Waiting).await? {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let waiting =
                 store::joiners::list_in_state(&mut tx, tenant, JoinerState::Waiting).await?;
             let policies = store::joiners::list_policies(&mut tx, tenant).await?;
@@ -228,7 +228,7 @@ impl Lineup {
     ) -> CoreResult<usize> {
         let mut delivered = 0;
         for tenant in self.tenants_with_joiners(JoinerState::Ordered).await? {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let ordered =
                 store::joiners::list_in_state(&mut tx, tenant, JoinerState::Ordered).await?;
             drop(tx);

@@ -22,7 +22,7 @@ impl Lineup {
         employee: EmployeeId,
     ) -> CoreResult<OffboardingPlan> {
         let action = self.tenant(tenant).await?.settings.offboarding_action;
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let employee = required(
             store::employees::get(&mut tx, tenant, employee).await?,
             "employee",
@@ -248,7 +248,7 @@ impl Lineup {
             OffboardingAction::Suspend | OffboardingAction::Grace => "suspend",
             OffboardingAction::Terminate => "terminate",
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         for attempt in 1.. {
             let key = format!("offboard:{employee}:{line}:{action}:{attempt}");
             match store::operations::find_by_command_key(&mut tx, tenant, &key).await? {

@@ -11,7 +11,7 @@ impl Lineup {
     pub async fn onboarding(&self, tenant: TenantId) -> CoreResult<Onboarding> {
         let provider = self.provider_status(tenant).await?.is_connected();
         let policy = self.has_policy(tenant).await?;
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let people = store::employees::any(&mut tx, tenant).await?;
         let line = store::lines::any_issued(&mut tx, tenant).await?;
         let mut chat = false;

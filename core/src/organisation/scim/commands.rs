@@ -201,7 +201,7 @@ impl Lineup {
                 Err(_) => return Ok(empty_page(start_index)),
             },
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let (resources, total) =
             store::scim::list_users(&mut tx, tenant, matching.as_ref(), start_index - 1, count)
                 .await?;
@@ -213,7 +213,7 @@ impl Lineup {
     }
 
     pub async fn scim_user(&self, client: &ScimClient, id: &str) -> CoreResult<ScimUser> {
-        let mut tx = self.tenant_tx(client.tenant).await?;
+        let mut tx = self.tenant_read_tx(client.tenant).await?;
         scim_user_in(&mut tx, client.tenant, id).await
     }
 
@@ -442,7 +442,7 @@ impl Lineup {
                 Err(_) => return Ok(empty_page(start_index)),
             },
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let (stored, total) =
             store::scim::list_groups(&mut tx, tenant, matching.as_ref(), start_index - 1, count)
                 .await?;
@@ -458,7 +458,7 @@ impl Lineup {
     }
 
     pub async fn scim_group(&self, client: &ScimClient, id: &str) -> CoreResult<ScimGroup> {
-        let mut tx = self.tenant_tx(client.tenant).await?;
+        let mut tx = self.tenant_read_tx(client.tenant).await?;
         scim_group_in(&mut tx, client.tenant, id).await
     }
 

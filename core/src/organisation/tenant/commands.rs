@@ -161,20 +161,20 @@ impl Lineup {
     }
 
     pub async fn tenant(&self, tenant: TenantId) -> CoreResult<Tenant> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let found = store::tenants::get(&mut tx, tenant).await?;
         found.ok_or_else(|| CoreError::not_found("tenant", tenant))
     }
 
     /// Resolving a host name to its tenant necessarily looks across tenants.
     pub async fn tenant_by_slug(&self, slug: &Slug) -> CoreResult<Option<Tenant>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         Ok(store::tenants::find_by_slug(&mut tx, slug).await?)
     }
 
     /// The tenant whose verified custom domain is `domain`.
     pub async fn tenant_by_domain(&self, domain: &str) -> CoreResult<Option<Tenant>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         Ok(store::tenants::find_by_verified_domain(&mut tx, domain).await?)
     }
 }

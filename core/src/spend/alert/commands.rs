@@ -67,7 +67,7 @@ impl Lineup {
         tenant: TenantId,
         employee: EmployeeId,
     ) -> CoreResult<bool> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let roles = store::users::roles_of_employee(&mut tx, tenant, employee).await?;
         Ok(roles
             .iter()
@@ -81,7 +81,7 @@ impl Lineup {
         tenant: TenantId,
         employee: EmployeeId,
     ) -> CoreResult<bool> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let roles = store::users::roles_of_employee(&mut tx, tenant, employee).await?;
         Ok(roles
             .iter()
@@ -159,7 +159,7 @@ impl Lineup {
         id: AlertId,
         action: &str,
     ) -> CoreResult<Option<AlertActionBy>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let events =
             store::audit::list_for_subject(&mut tx, tenant, "alert", &id.to_string()).await?;
         let Some(event) = events.into_iter().rev().find(|e| e.action == action) else {
@@ -344,7 +344,7 @@ impl Lineup {
                 .iter()
                 .any(|b| b.id == line.id && b.state == LineState::Active)
         };
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let mut suspended = Vec::new();
         let mut unchanged = Vec::new();
         for line in &after {
@@ -435,12 +435,12 @@ impl Lineup {
 
     /// Alerts not yet posted to finance, across tenants, with their messages.
     pub async fn alerts_to_deliver(&self, limit: i64) -> CoreResult<Vec<AlertDelivery>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let tenants = store::jobs::list_tenants(&mut tx).await?;
         drop(tx);
         let mut out = Vec::new();
         for tenant in tenants {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let pending = store::alerts::undelivered(&mut tx, tenant, limit).await?;
             if pending.is_empty() {
                 continue;

@@ -432,7 +432,7 @@ impl Lineup {
         _actor: &Actor,
         period: &str,
     ) -> CoreResult<usize> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let ctx = UsageContext::load(&mut tx, tenant).await?;
         let to_release = cap_actions_to_release(&mut tx, tenant, &ctx, period).await?;
         drop(tx);

@@ -18,7 +18,7 @@ impl Lineup {
         tenant: TenantId,
         today: Date,
     ) -> CoreResult<OptimisationReport> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let owners = store::lines::list_with_owners(&mut tx, tenant).await?;
         let plans = store::plans::list(&mut tx, tenant).await?;
         let employees = store::employees::list(&mut tx, tenant).await?;

@@ -283,7 +283,7 @@ impl Lineup {
 
     /// Whether the organisation has set any policy: a budget cap or a roaming preset.
     pub async fn has_policy(&self, tenant: TenantId) -> CoreResult<bool> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(!store::policy::list_caps(&mut tx, tenant).await?.is_empty()
             || !store::policy::list_roaming_rules(&mut tx, tenant)
                 .await?
@@ -327,7 +327,7 @@ impl Lineup {
     /// Whom the cap of `scope` governs (or would, once set): the active employees in the
     /// scope, whose lines' spend it adds up, and their live lines.
     pub async fn cap_reach(&self, tenant: TenantId, scope: CapScope) -> CoreResult<Reach> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         self.check_scope(&mut tx, tenant, scope).await?;
         let employees = store::employees::list(&mut tx, tenant).await?;
         let lines = store::lines::live_counts_by_employee(&mut tx, tenant).await?;
@@ -343,7 +343,7 @@ impl Lineup {
 
     /// A roaming preset applies to everyone: every active employee and live line.
     pub async fn roaming_reach(&self, tenant: TenantId) -> CoreResult<Reach> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let employees = store::employees::list(&mut tx, tenant).await?;
         let lines = store::lines::live_counts_by_employee(&mut tx, tenant).await?;
         Ok(reach(&employees, &lines, |_| true))

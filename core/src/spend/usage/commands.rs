@@ -38,7 +38,7 @@ impl Lineup {
     /// lines, owners and plan prices (`UsagePipeline` keeps it for the whole sync).
     pub(crate) async fn usage_context(&self, tenant: TenantId) -> CoreResult<SyncContext> {
         let provider = self.provider_for(tenant).await?.name();
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let usage = UsageContext::load(&mut tx, tenant).await?;
         drop(tx);
         Ok(SyncContext { provider, usage })
@@ -108,7 +108,7 @@ impl Lineup {
         to: Date,
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let connections = store::provider_connections::list(&mut tx, tenant).await?;
         drop(tx);
         // Each of the tenant's providers reports the usage of the lines ordered through it.
@@ -160,7 +160,7 @@ impl Lineup {
 
     /// Per-day usage of one line, oldest first.
     pub async fn daily_usage(&self, tenant: TenantId, line: LineId) -> CoreResult<Vec<DailyUsage>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::usage::daily_for_line(&mut tx, tenant, line).await?)
     }
 
@@ -171,7 +171,7 @@ impl Lineup {
         grouping: SpendGrouping,
         filter: &SpendFilter,
     ) -> CoreResult<Vec<SpendRow>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::usage::spend_by(&mut tx, tenant, grouping, filter).await?)
     }
 }

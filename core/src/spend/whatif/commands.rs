@@ -23,7 +23,7 @@ async fn policy_in_force(tx: &mut store::Tx, tenant: &Tenant) -> CoreResult<Poli
 impl Lineup {
     /// The tenant's policy today, in the form a what-if proposal takes.
     pub async fn current_policy(&self, tenant: TenantId) -> CoreResult<PolicySet> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let tenant_row = required(
             store::tenants::get(&mut tx, tenant).await?,
             "tenant",
@@ -48,7 +48,7 @@ impl Lineup {
             ));
         }
         let (from, to) = (today - Duration::days(days - 1), today);
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let tenant_row = required(
             store::tenants::get(&mut tx, tenant).await?,
             "tenant",

@@ -103,7 +103,7 @@ impl Lineup {
         tenant: TenantId,
         id: OffboardingCaseId,
     ) -> CoreResult<OffboardingCase> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         required(
             store::offboarding_cases::get(&mut tx, tenant, id).await?,
             "offboarding case",
@@ -116,7 +116,7 @@ impl Lineup {
         &self,
         tenant: TenantId,
     ) -> CoreResult<Vec<OffboardingCase>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::offboarding_cases::list_in_states(
             &mut tx,
             tenant,
@@ -136,7 +136,7 @@ impl Lineup {
             .provider_for(tenant)
             .await
             .is_ok_and(|p| p.capabilities().port_out);
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let name = |e: Option<Employee>| e.map(|e| e.full_name());
         let leaver = store::employees::get(&mut tx, tenant, case.employee_id).await?;
         let line = store::lines::get(&mut tx, tenant, case.line_id).await?;
@@ -190,7 +190,7 @@ impl Lineup {
         case: &OffboardingCase,
         chooser: EmployeeId,
     ) -> CoreResult<Vec<(EmployeeId, String)>> {
-        let mut tx = self.tenant_tx(tenant).await?;
+        let mut tx = self.tenant_read_tx(tenant).await?;
         let leaver = required(
             store::employees::get(&mut tx, tenant, case.employee_id).await?,
             "employee",
@@ -503,7 +503,7 @@ impl Lineup {
     /// the reminder is due, the default taken and carried out at the deadline, and decisions
     /// a stopped process left behind carried out. What chat must show, in order.
     pub async fn sweep_offboarding(&self, now: OffsetDateTime) -> CoreResult<Vec<GraceEvent>> {
-        let mut tx = self.store().system().await?;
+        let mut tx = self.store().system_read().await?;
         let cases = store::offboarding_cases::list_unsettled(&mut tx).await?;
         drop(tx);
         let mut events = Vec::new();
