@@ -57,6 +57,10 @@ const STEPS: &[(&str, &str)] = &[
         jobs::PRUNE_INBOUND_SEEN,
         "forgetting expired inbound chat ids",
     ),
+    (
+        jobs::REFRESH_CHARGEBACK_ROLLUPS,
+        "rebuilding chargeback rollups",
+    ),
     (jobs::PRUNE_FINISHED_STEPS, "pruning finished worker steps"),
 ];
 

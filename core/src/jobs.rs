@@ -31,6 +31,8 @@ pub const DELETE_EXPIRED_SESSIONS: &str = "delete_expired_sessions";
 pub const PRUNE_INBOUND_SEEN: &str = "prune_inbound_seen";
 /// Order joiners' lines that are due (see `organisation::joiner`).
 pub const ORDER_JOINER_LINES: &str = "order_joiner_lines";
+/// Rebuild the chargeback rollups that usage or moves left out of date.
+pub const REFRESH_CHARGEBACK_ROLLUPS: &str = "refresh_chargeback_rollups";
 /// Delete periodic steps' rows a day after they finished.
 pub const PRUNE_FINISHED_STEPS: &str = "prune_finished_steps";
 /// How often the worker's periodic steps run, across all replicas together.
@@ -368,6 +370,13 @@ impl Lineup {
                 let ordered = self.order_joiner_lines(now).await?;
                 if ordered > 0 {
                     tracing::info!(lines = ordered, "ordered joiners' lines");
+                }
+                Ok(())
+            }
+            REFRESH_CHARGEBACK_ROLLUPS => {
+                let rebuilt = self.refresh_chargeback_rollups().await?;
+                if rebuilt > 0 {
+                    tracing::info!(tenants = rebuilt, "rebuilt chargeback rollups");
                 }
                 Ok(())
             }

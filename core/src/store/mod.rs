@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth_attempts;
 pub mod backlog;
 pub(crate) mod bulk;
+pub mod chargeback_months;
 pub mod chat;
 pub mod domains;
 pub mod email_verifications;

@@ -67,7 +67,7 @@ async fn add_monthly(tx: &mut Tx, tenant: TenantId, rows: &[DailyUsage]) -> Stor
         },
     )
     .await?;
-    Ok(())
+    super::chargeback_months::usage_changed(tx, tenant).await
 }
 
 /// Keeps both rollups of `usage_daily` in step with a batch of its day increments: each
@@ -141,7 +141,8 @@ pub async fn set_monthly_overage(
         overages,
         |(line, month, overage)| [line.0.into(), (*month).into(), (*overage).into()],
     )
-    .await
+    .await?;
+    super::chargeback_months::usage_changed(tx, tenant).await
 }
 
 /// A month's usage charges: roaming priced per record plus the period's overage.
@@ -604,23 +605,45 @@ pub async fn usage_by_cost_centre(
     from: Date,
     to: Date,
 ) -> StoreResult<Vec<CostCentreUsage>> {
+    let mut sql = cost_centre_months(tx, tenant, scope, Some((from, to)));
+    sql.push(" SELECT cost_centre_id, month, cost_minor, data_bytes FROM sums");
+    Ok(fetch_all!(tx, CostCentreUsage, sql))
+}
+
+/// `WITH … sums(cost_centre_id, month, cost_minor, data_bytes)`: the scope's usage per cost
+/// centre (of the line's employee now) and month, in `months` (first days, inclusive) or
+/// in every month, for the caller to select from. Chargeback reads it, and its rollup
+/// (`chargeback_months`) is built of it, so the two always agree.
+pub(super) fn cost_centre_months(
+    tx: &Tx,
+    tenant: TenantId,
+    scope: &Scope,
+    months: Option<(Date, Date)>,
+) -> Sql {
     let mut sql = Sql::new(tenant);
     with_tree(&mut sql, scope);
-    let from = sql.arg(Arg::Date(from));
-    let to = sql.arg(Arg::Date(to));
+    let in_months = match months {
+        Some((from, to)) => {
+            let from = sql.arg(Arg::Date(from));
+            let to = sql.arg(Arg::Date(to));
+            format!(" AND u.month >= {from} AND u.month <= {to}")
+        }
+        None => String::new(),
+    };
     // Each line's months in a row (a primary-key range), not each month row looking up its
     // line and employee: on SQLite 10,000 lookups instead of 130,000 for a 13-month export.
     let then = usage_after_lines(tx);
     sql.push(&format!(
-        "SELECT e.cost_centre_id, u.month, CAST(SUM({MONTH_COST}) AS BIGINT) AS cost_minor,
+        ", sums AS (SELECT e.cost_centre_id, u.month,
+             CAST(SUM({MONTH_COST}) AS BIGINT) AS cost_minor,
              CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes
          FROM {LINES_OF_EMPLOYEES}
          {then} usage_monthly u ON u.tenant_id = l.tenant_id AND u.line_id = l.id
-         WHERE l.tenant_id = $1 AND u.month >= {from} AND u.month <= {to}"
+         WHERE l.tenant_id = $1{in_months}"
     ));
     scope_conditions(&mut sql, scope);
-    sql.push(" GROUP BY e.cost_centre_id, u.month");
-    Ok(fetch_all!(tx, CostCentreUsage, sql))
+    sql.push(" GROUP BY e.cost_centre_id, u.month)");
+    sql
 }
 
 /// The join that reads usage after the lines it belongs to. SQLite's planner would start

@@ -2,15 +2,15 @@
 
 use lineup_core::audit::AuditFilter;
 use lineup_core::money::{Bytes, Currency, Money};
-use lineup_core::organisation::employee::Visibility;
+use lineup_core::organisation::employee::{EmployeeEdit, Visibility};
 use lineup_core::period::Period;
 use lineup_core::spend::reports::{
     Dashboard, Granularity, GroupBy, GroupSpend, ReportFilter, ReportScope,
 };
 use lineup_core::store;
 use lineup_testkit::both_backends;
-use lineup_testkit::spend::{SpendFixture, seed_spend};
-use lineup_testkit::world::{World, add_employee, add_tenant};
+use lineup_testkit::spend::{SpendFixture, add_usage, seed_spend};
+use lineup_testkit::world::{ADMIN, World, add_employee, add_tenant};
 
 /// `(label, spend)` of each group, in order.
 fn spend_of(groups: &[GroupSpend]) -> Vec<(&str, Money)> {
@@ -586,5 +586,105 @@ both_backends!(
         assert_eq!(shown, expected);
         let top: Vec<&str> = d.top_spenders.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(top, names[..10]);
+    }
+);
+
+/// Chargeback's rows as comparable tuples: cost centre, month, lines, data, fees, usage.
+async fn chargeback_rows(
+    w: &World,
+    filter: &ReportFilter,
+) -> Vec<(
+    Option<String>,
+    lineup_core::period::Month,
+    usize,
+    Bytes,
+    i64,
+    i64,
+)> {
+    let scope = everyone(w, filter).await;
+    let rows = w.lineup.chargeback(w.tenant, &scope, filter).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.cost_centre.as_ref().map(|c| c.code.clone()),
+                r.month,
+                r.lines,
+                r.data,
+                r.plan_fees.minor,
+                r.usage.minor,
+            )
+        })
+        .collect()
+}
+
+both_backends!(
+    chargeback_reads_its_rollup_only_while_it_matches_the_lines,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        let filter = three_months(&f);
+        let (lineup, tenant) = (&w.lineup, w.tenant);
+        let current = async || lineup.chargeback_rollup_is_current(tenant).await.unwrap();
+        // Each change below leaves the rollup out of date; chargeback then sums the lines
+        // (what it must show), and once rebuilt the rollup shows exactly that.
+        let rebuilt_matches = async |what: &str| {
+            assert!(!current().await, "{what}: the rollup is out of date");
+            let summed = chargeback_rows(&w, &filter).await;
+            assert!(lineup.refresh_chargeback_rollup(tenant).await.unwrap());
+            assert!(current().await, "{what}: rebuilt");
+            assert_eq!(chargeback_rows(&w, &filter).await, summed, "{what}");
+            summed
+        };
+
+        let seeded = rebuilt_matches("seeded usage").await;
+        assert!(
+            !lineup.refresh_chargeback_rollup(tenant).await.unwrap(),
+            "nothing changed: nothing to rebuild"
+        );
+        assert_eq!(
+            seeded.iter().map(|r| r.5).sum::<i64>(),
+            700,
+            "globex's usage is not acme's"
+        );
+
+        // Bea moves from CC-100 to CC-200 with her line and its usage.
+        let bea = lineup.employee(tenant, f.bea.id).await.unwrap();
+        let edit = EmployeeEdit {
+            email: bea.email.clone(),
+            given_name: bea.given_name.clone(),
+            family_name: bea.family_name.clone(),
+            team_id: bea.team_id,
+            cost_centre_id: Some(f.rnd.id),
+            manager: Some(w.maria.email.clone()),
+        };
+        lineup
+            .update_employee(tenant, &ADMIN, bea.id, edit)
+            .await
+            .unwrap();
+        // From today: what she spent before stays with CC-100, so the export shows the same,
+        // but from sums per cost centre that changed (hers now count under CC-200, moved back).
+        let moved = rebuilt_matches("a cost centre move").await;
+        assert_eq!(moved, seeded);
+
+        // Her line changes hands to Carl, in CC-200: its usage is charged to his cost centre.
+        lineup
+            .transfer_line(tenant, &ADMIN, f.plus_line, f.carl.id)
+            .await
+            .unwrap();
+        let transferred = rebuilt_matches("a transfer").await;
+        assert_ne!(transferred, moved, "the transfer changed the sums");
+
+        // More usage.
+        add_usage(lineup, tenant, f.plus_line, f.today, 25, Bytes::mb(1).0).await;
+        let more = rebuilt_matches("new usage").await;
+        assert_eq!(
+            more.iter().map(|r| r.5).sum::<i64>(),
+            transferred.iter().map(|r| r.5).sum::<i64>() + 25
+        );
+
+        // The worker's step rebuilds what is out of date in every tenant: here only globex's,
+        // never rebuilt, since acme's is current.
+        assert_eq!(lineup.refresh_chargeback_rollups().await.unwrap(), 1);
+        assert_eq!(lineup.refresh_chargeback_rollups().await.unwrap(), 0);
+        assert_eq!(chargeback_rows(&w, &filter).await, more);
     }
 );

@@ -247,6 +247,10 @@ impl UsagePipeline {
             let batch = joined(batch).await?;
             self.count(batch);
         }
+        // The export finance runs after a sync reads the rollup, not every line's months.
+        if self.report.recorded > 0 {
+            self.lineup.refresh_chargeback_rollup(self.tenant).await?;
+        }
         Ok(self.report)
     }
 }
