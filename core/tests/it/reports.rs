@@ -61,6 +61,37 @@ async fn everyone(w: &World, filter: &ReportFilter) -> ReportScope {
         .unwrap()
 }
 
+/// Chargeback's rows as comparable tuples: cost centre, month, lines, data, fees, usage,
+/// total.
+async fn chargeback_rows(
+    w: &World,
+    filter: &ReportFilter,
+) -> Vec<(
+    Option<String>,
+    lineup_core::period::Month,
+    usize,
+    Bytes,
+    i64,
+    i64,
+    i64,
+)> {
+    let scope = everyone(w, filter).await;
+    let rows = w.lineup.chargeback(w.tenant, &scope, filter).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.cost_centre.as_ref().map(|c| c.code.clone()),
+                r.month,
+                r.lines,
+                r.data,
+                r.plan_fees.minor,
+                r.usage.minor,
+                r.total.minor,
+            )
+        })
+        .collect()
+}
+
 async fn world_with_globex(store: lineup_testkit::TestStore) -> (World, SpendFixture) {
     let w = World::new(store).await;
     let globex = add_tenant(&w.lineup, "globex").await;
@@ -254,27 +285,7 @@ both_backends!(
     chargeback_splits_fees_and_usage_by_cost_centre_and_month,
     |store| async move {
         let (w, f) = world_with_globex(store).await;
-        let filter = three_months(&f);
-        let scope = everyone(&w, &filter).await;
-        let rows = w
-            .lineup
-            .chargeback(w.tenant, &scope, &filter)
-            .await
-            .unwrap();
-        let got: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.cost_centre.as_ref().map(|c| c.code.clone()),
-                    r.month,
-                    r.lines,
-                    r.data,
-                    r.plan_fees.minor,
-                    r.usage.minor,
-                    r.total.minor,
-                )
-            })
-            .collect();
+        let got = chargeback_rows(&w, &three_months(&f)).await;
         let cc = |c: &str| Some(c.to_owned());
         assert_eq!(
             got,
@@ -295,7 +306,7 @@ both_backends!(
                 (None, f.current, 1, Bytes(0), 1_000, 0, 1_000),
             ]
         );
-        assert_eq!(rows.iter().map(|r| r.total.minor).sum::<i64>(), 14_200);
+        assert_eq!(got.iter().map(|r| r.6).sum::<i64>(), 14_200);
     }
 );
 
@@ -588,34 +599,6 @@ both_backends!(
         assert_eq!(top, names[..10]);
     }
 );
-
-/// Chargeback's rows as comparable tuples: cost centre, month, lines, data, fees, usage.
-async fn chargeback_rows(
-    w: &World,
-    filter: &ReportFilter,
-) -> Vec<(
-    Option<String>,
-    lineup_core::period::Month,
-    usize,
-    Bytes,
-    i64,
-    i64,
-)> {
-    let scope = everyone(w, filter).await;
-    let rows = w.lineup.chargeback(w.tenant, &scope, filter).await.unwrap();
-    rows.iter()
-        .map(|r| {
-            (
-                r.cost_centre.as_ref().map(|c| c.code.clone()),
-                r.month,
-                r.lines,
-                r.data,
-                r.plan_fees.minor,
-                r.usage.minor,
-            )
-        })
-        .collect()
-}
 
 both_backends!(
     chargeback_reads_its_rollup_only_while_it_matches_the_lines,
