@@ -1,11 +1,11 @@
 //! Benchmark: usage ingest — dedupe, pricing, daily and period rollups, guardrail evaluation —
-//! for RECORDS usage records over LINES lines, in batches of BATCH records (one transaction
-//! each, recorded the way a sync records them: `UsagePipeline`), on a throwaway PostgreSQL and
-//! then on SQLite. On PostgreSQL the same rows are also
-//! `COPY`ed into an unindexed table: the ceiling ingest is compared with.
+//! for RECORDS usage records over LINES lines, in pages of BATCH records (each stored in a
+//! transaction of its own, rolled up ROLL_UP_AT records at a time: the way a sync records
+//! them, `UsagePipeline`), on a throwaway PostgreSQL and then on SQLite. On PostgreSQL the
+//! same rows are also `COPY`ed into an unindexed table: the ceiling ingest is compared with.
 //!
-//! `cargo run --release --example usage_ingest -- [RECORDS] [LINES] [BATCH]`
-//! (defaults 1000000, 10000 and `INGEST_BATCH`, the batch a sync uses).
+//! `cargo run --release --example usage_ingest -- [RECORDS] [LINES] [BATCH] [ROLL_UP_AT]`
+//! (defaults 1000000, 10000, `INGEST_BATCH`, the page a sync stores, and `ROLL_UP_AT`).
 
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
@@ -27,7 +27,7 @@ use lineup_core::provider::oneglobal::{OneGlobalConfig, OneGlobalProvider};
 use lineup_core::provider::{PollPolicy, Roaming, UsageRecord, Validity};
 use lineup_core::spend::policy::{BudgetCap, CapAction, CapScope, RoamingRule};
 use lineup_core::spend::pricing::default_zone_rates;
-use lineup_core::spend::usage::{INGEST_BATCH, UsagePipeline};
+use lineup_core::spend::usage::{INGEST_BATCH, ROLL_UP_AT, UsagePipeline};
 use lineup_core::store::{self, Store, Tx};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -43,12 +43,17 @@ async fn main() -> anyhow::Result<()> {
     let records: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let lines: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let batch: usize = args.next().map_or(Ok(INGEST_BATCH), |a| a.parse())?;
-    println!("{records} usage records over {lines} lines, {batch} records per transaction");
+    let roll_up_at: usize = args.next().map_or(Ok(ROLL_UP_AT), |a| a.parse())?;
+    println!(
+        "{records} usage records over {lines} lines, {batch} records per transaction, \
+         rolled up {roll_up_at} at a time"
+    );
+    let ingest = |backend, store| run(backend, store, records, lines, batch, roll_up_at);
 
     let pg_url = lineup_testkit::fresh_postgres_url().await;
     let pg = Store::connect(&pg_url).await?;
     pg.migrate().await?;
-    let (pg_rate, rows) = run("PostgreSQL", pg.clone(), records, lines, batch).await?;
+    let (pg_rate, rows) = ingest("PostgreSQL", pg.clone()).await?;
     let copy_rate = copy_ceiling(&pg_url, &rows).await?;
     println!(
         "PostgreSQL: ingest {pg_rate:>9.0} records/s, COPY into an unindexed table \
@@ -63,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     ))
     .await?;
     lite.migrate().await?;
-    let (lite_rate, _) = run("SQLite", lite, records, lines, batch).await?;
+    let (lite_rate, _) = ingest("SQLite", lite).await?;
     println!("SQLite:     ingest {lite_rate:>9.0} records/s");
     Ok(())
 }
@@ -76,6 +81,7 @@ async fn run(
     records: usize,
     lines: usize,
     batch: usize,
+    roll_up_at: usize,
 ) -> anyhow::Result<(f64, Vec<CopyRow>)> {
     // Ingest never calls the provider; the adapter only names the records' source.
     let config = OneGlobalConfig::new("http://127.0.0.1:9", "bench", "bench", "acc_bench");
@@ -100,7 +106,8 @@ async fn run(
 
     let batches: Vec<Vec<UsageRecord>> = usage.chunks(batch).map(<[_]>::to_vec).collect();
     let started = Instant::now();
-    let mut pipeline = UsagePipeline::new(&lineup, tenant, datetime!(2026-11-28 23:00 UTC));
+    let mut pipeline = UsagePipeline::new(&lineup, tenant, datetime!(2026-11-28 23:00 UTC))
+        .rolling_up_at(roll_up_at);
     for records in batches {
         pipeline.push(records).await?;
     }

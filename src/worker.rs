@@ -58,6 +58,10 @@ const STEPS: &[(&str, &str)] = &[
         "forgetting expired inbound chat ids",
     ),
     (
+        jobs::ROLL_UP_STAGED_USAGE,
+        "rolling up usage a sync left staged",
+    ),
+    (
         jobs::REFRESH_CHARGEBACK_ROLLUPS,
         "rebuilding chargeback rollups",
     ),

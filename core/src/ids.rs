@@ -58,4 +58,5 @@ uuid_id!(
     ScimTokenId,
     OffboardingCaseId,
     JoinerPolicyId,
+    StagedUsageId,
 );

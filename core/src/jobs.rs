@@ -33,6 +33,8 @@ pub const PRUNE_INBOUND_SEEN: &str = "prune_inbound_seen";
 pub const ORDER_JOINER_LINES: &str = "order_joiner_lines";
 /// Rebuild the chargeback rollups that usage or moves left out of date.
 pub const REFRESH_CHARGEBACK_ROLLUPS: &str = "refresh_chargeback_rollups";
+/// Roll up usage pages a sync stored but stopped before rolling up (see `spend::usage`).
+pub const ROLL_UP_STAGED_USAGE: &str = "roll_up_staged_usage";
 /// Delete periodic steps' rows a day after they finished.
 pub const PRUNE_FINISHED_STEPS: &str = "prune_finished_steps";
 /// How often the worker's periodic steps run, across all replicas together.
@@ -377,6 +379,13 @@ impl Lineup {
                 let rebuilt = self.refresh_chargeback_rollups().await?;
                 if rebuilt > 0 {
                     tracing::info!(tenants = rebuilt, "rebuilt chargeback rollups");
+                }
+                Ok(())
+            }
+            ROLL_UP_STAGED_USAGE => {
+                let counted = self.roll_up_all_staged_usage(now).await?;
+                if counted > 0 {
+                    tracing::info!(records = counted, "rolled up usage a sync left staged");
                 }
                 Ok(())
             }

@@ -34,6 +34,7 @@ pub mod scim;
 pub mod seen_ids;
 pub mod sessions;
 pub mod sso;
+pub mod staged_usage;
 pub mod tenants;
 pub mod travel_esims;
 pub mod usage;

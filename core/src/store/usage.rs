@@ -299,6 +299,35 @@ pub async fn roaming_records_between(
     }))
 }
 
+/// The stored records with these keys (a staged page's, rolled up after a crash).
+pub async fn records_with_keys(
+    tx: &mut Tx,
+    tenant: TenantId,
+    keys: &[String],
+) -> StoreResult<Vec<UsageRow>> {
+    const COLUMNS: &str = "SELECT dedupe_key, line_id, started_at, ended_at, data_bytes, sms,
+                               voice_seconds, country, roaming, cost_minor, observed_at
+                           FROM usage_records WHERE tenant_id = $1";
+    Ok(match tx {
+        Tx::Postgres(tx) => {
+            sqlx::query_as(&format!("{COLUMNS} AND dedupe_key = ANY($2)"))
+                .bind(tenant)
+                .bind(keys)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        Tx::Sqlite(tx) => {
+            sqlx::query_as(&format!(
+                "{COLUMNS} AND dedupe_key IN (SELECT value FROM json_each($2))"
+            ))
+            .bind(tenant)
+            .bind(serde_json::to_string(keys).expect("strings serialise"))
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    })
+}
+
 /// How many roaming records each (line, country) has since `since`: a count equal to what
 /// the current batch just added means the country is new for the line.
 pub async fn roaming_record_counts(

@@ -657,42 +657,104 @@ async fn ingest_world(
     (w, usage)
 }
 
+const INGEST_NOW: OffsetDateTime = time::macros::datetime!(2026-11-28 23:00 UTC);
+
+/// A sync's ingest: pages of `page` records, rolled up two pages at a time (so on PostgreSQL
+/// rollups run while later pages are stored).
 async fn ingest(
     w: &World,
     usage: &[UsageRecord],
-    batch: usize,
+    page: usize,
 ) -> lineup_core::spend::usage::UsageReport {
     use lineup_core::spend::usage::UsagePipeline;
-    let now = time::macros::datetime!(2026-11-28 23:00 UTC);
-    let mut pipeline = UsagePipeline::new(&w.lineup, w.tenant, now);
-    for records in usage.chunks(batch) {
+    let mut pipeline = UsagePipeline::new(&w.lineup, w.tenant, INGEST_NOW).rolling_up_at(2 * page);
+    for records in usage.chunks(page) {
         pipeline.push(records.to_vec()).await.unwrap();
     }
     pipeline.finish().await.unwrap()
 }
 
+/// The same records recorded in one transaction, stored and rolled up together: what any
+/// staging of them must end with.
+async fn record_in_one_transaction(w: &World, usage: &[UsageRecord]) {
+    let report = w
+        .lineup
+        .record_usage_at(w.tenant, usage, INGEST_NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.recorded, report.duplicates),
+        (usage.len(), 0),
+        "{report:?}"
+    );
+}
+
+/// A world to ingest `records` into, its records, and the rollups of the same records (in a
+/// second world on the same backend) recorded in one transaction: what any staging of them
+/// must end with.
+async fn world_and_expected_rollups(
+    store: lineup_testkit::TestStore,
+    records: usize,
+) -> (World, Vec<UsageRecord>, Vec<String>) {
+    let other = match store.backend() {
+        lineup_core::store::Backend::Postgres => lineup_testkit::postgres_store().await,
+        lineup_core::store::Backend::Sqlite => lineup_testkit::sqlite_store().await,
+    };
+    let (w, usage) = ingest_world(store, records).await;
+    let (whole, whole_usage) = ingest_world(other, records).await;
+    record_in_one_transaction(&whole, &whole_usage).await;
+    (w, usage, rollups(&whole).await)
+}
+
+/// Stores `usage` in pages of `page` the way a sync does, but rolls none of them up (a sync
+/// stopped before its rollup); returns the pipeline, to drop or finish.
+async fn stage_without_rolling_up(
+    w: &World,
+    usage: &[UsageRecord],
+    page: usize,
+) -> lineup_core::spend::usage::UsagePipeline {
+    use lineup_core::spend::usage::UsagePipeline;
+    let mut pipeline =
+        UsagePipeline::new(&w.lineup, w.tenant, INGEST_NOW).rolling_up_at(usize::MAX);
+    for records in usage.chunks(page) {
+        pipeline.push(records.to_vec()).await.unwrap();
+    }
+    let pages = usage.len().div_ceil(page);
+    // On PostgreSQL the last pages are stored by tasks of their own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let staged = w.lineup.staged_usage_pages(w.tenant).await.unwrap();
+        if staged == pages {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{staged} of {pages} pages staged after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    pipeline
+}
+
 both_backends!(
-    ingest_in_10k_batches_ends_with_the_rollups_of_one_batch_and_again_changes_nothing,
+    staged_pages_end_with_the_rollups_of_one_transaction_and_again_change_nothing,
     |store| async move {
         const RECORDS: usize = 25_000;
-        let other = match store.backend() {
-            lineup_core::store::Backend::Postgres => lineup_testkit::postgres_store().await,
-            lineup_core::store::Backend::Sqlite => lineup_testkit::sqlite_store().await,
-        };
-        let (batched, usage) = ingest_world(store, RECORDS).await;
-        let (whole, whole_usage) = ingest_world(other, RECORDS).await;
+        let (batched, usage, expected) = world_and_expected_rollups(store, RECORDS).await;
 
-        let report = ingest(&batched, &usage, 10_000).await;
+        let report = ingest(&batched, &usage, 5_000).await;
         assert_eq!(
             (report.recorded, report.duplicates),
             (RECORDS, 0),
             "{report:?}"
         );
-        let report = ingest(&whole, &whole_usage, RECORDS).await;
         assert_eq!(
-            (report.recorded, report.duplicates),
-            (RECORDS, 0),
-            "{report:?}"
+            batched
+                .lineup
+                .staged_usage_pages(batched.tenant)
+                .await
+                .unwrap(),
+            0
         );
 
         let after = rollups(&batched).await;
@@ -719,7 +781,7 @@ both_backends!(
                 .iter()
                 .any(|r| r.starts_with("monthly ada 2026-11-01") && !r.contains(" 0 2026"))
         );
-        assert_eq!(after, rollups(&whole).await);
+        assert_eq!(after, expected);
 
         // The same records again, in other batches: all duplicates, nothing changes.
         let again = ingest(&batched, &usage, 7_000).await;
@@ -728,5 +790,89 @@ both_backends!(
             (0, RECORDS, 0)
         );
         assert_eq!(rollups(&batched).await, after);
+    }
+);
+
+both_backends!(
+    a_sync_stopped_before_its_rollup_loses_nothing_and_counts_nothing_twice,
+    |store| async move {
+        const RECORDS: usize = 6_000;
+        let (stopped, usage, expected) = world_and_expected_rollups(store, RECORDS).await;
+
+        drop(stage_without_rolling_up(&stopped, &usage, 2_000).await);
+        let stored_only = rollups(&stopped).await;
+        assert!(
+            stored_only.iter().any(|r| r.starts_with("records 6000 ")),
+            "{stored_only:?}"
+        );
+        assert!(
+            !stored_only.iter().any(|r| r.starts_with("monthly ")),
+            "nothing rolled up yet: {stored_only:?}"
+        );
+
+        // Run again, the sync finds every record stored: nothing new, nothing to roll up.
+        let again = ingest(&stopped, &usage, 2_000).await;
+        assert_eq!((again.recorded, again.duplicates), (0, RECORDS));
+        assert_eq!(
+            stopped
+                .lineup
+                .staged_usage_pages(stopped.tenant)
+                .await
+                .unwrap(),
+            3
+        );
+        // The worker leaves pages inside their grace alone, then rolls up the rest once.
+        assert_eq!(
+            stopped
+                .lineup
+                .roll_up_all_staged_usage(now())
+                .await
+                .unwrap(),
+            0
+        );
+        let staged_before = now() + Duration::seconds(1);
+        let counted = stopped
+            .lineup
+            .roll_up_staged_usage(stopped.tenant, staged_before, INGEST_NOW)
+            .await
+            .unwrap();
+        assert_eq!(counted, RECORDS);
+        assert_eq!(rollups(&stopped).await, expected);
+        let counted = stopped
+            .lineup
+            .roll_up_staged_usage(stopped.tenant, staged_before, INGEST_NOW)
+            .await
+            .unwrap();
+        assert_eq!(counted, 0);
+        assert_eq!(rollups(&stopped).await, expected);
+    }
+);
+
+both_backends!(
+    pages_the_worker_rolled_up_first_are_skipped_by_the_sync,
+    |store| async move {
+        const RECORDS: usize = 6_000;
+        let (stalled, usage, expected) = world_and_expected_rollups(store, RECORDS).await;
+
+        // A sync stalls with its pages stored; the worker takes them as left behind.
+        let pipeline = stage_without_rolling_up(&stalled, &usage, 2_000).await;
+        let counted = stalled
+            .lineup
+            .roll_up_staged_usage(stalled.tenant, now() + Duration::seconds(1), INGEST_NOW)
+            .await
+            .unwrap();
+        assert_eq!(counted, RECORDS);
+        // The sync then finishes: its rollup finds its pages claimed and counts none again.
+        let report = pipeline.finish().await.unwrap();
+        assert_eq!((report.recorded, report.duplicates), (RECORDS, 0));
+        assert_eq!(
+            stalled
+                .lineup
+                .staged_usage_pages(stalled.tenant)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(rollups(&stalled).await, expected);
     }
 );

@@ -1,7 +1,8 @@
-//! Guardrails applied to stored usage: evaluated inside each ingest batch's transaction (and
-//! when a cap or roaming preset is saved, against what is already recorded), their line
-//! actions carried out right after it commits, and undone at period rollover or when a changed
-//! policy no longer calls for them.
+//! Guardrails applied to stored usage: roaming judged in the transaction that stores a page of
+//! records, spikes and caps in the one that rolls pages up (and both when a cap or roaming
+//! preset is saved, against what is already recorded); their line actions carried out right
+//! after it commits, and undone at period rollover or when a changed policy no longer calls
+//! for them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -38,23 +39,37 @@ pub struct RolloverReport {
 }
 
 impl Lineup {
-    /// Checks what the new `rows` say on their own, needing no spend totals: roaming outside
-    /// the presets or in a new country, and usage spikes among the touched `days`.
-    pub(crate) async fn check_usage(
+    /// Judges the new `rows`' roaming on its own, needing no totals (outside the presets, or in
+    /// a country new to the line), and records what it found. Runs in the transaction that
+    /// stores the rows, so a page's records and its roaming alerts commit together: the
+    /// new-country check counts the line's stored records, and a page stored later must not
+    /// make this page's country look known.
+    pub(crate) async fn check_roaming_and_record(
         &self,
         tx: &mut Tx,
         tenant: TenantId,
         ctx: &UsageContext,
         rows: &[UsageRow],
-        days: &[DayTotal],
         now: OffsetDateTime,
-    ) -> CoreResult<Findings> {
-        let mut found = Findings::default();
+    ) -> CoreResult<Recorded> {
         if rows.is_empty() {
-            return Ok(found);
+            return Ok(Recorded::default());
         }
+        let mut found = Findings::default();
         let current = billing_period(now.date());
         check_roaming(tx, tenant, ctx, rows, &current, &mut found).await?;
+        record_findings(tx, tenant, found).await
+    }
+
+    /// Usage spikes among the (line, day) totals a rollup just added to.
+    pub(crate) async fn check_spikes(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        ctx: &UsageContext,
+        days: &[DayTotal],
+    ) -> CoreResult<Findings> {
+        let mut found = Findings::default();
         check_spikes(tx, tenant, ctx, days, &mut found).await?;
         Ok(found)
     }

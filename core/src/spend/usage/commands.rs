@@ -1,16 +1,19 @@
 //! Usage commands and queries: record and sync usage (each batch priced, rolled up and
 //! checked against the guardrails in one transaction), a line's daily usage, and spend views.
 
+use std::collections::HashSet;
+
 use time::{Date, OffsetDateTime};
 
 use super::*;
 use crate::app::Lineup;
 use crate::error::CoreResult;
-use crate::ids::{LineId, TenantId};
+use crate::ids::{LineId, StagedUsageId, TenantId};
 use crate::provider::{UsageQuery, UsageRecord};
 use crate::spend::guardrail;
-use crate::store;
-use crate::store::usage::{DailyUsage, SpendRow, Stored};
+use crate::spend::guardrail::commands::Recorded;
+use crate::store::usage::{DailyUsage, SpendRow, Stored, UsageRow};
+use crate::store::{self, Tx};
 
 impl Lineup {
     /// Record provider usage for `tenant` in one transaction (see the module notes).
@@ -23,15 +26,30 @@ impl Lineup {
         self.record_usage_at(tenant, records, store::now()).await
     }
 
-    /// `record_usage` as of `now`: which billing period is current for guardrail actions.
+    /// `record_usage` as of `now`: which billing period is current for guardrail actions. The
+    /// records are stored and rolled up in one transaction.
     pub async fn record_usage_at(
         &self,
         tenant: TenantId,
         records: &[UsageRecord],
         now: OffsetDateTime,
     ) -> CoreResult<UsageReport> {
-        let ctx = self.usage_context(tenant).await?;
-        Ok(self.record_batch(tenant, &ctx, records, now).await?.0)
+        let sync = self.usage_context(tenant).await?;
+        let mut tx = self.tenant_tx(tenant).await?;
+        let page = self
+            .store_page(&mut tx, tenant, &sync, records, now)
+            .await?;
+        store::usage::lock_rollups(&mut tx, tenant).await?;
+        let rolled = self
+            .roll_up(&mut tx, tenant, &sync.usage, &page.rows, now)
+            .await?;
+        tx.commit().await?;
+        if page.actions + rolled.actions > 0 {
+            self.apply_guardrail_actions(tenant).await?;
+        }
+        let mut report = page.report;
+        report.alerts += rolled.alerts;
+        Ok(report)
     }
 
     /// What every batch of a sync reads the same: the records' provider and the tenant's
@@ -44,48 +62,170 @@ impl Lineup {
         Ok(SyncContext { provider, usage })
     }
 
-    /// Records one batch in its own transaction, with a context read before it; also says
-    /// whether guardrail actions changed lines (the context's line states are then out of
-    /// date).
-    pub(crate) async fn record_batch(
+    /// Stores a page of records in its own transaction, marked as staged: counted in no
+    /// rollup yet. `roll_up_pages` counts it later with other pages; if the sync stops first,
+    /// the worker does (`roll_up_staged_usage`).
+    pub(crate) async fn stage_page(
         &self,
         tenant: TenantId,
         sync: &SyncContext,
         records: &[UsageRecord],
         now: OffsetDateTime,
-    ) -> CoreResult<(UsageReport, bool)> {
-        let ctx = &sync.usage;
+    ) -> CoreResult<StagedPage> {
         let mut tx = self.tenant_tx(tenant).await?;
+        let page = self.store_page(&mut tx, tenant, sync, records, now).await?;
+        let id = StagedUsageId::new();
+        if !page.rows.is_empty() {
+            let keys: Vec<&str> = page.rows.iter().map(|r| r.dedupe_key.as_str()).collect();
+            store::staged_usage::stage(&mut tx, tenant, id, &keys, store::now()).await?;
+        }
+        tx.commit().await?;
+        if page.actions > 0 {
+            self.apply_guardrail_actions(tenant).await?;
+        }
+        Ok(StagedPage { id, page })
+    }
+
+    /// Rolls up staged pages in one transaction: those no other rollup (the worker's, after a
+    /// stall) claimed first. Returns the alerts raised and whether guardrail actions changed
+    /// lines.
+    pub(crate) async fn roll_up_pages(
+        &self,
+        tenant: TenantId,
+        ctx: &UsageContext,
+        pages: Vec<StagedPage>,
+        now: OffsetDateTime,
+    ) -> CoreResult<(usize, bool)> {
+        let staged: Vec<StagedUsageId> = pages
+            .iter()
+            .filter(|p| !p.page.rows.is_empty())
+            .map(|p| p.id)
+            .collect();
+        if staged.is_empty() {
+            return Ok((0, false));
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::usage::lock_rollups(&mut tx, tenant).await?;
+        let claimed: HashSet<StagedUsageId> = store::staged_usage::claim(&mut tx, tenant, &staged)
+            .await?
+            .into_iter()
+            .collect();
+        let rows: Vec<UsageRow> = pages
+            .into_iter()
+            .filter(|p| claimed.contains(&p.id))
+            .flat_map(|p| p.page.rows)
+            .collect();
+        let rolled = self.roll_up(&mut tx, tenant, ctx, &rows, now).await?;
+        tx.commit().await?;
+        if rolled.actions > 0 {
+            self.apply_guardrail_actions(tenant).await?;
+        }
+        Ok((rolled.alerts, rolled.actions > 0))
+    }
+
+    /// Rolls up `tenant`'s pages staged before `staged_before`, with guardrails as of `now`:
+    /// pages left behind by a sync that stopped (or stalled) between storing a page and rolling
+    /// it up. Returns how many records were counted.
+    pub async fn roll_up_staged_usage(
+        &self,
+        tenant: TenantId,
+        staged_before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> CoreResult<usize> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        store::usage::lock_rollups(&mut tx, tenant).await?;
+        let keys = store::staged_usage::claim_staged_before(&mut tx, tenant, staged_before).await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let ctx = UsageContext::load(&mut tx, tenant).await?;
+        let rows = store::usage::records_with_keys(&mut tx, tenant, &keys).await?;
+        let rolled = self.roll_up(&mut tx, tenant, &ctx, &rows, now).await?;
+        tx.commit().await?;
+        if rolled.actions > 0 {
+            self.apply_guardrail_actions(tenant).await?;
+        }
+        self.refresh_chargeback_rollup(tenant).await?;
+        Ok(rows.len())
+    }
+
+    /// The worker's step: every tenant's pages staged more than `STAGED_GRACE` ago rolled up
+    /// (`roll_up_staged_usage`). Returns how many records were counted.
+    pub async fn roll_up_all_staged_usage(&self, now: OffsetDateTime) -> CoreResult<usize> {
+        let staged_before = now - STAGED_GRACE;
+        let tenants = {
+            let mut tx = self.store().system_read().await?;
+            store::staged_usage::tenants_staged_before(&mut tx, staged_before).await?
+        };
+        let mut counted = 0;
+        for tenant in tenants {
+            counted += self
+                .roll_up_staged_usage(tenant, staged_before, now)
+                .await?;
+        }
+        Ok(counted)
+    }
+
+    /// How many pages of `tenant`'s usage are stored but not yet rolled up (for operators and
+    /// tests: a number that stays above zero means rollups are failing).
+    pub async fn staged_usage_pages(&self, tenant: TenantId) -> CoreResult<usize> {
+        let mut tx = self.tenant_read_tx(tenant).await?;
+        Ok(store::staged_usage::count(&mut tx, tenant).await?)
+    }
+
+    /// Stores the records never seen before (priced, each key once) and judges their roaming,
+    /// in `tx`.
+    async fn store_page(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        sync: &SyncContext,
+        records: &[UsageRecord],
+        now: OffsetDateTime,
+    ) -> CoreResult<StoredPage> {
+        let ctx = &sync.usage;
         let mut report = UsageReport::default();
         let mut rows = ctx.new_rows(sync.provider, records, &mut report);
         let offered = rows.len();
-        if let Stored::Only(stored) = store::usage::insert_records(&mut tx, tenant, &rows).await? {
+        if let Stored::Only(stored) = store::usage::insert_records(tx, tenant, &rows).await? {
             rows.retain(|r| stored.contains(&r.dedupe_key));
         }
         report.duplicates += offered - rows.len();
         report.recorded = rows.len();
-        let days = daily_usage_of(&rows);
-        let spike_days =
-            store::usage::add_days(&mut tx, tenant, &days, guardrail::SPIKE_FLOOR_BYTES).await?;
-        let usage_findings = self
-            .check_usage(&mut tx, tenant, ctx, &rows, &spike_days, now)
+        let roaming = self
+            .check_roaming_and_record(tx, tenant, ctx, &rows, now)
             .await?;
-        // Everything above may overlap another batch of this tenant's (a (line, day) row two
-        // batches share is simply locked by the first). Months, the tenant's days and
-        // periods, which nearly every batch shares, take turns, and each batch checks its caps against spend that
-        // includes every earlier batch.
-        store::usage::lock_rollups(&mut tx, tenant).await?;
-        store::reports::add_rollups(&mut tx, tenant, &days).await?;
-        add_periods(&mut tx, tenant, ctx, &rows).await?;
-        let found = self
-            .check_budgets_and_record(&mut tx, tenant, ctx, &rows, usage_findings, now)
-            .await?;
-        report.alerts = found.alerts;
-        tx.commit().await?;
-        if found.actions > 0 {
-            self.apply_guardrail_actions(tenant).await?;
+        report.alerts = roaming.alerts;
+        Ok(StoredPage {
+            rows,
+            report,
+            actions: roaming.actions,
+        })
+    }
+
+    /// Adds stored `rows` to the rollups — (line, day), the months, the tenant's days, the
+    /// billing periods — and checks spikes and caps against the new totals, in `tx`, which
+    /// holds the tenant's rollup lock (so each rollup checks its caps against spend that
+    /// includes every earlier one).
+    async fn roll_up(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        ctx: &UsageContext,
+        rows: &[UsageRow],
+        now: OffsetDateTime,
+    ) -> CoreResult<Recorded> {
+        if rows.is_empty() {
+            return Ok(Recorded::default());
         }
-        Ok((report, found.actions > 0))
+        let days = daily_usage_of(rows);
+        let spike_days =
+            store::usage::add_days(tx, tenant, &days, guardrail::SPIKE_FLOOR_BYTES).await?;
+        let spikes = self.check_spikes(tx, tenant, ctx, &spike_days).await?;
+        store::reports::add_rollups(tx, tenant, &days).await?;
+        add_periods(tx, tenant, ctx, rows).await?;
+        self.check_budgets_and_record(tx, tenant, ctx, rows, spikes, now)
+            .await
     }
 
     /// Pull usage between two days (inclusive) from the provider, in transactions of about

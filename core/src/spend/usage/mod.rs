@@ -1,6 +1,9 @@
 //! Usage: records pulled from the provider, each counted once, priced, rolled up per line and
-//! day and per line and billing period, then checked against the guardrails — one
-//! transaction per batch, so a sync killed mid-way and run again ends with the same totals.
+//! day and per line and billing period, then checked against the guardrails. A sync stores
+//! each page of records in its own transaction and rolls several pages up together in
+//! another (`UsagePipeline`); a page stays marked staged until its rollup commits, so a sync
+//! killed mid-way loses nothing (the worker rolls up what it left) and, run again, counts
+//! nothing twice.
 //!
 //! Late and out-of-order records: a record counts in the day and period it *started* in, and a
 //! period's overage is priced from the period's bundle total after every batch (see
@@ -12,11 +15,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::app::{Lineup, required};
 use crate::error::CoreResult;
-use crate::ids::{CostCentreId, LineId, PlanId, TeamId, TenantId};
+use crate::ids::{CostCentreId, LineId, PlanId, StagedUsageId, TeamId, TenantId};
 use crate::organisation::tenant::Tenant;
 use crate::provider::{Roaming, UsageRecord};
 use crate::spend::guardrail::Owner;
@@ -49,11 +52,11 @@ impl std::ops::AddAssign for UsageReport {
 /// Most pages a sync follows, so a provider that keeps returning `next` cannot loop forever.
 const MAX_PAGES: usize = 10_000;
 
-/// Records per ingest transaction: a sync gathers pages up to this many. Large enough that the
-/// per-batch work (loading the tenant's lines, summing spend per cap) is paid rarely and each
-/// (line, day) row is updated once for many records; small enough that a batch commits in
-/// well under a second.
-pub const INGEST_BATCH: usize = 100_000;
+/// Records a sync stores per transaction: it gathers the provider's pages up to this many. The
+/// per-(line, month) work is paid per rollup (`ROLL_UP_AT`), not per page, so pages can be
+/// small: each holds the write lock briefly (SQLite) and stores while the previous pages roll
+/// up (PostgreSQL).
+pub const INGEST_BATCH: usize = 10_000;
 
 /// The tenant's lines, owners and plan prices: what pricing and guardrails need, read once
 /// per sync (`UsagePipeline`) and again after a batch's guardrail actions changed lines.
@@ -162,27 +165,62 @@ pub(crate) fn utc_day(at: OffsetDateTime) -> Date {
     at.to_offset(UtcOffset::UTC).date()
 }
 
-/// Batches a pipeline keeps in flight: one rolling up, one waiting for its turn with its records
-/// stored, one storing its records.
-const PIPELINE_DEPTH: usize = 3;
+/// A page of records stored by `store_page`, not yet (or, in `record_usage_at`'s one
+/// transaction, about to be) rolled up.
+pub(crate) struct StoredPage {
+    /// The records stored now: keys seen before are not among them.
+    pub rows: Vec<UsageRow>,
+    pub report: UsageReport,
+    /// Line actions the page's roaming planned.
+    pub actions: usize,
+}
 
-/// Records a stream of batches for one tenant, each in its own transaction (`record_usage_at`).
-/// On PostgreSQL later batches store their records while an earlier one rolls up and checks
-/// its caps (rollups take turns, see `store::usage::lock_rollups`), so the database works on
-/// more than one core; SQLite writes one transaction at a time, so there batches simply follow
-/// each other.
+/// A page stored in its own transaction and marked staged (`store::staged_usage`) until
+/// the rollup that counts it.
+pub(crate) struct StagedPage {
+    pub id: StagedUsageId,
+    pub page: StoredPage,
+}
+
+/// A staged page older than this is taken as left behind: the worker rolls it up. A sync's own
+/// pages wait for one rollup at most (about a second), and a page the worker takes first is
+/// skipped by the sync's rollup, so a stalled sync double-counts nothing.
+pub const STAGED_GRACE: Duration = Duration::minutes(1);
+
+/// Records a pipeline stores before it rolls them up together: the rollup's per-(line, month)
+/// work (months, periods, caps) costs about the same for 10,000 records as for 100,000.
+pub const ROLL_UP_AT: usize = 100_000;
+
+/// Most records stored and waiting while a rollup runs before the pipeline waits for it,
+/// which bounds a sync's memory.
+const MAX_STAGED: usize = 200_000;
+
+/// Pages a pipeline stores at once on PostgreSQL.
+const STORING_DEPTH: usize = 2;
+
+type RollUp = tokio::task::JoinHandle<CoreResult<(usize, bool)>>;
+
+/// Records a stream of pages for one tenant: each page is stored (with its roaming judged) in
+/// its own transaction, and the stored pages are rolled up — days, months, periods, spikes and
+/// caps — several at a time in another (`Lineup::roll_up_pages`). On PostgreSQL pages are
+/// stored while the previous ones roll up, so the database works on more than one core;
+/// SQLite writes one transaction at a time, so there each step waits for the one before.
 ///
-/// The batches share one `SyncContext`, read before the first: lines, owners and plans are
-/// the sync's, as they were when it started, like one large batch's. A batch whose guardrail
-/// actions changed lines has it read again for the batches after it; spend, alerts, caps and
-/// presets are read by every batch in its own transaction.
+/// Pages share one `SyncContext`, read before the first: lines, owners and plans are the
+/// sync's, as they were when it started, like one large batch's. Guardrail actions that
+/// changed lines have it read again for the pages after them; spend, alerts, caps and
+/// presets are read by every transaction itself.
 pub struct UsagePipeline {
     lineup: Lineup,
     tenant: TenantId,
     now: OffsetDateTime,
     overlap: bool,
     context: Option<Arc<SyncContext>>,
-    in_flight: VecDeque<tokio::task::JoinHandle<CoreResult<(UsageReport, bool)>>>,
+    storing: VecDeque<tokio::task::JoinHandle<CoreResult<StagedPage>>>,
+    staged: Vec<StagedPage>,
+    staged_rows: usize,
+    rolling: Option<RollUp>,
+    roll_up_at: usize,
     report: UsageReport,
 }
 
@@ -194,62 +232,135 @@ impl UsagePipeline {
             now,
             overlap: lineup.store().backend() == store::Backend::Postgres,
             context: None,
-            in_flight: VecDeque::new(),
+            storing: VecDeque::new(),
+            staged: Vec::new(),
+            staged_rows: 0,
+            rolling: None,
+            roll_up_at: ROLL_UP_AT,
             report: UsageReport::default(),
         }
     }
 
-    /// Starts recording `records`; returns once fewer than `PIPELINE_DEPTH` batches are in
-    /// flight, waiting for the oldest if need be.
+    /// Rolls up once at least `records` are stored (`ROLL_UP_AT` unless told).
+    pub fn rolling_up_at(mut self, records: usize) -> Self {
+        self.roll_up_at = records.max(1);
+        self
+    }
+
+    /// Stores `records` as a page, and starts a rollup when enough pages wait for one.
     pub async fn push(&mut self, records: Vec<UsageRecord>) -> CoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        let context = match &self.context {
-            Some(context) => Arc::clone(context),
-            None => {
-                let context = Arc::new(self.lineup.usage_context(self.tenant).await?);
-                self.context = Some(Arc::clone(&context));
-                context
-            }
-        };
+        let context = self.context().await?;
+        let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
         if !self.overlap {
-            let batch = self
-                .lineup
-                .record_batch(self.tenant, &context, &records, self.now)
-                .await?;
-            self.count(batch);
+            let page = lineup.stage_page(tenant, &context, &records, now).await?;
+            self.add_staged(page);
+            if self.staged_rows >= self.roll_up_at {
+                self.roll_up_staged().await?;
+            }
             return Ok(());
         }
-        let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
-        self.in_flight.push_back(tokio::spawn(async move {
-            lineup.record_batch(tenant, &context, &records, now).await
+        self.storing.push_back(tokio::spawn(async move {
+            lineup.stage_page(tenant, &context, &records, now).await
         }));
-        while self.in_flight.len() >= PIPELINE_DEPTH {
-            let oldest = self.in_flight.pop_front().expect("a batch is in flight");
-            let batch = joined(oldest).await?;
-            self.count(batch);
+        while self.storing.len() >= STORING_DEPTH {
+            let oldest = self.storing.pop_front().expect("a page is being stored");
+            let page = joined(oldest).await?;
+            self.add_staged(page);
+        }
+        if let Some(rolling) = self.rolling.take_if(|r| r.is_finished()) {
+            let rolled = joined(rolling).await?;
+            self.count_rollup(rolled);
+        }
+        if self.staged_rows >= self.roll_up_at {
+            if let Some(rolling) = self
+                .rolling
+                .take_if(|_| self.staged_rows >= MAX_STAGED.max(self.roll_up_at))
+            {
+                let rolled = joined(rolling).await?;
+                self.count_rollup(rolled);
+            }
+            if self.rolling.is_none() {
+                let context = self.context().await?;
+                let pages = self.take_staged();
+                let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
+                self.rolling = Some(tokio::spawn(async move {
+                    lineup
+                        .roll_up_pages(tenant, &context.usage, pages, now)
+                        .await
+                }));
+            }
         }
         Ok(())
     }
 
-    /// Adds a batch's report; lines its guardrails acted on are read again for the next.
-    fn count(&mut self, (report, lines_changed): (UsageReport, bool)) {
-        self.report += report;
+    /// The sync's context, read again if guardrail actions changed lines since.
+    async fn context(&mut self) -> CoreResult<Arc<SyncContext>> {
+        if let Some(context) = &self.context {
+            return Ok(Arc::clone(context));
+        }
+        let context = Arc::new(self.lineup.usage_context(self.tenant).await?);
+        self.context = Some(Arc::clone(&context));
+        Ok(context)
+    }
+
+    fn add_staged(&mut self, staged: StagedPage) {
+        self.report += staged.page.report;
+        if staged.page.actions > 0 {
+            self.context = None;
+        }
+        self.staged_rows += staged.page.rows.len();
+        self.staged.push(staged);
+    }
+
+    fn take_staged(&mut self) -> Vec<StagedPage> {
+        self.staged_rows = 0;
+        std::mem::take(&mut self.staged)
+    }
+
+    /// Adds a rollup's alerts; lines its guardrails acted on are read again for the next page.
+    fn count_rollup(&mut self, (alerts, lines_changed): (usize, bool)) {
+        self.report.alerts += alerts;
         if lines_changed {
             self.context = None;
         }
     }
 
-    /// Waits for the last batch; the report covers every batch.
-    pub async fn finish(mut self) -> CoreResult<UsageReport> {
-        while let Some(batch) = self.in_flight.pop_front() {
-            let batch = joined(batch).await?;
-            self.count(batch);
+    /// Rolls up every staged page now, after the rollup running (if any).
+    async fn roll_up_staged(&mut self) -> CoreResult<()> {
+        if let Some(rolling) = self.rolling.take() {
+            let rolled = joined(rolling).await?;
+            self.count_rollup(rolled);
         }
-        // The export finance runs after a sync reads the rollup, not every line's months.
-        if self.report.recorded > 0 {
-            self.lineup.refresh_chargeback_rollup(self.tenant).await?;
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let context = self.context().await?;
+        let pages = self.take_staged();
+        let rolled = self
+            .lineup
+            .roll_up_pages(self.tenant, &context.usage, pages, self.now)
+            .await?;
+        self.count_rollup(rolled);
+        Ok(())
+    }
+
+    /// Stores and rolls up what is left; the report covers every page.
+    pub async fn finish(mut self) -> CoreResult<UsageReport> {
+        while let Some(page) = self.storing.pop_front() {
+            let page = joined(page).await?;
+            self.add_staged(page);
+        }
+        self.roll_up_staged().await?;
+        // The export finance runs after a sync reads the rollup, not every line's months. The
+        // usage is committed either way: a failed rebuild is the worker's to retry, not the
+        // sync's failure.
+        if self.report.recorded > 0
+            && let Err(e) = self.lineup.refresh_chargeback_rollup(self.tenant).await
+        {
+            tracing::warn!(tenant = %self.tenant, error = %e, "chargeback rollup not rebuilt");
         }
         Ok(self.report)
     }
@@ -262,10 +373,8 @@ async fn joined<T>(batch: tokio::task::JoinHandle<CoreResult<T>>) -> CoreResult<
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
-/// What the records add to each (line, day), newest day first: a batch shares its oldest day
-/// with the batch before it, so in that order a batch waits for the other's row locks only
-/// at the end of its upsert, having written its other days meanwhile. (Every batch takes the
-/// rows in the same order, so two never deadlock.)
+/// What the records add to each (line, day), in one fixed order (newest day first), so two
+/// writers of the same rows take their locks in the same order and never deadlock.
 fn daily_usage_of(rows: &[UsageRow]) -> Vec<DailyUsage> {
     let mut days: BTreeMap<(Reverse<Date>, LineId), DailyUsage> = BTreeMap::new();
     for row in rows {
