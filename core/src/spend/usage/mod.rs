@@ -183,8 +183,9 @@ pub(crate) struct StagedPage {
 }
 
 /// A staged page older than this is taken as left behind: the worker rolls it up. A sync's own
-/// pages wait for one rollup at most (about a second), and a page the worker takes first is
-/// skipped by the sync's rollup, so a stalled sync double-counts nothing.
+/// pages normally wait seconds for its next rollup; a page the worker takes first (from a
+/// sync stalled on a slow provider, say) is skipped by the sync's rollup, so nothing counts
+/// twice either way.
 pub const STAGED_GRACE: Duration = Duration::minutes(1);
 
 /// Records a pipeline stores before it rolls them up together: the rollup's per-(line, month)
