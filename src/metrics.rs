@@ -195,6 +195,19 @@ fn render_backlog(out: &mut String, backlog: Option<&Backlog>, now: OffsetDateTi
     );
     gauge_family(
         out,
+        "lineup_usage_staged_pages",
+        "Pages of usage stored but not yet rolled up, every tenant together",
+        [(Vec::new(), backlog.staged_usage.count as f64)],
+    );
+    gauge_family(
+        out,
+        "lineup_usage_staged_oldest_age_seconds",
+        "How long the oldest page of usage has waited for its rollup (over a minute or two: \
+         rollups are failing)",
+        [(Vec::new(), age(backlog.staged_usage.oldest))],
+    );
+    gauge_family(
+        out,
         "lineup_usage_sync_lag_seconds",
         "Per tenant: time since its last usage sync finished (or since its first was queued)",
         backlog.usage_syncs.iter().map(|sync| {
@@ -262,6 +275,11 @@ mod tests {
                 last_done: None,
                 first_queued: datetime!(2026-12-05 11:00 UTC),
             }],
+            staged_usage: Waiting {
+                name: "usage_staged".into(),
+                count: 2,
+                oldest: Some(datetime!(2026-12-05 11:59:30 UTC)),
+            },
         };
         let mut out = String::new();
         render_backlog(&mut out, Some(&backlog), now);
@@ -273,6 +291,8 @@ mod tests {
             "lineup_outbox_pending{outbox=\"email\"} 0",
             "lineup_outbox_oldest_age_seconds{outbox=\"email\"} 0",
             "lineup_usage_sync_lag_seconds{tenant=\"a\\\"b\"} 3600",
+            "lineup_usage_staged_pages 2",
+            "lineup_usage_staged_oldest_age_seconds 30",
             "# TYPE lineup_lines gauge",
         ] {
             assert!(

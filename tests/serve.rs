@@ -222,6 +222,10 @@ fn serve_runs_on_postgres() {
         metrics.contains("\nlineup_outbox_pending{outbox=\"alerts\"} "),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("\nlineup_usage_staged_pages 0\n"),
+        "{metrics}"
+    );
     server.interrupt();
 }
 

@@ -17,10 +17,13 @@ pub struct Backlog {
     pub outboxes: Vec<Waiting>,
     /// Each tenant that has usage syncs on the queue, and its last one that finished.
     pub usage_syncs: Vec<UsageSync>,
+    /// Pages of usage stored but not yet rolled up (`usage_staged`), every tenant together,
+    /// and since when the oldest waits: pages older than a minute or two mean rollups fail.
+    pub staged_usage: Waiting,
 }
 
 /// How many items of one kind wait, and since when the oldest is due.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Waiting {
     pub name: String,
     pub count: i64,
@@ -76,6 +79,11 @@ pub async fn snapshot(tx: &mut Tx) -> StoreResult<Backlog> {
         .fetch_all(&mut *conn)
         .await?
     });
+    let (_, staged_pages, oldest_staged): WaitingRow = on_tx!(tx, |conn| {
+        sqlx::query_as("SELECT 'usage_staged', COUNT(*), MIN(staged_at) FROM usage_staged")
+            .fetch_one(&mut *conn)
+            .await?
+    });
     let waiting = |rows: Vec<WaitingRow>| {
         rows.into_iter()
             .map(|(name, count, oldest)| Waiting {
@@ -97,5 +105,10 @@ pub async fn snapshot(tx: &mut Tx) -> StoreResult<Backlog> {
                 first_queued,
             })
             .collect(),
+        staged_usage: Waiting {
+            name: "usage_staged".to_owned(),
+            count: staged_pages,
+            oldest: oldest_staged,
+        },
     })
 }
