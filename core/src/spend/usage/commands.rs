@@ -1,5 +1,6 @@
-//! Usage commands and queries: record and sync usage (each batch priced, rolled up and
-//! checked against the guardrails in one transaction), a line's daily usage, and spend views.
+//! Usage commands and queries: record and sync usage (pages stored in transactions of their
+//! own, then priced totals rolled up and checked against the guardrails several pages at a
+//! time; see the module notes), a line's daily usage, and spend views.
 
 use std::collections::HashSet;
 
@@ -43,10 +44,8 @@ impl Lineup {
         let rolled = self
             .roll_up(&mut tx, tenant, &sync.usage, &page.rows, now)
             .await?;
-        tx.commit().await?;
-        if page.actions + rolled.actions > 0 {
-            self.apply_guardrail_actions(tenant).await?;
-        }
+        self.commit_and_act(tx, tenant, page.actions + rolled.actions)
+            .await?;
         let mut report = page.report;
         report.alerts += rolled.alerts;
         Ok(report)
@@ -79,10 +78,7 @@ impl Lineup {
             let keys: Vec<&str> = page.rows.iter().map(|r| r.dedupe_key.as_str()).collect();
             store::staged_usage::stage(&mut tx, tenant, id, &keys, store::now()).await?;
         }
-        tx.commit().await?;
-        if page.actions > 0 {
-            self.apply_guardrail_actions(tenant).await?;
-        }
+        self.commit_and_act(tx, tenant, page.actions).await?;
         Ok(StagedPage { id, page })
     }
 
@@ -116,10 +112,7 @@ impl Lineup {
             .flat_map(|p| p.page.rows)
             .collect();
         let rolled = self.roll_up(&mut tx, tenant, ctx, &rows, now).await?;
-        tx.commit().await?;
-        if rolled.actions > 0 {
-            self.apply_guardrail_actions(tenant).await?;
-        }
+        self.commit_and_act(tx, tenant, rolled.actions).await?;
         Ok((rolled.alerts, rolled.actions > 0))
     }
 
@@ -141,10 +134,7 @@ impl Lineup {
         let ctx = UsageContext::load(&mut tx, tenant).await?;
         let rows = store::usage::records_with_keys(&mut tx, tenant, &keys).await?;
         let rolled = self.roll_up(&mut tx, tenant, &ctx, &rows, now).await?;
-        tx.commit().await?;
-        if rolled.actions > 0 {
-            self.apply_guardrail_actions(tenant).await?;
-        }
+        self.commit_and_act(tx, tenant, rolled.actions).await?;
         self.refresh_chargeback_rollup(tenant).await?;
         Ok(rows.len())
     }
@@ -171,6 +161,16 @@ impl Lineup {
     pub async fn staged_usage_pages(&self, tenant: TenantId) -> CoreResult<usize> {
         let mut tx = self.tenant_read_tx(tenant).await?;
         Ok(store::staged_usage::count(&mut tx, tenant).await?)
+    }
+
+    /// Commits a usage transaction, then carries out the line actions its guardrails planned
+    /// (they call the provider, so never inside the transaction).
+    async fn commit_and_act(&self, tx: Tx, tenant: TenantId, planned: usize) -> CoreResult<()> {
+        tx.commit().await?;
+        if planned > 0 {
+            self.apply_guardrail_actions(tenant).await?;
+        }
+        Ok(())
     }
 
     /// Stores the records never seen before (priced, each key once) and judges their roaming,

@@ -259,7 +259,8 @@ impl UsagePipeline {
             let page = lineup.stage_page(tenant, &context, &records, now).await?;
             self.add_staged(page);
             if self.staged_rows >= self.roll_up_at {
-                self.roll_up_staged().await?;
+                self.start_rollup().await?;
+                self.wait_for_rollup().await?;
             }
             return Ok(());
         }
@@ -271,28 +272,15 @@ impl UsagePipeline {
             let page = joined(oldest).await?;
             self.add_staged(page);
         }
-        if let Some(rolling) = self.rolling.take_if(|r| r.is_finished()) {
-            let rolled = joined(rolling).await?;
-            self.count_rollup(rolled);
+        if self.rolling.as_ref().is_some_and(|r| r.is_finished()) {
+            self.wait_for_rollup().await?;
         }
-        if self.staged_rows >= self.roll_up_at {
-            if let Some(rolling) = self
-                .rolling
-                .take_if(|_| self.staged_rows >= MAX_STAGED.max(self.roll_up_at))
-            {
-                let rolled = joined(rolling).await?;
-                self.count_rollup(rolled);
-            }
-            if self.rolling.is_none() {
-                let context = self.context().await?;
-                let pages = self.take_staged();
-                let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
-                self.rolling = Some(tokio::spawn(async move {
-                    lineup
-                        .roll_up_pages(tenant, &context.usage, pages, now)
-                        .await
-                }));
-            }
+        // A rollup starts when enough pages wait and none is running, or when so many wait
+        // that the pipeline must wait for the running one first.
+        if self.staged_rows >= self.roll_up_at
+            && (self.rolling.is_none() || self.staged_rows >= MAX_STAGED.max(self.roll_up_at))
+        {
+            self.start_rollup().await?;
         }
         Ok(())
     }
@@ -316,35 +304,34 @@ impl UsagePipeline {
         self.staged.push(staged);
     }
 
-    fn take_staged(&mut self) -> Vec<StagedPage> {
-        self.staged_rows = 0;
-        std::mem::take(&mut self.staged)
-    }
-
-    /// Adds a rollup's alerts; lines its guardrails acted on are read again for the next page.
-    fn count_rollup(&mut self, (alerts, lines_changed): (usize, bool)) {
-        self.report.alerts += alerts;
-        if lines_changed {
-            self.context = None;
-        }
-    }
-
-    /// Rolls up every staged page now, after the rollup running (if any).
-    async fn roll_up_staged(&mut self) -> CoreResult<()> {
-        if let Some(rolling) = self.rolling.take() {
-            let rolled = joined(rolling).await?;
-            self.count_rollup(rolled);
-        }
+    /// Starts rolling up every staged page, once the rollup running (if any) has finished.
+    async fn start_rollup(&mut self) -> CoreResult<()> {
+        self.wait_for_rollup().await?;
         if self.staged.is_empty() {
             return Ok(());
         }
         let context = self.context().await?;
-        let pages = self.take_staged();
-        let rolled = self
-            .lineup
-            .roll_up_pages(self.tenant, &context.usage, pages, self.now)
-            .await?;
-        self.count_rollup(rolled);
+        let pages = std::mem::take(&mut self.staged);
+        self.staged_rows = 0;
+        let (lineup, tenant, now) = (self.lineup.clone(), self.tenant, self.now);
+        self.rolling = Some(tokio::spawn(async move {
+            lineup
+                .roll_up_pages(tenant, &context.usage, pages, now)
+                .await
+        }));
+        Ok(())
+    }
+
+    /// Waits for the running rollup (if any) and adds its alerts; lines its guardrails acted
+    /// on are read again for the next page.
+    async fn wait_for_rollup(&mut self) -> CoreResult<()> {
+        if let Some(rolling) = self.rolling.take() {
+            let (alerts, lines_changed) = joined(rolling).await?;
+            self.report.alerts += alerts;
+            if lines_changed {
+                self.context = None;
+            }
+        }
         Ok(())
     }
 
@@ -354,7 +341,8 @@ impl UsagePipeline {
             let page = joined(page).await?;
             self.add_staged(page);
         }
-        self.roll_up_staged().await?;
+        self.start_rollup().await?;
+        self.wait_for_rollup().await?;
         // The export finance runs after a sync reads the rollup, not every line's months. The
         // usage is committed either way: a failed rebuild is the worker's to retry, not the
         // sync's failure.
