@@ -79,7 +79,7 @@ pub async fn snapshot(tx: &mut Tx) -> StoreResult<Backlog> {
         .fetch_all(&mut *conn)
         .await?
     });
-    let (_, staged_pages, oldest_staged): WaitingRow = on_tx!(tx, |conn| {
+    let (name, count, oldest): WaitingRow = on_tx!(tx, |conn| {
         sqlx::query_as("SELECT 'usage_staged', COUNT(*), MIN(staged_at) FROM usage_staged")
             .fetch_one(&mut *conn)
             .await?
@@ -106,9 +106,9 @@ pub async fn snapshot(tx: &mut Tx) -> StoreResult<Backlog> {
             })
             .collect(),
         staged_usage: Waiting {
-            name: "usage_staged".to_owned(),
-            count: staged_pages,
-            oldest: oldest_staged,
+            name,
+            count,
+            oldest,
         },
     })
 }
