@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
+/// The allocator the `lineup` binary ships with (`src/main.rs`): a load generator that runs
+/// the product in-process measures it as it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The `p` quantile (0–1) of latencies sorted ascending; zero when there are none.
 pub fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

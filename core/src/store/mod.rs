@@ -157,6 +157,10 @@ impl Store {
                 .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                // A SQLite connection is a file this process holds open, not a socket that can
+                // die: the check on checkout was one more hand-off to sqlx's worker thread per
+                // transaction, 3–7 % of a chat click's CPU at 2,000 clicks/s (issue 14).
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .map_err(|e| config_error(e.to_string()))?;
