@@ -1,7 +1,8 @@
 //! Chargeback's rollup: usage per (cost centre now, month) for the whole tenant, rebuilt when
 //! what it sums changed and read only while it is still good (see migration 0031). Usage
-//! batches count as changes here ([`usage_changed`]); the database's triggers count lines
-//! changing hands and employees changing cost centre.
+//! batches count as changes here ([`usage_changed`]). Lines changing hands and employees
+//! changing cost centre are the database triggers' job: while the rollup is current they
+//! move the lines' months between cost centres' rows and keep it current (migration 0034).
 
 use time::Date;
 
@@ -64,9 +65,15 @@ pub async fn months_if_current(
     }
     let mut sql = Sql::new(tenant);
     let (from, to) = (sql.arg(Arg::Date(from)), sql.arg(Arg::Date(to)));
+    // A move adds into rows (see migration 0034): rows without a cost centre may be several
+    // for a month, and a row whose lines all left counts none.
     sql.push(&format!(
-        "SELECT cost_centre_id, month, cost_minor, data_bytes FROM chargeback_months
-         WHERE tenant_id = $1 AND month >= {from} AND month <= {to}"
+        "SELECT cost_centre_id, month, CAST(SUM(cost_minor) AS BIGINT) AS cost_minor,
+             CAST(SUM(data_bytes) AS BIGINT) AS data_bytes
+         FROM chargeback_months
+         WHERE tenant_id = $1 AND month >= {from} AND month <= {to}
+         GROUP BY cost_centre_id, month
+         HAVING SUM(line_months) > 0"
     ));
     Ok(Some(fetch_all!(tx, CostCentreUsage, sql)))
 }
@@ -95,8 +102,8 @@ pub async fn rebuild(tx: &mut Tx, tenant: TenantId) -> StoreResult<bool> {
     let mut sql = cost_centre_months(tx, tenant, &Scope::default(), None);
     sql.push(
         " INSERT INTO chargeback_months (tenant_id, cost_centre_id, month, cost_minor,
-             data_bytes)
-         SELECT $1, cost_centre_id, month, cost_minor, data_bytes FROM sums",
+             data_bytes, line_months)
+         SELECT $1, cost_centre_id, month, cost_minor, data_bytes, line_months FROM sums",
     );
     on_tx!(tx, |conn| {
         bind_args!(sqlx::query(&sql.text), &sql.args)

@@ -636,7 +636,8 @@ pub(super) fn cost_centre_months(
     sql.push(&format!(
         ", sums AS (SELECT e.cost_centre_id, u.month,
              CAST(SUM({MONTH_COST}) AS BIGINT) AS cost_minor,
-             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes
+             CAST(SUM(u.data_bytes) AS BIGINT) AS data_bytes,
+             COUNT(*) AS line_months
          FROM {LINES_OF_EMPLOYEES}
          {then} usage_monthly u ON u.tenant_id = l.tenant_id AND u.line_id = l.id
          WHERE l.tenant_id = $1{in_months}"

@@ -63,6 +63,51 @@ async fn everyone(w: &World, filter: &ReportFilter) -> ReportScope {
 
 /// Chargeback's rows as comparable tuples: cost centre, month, lines, data, fees, usage,
 /// total.
+/// Marks `w`'s chargeback rollup as never built, so chargeback sums the lines again.
+async fn forget_chargeback_rollup(w: &World) {
+    let sql = "UPDATE report_versions SET chargeback_built = NULL WHERE tenant_id = $1";
+    let mut tx = w.store.tenant(w.tenant).await.unwrap();
+    match &mut tx {
+        store::Tx::Sqlite(t) => sqlx::query(sql)
+            .bind(w.tenant)
+            .execute(&mut **t)
+            .await
+            .map(drop),
+        store::Tx::Postgres(t) => sqlx::query(sql)
+            .bind(w.tenant)
+            .execute(&mut **t)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Moves `who` to `cost_centre` (or none) through the portal's edit.
+async fn move_to_cost_centre(
+    w: &World,
+    who: lineup_core::ids::EmployeeId,
+    cost_centre: Option<lineup_core::ids::CostCentreId>,
+) {
+    let person = w.lineup.employee(w.tenant, who).await.unwrap();
+    let manager = match person.manager_id {
+        Some(m) => Some(w.lineup.employee(w.tenant, m).await.unwrap().email),
+        None => None,
+    };
+    let edit = EmployeeEdit {
+        email: person.email.clone(),
+        given_name: person.given_name.clone(),
+        family_name: person.family_name.clone(),
+        team_id: person.team_id,
+        cost_centre_id: cost_centre,
+        manager,
+    };
+    w.lineup
+        .update_employee(w.tenant, &ADMIN, who, edit)
+        .await
+        .unwrap();
+}
+
 async fn chargeback_rows(
     w: &World,
     filter: &ReportFilter,
@@ -607,8 +652,8 @@ both_backends!(
         let filter = three_months(&f);
         let (lineup, tenant) = (&w.lineup, w.tenant);
         let current = async || lineup.chargeback_rollup_is_current(tenant).await.unwrap();
-        // Each change below leaves the rollup out of date; chargeback then sums the lines
-        // (what it must show), and once rebuilt the rollup shows exactly that.
+        // New usage leaves the rollup out of date; chargeback then sums the lines (what it
+        // must show), and once rebuilt the rollup shows exactly that.
         let rebuilt_matches = async |what: &str| {
             assert!(!current().await, "{what}: the rollup is out of date");
             let summed = chargeback_rows(&w, &filter).await;
@@ -616,6 +661,19 @@ both_backends!(
             assert!(current().await, "{what}: rebuilt");
             assert_eq!(chargeback_rows(&w, &filter).await, summed, "{what}");
             summed
+        };
+        // A cost-centre move or a transfer keeps it current (the database moves the sums):
+        // what chargeback shows from it must be what summing the lines shows, and what a
+        // rebuild shows.
+        let kept_current_matches = async |what: &str| {
+            assert!(current().await, "{what}: the rollup stays current");
+            let shown = chargeback_rows(&w, &filter).await;
+            forget_chargeback_rollup(&w).await;
+            assert!(!current().await);
+            assert_eq!(chargeback_rows(&w, &filter).await, shown, "{what}: summed");
+            assert!(lineup.refresh_chargeback_rollup(tenant).await.unwrap());
+            assert_eq!(chargeback_rows(&w, &filter).await, shown, "{what}: rebuilt");
+            shown
         };
 
         let seeded = rebuilt_matches("seeded usage").await;
@@ -630,22 +688,10 @@ both_backends!(
         );
 
         // Bea moves from CC-100 to CC-200 with her line and its usage.
-        let bea = lineup.employee(tenant, f.bea.id).await.unwrap();
-        let edit = EmployeeEdit {
-            email: bea.email.clone(),
-            given_name: bea.given_name.clone(),
-            family_name: bea.family_name.clone(),
-            team_id: bea.team_id,
-            cost_centre_id: Some(f.rnd.id),
-            manager: Some(w.maria.email.clone()),
-        };
-        lineup
-            .update_employee(tenant, &ADMIN, bea.id, edit)
-            .await
-            .unwrap();
+        move_to_cost_centre(&w, f.bea.id, Some(f.rnd.id)).await;
         // From today: what she spent before stays with CC-100, so the export shows the same,
         // but from sums per cost centre that changed (hers now count under CC-200, moved back).
-        let moved = rebuilt_matches("a cost centre move").await;
+        let moved = kept_current_matches("a cost centre move").await;
         assert_eq!(moved, seeded);
 
         // Her line changes hands to Carl, in CC-200: its usage is charged to his cost centre.
@@ -653,15 +699,42 @@ both_backends!(
             .transfer_line(tenant, &ADMIN, f.plus_line, f.carl.id)
             .await
             .unwrap();
-        let transferred = rebuilt_matches("a transfer").await;
+        let transferred = kept_current_matches("a transfer").await;
         assert_ne!(transferred, moved, "the transfer changed the sums");
+
+        // Carl, who holds every line in CC-200, leaves every cost centre: CC-200's rows in
+        // the rollup are left counting no line, and chargeback skips them.
+        move_to_cost_centre(&w, f.carl.id, None).await;
+        assert!(current().await);
+        let mut tx = w.store.tenant(tenant).await.unwrap();
+        let rolled_up = store::chargeback_months::months_if_current(
+            &mut tx,
+            tenant,
+            f.before.first_day(),
+            f.current.first_day(),
+        )
+        .await
+        .unwrap()
+        .expect("current");
+        drop(tx);
+        assert!(!rolled_up.is_empty());
+        assert!(
+            rolled_up.iter().all(|m| m.cost_centre_id != Some(f.rnd.id)),
+            "no line is in CC-200 now: {rolled_up:?}"
+        );
+        kept_current_matches("a move to no cost centre").await;
+        move_to_cost_centre(&w, f.bea.id, None).await;
+        kept_current_matches("a move of someone without lines").await;
+        move_to_cost_centre(&w, f.carl.id, Some(f.rnd.id)).await;
+        let back = kept_current_matches("a move back").await;
+        assert!(!back.is_empty());
 
         // More usage.
         add_usage(lineup, tenant, f.plus_line, f.today, 25, Bytes::mb(1).0).await;
         let more = rebuilt_matches("new usage").await;
         assert_eq!(
             more.iter().map(|r| r.5).sum::<i64>(),
-            transferred.iter().map(|r| r.5).sum::<i64>() + 25
+            back.iter().map(|r| r.5).sum::<i64>() + 25
         );
 
         // The worker's step rebuilds what is out of date in every tenant: here only globex's,
