@@ -90,10 +90,24 @@ impl Args {
 struct View {
     name: String,
     path: String,
-    /// Timed with chargeback's rollup out of date, as in the half minute after a move or
-    /// a transfer until the worker rebuilds it: the export adds the lines up itself.
-    rollup_out_of_date: bool,
+    /// What happens just before it is timed.
+    before: Before,
 }
+
+/// What a view's timing starts from.
+#[derive(Clone, Copy, PartialEq)]
+enum Before {
+    Nothing,
+    /// Usage noted as changed, as while a sync runs, until its end rebuilds chargeback's
+    /// rollup: the export adds the lines up itself.
+    UsageChanged,
+    /// [`MOVES`] people moved to another cost centre through core, each in its own
+    /// transaction, as an admin or an identity provider moves them.
+    Moves,
+}
+
+/// How many people the "after moves" view moves first.
+const MOVES: i64 = 100;
 
 /// Every granularity × grouping over 1, 6 and 13 months, the filters on a few of them, and
 /// the chargeback export; team and cost-centre filters pick the seed's first team and centre.
@@ -119,7 +133,7 @@ fn views(today: time::Date, months: i64) -> Vec<View> {
         views.push(View {
             name,
             path: format!("/dashboard?{query}"),
-            rollup_out_of_date: false,
+            before: Before::Nothing,
         });
     };
     for granularity in ["month", "week", "day"] {
@@ -138,13 +152,13 @@ fn views(today: time::Date, months: i64) -> Vec<View> {
         View {
             name: "default (/dashboard: month by employee, 6 mo)".into(),
             path: "/dashboard".into(),
-            rollup_out_of_date: false,
+            before: Before::Nothing,
         },
     );
     views.push(View {
         name: "chargeback CSV, 6 mo".into(),
         path: "/exports/chargeback.csv".into(),
-        rollup_out_of_date: false,
+        before: Before::Nothing,
     });
     let whole = format!(
         "/exports/chargeback.csv?from={}&to={current}",
@@ -153,12 +167,17 @@ fn views(today: time::Date, months: i64) -> Vec<View> {
     views.push(View {
         name: format!("chargeback CSV, {longest} mo"),
         path: whole.clone(),
-        rollup_out_of_date: false,
+        before: Before::Nothing,
     });
     views.push(View {
         name: format!("chargeback CSV, {longest} mo, rollup out of date"),
+        path: whole.clone(),
+        before: Before::UsageChanged,
+    });
+    views.push(View {
+        name: format!("chargeback CSV, {longest} mo, after {MOVES} cost-centre moves"),
         path: whole,
-        rollup_out_of_date: true,
+        before: Before::Moves,
     });
     views
 }
@@ -294,8 +313,13 @@ async fn run(
 
     let mut timings = Vec::with_capacity(views.len());
     for view in views {
-        if view.rollup_out_of_date {
-            mark_usage_changed(&store, tenant).await?;
+        match view.before {
+            Before::Nothing => {}
+            Before::UsageChanged => mark_usage_changed(&store, tenant).await?,
+            Before::Moves => {
+                lineup.refresh_chargeback_rollup(tenant).await?;
+                move_people(&lineup, tenant, backend).await?;
+            }
         }
         let timing = measure(&browser, &view.path, args.requests).await;
         println!(
@@ -322,6 +346,47 @@ async fn run(
     server.abort();
     store.close().await;
     Ok(timings)
+}
+
+/// Moves [`MOVES`] people, spread over the directory, to the next cost centre, one edit
+/// each, and prints what a move took.
+async fn move_people(lineup: &Lineup, tenant: TenantId, backend: Backend) -> anyhow::Result<()> {
+    use lineup_core::organisation::employee::EmployeeEdit;
+    let mut took = Vec::with_capacity(MOVES as usize);
+    for n in 0..MOVES {
+        let id = lineup_core::ids::EmployeeId(seed_id(EMPLOYEE, n * 97));
+        let person = lineup.employee(tenant, id).await?;
+        let manager = match person.manager_id {
+            Some(m) => Some(lineup.employee(tenant, m).await?.email),
+            None => None,
+        };
+        let edit = EmployeeEdit {
+            email: person.email.clone(),
+            given_name: person.given_name.clone(),
+            family_name: person.family_name.clone(),
+            team_id: person.team_id,
+            cost_centre_id: Some(lineup_core::ids::CostCentreId(seed_id(
+                COST_CENTRE,
+                (n * 97 + 1) % 20,
+            ))),
+            manager,
+        };
+        let started = Instant::now();
+        lineup
+            .update_employee(tenant, &Actor::System, id, edit)
+            .await?;
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{}: {MOVES} cost-centre moves, each p50 {:.1} ms  p95 {:.1} ms; rollup current after them: {}",
+        backend.name(),
+        ms(took[took.len() / 2]),
+        ms(took[took.len() * 95 / 100]),
+        lineup.chargeback_rollup_is_current(tenant).await?
+    );
+    Ok(())
 }
 
 async fn mark_usage_changed(store: &Store, tenant: TenantId) -> anyhow::Result<()> {

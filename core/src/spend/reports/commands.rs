@@ -298,7 +298,8 @@ impl Lineup {
         }
         // People who changed cost centre: their spend goes where it was spent, a day at a
         // time (a month's overage to the cost centre of its last day); plan fees to the
-        // cost centre of the month's first day, when they are charged.
+        // cost centre of the month's first day, when they are charged. Only a month with a
+        // move inside it needs its days: any other month was spent in one cost centre.
         if !moves.is_empty() {
             let mut tx = self.tenant_read_tx(tenant).await?;
             let mut moved: Vec<EmployeeId> = moves.iter().map(|m| m.employee_id).collect();
@@ -308,16 +309,7 @@ impl Lineup {
             let months =
                 store_reports::usage_of_employees(&mut tx, tenant, &scope, &moved, from, to, false)
                     .await?;
-            let days = store_reports::usage_of_employees(
-                &mut tx,
-                tenant,
-                &scope,
-                &moved,
-                from,
-                period.to.last_day(),
-                true,
-            )
-            .await?;
+            let split = months_split_by_moves(&moves, period);
             for m in months {
                 let month = Month::containing(m.start);
                 let counted = sums.entry((m.cost_centre_id, month)).or_default();
@@ -326,14 +318,34 @@ impl Lineup {
                 let last_day =
                     cost_centre_on(&moves, m.employee_id, m.cost_centre_id, month.last_day());
                 sums.entry((last_day, month)).or_default().usage += m.overage_minor;
+                if !split
+                    .get(&month)
+                    .is_some_and(|who| who.contains(&m.employee_id))
+                {
+                    let spent_in =
+                        cost_centre_on(&moves, m.employee_id, m.cost_centre_id, month.first_day());
+                    let sum = sums.entry((spent_in, month)).or_default();
+                    sum.usage += m.cost_minor - m.overage_minor;
+                    sum.data += m.data_bytes;
+                }
             }
-            for d in days {
-                let centre = cost_centre_on(&moves, d.employee_id, d.cost_centre_id, d.start);
-                let sum = sums
-                    .entry((centre, Month::containing(d.start)))
-                    .or_default();
-                sum.usage += d.cost_minor;
-                sum.data += d.data_bytes;
+            for (month, who) in &split {
+                let days = store_reports::usage_of_employees(
+                    &mut tx,
+                    tenant,
+                    &scope,
+                    who,
+                    month.first_day(),
+                    month.last_day(),
+                    true,
+                )
+                .await?;
+                for d in days {
+                    let centre = cost_centre_on(&moves, d.employee_id, d.cost_centre_id, d.start);
+                    let sum = sums.entry((centre, *month)).or_default();
+                    sum.usage += d.cost_minor;
+                    sum.data += d.data_bytes;
+                }
             }
             sums.retain(|_, sum| sum.lines > 0 || sum.usage != 0 || sum.data != 0);
         }
@@ -1047,4 +1059,24 @@ impl ChartRange {
             })
             .collect()
     }
+}
+
+/// The months of `period` with a move inside them (not on their first day), and who moved
+/// in each: the only months whose spend is split between cost centres a day at a time.
+fn months_split_by_moves(
+    moves: &[crate::store::moves::CostCentreMove],
+    period: Period,
+) -> BTreeMap<Month, Vec<EmployeeId>> {
+    let mut split: BTreeMap<Month, Vec<EmployeeId>> = BTreeMap::new();
+    for m in moves {
+        let month = Month::containing(m.effective_on);
+        if m.effective_on != month.first_day() && period.months().any(|p| p == month) {
+            split.entry(month).or_default().push(m.employee_id);
+        }
+    }
+    for who in split.values_mut() {
+        who.sort();
+        who.dedup();
+    }
+    split
 }
