@@ -351,26 +351,11 @@ async fn run(
 /// Moves [`MOVES`] people, spread over the directory, to the next cost centre, one edit
 /// each, and prints what a move took.
 async fn move_people(lineup: &Lineup, tenant: TenantId, backend: Backend) -> anyhow::Result<()> {
-    use lineup_core::organisation::employee::EmployeeEdit;
     let mut took = Vec::with_capacity(MOVES as usize);
     for n in 0..MOVES {
         let id = lineup_core::ids::EmployeeId(seed_id(EMPLOYEE, n * 97));
-        let person = lineup.employee(tenant, id).await?;
-        let manager = match person.manager_id {
-            Some(m) => Some(lineup.employee(tenant, m).await?.email),
-            None => None,
-        };
-        let edit = EmployeeEdit {
-            email: person.email.clone(),
-            given_name: person.given_name.clone(),
-            family_name: person.family_name.clone(),
-            team_id: person.team_id,
-            cost_centre_id: Some(lineup_core::ids::CostCentreId(seed_id(
-                COST_CENTRE,
-                (n * 97 + 1) % 20,
-            ))),
-            manager,
-        };
+        let to = lineup_core::ids::CostCentreId(seed_id(COST_CENTRE, (n * 97 + 1) % 20));
+        let edit = lineup_testkit::world::cost_centre_edit(lineup, tenant, id, Some(to)).await;
         let started = Instant::now();
         lineup
             .update_employee(tenant, &Actor::System, id, edit)

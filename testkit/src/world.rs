@@ -9,13 +9,13 @@ use lineup_core::audit::Actor;
 use lineup_core::email_address::Email;
 use lineup_core::identity::sso::SsoNetworkPolicy;
 use lineup_core::identity::user::Role;
-use lineup_core::ids::{EmployeeId, TenantId};
+use lineup_core::ids::{CostCentreId, EmployeeId, TenantId};
 use lineup_core::lines::line::Line;
 use lineup_core::lines::line::LineState;
 use lineup_core::lines::line::commands::IssueLine;
 use lineup_core::lines::plan::Plan;
 use lineup_core::money::Currency;
-use lineup_core::organisation::employee::{Employee, NewEmployee};
+use lineup_core::organisation::employee::{Employee, EmployeeEdit, NewEmployee};
 use lineup_core::organisation::tenant::{Slug, commands::NewTenant};
 use lineup_core::provider::connection::{
     NewConnection, ProviderConnection, ProviderConnector, ProviderCredentials, VendorApi,
@@ -338,6 +338,28 @@ pub async fn add_tenant(lineup: &Lineup, slug: &str) -> TenantId {
         currency: Currency::USD,
     };
     lineup.create_tenant(&ADMIN, new).await.unwrap().id
+}
+
+/// The portal edit that moves `who` to `cost_centre` (or none) and changes nothing else.
+pub async fn cost_centre_edit(
+    lineup: &Lineup,
+    tenant: TenantId,
+    who: EmployeeId,
+    cost_centre: Option<CostCentreId>,
+) -> EmployeeEdit {
+    let person = lineup.employee(tenant, who).await.unwrap();
+    let manager = match person.manager_id {
+        Some(m) => Some(lineup.employee(tenant, m).await.unwrap().email),
+        None => None,
+    };
+    EmployeeEdit {
+        email: person.email,
+        given_name: person.given_name,
+        family_name: person.family_name,
+        team_id: person.team_id,
+        cost_centre_id: cost_centre,
+        manager,
+    }
 }
 
 pub async fn add_employee(

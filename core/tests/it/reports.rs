@@ -2,7 +2,7 @@
 
 use lineup_core::audit::AuditFilter;
 use lineup_core::money::{Bytes, Currency, Money};
-use lineup_core::organisation::employee::{EmployeeEdit, Visibility};
+use lineup_core::organisation::employee::Visibility;
 use lineup_core::period::Period;
 use lineup_core::spend::reports::{
     Dashboard, Granularity, GroupBy, GroupSpend, ReportFilter, ReportScope,
@@ -10,7 +10,7 @@ use lineup_core::spend::reports::{
 use lineup_core::store;
 use lineup_testkit::both_backends;
 use lineup_testkit::spend::{SpendFixture, add_usage, seed_spend};
-use lineup_testkit::world::{ADMIN, World, add_employee, add_tenant};
+use lineup_testkit::world::{ADMIN, World, add_employee, add_tenant, cost_centre_edit};
 
 /// `(label, spend)` of each group, in order.
 fn spend_of(groups: &[GroupSpend]) -> Vec<(&str, Money)> {
@@ -89,19 +89,7 @@ async fn move_to_cost_centre(
     who: lineup_core::ids::EmployeeId,
     cost_centre: Option<lineup_core::ids::CostCentreId>,
 ) {
-    let person = w.lineup.employee(w.tenant, who).await.unwrap();
-    let manager = match person.manager_id {
-        Some(m) => Some(w.lineup.employee(w.tenant, m).await.unwrap().email),
-        None => None,
-    };
-    let edit = EmployeeEdit {
-        email: person.email.clone(),
-        given_name: person.given_name.clone(),
-        family_name: person.family_name.clone(),
-        team_id: person.team_id,
-        cost_centre_id: cost_centre,
-        manager,
-    };
+    let edit = cost_centre_edit(&w.lineup, w.tenant, who, cost_centre).await;
     w.lineup
         .update_employee(w.tenant, &ADMIN, who, edit)
         .await
