@@ -11,7 +11,10 @@ ALTER TABLE chargeback_months ADD COLUMN line_months bigint NOT NULL DEFAULT 0;
 -- conflict (NULLs are distinct): a move to or from none adds rows, which chargeback sums.
 DROP INDEX chargeback_months_by_month;
 CREATE UNIQUE INDEX chargeback_months_key ON chargeback_months (tenant_id, month, cost_centre_id);
--- Rows built before have no line counts: build every rollup again.
+-- Rows built before have no line counts: build every rollup again. Every tenant's rows, so
+-- this runs as system work (this transaction only): under row-level security the
+-- application's ordinary role would otherwise see none of them.
+SELECT set_config('app.system', 'on', true);
 DELETE FROM chargeback_months;
 UPDATE report_versions SET chargeback_built = NULL;
 

@@ -1374,3 +1374,73 @@ async fn the_portals_lists_answer_while_a_writer_holds_sqlite() {
         .expect("every list answered while another connection held the write lock");
     drop(writer);
 }
+
+/// An upgraded PostgreSQL database, migrated as the application's ordinary role (row-level
+/// security applies): migration 0034 must clear every tenant's chargeback rollup, built without
+/// line counts, so none is read as current before it is rebuilt.
+#[tokio::test]
+async fn migration_0034_clears_every_tenants_chargeback_rollup_under_row_level_security() {
+    let url = lineup_testkit::fresh_postgres_url().await;
+    let store = Store::connect(&url).await.unwrap();
+    let Store::Postgres(pool) = &store else {
+        unreachable!("a PostgreSQL URL")
+    };
+    let mut up_to_0033 = sqlx::migrate!("../migrations/postgres");
+    up_to_0033.migrations = up_to_0033
+        .migrations
+        .iter()
+        .filter(|m| m.version < 34)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    up_to_0033.run(pool).await.unwrap();
+
+    let a = seed_tenant(&store, "acme").await;
+    let mut tx = store.tenant(a.tenant).await.unwrap();
+    let store::Tx::Postgres(t) = &mut tx else {
+        unreachable!()
+    };
+    sqlx::raw_sql(&format!(
+        "INSERT INTO report_versions (tenant_id, version, chargeback_built)
+         VALUES ('{0}', 3, 3);
+         INSERT INTO chargeback_months (tenant_id, month, cost_centre_id, cost_minor, data_bytes)
+         VALUES ('{0}', '2026-11-01', NULL, 500, 1000)",
+        a.tenant.0
+    ))
+    .execute(&mut **t)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.tenant(a.tenant).await.unwrap();
+    assert!(
+        store::chargeback_months::is_current(&mut tx, a.tenant)
+            .await
+            .unwrap()
+    );
+    drop(tx);
+
+    store.migrate().await.unwrap();
+    let mut tx = store.tenant(a.tenant).await.unwrap();
+    assert!(
+        !store::chargeback_months::is_current(&mut tx, a.tenant)
+            .await
+            .unwrap(),
+        "the rollup built before 0034 must be rebuilt"
+    );
+    let from = time::macros::date!(2026 - 01 - 01);
+    let to = time::macros::date!(2026 - 12 - 01);
+    assert_eq!(
+        store::chargeback_months::months_if_current(&mut tx, a.tenant, from, to)
+            .await
+            .unwrap(),
+        None
+    );
+    let store::Tx::Postgres(t) = &mut tx else {
+        unreachable!()
+    };
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chargeback_months")
+        .fetch_one(&mut **t)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the old rows are gone");
+}
