@@ -29,9 +29,21 @@ LANGUAGE sql AS $fn$
             THEN report_versions.version + 1 ELSE report_versions.chargeback_built END;
 $fn$;
 
+-- Moves in one tenant take turns: a line transferred while its holder moves would otherwise
+-- be counted by both (each reads the other's row as it was). After the lock, the trigger's
+-- next statement reads what the earlier move committed. The usage rollup's version bump takes
+-- the same row lock.
+CREATE FUNCTION lineup_chargeback_lock(tenant uuid) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM 1 FROM report_versions WHERE tenant_id = tenant FOR UPDATE;
+END
+$fn$;
+
 CREATE FUNCTION lineup_chargeback_employee_moved() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    PERFORM lineup_chargeback_lock(NEW.tenant_id);
     INSERT INTO chargeback_months (tenant_id, month, cost_centre_id, cost_minor, data_bytes,
         line_months)
     SELECT NEW.tenant_id, u.month, side.cost_centre_id,
@@ -57,6 +69,7 @@ $fn$;
 CREATE FUNCTION lineup_chargeback_line_moved() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    PERFORM lineup_chargeback_lock(NEW.tenant_id);
     INSERT INTO chargeback_months (tenant_id, month, cost_centre_id, cost_minor, data_bytes,
         line_months)
     SELECT NEW.tenant_id, u.month, side.cost_centre_id,

@@ -732,3 +732,75 @@ both_backends!(
         assert_eq!(chargeback_rows(&w, &filter).await, more);
     }
 );
+
+both_backends!(
+    a_transfer_and_its_holders_move_at_the_same_time_count_the_line_once,
+    |store| async move {
+        let (w, f) = world_with_globex(store).await;
+        let filter = three_months(&f);
+        let (lineup, tenant) = (&w.lineup, w.tenant);
+        assert!(lineup.refresh_chargeback_rollup(tenant).await.unwrap());
+
+        // Bea's line goes to Carl in one transaction while, in another, Bea leaves her cost
+        // centre. Each trigger alone would read the line as it was before the other.
+        let mut transfer = w.store.tenant(tenant).await.unwrap();
+        execute(
+            &mut transfer,
+            "UPDATE lines SET employee_id = $2 WHERE tenant_id = $1 AND id = $3",
+            tenant,
+            &[f.carl.id.0, f.plus_line.0],
+        )
+        .await;
+        let store = w.store.store.clone();
+        let bea = f.bea.id.0;
+        let move_bea = tokio::spawn(async move {
+            let mut tx = store.tenant(tenant).await.unwrap();
+            execute(
+                &mut tx,
+                "UPDATE employees SET cost_centre_id = NULL WHERE tenant_id = $1 AND id = $2",
+                tenant,
+                &[bea],
+            )
+            .await;
+            tx.commit().await.unwrap();
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        transfer.commit().await.unwrap();
+        move_bea.await.unwrap();
+
+        assert!(lineup.chargeback_rollup_is_current(tenant).await.unwrap());
+        let shown = chargeback_rows(&w, &filter).await;
+        forget_chargeback_rollup(&w).await;
+        assert_eq!(
+            chargeback_rows(&w, &filter).await,
+            shown,
+            "as the lines sum"
+        );
+    }
+);
+
+/// Runs `sql` in `tx` with the tenant as `$1` and `ids` as `$2`, `$3`…
+async fn execute(
+    tx: &mut store::Tx,
+    sql: &str,
+    tenant: lineup_core::ids::TenantId,
+    ids: &[uuid::Uuid],
+) {
+    match tx {
+        store::Tx::Sqlite(t) => {
+            let mut query = sqlx::query(sql).bind(tenant);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **t).await.map(drop)
+        }
+        store::Tx::Postgres(t) => {
+            let mut query = sqlx::query(sql).bind(tenant);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **t).await.map(drop)
+        }
+    }
+    .unwrap();
+}
