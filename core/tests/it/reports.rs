@@ -61,25 +61,16 @@ async fn everyone(w: &World, filter: &ReportFilter) -> ReportScope {
         .unwrap()
 }
 
-/// Chargeback's rows as comparable tuples: cost centre, month, lines, data, fees, usage,
-/// total.
 /// Marks `w`'s chargeback rollup as never built, so chargeback sums the lines again.
 async fn forget_chargeback_rollup(w: &World) {
-    let sql = "UPDATE report_versions SET chargeback_built = NULL WHERE tenant_id = $1";
     let mut tx = w.store.tenant(w.tenant).await.unwrap();
-    match &mut tx {
-        store::Tx::Sqlite(t) => sqlx::query(sql)
-            .bind(w.tenant)
-            .execute(&mut **t)
-            .await
-            .map(drop),
-        store::Tx::Postgres(t) => sqlx::query(sql)
-            .bind(w.tenant)
-            .execute(&mut **t)
-            .await
-            .map(drop),
-    }
-    .unwrap();
+    execute(
+        &mut tx,
+        "UPDATE report_versions SET chargeback_built = NULL WHERE tenant_id = $1",
+        w.tenant,
+        &[],
+    )
+    .await;
     tx.commit().await.unwrap();
 }
 
@@ -96,6 +87,8 @@ async fn move_to_cost_centre(
         .unwrap();
 }
 
+/// Chargeback's rows as comparable tuples: cost centre, month, lines, data, fees, usage,
+/// total.
 async fn chargeback_rows(
     w: &World,
     filter: &ReportFilter,

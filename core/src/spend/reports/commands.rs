@@ -1070,7 +1070,7 @@ fn months_split_by_moves(
     let mut split: BTreeMap<Month, Vec<EmployeeId>> = BTreeMap::new();
     for m in moves {
         let month = Month::containing(m.effective_on);
-        if m.effective_on != month.first_day() && period.months().any(|p| p == month) {
+        if m.effective_on != month.first_day() && (period.from..=period.to).contains(&month) {
             split.entry(month).or_default().push(m.employee_id);
         }
     }
