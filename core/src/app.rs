@@ -36,6 +36,8 @@ pub struct Lineup {
     /// Where Argon2 runs: off the async threads, a few at a time, in reused memory.
     password_hashing: Arc<crate::identity::user::PasswordHashing>,
     invalid_crons: Arc<crate::jobs::InvalidCrons>,
+    /// Inbound ids being claimed in this process, written together.
+    inbound_claims: Arc<crate::messaging::inbound::InboundClaims>,
 }
 
 impl Lineup {
@@ -54,6 +56,7 @@ impl Lineup {
             identity_providers: Arc::new(IdentityProviders::new(SsoNetworkPolicy::default())),
             password_hashing: Arc::default(),
             invalid_crons: Arc::default(),
+            inbound_claims: Arc::default(),
         }
     }
 
@@ -141,6 +144,10 @@ impl Lineup {
 
     pub(crate) fn recent_workspaces(&self) -> &crate::messaging::chat::RecentWorkspaces {
         &self.recent_workspaces
+    }
+
+    pub(crate) fn inbound_claims(&self) -> &crate::messaging::inbound::InboundClaims {
+        &self.inbound_claims
     }
 
     pub(crate) fn order_wakeups(&self) -> &OrderWakeups {

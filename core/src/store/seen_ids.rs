@@ -2,6 +2,8 @@
 //! until its expiry so every replica refuses to handle one twice. Not tenant-owned: system
 //! transactions.
 
+use std::collections::HashSet;
+
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult, Tx, on_pool, on_tx};
@@ -14,28 +16,44 @@ fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
 
 /// Claim `key` until `expires_at`. True when it was not held (never offered, or its last
 /// claim expired by `now`); false while an earlier claim lasts. One statement, its own
-/// transaction (every chat request makes this claim first, so it is kept to one round trip),
-/// so of two offering the same key at once exactly one gets true.
+/// transaction, so of two offering the same key at once exactly one gets true.
 pub async fn first_time(
     store: &Store,
     key: &str,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
 ) -> StoreResult<bool> {
-    let claimed: Option<String> = on_pool!(store, |conn| {
-        sqlx::query_scalar(
-            "INSERT INTO inbound_seen (key, expires_at) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
-             WHERE inbound_seen.expires_at <= $3
-             RETURNING key",
-        )
-        .bind(key)
-        .bind(whole_seconds(expires_at))
-        .bind(whole_seconds(now))
-        .fetch_optional(conn)
+    Ok(!claim_many(store, &[(key, expires_at)], now)
         .await?
+        .is_empty())
+}
+
+/// [`first_time`] for several distinct keys in one statement (every chat request makes a
+/// claim first, so under load they are made together): the keys claimed now.
+pub async fn claim_many(
+    store: &Store,
+    claims: &[(&str, OffsetDateTime)],
+    now: OffsetDateTime,
+) -> StoreResult<HashSet<String>> {
+    if claims.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let sql = format!(
+        "INSERT INTO inbound_seen (key, expires_at) VALUES {}
+         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+         WHERE inbound_seen.expires_at <= ${}
+         RETURNING key",
+        super::values_placeholders(claims.len(), 2),
+        claims.len() * 2 + 1
+    );
+    let claimed: Vec<String> = on_pool!(store, |conn| {
+        let mut query = sqlx::query_scalar(&sql);
+        for (key, expires_at) in claims {
+            query = query.bind(*key).bind(whole_seconds(*expires_at));
+        }
+        query.bind(whole_seconds(now)).fetch_all(conn).await?
     });
-    Ok(claimed.is_some())
+    Ok(claimed.into_iter().collect())
 }
 
 /// Delete up to `limit` keys expired by `now`; returns how many went.

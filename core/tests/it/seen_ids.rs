@@ -4,7 +4,7 @@
 use lineup_core::CoreError;
 use lineup_core::store::{self, Store};
 use lineup_testkit::both_backends;
-use lineup_testkit::world::World;
+use lineup_testkit::world::{World, lineup_with, quick_poll};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -109,5 +109,94 @@ async fn of_twenty_concurrent_offers_of_one_id_exactly_one_is_first() {
     assert!(
         matches!(&unremembered, CoreError::Invalid { .. }),
         "{unremembered:?}"
+    );
+}
+
+// Claims made at once are written together, one statement per process at a time: each of
+// two replicas on one database offers ten keys five times each, all at once, and every key
+// is first exactly once; the same keys offered again are all remembered.
+both_backends!(
+    claims_written_together_are_first_once_per_key_across_replicas,
+    |store| async move {
+        let world = World::new(store).await;
+        let replica = lineup_with(&world.store, &world.sim, quick_poll(), None);
+        let offers = [world.lineup.clone(), replica]
+            .into_iter()
+            .flat_map(|lineup| {
+                (0..50).map(move |i| {
+                    let lineup = lineup.clone();
+                    tokio::spawn(async move {
+                        let key = format!("slack_signature:burst-{}", i % 10);
+                        let first = lineup
+                            .first_time_inbound(&key, Duration::minutes(5))
+                            .await
+                            .unwrap();
+                        (key, first)
+                    })
+                })
+            });
+        let mut firsts = std::collections::BTreeMap::new();
+        for offer in offers.collect::<Vec<_>>() {
+            let (key, first) = offer.await.unwrap();
+            *firsts.entry(key).or_insert(0) += usize::from(first);
+        }
+        assert_eq!(firsts.len(), 10);
+        assert!(firsts.values().all(|n| *n == 1), "{firsts:?}");
+        for i in 0..10 {
+            let key = format!("slack_signature:burst-{i}");
+            assert!(
+                !world
+                    .lineup
+                    .first_time_inbound(&key, Duration::minutes(5))
+                    .await
+                    .unwrap(),
+                "{key}"
+            );
+        }
+    }
+);
+
+/// A batch whose statement fails answers every claim in it with the error (so the platform
+/// retries), and remembers none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_claim_is_an_error_for_the_caller_and_remembers_nothing() {
+    let world = World::new(lineup_testkit::sqlite_store().await).await;
+    let Store::Sqlite(pool) = &*world.store else {
+        unreachable!()
+    };
+    sqlx::query("ALTER TABLE inbound_seen RENAME TO inbound_seen_away")
+        .execute(pool)
+        .await
+        .unwrap();
+    let offers: Vec<_> = (0..20)
+        .map(|i| {
+            let lineup = world.lineup.clone();
+            tokio::spawn(async move {
+                lineup
+                    .first_time_inbound(&format!("slack_event:Fail{i}"), Duration::minutes(5))
+                    .await
+            })
+        })
+        .collect();
+    for offer in offers {
+        let failed = offer.await.unwrap().unwrap_err();
+        assert!(
+            failed.to_string().contains("inbound_seen"),
+            "the database's reason reaches the caller: {failed}"
+        );
+    }
+    sqlx::query("ALTER TABLE inbound_seen_away RENAME TO inbound_seen")
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut tx = world.store.system().await.unwrap();
+    assert_eq!(store::seen_ids::count(&mut tx).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    assert!(
+        world
+            .lineup
+            .first_time_inbound("slack_event:Fail0", Duration::minutes(5))
+            .await
+            .unwrap()
     );
 }
