@@ -128,15 +128,18 @@ fn settle(answer: Result<Result<bool, String>, oneshot::error::RecvError>) -> Co
     }
 }
 
-/// One statement for the batch; a key offered twice in it is first only once.
+/// One statement for the batch; a key offered twice in it is first only once. The keys go
+/// in sorted order, so two replicas' batches that share keys take their locks in the same
+/// order and one waits for the other instead of deadlocking (PostgreSQL).
 async fn write_batch(store: Store, batch: Vec<Waiting>) {
     let written = {
         let mut distinct = HashSet::new();
-        let claims: Vec<(&str, OffsetDateTime)> = batch
+        let mut claims: Vec<(&str, OffsetDateTime)> = batch
             .iter()
             .filter(|w| distinct.insert(w.key.as_str()))
             .map(|w| (w.key.as_str(), w.expires_at))
             .collect();
+        claims.sort_unstable_by_key(|(key, _)| *key);
         store::seen_ids::claim_many(&store, &claims, now())
             .await
             .map_err(|e| e.to_string())

@@ -60,8 +60,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored {what} is corrupt: {reason}")]
     Corrupt { what: &'static str, reason: String },
-    /// A statement written for several callers at once failed; each of them gets its text.
-    #[error("database error: {0}")]
+    /// A statement written for several callers at once failed; each of them gets its error's
+    /// text.
+    #[error("{0}")]
     Shared(String),
 }
 

@@ -113,28 +113,30 @@ async fn of_twenty_concurrent_offers_of_one_id_exactly_one_is_first() {
 }
 
 // Claims made at once are written together, one statement per process at a time: each of
-// two replicas on one database offers ten keys five times each, all at once, and every key
-// is first exactly once; the same keys offered again are all remembered.
+// two replicas on one database offers ten keys five times each, all at once and in opposite
+// orders, and every key is first exactly once, with no error (no deadlock between the
+// replicas' statements); the same keys offered again are all remembered.
 both_backends!(
     claims_written_together_are_first_once_per_key_across_replicas,
     |store| async move {
         let world = World::new(store).await;
         let replica = lineup_with(&world.store, &world.sim, quick_poll(), None);
-        let offers = [world.lineup.clone(), replica]
-            .into_iter()
-            .flat_map(|lineup| {
-                (0..50).map(move |i| {
-                    let lineup = lineup.clone();
-                    tokio::spawn(async move {
-                        let key = format!("slack_signature:burst-{}", i % 10);
-                        let first = lineup
-                            .first_time_inbound(&key, Duration::minutes(5))
-                            .await
-                            .unwrap();
-                        (key, first)
-                    })
+        let replicas = [world.lineup.clone(), replica].into_iter().enumerate();
+        let offers = replicas.flat_map(|(replica, lineup)| {
+            (0..50).map(move |i| {
+                let lineup = lineup.clone();
+                // The second replica offers the keys in the opposite order.
+                let k = if replica == 0 { i % 10 } else { 9 - i % 10 };
+                tokio::spawn(async move {
+                    let key = format!("slack_signature:burst-{k}");
+                    let first = lineup
+                        .first_time_inbound(&key, Duration::minutes(5))
+                        .await
+                        .unwrap();
+                    (key, first)
                 })
-            });
+            })
+        });
         let mut firsts = std::collections::BTreeMap::new();
         for offer in offers.collect::<Vec<_>>() {
             let (key, first) = offer.await.unwrap();
