@@ -1380,20 +1380,7 @@ async fn the_portals_lists_answer_while_a_writer_holds_sqlite() {
 /// line counts, so none is read as current before it is rebuilt.
 #[tokio::test]
 async fn migration_0034_clears_every_tenants_chargeback_rollup_under_row_level_security() {
-    let url = lineup_testkit::fresh_postgres_url().await;
-    let store = Store::connect(&url).await.unwrap();
-    let Store::Postgres(pool) = &store else {
-        unreachable!("a PostgreSQL URL")
-    };
-    let mut up_to_0033 = sqlx::migrate!("../migrations/postgres");
-    up_to_0033.migrations = up_to_0033
-        .migrations
-        .iter()
-        .filter(|m| m.version < 34)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    up_to_0033.run(pool).await.unwrap();
+    let (store, _url, _dir) = store_before_migration(store::Backend::Postgres, 34).await;
 
     let a = seed_tenant(&store, "acme").await;
     let mut tx = store.tenant(a.tenant).await.unwrap();
