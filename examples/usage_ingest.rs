@@ -4,8 +4,9 @@
 //! them, `UsagePipeline`), on a throwaway PostgreSQL and then on SQLite. On PostgreSQL the
 //! same rows are also `COPY`ed into an unindexed table: the ceiling ingest is compared with.
 //!
-//! `cargo run --release --example usage_ingest -- [RECORDS] [LINES] [BATCH] [ROLL_UP_AT]`
-//! (defaults 1000000, 10000, `INGEST_BATCH`, the page a sync stores, and `ROLL_UP_AT`).
+//! `cargo run --release --example usage_ingest -- [RECORDS] [LINES] [BATCH] [ROLL_UP_AT]
+//! [BACKENDS]` (defaults 1000000, 10000, `INGEST_BATCH`, the page a sync stores, `ROLL_UP_AT`
+//! and `both`; `sqlite` or `postgres` runs one).
 
 // A benchmark may unwrap: a panic here is the failure report, not a production crash.
 #![allow(clippy::unwrap_used)]
@@ -49,22 +50,32 @@ async fn main() -> anyhow::Result<()> {
     let lines: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let batch: usize = args.next().map_or(Ok(INGEST_BATCH), |a| a.parse())?;
     let roll_up_at: usize = args.next().map_or(Ok(ROLL_UP_AT), |a| a.parse())?;
+    let backends = args.next().unwrap_or_else(|| "both".into());
+    anyhow::ensure!(
+        ["both", "sqlite", "postgres"].contains(&backends.as_str()),
+        "BACKENDS is both, sqlite or postgres, not {backends:?}"
+    );
     println!(
         "{records} usage records over {lines} lines, {batch} records per transaction, \
          rolled up {roll_up_at} at a time"
     );
     let ingest = |backend, store| run(backend, store, records, lines, batch, roll_up_at);
 
-    let pg_url = lineup_testkit::fresh_postgres_url().await;
-    let pg = Store::connect(&pg_url).await?;
-    pg.migrate().await?;
-    let (pg_rate, rows) = ingest("PostgreSQL", pg.clone()).await?;
-    let copy_rate = copy_ceiling(&pg_url, &rows).await?;
-    println!(
-        "PostgreSQL: ingest {pg_rate:>9.0} records/s, COPY into an unindexed table \
-         {copy_rate:>9.0} rows/s, ratio {:.2}",
-        pg_rate / copy_rate
-    );
+    if backends != "sqlite" {
+        let pg_url = lineup_testkit::fresh_postgres_url().await;
+        let pg = Store::connect(&pg_url).await?;
+        pg.migrate().await?;
+        let (pg_rate, rows) = ingest("PostgreSQL", pg.clone()).await?;
+        let copy_rate = copy_ceiling(&pg_url, &rows).await?;
+        println!(
+            "PostgreSQL: ingest {pg_rate:>9.0} records/s, COPY into an unindexed table \
+             {copy_rate:>9.0} rows/s, ratio {:.2}",
+            pg_rate / copy_rate
+        );
+    }
+    if backends == "postgres" {
+        return Ok(());
+    }
 
     let dir = tempfile::tempdir()?;
     let lite = Store::connect(&format!(
@@ -110,6 +121,8 @@ async fn run(
     let usage = generate(&seeded, records);
 
     let batches: Vec<Vec<UsageRecord>> = usage.chunks(batch).map(<[_]>::to_vec).collect();
+    // A profiler can attach from here: what follows is the timed ingest.
+    println!("{backend}: seeded, ingesting");
     let started = Instant::now();
     let mut pipeline = UsagePipeline::new(&lineup, tenant, datetime!(2026-11-28 23:00 UTC))
         .rolling_up_at(roll_up_at);

@@ -1073,6 +1073,36 @@ async fn store_before_migration(
     (store, url, dir)
 }
 
+/// Every pooled SQLite connection writes ahead to a log, maps the file, keeps a page cache a
+/// usage rollup fits in and its statement journals in memory (ingest's speed rests on these:
+/// issue 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_connections_are_set_up_for_bulk_writes() {
+    use sqlx::Row;
+    let store = lineup_testkit::sqlite_store().await;
+    let Store::Sqlite(pool) = &*store else {
+        unreachable!()
+    };
+    for (pragma, expected) in [
+        ("journal_mode", "wal"),
+        ("foreign_keys", "1"),
+        ("mmap_size", "1073741824"),
+        ("cache_size", "-65536"),
+        // 2 is MEMORY.
+        ("temp_store", "2"),
+    ] {
+        let row = sqlx::query(&format!("PRAGMA {pragma}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let value = match row.try_get::<i64, _>(0) {
+            Ok(number) => number.to_string(),
+            Err(_) => row.get::<String, _>(0),
+        };
+        assert_eq!(value, expected, "PRAGMA {pragma}");
+    }
+}
+
 async fn sqlite_rows<T>(store: &Store, sql: &str) -> Vec<T>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
