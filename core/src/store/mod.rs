@@ -167,7 +167,7 @@ impl Store {
                 // connection that only answers clicks stays small.
                 .pragma("cache_size", (-SQLITE_CACHE_KIB).to_string())
                 // Statement and savepoint journals in memory, not temporary files: each bulk
-                // insert journals the pages it changes, about a third of ingest's writes
+                // insert journals the pages it changes, about 40 % of ingest's writes
                 // (issue 14).
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new()
